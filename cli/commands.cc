@@ -1,0 +1,245 @@
+#include "commands.h"
+
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "args.h"
+#include "consortia/config.h"
+#include "consortia/crypto_suite.h"
+#include "consortia/http_client.h"
+#include "consortia/service_api.h"
+#include "consortia/tx_json.h"
+#include "consortia/types.h"
+#include "nlohmann/json.hpp"
+
+namespace consortia::cli {
+namespace {
+
+constexpr char kDefaultApi[] = "http://127.0.0.1:26657";
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "consortia: %s\n", std::string(s.message()).c_str());
+  return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+// GET path on the api; the parsed JSON body for a 200, else an error that
+// carries the problem's title and detail.
+absl::StatusOr<nlohmann::json> GetJson(const std::string& api,
+                                       const std::string& path) {
+  auto target = ParseHttpUrl(api);
+  if (!target.ok()) return target.status();
+  auto res = HttpCall(*target, "GET", path);
+  if (!res.ok()) return res.status();
+  nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
+  if (res->status != 200) {
+    std::string detail = j.is_object() ? j.value("detail", res->body) : res->body;
+    if (res->status == 404) return absl::NotFoundError(detail);
+    return absl::UnavailableError(
+        absl::StrCat("HTTP ", res->status, " from ", path, ": ", detail));
+  }
+  if (j.is_discarded()) {
+    return absl::InternalError(absl::StrCat("non-JSON answer from ", path));
+  }
+  return j;
+}
+
+}  // namespace
+
+int KeygenCommand(const std::vector<std::string>& argv) {
+  auto args = Args::Parse(argv, {"out", "suite"}, {});
+  if (!args.ok()) return Fail(args.status());
+  auto out = args->Require("out");
+  if (!out.ok()) return Fail(out.status());
+  auto suite = GetCryptoSuite(args->Get("suite", "ed25519-sha256"));
+  if (!suite.ok()) return Fail(suite.status());
+  KeyPair kp = (*suite)->GenerateKey();
+  NodeKey key{std::string((*suite)->name()), kp.public_key, kp.secret_key};
+  if (auto s = WriteFileAtomic(*out, NodeKeyToJson(key)); !s.ok()) {
+    return Fail(s);
+  }
+  std::printf("%s\n", ToHex(kp.public_key).c_str());
+  return 0;
+}
+
+int GenesisCommand(const std::vector<std::string>& argv) {
+  auto args = Args::Parse(argv, {"chain-id", "out", "suite"}, {});
+  if (!args.ok()) return Fail(args.status());
+  auto chain_id = args->Require("chain-id");
+  auto out = args->Require("out");
+  if (!chain_id.ok()) return Fail(chain_id.status());
+  if (!out.ok()) return Fail(out.status());
+  if (args->positional().empty()) {
+    return Fail(absl::InvalidArgumentError("name at least one validator key file"));
+  }
+  Genesis g;
+  g.chain_id = *chain_id;
+  g.crypto_suite = args->Get("suite", "ed25519-sha256");
+  g.genesis_time_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+  for (size_t i = 0; i < args->positional().size(); ++i) {
+    auto key = LoadNodeKey(args->positional()[i]);
+    if (!key.ok()) return Fail(key.status());
+    g.validators.push_back(
+        Validator{absl::StrCat("validator", i), key->public_key, 1});
+  }
+  std::string json = GenesisToJson(g);
+  if (auto parsed = ParseGenesisJson(json); !parsed.ok()) {
+    return Fail(parsed.status());
+  }
+  if (auto s = WriteFileAtomic(*out, json); !s.ok()) return Fail(s);
+  std::printf("wrote %s with %zu validator(s)\n", out->c_str(),
+              g.validators.size());
+  return 0;
+}
+
+int SubmitCommand(const std::vector<std::string>& argv) {
+  auto args = Args::Parse(
+      argv, {"api", "key", "app", "method", "valid-for", "nonce", "timeout"},
+      {"wait", "dry-run"});
+  if (!args.ok()) return Fail(args.status());
+  std::string api = args->Get("api", kDefaultApi);
+  auto key_path = args->Require("key");
+  auto app = args->Require("app");
+  auto method = args->Require("method");
+  if (!key_path.ok()) return Fail(key_path.status());
+  if (!app.ok()) return Fail(app.status());
+  if (!method.ok()) return Fail(method.status());
+  auto valid_for = args->GetU64("valid-for", 100);
+  if (!valid_for.ok()) return Fail(valid_for.status());
+  auto key = LoadNodeKey(*key_path);
+  if (!key.ok()) return Fail(key.status());
+  auto suite = GetCryptoSuite(key->crypto_suite);
+  if (!suite.ok()) return Fail(suite.status());
+
+  // The chain id and current height come from the latest block.
+  auto latest = GetJson(api, "/v1/blocks/latest");
+  if (!latest.ok()) return Fail(latest.status());
+  Transaction tx;
+  uint64_t height = 0;
+  try {
+    tx.chain_id = (*latest)["header"]["chain_id"].get<std::string>();
+    height = (*latest)["header"]["height"].get<uint64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    return Fail(absl::InternalError(
+        absl::StrCat("unexpected block JSON from the api: ", e.what())));
+  }
+  std::random_device rd;
+  uint64_t random_nonce = (uint64_t{rd()} << 32) | rd();
+  auto nonce = args->GetU64("nonce", random_nonce);
+  if (!nonce.ok()) return Fail(nonce.status());
+  tx.nonce = *nonce;
+  tx.valid_until = height + *valid_for;
+  tx.sender = key->public_key;
+  tx.app = *app;
+  tx.method = *method;
+  tx.args = args->positional();
+  auto sig = (*suite)->Sign(key->secret_key, TxSignBytes(tx));
+  if (!sig.ok()) return Fail(sig.status());
+  tx.signature = *sig;
+  std::string json = TxToJson(tx);
+  if (args->Has("dry-run")) {
+    std::printf("%s\n", json.c_str());
+    return 0;
+  }
+  auto target = ParseHttpUrl(api);
+  if (!target.ok()) return Fail(target.status());
+  auto res = HttpCall(*target, "POST", "/v1/txs", json);
+  if (!res.ok()) return Fail(res.status());
+  std::printf("%s\n", res->body.c_str());
+  if (res->status != 200 && res->status != 202) return 1;
+  if (!args->Has("wait")) return 0;
+
+  std::string hash = ToHex(TxHash(**suite, tx));
+  auto timeout = args->GetU64("timeout", 30);
+  if (!timeout.ok()) return Fail(timeout.status());
+  absl::Time deadline = absl::Now() + absl::Seconds(*timeout);
+  while (absl::Now() < deadline) {
+    auto got = GetJson(api, "/v1/txs/" + hash);
+    if (got.ok()) {
+      std::printf("%s\n", got->dump(2).c_str());
+      return 0;
+    }
+    if (!absl::IsNotFound(got.status())) return Fail(got.status());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Fail(absl::DeadlineExceededError(
+      absl::StrCat("tx ", hash, " not committed after ", *timeout, " s")));
+}
+
+int GetCommand(const std::vector<std::string>& argv) {
+  auto args = Args::Parse(argv, {"api"}, {});
+  if (!args.ok()) return Fail(args.status());
+  const auto& pos = args->positional();
+  std::string path;
+  if (pos.size() == 2 && pos[0] == "tx") {
+    path = "/v1/txs/" + pos[1];
+  } else if (pos.size() == 2 && pos[0] == "block") {
+    path = "/v1/blocks/" + pos[1];
+  } else if (pos.size() == 3 && pos[0] == "state") {
+    path = "/v1/state/" + pos[1] + "/" + pos[2];
+  } else {
+    return Fail(absl::InvalidArgumentError(
+        "usage: consortia get tx HASH | block HEIGHT|latest | state APP KEY"));
+  }
+  auto j = GetJson(args->Get("api", kDefaultApi), path);
+  if (!j.ok()) return Fail(j.status());
+  std::printf("%s\n", j->dump(2).c_str());
+  return 0;
+}
+
+int VerifyCommand(const std::vector<std::string>& argv) {
+  auto args = Args::Parse(argv, {"api", "genesis"}, {});
+  if (!args.ok()) return Fail(args.status());
+  auto genesis_path = args->Require("genesis");
+  if (!genesis_path.ok()) return Fail(genesis_path.status());
+  if (args->positional().size() != 1) {
+    return Fail(absl::InvalidArgumentError(
+        "usage: consortia verify --genesis FILE TXHASH"));
+  }
+  auto genesis_json = ReadFile(*genesis_path);
+  if (!genesis_json.ok()) return Fail(genesis_json.status());
+  auto genesis = ParseGenesisJson(*genesis_json);
+  if (!genesis.ok()) return Fail(genesis.status());
+  auto suite = GetCryptoSuite(genesis->crypto_suite);
+  if (!suite.ok()) return Fail(suite.status());
+  auto hash = HashFromHex(args->positional()[0]);
+  if (!hash.ok()) return Fail(hash.status());
+
+  auto j = GetJson(args->Get("api", kDefaultApi),
+                   "/v1/txs/" + args->positional()[0]);
+  if (!j.ok()) return Fail(j.status());
+  std::string proof_hex;
+  try {
+    proof_hex = (*j)["proof"]["hex"].get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    return Fail(absl::InternalError("the api's answer has no proof"));
+  }
+  // From here on nothing the api said is trusted: only the proof bytes and
+  // the genesis.
+  auto bytes = FromHex(proof_hex);
+  if (!bytes.ok()) return Fail(bytes.status());
+  auto record = DecodeTxRecord(*bytes);
+  if (!record.ok()) return Fail(record.status());
+  if (auto s = VerifyTxRecord(**suite, *genesis, *record, *hash); !s.ok()) {
+    std::fprintf(stderr, "consortia: proof REJECTED: %s\n",
+                 std::string(s.message()).c_str());
+    return 1;
+  }
+  std::printf(
+      "OK: tx %s is in block %llu (certified by %zu of %zu validators)",
+      args->positional()[0].c_str(),
+      static_cast<unsigned long long>(record->height), record->cert.sigs.size(),
+      genesis->validators.size());
+  if (record->next_header.has_value()) {
+    std::printf("; receipt %s certified in block %llu\n",
+                std::string(ExecCodeName(record->receipt.code)).c_str(),
+                static_cast<unsigned long long>(record->next_header->height));
+  } else {
+    std::printf("; its receipt is certified by the next block, not yet made\n");
+  }
+  return 0;
+}
+
+}  // namespace consortia::cli

@@ -1,0 +1,39 @@
+# Project-wide compile options: strict warnings, and optional sanitizers.
+add_compile_options(-Wall -Wextra -Werror)
+
+if(CONSORTIA_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+if(CONSORTIA_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "CONSORTIA_FUZZ needs clang (CXX=clang++-14)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
+# consortia_add_test(NAME SOURCES... LIBS... [LABELS...]): one GoogleTest
+# binary, its tests registered with ctest one by one so that they run in
+# parallel. Label "e2e" marks tests that start real processes.
+function(consortia_add_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+                       PROPERTIES TIMEOUT 300 LABELS "${T_LABELS}")
+endfunction()
+
+# consortia_add_fuzzer(NAME SOURCE LIBS...): a libFuzzer target, built only
+# with CONSORTIA_FUZZ.
+function(consortia_add_fuzzer name source)
+  if(CONSORTIA_FUZZ)
+    add_executable(${name} ${source})
+    target_link_libraries(${name} PRIVATE ${ARGN})
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  endif()
+endfunction()

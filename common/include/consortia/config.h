@@ -1,0 +1,70 @@
+// Configuration. Each option is declared once, as an Abseil flag (name,
+// default, doc) in the config.cc of the module that owns it, with its bounds
+// checked in that module's Validate(). Every flag can also be set from the
+// environment: CONSORTIA_<FLAG NAME IN UPPER CASE> (for example
+// CONSORTIA_API_HTTP_PORT=8080); a command-line flag wins over the
+// environment. Helm values map onto the same names.
+#ifndef CONSORTIA_COMMON_CONFIG_H_
+#define CONSORTIA_COMMON_CONFIG_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "consortia/bytes.h"
+
+namespace consortia {
+
+// Applies CONSORTIA_* environment variables to the flags they name, then parses
+// argv (flags there override). Exits with a usage message on an unknown flag
+// or a bad value. Returns the positional arguments.
+std::vector<char*> ParseFlagsAndEnv(int argc, char** argv,
+                                    const char* usage);
+
+// Options every service of a node shares.
+struct NodeConfig {
+  std::string node_name;        // --node_name
+  std::string genesis_path;     // --genesis
+  std::string node_key_path;    // --node_key
+  std::string data_dir;         // --data_dir
+  std::string mempool_endpoint; // --mempool_endpoint
+  std::string storage_endpoint; // --storage_endpoint
+  std::string storage_events;   // --storage_events
+  std::string metrics_host;     // --metrics_host (ops endpoint address)
+  int metrics_port = 0;         // --metrics_port (0 = none)
+  std::string log_level;        // --log_level
+  absl::Duration bus_timeout;   // --bus_timeout_ms
+
+  // Reads the flags above.
+  static NodeConfig FromFlags();
+  // InvalidArgument naming the option that is out of bounds.
+  absl::Status Validate() const;
+};
+
+// Blocks until SIGINT or SIGTERM arrives (call after starting services; the
+// signals are blocked in every thread started afterwards, so call
+// BlockTerminationSignals() first thing in main()).
+void BlockTerminationSignals();
+void WaitForTerminationSignal();
+
+// Reads a whole file. NotFound / PermissionDenied / Internal with the path.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+// Writes atomically (temporary file, fsync, rename).
+absl::Status WriteFileAtomic(const std::string& path, std::string_view data);
+
+// The node's signing key file: {"crypto_suite":..., "public_key": hex,
+// "secret_key": hex}.
+struct NodeKey {
+  std::string crypto_suite;
+  Bytes public_key;
+  Bytes secret_key;
+};
+absl::StatusOr<NodeKey> LoadNodeKey(const std::string& path);
+std::string NodeKeyToJson(const NodeKey& k);
+
+}  // namespace consortia
+
+#endif  // CONSORTIA_COMMON_CONFIG_H_

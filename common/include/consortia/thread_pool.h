@@ -1,0 +1,44 @@
+// A fixed pool of worker threads with a bounded FIFO queue.
+#ifndef CONSORTIA_COMMON_THREAD_POOL_H_
+#define CONSORTIA_COMMON_THREAD_POOL_H_
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "consortia/service_api.h"
+
+namespace consortia {
+
+// Thread-safe. The destructor runs what is queued, then joins the threads.
+class ThreadPool {
+ public:
+  // threads == 0 means one per core.
+  explicit ThreadPool(size_t threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  void Run(std::function<void()> fn);
+  // An Executor (service_api.h) that runs on this pool.
+  Executor AsExecutor() {
+    return [this](std::function<void()> fn) { Run(std::move(fn)); };
+  }
+  size_t size() const { return threads_.size(); }
+
+ private:
+  void Loop();
+
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace consortia
+
+#endif  // CONSORTIA_COMMON_THREAD_POOL_H_

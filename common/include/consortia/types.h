@@ -1,0 +1,178 @@
+// Core ledger types and their canonical encodings. Encode* writes with the one
+// Encoder; Decode* reads with the one Decoder and returns InvalidArgument for
+// malformed input, any field over its limit, or trailing bytes.
+#ifndef CONSORTIA_COMMON_TYPES_H_
+#define CONSORTIA_COMMON_TYPES_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "consortia/bytes.h"
+#include "consortia/crypto_suite.h"
+
+namespace consortia {
+
+class Encoder;
+class Decoder;
+
+// Hard limits of the encoding itself. Operators can set tighter admission
+// limits in the mempool; nothing larger can ever be decoded.
+inline constexpr size_t kMaxChainIdBytes = 64;
+inline constexpr size_t kMaxAppBytes = 32;
+inline constexpr size_t kMaxMethodBytes = 32;
+inline constexpr size_t kMaxArgs = 16;
+inline constexpr size_t kMaxArgBytes = 64 * 1024;
+inline constexpr size_t kMaxPublicKeyBytes = 128;
+inline constexpr size_t kMaxSignatureBytes = 128;
+inline constexpr size_t kMaxTxBytes = 256 * 1024;
+inline constexpr size_t kMaxBlockTxs = 100000;
+inline constexpr size_t kMaxBlockBytes = 64 * 1024 * 1024;
+inline constexpr size_t kMaxValidators = 1024;
+inline constexpr size_t kMaxLogBytes = 4096;
+
+// A signed client transaction.
+struct Transaction {
+  std::string chain_id;
+  uint64_t nonce = 0;        // chosen by the client; makes the hash unique
+  uint64_t valid_until = 0;  // last height at which it may be committed
+  Bytes sender;              // public key of the signer
+  std::string app;           // "kv", "notary", "invoice", "admin"
+  std::string method;        // app-specific, e.g. "set"
+  std::vector<std::string> args;  // app-specific byte strings
+  Bytes signature;           // over TxSignBytes()
+
+  bool operator==(const Transaction&) const = default;
+};
+
+Bytes EncodeTx(const Transaction& tx);
+absl::StatusOr<Transaction> DecodeTx(ByteView data);
+// The bytes the sender signs: a domain tag "consortia/tx/v1" and the encoding
+// of every field but the signature.
+Bytes TxSignBytes(const Transaction& tx);
+// The identity of a transaction: Hash(TxSignBytes). It leaves the signature
+// out, so re-signing (SM2 signatures are randomized) cannot make a replay look
+// new.
+Hash32 TxHash(const CryptoSuite& suite, const Transaction& tx);
+
+struct BlockHeader {
+  std::string chain_id;
+  uint64_t height = 0;
+  uint64_t time_ms = 0;      // proposer's clock, Unix milliseconds
+  Bytes proposer;            // proposer's public key
+  Hash32 prev_hash{};        // hash of block height-1 (zero at height 1)
+  Hash32 tx_root{};          // Merkle root over the encoded txs of this block
+  // Deferred execution (as in Tendermint): the state root and receipts root
+  // after executing block height-1 (zero at height 1).
+  Hash32 state_root{};
+  Hash32 receipts_root{};
+
+  bool operator==(const BlockHeader&) const = default;
+};
+
+void EncodeHeader(const BlockHeader& h, Encoder* e);
+absl::Status DecodeHeader(Decoder* d, BlockHeader* h);
+Hash32 BlockHash(const CryptoSuite& suite, const BlockHeader& h);
+
+struct Block {
+  BlockHeader header;
+  std::vector<Bytes> txs;  // canonical encodings of Transaction
+
+  bool operator==(const Block&) const = default;
+};
+
+Bytes EncodeBlock(const Block& b);
+absl::StatusOr<Block> DecodeBlock(ByteView data);
+
+enum class VoteType : uint8_t { kPrevote = 1, kPrecommit = 2 };
+
+struct Vote {
+  VoteType type = VoteType::kPrevote;
+  uint64_t height = 0;
+  uint32_t round = 0;
+  Hash32 block_hash{};  // zero = nil
+  uint32_t validator_index = 0;
+  Bytes signature;      // over VoteSignBytes()
+
+  bool operator==(const Vote&) const = default;
+};
+
+Bytes EncodeVote(const Vote& v);
+absl::StatusOr<Vote> DecodeVote(ByteView data);
+// Domain tag "consortia/vote/v1", chain id, and every field but the signature.
+Bytes VoteSignBytes(std::string_view chain_id, const Vote& v);
+
+struct CommitSig {
+  uint32_t validator_index = 0;
+  Bytes signature;  // a precommit for (height, round, block_hash)
+  bool operator==(const CommitSig&) const = default;
+};
+
+// 2f+1 precommits that make a block final.
+struct CommitCertificate {
+  uint64_t height = 0;
+  uint32_t round = 0;
+  Hash32 block_hash{};
+  std::vector<CommitSig> sigs;  // sorted by validator_index, no repeats
+  bool operator==(const CommitCertificate&) const = default;
+};
+
+Bytes EncodeCertificate(const CommitCertificate& c);
+absl::StatusOr<CommitCertificate> DecodeCertificate(ByteView data);
+
+// Result code of executing one tx. 0 is success.
+enum class ExecCode : uint32_t {
+  kOk = 0,
+  kUnknownApp = 1,
+  kUnknownMethod = 2,
+  kBadArgs = 3,
+  kNotOwner = 4,
+  kDuplicate = 5,   // the same tx hash was already committed
+  kExpired = 6,     // valid_until < block height
+  kNotFound = 7,
+};
+std::string_view ExecCodeName(ExecCode c);
+
+struct Receipt {
+  Hash32 tx_hash{};
+  ExecCode code = ExecCode::kOk;
+  std::string log;  // human-readable outcome, at most kMaxLogBytes
+  bool operator==(const Receipt&) const = default;
+};
+
+Bytes EncodeReceipt(const Receipt& r);
+absl::StatusOr<Receipt> DecodeReceipt(ByteView data);
+
+struct Validator {
+  std::string name;
+  Bytes public_key;
+  uint64_t power = 1;
+  bool operator==(const Validator&) const = default;
+};
+
+// The chain's starting point, shared by every node as a JSON file.
+struct Genesis {
+  std::string chain_id;
+  std::string crypto_suite = "ed25519-sha256";
+  uint64_t genesis_time_ms = 0;
+  std::vector<Validator> validators;
+  bool operator==(const Genesis&) const = default;
+};
+
+// Genesis JSON: {"chain_id","crypto_suite","genesis_time_ms",
+// "validators":[{"name","public_key"(hex),"power"}]}. InvalidArgument with the
+// field name on any bad or missing field.
+absl::StatusOr<Genesis> ParseGenesisJson(std::string_view json);
+std::string GenesisToJson(const Genesis& g);
+
+// True iff cert has valid precommit signatures from validators holding more
+// than two thirds of the total power, for header's hash and height.
+absl::Status VerifyCertificate(const CryptoSuite& suite, const Genesis& genesis,
+                               const BlockHeader& header,
+                               const CommitCertificate& cert);
+
+}  // namespace consortia
+
+#endif  // CONSORTIA_COMMON_TYPES_H_

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Configures and builds one flavour of Consortia:
+#   scripts/build.sh release   -> build/        (g++, Release)
+#   scripts/build.sh sanitize  -> build-asan/   (clang 14, ASan + UBSan, and
+#                                                the libFuzzer targets)
+# Extra arguments go to the build (for example a target name).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flavour=${1:-release}
+shift || true
+jobs=${JOBS:-$(nproc)}
+
+case "$flavour" in
+  release)
+    dir=build
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+    ;;
+  sanitize)
+    dir=build-asan
+    CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" -G Ninja \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONSORTIA_SANITIZE=ON \
+      -DCONSORTIA_FUZZ=ON >/dev/null
+    ;;
+  *)
+    echo "usage: scripts/build.sh release|sanitize [target...]" >&2
+    exit 2
+    ;;
+esac
+
+if [ $# -gt 0 ]; then
+  cmake --build "$dir" -j "$jobs" --target "$@"
+else
+  cmake --build "$dir" -j "$jobs"
+fi

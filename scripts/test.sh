@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Quick start, step 2: installs what is missing, then builds and runs the whole
+# test suite:
+#   1. Release build (g++): unit, integration and end-to-end tests (ctest).
+#   2. ASan + UBSan build (clang 14): unit and integration tests again.
+#   3. The libFuzzer targets, each for FUZZ_SECONDS (default 30) from its seed
+#      corpus.
+# Exits non-zero on the first failing stage. TEST_STAGES=release,sanitize,fuzz
+# picks stages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stages=${TEST_STAGES:-release,sanitize,fuzz}
+fuzz_seconds=${FUZZ_SECONDS:-30}
+jobs=${JOBS:-$(nproc)}
+export CTEST_OUTPUT_ON_FAILURE=1
+
+scripts/install-deps.sh
+
+if [[ $stages == *release* ]]; then
+  echo "== release build and tests"
+  scripts/build.sh release
+  ctest --test-dir build -j "$jobs" --timeout 600
+fi
+
+if [[ $stages == *sanitize* ]]; then
+  echo "== ASan + UBSan build and tests"
+  scripts/build.sh sanitize
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan -j "$jobs" -L unit --timeout 900
+fi
+
+if [[ $stages == *fuzz* ]]; then
+  echo "== fuzzing, ${fuzz_seconds}s per target"
+  scripts/build.sh sanitize
+  for target in build-asan/bin/fuzz_*; do
+    name=$(basename "$target")
+    work=$(mktemp -d)
+    for seed in "common/fuzz/corpus/$name" "common/fuzz/corpus/${name#fuzz_}"; do
+      if [ -d "$seed" ]; then cp -r "$seed"/. "$work"/; fi
+    done
+    echo "-- $name"
+    log="$work.log"
+    if ! "$target" -max_total_time="$fuzz_seconds" -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 "$work" >"$log" 2>&1; then
+      tail -n 60 "$log"
+      echo "$name found a failure; the reproducer is in the lines above"
+      exit 1
+    fi
+    grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "$log" || true
+    rm -rf "$work" "$log"
+  done
+fi
+echo "all test stages passed: $stages"

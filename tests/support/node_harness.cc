@@ -1,0 +1,168 @@
+#include "node_harness.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "consortia/config.h"
+
+namespace consortia::testing {
+
+namespace fs = std::filesystem;
+
+KeyPair TestKey(uint8_t seed_byte) {
+  Bytes seed(32, seed_byte);
+  auto kp = Ed25519Sha256().KeyFromSeed(seed);
+  if (!kp.ok()) std::abort();  // a 32-byte seed is always valid
+  return *kp;
+}
+
+Transaction SignedTx(const KeyPair& key, const std::string& chain_id,
+                     uint64_t nonce, uint64_t valid_until,
+                     const std::string& app, const std::string& method,
+                     std::vector<std::string> args) {
+  Transaction tx;
+  tx.chain_id = chain_id;
+  tx.nonce = nonce;
+  tx.valid_until = valid_until;
+  tx.sender = key.public_key;
+  tx.app = app;
+  tx.method = method;
+  tx.args = std::move(args);
+  auto sig = Ed25519Sha256().Sign(key.secret_key, TxSignBytes(tx));
+  if (!sig.ok()) std::abort();
+  tx.signature = *sig;
+  return tx;
+}
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "consortia-test-XXXXXX").string();
+  char* p = ::mkdtemp(tmpl.data());
+  if (p == nullptr) std::abort();
+  path_ = p;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string BinDir() {
+  const char* env = std::getenv("CONSORTIA_BIN_DIR");
+  return env != nullptr ? env : CONSORTIA_BIN_DIR;
+}
+
+NodeHarness::NodeHarness(std::string dir, NodeHarnessOptions options)
+    : dir_(std::move(dir)), options_(std::move(options)) {
+  KeyPair validator = Ed25519Sha256().GenerateKey();
+  genesis_.chain_id = "e2e-chain";
+  genesis_.genesis_time_ms = 1;
+  genesis_.validators.push_back(Validator{"validator0", validator.public_key, 1});
+  fs::create_directories(dir_ + "/data");
+  if (!WriteFileAtomic(dir_ + "/genesis.json", GenesisToJson(genesis_)).ok() ||
+      !WriteFileAtomic(dir_ + "/node_key.json",
+                       NodeKeyToJson(NodeKey{"ed25519-sha256",
+                                             validator.public_key,
+                                             validator.secret_key}))
+           .ok()) {
+    std::abort();
+  }
+}
+
+NodeHarness::~NodeHarness() { (void)Stop(); }
+
+absl::Status NodeHarness::Start(absl::Duration timeout) {
+  auto port = [] {
+    auto p = PickFreePort();
+    if (!p.ok()) std::abort();
+    return *p;
+  };
+  api_ = HttpTarget{"127.0.0.1", port(), ""};
+  std::vector<std::string> common = {
+      "--node_name=e2e",
+      "--genesis=" + dir_ + "/genesis.json",
+      "--node_key=" + dir_ + "/node_key.json",
+      "--data_dir=" + dir_ + "/data",
+      absl::StrCat("--mempool_endpoint=tcp://127.0.0.1:", port()),
+      absl::StrCat("--storage_endpoint=tcp://127.0.0.1:", port()),
+      absl::StrCat("--storage_events=tcp://127.0.0.1:", port()),
+      absl::StrCat("--api_port=", api_.port),
+      "--consensus_empty_block_interval_ms=200",
+  };
+  common.insert(common.end(), options_.extra_flags.begin(),
+                options_.extra_flags.end());
+  std::vector<std::string> binaries =
+      options_.single_process
+          ? std::vector<std::string>{"consortia-node"}
+          : std::vector<std::string>{"consortia-storage", "consortia-mempool",
+                                     "consortia-consensus", "consortia-api"};
+  for (const auto& b : binaries) {
+    HttpTarget ops{"127.0.0.1", port(), ""};
+    std::vector<std::string> argv = {BinDir() + "/" + b};
+    argv.insert(argv.end(), common.begin(), common.end());
+    argv.push_back(absl::StrCat("--metrics_port=", ops.port));
+    auto p = ChildProcess::Start(argv, dir_ + "/" + b + ".log");
+    if (!p.ok()) return p.status();
+    ops_[b] = ops;
+    procs_.emplace_back(b, *std::move(p));
+  }
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    for (auto& [name, p] : procs_) {
+      if (!p.running()) {
+        return absl::InternalError(
+            absl::StrCat(name, " exited during start:\n", LogTail()));
+      }
+    }
+    auto r = HttpCall(api_, "GET", "/readyz", "", "", absl::Seconds(2));
+    if (r.ok() && r->status == 200) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("node not ready after ", absl::FormatDuration(timeout),
+                   ":\n", LogTail()));
+}
+
+absl::Status NodeHarness::Stop() {
+  absl::Status first = absl::OkStatus();
+  for (auto it = procs_.rbegin(); it != procs_.rend(); ++it) {
+    int status = it->second.Stop(absl::Seconds(20));
+    if (first.ok() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      first = absl::InternalError(absl::StrCat(
+          it->first, " did not exit cleanly (wait status ", status, ")"));
+    }
+  }
+  procs_.clear();
+  return first;
+}
+
+std::string NodeHarness::LogTail(size_t bytes) const {
+  std::string out;
+  for (const auto& [name, p] : procs_) {
+    std::ifstream in(dir_ + "/" + name + ".log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string s = ss.str();
+    if (s.size() > bytes) s = s.substr(s.size() - bytes);
+    absl::StrAppend(&out, "==== ", name, " ====\n", s, "\n");
+  }
+  return out;
+}
+
+absl::StatusOr<HttpResult> NodeHarness::Get(const std::string& path) const {
+  return HttpCall(api_, "GET", path);
+}
+
+absl::StatusOr<HttpResult> NodeHarness::Post(const std::string& path,
+                                             const std::string& body) const {
+  return HttpCall(api_, "POST", path, body);
+}
+
+}  // namespace consortia::testing

@@ -1,0 +1,82 @@
+// Test-only: builds keys, genesis and signed txs, and runs a real node as
+// separate processes (or as one consortia-node process) on 127.0.0.1 ports,
+// stopping every process by its own pid when the harness is destroyed.
+#ifndef CONSORTIA_TESTS_SUPPORT_NODE_HARNESS_H_
+#define CONSORTIA_TESTS_SUPPORT_NODE_HARNESS_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "consortia/crypto_suite.h"
+#include "consortia/http_client.h"
+#include "consortia/process.h"
+#include "consortia/types.h"
+
+namespace consortia::testing {
+
+// A key pair on the default suite, deterministic in `seed_byte`.
+KeyPair TestKey(uint8_t seed_byte);
+
+// A signed transaction for the chain.
+Transaction SignedTx(const KeyPair& key, const std::string& chain_id,
+                     uint64_t nonce, uint64_t valid_until,
+                     const std::string& app, const std::string& method,
+                     std::vector<std::string> args);
+
+// A fresh temporary directory, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+struct NodeHarnessOptions {
+  bool single_process = false;  // consortia-node --all instead of four binaries
+  std::vector<std::string> extra_flags;
+};
+
+// One validator node. Not thread-safe.
+class NodeHarness {
+ public:
+  // Writes a one-validator genesis and node key under dir.
+  explicit NodeHarness(std::string dir, NodeHarnessOptions options = {});
+  ~NodeHarness();
+
+  // Starts the processes and waits (up to `timeout`) for the api's /readyz.
+  absl::Status Start(absl::Duration timeout = absl::Seconds(60));
+  // SIGTERM to each process in reverse start order; returns the first
+  // non-clean exit as an error.
+  absl::Status Stop();
+
+  const Genesis& genesis() const { return genesis_; }
+  const HttpTarget& api() const { return api_; }
+  // The ops endpoints (/metrics) of every process, by binary name.
+  const std::map<std::string, HttpTarget>& ops() const { return ops_; }
+  std::string LogTail(size_t bytes = 4000) const;
+
+  absl::StatusOr<HttpResult> Get(const std::string& path) const;
+  absl::StatusOr<HttpResult> Post(const std::string& path,
+                                  const std::string& body) const;
+
+ private:
+  std::string dir_;
+  NodeHarnessOptions options_;
+  Genesis genesis_;
+  HttpTarget api_;
+  std::map<std::string, HttpTarget> ops_;
+  std::vector<std::pair<std::string, ChildProcess>> procs_;
+};
+
+// Directory of the built binaries (set by CMake).
+std::string BinDir();
+
+}  // namespace consortia::testing
+
+#endif  // CONSORTIA_TESTS_SUPPORT_NODE_HARNESS_H_
