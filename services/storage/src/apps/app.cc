@@ -1,0 +1,25 @@
+#include "apps/app.h"
+
+#include <utility>
+
+#include "apps/kv_app.h"
+
+namespace consortia::storage {
+
+AppRegistry AppRegistry::WithBuiltins() {
+  AppRegistry r;
+  r.Add(std::make_unique<KvApp>());
+  return r;
+}
+
+void AppRegistry::Add(std::unique_ptr<NativeApp> app) {
+  std::string name(app->name());
+  apps_[std::move(name)] = std::move(app);
+}
+
+const NativeApp* AppRegistry::Find(std::string_view name) const {
+  auto it = apps_.find(name);
+  return it == apps_.end() ? nullptr : it->second.get();
+}
+
+}  // namespace consortia::storage

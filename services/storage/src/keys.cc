@@ -1,0 +1,174 @@
+#include "keys.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "consortia/codec.h"
+#include "consortia/types.h"
+
+namespace consortia::storage::keys {
+namespace {
+
+void AppendU64(std::string* out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out->push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+
+void AppendU32(std::string* out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out->push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+
+uint64_t ReadBigEndian(std::string_view v) {
+  uint64_t out = 0;
+  for (char c : v) out = (out << 8) | static_cast<uint8_t>(c);
+  return out;
+}
+
+std::string WithHeight(char prefix, uint64_t height) {
+  std::string k(1, prefix);
+  AppendU64(&k, height);
+  return k;
+}
+
+std::string WithHash(char prefix, const Hash32& hash) {
+  std::string k(1, prefix);
+  k.append(reinterpret_cast<const char*>(hash.data()), hash.size());
+  return k;
+}
+
+// Bound on a stored receipt list: one receipt per tx of a block.
+constexpr size_t kMaxReceiptBytes = 32 + 10 + 10 + kMaxLogBytes;
+
+}  // namespace
+
+std::string LatestHeight() {
+  return std::string(1, kMetaPrefix) + "latest_height";
+}
+std::string ChainId() { return std::string(1, kMetaPrefix) + "chain_id"; }
+std::string Block(uint64_t height) { return WithHeight(kBlockPrefix, height); }
+std::string Cert(uint64_t height) { return WithHeight(kCertPrefix, height); }
+std::string Header(uint64_t height) {
+  return WithHeight(kHeaderPrefix, height);
+}
+std::string BlockHash(const Hash32& hash) {
+  return WithHash(kBlockHashPrefix, hash);
+}
+std::string Tx(const Hash32& hash) { return WithHash(kTxPrefix, hash); }
+std::string Receipts(uint64_t height) {
+  return WithHeight(kReceiptsPrefix, height);
+}
+std::string Roots(uint64_t height) { return WithHeight(kRootsPrefix, height); }
+
+std::string State(std::string_view app, std::string_view key) {
+  std::string k(1, kStatePrefix);
+  k.push_back(static_cast<char>(static_cast<uint8_t>(app.size())));
+  k.append(app);
+  k.append(key);
+  return k;
+}
+
+std::string EncodeU64(uint64_t v) {
+  std::string out;
+  AppendU64(&out, v);
+  return out;
+}
+
+absl::StatusOr<uint64_t> DecodeU64(std::string_view v) {
+  if (v.size() != 8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected an 8-byte height, got ", v.size(), " bytes"));
+  }
+  return ReadBigEndian(v);
+}
+
+std::string EncodeTxLocation(const TxLocation& loc) {
+  std::string out;
+  AppendU64(&out, loc.height);
+  AppendU32(&out, loc.index);
+  return out;
+}
+
+absl::StatusOr<TxLocation> DecodeTxLocation(std::string_view v) {
+  if (v.size() != 12) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected a 12-byte tx location, got ", v.size()));
+  }
+  TxLocation loc;
+  loc.height = ReadBigEndian(v.substr(0, 8));
+  loc.index = static_cast<uint32_t>(ReadBigEndian(v.substr(8, 4)));
+  return loc;
+}
+
+std::string EncodeRoots(const StoredRoots& r) {
+  std::string out;
+  out.append(reinterpret_cast<const char*>(r.state_root.data()), 32);
+  out.append(reinterpret_cast<const char*>(r.receipts_root.data()), 32);
+  return out;
+}
+
+absl::StatusOr<StoredRoots> DecodeRoots(std::string_view v) {
+  if (v.size() != 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected 64 bytes of roots, got ", v.size()));
+  }
+  StoredRoots r;
+  std::copy(v.begin(), v.begin() + 32, r.state_root.begin());
+  std::copy(v.begin() + 32, v.end(), r.receipts_root.begin());
+  return r;
+}
+
+std::string EncodeReceiptList(const std::vector<Bytes>& receipts) {
+  Encoder e;
+  e.PutVarint(receipts.size());
+  for (const Bytes& r : receipts) e.PutBytes(r);
+  return std::string(AsString(e.data()));
+}
+
+absl::StatusOr<std::vector<Bytes>> DecodeReceiptList(std::string_view v) {
+  Decoder d(AsBytes(v));
+  uint64_t n = 0;
+  if (absl::Status s = d.GetCount(&n, kMaxBlockTxs, 1); !s.ok()) return s;
+  std::vector<Bytes> out(n);
+  for (Bytes& r : out) {
+    if (absl::Status s = d.GetBytes(&r, kMaxReceiptBytes); !s.ok()) return s;
+  }
+  if (absl::Status s = d.ExpectEnd(); !s.ok()) return s;
+  return out;
+}
+
+std::string EncodeHeaderValue(const BlockHeader& h) {
+  Encoder e;
+  EncodeHeader(h, &e);
+  return std::string(AsString(e.data()));
+}
+
+absl::StatusOr<BlockHeader> DecodeHeaderValue(std::string_view v) {
+  Decoder d(AsBytes(v));
+  BlockHeader h;
+  if (absl::Status s = DecodeHeader(&d, &h); !s.ok()) return s;
+  if (absl::Status s = d.ExpectEnd(); !s.ok()) return s;
+  return h;
+}
+
+std::string EncodeStateEntry(const StateEntry& e) {
+  Encoder enc;
+  enc.PutBytes(e.value);
+  enc.PutBytes(e.owner);
+  return std::string(AsString(enc.data()));
+}
+
+absl::StatusOr<StateEntry> DecodeStateEntry(std::string_view v) {
+  Decoder d(AsBytes(v));
+  StateEntry e;
+  if (absl::Status s = d.GetBytes(&e.value, kMaxTxBytes); !s.ok()) return s;
+  if (absl::Status s = d.GetBytes(&e.owner, kMaxPublicKeyBytes); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = d.ExpectEnd(); !s.ok()) return s;
+  return e;
+}
+
+}  // namespace consortia::storage::keys

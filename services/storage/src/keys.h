@@ -1,0 +1,87 @@
+// The ledger's key layout in the KvStore, and the encodings of the values
+// that are not already canonical ledger types. The README documents the same
+// table; heights are big-endian so that a prefix scan walks them in order.
+//
+//   M<name>                      meta: "latest_height" (u64 BE), "chain_id"
+//   B<height:8 BE>               EncodeBlock(block)
+//   C<height:8 BE>               EncodeCertificate(cert)
+//   D<height:8 BE>               EncodeHeader(header) (so proofs and checks
+//                                need not decode a whole block)
+//   H<block hash:32>             height (8 BE)
+//   T<tx hash:32>                height (8 BE) || index in block (4 BE)
+//   R<height:8 BE>               the block's receipts (EncodeReceiptList)
+//   O<height:8 BE>               state_root (32) || receipts_root (32) after
+//                                executing that block
+//   S<app len:1><app><key>       EncodeStateEntry(value, owner)
+#ifndef CONSORTIA_SERVICES_STORAGE_SRC_KEYS_H_
+#define CONSORTIA_SERVICES_STORAGE_SRC_KEYS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "consortia/bytes.h"
+#include "consortia/types.h"
+
+namespace consortia::storage::keys {
+
+inline constexpr char kMetaPrefix = 'M';
+inline constexpr char kBlockPrefix = 'B';
+inline constexpr char kCertPrefix = 'C';
+inline constexpr char kHeaderPrefix = 'D';
+inline constexpr char kBlockHashPrefix = 'H';
+inline constexpr char kTxPrefix = 'T';
+inline constexpr char kReceiptsPrefix = 'R';
+inline constexpr char kRootsPrefix = 'O';
+inline constexpr char kStatePrefix = 'S';
+
+std::string LatestHeight();
+std::string ChainId();
+std::string Block(uint64_t height);
+std::string Cert(uint64_t height);
+std::string Header(uint64_t height);
+std::string BlockHash(const Hash32& hash);
+std::string Tx(const Hash32& hash);
+std::string Receipts(uint64_t height);
+std::string Roots(uint64_t height);
+// app must be at most 255 bytes (types.h bounds it to kMaxAppBytes).
+std::string State(std::string_view app, std::string_view key);
+
+std::string EncodeU64(uint64_t v);  // 8 bytes big-endian
+// InvalidArgument unless exactly 8 bytes.
+absl::StatusOr<uint64_t> DecodeU64(std::string_view v);
+
+struct TxLocation {
+  uint64_t height = 0;
+  uint32_t index = 0;
+};
+std::string EncodeTxLocation(const TxLocation& loc);
+absl::StatusOr<TxLocation> DecodeTxLocation(std::string_view v);
+
+struct StoredRoots {
+  Hash32 state_root{};
+  Hash32 receipts_root{};
+};
+std::string EncodeRoots(const StoredRoots& r);
+absl::StatusOr<StoredRoots> DecodeRoots(std::string_view v);
+
+// A list of already-encoded receipts (EncodeReceipt of each, in tx order).
+std::string EncodeReceiptList(const std::vector<Bytes>& receipts);
+absl::StatusOr<std::vector<Bytes>> DecodeReceiptList(std::string_view v);
+
+std::string EncodeHeaderValue(const BlockHeader& h);
+absl::StatusOr<BlockHeader> DecodeHeaderValue(std::string_view v);
+
+struct StateEntry {
+  Bytes value;
+  Bytes owner;  // public key of the record's owner
+  bool operator==(const StateEntry&) const = default;
+};
+std::string EncodeStateEntry(const StateEntry& e);
+absl::StatusOr<StateEntry> DecodeStateEntry(std::string_view v);
+
+}  // namespace consortia::storage::keys
+
+#endif  // CONSORTIA_SERVICES_STORAGE_SRC_KEYS_H_

@@ -1,0 +1,167 @@
+#include "kv_store.h"
+
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "rocksdb/db.h"
+#include "rocksdb/iterator.h"
+#include "rocksdb/options.h"
+#include "rocksdb/slice.h"
+#include "rocksdb/write_batch.h"
+
+namespace consortia::storage {
+
+void WriteBatch::Put(std::string_view key, std::string_view value) {
+  bytes_ += key.size() + value.size();
+  ops_.push_back(Op{false, std::string(key), std::string(value)});
+}
+
+void WriteBatch::Delete(std::string_view key) {
+  bytes_ += key.size();
+  ops_.push_back(Op{true, std::string(key), std::string()});
+}
+
+namespace {
+
+rocksdb::Slice ToSlice(std::string_view s) {
+  return rocksdb::Slice(s.data(), s.size());
+}
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat("rocksdb ", what, ": ", s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) {
+    return absl::UnavailableError(msg);
+  }
+  return absl::InternalError(msg);
+}
+
+class RocksIterator : public KvIterator {
+ public:
+  RocksIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix)
+      : it_(std::move(it)), prefix_(std::move(prefix)) {
+    it_->Seek(ToSlice(prefix_));
+  }
+
+  void Seek(std::string_view suffix) override {
+    std::string target = prefix_;
+    target.append(suffix);
+    it_->Seek(ToSlice(target));
+  }
+  bool Valid() const override {
+    return it_->Valid() && it_->key().starts_with(ToSlice(prefix_));
+  }
+  void Next() override { it_->Next(); }
+  std::string_view key() const override {
+    rocksdb::Slice k = it_->key();
+    return std::string_view(k.data(), k.size());
+  }
+  std::string_view value() const override {
+    rocksdb::Slice v = it_->value();
+    return std::string_view(v.data(), v.size());
+  }
+  absl::Status status() const override {
+    return FromRocks(it_->status(), "iterate");
+  }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> it_;
+  std::string prefix_;
+};
+
+// RocksDB's DB is thread-safe, so this class needs no lock of its own.
+class RocksDbStore : public KvStore {
+ public:
+  RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::string path, bool sync)
+      : db_(std::move(db)), path_(std::move(path)) {
+    write_options_.sync = sync;
+  }
+
+  absl::StatusOr<std::optional<std::string>> Get(
+      std::string_view key) override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), ToSlice(key), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, "get");
+    return std::optional<std::string>(std::move(value));
+  }
+
+  absl::StatusOr<std::vector<std::optional<std::string>>> MultiGet(
+      const std::vector<std::string>& keys) override {
+    std::vector<rocksdb::Slice> slices;
+    slices.reserve(keys.size());
+    for (const std::string& k : keys) slices.push_back(ToSlice(k));
+    rocksdb::ReadOptions ro;
+    const rocksdb::Snapshot* snap = db_->GetSnapshot();
+    ro.snapshot = snap;
+    std::vector<std::string> values;
+    std::vector<rocksdb::Status> st = db_->MultiGet(ro, slices, &values);
+    db_->ReleaseSnapshot(snap);
+    std::vector<std::optional<std::string>> out(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (st[i].IsNotFound()) continue;
+      if (!st[i].ok()) return FromRocks(st[i], "multiget");
+      out[i] = std::move(values[i]);
+    }
+    return out;
+  }
+
+  std::unique_ptr<KvIterator> NewIterator(std::string_view prefix) override {
+    return std::make_unique<RocksIterator>(
+        std::unique_ptr<rocksdb::Iterator>(
+            db_->NewIterator(rocksdb::ReadOptions())),
+        std::string(prefix));
+  }
+
+  absl::Status Write(const WriteBatch& batch) override {
+    rocksdb::WriteBatch wb;
+    for (const WriteBatch::Op& op : batch.ops()) {
+      rocksdb::Status s = op.is_delete
+                              ? wb.Delete(ToSlice(op.key))
+                              : wb.Put(ToSlice(op.key), ToSlice(op.value));
+      if (!s.ok()) return FromRocks(s, "batch");
+    }
+    return FromRocks(db_->Write(write_options_, &wb), "write");
+  }
+
+  std::string Describe() const override {
+    return absl::StrCat("rocksdb:", path_);
+  }
+
+ private:
+  std::unique_ptr<rocksdb::DB> db_;
+  std::string path_;
+  rocksdb::WriteOptions write_options_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<KvStore>> OpenRocksDbStore(
+    const RocksDbStoreOptions& opts) {
+  if (opts.path.empty()) {
+    return absl::InvalidArgumentError("rocksdb path is empty");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(opts.path, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create store directory ",
+                                            opts.path, ": ", ec.message()));
+  }
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, opts.path, &raw);
+  if (!s.ok()) {
+    absl::Status st = FromRocks(s, "open");
+    return absl::Status(st.code(), absl::StrCat("cannot open store at ",
+                                                opts.path, ": ", st.message()));
+  }
+  return std::unique_ptr<KvStore>(std::make_unique<RocksDbStore>(
+      std::unique_ptr<rocksdb::DB>(raw), opts.path, opts.sync));
+}
+
+}  // namespace consortia::storage

@@ -1,0 +1,623 @@
+#include "ledger.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "consortia/codec.h"
+#include "consortia/log.h"
+#include "consortia/merkle.h"
+
+namespace consortia::storage {
+namespace {
+
+// Records a duration in seconds when it goes out of scope.
+class ScopedTimer {
+ public:
+  explicit ScopedTimer(Histogram h) : h_(h), start_(absl::Now()) {}
+  ~ScopedTimer() { h_.Observe(absl::ToDoubleSeconds(absl::Now() - start_)); }
+
+ private:
+  Histogram h_;
+  absl::Time start_;
+};
+
+std::string ShortHex(const Hash32& h) { return ToHex(ByteView(h.data(), 8)); }
+
+Receipt MakeReceipt(const Hash32& tx_hash, ExecCode code, std::string log) {
+  Receipt r;
+  r.tx_hash = tx_hash;
+  r.code = code;
+  if (log.size() > kMaxLogBytes) log.resize(kMaxLogBytes);
+  r.log = std::move(log);
+  return r;
+}
+
+}  // namespace
+
+CommittedEvent EventForBlock(const CryptoSuite& suite, const Block& block,
+                             const Hash32& block_hash) {
+  CommittedEvent ev;
+  ev.height = block.header.height;
+  ev.block_hash = block_hash;
+  ev.txs.reserve(block.txs.size());
+  for (const Bytes& raw : block.txs) {
+    absl::StatusOr<Transaction> tx = DecodeTx(raw);
+    if (!tx.ok()) continue;
+    ev.txs.push_back(CommittedTx{TxHash(suite, *tx), tx->valid_until});
+  }
+  return ev;
+}
+
+Hash32 ChainStateRoot(const CryptoSuite& suite, const Hash32& prev_state_root,
+                      const StateOverlay::WriteSet& writes) {
+  Encoder e;
+  e.PutVarint(writes.size());
+  for (const auto& [key, entry] : writes) {
+    e.PutString(key);
+    e.PutBool(entry.has_value());
+    if (entry.has_value()) {
+      e.PutBytes(entry->value);
+      e.PutBytes(entry->owner);
+    }
+  }
+  Hash32 writes_hash = suite.Hash(e.data());
+  return suite.Hash({ByteView(prev_state_root), ByteView(writes_hash)});
+}
+
+Ledger::Ledger(Options opts)
+    : opts_(std::move(opts)), genesis_(*opts_.genesis), suite_(*opts_.suite) {}
+
+absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(Options opts) {
+  if (opts.store == nullptr || opts.genesis == nullptr ||
+      opts.suite == nullptr || opts.apps == nullptr) {
+    return absl::InvalidArgumentError(
+        "Ledger::Open needs a store, a genesis, a crypto suite and apps");
+  }
+  std::unique_ptr<Ledger> ledger(new Ledger(std::move(opts)));
+  ChainState chain;
+  if (absl::Status s = ledger->CheckConsistent(&chain); !s.ok()) return s;
+  {
+    absl::MutexLock l(&ledger->state_mu_);
+    ledger->chain_ = chain;
+  }
+  ledger->opts_.metrics.block_height.Set(static_cast<double>(chain.height));
+  return ledger;
+}
+
+absl::Status Ledger::Inconsistent(absl::string_view what) const {
+  return absl::FailedPreconditionError(
+      absl::StrCat("store at ", opts_.location, " is inconsistent: ", what));
+}
+
+absl::Status Ledger::CheckConsistent(ChainState* out) {
+  KvStore& store = *opts_.store;
+  absl::StatusOr<std::optional<std::string>> latest =
+      store.Get(keys::LatestHeight());
+  if (!latest.ok()) return latest.status();
+  if (!latest->has_value()) {
+    // An empty store: no block may exist without the latest-height record.
+    std::unique_ptr<KvIterator> it =
+        store.NewIterator(std::string(1, keys::kBlockPrefix));
+    if (it->Valid()) {
+      return Inconsistent("blocks exist but the latest height is missing");
+    }
+    if (absl::Status s = it->status(); !s.ok()) return s;
+    *out = ChainState{};
+    return absl::OkStatus();
+  }
+  absl::StatusOr<uint64_t> height = keys::DecodeU64(**latest);
+  if (!height.ok()) {
+    return Inconsistent(
+        absl::StrCat("latest height record: ", height.status().message()));
+  }
+  const uint64_t h = *height;
+  if (h == 0) return Inconsistent("latest height is 0");
+
+  absl::StatusOr<std::vector<std::optional<std::string>>> vals = store.MultiGet(
+      {keys::Block(h), keys::Header(h), keys::Cert(h), keys::Roots(h),
+       keys::Receipts(h), keys::ChainId(), keys::Block(h + 1)});
+  if (!vals.ok()) return vals.status();
+  const char* names[] = {"block", "header",   "certificate",
+                         "roots", "receipts", "chain id"};
+  for (size_t i = 0; i < 6; ++i) {
+    if (!(*vals)[i].has_value()) {
+      return Inconsistent(absl::StrCat("the ", names[i], " of latest height ",
+                                       h, " is missing"));
+    }
+  }
+  if ((*vals)[6].has_value()) {
+    return Inconsistent(absl::StrCat("a block exists above latest height ", h));
+  }
+  if (*(*vals)[5] != genesis_.chain_id) {
+    return Inconsistent(absl::StrCat("it holds chain '", *(*vals)[5],
+                                     "', the genesis is for chain '",
+                                     genesis_.chain_id, "'"));
+  }
+  absl::StatusOr<BlockHeader> header = keys::DecodeHeaderValue(*(*vals)[1]);
+  if (!header.ok()) {
+    return Inconsistent(
+        absl::StrCat("header of height ", h, ": ", header.status().message()));
+  }
+  absl::StatusOr<Block> block = DecodeBlock(AsBytes(*(*vals)[0]));
+  if (!block.ok()) {
+    return Inconsistent(
+        absl::StrCat("block of height ", h, ": ", block.status().message()));
+  }
+  if (block->header != *header || header->height != h) {
+    return Inconsistent(absl::StrCat("the block and header stored for height ",
+                                     h, " disagree"));
+  }
+  const Hash32 hash = BlockHash(suite_, *header);
+  absl::StatusOr<CommitCertificate> cert =
+      DecodeCertificate(AsBytes(*(*vals)[2]));
+  if (!cert.ok() || cert->block_hash != hash || cert->height != h) {
+    return Inconsistent(absl::StrCat("the certificate of height ", h,
+                                     " does not match its block"));
+  }
+  absl::StatusOr<keys::StoredRoots> roots = keys::DecodeRoots(*(*vals)[3]);
+  if (!roots.ok()) {
+    return Inconsistent(
+        absl::StrCat("roots of height ", h, ": ", roots.status().message()));
+  }
+  absl::StatusOr<std::optional<std::string>> indexed =
+      store.Get(keys::BlockHash(hash));
+  if (!indexed.ok()) return indexed.status();
+  if (!indexed->has_value() || **indexed != keys::EncodeU64(h)) {
+    return Inconsistent(absl::StrCat("the block hash index does not map ",
+                                     ToHex(hash), " to height ", h));
+  }
+  out->height = h;
+  out->last_block_hash = hash;
+  out->last_time_ms = header->time_ms;
+  out->state_root = roots->state_root;
+  out->receipts_root = roots->receipts_root;
+  return absl::OkStatus();
+}
+
+absl::Status Ledger::StoreError(absl::Status s) {
+  opts_.metrics.error_store.Inc();
+  return s;
+}
+
+absl::Status Ledger::Corrupt(absl::string_view what, const absl::Status& s) {
+  opts_.metrics.error_corrupt.Inc();
+  return absl::DataLossError(
+      absl::StrCat("stored ", what, " does not decode: ", s.message()));
+}
+
+absl::StatusOr<ChainState> Ledger::GetChainState() {
+  ScopedTimer t(opts_.metrics.query_chain_state);
+  absl::ReaderMutexLock l(&state_mu_);
+  return chain_;
+}
+
+absl::StatusOr<CommitResult> Ledger::StoredResult(uint64_t height) {
+  absl::StatusOr<std::optional<std::string>> raw =
+      opts_.store->Get(keys::Roots(height));
+  if (!raw.ok()) return StoreError(raw.status());
+  if (!raw->has_value()) {
+    return Corrupt(
+        "roots", absl::NotFoundError(absl::StrCat("none for height ", height)));
+  }
+  absl::StatusOr<keys::StoredRoots> roots = keys::DecodeRoots(**raw);
+  if (!roots.ok()) return Corrupt("roots", roots.status());
+  return CommitResult{roots->state_root, roots->receipts_root};
+}
+
+absl::Status Ledger::ValidateBlock(const Block& block,
+                                   const CommitCertificate& cert,
+                                   const Hash32& block_hash,
+                                   const ChainState& chain) {
+  const BlockHeader& h = block.header;
+  if (h.chain_id != genesis_.chain_id) {
+    return absl::InvalidArgumentError(absl::StrCat("block is for chain '",
+                                                   h.chain_id, "', this is '",
+                                                   genesis_.chain_id, "'"));
+  }
+  if (h.height != chain.height + 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "block height ", h.height, " does not extend the chain at ",
+        chain.height, " (expected ", chain.height + 1, ")"));
+  }
+  if (h.prev_hash != chain.last_block_hash) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("block ", h.height, " prev_hash ", ToHex(h.prev_hash),
+                     " is not the hash of block ", chain.height, " (",
+                     ToHex(chain.last_block_hash), ")"));
+  }
+  if (h.state_root != chain.state_root) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("block ", h.height, " state_root ", ToHex(h.state_root),
+                     " differs from storage's ", ToHex(chain.state_root)));
+  }
+  if (h.receipts_root != chain.receipts_root) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "block ", h.height, " receipts_root ", ToHex(h.receipts_root),
+        " differs from storage's ", ToHex(chain.receipts_root)));
+  }
+  if (block.txs.size() > kMaxBlockTxs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block has ", block.txs.size(), " txs, over ", kMaxBlockTxs));
+  }
+  if (MerkleRoot(suite_, block.txs) != h.tx_root) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block ", h.height, " tx_root does not match its transactions"));
+  }
+  if (cert.height != h.height || cert.block_hash != block_hash) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate is for height ", cert.height, " block ",
+                     ToHex(cert.block_hash), ", not block ", h.height, " ",
+                     ToHex(block_hash)));
+  }
+  if (absl::Status s = VerifyCertificate(suite_, genesis_, h, cert); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid commit certificate for block ", h.height, ": ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Ledger::Executed> Ledger::Execute(const Block& block) {
+  const uint64_t height = block.header.height;
+  const size_t n = block.txs.size();
+
+  // Decode every tx and look up all their hashes in one read.
+  std::vector<std::optional<Transaction>> txs(n);
+  std::vector<Hash32> hashes(n);
+  std::vector<std::string> decode_errors(n);
+  std::vector<std::string> index_keys;
+  std::vector<size_t> index_of;  // tx position of each index key
+  for (size_t i = 0; i < n; ++i) {
+    absl::StatusOr<Transaction> tx = DecodeTx(block.txs[i]);
+    if (!tx.ok()) {
+      hashes[i] = suite_.Hash(block.txs[i]);
+      decode_errors[i] = std::string(tx.status().message());
+      continue;
+    }
+    hashes[i] = TxHash(suite_, *tx);
+    txs[i] = *std::move(tx);
+    index_keys.push_back(keys::Tx(hashes[i]));
+    index_of.push_back(i);
+  }
+  std::vector<bool> committed_before(n, false);
+  if (!index_keys.empty()) {
+    absl::StatusOr<std::vector<std::optional<std::string>>> found =
+        opts_.store->MultiGet(index_keys);
+    if (!found.ok()) return StoreError(found.status());
+    for (size_t j = 0; j < found->size(); ++j) {
+      committed_before[index_of[j]] = (*found)[j].has_value();
+    }
+  }
+
+  Executed out;
+  out.receipts.reserve(n);
+  StateOverlay overlay(opts_.store);
+  std::set<Hash32> seen;
+  for (size_t i = 0; i < n; ++i) {
+    Receipt r;
+    if (!txs[i].has_value()) {
+      r = MakeReceipt(
+          hashes[i], ExecCode::kBadArgs,
+          absl::StrCat("malformed transaction: ", decode_errors[i]));
+      out.receipts.push_back(EncodeReceipt(r));
+      continue;
+    }
+    const Transaction& tx = *txs[i];
+    if (committed_before[i] || !seen.insert(hashes[i]).second) {
+      r = MakeReceipt(hashes[i], ExecCode::kDuplicate,
+                      "the same transaction was already committed");
+      out.receipts.push_back(EncodeReceipt(r));
+      continue;
+    }
+    out.new_txs.emplace_back(
+        hashes[i], keys::TxLocation{height, static_cast<uint32_t>(i)});
+    if (tx.chain_id != genesis_.chain_id) {
+      r = MakeReceipt(
+          hashes[i], ExecCode::kBadArgs,
+          absl::StrCat("transaction is for chain '", tx.chain_id, "'"));
+    } else if (tx.valid_until < height) {
+      r = MakeReceipt(hashes[i], ExecCode::kExpired,
+                      absl::StrCat("valid until height ", tx.valid_until,
+                                   ", committed at ", height));
+    } else if (const NativeApp* app = opts_.apps->Find(tx.app);
+               app == nullptr) {
+      r = MakeReceipt(hashes[i], ExecCode::kUnknownApp,
+                      absl::StrCat("no app named '", tx.app, "'"));
+    } else {
+      TxContext ctx{&tx, hashes[i], height, block.header.time_ms};
+      absl::StatusOr<ExecResult> res = app->Execute(ctx, &overlay);
+      if (!res.ok()) return StoreError(res.status());
+      if (res->code == ExecCode::kOk) {
+        overlay.CommitTx();
+      } else {
+        overlay.RollbackTx();
+      }
+      r = MakeReceipt(hashes[i], res->code, std::move(res->log));
+    }
+    out.receipts.push_back(EncodeReceipt(r));
+  }
+  out.writes = overlay.writes();
+  return out;
+}
+
+absl::StatusOr<CommitResult> Ledger::CommitBlock(
+    const Block& block, const CommitCertificate& cert) {
+  const absl::Time start = absl::Now();
+  absl::MutexLock commit_lock(&commit_mu_);
+  const uint64_t height = block.header.height;
+  const Hash32 block_hash = BlockHash(suite_, block.header);
+
+  ChainState chain;
+  {
+    absl::ReaderMutexLock l(&state_mu_);
+    chain = chain_;
+  }
+  if (height == 0) {
+    opts_.metrics.error_rejected_block.Inc();
+    return absl::InvalidArgumentError("block height 0 is not valid");
+  }
+  if (height <= chain.height) {
+    // Idempotent: the same block again returns what the first commit did.
+    absl::StatusOr<std::optional<std::string>> at =
+        opts_.store->Get(keys::BlockHash(block_hash));
+    if (!at.ok()) return StoreError(at.status());
+    if (at->has_value() && **at == keys::EncodeU64(height)) {
+      return StoredResult(height);
+    }
+    opts_.metrics.error_rejected_block.Inc();
+    return absl::FailedPreconditionError(
+        absl::StrCat("a different block is already committed at height ",
+                     height, " (chain is at ", chain.height, ")"));
+  }
+  if (absl::Status s = ValidateBlock(block, cert, block_hash, chain); !s.ok()) {
+    opts_.metrics.error_rejected_block.Inc();
+    spdlog::warn("storage: rejected block {} {}: {}", height,
+                 ShortHex(block_hash), s.ToString());
+    return s;
+  }
+
+  absl::StatusOr<Executed> exec = Execute(block);
+  if (!exec.ok()) return exec.status();
+
+  CommitResult result;
+  result.receipts_root = MerkleRoot(suite_, exec->receipts);
+  result.state_root = ChainStateRoot(suite_, chain.state_root, exec->writes);
+
+  WriteBatch batch;
+  batch.Put(keys::Block(height), AsString(EncodeBlock(block)));
+  batch.Put(keys::Header(height), keys::EncodeHeaderValue(block.header));
+  batch.Put(keys::Cert(height), AsString(EncodeCertificate(cert)));
+  batch.Put(keys::BlockHash(block_hash), keys::EncodeU64(height));
+  for (const auto& [hash, loc] : exec->new_txs) {
+    batch.Put(keys::Tx(hash), keys::EncodeTxLocation(loc));
+  }
+  batch.Put(keys::Receipts(height), keys::EncodeReceiptList(exec->receipts));
+  for (const auto& [key, entry] : exec->writes) {
+    if (entry.has_value()) {
+      batch.Put(key, keys::EncodeStateEntry(*entry));
+    } else {
+      batch.Delete(key);
+    }
+  }
+  batch.Put(keys::Roots(height),
+            keys::EncodeRoots({result.state_root, result.receipts_root}));
+  batch.Put(keys::LatestHeight(), keys::EncodeU64(height));
+  if (height == 1) batch.Put(keys::ChainId(), genesis_.chain_id);
+
+  {
+    absl::MutexLock l(&state_mu_);
+    if (absl::Status s = opts_.store->Write(batch); !s.ok()) {
+      spdlog::error("storage: writing block {} failed: {}", height,
+                    s.ToString());
+      return StoreError(s);
+    }
+    chain_.height = height;
+    chain_.last_block_hash = block_hash;
+    chain_.last_time_ms = block.header.time_ms;
+    chain_.state_root = result.state_root;
+    chain_.receipts_root = result.receipts_root;
+  }
+
+  if (opts_.publisher != nullptr) {
+    CommittedEvent ev = EventForBlock(suite_, block, block_hash);
+    opts_.publisher->Publish(
+        kTopicBlockCommitted,
+        static_cast<uint16_t>(MsgType::kEventBlockCommitted),
+        EncodeCommittedEvent(ev));
+  }
+
+  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  opts_.metrics.commit_duration.Observe(secs);
+  opts_.metrics.commit_batch_bytes.Observe(
+      static_cast<double>(batch.ByteSize()));
+  opts_.metrics.block_height.Set(static_cast<double>(height));
+  opts_.metrics.txs_committed.Inc(static_cast<double>(block.txs.size()));
+  spdlog::info(
+      "storage: committed block {} {} txs={} writes={} bytes={} in {:.1f} ms",
+      height, ShortHex(block_hash), block.txs.size(), exec->writes.size(),
+      batch.ByteSize(), secs * 1000);
+  return result;
+}
+
+absl::StatusOr<BlockRecord> Ledger::GetBlock(std::optional<uint64_t> height) {
+  ScopedTimer t(opts_.metrics.query_block);
+  uint64_t h = 0;
+  uint64_t latest = 0;
+  {
+    absl::ReaderMutexLock l(&state_mu_);
+    latest = chain_.height;
+  }
+  h = height.value_or(latest);
+  if (h == 0 || h > latest) {
+    return absl::NotFoundError(height.has_value()
+                                   ? absl::StrCat("no block at height ", h)
+                                   : std::string("no block committed yet"));
+  }
+  // Committed blocks never change, so no lock is needed from here on.
+  absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+      opts_.store->MultiGet({keys::Block(h), keys::Cert(h)});
+  if (!vals.ok()) return StoreError(vals.status());
+  if (!(*vals)[0].has_value()) {
+    return Corrupt("block",
+                   absl::NotFoundError(absl::StrCat("missing at height ", h)));
+  }
+  absl::StatusOr<Block> block = DecodeBlock(AsBytes(*(*vals)[0]));
+  if (!block.ok()) return Corrupt("block", block.status());
+  BlockRecord rec;
+  rec.block_hash = BlockHash(suite_, block->header);
+  rec.block = *std::move(block);
+  if ((*vals)[1].has_value()) {
+    absl::StatusOr<CommitCertificate> cert =
+        DecodeCertificate(AsBytes(*(*vals)[1]));
+    if (!cert.ok()) return Corrupt("certificate", cert.status());
+    rec.cert = *std::move(cert);
+  }
+  return rec;
+}
+
+absl::StatusOr<TxRecord> Ledger::GetTx(const Hash32& hash) {
+  ScopedTimer t(opts_.metrics.query_tx);
+  absl::StatusOr<std::optional<std::string>> loc_raw =
+      opts_.store->Get(keys::Tx(hash));
+  if (!loc_raw.ok()) return StoreError(loc_raw.status());
+  if (!loc_raw->has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("no committed transaction ", ToHex(hash)));
+  }
+  absl::StatusOr<keys::TxLocation> loc = keys::DecodeTxLocation(**loc_raw);
+  if (!loc.ok()) return Corrupt("tx location", loc.status());
+  const uint64_t h = loc->height;
+
+  // The tx's block is immutable once indexed; the next block and its
+  // certificate are read in one snapshot, so both or neither are seen.
+  absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+      opts_.store->MultiGet({keys::Block(h), keys::Cert(h), keys::Receipts(h),
+                             keys::Header(h + 1), keys::Cert(h + 1)});
+  if (!vals.ok()) return StoreError(vals.status());
+  for (size_t i = 0; i < 3; ++i) {
+    if (!(*vals)[i].has_value()) {
+      return Corrupt("block data", absl::NotFoundError(
+                                       absl::StrCat("missing for height ", h)));
+    }
+  }
+  absl::StatusOr<Block> block = DecodeBlock(AsBytes(*(*vals)[0]));
+  if (!block.ok()) return Corrupt("block", block.status());
+  absl::StatusOr<CommitCertificate> cert =
+      DecodeCertificate(AsBytes(*(*vals)[1]));
+  if (!cert.ok()) return Corrupt("certificate", cert.status());
+  absl::StatusOr<std::vector<Bytes>> receipts =
+      keys::DecodeReceiptList(*(*vals)[2]);
+  if (!receipts.ok()) return Corrupt("receipts", receipts.status());
+  if (loc->index >= block->txs.size() ||
+      receipts->size() != block->txs.size()) {
+    return Corrupt("tx location", absl::OutOfRangeError(absl::StrCat(
+                                      "index ", loc->index, " in block ", h,
+                                      " of ", block->txs.size(), " txs")));
+  }
+  absl::StatusOr<Receipt> receipt = DecodeReceipt((*receipts)[loc->index]);
+  if (!receipt.ok()) return Corrupt("receipt", receipt.status());
+  absl::StatusOr<MerkleProof> inclusion =
+      MerkleProve(suite_, block->txs, loc->index);
+  if (!inclusion.ok()) return inclusion.status();
+
+  TxRecord rec;
+  rec.raw_tx = block->txs[loc->index];
+  rec.height = h;
+  rec.index = loc->index;
+  rec.receipt = *std::move(receipt);
+  rec.inclusion = *std::move(inclusion);
+  rec.header = block->header;
+  rec.cert = *std::move(cert);
+  // The receipt proof is given even before block h + 1 exists: the receipts
+  // root it leads to is already fixed, and will be in that block's header.
+  absl::StatusOr<MerkleProof> rproof =
+      MerkleProve(suite_, *receipts, loc->index);
+  if (!rproof.ok()) return rproof.status();
+  rec.receipt_proof = *std::move(rproof);
+  if ((*vals)[3].has_value() && (*vals)[4].has_value()) {
+    absl::StatusOr<BlockHeader> next = keys::DecodeHeaderValue(*(*vals)[3]);
+    if (!next.ok()) return Corrupt("header", next.status());
+    absl::StatusOr<CommitCertificate> next_cert =
+        DecodeCertificate(AsBytes(*(*vals)[4]));
+    if (!next_cert.ok()) return Corrupt("certificate", next_cert.status());
+    rec.next_header = *std::move(next);
+    rec.next_cert = *std::move(next_cert);
+  }
+  return rec;
+}
+
+absl::StatusOr<StateRecord> Ledger::GetState(const std::string& app,
+                                             const std::string& key) {
+  ScopedTimer t(opts_.metrics.query_state);
+  const NativeApp* native = opts_.apps->Find(app);
+  if (native == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("no app named '", app, "'"));
+  }
+  if (absl::Status s = native->CheckQueryKey(key); !s.ok()) return s;
+  StateRecord rec;
+  absl::StatusOr<std::optional<std::string>> raw;
+  {
+    // The value and the height it is reported at come from the same moment.
+    absl::ReaderMutexLock l(&state_mu_);
+    raw = opts_.store->Get(keys::State(app, key));
+    rec.height = chain_.height;
+  }
+  if (!raw.ok()) return StoreError(raw.status());
+  if (!raw->has_value()) return rec;
+  absl::StatusOr<StateEntry> entry = keys::DecodeStateEntry(**raw);
+  if (!entry.ok()) return Corrupt("state entry", entry.status());
+  rec.found = true;
+  rec.value = std::move(entry->value);
+  rec.owner = std::move(entry->owner);
+  return rec;
+}
+
+absl::StatusOr<std::vector<CommittedEvent>> Ledger::GetCommitted(uint64_t from,
+                                                                 uint64_t to) {
+  ScopedTimer t(opts_.metrics.query_committed);
+  if (from == 0) return absl::InvalidArgumentError("heights start at 1");
+  if (from > to) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("empty range: from ", from, " > to ", to));
+  }
+  uint64_t latest = 0;
+  {
+    absl::ReaderMutexLock l(&state_mu_);
+    latest = chain_.height;
+  }
+  std::vector<CommittedEvent> out;
+  if (from > latest) return out;
+  const uint64_t last =
+      std::min({to, latest, from + (kMaxCommittedHeightsPerCall - 1)});
+
+  // Blocks are read a chunk at a time so memory stays bounded.
+  constexpr uint64_t kChunk = 32;
+  size_t total_txs = 0;
+  for (uint64_t lo = from; lo <= last; lo += kChunk) {
+    const uint64_t hi = std::min(last, lo + kChunk - 1);
+    std::vector<std::string> ks;
+    for (uint64_t h = lo; h <= hi; ++h) ks.push_back(keys::Block(h));
+    absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+        opts_.store->MultiGet(ks);
+    if (!vals.ok()) return StoreError(vals.status());
+    for (uint64_t h = lo; h <= hi; ++h) {
+      const std::optional<std::string>& raw = (*vals)[h - lo];
+      if (!raw.has_value()) {
+        return Corrupt("block", absl::NotFoundError(
+                                    absl::StrCat("missing at height ", h)));
+      }
+      absl::StatusOr<Block> block = DecodeBlock(AsBytes(*raw));
+      if (!block.ok()) return Corrupt("block", block.status());
+      out.push_back(
+          EventForBlock(suite_, *block, BlockHash(suite_, block->header)));
+      total_txs += out.back().txs.size();
+      if (total_txs >= kMaxCommittedTxsPerCall) return out;
+    }
+  }
+  return out;
+}
+
+}  // namespace consortia::storage

@@ -1,0 +1,128 @@
+// The ledger: executes committed blocks with the native apps, persists each
+// block with its certificate, state writes, receipts and indexes in one
+// atomic KvStore batch, answers queries with Merkle proofs, and publishes a
+// block.committed event after each commit. Key layout: keys.h and README.md.
+#ifndef CONSORTIA_SERVICES_STORAGE_SRC_LEDGER_H_
+#define CONSORTIA_SERVICES_STORAGE_SRC_LEDGER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "apps/app.h"
+#include "consortia/bus.h"
+#include "consortia/crypto_suite.h"
+#include "consortia/service_api.h"
+#include "consortia/types.h"
+#include "keys.h"
+#include "kv_store.h"
+#include "storage_metrics.h"
+
+namespace consortia::storage {
+
+// GetCommitted answers at most this many heights per call...
+inline constexpr uint64_t kMaxCommittedHeightsPerCall = 1000;
+// ...and stops after the block that brings the answer to this many txs (it
+// always returns at least one block), so one reply stays a few megabytes.
+inline constexpr size_t kMaxCommittedTxsPerCall = 100000;
+
+// The commit event of a block: every tx that decodes, in block order, with
+// its hash and valid_until. Txs that do not decode are left out (no mempool
+// ever held them). Used both when committing and by GetCommitted.
+CommittedEvent EventForBlock(const CryptoSuite& suite, const Block& block,
+                             const Hash32& block_hash);
+
+// The state root after a block: Hash(prev_state_root || Hash(writes)), where
+// writes is the canonical encoding of the block's state writes sorted by
+// store key. A chained commitment, not yet a sparse Merkle tree (README).
+Hash32 ChainStateRoot(const CryptoSuite& suite, const Hash32& prev_state_root,
+                      const StateOverlay::WriteSet& writes);
+
+// Thread-safe. Commits are serialized (one at a time, in height order);
+// queries run concurrently with each other and with a commit, and never see
+// half a block.
+//
+// CommitBlock errors: InvalidArgument for a block that is malformed on its
+// own (wrong chain id, tx_root, certificate); FailedPrecondition for one that
+// does not extend this chain (height, prev_hash, state/receipts roots, or a
+// different block already at that height); Internal / Unavailable / DataLoss
+// when the store fails (nothing is written then).
+// Query errors: NotFound for what does not exist, InvalidArgument for a bad
+// request, DataLoss for a stored record that does not decode.
+class Ledger : public LedgerApi, public QueryApi {
+ public:
+  struct Options {
+    KvStore* store = nullptr;            // required; outlives the Ledger
+    const Genesis* genesis = nullptr;    // required; outlives the Ledger
+    const CryptoSuite* suite = nullptr;  // the genesis's suite
+    const AppRegistry* apps = nullptr;   // required; outlives the Ledger
+    Publisher* publisher = nullptr;      // optional; outlives the Ledger
+    StorageMetrics metrics;              // default: no-op
+    std::string location;                // the store's path, for messages
+  };
+
+  // Reads the chain state and checks that the store is consistent (the block,
+  // header, certificate, roots and block hash index of the latest height all
+  // exist and agree, and the store belongs to the genesis's chain).
+  // FailedPrecondition "store at <location> is inconsistent: ..." otherwise;
+  // store errors as they come.
+  static absl::StatusOr<std::unique_ptr<Ledger>> Open(Options opts);
+
+  // LedgerApi.
+  absl::StatusOr<ChainState> GetChainState() override;
+  absl::StatusOr<CommitResult> CommitBlock(
+      const Block& block, const CommitCertificate& cert) override;
+
+  // QueryApi.
+  absl::StatusOr<BlockRecord> GetBlock(std::optional<uint64_t> height) override;
+  absl::StatusOr<TxRecord> GetTx(const Hash32& hash) override;
+  absl::StatusOr<StateRecord> GetState(const std::string& app,
+                                       const std::string& key) override;
+  // Heights [from, min(to, latest)], at most kMaxCommittedHeightsPerCall of
+  // them and see kMaxCommittedTxsPerCall: a caller that wants all of a range
+  // continues from the last height returned + 1. from > latest gives an
+  // empty list; from = 0 or from > to is InvalidArgument.
+  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(
+      uint64_t from, uint64_t to) override;
+
+ private:
+  explicit Ledger(Options opts);
+
+  struct Executed {
+    std::vector<Bytes> receipts;  // EncodeReceipt of each tx, in order
+    std::vector<std::pair<Hash32, keys::TxLocation>> new_txs;  // to index
+    StateOverlay::WriteSet writes;
+  };
+
+  absl::Status CheckConsistent(ChainState* out);
+  absl::Status Inconsistent(absl::string_view what) const;
+  // The stored roots after `height`, for an idempotent re-commit.
+  absl::StatusOr<CommitResult> StoredResult(uint64_t height);
+  absl::Status ValidateBlock(const Block& block, const CommitCertificate& cert,
+                             const Hash32& block_hash, const ChainState& chain);
+  absl::StatusOr<Executed> Execute(const Block& block);
+  // Counts and passes on a store or decoding failure.
+  absl::Status StoreError(absl::Status s);
+  absl::Status Corrupt(absl::string_view what, const absl::Status& s);
+
+  Options opts_;  // not const: its metric handles are updated
+  const Genesis& genesis_;
+  const CryptoSuite& suite_;
+
+  // Serializes commits; taken before state_mu_.
+  absl::Mutex commit_mu_ ABSL_ACQUIRED_BEFORE(state_mu_);
+  // Writers: the batch write of a commit together with the update of chain_.
+  // Readers: a query that must see the state as of exactly one height.
+  absl::Mutex state_mu_;
+  ChainState chain_ ABSL_GUARDED_BY(state_mu_);
+};
+
+}  // namespace consortia::storage
+
+#endif  // CONSORTIA_SERVICES_STORAGE_SRC_LEDGER_H_

@@ -1,0 +1,31 @@
+// Storage's metrics (consortia_storage_*). Default-constructed = no-op, for
+// tests; Create() registers the series in a registry. Thread-safe.
+#ifndef CONSORTIA_SERVICES_STORAGE_SRC_STORAGE_METRICS_H_
+#define CONSORTIA_SERVICES_STORAGE_SRC_STORAGE_METRICS_H_
+
+#include "consortia/metrics.h"
+
+namespace consortia::storage {
+
+struct StorageMetrics {
+  Histogram commit_duration;  // seconds, validation + execution + write
+  Histogram commit_batch_bytes;
+  Gauge block_height;
+  Counter txs_committed;
+  // query_duration_seconds{kind}
+  Histogram query_block;
+  Histogram query_tx;
+  Histogram query_state;
+  Histogram query_committed;
+  Histogram query_chain_state;
+  // errors_total{kind}
+  Counter error_rejected_block;  // a block that does not extend the chain
+  Counter error_store;           // the KvStore failed a read or a write
+  Counter error_corrupt;         // a stored record did not decode
+
+  static StorageMetrics Create(MetricsRegistry& registry);
+};
+
+}  // namespace consortia::storage
+
+#endif  // CONSORTIA_SERVICES_STORAGE_SRC_STORAGE_METRICS_H_

@@ -1,0 +1,148 @@
+#include "consortia/storage/storage_service.h"
+
+#include <atomic>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "apps/app.h"
+#include "consortia/bus.h"
+#include "consortia/crypto_suite.h"
+#include "consortia/log.h"
+#include "consortia/service_api.h"
+#include "consortia/thread_pool.h"
+#include "consortia/types.h"
+#include "kv_store.h"
+#include "ledger.h"
+#include "storage_metrics.h"
+
+namespace consortia::storage {
+namespace {
+
+absl::Status Annotate(const absl::Status& s, absl::string_view what) {
+  return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
+}
+
+absl::StatusOr<Genesis> LoadGenesis(const std::string& path) {
+  absl::StatusOr<std::string> json = ReadFile(path);
+  if (!json.ok()) return Annotate(json.status(), "reading genesis");
+  absl::StatusOr<Genesis> g = ParseGenesisJson(*json);
+  if (!g.ok()) return Annotate(g.status(), absl::StrCat("genesis ", path));
+  return g;
+}
+
+// Members are declared in start order; the destructor stops in reverse.
+class StorageServiceImpl : public StorageService {
+ public:
+  ~StorageServiceImpl() override {
+    ready_ = false;
+    {
+      // From now on the bus thread runs calls itself, so that draining the
+      // pool below cannot race with new work being queued on it.
+      absl::MutexLock l(&gate_mu_);
+      pool_open_ = false;
+    }
+    pool_.reset();    // finishes queued calls; their replies still go out
+    server_.reset();  // unbinds the endpoint
+    ledger_.reset();
+    publisher_.reset();
+    store_.reset();
+  }
+
+  bool Ready() const override { return ready_.load(); }
+
+  absl::Status Init(const NodeConfig& node, const StorageOptions& opts,
+                    zmq::context_t& ctx, MetricsRegistry& metrics) {
+    absl::StatusOr<Genesis> genesis = LoadGenesis(node.genesis_path);
+    if (!genesis.ok()) return genesis.status();
+    genesis_ = *std::move(genesis);
+    absl::StatusOr<const CryptoSuite*> suite =
+        GetCryptoSuite(genesis_.crypto_suite);
+    if (!suite.ok()) return Annotate(suite.status(), "genesis crypto_suite");
+    suite_ = *suite;
+    apps_ = AppRegistry::WithBuiltins();
+
+    const std::string path =
+        opts.path.empty() ? node.data_dir + "/ledger" : opts.path;
+    absl::StatusOr<std::unique_ptr<KvStore>> store =
+        OpenRocksDbStore(RocksDbStoreOptions{path, opts.sync});
+    if (!store.ok()) return store.status();
+    store_ = *std::move(store);
+
+    const std::string name =
+        node.node_name.empty() ? "storage" : "storage@" + node.node_name;
+    absl::StatusOr<std::unique_ptr<Publisher>> pub =
+        StartPublisher(ctx, node.storage_events, name);
+    if (!pub.ok()) {
+      return Annotate(pub.status(),
+                      absl::StrCat("publishing on ", node.storage_events));
+    }
+    publisher_ = *std::move(pub);
+
+    Ledger::Options lo;
+    lo.store = store_.get();
+    lo.genesis = &genesis_;
+    lo.suite = suite_;
+    lo.apps = &apps_;
+    lo.publisher = publisher_.get();
+    lo.metrics = StorageMetrics::Create(metrics);
+    lo.location = path;
+    absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(lo);
+    if (!ledger.ok()) return ledger.status();
+    ledger_ = *std::move(ledger);
+
+    pool_ = std::make_unique<ThreadPool>(static_cast<size_t>(opts.threads));
+    Executor exec = [this](std::function<void()> fn) {
+      absl::ReaderMutexLock l(&gate_mu_);
+      if (pool_open_) {
+        pool_->Run(std::move(fn));
+      } else {
+        fn();
+      }
+    };
+    absl::StatusOr<std::unique_ptr<BusServer>> server = StartBusServer(
+        ctx, node.storage_endpoint, name,
+        ServeStorage(ledger_.get(), ledger_.get(), std::move(exec)));
+    if (!server.ok()) {
+      return Annotate(server.status(),
+                      absl::StrCat("serving on ", node.storage_endpoint));
+    }
+    server_ = *std::move(server);
+
+    absl::StatusOr<ChainState> chain = ledger_->GetChainState();
+    spdlog::info("storage: serving {} on {}, events on {}, height {}", path,
+                 node.storage_endpoint, node.storage_events,
+                 chain.ok() ? chain->height : 0);
+    ready_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  Genesis genesis_;
+  const CryptoSuite* suite_ = nullptr;
+  AppRegistry apps_;
+  std::unique_ptr<KvStore> store_;
+  std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<ThreadPool> pool_;
+  absl::Mutex gate_mu_;
+  bool pool_open_ ABSL_GUARDED_BY(gate_mu_) = true;
+  std::unique_ptr<BusServer> server_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StorageService>> StorageService::Start(
+    const NodeConfig& node, const StorageOptions& opts, zmq::context_t& ctx,
+    MetricsRegistry& metrics) {
+  if (absl::Status s = opts.Validate(); !s.ok()) return s;
+  auto service = std::make_unique<StorageServiceImpl>();
+  if (absl::Status s = service->Init(node, opts, ctx, metrics); !s.ok()) {
+    return s;
+  }
+  return std::unique_ptr<StorageService>(std::move(service));
+}
+
+}  // namespace consortia::storage

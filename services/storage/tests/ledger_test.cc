@@ -1,0 +1,642 @@
+#include "ledger.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "apps/app.h"
+#include "consortia/bus.h"
+#include "consortia/service_api.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "keys.h"
+#include "kv_store.h"
+#include "rocksdb/db.h"
+#include "test_util.h"
+
+namespace consortia::storage {
+namespace {
+
+using testing::Chain;
+using ::testing::HasSubstr;
+using testing::Suite;
+using testing::TempDir;
+
+// A ledger over a real RocksDB in a temp dir.
+class StorageLedgerTest : public ::testing::Test {
+ protected:
+  StorageLedgerTest() : apps_(AppRegistry::WithBuiltins()) {
+    alice_ = Suite().GenerateKey();
+    bob_ = Suite().GenerateKey();
+    Reopen();
+  }
+
+  void Close() {
+    ledger_.reset();
+    store_.reset();
+  }
+
+  void Reopen() {
+    Close();
+    ASSERT_TRUE(TryOpen().ok());
+  }
+
+  absl::Status TryOpen() {
+    absl::StatusOr<std::unique_ptr<KvStore>> store =
+        OpenRocksDbStore(RocksDbStoreOptions{path(), true});
+    if (!store.ok()) return store.status();
+    store_ = *std::move(store);
+    Ledger::Options o;
+    o.store = store_.get();
+    o.genesis = &chain_.genesis;
+    o.suite = &Suite();
+    o.apps = &apps_;
+    o.publisher = publisher_;
+    o.location = path();
+    absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(o);
+    if (!ledger.ok()) return ledger.status();
+    ledger_ = *std::move(ledger);
+    return absl::OkStatus();
+  }
+
+  std::string path() const { return dir_.Sub("ledger"); }
+
+  ChainState State() {
+    absl::StatusOr<ChainState> s = ledger_->GetChainState();
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *s : ChainState{};
+  }
+
+  Block Next(std::vector<Bytes> txs) {
+    return chain_.NextBlock(State(), std::move(txs));
+  }
+
+  absl::StatusOr<CommitResult> Commit(const Block& b) {
+    return ledger_->CommitBlock(b, chain_.Certify(b.header));
+  }
+
+  // Commits the next block with `txs`; fails the test if it is refused.
+  CommitResult CommitTxs(std::vector<Bytes> txs) {
+    absl::StatusOr<CommitResult> r = Commit(Next(std::move(txs)));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : CommitResult{};
+  }
+
+  Receipt ReceiptOf(const Bytes& raw) {
+    absl::StatusOr<TxRecord> rec = ledger_->GetTx(Chain::HashOf(raw));
+    EXPECT_TRUE(rec.ok()) << rec.status();
+    return rec.ok() ? rec->receipt : Receipt{};
+  }
+
+  StateRecord Kv(const std::string& key) {
+    absl::StatusOr<StateRecord> s = ledger_->GetState("kv", key);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *s : StateRecord{};
+  }
+
+  TempDir dir_;
+  Chain chain_;
+  AppRegistry apps_;
+  KeyPair alice_;
+  KeyPair bob_;
+  Publisher* publisher_ = nullptr;
+  std::unique_ptr<KvStore> store_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(StorageLedgerTest, EmptyStoreStartsAtHeightZero) {
+  ChainState s = State();
+  EXPECT_EQ(s.height, 0u);
+  EXPECT_TRUE(IsZero(s.state_root));
+  EXPECT_TRUE(IsZero(s.receipts_root));
+  EXPECT_EQ(ledger_->GetBlock(std::nullopt).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ledger_->GetBlock(1).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StorageLedgerTest, CommitsThreeBlocksAndServesVerifiableRecords) {
+  Bytes t1 = chain_.Tx(alice_, "set", {"invoice-1", "issued"}, 1);
+  Bytes t2 = chain_.Tx(bob_, "set", {"invoice-2", "draft"}, 1);
+  Bytes t3 = chain_.Tx(alice_, "set", {"invoice-1", "paid"}, 2);
+  Bytes t4 = chain_.Tx(bob_, "delete", {"invoice-2"}, 2);
+  Bytes t5 = chain_.Tx(alice_, "set", {"invoice-3", "issued"}, 3);
+
+  Block b1 = Next({t1, t2});
+  absl::StatusOr<CommitResult> r1 = Commit(b1);
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  ChainState after1 = State();
+  EXPECT_EQ(after1.height, 1u);
+  EXPECT_EQ(after1.last_block_hash, BlockHash(Suite(), b1.header));
+  EXPECT_EQ(after1.last_time_ms, b1.header.time_ms);
+  EXPECT_EQ(after1.state_root, r1->state_root);
+  EXPECT_EQ(after1.receipts_root, r1->receipts_root);
+  EXPECT_FALSE(IsZero(r1->state_root));
+
+  Block b2 = Next({t3, t4});
+  EXPECT_EQ(b2.header.state_root, r1->state_root);
+  ASSERT_TRUE(Commit(b2).ok());
+  Block b3 = Next({t5});
+  ASSERT_TRUE(Commit(b3).ok());
+  EXPECT_EQ(State().height, 3u);
+
+  // Blocks, by height and latest, each with its certificate.
+  for (const Block* b : {&b1, &b2, &b3}) {
+    absl::StatusOr<BlockRecord> rec = ledger_->GetBlock(b->header.height);
+    ASSERT_TRUE(rec.ok()) << rec.status();
+    EXPECT_EQ(rec->block, *b);
+    EXPECT_EQ(rec->block_hash, BlockHash(Suite(), b->header));
+    ASSERT_TRUE(rec->cert.has_value());
+    EXPECT_EQ(*rec->cert, chain_.Certify(b->header));
+  }
+  absl::StatusOr<BlockRecord> latest = ledger_->GetBlock(std::nullopt);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->block, b3);
+  EXPECT_EQ(ledger_->GetBlock(4).status().code(), absl::StatusCode::kNotFound);
+
+  // Receipts.
+  EXPECT_EQ(ReceiptOf(t1).code, ExecCode::kOk);
+  EXPECT_EQ(ReceiptOf(t3).code, ExecCode::kOk);
+  EXPECT_EQ(ReceiptOf(t4).code, ExecCode::kOk);
+
+  // Every tx's record verifies offline against the genesis alone; those of
+  // blocks 1 and 2 carry the next header and a receipt proof.
+  for (const Bytes* raw : {&t1, &t2, &t3, &t4, &t5}) {
+    Hash32 h = Chain::HashOf(*raw);
+    absl::StatusOr<TxRecord> rec = ledger_->GetTx(h);
+    ASSERT_TRUE(rec.ok()) << rec.status();
+    EXPECT_EQ(rec->raw_tx, *raw);
+    EXPECT_EQ(rec->receipt.tx_hash, h);
+    EXPECT_EQ(rec->next_header.has_value(), rec->height < 3);
+    EXPECT_TRUE(VerifyTxRecord(Suite(), chain_.genesis, *rec, h).ok())
+        << VerifyTxRecord(Suite(), chain_.genesis, *rec, h);
+    // The bundle survives its wire encoding.
+    absl::StatusOr<TxRecord> round = DecodeTxRecord(EncodeTxRecord(*rec));
+    ASSERT_TRUE(round.ok()) << round.status();
+    EXPECT_TRUE(VerifyTxRecord(Suite(), chain_.genesis, *round, h).ok());
+  }
+  absl::StatusOr<TxRecord> rec3 = ledger_->GetTx(Chain::HashOf(t3));
+  ASSERT_TRUE(rec3.ok());
+  EXPECT_EQ(rec3->height, 2u);
+  EXPECT_EQ(rec3->index, 0u);
+  EXPECT_EQ(rec3->header, b2.header);
+  EXPECT_EQ(*rec3->next_header, b3.header);
+
+  // The tip's tx has no next header yet, but its receipt proof already
+  // leads to the receipts root that block 4 will carry.
+  absl::StatusOr<TxRecord> rec5 = ledger_->GetTx(Chain::HashOf(t5));
+  ASSERT_TRUE(rec5.ok());
+  EXPECT_TRUE(MerkleVerify(Suite(), State().receipts_root,
+                           EncodeReceipt(rec5->receipt), rec5->receipt_proof));
+
+  // A record with a forged receipt does not verify.
+  TxRecord forged = *rec3;
+  forged.receipt.code = ExecCode::kNotOwner;
+  EXPECT_FALSE(
+      VerifyTxRecord(Suite(), chain_.genesis, forged, Chain::HashOf(t3)).ok());
+
+  // State.
+  StateRecord inv1 = Kv("invoice-1");
+  EXPECT_TRUE(inv1.found);
+  EXPECT_EQ(inv1.value, ToBytes("paid"));
+  EXPECT_EQ(inv1.owner, alice_.public_key);
+  EXPECT_EQ(inv1.height, 3u);
+  EXPECT_FALSE(Kv("invoice-2").found);
+  StateRecord inv3 = Kv("invoice-3");
+  EXPECT_TRUE(inv3.found);
+  EXPECT_EQ(inv3.owner, alice_.public_key);
+  EXPECT_FALSE(Kv("never-set").found);
+
+  EXPECT_EQ(ledger_->GetTx(Hash32{}).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ledger_->GetState("nosuchapp", "k").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->GetState("kv", "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StorageLedgerTest, OnlyTheOwnerUpdatesOrDeletesARecord) {
+  Bytes create = chain_.Tx(alice_, "set", {"k", "alice's"}, 1);
+  CommitTxs({create});
+  Bytes steal = chain_.Tx(bob_, "set", {"k", "bob's"}, 1);
+  Bytes remove = chain_.Tx(bob_, "delete", {"k"}, 2);
+  CommitTxs({steal, remove});
+
+  EXPECT_EQ(ReceiptOf(steal).code, ExecCode::kNotOwner);
+  EXPECT_EQ(ReceiptOf(remove).code, ExecCode::kNotOwner);
+  StateRecord k = Kv("k");
+  EXPECT_TRUE(k.found);
+  EXPECT_EQ(k.value, ToBytes("alice's"));
+  EXPECT_EQ(k.owner, alice_.public_key);
+
+  Bytes own_delete = chain_.Tx(alice_, "delete", {"k"}, 2);
+  CommitTxs({own_delete});
+  EXPECT_EQ(ReceiptOf(own_delete).code, ExecCode::kOk);
+  EXPECT_FALSE(Kv("k").found);
+
+  // Once deleted, the key is free for anyone.
+  Bytes bob_takes = chain_.Tx(bob_, "set", {"k", "bob's now"}, 3);
+  CommitTxs({bob_takes});
+  EXPECT_EQ(Kv("k").owner, bob_.public_key);
+}
+
+TEST_F(StorageLedgerTest, FailedTxInABlockLeavesNoWritesButLaterTxsApply) {
+  CommitTxs({chain_.Tx(alice_, "set", {"a", "1"}, 1)});
+  CommitResult before_noop = {State().state_root, State().receipts_root};
+  // Only rejected txs: the state root still advances (chained), the values
+  // do not change.
+  Bytes bad = chain_.Tx(bob_, "set", {"a", "2"}, 1);
+  Bytes ok = chain_.Tx(bob_, "set", {"b", "3"}, 2);
+  CommitTxs({bad, ok});
+  EXPECT_EQ(Kv("a").value, ToBytes("1"));
+  EXPECT_EQ(Kv("b").value, ToBytes("3"));
+  EXPECT_NE(State().state_root, before_noop.state_root);
+}
+
+TEST_F(StorageLedgerTest, BadArgumentsUnknownMethodsAndAppsAreReceipts) {
+  Bytes no_value = chain_.Tx(alice_, "set", {"k"}, 1);
+  Bytes empty_key = chain_.Tx(alice_, "set", {"", "v"}, 2);
+  Bytes long_key = chain_.Tx(alice_, "set", {std::string(257, 'x'), "v"}, 3);
+  Bytes get = chain_.Tx(alice_, "get", {"k"}, 4);
+  Bytes unknown_method = chain_.Tx(alice_, "frobnicate", {"k"}, 5);
+  Bytes missing = chain_.Tx(alice_, "delete", {"nothing"}, 6);
+  Transaction other_app;
+  {
+    absl::StatusOr<Transaction> t = DecodeTx(chain_.Tx(alice_, "set", {}, 7));
+    ASSERT_TRUE(t.ok());
+    other_app = *t;
+    other_app.app = "lottery";
+    other_app.args = {"k", "v"};
+    other_app.signature =
+        *Suite().Sign(alice_.secret_key, TxSignBytes(other_app));
+  }
+  Bytes unknown_app = EncodeTx(other_app);
+  CommitTxs({no_value, empty_key, long_key, get, unknown_method, missing,
+             unknown_app});
+  EXPECT_EQ(ReceiptOf(no_value).code, ExecCode::kBadArgs);
+  EXPECT_EQ(ReceiptOf(empty_key).code, ExecCode::kBadArgs);
+  EXPECT_EQ(ReceiptOf(long_key).code, ExecCode::kBadArgs);
+  EXPECT_EQ(ReceiptOf(get).code, ExecCode::kUnknownMethod);
+  EXPECT_EQ(ReceiptOf(unknown_method).code, ExecCode::kUnknownMethod);
+  EXPECT_EQ(ReceiptOf(missing).code, ExecCode::kNotFound);
+  EXPECT_EQ(ReceiptOf(unknown_app).code, ExecCode::kUnknownApp);
+  EXPECT_FALSE(Kv("k").found);
+}
+
+TEST_F(StorageLedgerTest, DuplicateTxInALaterBlockChangesNothing) {
+  Bytes first = chain_.Tx(alice_, "set", {"k", "v1"}, 1);
+  CommitTxs({first});
+  Bytes second = chain_.Tx(alice_, "set", {"k", "v2"}, 2);
+  CommitTxs({second});
+
+  // Replaying the first tx would set v1 again if it were executed.
+  Block b3 = Next({first});
+  ASSERT_TRUE(Commit(b3).ok());
+  EXPECT_EQ(Kv("k").value, ToBytes("v2"));
+
+  // The tx index still points at the original inclusion.
+  absl::StatusOr<TxRecord> rec = ledger_->GetTx(Chain::HashOf(first));
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->height, 1u);
+  EXPECT_EQ(rec->receipt.code, ExecCode::kOk);
+
+  // The duplicate's receipt (committed in block 3's receipts root, carried by
+  // block 4's header) says kDuplicate.
+  Block b4 = Next({});
+  ASSERT_TRUE(Commit(b4).ok());
+  Receipt dup;
+  dup.tx_hash = Chain::HashOf(first);
+  dup.code = ExecCode::kDuplicate;
+  dup.log = "the same transaction was already committed";
+  EXPECT_EQ(b4.header.receipts_root,
+            MerkleRoot(Suite(), std::vector<Bytes>{EncodeReceipt(dup)}));
+}
+
+TEST_F(StorageLedgerTest, DuplicateWithinOneBlockExecutesOnce) {
+  Bytes create = chain_.Tx(alice_, "set", {"n", "1"}, 1);
+  Bytes update = chain_.Tx(alice_, "set", {"n", "2"}, 2);
+  Block b = Next({create, update, create});
+  ASSERT_TRUE(Commit(b).ok());
+  EXPECT_EQ(Kv("n").value, ToBytes("2"));
+  absl::StatusOr<TxRecord> rec = ledger_->GetTx(Chain::HashOf(create));
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->index, 0u);
+}
+
+TEST_F(StorageLedgerTest, ExpiredTxIsNotExecuted) {
+  CommitTxs({chain_.Tx(alice_, "set", {"x", "0"}, 1)});
+  Bytes late = chain_.Tx(alice_, "set", {"late", "v"}, 2, /*valid_until=*/1);
+  Bytes just_in_time = chain_.Tx(alice_, "set", {"ontime", "v"}, 3, 2);
+  CommitTxs({late, just_in_time});
+  EXPECT_EQ(ReceiptOf(late).code, ExecCode::kExpired);
+  EXPECT_EQ(ReceiptOf(just_in_time).code, ExecCode::kOk);
+  EXPECT_FALSE(Kv("late").found);
+  EXPECT_TRUE(Kv("ontime").found);
+}
+
+TEST_F(StorageLedgerTest,
+       BlocksThatDoNotExtendTheChainAreRejectedAndChangeNothing) {
+  CommitTxs({chain_.Tx(alice_, "set", {"k", "v"}, 1)});
+  const ChainState before = State();
+  const Bytes tx = chain_.Tx(alice_, "set", {"k", "changed"}, 2);
+
+  auto expect_rejected = [&](Block b, absl::StatusCode code,
+                             const CommitCertificate* cert = nullptr) {
+    CommitCertificate c = cert != nullptr ? *cert : chain_.Certify(b.header);
+    absl::StatusOr<CommitResult> r = ledger_->CommitBlock(b, c);
+    EXPECT_EQ(r.status().code(), code) << r.status();
+    ChainState after = State();
+    EXPECT_EQ(after.height, before.height);
+    EXPECT_EQ(after.last_block_hash, before.last_block_hash);
+    EXPECT_EQ(after.state_root, before.state_root);
+    EXPECT_EQ(Kv("k").value, ToBytes("v"));
+    EXPECT_EQ(ledger_->GetBlock(2).status().code(),
+              absl::StatusCode::kNotFound);
+    EXPECT_EQ(ledger_->GetTx(Chain::HashOf(tx)).status().code(),
+              absl::StatusCode::kNotFound);
+  };
+
+  Block skip = Next({tx});
+  skip.header.height = 3;
+  expect_rejected(skip, absl::StatusCode::kFailedPrecondition);
+
+  Block wrong_prev = Next({tx});
+  wrong_prev.header.prev_hash[0] ^= 1;
+  expect_rejected(wrong_prev, absl::StatusCode::kFailedPrecondition);
+
+  Block wrong_state = Next({tx});
+  wrong_state.header.state_root[5] ^= 1;
+  expect_rejected(wrong_state, absl::StatusCode::kFailedPrecondition);
+
+  Block wrong_receipts = Next({tx});
+  wrong_receipts.header.receipts_root = Hash32{};
+  expect_rejected(wrong_receipts, absl::StatusCode::kFailedPrecondition);
+
+  Block wrong_tx_root = Next({tx});
+  wrong_tx_root.txs.push_back(chain_.Tx(bob_, "set", {"extra", "x"}, 9));
+  expect_rejected(wrong_tx_root, absl::StatusCode::kInvalidArgument);
+
+  Block wrong_chain = Next({tx});
+  wrong_chain.header.chain_id = "another-chain";
+  expect_rejected(wrong_chain, absl::StatusCode::kInvalidArgument);
+
+  Block good = Next({tx});
+  KeyPair outsider = Suite().GenerateKey();
+  CommitCertificate forged = chain_.Certify(good.header, &outsider);
+  expect_rejected(good, absl::StatusCode::kInvalidArgument, &forged);
+
+  Block other = Next({});
+  CommitCertificate for_other = chain_.Certify(other.header);
+  expect_rejected(good, absl::StatusCode::kInvalidArgument, &for_other);
+
+  CommitCertificate no_sigs = chain_.Certify(good.header);
+  no_sigs.sigs.clear();
+  expect_rejected(good, absl::StatusCode::kInvalidArgument, &no_sigs);
+
+  // The right block still commits afterwards.
+  ASSERT_TRUE(Commit(good).ok());
+  EXPECT_EQ(Kv("k").value, ToBytes("changed"));
+}
+
+TEST_F(StorageLedgerTest, RecommittingTheSameBlockIsIdempotent) {
+  Block b1 = Next({chain_.Tx(alice_, "set", {"k", "v"}, 1)});
+  absl::StatusOr<CommitResult> first = Commit(b1);
+  ASSERT_TRUE(first.ok());
+  absl::StatusOr<CommitResult> again = Commit(b1);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->state_root, first->state_root);
+  EXPECT_EQ(again->receipts_root, first->receipts_root);
+  EXPECT_EQ(State().height, 1u);
+
+  CommitTxs({chain_.Tx(alice_, "set", {"k", "w"}, 2)});
+  absl::StatusOr<CommitResult> late = Commit(b1);
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->state_root, first->state_root);
+  EXPECT_EQ(State().height, 2u);
+  EXPECT_EQ(Kv("k").value, ToBytes("w"));
+
+  // A different block at a committed height is refused.
+  Block fork = chain_.NextBlock(ChainState{}, {});
+  EXPECT_EQ(Commit(fork).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(StorageLedgerTest, ReopenedStoreContinuesTheChain) {
+  CommitTxs({chain_.Tx(alice_, "set", {"a", "1"}, 1)});
+  CommitTxs({chain_.Tx(bob_, "set", {"b", "2"}, 1)});
+  const ChainState before = State();
+
+  Reopen();
+  ChainState after = State();
+  EXPECT_EQ(after.height, 2u);
+  EXPECT_EQ(after.last_block_hash, before.last_block_hash);
+  EXPECT_EQ(after.last_time_ms, before.last_time_ms);
+  EXPECT_EQ(after.state_root, before.state_root);
+  EXPECT_EQ(after.receipts_root, before.receipts_root);
+
+  Bytes dup = chain_.Tx(alice_, "set", {"a", "1"}, 1);  // same as block 1's
+  Bytes t3 = chain_.Tx(alice_, "set", {"a", "3"}, 2);
+  CommitTxs({dup, t3});
+  EXPECT_EQ(State().height, 3u);
+  EXPECT_EQ(Kv("a").value, ToBytes("3"));
+  EXPECT_EQ(Kv("b").owner, bob_.public_key);
+  absl::StatusOr<TxRecord> rec = ledger_->GetTx(Chain::HashOf(t3));
+  ASSERT_TRUE(rec.ok());
+  EXPECT_TRUE(
+      VerifyTxRecord(Suite(), chain_.genesis, *rec, Chain::HashOf(t3)).ok());
+}
+
+TEST_F(StorageLedgerTest, StoreMissingItsLatestBlockIsRefused) {
+  CommitTxs({chain_.Tx(alice_, "set", {"a", "1"}, 1)});
+  CommitTxs({chain_.Tx(alice_, "set", {"a", "2"}, 2)});
+  Close();
+  {
+    // Damage the store by hand: drop block 2 but keep everything else.
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Options o;
+    ASSERT_TRUE(rocksdb::DB::Open(o, path(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), keys::Block(2)).ok());
+  }
+  absl::Status s = TryOpen();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("store at " + path() + " is inconsistent"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("block"));
+}
+
+TEST_F(StorageLedgerTest, StoreOfAnotherChainIsRefused) {
+  CommitTxs({});
+  Close();
+  chain_.genesis.chain_id = "someone-else";
+  absl::Status s = TryOpen();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("is inconsistent"));
+}
+
+TEST_F(StorageLedgerTest, GetCommittedReplaysCommitEvents) {
+  Bytes t1 = chain_.Tx(alice_, "set", {"a", "1"}, 1, 50);
+  Bytes t2 = chain_.Tx(bob_, "set", {"b", "1"}, 1, 60);
+  CommitTxs({t1, t2});
+  CommitTxs({});
+  Bytes t3 = chain_.Tx(alice_, "set", {"a", "2"}, 2, 70);
+  CommitTxs({t3});
+
+  absl::StatusOr<std::vector<CommittedEvent>> all = ledger_->GetCommitted(1, 3);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].height, 1u);
+  EXPECT_EQ((*all)[0].txs, (std::vector<CommittedTx>{{Chain::HashOf(t1), 50},
+                                                     {Chain::HashOf(t2), 60}}));
+  EXPECT_TRUE((*all)[1].txs.empty());
+  EXPECT_EQ((*all)[2].txs, (std::vector<CommittedTx>{{Chain::HashOf(t3), 70}}));
+  absl::StatusOr<BlockRecord> b3 = ledger_->GetBlock(3);
+  ASSERT_TRUE(b3.ok());
+  EXPECT_EQ((*all)[2].block_hash, b3->block_hash);
+
+  absl::StatusOr<std::vector<CommittedEvent>> tail =
+      ledger_->GetCommitted(2, 1000);
+  ASSERT_TRUE(tail.ok());
+  ASSERT_EQ(tail->size(), 2u);
+  EXPECT_EQ(tail->front().height, 2u);
+
+  absl::StatusOr<std::vector<CommittedEvent>> beyond =
+      ledger_->GetCommitted(4, 9);
+  ASSERT_TRUE(beyond.ok());
+  EXPECT_TRUE(beyond->empty());
+  EXPECT_EQ(ledger_->GetCommitted(0, 3).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->GetCommitted(3, 2).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StorageLedgerTest, QueriesDuringCommitsSeeWholeBlocks) {
+  // Block h sets "counter" to h, so a state read reported at height h must
+  // show h: never a value from a block the reported height does not include.
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      absl::StatusOr<StateRecord> s = ledger_->GetState("kv", "counter");
+      ASSERT_TRUE(s.ok()) << s.status();
+      if (s->found) {
+        EXPECT_EQ(AsString(s->value), std::to_string(s->height));
+      } else {
+        EXPECT_EQ(s->height, 0u);
+      }
+      absl::StatusOr<ChainState> c = ledger_->GetChainState();
+      ASSERT_TRUE(c.ok());
+      if (c->height > 0) {
+        EXPECT_TRUE(ledger_->GetBlock(c->height).ok());
+      }
+      reads.fetch_add(1);
+    }
+  });
+  for (uint64_t h = 1; h <= 30; ++h) {
+    CommitTxs({chain_.Tx(alice_, "set", {"counter", std::to_string(h)}, h)});
+  }
+  // Let the reader see the final state at least once.
+  const int seen = reads.load();
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (reads.load() < seen + 2 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(Kv("counter").value, ToBytes("30"));
+}
+
+// Collects events from a subscriber.
+class EventSink {
+ public:
+  void Add(std::string topic, uint16_t type, Bytes payload) {
+    absl::MutexLock l(&mu_);
+    events_.push_back({std::move(topic), type, std::move(payload)});
+  }
+  // Waits (up to `patience`) until an event satisfies pred; returns its
+  // payload.
+  std::optional<Bytes> WaitFor(
+      const std::function<bool(const std::string&, uint16_t)>& pred,
+      absl::Duration patience = absl::Seconds(30)) {
+    absl::Time deadline = absl::Now() + patience;
+    while (absl::Now() < deadline) {
+      {
+        absl::MutexLock l(&mu_);
+        for (const Event& e : events_) {
+          if (pred(e.topic, e.type)) return e.payload;
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return std::nullopt;
+  }
+
+ private:
+  struct Event {
+    std::string topic;
+    uint16_t type;
+    Bytes payload;
+  };
+  absl::Mutex mu_;
+  std::vector<Event> events_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(StorageLedgerTest, CommitPublishesBlockCommittedWithItsTxs) {
+  zmq::context_t ctx;
+  const std::string endpoint =
+      "inproc://" + testing::UniqueName("storage-events");
+  absl::StatusOr<std::unique_ptr<Publisher>> pub =
+      StartPublisher(ctx, endpoint, "storage-test");
+  ASSERT_TRUE(pub.ok()) << pub.status();
+  EventSink sink;
+  absl::StatusOr<std::unique_ptr<Subscriber>> sub = StartSubscriber(
+      ctx, endpoint, {kTopicBlockCommitted},
+      [&sink](std::string_view topic, const Envelope& env, Bytes payload,
+              uint64_t) { sink.Add(std::string(topic), env.type, payload); });
+  ASSERT_TRUE(sub.ok()) << sub.status();
+
+  // PUB/SUB drops what is sent before the subscription is in place: probe
+  // until the subscriber hears us.
+  constexpr uint16_t kProbe = 9999;
+  bool heard = false;
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (!heard && absl::Now() < give_up) {
+    (*pub)->Publish(kTopicBlockCommitted, kProbe, Bytes{});
+    heard = sink.WaitFor([](const std::string&,
+                            uint16_t type) { return type == kProbe; },
+                         absl::Milliseconds(20))
+                .has_value();
+  }
+  ASSERT_TRUE(heard);
+
+  publisher_ = pub->get();
+  Reopen();
+  Bytes t1 = chain_.Tx(alice_, "set", {"a", "1"}, 1, 40);
+  Bytes t2 = chain_.Tx(bob_, "set", {"b", "2"}, 1, 41);
+  Block b1 = Next({t1, t2});
+  ASSERT_TRUE(Commit(b1).ok());
+
+  std::optional<Bytes> payload =
+      sink.WaitFor([](const std::string& topic, uint16_t type) {
+        return topic == kTopicBlockCommitted &&
+               type == static_cast<uint16_t>(MsgType::kEventBlockCommitted);
+      });
+  ASSERT_TRUE(payload.has_value());
+  absl::StatusOr<CommittedEvent> ev = DecodeCommittedEvent(*payload);
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  EXPECT_EQ(ev->height, 1u);
+  EXPECT_EQ(ev->block_hash, BlockHash(Suite(), b1.header));
+  EXPECT_EQ(ev->txs, (std::vector<CommittedTx>{{Chain::HashOf(t1), 40},
+                                               {Chain::HashOf(t2), 41}}));
+  // Stop the ledger before the publisher it uses goes away.
+  Close();
+  publisher_ = nullptr;
+}
+
+}  // namespace
+}  // namespace consortia::storage

@@ -1,0 +1,130 @@
+// Helpers for the storage tests: temp dirs, a 1-validator genesis with real
+// ed25519 keys, signed kv txs, and blocks with valid commit certificates.
+#ifndef CONSORTIA_SERVICES_STORAGE_TESTS_TEST_UTIL_H_
+#define CONSORTIA_SERVICES_STORAGE_TESTS_TEST_UTIL_H_
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "consortia/crypto_suite.h"
+#include "consortia/merkle.h"
+#include "consortia/service_api.h"
+#include "consortia/types.h"
+#include "gtest/gtest.h"
+
+namespace consortia::storage::testing {
+
+// A fresh directory, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "consortia-storage-XXXXXX")
+            .string();
+    char* made = mkdtemp(tmpl.data());
+    EXPECT_NE(made, nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string Sub(std::string_view name) const {
+    return path_ + "/" + std::string(name);
+  }
+
+ private:
+  std::string path_;
+};
+
+// A name no other test in this process (or another process) uses.
+inline std::string UniqueName(const std::string& what) {
+  static std::atomic<int> counter{0};
+  return absl::StrCat(what, "-", getpid(), "-", counter.fetch_add(1));
+}
+
+inline const CryptoSuite& Suite() { return Ed25519Sha256(); }
+
+struct Chain {
+  Genesis genesis;
+  KeyPair validator;
+
+  Chain() {
+    validator = Suite().GenerateKey();
+    genesis.chain_id = "storage-test";
+    genesis.crypto_suite = "ed25519-sha256";
+    genesis.genesis_time_ms = 1700000000000;
+    genesis.validators.push_back(Validator{"v0", validator.public_key, 1});
+  }
+
+  // A kv tx signed by `key`.
+  Bytes Tx(const KeyPair& key, std::string method,
+           std::vector<std::string> args, uint64_t nonce,
+           uint64_t valid_until = 1000) const {
+    Transaction tx;
+    tx.chain_id = genesis.chain_id;
+    tx.nonce = nonce;
+    tx.valid_until = valid_until;
+    tx.sender = key.public_key;
+    tx.app = "kv";
+    tx.method = std::move(method);
+    tx.args = std::move(args);
+    absl::StatusOr<Bytes> sig = Suite().Sign(key.secret_key, TxSignBytes(tx));
+    EXPECT_TRUE(sig.ok()) << sig.status();
+    if (sig.ok()) tx.signature = *sig;
+    return EncodeTx(tx);
+  }
+
+  static Hash32 HashOf(const Bytes& raw) {
+    absl::StatusOr<Transaction> tx = DecodeTx(raw);
+    EXPECT_TRUE(tx.ok()) << tx.status();
+    return tx.ok() ? TxHash(Suite(), *tx) : Hash32{};
+  }
+
+  // The block that extends `state` with `txs`.
+  Block NextBlock(const ChainState& state, std::vector<Bytes> txs) const {
+    Block b;
+    b.header.chain_id = genesis.chain_id;
+    b.header.height = state.height + 1;
+    b.header.time_ms = genesis.genesis_time_ms + 1000 * b.header.height;
+    b.header.proposer = validator.public_key;
+    b.header.prev_hash = state.last_block_hash;
+    b.header.tx_root = MerkleRoot(Suite(), txs);
+    b.header.state_root = state.state_root;
+    b.header.receipts_root = state.receipts_root;
+    b.txs = std::move(txs);
+    return b;
+  }
+
+  // A certificate for `header` signed by `signer` (the validator by default).
+  CommitCertificate Certify(const BlockHeader& header,
+                            const KeyPair* signer = nullptr) const {
+    const KeyPair& key = signer != nullptr ? *signer : validator;
+    Vote v;
+    v.type = VoteType::kPrecommit;
+    v.height = header.height;
+    v.round = 0;
+    v.block_hash = BlockHash(Suite(), header);
+    v.validator_index = 0;
+    absl::StatusOr<Bytes> sig =
+        Suite().Sign(key.secret_key, VoteSignBytes(genesis.chain_id, v));
+    EXPECT_TRUE(sig.ok()) << sig.status();
+    CommitCertificate c;
+    c.height = header.height;
+    c.round = 0;
+    c.block_hash = v.block_hash;
+    c.sigs.push_back(CommitSig{0, sig.ok() ? *sig : Bytes{}});
+    return c;
+  }
+};
+
+}  // namespace consortia::storage::testing
+
+#endif  // CONSORTIA_SERVICES_STORAGE_TESTS_TEST_UTIL_H_
