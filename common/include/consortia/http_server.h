@@ -19,12 +19,12 @@
 namespace consortia {
 
 struct HttpRequest {
-  std::string method;                        // "GET", "POST", ...
-  std::string path;  // without the query string, as sent (not decoded)
-  std::map<std::string, std::string> query;  // decoded query parameters
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // without the query string, as sent (not decoded)
+  std::map<std::string, std::string> query;    // decoded query parameters
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
-  std::string remote;                        // peer address
+  std::string remote;  // peer address
 };
 
 struct HttpResponse {
@@ -40,14 +40,18 @@ HttpResponse Problem(int status, std::string type, std::string title,
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;                   // 0 = any free port (see port())
+  uint16_t port = 0;  // 0 = any free port (see port())
   size_t threads = 2;
-  size_t max_body_bytes = 1 << 20;     // larger bodies get 413
+  size_t max_body_bytes = 1 << 20;  // larger bodies get 413
+  // A connection idle this long (no request, or a handler that has not
+  // answered yet) is closed.
   absl::Duration idle_timeout = absl::Seconds(60);
 };
 
 // Thread-safe. A handler answers through `respond` exactly once, from any
-// thread; it must not block the server's threads for long.
+// thread; it must not block the server's threads for long. Further calls of
+// `respond`, and calls after the connection closed or the server was
+// destroyed, are ignored. A handler that throws gets 500.
 class HttpServer {
  public:
   using Respond = std::function<void(HttpResponse)>;

@@ -130,6 +130,8 @@ struct TxRecord {
   MerkleProof inclusion;           // raw_tx in header.tx_root
   BlockHeader header;
   CommitCertificate cert;
+  // receipt among its block's receipts; always set (the receipts exist as
+  // soon as the block is executed), checkable once next_header exists.
   MerkleProof receipt_proof;       // receipt in next_header.receipts_root
   std::optional<BlockHeader> next_header;
   std::optional<CommitCertificate> next_cert;

@@ -1,0 +1,877 @@
+#include "consortia/bus.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "bus_internal.h"
+#include "consortia/codec.h"
+#include "zmq.hpp"
+
+namespace consortia {
+namespace bus_internal {
+
+Waker::Waker() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+
+Waker::~Waker() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void Waker::Signal() {
+  uint64_t one = 1;
+  // EAGAIN means the counter is saturated: the poller is awake anyway.
+  ssize_t n = write(fd_, &one, sizeof(one));
+  (void)n;
+}
+
+void Waker::Drain() {
+  uint64_t count;
+  ssize_t n = read(fd_, &count, sizeof(count));
+  (void)n;
+}
+
+}  // namespace bus_internal
+
+namespace {
+
+using bus_internal::Waker;
+
+// Envelope field limits. A sender name is a short service label; an error
+// is a status message, truncated by the server before it is sent.
+constexpr size_t kMaxSenderBytes = 256;
+constexpr size_t kMaxErrorBytes = 16 * 1024;
+// Frames beyond this many in one message are read and discarded (a valid
+// message has at most 3).
+constexpr size_t kMaxFrames = 4;
+// Messages handled per wake-up before the loop looks at its other work.
+constexpr int kMaxBatchPerWake = 1024;
+constexpr uint8_t kMaxStatusCode =
+    static_cast<uint8_t>(absl::StatusCode::kUnauthenticated);
+
+std::string Truncate(std::string_view s, size_t max) {
+  return std::string(s.substr(0, std::min(s.size(), max)));
+}
+
+// Applies the options every bus socket shares.
+void ConfigureSocket(zmq::socket_t& sock) {
+  sock.set(zmq::sockopt::linger, 0);
+  sock.set(zmq::sockopt::sndhwm, bus_internal::kHighWaterMark);
+  sock.set(zmq::sockopt::rcvhwm, bus_internal::kHighWaterMark);
+  sock.set(zmq::sockopt::reconnect_ivl, bus_internal::kReconnectIvlMs);
+  sock.set(zmq::sockopt::reconnect_ivl_max, bus_internal::kReconnectIvlMaxMs);
+}
+
+zmq::message_t ToMessage(ByteView b) {
+  return zmq::message_t(b.data(), b.size());
+}
+
+Bytes FromMessage(const zmq::message_t& m) {
+  const auto* p = static_cast<const uint8_t*>(m.data());
+  return Bytes(p, p + m.size());
+}
+
+ByteView ViewOf(const zmq::message_t& m) {
+  return ByteView(static_cast<const uint8_t*>(m.data()), m.size());
+}
+
+// Reads one whole multipart message without blocking. Returns false when
+// nothing is waiting. Frames past kMaxFrames are consumed and dropped, and
+// *too_many is set.
+bool RecvMultipart(zmq::socket_t& sock, std::vector<zmq::message_t>* parts,
+                   bool* too_many) {
+  parts->clear();
+  *too_many = false;
+  while (true) {
+    zmq::message_t m;
+    auto r = sock.recv(m, zmq::recv_flags::dontwait);
+    if (!r) return !parts->empty();  // parts after the first are never late
+    bool more = m.more();
+    if (parts->size() < kMaxFrames) {
+      parts->push_back(std::move(m));
+    } else {
+      *too_many = true;
+    }
+    if (!more) return true;
+  }
+}
+
+// Sends frames as one message without blocking. False if the socket's queue
+// is full (high-water mark) or there is no route.
+bool SendMultipart(zmq::socket_t& sock, std::vector<zmq::message_t>& parts) {
+  for (size_t i = 0; i < parts.size(); ++i) {
+    auto flags = zmq::send_flags::dontwait;
+    if (i + 1 < parts.size()) flags = flags | zmq::send_flags::sndmore;
+    auto r = sock.send(parts[i], flags);
+    // Later frames of a message are always accepted once the first is.
+    if (!r) return false;
+  }
+  return true;
+}
+
+// Milliseconds to wait in zmq::poll for `deadline`: -1 for none, at most an
+// hour (the loop simply polls again), rounded up so a wake-up is never early.
+std::chrono::milliseconds PollTimeout(absl::Time deadline, absl::Time now) {
+  if (deadline == absl::InfiniteFuture()) return std::chrono::milliseconds(-1);
+  absl::Duration left = deadline - now;
+  if (left <= absl::ZeroDuration()) return std::chrono::milliseconds(0);
+  if (left > absl::Hours(1)) left = absl::Hours(1);
+  return std::chrono::milliseconds(
+      absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
+}
+
+template <typename Fn, typename Arg>
+void RunCallback(Fn& fn, Arg&& arg) {
+  try {
+    fn(std::forward<Arg>(arg));
+  } catch (const std::exception& e) {
+    // A callback must not throw; the bus keeps running if one does.
+    (void)e;
+  } catch (...) {
+  }
+}
+
+// ------------------------------------------------------------------ client
+
+// One DEALER socket owned by one I/O thread. Callers hand requests over
+// through a queue and wake the thread with an eventfd polled together with
+// the socket; the thread owns the pending map and the deadlines.
+class BusClientImpl final : public BusClient {
+ public:
+  BusClientImpl(zmq::socket_t sock, std::string endpoint, std::string sender,
+                BusMetrics* metrics)
+      : sock_(std::move(sock)),
+        endpoint_(std::move(endpoint)),
+        sender_(std::move(sender)),
+        metrics_(metrics) {}
+
+  ~BusClientImpl() override {
+    {
+      absl::MutexLock l(&mu_);
+      stopping_ = true;
+    }
+    waker_.Signal();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  bool ok() const { return waker_.ok(); }
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+
+  void CallAsync(uint16_t type, Bytes payload, absl::Duration timeout,
+                 Callback cb, uint64_t trace_id) override {
+    Outgoing out{
+        0,       type, std::move(payload), absl::Now() + timeout, std::move(cb),
+        trace_id};
+    bool wake = false;
+    bool dead = false;
+    {
+      absl::MutexLock l(&mu_);
+      if (dead_) {
+        dead = true;
+      } else {
+        out.id = next_id_++;
+        wake = queue_.empty();
+        queue_.push_back(std::move(out));
+      }
+    }
+    if (dead) {
+      // The context was terminated: no I/O thread will ever answer, so the
+      // callback runs here, on the caller's thread.
+      RunCallback(out.cb, absl::StatusOr<Bytes>(absl::CancelledError(
+                              "bus: client stopped (context terminated)")));
+      return;
+    }
+    if (wake) waker_.Signal();
+  }
+
+ private:
+  struct Outgoing {
+    uint64_t id;
+    uint16_t type;
+    Bytes payload;
+    absl::Time deadline;
+    Callback cb;
+    uint64_t trace_id;
+  };
+  struct Pending {
+    uint16_t type;
+    absl::Time deadline;
+    Callback cb;
+  };
+
+  void Loop() {
+    std::deque<Outgoing> leftover;
+    while (true) {
+      std::deque<Outgoing> batch;
+      bool stop;
+      {
+        absl::MutexLock l(&mu_);
+        batch.swap(queue_);
+        stop = stopping_;
+      }
+      if (stop) {
+        leftover = std::move(batch);
+        break;
+      }
+      for (Outgoing& out : batch) Send(out);  // never throws
+      try {
+        std::array<zmq_pollitem_t, 2> items{};
+        items[0].socket = sock_.handle();
+        items[0].events = ZMQ_POLLIN;
+        items[1].fd = waker_.fd();
+        items[1].events = ZMQ_POLLIN;
+        absl::Time next = deadlines_.empty() ? absl::InfiniteFuture()
+                                             : deadlines_.begin()->first;
+        zmq::poll(items, PollTimeout(next, absl::Now()));
+        if (items[1].revents & ZMQ_POLLIN) waker_.Drain();
+        if (items[0].revents & ZMQ_POLLIN) ReceiveReplies();
+        ExpireDeadlines(absl::Now());
+      } catch (const zmq::error_t& e) {
+        if (e.num() == EINTR) continue;
+        if (e.num() == ETERM) break;
+        // Anything else is unexpected for a DEALER; keep serving.
+      }
+    }
+    // Stopped (or the context is gone): every request still waiting ends
+    // now, and later calls are refused at once.
+    {
+      absl::MutexLock l(&mu_);
+      dead_ = true;
+      for (Outgoing& out : queue_) leftover.push_back(std::move(out));
+      queue_.clear();
+    }
+    sock_.close();
+    for (Outgoing& out : leftover) {
+      RunCallback(out.cb, absl::StatusOr<Bytes>(
+                              absl::CancelledError("bus: client stopped")));
+    }
+    for (auto& [id, p] : pending_) {
+      RunCallback(p.cb, absl::StatusOr<Bytes>(
+                            absl::CancelledError("bus: client stopped")));
+    }
+    pending_.clear();
+    deadlines_.clear();
+  }
+
+  void Send(Outgoing& out) {
+    if (out.deadline <= absl::Now()) {
+      if (metrics_ != nullptr) metrics_->RequestTimedOut();
+      RunCallback(out.cb, absl::StatusOr<Bytes>(TimeoutError(out.type)));
+      return;
+    }
+    Envelope env;
+    env.kind = EnvelopeKind::kRequest;
+    env.type = out.type;
+    env.sender = sender_;
+    env.trace_id = out.trace_id;
+    env.id = out.id;
+    std::vector<zmq::message_t> parts;
+    parts.push_back(ToMessage(EncodeEnvelope(env)));
+    parts.push_back(ToMessage(out.payload));
+    absl::Status sent;
+    try {
+      if (!SendMultipart(sock_, parts)) {
+        sent = absl::UnavailableError(
+            absl::StrCat("bus: send queue to ", endpoint_, " is full"));
+      }
+    } catch (const zmq::error_t& e) {
+      sent = absl::UnavailableError(
+          absl::StrCat("bus: cannot send to ", endpoint_, ": ", e.what()));
+    }
+    if (!sent.ok()) {
+      RunCallback(out.cb, absl::StatusOr<Bytes>(sent));
+      return;
+    }
+    deadlines_.emplace(out.deadline, out.id);
+    pending_.emplace(out.id,
+                     Pending{out.type, out.deadline, std::move(out.cb)});
+  }
+
+  void ReceiveReplies() {
+    std::vector<zmq::message_t> parts;
+    bool too_many;
+    for (int i = 0; i < kMaxBatchPerWake; ++i) {
+      if (!RecvMultipart(sock_, &parts, &too_many)) return;
+      if (too_many || parts.size() != 2) {
+        Malformed();
+        continue;
+      }
+      absl::StatusOr<Envelope> env = DecodeEnvelope(ViewOf(parts[0]));
+      if (!env.ok() || env->kind != EnvelopeKind::kReply) {
+        Malformed();
+        continue;
+      }
+      auto it = pending_.find(env->id);
+      if (it == pending_.end()) {
+        if (metrics_ != nullptr) metrics_->LateReplyDropped();
+        continue;
+      }
+      Pending p = std::move(it->second);
+      pending_.erase(it);
+      deadlines_.erase({p.deadline, env->id});
+      if (env->status_code != 0) {
+        RunCallback(p.cb, absl::StatusOr<Bytes>(absl::Status(
+                              static_cast<absl::StatusCode>(env->status_code),
+                              env->error)));
+      } else {
+        RunCallback(p.cb, absl::StatusOr<Bytes>(FromMessage(parts[1])));
+      }
+    }
+  }
+
+  void ExpireDeadlines(absl::Time now) {
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      uint64_t id = deadlines_.begin()->second;
+      deadlines_.erase(deadlines_.begin());
+      auto it = pending_.find(id);
+      if (it == pending_.end()) continue;
+      Pending p = std::move(it->second);
+      pending_.erase(it);
+      if (metrics_ != nullptr) metrics_->RequestTimedOut();
+      RunCallback(p.cb, absl::StatusOr<Bytes>(TimeoutError(p.type)));
+    }
+  }
+
+  absl::Status TimeoutError(uint16_t type) const {
+    return absl::DeadlineExceededError(
+        absl::StrCat("bus: no reply from ", endpoint_, " to message type ",
+                     type, " before the deadline"));
+  }
+
+  void Malformed() {
+    if (metrics_ != nullptr) metrics_->MalformedDropped();
+  }
+
+  zmq::socket_t sock_;  // the I/O thread's once started
+  const std::string endpoint_;
+  const std::string sender_;
+  BusMetrics* const metrics_;
+  Waker waker_;
+
+  absl::Mutex mu_;
+  std::deque<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool dead_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+
+  // I/O thread only.
+  std::unordered_map<uint64_t, Pending> pending_;
+  std::set<std::pair<absl::Time, uint64_t>> deadlines_;
+
+  std::thread thread_;
+};
+
+// ------------------------------------------------------------------ server
+
+struct OutReply {
+  Bytes identity;
+  Envelope env;
+  Bytes payload;
+};
+
+// Where Reply closures leave their answers. Shared, because a closure may
+// run (from a worker thread) after the server is gone; it then finds the
+// channel closed and drops the reply.
+struct ReplyChannel {
+  Waker waker;
+  absl::Mutex mu;
+  std::deque<OutReply> queue ABSL_GUARDED_BY(mu);
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+  bool closed ABSL_GUARDED_BY(mu) = false;
+
+  void Push(OutReply r) {
+    bool wake;
+    {
+      absl::MutexLock l(&mu);
+      if (closed) return;
+      wake = queue.empty();
+      queue.push_back(std::move(r));
+    }
+    if (wake) waker.Signal();
+  }
+};
+
+// A ROUTER socket owned by one I/O thread; see BusServer.
+class BusServerImpl final : public BusServer {
+ public:
+  BusServerImpl(zmq::socket_t sock, std::string name, Handler handler,
+                BusMetrics* metrics)
+      : sock_(std::move(sock)),
+        name_(Truncate(name, kMaxSenderBytes)),
+        handler_(std::move(handler)),
+        metrics_(metrics),
+        channel_(std::make_shared<ReplyChannel>()) {}
+
+  ~BusServerImpl() override {
+    {
+      absl::MutexLock l(&channel_->mu);
+      channel_->stopping = true;
+    }
+    channel_->waker.Signal();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  bool ok() const { return channel_->waker.ok(); }
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+
+ private:
+  void Loop() {
+    while (true) {
+      try {
+        std::array<zmq_pollitem_t, 2> items{};
+        items[0].socket = sock_.handle();
+        items[0].events = ZMQ_POLLIN;
+        items[1].fd = channel_->waker.fd();
+        items[1].events = ZMQ_POLLIN;
+        zmq::poll(items, std::chrono::milliseconds(-1));
+        if (items[1].revents & ZMQ_POLLIN) channel_->waker.Drain();
+        if (items[0].revents & ZMQ_POLLIN) ReceiveRequests();
+      } catch (const zmq::error_t& e) {
+        if (e.num() == ETERM) break;
+        // EINTR, or unexpected for a ROUTER: keep serving.
+      }
+      // Replies given synchronously by the handler go out right away.
+      std::deque<OutReply> replies;
+      bool stop;
+      {
+        absl::MutexLock l(&channel_->mu);
+        replies.swap(channel_->queue);
+        stop = channel_->stopping;
+      }
+      if (stop) break;
+      for (OutReply& r : replies) SendReply(r);  // never throws
+    }
+    {
+      absl::MutexLock l(&channel_->mu);
+      channel_->closed = true;
+      channel_->queue.clear();
+    }
+    sock_.close();
+  }
+
+  void ReceiveRequests() {
+    std::vector<zmq::message_t> parts;
+    bool too_many;
+    for (int i = 0; i < kMaxBatchPerWake; ++i) {
+      if (!RecvMultipart(sock_, &parts, &too_many)) return;
+      // [identity, envelope, payload]; the identity frame is added by ROUTER.
+      if (too_many || parts.size() != 3) {
+        Malformed();
+        continue;
+      }
+      absl::StatusOr<Envelope> env = DecodeEnvelope(ViewOf(parts[1]));
+      if (!env.ok() || env->kind != EnvelopeKind::kRequest) {
+        Malformed();
+        continue;
+      }
+      Dispatch(FromMessage(parts[0]), *std::move(env), FromMessage(parts[2]));
+    }
+  }
+
+  void Dispatch(Bytes identity, Envelope request, Bytes payload) {
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    Envelope reply_env;
+    reply_env.kind = EnvelopeKind::kReply;
+    reply_env.type = request.type;
+    reply_env.sender = name_;
+    reply_env.trace_id = request.trace_id;
+    reply_env.id = request.id;
+    Reply reply = [channel = channel_, identity = std::move(identity),
+                   reply_env = std::move(reply_env),
+                   answered](absl::StatusOr<Bytes> result) {
+      if (answered->exchange(true)) return;  // exactly once
+      OutReply out{identity, reply_env, {}};
+      if (result.ok()) {
+        out.payload = *std::move(result);
+      } else {
+        out.env.status_code = static_cast<uint8_t>(
+            static_cast<int>(result.status().code()) <= kMaxStatusCode
+                ? static_cast<int>(result.status().code())
+                : static_cast<int>(absl::StatusCode::kUnknown));
+        out.env.error =
+            Truncate(std::string(result.status().message()), kMaxErrorBytes);
+      }
+      channel->Push(std::move(out));
+    };
+    try {
+      handler_(request, std::move(payload), reply);
+    } catch (...) {
+      // A handler must not throw; the request still gets an answer.
+      reply(absl::InternalError("bus: request handler failed"));
+    }
+  }
+
+  void SendReply(OutReply& r) {
+    // The handlers answer unknown message types with Unimplemented; that is
+    // where the server counts them (the handler itself has no metrics).
+    if (r.env.status_code ==
+            static_cast<uint8_t>(absl::StatusCode::kUnimplemented) &&
+        metrics_ != nullptr) {
+      metrics_->UnknownTypeDropped();
+    }
+    std::vector<zmq::message_t> parts;
+    parts.push_back(ToMessage(r.identity));
+    parts.push_back(ToMessage(EncodeEnvelope(r.env)));
+    parts.push_back(ToMessage(r.payload));
+    try {
+      // A ROUTER drops a reply to a client that is gone (and one over the
+      // high-water mark); that client times out.
+      SendMultipart(sock_, parts);
+    } catch (const zmq::error_t&) {
+      // Context terminated: the loop ends at its next poll.
+    }
+  }
+
+  void Malformed() {
+    if (metrics_ != nullptr) metrics_->MalformedDropped();
+  }
+
+  zmq::socket_t sock_;  // the I/O thread's once started
+  const std::string name_;
+  const Handler handler_;
+  BusMetrics* const metrics_;
+  const std::shared_ptr<ReplyChannel> channel_;
+  std::thread thread_;
+};
+
+// --------------------------------------------------------------- publisher
+
+class PublisherImpl final : public Publisher {
+ public:
+  PublisherImpl(zmq::socket_t sock, std::string name)
+      : name_(Truncate(name, kMaxSenderBytes)), sock_(std::move(sock)) {}
+
+  uint64_t Publish(std::string_view topic, uint16_t type, Bytes payload,
+                   uint64_t trace_id) override {
+    absl::MutexLock l(&mu_);
+    auto it = seq_.find(topic);
+    if (it == seq_.end()) it = seq_.emplace(std::string(topic), 0).first;
+    uint64_t seq = ++it->second;
+    Envelope env;
+    env.kind = EnvelopeKind::kEvent;
+    env.type = type;
+    env.sender = name_;
+    env.trace_id = trace_id;
+    env.id = seq;
+    std::vector<zmq::message_t> parts;
+    parts.push_back(ToMessage(AsBytes(topic)));
+    parts.push_back(ToMessage(EncodeEnvelope(env)));
+    parts.push_back(ToMessage(payload));
+    try {
+      // PUB never blocks: a subscriber over its high-water mark misses the
+      // event and sees a gap in the sequence.
+      SendMultipart(sock_, parts);
+    } catch (const zmq::error_t&) {
+      // Context terminated: the event is lost, as for a slow subscriber.
+    }
+    return seq;
+  }
+
+ private:
+  const std::string name_;
+  absl::Mutex mu_;
+  zmq::socket_t sock_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t, std::less<>> seq_ ABSL_GUARDED_BY(mu_);
+};
+
+// -------------------------------------------------------------- subscriber
+
+class SubscriberImpl final : public Subscriber {
+ public:
+  SubscriberImpl(zmq::socket_t sock, std::vector<std::string> topics,
+                 Callback cb, BusMetrics* metrics)
+      : sock_(std::move(sock)),
+        topics_(std::move(topics)),
+        cb_(std::move(cb)),
+        metrics_(metrics) {}
+
+  ~SubscriberImpl() override {
+    stopping_.store(true);
+    waker_.Signal();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  bool ok() const { return waker_.ok(); }
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+
+ private:
+  void Loop() {
+    while (!stopping_.load()) {
+      try {
+        std::array<zmq_pollitem_t, 2> items{};
+        items[0].socket = sock_.handle();
+        items[0].events = ZMQ_POLLIN;
+        items[1].fd = waker_.fd();
+        items[1].events = ZMQ_POLLIN;
+        zmq::poll(items, std::chrono::milliseconds(-1));
+        if (items[1].revents & ZMQ_POLLIN) waker_.Drain();
+        if (items[0].revents & ZMQ_POLLIN) ReceiveEvents();
+      } catch (const zmq::error_t& e) {
+        if (e.num() == EINTR) continue;
+        if (e.num() == ETERM) break;
+      }
+    }
+    sock_.close();
+  }
+
+  void ReceiveEvents() {
+    std::vector<zmq::message_t> parts;
+    bool too_many;
+    for (int i = 0; i < kMaxBatchPerWake && !stopping_.load(); ++i) {
+      if (!RecvMultipart(sock_, &parts, &too_many)) return;
+      if (too_many || parts.size() != 3) {
+        Malformed();
+        continue;
+      }
+      std::string_view topic = AsString(ViewOf(parts[0]));
+      // SUB filters by prefix; keep exact topic matches only.
+      if (!topics_.empty() &&
+          std::find(topics_.begin(), topics_.end(), topic) == topics_.end()) {
+        continue;
+      }
+      absl::StatusOr<Envelope> env = DecodeEnvelope(ViewOf(parts[1]));
+      if (!env.ok() || env->kind != EnvelopeKind::kEvent) {
+        Malformed();
+        continue;
+      }
+      uint64_t missed = seq_.Observe(topic, env->id);
+      if (missed > 0 && metrics_ != nullptr) metrics_->EventGap(missed);
+      try {
+        cb_(topic, *env, FromMessage(parts[2]), missed);
+      } catch (...) {
+        // A callback must not throw; the subscriber keeps running.
+      }
+    }
+  }
+
+  void Malformed() {
+    if (metrics_ != nullptr) metrics_->MalformedDropped();
+  }
+
+  zmq::socket_t sock_;  // the I/O thread's once started
+  const std::vector<std::string> topics_;
+  const Callback cb_;
+  BusMetrics* const metrics_;
+  bus_internal::SeqTracker seq_;  // I/O thread only
+  Waker waker_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+absl::Status EndpointError(const zmq::error_t& e, absl::string_view verb,
+                           absl::string_view endpoint) {
+  std::string msg =
+      absl::StrCat("bus: cannot ", verb, " ", endpoint, ": ", e.what());
+  switch (e.num()) {
+    case EINVAL:
+    case EPROTONOSUPPORT:
+    case ENOCOMPATPROTO:
+    case ENODEV:
+      return absl::InvalidArgumentError(msg);
+    default:
+      return absl::UnavailableError(msg);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- envelope
+//
+// Layout: u8 version, u8 kind, u16 type, string sender, u64 trace_id, u64 id,
+// u8 status_code, string error. The version is read first so that a future
+// version may change everything after it.
+
+Bytes EncodeEnvelope(const Envelope& env) {
+  Encoder e;
+  e.PutU8(env.version);
+  e.PutU8(static_cast<uint8_t>(env.kind));
+  e.PutU16(env.type);
+  e.PutString(env.sender);
+  e.PutU64(env.trace_id);
+  e.PutU64(env.id);
+  e.PutU8(env.status_code);
+  e.PutString(env.error);
+  return e.Take();
+}
+
+absl::StatusOr<Envelope> DecodeEnvelope(ByteView data) {
+  Decoder d(data);
+  Envelope env;
+  if (absl::Status s = d.GetU8(&env.version); !s.ok()) return s;
+  if (env.version != kProtocolVersion) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "envelope: protocol version ", env.version,
+        " is not supported (this build speaks ", kProtocolVersion, ")"));
+  }
+  uint8_t kind;
+  if (absl::Status s = d.GetU8(&kind); !s.ok()) return s;
+  if (kind < static_cast<uint8_t>(EnvelopeKind::kRequest) ||
+      kind > static_cast<uint8_t>(EnvelopeKind::kEvent)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("envelope: unknown kind ", kind));
+  }
+  env.kind = static_cast<EnvelopeKind>(kind);
+  if (absl::Status s = d.GetU16(&env.type); !s.ok()) return s;
+  if (absl::Status s = d.GetString(&env.sender, kMaxSenderBytes); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = d.GetU64(&env.trace_id); !s.ok()) return s;
+  if (absl::Status s = d.GetU64(&env.id); !s.ok()) return s;
+  if (absl::Status s = d.GetU8(&env.status_code); !s.ok()) return s;
+  if (env.status_code > kMaxStatusCode) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("envelope: unknown status code ", env.status_code));
+  }
+  if (absl::Status s = d.GetString(&env.error, kMaxErrorBytes); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = d.ExpectEnd(); !s.ok()) return s;
+  return env;
+}
+
+// ---------------------------------------------------------------- factories
+
+absl::StatusOr<Bytes> BusClient::Call(uint16_t type, Bytes payload,
+                                      absl::Duration timeout,
+                                      uint64_t trace_id) {
+  // Shared: the callback may still be unwinding on the I/O thread when this
+  // call returns.
+  struct State {
+    absl::Notification done;
+    absl::StatusOr<Bytes> result;
+  };
+  auto state = std::make_shared<State>();
+  CallAsync(
+      type, std::move(payload), timeout,
+      [state](absl::StatusOr<Bytes> r) {
+        state->result = std::move(r);
+        state->done.Notify();
+      },
+      trace_id);
+  state->done.WaitForNotification();
+  return std::move(state->result);
+}
+
+absl::StatusOr<std::unique_ptr<BusClient>> ConnectBusClient(
+    zmq::context_t& ctx, std::string endpoint, std::string sender,
+    BusMetrics* metrics) {
+  try {
+    zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+    ConfigureSocket(sock);
+    try {
+      sock.connect(endpoint);
+    } catch (const zmq::error_t& e) {
+      return EndpointError(e, "connect to", endpoint);
+    }
+    auto client = std::make_unique<BusClientImpl>(
+        std::move(sock), endpoint, Truncate(sender, kMaxSenderBytes), metrics);
+    if (!client->ok()) {
+      return absl::ResourceExhaustedError("bus: cannot create an eventfd");
+    }
+    client->Start();
+    return client;
+  } catch (const zmq::error_t& e) {
+    return absl::UnavailableError(
+        absl::StrCat("bus: cannot create a socket: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<BusServer>> StartBusServer(
+    zmq::context_t& ctx, std::string endpoint, std::string name,
+    BusServer::Handler handler, BusMetrics* metrics) {
+  try {
+    zmq::socket_t sock(ctx, zmq::socket_type::router);
+    ConfigureSocket(sock);
+    try {
+      sock.bind(endpoint);
+    } catch (const zmq::error_t& e) {
+      absl::Status s = EndpointError(e, "bind", endpoint);
+      // A well-formed endpoint that cannot be bound (in use, no such
+      // address) is Unavailable, as documented.
+      if (e.num() == EINVAL) return s;
+      return absl::UnavailableError(s.message());
+    }
+    auto server = std::make_unique<BusServerImpl>(
+        std::move(sock), std::move(name), std::move(handler), metrics);
+    if (!server->ok()) {
+      return absl::ResourceExhaustedError("bus: cannot create an eventfd");
+    }
+    server->Start();
+    return server;
+  } catch (const zmq::error_t& e) {
+    return absl::UnavailableError(
+        absl::StrCat("bus: cannot create a socket: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Publisher>> StartPublisher(zmq::context_t& ctx,
+                                                          std::string endpoint,
+                                                          std::string name) {
+  try {
+    zmq::socket_t sock(ctx, zmq::socket_type::pub);
+    ConfigureSocket(sock);
+    try {
+      sock.bind(endpoint);
+    } catch (const zmq::error_t& e) {
+      absl::Status s = EndpointError(e, "bind", endpoint);
+      if (e.num() == EINVAL) return s;
+      return absl::UnavailableError(s.message());
+    }
+    return std::make_unique<PublisherImpl>(std::move(sock), std::move(name));
+  } catch (const zmq::error_t& e) {
+    return absl::UnavailableError(
+        absl::StrCat("bus: cannot create a socket: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Subscriber>> StartSubscriber(
+    zmq::context_t& ctx, std::string endpoint, std::vector<std::string> topics,
+    Subscriber::Callback cb, BusMetrics* metrics) {
+  try {
+    zmq::socket_t sock(ctx, zmq::socket_type::sub);
+    ConfigureSocket(sock);
+    if (topics.empty()) {
+      sock.set(zmq::sockopt::subscribe, "");
+    } else {
+      for (const std::string& t : topics) sock.set(zmq::sockopt::subscribe, t);
+    }
+    try {
+      sock.connect(endpoint);
+    } catch (const zmq::error_t& e) {
+      return EndpointError(e, "connect to", endpoint);
+    }
+    auto sub = std::make_unique<SubscriberImpl>(
+        std::move(sock), std::move(topics), std::move(cb), metrics);
+    if (!sub->ok()) {
+      return absl::ResourceExhaustedError("bus: cannot create an eventfd");
+    }
+    sub->Start();
+    return sub;
+  } catch (const zmq::error_t& e) {
+    return absl::UnavailableError(
+        absl::StrCat("bus: cannot create a socket: ", e.what()));
+  }
+}
+
+}  // namespace consortia

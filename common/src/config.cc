@@ -1,0 +1,332 @@
+#include "consortia/config.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "consortia/crypto_suite.h"
+#include "nlohmann/json.hpp"
+
+ABSL_FLAG(std::string, node_name, "node0",
+          "Name of this node, as in the genesis validator list and in logs.");
+ABSL_FLAG(std::string, genesis, "", "Path of the genesis JSON file.");
+ABSL_FLAG(std::string, node_key, "",
+          "Path of this node's key file (JSON: crypto_suite, public_key, "
+          "secret_key in hex).");
+ABSL_FLAG(std::string, data_dir, "./data",
+          "Directory for this node's persistent data.");
+ABSL_FLAG(std::string, mempool_endpoint, "tcp://127.0.0.1:26601",
+          "Bus endpoint of the mempool service (tcp://, ipc:// or inproc://).");
+ABSL_FLAG(std::string, storage_endpoint, "tcp://127.0.0.1:26602",
+          "Bus endpoint of the storage service's requests.");
+ABSL_FLAG(std::string, storage_events, "tcp://127.0.0.1:26603",
+          "Bus endpoint where storage publishes its events.");
+ABSL_FLAG(std::string, metrics_host, "127.0.0.1",
+          "Address of the metrics and health endpoint.");
+ABSL_FLAG(int, metrics_port, 0,
+          "Port of the metrics and health endpoint (0 = none), 0..65535.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Log level: trace, debug, info, warn or error.");
+ABSL_FLAG(int64_t, bus_timeout_ms, 5000,
+          "Deadline of one request between services, in milliseconds "
+          "(10 ms to 10 minutes).");
+
+namespace consortia {
+namespace {
+
+constexpr char kEnvPrefix[] = "CONSORTIA_";
+
+bool KnownScheme(std::string_view endpoint) {
+  for (std::string_view scheme : {"tcp://", "ipc://", "inproc://"}) {
+    if (endpoint.starts_with(scheme) && endpoint.size() > scheme.size()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::Status CheckEndpoint(const char* flag, const std::string& endpoint) {
+  if (!KnownScheme(endpoint)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=\"", endpoint,
+                     "\": expected tcp://host:port, ipc://path or "
+                     "inproc://name"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ErrnoStatus(int err, absl::string_view what,
+                         absl::string_view path) {
+  std::string msg = absl::StrCat(what, " ", path, ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return absl::NotFoundError(msg);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::PermissionDeniedError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+// Writes all of data to fd, retrying short writes and EINTR.
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+sigset_t TerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+}  // namespace
+
+std::vector<char*> ParseFlagsAndEnv(int argc, char** argv, const char* usage) {
+  // The usage message may be set once per process (Abseil exits otherwise).
+  static std::once_flag usage_once;
+  std::call_once(usage_once, [usage] { absl::SetProgramUsageMessage(usage); });
+
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    std::string env_name =
+        absl::StrCat(kEnvPrefix, absl::AsciiStrToUpper(name));
+    const char* value = std::getenv(env_name.c_str());
+    if (value == nullptr) continue;
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      std::fprintf(stderr,
+                   "%s: invalid value \"%s\" in environment variable %s"
+                   " (flag --%s): %s\n",
+                   argc > 0 ? argv[0] : "consortia", value, env_name.c_str(),
+                   std::string(name).c_str(), error.c_str());
+      std::exit(2);
+    }
+  }
+  return absl::ParseCommandLine(argc, argv);
+}
+
+NodeConfig NodeConfig::FromFlags() {
+  NodeConfig c;
+  c.node_name = absl::GetFlag(FLAGS_node_name);
+  c.genesis_path = absl::GetFlag(FLAGS_genesis);
+  c.node_key_path = absl::GetFlag(FLAGS_node_key);
+  c.data_dir = absl::GetFlag(FLAGS_data_dir);
+  c.mempool_endpoint = absl::GetFlag(FLAGS_mempool_endpoint);
+  c.storage_endpoint = absl::GetFlag(FLAGS_storage_endpoint);
+  c.storage_events = absl::GetFlag(FLAGS_storage_events);
+  c.metrics_host = absl::GetFlag(FLAGS_metrics_host);
+  c.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  c.log_level = absl::GetFlag(FLAGS_log_level);
+  c.bus_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_bus_timeout_ms));
+  return c;
+}
+
+absl::Status NodeConfig::Validate() const {
+  if (node_name.empty()) {
+    return absl::InvalidArgumentError("--node_name must not be empty");
+  }
+  if (data_dir.empty()) {
+    return absl::InvalidArgumentError("--data_dir must not be empty");
+  }
+  if (absl::Status s = CheckEndpoint("mempool_endpoint", mempool_endpoint);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckEndpoint("storage_endpoint", storage_endpoint);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckEndpoint("storage_events", storage_events);
+      !s.ok()) {
+    return s;
+  }
+  if (metrics_port < 0 || metrics_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metrics_port=", metrics_port, ": must be within 0..65535"));
+  }
+  if (metrics_port != 0 && metrics_host.empty()) {
+    return absl::InvalidArgumentError(
+        "--metrics_host must not be empty when --metrics_port is set");
+  }
+  if (log_level != "trace" && log_level != "debug" && log_level != "info" &&
+      log_level != "warn" && log_level != "error") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log_level=", log_level,
+                     ": expected trace, debug, info, warn or error"));
+  }
+  if (bus_timeout < absl::Milliseconds(10) || bus_timeout > absl::Minutes(10)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--bus_timeout_ms=", absl::ToInt64Milliseconds(bus_timeout),
+        ": must be within 10..600000"));
+  }
+  return absl::OkStatus();
+}
+
+void BlockTerminationSignals() {
+  sigset_t set = TerminationSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void WaitForTerminationSignal() {
+  sigset_t set = TerminationSignals();
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  int fd;
+  do {
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return ErrnoStatus(errno, "cannot open", path);
+  std::string out;
+  char buf[64 * 1024];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      return ErrnoStatus(err, "cannot read", path);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+// The file is created with mode 0600 (it may hold a secret key); the data is
+// on disk, and the rename durable, before this returns OK.
+absl::Status WriteFileAtomic(const std::string& path, std::string_view data) {
+  std::string tmp = path + ".tmpXXXXXX";
+  int fd = mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0)
+    return ErrnoStatus(errno, "cannot create a temporary file for", path);
+  auto fail = [&](absl::string_view what) {
+    int err = errno;
+    if (fd >= 0) close(fd);
+    unlink(tmp.c_str());
+    return ErrnoStatus(err, what, path);
+  };
+  if (!WriteAll(fd, data)) return fail("cannot write");
+  if (fsync(fd) != 0) return fail("cannot fsync");
+  if (close(fd) != 0) {
+    fd = -1;
+    return fail("cannot close");
+  }
+  fd = -1;
+  if (rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename onto");
+  // Make the rename itself durable.
+  std::string dir = DirName(path);
+  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ErrnoStatus(errno, "cannot open directory", dir);
+  int rc = fsync(dfd);
+  int err = errno;
+  close(dfd);
+  if (rc != 0) return ErrnoStatus(err, "cannot fsync directory", dir);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NodeKey> LoadNodeKey(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr,
+                                           /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node key ", path, ": not a JSON object"));
+  }
+  auto field = [&](const char* name) -> absl::StatusOr<std::string> {
+    auto it = j.find(name);
+    if (it == j.end() || !it->is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("node key ", path, ": field \"", name,
+                       "\" is missing or not a string"));
+    }
+    return it->get<std::string>();
+  };
+  NodeKey key;
+  absl::StatusOr<std::string> suite_name = field("crypto_suite");
+  if (!suite_name.ok()) return suite_name.status();
+  key.crypto_suite = *suite_name;
+  for (auto [name, out] :
+       {std::pair<const char*, Bytes*>{"public_key", &key.public_key},
+        std::pair<const char*, Bytes*>{"secret_key", &key.secret_key}}) {
+    absl::StatusOr<std::string> hex = field(name);
+    if (!hex.ok()) return hex.status();
+    absl::StatusOr<Bytes> bytes = FromHex(*hex);
+    if (!bytes.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("node key ", path, ": field \"", name,
+                       "\": ", bytes.status().message()));
+    }
+    *out = *std::move(bytes);
+  }
+
+  absl::StatusOr<const CryptoSuite*> suite = GetCryptoSuite(key.crypto_suite);
+  if (!suite.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("node key ", path,
+                                                   ": unknown crypto_suite \"",
+                                                   key.crypto_suite, "\""));
+  }
+  if (key.public_key.size() != (*suite)->public_key_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node key ", path, ": public_key has ",
+                     key.public_key.size(), " bytes, ", key.crypto_suite,
+                     " keys have ", (*suite)->public_key_size()));
+  }
+  // The two halves must belong together: sign and verify a probe message.
+  static constexpr std::string_view kProbe = "consortia/node-key-check/v1";
+  absl::StatusOr<Bytes> sig = (*suite)->Sign(key.secret_key, AsBytes(kProbe));
+  if (!sig.ok() || !(*suite)->Verify(key.public_key, AsBytes(kProbe), *sig)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "node key ", path, ": secret_key does not match public_key"));
+  }
+  return key;
+}
+
+std::string NodeKeyToJson(const NodeKey& k) {
+  nlohmann::json j = {{"crypto_suite", k.crypto_suite},
+                      {"public_key", ToHex(k.public_key)},
+                      {"secret_key", ToHex(k.secret_key)}};
+  // Replace (never throw on) invalid UTF-8 in the suite name.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace consortia

@@ -1,0 +1,93 @@
+// Payload codecs of the bus requests and replies of service_api.h, exposed
+// for service_api.cc's tests only. Decoders return InvalidArgument for
+// malformed input, any count or length over its bound, or trailing bytes.
+#ifndef CONSORTIA_COMMON_SRC_SERVICE_API_INTERNAL_H_
+#define CONSORTIA_COMMON_SRC_SERVICE_API_INTERNAL_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "consortia/bytes.h"
+#include "consortia/service_api.h"
+#include "consortia/types.h"
+
+namespace consortia::service_api_internal {
+
+// Bounds of the decoders (beyond those of types.h).
+// Txs per Submit or Reap call.
+inline constexpr size_t kMaxBatchTxs = kMaxBlockTxs;
+// One raw tx handed to Submit. Larger than kMaxTxBytes on purpose: the
+// mempool, not the bus, answers kTooLarge for an oversized tx.
+inline constexpr size_t kMaxSubmittedTxBytes = 4 * kMaxTxBytes;
+inline constexpr size_t kMaxDetailBytes = 4096;
+inline constexpr size_t kMaxStateKeyBytes = kMaxArgBytes;
+inline constexpr size_t kMaxStateValueBytes = kMaxTxBytes;
+// Encoded forms nested inside a message (each decoder checks its own limits).
+inline constexpr size_t kMaxEncodedBlockBytes = 2 * kMaxBlockBytes;
+inline constexpr size_t kMaxEncodedCertBytes = 1024 * 1024;
+inline constexpr size_t kMaxEncodedReceiptBytes = 2 * kMaxLogBytes + 1024;
+// Events per GetCommitted reply (the QueryApi contract).
+inline constexpr size_t kMaxCommittedPerCall = 1000;
+
+// kMempoolSubmit
+Bytes EncodeSubmitRequest(const std::vector<Bytes>& raw_txs);
+absl::StatusOr<std::vector<Bytes>> DecodeSubmitRequest(ByteView data);
+Bytes EncodeSubmitResponse(const std::vector<SubmitResult>& results);
+absl::StatusOr<std::vector<SubmitResult>> DecodeSubmitResponse(ByteView data);
+
+// kMempoolReap
+Bytes EncodeReapRequest(const ReapRequest& req);
+absl::StatusOr<ReapRequest> DecodeReapRequest(ByteView data);
+Bytes EncodeReapResponse(const std::vector<Bytes>& txs);
+absl::StatusOr<std::vector<Bytes>> DecodeReapResponse(ByteView data);
+
+// kStorageChainState (the request payload is empty)
+Bytes EncodeChainState(const ChainState& s);
+absl::StatusOr<ChainState> DecodeChainState(ByteView data);
+
+// kStorageCommitBlock
+struct CommitBlockRequest {
+  Block block;
+  CommitCertificate cert;
+};
+Bytes EncodeCommitBlockRequest(const Block& block,
+                               const CommitCertificate& cert);
+absl::StatusOr<CommitBlockRequest> DecodeCommitBlockRequest(ByteView data);
+Bytes EncodeCommitResult(const CommitResult& r);
+absl::StatusOr<CommitResult> DecodeCommitResult(ByteView data);
+
+// kQueryBlock (reply: EncodeBlockRecord)
+Bytes EncodeGetBlockRequest(std::optional<uint64_t> height);
+absl::StatusOr<std::optional<uint64_t>> DecodeGetBlockRequest(ByteView data);
+
+// kQueryTx (reply: EncodeTxRecord)
+Bytes EncodeGetTxRequest(const Hash32& hash);
+absl::StatusOr<Hash32> DecodeGetTxRequest(ByteView data);
+
+// kQueryState
+struct GetStateRequest {
+  std::string app;
+  std::string key;
+};
+Bytes EncodeGetStateRequest(const GetStateRequest& req);
+absl::StatusOr<GetStateRequest> DecodeGetStateRequest(ByteView data);
+Bytes EncodeStateRecord(const StateRecord& r);
+absl::StatusOr<StateRecord> DecodeStateRecord(ByteView data);
+
+// kQueryCommitted
+struct GetCommittedRequest {
+  uint64_t from = 0;
+  uint64_t to = 0;
+};
+Bytes EncodeGetCommittedRequest(const GetCommittedRequest& req);
+absl::StatusOr<GetCommittedRequest> DecodeGetCommittedRequest(ByteView data);
+Bytes EncodeCommittedEvents(const std::vector<CommittedEvent>& events);
+absl::StatusOr<std::vector<CommittedEvent>> DecodeCommittedEvents(
+    ByteView data);
+
+}  // namespace consortia::service_api_internal
+
+#endif  // CONSORTIA_COMMON_SRC_SERVICE_API_INTERNAL_H_

@@ -1,0 +1,236 @@
+#include "consortia/config.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/status/status.h"
+#include "consortia/crypto_suite.h"
+#include "consortia/log.h"
+#include "gtest/gtest.h"
+
+namespace consortia {
+namespace {
+
+// A fresh directory under the test's temporary directory.
+std::string MakeTempDir() {
+  const char* base = getenv("TEST_TMPDIR");
+  std::string tmpl = std::string(base != nullptr ? base : "/tmp") +
+                     "/consortia_config_test_XXXXXX";
+  char* dir = mkdtemp(tmpl.data());
+  EXPECT_NE(dir, nullptr);
+  return tmpl;
+}
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  return names;
+}
+
+// Runs ParseFlagsAndEnv over argv (program name first). The returned
+// pointers point into args.
+std::vector<char*> Parse(std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return ParseFlagsAndEnv(static_cast<int>(args.size()), argv.data(),
+                          "config_test");
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    unsetenv("CONSORTIA_NODE_NAME");
+    unsetenv("CONSORTIA_DATA_DIR");
+    unsetenv("CONSORTIA_METRICS_PORT");
+  }
+  absl::FlagSaver saver_;  // restores every flag after the test
+};
+
+TEST_F(ConfigTest, DefaultsAreValid) {
+  NodeConfig c = NodeConfig::FromFlags();
+  EXPECT_EQ(c.node_name, "node0");
+  EXPECT_EQ(c.data_dir, "./data");
+  EXPECT_EQ(c.mempool_endpoint, "tcp://127.0.0.1:26601");
+  EXPECT_EQ(c.storage_endpoint, "tcp://127.0.0.1:26602");
+  EXPECT_EQ(c.storage_events, "tcp://127.0.0.1:26603");
+  EXPECT_EQ(c.metrics_port, 0);
+  EXPECT_EQ(c.bus_timeout, absl::Milliseconds(5000));
+  EXPECT_TRUE(c.Validate().ok()) << c.Validate();
+}
+
+TEST_F(ConfigTest, EnvironmentSetsFlagsAndCommandLineWins) {
+  setenv("CONSORTIA_NODE_NAME", "from-env", 1);
+  setenv("CONSORTIA_DATA_DIR", "/env/data", 1);
+  setenv("CONSORTIA_METRICS_PORT", "9100", 1);
+  std::vector<std::string> args = {"prog", "--data_dir=/cli/data",
+                                   "positional"};
+  std::vector<char*> rest = Parse(args);
+  NodeConfig c = NodeConfig::FromFlags();
+  EXPECT_EQ(c.node_name, "from-env");
+  EXPECT_EQ(c.data_dir, "/cli/data");
+  EXPECT_EQ(c.metrics_port, 9100);
+  ASSERT_EQ(rest.size(), 2u);  // program name, then positional arguments
+  EXPECT_STREQ(rest[1], "positional");
+}
+
+TEST_F(ConfigTest, BadEnvironmentValueIsReported) {
+  EXPECT_EXIT(
+      {
+        setenv("CONSORTIA_METRICS_PORT", "not-a-number", 1);
+        std::vector<std::string> args = {"prog"};
+        Parse(args);
+      },
+      ::testing::ExitedWithCode(2), "CONSORTIA_METRICS_PORT.*not-a-number");
+}
+
+TEST_F(ConfigTest, ValidateNamesTheBadOption) {
+  auto expect_bad = [](NodeConfig c, const std::string& name) {
+    absl::Status s = c.Validate();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_NE(s.message().find(name), absl::string_view::npos) << s;
+  };
+  NodeConfig good = NodeConfig::FromFlags();
+  NodeConfig c = good;
+  c.metrics_port = 65536;
+  expect_bad(c, "metrics_port");
+  c = good;
+  c.metrics_port = -1;
+  expect_bad(c, "metrics_port");
+  c = good;
+  c.bus_timeout = absl::Milliseconds(5);
+  expect_bad(c, "bus_timeout_ms");
+  c = good;
+  c.bus_timeout = absl::Minutes(11);
+  expect_bad(c, "bus_timeout_ms");
+  c = good;
+  c.mempool_endpoint = "";
+  expect_bad(c, "mempool_endpoint");
+  c = good;
+  c.storage_endpoint = "http://127.0.0.1:1";
+  expect_bad(c, "storage_endpoint");
+  c = good;
+  c.storage_events = "tcp://";
+  expect_bad(c, "storage_events");
+  c = good;
+  c.log_level = "loud";
+  expect_bad(c, "log_level");
+
+  c = good;
+  c.mempool_endpoint = "ipc:///tmp/mempool.sock";
+  c.storage_endpoint = "inproc://storage";
+  c.metrics_port = 65535;
+  c.bus_timeout = absl::Milliseconds(10);
+  EXPECT_TRUE(c.Validate().ok()) << c.Validate();
+}
+
+TEST(FileTest, WriteFileAtomicThenReadFile) {
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/genesis.json";
+  ASSERT_TRUE(WriteFileAtomic(path, "first").ok());
+  auto read = ReadFile(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, "first");
+
+  std::string big(300 * 1024, 'x');
+  big[12345] = '\0';  // binary data survives
+  ASSERT_TRUE(WriteFileAtomic(path, big).ok());
+  read = ReadFile(path);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(*read, big);
+  // No temporary file is left behind.
+  EXPECT_EQ(ListDir(dir), std::vector<std::string>{"genesis.json"});
+}
+
+TEST(FileTest, Errors) {
+  std::string dir = MakeTempDir();
+  EXPECT_EQ(ReadFile(dir + "/missing").status().code(),
+            absl::StatusCode::kNotFound);
+  absl::Status s = WriteFileAtomic(dir + "/no/such/dir/file", "x");
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_NE(s.message().find("no/such/dir"), absl::string_view::npos) << s;
+}
+
+class NodeKeyTest : public ::testing::Test {
+ protected:
+  NodeKey MakeKey(uint8_t seed) {
+    KeyPair kp = *Ed25519Sha256().KeyFromSeed(Bytes(32, seed));
+    return NodeKey{"ed25519-sha256", kp.public_key, kp.secret_key};
+  }
+  std::string Write(const std::string& text) {
+    std::string path = dir_ + "/key" + std::to_string(n_++) + ".json";
+    EXPECT_TRUE(WriteFileAtomic(path, text).ok());
+    return path;
+  }
+  absl::StatusCode LoadCode(const std::string& text) {
+    return LoadNodeKey(Write(text)).status().code();
+  }
+  std::string dir_ = MakeTempDir();
+  int n_ = 0;
+};
+
+TEST_F(NodeKeyTest, RoundTrip) {
+  NodeKey k = MakeKey(1);
+  auto loaded = LoadNodeKey(Write(NodeKeyToJson(k)));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->crypto_suite, k.crypto_suite);
+  EXPECT_EQ(loaded->public_key, k.public_key);
+  EXPECT_EQ(loaded->secret_key, k.secret_key);
+}
+
+TEST_F(NodeKeyTest, Errors) {
+  EXPECT_EQ(LoadNodeKey(dir_ + "/missing.json").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(LoadCode("not json"), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LoadCode("[1,2]"), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LoadCode(R"({"crypto_suite":"ed25519-sha256","public_key":"00"})"),
+            absl::StatusCode::kInvalidArgument);
+
+  NodeKey k = MakeKey(2);
+  NodeKey bad_suite = k;
+  bad_suite.crypto_suite = "rot13";
+  EXPECT_EQ(LoadCode(NodeKeyToJson(bad_suite)),
+            absl::StatusCode::kInvalidArgument);
+
+  std::string bad_hex = NodeKeyToJson(k);
+  bad_hex.replace(bad_hex.find(ToHex(k.secret_key)), 2, "zz");
+  EXPECT_EQ(LoadCode(bad_hex), absl::StatusCode::kInvalidArgument);
+
+  NodeKey short_pub = k;
+  short_pub.public_key.pop_back();
+  EXPECT_EQ(LoadCode(NodeKeyToJson(short_pub)),
+            absl::StatusCode::kInvalidArgument);
+
+  // Halves of two different keys.
+  NodeKey mixed = k;
+  mixed.secret_key = MakeKey(3).secret_key;
+  absl::Status s = LoadNodeKey(Write(NodeKeyToJson(mixed))).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("does not match"), absl::string_view::npos) << s;
+}
+
+TEST(LogTest, LevelsAndFallback) {
+  InitLogging("test", "debug");
+  EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::debug);
+  InitLogging("test", "error");
+  EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::err);
+  InitLogging("test", "no-such-level");
+  EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::info);
+  spdlog::info("logging works");
+}
+
+}  // namespace
+}  // namespace consortia

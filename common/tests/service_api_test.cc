@@ -1,0 +1,744 @@
+#include "consortia/service_api.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "bus_test_util.h"
+#include "consortia/codec.h"
+#include "consortia/crypto_suite.h"
+#include "consortia/merkle.h"
+#include "consortia/thread_pool.h"
+#include "consortia/types.h"
+#include "gtest/gtest.h"
+#include "service_api_internal.h"
+#include "zmq.hpp"
+
+namespace consortia {
+namespace {
+
+namespace sai = service_api_internal;
+using ::consortia::testing::CountingMetrics;
+using ::consortia::testing::UniqueInproc;
+
+constexpr char kChain[] = "testnet";
+
+Hash32 HashOf(std::string_view s) { return Ed25519Sha256().Hash(AsBytes(s)); }
+
+// ------------------------------------------------------------ a small chain
+
+// Four validators with deterministic keys, a client, and block 1 (three
+// txs) followed by block 2 that carries block 1's receipts root.
+class Chain {
+ public:
+  Chain() : suite_(Ed25519Sha256()) {
+    for (int i = 0; i < 4; ++i) {
+      validators_.push_back(Key(static_cast<uint8_t>(i + 1)));
+      genesis_.validators.push_back(
+          {absl::StrCat("v", i), validators_.back().public_key, 1});
+    }
+    genesis_.chain_id = kChain;
+    genesis_.crypto_suite = std::string(suite_.name());
+    client_ = Key(100);
+    outsider_ = Key(200);
+
+    for (uint64_t nonce = 1; nonce <= 3; ++nonce) {
+      Transaction tx;
+      tx.chain_id = kChain;
+      tx.nonce = nonce;
+      tx.valid_until = 100;
+      tx.sender = client_.public_key;
+      tx.app = "kv";
+      tx.method = "set";
+      tx.args = {"key", absl::StrCat("value", nonce)};
+      tx.signature = *suite_.Sign(client_.secret_key, TxSignBytes(tx));
+      txs_.push_back(tx);
+      block1_.txs.push_back(EncodeTx(tx));
+      Receipt r;
+      r.tx_hash = TxHash(suite_, tx);
+      r.log = "ok";
+      receipts_.push_back(r);
+      encoded_receipts_.push_back(EncodeReceipt(r));
+    }
+    BlockHeader& h1 = block1_.header;
+    h1.chain_id = kChain;
+    h1.height = 1;
+    h1.time_ms = 1700000000000;
+    h1.proposer = validators_[0].public_key;
+    h1.tx_root = MerkleRoot(suite_, block1_.txs);
+
+    h2_.chain_id = kChain;
+    h2_.height = 2;
+    h2_.time_ms = h1.time_ms + 1000;
+    h2_.proposer = validators_[1].public_key;
+    h2_.prev_hash = BlockHash(suite_, h1);
+    h2_.tx_root = MerkleRoot(suite_, std::vector<Bytes>{});
+    h2_.receipts_root = MerkleRoot(suite_, encoded_receipts_);
+  }
+
+  KeyPair Key(uint8_t seed) const {
+    return *suite_.KeyFromSeed(Bytes(32, seed));
+  }
+
+  // A certificate for header signed by the given validators, each with its
+  // own key unless `signing_keys` overrides it.
+  CommitCertificate Certify(const BlockHeader& h, std::vector<uint32_t> signers,
+                            const KeyPair* forged_key = nullptr) const {
+    CommitCertificate c;
+    c.height = h.height;
+    c.round = 0;
+    c.block_hash = BlockHash(suite_, h);
+    for (uint32_t i : signers) {
+      Vote v;
+      v.type = VoteType::kPrecommit;
+      v.height = h.height;
+      v.round = 0;
+      v.block_hash = c.block_hash;
+      v.validator_index = i;
+      const KeyPair& key = (forged_key != nullptr && i == signers.front())
+                               ? *forged_key
+                               : validators_[i];
+      c.sigs.push_back(
+          {i, *suite_.Sign(key.secret_key, VoteSignBytes(kChain, v))});
+    }
+    return c;
+  }
+
+  // The proof bundle of tx `index` of block 1.
+  TxRecord Record(uint32_t index) const {
+    TxRecord r;
+    r.raw_tx = block1_.txs[index];
+    r.height = 1;
+    r.index = index;
+    r.receipt = receipts_[index];
+    r.inclusion = *MerkleProve(suite_, block1_.txs, index);
+    r.header = block1_.header;
+    r.cert = Certify(block1_.header, {0, 1, 2});
+    r.receipt_proof = *MerkleProve(suite_, encoded_receipts_, index);
+    r.next_header = h2_;
+    r.next_cert = Certify(h2_, {1, 2, 3});
+    return r;
+  }
+
+  const CryptoSuite& suite() const { return suite_; }
+  const Genesis& genesis() const { return genesis_; }
+  const Block& block1() const { return block1_; }
+  const BlockHeader& h2() const { return h2_; }
+  const KeyPair& outsider() const { return outsider_; }
+  Hash32 tx_hash(int i) const { return TxHash(suite_, txs_[i]); }
+
+ private:
+  const CryptoSuite& suite_;
+  Genesis genesis_;
+  std::vector<KeyPair> validators_;
+  KeyPair client_;
+  KeyPair outsider_;
+  std::vector<Transaction> txs_;
+  std::vector<Receipt> receipts_;
+  std::vector<Bytes> encoded_receipts_;
+  Block block1_;
+  BlockHeader h2_;
+};
+
+// ------------------------------------------------------------ codecs
+
+void ExpectSameRecord(const TxRecord& a, const TxRecord& b) {
+  EXPECT_EQ(a.raw_tx, b.raw_tx);
+  EXPECT_EQ(a.height, b.height);
+  EXPECT_EQ(a.index, b.index);
+  EXPECT_EQ(a.receipt, b.receipt);
+  EXPECT_EQ(a.inclusion.index, b.inclusion.index);
+  EXPECT_EQ(a.inclusion.leaf_count, b.inclusion.leaf_count);
+  EXPECT_EQ(a.inclusion.path, b.inclusion.path);
+  EXPECT_EQ(a.header, b.header);
+  EXPECT_EQ(a.cert, b.cert);
+  EXPECT_EQ(a.receipt_proof.path, b.receipt_proof.path);
+  EXPECT_EQ(a.next_header, b.next_header);
+  EXPECT_EQ(a.next_cert, b.next_cert);
+}
+
+// Every strict prefix of a valid encoding, and the encoding with a byte
+// appended, is rejected with InvalidArgument.
+template <typename DecodeFn>
+void ExpectRejectsTruncationAndTrailing(const Bytes& wire, DecodeFn decode) {
+  for (size_t n = 0; n < wire.size(); ++n) {
+    EXPECT_EQ(decode(ByteView(wire.data(), n)).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << "prefix of " << n << " of " << wire.size() << " bytes";
+  }
+  Bytes longer = wire;
+  longer.push_back(0);
+  EXPECT_EQ(decode(longer).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ServiceApiCodecTest, AdmissionNames) {
+  EXPECT_EQ(AdmissionName(Admission::kAccepted), "accepted");
+  EXPECT_EQ(AdmissionName(Admission::kBadSignature), "bad_signature");
+  EXPECT_EQ(AdmissionName(Admission::kSenderLimit), "sender_limit");
+  EXPECT_EQ(AdmissionName(static_cast<Admission>(77)), "unknown");
+}
+
+TEST(ServiceApiCodecTest, SubmitRoundTrip) {
+  std::vector<Bytes> txs = {ToBytes("tx-a"), Bytes(), ToBytes("tx-c")};
+  Bytes wire = sai::EncodeSubmitRequest(txs);
+  auto d = sai::DecodeSubmitRequest(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(*d, txs);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeSubmitRequest);
+
+  std::vector<SubmitResult> results = {
+      {HashOf("a"), Admission::kAccepted, ""},
+      {HashOf("b"), Admission::kPoolFull, "pool is full, retry later"},
+      {Hash32{}, Admission::kMalformed, "does not decode"}};
+  wire = sai::EncodeSubmitResponse(results);
+  auto r = sai::DecodeSubmitResponse(wire);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*r)[i].tx_hash, results[i].tx_hash);
+    EXPECT_EQ((*r)[i].code, results[i].code);
+    EXPECT_EQ((*r)[i].detail, results[i].detail);
+  }
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeSubmitResponse);
+
+  // An admission code this build does not know is malformed.
+  Bytes bad =
+      sai::EncodeSubmitResponse({{HashOf("a"), Admission::kAccepted, ""}});
+  bad[1 + 32] = 200;  // count, hash, then the code
+  EXPECT_EQ(sai::DecodeSubmitResponse(bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ServiceApiCodecTest, ReapRoundTrip) {
+  ReapRequest req{500, 1 << 20, 41};
+  Bytes wire = sai::EncodeReapRequest(req);
+  auto d = sai::DecodeReapRequest(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->max_txs, 500u);
+  EXPECT_EQ(d->max_bytes, 1u << 20);
+  EXPECT_EQ(d->committed_height, 41u);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeReapRequest);
+
+  std::vector<Bytes> txs = {ToBytes("one"), ToBytes("two")};
+  wire = sai::EncodeReapResponse(txs);
+  auto r = sai::DecodeReapResponse(wire);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, txs);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeReapResponse);
+
+  // A reaped tx over the encoding limit is refused.
+  Bytes huge = sai::EncodeReapResponse({Bytes(kMaxTxBytes + 1, 7)});
+  EXPECT_EQ(sai::DecodeReapResponse(huge).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ServiceApiCodecTest, ForgedCountsAreRejectedWithoutAllocating) {
+  Encoder e;
+  e.PutVarint(uint64_t{1} << 40);
+  EXPECT_FALSE(sai::DecodeSubmitRequest(e.data()).ok());
+  EXPECT_FALSE(sai::DecodeReapResponse(e.data()).ok());
+  EXPECT_FALSE(sai::DecodeSubmitResponse(e.data()).ok());
+  EXPECT_FALSE(sai::DecodeCommittedEvents(e.data()).ok());
+
+  // More commit events than one call may carry.
+  std::vector<CommittedEvent> many(sai::kMaxCommittedPerCall + 1);
+  EXPECT_EQ(sai::DecodeCommittedEvents(sai::EncodeCommittedEvents(many))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ServiceApiCodecTest, StorageMessagesRoundTrip) {
+  Chain chain;
+  ChainState cs{7, HashOf("b7"), 123456, HashOf("state"), HashOf("receipts")};
+  Bytes wire = sai::EncodeChainState(cs);
+  auto d = sai::DecodeChainState(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->height, 7u);
+  EXPECT_EQ(d->last_block_hash, cs.last_block_hash);
+  EXPECT_EQ(d->last_time_ms, 123456u);
+  EXPECT_EQ(d->state_root, cs.state_root);
+  EXPECT_EQ(d->receipts_root, cs.receipts_root);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeChainState);
+
+  CommitCertificate cert = chain.Certify(chain.block1().header, {0, 1, 2});
+  wire = sai::EncodeCommitBlockRequest(chain.block1(), cert);
+  auto cb = sai::DecodeCommitBlockRequest(wire);
+  ASSERT_TRUE(cb.ok()) << cb.status();
+  EXPECT_EQ(cb->block, chain.block1());
+  EXPECT_EQ(cb->cert, cert);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCommitBlockRequest);
+
+  CommitResult res{HashOf("s"), HashOf("r")};
+  wire = sai::EncodeCommitResult(res);
+  auto dr = sai::DecodeCommitResult(wire);
+  ASSERT_TRUE(dr.ok()) << dr.status();
+  EXPECT_EQ(dr->state_root, res.state_root);
+  EXPECT_EQ(dr->receipts_root, res.receipts_root);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCommitResult);
+}
+
+TEST(ServiceApiCodecTest, QueryMessagesRoundTrip) {
+  for (std::optional<uint64_t> h :
+       {std::optional<uint64_t>(), std::optional<uint64_t>(0),
+        std::optional<uint64_t>(99)}) {
+    Bytes wire = sai::EncodeGetBlockRequest(h);
+    auto d = sai::DecodeGetBlockRequest(wire);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(*d, h);
+    ExpectRejectsTruncationAndTrailing(wire, sai::DecodeGetBlockRequest);
+  }
+
+  Bytes wire = sai::EncodeGetTxRequest(HashOf("tx"));
+  auto th = sai::DecodeGetTxRequest(wire);
+  ASSERT_TRUE(th.ok());
+  EXPECT_EQ(*th, HashOf("tx"));
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeGetTxRequest);
+
+  wire = sai::EncodeGetStateRequest({"kv", "invoice/42"});
+  auto gs = sai::DecodeGetStateRequest(wire);
+  ASSERT_TRUE(gs.ok()) << gs.status();
+  EXPECT_EQ(gs->app, "kv");
+  EXPECT_EQ(gs->key, "invoice/42");
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeGetStateRequest);
+  EXPECT_FALSE(
+      sai::DecodeGetStateRequest(
+          sai::EncodeGetStateRequest({std::string(kMaxAppBytes + 1, 'a'), "k"}))
+          .ok());
+
+  StateRecord sr{true, ToBytes("value"), ToBytes("owner-key"), 12};
+  wire = sai::EncodeStateRecord(sr);
+  auto dsr = sai::DecodeStateRecord(wire);
+  ASSERT_TRUE(dsr.ok()) << dsr.status();
+  EXPECT_TRUE(dsr->found);
+  EXPECT_EQ(dsr->value, sr.value);
+  EXPECT_EQ(dsr->owner, sr.owner);
+  EXPECT_EQ(dsr->height, 12u);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeStateRecord);
+
+  wire = sai::EncodeGetCommittedRequest({5, 9});
+  auto gc = sai::DecodeGetCommittedRequest(wire);
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->from, 5u);
+  EXPECT_EQ(gc->to, 9u);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeGetCommittedRequest);
+
+  std::vector<CommittedEvent> events = {
+      {5, HashOf("b5"), {{HashOf("t1"), 10}, {HashOf("t2"), 20}}},
+      {6, HashOf("b6"), {}}};
+  wire = sai::EncodeCommittedEvents(events);
+  auto de = sai::DecodeCommittedEvents(wire);
+  ASSERT_TRUE(de.ok()) << de.status();
+  EXPECT_EQ(*de, events);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCommittedEvents);
+}
+
+TEST(ServiceApiCodecTest, CommittedEventRoundTrip) {
+  CommittedEvent ev{3, HashOf("b3"), {{HashOf("a"), 1}, {HashOf("b"), 2}}};
+  Bytes wire = EncodeCommittedEvent(ev);
+  auto d = DecodeCommittedEvent(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(*d, ev);
+  ExpectRejectsTruncationAndTrailing(wire, DecodeCommittedEvent);
+}
+
+TEST(ServiceApiCodecTest, TxRecordRoundTrip) {
+  Chain chain;
+  TxRecord r = chain.Record(1);
+  Bytes wire = EncodeTxRecord(r);
+  auto d = DecodeTxRecord(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ExpectSameRecord(*d, r);
+  EXPECT_EQ(EncodeTxRecord(*d), wire);
+  ExpectRejectsTruncationAndTrailing(wire, DecodeTxRecord);
+
+  // Without the next block (its receipt not yet proven).
+  r.next_header.reset();
+  r.next_cert.reset();
+  wire = EncodeTxRecord(r);
+  d = DecodeTxRecord(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ExpectSameRecord(*d, r);
+}
+
+TEST(ServiceApiCodecTest, BlockRecordRoundTrip) {
+  Chain chain;
+  BlockRecord r;
+  r.block = chain.block1();
+  r.block_hash = BlockHash(chain.suite(), r.block.header);
+  r.cert = chain.Certify(r.block.header, {0, 1, 2, 3});
+  Bytes wire = EncodeBlockRecord(r);
+  auto d = DecodeBlockRecord(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->block, r.block);
+  EXPECT_EQ(d->block_hash, r.block_hash);
+  EXPECT_EQ(d->cert, r.cert);
+  ExpectRejectsTruncationAndTrailing(wire, DecodeBlockRecord);
+
+  r.cert.reset();
+  d = DecodeBlockRecord(EncodeBlockRecord(r));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_FALSE(d->cert.has_value());
+}
+
+// ------------------------------------------------------------ VerifyTxRecord
+
+// Checks that s fails for the expected reason (a word of its message).
+void ExpectRejected(const absl::Status& s, std::string_view reason) {
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(absl::string_view(reason.data(), reason.size())),
+            absl::string_view::npos)
+      << "expected a failure about '" << reason << "', got " << s;
+}
+
+class VerifyTxRecordTest : public ::testing::Test {
+ protected:
+  absl::Status Verify(const TxRecord& r, const Hash32& expected = Hash32{}) {
+    return VerifyTxRecord(chain_.suite(), chain_.genesis(), r, expected);
+  }
+  Chain chain_;
+};
+
+TEST_F(VerifyTxRecordTest, AcceptsAValidRecord) {
+  for (uint32_t i = 0; i < 3; ++i) {
+    TxRecord r = chain_.Record(i);
+    EXPECT_TRUE(Verify(r).ok()) << Verify(r);
+    EXPECT_TRUE(Verify(r, chain_.tx_hash(i)).ok());
+    // What `consortia verify` does: decode the bundle, then check it.
+    auto decoded = DecodeTxRecord(EncodeTxRecord(r));
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_TRUE(Verify(*decoded, chain_.tx_hash(i)).ok());
+  }
+  TxRecord no_next = chain_.Record(2);
+  no_next.next_header.reset();
+  no_next.next_cert.reset();
+  EXPECT_TRUE(Verify(no_next).ok()) << Verify(no_next);
+}
+
+TEST_F(VerifyTxRecordTest, RejectsAnotherTxHash) {
+  ExpectRejected(Verify(chain_.Record(1), chain_.tx_hash(0)), "expected");
+}
+
+TEST_F(VerifyTxRecordTest, RejectsAFlippedTxByte) {
+  TxRecord r = chain_.Record(1);
+  // The last byte belongs to the signature: the tx still decodes and hashes
+  // the same, but it is not the tx the block contains.
+  r.raw_tx.back() ^= 0x01;
+  ASSERT_TRUE(DecodeTx(r.raw_tx).ok());
+  ExpectRejected(Verify(r, chain_.tx_hash(1)), "inclusion proof");
+
+  TxRecord garbled = chain_.Record(1);
+  garbled.raw_tx[garbled.raw_tx.size() / 2] ^= 0x40;
+  EXPECT_FALSE(Verify(garbled).ok());
+}
+
+TEST_F(VerifyTxRecordTest, RejectsAWrongProofIndex) {
+  TxRecord r = chain_.Record(1);
+  r.inclusion.index = 0;
+  ExpectRejected(Verify(r), "inclusion proof is for index");
+  r.index = 0;  // consistent, but the path is still tx 1's
+  ExpectRejected(Verify(r), "does not lead to the header's tx root");
+
+  TxRecord receipt = chain_.Record(1);
+  receipt.receipt_proof = chain_.Record(0).receipt_proof;
+  ExpectRejected(Verify(receipt), "receipt proof");
+}
+
+TEST_F(VerifyTxRecordTest, RejectsACertificateSignedByANonValidator) {
+  TxRecord r = chain_.Record(1);
+  r.cert = chain_.Certify(r.header, {0, 1, 2}, &chain_.outsider());
+  ExpectRejected(Verify(r), "signature");
+
+  TxRecord next = chain_.Record(1);
+  next.next_cert = chain_.Certify(chain_.h2(), {1, 2, 3}, &chain_.outsider());
+  ExpectRejected(Verify(next), "signature");
+}
+
+TEST_F(VerifyTxRecordTest, RejectsTooFewSignatures) {
+  TxRecord r = chain_.Record(1);
+  r.cert = chain_.Certify(r.header, {0, 1});  // 2 of 4 is not > 2/3
+  ExpectRejected(Verify(r), "two thirds");
+
+  TxRecord next = chain_.Record(1);
+  next.next_cert = chain_.Certify(chain_.h2(), {3});
+  ExpectRejected(Verify(next), "two thirds");
+}
+
+TEST_F(VerifyTxRecordTest, RejectsANextHeaderThatDoesNotFollow) {
+  TxRecord r = chain_.Record(1);
+  BlockHeader h2 = chain_.h2();
+  h2.prev_hash[0] ^= 0x01;
+  r.next_header = h2;
+  r.next_cert = chain_.Certify(h2, {0, 1, 2, 3});  // validly certified
+  ExpectRejected(Verify(r), "prev_hash");
+
+  TxRecord missing_cert = chain_.Record(1);
+  missing_cert.next_cert.reset();
+  ExpectRejected(Verify(missing_cert), "next_cert");
+}
+
+TEST_F(VerifyTxRecordTest, RejectsATamperedReceipt) {
+  TxRecord r = chain_.Record(1);
+  r.receipt.code = ExecCode::kNotOwner;
+  ExpectRejected(Verify(r), "receipts root");
+}
+
+TEST_F(VerifyTxRecordTest, RejectsAnotherChain) {
+  Genesis other = chain_.genesis();
+  other.chain_id = "othernet";
+  ExpectRejected(
+      VerifyTxRecord(chain_.suite(), other, chain_.Record(0), Hash32{}),
+      "another chain");
+}
+
+// ------------------------------------------------------------ remotes
+
+class FakeMempool : public MempoolApi {
+ public:
+  absl::StatusOr<std::vector<SubmitResult>> Submit(
+      const std::vector<Bytes>& raw_txs) override {
+    absl::MutexLock l(&mu_);
+    std::vector<SubmitResult> out;
+    for (const Bytes& tx : raw_txs) {
+      if (tx.empty()) {
+        out.push_back({Hash32{}, Admission::kMalformed, "empty tx"});
+        continue;
+      }
+      pending_.push_back(tx);
+      out.push_back({Ed25519Sha256().Hash(tx), Admission::kAccepted, ""});
+    }
+    return out;
+  }
+  absl::StatusOr<std::vector<Bytes>> Reap(const ReapRequest& req) override {
+    if (req.committed_height > 1000) {
+      return absl::UnavailableError("commit events not caught up");
+    }
+    absl::MutexLock l(&mu_);
+    std::vector<Bytes> out;
+    for (const Bytes& tx : pending_) {
+      if (out.size() >= req.max_txs) break;
+      out.push_back(tx);
+    }
+    return out;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<Bytes> pending_ ABSL_GUARDED_BY(mu_);
+};
+
+class FakeStorage : public LedgerApi, public QueryApi {
+ public:
+  explicit FakeStorage(const Chain& chain) : chain_(chain) {}
+
+  absl::StatusOr<ChainState> GetChainState() override {
+    absl::MutexLock l(&mu_);
+    return ChainState{height_, HashOf("last"), 42, HashOf("state"),
+                      HashOf("receipts")};
+  }
+  absl::StatusOr<CommitResult> CommitBlock(
+      const Block& block, const CommitCertificate& cert) override {
+    absl::MutexLock l(&mu_);
+    if (block.header.height != height_ + 1) {
+      return absl::FailedPreconditionError("block does not extend the chain");
+    }
+    if (cert.height != block.header.height) {
+      return absl::InvalidArgumentError("certificate height");
+    }
+    height_ = block.header.height;
+    return CommitResult{HashOf("state"), HashOf("receipts")};
+  }
+  absl::StatusOr<BlockRecord> GetBlock(
+      std::optional<uint64_t> height) override {
+    if (height.has_value() && *height != 1) {
+      return absl::NotFoundError(absl::StrCat("no block at height ", *height));
+    }
+    BlockRecord r;
+    r.block = chain_.block1();
+    r.block_hash = BlockHash(chain_.suite(), r.block.header);
+    r.cert = chain_.Certify(r.block.header, {0, 1, 2});
+    return r;
+  }
+  absl::StatusOr<TxRecord> GetTx(const Hash32& hash) override {
+    for (uint32_t i = 0; i < 3; ++i) {
+      if (chain_.tx_hash(i) == hash) return chain_.Record(i);
+    }
+    return absl::NotFoundError("no such tx");
+  }
+  absl::StatusOr<StateRecord> GetState(const std::string& app,
+                                       const std::string& key) override {
+    if (app == "kv" && key == "k") {
+      return StateRecord{true, ToBytes("v"), ToBytes("owner"), 1};
+    }
+    return StateRecord{};
+  }
+  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(
+      uint64_t from, uint64_t to) override {
+    std::vector<CommittedEvent> out;
+    for (uint64_t h = from; h <= to; ++h) {
+      out.push_back({h, HashOf(absl::StrCat("b", h)), {{HashOf("t"), h + 10}}});
+    }
+    return out;
+  }
+
+ private:
+  const Chain& chain_;
+  absl::Mutex mu_;
+  uint64_t height_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class RemoteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string mempool_ep = UniqueInproc("mempool");
+    std::string storage_ep = UniqueInproc("storage");
+    auto ms = StartBusServer(ctx_, mempool_ep, "mempool",
+                             ServeMempool(&mempool_, pool_.AsExecutor()),
+                             &server_metrics_);
+    ASSERT_TRUE(ms.ok()) << ms.status();
+    mempool_server_ = *std::move(ms);
+    auto ss =
+        StartBusServer(ctx_, storage_ep, "storage",
+                       ServeStorage(&storage_, &storage_, pool_.AsExecutor()),
+                       &server_metrics_);
+    ASSERT_TRUE(ss.ok()) << ss.status();
+    storage_server_ = *std::move(ss);
+    auto mc = ConnectBusClient(ctx_, mempool_ep, "test");
+    ASSERT_TRUE(mc.ok());
+    mempool_client_ = *std::move(mc);
+    auto sc = ConnectBusClient(ctx_, storage_ep, "test");
+    ASSERT_TRUE(sc.ok());
+    storage_client_ = *std::move(sc);
+  }
+
+  static constexpr absl::Duration kTimeout = absl::Seconds(30);
+
+  // Destroyed in reverse order: clients, servers, pool, fakes, context.
+  zmq::context_t ctx_;
+  Chain chain_;
+  FakeMempool mempool_;
+  FakeStorage storage_{chain_};
+  CountingMetrics server_metrics_;
+  ThreadPool pool_{2};
+  std::unique_ptr<BusServer> mempool_server_;
+  std::unique_ptr<BusServer> storage_server_;
+  std::unique_ptr<BusClient> mempool_client_;
+  std::unique_ptr<BusClient> storage_client_;
+};
+
+TEST_F(RemoteTest, MempoolSubmitAndReap) {
+  auto mempool = MakeRemoteMempool(mempool_client_.get(), kTimeout);
+  std::vector<Bytes> txs = {ToBytes("t1"), Bytes(), ToBytes("t2")};
+  auto results = mempool->Submit(txs);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 3u);
+  EXPECT_EQ((*results)[0].code, Admission::kAccepted);
+  EXPECT_EQ((*results)[0].tx_hash, Ed25519Sha256().Hash(txs[0]));
+  EXPECT_EQ((*results)[1].code, Admission::kMalformed);
+  EXPECT_EQ((*results)[1].detail, "empty tx");
+  EXPECT_EQ((*results)[2].code, Admission::kAccepted);
+
+  auto reaped = mempool->Reap({1, 1 << 20, 0});
+  ASSERT_TRUE(reaped.ok()) << reaped.status();
+  EXPECT_EQ(*reaped, std::vector<Bytes>{ToBytes("t1")});
+
+  // The implementation's error comes back unchanged.
+  auto behind = mempool->Reap({10, 1 << 20, 5000});
+  EXPECT_EQ(behind.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(behind.status().message(), "commit events not caught up");
+}
+
+TEST_F(RemoteTest, LedgerChainStateAndCommit) {
+  auto ledger = MakeRemoteLedger(storage_client_.get(), kTimeout);
+  auto cs = ledger->GetChainState();
+  ASSERT_TRUE(cs.ok()) << cs.status();
+  EXPECT_EQ(cs->height, 0u);
+  EXPECT_EQ(cs->last_time_ms, 42u);
+
+  CommitCertificate cert = chain_.Certify(chain_.block1().header, {0, 1, 2});
+  auto res = ledger->CommitBlock(chain_.block1(), cert);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->state_root, HashOf("state"));
+  cs = ledger->GetChainState();
+  ASSERT_TRUE(cs.ok());
+  EXPECT_EQ(cs->height, 1u);
+
+  auto again = ledger->CommitBlock(chain_.block1(), cert);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RemoteTest, Queries) {
+  auto query = MakeRemoteQuery(storage_client_.get(), kTimeout);
+  auto latest = query->GetBlock(std::nullopt);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->block, chain_.block1());
+  ASSERT_TRUE(latest->cert.has_value());
+  EXPECT_EQ(query->GetBlock(5).status().code(), absl::StatusCode::kNotFound);
+
+  auto tx = query->GetTx(chain_.tx_hash(2));
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  EXPECT_EQ(tx->index, 2u);
+  // What travelled over the bus still verifies offline.
+  EXPECT_TRUE(
+      VerifyTxRecord(chain_.suite(), chain_.genesis(), *tx, chain_.tx_hash(2))
+          .ok());
+  EXPECT_EQ(query->GetTx(HashOf("nope")).status().code(),
+            absl::StatusCode::kNotFound);
+
+  auto state = query->GetState("kv", "k");
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_TRUE(state->found);
+  EXPECT_EQ(state->value, ToBytes("v"));
+  auto missing = query->GetState("kv", "other");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->found);
+
+  auto events = query->GetCommitted(3, 5);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[0].height, 3u);
+  EXPECT_EQ((*events)[2].txs[0].valid_until, 15u);
+
+  // The storage server refuses to send more events than a reply may carry.
+  EXPECT_EQ(query->GetCommitted(1, 2000).status().code(),
+            absl::StatusCode::kInternal);
+}
+
+TEST_F(RemoteTest, UnknownTypesAndMalformedPayloads) {
+  auto r = storage_client_->Call(999, Bytes(), kTimeout);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnimplemented);
+  r = mempool_client_->Call(static_cast<uint16_t>(MsgType::kQueryTx), Bytes(),
+                            kTimeout);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(server_metrics_.unknown_type.load(), 2);
+
+  r = mempool_client_->Call(static_cast<uint16_t>(MsgType::kMempoolSubmit),
+                            ToBytes("\xff\xff\xff"), kTimeout);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  r = storage_client_->Call(static_cast<uint16_t>(MsgType::kQueryTx),
+                            ToBytes("short"), kTimeout);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  r = storage_client_->Call(static_cast<uint16_t>(MsgType::kStorageChainState),
+                            ToBytes("x"), kTimeout);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+
+  // Servers keep serving.
+  auto ledger = MakeRemoteLedger(storage_client_.get(), kTimeout);
+  EXPECT_TRUE(ledger->GetChainState().ok());
+}
+
+TEST_F(RemoteTest, RemoteCallWithoutServerTimesOut) {
+  zmq::context_t ctx;
+  auto client = ConnectBusClient(ctx, UniqueInproc("nobody"), "test");
+  ASSERT_TRUE(client.ok());
+  auto mempool = MakeRemoteMempool(client->get(), absl::Milliseconds(50));
+  EXPECT_EQ(mempool->Submit({ToBytes("t")}).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  client->reset();
+}
+
+}  // namespace
+}  // namespace consortia
