@@ -21,12 +21,12 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 absl::StatusOr<HttpTarget> ParseHttpUrl(const std::string& url) {
-  constexpr std::string_view kScheme = "http://";
+  constexpr char kScheme[] = "http://";
   if (!absl::StartsWith(url, kScheme)) {
     return absl::InvalidArgumentError(
         absl::StrCat("URL must start with http://: '", url, "'"));
   }
-  std::string rest = url.substr(kScheme.size());
+  std::string rest = url.substr(sizeof(kScheme) - 1);
   HttpTarget t;
   size_t slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);

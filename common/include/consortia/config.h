@@ -2,7 +2,7 @@
 // default, doc) in the config.cc of the module that owns it, with its bounds
 // checked in that module's Validate(). Every flag can also be set from the
 // environment: CONSORTIA_<FLAG NAME IN UPPER CASE> (for example
-// CONSORTIA_API_HTTP_PORT=8080); a command-line flag wins over the
+// CONSORTIA_API_PORT=8080); a command-line flag wins over the
 // environment. Helm values map onto the same names.
 #ifndef CONSORTIA_COMMON_CONFIG_H_
 #define CONSORTIA_COMMON_CONFIG_H_

@@ -1,0 +1,481 @@
+// HTTP/1.1 server on Boost.Beast: one acceptor, one Session per connection,
+// each on its own strand of a shared io_context run by N threads.
+//
+// Life of a session: read one request (parser with body and header limits,
+// idle timeout on the stream) -> call the handler -> wait for Respond (a timer
+// closes the connection if it never comes) -> write -> read the next request
+// (keep-alive) or close.
+//
+// Ownership: pending asynchronous operations hold the Session (shared_ptr);
+// a Respond callable holds only a weak_ptr, so a handler that keeps Respond
+// forever keeps nothing alive once the connection has timed out.
+#include "consortia/http_server.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "boost/asio/bind_executor.hpp"
+#include "boost/asio/dispatch.hpp"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/post.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "boost/asio/strand.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace consortia {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+// Request line plus headers; larger gets 400.
+constexpr uint32_t kHeaderLimit = 16 * 1024;
+// Lingering close after the last response: how long and how much input to
+// discard at most.
+constexpr auto kLingerTime = std::chrono::seconds(5);
+constexpr size_t kMaxDrainBytes = 4 << 20;
+// Pause after a failed accept (for example out of file descriptors) so the
+// acceptor does not spin.
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(50);
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  if (d == absl::InfiniteDuration() || d > absl::Hours(24 * 365)) {
+    return std::chrono::hours(24 * 365);
+  }
+  if (d < absl::ZeroDuration()) return std::chrono::steady_clock::duration(0);
+  return absl::ToChronoNanoseconds(d);
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Splits "a=1&b=x%20y" into decoded pairs. A later repeat of a name wins.
+absl::Status ParseQuery(std::string_view q,
+                        std::map<std::string, std::string>* out) {
+  while (!q.empty()) {
+    size_t amp = q.find('&');
+    std::string_view part = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    std::string_view name = part.substr(0, eq);
+    std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
+    absl::StatusOr<std::string> n = PercentDecode(name, true);
+    if (!n.ok()) return n.status();
+    absl::StatusOr<std::string> v = PercentDecode(value, true);
+    if (!v.ok()) return v.status();
+    (*out)[*std::move(n)] = *std::move(v);
+  }
+  return absl::OkStatus();
+}
+
+bool HasCrLf(std::string_view s) {
+  return s.find_first_of("\r\n") != std::string_view::npos;
+}
+
+// State shared by the server and every Respond callable it handed out. Once
+// `stopped` is set (under mu) nobody posts to the io_context again, so the
+// server may destroy it.
+struct ServerCore {
+  HttpServer::Handler handler;
+  size_t max_body_bytes = 0;
+  std::chrono::steady_clock::duration idle_timeout{};
+  absl::Mutex mu;
+  bool stopped ABSL_GUARDED_BY(mu) = false;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<ServerCore> core)
+      : stream_(std::move(socket)),
+        handler_timer_(stream_.get_executor()),
+        core_(std::move(core)) {
+    beast::error_code ec;
+    tcp::endpoint ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = absl::StrCat(ep.address().to_string(), ":", ep.port());
+  }
+
+  void Start() {
+    asio::dispatch(
+        stream_.get_executor(),
+        beast::bind_front_handler(&Session::ReadRequest, shared_from_this()));
+  }
+
+ private:
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->body_limit(core_->max_body_bytes);
+    parser_->header_limit(kHeaderLimit);
+    stream_.expires_after(core_->idle_timeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, size_t /*bytes*/) {
+    if (ec == http::error::body_limit) {
+      WriteResponse(Problem(413, "about:blank", "Payload Too Large",
+                            absl::StrCat("request body exceeds ",
+                                         core_->max_body_bytes, " bytes")),
+                    /*keep_alive=*/false, 11);
+      return;
+    }
+    if (ec == http::error::end_of_stream) {
+      Close();
+      return;
+    }
+    if (ec) {
+      // Errors of the HTTP parser are the client's fault: tell it. Socket
+      // errors and timeouts just end the connection.
+      if (ec.category() ==
+          http::make_error_code(http::error::bad_target).category()) {
+        WriteResponse(Problem(400, "about:blank", "Bad Request",
+                              absl::StrCat("malformed HTTP: ", ec.message())),
+                      /*keep_alive=*/false, 11);
+      } else {
+        Close();
+      }
+      return;
+    }
+
+    http::request<http::string_body> req = parser_->release();
+    parser_.reset();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+
+    HttpRequest r;
+    r.method = std::string(req.method_string());
+    std::string_view target(req.target().data(), req.target().size());
+    size_t qmark = target.find('?');
+    r.path = std::string(target.substr(0, qmark));
+    if (qmark != std::string_view::npos) {
+      absl::Status st = ParseQuery(target.substr(qmark + 1), &r.query);
+      if (!st.ok()) {
+        WriteResponse(Problem(400, "about:blank", "Bad Request",
+                              absl::StrCat("bad query string: ", st.message())),
+                      keep_alive_, version_);
+        return;
+      }
+    }
+    for (const auto& field : req) {
+      std::string name(field.name_string().data(), field.name_string().size());
+      absl::AsciiStrToLower(&name);
+      std::string value(field.value().data(), field.value().size());
+      auto [it, inserted] = r.headers.emplace(std::move(name), value);
+      if (!inserted) absl::StrAppend(&it->second, ", ", value);
+    }
+    r.body = std::move(req.body());
+    r.remote = remote_;
+
+    // Wait for the handler's answer, but not forever.
+    waiting_ = true;
+    handler_timer_.expires_after(core_->idle_timeout);
+    handler_timer_.async_wait(
+        [self = shared_from_this()](beast::error_code tec) {
+          if (tec || !self->waiting_) return;
+          self->waiting_ = false;
+          spdlog::debug("http: handler did not answer {} in time; closing",
+                        self->remote_);
+          self->Close();
+        });
+
+    HttpServer::Respond respond = MakeRespond();
+    try {
+      core_->handler(std::move(r), respond);
+    } catch (const std::exception& e) {
+      spdlog::error("http: handler threw: {}", e.what());
+      respond(Problem(500, "about:blank", "Internal Server Error",
+                      "the handler failed"));
+    } catch (...) {
+      spdlog::error("http: handler threw a non-standard exception");
+      respond(Problem(500, "about:blank", "Internal Server Error",
+                      "the handler failed"));
+    }
+  }
+
+  HttpServer::Respond MakeRespond() {
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    std::weak_ptr<Session> weak = weak_from_this();
+    std::shared_ptr<ServerCore> core = core_;
+    return [once, weak, core](HttpResponse resp) {
+      if (once->exchange(true)) {
+        spdlog::warn("http: a handler responded twice; ignored");
+        return;
+      }
+      absl::MutexLock lock(&core->mu);
+      if (core->stopped) return;
+      std::shared_ptr<Session> self = weak.lock();
+      if (self == nullptr) return;  // connection already gone
+      auto executor = self->stream_.get_executor();
+      asio::post(executor,
+                 [self = std::move(self), resp = std::move(resp)]() mutable {
+                   self->OnResponse(std::move(resp));
+                 });
+    };
+  }
+
+  void OnResponse(HttpResponse resp) {
+    if (!waiting_) return;  // timed out meanwhile
+    waiting_ = false;
+    handler_timer_.cancel();
+    WriteResponse(std::move(resp), keep_alive_, version_);
+  }
+
+  void WriteResponse(HttpResponse resp, bool keep_alive, unsigned version) {
+    if (resp.status < 100 || resp.status > 599) {
+      spdlog::error("http: handler gave invalid status {}", resp.status);
+      resp = Problem(500, "about:blank", "Internal Server Error",
+                     "invalid response status");
+    }
+    auto res = std::make_shared<http::response<http::string_body>>();
+    try {
+      res->version(version);
+      res->result(static_cast<unsigned>(resp.status));
+      res->set(http::field::server, "consortia");
+      if (!HasCrLf(resp.content_type)) {
+        res->set(http::field::content_type, resp.content_type);
+      }
+      for (const auto& [name, value] : resp.headers) {
+        if (name.empty() || HasCrLf(name) || HasCrLf(value)) continue;
+        res->set(name, value);
+      }
+      res->body() = std::move(resp.body);
+      res->keep_alive(keep_alive);
+      res->prepare_payload();
+    } catch (const std::exception& e) {
+      spdlog::error("http: cannot build response: {}", e.what());
+      Close();
+      return;
+    }
+    stream_.expires_after(core_->idle_timeout);
+    http::async_write(
+        stream_, *res,
+        [self = shared_from_this(), res](beast::error_code ec, size_t) {
+          self->OnWrite(ec, res->keep_alive());
+        });
+  }
+
+  void OnWrite(beast::error_code ec, bool keep_alive) {
+    if (ec) {
+      Close();
+      return;
+    }
+    if (!keep_alive) {
+      LingerClose();
+      return;
+    }
+    ReadRequest();
+  }
+
+  // Closing with unread input makes the kernel send a reset, which can
+  // destroy the response before the client reads it (a 413 is sent while
+  // the body is still arriving). So: stop sending, read and discard for a
+  // bounded time and amount, then close.
+  void LingerClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      stream_.close();
+      return;
+    }
+    stream_.expires_after(std::min(
+        core_->idle_timeout, std::chrono::steady_clock::duration(kLingerTime)));
+    Drain();
+  }
+
+  void Drain() {
+    stream_.async_read_some(
+        asio::buffer(drain_buf_),
+        [self = shared_from_this()](beast::error_code ec, size_t n) {
+          self->drained_ += n;
+          if (ec || self->drained_ > kMaxDrainBytes) {
+            self->stream_.close();
+            return;
+          }
+          self->Drain();
+        });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  asio::steady_timer handler_timer_;
+  std::shared_ptr<ServerCore> core_;
+  std::string remote_;
+  std::array<char, 4096> drain_buf_;
+  size_t drained_ = 0;
+  // Touched only on the session's strand.
+  bool waiting_ = false;
+  bool keep_alive_ = false;
+  unsigned version_ = 11;
+};
+
+class HttpServerImpl : public HttpServer {
+ public:
+  HttpServerImpl(const HttpServerOptions& options, Handler handler)
+      : core_(std::make_shared<ServerCore>()),
+        acceptor_(asio::make_strand(ioc_)),
+        retry_timer_(acceptor_.get_executor()),
+        threads_count_(std::max<size_t>(1, options.threads)) {
+    core_->handler = std::move(handler);
+    core_->max_body_bytes = options.max_body_bytes;
+    core_->idle_timeout = ToChrono(options.idle_timeout);
+  }
+
+  ~HttpServerImpl() override {
+    {
+      absl::MutexLock lock(&core_->mu);
+      core_->stopped = true;
+    }
+    ioc_.stop();
+    for (std::thread& t : threads_) t.join();
+    beast::error_code ec;
+    acceptor_.close(ec);
+    // Sessions still referenced by pending operations are destroyed with
+    // ioc_ (declared first, destroyed last).
+  }
+
+  absl::Status Listen(const std::string& host, uint16_t port) {
+    beast::error_code ec;
+    tcp::resolver resolver(ioc_);
+    auto results = resolver.resolve(host, std::to_string(port),
+                                    tcp::resolver::passive, ec);
+    if (ec || results.empty()) {
+      return absl::UnavailableError(
+          absl::StrCat("http: cannot resolve ", host, ": ", ec.message()));
+    }
+    tcp::endpoint ep = results.begin()->endpoint();
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat(
+          "http: cannot listen on ", host, ":", port, ": ", ec.message()));
+    }
+    port_ = acceptor_.local_endpoint(ec).port();
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("http: no local endpoint: ", ec.message()));
+    }
+    asio::dispatch(acceptor_.get_executor(), [this] { Accept(); });
+    threads_.reserve(threads_count_);
+    for (size_t i = 0; i < threads_count_; ++i) {
+      threads_.emplace_back([this] { ioc_.run(); });
+    }
+    return absl::OkStatus();
+  }
+
+  uint16_t port() const override { return port_; }
+
+ private:
+  void Accept() {
+    acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec,
+                                                           tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        spdlog::warn("http: accept failed: {}", ec.message());
+        retry_timer_.expires_after(kAcceptRetryDelay);
+        retry_timer_.async_wait([this](beast::error_code tec) {
+          if (!tec) Accept();
+        });
+        return;
+      }
+      std::make_shared<Session>(std::move(socket), core_)->Start();
+      Accept();
+    });
+  }
+
+  asio::io_context ioc_;  // first: destroyed last
+  std::shared_ptr<ServerCore> core_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer retry_timer_;
+  size_t threads_count_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace
+
+HttpResponse Problem(int status, std::string type, std::string title,
+                     std::string detail) {
+  nlohmann::json j;
+  j["type"] = type.empty() ? std::string("about:blank") : std::move(type);
+  j["title"] = std::move(title);
+  j["status"] = status;
+  j["detail"] = std::move(detail);
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "application/problem+json";
+  // Replace invalid UTF-8 rather than throw: detail may quote client input.
+  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+absl::StatusOr<std::string> PercentDecode(std::string_view in,
+                                          bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) {
+        return absl::InvalidArgumentError("truncated percent escape");
+      }
+      int hi = HexValue(in[i + 1]);
+      int lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) {
+        return absl::InvalidArgumentError("bad percent escape");
+      }
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpServer(
+    const HttpServerOptions& options, HttpServer::Handler handler) {
+  if (!handler) return absl::InvalidArgumentError("http: no handler");
+  auto server = std::make_unique<HttpServerImpl>(options, std::move(handler));
+  absl::Status st = server->Listen(options.host, options.port);
+  if (!st.ok()) return st;
+  return std::unique_ptr<HttpServer>(std::move(server));
+}
+
+}  // namespace consortia

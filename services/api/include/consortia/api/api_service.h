@@ -1,0 +1,123 @@
+// The api service: the HTTP/JSON edge of a node. Clients submit transactions
+// (POST /v1/txs) and read committed blocks, transactions with their offline
+// proof bundle, and state (GET /v1/...). Errors are RFC 9457 problem+json.
+//
+// The service is stateless: it owns no ledger data and talks to the mempool
+// (MempoolApi, for submissions) and to storage (QueryApi, for reads) only,
+// through the remote clients of consortia/service_api.h. Submissions from
+// concurrent requests are gathered into one MempoolApi::Submit call, so the
+// bus carries batches, never one message per transaction.
+//
+// This header is the service's whole public surface: node/ (the
+// single-process form), main.cc and the tests build the service through
+// ApiService::Start or StartWith. Everything else lives in services/api/src/.
+#ifndef CONSORTIA_API_API_SERVICE_H_
+#define CONSORTIA_API_API_SERVICE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "consortia/config.h"
+#include "consortia/metrics.h"
+#include "consortia/service_api.h"
+#include "consortia/types.h"
+
+namespace zmq {
+class context_t;
+}
+
+namespace consortia::api {
+
+// Options of the api service. The fields marked "flag" are read from the
+// api_* flags of services/api/src/config.cc (also CONSORTIA_API_<NAME> in the
+// environment); the others are not operator settings and keep their
+// defaults outside tests.
+struct ApiOptions {
+  // Address the HTTP server binds (flag api_host).
+  std::string host = "127.0.0.1";
+  // TCP port; 0 picks a free port, see ApiService::port() (flag api_port).
+  int port = 26657;
+  // Threads that run the HTTP connections, 1..64 (flag api_http_threads).
+  size_t http_threads = 2;
+  // Largest request body accepted; larger gets 413. 1 KiB..64 MiB
+  // (flag api_max_body_bytes).
+  size_t max_body_bytes = 1 << 20;
+  // Most transactions handed to the mempool in one Submit call, 1..10000
+  // (flag api_submit_batch_max).
+  int submit_batch_max = 512;
+  // How long the first transaction of a batch waits for others before the
+  // batch is sent anyway, 0..1 s (flag api_submit_batch_delay_us).
+  absl::Duration submit_batch_delay = absl::Microseconds(500);
+  // Threads that run blocking storage queries, 1..256
+  // (flag api_query_threads).
+  size_t query_threads = 8;
+
+  // Not flags.
+  // Threads that run MempoolApi::Submit calls; also the most batches in
+  // flight at once (while they are busy, new txs gather into bigger batches).
+  size_t submit_threads = 2;
+  // An idle keep-alive connection, or a request whose answer takes longer,
+  // is closed after this.
+  absl::Duration idle_timeout = absl::Seconds(60);
+  // How often the readiness prober calls the mempool and storage, and how
+  // long a successful probe counts.
+  absl::Duration probe_interval = absl::Seconds(1);
+  absl::Duration probe_valid_for = absl::Seconds(5);
+
+  // Reads the api_* flags.
+  static ApiOptions FromFlags();
+  // InvalidArgument naming the first option out of bounds.
+  absl::Status Validate() const;
+};
+
+// A running api service: an HTTP server on opts.host:opts.port, a submit
+// batcher and a readiness prober. Destruction stops it: the HTTP server
+// first (no new requests), then the prober, then pending queries and
+// batches, then the bus clients.
+//
+// Routes (all JSON; errors are application/problem+json):
+//   POST /v1/txs                 submit one tx (tx_json.h form)
+//   GET  /v1/txs/{hash}          a committed tx, receipt and proof bundle
+//   GET  /v1/blocks/{height}     a committed block (also /v1/blocks/latest)
+//   GET  /v1/state/{app}/{key}   a state value (key percent-encoded)
+//   GET  /healthz, /readyz       liveness; readiness (both upstreams reached)
+// See services/api/README.md for the bodies and the status mapping.
+//
+// Thread-safe: Ready() and port() may be called from any thread.
+class ApiService {
+ public:
+  // Loads the genesis from node.genesis_path (chain id and crypto suite),
+  // connects bus clients to node.mempool_endpoint and node.storage_endpoint
+  // (calls time out after node.bus_timeout) and starts serving. It does not
+  // wait for the upstreams: Ready() turns true once both have answered.
+  // NotFound / InvalidArgument for a missing or bad genesis or endpoint,
+  // Unavailable if the HTTP address cannot be bound. `ctx` and `metrics`
+  // must outlive the service.
+  static absl::StatusOr<std::unique_ptr<ApiService>> Start(
+      const NodeConfig& node, const ApiOptions& opts, zmq::context_t& ctx,
+      MetricsRegistry& metrics);
+
+  // For tests and embedding: the same service over the given interfaces,
+  // which it does not own and which must outlive it. Same errors as Start
+  // (InvalidArgument for an unknown crypto suite in `genesis`).
+  static absl::StatusOr<std::unique_ptr<ApiService>> StartWith(
+      const ApiOptions& opts, const Genesis& genesis, MempoolApi* mempool,
+      QueryApi* query, MetricsRegistry& metrics);
+
+  virtual ~ApiService();
+
+  // True while both the mempool and storage have answered a probe within
+  // opts.probe_valid_for.
+  virtual bool Ready() const = 0;
+  // The bound TCP port (useful with opts.port = 0).
+  virtual uint16_t port() const = 0;
+};
+
+}  // namespace consortia::api
+
+#endif  // CONSORTIA_API_API_SERVICE_H_

@@ -1,0 +1,346 @@
+#include "api_handler.h"
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "consortia/tx_json.h"
+#include "consortia/types.h"
+#include "problem.h"
+#include "spdlog/spdlog.h"
+#include "views.h"
+
+namespace consortia::api {
+namespace {
+
+// Route templates: the `route` label of the metrics and of the log lines.
+constexpr char kRouteSubmit[] = "/v1/txs";
+constexpr char kRouteGetTx[] = "/v1/txs/{hash}";
+constexpr char kRouteGetBlock[] = "/v1/blocks/{height}";
+constexpr char kRouteGetState[] = "/v1/state/{app}/{key}";
+constexpr char kRouteHealthz[] = "/healthz";
+constexpr char kRouteReadyz[] = "/readyz";
+constexpr char kRouteUnknown[] = "unknown";
+
+constexpr size_t kMaxHeightDigits = 20;
+
+std::string NewTraceId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t id = rng();
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, id >>= 4) out[i] = kDigits[id & 0xF];
+  return out;
+}
+
+// One request in flight: answers exactly once (HttpServer guards that too),
+// records the metrics, and logs one line when the answer is an error.
+class Call {
+ public:
+  Call(std::string method, std::string path, HttpServer::Respond respond,
+       ApiMetrics* metrics)
+      : method_(std::move(method)),
+        path_(std::move(path)),
+        trace_(NewTraceId()),
+        start_(absl::Now()),
+        respond_(std::move(respond)),
+        metrics_(metrics) {}
+
+  const std::string& trace() const { return trace_; }
+  void set_route(const char* route) { route_ = route; }
+  void set_quiet() { quiet_ = true; }
+
+  // `log_detail` is for the log only (may name internals the client must not
+  // see).
+  void Finish(HttpResponse r, std::string_view log_detail = "") {
+    r.headers.emplace_back("X-Trace-Id", trace_);
+    if (quiet_) {
+      // Expected answers that are polled (readiness): metrics only.
+    } else if (r.status >= 500) {
+      spdlog::error("api: {} {} -> {} trace={} {}", method_, path_, r.status,
+                    trace_, log_detail);
+    } else if (r.status >= 400) {
+      spdlog::info("api: {} {} -> {} trace={} {}", method_, path_, r.status,
+                   trace_, log_detail);
+    }
+    metrics_->Request(route_, r.status,
+                      absl::ToDoubleSeconds(absl::Now() - start_));
+    respond_(std::move(r));
+  }
+
+ private:
+  const std::string method_;
+  const std::string path_;
+  const std::string trace_;
+  const absl::Time start_;
+  HttpServer::Respond respond_;
+  ApiMetrics* const metrics_;
+  const char* route_ = kRouteUnknown;
+  bool quiet_ = false;
+};
+
+// Runs f; an exception (a bug: nothing here should throw) becomes a 500
+// rather than ending the process.
+template <typename F>
+void Guarded(const std::shared_ptr<Call>& call, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    call->Finish(ApiProblem(ApiError::kInternal, "the request failed"),
+                 e.what());
+  }
+}
+
+HttpResponse JsonOk(std::string body) {
+  HttpResponse r;
+  r.status = 200;
+  r.body = std::move(body);
+  return r;
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  if (path.empty() || path[0] != '/') return parts;
+  path.remove_prefix(1);
+  while (true) {
+    size_t slash = path.find('/');
+    parts.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return parts;
+}
+
+enum class Route { kSubmit, kGetTx, kGetBlock, kGetState, kHealthz, kReadyz };
+
+struct Match {
+  Route route;
+  const char* name;
+  const char* method;  // the only method the route accepts
+};
+
+std::optional<Match> MatchRoute(const std::vector<std::string_view>& p) {
+  if (p.size() == 1 && p[0] == "healthz") {
+    return Match{Route::kHealthz, kRouteHealthz, "GET"};
+  }
+  if (p.size() == 1 && p[0] == "readyz") {
+    return Match{Route::kReadyz, kRouteReadyz, "GET"};
+  }
+  if (p.size() < 2 || p[0] != "v1") return std::nullopt;
+  if (p[1] == "txs" && p.size() == 2) {
+    return Match{Route::kSubmit, kRouteSubmit, "POST"};
+  }
+  if (p[1] == "txs" && p.size() == 3) {
+    return Match{Route::kGetTx, kRouteGetTx, "GET"};
+  }
+  if (p[1] == "blocks" && p.size() == 3) {
+    return Match{Route::kGetBlock, kRouteGetBlock, "GET"};
+  }
+  if (p[1] == "state" && p.size() >= 4) {
+    return Match{Route::kGetState, kRouteGetState, "GET"};
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> ParseHeight(std::string_view s) {
+  if (s.empty() || s.size() > kMaxHeightDigits) return std::nullopt;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  uint64_t v = 0;
+  if (!absl::SimpleAtoi(std::string(s), &v)) return std::nullopt;
+  return v;
+}
+
+// --------------------------------------------------------------- handlers
+// Each answers through call->Finish exactly once.
+
+void Submit(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+            const std::string& body) {
+  absl::StatusOr<Transaction> tx = TxFromJson(body);
+  if (!tx.ok()) {
+    call->Finish(
+        ApiProblem(ApiError::kInvalidTx, std::string(tx.status().message())));
+    return;
+  }
+  Hash32 hash = TxHash(*deps.suite, *tx);
+  std::string hash_hex = ToHex(ByteView(hash));
+  ApiMetrics* metrics = deps.metrics;
+  deps.batcher->Add(
+      EncodeTx(*tx), [call, hash, hash_hex = std::move(hash_hex),
+                      metrics](absl::StatusOr<SubmitResult> result) {
+        Guarded(call, [&] {
+          if (!result.ok()) {
+            metrics->UpstreamError("mempool");
+            call->Finish(UpstreamProblem(result.status(), "mempool"),
+                         result.status().ToString());
+            return;
+          }
+          if (!IsZero(result->tx_hash) && result->tx_hash != hash) {
+            spdlog::warn("api: mempool hashed tx {} as {} trace={}", hash_hex,
+                         ToHex(ByteView(result->tx_hash)), call->trace());
+          }
+          call->Finish(AdmissionResponse(*result, hash_hex), result->detail);
+        });
+      });
+}
+
+// True (and answered) when the service is stopping.
+bool ShuttingDown(const ApiHandlerDeps& deps,
+                  const std::shared_ptr<Call>& call) {
+  if (!deps.stopping->load()) return false;
+  call->Finish(UpstreamProblem(absl::UnavailableError("stopping"), "api"));
+  return true;
+}
+
+// A failed query: counted as an upstream error when storage did not answer.
+void QueryFailed(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
+                 const absl::Status& status, ApiError not_found) {
+  if (IsUpstreamOutage(status)) deps.metrics->UpstreamError("storage");
+  call->Finish(QueryProblem(status, not_found), status.ToString());
+}
+
+void GetTx(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+           std::string_view hex) {
+  absl::StatusOr<Hash32> hash = HashFromHex(hex);
+  if (hex.size() != 64 || !hash.ok()) {
+    call->Finish(
+        ApiProblem(ApiError::kBadRequest, "tx hash must be 64 hex digits"));
+    return;
+  }
+  deps.query_pool->Run([&deps, call, hash = *hash] {
+    Guarded(call, [&] {
+      if (ShuttingDown(deps, call)) return;
+      absl::StatusOr<TxRecord> rec = deps.query->GetTx(hash);
+      if (!rec.ok()) {
+        QueryFailed(deps, call, rec.status(), ApiError::kTxNotFound);
+        return;
+      }
+      call->Finish(JsonOk(TxRecordView(*deps.suite, hash, *rec)));
+    });
+  });
+}
+
+void GetBlock(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+              std::string_view which) {
+  std::optional<uint64_t> height;
+  if (which != "latest") {
+    height = ParseHeight(which);
+    if (!height.has_value()) {
+      call->Finish(ApiProblem(ApiError::kBadRequest,
+                              "height must be a decimal number or \"latest\""));
+      return;
+    }
+  }
+  deps.query_pool->Run([&deps, call, height] {
+    Guarded(call, [&] {
+      if (ShuttingDown(deps, call)) return;
+      absl::StatusOr<BlockRecord> rec = deps.query->GetBlock(height);
+      if (!rec.ok()) {
+        QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
+        return;
+      }
+      call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec)));
+    });
+  });
+}
+
+// parts = {"v1", "state", app, key...}: the key is the rest of the path, so
+// a '/' in it may come encoded (%2F) or not.
+void GetState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+              const std::vector<std::string_view>& parts) {
+  absl::StatusOr<std::string> app = PercentDecode(parts[2]);
+  std::string raw_key(parts[3]);
+  for (size_t i = 4; i < parts.size(); ++i) {
+    absl::StrAppend(&raw_key, "/", std::string(parts[i]));
+  }
+  absl::StatusOr<std::string> key = PercentDecode(raw_key);
+  if (!app.ok() || !key.ok() || app->empty() || key->empty()) {
+    call->Finish(ApiProblem(ApiError::kBadRequest,
+                            "app and key must be non-empty and correctly "
+                            "percent-encoded"));
+    return;
+  }
+  deps.query_pool->Run(
+      [&deps, call, app = *std::move(app), key = *std::move(key)] {
+        Guarded(call, [&] {
+          if (ShuttingDown(deps, call)) return;
+          absl::StatusOr<StateRecord> rec = deps.query->GetState(app, key);
+          if (!rec.ok()) {
+            QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
+            return;
+          }
+          if (!rec->found) {
+            call->Finish(
+                ApiProblem(ApiError::kStateNotFound,
+                           absl::StrCat("no value for this key in ", app)));
+            return;
+          }
+          call->Finish(JsonOk(StateView(app, key, *rec)));
+        });
+      });
+}
+
+}  // namespace
+
+ApiHandler::ApiHandler(ApiHandlerDeps deps) : deps_(std::move(deps)) {}
+
+void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
+  auto call = std::make_shared<Call>(req.method, req.path, std::move(respond),
+                                     deps_.metrics);
+  Guarded(call, [&] {
+    std::vector<std::string_view> parts = SplitPath(req.path);
+    std::optional<Match> match = MatchRoute(parts);
+    if (!match.has_value()) {
+      call->Finish(ApiProblem(ApiError::kRouteNotFound,
+                              absl::StrCat("no route for ", req.path)));
+      return;
+    }
+    call->set_route(match->name);
+    if (req.method != match->method) {
+      HttpResponse r =
+          ApiProblem(ApiError::kMethodNotAllowed,
+                     absl::StrCat(match->name, " accepts ", match->method));
+      r.headers.emplace_back("Allow", match->method);
+      call->Finish(std::move(r));
+      return;
+    }
+    switch (match->route) {
+      case Route::kHealthz:
+        call->Finish(JsonOk(R"({"status":"ok"})"));
+        return;
+      case Route::kReadyz:
+        if (deps_.ready()) {
+          call->Finish(JsonOk(R"({"status":"ready"})"));
+        } else {
+          call->set_quiet();
+          call->Finish(ApiProblem(ApiError::kNotReady, deps_.readiness()));
+        }
+        return;
+      case Route::kSubmit:
+        Submit(deps_, call, req.body);
+        return;
+      case Route::kGetTx:
+        GetTx(deps_, call, parts[2]);
+        return;
+      case Route::kGetBlock:
+        GetBlock(deps_, call, parts[2]);
+        return;
+      case Route::kGetState:
+        GetState(deps_, call, parts);
+        return;
+    }
+    call->Finish(ApiProblem(ApiError::kInternal, "unrouted request"));
+  });
+}
+
+}  // namespace consortia::api

@@ -1,0 +1,57 @@
+// Routes HTTP requests to the api's handlers. Blocking upstream calls never
+// run on the HTTP threads: submissions go through the SubmitBatcher, queries
+// onto the query pool; the answer is sent from there through Respond.
+#ifndef CONSORTIA_API_API_HANDLER_H_
+#define CONSORTIA_API_API_HANDLER_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "api_metrics.h"
+#include "consortia/crypto_suite.h"
+#include "consortia/http_server.h"
+#include "consortia/service_api.h"
+#include "consortia/thread_pool.h"
+#include "submit_batcher.h"
+
+namespace consortia::api {
+
+// What the handler needs; none of it owned. All must outlive the handler
+// and every task it queued (the service stops the HTTP server, then drains
+// the pools, before destroying these).
+struct ApiHandlerDeps {
+  const CryptoSuite* suite = nullptr;
+  QueryApi* query = nullptr;
+  SubmitBatcher* batcher = nullptr;
+  ThreadPool* query_pool = nullptr;
+  ApiMetrics* metrics = nullptr;
+  // True when both upstreams answered recently; Readiness() explains.
+  std::function<bool()> ready;
+  std::function<std::string()> readiness;
+  // Set by ApiHandler::Stop; shared with the queued tasks.
+  std::shared_ptr<std::atomic<bool>> stopping =
+      std::make_shared<std::atomic<bool>>(false);
+};
+
+// Thread-safe: Handle runs on any HTTP thread.
+class ApiHandler {
+ public:
+  explicit ApiHandler(ApiHandlerDeps deps);
+
+  // The HttpServer::Handler. Never throws; answers every request exactly
+  // once.
+  void Handle(HttpRequest req, HttpServer::Respond respond);
+
+  // From now on, queued queries answer 503 without calling storage, so that
+  // draining the query pool at shutdown is quick.
+  void Stop() { deps_.stopping->store(true); }
+
+ private:
+  ApiHandlerDeps deps_;
+};
+
+}  // namespace consortia::api
+
+#endif  // CONSORTIA_API_API_HANDLER_H_

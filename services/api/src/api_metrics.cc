@@ -1,0 +1,86 @@
+#include "api_metrics.h"
+
+#include <string>
+#include <vector>
+
+namespace consortia::api {
+namespace {
+
+std::vector<double> BatchBuckets() {
+  return {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
+}
+
+}  // namespace
+
+ApiMetrics::ApiMetrics(MetricsRegistry* registry) : registry_(registry) {
+  if (registry_ == nullptr) return;
+  batch_size_ = registry_->GetHistogram(
+      "consortia_api_submit_batch_size",
+      "Transactions per Submit call to the mempool.", BatchBuckets());
+  queue_ = registry_->GetGauge(
+      "consortia_api_submit_queue_txs",
+      "Submitted transactions waiting for their batch to leave.");
+}
+
+void ApiMetrics::Request(const std::string& route, int code, double seconds) {
+  if (registry_ == nullptr) return;
+  Counter counter;
+  Histogram duration;
+  {
+    absl::MutexLock l(&mu_);
+    auto key = std::make_pair(route, code);
+    auto it = requests_.find(key);
+    if (it == requests_.end()) {
+      it = requests_
+               .emplace(key,
+                        registry_->GetCounter(
+                            "consortia_api_requests_total",
+                            "HTTP requests answered, by route and "
+                            "status code.",
+                            {{"route", route}, {"code", std::to_string(code)}}))
+               .first;
+    }
+    counter = it->second;
+    auto dit = durations_.find(route);
+    if (dit == durations_.end()) {
+      dit = durations_
+                .emplace(route, registry_->GetHistogram(
+                                    "consortia_api_request_duration_seconds",
+                                    "Time from request to answer, by route.",
+                                    LatencyBuckets(), {{"route", route}}))
+                .first;
+    }
+    duration = dit->second;
+  }
+  counter.Inc();
+  duration.Observe(seconds);
+}
+
+void ApiMetrics::SubmitBatch(size_t txs) {
+  batch_size_.Observe(static_cast<double>(txs));
+}
+
+void ApiMetrics::SubmitQueue(size_t txs) {
+  queue_.Set(static_cast<double>(txs));
+}
+
+void ApiMetrics::UpstreamError(const std::string& service) {
+  if (registry_ == nullptr) return;
+  Counter c;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = upstream_errors_.find(service);
+    if (it == upstream_errors_.end()) {
+      it = upstream_errors_
+               .emplace(service, registry_->GetCounter(
+                                     "consortia_api_upstream_errors_total",
+                                     "Failed calls to an upstream service.",
+                                     {{"service", service}}))
+               .first;
+    }
+    c = it->second;
+  }
+  c.Inc();
+}
+
+}  // namespace consortia::api

@@ -1,0 +1,44 @@
+// The api's metrics (consortia_api_*). Handlers record through this struct;
+// nothing else in the api touches the metrics library.
+#ifndef CONSORTIA_API_API_METRICS_H_
+#define CONSORTIA_API_API_METRICS_H_
+
+#include <map>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "consortia/metrics.h"
+
+namespace consortia::api {
+
+// Thread-safe. With a null registry every method is a no-op.
+class ApiMetrics {
+ public:
+  explicit ApiMetrics(MetricsRegistry* registry);
+
+  // One finished request: requests_total{route,code} and
+  // request_duration_seconds{route}. `route` is the route template
+  // ("/v1/txs/{hash}"), never the concrete path, so the label set is bounded.
+  void Request(const std::string& route, int code, double seconds);
+  // Size of one MempoolApi::Submit call.
+  void SubmitBatch(size_t txs);
+  // Txs waiting for a submit batch to leave.
+  void SubmitQueue(size_t txs);
+  // A call to "mempool" or "storage" that failed.
+  void UpstreamError(const std::string& service);
+
+ private:
+  MetricsRegistry* registry_;
+  Histogram batch_size_;
+  Gauge queue_;
+  absl::Mutex mu_;
+  std::map<std::pair<std::string, int>, Counter> requests_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Histogram> durations_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Counter> upstream_errors_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace consortia::api
+
+#endif  // CONSORTIA_API_API_METRICS_H_

@@ -1,0 +1,269 @@
+// Assembles the api service: bus clients (Start only), submit batcher, query
+// pool, readiness prober, handler and HTTP server; stops them in reverse.
+#include "consortia/api/api_service.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <zmq.hpp>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "api_handler.h"
+#include "api_metrics.h"
+#include "consortia/bus.h"
+#include "consortia/crypto_suite.h"
+#include "consortia/http_server.h"
+#include "consortia/thread_pool.h"
+#include "spdlog/spdlog.h"
+#include "submit_batcher.h"
+
+namespace consortia::api {
+namespace {
+
+// Deadline of one readiness probe (at most the bus timeout).
+constexpr absl::Duration kProbeTimeout = absl::Seconds(1);
+
+// Calls both upstreams every `interval` on its own thread: Submit of an empty
+// batch to the mempool, GetBlock(latest) to storage (NotFound, an empty
+// chain, counts as reached). Thread-safe.
+class Prober {
+ public:
+  Prober(MempoolApi* mempool, QueryApi* query, absl::Duration interval,
+         absl::Duration valid_for, ApiMetrics* metrics)
+      : mempool_(mempool),
+        query_(query),
+        interval_(interval),
+        valid_for_(valid_for),
+        metrics_(metrics),
+        thread_([this] { Loop(); }) {}
+
+  ~Prober() {
+    {
+      absl::MutexLock l(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+
+  bool Ready() const {
+    absl::Time now = absl::Now();
+    absl::MutexLock l(&mu_);
+    return now - mempool_ok_ <= valid_for_ && now - storage_ok_ <= valid_for_;
+  }
+
+  std::string Describe() const {
+    absl::Time now = absl::Now();
+    absl::MutexLock l(&mu_);
+    auto state = [&](absl::Time t) {
+      return now - t <= valid_for_ ? "reached" : "not reached recently";
+    };
+    return absl::StrCat("mempool ", state(mempool_ok_), ", storage ",
+                        state(storage_ok_));
+  }
+
+ private:
+  void Loop() {
+    bool was_ready = false;
+    while (true) {
+      absl::StatusOr<std::vector<SubmitResult>> m = mempool_->Submit({});
+      absl::StatusOr<BlockRecord> s = query_->GetBlock(std::nullopt);
+      bool storage_ok =
+          s.ok() || s.status().code() == absl::StatusCode::kNotFound;
+      if (!m.ok()) metrics_->UpstreamError("mempool");
+      if (!storage_ok) metrics_->UpstreamError("storage");
+      {
+        absl::MutexLock l(&mu_);
+        absl::Time now = absl::Now();
+        if (m.ok()) mempool_ok_ = now;
+        if (storage_ok) storage_ok_ = now;
+      }
+      bool ready = Ready();
+      if (ready != was_ready) {
+        if (ready) {
+          spdlog::info("api: ready (mempool and storage reached)");
+        } else {
+          spdlog::warn("api: not ready: mempool {}, storage {}",
+                       m.ok() ? "ok" : m.status().ToString(),
+                       storage_ok ? "ok" : s.status().ToString());
+        }
+        was_ready = ready;
+      }
+      absl::MutexLock l(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop), interval_)) return;
+    }
+  }
+
+  MempoolApi* const mempool_;
+  QueryApi* const query_;
+  const absl::Duration interval_;
+  const absl::Duration valid_for_;
+  ApiMetrics* const metrics_;
+  mutable absl::Mutex mu_;
+  absl::Time mempool_ok_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time storage_ok_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: starts after everything above exists
+};
+
+class ApiServiceImpl : public ApiService {
+ public:
+  explicit ApiServiceImpl(MetricsRegistry& registry) : metrics_(&registry) {}
+
+  ~ApiServiceImpl() override {
+    // No new requests; pending Respond callables become no-ops.
+    http_.reset();
+    prober_.reset();
+    // Queued queries answer at once (to nobody), then the upstream clients.
+    if (handler_ != nullptr) handler_->Stop();
+    query_pool_.reset();
+    batcher_.reset();
+    handler_.reset();
+    query_remote_.reset();
+    mempool_remote_.reset();
+    query_probe_.reset();
+    mempool_probe_.reset();
+    storage_client_.reset();
+    mempool_client_.reset();
+  }
+
+  // The prober uses its own interfaces when given (Start gives it clients
+  // with a short deadline, so a dead upstream cannot slow shutdown), else
+  // the service's.
+  absl::Status Init(const ApiOptions& opts, const Genesis& genesis,
+                    MempoolApi* mempool, QueryApi* query,
+                    MempoolApi* probe_mempool = nullptr,
+                    QueryApi* probe_query = nullptr) {
+    absl::Status valid = opts.Validate();
+    if (!valid.ok()) return valid;
+    if (mempool == nullptr || query == nullptr) {
+      return absl::InvalidArgumentError("api: no mempool or query interface");
+    }
+    absl::StatusOr<const CryptoSuite*> suite =
+        GetCryptoSuite(genesis.crypto_suite);
+    if (!suite.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "api: genesis crypto suite: ", suite.status().message()));
+    }
+    suite_ = *suite;
+    spdlog::info("api: chain {}, crypto suite {}", genesis.chain_id,
+                 genesis.crypto_suite);
+
+    batcher_ = std::make_unique<SubmitBatcher>(
+        mempool, static_cast<size_t>(opts.submit_batch_max),
+        opts.submit_batch_delay, opts.submit_threads, &metrics_);
+    query_pool_ = std::make_unique<ThreadPool>(opts.query_threads);
+    prober_ = std::make_unique<Prober>(
+        probe_mempool != nullptr ? probe_mempool : mempool,
+        probe_query != nullptr ? probe_query : query, opts.probe_interval,
+        opts.probe_valid_for, &metrics_);
+
+    ApiHandlerDeps deps;
+    deps.suite = suite_;
+    deps.query = query;
+    deps.batcher = batcher_.get();
+    deps.query_pool = query_pool_.get();
+    deps.metrics = &metrics_;
+    Prober* prober = prober_.get();
+    deps.ready = [prober] { return prober->Ready(); };
+    deps.readiness = [prober] { return prober->Describe(); };
+    handler_ = std::make_unique<ApiHandler>(std::move(deps));
+
+    HttpServerOptions http;
+    http.host = opts.host;
+    http.port = static_cast<uint16_t>(opts.port);
+    http.threads = opts.http_threads;
+    http.max_body_bytes = opts.max_body_bytes;
+    http.idle_timeout = opts.idle_timeout;
+    ApiHandler* handler = handler_.get();
+    absl::StatusOr<std::unique_ptr<HttpServer>> server = StartHttpServer(
+        http, [handler](HttpRequest req, HttpServer::Respond respond) {
+          handler->Handle(std::move(req), std::move(respond));
+        });
+    if (!server.ok()) return server.status();
+    http_ = *std::move(server);
+    return absl::OkStatus();
+  }
+
+  bool Ready() const override { return prober_ != nullptr && prober_->Ready(); }
+  uint16_t port() const override {
+    return http_ != nullptr ? http_->port() : 0;
+  }
+
+  // Start only: the bus clients and remote interfaces this service owns.
+  std::unique_ptr<BusClient> mempool_client_;
+  std::unique_ptr<BusClient> storage_client_;
+  std::unique_ptr<MempoolApi> mempool_remote_;
+  std::unique_ptr<QueryApi> query_remote_;
+  std::unique_ptr<MempoolApi> mempool_probe_;
+  std::unique_ptr<QueryApi> query_probe_;
+
+ private:
+  ApiMetrics metrics_;
+  const CryptoSuite* suite_ = nullptr;
+  std::unique_ptr<SubmitBatcher> batcher_;
+  std::unique_ptr<ThreadPool> query_pool_;
+  std::unique_ptr<Prober> prober_;
+  std::unique_ptr<ApiHandler> handler_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+}  // namespace
+
+ApiService::~ApiService() = default;
+
+absl::StatusOr<std::unique_ptr<ApiService>> ApiService::StartWith(
+    const ApiOptions& opts, const Genesis& genesis, MempoolApi* mempool,
+    QueryApi* query, MetricsRegistry& metrics) {
+  auto service = std::make_unique<ApiServiceImpl>(metrics);
+  absl::Status st = service->Init(opts, genesis, mempool, query);
+  if (!st.ok()) return st;
+  return std::unique_ptr<ApiService>(std::move(service));
+}
+
+absl::StatusOr<std::unique_ptr<ApiService>> ApiService::Start(
+    const NodeConfig& node, const ApiOptions& opts, zmq::context_t& ctx,
+    MetricsRegistry& metrics) {
+  absl::StatusOr<std::string> genesis_json = ReadFile(node.genesis_path);
+  if (!genesis_json.ok()) return genesis_json.status();
+  absl::StatusOr<Genesis> genesis = ParseGenesisJson(*genesis_json);
+  if (!genesis.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "genesis ", node.genesis_path, ": ", genesis.status().message()));
+  }
+
+  auto service = std::make_unique<ApiServiceImpl>(metrics);
+  std::string sender = absl::StrCat("api@", node.node_name);
+  absl::StatusOr<std::unique_ptr<BusClient>> mempool_client =
+      ConnectBusClient(ctx, node.mempool_endpoint, sender);
+  if (!mempool_client.ok()) return mempool_client.status();
+  service->mempool_client_ = *std::move(mempool_client);
+  absl::StatusOr<std::unique_ptr<BusClient>> storage_client =
+      ConnectBusClient(ctx, node.storage_endpoint, sender);
+  if (!storage_client.ok()) return storage_client.status();
+  service->storage_client_ = *std::move(storage_client);
+  service->mempool_remote_ =
+      MakeRemoteMempool(service->mempool_client_.get(), node.bus_timeout);
+  service->query_remote_ =
+      MakeRemoteQuery(service->storage_client_.get(), node.bus_timeout);
+
+  absl::Duration probe_timeout = std::min(node.bus_timeout, kProbeTimeout);
+  service->mempool_probe_ =
+      MakeRemoteMempool(service->mempool_client_.get(), probe_timeout);
+  service->query_probe_ =
+      MakeRemoteQuery(service->storage_client_.get(), probe_timeout);
+
+  absl::Status st =
+      service->Init(opts, *genesis, service->mempool_remote_.get(),
+                    service->query_remote_.get(), service->mempool_probe_.get(),
+                    service->query_probe_.get());
+  if (!st.ok()) return st;
+  return std::unique_ptr<ApiService>(std::move(service));
+}
+
+}  // namespace consortia::api

@@ -1,0 +1,144 @@
+// The one place where errors become HTTP statuses and problem types.
+#include "problem.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace consortia::api {
+namespace {
+
+struct Mapping {
+  int status;
+  const char* slug;  // problem type = kProblemBase + slug
+  const char* title;
+  bool retry_after;  // add Retry-After: 1
+};
+
+Mapping AdmissionMapping(Admission a) {
+  switch (a) {
+    case Admission::kAccepted:
+      return {202, "", "Accepted", false};
+    case Admission::kAlreadyPending:
+      return {200, "", "Already pending", false};
+    case Admission::kMalformed:
+      return {400, "malformed-tx", "Malformed transaction", false};
+    case Admission::kTooLarge:
+      return {413, "tx-too-large", "Transaction too large", false};
+    case Admission::kWrongChain:
+      return {422, "wrong-chain", "Transaction is for another chain", false};
+    case Admission::kExpired:
+      return {422, "expired", "Transaction expired", false};
+    case Admission::kTooFarAhead:
+      return {422, "too-far-ahead", "valid_until too far ahead", false};
+    case Admission::kAlreadyCommitted:
+      return {409, "already-committed", "Transaction already committed", false};
+    case Admission::kBadSignature:
+      return {422, "bad-signature", "Bad signature", false};
+    case Admission::kPoolFull:
+      return {429, "pool-full", "Mempool full", true};
+    case Admission::kSenderLimit:
+      return {429, "sender-limit", "Too many pending from this sender", true};
+  }
+  // A verdict this build does not know (a newer mempool): not the client's
+  // fault, and not retryable blindly.
+  return {500, "internal", "Unknown admission verdict", false};
+}
+
+Mapping ErrorMapping(ApiError e) {
+  switch (e) {
+    case ApiError::kInvalidTx:
+      return {400, "invalid-tx", "Invalid transaction JSON", false};
+    case ApiError::kBadRequest:
+      return {400, "bad-request", "Bad request", false};
+    case ApiError::kRouteNotFound:
+      return {404, "not-found", "No such route", false};
+    case ApiError::kTxNotFound:
+      return {404, "tx-not-found", "Transaction not found", false};
+    case ApiError::kBlockNotFound:
+      return {404, "block-not-found", "Block not found", false};
+    case ApiError::kStateNotFound:
+      return {404, "state-not-found", "State not found", false};
+    case ApiError::kMethodNotAllowed:
+      return {405, "method-not-allowed", "Method not allowed", false};
+    case ApiError::kNotReady:
+      return {503, "not-ready", "Not ready", false};
+    case ApiError::kUpstreamUnavailable:
+      return {503, "upstream-unavailable", "Upstream service unavailable",
+              true};
+    case ApiError::kInternal:
+      return {500, "internal", "Internal error", false};
+  }
+  return {500, "internal", "Internal error", false};
+}
+
+HttpResponse FromMapping(const Mapping& m, std::string detail) {
+  HttpResponse r = Problem(m.status, absl::StrCat(kProblemBase, m.slug),
+                           m.title, std::move(detail));
+  if (m.retry_after) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+}  // namespace
+
+int AdmissionHttpStatus(Admission a) { return AdmissionMapping(a).status; }
+
+std::string AdmissionProblemType(Admission a) {
+  Mapping m = AdmissionMapping(a);
+  if (m.slug[0] == '\0') return "";
+  return absl::StrCat(kProblemBase, m.slug);
+}
+
+HttpResponse AdmissionResponse(const SubmitResult& result,
+                               std::string_view tx_hash_hex) {
+  Mapping m = AdmissionMapping(result.code);
+  if (result.code == Admission::kAccepted ||
+      result.code == Admission::kAlreadyPending) {
+    nlohmann::json j;
+    j["tx_hash"] = std::string(tx_hash_hex);
+    j["status"] = "pending";
+    HttpResponse r;
+    r.status = m.status;
+    r.body = j.dump();
+    return r;
+  }
+  std::string detail = result.detail;
+  if (detail.empty()) detail = std::string(AdmissionName(result.code));
+  return FromMapping(m, std::move(detail));
+}
+
+int ApiErrorHttpStatus(ApiError e) { return ErrorMapping(e).status; }
+
+HttpResponse ApiProblem(ApiError e, std::string detail) {
+  return FromMapping(ErrorMapping(e), std::move(detail));
+}
+
+bool IsUpstreamOutage(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kDeadlineExceeded ||
+         s.code() == absl::StatusCode::kUnavailable;
+}
+
+HttpResponse UpstreamProblem(const absl::Status& s, std::string_view service) {
+  if (IsUpstreamOutage(s)) {
+    return ApiProblem(
+        ApiError::kUpstreamUnavailable,
+        absl::StrCat(std::string(service), " did not answer; retry later"));
+  }
+  // The upstream's own message may describe internals: keep it for the log.
+  return ApiProblem(ApiError::kInternal,
+                    absl::StrCat("the ", std::string(service), " call failed"));
+}
+
+HttpResponse QueryProblem(const absl::Status& s, ApiError not_found) {
+  if (s.code() == absl::StatusCode::kNotFound) {
+    return ApiProblem(not_found, std::string(s.message()));
+  }
+  if (s.code() == absl::StatusCode::kInvalidArgument) {
+    return ApiProblem(ApiError::kBadRequest, std::string(s.message()));
+  }
+  return UpstreamProblem(s, "storage");
+}
+
+}  // namespace consortia::api

@@ -1,0 +1,61 @@
+// Every way a request can fail, mapped to ONE HTTP status and ONE problem type
+// here and nowhere else (RFC 9457 problem+json). The table is in
+// services/api/README.md; problem.cc is its only implementation.
+#ifndef CONSORTIA_API_PROBLEM_H_
+#define CONSORTIA_API_PROBLEM_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "consortia/http_server.h"
+#include "consortia/service_api.h"
+
+namespace consortia::api {
+
+// Problem type URIs are kProblemBase + a slug ("bad-signature").
+inline constexpr char kProblemBase[] = "https://consortia.dev/problems/";
+
+// Failures that are not a mempool admission verdict.
+enum class ApiError {
+  kInvalidTx,            // 400: body is not a valid tx JSON
+  kBadRequest,           // 400: bad path parameter (hash, height, key)
+  kRouteNotFound,        // 404: no such route
+  kTxNotFound,           // 404
+  kBlockNotFound,        // 404
+  kStateNotFound,        // 404
+  kMethodNotAllowed,     // 405 (caller adds Allow)
+  kNotReady,             // 503: /readyz before both upstreams answered
+  kUpstreamUnavailable,  // 503 + Retry-After: upstream timed out / down
+  kInternal,             // 500: anything else; logged with the trace id
+};
+
+// The HTTP status of a mempool verdict: 202 kAccepted, 200 kAlreadyPending,
+// 4xx for the rejections.
+int AdmissionHttpStatus(Admission a);
+// Full problem type URI of a rejection ("" for the two successes).
+std::string AdmissionProblemType(Admission a);
+
+// The HTTP answer to one submitted tx: {"tx_hash","status":"pending"} for the
+// two successes, problem+json otherwise (with Retry-After: 1 for pool full
+// and sender limit).
+HttpResponse AdmissionResponse(const SubmitResult& result,
+                               std::string_view tx_hash_hex);
+
+int ApiErrorHttpStatus(ApiError e);
+HttpResponse ApiProblem(ApiError e, std::string detail);
+
+// The answer to a failed call to an upstream service: DeadlineExceeded and
+// Unavailable are 503 upstream-unavailable with Retry-After: 1 (the client
+// should retry), anything else 500 internal.
+HttpResponse UpstreamProblem(const absl::Status& s, std::string_view service);
+// The answer to a failed storage query: NotFound is `not_found` (404),
+// InvalidArgument is 400 bad-request (storage refused the client's
+// parameters), the rest as UpstreamProblem(s, "storage").
+HttpResponse QueryProblem(const absl::Status& s, ApiError not_found);
+// True when UpstreamProblem answers 503 for s.
+bool IsUpstreamOutage(const absl::Status& s);
+
+}  // namespace consortia::api
+
+#endif  // CONSORTIA_API_PROBLEM_H_

@@ -1,0 +1,852 @@
+// Drives the api's real HTTP server over loopback, with fake in-process
+// MempoolApi and QueryApi behind it.
+#include "consortia/api/api_service.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "boost/asio/connect.hpp"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "consortia/crypto_suite.h"
+#include "consortia/merkle.h"
+#include "consortia/service_api.h"
+#include "consortia/tx_json.h"
+#include "consortia/types.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "submit_batcher.h"
+
+namespace consortia::api {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Json = nlohmann::json;
+
+constexpr char kChain[] = "api-test";
+
+// ------------------------------------------------------------------ fakes
+
+// Answers every tx with `code` (or fails the whole call with `fail`), records
+// the batches it was given, and can hold the first non-empty batch until
+// released. Thread-safe.
+class FakeMempool : public MempoolApi {
+ public:
+  absl::StatusOr<std::vector<SubmitResult>> Submit(
+      const std::vector<Bytes>& raw_txs) override {
+    absl::MutexLock l(&mu_);
+    if (!up_) return absl::UnavailableError("fake mempool is down");
+    if (raw_txs.empty()) return std::vector<SubmitResult>{};  // a probe
+    batches_.push_back(raw_txs);
+    if (hold_first_ && batches_.size() == 1) {
+      mu_.Await(absl::Condition(&released_));
+    }
+    if (!fail_.ok()) return fail_;
+    std::vector<SubmitResult> out;
+    for (const Bytes& raw : raw_txs) {
+      SubmitResult r;
+      absl::StatusOr<Transaction> tx = DecodeTx(raw);
+      if (tx.ok()) r.tx_hash = TxHash(Ed25519Sha256(), *tx);
+      r.code = code_;
+      r.detail = std::string("fake: ") + std::string(AdmissionName(code_));
+      out.push_back(r);
+    }
+    if (short_answer_) out.pop_back();
+    return out;
+  }
+  absl::StatusOr<std::vector<Bytes>> Reap(const ReapRequest&) override {
+    return absl::UnimplementedError("not used by the api");
+  }
+
+  void set_code(Admission c) {
+    absl::MutexLock l(&mu_);
+    code_ = c;
+  }
+  void set_fail(absl::Status s) {
+    absl::MutexLock l(&mu_);
+    fail_ = std::move(s);
+  }
+  void set_up(bool up) {
+    absl::MutexLock l(&mu_);
+    up_ = up;
+  }
+  void HoldFirstBatch() {
+    absl::MutexLock l(&mu_);
+    hold_first_ = true;
+  }
+  void Release() {
+    absl::MutexLock l(&mu_);
+    released_ = true;
+  }
+  std::vector<std::vector<Bytes>> batches() {
+    absl::MutexLock l(&mu_);
+    return batches_;
+  }
+  // Answers one result too few (a broken mempool).
+  void set_short_answer() {
+    absl::MutexLock l(&mu_);
+    short_answer_ = true;
+  }
+  // Waits (at most 30 s) until n non-empty batches arrived.
+  bool WaitForBatches(size_t n) {
+    absl::MutexLock l(&mu_);
+    auto arrived = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return batches_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&arrived), absl::Seconds(30));
+  }
+
+ private:
+  absl::Mutex mu_;
+  Admission code_ ABSL_GUARDED_BY(mu_) = Admission::kAccepted;
+  absl::Status fail_ ABSL_GUARDED_BY(mu_);
+  bool up_ ABSL_GUARDED_BY(mu_) = true;
+  bool hold_first_ ABSL_GUARDED_BY(mu_) = false;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+  bool short_answer_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::vector<Bytes>> batches_ ABSL_GUARDED_BY(mu_);
+};
+
+// Serves what the test put in it; `fail` makes every call fail.
+class FakeQuery : public QueryApi {
+ public:
+  absl::StatusOr<BlockRecord> GetBlock(std::optional<uint64_t> h) override {
+    absl::MutexLock l(&mu_);
+    if (!fail_.ok()) return fail_;
+    if (blocks_.empty()) return absl::NotFoundError("no blocks");
+    auto it = h.has_value() ? blocks_.find(*h) : std::prev(blocks_.end());
+    if (it == blocks_.end()) return absl::NotFoundError("no such height");
+    return it->second;
+  }
+  absl::StatusOr<TxRecord> GetTx(const Hash32& hash) override {
+    absl::MutexLock l(&mu_);
+    if (!fail_.ok()) return fail_;
+    auto it = txs_.find(hash);
+    if (it == txs_.end()) return absl::NotFoundError("no such tx");
+    return it->second;
+  }
+  absl::StatusOr<StateRecord> GetState(const std::string& app,
+                                       const std::string& key) override {
+    absl::MutexLock l(&mu_);
+    if (!fail_.ok()) return fail_;
+    auto it = state_.find({app, key});
+    if (it == state_.end()) return StateRecord{};
+    return it->second;
+  }
+  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(uint64_t,
+                                                           uint64_t) override {
+    return absl::UnimplementedError("not used by the api");
+  }
+
+  void AddBlock(const BlockRecord& b) {
+    absl::MutexLock l(&mu_);
+    blocks_[b.block.header.height] = b;
+  }
+  void AddTx(const Hash32& h, const TxRecord& r) {
+    absl::MutexLock l(&mu_);
+    txs_[h] = r;
+  }
+  void SetState(const std::string& app, const std::string& key, StateRecord r) {
+    absl::MutexLock l(&mu_);
+    state_[{app, key}] = std::move(r);
+  }
+  void set_fail(absl::Status s) {
+    absl::MutexLock l(&mu_);
+    fail_ = std::move(s);
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::Status fail_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, BlockRecord> blocks_ ABSL_GUARDED_BY(mu_);
+  std::map<Hash32, TxRecord> txs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, StateRecord> state_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// ----------------------------------------------------------------- client
+
+struct Reply {
+  int status = 0;
+  std::string content_type;
+  std::string retry_after;
+  std::string allow;
+  std::string body;
+  Json json() const { return Json::parse(body, nullptr, false); }
+};
+
+Reply Request(uint16_t port, http::verb verb, const std::string& target,
+              const std::string& body = "") {
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  http::request<http::string_body> req(verb, target, 11);
+  req.set(http::field::host, "127.0.0.1");
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(s, req);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(s, buf, res);
+  Reply r;
+  r.status = res.result_int();
+  r.content_type = std::string(res[http::field::content_type]);
+  r.retry_after = std::string(res[http::field::retry_after]);
+  r.allow = std::string(res[http::field::allow]);
+  r.body = res.body();
+  return r;
+}
+
+Reply Get(uint16_t port, const std::string& target) {
+  return Request(port, http::verb::get, target);
+}
+Reply Post(uint16_t port, const std::string& target, const std::string& body) {
+  return Request(port, http::verb::post, target, body);
+}
+
+// ---------------------------------------------------------------- fixture
+
+Genesis TestGenesis() {
+  Genesis g;
+  g.chain_id = kChain;
+  g.crypto_suite = "ed25519-sha256";
+  return g;
+}
+
+Transaction SignedTx(uint64_t nonce) {
+  const CryptoSuite& suite = Ed25519Sha256();
+  Bytes seed(32, 7);
+  KeyPair key = *suite.KeyFromSeed(seed);
+  Transaction tx;
+  tx.chain_id = kChain;
+  tx.nonce = nonce;
+  tx.valid_until = 100;
+  tx.sender = key.public_key;
+  tx.app = "kv";
+  tx.method = "set";
+  tx.args = {"greeting", "hello"};
+  tx.signature = *suite.Sign(key.secret_key, TxSignBytes(tx));
+  return tx;
+}
+
+std::string Hex(const Hash32& h) { return ToHex(ByteView(h)); }
+
+class ApiServiceTest : public ::testing::Test {
+ protected:
+  void StartApi(ApiOptions opts = {}) {
+    opts.host = "127.0.0.1";
+    opts.port = 0;
+    opts.probe_interval = absl::Milliseconds(10);
+    opts.probe_valid_for = absl::Seconds(30);
+    auto s = ApiService::StartWith(opts, TestGenesis(), &mempool_, &query_,
+                                   registry_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    api_ = *std::move(s);
+    port_ = api_->port();
+    ASSERT_NE(port_, 0);
+  }
+
+  bool MetricsContain(const std::string& needle) {
+    return registry_.Serialize().find(needle) != std::string::npos;
+  }
+
+  // Polls until cond holds, for at most 30 s.
+  template <typename F>
+  bool Eventually(F cond) {
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      if (cond()) return true;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return cond();
+  }
+
+  FakeMempool mempool_;
+  FakeQuery query_;
+  MetricsRegistry registry_;
+  std::unique_ptr<ApiService> api_;
+  uint16_t port_ = 0;
+};
+
+void ExpectProblem(const Reply& r, int status, const std::string& type) {
+  EXPECT_EQ(r.status, status) << r.body;
+  EXPECT_EQ(r.content_type, "application/problem+json") << r.body;
+  Json j = r.json();
+  ASSERT_TRUE(j.is_object()) << r.body;
+  EXPECT_EQ(j.value("type", ""), type) << r.body;
+  EXPECT_EQ(j.value("status", 0), status) << r.body;
+  EXPECT_TRUE(j.contains("title"));
+  EXPECT_TRUE(j.contains("detail"));
+}
+
+std::string P(const std::string& slug) {
+  return "https://consortia.dev/problems/" + slug;
+}
+
+// ------------------------------------------------------------------ submit
+
+TEST_F(ApiServiceTest, SubmitAcceptedIs202WithHashAndReachesMempool) {
+  StartApi();
+  Transaction tx = SignedTx(1);
+  Reply r = Post(port_, "/v1/txs", TxToJson(tx));
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(r.json()["tx_hash"], Hex(TxHash(Ed25519Sha256(), tx)));
+  EXPECT_EQ(r.json()["status"], "pending");
+
+  auto batches = mempool_.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  ASSERT_EQ(batches[0].size(), 1u);
+  EXPECT_EQ(batches[0][0], EncodeTx(tx));
+}
+
+TEST_F(ApiServiceTest, ResubmittingAPendingTxIs200) {
+  StartApi();
+  mempool_.set_code(Admission::kAlreadyPending);
+  Transaction tx = SignedTx(2);
+  Reply r = Post(port_, "/v1/txs", TxToJson(tx));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["tx_hash"], Hex(TxHash(Ed25519Sha256(), tx)));
+  EXPECT_EQ(r.json()["status"], "pending");
+}
+
+TEST_F(ApiServiceTest, EveryRejectionHasItsStatusAndProblemType) {
+  StartApi();
+  struct Case {
+    Admission code;
+    int status;
+    std::string type;
+    bool retry_after;
+  };
+  const std::vector<Case> cases = {
+      {Admission::kMalformed, 400, P("malformed-tx"), false},
+      {Admission::kTooLarge, 413, P("tx-too-large"), false},
+      {Admission::kWrongChain, 422, P("wrong-chain"), false},
+      {Admission::kExpired, 422, P("expired"), false},
+      {Admission::kTooFarAhead, 422, P("too-far-ahead"), false},
+      {Admission::kAlreadyCommitted, 409, P("already-committed"), false},
+      {Admission::kBadSignature, 422, P("bad-signature"), false},
+      {Admission::kPoolFull, 429, P("pool-full"), true},
+      {Admission::kSenderLimit, 429, P("sender-limit"), true},
+  };
+  uint64_t nonce = 100;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(AdmissionName(c.code)));
+    mempool_.set_code(c.code);
+    Reply r = Post(port_, "/v1/txs", TxToJson(SignedTx(nonce++)));
+    ExpectProblem(r, c.status, c.type);
+    EXPECT_EQ(r.retry_after, c.retry_after ? "1" : "");
+    // The mempool's reason reaches the client.
+    EXPECT_NE(r.json().value("detail", "").find("fake: "), std::string::npos);
+  }
+}
+
+TEST_F(ApiServiceTest, MalformedJsonAndUnknownFieldsAre400) {
+  StartApi();
+  ExpectProblem(Post(port_, "/v1/txs", "{not json"), 400, P("invalid-tx"));
+  ExpectProblem(Post(port_, "/v1/txs", "[]"), 400, P("invalid-tx"));
+  ExpectProblem(Post(port_, "/v1/txs", ""), 400, P("invalid-tx"));
+
+  Json j = Json::parse(TxToJson(SignedTx(3)));
+  j["amount"] = 5;  // a typo or an extra field must never be ignored
+  Reply r = Post(port_, "/v1/txs", j.dump());
+  ExpectProblem(r, 400, P("invalid-tx"));
+  EXPECT_NE(r.json().value("detail", "").find("amount"), std::string::npos);
+
+  EXPECT_TRUE(mempool_.batches().empty());
+}
+
+TEST_F(ApiServiceTest, OversizedBodyIs413) {
+  ApiOptions opts;
+  opts.max_body_bytes = 1024;
+  StartApi(opts);
+  Json j = Json::parse(TxToJson(SignedTx(4)));
+  j["args"] = {std::string(2000, 'x')};
+  Reply r = Post(port_, "/v1/txs", j.dump());
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.content_type, "application/problem+json");
+  EXPECT_TRUE(mempool_.batches().empty());
+}
+
+TEST_F(ApiServiceTest, MempoolTimeoutIs503AndOtherFailuresAre500) {
+  StartApi();
+  mempool_.set_fail(absl::DeadlineExceededError("bus timeout"));
+  Reply r = Post(port_, "/v1/txs", TxToJson(SignedTx(5)));
+  ExpectProblem(r, 503, P("upstream-unavailable"));
+  EXPECT_EQ(r.retry_after, "1");
+
+  mempool_.set_fail(absl::InternalError("secret internals"));
+  Reply r2 = Post(port_, "/v1/txs", TxToJson(SignedTx(6)));
+  ExpectProblem(r2, 500, P("internal"));
+  EXPECT_EQ(r2.body.find("secret internals"), std::string::npos);
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_upstream_errors_total{service=\"mempool\"}"));
+}
+
+TEST_F(ApiServiceTest, ConcurrentSubmissionsAreBatched) {
+  constexpr int kClients = 50;
+  ApiOptions opts;
+  opts.submit_threads = 1;  // one batch in flight: the rest must gather
+  opts.submit_batch_delay = absl::ZeroDuration();
+  opts.http_threads = 4;
+  StartApi(opts);
+  mempool_.HoldFirstBatch();
+
+  std::vector<std::thread> clients;
+  std::vector<int> statuses(kClients, 0);
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      statuses[i] = Post(port_, "/v1/txs", TxToJson(SignedTx(1000 + i))).status;
+    });
+  }
+  // The first batch is held in the mempool; every other tx queues up.
+  ASSERT_TRUE(Eventually([&] {
+    auto held = mempool_.batches();
+    if (held.size() != 1) return false;
+    return MetricsContain("consortia_api_submit_queue_txs " +
+                          std::to_string(kClients - held[0].size()) + "\n");
+  })) << registry_.Serialize();
+  mempool_.Release();
+  for (std::thread& t : clients) t.join();
+
+  for (int s : statuses) EXPECT_EQ(s, 202);
+  auto batches = mempool_.batches();
+  size_t total = 0;
+  size_t largest = 0;
+  for (const auto& b : batches) {
+    total += b.size();
+    largest = std::max(largest, b.size());
+  }
+  EXPECT_EQ(total, static_cast<size_t>(kClients));
+  // The held batch, then everything that gathered meanwhile in one call
+  // (or all 50 in the first, if they all arrived before it left).
+  EXPECT_LE(batches.size(), 2u);
+  EXPECT_GT(largest, 1u);
+  EXPECT_TRUE(MetricsContain("consortia_api_submit_batch_size_count " +
+                             std::to_string(batches.size()) + "\n"));
+}
+
+// ------------------------------------------------------------------- reads
+
+struct Chain {
+  Transaction tx;
+  Hash32 tx_hash{};
+  BlockRecord block;
+  TxRecord record;
+};
+
+Chain MakeChain() {
+  const CryptoSuite& suite = Ed25519Sha256();
+  Chain c;
+  c.tx = SignedTx(77);
+  c.tx_hash = TxHash(suite, c.tx);
+  Transaction other = SignedTx(78);
+
+  Block b;
+  b.header.chain_id = kChain;
+  b.header.height = 5;
+  b.header.time_ms = 1700000000000;
+  b.header.proposer = Bytes(32, 1);
+  b.header.prev_hash.fill(2);
+  b.txs = {EncodeTx(other), EncodeTx(c.tx)};
+  b.header.tx_root = MerkleRoot(suite, b.txs);
+  c.block.block = b;
+  c.block.block_hash = BlockHash(suite, b.header);
+  CommitCertificate cert;
+  cert.height = 5;
+  cert.round = 1;
+  cert.block_hash = c.block.block_hash;
+  cert.sigs = {CommitSig{0, Bytes(64, 9)}, CommitSig{2, Bytes(64, 8)}};
+  c.block.cert = cert;
+
+  c.record.raw_tx = EncodeTx(c.tx);
+  c.record.height = 5;
+  c.record.index = 1;
+  c.record.receipt.tx_hash = c.tx_hash;
+  c.record.receipt.code = ExecCode::kOk;
+  c.record.receipt.log = "set greeting";
+  c.record.inclusion = *MerkleProve(suite, b.txs, 1);
+  c.record.header = b.header;
+  c.record.cert = cert;
+  // The receipt is proven against the next block's header (deferred
+  // execution).
+  Receipt first;
+  first.tx_hash = TxHash(suite, other);
+  std::vector<Bytes> receipts = {EncodeReceipt(first),
+                                 EncodeReceipt(c.record.receipt)};
+  c.record.receipt_proof = *MerkleProve(suite, receipts, 1);
+  BlockHeader next = b.header;
+  next.height = 6;
+  next.prev_hash = c.block.block_hash;
+  next.receipts_root = MerkleRoot(suite, receipts);
+  c.record.next_header = next;
+  return c;
+}
+
+TEST_F(ApiServiceTest, GetTxReturnsRecordReceiptAndProof) {
+  StartApi();
+  Chain c = MakeChain();
+  query_.AddTx(c.tx_hash, c.record);
+
+  Reply r = Get(port_, "/v1/txs/" + Hex(c.tx_hash));
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json j = r.json();
+  EXPECT_EQ(j["tx_hash"], Hex(c.tx_hash));
+  EXPECT_EQ(j["height"], 5);
+  EXPECT_EQ(j["index"], 1);
+  EXPECT_EQ(j["tx"]["app"], "kv");
+  EXPECT_EQ(j["tx"]["args"][1], "hello");
+  EXPECT_EQ(j["receipt"]["code"], 0);
+  EXPECT_EQ(j["receipt"]["code_name"],
+            std::string(ExecCodeName(ExecCode::kOk)));
+  EXPECT_EQ(j["receipt"]["log"], "set greeting");
+  EXPECT_EQ(j["block_hash"], Hex(c.block.block_hash));
+  EXPECT_EQ(j["header"]["height"], 5);
+  EXPECT_EQ(j["header"]["tx_root"], Hex(c.block.block.header.tx_root));
+  EXPECT_EQ(j["inclusion"]["index"], 1);
+  EXPECT_EQ(j["inclusion"]["leaf_count"], 2);
+  EXPECT_EQ(j["inclusion"]["path"].size(), 1u);
+
+  // The proof bundle is the record itself, checkable offline.
+  EXPECT_EQ(j["proof"]["encoding"], "consortia-txrecord-v1");
+  absl::StatusOr<Bytes> raw = FromHex(j["proof"]["hex"].get<std::string>());
+  ASSERT_TRUE(raw.ok());
+  absl::StatusOr<TxRecord> decoded = DecodeTxRecord(*raw);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->raw_tx, c.record.raw_tx);
+  EXPECT_EQ(decoded->header, c.record.header);
+  EXPECT_TRUE(MerkleVerify(Ed25519Sha256(), decoded->header.tx_root,
+                           decoded->raw_tx, decoded->inclusion));
+}
+
+TEST_F(ApiServiceTest, BadTxHashIs400AndUnknownTxIs404) {
+  StartApi();
+  ExpectProblem(Get(port_, "/v1/txs/abc"), 400, P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/txs/" + std::string(64, 'g')), 400,
+                P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/txs/" + std::string(66, 'a')), 400,
+                P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/txs/" + std::string(64, 'a')), 404,
+                P("tx-not-found"));
+}
+
+TEST_F(ApiServiceTest, GetBlockByHeightAndLatest) {
+  StartApi();
+  ExpectProblem(Get(port_, "/v1/blocks/latest"), 404, P("block-not-found"));
+  Chain c = MakeChain();
+  query_.AddBlock(c.block);
+
+  for (std::string which : {"5", "latest"}) {
+    SCOPED_TRACE(which);
+    Reply r = Get(port_, "/v1/blocks/" + which);
+    ASSERT_EQ(r.status, 200) << r.body;
+    Json j = r.json();
+    EXPECT_EQ(j["height"], 5);
+    EXPECT_EQ(j["block_hash"], Hex(c.block.block_hash));
+    EXPECT_EQ(j["header"]["chain_id"], kChain);
+    EXPECT_EQ(j["header"]["prev_hash"], Hex(c.block.block.header.prev_hash));
+    EXPECT_EQ(j["tx_count"], 2);
+    ASSERT_EQ(j["tx_hashes"].size(), 2u);
+    EXPECT_EQ(j["tx_hashes"][1], Hex(c.tx_hash));
+    EXPECT_EQ(j["certificate"]["round"], 1);
+    ASSERT_EQ(j["certificate"]["signatures"].size(), 2u);
+    EXPECT_EQ(j["certificate"]["signatures"][1]["validator_index"], 2);
+    EXPECT_EQ(j["certificate"]["signatures"][1]["signature"],
+              ToHex(Bytes(64, 8)));
+    absl::StatusOr<Bytes> raw = FromHex(j["raw"]["hex"].get<std::string>());
+    ASSERT_TRUE(raw.ok());
+    absl::StatusOr<BlockRecord> decoded = DecodeBlockRecord(*raw);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_EQ(decoded->block, c.block.block);
+  }
+  ExpectProblem(Get(port_, "/v1/blocks/6"), 404, P("block-not-found"));
+  ExpectProblem(Get(port_, "/v1/blocks/abc"), 400, P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/blocks/-1"), 400, P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/blocks/99999999999999999999999"), 400,
+                P("bad-request"));
+}
+
+TEST_F(ApiServiceTest, GetStateDecodesKeyAndEncodesValue) {
+  StartApi();
+  StateRecord text;
+  text.found = true;
+  text.value = ToBytes("hello world");
+  text.owner = Bytes(32, 3);
+  text.height = 9;
+  query_.SetState("kv", "a/b c", text);
+  StateRecord binary = text;
+  binary.value = Bytes{0xff, 0x00, 0xfe};
+  query_.SetState("kv", "bin", binary);
+
+  Reply r = Get(port_, "/v1/state/kv/a%2Fb%20c");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json j = r.json();
+  EXPECT_EQ(j["app"], "kv");
+  EXPECT_EQ(j["key"], "a/b c");
+  EXPECT_EQ(j["value"], "hello world");
+  EXPECT_EQ(j["value_encoding"], "utf-8");
+  EXPECT_EQ(j["owner"], ToHex(Bytes(32, 3)));
+  EXPECT_EQ(j["height"], 9);
+
+  // An unencoded '/' belongs to the key too.
+  EXPECT_EQ(Get(port_, "/v1/state/kv/a/b%20c").json()["key"], "a/b c");
+
+  Reply b = Get(port_, "/v1/state/kv/bin");
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(b.json()["value"], "ff00fe");
+  EXPECT_EQ(b.json()["value_encoding"], "hex");
+
+  ExpectProblem(Get(port_, "/v1/state/kv/missing"), 404, P("state-not-found"));
+  ExpectProblem(Get(port_, "/v1/state/kv/%zz"), 400, P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/state/kv/"), 400, P("bad-request"));
+}
+
+TEST_F(ApiServiceTest, StorageTimeoutIs503WithRetryAfter) {
+  StartApi();
+  query_.set_fail(absl::DeadlineExceededError("bus timeout"));
+  for (const std::string& target :
+       {std::string("/v1/blocks/latest"), "/v1/txs/" + std::string(64, 'a'),
+        std::string("/v1/state/kv/k")}) {
+    SCOPED_TRACE(target);
+    Reply r = Get(port_, target);
+    ExpectProblem(r, 503, P("upstream-unavailable"));
+    EXPECT_EQ(r.retry_after, "1");
+  }
+  query_.set_fail(absl::InternalError("disk on fire"));
+  Reply r = Get(port_, "/v1/blocks/latest");
+  ExpectProblem(r, 500, P("internal"));
+  EXPECT_EQ(r.body.find("disk on fire"), std::string::npos);
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_upstream_errors_total{service=\"storage\"}"));
+}
+
+// ------------------------------------------------------------- the rest
+
+TEST_F(ApiServiceTest, UnknownRouteIs404AndWrongMethodIs405) {
+  StartApi();
+  ExpectProblem(Get(port_, "/v2/txs"), 404, P("not-found"));
+  ExpectProblem(Get(port_, "/"), 404, P("not-found"));
+  Reply r = Get(port_, "/v1/txs");
+  ExpectProblem(r, 405, P("method-not-allowed"));
+  EXPECT_EQ(r.allow, "POST");
+  Reply r2 = Post(port_, "/v1/blocks/latest", "{}");
+  ExpectProblem(r2, 405, P("method-not-allowed"));
+  EXPECT_EQ(r2.allow, "GET");
+}
+
+TEST_F(ApiServiceTest, ReadyOnlyOnceBothUpstreamsAnswer) {
+  mempool_.set_up(false);
+  StartApi();
+  EXPECT_EQ(Get(port_, "/healthz").status, 200);
+  ExpectProblem(Get(port_, "/readyz"), 503, P("not-ready"));
+  EXPECT_FALSE(api_->Ready());
+
+  mempool_.set_up(true);
+  EXPECT_TRUE(Eventually([&] { return Get(port_, "/readyz").status == 200; }));
+  EXPECT_TRUE(api_->Ready());
+}
+
+TEST_F(ApiServiceTest, MetricsNameEveryRouteAndBatch) {
+  StartApi();
+  Post(port_, "/v1/txs", TxToJson(SignedTx(9)));
+  Get(port_, "/v1/blocks/latest");
+  Get(port_, "/nope");
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_requests_total{code=\"202\",route=\"/v1/txs\"} 1"))
+      << registry_.Serialize();
+  EXPECT_TRUE(
+      MetricsContain("consortia_api_requests_total{code=\"404\","
+                     "route=\"/v1/blocks/{height}\"} 1"));
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_requests_total{code=\"404\",route=\"unknown\"} 1"));
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_request_duration_seconds_count{route=\"/v1/txs\"} 1"));
+  EXPECT_TRUE(MetricsContain("consortia_api_submit_batch_size_count 1"));
+}
+
+TEST_F(ApiServiceTest, SurvivesArbitraryInput) {
+  StartApi();
+  std::mt19937 rng(1234);
+  auto random_string = [&](size_t max_len) {
+    std::string s(rng() % max_len, '\0');
+    for (char& ch : s) ch = static_cast<char>(rng() % 256);
+    return s;
+  };
+  const std::vector<std::string> prefixes = {
+      "/v1/txs/", "/v1/blocks/", "/v1/state/", "/v1/state/kv/", "/"};
+  for (int i = 0; i < 200; ++i) {
+    Reply r = Post(port_, "/v1/txs", random_string(300));
+    EXPECT_EQ(r.status, 400);
+    // Printable garbage in the path (the HTTP parser refuses control bytes).
+    std::string path = prefixes[rng() % prefixes.size()];
+    for (size_t k = rng() % 40; k > 0; --k) {
+      path.push_back("abcdefXYZ0123456789%/._~-"[rng() % 25]);
+    }
+    Reply g = Get(port_, path);
+    EXPECT_GE(g.status, 200) << path;
+    EXPECT_LT(g.status, 500) << path;
+  }
+  // Valid JSON, wrong shapes.
+  for (const char* body : {"null", "1", "\"x\"", "{}", R"({"chain_id":1})",
+                           R"({"chain_id":"c","nonce":-1})",
+                           R"({"nonce":"18446744073709551616"})"}) {
+    EXPECT_EQ(Post(port_, "/v1/txs", body).status, 400) << body;
+  }
+  EXPECT_EQ(Get(port_, "/healthz").status, 200);
+}
+
+// ------------------------------------------------------------ batcher
+
+// Collects the callbacks' results. Thread-safe.
+class Results {
+ public:
+  SubmitBatcher::Done Callback() {
+    return [this](absl::StatusOr<SubmitResult> r) {
+      absl::MutexLock l(&mu_);
+      codes_.push_back(r.ok() ? absl::StatusCode::kOk : r.status().code());
+    };
+  }
+  bool WaitFor(size_t n) {
+    absl::MutexLock l(&mu_);
+    auto done = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return codes_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(30));
+  }
+  std::vector<absl::StatusCode> codes() {
+    absl::MutexLock l(&mu_);
+    return codes_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<absl::StatusCode> codes_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(SubmitBatcherTest, BatchesNeverExceedTheMaximum) {
+  FakeMempool mempool;
+  ApiMetrics metrics(nullptr);
+  Results results;
+  {
+    SubmitBatcher batcher(&mempool, /*batch_max=*/4, absl::ZeroDuration(),
+                          /*threads=*/1, &metrics);
+    mempool.HoldFirstBatch();
+    batcher.Add(EncodeTx(SignedTx(1)), results.Callback());
+    ASSERT_TRUE(mempool.WaitForBatches(1));
+    for (int i = 0; i < 9; ++i) {
+      batcher.Add(EncodeTx(SignedTx(10 + i)), results.Callback());
+    }
+    mempool.Release();
+    ASSERT_TRUE(results.WaitFor(10));
+  }
+  std::vector<size_t> sizes;
+  for (const auto& b : mempool.batches()) sizes.push_back(b.size());
+  EXPECT_EQ(sizes, (std::vector<size_t>{1, 4, 4, 1}));
+  for (absl::StatusCode c : results.codes())
+    EXPECT_EQ(c, absl::StatusCode::kOk);
+}
+
+TEST(SubmitBatcherTest, ALoneTxLeavesAfterTheDelay) {
+  FakeMempool mempool;
+  ApiMetrics metrics(nullptr);
+  Results results;
+  SubmitBatcher batcher(&mempool, /*batch_max=*/100, absl::Milliseconds(1),
+                        /*threads=*/2, &metrics);
+  batcher.Add(EncodeTx(SignedTx(1)), results.Callback());
+  ASSERT_TRUE(results.WaitFor(1));
+  EXPECT_EQ(results.codes()[0], absl::StatusCode::kOk);
+}
+
+TEST(SubmitBatcherTest, WrongNumberOfResultsIsInternalForEveryTx) {
+  FakeMempool mempool;
+  mempool.set_short_answer();
+  ApiMetrics metrics(nullptr);
+  Results results;
+  SubmitBatcher batcher(&mempool, 2, absl::Seconds(1), 1, &metrics);
+  batcher.Add(EncodeTx(SignedTx(1)), results.Callback());
+  batcher.Add(EncodeTx(SignedTx(2)), results.Callback());
+  ASSERT_TRUE(results.WaitFor(2));
+  for (absl::StatusCode c : results.codes()) {
+    EXPECT_EQ(c, absl::StatusCode::kInternal);
+  }
+}
+
+TEST(SubmitBatcherTest, ShutdownAnswersEveryTxOnce) {
+  FakeMempool mempool;
+  ApiMetrics metrics(nullptr);
+  Results results;
+  auto batcher = std::make_unique<SubmitBatcher>(
+      &mempool, 100, absl::ZeroDuration(), 1, &metrics);
+  mempool.HoldFirstBatch();
+  batcher->Add(EncodeTx(SignedTx(1)), results.Callback());
+  ASSERT_TRUE(mempool.WaitForBatches(1));
+  for (int i = 0; i < 5; ++i) {
+    batcher->Add(EncodeTx(SignedTx(10 + i)), results.Callback());
+  }
+  std::thread stopper([&] { batcher.reset(); });
+  // The queued five are refused at once, while the held batch is in flight.
+  ASSERT_TRUE(results.WaitFor(5));
+  mempool.Release();
+  stopper.join();
+  std::vector<absl::StatusCode> codes = results.codes();
+  ASSERT_EQ(codes.size(), 6u);
+  EXPECT_EQ(
+      std::count(codes.begin(), codes.end(), absl::StatusCode::kUnavailable),
+      5);
+  EXPECT_EQ(codes.back(), absl::StatusCode::kOk);
+  EXPECT_EQ(mempool.batches().size(), 1u);
+}
+
+TEST(ApiOptionsTest, ValidateChecksBounds) {
+  EXPECT_TRUE(ApiOptions{}.Validate().ok());
+  auto bad = [](auto mutate) {
+    ApiOptions o;
+    mutate(o);
+    return !o.Validate().ok();
+  };
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.port = 70000; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.port = -1; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.http_threads = 0; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.max_body_bytes = 10; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.submit_batch_max = 0; }));
+  EXPECT_TRUE(
+      bad([](ApiOptions& o) { o.submit_batch_delay = absl::Seconds(2); }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.host = ""; }));
+  ApiOptions from_flags = ApiOptions::FromFlags();
+  EXPECT_EQ(from_flags.port, 26657);
+  EXPECT_EQ(from_flags.submit_batch_max, 512);
+  EXPECT_EQ(from_flags.submit_batch_delay, absl::Microseconds(500));
+  EXPECT_EQ(from_flags.max_body_bytes, size_t{1} << 20);
+}
+
+TEST(ApiServiceStartTest, UnknownCryptoSuiteIsInvalidArgument) {
+  FakeMempool m;
+  FakeQuery q;
+  MetricsRegistry reg;
+  Genesis g = TestGenesis();
+  g.crypto_suite = "rot13";
+  ApiOptions opts;
+  opts.port = 0;
+  auto s = ApiService::StartWith(opts, g, &m, &q, reg);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace consortia::api
