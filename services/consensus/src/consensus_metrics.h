@@ -1,0 +1,31 @@
+// The consensus service's metrics. Business code calls these handles; only
+// ConsensusMetrics::Create knows the Prometheus names.
+#ifndef CONSORTIA_CONSENSUS_SRC_CONSENSUS_METRICS_H_
+#define CONSORTIA_CONSENSUS_SRC_CONSENSUS_METRICS_H_
+
+#include "consortia/metrics.h"
+
+namespace consortia::consensus {
+
+// A default-constructed ConsensusMetrics is a no-op (for tests).
+// Thread-safe.
+struct ConsensusMetrics {
+  Gauge height;
+  Counter blocks_committed;
+  Histogram block_txs;
+  Histogram commit_duration;
+  Histogram block_interval;
+  // errors_total{kind}
+  Counter chain_state_errors;  // kind="chain_state": GetChainState failed
+  Counter reap_errors;         // kind="reap": the mempool did not answer
+  Counter sign_errors;         // kind="sign": the node key could not sign
+  Counter commit_errors;       // kind="commit": storage refused or failed
+
+  // Registers consortia_consensus_* series in `registry`, which must outlive
+  // the returned handles.
+  static ConsensusMetrics Create(MetricsRegistry& registry);
+};
+
+}  // namespace consortia::consensus
+
+#endif  // CONSORTIA_CONSENSUS_SRC_CONSENSUS_METRICS_H_

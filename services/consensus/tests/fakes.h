@@ -1,0 +1,233 @@
+// Fakes for the consensus tests: a clock that moves when told, a mempool,
+// and a ledger that checks every block extends its chain exactly.
+#ifndef CONSORTIA_CONSENSUS_TESTS_FAKES_H_
+#define CONSORTIA_CONSENSUS_TESTS_FAKES_H_
+
+#include <deque>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "clock.h"
+#include "consortia/merkle.h"
+#include "consortia/service_api.h"
+#include "consortia/types.h"
+
+namespace consortia::consensus::testing {
+
+inline constexpr char kChainId[] = "testnet";
+
+// A clock that moves only when told.
+class FakeClock : public Clock {
+ public:
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1700000000);
+};
+
+// Pending txs in arrival order; they leave when the ledger commits them.
+class FakeMempool : public MempoolApi {
+ public:
+  void Add(std::vector<Bytes> txs) {
+    absl::MutexLock lock(&mu_);
+    for (Bytes& t : txs) pending_.push_back(std::move(t));
+  }
+  void Remove(const std::vector<Bytes>& txs) {
+    absl::MutexLock lock(&mu_);
+    for (const Bytes& t : txs) std::erase(pending_, t);
+  }
+  int reaps() const {
+    absl::MutexLock lock(&mu_);
+    return reaps_;
+  }
+
+  absl::StatusOr<std::vector<SubmitResult>> Submit(
+      const std::vector<Bytes>&) override {
+    return absl::UnimplementedError("consensus never submits");
+  }
+  absl::StatusOr<std::vector<Bytes>> Reap(const ReapRequest& req) override {
+    absl::MutexLock lock(&mu_);
+    ++reaps_;
+    std::vector<Bytes> out;
+    uint64_t bytes = 0;
+    for (const Bytes& t : pending_) {
+      if (out.size() >= req.max_txs || bytes + t.size() > req.max_bytes) break;
+      bytes += t.size();
+      out.push_back(t);
+    }
+    return out;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::deque<Bytes> pending_ ABSL_GUARDED_BY(mu_);
+  int reaps_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A ledger that checks every block extends its chain exactly: height,
+// prev_hash, the roots it returned last, tx_root, time and the certificate.
+// It records every violation; tests expect none.
+class FakeLedger : public LedgerApi {
+ public:
+  FakeLedger(const Genesis& genesis, FakeMempool* mempool)
+      : genesis_(genesis), mempool_(mempool) {}
+
+  // Refuse the next n commits without persisting them.
+  void FailNextCommits(int n) {
+    absl::MutexLock lock(&mu_);
+    fail_commits_ = n;
+  }
+  // Persist the next n commits but answer with an error (a lost reply).
+  void LoseNextReplies(int n) {
+    absl::MutexLock lock(&mu_);
+    lose_replies_ = n;
+  }
+  void SetDown(bool down) {
+    absl::MutexLock lock(&mu_);
+    down_ = down;
+  }
+
+  uint64_t height() const {
+    absl::MutexLock lock(&mu_);
+    return state_.height;
+  }
+  std::vector<Block> blocks() const {
+    absl::MutexLock lock(&mu_);
+    return blocks_;
+  }
+  std::vector<CommitCertificate> certs() const {
+    absl::MutexLock lock(&mu_);
+    return certs_;
+  }
+  std::vector<std::string> violations() const {
+    absl::MutexLock lock(&mu_);
+    return violations_;
+  }
+  int commit_calls() const {
+    absl::MutexLock lock(&mu_);
+    return commit_calls_;
+  }
+  int state_calls() const {
+    absl::MutexLock lock(&mu_);
+    return state_calls_;
+  }
+
+  absl::StatusOr<ChainState> GetChainState() override {
+    absl::MutexLock lock(&mu_);
+    ++state_calls_;
+    if (down_) return absl::UnavailableError("storage is down");
+    return state_;
+  }
+
+  absl::StatusOr<CommitResult> CommitBlock(
+      const Block& block, const CommitCertificate& cert) override {
+    const CryptoSuite& suite = Ed25519Sha256();
+    std::vector<Bytes> committed;
+    CommitResult result;
+    {
+      absl::MutexLock lock(&mu_);
+      ++commit_calls_;
+      if (down_) return absl::UnavailableError("storage is down");
+      if (fail_commits_ > 0) {
+        --fail_commits_;
+        return absl::InternalError("disk hiccup");
+      }
+      const BlockHeader& h = block.header;
+      if (h.height != state_.height + 1) {
+        return Violation(
+            absl::StrCat("height ", h.height, " after ", state_.height));
+      }
+      if (h.prev_hash != state_.last_block_hash) {
+        return Violation("prev_hash does not link");
+      }
+      if (h.state_root != state_.state_root ||
+          h.receipts_root != state_.receipts_root) {
+        return Violation("roots differ from the ones returned last");
+      }
+      if (h.chain_id != kChainId) return Violation("chain id");
+      if (h.time_ms <= state_.last_time_ms) return Violation("time");
+      if (h.tx_root != MerkleRoot(suite, block.txs)) {
+        return Violation("tx_root");
+      }
+      if (absl::Status s = VerifyCertificate(suite, genesis_, h, cert);
+          !s.ok()) {
+        return Violation(absl::StrCat("certificate: ", s.message()));
+      }
+      const Hash32 hash = BlockHash(suite, h);
+      result.state_root = suite.Hash(ToBytes(absl::StrCat("state", h.height)));
+      result.receipts_root =
+          suite.Hash(ToBytes(absl::StrCat("receipts", h.height)));
+      state_ = ChainState{h.height, hash, h.time_ms, result.state_root,
+                          result.receipts_root};
+      blocks_.push_back(block);
+      certs_.push_back(cert);
+      committed = block.txs;
+    }
+    mempool_->Remove(committed);
+    absl::MutexLock lock(&mu_);
+    if (lose_replies_ > 0) {
+      --lose_replies_;
+      return absl::DeadlineExceededError("reply lost");
+    }
+    return result;
+  }
+
+ private:
+  absl::Status Violation(std::string what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    violations_.push_back(what);
+    return absl::FailedPreconditionError(what);
+  }
+
+  const Genesis genesis_;
+  FakeMempool* const mempool_;
+  mutable absl::Mutex mu_;
+  ChainState state_ ABSL_GUARDED_BY(mu_);
+  std::vector<Block> blocks_ ABSL_GUARDED_BY(mu_);
+  std::vector<CommitCertificate> certs_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> violations_ ABSL_GUARDED_BY(mu_);
+  int fail_commits_ ABSL_GUARDED_BY(mu_) = 0;
+  int lose_replies_ ABSL_GUARDED_BY(mu_) = 0;
+  bool down_ ABSL_GUARDED_BY(mu_) = false;
+  int commit_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int state_calls_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Polls cond until it holds or 30 s pass.
+template <typename F>
+bool WaitFor(F cond) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    if (cond()) return true;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return cond();
+}
+
+inline std::vector<Bytes> MakeTxs(int n, const std::string& tag) {
+  std::vector<Bytes> txs;
+  for (int i = 0; i < n; ++i) txs.push_back(ToBytes(absl::StrCat(tag, "-", i)));
+  return txs;
+}
+
+inline std::vector<Bytes> AllTxs(const std::vector<Block>& blocks) {
+  std::vector<Bytes> out;
+  for (const Block& b : blocks)
+    out.insert(out.end(), b.txs.begin(), b.txs.end());
+  return out;
+}
+
+}  // namespace consortia::consensus::testing
+
+#endif  // CONSORTIA_CONSENSUS_TESTS_FAKES_H_

@@ -1,0 +1,84 @@
+// The mempool service: admits client transactions (decode, limits, replay
+// window, signature check), holds them in arrival order until consensus reaps
+// them into a block, and forgets them when storage reports them committed.
+//
+// This header is the service's whole public surface: node/ (the
+// single-process form), main.cc and the tests build the service through
+// MempoolService::Start. Everything else lives in services/mempool/src/.
+#ifndef CONSORTIA_MEMPOOL_MEMPOOL_SERVICE_H_
+#define CONSORTIA_MEMPOOL_MEMPOOL_SERVICE_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "consortia/config.h"
+#include "consortia/metrics.h"
+
+namespace zmq {
+class context_t;
+}
+
+namespace consortia::mempool {
+
+// Admission limits and worker counts. Each field is one flag of
+// services/mempool/src/config.cc (same name with the "mempool_" prefix), and
+// CONSORTIA_MEMPOOL_<NAME> in the environment.
+struct MempoolOptions {
+  // Largest encoded tx admitted (--mempool_max_tx_bytes). At most kMaxTxBytes.
+  uint64_t max_tx_bytes = 64 * 1024;
+  // Most txs pending at once (--mempool_max_txs).
+  uint64_t max_txs = 100000;
+  // Most encoded bytes pending at once (--mempool_max_bytes).
+  uint64_t max_bytes = uint64_t{256} << 20;
+  // Most txs pending from one sender key (--mempool_max_per_sender).
+  uint64_t max_per_sender = 10000;
+  // How far ahead of the next height a tx's valid_until may be, and so how
+  // many recent heights of committed hashes the mempool remembers to refuse
+  // replays (--mempool_replay_window).
+  uint64_t replay_window = 1000;
+  // Signature-verification threads; 0 = one per core
+  // (--mempool_verify_threads).
+  uint32_t verify_threads = 0;
+  // How long a Reap waits for the mempool to apply the commit events up to
+  // the height consensus builds on before answering Unavailable. Not a flag:
+  // it must stay below the bus timeout; tests shorten it.
+  absl::Duration reap_wait = absl::Seconds(2);
+
+  // Reads the mempool_* flags.
+  static MempoolOptions FromFlags();
+  // InvalidArgument naming the first option out of bounds.
+  absl::Status Validate() const;
+};
+
+// A running mempool: serves MempoolApi (Submit, Reap) on
+// node.mempool_endpoint and follows storage's block.committed events on
+// node.storage_events. Destruction stops it (the bus server first, then the
+// event follower and the worker threads).
+//
+// Thread-safe: Ready() may be called from any thread.
+class MempoolService {
+ public:
+  // Loads the genesis (node.genesis_path), connects to storage
+  // (node.storage_endpoint, for the commit events it missed and the replay
+  // window), subscribes to node.storage_events and binds
+  // node.mempool_endpoint. Returns NotFound / InvalidArgument for a missing
+  // or bad genesis, Unavailable if the endpoint cannot be bound. It does not
+  // wait for storage: the service becomes Ready() once it has rebuilt its
+  // replay window from storage, and answers Unavailable until then.
+  // `ctx` and `metrics` must outlive the service.
+  static absl::StatusOr<std::unique_ptr<MempoolService>> Start(
+      const NodeConfig& node, const MempoolOptions& opts, zmq::context_t& ctx,
+      MetricsRegistry& metrics);
+
+  virtual ~MempoolService();
+
+  // True once the replay window has been rebuilt from storage.
+  virtual bool Ready() const = 0;
+};
+
+}  // namespace consortia::mempool
+
+#endif  // CONSORTIA_MEMPOOL_MEMPOOL_SERVICE_H_

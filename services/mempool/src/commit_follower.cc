@@ -1,0 +1,165 @@
+#include "commit_follower.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "consortia/log.h"
+
+namespace consortia::mempool {
+namespace {
+
+// QueryApi::GetCommitted answers at most this many heights per call.
+constexpr uint64_t kMaxCommittedPerCall = 1000;
+
+}  // namespace
+
+CommitFollower::CommitFollower(const Options& options, Mempool* mempool,
+                               QueryApi* query, MempoolMetrics metrics)
+    : options_(options),
+      mempool_(mempool),
+      query_(query),
+      metrics_(std::move(metrics)) {}
+
+CommitFollower::~CommitFollower() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void CommitFollower::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void CommitFollower::OnEvent(ByteView payload, uint64_t missed) {
+  absl::StatusOr<CommittedEvent> event = DecodeCommittedEvent(payload);
+  if (!event.ok()) {
+    metrics_.bad_events.Inc();
+    spdlog::warn("dropping a block.committed event that does not decode: {}",
+                 event.status().ToString());
+    return;
+  }
+  if (missed > 0) {
+    spdlog::info("missed {} block.committed events before height {}", missed,
+                 event->height);
+  }
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(*std::move(event));
+  // Dropped events come back as a gap filled from storage.
+  while (queue_.size() > options_.max_queued_events) queue_.pop_front();
+}
+
+bool CommitFollower::Sleep(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
+  return !stopping_;
+}
+
+absl::Status CommitFollower::Fetch(uint64_t from, uint64_t to) {
+  for (uint64_t start = from; start <= to;) {
+    const uint64_t end = std::min(to, start + (kMaxCommittedPerCall - 1));
+    absl::StatusOr<std::vector<CommittedEvent>> events =
+        query_->GetCommitted(start, end);
+    if (!events.ok()) return events.status();
+    for (const CommittedEvent& e : *events) mempool_->OnCommitted(e);
+    if (end == to) break;
+    start = end + 1;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CommitFollower::Rebuild() {
+  absl::StatusOr<BlockRecord> latest = query_->GetBlock(std::nullopt);
+  uint64_t height = 0;
+  if (latest.ok()) {
+    height = latest->block.header.height;
+  } else if (!absl::IsNotFound(latest.status())) {
+    return latest.status();
+  }
+  if (height > 0) {
+    const uint64_t from = height > options_.replay_window
+                              ? height - options_.replay_window + 1
+                              : 1;
+    if (absl::Status s = Fetch(from, height); !s.ok()) return s;
+    if (mempool_->applied_height() < height) {
+      return absl::InternalError(
+          absl::StrCat("storage returned commit events up to height ",
+                       mempool_->applied_height(), ", expected ", height));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CommitFollower::ApplyQueued() {
+  while (true) {
+    std::optional<CommittedEvent> event;
+    {
+      absl::MutexLock lock(&mu_);
+      if (queue_.empty()) return absl::OkStatus();
+      event = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    const uint64_t applied = mempool_->applied_height();
+    if (event->height <= applied) continue;
+    if (event->height > applied + 1) {
+      metrics_.commit_gaps.Inc();
+      spdlog::info("fetching commit events {}..{} from storage", applied + 1,
+                   event->height - 1);
+      if (absl::Status s = Fetch(applied + 1, event->height - 1); !s.ok()) {
+        absl::MutexLock lock(&mu_);
+        queue_.push_front(*std::move(event));
+        return s;
+      }
+    }
+    mempool_->OnCommitted(*event);
+  }
+}
+
+void CommitFollower::Loop() {
+  // Rebuild the replay window, retrying until storage answers.
+  uint64_t attempts = 0;
+  while (true) {
+    absl::Status s = Rebuild();
+    if (s.ok()) break;
+    if (attempts++ % 25 == 0) {
+      spdlog::warn("waiting for storage to rebuild the replay window: {}",
+                   s.ToString());
+    }
+    if (!Sleep(options_.retry_interval)) return;
+  }
+  mempool_->SetReady();
+  spdlog::info("replay window rebuilt up to height {}; mempool ready",
+               mempool_->applied_height());
+
+  while (true) {
+    bool idle = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto wake = [this]() { return stopping_ || !queue_.empty(); };
+      idle = !mu_.AwaitWithTimeout(absl::Condition(&wake), options_.idle_check);
+      if (stopping_) return;
+    }
+    absl::Status s = ApplyQueued();
+    if (s.ok() && idle) {
+      // No event came: if a Reap waits for a height beyond what was applied,
+      // its event was lost; fetch it.
+      const uint64_t applied = mempool_->applied_height();
+      const uint64_t wanted = mempool_->wanted_height();
+      if (wanted > applied) {
+        metrics_.commit_gaps.Inc();
+        s = Fetch(applied + 1, wanted);
+      }
+    }
+    if (!s.ok()) {
+      spdlog::warn("cannot fetch missed commit events from storage: {}",
+                   s.ToString());
+      if (!Sleep(options_.retry_interval)) return;
+    }
+  }
+}
+
+}  // namespace consortia::mempool

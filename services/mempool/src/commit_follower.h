@@ -1,0 +1,88 @@
+// Keeps the mempool in step with storage's commits.
+#ifndef CONSORTIA_MEMPOOL_SRC_COMMIT_FOLLOWER_H_
+#define CONSORTIA_MEMPOOL_SRC_COMMIT_FOLLOWER_H_
+
+#include <cstdint>
+#include <deque>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "consortia/service_api.h"
+#include "mempool.h"
+#include "mempool_metrics.h"
+
+namespace consortia::mempool {
+
+// Feeds block.committed events to a Mempool, in height order and without
+// holes, on its own thread.
+//
+// On Start it rebuilds the replay window: it asks storage for the latest
+// height (QueryApi::GetBlock(nullopt)), fetches the commit events of the last
+// replay_window heights with GetCommitted in chunks of at most 1000 heights,
+// applies them, and then calls Mempool::SetReady(). It retries until storage
+// answers. Events that arrive meanwhile are queued.
+//
+// Afterwards, each event is applied in order; when an event's height skips
+// (the subscriber missed some), the missing heights are fetched with one
+// GetCommitted call per 1000 heights and applied first. When a Reap waits for
+// a height that no event brings (an event was lost and nothing followed), the
+// follower fetches it from storage as well.
+//
+// Thread-safe: OnEvent may be called from any thread (the subscriber's).
+class CommitFollower {
+ public:
+  struct Options {
+    uint64_t replay_window = 1000;
+    // Pause between attempts while storage does not answer.
+    absl::Duration retry_interval = absl::Milliseconds(200);
+    // How long the follower waits for an event before checking whether a
+    // Reap is waiting for a height that no event brought.
+    absl::Duration idle_check = absl::Milliseconds(100);
+    // Events queued beyond this are dropped (their heights are fetched
+    // again later as a gap).
+    size_t max_queued_events = 4096;
+  };
+
+  // `mempool` and `query` must outlive the follower.
+  CommitFollower(const Options& options, Mempool* mempool, QueryApi* query,
+                 MempoolMetrics metrics = {});
+  // Stops and joins the thread.
+  ~CommitFollower();
+
+  CommitFollower(const CommitFollower&) = delete;
+  CommitFollower& operator=(const CommitFollower&) = delete;
+
+  // Starts the thread (rebuild, then follow). Call once.
+  void Start();
+
+  // A block.committed payload from the subscriber; `missed` is the number of
+  // events the subscriber knows it skipped. Never blocks for long.
+  void OnEvent(ByteView payload, uint64_t missed);
+
+ private:
+  void Loop();
+  absl::Status Rebuild();
+  // Fetches and applies the commit events of heights [from, to].
+  absl::Status Fetch(uint64_t from, uint64_t to);
+  // Applies queued events in order, filling gaps first.
+  absl::Status ApplyQueued() ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits up to d or until stop; returns false when stopping.
+  bool Sleep(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const Options options_;
+  Mempool* const mempool_;
+  QueryApi* const query_;
+  MempoolMetrics metrics_;
+
+  absl::Mutex mu_;
+  std::deque<CommittedEvent> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace consortia::mempool
+
+#endif  // CONSORTIA_MEMPOOL_SRC_COMMIT_FOLLOWER_H_

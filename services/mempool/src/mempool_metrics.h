@@ -1,0 +1,39 @@
+// The mempool's metrics. Business code calls these handles; only
+// MempoolMetrics::Create knows the Prometheus names.
+#ifndef CONSORTIA_MEMPOOL_SRC_MEMPOOL_METRICS_H_
+#define CONSORTIA_MEMPOOL_SRC_MEMPOOL_METRICS_H_
+
+#include <array>
+
+#include "consortia/metrics.h"
+#include "consortia/service_api.h"
+
+namespace consortia::mempool {
+
+// Number of Admission values (kAccepted .. kSenderLimit).
+inline constexpr size_t kAdmissionCount = 11;
+
+// A default-constructed MempoolMetrics is a no-op (for tests). Thread-safe.
+struct MempoolMetrics {
+  Gauge pool_txs;
+  Gauge pool_bytes;
+  Gauge applied_height;
+  Counter admitted;
+  // Indexed by the Admission value; kAccepted's slot is unused.
+  std::array<Counter, kAdmissionCount> rejected;
+  Histogram verify_duration;
+  Histogram verify_batch_size;
+  Counter evicted_committed;
+  Counter evicted_expired;
+  Counter reaped_txs;
+  Counter commit_gaps;
+  Counter bad_events;
+
+  // Registers consortia_mempool_* series in `registry`, which must outlive
+  // the returned handles.
+  static MempoolMetrics Create(MetricsRegistry& registry);
+};
+
+}  // namespace consortia::mempool
+
+#endif  // CONSORTIA_MEMPOOL_SRC_MEMPOOL_METRICS_H_

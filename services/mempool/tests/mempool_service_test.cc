@@ -1,0 +1,200 @@
+// The mempool service over the bus, in one process: a fake storage serves
+// QueryApi and publishes block.committed; clients reach the mempool through
+// MakeRemoteMempool, exactly as the api and consensus do.
+#include "consortia/mempool/mempool_service.h"
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "consortia/bus.h"
+#include "consortia/config.h"
+#include "consortia/service_api.h"
+#include "consortia/thread_pool.h"
+#include "fake_query.h"
+#include "gtest/gtest.h"
+#include "test_util.h"
+#include "zmq.hpp"
+
+namespace consortia::mempool {
+namespace {
+
+using testing::Committed;
+using testing::FakeQuery;
+using testing::kChainId;
+using testing::MakeTx;
+using testing::SignedTx;
+using testing::WaitFor;
+
+class NoLedger : public LedgerApi {
+ public:
+  absl::StatusOr<ChainState> GetChainState() override {
+    return absl::UnimplementedError("not in fake");
+  }
+  absl::StatusOr<CommitResult> CommitBlock(const Block&,
+                                           const CommitCertificate&) override {
+    return absl::UnimplementedError("not in fake");
+  }
+};
+
+class MempoolServiceTest : public ::testing::Test {
+ protected:
+  MempoolServiceTest() : exec_pool_(2) {
+    static std::atomic<int> counter{0};
+    const std::string unique = absl::StrCat(
+        ::testing::UnitTest::GetInstance()->current_test_info()->name(), "-",
+        getpid(), "-", counter++);
+    dir_ = std::filesystem::path(::testing::TempDir()) / ("mempool-" + unique);
+    std::filesystem::create_directories(dir_);
+    Genesis g;
+    g.chain_id = kChainId;
+    g.validators = {{"node0", Ed25519Sha256().GenerateKey().public_key, 1}};
+    EXPECT_TRUE(
+        WriteFileAtomic((dir_ / "genesis.json").string(), GenesisToJson(g))
+            .ok());
+
+    node_.node_name = "node0";
+    node_.genesis_path = (dir_ / "genesis.json").string();
+    node_.mempool_endpoint = absl::StrCat("inproc://mempool-", unique);
+    node_.storage_endpoint = absl::StrCat("inproc://storage-", unique);
+    node_.storage_events = absl::StrCat("inproc://events-", unique);
+    node_.bus_timeout = absl::Seconds(10);
+  }
+
+  ~MempoolServiceTest() override {
+    service_.reset();
+    storage_.reset();
+    publisher_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void StartStorage() {
+    absl::StatusOr<std::unique_ptr<BusServer>> s = StartBusServer(
+        ctx_, node_.storage_endpoint, "storage",
+        ServeStorage(&ledger_, &query_, exec_pool_.AsExecutor()));
+    ASSERT_TRUE(s.ok()) << s.status();
+    storage_ = *std::move(s);
+  }
+
+  void StartPublisher() {
+    absl::StatusOr<std::unique_ptr<Publisher>> p =
+        consortia::StartPublisher(ctx_, node_.storage_events, "storage");
+    ASSERT_TRUE(p.ok()) << p.status();
+    publisher_ = *std::move(p);
+  }
+
+  void StartMempool(MempoolOptions options = {}) {
+    absl::StatusOr<std::unique_ptr<MempoolService>> s =
+        MempoolService::Start(node_, options, ctx_, registry_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    service_ = *std::move(s);
+  }
+
+  std::unique_ptr<MempoolApi> Client() {
+    absl::StatusOr<std::unique_ptr<BusClient>> c =
+        ConnectBusClient(ctx_, node_.mempool_endpoint, "test");
+    EXPECT_TRUE(c.ok()) << c.status();
+    clients_.push_back(*std::move(c));
+    return MakeRemoteMempool(clients_.back().get(), absl::Seconds(10));
+  }
+
+  // Publishes a commit until the mempool has applied it (the subscription
+  // may not be connected yet when the first copy goes out).
+  void Commit(MempoolApi& api, const CommittedEvent& e) {
+    query_.AddEvent(e);
+    publisher_->Publish(kTopicBlockCommitted,
+                        static_cast<uint16_t>(MsgType::kEventBlockCommitted),
+                        EncodeCommittedEvent(e));
+    ASSERT_TRUE(WaitFor([&] { return api.Reap({1, 1, e.height}).ok(); }));
+  }
+
+  std::filesystem::path dir_;
+  NodeConfig node_;
+  zmq::context_t ctx_;
+  MetricsRegistry registry_;
+  ThreadPool exec_pool_;
+  FakeQuery query_;
+  NoLedger ledger_;
+  std::unique_ptr<BusServer> storage_;
+  std::unique_ptr<Publisher> publisher_;
+  std::vector<std::unique_ptr<BusClient>> clients_;
+  std::unique_ptr<MempoolService> service_;
+  KeyPair alice_ = Ed25519Sha256().GenerateKey();
+};
+
+TEST_F(MempoolServiceTest, AdmitsReapsAndForgetsCommittedTxs) {
+  query_.GrowTo(3);
+  StartStorage();
+  StartPublisher();
+  StartMempool();
+  ASSERT_TRUE(WaitFor([&] { return service_->Ready(); }));
+  std::unique_ptr<MempoolApi> api = Client();
+
+  Bytes a = SignedTx(alice_, 1, 100);
+  Bytes b = SignedTx(alice_, 2, 100);
+  Transaction forged = MakeTx(alice_, 3, 100);
+  forged.signature[2] ^= 1;
+  absl::StatusOr<std::vector<SubmitResult>> r =
+      api->Submit({a, EncodeTx(forged), b});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0].code, Admission::kAccepted);
+  EXPECT_EQ((*r)[1].code, Admission::kBadSignature);
+  EXPECT_EQ((*r)[2].code, Admission::kAccepted);
+
+  absl::StatusOr<std::vector<Bytes>> reaped = api->Reap({100, 1 << 20, 3});
+  ASSERT_TRUE(reaped.ok()) << reaped.status();
+  EXPECT_EQ(*reaped, (std::vector<Bytes>{a, b}));
+
+  Commit(*api, {4, {}, {Committed(a)}});
+  reaped = api->Reap({100, 1 << 20, 4});
+  ASSERT_TRUE(reaped.ok()) << reaped.status();
+  EXPECT_EQ(*reaped, std::vector<Bytes>{b});
+  r = api->Submit({a});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].code, Admission::kAlreadyCommitted);
+
+  const std::string text = registry_.Serialize();
+  EXPECT_NE(text.find("consortia_mempool_admitted_total"), std::string::npos);
+  EXPECT_NE(text.find("reason=\"bad_signature\""), std::string::npos) << text;
+}
+
+TEST_F(MempoolServiceTest, WaitsForStorageBeforeBecomingReady) {
+  StartPublisher();
+  StartMempool();
+  std::unique_ptr<MempoolApi> api = Client();
+  absl::StatusOr<std::vector<SubmitResult>> r =
+      api->Submit({SignedTx(alice_, 1, 100)});
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_FALSE(service_->Ready());
+
+  query_.GrowTo(7);
+  StartStorage();
+  ASSERT_TRUE(WaitFor([&] { return service_->Ready(); }));
+  r = api->Submit({SignedTx(alice_, 1, 7)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  // The next height is 8: the rebuilt window counts.
+  EXPECT_EQ((*r)[0].code, Admission::kExpired);
+}
+
+TEST_F(MempoolServiceTest, RefusesToStartWithoutAGenesis) {
+  node_.genesis_path = (dir_ / "missing.json").string();
+  absl::StatusOr<std::unique_ptr<MempoolService>> s =
+      MempoolService::Start(node_, MempoolOptions{}, ctx_, registry_);
+  EXPECT_FALSE(s.ok());
+}
+
+TEST_F(MempoolServiceTest, RefusesInvalidOptions) {
+  MempoolOptions o;
+  o.max_txs = 0;
+  absl::StatusOr<std::unique_ptr<MempoolService>> s =
+      MempoolService::Start(node_, o, ctx_, registry_);
+  EXPECT_TRUE(absl::IsInvalidArgument(s.status())) << s.status();
+}
+
+}  // namespace
+}  // namespace consortia::mempool

@@ -1,0 +1,50 @@
+#include "consortia/mempool/mempool_service.h"
+#include "gtest/gtest.h"
+
+namespace consortia::mempool {
+namespace {
+
+TEST(MempoolOptionsTest, DefaultsAndFlagsAreValid) {
+  EXPECT_TRUE(MempoolOptions{}.Validate().ok());
+  MempoolOptions f = MempoolOptions::FromFlags();
+  EXPECT_TRUE(f.Validate().ok()) << f.Validate();
+  EXPECT_EQ(f.max_tx_bytes, 64u * 1024);
+  EXPECT_EQ(f.max_txs, 100000u);
+  EXPECT_EQ(f.max_bytes, uint64_t{256} << 20);
+  EXPECT_EQ(f.max_per_sender, 10000u);
+  EXPECT_EQ(f.replay_window, 1000u);
+  EXPECT_EQ(f.verify_threads, 0u);
+}
+
+TEST(MempoolOptionsTest, OutOfBoundsNamesTheFlag) {
+  struct Case {
+    void (*mutate)(MempoolOptions&);
+    const char* flag;
+  };
+  const Case cases[] = {
+      {[](MempoolOptions& o) { o.max_tx_bytes = 0; }, "mempool_max_tx_bytes"},
+      {[](MempoolOptions& o) { o.max_tx_bytes = 1 << 30; },
+       "mempool_max_tx_bytes"},
+      {[](MempoolOptions& o) { o.max_txs = 0; }, "mempool_max_txs"},
+      {[](MempoolOptions& o) { o.max_bytes = 10; }, "mempool_max_bytes"},
+      {[](MempoolOptions& o) { o.max_per_sender = 0; },
+       "mempool_max_per_sender"},
+      {[](MempoolOptions& o) { o.max_per_sender = o.max_txs + 1; },
+       "mempool_max_per_sender"},
+      {[](MempoolOptions& o) { o.replay_window = 0; }, "mempool_replay_window"},
+      {[](MempoolOptions& o) { o.verify_threads = 100000; },
+       "mempool_verify_threads"},
+      {[](MempoolOptions& o) { o.reap_wait = absl::ZeroDuration(); },
+       "reap_wait"},
+  };
+  for (const Case& c : cases) {
+    MempoolOptions o;
+    c.mutate(o);
+    absl::Status s = o.Validate();
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << c.flag;
+    EXPECT_NE(s.message().find(c.flag), std::string::npos) << s;
+  }
+}
+
+}  // namespace
+}  // namespace consortia::mempool

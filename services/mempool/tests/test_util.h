@@ -1,0 +1,56 @@
+// Helpers shared by the mempool's tests: signed transactions with real
+// ed25519 keys.
+#ifndef CONSORTIA_MEMPOOL_TESTS_TEST_UTIL_H_
+#define CONSORTIA_MEMPOOL_TESTS_TEST_UTIL_H_
+
+#include <cstdint>
+#include <string>
+
+#include "consortia/crypto_suite.h"
+#include "consortia/types.h"
+#include "gtest/gtest.h"
+
+namespace consortia::mempool::testing {
+
+inline constexpr char kChainId[] = "testnet";
+
+inline Transaction MakeTx(const KeyPair& key, uint64_t nonce,
+                          uint64_t valid_until,
+                          const std::string& chain_id = kChainId,
+                          const std::string& value = "v") {
+  Transaction tx;
+  tx.chain_id = chain_id;
+  tx.nonce = nonce;
+  tx.valid_until = valid_until;
+  tx.sender = key.public_key;
+  tx.app = "kv";
+  tx.method = "set";
+  tx.args = {"key" + std::to_string(nonce), value};
+  absl::StatusOr<Bytes> sig =
+      Ed25519Sha256().Sign(key.secret_key, TxSignBytes(tx));
+  EXPECT_TRUE(sig.ok()) << sig.status();
+  if (sig.ok()) tx.signature = *sig;
+  return tx;
+}
+
+inline Bytes SignedTx(const KeyPair& key, uint64_t nonce, uint64_t valid_until,
+                      const std::string& chain_id = kChainId,
+                      const std::string& value = "v") {
+  return EncodeTx(MakeTx(key, nonce, valid_until, chain_id, value));
+}
+
+inline Hash32 HashOf(const Bytes& raw) {
+  absl::StatusOr<Transaction> tx = DecodeTx(raw);
+  EXPECT_TRUE(tx.ok()) << tx.status();
+  return tx.ok() ? TxHash(Ed25519Sha256(), *tx) : Hash32{};
+}
+
+inline CommittedTx Committed(const Bytes& raw) {
+  absl::StatusOr<Transaction> tx = DecodeTx(raw);
+  EXPECT_TRUE(tx.ok()) << tx.status();
+  return CommittedTx{HashOf(raw), tx.ok() ? tx->valid_until : 0};
+}
+
+}  // namespace consortia::mempool::testing
+
+#endif  // CONSORTIA_MEMPOOL_TESTS_TEST_UTIL_H_
