@@ -106,8 +106,8 @@ int LocalnetCommand(const std::vector<std::string>& argv,
       absl::StrCat("--mempool_endpoint=tcp://127.0.0.1:", *base + 1),
       absl::StrCat("--storage_endpoint=tcp://127.0.0.1:", *base + 2),
       absl::StrCat("--storage_events=tcp://127.0.0.1:", *base + 3),
-      absl::StrCat("--api_port=", *api_port),
   };
+  std::string api_flag = absl::StrCat("--api_port=", *api_port);
   struct Spec {
     const char* binary;
     uint64_t metrics_port;
@@ -135,6 +135,10 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     std::vector<std::string> cmd = {bin(spec.binary)};
     cmd.insert(cmd.end(), common.begin(), common.end());
     cmd.push_back(absl::StrCat("--metrics_port=", spec.metrics_port));
+    std::string binary = spec.binary;
+    if (binary == "consortia-api" || binary == "consortia-node") {
+      cmd.push_back(api_flag);
+    }
     std::string log = absl::StrCat(dir, "/logs/", spec.binary, ".log");
     auto p = ChildProcess::Start(cmd, log);
     if (!p.ok()) return Fail(p.status());

@@ -213,7 +213,7 @@ TEST_F(PipelineTest, EveryServiceServesValidMetrics) {
 
 TEST(SingleProcessNodeTest, CommitsOverInprocEndpoints) {
   TempDir dir;
-  NodeHarness node(dir.path(), NodeHarnessOptions{.single_process = true});
+  NodeHarness node(dir.path(), NodeHarnessOptions{.single_process = true, .extra_flags = {}});
   absl::Status s = node.Start();
   ASSERT_TRUE(s.ok()) << s;
   uint64_t h = CurrentHeight(node);

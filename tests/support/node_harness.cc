@@ -93,11 +93,12 @@ absl::Status NodeHarness::Start(absl::Duration timeout) {
       absl::StrCat("--mempool_endpoint=tcp://127.0.0.1:", port()),
       absl::StrCat("--storage_endpoint=tcp://127.0.0.1:", port()),
       absl::StrCat("--storage_events=tcp://127.0.0.1:", port()),
-      absl::StrCat("--api_port=", api_.port),
-      "--consensus_empty_block_interval_ms=200",
   };
-  common.insert(common.end(), options_.extra_flags.begin(),
-                options_.extra_flags.end());
+  // Each binary knows only its own service's flags; consortia-node knows all.
+  std::map<std::string, std::vector<std::string>> own = {
+      {"consortia-api", {absl::StrCat("--api_port=", api_.port)}},
+      {"consortia-consensus", {"--consensus_empty_block_interval_ms=200"}},
+  };
   std::vector<std::string> binaries =
       options_.single_process
           ? std::vector<std::string>{"consortia-node"}
@@ -107,6 +108,15 @@ absl::Status NodeHarness::Start(absl::Duration timeout) {
     HttpTarget ops{"127.0.0.1", port(), ""};
     std::vector<std::string> argv = {BinDir() + "/" + b};
     argv.insert(argv.end(), common.begin(), common.end());
+    for (const auto& [binary, flags] : own) {
+      if (binary == b || options_.single_process) {
+        argv.insert(argv.end(), flags.begin(), flags.end());
+      }
+    }
+    auto extra = options_.extra_flags.find(b);
+    if (extra != options_.extra_flags.end()) {
+      argv.insert(argv.end(), extra->second.begin(), extra->second.end());
+    }
     argv.push_back(absl::StrCat("--metrics_port=", ops.port));
     auto p = ChildProcess::Start(argv, dir_ + "/" + b + ".log");
     if (!p.ok()) return p.status();

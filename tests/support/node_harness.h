@@ -39,7 +39,9 @@ class TempDir {
 
 struct NodeHarnessOptions {
   bool single_process = false;  // consortia-node --all instead of four binaries
-  std::vector<std::string> extra_flags;
+  // More flags, by binary name ("consortia-api", ...; "consortia-node" in the
+  // single-process form).
+  std::map<std::string, std::vector<std::string>> extra_flags;
 };
 
 // One validator node. Not thread-safe.
