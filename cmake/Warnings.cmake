@@ -1,5 +1,12 @@
 # Project-wide compile options: strict warnings, and optional sanitizers.
 add_compile_options(-Wall -Wextra -Werror)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  # GCC 12 at -O3 reports out-of-bounds reads inside libstdc++'s own vector
+  # and string code (false positives, GCC bugs 105329 and 105651); they stay
+  # warnings, but do not fail the build. Clang builds keep them as errors.
+  add_compile_options(-Wno-error=stringop-overread -Wno-error=stringop-overflow
+                      -Wno-error=array-bounds -Wno-error=restrict)
+endif()
 
 if(CONSORTIA_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined
