@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -76,14 +77,42 @@ bool WaitReady(const HttpTarget& api, const std::vector<ChildProcess*>& procs,
   return false;
 }
 
+// Sends SIGTERM to the launcher whose pid is in pid_file and waits for it to
+// stop its processes and exit.
+int StopLocalnet(const std::string& pid_file) {
+  auto text = ReadFile(pid_file);
+  if (!text.ok()) {
+    return Fail(absl::NotFoundError(
+        absl::StrCat("no local network runs here (", pid_file, " is missing)")));
+  }
+  int pid = std::atoi(text->c_str());
+  if (pid <= 0 || ::kill(pid, SIGTERM) != 0) {
+    std::error_code ignored;
+    fs::remove(pid_file, ignored);
+    return Fail(absl::NotFoundError("the local network was not running"));
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (::kill(pid, 0) == 0 && absl::Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (::kill(pid, 0) == 0) {
+    return Fail(absl::DeadlineExceededError(
+        absl::StrCat("the local network (pid ", pid, ") did not stop")));
+  }
+  std::printf("stopped the local network (pid %d)\n", pid);
+  return 0;
+}
+
 }  // namespace
 
 int LocalnetCommand(const std::vector<std::string>& argv,
                     const std::string& self) {
   auto args = Args::Parse(argv, {"dir", "api-port", "base-port"},
-                          {"single-process"});
+                          {"single-process", "stop"});
   if (!args.ok()) return Fail(args.status());
   std::string dir = fs::absolute(args->Get("dir", "localnet")).string();
+  std::string pid_file = dir + "/localnet.pid";
+  if (args->Has("stop")) return StopLocalnet(pid_file);
   auto api_port = args->GetU64("api-port", 26657);
   auto base = args->GetU64("base-port", 26600);
   if (!api_port.ok()) return Fail(api_port.status());
@@ -130,6 +159,20 @@ int LocalnetCommand(const std::vector<std::string>& argv,
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+  if (fs::exists(pid_file)) {
+    auto text = ReadFile(pid_file);
+    int other = text.ok() ? std::atoi(text->c_str()) : 0;
+    if (other > 0 && ::kill(other, 0) == 0) {
+      return Fail(absl::FailedPreconditionError(absl::StrCat(
+          "a local network (pid ", other, ") already runs from ", dir,
+          "; stop it with: consortia localnet --dir ", dir, " --stop")));
+    }
+  }
+  if (auto s = WriteFileAtomic(pid_file, std::to_string(::getpid()));
+      !s.ok()) {
+    return Fail(s);
+  }
+
   std::vector<ChildProcess> procs;
   for (const Spec& spec : specs) {
     std::vector<std::string> cmd = {bin(spec.binary)};
@@ -149,6 +192,8 @@ int LocalnetCommand(const std::vector<std::string>& argv,
   }
   auto stop_all = [&] {
     for (auto it = procs.rbegin(); it != procs.rend(); ++it) it->Stop();
+    std::error_code ignored;
+    fs::remove(pid_file, ignored);
   };
 
   HttpTarget api{"127.0.0.1", static_cast<uint16_t>(*api_port), ""};

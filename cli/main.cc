@@ -24,6 +24,7 @@ Local network
   localnet [--dir DIR] [--api-port N] [--single-process]
           start a validator node on 127.0.0.1 (keys and genesis are created
           in DIR on first use); Ctrl-C stops every process
+  localnet [--dir DIR] --stop                       stop the one running from DIR
 )";
 
 }  // namespace

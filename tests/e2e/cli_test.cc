@@ -1,0 +1,136 @@
+// End-to-end: the quick start's path. `consortia localnet` starts a node,
+// the CLI signs and submits a tx and waits for it, `consortia verify` checks
+// its proof, and `consortia localnet --stop` stops every process.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "consortia/http_client.h"
+#include "consortia/process.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "node_harness.h"
+
+namespace consortia::testing {
+namespace {
+
+bool PortFree(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A base port whose localnet ports (base+1..3, base+60..63) are all free.
+uint16_t PickBasePort() {
+  std::mt19937 rng(static_cast<unsigned>(::getpid()));
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    uint16_t base = static_cast<uint16_t>(20000 + rng() % 20000);
+    bool free = true;
+    for (int off : {1, 2, 3, 60, 61, 62, 63}) free = free && PortFree(base + off);
+    if (free) return base;
+  }
+  return 0;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs the CLI to completion; returns its exit code and output.
+std::pair<int, std::string> RunCli(const TempDir& dir,
+                                   std::vector<std::string> args) {
+  static int n = 0;
+  std::string log = absl::StrCat(dir.path(), "/cli-", n++, ".log");
+  args.insert(args.begin(), BinDir() + "/consortia");
+  auto p = ChildProcess::Start(args, log);
+  if (!p.ok()) return {-1, std::string(p.status().message())};
+  auto status = p->Wait(absl::Seconds(90));
+  if (!status.ok()) return {-1, "timed out"};
+  int code = WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+  return {code, ReadAll(log)};
+}
+
+TEST(CliLocalnetTest, QuickStartPathWorks) {
+  TempDir dir;
+  uint16_t base = PickBasePort();
+  ASSERT_NE(base, 0);
+  auto api_port = PickFreePort();
+  ASSERT_TRUE(api_port.ok());
+  std::string net = dir.path() + "/net";
+  std::string api = absl::StrCat("http://127.0.0.1:", *api_port);
+  auto launcher = ChildProcess::Start(
+      {BinDir() + "/consortia", "localnet", "--dir", net, "--api-port",
+       std::to_string(*api_port), "--base-port", std::to_string(base)},
+      dir.path() + "/localnet.log");
+  ASSERT_TRUE(launcher.ok());
+
+  // Ready when the launcher prints the API address.
+  absl::Time deadline = absl::Now() + absl::Seconds(90);
+  while (ReadAll(dir.path() + "/localnet.log").find("API:") ==
+         std::string::npos) {
+    ASSERT_TRUE(launcher->running()) << ReadAll(dir.path() + "/localnet.log");
+    ASSERT_LT(absl::Now(), deadline) << ReadAll(dir.path() + "/localnet.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(ReadAll(dir.path() + "/localnet.log").find(api), std::string::npos);
+
+  auto [code, out] = RunCli(
+      dir, {"submit", "--api", api, "--key", net + "/client_key.json", "--app",
+            "kv", "--method", "set", "--wait", "greeting", "hello"});
+  ASSERT_EQ(code, 0) << out;
+  // The first line is the submit answer with the tx hash.
+  nlohmann::json first =
+      nlohmann::json::parse(out.substr(0, out.find('\n')), nullptr, false);
+  ASSERT_TRUE(first.is_object()) << out;
+  std::string hash = first.value("tx_hash", "");
+  ASSERT_EQ(hash.size(), 64u) << out;
+
+  // Verify once the receipt is certified too (the next block).
+  std::string verify_out;
+  deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    auto [vcode, vout] = RunCli(
+        dir, {"verify", "--api", api, "--genesis", net + "/genesis.json", hash});
+    ASSERT_EQ(vcode, 0) << vout;
+    verify_out = vout;
+    if (vout.find("receipt ok certified") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_NE(verify_out.find("receipt ok certified"), std::string::npos)
+      << verify_out;
+
+  auto [gcode, gout] = RunCli(dir, {"get", "--api", api, "state", "kv", "greeting"});
+  ASSERT_EQ(gcode, 0) << gout;
+  EXPECT_NE(gout.find("\"hello\""), std::string::npos) << gout;
+
+  // Bad usage is exit code 2 with a message.
+  auto [ucode, uout] = RunCli(dir, {"submit", "--api", api});
+  EXPECT_EQ(ucode, 2) << uout;
+  EXPECT_NE(uout.find("--key is required"), std::string::npos) << uout;
+
+  auto [scode, sout] = RunCli(dir, {"localnet", "--dir", net, "--stop"});
+  EXPECT_EQ(scode, 0) << sout;
+  auto status = launcher->Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << ReadAll(dir.path() + "/localnet.log");
+}
+
+}  // namespace
+}  // namespace consortia::testing
