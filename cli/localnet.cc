@@ -91,11 +91,15 @@ int StopLocalnet(const std::string& pid_file) {
     fs::remove(pid_file, ignored);
     return Fail(absl::NotFoundError("the local network was not running"));
   }
+  // The launcher removes its pid file once every process has stopped (it may
+  // then linger as a zombie until its parent reaps it, so its pid alone does
+  // not say it is done).
+  auto running = [&] { return fs::exists(pid_file) && ::kill(pid, 0) == 0; };
   absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (::kill(pid, 0) == 0 && absl::Now() < deadline) {
+  while (running() && absl::Now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (::kill(pid, 0) == 0) {
+  if (running()) {
     return Fail(absl::DeadlineExceededError(
         absl::StrCat("the local network (pid ", pid, ") did not stop")));
   }
