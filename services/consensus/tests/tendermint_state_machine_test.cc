@@ -1,0 +1,786 @@
+// The rules of Algorithm 1, one by one, driven by hand on a 4-validator set
+// (f = 1, quorum 3) with real ed25519 signatures. At height 1 the proposer of
+// round r is validator (1 + r) mod 4, so the machine under test (validator 0)
+// proposes in round 3.
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "consortia/merkle.h"
+#include "gtest/gtest.h"
+#include "tendermint/state_machine.h"
+
+namespace consortia::consensus::tendermint {
+namespace {
+
+constexpr int kN = 4;
+
+class TendermintStateMachineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    genesis_.chain_id = "tmnet";
+    genesis_.crypto_suite = "ed25519-sha256";
+    for (int i = 0; i < kN; ++i) {
+      keys_.push_back(*suite_.KeyFromSeed(
+          suite_.Hash(AsBytes(absl::StrCat("tm-test-key-", i)))));
+      genesis_.validators.push_back(
+          Validator{absl::StrCat("v", i), keys_.back().public_key, 1});
+    }
+  }
+
+  std::unique_ptr<StateMachine> Make(std::optional<uint32_t> index,
+                                     StateMachineOptions options = {}) {
+    MessageSigner* signer = nullptr;
+    if (index.has_value()) {
+      signers_.push_back(*KeySigner::Create(suite_, keys_[*index].secret_key,
+                                            keys_[*index].public_key));
+      signer = signers_.back().get();
+    }
+    absl::StatusOr<std::unique_ptr<StateMachine>> sm = StateMachine::Create(
+        genesis_, suite_, index, signer,
+        [this](uint64_t h, uint32_t r) -> absl::StatusOr<Block> {
+          if (source_fails_) return absl::UnavailableError("no txs");
+          return MakeBlock(h, absl::StrCat("own-", r));
+        },
+        [this](const Block& b) {
+          return invalid_.count(BlockHash(suite_, b.header)) == 0;
+        },
+        options);
+    EXPECT_TRUE(sm.ok()) << sm.status();
+    return *std::move(sm);
+  }
+
+  // A started machine for validator `index` at height 1.
+  std::unique_ptr<StateMachine> Started(std::optional<uint32_t> index = 0,
+                                        StateMachineOptions options = {}) {
+    auto sm = Make(index, options);
+    EXPECT_TRUE(sm->StartHeight(1).ok());
+    return sm;
+  }
+
+  Block MakeBlock(uint64_t height, const std::string& tag) const {
+    Block b;
+    b.header.chain_id = "tmnet";
+    b.header.height = height;
+    b.header.proposer = keys_[0].public_key;
+    b.txs = {ToBytes(tag)};
+    b.header.tx_root = MerkleRoot(suite_, b.txs);
+    return b;
+  }
+  Hash32 HashOf(const Block& b) const { return BlockHash(suite_, b.header); }
+
+  Proposal Propose(uint64_t h, uint32_t r, const Block& b,
+                   int64_t vr = kNoRound,
+                   std::optional<uint32_t> proposer = std::nullopt) const {
+    Proposal p;
+    p.height = h;
+    p.round = r;
+    p.valid_round = vr;
+    p.proposer_index = proposer.value_or(ProposerIndex(h, r, kN));
+    p.block = b;
+    p.signature = *suite_.Sign(keys_[p.proposer_index].secret_key,
+                               ProposalSignBytes("tmnet", p, HashOf(b)));
+    return p;
+  }
+
+  Vote MakeVote(VoteType t, uint64_t h, uint32_t r, const Hash32& hash,
+                uint32_t index) const {
+    Vote v;
+    v.type = t;
+    v.height = h;
+    v.round = r;
+    v.block_hash = hash;
+    v.validator_index = index;
+    v.signature =
+        *suite_.Sign(keys_[index].secret_key, VoteSignBytes("tmnet", v));
+    return v;
+  }
+  Vote Prevote(uint32_t r, const Hash32& hash, uint32_t index,
+               uint64_t h = 1) const {
+    return MakeVote(VoteType::kPrevote, h, r, hash, index);
+  }
+  Vote Precommit(uint32_t r, const Hash32& hash, uint32_t index,
+                 uint64_t h = 1) const {
+    return MakeVote(VoteType::kPrecommit, h, r, hash, index);
+  }
+
+  // Feeds votes one by one; returns all actions.
+  static Actions Feed(StateMachine& sm, const std::vector<Vote>& votes) {
+    Actions all;
+    for (const Vote& v : votes) {
+      Actions a = sm.OnVote(v);
+      all.insert(all.end(), a.begin(), a.end());
+    }
+    return all;
+  }
+
+  static std::vector<Vote> Votes(const Actions& actions) {
+    std::vector<Vote> out;
+    for (const Action& a : actions) {
+      if (const auto* b = std::get_if<BroadcastAction>(&a)) {
+        if (const auto* v = std::get_if<Vote>(&b->message)) out.push_back(*v);
+      }
+    }
+    return out;
+  }
+  static std::vector<Proposal> Proposals(const Actions& actions) {
+    std::vector<Proposal> out;
+    for (const Action& a : actions) {
+      if (const auto* b = std::get_if<BroadcastAction>(&a)) {
+        if (const auto* p = std::get_if<Proposal>(&b->message)) {
+          out.push_back(*p);
+        }
+      }
+    }
+    return out;
+  }
+  static std::vector<ScheduleTimeoutAction> Timeouts(const Actions& actions) {
+    std::vector<ScheduleTimeoutAction> out;
+    for (const Action& a : actions) {
+      if (const auto* t = std::get_if<ScheduleTimeoutAction>(&a)) {
+        out.push_back(*t);
+      }
+    }
+    return out;
+  }
+  static std::optional<DecideAction> Decision(const Actions& actions) {
+    for (const Action& a : actions) {
+      if (const auto* d = std::get_if<DecideAction>(&a)) return *d;
+    }
+    return std::nullopt;
+  }
+  static std::vector<Evidence> EvidenceOf(const Actions& actions) {
+    std::vector<Evidence> out;
+    for (const Action& a : actions) {
+      if (const auto* e = std::get_if<EvidenceAction>(&a)) {
+        out.push_back(e->evidence);
+      }
+    }
+    return out;
+  }
+  static bool HasTimeout(const Actions& actions, Step step, uint32_t round) {
+    for (const ScheduleTimeoutAction& t : Timeouts(actions)) {
+      if (t.step == step && t.round == round) return true;
+    }
+    return false;
+  }
+
+  // Validator 0 locked on `b` in round 0 (it prevoted and precommitted b).
+  std::unique_ptr<StateMachine> LockedOn(const Block& b) {
+    auto sm = Started();
+    sm->OnProposal(Propose(1, 0, b));
+    Feed(*sm, {Prevote(0, HashOf(b), 1), Prevote(0, HashOf(b), 2)});
+    EXPECT_EQ(sm->locked_round(), 0);
+    return sm;
+  }
+
+  // Moves sm from round r to r + 1 with nil precommits and the timeout.
+  void NextRound(StateMachine& sm, uint32_t r) {
+    Feed(sm, {Precommit(r, Hash32{}, 1), Precommit(r, Hash32{}, 2),
+              Precommit(r, Hash32{}, 3)});
+    sm.OnTimeout(1, r, Step::kPrecommit);
+    ASSERT_EQ(sm.round(), r + 1);
+  }
+
+  const CryptoSuite& suite_ = Ed25519Sha256();
+  Genesis genesis_;
+  std::vector<KeyPair> keys_;
+  std::vector<std::unique_ptr<KeySigner>> signers_;
+  std::set<Hash32> invalid_;
+  bool source_fails_ = false;
+  const Hash32 kNilHash{};
+};
+
+// ------------------------------------------------------------ set-up rules
+
+TEST_F(TendermintStateMachineTest, CreateRejectsBadSetups) {
+  auto make = [&](const Genesis& g, std::optional<uint32_t> index,
+                  MessageSigner* signer) {
+    return StateMachine::Create(
+        g, suite_, index, signer,
+        [](uint64_t, uint32_t) -> absl::StatusOr<Block> { return Block{}; },
+        [](const Block&) { return true; });
+  };
+  auto signer =
+      *KeySigner::Create(suite_, keys_[0].secret_key, keys_[0].public_key);
+  EXPECT_TRUE(make(genesis_, 0, signer.get()).ok());
+  EXPECT_TRUE(make(genesis_, std::nullopt, nullptr).ok());  // observer
+  EXPECT_FALSE(make(genesis_, 4, signer.get()).ok());       // out of range
+  EXPECT_FALSE(make(genesis_, 0, nullptr).ok());            // no signer
+  Genesis empty = genesis_;
+  empty.validators.clear();
+  EXPECT_FALSE(make(empty, std::nullopt, nullptr).ok());
+  Genesis sm2 = genesis_;
+  sm2.crypto_suite = "sm2-sm3";
+  EXPECT_FALSE(make(sm2, std::nullopt, nullptr).ok());
+  Genesis powerless = genesis_;
+  for (Validator& v : powerless.validators) v.power = 0;
+  EXPECT_FALSE(make(powerless, std::nullopt, nullptr).ok());
+  // A signer whose key is not the validator's.
+  EXPECT_FALSE(
+      KeySigner::Create(suite_, keys_[0].secret_key, keys_[1].public_key).ok());
+  EXPECT_FALSE(
+      KeySigner::Create(suite_, Bytes{1, 2, 3}, keys_[0].public_key).ok());
+}
+
+TEST_F(TendermintStateMachineTest, StartHeightOnlyMovesForward) {
+  auto sm = Make(0);
+  EXPECT_FALSE(sm->StartHeight(0).ok());
+  EXPECT_TRUE(sm->StartHeight(1).ok());
+  EXPECT_FALSE(sm->StartHeight(1).ok());
+  EXPECT_TRUE(sm->StartHeight(5).ok());  // after block sync
+  EXPECT_EQ(sm->height(), 5u);
+}
+
+TEST_F(TendermintStateMachineTest, TimeoutsGrowWithTheRoundUpToTheCap) {
+  TimeoutConfig t;
+  EXPECT_EQ(t.For(Step::kPropose, 0), absl::Seconds(3));
+  EXPECT_EQ(t.For(Step::kPropose, 2), absl::Seconds(4));
+  EXPECT_EQ(t.For(Step::kPrevote, 1), absl::Milliseconds(1500));
+  EXPECT_EQ(t.For(Step::kPrecommit, 4), absl::Seconds(3));
+  EXPECT_EQ(t.For(Step::kPrecommit, std::numeric_limits<uint32_t>::max()),
+            t.max);
+}
+
+// ------------------------------------------------------ lines 11-21, 57-60
+
+TEST_F(TendermintStateMachineTest, NonProposerWaitsForProposalWithTimeout) {
+  auto sm = Make(0);
+  Actions a = *sm->StartHeight(1);
+  EXPECT_TRUE(Proposals(a).empty());
+  ASSERT_EQ(Timeouts(a).size(), 1u);
+  EXPECT_EQ(Timeouts(a)[0].height, 1u);
+  EXPECT_EQ(Timeouts(a)[0].round, 0u);
+  EXPECT_EQ(Timeouts(a)[0].step, Step::kPropose);
+  EXPECT_EQ(Timeouts(a)[0].duration, absl::Seconds(3));
+  EXPECT_EQ(sm->step(), Step::kPropose);
+}
+
+TEST_F(TendermintStateMachineTest, ProposerBroadcastsSignedProposal) {
+  auto sm = Make(1);  // proposer of height 1 round 0
+  Actions a = *sm->StartHeight(1);
+  const std::vector<Proposal> proposals = Proposals(a);
+  ASSERT_EQ(proposals.size(), 1u);
+  const Proposal& p = proposals[0];
+  EXPECT_EQ(p.height, 1u);
+  EXPECT_EQ(p.round, 0u);
+  EXPECT_EQ(p.valid_round, kNoRound);
+  EXPECT_EQ(p.proposer_index, 1u);
+  EXPECT_EQ(p.block.txs, std::vector<Bytes>{ToBytes("own-0")});
+  EXPECT_TRUE(suite_.Verify(keys_[1].public_key,
+                            ProposalSignBytes("tmnet", p, HashOf(p.block)),
+                            p.signature));
+  // It receives its own proposal and prevotes for it (line 24).
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].type, VoteType::kPrevote);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(p.block));
+  EXPECT_EQ(sm->step(), Step::kPrevote);
+}
+
+TEST_F(TendermintStateMachineTest, ProposerWithoutABlockPrevotesNilLater) {
+  source_fails_ = true;
+  auto sm = Make(1);
+  Actions a = *sm->StartHeight(1);
+  EXPECT_TRUE(Proposals(a).empty());
+  EXPECT_TRUE(HasTimeout(a, Step::kPropose, 0));
+  EXPECT_EQ(sm->counters().proposal_source_failures, 1u);
+  a = sm->OnTimeout(1, 0, Step::kPropose);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+}
+
+TEST_F(TendermintStateMachineTest, ProposeTimeoutPrevotesNilOnce) {
+  auto sm = Started();
+  EXPECT_TRUE(sm->OnTimeout(1, 1, Step::kPropose).empty());  // other round
+  EXPECT_TRUE(sm->OnTimeout(2, 0, Step::kPropose).empty());  // other height
+  Actions a = sm->OnTimeout(1, 0, Step::kPropose);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].type, VoteType::kPrevote);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+  EXPECT_EQ(sm->step(), Step::kPrevote);
+  // Fired again (a duplicate timer): no second vote.
+  EXPECT_TRUE(Votes(sm->OnTimeout(1, 0, Step::kPropose)).empty());
+}
+
+// ------------------------------------------------------------ lines 22-33
+
+TEST_F(TendermintStateMachineTest, PrevotesForAValidProposal) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  Actions a = sm->OnProposal(Propose(1, 0, b));
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b));
+  EXPECT_EQ(Votes(a)[0].validator_index, 0u);
+  EXPECT_TRUE(suite_.Verify(keys_[0].public_key,
+                            VoteSignBytes("tmnet", Votes(a)[0]),
+                            Votes(a)[0].signature));
+  EXPECT_EQ(sm->step(), Step::kPrevote);
+  // The same proposal again changes nothing.
+  EXPECT_TRUE(sm->OnProposal(Propose(1, 0, b)).empty());
+  EXPECT_EQ(sm->counters().duplicates, 1u);
+}
+
+TEST_F(TendermintStateMachineTest, PrevotesNilForAnInvalidBlock) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  invalid_.insert(HashOf(b));
+  Actions a = sm->OnProposal(Propose(1, 0, b));
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+  EXPECT_EQ(sm->counters().invalid_blocks, 1u);
+}
+
+TEST_F(TendermintStateMachineTest, LockedValidatorPrevotesNilForOtherBlock) {
+  const Block a_block = MakeBlock(1, "a");
+  auto sm = LockedOn(a_block);
+  NextRound(*sm, 0);
+  Actions a = sm->OnProposal(Propose(1, 1, MakeBlock(1, "b")));
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));  // line 26
+  EXPECT_EQ(sm->locked_block_hash(), HashOf(a_block));
+}
+
+TEST_F(TendermintStateMachineTest, LockedValidatorPrevotesItsLockedBlock) {
+  const Block a_block = MakeBlock(1, "a");
+  auto sm = LockedOn(a_block);
+  NextRound(*sm, 0);
+  // Round 1's proposer re-proposes A as a fresh value: lockedValue = v.
+  Actions a = sm->OnProposal(Propose(1, 1, a_block));
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(a_block));
+}
+
+TEST_F(TendermintStateMachineTest, NewerPolkaUnlocks) {
+  const Block a_block = MakeBlock(1, "a");
+  const Block b_block = MakeBlock(1, "b");
+  auto sm = LockedOn(a_block);
+  NextRound(*sm, 0);
+  // Round 1: B with 2f+1 prevotes that validator 0 sees only later.
+  sm->OnProposal(Propose(1, 1, b_block));
+  NextRound(*sm, 1);
+  // Round 2: B again, valid_round 1; without the round-1 polka, no vote.
+  Actions a = sm->OnProposal(Propose(1, 2, b_block, /*vr=*/1));
+  EXPECT_TRUE(Votes(a).empty());
+  EXPECT_EQ(sm->step(), Step::kPropose);
+  // The polka arrives: lockedRound 0 <= vr 1, so it prevotes B (line 30).
+  a = Feed(*sm, {Prevote(1, HashOf(b_block), 1), Prevote(1, HashOf(b_block), 2),
+                 Prevote(1, HashOf(b_block), 3)});
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].round, 2u);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b_block));
+}
+
+TEST_F(TendermintStateMachineTest, OlderPolkaDoesNotUnlock) {
+  const Block a_block = MakeBlock(1, "a");
+  const Block b_block = MakeBlock(1, "b");
+  // Locked on A in round 1.
+  auto sm = Started();
+  NextRound(*sm, 0);
+  sm->OnProposal(Propose(1, 1, a_block));
+  Feed(*sm, {Prevote(1, HashOf(a_block), 1), Prevote(1, HashOf(a_block), 2)});
+  ASSERT_EQ(sm->locked_round(), 1);
+  NextRound(*sm, 1);
+  // B with a polka from round 0 < lockedRound 1: prevote nil (line 32).
+  Feed(*sm, {Prevote(0, HashOf(b_block), 1), Prevote(0, HashOf(b_block), 2),
+             Prevote(0, HashOf(b_block), 3)});
+  Actions a = sm->OnProposal(Propose(1, 2, b_block, /*vr=*/0));
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+}
+
+// ------------------------------------------------------------ lines 34-48
+
+TEST_F(TendermintStateMachineTest, PolkaLocksAndPrecommits) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  sm->OnProposal(Propose(1, 0, b));
+  Actions a = sm->OnVote(Prevote(0, HashOf(b), 1));
+  EXPECT_TRUE(Votes(a).empty());  // own + 1 = 2 of 4: no quorum
+  a = sm->OnVote(Prevote(0, HashOf(b), 2));
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].type, VoteType::kPrecommit);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b));
+  EXPECT_EQ(sm->step(), Step::kPrecommit);
+  EXPECT_EQ(sm->locked_round(), 0);
+  EXPECT_EQ(sm->locked_block_hash(), HashOf(b));
+  EXPECT_EQ(sm->valid_round(), 0);
+}
+
+TEST_F(TendermintStateMachineTest, PolkaAfterPrecommitNilSetsOnlyValidValue) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  sm->OnTimeout(1, 0, Step::kPropose);  // prevote nil
+  Feed(*sm, {Prevote(0, HashOf(b), 1), Prevote(0, HashOf(b), 2)});
+  sm->OnTimeout(1, 0, Step::kPrevote);  // precommit nil
+  ASSERT_EQ(sm->step(), Step::kPrecommit);
+  Actions a = Feed(*sm, {Prevote(0, HashOf(b), 3)});
+  a = sm->OnProposal(Propose(1, 0, b));
+  EXPECT_TRUE(Votes(a).empty());
+  EXPECT_EQ(sm->locked_round(), kNoRound);  // line 37: not in prevote
+  EXPECT_EQ(sm->valid_round(), 0);          // lines 42-43
+}
+
+TEST_F(TendermintStateMachineTest, MixedPrevotesWaitForTimeoutPrevote) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  sm->OnProposal(Propose(1, 0, b));  // own prevote for b
+  Actions a = Feed(
+      *sm, {Prevote(0, kNilHash, 1), Prevote(0, suite_.Hash(AsBytes("c")), 2)});
+  EXPECT_TRUE(Votes(a).empty());
+  EXPECT_TRUE(HasTimeout(a, Step::kPrevote, 0));  // line 35
+  EXPECT_EQ(Timeouts(a).back().duration, absl::Seconds(1));
+  a = sm->OnTimeout(1, 0, Step::kPrevote);  // line 63
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].type, VoteType::kPrecommit);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+}
+
+TEST_F(TendermintStateMachineTest, NilPolkaPrecommitsNil) {
+  auto sm = Started();
+  sm->OnTimeout(1, 0, Step::kPropose);
+  Actions a = Feed(*sm, {Prevote(0, kNilHash, 1), Prevote(0, kNilHash, 2)});
+  const std::vector<Vote> votes = Votes(a);
+  ASSERT_EQ(votes.size(), 1u);
+  EXPECT_EQ(votes[0].type, VoteType::kPrecommit);
+  EXPECT_TRUE(IsZero(votes[0].block_hash));
+  EXPECT_EQ(sm->locked_round(), kNoRound);
+}
+
+TEST_F(TendermintStateMachineTest, PrecommitQuorumThenTimeoutStartsNextRound) {
+  auto sm = Started();
+  sm->OnTimeout(1, 0, Step::kPropose);
+  sm->OnTimeout(1, 0, Step::kPrevote);  // ignored: never scheduled
+  EXPECT_EQ(sm->step(), Step::kPrevote);
+  Actions a = Feed(*sm, {Precommit(0, kNilHash, 1), Precommit(0, kNilHash, 2)});
+  EXPECT_FALSE(HasTimeout(a, Step::kPrecommit, 0));  // 2 of 4
+  a = sm->OnVote(Precommit(0, suite_.Hash(AsBytes("c")), 3));
+  EXPECT_TRUE(HasTimeout(a, Step::kPrecommit, 0));  // line 48
+  a = sm->OnTimeout(1, 0, Step::kPrecommit);        // line 67
+  EXPECT_EQ(sm->round(), 1u);
+  EXPECT_EQ(sm->step(), Step::kPropose);
+  ASSERT_TRUE(HasTimeout(a, Step::kPropose, 1));
+  EXPECT_EQ(Timeouts(a).back().duration, absl::Milliseconds(3500));
+}
+
+// ------------------------------------------------------------ lines 49-54
+
+TEST_F(TendermintStateMachineTest, DecidesWithAVerifiableCertificate) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  sm->OnProposal(Propose(1, 0, b));
+  Actions a =
+      Feed(*sm, {Precommit(0, HashOf(b), 3), Precommit(0, HashOf(b), 1)});
+  EXPECT_FALSE(Decision(a).has_value());
+  a = sm->OnVote(Precommit(0, HashOf(b), 2));
+  const std::optional<DecideAction> d = Decision(a);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->height, 1u);
+  EXPECT_EQ(d->block, b);
+  EXPECT_EQ(d->certificate.block_hash, HashOf(b));
+  ASSERT_EQ(d->certificate.sigs.size(), 3u);
+  EXPECT_EQ(d->certificate.sigs[0].validator_index, 1u);  // sorted
+  EXPECT_EQ(d->certificate.sigs[2].validator_index, 3u);
+  EXPECT_TRUE(
+      VerifyCertificate(suite_, genesis_, b.header, d->certificate).ok());
+  ASSERT_TRUE(sm->decision().has_value());
+  // Nothing more happens at a decided height.
+  EXPECT_TRUE(sm->OnVote(Precommit(0, HashOf(b), 0)).empty());
+  EXPECT_TRUE(sm->OnTimeout(1, 0, Step::kPropose).empty());
+  EXPECT_EQ(sm->GossipMessages().size(), 1u);  // the Commit
+}
+
+TEST_F(TendermintStateMachineTest, DecidesWhenTheProposalComesLast) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  Feed(*sm, {Precommit(0, HashOf(b), 1), Precommit(0, HashOf(b), 2),
+             Precommit(0, HashOf(b), 3)});
+  EXPECT_FALSE(sm->decision().has_value());
+  const std::optional<DecideAction> d =
+      Decision(sm->OnProposal(Propose(1, 0, b)));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->block, b);
+}
+
+TEST_F(TendermintStateMachineTest, DecidesForAnEarlierRound) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  sm->OnProposal(Propose(1, 0, b));
+  NextRound(*sm, 0);
+  NextRound(*sm, 1);
+  // Precommits for round 0's proposal are late; they still decide (line 49
+  // holds for any round r).
+  Feed(*sm, {Precommit(0, HashOf(b), 3)});
+  Feed(*sm, {Precommit(0, HashOf(b), 0)});
+  const std::optional<DecideAction> d =
+      Decision(sm->OnVote(Precommit(0, HashOf(b), 1)));
+  // Validator 1 precommitted nil in round 0 above; its second precommit is a
+  // conflict that counts for b (a proposed block), as the paper's log would.
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->certificate.round, 0u);
+  EXPECT_TRUE(
+      VerifyCertificate(suite_, genesis_, b.header, d->certificate).ok());
+}
+
+TEST_F(TendermintStateMachineTest, InvalidBlockIsNeverDecided) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  invalid_.insert(HashOf(b));
+  sm->OnProposal(Propose(1, 0, b));
+  Actions a = Feed(*sm, {Precommit(0, HashOf(b), 1), Precommit(0, HashOf(b), 2),
+                         Precommit(0, HashOf(b), 3)});
+  EXPECT_FALSE(Decision(a).has_value());
+  EXPECT_FALSE(sm->decision().has_value());
+}
+
+// ------------------------------------------------------------ lines 55-56
+
+TEST_F(TendermintStateMachineTest, FPlusOneMessagesOfALaterRoundSkipToIt) {
+  auto sm = Started();
+  EXPECT_TRUE(sm->OnVote(Prevote(4, kNilHash, 1)).size() == 0);
+  EXPECT_EQ(sm->round(), 0u);  // one validator is not f+1
+  Actions a = sm->OnVote(Precommit(4, kNilHash, 2));
+  EXPECT_EQ(sm->round(), 4u);
+  EXPECT_EQ(sm->step(), Step::kPropose);
+  EXPECT_EQ(sm->counters().rounds_skipped, 1u);
+  EXPECT_TRUE(HasTimeout(a, Step::kPropose, 4));
+}
+
+TEST_F(TendermintStateMachineTest, ReproposesValidValueWithItsRound) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  // Skip to round 2 (proposer 3), see a polka for b there.
+  Feed(*sm, {Precommit(2, kNilHash, 1), Precommit(2, kNilHash, 2)});
+  ASSERT_EQ(sm->round(), 2u);
+  sm->OnProposal(Propose(1, 2, b));
+  Feed(*sm, {Prevote(2, HashOf(b), 3), Prevote(2, HashOf(b), 1)});
+  ASSERT_EQ(sm->valid_round(), 2);
+  // Round 3 is validator 0's: it proposes b again with valid_round 2.
+  Actions a = sm->OnTimeout(1, 2, Step::kPrecommit);
+  ASSERT_EQ(Proposals(a).size(), 1u);
+  EXPECT_EQ(Proposals(a)[0].round, 3u);
+  EXPECT_EQ(Proposals(a)[0].valid_round, 2);
+  EXPECT_EQ(Proposals(a)[0].block, b);
+}
+
+// ----------------------------------------------------- checks and evidence
+
+TEST_F(TendermintStateMachineTest, DropsAndCountsBadMessages) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  Vote forged = Prevote(0, HashOf(b), 1);
+  forged.signature[3] ^= 1;
+  EXPECT_TRUE(sm->OnVote(forged).empty());
+  EXPECT_EQ(sm->counters().bad_signature, 1u);
+
+  Vote stranger = Prevote(0, HashOf(b), 1);
+  stranger.validator_index = 9;
+  EXPECT_TRUE(sm->OnVote(stranger).empty());
+  EXPECT_EQ(sm->counters().unknown_validator, 1u);
+
+  EXPECT_TRUE(sm->OnProposal(Propose(1, 0, b, kNoRound, 2)).empty());
+  EXPECT_EQ(sm->counters().wrong_proposer, 1u);
+
+  Block bad_root = b;
+  bad_root.txs.push_back(ToBytes("smuggled"));
+  EXPECT_TRUE(sm->OnProposal(Propose(1, 0, bad_root)).empty());
+  Block other_height = MakeBlock(2, "b");
+  EXPECT_TRUE(sm->OnProposal(Propose(1, 0, other_height)).empty());
+  EXPECT_TRUE(sm->OnProposal(Propose(1, 0, b, /*vr=*/0)).empty());
+  EXPECT_EQ(sm->counters().malformed, 3u);
+
+  Proposal resigned = Propose(1, 0, b);
+  resigned.block.header.time_ms = 5;  // changes the hash it should sign
+  EXPECT_TRUE(sm->OnProposal(resigned).empty());
+  EXPECT_EQ(sm->counters().bad_signature, 2u);
+  EXPECT_EQ(sm->step(), Step::kPropose);  // none of it counted
+}
+
+TEST_F(TendermintStateMachineTest, DoubleVoteIsEvidenceAndCountsOnceForAny) {
+  auto sm = Started();
+  sm->OnTimeout(1, 0, Step::kPropose);  // own prevote nil
+  const Hash32 x = suite_.Hash(AsBytes("x"));
+  const Hash32 y = suite_.Hash(AsBytes("y"));
+  sm->OnVote(Prevote(0, x, 1));
+  Actions a = sm->OnVote(Prevote(0, y, 1));
+  const std::vector<Evidence> ev = EvidenceOf(a);
+  ASSERT_EQ(ev.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<DoubleVote>(ev[0]));
+  EXPECT_EQ(std::get<DoubleVote>(ev[0]).first.block_hash, x);
+  EXPECT_EQ(std::get<DoubleVote>(ev[0]).second.block_hash, y);
+  EXPECT_TRUE(VerifyEvidence(suite_, genesis_, ev[0]).ok());
+  EXPECT_EQ(sm->evidence().size(), 1u);
+  EXPECT_EQ(sm->counters().equivocations, 1u);
+  // Validator 1 counts once toward "2f+1 of anything": no prevote timeout.
+  EXPECT_FALSE(HasTimeout(a, Step::kPrevote, 0));
+  a = sm->OnVote(Prevote(0, y, 2));
+  EXPECT_TRUE(HasTimeout(a, Step::kPrevote, 0));
+  // A third value from validator 1 is not new evidence.
+  EXPECT_TRUE(EvidenceOf(sm->OnVote(Prevote(0, kNilHash, 1))).empty());
+}
+
+TEST_F(TendermintStateMachineTest, ConflictingVoteCountsForAProposedBlock) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  sm->OnProposal(Propose(1, 0, b));  // own prevote b
+  sm->OnVote(Prevote(0, kNilHash, 1));
+  // Validator 1 also prevotes b: evidence, and it counts for b, so that a
+  // polka for b that includes it is seen by everyone.
+  Actions a = sm->OnVote(Prevote(0, HashOf(b), 1));
+  EXPECT_EQ(EvidenceOf(a).size(), 1u);
+  EXPECT_TRUE(Votes(a).empty());
+  a = sm->OnVote(Prevote(0, HashOf(b), 2));
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].type, VoteType::kPrecommit);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b));
+}
+
+TEST_F(TendermintStateMachineTest, ConflictingProposalsAreEvidence) {
+  auto sm = Started();
+  const Block a_block = MakeBlock(1, "a");
+  const Block b_block = MakeBlock(1, "b");
+  sm->OnProposal(Propose(1, 0, a_block));
+  Actions a = sm->OnProposal(Propose(1, 0, b_block));
+  const std::vector<Evidence> ev = EvidenceOf(a);
+  ASSERT_EQ(ev.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<DoubleProposal>(ev[0]));
+  EXPECT_EQ(EvidenceValidator(ev[0]), 1u);
+  EXPECT_TRUE(std::get<DoubleProposal>(ev[0]).second.block.txs.empty());
+  EXPECT_TRUE(VerifyEvidence(suite_, genesis_, ev[0]).ok());
+  // A third proposal is dropped.
+  sm->OnProposal(Propose(1, 0, MakeBlock(1, "c")));
+  EXPECT_EQ(sm->counters().conflicts_dropped, 1u);
+  // The second proposal is kept: if the others decide it, so does this node.
+  const std::optional<DecideAction> d = Decision(Feed(
+      *sm, {Precommit(0, HashOf(b_block), 1), Precommit(0, HashOf(b_block), 2),
+            Precommit(0, HashOf(b_block), 3)}));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->block, b_block);
+}
+
+TEST_F(TendermintStateMachineTest, OwnVoteFromOutsideIsNeverContradicted) {
+  // After a restart the driver replays the prevote it signed before (nil);
+  // the proposal that arrives next must not make it sign another prevote.
+  auto sm = Started();
+  sm->OnVote(Prevote(0, kNilHash, 0));
+  Actions a = sm->OnProposal(Propose(1, 0, MakeBlock(1, "b")));
+  EXPECT_TRUE(Votes(a).empty());
+  EXPECT_EQ(sm->step(), Step::kPrevote);
+}
+
+// ------------------------------------------------ heights, sync, observers
+
+TEST_F(TendermintStateMachineTest, NextHeightMessagesAreReplayed) {
+  auto sm = Started();
+  const Block b1 = MakeBlock(1, "b1");
+  const Block b2 = MakeBlock(2, "b2");
+  EXPECT_TRUE(sm->OnProposal(Propose(2, 0, b2)).empty());
+  EXPECT_EQ(sm->counters().future_buffered, 1u);
+  sm->OnProposal(Propose(1, 0, b1));
+  ASSERT_TRUE(Decision(Feed(*sm, {Precommit(0, HashOf(b1), 1),
+                                  Precommit(0, HashOf(b1), 2),
+                                  Precommit(0, HashOf(b1), 3)}))
+                  .has_value());
+  Actions a = *sm->StartHeight(2);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].height, 2u);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b2));
+}
+
+TEST_F(TendermintStateMachineTest, OtherHeightsAreDroppedAndBounded) {
+  StateMachineOptions options;
+  options.max_next_height_messages_per_validator = 2;
+  auto sm = Started(0, options);
+  sm->OnVote(Prevote(0, kNilHash, 1, /*h=*/3));
+  EXPECT_EQ(sm->counters().future_dropped, 1u);
+  for (uint32_t r = 0; r < 3; ++r) sm->OnVote(Prevote(r, kNilHash, 1, 2));
+  EXPECT_EQ(sm->counters().future_buffered, 2u);
+  EXPECT_EQ(sm->counters().future_dropped, 2u);
+  // One proposal per validator is kept for the next height.
+  sm->OnProposal(Propose(2, 0, MakeBlock(2, "x")));
+  sm->OnProposal(Propose(2, 4, MakeBlock(2, "y")));
+  EXPECT_EQ(sm->counters().future_buffered, 3u);
+  EXPECT_EQ(sm->counters().future_dropped, 3u);
+  Vote forged = Prevote(0, kNilHash, 2, 2);
+  forged.signature[0] ^= 1;
+  sm->OnVote(forged);  // checked before it is kept
+  EXPECT_EQ(sm->counters().bad_signature, 1u);
+  ASSERT_TRUE(sm->StartHeight(2).ok());
+  sm->OnVote(Prevote(0, kNilHash, 1, /*h=*/1));
+  EXPECT_EQ(sm->counters().stale, 1u);
+}
+
+TEST_F(TendermintStateMachineTest, CommitFromAPeerDecides) {
+  const Block b = MakeBlock(1, "b");
+  CommitCertificate cert;
+  cert.height = 1;
+  cert.round = 2;
+  cert.block_hash = HashOf(b);
+  for (uint32_t i : {0u, 2u, 3u}) {
+    cert.sigs.push_back(CommitSig{i, Precommit(2, HashOf(b), i).signature});
+  }
+  auto sm = Started(1);
+  // Too few signatures: dropped.
+  CommitCertificate weak = cert;
+  weak.sigs.pop_back();
+  EXPECT_TRUE(sm->OnCommit(Commit{b, weak}).empty());
+  // A block that is not the certified one: dropped.
+  EXPECT_TRUE(sm->OnCommit(Commit{MakeBlock(1, "c"), cert}).empty());
+  EXPECT_EQ(sm->counters().bad_signature, 2u);
+  const std::optional<DecideAction> d = Decision(sm->OnCommit(Commit{b, cert}));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->block, b);
+  EXPECT_EQ(d->certificate, cert);
+  EXPECT_EQ(sm->counters().commits_accepted, 1u);
+}
+
+TEST_F(TendermintStateMachineTest, ObserverDecidesButNeverSigns) {
+  auto sm = Make(std::nullopt);
+  Actions a = *sm->StartHeight(1);
+  const Block b = MakeBlock(1, "b");
+  a = sm->OnProposal(Propose(1, 0, b));
+  EXPECT_TRUE(Votes(a).empty());
+  EXPECT_EQ(sm->step(), Step::kPrevote);
+  a = Feed(*sm, {Prevote(0, HashOf(b), 1), Prevote(0, HashOf(b), 2),
+                 Prevote(0, HashOf(b), 3), Precommit(0, HashOf(b), 1),
+                 Precommit(0, HashOf(b), 2), Precommit(0, HashOf(b), 3)});
+  EXPECT_TRUE(Votes(a).empty());
+  EXPECT_TRUE(Proposals(a).empty());
+  ASSERT_TRUE(Decision(a).has_value());
+}
+
+TEST_F(TendermintStateMachineTest, FutureRoundsAreBoundedPerValidator) {
+  auto sm = Started();  // max 2 future rounds per validator
+  sm->OnVote(Prevote(5, kNilHash, 1));
+  sm->OnVote(Prevote(6, kNilHash, 1));
+  sm->OnVote(Prevote(7, kNilHash, 1));  // evicts round 5
+  EXPECT_EQ(sm->counters().round_budget_evicted, 1u);
+  sm->OnVote(Prevote(3, kNilHash, 1));  // below both kept rounds: dropped
+  EXPECT_EQ(sm->counters().round_budget_dropped, 1u);
+  std::set<uint32_t> rounds;
+  for (const Message& m : sm->GossipMessages()) {
+    rounds.insert(std::get<Vote>(m).round);
+  }
+  EXPECT_EQ(rounds, (std::set<uint32_t>{6, 7}));
+  // Another validator at round 7 makes f+1 there: skip.
+  sm->OnVote(Prevote(7, kNilHash, 2));
+  EXPECT_EQ(sm->round(), 7u);
+}
+
+TEST_F(TendermintStateMachineTest, GossipRelaysWhatItCounted) {
+  auto sm = Started();
+  const Block b = MakeBlock(1, "b");
+  const Proposal p = Propose(1, 0, b);
+  sm->OnProposal(p);
+  sm->OnVote(Prevote(0, HashOf(b), 2));
+  const std::vector<Message> g = sm->GossipMessages();
+  ASSERT_EQ(g.size(), 3u);
+  EXPECT_EQ(std::get<Proposal>(g[0]), p);
+  EXPECT_EQ(std::get<Vote>(g[1]).validator_index, 0u);  // own prevote
+  EXPECT_EQ(std::get<Vote>(g[2]), Prevote(0, HashOf(b), 2));
+}
+
+}  // namespace
+}  // namespace consortia::consensus::tendermint
