@@ -1,8 +1,8 @@
 #include "args.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 
 namespace consortia::cli {
 
@@ -28,7 +28,8 @@ absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& argv,
       continue;
     }
     if (!known.count(name)) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown option --", name));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown option --", name));
     }
     if (!has_value) {
       if (i + 1 >= argv.size()) {
@@ -61,9 +62,8 @@ absl::StatusOr<uint64_t> Args::GetU64(const std::string& name,
   if (it == values_.end()) return def;
   uint64_t v = 0;
   if (!absl::SimpleAtoi(it->second, &v)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, " must be a whole number, got '", it->second,
-                     "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", name, " must be a whole number, got '", it->second, "'"));
   }
   return v;
 }

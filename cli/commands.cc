@@ -1,5 +1,3 @@
-#include "commands.h"
-
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -7,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "args.h"
+#include "commands.h"
 #include "consortia/config.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/http_client.h"
@@ -35,7 +34,8 @@ absl::StatusOr<nlohmann::json> GetJson(const std::string& api,
   if (!res.ok()) return res.status();
   nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
   if (res->status != 200) {
-    std::string detail = j.is_object() ? j.value("detail", res->body) : res->body;
+    std::string detail =
+        j.is_object() ? j.value("detail", res->body) : res->body;
     if (res->status == 404) return absl::NotFoundError(detail);
     return absl::UnavailableError(
         absl::StrCat("HTTP ", res->status, " from ", path, ": ", detail));
@@ -72,7 +72,8 @@ int GenesisCommand(const std::vector<std::string>& argv) {
   if (!chain_id.ok()) return Fail(chain_id.status());
   if (!out.ok()) return Fail(out.status());
   if (args->positional().empty()) {
-    return Fail(absl::InvalidArgumentError("name at least one validator key file"));
+    return Fail(
+        absl::InvalidArgumentError("name at least one validator key file"));
   }
   Genesis g;
   g.chain_id = *chain_id;
@@ -227,11 +228,10 @@ int VerifyCommand(const std::vector<std::string>& argv) {
                  std::string(s.message()).c_str());
     return 1;
   }
-  std::printf(
-      "OK: tx %s is in block %llu (certified by %zu of %zu validators)",
-      args->positional()[0].c_str(),
-      static_cast<unsigned long long>(record->height), record->cert.sigs.size(),
-      genesis->validators.size());
+  std::printf("OK: tx %s is in block %llu (certified by %zu of %zu validators)",
+              args->positional()[0].c_str(),
+              static_cast<unsigned long long>(record->height),
+              record->cert.sigs.size(), genesis->validators.size());
   if (record->next_header.has_value()) {
     std::printf("; receipt %s certified in block %llu\n",
                 std::string(ExecCodeName(record->receipt.code)).c_str(),

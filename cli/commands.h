@@ -13,7 +13,8 @@ int GenesisCommand(const std::vector<std::string>& args);
 int SubmitCommand(const std::vector<std::string>& args);
 int GetCommand(const std::vector<std::string>& args);
 int VerifyCommand(const std::vector<std::string>& args);
-int LocalnetCommand(const std::vector<std::string>& args, const std::string& self);
+int LocalnetCommand(const std::vector<std::string>& args,
+                    const std::string& self);
 
 }  // namespace consortia::cli
 

@@ -34,8 +34,8 @@ absl::Status EnsureKey(const std::string& path) {
   if (fs::exists(path)) return LoadNodeKey(path).status();
   KeyPair kp = Ed25519Sha256().GenerateKey();
   return WriteFileAtomic(
-      path, NodeKeyToJson(NodeKey{"ed25519-sha256", kp.public_key,
-                                  kp.secret_key}));
+      path,
+      NodeKeyToJson(NodeKey{"ed25519-sha256", kp.public_key, kp.secret_key}));
 }
 
 absl::Status EnsureNetwork(const std::string& dir) {
@@ -82,8 +82,8 @@ bool WaitReady(const HttpTarget& api, const std::vector<ChildProcess*>& procs,
 int StopLocalnet(const std::string& pid_file) {
   auto text = ReadFile(pid_file);
   if (!text.ok()) {
-    return Fail(absl::NotFoundError(
-        absl::StrCat("no local network runs here (", pid_file, " is missing)")));
+    return Fail(absl::NotFoundError(absl::StrCat("no local network runs here (",
+                                                 pid_file, " is missing)")));
   }
   int pid = std::atoi(text->c_str());
   if (pid <= 0 || ::kill(pid, SIGTERM) != 0) {
@@ -172,8 +172,7 @@ int LocalnetCommand(const std::vector<std::string>& argv,
           "; stop it with: consortia localnet --dir ", dir, " --stop")));
     }
   }
-  if (auto s = WriteFileAtomic(pid_file, std::to_string(::getpid()));
-      !s.ok()) {
+  if (auto s = WriteFileAtomic(pid_file, std::to_string(::getpid())); !s.ok()) {
     return Fail(s);
   }
 
@@ -189,9 +188,11 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     std::string log = absl::StrCat(dir, "/logs/", spec.binary, ".log");
     auto p = ChildProcess::Start(cmd, log);
     if (!p.ok()) return Fail(p.status());
-    std::printf("started %-20s pid %-7d metrics http://127.0.0.1:%llu/metrics  log %s\n",
-                spec.binary, p->pid(),
-                static_cast<unsigned long long>(spec.metrics_port), log.c_str());
+    std::printf(
+        "started %-20s pid %-7d metrics http://127.0.0.1:%llu/metrics  log "
+        "%s\n",
+        spec.binary, p->pid(),
+        static_cast<unsigned long long>(spec.metrics_port), log.c_str());
     procs.push_back(*std::move(p));
   }
   auto stop_all = [&] {

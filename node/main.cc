@@ -73,12 +73,12 @@ int Main(int argc, char** argv) {
   zmq::context_t ctx;
   MetricsRegistry metrics;
 
-  auto storage = OrExit(
-      storage::StorageService::Start(node, storage_opts, ctx, metrics),
-      "storage", 1);
-  auto mempool = OrExit(
-      mempool::MempoolService::Start(node, mempool_opts, ctx, metrics),
-      "mempool", 1);
+  auto storage =
+      OrExit(storage::StorageService::Start(node, storage_opts, ctx, metrics),
+             "storage", 1);
+  auto mempool =
+      OrExit(mempool::MempoolService::Start(node, mempool_opts, ctx, metrics),
+             "mempool", 1);
   auto consensus = OrExit(
       consensus::ConsensusService::Start(node, consensus_opts, ctx, metrics),
       "consensus", 1);

@@ -51,7 +51,8 @@ absl::StatusOr<HttpTarget> ParseHttpUrl(const std::string& url) {
     t.port = static_cast<uint16_t>(port);
   }
   if (t.host.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("no host in URL '", url, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("no host in URL '", url, "'"));
   }
   return t;
 }
@@ -111,10 +112,9 @@ absl::StatusOr<HttpResult> HttpCall(const HttpTarget& target,
       return absl::DeadlineExceededError(absl::StrCat(
           "HTTP ", method, " ", path, ": timed out during ", stage));
     }
-    return absl::UnavailableError(absl::StrCat("HTTP ", method, " ", path,
-                                               " to ", target.host, ":",
-                                               target.port, " failed during ",
-                                               stage, ": ", result->message()));
+    return absl::UnavailableError(absl::StrCat(
+        "HTTP ", method, " ", path, " to ", target.host, ":", target.port,
+        " failed during ", stage, ": ", result->message()));
   }
   auto& res = parser.get();
   HttpResult out;

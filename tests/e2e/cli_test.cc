@@ -39,7 +39,8 @@ uint16_t PickBasePort() {
   for (int attempt = 0; attempt < 100; ++attempt) {
     uint16_t base = static_cast<uint16_t>(20000 + rng() % 20000);
     bool free = true;
-    for (int off : {1, 2, 3, 60, 61, 62, 63}) free = free && PortFree(base + off);
+    for (int off : {1, 2, 3, 60, 61, 62, 63})
+      free = free && PortFree(base + off);
     if (free) return base;
   }
   return 0;
@@ -105,8 +106,8 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   std::string verify_out;
   deadline = absl::Now() + absl::Seconds(30);
   while (absl::Now() < deadline) {
-    auto [vcode, vout] = RunCli(
-        dir, {"verify", "--api", api, "--genesis", net + "/genesis.json", hash});
+    auto [vcode, vout] = RunCli(dir, {"verify", "--api", api, "--genesis",
+                                      net + "/genesis.json", hash});
     ASSERT_EQ(vcode, 0) << vout;
     verify_out = vout;
     if (vout.find("receipt ok certified") != std::string::npos) break;
@@ -115,7 +116,8 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   EXPECT_NE(verify_out.find("receipt ok certified"), std::string::npos)
       << verify_out;
 
-  auto [gcode, gout] = RunCli(dir, {"get", "--api", api, "state", "kv", "greeting"});
+  auto [gcode, gout] =
+      RunCli(dir, {"get", "--api", api, "state", "kv", "greeting"});
   ASSERT_EQ(gcode, 0) << gout;
   EXPECT_NE(gout.find("\"hello\""), std::string::npos) << gout;
 

@@ -111,11 +111,13 @@ TEST_F(PipelineTest, SignedTxsAreCommittedAndProvable) {
     ASSERT_TRUE(rec.ok()) << rec.status() << "\n" << node_->LogTail();
     EXPECT_EQ(rec->receipt.code, ExecCode::kOk) << rec->receipt.log;
     // The proof checks out against nothing but the genesis.
-    EXPECT_TRUE(VerifyTxRecord(Ed25519Sha256(), node_->genesis(), *rec, hash).ok());
+    EXPECT_TRUE(
+        VerifyTxRecord(Ed25519Sha256(), node_->genesis(), *rec, hash).ok());
     // A tampered bundle does not.
     TxRecord bad = *rec;
     bad.raw_tx.back() ^= 1;
-    EXPECT_FALSE(VerifyTxRecord(Ed25519Sha256(), node_->genesis(), bad, hash).ok());
+    EXPECT_FALSE(
+        VerifyTxRecord(Ed25519Sha256(), node_->genesis(), bad, hash).ok());
   }
   auto state = node_->Get("/v1/state/kv/key-3");
   ASSERT_TRUE(state.ok());
@@ -138,23 +140,24 @@ TEST_F(PipelineTest, BadInputGetsClear4xxAndChangesNothing) {
   uint64_t h = CurrentHeight(*node_);
 
   // A bad signature.
-  Transaction forged = SignedTx(client_, chain_, 1, h + 100, "kv", "set",
-                                {"forged", "x"});
+  Transaction forged =
+      SignedTx(client_, chain_, 1, h + 100, "kv", "set", {"forged", "x"});
   forged.signature[0] ^= 0x01;
   ExpectProblem(node_->Post("/v1/txs", TxToJson(forged)), 422, "bad signature");
 
   // Malformed JSON, an unknown field, an oversized body.
-  ExpectProblem(node_->Post("/v1/txs", "{\"chain_id\": "), 400, "malformed JSON");
-  json extra = json::parse(TxToJson(SignedTx(client_, chain_, 2, h + 100, "kv",
-                                             "set", {"extra", "x"})));
+  ExpectProblem(node_->Post("/v1/txs", "{\"chain_id\": "), 400,
+                "malformed JSON");
+  json extra = json::parse(TxToJson(
+      SignedTx(client_, chain_, 2, h + 100, "kv", "set", {"extra", "x"})));
   extra["amount"] = 5;
   ExpectProblem(node_->Post("/v1/txs", extra.dump()), 400, "unknown field");
   std::string huge(2 * 1024 * 1024, 'x');
   ExpectProblem(node_->Post("/v1/txs", huge), 413, "oversized body");
 
   // A good tx, then the same tx replayed after its commit.
-  Transaction good = SignedTx(client_, chain_, 3, h + 100, "kv", "set",
-                              {"replayed", "first"});
+  Transaction good =
+      SignedTx(client_, chain_, 3, h + 100, "kv", "set", {"replayed", "first"});
   auto first = node_->Post("/v1/txs", TxToJson(good));
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(first->status, 202) << first->body;
@@ -203,8 +206,8 @@ TEST_F(PipelineTest, EveryServiceServesValidMetrics) {
       ASSERT_NE(f, nullptr);
       std::fwrite(r->body.data(), 1, r->body.size(), f);
       std::fclose(f);
-      std::string cmd = "promtool check metrics < " + file + " > " + file +
-                        ".check 2>&1";
+      std::string cmd =
+          "promtool check metrics < " + file + " > " + file + ".check 2>&1";
       EXPECT_EQ(std::system(cmd.c_str()), 0)
           << binary << " metrics fail promtool; see " << file << ".check";
     }
@@ -213,7 +216,8 @@ TEST_F(PipelineTest, EveryServiceServesValidMetrics) {
 
 TEST(SingleProcessNodeTest, CommitsOverInprocEndpoints) {
   TempDir dir;
-  NodeHarness node(dir.path(), NodeHarnessOptions{.single_process = true, .extra_flags = {}});
+  NodeHarness node(dir.path(), NodeHarnessOptions{.single_process = true,
+                                                  .extra_flags = {}});
   absl::Status s = node.Start();
   ASSERT_TRUE(s.ok()) << s;
   uint64_t h = CurrentHeight(node);

@@ -43,7 +43,8 @@ Transaction SignedTx(const KeyPair& key, const std::string& chain_id,
 }
 
 TempDir::TempDir() {
-  std::string tmpl = (fs::temp_directory_path() / "consortia-test-XXXXXX").string();
+  std::string tmpl =
+      (fs::temp_directory_path() / "consortia-test-XXXXXX").string();
   char* p = ::mkdtemp(tmpl.data());
   if (p == nullptr) std::abort();
   path_ = p;
@@ -64,13 +65,14 @@ NodeHarness::NodeHarness(std::string dir, NodeHarnessOptions options)
   KeyPair validator = Ed25519Sha256().GenerateKey();
   genesis_.chain_id = "e2e-chain";
   genesis_.genesis_time_ms = 1;
-  genesis_.validators.push_back(Validator{"validator0", validator.public_key, 1});
+  genesis_.validators.push_back(
+      Validator{"validator0", validator.public_key, 1});
   fs::create_directories(dir_ + "/data");
   if (!WriteFileAtomic(dir_ + "/genesis.json", GenesisToJson(genesis_)).ok() ||
-      !WriteFileAtomic(dir_ + "/node_key.json",
-                       NodeKeyToJson(NodeKey{"ed25519-sha256",
-                                             validator.public_key,
-                                             validator.secret_key}))
+      !WriteFileAtomic(
+           dir_ + "/node_key.json",
+           NodeKeyToJson(NodeKey{"ed25519-sha256", validator.public_key,
+                                 validator.secret_key}))
            .ok()) {
     std::abort();
   }
@@ -135,9 +137,9 @@ absl::Status NodeHarness::Start(absl::Duration timeout) {
     if (r.ok() && r->status == 200) return absl::OkStatus();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return absl::DeadlineExceededError(
-      absl::StrCat("node not ready after ", absl::FormatDuration(timeout),
-                   ":\n", LogTail()));
+  return absl::DeadlineExceededError(absl::StrCat("node not ready after ",
+                                                  absl::FormatDuration(timeout),
+                                                  ":\n", LogTail()));
 }
 
 absl::Status NodeHarness::Stop() {

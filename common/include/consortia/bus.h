@@ -34,10 +34,10 @@ enum class EnvelopeKind : uint8_t { kRequest = 1, kReply = 2, kEvent = 3 };
 struct Envelope {
   uint8_t version = kProtocolVersion;
   EnvelopeKind kind = EnvelopeKind::kRequest;
-  uint16_t type = 0;       // a MsgType from messages.h
-  std::string sender;      // "api", "mempool@node0", ...
-  uint64_t trace_id = 0;   // carried through every hop and every log line
-  uint64_t id = 0;         // correlation id (request/reply) or sequence (event)
+  uint16_t type = 0;      // a MsgType from messages.h
+  std::string sender;     // "api", "mempool@node0", ...
+  uint64_t trace_id = 0;  // carried through every hop and every log line
+  uint64_t id = 0;        // correlation id (request/reply) or sequence (event)
   // Replies only: an absl::StatusCode and its message. OK means the payload
   // is the answer.
   uint8_t status_code = 0;
@@ -111,12 +111,13 @@ class Publisher {
  public:
   virtual ~Publisher() = default;
   // Returns the sequence number given to the event.
-  virtual uint64_t Publish(std::string_view topic, uint16_t type,
-                           Bytes payload, uint64_t trace_id = 0) = 0;
+  virtual uint64_t Publish(std::string_view topic, uint16_t type, Bytes payload,
+                           uint64_t trace_id = 0) = 0;
 };
 
-absl::StatusOr<std::unique_ptr<Publisher>> StartPublisher(
-    zmq::context_t& ctx, std::string endpoint, std::string name);
+absl::StatusOr<std::unique_ptr<Publisher>> StartPublisher(zmq::context_t& ctx,
+                                                          std::string endpoint,
+                                                          std::string name);
 
 // Receives events on its own thread. The callback sees every event in order;
 // `missed` is how many sequence numbers were skipped before this one (0 when
@@ -125,16 +126,15 @@ absl::StatusOr<std::unique_ptr<Publisher>> StartPublisher(
 // destruction.
 class Subscriber {
  public:
-  using Callback = std::function<void(std::string_view topic,
-                                      const Envelope& env, Bytes payload,
-                                      uint64_t missed)>;
+  using Callback =
+      std::function<void(std::string_view topic, const Envelope& env,
+                         Bytes payload, uint64_t missed)>;
   virtual ~Subscriber() = default;
 };
 
 absl::StatusOr<std::unique_ptr<Subscriber>> StartSubscriber(
-    zmq::context_t& ctx, std::string endpoint,
-    std::vector<std::string> topics, Subscriber::Callback cb,
-    BusMetrics* metrics = nullptr);
+    zmq::context_t& ctx, std::string endpoint, std::vector<std::string> topics,
+    Subscriber::Callback cb, BusMetrics* metrics = nullptr);
 
 }  // namespace consortia
 

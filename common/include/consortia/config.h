@@ -21,22 +21,21 @@ namespace consortia {
 // Applies CONSORTIA_* environment variables to the flags they name, then parses
 // argv (flags there override). Exits with a usage message on an unknown flag
 // or a bad value. Returns the positional arguments.
-std::vector<char*> ParseFlagsAndEnv(int argc, char** argv,
-                                    const char* usage);
+std::vector<char*> ParseFlagsAndEnv(int argc, char** argv, const char* usage);
 
 // Options every service of a node shares.
 struct NodeConfig {
-  std::string node_name;        // --node_name
-  std::string genesis_path;     // --genesis
-  std::string node_key_path;    // --node_key
-  std::string data_dir;         // --data_dir
-  std::string mempool_endpoint; // --mempool_endpoint
-  std::string storage_endpoint; // --storage_endpoint
-  std::string storage_events;   // --storage_events
-  std::string metrics_host;     // --metrics_host (ops endpoint address)
-  int metrics_port = 0;         // --metrics_port (0 = none)
-  std::string log_level;        // --log_level
-  absl::Duration bus_timeout;   // --bus_timeout_ms
+  std::string node_name;         // --node_name
+  std::string genesis_path;      // --genesis
+  std::string node_key_path;     // --node_key
+  std::string data_dir;          // --data_dir
+  std::string mempool_endpoint;  // --mempool_endpoint
+  std::string storage_endpoint;  // --storage_endpoint
+  std::string storage_events;    // --storage_events
+  std::string metrics_host;      // --metrics_host (ops endpoint address)
+  int metrics_port = 0;          // --metrics_port (0 = none)
+  std::string log_level;         // --log_level
+  absl::Duration bus_timeout;    // --bus_timeout_ms
 
   // Reads the flags above.
   static NodeConfig FromFlags();

@@ -31,13 +31,11 @@ absl::StatusOr<HttpTarget> ParseHttpUrl(const std::string& url);
 // Sends one request and reads the whole response. Unavailable if the server
 // cannot be reached, DeadlineExceeded after `timeout`. Any HTTP status,
 // including 4xx and 5xx, is a successful call.
-absl::StatusOr<HttpResult> HttpCall(const HttpTarget& target,
-                                    const std::string& method,
-                                    const std::string& path,
-                                    const std::string& body = "",
-                                    const std::string& content_type =
-                                        "application/json",
-                                    absl::Duration timeout = absl::Seconds(10));
+absl::StatusOr<HttpResult> HttpCall(
+    const HttpTarget& target, const std::string& method,
+    const std::string& path, const std::string& body = "",
+    const std::string& content_type = "application/json",
+    absl::Duration timeout = absl::Seconds(10));
 
 }  // namespace consortia
 

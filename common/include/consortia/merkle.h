@@ -18,13 +18,14 @@
 namespace consortia {
 
 struct MerkleProof {
-  uint64_t index = 0;       // position of the leaf
-  uint64_t leaf_count = 0;  // leaves in the tree
-  std::vector<Hash32> path; // siblings, leaf level first
+  uint64_t index = 0;        // position of the leaf
+  uint64_t leaf_count = 0;   // leaves in the tree
+  std::vector<Hash32> path;  // siblings, leaf level first
 };
 
 Hash32 MerkleLeafHash(const CryptoSuite& suite, ByteView leaf);
-Hash32 MerkleRoot(const CryptoSuite& suite, const std::vector<ByteView>& leaves);
+Hash32 MerkleRoot(const CryptoSuite& suite,
+                  const std::vector<ByteView>& leaves);
 Hash32 MerkleRoot(const CryptoSuite& suite, const std::vector<Bytes>& leaves);
 
 // OutOfRange if index >= leaves.size().

@@ -26,6 +26,7 @@ class Counter {
   Counter() = default;
   explicit Counter(void* impl) : impl_(impl) {}
   void Inc(double v = 1);
+
  private:
   void* impl_ = nullptr;
 };
@@ -35,6 +36,7 @@ class Gauge {
   explicit Gauge(void* impl) : impl_(impl) {}
   void Set(double v);
   void Add(double v);
+
  private:
   void* impl_ = nullptr;
 };
@@ -43,6 +45,7 @@ class Histogram {
   Histogram() = default;
   explicit Histogram(void* impl) : impl_(impl) {}
   void Observe(double v);
+
  private:
   void* impl_ = nullptr;
 };

@@ -19,8 +19,8 @@ class ChildProcess {
  public:
   // Starts argv[0] (a path) with argv; stdout and stderr are appended to
   // log_path ("" = inherit). Internal with errno text if it cannot start.
-  static absl::StatusOr<ChildProcess> Start(const std::vector<std::string>& argv,
-                                            const std::string& log_path);
+  static absl::StatusOr<ChildProcess> Start(
+      const std::vector<std::string>& argv, const std::string& log_path);
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
   ~ChildProcess();

@@ -36,13 +36,13 @@ inline constexpr size_t kMaxLogBytes = 4096;
 // A signed client transaction.
 struct Transaction {
   std::string chain_id;
-  uint64_t nonce = 0;        // chosen by the client; makes the hash unique
-  uint64_t valid_until = 0;  // last height at which it may be committed
-  Bytes sender;              // public key of the signer
-  std::string app;           // "kv", "notary", "invoice", "admin"
-  std::string method;        // app-specific, e.g. "set"
+  uint64_t nonce = 0;             // chosen by the client; makes the hash unique
+  uint64_t valid_until = 0;       // last height at which it may be committed
+  Bytes sender;                   // public key of the signer
+  std::string app;                // "kv", "notary", "invoice", "admin"
+  std::string method;             // app-specific, e.g. "set"
   std::vector<std::string> args;  // app-specific byte strings
-  Bytes signature;           // over TxSignBytes()
+  Bytes signature;                // over TxSignBytes()
 
   bool operator==(const Transaction&) const = default;
 };
@@ -60,10 +60,10 @@ Hash32 TxHash(const CryptoSuite& suite, const Transaction& tx);
 struct BlockHeader {
   std::string chain_id;
   uint64_t height = 0;
-  uint64_t time_ms = 0;      // proposer's clock, Unix milliseconds
-  Bytes proposer;            // proposer's public key
-  Hash32 prev_hash{};        // hash of block height-1 (zero at height 1)
-  Hash32 tx_root{};          // Merkle root over the encoded txs of this block
+  uint64_t time_ms = 0;  // proposer's clock, Unix milliseconds
+  Bytes proposer;        // proposer's public key
+  Hash32 prev_hash{};    // hash of block height-1 (zero at height 1)
+  Hash32 tx_root{};      // Merkle root over the encoded txs of this block
   // Deferred execution (as in Tendermint): the state root and receipts root
   // after executing block height-1 (zero at height 1).
   Hash32 state_root{};
@@ -94,7 +94,7 @@ struct Vote {
   uint32_t round = 0;
   Hash32 block_hash{};  // zero = nil
   uint32_t validator_index = 0;
-  Bytes signature;      // over VoteSignBytes()
+  Bytes signature;  // over VoteSignBytes()
 
   bool operator==(const Vote&) const = default;
 };
@@ -129,8 +129,8 @@ enum class ExecCode : uint32_t {
   kUnknownMethod = 2,
   kBadArgs = 3,
   kNotOwner = 4,
-  kDuplicate = 5,   // the same tx hash was already committed
-  kExpired = 6,     // valid_until < block height
+  kDuplicate = 5,  // the same tx hash was already committed
+  kExpired = 6,    // valid_until < block height
   kNotFound = 7,
 };
 std::string_view ExecCodeName(ExecCode c);
