@@ -22,10 +22,11 @@ TEST(ThreadPoolTest, RunsEverythingQueuedBeforeDestruction) {
 }
 
 TEST(ThreadPoolTest, UsesSeveralThreads) {
-  ThreadPool pool(4);
   absl::Mutex mu;
   std::set<std::thread::id> ids;
   int arrived = 0;
+  // Declared after the state its tasks use, so it joins them first.
+  ThreadPool pool(4);
   // Four tasks that each wait until all four run at once.
   for (int i = 0; i < 4; ++i) {
     pool.Run([&] {
