@@ -1,11 +1,15 @@
+#include "commands.h"
+
+#include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "args.h"
-#include "commands.h"
 #include "consortia/config.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/http_client.h"
@@ -190,14 +194,159 @@ int GetCommand(const std::vector<std::string>& argv) {
   return 0;
 }
 
+namespace {
+
+// Percent-encodes everything but RFC 3986's unreserved characters, so that
+// any app name or key survives as one path segment.
+std::string PathSegment(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  return out;
+}
+
+// Text when every byte is printable ASCII, else hex.
+std::string Printable(const Bytes& b) {
+  for (uint8_t c : b) {
+    if (c < 0x20 || c > 0x7e) return "0x" + ToHex(b);
+  }
+  return "\"" + std::string(AsString(b)) + "\"";
+}
+
+// The proof bundle of GET /v1/state/{app}/{key}[?height=H]: in the 200 body
+// when the key has a value, in the 404 problem body when it has none.
+absl::StatusOr<StateRecord> FetchStateRecord(const std::string& api,
+                                             const std::string& path) {
+  auto target = ParseHttpUrl(api);
+  if (!target.ok()) return target.status();
+  auto res = HttpCall(*target, "GET", path);
+  if (!res.ok()) return res.status();
+  nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
+  std::string hex;
+  if (j.is_object() && j.contains("proof") && j["proof"].is_object() &&
+      j["proof"].value("encoding", "") == "consortia-staterecord-v1" &&
+      j["proof"].contains("hex") && j["proof"]["hex"].is_string()) {
+    hex = j["proof"]["hex"].get<std::string>();
+  } else {
+    std::string detail =
+        j.is_object() ? j.value("detail", res->body) : res->body;
+    if (res->status == 404) return absl::NotFoundError(detail);
+    return absl::UnavailableError(
+        absl::StrCat("HTTP ", res->status, " from ", path, ": ", detail));
+  }
+  auto bytes = FromHex(hex);
+  if (!bytes.ok()) return bytes.status();
+  return DecodeStateRecord(*bytes);
+}
+
+// Block `height`'s header and certificate, from the raw record of GET
+// /v1/blocks/{height}. NotFound while that block does not exist.
+absl::StatusOr<BlockRecord> FetchBlockRecord(const std::string& api,
+                                             uint64_t height) {
+  auto j = GetJson(api, absl::StrCat("/v1/blocks/", height));
+  if (!j.ok()) return j.status();
+  std::string hex;
+  try {
+    hex = (*j)["raw"]["hex"].get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+    return absl::InternalError("the api's block answer has no raw record");
+  }
+  auto bytes = FromHex(hex);
+  if (!bytes.ok()) return bytes.status();
+  return DecodeBlockRecord(*bytes);
+}
+
+int Rejected(const absl::Status& s) {
+  std::fprintf(stderr, "consortia: proof REJECTED: %s\n",
+               std::string(s.message()).c_str());
+  return 1;
+}
+
+// `verify --state APP KEY`: the value (or absence) of APP/KEY in the latest
+// state, proven against the state root that the next block's header
+// carries, that header certified by the genesis validators. The state after
+// the latest block is certified only once the next block exists: until then
+// the command waits for it (at most --timeout seconds).
+int VerifyState(const Args& args, const Genesis& genesis,
+                const CryptoSuite& suite) {
+  if (args.positional().size() != 2) {
+    return Fail(absl::InvalidArgumentError(
+        "usage: consortia verify --genesis FILE --state APP KEY"));
+  }
+  const std::string& app = args.positional()[0];
+  const std::string& key = args.positional()[1];
+  const std::string api = args.Get("api", kDefaultApi);
+  auto timeout = args.GetU64("timeout", 30);
+  if (!timeout.ok()) return Fail(timeout.status());
+
+  auto record = FetchStateRecord(
+      api, "/v1/state/" + PathSegment(app) + "/" + PathSegment(key));
+  if (!record.ok()) return Fail(record.status());
+  // From here on nothing the api said is trusted: only the proof bytes, the
+  // block bytes and the genesis.
+  if (auto s = VerifyStateRecord(suite, genesis, app, key, *record, false);
+      !s.ok()) {
+    return Rejected(s);
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(*timeout);
+  while (!record->next_header.has_value()) {
+    auto next = FetchBlockRecord(api, record->height + 1);
+    if (next.ok()) {
+      if (!next->cert.has_value()) {
+        return Rejected(absl::InvalidArgumentError(absl::StrCat(
+            "block ", record->height + 1, " comes without its certificate")));
+      }
+      record->next_header = next->block.header;
+      record->next_cert = *next->cert;
+      break;
+    }
+    if (!absl::IsNotFound(next.status())) return Fail(next.status());
+    if (absl::Now() >= deadline) {
+      return Fail(absl::DeadlineExceededError(absl::StrCat(
+          "the state after block ", record->height,
+          " is proven but not yet certified: block ", record->height + 1,
+          " did not appear within ", *timeout, " s")));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (auto s = VerifyStateRecord(suite, genesis, app, key, *record, true);
+      !s.ok()) {
+    return Rejected(s);
+  }
+  const std::string what =
+      record->found
+          ? absl::StrCat(app, "/", key, " = ", Printable(record->value),
+                         " (owner ", ToHex(record->owner), ")")
+          : absl::StrCat(app, "/", key, " has no value");
+  std::printf(
+      "OK: %s in the state after block %llu (root %s), certified by block "
+      "%llu (%zu of %zu validators)\n",
+      what.c_str(), static_cast<unsigned long long>(record->height),
+      ToHex(record->state_root).c_str(),
+      static_cast<unsigned long long>(record->next_header->height),
+      record->next_cert->sigs.size(), genesis.validators.size());
+  return 0;
+}
+
+}  // namespace
+
 int VerifyCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv, {"api", "genesis"}, {});
+  auto args = Args::Parse(argv, {"api", "genesis", "timeout"}, {"state"});
   if (!args.ok()) return Fail(args.status());
   auto genesis_path = args->Require("genesis");
   if (!genesis_path.ok()) return Fail(genesis_path.status());
-  if (args->positional().size() != 1) {
+  if (!args->Has("state") && args->positional().size() != 1) {
     return Fail(absl::InvalidArgumentError(
-        "usage: consortia verify --genesis FILE TXHASH"));
+        "usage: consortia verify --genesis FILE TXHASH | --state APP KEY"));
   }
   auto genesis_json = ReadFile(*genesis_path);
   if (!genesis_json.ok()) return Fail(genesis_json.status());
@@ -205,6 +354,7 @@ int VerifyCommand(const std::vector<std::string>& argv) {
   if (!genesis.ok()) return Fail(genesis.status());
   auto suite = GetCryptoSuite(genesis->crypto_suite);
   if (!suite.ok()) return Fail(suite.status());
+  if (args->Has("state")) return VerifyState(*args, *genesis, **suite);
   auto hash = HashFromHex(args->positional()[0]);
   if (!hash.ok()) return Fail(hash.status());
 
@@ -224,9 +374,7 @@ int VerifyCommand(const std::vector<std::string>& argv) {
   auto record = DecodeTxRecord(*bytes);
   if (!record.ok()) return Fail(record.status());
   if (auto s = VerifyTxRecord(**suite, *genesis, *record, *hash); !s.ok()) {
-    std::fprintf(stderr, "consortia: proof REJECTED: %s\n",
-                 std::string(s.message()).c_str());
-    return 1;
+    return Rejected(s);
   }
   std::printf("OK: tx %s is in block %llu (certified by %zu of %zu validators)",
               args->positional()[0].c_str(),

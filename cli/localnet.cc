@@ -1,6 +1,10 @@
-// `consortia localnet`: a validator node on 127.0.0.1 from the binaries next
-// to this one. First use creates DIR/genesis.json, DIR/node0/node_key.json and
-// DIR/client_key.json; later uses reuse them and the data in DIR/node0/data.
+// `consortia localnet`: validator nodes on 127.0.0.1 from the binaries next
+// to this one. First use creates DIR/genesis.json, DIR/nodeI/node_key.json
+// and DIR/client_key.json (with --validators N > 1 also DIR/nodeI/p2p_key.json
+// and DIR/peers.json); later uses reuse them and the data in DIR/nodeI/data.
+// Node i uses ports base-port + 100 * i + {1, 2, 3, 4 (consensus p2p),
+// 60..63 (metrics; 80..83 with several validators)} and serves its API on
+// api-port + i.
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,13 +20,19 @@
 #include "consortia/config.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/http_client.h"
+#include "consortia/peer_net.h"
 #include "consortia/process.h"
 #include "consortia/types.h"
+#include "nlohmann/json.hpp"
 
 namespace consortia::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Validators of a new network when --validators is not given (an existing
+// network keeps its own number).
+constexpr uint64_t kDefaultValidators = 4;
 
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "consortia localnet: %s\n",
@@ -38,40 +48,105 @@ absl::Status EnsureKey(const std::string& path) {
       NodeKeyToJson(NodeKey{"ed25519-sha256", kp.public_key, kp.secret_key}));
 }
 
-absl::Status EnsureNetwork(const std::string& dir) {
+absl::Status EnsureCurveKey(const std::string& path) {
+  if (fs::exists(path)) return LoadCurveKeyPair(path).status();
+  auto pair = GenerateCurveKeyPair();
+  if (!pair.ok()) return pair.status();
+  return WriteFileAtomic(path, CurveKeyPairToJson(*pair));
+}
+
+std::string NodeDir(const std::string& dir, uint64_t i) {
+  return absl::StrCat(dir, "/node", i);
+}
+
+uint64_t NodeBase(uint64_t base, uint64_t i) { return base + 100 * i; }
+
+// Keys, genesis (and for several validators the peers file) of a network of
+// `validators` nodes, created on first use and checked on later ones.
+absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
+                           uint64_t base) {
   std::error_code ec;
-  fs::create_directories(dir + "/node0/data", ec);
+  for (uint64_t i = 0; i < validators; ++i) {
+    fs::create_directories(NodeDir(dir, i) + "/data", ec);
+  }
   fs::create_directories(dir + "/logs", ec);
   if (ec) {
     return absl::InternalError(
         absl::StrCat("cannot create ", dir, ": ", ec.message()));
   }
-  if (auto s = EnsureKey(dir + "/node0/node_key.json"); !s.ok()) return s;
+  for (uint64_t i = 0; i < validators; ++i) {
+    if (auto s = EnsureKey(NodeDir(dir, i) + "/node_key.json"); !s.ok()) {
+      return s;
+    }
+    if (validators > 1) {
+      if (auto s = EnsureCurveKey(NodeDir(dir, i) + "/p2p_key.json"); !s.ok()) {
+        return s;
+      }
+    }
+  }
   if (auto s = EnsureKey(dir + "/client_key.json"); !s.ok()) return s;
+  if (validators > 1) {
+    nlohmann::json peers = nlohmann::json::array();
+    for (uint64_t i = 0; i < validators; ++i) {
+      auto pair = LoadCurveKeyPair(NodeDir(dir, i) + "/p2p_key.json");
+      if (!pair.ok()) return pair.status();
+      peers.push_back({{"id", absl::StrCat("node", i)},
+                       {"endpoint", absl::StrCat("tcp://127.0.0.1:",
+                                                 NodeBase(base, i) + 4)},
+                       {"public_key", CurveKeyToZ85(pair->public_key)}});
+    }
+    if (auto s = WriteFileAtomic(dir + "/peers.json", peers.dump(2)); !s.ok()) {
+      return s;
+    }
+  }
   std::string genesis_path = dir + "/genesis.json";
   if (fs::exists(genesis_path)) {
     auto text = ReadFile(genesis_path);
     if (!text.ok()) return text.status();
-    return ParseGenesisJson(*text).status();
+    auto g = ParseGenesisJson(*text);
+    if (!g.ok()) return g.status();
+    if (g->validators.size() != validators) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(dir, " holds a network of ", g->validators.size(),
+                       " validators; use --validators ", g->validators.size(),
+                       " or another --dir"));
+    }
+    return absl::OkStatus();
   }
-  auto key = LoadNodeKey(dir + "/node0/node_key.json");
-  if (!key.ok()) return key.status();
   Genesis g;
   g.chain_id = "localnet";
   g.genesis_time_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
-  g.validators.push_back(Validator{"validator0", key->public_key, 1});
+  for (uint64_t i = 0; i < validators; ++i) {
+    auto key = LoadNodeKey(NodeDir(dir, i) + "/node_key.json");
+    if (!key.ok()) return key.status();
+    g.validators.push_back(
+        Validator{absl::StrCat("validator", i), key->public_key, 1});
+  }
   return WriteFileAtomic(genesis_path, GenesisToJson(g));
 }
 
-bool WaitReady(const HttpTarget& api, const std::vector<ChildProcess*>& procs,
+bool WaitReady(const std::vector<HttpTarget>& apis,
+               const std::vector<ChildProcess*>& procs,
                absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
+  size_t ready = 0;
   while (absl::Now() < deadline) {
     for (ChildProcess* p : procs) {
       if (!p->running()) return false;
     }
-    auto res = HttpCall(api, "GET", "/readyz", "", "", absl::Seconds(2));
-    if (res.ok() && res->status == 200) return true;
+    auto res =
+        HttpCall(apis[ready], "GET", "/readyz", "", "", absl::Seconds(2));
+    if (res.ok() && res->status == 200) {
+      if (ready + 1 < apis.size()) {
+        ++ready;
+        continue;
+      }
+      // Ready once the chain has its first block (the CLI's submit needs a
+      // height); with several validators that takes a round of votes.
+      auto block = HttpCall(apis[0], "GET", "/v1/blocks/latest", "", "",
+                            absl::Seconds(2));
+      if (block.ok() && block->status == 200) return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   return false;
@@ -111,7 +186,7 @@ int StopLocalnet(const std::string& pid_file) {
 
 int LocalnetCommand(const std::vector<std::string>& argv,
                     const std::string& self) {
-  auto args = Args::Parse(argv, {"dir", "api-port", "base-port"},
+  auto args = Args::Parse(argv, {"dir", "api-port", "base-port", "validators"},
                           {"single-process", "stop"});
   if (!args.ok()) return Fail(args.status());
   std::string dir = fs::absolute(args->Get("dir", "localnet")).string();
@@ -119,41 +194,88 @@ int LocalnetCommand(const std::vector<std::string>& argv,
   if (args->Has("stop")) return StopLocalnet(pid_file);
   auto api_port = args->GetU64("api-port", 26657);
   auto base = args->GetU64("base-port", 26600);
+  // One process runs one validator.
+  uint64_t default_validators =
+      args->Has("single-process") ? 1 : kDefaultValidators;
+  if (auto text = ReadFile(dir + "/genesis.json"); text.ok()) {
+    if (auto g = ParseGenesisJson(*text); g.ok() && !g->validators.empty()) {
+      default_validators = g->validators.size();
+    }
+  }
+  auto validators = args->GetU64("validators", default_validators);
   if (!api_port.ok()) return Fail(api_port.status());
   if (!base.ok()) return Fail(base.status());
-  if (*api_port == 0 || *api_port > 65535 || *base == 0 || *base > 65400) {
+  if (!validators.ok()) return Fail(validators.status());
+  if (*validators < 1 || *validators > 16) {
+    return Fail(absl::InvalidArgumentError("--validators must be in 1..16"));
+  }
+  const uint64_t n = *validators;
+  if (*api_port == 0 || *api_port + n - 1 > 65535 || *base == 0 ||
+      NodeBase(*base, n - 1) > 65400) {
     return Fail(absl::InvalidArgumentError("ports must be in 1..65535"));
   }
-  if (auto s = EnsureNetwork(dir); !s.ok()) return Fail(s);
+  if (n > 1 && args->Has("single-process")) {
+    return Fail(absl::InvalidArgumentError(
+        "--single-process runs one validator; use --validators 1"));
+  }
+  if (auto s = EnsureNetwork(dir, n, *base); !s.ok()) return Fail(s);
 
   std::error_code ec;
   fs::path exe = fs::canonical("/proc/self/exe", ec);
   fs::path bin_dir = ec ? fs::path(self).parent_path() : exe.parent_path();
   auto bin = [&](const char* name) { return (bin_dir / name).string(); };
 
-  std::vector<std::string> common = {
-      "--node_name=node0",
-      "--genesis=" + dir + "/genesis.json",
-      "--node_key=" + dir + "/node0/node_key.json",
-      "--data_dir=" + dir + "/node0/data",
-      absl::StrCat("--mempool_endpoint=tcp://127.0.0.1:", *base + 1),
-      absl::StrCat("--storage_endpoint=tcp://127.0.0.1:", *base + 2),
-      absl::StrCat("--storage_events=tcp://127.0.0.1:", *base + 3),
-  };
-  std::string api_flag = absl::StrCat("--api_port=", *api_port);
   struct Spec {
-    const char* binary;
+    std::string binary;
     uint64_t metrics_port;
+    std::vector<std::string> flags;
+    std::string log;
   };
   std::vector<Spec> specs;
-  if (args->Has("single-process")) {
-    specs = {{"consortia-node", *base + 60}};
-  } else {
-    // Start order: storage, mempool, consensus, api.
-    specs = {{"consortia-storage", *base + 60},
-             {"consortia-mempool", *base + 61},
-             {"consortia-consensus", *base + 62},
-             {"consortia-api", *base + 63}};
+  std::vector<HttpTarget> apis;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t b = NodeBase(*base, i);
+    // Metrics at +60..63 for one node (monitoring/prometheus-localnet.yml);
+    // with several, +80..83, clear of the APIs at api-port + i.
+    const uint64_t m = b + (n > 1 ? 80 : 60);
+    const std::string node_dir = NodeDir(dir, i);
+    std::vector<std::string> common = {
+        absl::StrCat("--node_name=node", i),
+        "--genesis=" + dir + "/genesis.json",
+        "--node_key=" + node_dir + "/node_key.json",
+        "--data_dir=" + node_dir + "/data",
+        absl::StrCat("--mempool_endpoint=tcp://127.0.0.1:", b + 1),
+        absl::StrCat("--storage_endpoint=tcp://127.0.0.1:", b + 2),
+        absl::StrCat("--storage_events=tcp://127.0.0.1:", b + 3),
+    };
+    const uint64_t node_api = *api_port + i;
+    apis.push_back(
+        HttpTarget{"127.0.0.1", static_cast<uint16_t>(node_api), ""});
+    const std::string api_flag = absl::StrCat("--api_port=", node_api);
+    std::vector<std::string> p2p_flags;
+    if (n > 1) {
+      p2p_flags = {
+          absl::StrCat("--consensus_p2p_endpoint=tcp://127.0.0.1:", b + 4),
+          "--consensus_p2p_key=" + node_dir + "/p2p_key.json",
+          "--consensus_peers=" + dir + "/peers.json"};
+    }
+    auto add = [&](const char* binary, uint64_t metrics_port,
+                   std::vector<std::string> own) {
+      Spec spec{binary, metrics_port, common, ""};
+      spec.flags.insert(spec.flags.end(), own.begin(), own.end());
+      spec.log = n > 1 ? absl::StrCat(dir, "/logs/node", i, "-", binary, ".log")
+                       : absl::StrCat(dir, "/logs/", binary, ".log");
+      specs.push_back(std::move(spec));
+    };
+    if (args->Has("single-process")) {
+      add("consortia-node", m + 0, {api_flag});
+    } else {
+      // Start order: storage, mempool, consensus, api.
+      add("consortia-storage", m + 0, {});
+      add("consortia-mempool", m + 1, {});
+      add("consortia-consensus", m + 2, p2p_flags);
+      add("consortia-api", m + 3, {api_flag});
+    }
   }
 
   // Ctrl-C and SIGTERM are taken with sigwait below, not by a handler.
@@ -178,21 +300,16 @@ int LocalnetCommand(const std::vector<std::string>& argv,
 
   std::vector<ChildProcess> procs;
   for (const Spec& spec : specs) {
-    std::vector<std::string> cmd = {bin(spec.binary)};
-    cmd.insert(cmd.end(), common.begin(), common.end());
+    std::vector<std::string> cmd = {bin(spec.binary.c_str())};
+    cmd.insert(cmd.end(), spec.flags.begin(), spec.flags.end());
     cmd.push_back(absl::StrCat("--metrics_port=", spec.metrics_port));
-    std::string binary = spec.binary;
-    if (binary == "consortia-api" || binary == "consortia-node") {
-      cmd.push_back(api_flag);
-    }
-    std::string log = absl::StrCat(dir, "/logs/", spec.binary, ".log");
-    auto p = ChildProcess::Start(cmd, log);
+    auto p = ChildProcess::Start(cmd, spec.log);
     if (!p.ok()) return Fail(p.status());
     std::printf(
         "started %-20s pid %-7d metrics http://127.0.0.1:%llu/metrics  log "
         "%s\n",
-        spec.binary, p->pid(),
-        static_cast<unsigned long long>(spec.metrics_port), log.c_str());
+        spec.binary.c_str(), p->pid(),
+        static_cast<unsigned long long>(spec.metrics_port), spec.log.c_str());
     procs.push_back(*std::move(p));
   }
   auto stop_all = [&] {
@@ -201,15 +318,19 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     fs::remove(pid_file, ignored);
   };
 
-  HttpTarget api{"127.0.0.1", static_cast<uint16_t>(*api_port), ""};
   std::vector<ChildProcess*> ptrs;
   for (auto& p : procs) ptrs.push_back(&p);
-  if (!WaitReady(api, ptrs, absl::Seconds(60))) {
+  if (!WaitReady(apis, ptrs, absl::Seconds(60))) {
     stop_all();
     return Fail(absl::UnavailableError(absl::StrCat(
         "the node did not become ready; see the logs in ", dir, "/logs")));
   }
   std::string url = absl::StrCat("http://127.0.0.1:", *api_port);
+  if (n > 1) {
+    std::printf("\n%llu validators; node i serves its API on port %llu + i\n",
+                static_cast<unsigned long long>(n),
+                static_cast<unsigned long long>(*api_port));
+  }
   std::printf(
       "\nConsortia local network is ready.\n"
       "  API:     %s\n"
@@ -234,8 +355,8 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     bool died = false;
     for (size_t i = 0; i < procs.size(); ++i) {
       if (!procs[i].running()) {
-        std::fprintf(stderr, "%s exited unexpectedly; see %s/logs/%s.log\n",
-                     specs[i].binary, dir.c_str(), specs[i].binary);
+        std::fprintf(stderr, "%s exited unexpectedly; see %s\n",
+                     specs[i].binary.c_str(), specs[i].log.c_str());
         died = true;
       }
     }

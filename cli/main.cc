@@ -19,11 +19,17 @@ Transactions and queries (--api URL, default http://127.0.0.1:26657)
   get tx HASH | get block HEIGHT|latest | get state APP KEY
   verify  --genesis FILE TXHASH                     check a tx's proof offline:
                                                     only the genesis is trusted
+  verify  --genesis FILE --state APP KEY [--timeout S]
+                                                    check a state value (or its
+                                                    absence) the same way
 
 Local network
-  localnet [--dir DIR] [--api-port N] [--single-process]
-          start a validator node on 127.0.0.1 (keys and genesis are created
-          in DIR on first use); Ctrl-C stops every process
+  localnet [--dir DIR] [--api-port N] [--base-port N] [--validators N]
+           [--single-process]
+          start N validator nodes on 127.0.0.1 (default 4, or as many as
+          DIR's existing genesis has; keys, genesis and
+          peers file are created in DIR on first use; node i serves its API
+          on api-port + i); Ctrl-C stops every process
   localnet [--dir DIR] --stop                       stop the one running from DIR
 )";
 

@@ -49,6 +49,11 @@ std::string_view AdmissionName(Admission a) {
   return "unknown";
 }
 
+absl::StatusOr<std::vector<ProposalTxCheck>> MempoolApi::CheckProposal(
+    const std::vector<Bytes>&, uint64_t) {
+  return absl::UnimplementedError("this mempool does not check proposals");
+}
+
 namespace {
 
 namespace sai = service_api_internal;
@@ -226,6 +231,58 @@ absl::StatusOr<std::vector<Bytes>> DecodeReapResponse(ByteView data) {
       });
 }
 
+Bytes EncodeCheckProposalRequest(const std::vector<Bytes>& raw_txs,
+                                 uint64_t height) {
+  Encoder e;
+  e.PutU64(height);
+  PutTxList(raw_txs, &e);
+  return e.Take();
+}
+
+absl::StatusOr<CheckProposalRequest> DecodeCheckProposalRequest(ByteView data) {
+  return DecodeWith<CheckProposalRequest>(
+      "check proposal request", data,
+      [](Decoder* d, CheckProposalRequest* r) -> absl::Status {
+        SA_RETURN_IF_ERROR(d->GetU64(&r->height));
+        return GetTxList(d, kMaxTxBytes, &r->raw_txs);
+      });
+}
+
+Bytes EncodeCheckProposalResponse(const std::vector<ProposalTxCheck>& checks) {
+  Encoder e;
+  e.PutVarint(checks.size());
+  for (const ProposalTxCheck& c : checks) {
+    e.PutHash(c.tx_hash);
+    e.PutU8(static_cast<uint8_t>(c.code));
+  }
+  return e.Take();
+}
+
+absl::StatusOr<std::vector<ProposalTxCheck>> DecodeCheckProposalResponse(
+    ByteView data) {
+  return DecodeWith<std::vector<ProposalTxCheck>>(
+      "check proposal response", data,
+      [](Decoder* d, std::vector<ProposalTxCheck>* out) -> absl::Status {
+        uint64_t n;
+        // hash + code: 33 bytes each.
+        SA_RETURN_IF_ERROR(d->GetCount(&n, kMaxBatchTxs, 33));
+        out->reserve(n);
+        for (uint64_t i = 0; i < n; ++i) {
+          ProposalTxCheck c;
+          SA_RETURN_IF_ERROR(d->GetHash(&c.tx_hash));
+          uint8_t code;
+          SA_RETURN_IF_ERROR(d->GetU8(&code));
+          if (code > kMaxAdmission) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("unknown admission code ", code));
+          }
+          c.code = static_cast<Admission>(code);
+          out->push_back(c);
+        }
+        return absl::OkStatus();
+      });
+}
+
 Bytes EncodeChainState(const ChainState& s) {
   Encoder e;
   e.PutU64(s.height);
@@ -329,21 +386,134 @@ absl::StatusOr<GetStateRequest> DecodeGetStateRequest(ByteView data) {
 }
 
 Bytes EncodeStateRecord(const StateRecord& r) {
-  Encoder e;
-  e.PutBool(r.found);
-  e.PutBytes(r.value);
-  e.PutBytes(r.owner);
-  e.PutU64(r.height);
-  return e.Take();
+  return ::consortia::EncodeStateRecord(r);
 }
 
 absl::StatusOr<StateRecord> DecodeStateRecord(ByteView data) {
-  return DecodeWith<StateRecord>(
-      "state record", data, [](Decoder* d, StateRecord* r) -> absl::Status {
-        SA_RETURN_IF_ERROR(d->GetBool(&r->found));
-        SA_RETURN_IF_ERROR(d->GetBytes(&r->value, kMaxStateValueBytes));
-        SA_RETURN_IF_ERROR(d->GetBytes(&r->owner, kMaxPublicKeyBytes));
+  return ::consortia::DecodeStateRecord(data);
+}
+
+Bytes EncodeGetStateAtRequest(const GetStateAtRequest& req) {
+  Encoder e;
+  e.PutString(req.app);
+  e.PutString(req.key);
+  e.PutU64(req.height);
+  return e.Take();
+}
+
+absl::StatusOr<GetStateAtRequest> DecodeGetStateAtRequest(ByteView data) {
+  return DecodeWith<GetStateAtRequest>(
+      "get state at request", data,
+      [](Decoder* d, GetStateAtRequest* r) -> absl::Status {
+        SA_RETURN_IF_ERROR(d->GetString(&r->app, kMaxAppBytes));
+        SA_RETURN_IF_ERROR(d->GetString(&r->key, kMaxStateKeyBytes));
         return d->GetU64(&r->height);
+      });
+}
+
+Bytes EncodeListBlocksRequest(const ListBlocksRequest& req) {
+  Encoder e;
+  e.PutU64(req.from);
+  e.PutU32(req.limit);
+  return e.Take();
+}
+
+absl::StatusOr<ListBlocksRequest> DecodeListBlocksRequest(ByteView data) {
+  return DecodeWith<ListBlocksRequest>(
+      "list blocks request", data,
+      [](Decoder* d, ListBlocksRequest* r) -> absl::Status {
+        SA_RETURN_IF_ERROR(d->GetU64(&r->from));
+        return d->GetU32(&r->limit);
+      });
+}
+
+Bytes EncodeBlockSummaries(const std::vector<BlockSummary>& blocks) {
+  Encoder e;
+  e.PutVarint(blocks.size());
+  for (const BlockSummary& b : blocks) {
+    EncodeHeader(b.header, &e);
+    e.PutHash(b.block_hash);
+    e.PutU32(b.tx_count);
+  }
+  return e.Take();
+}
+
+absl::StatusOr<std::vector<BlockSummary>> DecodeBlockSummaries(ByteView data) {
+  return DecodeWith<std::vector<BlockSummary>>(
+      "block summaries", data,
+      [](Decoder* d, std::vector<BlockSummary>* out) -> absl::Status {
+        uint64_t n;
+        // A header alone takes well over 100 bytes.
+        SA_RETURN_IF_ERROR(d->GetCount(&n, kMaxListBlocks, 100));
+        out->reserve(n);
+        for (uint64_t i = 0; i < n; ++i) {
+          BlockSummary b;
+          SA_RETURN_IF_ERROR(DecodeHeader(d, &b.header));
+          SA_RETURN_IF_ERROR(d->GetHash(&b.block_hash));
+          SA_RETURN_IF_ERROR(d->GetU32(&b.tx_count));
+          out->push_back(std::move(b));
+        }
+        return absl::OkStatus();
+      });
+}
+
+Bytes EncodeScanStateRequest(const ScanStateRequest& req) {
+  Encoder e;
+  e.PutString(req.app);
+  e.PutString(req.prefix);
+  e.PutString(req.cursor);
+  e.PutU32(req.limit);
+  return e.Take();
+}
+
+absl::StatusOr<ScanStateRequest> DecodeScanStateRequest(ByteView data) {
+  return DecodeWith<ScanStateRequest>(
+      "scan state request", data,
+      [](Decoder* d, ScanStateRequest* r) -> absl::Status {
+        SA_RETURN_IF_ERROR(d->GetString(&r->app, kMaxAppBytes));
+        SA_RETURN_IF_ERROR(d->GetString(&r->prefix, kMaxStateKeyBytes));
+        SA_RETURN_IF_ERROR(d->GetString(&r->cursor, kMaxStateKeyBytes));
+        return d->GetU32(&r->limit);
+      });
+}
+
+Bytes EncodeStatePage(const StatePage& page) {
+  Encoder e;
+  e.PutU64(page.height);
+  e.PutVarint(page.items.size());
+  for (const StateItem& item : page.items) {
+    e.PutString(item.key);
+    e.PutBytes(item.value);
+    e.PutBytes(item.owner);
+  }
+  e.PutBool(page.next_cursor.has_value());
+  if (page.next_cursor.has_value()) e.PutString(*page.next_cursor);
+  return e.Take();
+}
+
+absl::StatusOr<StatePage> DecodeStatePage(ByteView data) {
+  return DecodeWith<StatePage>(
+      "state page", data, [](Decoder* d, StatePage* p) -> absl::Status {
+        SA_RETURN_IF_ERROR(d->GetU64(&p->height));
+        uint64_t n;
+        // Three length prefixes at least.
+        SA_RETURN_IF_ERROR(d->GetCount(&n, kMaxScanState, 3));
+        p->items.reserve(n);
+        for (uint64_t i = 0; i < n; ++i) {
+          StateItem item;
+          SA_RETURN_IF_ERROR(d->GetString(&item.key, kMaxStateKeyBytes));
+          SA_RETURN_IF_ERROR(d->GetBytes(&item.value, kMaxStateValueBytes));
+          SA_RETURN_IF_ERROR(d->GetBytes(&item.owner, kMaxPublicKeyBytes));
+          p->items.push_back(std::move(item));
+        }
+        bool more;
+        SA_RETURN_IF_ERROR(d->GetBool(&more));
+        if (more) {
+          std::string cursor;
+          SA_RETURN_IF_ERROR(d->GetString(&cursor, kMaxStateKeyBytes));
+          p->next_cursor = std::move(cursor);
+        }
+        return absl::OkStatus();
       });
 }
 
@@ -477,6 +647,47 @@ absl::StatusOr<BlockRecord> DecodeBlockRecord(ByteView data) {
       });
 }
 
+Bytes EncodeStateRecord(const StateRecord& r) {
+  Encoder e;
+  e.PutBool(r.found);
+  e.PutBytes(r.value);
+  e.PutBytes(r.owner);
+  e.PutU64(r.height);
+  e.PutHash(r.state_root);
+  EncodeStateProof(r.proof, &e);
+  e.PutBool(r.next_header.has_value());
+  if (r.next_header.has_value()) EncodeHeader(*r.next_header, &e);
+  e.PutBool(r.next_cert.has_value());
+  if (r.next_cert.has_value()) e.PutBytes(EncodeCertificate(*r.next_cert));
+  return e.Take();
+}
+
+absl::StatusOr<StateRecord> DecodeStateRecord(ByteView data) {
+  return DecodeWith<StateRecord>(
+      "state record", data, [](Decoder* d, StateRecord* r) -> absl::Status {
+        SA_RETURN_IF_ERROR(d->GetBool(&r->found));
+        SA_RETURN_IF_ERROR(d->GetBytes(&r->value, sai::kMaxStateValueBytes));
+        SA_RETURN_IF_ERROR(d->GetBytes(&r->owner, kMaxPublicKeyBytes));
+        SA_RETURN_IF_ERROR(d->GetU64(&r->height));
+        SA_RETURN_IF_ERROR(d->GetHash(&r->state_root));
+        SA_RETURN_IF_ERROR(DecodeStateProof(d, &r->proof));
+        bool has;
+        SA_RETURN_IF_ERROR(d->GetBool(&has));
+        if (has) {
+          BlockHeader next;
+          SA_RETURN_IF_ERROR(DecodeHeader(d, &next));
+          r->next_header = std::move(next);
+        }
+        SA_RETURN_IF_ERROR(d->GetBool(&has));
+        if (has) {
+          CommitCertificate next_cert;
+          SA_RETURN_IF_ERROR(GetCertificate(d, &next_cert));
+          r->next_cert = std::move(next_cert);
+        }
+        return absl::OkStatus();
+      });
+}
+
 // ------------------------------------------------------- verification
 //
 // How the roots are built (storage builds them the same way):
@@ -576,6 +787,78 @@ absl::Status VerifyTxRecord(const CryptoSuite& suite, const Genesis& genesis,
   return absl::OkStatus();
 }
 
+absl::Status VerifyStateRecord(const CryptoSuite& suite, const Genesis& genesis,
+                               std::string_view app, std::string_view key,
+                               const StateRecord& r, bool require_certified) {
+  if (suite.name() != genesis.crypto_suite) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("crypto suite ", std::string(suite.name()),
+                     " is not the chain's (", genesis.crypto_suite, ")"));
+  }
+  if (!r.found && (!r.value.empty() || !r.owner.empty())) {
+    return absl::InvalidArgumentError(
+        "the record says not found but carries a value");
+  }
+  const Hash32 path = StateKeyPath(suite, app, key);
+  std::optional<Hash32> value_hash;
+  if (r.found) value_hash = StateValueHash(suite, r.value, r.owner);
+  if (absl::Status s =
+          VerifyStateProof(suite, r.state_root, path, value_hash, r.proof);
+      !s.ok()) {
+    return s;
+  }
+  if (!r.next_header.has_value()) {
+    if (r.next_cert.has_value()) {
+      return absl::InvalidArgumentError("next_cert comes without next_header");
+    }
+    if (require_certified) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the state after block ", r.height, " is not certified yet: block ",
+          r.height + 1, " does not exist"));
+    }
+    return absl::OkStatus();
+  }
+  const BlockHeader& next = *r.next_header;
+  if (next.chain_id != genesis.chain_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("next header is for chain '", next.chain_id, "'"));
+  }
+  if (next.height != r.height + 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "next header is block ", next.height, ", not ", r.height + 1));
+  }
+  if (next.state_root != r.state_root) {
+    return absl::InvalidArgumentError(
+        "the next header carries another state root");
+  }
+  if (!r.next_cert.has_value()) {
+    return absl::InvalidArgumentError("next_header comes without next_cert");
+  }
+  return VerifyCertificate(suite, genesis, next, *r.next_cert);
+}
+
+// ------------------------------------------------------- query defaults
+
+absl::StatusOr<StateRecord> QueryApi::GetStateAt(const std::string&,
+                                                 const std::string&, uint64_t) {
+  return absl::UnimplementedError("GetStateAt is not implemented here");
+}
+
+absl::StatusOr<BlockRecord> QueryApi::GetBlockByHash(const Hash32&) {
+  return absl::UnimplementedError("GetBlockByHash is not implemented here");
+}
+
+absl::StatusOr<std::vector<BlockSummary>> QueryApi::ListBlocks(uint64_t,
+                                                               uint32_t) {
+  return absl::UnimplementedError("ListBlocks is not implemented here");
+}
+
+absl::StatusOr<StatePage> QueryApi::ScanState(const std::string&,
+                                              const std::string&,
+                                              const std::string&, uint32_t) {
+  return absl::UnimplementedError("ScanState is not implemented here");
+}
+
 // ------------------------------------------------------- remote clients
 
 namespace {
@@ -615,6 +898,21 @@ class RemoteMempool final : public MempoolApi {
     return CallAndDecode<std::vector<Bytes>>(client_, MsgType::kMempoolReap,
                                              sai::EncodeReapRequest(req),
                                              timeout_, sai::DecodeReapResponse);
+  }
+
+  absl::StatusOr<std::vector<ProposalTxCheck>> CheckProposal(
+      const std::vector<Bytes>& raw_txs, uint64_t height) override {
+    absl::StatusOr<std::vector<ProposalTxCheck>> r =
+        CallAndDecode<std::vector<ProposalTxCheck>>(
+            client_, MsgType::kMempoolCheckProposal,
+            sai::EncodeCheckProposalRequest(raw_txs, height), timeout_,
+            sai::DecodeCheckProposalResponse);
+    if (r.ok() && r->size() != raw_txs.size()) {
+      return absl::InternalError(absl::StrCat("mempool answered ", r->size(),
+                                              " verdicts for ", raw_txs.size(),
+                                              " txs"));
+    }
+    return r;
   }
 
  private:
@@ -678,6 +976,39 @@ class RemoteQuery final : public QueryApi {
         client_, MsgType::kQueryCommitted,
         sai::EncodeGetCommittedRequest({from, to}), timeout_,
         sai::DecodeCommittedEvents);
+  }
+
+  absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
+                                         const std::string& key,
+                                         uint64_t height) override {
+    return CallAndDecode<StateRecord>(
+        client_, MsgType::kQueryStateAt,
+        sai::EncodeGetStateAtRequest({app, key, height}), timeout_,
+        DecodeStateRecord);
+  }
+
+  absl::StatusOr<BlockRecord> GetBlockByHash(const Hash32& hash) override {
+    return CallAndDecode<BlockRecord>(client_, MsgType::kQueryBlockByHash,
+                                      sai::EncodeGetTxRequest(hash), timeout_,
+                                      DecodeBlockRecord);
+  }
+
+  absl::StatusOr<std::vector<BlockSummary>> ListBlocks(
+      uint64_t from, uint32_t limit) override {
+    return CallAndDecode<std::vector<BlockSummary>>(
+        client_, MsgType::kQueryListBlocks,
+        sai::EncodeListBlocksRequest({from, limit}), timeout_,
+        sai::DecodeBlockSummaries);
+  }
+
+  absl::StatusOr<StatePage> ScanState(const std::string& app,
+                                      const std::string& prefix,
+                                      const std::string& cursor,
+                                      uint32_t limit) override {
+    return CallAndDecode<StatePage>(
+        client_, MsgType::kQueryScanState,
+        sai::EncodeScanStateRequest({app, prefix, cursor, limit}), timeout_,
+        sai::DecodeStatePage);
   }
 
  private:
@@ -752,6 +1083,15 @@ BusServer::Handler ServeMempool(MempoolApi* impl, Executor exec) {
                       return Encoded(impl->Reap(*r), sai::EncodeReapResponse);
                     });
         return;
+      case MsgType::kMempoolCheckProposal:
+        RunAndReply(exec, std::move(payload), std::move(reply),
+                    [impl](ByteView p) -> absl::StatusOr<Bytes> {
+                      auto r = sai::DecodeCheckProposalRequest(p);
+                      if (!r.ok()) return r.status();
+                      return Encoded(impl->CheckProposal(r->raw_txs, r->height),
+                                     sai::EncodeCheckProposalResponse);
+                    });
+        return;
       default:
         reply(UnknownType(req, "mempool"));
     }
@@ -824,6 +1164,55 @@ BusServer::Handler ServeStorage(LedgerApi* ledger, QueryApi* query,
               }
               return Encoded(events, sai::EncodeCommittedEvents);
             });
+        return;
+      case MsgType::kQueryStateAt:
+        RunAndReply(exec, std::move(payload), std::move(reply),
+                    [query](ByteView p) -> absl::StatusOr<Bytes> {
+                      auto r = sai::DecodeGetStateAtRequest(p);
+                      if (!r.ok()) return r.status();
+                      return Encoded(
+                          query->GetStateAt(r->app, r->key, r->height),
+                          EncodeStateRecord);
+                    });
+        return;
+      case MsgType::kQueryBlockByHash:
+        RunAndReply(exec, std::move(payload), std::move(reply),
+                    [query](ByteView p) -> absl::StatusOr<Bytes> {
+                      auto h = sai::DecodeGetTxRequest(p);
+                      if (!h.ok()) return h.status();
+                      return Encoded(query->GetBlockByHash(*h),
+                                     EncodeBlockRecord);
+                    });
+        return;
+      case MsgType::kQueryListBlocks:
+        RunAndReply(exec, std::move(payload), std::move(reply),
+                    [query](ByteView p) -> absl::StatusOr<Bytes> {
+                      auto r = sai::DecodeListBlocksRequest(p);
+                      if (!r.ok()) return r.status();
+                      absl::StatusOr<std::vector<BlockSummary>> blocks =
+                          query->ListBlocks(r->from, r->limit);
+                      if (blocks.ok() && blocks->size() > kMaxListBlocks) {
+                        return absl::InternalError(absl::StrCat(
+                            "storage listed ", blocks->size(),
+                            " blocks, over the limit of ", kMaxListBlocks));
+                      }
+                      return Encoded(blocks, sai::EncodeBlockSummaries);
+                    });
+        return;
+      case MsgType::kQueryScanState:
+        RunAndReply(exec, std::move(payload), std::move(reply),
+                    [query](ByteView p) -> absl::StatusOr<Bytes> {
+                      auto r = sai::DecodeScanStateRequest(p);
+                      if (!r.ok()) return r.status();
+                      absl::StatusOr<StatePage> page = query->ScanState(
+                          r->app, r->prefix, r->cursor, r->limit);
+                      if (page.ok() && page->items.size() > kMaxScanState) {
+                        return absl::InternalError(absl::StrCat(
+                            "storage scanned ", page->items.size(),
+                            " records, over the limit of ", kMaxScanState));
+                      }
+                      return Encoded(page, sai::EncodeStatePage);
+                    });
         return;
       default:
         reply(UnknownType(req, "storage"));

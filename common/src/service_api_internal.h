@@ -44,6 +44,18 @@ absl::StatusOr<ReapRequest> DecodeReapRequest(ByteView data);
 Bytes EncodeReapResponse(const std::vector<Bytes>& txs);
 absl::StatusOr<std::vector<Bytes>> DecodeReapResponse(ByteView data);
 
+// kMempoolCheckProposal
+struct CheckProposalRequest {
+  uint64_t height = 0;
+  std::vector<Bytes> raw_txs;
+};
+Bytes EncodeCheckProposalRequest(const std::vector<Bytes>& raw_txs,
+                                 uint64_t height);
+absl::StatusOr<CheckProposalRequest> DecodeCheckProposalRequest(ByteView data);
+Bytes EncodeCheckProposalResponse(const std::vector<ProposalTxCheck>& checks);
+absl::StatusOr<std::vector<ProposalTxCheck>> DecodeCheckProposalResponse(
+    ByteView data);
+
 // kStorageChainState (the request payload is empty)
 Bytes EncodeChainState(const ChainState& s);
 absl::StatusOr<ChainState> DecodeChainState(ByteView data);
@@ -74,8 +86,44 @@ struct GetStateRequest {
 };
 Bytes EncodeGetStateRequest(const GetStateRequest& req);
 absl::StatusOr<GetStateRequest> DecodeGetStateRequest(ByteView data);
+// The reply is the public EncodeStateRecord (the proof bundle); these two
+// forward to it.
 Bytes EncodeStateRecord(const StateRecord& r);
 absl::StatusOr<StateRecord> DecodeStateRecord(ByteView data);
+
+// kQueryStateAt (reply: EncodeStateRecord)
+struct GetStateAtRequest {
+  std::string app;
+  std::string key;
+  uint64_t height = 0;
+};
+Bytes EncodeGetStateAtRequest(const GetStateAtRequest& req);
+absl::StatusOr<GetStateAtRequest> DecodeGetStateAtRequest(ByteView data);
+
+// kQueryBlockByHash (request: EncodeGetTxRequest's form, a bare hash;
+// reply: EncodeBlockRecord)
+
+// kQueryListBlocks
+struct ListBlocksRequest {
+  uint64_t from = 0;
+  uint32_t limit = 0;
+};
+Bytes EncodeListBlocksRequest(const ListBlocksRequest& req);
+absl::StatusOr<ListBlocksRequest> DecodeListBlocksRequest(ByteView data);
+Bytes EncodeBlockSummaries(const std::vector<BlockSummary>& blocks);
+absl::StatusOr<std::vector<BlockSummary>> DecodeBlockSummaries(ByteView data);
+
+// kQueryScanState
+struct ScanStateRequest {
+  std::string app;
+  std::string prefix;
+  std::string cursor;
+  uint32_t limit = 0;
+};
+Bytes EncodeScanStateRequest(const ScanStateRequest& req);
+absl::StatusOr<ScanStateRequest> DecodeScanStateRequest(ByteView data);
+Bytes EncodeStatePage(const StatePage& page);
+absl::StatusOr<StatePage> DecodeStatePage(ByteView data);
 
 // kQueryCommitted
 struct GetCommittedRequest {

@@ -11,6 +11,7 @@
 #include "consortia/codec.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/merkle.h"
+#include "consortia/state_proof.h"
 #include "consortia/thread_pool.h"
 #include "consortia/types.h"
 #include "gtest/gtest.h"
@@ -235,6 +236,39 @@ TEST(ServiceApiCodecTest, ReapRoundTrip) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ServiceApiCodecTest, CheckProposalRoundTrip) {
+  std::vector<Bytes> txs = {ToBytes("tx-a"), Bytes(), ToBytes("tx-c")};
+  Bytes wire = sai::EncodeCheckProposalRequest(txs, 77);
+  auto d = sai::DecodeCheckProposalRequest(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->height, 77u);
+  EXPECT_EQ(d->raw_txs, txs);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCheckProposalRequest);
+  // A proposed tx over the encoding limit is refused.
+  EXPECT_EQ(sai::DecodeCheckProposalRequest(
+                sai::EncodeCheckProposalRequest({Bytes(kMaxTxBytes + 1, 7)}, 1))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+
+  std::vector<ProposalTxCheck> checks = {
+      {HashOf("a"), Admission::kAccepted},
+      {HashOf("b"), Admission::kBadSignature},
+      {Hash32{}, Admission::kMalformed}};
+  wire = sai::EncodeCheckProposalResponse(checks);
+  auto r = sai::DecodeCheckProposalResponse(wire);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, checks);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCheckProposalResponse);
+
+  // An admission code this build does not know is malformed.
+  Bytes bad =
+      sai::EncodeCheckProposalResponse({{HashOf("a"), Admission::kAccepted}});
+  bad[1 + 32] = 200;  // count, hash, then the code
+  EXPECT_EQ(sai::DecodeCheckProposalResponse(bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ServiceApiCodecTest, ForgedCountsAreRejectedWithoutAllocating) {
   Encoder e;
   e.PutVarint(uint64_t{1} << 40);
@@ -242,6 +276,7 @@ TEST(ServiceApiCodecTest, ForgedCountsAreRejectedWithoutAllocating) {
   EXPECT_FALSE(sai::DecodeReapResponse(e.data()).ok());
   EXPECT_FALSE(sai::DecodeSubmitResponse(e.data()).ok());
   EXPECT_FALSE(sai::DecodeCommittedEvents(e.data()).ok());
+  EXPECT_FALSE(sai::DecodeCheckProposalResponse(e.data()).ok());
 
   // More commit events than one call may carry.
   std::vector<CommittedEvent> many(sai::kMaxCommittedPerCall + 1);
@@ -384,6 +419,64 @@ TEST(ServiceApiCodecTest, BlockRecordRoundTrip) {
   EXPECT_FALSE(d->cert.has_value());
 }
 
+TEST(ServiceApiCodecTest, PaginatedQueryMessagesRoundTrip) {
+  Bytes wire = sai::EncodeGetStateAtRequest({"kv", "invoice/7", 41});
+  auto sa = sai::DecodeGetStateAtRequest(wire);
+  ASSERT_TRUE(sa.ok()) << sa.status();
+  EXPECT_EQ(sa->app, "kv");
+  EXPECT_EQ(sa->key, "invoice/7");
+  EXPECT_EQ(sa->height, 41u);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeGetStateAtRequest);
+
+  wire = sai::EncodeListBlocksRequest({17, 100});
+  auto lb = sai::DecodeListBlocksRequest(wire);
+  ASSERT_TRUE(lb.ok());
+  EXPECT_EQ(lb->from, 17u);
+  EXPECT_EQ(lb->limit, 100u);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeListBlocksRequest);
+
+  Chain chain;
+  std::vector<BlockSummary> blocks = {
+      {chain.block1().header, BlockHash(chain.suite(), chain.block1().header),
+       3},
+      {chain.h2(), BlockHash(chain.suite(), chain.h2()), 0}};
+  wire = sai::EncodeBlockSummaries(blocks);
+  auto bs = sai::DecodeBlockSummaries(wire);
+  ASSERT_TRUE(bs.ok()) << bs.status();
+  EXPECT_EQ(*bs, blocks);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeBlockSummaries);
+  std::vector<BlockSummary> too_many(kMaxListBlocks + 1, blocks[1]);
+  EXPECT_FALSE(
+      sai::DecodeBlockSummaries(sai::EncodeBlockSummaries(too_many)).ok());
+
+  wire = sai::EncodeScanStateRequest({"kv", "inv/", "inv/0042", 50});
+  auto ss = sai::DecodeScanStateRequest(wire);
+  ASSERT_TRUE(ss.ok()) << ss.status();
+  EXPECT_EQ(ss->app, "kv");
+  EXPECT_EQ(ss->prefix, "inv/");
+  EXPECT_EQ(ss->cursor, "inv/0042");
+  EXPECT_EQ(ss->limit, 50u);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeScanStateRequest);
+
+  StatePage page;
+  page.height = 9;
+  page.items = {{"inv/1", ToBytes("a"), ToBytes("o1")},
+                {std::string("inv/\0\xff", 6), Bytes{0, 1}, ToBytes("o2")}};
+  page.next_cursor = std::string("inv/\0\xff", 6);
+  wire = sai::EncodeStatePage(page);
+  auto sp = sai::DecodeStatePage(wire);
+  ASSERT_TRUE(sp.ok()) << sp.status();
+  EXPECT_EQ(*sp, page);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeStatePage);
+  page.next_cursor.reset();
+  sp = sai::DecodeStatePage(sai::EncodeStatePage(page));
+  ASSERT_TRUE(sp.ok());
+  EXPECT_FALSE(sp->next_cursor.has_value());
+  StatePage big;
+  big.items.assign(kMaxScanState + 1, StateItem{"k", {}, {}});
+  EXPECT_FALSE(sai::DecodeStatePage(sai::EncodeStatePage(big)).ok());
+}
+
 // ------------------------------------------------------------ VerifyTxRecord
 
 // Checks that s fails for the expected reason (a word of its message).
@@ -494,6 +587,133 @@ TEST_F(VerifyTxRecordTest, RejectsAnotherChain) {
       "another chain");
 }
 
+// ------------------------------------------------------------ state records
+
+// The state after block 1 of Chain: two kv records, "k" (owned by "owner")
+// and another, in a tree built by hand from the definition; block 2 (h2,
+// with this state root) certifies it.
+class StateRecordTest : public ::testing::Test {
+ protected:
+  StateRecordTest() {
+    const CryptoSuite& suite = chain_.suite();
+    const Hash32 path = StateKeyPath(suite, "kv", "k");
+    // A neighbour whose path differs from k's first at bit `split`.
+    other_path_ = path;
+    other_path_[0] ^= 0x08;  // bit 4
+    other_value_ = HashOf("other value");
+    StateProof proof;
+    proof.siblings.assign(4, Hash32{});
+    proof.siblings.push_back(StateLeafHash(suite, other_path_, other_value_));
+    proof.leaf =
+        StateLeaf{path, StateValueHash(suite, AsBytes("v"), AsBytes("owner"))};
+    root_ = StateProofRoot(suite, path, proof);
+    header2_ = chain_.h2();
+    header2_.state_root = root_;
+
+    record_.found = true;
+    record_.value = ToBytes("v");
+    record_.owner = ToBytes("owner");
+    record_.height = 1;
+    record_.state_root = root_;
+    record_.proof = proof;
+    record_.next_header = header2_;
+    record_.next_cert = chain_.Certify(header2_, {0, 1, 2});
+  }
+
+  absl::Status Verify(const StateRecord& r, std::string_view key = "k",
+                      bool certified = true) {
+    return VerifyStateRecord(chain_.suite(), chain_.genesis(), "kv", key, r,
+                             certified);
+  }
+
+  Chain chain_;
+  Hash32 other_path_{};
+  Hash32 other_value_{};
+  Hash32 root_{};
+  BlockHeader header2_;
+  StateRecord record_;
+};
+
+TEST_F(StateRecordTest, RoundTripsAndVerifies) {
+  ASSERT_TRUE(Verify(record_).ok()) << Verify(record_);
+  Bytes wire = EncodeStateRecord(record_);
+  auto d = DecodeStateRecord(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(EncodeStateRecord(*d), wire);
+  EXPECT_EQ(d->proof, record_.proof);
+  EXPECT_EQ(d->next_header, record_.next_header);
+  EXPECT_TRUE(Verify(*d).ok());
+  ExpectRejectsTruncationAndTrailing(wire, DecodeStateRecord);
+}
+
+TEST_F(StateRecordTest, UncertifiedIsFineOnlyWhenNotRequired) {
+  StateRecord r = record_;
+  r.next_header.reset();
+  r.next_cert.reset();
+  EXPECT_TRUE(Verify(r, "k", /*certified=*/false).ok());
+  EXPECT_EQ(Verify(r, "k", true).code(), absl::StatusCode::kFailedPrecondition);
+  r.next_cert = record_.next_cert;
+  ExpectRejected(Verify(r, "k", false), "without next_header");
+}
+
+TEST_F(StateRecordTest, ProvesAbsenceOfANeighbour) {
+  // A key whose path would sit where `k` is: absent, shown by k's leaf.
+  StateRecord absent = record_;
+  absent.found = false;
+  absent.value.clear();
+  absent.owner.clear();
+  // Find some key whose path shares k's first 5 bits and is not k.
+  const Hash32 k_path = StateKeyPath(chain_.suite(), "kv", "k");
+  std::string key;
+  for (int i = 0; i < 100000 && key.empty(); ++i) {
+    std::string candidate = absl::StrCat("n", i);
+    const Hash32 p = StateKeyPath(chain_.suite(), "kv", candidate);
+    if ((p[0] >> 3) == (k_path[0] >> 3)) key = candidate;
+  }
+  ASSERT_FALSE(key.empty());
+  EXPECT_TRUE(Verify(absent, key).ok()) << Verify(absent, key);
+  // The same bundle cannot claim k itself is absent, nor give `key` a value.
+  ExpectRejected(Verify(absent, "k"), "absence");
+  ExpectRejected(Verify(record_, key), "another key");
+}
+
+TEST_F(StateRecordTest, RejectsForgeries) {
+  StateRecord r = record_;
+  r.value = ToBytes("w");
+  ExpectRejected(Verify(r), "another value");
+  r = record_;
+  r.owner = ToBytes("thief");
+  ExpectRejected(Verify(r), "another value");
+  ExpectRejected(VerifyStateRecord(chain_.suite(), chain_.genesis(), "kv2", "k",
+                                   record_, true),
+                 "proof");
+  r = record_;
+  r.found = false;
+  ExpectRejected(Verify(r), "carries a value");
+  r = record_;
+  r.proof.siblings[4][0] ^= 1;
+  ExpectRejected(Verify(r), "state root");
+  r = record_;
+  r.next_header->height = 3;
+  ExpectRejected(Verify(r), "not 2");
+  r = record_;
+  r.next_header->state_root = HashOf("elsewhere");
+  ExpectRejected(Verify(r), "another state root");
+  r = record_;
+  r.next_cert = chain_.Certify(header2_, {0, 1, 2}, &chain_.outsider());
+  EXPECT_FALSE(Verify(r).ok());
+  r = record_;
+  r.next_cert = chain_.Certify(header2_, {0, 1});
+  EXPECT_FALSE(Verify(r).ok());
+  r = record_;
+  r.next_cert.reset();
+  ExpectRejected(Verify(r), "without next_cert");
+  Genesis other = chain_.genesis();
+  other.chain_id = "another";
+  EXPECT_FALSE(
+      VerifyStateRecord(chain_.suite(), other, "kv", "k", record_, true).ok());
+}
+
 // ------------------------------------------------------------ remotes
 
 class FakeMempool : public MempoolApi {
@@ -524,10 +744,36 @@ class FakeMempool : public MempoolApi {
     }
     return out;
   }
+  // Valid unless empty; the height must be 7.
+  absl::StatusOr<std::vector<ProposalTxCheck>> CheckProposal(
+      const std::vector<Bytes>& raw_txs, uint64_t height) override {
+    if (height != 7) return absl::FailedPreconditionError("wrong height");
+    std::vector<ProposalTxCheck> out;
+    for (const Bytes& tx : raw_txs) {
+      if (tx.empty()) {
+        out.push_back({Hash32{}, Admission::kMalformed});
+      } else {
+        out.push_back({Ed25519Sha256().Hash(tx), Admission::kAccepted});
+      }
+    }
+    return out;
+  }
 
  private:
   absl::Mutex mu_;
   std::vector<Bytes> pending_ ABSL_GUARDED_BY(mu_);
+};
+
+// A mempool that implements only the two original calls.
+class MinimalMempool : public MempoolApi {
+ public:
+  absl::StatusOr<std::vector<SubmitResult>> Submit(
+      const std::vector<Bytes>&) override {
+    return std::vector<SubmitResult>{};
+  }
+  absl::StatusOr<std::vector<Bytes>> Reap(const ReapRequest&) override {
+    return std::vector<Bytes>{};
+  }
 };
 
 class FakeStorage : public LedgerApi, public QueryApi {
@@ -582,6 +828,67 @@ class FakeStorage : public LedgerApi, public QueryApi {
       out.push_back({h, HashOf(absl::StrCat("b", h)), {{HashOf("t"), h + 10}}});
     }
     return out;
+  }
+  absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
+                                         const std::string& key,
+                                         uint64_t height) override {
+    if (height != 1) return absl::NotFoundError("only height 1 is kept");
+    StateRecord r;
+    r.found = app == "kv" && key == "k";
+    if (r.found) {
+      r.value = ToBytes("v");
+      r.owner = ToBytes("owner");
+    }
+    r.height = 1;
+    r.state_root = HashOf("root");
+    r.proof.siblings = {HashOf("s0"), Hash32{}, HashOf("s2")};
+    r.proof.leaf = StateLeaf{HashOf("p"), HashOf("vh")};
+    r.next_header = chain_.h2();
+    r.next_cert = chain_.Certify(chain_.h2(), {1, 2, 3});
+    return r;
+  }
+  absl::StatusOr<BlockRecord> GetBlockByHash(const Hash32& hash) override {
+    if (hash != BlockHash(chain_.suite(), chain_.block1().header)) {
+      return absl::NotFoundError("no such block");
+    }
+    return GetBlock(1);
+  }
+  // Misbehaves on purpose for limits over the bound (answers that many).
+  absl::StatusOr<std::vector<BlockSummary>> ListBlocks(
+      uint64_t from, uint32_t limit) override {
+    std::vector<BlockSummary> out;
+    for (uint32_t i = 0; i < limit; ++i) {
+      BlockSummary b;
+      b.header = chain_.h2();
+      b.header.height = from + i;
+      b.block_hash = BlockHash(chain_.suite(), b.header);
+      b.tx_count = i;
+      out.push_back(b);
+    }
+    return out;
+  }
+  // Keys a0..a9 and b0; pages as storage does.
+  absl::StatusOr<StatePage> ScanState(const std::string& app,
+                                      const std::string& prefix,
+                                      const std::string& cursor,
+                                      uint32_t limit) override {
+    if (app != "kv") return absl::InvalidArgumentError("no such app");
+    std::vector<std::string> all;
+    for (int i = 0; i < 10; ++i) all.push_back(absl::StrCat("a", i));
+    all.push_back("b0");
+    StatePage page;
+    page.height = 7;
+    for (const std::string& k : all) {
+      if (k.rfind(prefix, 0) != 0 || (!cursor.empty() && k <= cursor)) {
+        continue;
+      }
+      if (page.items.size() == limit) {
+        page.next_cursor = page.items.back().key;
+        break;
+      }
+      page.items.push_back({k, ToBytes("v" + k), ToBytes("owner")});
+    }
+    return page;
   }
 
  private:
@@ -651,6 +958,40 @@ TEST_F(RemoteTest, MempoolSubmitAndReap) {
   EXPECT_EQ(behind.status().message(), "commit events not caught up");
 }
 
+TEST_F(RemoteTest, MempoolCheckProposal) {
+  auto mempool = MakeRemoteMempool(mempool_client_.get(), kTimeout);
+  std::vector<Bytes> txs = {ToBytes("t1"), Bytes(), ToBytes("t2")};
+  auto checks = mempool->CheckProposal(txs, 7);
+  ASSERT_TRUE(checks.ok()) << checks.status();
+  EXPECT_EQ(*checks,
+            (std::vector<ProposalTxCheck>{
+                {Ed25519Sha256().Hash(txs[0]), Admission::kAccepted},
+                {Hash32{}, Admission::kMalformed},
+                {Ed25519Sha256().Hash(txs[2]), Admission::kAccepted}}));
+  // The implementation's error comes back unchanged.
+  auto wrong = mempool->CheckProposal(txs, 8);
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(wrong.status().message(), "wrong height");
+}
+
+TEST_F(RemoteTest, CheckProposalDefaultsToUnimplemented) {
+  MinimalMempool minimal;
+  EXPECT_EQ(minimal.CheckProposal({ToBytes("t")}, 1).status().code(),
+            absl::StatusCode::kUnimplemented);
+  // And a server in front of such a mempool says so over the bus.
+  std::string ep = UniqueInproc("minimal");
+  auto server = StartBusServer(ctx_, ep, "mempool",
+                               ServeMempool(&minimal, pool_.AsExecutor()));
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto client = ConnectBusClient(ctx_, ep, "test");
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto remote = MakeRemoteMempool(client->get(), kTimeout);
+  EXPECT_EQ(remote->CheckProposal({ToBytes("t")}, 1).status().code(),
+            absl::StatusCode::kUnimplemented);
+  client->reset();
+  server->reset();
+}
+
 TEST_F(RemoteTest, LedgerChainStateAndCommit) {
   auto ledger = MakeRemoteLedger(storage_client_.get(), kTimeout);
   auto cs = ledger->GetChainState();
@@ -705,6 +1046,91 @@ TEST_F(RemoteTest, Queries) {
   // The storage server refuses to send more events than a reply may carry.
   EXPECT_EQ(query->GetCommitted(1, 2000).status().code(),
             absl::StatusCode::kInternal);
+}
+
+TEST_F(RemoteTest, PaginatedAndProvenQueries) {
+  auto query = MakeRemoteQuery(storage_client_.get(), kTimeout);
+  auto at = query->GetStateAt("kv", "k", 1);
+  ASSERT_TRUE(at.ok()) << at.status();
+  EXPECT_TRUE(at->found);
+  EXPECT_EQ(at->state_root, HashOf("root"));
+  EXPECT_EQ(at->proof.siblings.size(), 3u);
+  EXPECT_EQ(at->proof.siblings[2], HashOf("s2"));
+  ASSERT_TRUE(at->next_header.has_value());
+  EXPECT_EQ(*at->next_header, chain_.h2());
+  EXPECT_EQ(query->GetStateAt("kv", "k", 5).status().code(),
+            absl::StatusCode::kNotFound);
+
+  auto by_hash =
+      query->GetBlockByHash(BlockHash(chain_.suite(), chain_.block1().header));
+  ASSERT_TRUE(by_hash.ok()) << by_hash.status();
+  EXPECT_EQ(by_hash->block, chain_.block1());
+  EXPECT_EQ(query->GetBlockByHash(HashOf("x")).status().code(),
+            absl::StatusCode::kNotFound);
+
+  auto list = query->ListBlocks(4, 3);
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[2].header.height, 6u);
+  EXPECT_EQ((*list)[2].tx_count, 2u);
+  // The server refuses to send more blocks than a reply may carry.
+  EXPECT_EQ(query->ListBlocks(1, kMaxListBlocks + 1).status().code(),
+            absl::StatusCode::kInternal);
+
+  std::vector<std::string> keys;
+  std::string cursor;
+  for (int i = 0; i < 10; ++i) {
+    auto page = query->ScanState("kv", "a", cursor, 4);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(page->height, 7u);
+    for (const StateItem& item : page->items) keys.push_back(item.key);
+    if (!page->next_cursor.has_value()) break;
+    cursor = *page->next_cursor;
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"a0", "a1", "a2", "a3", "a4", "a5",
+                                            "a6", "a7", "a8", "a9"}));
+  EXPECT_EQ(query->ScanState("nope", "", "", 4).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// A QueryApi that implements only the original four queries.
+class OldQuery : public QueryApi {
+ public:
+  absl::StatusOr<BlockRecord> GetBlock(std::optional<uint64_t>) override {
+    return absl::NotFoundError("none");
+  }
+  absl::StatusOr<TxRecord> GetTx(const Hash32&) override {
+    return absl::NotFoundError("none");
+  }
+  absl::StatusOr<StateRecord> GetState(const std::string&,
+                                       const std::string&) override {
+    return StateRecord{};
+  }
+  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(uint64_t,
+                                                           uint64_t) override {
+    return std::vector<CommittedEvent>{};
+  }
+};
+
+TEST_F(RemoteTest, QueriesNotImplementedAnswerUnimplemented) {
+  OldQuery old;
+  const std::string ep = UniqueInproc("old-storage");
+  auto server =
+      StartBusServer(ctx_, ep, "storage",
+                     ServeStorage(&storage_, &old, nullptr), &server_metrics_);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto client = ConnectBusClient(ctx_, ep, "test");
+  ASSERT_TRUE(client.ok());
+  auto query = MakeRemoteQuery(client->get(), kTimeout);
+  EXPECT_EQ(query->GetStateAt("kv", "k", 1).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(query->ListBlocks(1, 1).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(query->ScanState("kv", "", "", 1).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(query->GetBlockByHash(Hash32{}).status().code(),
+            absl::StatusCode::kUnimplemented);
+  client->reset();
 }
 
 TEST_F(RemoteTest, UnknownTypesAndMalformedPayloads) {

@@ -33,14 +33,18 @@ bool PortFree(uint16_t port) {
   return ok;
 }
 
-// A base port whose localnet ports (base+1..3, base+60..63) are all free.
+// A base port whose localnet ports are all free: for each of the four
+// validators i, base+100i+{1..4, 80..83}; and base+50..53 for their APIs.
 uint16_t PickBasePort() {
   std::mt19937 rng(static_cast<unsigned>(::getpid()));
   for (int attempt = 0; attempt < 100; ++attempt) {
     uint16_t base = static_cast<uint16_t>(20000 + rng() % 20000);
     bool free = true;
-    for (int off : {1, 2, 3, 60, 61, 62, 63})
-      free = free && PortFree(base + off);
+    for (int i = 0; i < 4; ++i) {
+      for (int off : {1, 2, 3, 4, 80, 81, 82, 83})
+        free = free && PortFree(base + 100 * i + off);
+      free = free && PortFree(base + 50 + i);
+    }
     if (free) return base;
   }
   return 0;
@@ -71,8 +75,7 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   TempDir dir;
   uint16_t base = PickBasePort();
   ASSERT_NE(base, 0);
-  auto api_port = PickFreePort();
-  ASSERT_TRUE(api_port.ok());
+  const absl::StatusOr<uint16_t> api_port = static_cast<uint16_t>(base + 50);
   std::string net = dir.path() + "/net";
   std::string api = absl::StrCat("http://127.0.0.1:", *api_port);
   auto launcher = ChildProcess::Start(
@@ -90,6 +93,9 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_NE(ReadAll(dir.path() + "/localnet.log").find(api), std::string::npos);
+  // The quick start runs four validators.
+  EXPECT_NE(ReadAll(dir.path() + "/localnet.log").find("4 validators"),
+            std::string::npos);
 
   auto [code, out] = RunCli(
       dir, {"submit", "--api", api, "--key", net + "/client_key.json", "--app",

@@ -18,6 +18,7 @@
 #include "consortia/bus.h"
 #include "consortia/bytes.h"
 #include "consortia/merkle.h"
+#include "consortia/state_proof.h"
 #include "consortia/types.h"
 
 namespace consortia {
@@ -27,12 +28,25 @@ namespace consortia {
 enum class MsgType : uint16_t {
   kMempoolSubmit = 1,
   kMempoolReap = 2,
+  kMempoolCheckProposal = 3,
   kStorageChainState = 10,
   kStorageCommitBlock = 11,
   kQueryBlock = 20,
   kQueryTx = 21,
   kQueryState = 22,
   kQueryCommitted = 23,
+  kQueryStateAt = 24,
+  kQueryBlockByHash = 25,
+  kQueryListBlocks = 26,
+  kQueryScanState = 27,
+  // Between the consensus services of the validators, over PeerNet
+  // (services/consensus, tendermint_driver.h). The payload of 30-32 is a
+  // tendermint Message (EncodeMessage); of 33, the varint height the sender
+  // is working on.
+  kConsensusProposal = 30,
+  kConsensusVote = 31,
+  kConsensusCommit = 32,
+  kConsensusStatus = 33,
   kEventBlockCommitted = 100,
 };
 
@@ -52,15 +66,15 @@ enum class Admission : uint8_t {
   kTooFarAhead = 6,       // valid_until beyond the replay window
   kAlreadyCommitted = 7,  // same hash committed within its validity window
   kBadSignature = 8,
-  kPoolFull = 9,          // retry later
-  kSenderLimit = 10,      // too many pending from this sender; retry later
+  kPoolFull = 9,      // retry later
+  kSenderLimit = 10,  // too many pending from this sender; retry later
 };
 std::string_view AdmissionName(Admission a);
 
 struct SubmitResult {
-  Hash32 tx_hash{};     // zero when the tx did not decode
+  Hash32 tx_hash{};  // zero when the tx did not decode
   Admission code = Admission::kAccepted;
-  std::string detail;   // human-readable, for the client
+  std::string detail;  // human-readable, for the client
 };
 
 struct ReapRequest {
@@ -70,6 +84,21 @@ struct ReapRequest {
   // events up to this height, so it never hands out a committed tx; if it
   // cannot within the call's deadline it answers Unavailable.
   uint64_t committed_height = 0;
+};
+
+// The mempool's verdict on one tx of a proposed block (CheckProposal).
+struct ProposalTxCheck {
+  Hash32 tx_hash{};  // zero when the tx did not decode
+  // kAccepted: the tx may be included at the proposal's height. Otherwise
+  // why not: kMalformed (does not decode, or a field is invalid),
+  // kWrongChain, kExpired (valid_until below the height), kTooFarAhead
+  // (valid_until beyond the height + the replay window), kAlreadyCommitted
+  // (committed within its validity window, or earlier in the same proposal)
+  // or kBadSignature. Never kAlreadyPending, kTooLarge, kPoolFull or
+  // kSenderLimit: a node's local admission limits do not make a block
+  // invalid.
+  Admission code = Admission::kAccepted;
+  bool operator==(const ProposalTxCheck&) const = default;
 };
 
 // Thread-safe.
@@ -82,6 +111,17 @@ class MempoolApi {
       const std::vector<Bytes>& raw_txs) = 0;
   // Pending txs in arrival order, within both limits.
   virtual absl::StatusOr<std::vector<Bytes>> Reap(const ReapRequest& req) = 0;
+  // Checks the txs of a block proposed at `height` (which builds on height
+  // - 1), all in one call: one verdict per input, in order. A tx whose
+  // signature the mempool has already verified (when it was submitted, or
+  // in an earlier proposal) is not verified again. Like Reap, it first
+  // applies the commit events up to height - 1. Errors concern the whole
+  // call: InvalidArgument for height 0, Unavailable before the mempool is
+  // ready or when the commit events up to height - 1 do not arrive in time,
+  // FailedPrecondition when `height` is already committed. The default
+  // answers Unimplemented (for fakes that do not need it).
+  virtual absl::StatusOr<std::vector<ProposalTxCheck>> CheckProposal(
+      const std::vector<Bytes>& raw_txs, uint64_t height);
 };
 
 // ---------------------------------------------------------------- storage
@@ -127,21 +167,63 @@ struct TxRecord {
   uint64_t height = 0;
   uint32_t index = 0;
   Receipt receipt;
-  MerkleProof inclusion;           // raw_tx in header.tx_root
+  MerkleProof inclusion;  // raw_tx in header.tx_root
   BlockHeader header;
   CommitCertificate cert;
   // receipt among its block's receipts; always set (the receipts exist as
   // soon as the block is executed), checkable once next_header exists.
-  MerkleProof receipt_proof;       // receipt in next_header.receipts_root
+  MerkleProof receipt_proof;  // receipt in next_header.receipts_root
   std::optional<BlockHeader> next_header;
   std::optional<CommitCertificate> next_cert;
 };
 
+// A state value (or its absence) with what a client needs to check it
+// offline: the proof leads to state_root, the root after block `height`,
+// which the header of block height + 1 carries (deferred execution).
 struct StateRecord {
   bool found = false;
   Bytes value;
   Bytes owner;          // public key of the record's owner (kv app)
   uint64_t height = 0;  // state as of after executing this block
+  Hash32 state_root{};  // the state tree's root after block `height`
+  // Of (app, key)'s record in state_root: its presence with this value and
+  // owner when found, else its absence (state_proof.h).
+  StateProof proof{};
+  // Block height + 1's header and certificate, once that block is
+  // committed: they certify state_root. Absent for the latest state, whose
+  // next block does not exist yet; ask again for this height once it does
+  // (GetStateAt), or take them from GetBlock(height + 1).
+  std::optional<BlockHeader> next_header{};
+  std::optional<CommitCertificate> next_cert{};
+};
+
+// Bounds of the paginated queries.
+inline constexpr uint32_t kMaxListBlocks = 100;
+inline constexpr uint32_t kMaxScanState = 100;
+
+// One block of a list: its header, hash and size, without its txs.
+struct BlockSummary {
+  BlockHeader header;
+  Hash32 block_hash{};
+  uint32_t tx_count = 0;
+  bool operator==(const BlockSummary&) const = default;
+};
+
+// One record of a state scan.
+struct StateItem {
+  std::string key;
+  Bytes value;
+  Bytes owner;
+  bool operator==(const StateItem&) const = default;
+};
+
+// A page of a state scan: records in key (byte) order.
+struct StatePage {
+  uint64_t height = 0;  // the state as of after this block
+  std::vector<StateItem> items;
+  // Set when more records may follow: pass it as the next call's cursor.
+  std::optional<std::string> next_cursor;
+  bool operator==(const StatePage&) const = default;
 };
 
 struct CommittedTx {
@@ -163,7 +245,8 @@ class QueryApi {
  public:
   virtual ~QueryApi() = default;
   // height nullopt = the latest block. NotFound if there is none.
-  virtual absl::StatusOr<BlockRecord> GetBlock(std::optional<uint64_t> height) = 0;
+  virtual absl::StatusOr<BlockRecord> GetBlock(
+      std::optional<uint64_t> height) = 0;
   // NotFound if no committed tx has this hash.
   virtual absl::StatusOr<TxRecord> GetTx(const Hash32& hash) = 0;
   // found = false when the key has no value (not an error).
@@ -173,6 +256,32 @@ class QueryApi {
   // subscriber's gap or rebuild a replay window.
   virtual absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(
       uint64_t from, uint64_t to) = 0;
+
+  // The queries below answer Unimplemented unless overridden (test fakes
+  // that do not need them leave them so); storage implements them all.
+
+  // As GetState (whose answer is for the latest height), for the state
+  // after block `height`. NotFound beyond the tip, or for a height older
+  // than the versions storage keeps (the latest few; see its README).
+  virtual absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
+                                                 const std::string& key,
+                                                 uint64_t height);
+  // The block with this hash. NotFound if none.
+  virtual absl::StatusOr<BlockRecord> GetBlockByHash(const Hash32& hash);
+  // Blocks from height `from` up, at most `limit` (1..kMaxListBlocks), fewer
+  // at the tip; empty when from is beyond it. InvalidArgument for from = 0
+  // or a limit out of range.
+  virtual absl::StatusOr<std::vector<BlockSummary>> ListBlocks(uint64_t from,
+                                                               uint32_t limit);
+  // The records of `app` whose keys start with `prefix`, after `cursor`
+  // (exclusive; empty = from the first), at most `limit` (1..kMaxScanState),
+  // all from the state after one height. A page that comes with a
+  // next_cursor may be followed by more. InvalidArgument for an unknown
+  // app, a limit out of range, or a cursor that does not start with prefix.
+  virtual absl::StatusOr<StatePage> ScanState(const std::string& app,
+                                              const std::string& prefix,
+                                              const std::string& cursor,
+                                              uint32_t limit);
 };
 
 // ---------------------------------------------------------------- codecs
@@ -198,6 +307,25 @@ absl::Status VerifyTxRecord(const CryptoSuite& suite, const Genesis& genesis,
 
 Bytes EncodeBlockRecord(const BlockRecord& r);
 absl::StatusOr<BlockRecord> DecodeBlockRecord(ByteView data);
+
+// A StateRecord's canonical encoding is its offline proof bundle, as a
+// TxRecord's is. Layout: bool found, bytes value, bytes owner, u64 height,
+// hash state_root, state proof, bool has_next_header [header], bool
+// has_next_cert [bytes cert].
+Bytes EncodeStateRecord(const StateRecord& r);
+absl::StatusOr<StateRecord> DecodeStateRecord(ByteView data);
+
+// OK iff the record's proof shows, in record.state_root, the record of
+// (app, key) with this value and owner when found, or no record when not;
+// and, when next_header is present (it must be whenever require_certified),
+// next_header is block height + 1, carries state_root, and next_cert is a
+// valid commit certificate of it for the genesis validators.
+// InvalidArgument or PermissionDenied (bad signatures) with the reason
+// otherwise; FailedPrecondition when require_certified and next_header is
+// absent (ask again once block height + 1 exists).
+absl::Status VerifyStateRecord(const CryptoSuite& suite, const Genesis& genesis,
+                               std::string_view app, std::string_view key,
+                               const StateRecord& r, bool require_certified);
 
 // ---------------------------------------------------------------- remotes
 // Bus clients that implement the interfaces; `client` must outlive them. Each

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <exception>
+#include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -26,12 +28,17 @@ namespace {
 constexpr char kRouteSubmit[] = "/v1/txs";
 constexpr char kRouteGetTx[] = "/v1/txs/{hash}";
 constexpr char kRouteGetBlock[] = "/v1/blocks/{height}";
+constexpr char kRouteGetBlockByHash[] = "/v1/blocks/by-hash/{hash}";
+constexpr char kRouteListBlocks[] = "/v1/blocks";
 constexpr char kRouteGetState[] = "/v1/state/{app}/{key}";
+constexpr char kRouteScanState[] = "/v1/state/{app}";
 constexpr char kRouteHealthz[] = "/healthz";
 constexpr char kRouteReadyz[] = "/readyz";
 constexpr char kRouteUnknown[] = "unknown";
 
 constexpr size_t kMaxHeightDigits = 20;
+// Page size of the list routes when the client names none.
+constexpr uint32_t kDefaultPageLimit = 20;
 
 std::string NewTraceId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -120,7 +127,17 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   return parts;
 }
 
-enum class Route { kSubmit, kGetTx, kGetBlock, kGetState, kHealthz, kReadyz };
+enum class Route {
+  kSubmit,
+  kGetTx,
+  kGetBlock,
+  kGetBlockByHash,
+  kListBlocks,
+  kGetState,
+  kScanState,
+  kHealthz,
+  kReadyz
+};
 
 struct Match {
   Route route;
@@ -142,8 +159,17 @@ std::optional<Match> MatchRoute(const std::vector<std::string_view>& p) {
   if (p[1] == "txs" && p.size() == 3) {
     return Match{Route::kGetTx, kRouteGetTx, "GET"};
   }
+  if (p[1] == "blocks" && p.size() == 2) {
+    return Match{Route::kListBlocks, kRouteListBlocks, "GET"};
+  }
   if (p[1] == "blocks" && p.size() == 3) {
     return Match{Route::kGetBlock, kRouteGetBlock, "GET"};
+  }
+  if (p[1] == "blocks" && p.size() == 4 && p[2] == "by-hash") {
+    return Match{Route::kGetBlockByHash, kRouteGetBlockByHash, "GET"};
+  }
+  if (p[1] == "state" && p.size() == 3) {
+    return Match{Route::kScanState, kRouteScanState, "GET"};
   }
   if (p[1] == "state" && p.size() >= 4) {
     return Match{Route::kGetState, kRouteGetState, "GET"};
@@ -158,6 +184,25 @@ std::optional<uint64_t> ParseHeight(std::string_view s) {
   }
   uint64_t v = 0;
   if (!absl::SimpleAtoi(std::string(s), &v)) return std::nullopt;
+  return v;
+}
+
+using Query = std::map<std::string, std::string>;
+
+// The query parameter `name` as a decimal number in [min, max]; `def` when
+// absent. nullopt (after answering 400) when it is malformed or out of range.
+std::optional<uint64_t> NumberParam(const Query& query, const char* name,
+                                    uint64_t def, uint64_t min, uint64_t max,
+                                    Call* call) {
+  auto it = query.find(name);
+  if (it == query.end()) return def;
+  std::optional<uint64_t> v = ParseHeight(it->second);
+  if (!v.has_value() || *v < min || *v > max) {
+    call->Finish(ApiProblem(
+        ApiError::kBadRequest,
+        absl::StrCat(name, " must be a decimal number in ", min, "..", max)));
+    return std::nullopt;
+  }
   return v;
 }
 
@@ -254,10 +299,103 @@ void GetBlock(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   });
 }
 
+void GetBlockByHash(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+                    std::string_view hex) {
+  absl::StatusOr<Hash32> hash = HashFromHex(hex);
+  if (hex.size() != 64 || !hash.ok()) {
+    call->Finish(
+        ApiProblem(ApiError::kBadRequest, "block hash must be 64 hex digits"));
+    return;
+  }
+  deps.query_pool->Run([&deps, call, hash = *hash] {
+    Guarded(call, [&] {
+      if (ShuttingDown(deps, call)) return;
+      absl::StatusOr<BlockRecord> rec = deps.query->GetBlockByHash(hash);
+      if (!rec.ok()) {
+        QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
+        return;
+      }
+      call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec)));
+    });
+  });
+}
+
+void ListBlocks(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+                const Query& query) {
+  std::optional<uint64_t> from = NumberParam(
+      query, "from", 1, 1, std::numeric_limits<uint64_t>::max(), call.get());
+  if (!from.has_value()) return;
+  std::optional<uint64_t> limit = NumberParam(query, "limit", kDefaultPageLimit,
+                                              1, kMaxListBlocks, call.get());
+  if (!limit.has_value()) return;
+  deps.query_pool->Run([&deps, call, from = *from,
+                        limit = static_cast<uint32_t>(*limit)] {
+    Guarded(call, [&] {
+      if (ShuttingDown(deps, call)) return;
+      absl::StatusOr<std::vector<BlockSummary>> blocks =
+          deps.query->ListBlocks(from, limit);
+      if (!blocks.ok()) {
+        QueryFailed(deps, call, blocks.status(), ApiError::kBlockNotFound);
+        return;
+      }
+      // A full page may be followed by more; a short one reached the tip.
+      std::optional<uint64_t> next;
+      if (blocks->size() == limit &&
+          blocks->back().header.height < std::numeric_limits<uint64_t>::max()) {
+        next = blocks->back().header.height + 1;
+      }
+      call->Finish(JsonOk(BlockListView(*blocks, next)));
+    });
+  });
+}
+
+// parts = {"v1", "state", app}: a page of the app's records.
+void ScanState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+               const std::vector<std::string_view>& parts, const Query& query) {
+  absl::StatusOr<std::string> app = PercentDecode(parts[2]);
+  if (!app.ok() || app->empty()) {
+    call->Finish(ApiProblem(ApiError::kBadRequest,
+                            "app must be non-empty and correctly "
+                            "percent-encoded"));
+    return;
+  }
+  std::optional<uint64_t> limit = NumberParam(query, "limit", kDefaultPageLimit,
+                                              1, kMaxScanState, call.get());
+  if (!limit.has_value()) return;
+  std::string prefix;
+  if (auto it = query.find("prefix"); it != query.end()) prefix = it->second;
+  std::string cursor;
+  if (auto it = query.find("cursor"); it != query.end()) {
+    absl::StatusOr<Bytes> raw = FromHex(it->second);
+    if (!raw.ok()) {
+      call->Finish(ApiProblem(ApiError::kBadRequest,
+                              "cursor must be the hex next_cursor of the "
+                              "previous page"));
+      return;
+    }
+    cursor = std::string(AsString(*raw));
+  }
+  deps.query_pool->Run([&deps, call, app = *std::move(app),
+                        prefix = std::move(prefix), cursor = std::move(cursor),
+                        limit = static_cast<uint32_t>(*limit)] {
+    Guarded(call, [&] {
+      if (ShuttingDown(deps, call)) return;
+      absl::StatusOr<StatePage> page =
+          deps.query->ScanState(app, prefix, cursor, limit);
+      if (!page.ok()) {
+        QueryFailed(deps, call, page.status(), ApiError::kStateNotFound);
+        return;
+      }
+      call->Finish(JsonOk(StatePageView(app, *page)));
+    });
+  });
+}
+
 // parts = {"v1", "state", app, key...}: the key is the rest of the path, so
-// a '/' in it may come encoded (%2F) or not.
+// a '/' in it may come encoded (%2F) or not. ?height=H asks for the state
+// after block H (one of the versions storage keeps).
 void GetState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
-              const std::vector<std::string_view>& parts) {
+              const std::vector<std::string_view>& parts, const Query& query) {
   absl::StatusOr<std::string> app = PercentDecode(parts[2]);
   std::string raw_key(parts[3]);
   for (size_t i = 4; i < parts.size(); ++i) {
@@ -270,19 +408,25 @@ void GetState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
                             "percent-encoded"));
     return;
   }
+  std::optional<uint64_t> height;
+  if (query.count("height") > 0) {
+    height = NumberParam(query, "height", 0, 0,
+                         std::numeric_limits<uint64_t>::max(), call.get());
+    if (!height.has_value()) return;
+  }
   deps.query_pool->Run(
-      [&deps, call, app = *std::move(app), key = *std::move(key)] {
+      [&deps, call, app = *std::move(app), key = *std::move(key), height] {
         Guarded(call, [&] {
           if (ShuttingDown(deps, call)) return;
-          absl::StatusOr<StateRecord> rec = deps.query->GetState(app, key);
+          absl::StatusOr<StateRecord> rec =
+              height.has_value() ? deps.query->GetStateAt(app, key, *height)
+                                 : deps.query->GetState(app, key);
           if (!rec.ok()) {
             QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
             return;
           }
           if (!rec->found) {
-            call->Finish(
-                ApiProblem(ApiError::kStateNotFound,
-                           absl::StrCat("no value for this key in ", app)));
+            call->Finish(StateAbsentResponse(app, key, *rec));
             return;
           }
           call->Finish(JsonOk(StateView(app, key, *rec)));
@@ -335,8 +479,17 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
       case Route::kGetBlock:
         GetBlock(deps_, call, parts[2]);
         return;
+      case Route::kGetBlockByHash:
+        GetBlockByHash(deps_, call, parts[3]);
+        return;
+      case Route::kListBlocks:
+        ListBlocks(deps_, call, req.query);
+        return;
       case Route::kGetState:
-        GetState(deps_, call, parts);
+        GetState(deps_, call, parts, req.query);
+        return;
+      case Route::kScanState:
+        ScanState(deps_, call, parts, req.query);
         return;
     }
     call->Finish(ApiProblem(ApiError::kInternal, "unrouted request"));

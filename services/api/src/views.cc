@@ -2,8 +2,10 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "consortia/tx_json.h"
 #include "nlohmann/json.hpp"
+#include "problem.h"
 #include "spdlog/spdlog.h"
 
 namespace consortia::api {
@@ -55,6 +57,31 @@ Json ProofJson(const MerkleProof& p) {
   j["leaf_count"] = p.leaf_count;
   j["path"] = std::move(path);
   return j;
+}
+
+// `name` as text when it is UTF-8, else as hex, with `name`_encoding saying
+// which.
+void PutBytesField(Json* j, const std::string& name, ByteView bytes) {
+  std::string_view text = AsString(bytes);
+  if (IsUtf8(text)) {
+    (*j)[name] = std::string(text);
+    (*j)[name + "_encoding"] = "utf-8";
+  } else {
+    (*j)[name] = ToHex(bytes);
+    (*j)[name + "_encoding"] = "hex";
+  }
+}
+
+// height, state_root, certified and the proof bundle of a state record.
+void PutStateProof(Json* j, const StateRecord& record) {
+  Json proof;
+  proof["encoding"] = kStateRecordEncoding;
+  proof["hex"] = ToHex(EncodeStateRecord(record));
+  (*j)["height"] = record.height;
+  (*j)["state_root"] = Hex(record.state_root);
+  (*j)["certified"] =
+      record.next_header.has_value() && record.next_cert.has_value();
+  (*j)["proof"] = std::move(proof);
 }
 
 // A tx as its JSON object; null (and a log line) if storage holds bytes that
@@ -128,23 +155,61 @@ std::string StateView(std::string_view app, std::string_view key,
                       const StateRecord& record) {
   Json j;
   j["app"] = std::string(app);
-  if (IsUtf8(key)) {
-    j["key"] = std::string(key);
-    j["key_encoding"] = "utf-8";
-  } else {
-    j["key"] = ToHex(AsBytes(key));
-    j["key_encoding"] = "hex";
-  }
-  std::string_view value = AsString(record.value);
-  if (IsUtf8(value)) {
-    j["value"] = std::string(value);
-    j["value_encoding"] = "utf-8";
-  } else {
-    j["value"] = ToHex(record.value);
-    j["value_encoding"] = "hex";
-  }
+  PutBytesField(&j, "key", AsBytes(key));
+  PutBytesField(&j, "value", record.value);
   j["owner"] = ToHex(record.owner);
-  j["height"] = record.height;
+  PutStateProof(&j, record);
+  return Dump(j);
+}
+
+HttpResponse StateAbsentResponse(std::string_view app, std::string_view key,
+                                 const StateRecord& record) {
+  HttpResponse r = ApiProblem(
+      ApiError::kStateNotFound,
+      absl::StrCat("no value for this key in ", std::string(app), " at height ",
+                   record.height, "; proof of absence attached"));
+  Json j = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return r;  // keep the plain problem
+  j["app"] = std::string(app);
+  PutBytesField(&j, "key", AsBytes(key));
+  PutStateProof(&j, record);
+  r.body = Dump(j);
+  return r;
+}
+
+std::string BlockListView(const std::vector<BlockSummary>& blocks,
+                          std::optional<uint64_t> next_from) {
+  Json list = Json::array();
+  for (const BlockSummary& b : blocks) {
+    Json j;
+    j["height"] = b.header.height;
+    j["block_hash"] = Hex(b.block_hash);
+    j["header"] = HeaderJson(b.header);
+    j["tx_count"] = b.tx_count;
+    list.push_back(std::move(j));
+  }
+  Json j;
+  j["blocks"] = std::move(list);
+  j["next_from"] = next_from.has_value() ? Json(*next_from) : Json(nullptr);
+  return Dump(j);
+}
+
+std::string StatePageView(std::string_view app, const StatePage& page) {
+  Json items = Json::array();
+  for (const StateItem& item : page.items) {
+    Json j;
+    PutBytesField(&j, "key", AsBytes(item.key));
+    PutBytesField(&j, "value", item.value);
+    j["owner"] = ToHex(item.owner);
+    items.push_back(std::move(j));
+  }
+  Json j;
+  j["app"] = std::string(app);
+  j["height"] = page.height;
+  j["items"] = std::move(items);
+  j["next_cursor"] = page.next_cursor.has_value()
+                         ? Json(ToHex(AsBytes(*page.next_cursor)))
+                         : Json(nullptr);
   return Dump(j);
 }
 

@@ -4,10 +4,14 @@
 #ifndef CONSORTIA_API_VIEWS_H_
 #define CONSORTIA_API_VIEWS_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "consortia/crypto_suite.h"
+#include "consortia/http_server.h"
 #include "consortia/service_api.h"
 #include "consortia/types.h"
 
@@ -17,6 +21,8 @@ namespace consortia::api {
 // canonical encoding of service_api.h); `consortia verify` checks the first.
 inline constexpr char kTxRecordEncoding[] = "consortia-txrecord-v1";
 inline constexpr char kBlockRecordEncoding[] = "consortia-blockrecord-v1";
+// EncodeStateRecord: a state value or its absence, with its proof.
+inline constexpr char kStateRecordEncoding[] = "consortia-staterecord-v1";
 
 // GET /v1/txs/{hash}: tx_hash, height, index, tx, receipt, block_hash,
 // header, inclusion, proof.
@@ -26,10 +32,25 @@ std::string TxRecordView(const CryptoSuite& suite, const Hash32& tx_hash,
 // certificate (null if storage has none), raw.
 std::string BlockRecordView(const CryptoSuite& suite,
                             const BlockRecord& record);
-// GET /v1/state/{app}/{key}: app, key, value, value_encoding ("utf-8" or
-// "hex"), owner, height.
+// GET /v1/state/{app}/{key}: app, key, key_encoding, value, value_encoding
+// ("utf-8" or "hex"), owner, height, state_root, certified (whether the
+// record carries the next header and certificate), proof {encoding, hex}.
 std::string StateView(std::string_view app, std::string_view key,
                       const StateRecord& record);
+// The 404 for a key without a value: the state-not-found problem+json body
+// with the proof of absence as extension members (app, key, key_encoding,
+// height, state_root, certified, proof).
+HttpResponse StateAbsentResponse(std::string_view app, std::string_view key,
+                                 const StateRecord& record);
+// GET /v1/blocks?from&limit: blocks [{height, block_hash, header,
+// tx_count}], next_from (the `from` of the next page, or null when this
+// page reached the tip).
+std::string BlockListView(const std::vector<BlockSummary>& blocks,
+                          std::optional<uint64_t> next_from);
+// GET /v1/state/{app}?prefix&cursor&limit: app, height, items [{key,
+// key_encoding, value, value_encoding, owner}], next_cursor (hex, or null
+// when the scan is complete).
+std::string StatePageView(std::string_view app, const StatePage& page);
 
 // True iff s is well-formed UTF-8 (no overlong forms, no surrogates, at most
 // U+10FFFF).

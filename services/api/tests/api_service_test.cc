@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <string>
@@ -153,6 +154,76 @@ class FakeQuery : public QueryApi {
                                                            uint64_t) override {
     return absl::UnimplementedError("not used by the api");
   }
+  // Answers the state record stored for (app, key) with its height set to
+  // `height`; records the heights asked for.
+  absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
+                                         const std::string& key,
+                                         uint64_t height) override {
+    absl::MutexLock l(&mu_);
+    if (!fail_.ok()) return fail_;
+    heights_asked_.push_back(height);
+    if (height > 1000) return absl::NotFoundError("beyond the tip");
+    auto it = state_.find({app, key});
+    StateRecord r = it == state_.end() ? StateRecord{} : it->second;
+    r.height = height;
+    return r;
+  }
+  absl::StatusOr<BlockRecord> GetBlockByHash(const Hash32& hash) override {
+    absl::MutexLock l(&mu_);
+    if (!fail_.ok()) return fail_;
+    for (const auto& [h, b] : blocks_) {
+      if (b.block_hash == hash) return b;
+    }
+    return absl::NotFoundError("no such block");
+  }
+  // As storage: heights from `from`, at most `limit`, bounds enforced.
+  absl::StatusOr<std::vector<BlockSummary>> ListBlocks(
+      uint64_t from, uint32_t limit) override {
+    absl::MutexLock l(&mu_);
+    if (!fail_.ok()) return fail_;
+    if (from == 0 || limit == 0 || limit > kMaxListBlocks) {
+      return absl::InvalidArgumentError("bad from or limit");
+    }
+    std::vector<BlockSummary> out;
+    for (auto it = blocks_.lower_bound(from);
+         it != blocks_.end() && out.size() < limit; ++it) {
+      out.push_back(
+          BlockSummary{it->second.block.header, it->second.block_hash,
+                       static_cast<uint32_t>(it->second.block.txs.size())});
+    }
+    return out;
+  }
+  // As storage: the app's keys with the prefix, after the cursor.
+  absl::StatusOr<StatePage> ScanState(const std::string& app,
+                                      const std::string& prefix,
+                                      const std::string& cursor,
+                                      uint32_t limit) override {
+    absl::MutexLock l(&mu_);
+    if (!fail_.ok()) return fail_;
+    if (limit == 0 || limit > kMaxScanState) {
+      return absl::InvalidArgumentError("bad limit");
+    }
+    if (!cursor.empty() && cursor.rfind(prefix, 0) != 0) {
+      return absl::InvalidArgumentError("cursor outside the prefix");
+    }
+    StatePage page;
+    page.height = 42;
+    for (const auto& [ak, rec] : state_) {
+      if (ak.first != app || ak.second.rfind(prefix, 0) != 0) continue;
+      if (!cursor.empty() && ak.second <= cursor) continue;
+      if (page.items.size() == limit) {
+        page.next_cursor = page.items.back().key;
+        break;
+      }
+      page.items.push_back(StateItem{ak.second, rec.value, rec.owner});
+    }
+    return page;
+  }
+
+  std::vector<uint64_t> heights_asked() {
+    absl::MutexLock l(&mu_);
+    return heights_asked_;
+  }
 
   void AddBlock(const BlockRecord& b) {
     absl::MutexLock l(&mu_);
@@ -178,6 +249,7 @@ class FakeQuery : public QueryApi {
   std::map<Hash32, TxRecord> txs_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, StateRecord> state_
       ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> heights_asked_ ABSL_GUARDED_BY(mu_);
 };
 
 // ----------------------------------------------------------------- client
@@ -616,6 +688,205 @@ TEST_F(ApiServiceTest, GetStateDecodesKeyAndEncodesValue) {
   ExpectProblem(Get(port_, "/v1/state/kv/missing"), 404, P("state-not-found"));
   ExpectProblem(Get(port_, "/v1/state/kv/%zz"), 400, P("bad-request"));
   ExpectProblem(Get(port_, "/v1/state/kv/"), 400, P("bad-request"));
+}
+
+// A state record with a proof bundle (its content is opaque to the api).
+StateRecord ProvenRecord(bool found, bool certified) {
+  StateRecord r;
+  r.found = found;
+  if (found) {
+    r.value = ToBytes("paid");
+    r.owner = Bytes(32, 4);
+  }
+  r.height = 12;
+  r.state_root.fill(0xab);
+  r.proof.siblings = {Hash32{}, Ed25519Sha256().Hash(AsBytes("sibling"))};
+  r.proof.leaf = StateLeaf{Ed25519Sha256().Hash(AsBytes("path")),
+                           Ed25519Sha256().Hash(AsBytes("value"))};
+  if (certified) {
+    r.next_header = MakeChain().block.block.header;
+    r.next_cert = *MakeChain().block.cert;
+  }
+  return r;
+}
+
+StateRecord DecodeProof(const Json& j) {
+  EXPECT_EQ(j["proof"]["encoding"], "consortia-staterecord-v1");
+  absl::StatusOr<Bytes> raw = FromHex(j["proof"]["hex"].get<std::string>());
+  EXPECT_TRUE(raw.ok());
+  absl::StatusOr<StateRecord> rec =
+      DecodeStateRecord(raw.ok() ? *raw : Bytes{});
+  EXPECT_TRUE(rec.ok()) << rec.status();
+  return rec.ok() ? *rec : StateRecord{};
+}
+
+TEST_F(ApiServiceTest, GetStateCarriesItsProofAndWhetherItIsCertified) {
+  StartApi();
+  query_.SetState("kv", "invoice/1", ProvenRecord(true, false));
+  query_.SetState("kv", "invoice/2", ProvenRecord(true, true));
+
+  Reply r = Get(port_, "/v1/state/kv/invoice%2F1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json j = r.json();
+  EXPECT_EQ(j["value"], "paid");
+  EXPECT_EQ(j["height"], 12);
+  EXPECT_EQ(j["state_root"], ToHex(Bytes(32, 0xab)));
+  EXPECT_EQ(j["certified"], false);
+  StateRecord back = DecodeProof(j);
+  EXPECT_EQ(back.proof, ProvenRecord(true, false).proof);
+  EXPECT_EQ(back.value, ToBytes("paid"));
+  EXPECT_FALSE(back.next_header.has_value());
+
+  Reply c = Get(port_, "/v1/state/kv/invoice%2F2");
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(c.json()["certified"], true);
+  StateRecord cert = DecodeProof(c.json());
+  ASSERT_TRUE(cert.next_header.has_value());
+  EXPECT_EQ(*cert.next_header, MakeChain().block.block.header);
+}
+
+TEST_F(ApiServiceTest, AbsentStateIs404WithAProofOfAbsence) {
+  StartApi();
+  query_.SetState("kv", "gone", ProvenRecord(false, true));
+  Reply r = Get(port_, "/v1/state/kv/gone");
+  ExpectProblem(r, 404, P("state-not-found"));
+  Json j = r.json();
+  EXPECT_EQ(j["key"], "gone");
+  EXPECT_EQ(j["height"], 12);
+  EXPECT_EQ(j["certified"], true);
+  StateRecord back = DecodeProof(j);
+  EXPECT_FALSE(back.found);
+  EXPECT_EQ(back.proof, ProvenRecord(false, true).proof);
+}
+
+TEST_F(ApiServiceTest, GetStateAtAnEarlierHeight) {
+  StartApi();
+  query_.SetState("kv", "k", ProvenRecord(true, true));
+  Reply r = Get(port_, "/v1/state/kv/k?height=7");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["height"], 7);
+  EXPECT_EQ(query_.heights_asked(), (std::vector<uint64_t>{7}));
+  ExpectProblem(Get(port_, "/v1/state/kv/k?height=2000"), 404,
+                P("state-not-found"));
+  for (const char* bad : {"?height=", "?height=x", "?height=-1",
+                          "?height=123456789012345678901"}) {
+    ExpectProblem(Get(port_, std::string("/v1/state/kv/k") + bad), 400,
+                  P("bad-request"));
+  }
+}
+
+TEST_F(ApiServiceTest, GetBlockByHash) {
+  StartApi();
+  Chain c = MakeChain();
+  query_.AddBlock(c.block);
+  Reply r = Get(port_, "/v1/blocks/by-hash/" + Hex(c.block.block_hash));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["height"], 5);
+  EXPECT_EQ(r.json()["block_hash"], Hex(c.block.block_hash));
+  ExpectProblem(Get(port_, "/v1/blocks/by-hash/" + std::string(64, 'a')), 404,
+                P("block-not-found"));
+  ExpectProblem(Get(port_, "/v1/blocks/by-hash/xyz"), 400, P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/blocks/by-hash/"), 400, P("bad-request"));
+}
+
+TEST_F(ApiServiceTest, BlockListPagesWithoutGapsOrDuplicates) {
+  StartApi();
+  for (uint64_t h = 1; h <= 23; ++h) {
+    BlockRecord b = MakeChain().block;
+    b.block.header.height = h;
+    b.block.txs.resize(h % 3);
+    b.block_hash = BlockHash(Ed25519Sha256(), b.block.header);
+    query_.AddBlock(b);
+  }
+  std::vector<uint64_t> heights;
+  std::string target = "/v1/blocks?limit=5";
+  for (int pages = 0; pages < 10; ++pages) {
+    Reply r = Get(port_, target);
+    ASSERT_EQ(r.status, 200) << r.body;
+    Json j = r.json();
+    EXPECT_LE(j["blocks"].size(), 5u);
+    for (const Json& b : j["blocks"]) {
+      heights.push_back(b["height"].get<uint64_t>());
+      EXPECT_EQ(b["tx_count"], b["height"].get<uint64_t>() % 3);
+      EXPECT_EQ(b["header"]["height"], b["height"]);
+    }
+    if (j["next_from"].is_null()) break;
+    target = "/v1/blocks?limit=5&from=" +
+             std::to_string(j["next_from"].get<uint64_t>());
+  }
+  std::vector<uint64_t> want(23);
+  std::iota(want.begin(), want.end(), 1);
+  EXPECT_EQ(heights, want);
+
+  // The default page is 20 blocks from height 1.
+  Reply d = Get(port_, "/v1/blocks");
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_EQ(d.json()["blocks"].size(), 20u);
+  EXPECT_EQ(d.json()["blocks"][0]["height"], 1);
+  EXPECT_EQ(d.json()["next_from"], 21);
+  Reply tail = Get(port_, "/v1/blocks?from=21&limit=100");
+  ASSERT_EQ(tail.status, 200);
+  EXPECT_EQ(tail.json()["blocks"].size(), 3u);
+  EXPECT_TRUE(tail.json()["next_from"].is_null());
+  Reply beyond = Get(port_, "/v1/blocks?from=99");
+  ASSERT_EQ(beyond.status, 200);
+  EXPECT_TRUE(beyond.json()["blocks"].empty());
+
+  for (const char* bad : {"?limit=0", "?limit=101", "?limit=x", "?limit=-5",
+                          "?from=0", "?from=abc", "?limit="}) {
+    ExpectProblem(Get(port_, std::string("/v1/blocks") + bad), 400,
+                  P("bad-request"));
+  }
+}
+
+TEST_F(ApiServiceTest, StateScanPagesWithCursors) {
+  StartApi();
+  std::vector<std::string> keys;
+  for (int i = 0; i < 17; ++i) {
+    keys.push_back(absl::StrCat("inv/", i < 10 ? "0" : "", i));
+  }
+  keys.push_back(std::string("inv/\xff\x00", 6));  // not UTF-8: hex
+  for (const std::string& k : keys) {
+    StateRecord r;
+    r.found = true;
+    r.value = ToBytes("v-" + k.substr(0, 6));
+    r.owner = Bytes(32, 1);
+    query_.SetState("kv", k, r);
+  }
+  query_.SetState("kv", "other", StateRecord{});
+  query_.SetState("notary", "inv/x", StateRecord{});
+
+  std::vector<std::string> got;
+  std::string target = "/v1/state/kv?prefix=inv%2F&limit=4";
+  for (int pages = 0; pages < 10; ++pages) {
+    Reply r = Get(port_, target);
+    ASSERT_EQ(r.status, 200) << r.body;
+    Json j = r.json();
+    EXPECT_EQ(j["app"], "kv");
+    EXPECT_EQ(j["height"], 42);
+    EXPECT_LE(j["items"].size(), 4u);
+    for (const Json& item : j["items"]) {
+      if (item["key_encoding"] == "hex") {
+        absl::StatusOr<Bytes> raw = FromHex(item["key"].get<std::string>());
+        ASSERT_TRUE(raw.ok());
+        got.emplace_back(AsString(*raw));
+      } else {
+        got.push_back(item["key"].get<std::string>());
+      }
+    }
+    if (j["next_cursor"].is_null()) break;
+    target = "/v1/state/kv?prefix=inv%2F&limit=4&cursor=" +
+             j["next_cursor"].get<std::string>();
+  }
+  EXPECT_EQ(got, keys);
+
+  ExpectProblem(Get(port_, "/v1/state/kv?cursor=zz"), 400, P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/state/kv?limit=0"), 400, P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/state/kv?limit=101"), 400, P("bad-request"));
+  // A cursor from another prefix is refused by storage: 400 as well.
+  ExpectProblem(
+      Get(port_, "/v1/state/kv?prefix=a&cursor=" + ToHex(AsBytes("b"))), 400,
+      P("bad-request"));
 }
 
 TEST_F(ApiServiceTest, StorageTimeoutIs503WithRetryAfter) {

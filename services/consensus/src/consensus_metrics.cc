@@ -26,6 +26,36 @@ ConsensusMetrics ConsensusMetrics::Create(MetricsRegistry& registry) {
                                       {{"kind", "sign"}});
   m.commit_errors = registry.GetCounter("consortia_consensus_errors_total",
                                         help, {{"kind", "commit"}});
+  m.round = registry.GetGauge("consortia_consensus_round",
+                              "Round of the height in progress.");
+  m.rounds_per_height = registry.GetHistogram(
+      "consortia_consensus_rounds_per_height",
+      "Rounds a decided height took (1 = decided in its first round).",
+      {1, 2, 3, 5, 10, 20});
+  m.proposals = registry.GetCounter("consortia_consensus_proposals_total",
+                                    "Proposals accepted from the network.");
+  m.votes_received =
+      registry.GetCounter("consortia_consensus_votes_received_total",
+                          "Votes accepted from the network.");
+  const char* timeouts = "Consensus timeouts that fired, by step.";
+  m.timeouts_propose = registry.GetCounter("consortia_consensus_timeouts_total",
+                                           timeouts, {{"step", "propose"}});
+  m.timeouts_prevote = registry.GetCounter("consortia_consensus_timeouts_total",
+                                           timeouts, {{"step", "prevote"}});
+  m.timeouts_precommit = registry.GetCounter(
+      "consortia_consensus_timeouts_total", timeouts, {{"step", "precommit"}});
+  m.missing_validators = registry.GetGauge(
+      "consortia_consensus_missing_validators",
+      "Validators from which nothing was received in the deciding round of "
+      "the last decided height.");
+  m.evidence =
+      registry.GetCounter("consortia_consensus_evidence_total",
+                          "Equivocations (double proposals or votes) seen.");
+  m.peers_connected = registry.GetGauge("consortia_consensus_peers_connected",
+                                        "Validators connected over p2p.");
+  m.messages_dropped = registry.GetCounter(
+      "consortia_consensus_messages_dropped_total",
+      "Peer messages dropped: undecodable, or the inbound queue was full.");
   return m;
 }
 

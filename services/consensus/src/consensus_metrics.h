@@ -21,6 +21,20 @@ struct ConsensusMetrics {
   Counter sign_errors;         // kind="sign": the node key could not sign
   Counter commit_errors;       // kind="commit": storage refused or failed
 
+  // Tendermint (several validators; tendermint_driver.h).
+  Gauge round;                  // round of the height in progress
+  Histogram rounds_per_height;  // rounds a decided height took (1 = first)
+  Counter proposals;            // proposals accepted from the network
+  Counter votes_received;       // votes accepted from the network
+  Counter timeouts_propose;     // timeouts_total{step}
+  Counter timeouts_prevote;
+  Counter timeouts_precommit;
+  Gauge missing_validators;  // validators with no message in the
+                             // last decided height's final round
+  Counter evidence;          // equivocations seen
+  Gauge peers_connected;
+  Counter messages_dropped;  // undecodable or over the inbound bound
+
   // Registers consortia_consensus_* series in `registry`, which must outlive
   // the returned handles.
   static ConsensusMetrics Create(MetricsRegistry& registry);

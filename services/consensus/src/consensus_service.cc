@@ -1,8 +1,11 @@
 #include "consortia/consensus/consensus_service.h"
 
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "clock.h"
@@ -11,7 +14,10 @@
 #include "consortia/log.h"
 #include "consortia/service_api.h"
 #include "consortia/types.h"
+#include "peers_file.h"
 #include "single_validator.h"
+#include "tendermint_driver.h"
+#include "zmq.hpp"
 
 namespace consortia::consensus {
 namespace {
@@ -21,6 +27,11 @@ class ConsensusServiceImpl final : public ConsensusService {
   ~ConsensusServiceImpl() override {
     // Reverse order of start: the loop first, then what it calls.
     validator_.reset();
+    if (driver_ != nullptr) driver_->Stop();
+    net_.reset();
+    driver_.reset();
+    zap_.reset();
+    p2p_ctx_.reset();
     mempool_.reset();
     ledger_.reset();
     mempool_client_.reset();
@@ -28,6 +39,7 @@ class ConsensusServiceImpl final : public ConsensusService {
   }
 
   bool Ready() const override {
+    if (driver_ != nullptr) return driver_->Ready();
     return validator_ != nullptr && validator_->Ready();
   }
 
@@ -58,6 +70,9 @@ class ConsensusServiceImpl final : public ConsensusService {
     ledger_ = MakeRemoteLedger(storage_client_.get(), node.bus_timeout);
     mempool_ = MakeRemoteMempool(mempool_client_.get(), node.bus_timeout);
 
+    if (genesis->validators.size() > 1) {
+      return StartTendermint(node, opts, *genesis, **suite, *key, registry);
+    }
     absl::StatusOr<std::unique_ptr<SingleValidator>> validator =
         SingleValidator::Create(opts, *genesis, **suite, *key, mempool_.get(),
                                 ledger_.get(), &clock_,
@@ -73,12 +88,95 @@ class ConsensusServiceImpl final : public ConsensusService {
   }
 
  private:
+  absl::Status StartTendermint(const NodeConfig& node,
+                               const ConsensusOptions& opts,
+                               const Genesis& genesis, const CryptoSuite& suite,
+                               const NodeKey& key, MetricsRegistry& registry) {
+    if (opts.p2p_key_path.empty() || opts.peers_path.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the genesis has ", genesis.validators.size(),
+          " validators: --consensus_p2p_key and --consensus_peers are "
+          "required"));
+    }
+    absl::StatusOr<CurveKeyPair> curve = LoadCurveKeyPair(opts.p2p_key_path);
+    if (!curve.ok()) return curve.status();
+    absl::StatusOr<std::vector<PeerInfo>> peers =
+        LoadPeersFile(opts.peers_path);
+    if (!peers.ok()) return peers.status();
+    std::string node_id;
+    for (const PeerInfo& p : *peers) {
+      if (p.public_key == curve->public_key) node_id = p.id;
+    }
+    if (node_id.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the p2p key ", opts.p2p_key_path,
+                       " is not in the peers file ", opts.peers_path));
+    }
+    const std::filesystem::path dir =
+        std::filesystem::path(node.data_dir) / "consensus";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
+    }
+    TendermintDriverOptions o;
+    o.timeouts.propose = opts.timeout_propose;
+    o.timeouts.propose_delta = opts.timeout_delta;
+    o.timeouts.prevote = opts.timeout_prevote;
+    o.timeouts.prevote_delta = opts.timeout_delta;
+    o.timeouts.precommit = opts.timeout_precommit;
+    o.timeouts.precommit_delta = opts.timeout_delta;
+    o.commit_wait = opts.timeout_commit;
+    o.gossip_interval = opts.gossip_interval;
+    o.max_block_txs = opts.max_block_txs;
+    o.max_block_bytes = opts.max_block_bytes;
+    o.wal_dir = (dir / "wal").string();
+    o.last_commit_path = (dir / "last_commit").string();
+    absl::StatusOr<std::unique_ptr<TendermintDriver>> driver =
+        TendermintDriver::Create(o, genesis, suite, key, mempool_.get(),
+                                 ledger_.get(), &clock_,
+                                 ConsensusMetrics::Create(registry));
+    if (!driver.ok()) return driver.status();
+    driver_ = *std::move(driver);
+
+    // Its own context: ZeroMQ allows one ZAP handler per context.
+    p2p_ctx_ = std::make_unique<zmq::context_t>();
+    absl::StatusOr<std::shared_ptr<ZapAuthenticator>> zap =
+        StartZapAuthenticator(*p2p_ctx_, AllowListOf(*peers));
+    if (!zap.ok()) return zap.status();
+    zap_ = *zap;
+    PeerNetOptions po;
+    po.node_id = node_id;
+    po.bind_endpoint = opts.p2p_endpoint;
+    po.key_pair = *curve;
+    po.peers = *peers;
+    po.authenticator = zap_;
+    po.handlers = driver_->Handlers();
+    absl::StatusOr<std::unique_ptr<PeerNet>> net =
+        StartPeerNet(*p2p_ctx_, std::move(po));
+    if (!net.ok()) return net.status();
+    net_ = *std::move(net);
+    driver_->Start(net_.get());
+    spdlog::info(
+        "consensus started: chain {}, {} validators, p2p {} as {}; storage "
+        "{}, mempool {}",
+        genesis.chain_id, genesis.validators.size(), opts.p2p_endpoint, node_id,
+        node.storage_endpoint, node.mempool_endpoint);
+    return absl::OkStatus();
+  }
+
   SystemClock clock_;
   std::unique_ptr<BusClient> storage_client_;
   std::unique_ptr<BusClient> mempool_client_;
   std::unique_ptr<LedgerApi> ledger_;
   std::unique_ptr<MempoolApi> mempool_;
   std::unique_ptr<SingleValidator> validator_;
+  // Several validators.
+  std::unique_ptr<zmq::context_t> p2p_ctx_;
+  std::shared_ptr<ZapAuthenticator> zap_;
+  std::unique_ptr<TendermintDriver> driver_;
+  std::unique_ptr<PeerNet> net_;
 };
 
 }  // namespace

@@ -130,7 +130,7 @@ TEST_F(ConsensusServiceTest, CommitsTheMempoolsTxsThroughTheBus) {
             std::string::npos);
 }
 
-TEST_F(ConsensusServiceTest, RefusesAGenesisWithFourValidators) {
+TEST_F(ConsensusServiceTest, FourValidatorsNeedTheP2pKeyAndPeers) {
   for (int i = 1; i < 4; ++i) {
     genesis_.validators.push_back(
         {absl::StrCat("node", i), Ed25519Sha256().GenerateKey().public_key, 1});
@@ -138,10 +138,10 @@ TEST_F(ConsensusServiceTest, RefusesAGenesisWithFourValidators) {
   WriteGenesis();
   absl::StatusOr<std::unique_ptr<ConsensusService>> s =
       ConsensusService::Start(node_, ConsensusOptions{}, ctx_, registry_);
-  EXPECT_TRUE(absl::IsFailedPrecondition(s.status())) << s.status();
-  EXPECT_NE(
-      s.status().message().find("this build runs one validator; genesis has 4"),
-      absl::string_view::npos);
+  EXPECT_TRUE(absl::IsInvalidArgument(s.status())) << s.status();
+  EXPECT_NE(s.status().message().find("--consensus_p2p_key"),
+            absl::string_view::npos)
+      << s.status();
 }
 
 TEST_F(ConsensusServiceTest, RefusesAMissingNodeKey) {

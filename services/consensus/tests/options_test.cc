@@ -36,6 +36,12 @@ TEST(ConsensusOptionsTest, OutOfBoundsNamesTheFlag) {
        "consensus_max_block_bytes"},
       {[](ConsensusOptions& o) { o.max_block_bytes = uint64_t{1} << 40; },
        "consensus_max_block_bytes"},
+      {[](ConsensusOptions& o) { o.timeout_propose = absl::ZeroDuration(); },
+       "consensus_timeout_propose_ms"},
+      {[](ConsensusOptions& o) { o.timeout_prevote = absl::Hours(1); },
+       "consensus_timeout_prevote_ms"},
+      {[](ConsensusOptions& o) { o.gossip_interval = absl::ZeroDuration(); },
+       "consensus_gossip_interval_ms"},
   };
   for (const Case& c : cases) {
     ConsensusOptions o;

@@ -21,6 +21,9 @@ ABSL_FLAG(uint64_t, mempool_replay_window, 1000,
           "reach; committed hashes are remembered as long.");
 ABSL_FLAG(uint32_t, mempool_verify_threads, 0,
           "Signature-verification threads (0 = one per core).");
+ABSL_FLAG(uint64_t, mempool_sig_cache_size, 100000,
+          "Entries of the verified-signature cache (tx hash and signature "
+          "digest, about 110 bytes each); 0 disables it.");
 
 namespace consortia::mempool {
 namespace {
@@ -30,6 +33,7 @@ constexpr uint64_t kMaxPoolTxs = 10'000'000;
 constexpr uint64_t kMaxPoolBytes = uint64_t{64} << 30;
 constexpr uint64_t kMaxReplayWindow = 1'000'000;
 constexpr uint32_t kMaxVerifyThreads = 256;
+constexpr uint64_t kMaxSigCacheSize = 10'000'000;
 
 absl::Status OutOfRange(const char* flag, uint64_t value, uint64_t lo,
                         uint64_t hi) {
@@ -47,6 +51,7 @@ MempoolOptions MempoolOptions::FromFlags() {
   o.max_per_sender = absl::GetFlag(FLAGS_mempool_max_per_sender);
   o.replay_window = absl::GetFlag(FLAGS_mempool_replay_window);
   o.verify_threads = absl::GetFlag(FLAGS_mempool_verify_threads);
+  o.sig_cache_size = absl::GetFlag(FLAGS_mempool_sig_cache_size);
   return o;
 }
 
@@ -71,6 +76,10 @@ absl::Status MempoolOptions::Validate() const {
   if (verify_threads > kMaxVerifyThreads) {
     return OutOfRange("mempool_verify_threads", verify_threads, 0,
                       kMaxVerifyThreads);
+  }
+  if (sig_cache_size > kMaxSigCacheSize) {
+    return OutOfRange("mempool_sig_cache_size", sig_cache_size, 0,
+                      kMaxSigCacheSize);
   }
   if (reap_wait <= absl::ZeroDuration() || reap_wait > absl::Minutes(1)) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -1,11 +1,13 @@
 #include "mempool.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "consortia/types.h"
@@ -13,31 +15,39 @@
 namespace consortia::mempool {
 namespace {
 
-// Runs fn(0) .. fn(chunks - 1), spreading them over `pool` and the calling
-// thread, and returns when all have finished. The caller takes any chunk no
-// worker has started, so this never deadlocks even when every worker of the
-// pool is itself blocked in a ParallelFor.
-void ParallelFor(ThreadPool* pool, size_t chunks,
-                 const std::function<void(size_t)>& fn) {
-  if (pool == nullptr || chunks <= 1) {
-    for (size_t i = 0; i < chunks; ++i) fn(i);
+// Calls fn(begin, end) over [0, n) in blocks of `grain` items, spread over
+// `pool` and the calling thread, and returns when all blocks have run. Each
+// thread claims the next unclaimed block until none is left, so a slow or
+// busy core holds up at most one block. The caller claims blocks too and
+// never waits for a queued task to start, so this cannot deadlock even when
+// every worker of the pool is itself blocked in a ParallelFor.
+void ParallelFor(ThreadPool* pool, size_t n, size_t grain,
+                 const std::function<void(size_t, size_t)>& fn) {
+  grain = std::max<size_t>(1, grain);
+  const size_t blocks = (n + grain - 1) / grain;
+  auto run_block = [&fn, n, grain](size_t block) {
+    const size_t begin = block * grain;
+    fn(begin, std::min(n, begin + grain));
+  };
+  if (pool == nullptr || blocks <= 1) {
+    for (size_t b = 0; b < blocks; ++b) run_block(b);
     return;
   }
   struct Shared {
-    explicit Shared(size_t n) : total(n) {}
+    explicit Shared(size_t b) : total(b) {}
     const size_t total;
     std::atomic<size_t> next{0};
     absl::Mutex mu;
     size_t done ABSL_GUARDED_BY(mu) = 0;
   };
-  auto shared = std::make_shared<Shared>(chunks);
-  // A helper that starts after every chunk was claimed touches only
-  // `shared`, never `fn` (which lives on the caller's stack).
-  auto drain = [shared, fn_ptr = &fn]() {
+  auto shared = std::make_shared<Shared>(blocks);
+  // A helper that starts after every block was claimed touches only
+  // `shared`, never `run_block` (which lives on the caller's stack).
+  auto drain = [shared, run = &run_block]() {
     size_t ran = 0;
-    for (size_t i = shared->next.fetch_add(1); i < shared->total;
-         i = shared->next.fetch_add(1)) {
-      (*fn_ptr)(i);
+    for (size_t b = shared->next.fetch_add(1); b < shared->total;
+         b = shared->next.fetch_add(1)) {
+      (*run)(b);
       ++ran;
     }
     if (ran > 0) {
@@ -45,7 +55,8 @@ void ParallelFor(ThreadPool* pool, size_t chunks,
       shared->done += ran;
     }
   };
-  for (size_t i = 1; i < chunks; ++i) pool->Run(drain);
+  const size_t helpers = std::min(pool->size(), blocks - 1);
+  for (size_t i = 0; i < helpers; ++i) pool->Run(drain);
   drain();
   absl::MutexLock lock(&shared->mu);
   Shared* s = shared.get();
@@ -53,7 +64,36 @@ void ParallelFor(ThreadPool* pool, size_t chunks,
   shared->mu.Await(absl::Condition(&all_done));
 }
 
+// Items per block of ParallelFor: at most 4, so that the threads finish a
+// batch together (the last block to finish is at most 4 signature checks
+// long), and fewer when the batch is small, so that each thread still gets
+// about 8 blocks.
+size_t GrainFor(size_t n, const ThreadPool* pool) {
+  const size_t threads = (pool == nullptr ? 0 : pool->size()) + 1;
+  return std::clamp<size_t>(n / (threads * 8), 1, 4);
+}
+
+absl::Status NotReady() {
+  return absl::UnavailableError(
+      "mempool is rebuilding its replay window from storage");
+}
+
 }  // namespace
+
+struct Mempool::Work {
+  SubmitResult result;
+  // Passed every check so far; for Submit, ready for the pool bounds.
+  bool candidate = false;
+  Transaction tx;
+  Bytes sign_bytes;
+  // What joins the pool (entry.hash is set as soon as the tx decodes).
+  Entry entry;
+};
+
+struct Mempool::BatchStats {
+  std::atomic<size_t> cache_hits{0};
+  std::atomic<size_t> cache_misses{0};
+};
 
 Mempool::Mempool(const MempoolOptions& options, std::string chain_id,
                  const CryptoSuite& suite, ThreadPool* verify_pool,
@@ -62,35 +102,54 @@ Mempool::Mempool(const MempoolOptions& options, std::string chain_id,
       chain_id_(std::move(chain_id)),
       suite_(suite),
       verify_pool_(verify_pool),
-      metrics_(std::move(metrics)) {}
+      metrics_(std::move(metrics)),
+      sig_cache_(options.sig_cache_size) {}
 
-void Mempool::Reject(SubmitResult& r, Admission code, std::string detail) {
-  r.code = code;
-  r.detail = std::move(detail);
-  metrics_.rejected[static_cast<size_t>(code)].Inc();
+std::optional<std::string> Mempool::DecodeChecked(ByteView raw, Work& w) const {
+  absl::StatusOr<Transaction> tx = DecodeTx(raw);
+  if (!tx.ok()) return std::string(tx.status().message());
+  w.tx = *std::move(tx);
+  // One encoding of the signed bytes serves both the hash and the
+  // signature check.
+  w.sign_bytes = TxSignBytes(w.tx);
+  w.entry.hash = suite_.Hash(w.sign_bytes);
+  const Transaction& t = w.tx;
+  if (t.sender.size() != suite_.public_key_size()) {
+    return absl::StrCat("sender key is ", t.sender.size(), " bytes; ",
+                        std::string(suite_.name()), " keys are ",
+                        suite_.public_key_size());
+  }
+  if (t.signature.empty() || t.signature.size() > suite_.max_signature_size()) {
+    return absl::StrCat("signature is ", t.signature.size(), " bytes; ",
+                        std::string(suite_.name()), " signatures are 1 to ",
+                        suite_.max_signature_size());
+  }
+  if (t.app.empty()) return std::string("app is empty");
+  if (t.method.empty()) return std::string("method is empty");
+  return std::nullopt;
 }
 
 std::optional<std::pair<Admission, std::string>> Mempool::CheckState(
-    const Candidate& c) const {
+    uint64_t valid_until, const Hash32& hash) const {
   const uint64_t next_height = applied_height_ + 1;
-  if (c.tx.valid_until < next_height) {
+  if (valid_until < next_height) {
     return std::make_pair(
         Admission::kExpired,
-        absl::StrCat("valid_until ", c.tx.valid_until,
-                     " is below the next height ", next_height));
+        absl::StrCat("valid_until ", valid_until, " is below the next height ",
+                     next_height));
   }
-  if (c.tx.valid_until - next_height > options_.replay_window) {
+  if (valid_until - next_height > options_.replay_window) {
     return std::make_pair(
         Admission::kTooFarAhead,
-        absl::StrCat("valid_until ", c.tx.valid_until, " is beyond height ",
+        absl::StrCat("valid_until ", valid_until, " is beyond height ",
                      next_height + options_.replay_window,
                      " (next height + replay window)"));
   }
-  if (seq_by_hash_.contains(c.hash)) {
+  if (seq_by_hash_.contains(hash)) {
     return std::make_pair(Admission::kAlreadyPending,
                           std::string("the same transaction is pending"));
   }
-  if (committed_.contains(c.hash)) {
+  if (committed_.contains(hash)) {
     return std::make_pair(
         Admission::kAlreadyCommitted,
         std::string("the same transaction was committed within its "
@@ -99,133 +158,269 @@ std::optional<std::pair<Admission, std::string>> Mempool::CheckState(
   return std::nullopt;
 }
 
-void Mempool::VerifySignatures(std::vector<Candidate>& candidates) {
-  if (candidates.empty()) return;
-  const size_t workers =
-      verify_pool_ == nullptr ? 1 : std::max<size_t>(1, verify_pool_->size());
-  const size_t chunks = std::min(workers, candidates.size());
-  const size_t per_chunk = (candidates.size() + chunks - 1) / chunks;
-  const absl::Time start = absl::Now();
-  ParallelFor(verify_pool_, chunks, [&](size_t chunk) {
-    const size_t begin = chunk * per_chunk;
-    const size_t end = std::min(candidates.size(), begin + per_chunk);
-    for (size_t i = begin; i < end; ++i) {
-      Candidate& c = candidates[i];
-      c.signature_ok =
-          suite_.Verify(c.tx.sender, TxSignBytes(c.tx), c.tx.signature);
+bool Mempool::SignatureOk(const Work& w, BatchStats& stats) const {
+  if (sig_cache_.capacity() == 0) {
+    stats.cache_misses.fetch_add(1, std::memory_order_relaxed);
+    return suite_.Verify(w.tx.sender, w.sign_bytes, w.tx.signature);
+  }
+  // The sender key has the suite's fixed size (DecodeChecked), so the
+  // concatenation is unambiguous.
+  const Hash32 auth = suite_.Hash({w.tx.sender, w.tx.signature});
+  if (sig_cache_.Contains(w.entry.hash, auth)) {
+    stats.cache_hits.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  stats.cache_misses.fetch_add(1, std::memory_order_relaxed);
+  if (!suite_.Verify(w.tx.sender, w.sign_bytes, w.tx.signature)) return false;
+  sig_cache_.Insert(w.entry.hash, auth);
+  return true;
+}
+
+void Mempool::CheckBlock(const std::vector<Bytes>& raw_txs, size_t begin,
+                         size_t end, std::vector<Work>& work,
+                         BatchStats& stats) const {
+  // Stateless checks: size, decoding and fields, chain id.
+  for (size_t i = begin; i < end; ++i) {
+    Work& w = work[i];
+    SubmitResult& r = w.result;
+    const Bytes& raw = raw_txs[i];
+    if (raw.size() > options_.max_tx_bytes) {
+      r.code = Admission::kTooLarge;
+      r.detail = absl::StrCat("transaction is ", raw.size(),
+                              " bytes; the limit is ", options_.max_tx_bytes);
+      continue;
     }
-  });
-  metrics_.verify_duration.Observe(absl::ToDoubleSeconds(absl::Now() - start));
-  metrics_.verify_batch_size.Observe(static_cast<double>(candidates.size()));
+    std::optional<std::string> malformed = DecodeChecked(raw, w);
+    r.tx_hash = w.entry.hash;
+    if (malformed) {
+      r.code = Admission::kMalformed;
+      r.detail = *std::move(malformed);
+      continue;
+    }
+    if (w.tx.chain_id != chain_id_) {
+      r.code = Admission::kWrongChain;
+      r.detail = absl::StrCat("chain_id \"", w.tx.chain_id,
+                              "\" is not this chain's (\"", chain_id_, "\")");
+      continue;
+    }
+    w.candidate = true;
+  }
+  // Validity window and duplicates, before spending time on signatures:
+  // one shared lock for the block.
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (size_t i = begin; i < end; ++i) {
+      Work& w = work[i];
+      if (!w.candidate) continue;
+      if (auto rejection = CheckState(w.tx.valid_until, w.entry.hash)) {
+        w.result.code = rejection->first;
+        w.result.detail = std::move(rejection->second);
+        w.candidate = false;
+      }
+    }
+  }
+  // Signatures, then the entry that joins the pool, prepared here so that
+  // the serial admission only moves it. The decoded tx is freed here, by the
+  // thread that allocated it.
+  for (size_t i = begin; i < end; ++i) {
+    Work& w = work[i];
+    if (w.candidate && !SignatureOk(w, stats)) {
+      w.result.code = Admission::kBadSignature;
+      w.result.detail = "signature does not verify against the sender key";
+      w.candidate = false;
+    }
+    if (w.candidate) {
+      w.entry.raw = raw_txs[i];
+      w.entry.sender = std::string(AsString(w.tx.sender));
+      w.entry.valid_until = w.tx.valid_until;
+    }
+    w.tx = Transaction();
+    w.sign_bytes = Bytes();
+  }
 }
 
 absl::StatusOr<std::vector<SubmitResult>> Mempool::Submit(
     const std::vector<Bytes>& raw_txs) {
-  std::vector<SubmitResult> results(raw_txs.size());
+  if (!ready()) return NotReady();
+  const size_t n = raw_txs.size();
+  std::vector<Work> work(n);
+  BatchStats stats;
 
-  // Stateless checks: size, decoding, chain id.
-  std::vector<Candidate> candidates;
-  candidates.reserve(raw_txs.size());
-  for (size_t i = 0; i < raw_txs.size(); ++i) {
-    const Bytes& raw = raw_txs[i];
-    SubmitResult& r = results[i];
-    if (raw.size() > options_.max_tx_bytes) {
-      Reject(r, Admission::kTooLarge,
-             absl::StrCat("transaction is ", raw.size(),
-                          " bytes; the limit is ", options_.max_tx_bytes));
-      continue;
-    }
-    absl::StatusOr<Transaction> tx = DecodeTx(raw);
-    if (!tx.ok()) {
-      Reject(r, Admission::kMalformed, std::string(tx.status().message()));
-      continue;
-    }
-    r.tx_hash = TxHash(suite_, *tx);
-    if (tx->chain_id != chain_id_) {
-      Reject(r, Admission::kWrongChain,
-             absl::StrCat("chain_id \"", tx->chain_id,
-                          "\" is not this chain's (\"", chain_id_, "\")"));
-      continue;
-    }
-    candidates.push_back(Candidate{i, *std::move(tx), r.tx_hash, false});
-  }
-
-  // Validity window and duplicates, before spending time on signatures.
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    if (!ready_) {
-      return absl::UnavailableError(
-          "mempool is rebuilding its replay window from storage");
-    }
-    std::erase_if(candidates, [&](const Candidate& c) {
-      auto rejection = CheckState(c);
-      if (!rejection) return false;
-      Reject(results[c.index], rejection->first, std::move(rejection->second));
-      return true;
-    });
-  }
-
-  VerifySignatures(candidates);
+  const absl::Time start = absl::Now();
+  ParallelFor(verify_pool_, n, GrainFor(n, verify_pool_),
+              [&](size_t begin, size_t end) {
+                CheckBlock(raw_txs, begin, end, work, stats);
+              });
+  metrics_.verify_duration.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  const size_t misses = stats.cache_misses.load();
+  if (misses > 0) metrics_.verify_batch_size.Observe(misses);
+  metrics_.sig_cache_misses_submit.Inc(misses);
+  metrics_.sig_cache_hits_submit.Inc(stats.cache_hits.load());
+  metrics_.sig_cache_entries.Set(sig_cache_.size());
 
   // Admit in arrival order. The pool may have changed while signatures were
   // checked, and a batch may hold the same tx twice, so check again.
-  absl::MutexLock lock(&mu_);
-  for (Candidate& c : candidates) {
-    SubmitResult& r = results[c.index];
-    if (!c.signature_ok) {
-      Reject(r, Admission::kBadSignature,
-             "signature does not verify against the sender key");
-      continue;
+  size_t full_txs = 0;
+  uint64_t full_bytes = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    for (Work& w : work) {
+      if (!w.candidate) continue;
+      SubmitResult& r = w.result;
+      Entry& e = w.entry;
+      if (auto rejection = CheckState(e.valid_until, e.hash)) {
+        r.code = rejection->first;
+        r.detail = std::move(rejection->second);
+        continue;
+      }
+      if (pending_.size() >= options_.max_txs ||
+          pending_bytes_ + e.raw.size() > options_.max_bytes) {
+        r.code = Admission::kPoolFull;  // detail below, outside the lock
+        continue;
+      }
+      uint64_t& sender_count = per_sender_[e.sender];
+      if (sender_count >= options_.max_per_sender) {
+        r.code = Admission::kSenderLimit;
+        r.detail = absl::StrCat("sender has ", options_.max_per_sender,
+                                " transactions pending; retry later");
+        continue;
+      }
+      ++sender_count;
+      const uint64_t seq = next_seq_++;
+      pending_expiry_.emplace(e.valid_until, seq);
+      seq_by_hash_.emplace(e.hash, seq);
+      pending_bytes_ += e.raw.size();
+      pending_.emplace(seq, std::move(e));
+      r.code = Admission::kAccepted;
     }
-    if (auto rejection = CheckState(c)) {
-      Reject(r, rejection->first, std::move(rejection->second));
-      continue;
-    }
-    const Bytes& raw = raw_txs[c.index];
-    if (pending_.size() >= options_.max_txs ||
-        pending_bytes_ + raw.size() > options_.max_bytes) {
-      Reject(r, Admission::kPoolFull,
-             absl::StrCat("mempool is full (", pending_.size(), " txs, ",
-                          pending_bytes_, " bytes); retry later"));
-      continue;
-    }
-    std::string sender(AsString(c.tx.sender));
-    uint64_t& sender_count = per_sender_[sender];
-    if (sender_count >= options_.max_per_sender) {
-      Reject(r, Admission::kSenderLimit,
-             absl::StrCat("sender has ", options_.max_per_sender,
-                          " transactions pending; retry later"));
-      continue;
-    }
-    ++sender_count;
-    const uint64_t seq = next_seq_++;
-    pending_expiry_.emplace(c.tx.valid_until, seq);
-    seq_by_hash_.emplace(c.hash, seq);
-    pending_bytes_ += raw.size();
-    pending_.emplace(seq,
-                     Entry{raw, c.hash, std::move(sender), c.tx.valid_until});
-    r.code = Admission::kAccepted;
-    metrics_.admitted.Inc();
+    full_txs = pending_.size();
+    full_bytes = pending_bytes_;
+    UpdateGauges();
   }
-  UpdateGauges();
+
+  std::vector<SubmitResult> results;
+  results.reserve(n);
+  std::array<size_t, kAdmissionCount> counts{};
+  for (Work& w : work) {
+    SubmitResult& r = w.result;
+    if (r.code == Admission::kPoolFull) {
+      r.detail = absl::StrCat("mempool is full (", full_txs, " of ",
+                              options_.max_txs, " txs, ", full_bytes, " of ",
+                              options_.max_bytes, " bytes); retry later");
+    }
+    ++counts[static_cast<size_t>(r.code)];
+    results.push_back(std::move(r));
+  }
+  metrics_.admitted.Inc(counts[0]);
+  for (size_t i = 1; i < kAdmissionCount; ++i) {
+    if (counts[i] > 0) metrics_.rejected[i].Inc(counts[i]);
+  }
   return results;
+}
+
+void Mempool::CheckProposalBlock(const std::vector<Bytes>& raw_txs,
+                                 uint64_t height, size_t begin, size_t end,
+                                 std::vector<ProposalTxCheck>& out,
+                                 BatchStats& stats) const {
+  std::vector<Work> work(end - begin);
+  for (size_t i = begin; i < end; ++i) {
+    Work& w = work[i - begin];
+    ProposalTxCheck& c = out[i];
+    const bool malformed = DecodeChecked(raw_txs[i], w).has_value();
+    c.tx_hash = w.entry.hash;
+    if (malformed) {
+      c.code = Admission::kMalformed;
+    } else if (w.tx.chain_id != chain_id_) {
+      c.code = Admission::kWrongChain;
+    } else if (w.tx.valid_until < height) {
+      c.code = Admission::kExpired;
+    } else if (w.tx.valid_until - height > options_.replay_window) {
+      c.code = Admission::kTooFarAhead;
+    } else {
+      w.candidate = true;
+    }
+  }
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (size_t i = begin; i < end; ++i) {
+      Work& w = work[i - begin];
+      if (w.candidate && committed_.contains(w.entry.hash)) {
+        out[i].code = Admission::kAlreadyCommitted;
+        w.candidate = false;
+      }
+    }
+  }
+  for (size_t i = begin; i < end; ++i) {
+    Work& w = work[i - begin];
+    if (w.candidate && !SignatureOk(w, stats)) {
+      out[i].code = Admission::kBadSignature;
+    }
+  }
+}
+
+absl::StatusOr<std::vector<ProposalTxCheck>> Mempool::CheckProposal(
+    const std::vector<Bytes>& raw_txs, uint64_t height) {
+  if (height == 0) {
+    return absl::InvalidArgumentError("a proposal's height is at least 1");
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    wanted_height_ = std::max(wanted_height_, height - 1);
+    if (!ready_) return NotReady();
+    if (absl::Status s = AwaitHeight(height - 1); !s.ok()) return s;
+    if (applied_height_ >= height) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("height ", height, " is already committed (applied ",
+                       applied_height_, ")"));
+    }
+  }
+  const size_t n = raw_txs.size();
+  std::vector<ProposalTxCheck> out(n);
+  BatchStats stats;
+  const absl::Time start = absl::Now();
+  ParallelFor(verify_pool_, n, GrainFor(n, verify_pool_),
+              [&](size_t begin, size_t end) {
+                CheckProposalBlock(raw_txs, height, begin, end, out, stats);
+              });
+  // The same tx twice in one block would be a replay.
+  absl::flat_hash_set<Hash32> seen;
+  seen.reserve(n);
+  size_t valid = 0;
+  for (ProposalTxCheck& c : out) {
+    if (c.code != Admission::kAccepted) continue;
+    if (!seen.insert(c.tx_hash).second) {
+      c.code = Admission::kAlreadyCommitted;
+      continue;
+    }
+    ++valid;
+  }
+  metrics_.proposal_check_duration.Observe(
+      absl::ToDoubleSeconds(absl::Now() - start));
+  metrics_.proposal_valid.Inc(valid);
+  metrics_.proposal_invalid.Inc(n - valid);
+  metrics_.sig_cache_hits_proposal.Inc(stats.cache_hits.load());
+  metrics_.sig_cache_misses_proposal.Inc(stats.cache_misses.load());
+  metrics_.sig_cache_entries.Set(sig_cache_.size());
+  return out;
+}
+
+absl::Status Mempool::AwaitHeight(uint64_t height) {
+  auto caught_up = [this, height]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return applied_height_ >= height;
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&caught_up), options_.reap_wait)) {
+    return absl::UnavailableError(
+        absl::StrCat("mempool has applied commits up to height ",
+                     applied_height_, ", not yet ", height));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Bytes>> Mempool::Reap(const ReapRequest& req) {
   absl::MutexLock lock(&mu_);
   wanted_height_ = std::max(wanted_height_, req.committed_height);
-  if (!ready_) {
-    return absl::UnavailableError(
-        "mempool is rebuilding its replay window from storage");
-  }
-  auto caught_up = [this, &req]() {
-    return applied_height_ >= req.committed_height;
-  };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&caught_up), options_.reap_wait)) {
-    return absl::UnavailableError(
-        absl::StrCat("mempool has applied commits up to height ",
-                     applied_height_, ", not yet ", req.committed_height));
-  }
+  if (!ready_) return NotReady();
+  if (absl::Status s = AwaitHeight(req.committed_height); !s.ok()) return s;
   std::vector<Bytes> out;
   uint64_t bytes = 0;
   for (const auto& [seq, entry] : pending_) {

@@ -4,6 +4,7 @@
 #define CONSORTIA_MEMPOOL_SRC_MEMPOOL_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,27 +19,37 @@
 #include "consortia/service_api.h"
 #include "consortia/thread_pool.h"
 #include "mempool_metrics.h"
+#include "sig_cache.h"
 
 namespace consortia::mempool {
 
 // Implements MempoolApi for one chain.
 //
 // Submit checks each raw tx in this order and stops at the first failure:
-// size (kTooLarge), decoding (kMalformed, with the decoder's message), chain
-// id (kWrongChain), valid_until against the next height (kExpired below it,
-// kTooFarAhead beyond next height + replay_window), duplicates
-// (kAlreadyPending, kAlreadyCommitted), the signature (kBadSignature; all
-// signatures of a batch are checked in parallel on the verify pool), then the
-// pool bounds (kPoolFull, kSenderLimit). Admitted txs join the pool in arrival
-// order.
+// size (kTooLarge), decoding and fields (kMalformed, with the decoder's
+// message or the field at fault), chain id (kWrongChain), valid_until
+// against the next height (kExpired below it, kTooFarAhead beyond next
+// height + replay_window), duplicates (kAlreadyPending, kAlreadyCommitted),
+// the signature (kBadSignature), then the pool bounds (kPoolFull,
+// kSenderLimit). Everything up to the signature runs on the verify pool and
+// the calling thread together, in blocks of a few txs, so one batch uses
+// every core; only the final admission into the pool is serial. A signature
+// found in the verified-signature cache is not checked again.
 //
 // Reap hands out pending txs in arrival order; they stay pending until a
-// commit event names them. OnCommitted applies one block.committed event:
-// it removes the block's txs, remembers their hashes until their valid_until
-// passes, and evicts pending txs that can no longer be committed.
+// commit event names them. CheckProposal judges the txs of a proposed
+// block (decoding, chain, window, replay, signature through the same
+// cache). OnCommitted applies one block.committed event: it removes the
+// block's txs, remembers their hashes until their valid_until passes, and
+// evicts pending txs that can no longer be committed.
 //
 // The mempool answers Unavailable until SetReady() is called (the service
 // does so once it has rebuilt the replay window from storage).
+//
+// Memory: the pool holds at most max_txs txs and max_bytes encoded bytes
+// (plus about 250 bytes of index per tx), the replay window one entry per tx
+// committed in the last replay_window heights, and the signature cache
+// sig_cache_size entries.
 //
 // Thread-safe: every method may be called from any thread.
 class Mempool final : public MempoolApi {
@@ -63,22 +74,31 @@ class Mempool final : public MempoolApi {
   // the order is never broken. Unavailable before SetReady().
   absl::StatusOr<std::vector<Bytes>> Reap(const ReapRequest& req) override;
 
+  // See MempoolApi::CheckProposal. Waits up to options.reap_wait for the
+  // commit events up to height - 1. Local admission limits (max_tx_bytes,
+  // the pool bounds) do not apply; the replay window does, counted from
+  // `height`. A tx that appears twice is kAlreadyCommitted the second time.
+  absl::StatusOr<std::vector<ProposalTxCheck>> CheckProposal(
+      const std::vector<Bytes>& raw_txs, uint64_t height) override;
+
   // Applies one commit event. Events at or below the applied height are
   // ignored; the caller (CommitFollower) fills gaps before calling.
   void OnCommitted(const CommittedEvent& event);
 
-  // Opens the mempool for Submit and Reap.
+  // Opens the mempool for Submit, Reap and CheckProposal.
   void SetReady();
   bool ready() const;
 
   // Height of the last commit event applied (0 before any).
   uint64_t applied_height() const;
-  // The highest committed_height a Reap has asked for: when it stays above
-  // applied_height(), commit events were lost and must be fetched.
+  // The highest height a Reap or CheckProposal has waited for: when it
+  // stays above applied_height(), commit events were lost and must be
+  // fetched.
   uint64_t wanted_height() const;
 
   size_t pending_count() const;
   uint64_t pending_bytes() const;
+  size_t sig_cache_size() const { return sig_cache_.size(); }
 
  private:
   struct Entry {
@@ -87,29 +107,46 @@ class Mempool final : public MempoolApi {
     std::string sender;
     uint64_t valid_until = 0;
   };
-  // A tx that passed the stateless checks and waits for its signature check.
-  struct Candidate {
-    size_t index = 0;  // position in the submitted batch
-    Transaction tx;
-    Hash32 hash{};
-    bool signature_ok = false;
-  };
+  // One tx of a batch while the verify pool checks it.
+  struct Work;
+  // Counts of one batch, summed over the blocks of txs.
+  struct BatchStats;
 
-  // nullopt when the tx may proceed; otherwise the rejection.
+  // Decodes raw and fills w.tx, w.sign_bytes and w.entry.hash (left zero
+  // when raw does not decode), then checks the fields. nullopt when all is
+  // well, else the kMalformed detail.
+  std::optional<std::string> DecodeChecked(ByteView raw, Work& w) const;
+  // nullopt when a tx with this validity and hash may be admitted now;
+  // otherwise the rejection.
   std::optional<std::pair<Admission, std::string>> CheckState(
-      const Candidate& c) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void VerifySignatures(std::vector<Candidate>& candidates);
+      uint64_t valid_until, const Hash32& hash) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // True if the signature of w.tx verifies, from the cache or by checking
+  // it (and then caching it).
+  bool SignatureOk(const Work& w, BatchStats& stats) const;
+  // Runs the checks of Submit up to the signature on raw_txs[begin, end).
+  void CheckBlock(const std::vector<Bytes>& raw_txs, size_t begin, size_t end,
+                  std::vector<Work>& work, BatchStats& stats) const;
+  // Runs the checks of CheckProposal on raw_txs[begin, end), all but the
+  // duplicates within the proposal.
+  void CheckProposalBlock(const std::vector<Bytes>& raw_txs, uint64_t height,
+                          size_t begin, size_t end,
+                          std::vector<ProposalTxCheck>& out,
+                          BatchStats& stats) const;
+  // Waits (with mu_ held) until the applied height reaches `height`.
+  absl::Status AwaitHeight(uint64_t height) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemovePending(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberCommitted(const Hash32& hash, uint64_t valid_until)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateGauges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Reject(SubmitResult& r, Admission code, std::string detail);
 
   const MempoolOptions options_;
   const std::string chain_id_;
   const CryptoSuite& suite_;
   ThreadPool* const verify_pool_;
   MempoolMetrics metrics_;
+  // Has its own locks; never touched with mu_ held.
+  mutable SigCache sig_cache_;
 
   mutable absl::Mutex mu_;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;

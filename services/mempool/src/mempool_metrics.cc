@@ -24,12 +24,44 @@ MempoolMetrics MempoolMetrics::Create(MetricsRegistry& registry) {
   }
   m.verify_duration = registry.GetHistogram(
       "consortia_mempool_verify_duration_seconds",
-      "Time to verify the signatures of one submitted batch.",
+      "Time to check one submitted batch on the verify pool (decoding, "
+      "hashing, replay checks, signatures).",
       LatencyBuckets());
   m.verify_batch_size = registry.GetHistogram(
       "consortia_mempool_verify_batch_size",
-      "Signatures verified per submitted batch.",
+      "Signatures verified per submitted batch (cache misses).",
       {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000});
+  const char* const hits_help =
+      "Signature checks skipped because the verified-signature cache held "
+      "the tx with the same signature, by call.";
+  const char* const misses_help =
+      "Signature checks the verified-signature cache could not spare, by "
+      "call.";
+  m.sig_cache_hits_submit =
+      registry.GetCounter("consortia_mempool_sig_cache_hits_total", hits_help,
+                          {{"call", "submit"}});
+  m.sig_cache_hits_proposal =
+      registry.GetCounter("consortia_mempool_sig_cache_hits_total", hits_help,
+                          {{"call", "check_proposal"}});
+  m.sig_cache_misses_submit =
+      registry.GetCounter("consortia_mempool_sig_cache_misses_total",
+                          misses_help, {{"call", "submit"}});
+  m.sig_cache_misses_proposal =
+      registry.GetCounter("consortia_mempool_sig_cache_misses_total",
+                          misses_help, {{"call", "check_proposal"}});
+  m.sig_cache_entries =
+      registry.GetGauge("consortia_mempool_sig_cache_entries",
+                        "Entries held by the verified-signature cache.");
+  const char* const proposal_help =
+      "Transactions of proposed blocks checked, by verdict.";
+  m.proposal_valid = registry.GetCounter("consortia_mempool_proposal_txs_total",
+                                         proposal_help, {{"result", "valid"}});
+  m.proposal_invalid =
+      registry.GetCounter("consortia_mempool_proposal_txs_total", proposal_help,
+                          {{"result", "invalid"}});
+  m.proposal_check_duration = registry.GetHistogram(
+      "consortia_mempool_proposal_check_duration_seconds",
+      "Time to check the txs of one proposed block.", LatencyBuckets());
   m.evicted_committed = registry.GetCounter(
       "consortia_mempool_evicted_total",
       "Pending transactions removed from the pool, by reason.",

@@ -21,8 +21,21 @@ struct MempoolMetrics {
   Counter admitted;
   // Indexed by the Admission value; kAccepted's slot is unused.
   std::array<Counter, kAdmissionCount> rejected;
+  // Time the verify pool spends on one Submit batch (decode, hash, state
+  // checks, signatures), and the signatures it actually verified (cache
+  // misses).
   Histogram verify_duration;
   Histogram verify_batch_size;
+  // The verified-signature cache, by the call that looked it up.
+  Counter sig_cache_hits_submit;
+  Counter sig_cache_hits_proposal;
+  Counter sig_cache_misses_submit;
+  Counter sig_cache_misses_proposal;
+  Gauge sig_cache_entries;
+  // CheckProposal: verdicts and the time per call.
+  Counter proposal_valid;
+  Counter proposal_invalid;
+  Histogram proposal_check_duration;
   Counter evicted_committed;
   Counter evicted_expired;
   Counter reaped_txs;

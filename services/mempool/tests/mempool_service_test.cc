@@ -163,6 +163,87 @@ TEST_F(MempoolServiceTest, AdmitsReapsAndForgetsCommittedTxs) {
   EXPECT_NE(text.find("reason=\"bad_signature\""), std::string::npos) << text;
 }
 
+TEST_F(MempoolServiceTest, ChecksAProposalOverTheBusWithTheSignatureCache) {
+  query_.GrowTo(2);
+  StartStorage();
+  StartPublisher();
+  StartMempool();
+  ASSERT_TRUE(WaitFor([&] { return service_->Ready(); }));
+  std::unique_ptr<MempoolApi> api = Client();
+
+  Bytes a = SignedTx(alice_, 1, 100);
+  Bytes b = SignedTx(alice_, 2, 100);
+  ASSERT_TRUE(api->Submit({a, b}).ok());
+  Transaction forged = MakeTx(alice_, 3, 100);
+  forged.signature[0] ^= 1;
+  absl::StatusOr<std::vector<ProposalTxCheck>> c =
+      api->CheckProposal({a, b, EncodeTx(forged)}, 3);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->size(), 3u);
+  EXPECT_EQ((*c)[0].code, Admission::kAccepted);
+  EXPECT_EQ((*c)[1].code, Admission::kAccepted);
+  EXPECT_EQ((*c)[2].code, Admission::kBadSignature);
+  EXPECT_EQ((*c)[0].tx_hash, testing::HashOf(a));
+  const std::string text = registry_.Serialize();
+  EXPECT_NE(
+      text.find(
+          "consortia_mempool_sig_cache_hits_total{call=\"check_proposal\"} 2"),
+      std::string::npos)
+      << text;
+
+  // A height whose parent never gets committed: the whole call fails.
+  absl::StatusOr<std::vector<ProposalTxCheck>> ahead =
+      api->CheckProposal({a}, 50);
+  EXPECT_TRUE(absl::IsUnavailable(ahead.status())) << ahead.status();
+}
+
+// Pending txs live in memory only: a restarted mempool has lost them, still
+// refuses replays of committed ones (it rebuilds the window from storage),
+// and a client that resubmits everything it has not seen committed is safe,
+// because admission is idempotent by tx hash.
+TEST_F(MempoolServiceTest, RestartLosesPendingTxsAndResubmissionIsSafe) {
+  query_.GrowTo(2);
+  StartStorage();
+  StartPublisher();
+  StartMempool();
+  ASSERT_TRUE(WaitFor([&] { return service_->Ready(); }));
+  std::unique_ptr<MempoolApi> api = Client();
+
+  Bytes a = SignedTx(alice_, 1, 100);
+  Bytes b = SignedTx(alice_, 2, 100);
+  absl::StatusOr<std::vector<SubmitResult>> r = api->Submit({a, b});
+  ASSERT_TRUE(r.ok()) << r.status();
+  Commit(*api, {3, {}, {Committed(a)}});
+
+  // Restart: the old process is gone, a new one starts on the same
+  // endpoints.
+  api.reset();
+  clients_.clear();
+  service_.reset();
+  StartMempool();
+  ASSERT_TRUE(WaitFor([&] { return service_->Ready(); }));
+  api = Client();
+
+  absl::StatusOr<std::vector<Bytes>> reaped = api->Reap({100, 1 << 20, 3});
+  ASSERT_TRUE(reaped.ok()) << reaped.status();
+  EXPECT_TRUE(reaped->empty()) << "pending txs survived a restart";
+
+  // The client resubmits both: the committed one is refused as a replay,
+  // the lost one is admitted again, under the same hash.
+  r = api->Submit({a, b});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].code, Admission::kAlreadyCommitted);
+  EXPECT_EQ((*r)[1].code, Admission::kAccepted);
+  EXPECT_EQ((*r)[1].tx_hash, testing::HashOf(b));
+  // Resubmitting again is harmless.
+  r = api->Submit({b});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].code, Admission::kAlreadyPending);
+  reaped = api->Reap({100, 1 << 20, 3});
+  ASSERT_TRUE(reaped.ok());
+  EXPECT_EQ(*reaped, std::vector<Bytes>{b});
+}
+
 TEST_F(MempoolServiceTest, WaitsForStorageBeforeBecomingReady) {
   StartPublisher();
   StartMempool();

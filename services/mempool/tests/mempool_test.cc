@@ -5,7 +5,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "consortia/metrics.h"
 #include "consortia/thread_pool.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
@@ -143,6 +145,75 @@ TEST_F(MempoolTest, RejectsABadSignature) {
   // as pending.
   Transaction good = MakeTx(alice_, 1, 10);
   EXPECT_EQ(SubmitOne(*m, EncodeTx(good)).code, Admission::kAccepted);
+}
+
+TEST_F(MempoolTest, RejectsInvalidFieldsAsMalformed) {
+  auto m = Make();
+  // Each tx is signed after the change, so only the field is at fault.
+  auto resigned = [&](Transaction tx) {
+    absl::StatusOr<Bytes> sig =
+        Ed25519Sha256().Sign(alice_.secret_key, TxSignBytes(tx));
+    EXPECT_TRUE(sig.ok());
+    tx.signature = *sig;
+    return tx;
+  };
+  Transaction short_key = MakeTx(alice_, 1, 10);
+  short_key.sender.pop_back();
+  short_key = resigned(short_key);
+  Transaction no_app = resigned([&] {
+    Transaction t = MakeTx(alice_, 2, 10);
+    t.app.clear();
+    return t;
+  }());
+  Transaction no_method = resigned([&] {
+    Transaction t = MakeTx(alice_, 3, 10);
+    t.method.clear();
+    return t;
+  }());
+  Transaction no_sig = MakeTx(alice_, 4, 10);
+  no_sig.signature.clear();
+  Transaction long_sig = MakeTx(alice_, 5, 10);
+  long_sig.signature.push_back(0);
+
+  struct Case {
+    Transaction tx;
+    const char* detail;
+  };
+  for (const Case& c :
+       {Case{short_key, "sender key is 31 bytes"}, Case{no_app, "app is empty"},
+        Case{no_method, "method is empty"},
+        Case{no_sig, "signature is 0 bytes"},
+        Case{long_sig, "signature is 65 bytes"}}) {
+    SubmitResult r = SubmitOne(*m, EncodeTx(c.tx));
+    EXPECT_EQ(r.code, Admission::kMalformed) << c.detail;
+    EXPECT_NE(r.detail.find(c.detail), std::string::npos) << r.detail;
+    // It decoded, so the client learns its hash.
+    EXPECT_EQ(r.tx_hash, TxHash(Ed25519Sha256(), c.tx));
+  }
+  EXPECT_EQ(m->pending_count(), 0u);
+}
+
+TEST_F(MempoolTest, RejectionsAreCountedByReason) {
+  MetricsRegistry registry;
+  Mempool m(MempoolOptions{}, kChainId, Ed25519Sha256(), &pool_,
+            MempoolMetrics::Create(registry));
+  m.SetReady();
+  Bytes ok = SignedTx(alice_, 1, 10);
+  ASSERT_TRUE(m.Submit({ok, ok, SignedTx(alice_, 2, 10, "x"), Bytes{1}}).ok());
+  const std::string text = registry.Serialize();
+  EXPECT_NE(text.find("consortia_mempool_admitted_total 1"), std::string::npos)
+      << text;
+  for (const char* reason : {"already_pending", "wrong_chain", "malformed"}) {
+    EXPECT_NE(
+        text.find(absl::StrCat("consortia_mempool_rejected_total{reason=\"",
+                               reason, "\"} 1")),
+        std::string::npos)
+        << reason << "\n"
+        << text;
+  }
+  EXPECT_NE(text.find("consortia_mempool_pool_txs 1"), std::string::npos);
+  EXPECT_NE(text.find(absl::StrCat("consortia_mempool_pool_bytes ", ok.size())),
+            std::string::npos);
 }
 
 TEST_F(MempoolTest, CommittedTxLeavesThePoolAndCannotBeReplayed) {
@@ -374,6 +445,186 @@ TEST_F(MempoolTest, WorksWithoutAVerifyPool) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ((*r)[0].code, Admission::kAccepted);
   EXPECT_EQ((*r)[1].code, Admission::kBadSignature);
+}
+
+// ------------------------------------------------------- proposals
+
+class CheckProposalTest : public MempoolTest {
+ protected:
+  std::unique_ptr<Mempool> MakeCounting(MempoolOptions options = {}) {
+    auto m = std::make_unique<Mempool>(options, kChainId, counting_, &pool_,
+                                       MempoolMetrics::Create(registry_));
+    m->SetReady();
+    return m;
+  }
+
+  std::vector<ProposalTxCheck> Check(Mempool& m, const std::vector<Bytes>& txs,
+                                     uint64_t height) {
+    absl::StatusOr<std::vector<ProposalTxCheck>> r =
+        m.CheckProposal(txs, height);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return {};
+    EXPECT_EQ(r->size(), txs.size());
+    return *r;
+  }
+
+  bool MetricIs(const std::string& series, int value) {
+    return registry_.Serialize().find(absl::StrCat(series, " ", value)) !=
+           std::string::npos;
+  }
+
+  testing::CountingSuite counting_;
+  MetricsRegistry registry_;
+};
+
+TEST_F(CheckProposalTest, SubmittedTxsAreNotVerifiedAgain) {
+  auto m = MakeCounting();
+  std::vector<Bytes> txs;
+  for (uint64_t i = 0; i < 40; ++i) txs.push_back(SignedTx(alice_, i, 10));
+  absl::StatusOr<std::vector<SubmitResult>> r = m->Submit(txs);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(counting_.verifies(), 40);
+
+  std::vector<ProposalTxCheck> checks = Check(*m, txs, 1);
+  for (size_t i = 0; i < txs.size(); ++i) {
+    EXPECT_EQ(checks[i].code, Admission::kAccepted) << i;
+    EXPECT_EQ(checks[i].tx_hash, HashOf(txs[i]));
+  }
+  EXPECT_EQ(counting_.verifies(), 40) << "a cached signature was verified";
+  EXPECT_TRUE(MetricIs(
+      "consortia_mempool_sig_cache_hits_total{call=\"check_proposal\"}", 40))
+      << registry_.Serialize();
+  EXPECT_TRUE(
+      MetricIs("consortia_mempool_proposal_txs_total{result=\"valid\"}", 40));
+
+  // A tx the mempool never saw is verified once, then cached.
+  Bytes fresh = SignedTx(bob_, 1, 10);
+  EXPECT_EQ(Check(*m, {fresh}, 1)[0].code, Admission::kAccepted);
+  EXPECT_EQ(counting_.verifies(), 41);
+  EXPECT_EQ(Check(*m, {fresh}, 1)[0].code, Admission::kAccepted);
+  EXPECT_EQ(counting_.verifies(), 41);
+  EXPECT_TRUE(MetricIs(
+      "consortia_mempool_sig_cache_misses_total{call=\"check_proposal\"}", 1));
+}
+
+TEST_F(CheckProposalTest, AnotherSignatureForACachedHashIsChecked) {
+  auto m = MakeCounting();
+  Transaction tx = MakeTx(alice_, 1, 10);
+  ASSERT_EQ(SubmitOne(*m, EncodeTx(tx)).code, Admission::kAccepted);
+  const int before = counting_.verifies();
+  // Same hash (the signature is not part of it), forged signature.
+  Transaction forged = tx;
+  forged.signature[7] ^= 0x10;
+  ASSERT_EQ(TxHash(Ed25519Sha256(), forged), TxHash(Ed25519Sha256(), tx));
+  std::vector<ProposalTxCheck> c = Check(*m, {EncodeTx(forged)}, 1);
+  EXPECT_EQ(c[0].code, Admission::kBadSignature);
+  EXPECT_EQ(counting_.verifies(), before + 1);
+  // The genuine one is still a hit.
+  EXPECT_EQ(Check(*m, {EncodeTx(tx)}, 1)[0].code, Admission::kAccepted);
+  EXPECT_EQ(counting_.verifies(), before + 1);
+}
+
+TEST_F(CheckProposalTest, WithoutACacheEverySignatureIsChecked) {
+  MempoolOptions o;
+  o.sig_cache_size = 0;
+  auto m = MakeCounting(o);
+  Bytes raw = SignedTx(alice_, 1, 10);
+  ASSERT_EQ(SubmitOne(*m, raw).code, Admission::kAccepted);
+  EXPECT_EQ(Check(*m, {raw}, 1)[0].code, Admission::kAccepted);
+  EXPECT_EQ(counting_.verifies(), 2);
+}
+
+TEST_F(CheckProposalTest, JudgesEachTxOfTheBlock) {
+  MempoolOptions o;
+  o.replay_window = 100;
+  o.max_tx_bytes = 300;  // a local limit: does not apply to proposals
+  auto m = MakeCounting(o);
+  Bytes committed = SignedTx(alice_, 1, 50);
+  m->OnCommitted({4, {}, {testing::Committed(committed)}});
+
+  Transaction bad_sig = MakeTx(bob_, 2, 50);
+  bad_sig.signature[0] ^= 1;
+  Bytes good = SignedTx(alice_, 3, 50);
+  Bytes big = SignedTx(bob_, 9, 50, kChainId, std::string(400, 'x'));
+  const std::vector<Bytes> block = {
+      good,                          // 0
+      EncodeTx(bad_sig),             // 1
+      Bytes{9, 9},                   // 2
+      SignedTx(alice_, 4, 50, "x"),  // 3
+      SignedTx(alice_, 5, 4),        // 4: valid_until below height 5
+      SignedTx(alice_, 6, 106),      // 5: beyond 5 + 100
+      committed,                     // 6
+      good,                          // 7: twice in one block
+      SignedTx(alice_, 7, 105),      // 8: the last admissible valid_until
+      big,                           // 9
+  };
+  std::vector<ProposalTxCheck> c = Check(*m, block, 5);
+  const std::vector<Admission> want = {
+      Admission::kAccepted,         Admission::kBadSignature,
+      Admission::kMalformed,        Admission::kWrongChain,
+      Admission::kExpired,          Admission::kTooFarAhead,
+      Admission::kAlreadyCommitted, Admission::kAlreadyCommitted,
+      Admission::kAccepted,         Admission::kAccepted};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(c[i].code, want[i]) << i << ": " << AdmissionName(c[i].code);
+  }
+  EXPECT_EQ(c[2].tx_hash, Hash32{});
+  EXPECT_EQ(c[6].tx_hash, HashOf(committed));
+  EXPECT_TRUE(
+      MetricIs("consortia_mempool_proposal_txs_total{result=\"invalid\"}", 7));
+  // Checking a proposal admits nothing.
+  EXPECT_EQ(m->pending_count(), 0u);
+}
+
+TEST_F(CheckProposalTest, ErrorsOfTheWholeCall) {
+  MempoolOptions o;
+  o.reap_wait = absl::Milliseconds(30);
+  Mempool not_ready(o, kChainId, counting_, &pool_);
+  EXPECT_TRUE(absl::IsUnavailable(not_ready.CheckProposal({}, 1).status()));
+
+  auto m = MakeCounting(o);
+  EXPECT_TRUE(absl::IsInvalidArgument(m->CheckProposal({}, 0).status()));
+  // Height 6 builds on 5, which the mempool has not seen committed.
+  EXPECT_TRUE(absl::IsUnavailable(m->CheckProposal({}, 6).status()));
+  EXPECT_EQ(m->wanted_height(), 5u);
+  m->OnCommitted({5, {}, {}});
+  EXPECT_TRUE(m->CheckProposal({}, 6).ok());
+  // Height 5 is already decided.
+  EXPECT_TRUE(absl::IsFailedPrecondition(m->CheckProposal({}, 5).status()));
+}
+
+TEST_F(CheckProposalTest, WaitsForTheCommitsItBuildsOn) {
+  MempoolOptions o;
+  o.reap_wait = absl::Seconds(60);
+  auto m = MakeCounting(o);
+  Bytes a = SignedTx(alice_, 1, 50);
+  std::thread committer([&] {
+    while (m->wanted_height() < 1) absl::SleepFor(absl::Milliseconds(1));
+    absl::SleepFor(absl::Milliseconds(20));
+    m->OnCommitted({1, {}, {testing::Committed(a)}});
+  });
+  // Block 2 must not carry a, which block 1 committed.
+  absl::StatusOr<std::vector<ProposalTxCheck>> r = m->CheckProposal({a}, 2);
+  committer.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].code, Admission::kAlreadyCommitted);
+}
+
+TEST_F(CheckProposalTest, ResubmissionAfterPoolFullSkipsTheSignatureCheck) {
+  MempoolOptions o;
+  o.max_txs = 1;
+  o.max_per_sender = 1;
+  auto m = MakeCounting(o);
+  Bytes a = SignedTx(alice_, 1, 10);
+  Bytes b = SignedTx(bob_, 1, 10);
+  ASSERT_EQ(SubmitOne(*m, a).code, Admission::kAccepted);
+  ASSERT_EQ(SubmitOne(*m, b).code, Admission::kPoolFull);
+  EXPECT_EQ(counting_.verifies(), 2);
+  m->OnCommitted({1, {}, {testing::Committed(a)}});
+  EXPECT_EQ(SubmitOne(*m, b).code, Admission::kAccepted);
+  EXPECT_EQ(counting_.verifies(), 2);
+  EXPECT_TRUE(
+      MetricIs("consortia_mempool_sig_cache_hits_total{call=\"submit\"}", 1));
 }
 
 }  // namespace

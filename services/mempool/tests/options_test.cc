@@ -14,6 +14,7 @@ TEST(MempoolOptionsTest, DefaultsAndFlagsAreValid) {
   EXPECT_EQ(f.max_per_sender, 10000u);
   EXPECT_EQ(f.replay_window, 1000u);
   EXPECT_EQ(f.verify_threads, 0u);
+  EXPECT_EQ(f.sig_cache_size, 100000u);
 }
 
 TEST(MempoolOptionsTest, OutOfBoundsNamesTheFlag) {
@@ -34,6 +35,8 @@ TEST(MempoolOptionsTest, OutOfBoundsNamesTheFlag) {
       {[](MempoolOptions& o) { o.replay_window = 0; }, "mempool_replay_window"},
       {[](MempoolOptions& o) { o.verify_threads = 100000; },
        "mempool_verify_threads"},
+      {[](MempoolOptions& o) { o.sig_cache_size = 20'000'000; },
+       "mempool_sig_cache_size"},
       {[](MempoolOptions& o) { o.reap_wait = absl::ZeroDuration(); },
        "reap_wait"},
   };

@@ -3,7 +3,9 @@
 #ifndef CONSORTIA_MEMPOOL_TESTS_TEST_UTIL_H_
 #define CONSORTIA_MEMPOOL_TESTS_TEST_UTIL_H_
 
+#include <atomic>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "consortia/crypto_suite.h"
@@ -50,6 +52,40 @@ inline CommittedTx Committed(const Bytes& raw) {
   EXPECT_TRUE(tx.ok()) << tx.status();
   return CommittedTx{HashOf(raw), tx.ok() ? tx->valid_until : 0};
 }
+
+// Ed25519Sha256 that counts its Verify calls, to tell a cache hit from a
+// check. Thread-safe.
+class CountingSuite : public CryptoSuite {
+ public:
+  using CryptoSuite::Hash;
+  std::string_view name() const override { return base().name(); }
+  size_t public_key_size() const override { return base().public_key_size(); }
+  size_t max_signature_size() const override {
+    return base().max_signature_size();
+  }
+  Hash32 Hash(std::initializer_list<ByteView> parts) const override {
+    return base().Hash(parts);
+  }
+  KeyPair GenerateKey() const override { return base().GenerateKey(); }
+  absl::StatusOr<KeyPair> KeyFromSeed(ByteView seed) const override {
+    return base().KeyFromSeed(seed);
+  }
+  absl::StatusOr<Bytes> Sign(ByteView secret_key,
+                             ByteView message) const override {
+    return base().Sign(secret_key, message);
+  }
+  bool Verify(ByteView public_key, ByteView message,
+              ByteView signature) const override {
+    verifies_.fetch_add(1);
+    return base().Verify(public_key, message, signature);
+  }
+
+  int verifies() const { return verifies_.load(); }
+
+ private:
+  static const CryptoSuite& base() { return Ed25519Sha256(); }
+  mutable std::atomic<int> verifies_{0};
+};
 
 }  // namespace consortia::mempool::testing
 

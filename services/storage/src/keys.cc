@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "consortia/codec.h"
+#include "consortia/state_proof.h"
 #include "consortia/types.h"
 
 namespace consortia::storage::keys {
@@ -62,12 +63,65 @@ std::string Receipts(uint64_t height) {
 }
 std::string Roots(uint64_t height) { return WithHeight(kRootsPrefix, height); }
 
+std::string StateFormat() {
+  return std::string(1, kMetaPrefix) + "state_format";
+}
+std::string PrunedThrough() {
+  return std::string(1, kMetaPrefix) + "state_pruned_through";
+}
+
 std::string State(std::string_view app, std::string_view key) {
   std::string k(1, kStatePrefix);
   k.push_back(static_cast<char>(static_cast<uint8_t>(app.size())));
   k.append(app);
   k.append(key);
   return k;
+}
+
+absl::StatusOr<AppKey> ParseState(std::string_view k) {
+  if (k.size() < 2 || k[0] != kStatePrefix) {
+    return absl::InvalidArgumentError("not a state key");
+  }
+  const size_t app_len = static_cast<uint8_t>(k[1]);
+  if (k.size() < 2 + app_len) {
+    return absl::InvalidArgumentError("state key shorter than its app name");
+  }
+  return AppKey{k.substr(2, app_len), k.substr(2 + app_len)};
+}
+
+std::string TxCount(uint64_t height) {
+  return WithHeight(kTxCountPrefix, height);
+}
+std::string Node(const Hash32& hash) { return WithHash(kNodePrefix, hash); }
+std::string Stale(const Hash32& hash) { return WithHash(kStalePrefix, hash); }
+
+std::string Prune(uint64_t version, const Hash32& hash) {
+  std::string k = WithHeight(kPrunePrefix, version);
+  k.append(reinterpret_cast<const char*>(hash.data()), hash.size());
+  return k;
+}
+
+absl::StatusOr<std::pair<uint64_t, Hash32>> ParsePrune(std::string_view k) {
+  if (k.size() != 1 + 8 + 32 || k[0] != kPrunePrefix) {
+    return absl::InvalidArgumentError("not a prune key");
+  }
+  Hash32 h;
+  std::copy(k.begin() + 9, k.end(), h.begin());
+  return std::make_pair(ReadBigEndian(k.substr(1, 8)), h);
+}
+
+std::string EncodeU32(uint32_t v) {
+  std::string out;
+  AppendU32(&out, v);
+  return out;
+}
+
+absl::StatusOr<uint32_t> DecodeU32(std::string_view v) {
+  if (v.size() != 4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected 4 bytes, got ", v.size()));
+  }
+  return static_cast<uint32_t>(ReadBigEndian(v));
 }
 
 std::string EncodeU64(uint64_t v) {
@@ -154,10 +208,7 @@ absl::StatusOr<BlockHeader> DecodeHeaderValue(std::string_view v) {
 }
 
 std::string EncodeStateEntry(const StateEntry& e) {
-  Encoder enc;
-  enc.PutBytes(e.value);
-  enc.PutBytes(e.owner);
-  return std::string(AsString(enc.data()));
+  return std::string(AsString(EncodeStateValue(e.value, e.owner)));
 }
 
 absl::StatusOr<StateEntry> DecodeStateEntry(std::string_view v) {

@@ -12,13 +12,27 @@
 //   R<height:8 BE>               the block's receipts (EncodeReceiptList)
 //   O<height:8 BE>               state_root (32) || receipts_root (32) after
 //                                executing that block
-//   S<app len:1><app><key>       EncodeStateEntry(value, owner)
+//   S<app len:1><app><key>       EncodeStateEntry(value, owner): the latest
+//                                state, flat (execution reads, prefix scans)
+//   K<height:8 BE>               the block's tx count (u32 BE), for block lists
+//   N<node hash:32>              a node of the state tree (smt.h): 0x00 ||
+//                                path || value record for a leaf, 0x01 ||
+//                                left || right || child kinds for a node
+//   X<node hash:32>              the version (u64 BE) at which the node left
+//                                the tree; absent while the node is in it
+//   P<version:8 BE><node hash:32> "" : the node left the tree at version, so
+//                                it is deleted once that version falls out of
+//                                the versions kept
+// and the meta records "M state_format" = "smt-v1" (written with block 1)
+// and "M state_pruned_through" (u64 BE): the P entries of versions up to it
+// are processed (so pruning seeks past them instead of walking tombstones).
 #ifndef CONSORTIA_SERVICES_STORAGE_SRC_KEYS_H_
 #define CONSORTIA_SERVICES_STORAGE_SRC_KEYS_H_
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -36,6 +50,14 @@ inline constexpr char kTxPrefix = 'T';
 inline constexpr char kReceiptsPrefix = 'R';
 inline constexpr char kRootsPrefix = 'O';
 inline constexpr char kStatePrefix = 'S';
+inline constexpr char kTxCountPrefix = 'K';
+inline constexpr char kNodePrefix = 'N';
+inline constexpr char kStalePrefix = 'X';
+inline constexpr char kPrunePrefix = 'P';
+
+// The state layout this code writes; a store with blocks but another (or no)
+// format is refused at startup.
+inline constexpr char kStateFormat[] = "smt-v1";
 
 std::string LatestHeight();
 std::string ChainId();
@@ -46,12 +68,29 @@ std::string BlockHash(const Hash32& hash);
 std::string Tx(const Hash32& hash);
 std::string Receipts(uint64_t height);
 std::string Roots(uint64_t height);
+std::string StateFormat();
+std::string PrunedThrough();
 // app must be at most 255 bytes (types.h bounds it to kMaxAppBytes).
 std::string State(std::string_view app, std::string_view key);
+// The app and key of a State() key. InvalidArgument for any other key.
+struct AppKey {
+  std::string_view app;
+  std::string_view key;
+};
+absl::StatusOr<AppKey> ParseState(std::string_view store_key);
+std::string TxCount(uint64_t height);
+std::string Node(const Hash32& hash);
+std::string Stale(const Hash32& hash);
+std::string Prune(uint64_t version, const Hash32& hash);
+// The version and node hash of a Prune() key. InvalidArgument otherwise.
+absl::StatusOr<std::pair<uint64_t, Hash32>> ParsePrune(std::string_view k);
 
 std::string EncodeU64(uint64_t v);  // 8 bytes big-endian
 // InvalidArgument unless exactly 8 bytes.
 absl::StatusOr<uint64_t> DecodeU64(std::string_view v);
+std::string EncodeU32(uint32_t v);  // 4 bytes big-endian
+// InvalidArgument unless exactly 4 bytes.
+absl::StatusOr<uint32_t> DecodeU32(std::string_view v);
 
 struct TxLocation {
   uint64_t height = 0;
@@ -79,6 +118,8 @@ struct StateEntry {
   Bytes owner;  // public key of the record's owner
   bool operator==(const StateEntry&) const = default;
 };
+// The same bytes as consortia::EncodeStateValue (state_proof.h), so that the
+// stored record is what the state tree hashes.
 std::string EncodeStateEntry(const StateEntry& e);
 absl::StatusOr<StateEntry> DecodeStateEntry(std::string_view v);
 

@@ -1,5 +1,6 @@
 #include "kv_store.h"
 
+#include <atomic>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -34,6 +35,9 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = absl::StrCat("rocksdb ", what, ": ", s.ToString());
   if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kSpaceLimit) {
+    return absl::ResourceExhaustedError(msg);
+  }
   if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) {
     return absl::UnavailableError(msg);
   }
@@ -125,17 +129,39 @@ class RocksDbStore : public KvStore {
                               : wb.Put(ToSlice(op.key), ToSlice(op.value));
       if (!s.ok()) return FromRocks(s, "batch");
     }
-    return FromRocks(db_->Write(write_options_, &wb), "write");
+    if (failed_.load()) {
+      // A failed WAL write leaves RocksDB read-only until it is resumed;
+      // Resume is a no-op when there is no background error.
+      if (absl::Status s = FromRocks(db_->Resume(), "resume"); !s.ok()) {
+        return s;
+      }
+    }
+    absl::Status s = FromRocks(db_->Write(write_options_, &wb), "write");
+    failed_.store(!s.ok());
+    return s;
   }
 
   std::string Describe() const override {
     return absl::StrCat("rocksdb:", path_);
   }
 
+  std::optional<uint64_t> ApproximateSizeBytes() override {
+    uint64_t sst = 0;
+    uint64_t mem = 0;
+    if (!db_->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize,
+                             &sst) ||
+        !db_->GetIntProperty(rocksdb::DB::Properties::kSizeAllMemTables,
+                             &mem)) {
+      return std::nullopt;
+    }
+    return sst + mem;
+  }
+
  private:
   std::unique_ptr<rocksdb::DB> db_;
   std::string path_;
   rocksdb::WriteOptions write_options_;
+  std::atomic<bool> failed_{false};  // the last Write failed
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #define CONSORTIA_SERVICES_STORAGE_SRC_KV_STORE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,8 +40,11 @@ class WriteBatch {
   size_t bytes_ = 0;
 };
 
-// Walks the keys that start with one prefix, in byte order. Not thread-safe;
-// it reads a consistent snapshot of the store taken when it was created.
+// Walks the keys that start with one prefix, in byte order (memcmp order on
+// every backend). Not thread-safe. RocksDB reads one consistent snapshot
+// taken when the iterator was created; Redis reads pages of keys, each
+// consistent, so a batch written during a long walk shows in the later pages
+// only (redis_store.h).
 class KvIterator {
  public:
   virtual ~KvIterator() = default;
@@ -71,13 +75,26 @@ class KvStore {
   // whole if any read fails.
   virtual absl::StatusOr<std::vector<std::optional<std::string>>> MultiGet(
       const std::vector<std::string>& keys) = 0;
-  // Iterates over the keys that start with `prefix`, from the first.
+  // Iterates over the keys that start with `prefix`, from the first. A
+  // backend configured to keep only some prefixes ordered (Redis) gives an
+  // iterator whose status() is FailedPrecondition for any other prefix.
   virtual std::unique_ptr<KvIterator> NewIterator(std::string_view prefix) = 0;
   // Applies the whole batch atomically (durably when the store was opened
   // with sync = true).
   virtual absl::Status Write(const WriteBatch& batch) = 0;
   // Human-readable location ("rocksdb:/var/lib/consortia/ledger").
   virtual std::string Describe() const = 0;
+
+  // Health: OK when the backend can serve reads and writes right now, else
+  // the error a call would get (Unavailable when a remote backend cannot be
+  // reached). Cheap enough for a readiness probe. An embedded store that
+  // opened is always healthy, hence the default.
+  virtual absl::Status Ping() { return absl::OkStatus(); }
+  // Approximate bytes the data occupies (on disk for RocksDB, in memory for
+  // Redis), for the store size metric; nullopt when it cannot be told now.
+  virtual std::optional<uint64_t> ApproximateSizeBytes() {
+    return std::nullopt;
+  }
 };
 
 struct RocksDbStoreOptions {
@@ -87,7 +104,10 @@ struct RocksDbStoreOptions {
 
 // Opens (creating if missing) a RocksDB database. Internal / Unavailable with
 // RocksDB's message if it cannot be opened (for example another process holds
-// its lock).
+// its lock). Write errors: ResourceExhausted when the disk is full, DataLoss
+// for corruption, Internal for other I/O errors; nothing of a failed batch is
+// visible. After a failed write the next Write first asks RocksDB to resume
+// from its background error, so commits continue once the fault is cleared.
 absl::StatusOr<std::unique_ptr<KvStore>> OpenRocksDbStore(
     const RocksDbStoreOptions& opts);
 

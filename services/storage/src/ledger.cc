@@ -4,12 +4,14 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "consortia/codec.h"
 #include "consortia/log.h"
 #include "consortia/merkle.h"
+#include "consortia/state_proof.h"
 
 namespace consortia::storage {
 namespace {
@@ -52,30 +54,41 @@ CommittedEvent EventForBlock(const CryptoSuite& suite, const Block& block,
   return ev;
 }
 
-Hash32 ChainStateRoot(const CryptoSuite& suite, const Hash32& prev_state_root,
-                      const StateOverlay::WriteSet& writes) {
-  Encoder e;
-  e.PutVarint(writes.size());
-  for (const auto& [key, entry] : writes) {
-    e.PutString(key);
-    e.PutBool(entry.has_value());
-    if (entry.has_value()) {
-      e.PutBytes(entry->value);
-      e.PutBytes(entry->owner);
-    }
+absl::StatusOr<std::vector<SmtWrite>> StateTreeWrites(
+    const CryptoSuite& suite, const StateOverlay::WriteSet& writes) {
+  std::vector<SmtWrite> out;
+  out.reserve(writes.size());
+  for (const auto& [store_key, entry] : writes) {
+    absl::StatusOr<keys::AppKey> ak = keys::ParseState(store_key);
+    if (!ak.ok()) return ak.status();
+    SmtWrite w;
+    w.path = StateKeyPath(suite, ak->app, ak->key);
+    if (entry.has_value()) w.value_record = keys::EncodeStateEntry(*entry);
+    out.push_back(std::move(w));
   }
-  Hash32 writes_hash = suite.Hash(e.data());
-  return suite.Hash({ByteView(prev_state_root), ByteView(writes_hash)});
+  return out;
 }
 
 Ledger::Ledger(Options opts)
-    : opts_(std::move(opts)), genesis_(*opts_.genesis), suite_(*opts_.suite) {}
+    : opts_(std::move(opts)),
+      genesis_(*opts_.genesis),
+      suite_(*opts_.suite),
+      tree_(opts_.store, opts_.suite) {}
+
+uint64_t Ledger::OldestKept(uint64_t latest) const {
+  return latest >= opts_.state_versions ? latest - opts_.state_versions + 1 : 0;
+}
 
 absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(Options opts) {
   if (opts.store == nullptr || opts.genesis == nullptr ||
       opts.suite == nullptr || opts.apps == nullptr) {
     return absl::InvalidArgumentError(
         "Ledger::Open needs a store, a genesis, a crypto suite and apps");
+  }
+  if (opts.state_versions < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the ledger keeps at least 2 state versions, not ",
+                     opts.state_versions));
   }
   std::unique_ptr<Ledger> ledger(new Ledger(std::move(opts)));
   ChainState chain;
@@ -117,10 +130,18 @@ absl::Status Ledger::CheckConsistent(ChainState* out) {
   const uint64_t h = *height;
   if (h == 0) return Inconsistent("latest height is 0");
 
-  absl::StatusOr<std::vector<std::optional<std::string>>> vals = store.MultiGet(
-      {keys::Block(h), keys::Header(h), keys::Cert(h), keys::Roots(h),
-       keys::Receipts(h), keys::ChainId(), keys::Block(h + 1)});
+  absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+      store.MultiGet({keys::Block(h), keys::Header(h), keys::Cert(h),
+                      keys::Roots(h), keys::Receipts(h), keys::ChainId(),
+                      keys::Block(h + 1), keys::StateFormat()});
   if (!vals.ok()) return vals.status();
+  if (!(*vals)[7].has_value() || *(*vals)[7] != keys::kStateFormat) {
+    return Inconsistent(absl::StrCat(
+        "it has no state tree (state format '", (*vals)[7].value_or("none"),
+        "', this node needs '", keys::kStateFormat,
+        "'): it was written by an older version; "
+        "start from an empty store and let the node sync"));
+  }
   const char* names[] = {"block", "header",   "certificate",
                          "roots", "receipts", "chain id"};
   for (size_t i = 0; i < 6; ++i) {
@@ -169,6 +190,16 @@ absl::Status Ledger::CheckConsistent(ChainState* out) {
   if (!indexed->has_value() || **indexed != keys::EncodeU64(h)) {
     return Inconsistent(absl::StrCat("the block hash index does not map ",
                                      ToHex(hash), " to height ", h));
+  }
+  if (!IsZero(roots->state_root)) {
+    absl::StatusOr<std::optional<std::string>> root_node =
+        store.Get(keys::Node(roots->state_root));
+    if (!root_node.ok()) return root_node.status();
+    if (!root_node->has_value()) {
+      return Inconsistent(absl::StrCat("the state tree root ",
+                                       ToHex(roots->state_root), " of height ",
+                                       h, " is missing"));
+    }
   }
   out->height = h;
   out->last_block_hash = hash;
@@ -384,9 +415,28 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
 
   CommitResult result;
   result.receipts_root = MerkleRoot(suite_, exec->receipts);
-  result.state_root = ChainStateRoot(suite_, chain.state_root, exec->writes);
 
   WriteBatch batch;
+  absl::StatusOr<std::vector<SmtWrite>> tree_writes =
+      StateTreeWrites(suite_, exec->writes);
+  if (!tree_writes.ok()) return tree_writes.status();
+  SmtApplyStats tree_stats;
+  // Keep the trees of the latest state_versions heights (this one included).
+  const uint64_t prune_through = OldestKept(height);
+  absl::StatusOr<Hash32> state_root =
+      tree_.Apply(chain.state_root, height, *std::move(tree_writes),
+                  prune_through, &batch, &tree_stats);
+  if (!state_root.ok()) {
+    spdlog::error("storage: updating the state tree for block {} failed: {}",
+                  height, state_root.status().ToString());
+    if (absl::IsDataLoss(state_root.status()) ||
+        absl::IsNotFound(state_root.status())) {
+      return Corrupt("state tree", state_root.status());
+    }
+    return StoreError(state_root.status());
+  }
+  result.state_root = *state_root;
+
   batch.Put(keys::Block(height), AsString(EncodeBlock(block)));
   batch.Put(keys::Header(height), keys::EncodeHeaderValue(block.header));
   batch.Put(keys::Cert(height), AsString(EncodeCertificate(cert)));
@@ -395,6 +445,8 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
     batch.Put(keys::Tx(hash), keys::EncodeTxLocation(loc));
   }
   batch.Put(keys::Receipts(height), keys::EncodeReceiptList(exec->receipts));
+  batch.Put(keys::TxCount(height),
+            keys::EncodeU32(static_cast<uint32_t>(block.txs.size())));
   for (const auto& [key, entry] : exec->writes) {
     if (entry.has_value()) {
       batch.Put(key, keys::EncodeStateEntry(*entry));
@@ -405,7 +457,10 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
   batch.Put(keys::Roots(height),
             keys::EncodeRoots({result.state_root, result.receipts_root}));
   batch.Put(keys::LatestHeight(), keys::EncodeU64(height));
-  if (height == 1) batch.Put(keys::ChainId(), genesis_.chain_id);
+  if (height == 1) {
+    batch.Put(keys::ChainId(), genesis_.chain_id);
+    batch.Put(keys::StateFormat(), keys::kStateFormat);
+  }
 
   {
     absl::MutexLock l(&state_mu_);
@@ -436,9 +491,11 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
   opts_.metrics.block_height.Set(static_cast<double>(height));
   opts_.metrics.txs_committed.Inc(static_cast<double>(block.txs.size()));
   spdlog::info(
-      "storage: committed block {} {} txs={} writes={} bytes={} in {:.1f} ms",
+      "storage: committed block {} {} txs={} writes={} tree_nodes=+{}/-{} "
+      "pruned={} bytes={} in {:.1f} ms",
       height, ShortHex(block_hash), block.txs.size(), exec->writes.size(),
-      batch.ByteSize(), secs * 1000);
+      tree_stats.nodes_written, tree_stats.nodes_retired,
+      tree_stats.nodes_pruned, batch.ByteSize(), secs * 1000);
   return result;
 }
 
@@ -551,28 +608,194 @@ absl::StatusOr<TxRecord> Ledger::GetTx(const Hash32& hash) {
 
 absl::StatusOr<StateRecord> Ledger::GetState(const std::string& app,
                                              const std::string& key) {
+  uint64_t latest = 0;
+  {
+    absl::ReaderMutexLock l(&state_mu_);
+    latest = chain_.height;
+  }
+  return GetStateAt(app, key, latest);
+}
+
+absl::StatusOr<StateRecord> Ledger::GetStateAt(const std::string& app,
+                                               const std::string& key,
+                                               uint64_t height) {
   ScopedTimer t(opts_.metrics.query_state);
   const NativeApp* native = opts_.apps->Find(app);
   if (native == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("no app named '", app, "'"));
   }
   if (absl::Status s = native->CheckQueryKey(key); !s.ok()) return s;
+
   StateRecord rec;
-  absl::StatusOr<std::optional<std::string>> raw;
+  rec.height = height;
+  uint64_t latest = 0;
   {
-    // The value and the height it is reported at come from the same moment.
+    // The latest root and height come from the same moment; older roots are
+    // stored and never change.
     absl::ReaderMutexLock l(&state_mu_);
-    raw = opts_.store->Get(keys::State(app, key));
-    rec.height = chain_.height;
+    latest = chain_.height;
+    if (height == latest) rec.state_root = chain_.state_root;
   }
-  if (!raw.ok()) return StoreError(raw.status());
-  if (!raw->has_value()) return rec;
-  absl::StatusOr<StateEntry> entry = keys::DecodeStateEntry(**raw);
-  if (!entry.ok()) return Corrupt("state entry", entry.status());
-  rec.found = true;
-  rec.value = std::move(entry->value);
-  rec.owner = std::move(entry->owner);
+  if (height > latest) {
+    return absl::NotFoundError(absl::StrCat("no state at height ", height,
+                                            ": the chain is at ", latest));
+  }
+  auto not_kept = [&](uint64_t now) {
+    return absl::NotFoundError(absl::StrCat("the state at height ", height,
+                                            " is no longer kept: storage keeps "
+                                            "heights ",
+                                            OldestKept(now), "..", now));
+  };
+  if (height < OldestKept(latest)) return not_kept(latest);
+  if (height != latest && height > 0) {
+    absl::StatusOr<CommitResult> roots = StoredResult(height);
+    if (!roots.ok()) return roots.status();
+    rec.state_root = roots->state_root;
+  }
+
+  // The walk runs without the lock: the tree of `height` stays whole until
+  // state_versions more blocks are committed, which the check below sees.
+  absl::StatusOr<SmtLookup> lookup =
+      tree_.Prove(rec.state_root, StateKeyPath(suite_, app, key));
+  if (!lookup.ok()) {
+    if (absl::IsNotFound(lookup.status())) {
+      absl::ReaderMutexLock l(&state_mu_);
+      if (height < OldestKept(chain_.height)) return not_kept(chain_.height);
+    }
+    if (absl::IsNotFound(lookup.status()) ||
+        absl::IsDataLoss(lookup.status())) {
+      return Corrupt("state tree", lookup.status());
+    }
+    return StoreError(lookup.status());
+  }
+  rec.proof = std::move(lookup->proof);
+  if (lookup->value_record.has_value()) {
+    absl::StatusOr<StateEntry> entry =
+        keys::DecodeStateEntry(*lookup->value_record);
+    if (!entry.ok()) return Corrupt("state record", entry.status());
+    rec.found = true;
+    rec.value = std::move(entry->value);
+    rec.owner = std::move(entry->owner);
+  }
+
+  // Block height + 1 certifies this state once it exists; its header and
+  // certificate are read in one snapshot, so both or neither are seen.
+  absl::StatusOr<std::vector<std::optional<std::string>>> next =
+      opts_.store->MultiGet({keys::Header(height + 1), keys::Cert(height + 1)});
+  if (!next.ok()) return StoreError(next.status());
+  if ((*next)[0].has_value() && (*next)[1].has_value()) {
+    absl::StatusOr<BlockHeader> header = keys::DecodeHeaderValue(*(*next)[0]);
+    if (!header.ok()) return Corrupt("header", header.status());
+    absl::StatusOr<CommitCertificate> cert =
+        DecodeCertificate(AsBytes(*(*next)[1]));
+    if (!cert.ok()) return Corrupt("certificate", cert.status());
+    rec.next_header = *std::move(header);
+    rec.next_cert = *std::move(cert);
+  }
   return rec;
+}
+
+absl::StatusOr<BlockRecord> Ledger::GetBlockByHash(const Hash32& hash) {
+  absl::StatusOr<std::optional<std::string>> at =
+      opts_.store->Get(keys::BlockHash(hash));
+  if (!at.ok()) return StoreError(at.status());
+  if (!at->has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("no block with hash ", ToHex(hash)));
+  }
+  absl::StatusOr<uint64_t> height = keys::DecodeU64(**at);
+  if (!height.ok()) return Corrupt("block hash index", height.status());
+  return GetBlock(*height);
+}
+
+absl::StatusOr<std::vector<BlockSummary>> Ledger::ListBlocks(uint64_t from,
+                                                             uint32_t limit) {
+  ScopedTimer t(opts_.metrics.query_block);
+  if (from == 0) return absl::InvalidArgumentError("heights start at 1");
+  if (limit == 0 || limit > kMaxListBlocks) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit must be 1..", kMaxListBlocks, ", not ", limit));
+  }
+  uint64_t latest = 0;
+  {
+    absl::ReaderMutexLock l(&state_mu_);
+    latest = chain_.height;
+  }
+  std::vector<BlockSummary> out;
+  if (from > latest) return out;
+  const uint64_t last = std::min(latest, from + (limit - 1));
+  std::vector<std::string> ks;
+  for (uint64_t h = from; h <= last; ++h) {
+    ks.push_back(keys::Header(h));
+    ks.push_back(keys::TxCount(h));
+  }
+  absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+      opts_.store->MultiGet(ks);
+  if (!vals.ok()) return StoreError(vals.status());
+  for (uint64_t h = from; h <= last; ++h) {
+    const std::optional<std::string>& header_raw = (*vals)[2 * (h - from)];
+    const std::optional<std::string>& count_raw = (*vals)[2 * (h - from) + 1];
+    if (!header_raw.has_value() || !count_raw.has_value()) {
+      return Corrupt("block header", absl::NotFoundError(absl::StrCat(
+                                         "missing at height ", h)));
+    }
+    absl::StatusOr<BlockHeader> header = keys::DecodeHeaderValue(*header_raw);
+    if (!header.ok()) return Corrupt("header", header.status());
+    absl::StatusOr<uint32_t> count = keys::DecodeU32(*count_raw);
+    if (!count.ok()) return Corrupt("tx count", count.status());
+    BlockSummary b;
+    b.block_hash = BlockHash(suite_, *header);
+    b.header = *std::move(header);
+    b.tx_count = *count;
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+absl::StatusOr<StatePage> Ledger::ScanState(const std::string& app,
+                                            const std::string& prefix,
+                                            const std::string& cursor,
+                                            uint32_t limit) {
+  ScopedTimer t(opts_.metrics.query_state);
+  if (opts_.apps->Find(app) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("no app named '", app, "'"));
+  }
+  if (limit == 0 || limit > kMaxScanState) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit must be 1..", kMaxScanState, ", not ", limit));
+  }
+  if (!cursor.empty() && !absl::StartsWith(cursor, prefix)) {
+    return absl::InvalidArgumentError(
+        "the cursor does not start with the prefix: it is from another scan");
+  }
+  StatePage page;
+  std::unique_ptr<KvIterator> it;
+  {
+    // The iterator's snapshot and the height are of the same moment.
+    absl::ReaderMutexLock l(&state_mu_);
+    it = opts_.store->NewIterator(keys::State(app, prefix));
+    page.height = chain_.height;
+  }
+  if (!cursor.empty()) {
+    it->Seek(std::string_view(cursor).substr(prefix.size()));
+    const std::string after = keys::State(app, cursor);
+    if (it->Valid() && it->key() == after) it->Next();
+  }
+  for (; it->Valid(); it->Next()) {
+    absl::StatusOr<keys::AppKey> ak = keys::ParseState(it->key());
+    if (!ak.ok()) return Corrupt("state key", ak.status());
+    if (page.items.size() == limit) {
+      page.next_cursor = page.items.back().key;
+      break;
+    }
+    absl::StatusOr<StateEntry> entry = keys::DecodeStateEntry(it->value());
+    if (!entry.ok()) return Corrupt("state entry", entry.status());
+    page.items.push_back(StateItem{std::string(ak->key),
+                                   std::move(entry->value),
+                                   std::move(entry->owner)});
+  }
+  if (absl::Status s = it->status(); !s.ok()) return StoreError(s);
+  return page;
 }
 
 absl::StatusOr<std::vector<CommittedEvent>> Ledger::GetCommitted(uint64_t from,

@@ -22,6 +22,8 @@
 #include "consortia/types.h"
 #include "keys.h"
 #include "kv_store.h"
+#include "smt.h"
+#include "state_overlay.h"
 #include "storage_metrics.h"
 
 namespace consortia::storage {
@@ -38,11 +40,15 @@ inline constexpr size_t kMaxCommittedTxsPerCall = 100000;
 CommittedEvent EventForBlock(const CryptoSuite& suite, const Block& block,
                              const Hash32& block_hash);
 
-// The state root after a block: Hash(prev_state_root || Hash(writes)), where
-// writes is the canonical encoding of the block's state writes sorted by
-// store key. A chained commitment, not yet a sparse Merkle tree (README).
-Hash32 ChainStateRoot(const CryptoSuite& suite, const Hash32& prev_state_root,
-                      const StateOverlay::WriteSet& writes);
+// The state versions (trees after a block) kept by default: the latest and
+// the 15 before it. At least 2, so that the state after block h stays
+// provable once block h + 1, which certifies it, is committed.
+inline constexpr uint64_t kDefaultStateVersions = 16;
+
+// The state tree writes of a block's write set (store keys -> records).
+// InvalidArgument if a key of the set is not a state key.
+absl::StatusOr<std::vector<SmtWrite>> StateTreeWrites(
+    const CryptoSuite& suite, const StateOverlay::WriteSet& writes);
 
 // Thread-safe. Commits are serialized (one at a time, in height order);
 // queries run concurrently with each other and with a commit, and never see
@@ -65,11 +71,15 @@ class Ledger : public LedgerApi, public QueryApi {
     Publisher* publisher = nullptr;      // optional; outlives the Ledger
     StorageMetrics metrics;              // default: no-op
     std::string location;                // the store's path, for messages
+    // State versions kept for GetStateAt and proofs (>= 2): heights
+    // latest - state_versions + 1 .. latest. Older tree nodes are deleted.
+    uint64_t state_versions = kDefaultStateVersions;
   };
 
   // Reads the chain state and checks that the store is consistent (the block,
   // header, certificate, roots and block hash index of the latest height all
-  // exist and agree, and the store belongs to the genesis's chain).
+  // exist and agree, the state tree's root node exists, and the store
+  // belongs to the genesis's chain and has this code's state format).
   // FailedPrecondition "store at <location> is inconsistent: ..." otherwise;
   // store errors as they come.
   static absl::StatusOr<std::unique_ptr<Ledger>> Open(Options opts);
@@ -90,6 +100,21 @@ class Ledger : public LedgerApi, public QueryApi {
   // empty list; from = 0 or from > to is InvalidArgument.
   absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(
       uint64_t from, uint64_t to) override;
+  // Heights latest - state_versions + 1 .. latest (and 0, the empty state,
+  // while it is among them). The proof comes from the tree of that height,
+  // the value from its leaf.
+  absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
+                                         const std::string& key,
+                                         uint64_t height) override;
+  absl::StatusOr<BlockRecord> GetBlockByHash(const Hash32& hash) override;
+  // Reads headers and tx counts only, never whole blocks.
+  absl::StatusOr<std::vector<BlockSummary>> ListBlocks(uint64_t from,
+                                                       uint32_t limit) override;
+  // Reads the flat latest state (S keys) through one store snapshot.
+  absl::StatusOr<StatePage> ScanState(const std::string& app,
+                                      const std::string& prefix,
+                                      const std::string& cursor,
+                                      uint32_t limit) override;
 
  private:
   explicit Ledger(Options opts);
@@ -110,10 +135,13 @@ class Ledger : public LedgerApi, public QueryApi {
   // Counts and passes on a store or decoding failure.
   absl::Status StoreError(absl::Status s);
   absl::Status Corrupt(absl::string_view what, const absl::Status& s);
+  // The oldest height whose state is kept when the chain is at `latest`.
+  uint64_t OldestKept(uint64_t latest) const;
 
   Options opts_;  // not const: its metric handles are updated
   const Genesis& genesis_;
   const CryptoSuite& suite_;
+  const SparseMerkleTree tree_;
 
   // Serializes commits; taken before state_mu_.
   absl::Mutex commit_mu_ ABSL_ACQUIRED_BEFORE(state_mu_);

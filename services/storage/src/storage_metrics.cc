@@ -14,11 +14,13 @@ std::vector<double> ByteBuckets() {
 
 }  // namespace
 
-StorageMetrics StorageMetrics::Create(MetricsRegistry& r) {
+StorageMetrics StorageMetrics::Create(MetricsRegistry& r,
+                                      const std::string& backend) {
   StorageMetrics m;
-  m.commit_duration = r.GetHistogram(
-      "consortia_storage_commit_duration_seconds",
-      "Time to validate, execute and persist one block", LatencyBuckets());
+  m.commit_duration =
+      r.GetHistogram("consortia_storage_commit_duration_seconds",
+                     "Time to validate, execute and persist one block",
+                     LatencyBuckets(), {{"backend", backend}});
   m.commit_batch_bytes = r.GetHistogram(
       "consortia_storage_commit_batch_bytes",
       "Bytes written in one block's atomic batch", ByteBuckets());

@@ -3,12 +3,15 @@
 #ifndef CONSORTIA_SERVICES_STORAGE_SRC_STORAGE_METRICS_H_
 #define CONSORTIA_SERVICES_STORAGE_SRC_STORAGE_METRICS_H_
 
+#include <string>
+
 #include "consortia/metrics.h"
 
 namespace consortia::storage {
 
 struct StorageMetrics {
-  Histogram commit_duration;  // seconds, validation + execution + write
+  // seconds, validation + execution + write; label backend=rocksdb|redis
+  Histogram commit_duration;
   Histogram commit_batch_bytes;
   Gauge block_height;
   Counter txs_committed;
@@ -23,7 +26,9 @@ struct StorageMetrics {
   Counter error_store;           // the KvStore failed a read or a write
   Counter error_corrupt;         // a stored record did not decode
 
-  static StorageMetrics Create(MetricsRegistry& registry);
+  // `backend` labels the series that depend on the KvStore backend.
+  static StorageMetrics Create(MetricsRegistry& registry,
+                               const std::string& backend = "rocksdb");
 };
 
 }  // namespace consortia::storage

@@ -15,7 +15,9 @@
 #include "consortia/types.h"
 #include "kv_store.h"
 #include "ledger.h"
+#include "metered_kv_store.h"
 #include "storage_metrics.h"
+#include "store_factory.h"
 
 namespace consortia::storage {
 namespace {
@@ -50,7 +52,9 @@ class StorageServiceImpl : public StorageService {
     store_.reset();
   }
 
-  bool Ready() const override { return ready_.load(); }
+  // Serving, and the store answers (a Redis that is down makes the service
+  // not ready until it returns).
+  bool Ready() const override { return ready_.load() && store_->Ping().ok(); }
 
   absl::Status Init(const NodeConfig& node, const StorageOptions& opts,
                     zmq::context_t& ctx, MetricsRegistry& metrics) {
@@ -63,12 +67,17 @@ class StorageServiceImpl : public StorageService {
     suite_ = *suite;
     apps_ = AppRegistry::WithBuiltins();
 
-    const std::string path =
-        opts.path.empty() ? node.data_dir + "/ledger" : opts.path;
     absl::StatusOr<std::unique_ptr<KvStore>> store =
-        OpenRocksDbStore(RocksDbStoreOptions{path, opts.sync});
+        OpenConfiguredStore(opts, node.data_dir);
     if (!store.ok()) return store.status();
-    store_ = *std::move(store);
+    // Where the store is, for messages: the RocksDB path, or the Redis
+    // address and key prefix.
+    const std::string path =
+        opts.backend == "rocksdb"
+            ? (opts.path.empty() ? node.data_dir + "/ledger" : opts.path)
+            : (*store)->Describe();
+    store_ = WithStoreMetrics(*std::move(store),
+                              StoreMetrics::Create(metrics, opts.backend));
 
     const std::string name =
         node.node_name.empty() ? "storage" : "storage@" + node.node_name;
@@ -86,7 +95,7 @@ class StorageServiceImpl : public StorageService {
     lo.suite = suite_;
     lo.apps = &apps_;
     lo.publisher = publisher_.get();
-    lo.metrics = StorageMetrics::Create(metrics);
+    lo.metrics = StorageMetrics::Create(metrics, opts.backend);
     lo.location = path;
     absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(lo);
     if (!ledger.ok()) return ledger.status();

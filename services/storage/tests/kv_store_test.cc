@@ -18,64 +18,8 @@ std::unique_ptr<KvStore> Open(const std::string& path) {
   return s.ok() ? *std::move(s) : nullptr;
 }
 
-TEST(StorageRocksDbTest, BatchIsAppliedAndSurvivesReopen) {
-  TempDir dir;
-  {
-    std::unique_ptr<KvStore> store = Open(dir.Sub("db"));
-    ASSERT_NE(store, nullptr);
-    WriteBatch b;
-    b.Put("a", "1");
-    b.Put(std::string("b\0x", 3), std::string("\0\1", 2));
-    b.Put("c", "3");
-    b.Delete("c");
-    EXPECT_EQ(b.ByteSize(), 2u + 5u + 2u + 1u);
-    ASSERT_TRUE(store->Write(b).ok());
-  }
-  std::unique_ptr<KvStore> store = Open(dir.Sub("db"));
-  ASSERT_NE(store, nullptr);
-  absl::StatusOr<std::optional<std::string>> a = store->Get("a");
-  ASSERT_TRUE(a.ok());
-  EXPECT_EQ(*a, std::optional<std::string>("1"));
-  absl::StatusOr<std::optional<std::string>> c = store->Get("c");
-  ASSERT_TRUE(c.ok());
-  EXPECT_FALSE(c->has_value());
-
-  absl::StatusOr<std::vector<std::optional<std::string>>> many =
-      store->MultiGet({"a", std::string("b\0x", 3), "zz"});
-  ASSERT_TRUE(many.ok()) << many.status();
-  ASSERT_EQ(many->size(), 3u);
-  EXPECT_EQ((*many)[0], std::optional<std::string>("1"));
-  EXPECT_EQ((*many)[1], std::optional<std::string>(std::string("\0\1", 2)));
-  EXPECT_FALSE((*many)[2].has_value());
-}
-
-TEST(StorageRocksDbTest, PrefixIteratorStaysInPrefixInOrder) {
-  TempDir dir;
-  std::unique_ptr<KvStore> store = Open(dir.Sub("db"));
-  ASSERT_NE(store, nullptr);
-  WriteBatch b;
-  b.Put("p3", "c");
-  b.Put("p1", "a");
-  b.Put("p2", "b");
-  b.Put("q1", "x");
-  b.Put("o9", "y");
-  ASSERT_TRUE(store->Write(b).ok());
-
-  std::vector<std::string> seen;
-  std::unique_ptr<KvIterator> it = store->NewIterator("p");
-  for (; it->Valid(); it->Next()) {
-    seen.push_back(std::string(it->key()) + "=" + std::string(it->value()));
-  }
-  EXPECT_TRUE(it->status().ok());
-  EXPECT_EQ(seen, (std::vector<std::string>{"p1=a", "p2=b", "p3=c"}));
-
-  it->Seek("2");
-  ASSERT_TRUE(it->Valid());
-  EXPECT_EQ(it->key(), "p2");
-
-  std::unique_ptr<KvIterator> none = store->NewIterator("r");
-  EXPECT_FALSE(none->Valid());
-}
+// The cases every backend must pass are in kv_store_conformance_test.cc;
+// these are RocksDB's own.
 
 TEST(StorageRocksDbTest, SecondOpenOfALockedStoreFails) {
   TempDir dir;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "apps/app.h"
 #include "consortia/bus.h"
 #include "consortia/service_api.h"
+#include "consortia/state_proof.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "keys.h"
@@ -59,6 +61,7 @@ class StorageLedgerTest : public ::testing::Test {
     o.apps = &apps_;
     o.publisher = publisher_;
     o.location = path();
+    o.state_versions = state_versions_;
     absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(o);
     if (!ledger.ok()) return ledger.status();
     ledger_ = *std::move(ledger);
@@ -106,6 +109,7 @@ class StorageLedgerTest : public ::testing::Test {
   KeyPair alice_;
   KeyPair bob_;
   Publisher* publisher_ = nullptr;
+  uint64_t state_versions_ = kDefaultStateVersions;
   std::unique_ptr<KvStore> store_;
   std::unique_ptr<Ledger> ledger_;
 };
@@ -247,15 +251,16 @@ TEST_F(StorageLedgerTest, OnlyTheOwnerUpdatesOrDeletesARecord) {
 
 TEST_F(StorageLedgerTest, FailedTxInABlockLeavesNoWritesButLaterTxsApply) {
   CommitTxs({chain_.Tx(alice_, "set", {"a", "1"}, 1)});
-  CommitResult before_noop = {State().state_root, State().receipts_root};
-  // Only rejected txs: the state root still advances (chained), the values
-  // do not change.
+  const Hash32 before = State().state_root;
+  // A block of rejected txs only: the state, and so its root, stay.
+  CommitTxs({chain_.Tx(bob_, "set", {"a", "x"}, 7)});
+  EXPECT_EQ(State().state_root, before);
   Bytes bad = chain_.Tx(bob_, "set", {"a", "2"}, 1);
   Bytes ok = chain_.Tx(bob_, "set", {"b", "3"}, 2);
   CommitTxs({bad, ok});
   EXPECT_EQ(Kv("a").value, ToBytes("1"));
   EXPECT_EQ(Kv("b").value, ToBytes("3"));
-  EXPECT_NE(State().state_root, before_noop.state_root);
+  EXPECT_NE(State().state_root, before);
 }
 
 TEST_F(StorageLedgerTest, BadArgumentsUnknownMethodsAndAppsAreReceipts) {
@@ -529,6 +534,10 @@ TEST_F(StorageLedgerTest, QueriesDuringCommitsSeeWholeBlocks) {
       } else {
         EXPECT_EQ(s->height, 0u);
       }
+      // The proof is of that same state.
+      EXPECT_TRUE(VerifyStateRecord(Suite(), chain_.genesis, "kv", "counter",
+                                    *s, /*require_certified=*/false)
+                      .ok());
       absl::StatusOr<ChainState> c = ledger_->GetChainState();
       ASSERT_TRUE(c.ok());
       if (c->height > 0) {
@@ -549,6 +558,332 @@ TEST_F(StorageLedgerTest, QueriesDuringCommitsSeeWholeBlocks) {
   done = true;
   reader.join();
   EXPECT_EQ(Kv("counter").value, ToBytes("30"));
+}
+
+// ------------------------------------------------------- state tree
+
+TEST_F(StorageLedgerTest, StateProofChainsToTheNextCertifiedHeader) {
+  CommitTxs({chain_.Tx(alice_, "set", {"invoice-1", "issued"}, 1),
+             chain_.Tx(bob_, "set", {"invoice-2", "draft"}, 1)});
+  CommitTxs({chain_.Tx(alice_, "set", {"invoice-1", "paid"}, 2)});
+  const ChainState at2 = State();
+
+  // The latest state: its proof leads to the root storage reports, but no
+  // block certifies that root yet.
+  StateRecord latest = Kv("invoice-1");
+  ASSERT_TRUE(latest.found);
+  EXPECT_EQ(latest.height, 2u);
+  EXPECT_EQ(latest.state_root, at2.state_root);
+  EXPECT_FALSE(latest.next_header.has_value());
+  EXPECT_TRUE(VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-1",
+                                latest, false)
+                  .ok());
+  EXPECT_EQ(VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-1",
+                              latest, true)
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // Block 3 carries that root; asked again for height 2, the record comes
+  // with block 3's header and certificate and verifies from the genesis.
+  Block b3 = Next({chain_.Tx(bob_, "set", {"invoice-2", "sent"}, 2)});
+  ASSERT_TRUE(Commit(b3).ok());
+  absl::StatusOr<StateRecord> at = ledger_->GetStateAt("kv", "invoice-1", 2);
+  ASSERT_TRUE(at.ok()) << at.status();
+  EXPECT_EQ(at->value, ToBytes("paid"));
+  EXPECT_EQ(at->owner, alice_.public_key);
+  ASSERT_TRUE(at->next_header.has_value());
+  EXPECT_EQ(*at->next_header, b3.header);
+  EXPECT_EQ(at->next_header->state_root, at->state_root);
+  EXPECT_TRUE(
+      VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-1", *at, true)
+          .ok())
+      << VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-1", *at,
+                           true);
+  // The bundle survives its wire form.
+  absl::StatusOr<StateRecord> wire = DecodeStateRecord(EncodeStateRecord(*at));
+  ASSERT_TRUE(wire.ok()) << wire.status();
+  EXPECT_TRUE(
+      VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-1", *wire, true)
+          .ok());
+
+  // Forgeries fail: another value, another owner, another key, a claim of
+  // absence, a header from elsewhere.
+  StateRecord forged = *at;
+  forged.value = ToBytes("unpaid");
+  EXPECT_FALSE(VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-1",
+                                 forged, true)
+                   .ok());
+  forged = *at;
+  forged.owner = bob_.public_key;
+  EXPECT_FALSE(VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-1",
+                                 forged, true)
+                   .ok());
+  EXPECT_FALSE(
+      VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-2", *at, true)
+          .ok());
+  forged = *at;
+  forged.found = false;
+  forged.value.clear();
+  forged.owner.clear();
+  EXPECT_FALSE(VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-1",
+                                 forged, true)
+                   .ok());
+  forged = *at;
+  forged.next_header->state_root[0] ^= 1;
+  EXPECT_FALSE(VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-1",
+                                 forged, true)
+                   .ok());
+
+  // Absence is proven the same way, and cannot be turned into presence.
+  absl::StatusOr<StateRecord> none = ledger_->GetStateAt("kv", "invoice-9", 2);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->found);
+  EXPECT_TRUE(
+      VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-9", *none, true)
+          .ok());
+  StateRecord claimed = *none;
+  claimed.found = true;
+  claimed.value = ToBytes("issued");
+  claimed.owner = alice_.public_key;
+  EXPECT_FALSE(VerifyStateRecord(Suite(), chain_.genesis, "kv", "invoice-9",
+                                 claimed, true)
+                   .ok());
+}
+
+TEST_F(StorageLedgerTest, StateRootIsOfTheRecordsNotOfTheirHistory) {
+  // Empty state: zero root, before and after a block without writes.
+  EXPECT_TRUE(IsZero(CommitTxs({}).state_root));
+  const CommitResult one = CommitTxs({chain_.Tx(alice_, "set", {"a", "1"}, 1)});
+  EXPECT_FALSE(IsZero(one.state_root));
+  // A lone record is the root's leaf.
+  EXPECT_EQ(
+      one.state_root,
+      StateLeafHash(Suite(), StateKeyPath(Suite(), "kv", "a"),
+                    StateValueHash(Suite(), AsBytes("1"), alice_.public_key)));
+  CommitTxs({chain_.Tx(alice_, "set", {"b", "2"}, 2),
+             chain_.Tx(alice_, "set", {"a", "3"}, 3)});
+  // Back to the same records by another route: the same root.
+  CommitTxs({chain_.Tx(alice_, "delete", {"b"}, 4),
+             chain_.Tx(alice_, "set", {"a", "1"}, 5)});
+  EXPECT_EQ(State().state_root, one.state_root);
+  CommitTxs({chain_.Tx(alice_, "delete", {"a"}, 6)});
+  EXPECT_TRUE(IsZero(State().state_root));
+}
+
+TEST_F(StorageLedgerTest, ReplayingTheChainReproducesEveryRoot) {
+  std::vector<std::pair<Block, CommitCertificate>> blocks;
+  std::vector<CommitResult> results;
+  for (uint64_t h = 1; h <= 12; ++h) {
+    std::vector<Bytes> txs;
+    for (uint64_t i = 0; i < h % 4 + 1; ++i) {
+      const KeyPair& who = (h + i) % 2 == 0 ? alice_ : bob_;
+      txs.push_back(chain_.Tx(
+          who, (h + i) % 5 == 0 ? "delete" : "set",
+          (h + i) % 5 == 0
+              ? std::vector<std::string>{absl::StrCat("k", (h + i) % 6)}
+              : std::vector<std::string>{absl::StrCat("k", (h + i) % 6),
+                                         absl::StrCat("v", h)},
+          h * 10 + i));
+    }
+    Block b = Next(txs);
+    CommitCertificate c = chain_.Certify(b.header);
+    absl::StatusOr<CommitResult> r = ledger_->CommitBlock(b, c);
+    ASSERT_TRUE(r.ok()) << r.status();
+    blocks.emplace_back(b, c);
+    results.push_back(*r);
+  }
+  // A second node replays the same certified blocks from genesis.
+  TempDir other;
+  absl::StatusOr<std::unique_ptr<KvStore>> store =
+      OpenRocksDbStore(RocksDbStoreOptions{other.Sub("ledger"), false});
+  ASSERT_TRUE(store.ok());
+  Ledger::Options o;
+  o.store = store->get();
+  o.genesis = &chain_.genesis;
+  o.suite = &Suite();
+  o.apps = &apps_;
+  o.state_versions = 2;  // keeping fewer versions changes no root
+  absl::StatusOr<std::unique_ptr<Ledger>> replica = Ledger::Open(o);
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    absl::StatusOr<CommitResult> r =
+        (*replica)->CommitBlock(blocks[i].first, blocks[i].second);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->state_root, results[i].state_root) << "height " << i + 1;
+    EXPECT_EQ(r->receipts_root, results[i].receipts_root);
+  }
+}
+
+TEST_F(StorageLedgerTest, KeepsTheLatestStateVersionsOnly) {
+  state_versions_ = 3;
+  Reopen();
+  for (uint64_t h = 1; h <= 8; ++h) {
+    CommitTxs({chain_.Tx(alice_, "set", {"counter", std::to_string(h)}, h)});
+  }
+  // Heights 6, 7, 8 are kept, each with its own value, all provable; 6 and
+  // 7 are certified by the blocks after them.
+  for (uint64_t h = 6; h <= 8; ++h) {
+    absl::StatusOr<StateRecord> r = ledger_->GetStateAt("kv", "counter", h);
+    ASSERT_TRUE(r.ok()) << h << ": " << r.status();
+    EXPECT_EQ(AsString(r->value), std::to_string(h));
+    EXPECT_TRUE(VerifyStateRecord(Suite(), chain_.genesis, "kv", "counter", *r,
+                                  /*require_certified=*/h < 8)
+                    .ok());
+  }
+  for (uint64_t h : {0, 1, 5}) {
+    EXPECT_EQ(ledger_->GetStateAt("kv", "counter", h).status().code(),
+              absl::StatusCode::kNotFound)
+        << h;
+  }
+  EXPECT_EQ(ledger_->GetStateAt("kv", "counter", 9).status().code(),
+            absl::StatusCode::kNotFound);
+
+  // The tree's nodes do not pile up with the blocks: one key rewritten
+  // many times keeps a handful of nodes.
+  for (uint64_t h = 9; h <= 60; ++h) {
+    CommitTxs({chain_.Tx(alice_, "set", {"counter", std::to_string(h)}, h)});
+  }
+  size_t nodes = 0;
+  {
+    std::unique_ptr<KvIterator> it =
+        store_->NewIterator(std::string(1, keys::kNodePrefix));
+    for (; it->Valid(); it->Next()) ++nodes;
+  }
+  EXPECT_LE(nodes, 3u);
+  // And a reopened ledger still proves what it keeps.
+  Reopen();
+  absl::StatusOr<StateRecord> r = ledger_->GetStateAt("kv", "counter", 59);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(
+      VerifyStateRecord(Suite(), chain_.genesis, "kv", "counter", *r, true)
+          .ok());
+}
+
+TEST_F(StorageLedgerTest, StoreWithoutTheStateTreeIsRefused) {
+  CommitTxs({chain_.Tx(alice_, "set", {"a", "1"}, 1)});
+  Close();
+  {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Options o;
+    ASSERT_TRUE(rocksdb::DB::Open(o, path(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), keys::StateFormat()).ok());
+  }
+  absl::Status s = TryOpen();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("state tree"));
+}
+
+TEST_F(StorageLedgerTest, BlocksByHashAndPagesOfBlocks) {
+  std::vector<Block> blocks;
+  for (uint64_t h = 1; h <= 23; ++h) {
+    std::vector<Bytes> txs;
+    for (uint64_t i = 0; i < h % 3; ++i) {
+      txs.push_back(
+          chain_.Tx(alice_, "set", {"k", absl::StrCat(h, i)}, h * 10 + i));
+    }
+    Block b = Next(txs);
+    ASSERT_TRUE(Commit(b).ok());
+    blocks.push_back(b);
+  }
+  for (const Block& b : blocks) {
+    absl::StatusOr<BlockRecord> r =
+        ledger_->GetBlockByHash(BlockHash(Suite(), b.header));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->block, b);
+    EXPECT_TRUE(r->cert.has_value());
+  }
+  EXPECT_EQ(ledger_->GetBlockByHash(Hash32{}).status().code(),
+            absl::StatusCode::kNotFound);
+
+  // Pages of 5 from height 1 cover 1..23 once each, in order.
+  std::vector<uint64_t> seen;
+  uint64_t from = 1;
+  for (int pages = 0; pages < 10; ++pages) {
+    absl::StatusOr<std::vector<BlockSummary>> page =
+        ledger_->ListBlocks(from, 5);
+    ASSERT_TRUE(page.ok()) << page.status();
+    if (page->empty()) break;
+    EXPECT_LE(page->size(), 5u);
+    for (const BlockSummary& s : *page) {
+      const Block& b = blocks[s.header.height - 1];
+      EXPECT_EQ(s.header, b.header);
+      EXPECT_EQ(s.block_hash, BlockHash(Suite(), b.header));
+      EXPECT_EQ(s.tx_count, b.txs.size());
+      seen.push_back(s.header.height);
+    }
+    from = page->back().header.height + 1;
+  }
+  std::vector<uint64_t> want(23);
+  std::iota(want.begin(), want.end(), 1);
+  EXPECT_EQ(seen, want);
+
+  EXPECT_EQ(ledger_->ListBlocks(0, 5).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->ListBlocks(1, 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->ListBlocks(1, kMaxListBlocks + 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::vector<BlockSummary>> all =
+      ledger_->ListBlocks(1, kMaxListBlocks);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 23u);
+}
+
+TEST_F(StorageLedgerTest, StateScanPagesThroughAPrefix) {
+  std::vector<Bytes> txs;
+  std::vector<std::string> want;
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = absl::StrCat("inv/", i < 10 ? "00" : "0", i);
+    txs.push_back(chain_.Tx(i % 2 ? alice_ : bob_, "set", {key, "v"}, i + 1));
+    want.push_back(key);
+  }
+  txs.push_back(chain_.Tx(alice_, "set", {"inu", "before"}, 100));
+  txs.push_back(chain_.Tx(alice_, "set", {"other/1", "after"}, 101));
+  CommitTxs(txs);
+
+  std::vector<std::string> got;
+  std::string cursor;
+  for (int pages = 0; pages < 20; ++pages) {
+    absl::StatusOr<StatePage> page =
+        ledger_->ScanState("kv", "inv/", cursor, 7);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(page->height, pages < 2 ? 1u : 2u);
+    EXPECT_LE(page->items.size(), 7u);
+    for (const StateItem& item : page->items) {
+      got.push_back(item.key);
+      EXPECT_EQ(item.value, ToBytes(item.key == "inv/020x" ? "new" : "v"));
+    }
+    if (pages == 1) {
+      // Between pages: a record already returned goes, one ahead appears.
+      CommitTxs({chain_.Tx(bob_, "delete", {"inv/000"}, 200),
+                 chain_.Tx(bob_, "set", {"inv/020x", "new"}, 201)});
+      want.insert(want.begin() + 21, "inv/020x");
+    }
+    if (!page->next_cursor.has_value()) break;
+    cursor = *page->next_cursor;
+  }
+  EXPECT_EQ(got, want);  // every record once, in order, none outside
+
+  absl::StatusOr<StatePage> whole = ledger_->ScanState("kv", "", "", 100);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(whole->items.size(), 32u);  // 30 - 1 + 1 + 2
+  EXPECT_FALSE(whole->next_cursor.has_value());
+  EXPECT_EQ(whole->items.front().key, "inu");
+  EXPECT_EQ(whole->items.back().key, "other/1");
+
+  EXPECT_EQ(ledger_->ScanState("kv", "inv/", "other", 5).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->ScanState("nosuchapp", "", "", 5).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->ScanState("kv", "", "", 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->ScanState("kv", "", "", kMaxScanState + 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<StatePage> nothing = ledger_->ScanState("kv", "zzz", "", 5);
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_TRUE(nothing->items.empty());
+  EXPECT_FALSE(nothing->next_cursor.has_value());
 }
 
 // Collects events from a subscriber.

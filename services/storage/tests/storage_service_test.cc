@@ -153,13 +153,26 @@ TEST_F(StorageServiceTest, MissingGenesisIsAnError) {
   EXPECT_FALSE(svc.ok());
 }
 
-TEST(StorageOptionsTest, OnlyRocksDbIsAccepted) {
+TEST(StorageOptionsTest, OnlyKnownBackendsAndBoundsAreAccepted) {
   StorageOptions o;
   EXPECT_TRUE(o.Validate().ok());
-  o.backend = "redis";
+  o.backend = "leveldb";
   absl::Status s = o.Validate();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("storage_backend"));
+  o.backend = "redis";
+  EXPECT_TRUE(o.Validate().ok());
+  o.redis_port = 0;
+  EXPECT_THAT(std::string(o.Validate().message()),
+              HasSubstr("storage_redis_port"));
+  o.redis_port = 6379;
+  o.redis_key_prefix = "";
+  EXPECT_THAT(std::string(o.Validate().message()),
+              HasSubstr("storage_redis_key_prefix"));
+  o.redis_key_prefix = "n0:";
+  o.redis_timeout_ms = 1;
+  EXPECT_THAT(std::string(o.Validate().message()),
+              HasSubstr("storage_redis_timeout_ms"));
   o.backend = "rocksdb";
   o.threads = 0;
   EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);

@@ -1,9 +1,10 @@
 // The consensus service: decides the next block and has storage commit it.
 //
-// This build runs one validator (the genesis must name exactly one, and it
-// must be this node's key): it proposes, signs the only precommit and commits.
-// The Tendermint algorithm for 3f+1 validators replaces the proposer loop in
-// a later version; the block builder and the signer stay as they are.
+// With one validator in the genesis (this node's key) a proposer loop
+// proposes, signs the only precommit and commits. With several, the service
+// runs the Tendermint algorithm among them over PeerNet (CurveZMQ, with a ZAP
+// allow-list of the peers file's keys), signing through a write-ahead log in
+// <data_dir>/consensus/wal so that a restarted validator never double-signs.
 //
 // This header is the service's whole public surface; everything else lives
 // in services/consensus/src/.
@@ -12,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -40,6 +42,29 @@ struct ConsensusOptions {
   // Most encoded tx bytes per block (--consensus_max_block_bytes).
   uint64_t max_block_bytes = uint64_t{8} << 20;
 
+  // Several validators (Tendermint over PeerNet; used when the genesis names
+  // more than one validator).
+  // This service's p2p endpoint (--consensus_p2p_endpoint).
+  std::string p2p_endpoint = "tcp://127.0.0.1:26604";
+  // Path of this node's CurveZMQ key file (--consensus_p2p_key; see
+  // consortia/peer_net.h).
+  std::string p2p_key_path;
+  // Path of the peers file (--consensus_peers): a JSON array of
+  // {"id", "endpoint", "public_key" (Z85)} for every validator's consensus
+  // service, this node's included (found by its transport key).
+  std::string peers_path;
+  // Round timeouts: base for round 0, plus delta per round
+  // (--consensus_timeout_{propose,prevote,precommit,delta}_ms).
+  absl::Duration timeout_propose = absl::Seconds(3);
+  absl::Duration timeout_prevote = absl::Seconds(1);
+  absl::Duration timeout_precommit = absl::Seconds(1);
+  absl::Duration timeout_delta = absl::Milliseconds(500);
+  // Pause after a decision before the next height
+  // (--consensus_timeout_commit_ms).
+  absl::Duration timeout_commit = absl::Milliseconds(500);
+  // Status and re-broadcast period (--consensus_gossip_interval_ms).
+  absl::Duration gossip_interval = absl::Milliseconds(500);
+
   // Reads the consensus_* flags.
   static ConsensusOptions FromFlags();
   // InvalidArgument naming the first option out of bounds.
@@ -56,8 +81,11 @@ class ConsensusService {
   // (node.node_key_path), connects to storage (node.storage_endpoint) and the
   // mempool (node.mempool_endpoint) and starts the proposer loop.
   // NotFound / InvalidArgument for a missing or bad genesis or key;
-  // FailedPrecondition when the genesis does not name exactly this node's
-  // key as its one validator. It does not wait for storage: the service is
+  // FailedPrecondition when the genesis has one validator that is not this
+  // node's key. With several validators: the p2p key, the peers file and
+  // the WAL must load (their errors), and the p2p endpoint must bind
+  // (Unavailable); a node whose key is not a validator follows as an
+  // observer. It does not wait for storage: the service is
   // Ready() once it has read the chain state. `ctx` and `metrics` must
   // outlive the service.
   static absl::StatusOr<std::unique_ptr<ConsensusService>> Start(

@@ -42,8 +42,13 @@ struct MempoolOptions {
   // Signature-verification threads; 0 = one per core
   // (--mempool_verify_threads).
   uint32_t verify_threads = 0;
-  // How long a Reap waits for the mempool to apply the commit events up to
-  // the height consensus builds on before answering Unavailable. Not a flag:
+  // Entries of the verified-signature cache, which spares a second check of
+  // a signature already verified (a tx that comes back in a proposal, or is
+  // resubmitted); 0 disables it (--mempool_sig_cache_size).
+  uint64_t sig_cache_size = 100000;
+  // How long a Reap or CheckProposal waits for the mempool to apply the
+  // commit events up to the height consensus builds on before answering
+  // Unavailable. Not a flag:
   // it must stay below the bus timeout; tests shorten it.
   absl::Duration reap_wait = absl::Seconds(2);
 
@@ -53,7 +58,7 @@ struct MempoolOptions {
   absl::Status Validate() const;
 };
 
-// A running mempool: serves MempoolApi (Submit, Reap) on
+// A running mempool: serves MempoolApi (Submit, Reap, CheckProposal) on
 // node.mempool_endpoint and follows storage's block.committed events on
 // node.storage_events. Destruction stops it (the bus server first, then the
 // event follower and the worker threads).

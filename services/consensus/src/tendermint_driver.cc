@@ -1,0 +1,600 @@
+#include "tendermint_driver.h"
+
+#include <algorithm>
+#include <utility>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "consortia/codec.h"
+#include "consortia/log.h"
+#include "tendermint/messages.h"
+
+namespace consortia::consensus {
+namespace {
+
+using tendermint::Action;
+using tendermint::Actions;
+using tendermint::BroadcastAction;
+using tendermint::DecideAction;
+using tendermint::EvidenceAction;
+using tendermint::Message;
+using tendermint::Proposal;
+using tendermint::ScheduleTimeoutAction;
+using tendermint::Step;
+
+// How often the driver thread looks at the clock when nothing comes in.
+constexpr absl::Duration kPoll = absl::Milliseconds(5);
+// Pause before asking storage again after it failed.
+constexpr absl::Duration kStorageRetry = absl::Milliseconds(100);
+// A proposed block may be at most this far ahead of the local clock.
+constexpr uint64_t kMaxClockSkewMs = 60'000;
+
+// Signs through the WAL's double-sign guard: a vote or proposal is durable
+// before the machine sends it, and one that conflicts with a logged one is
+// refused. Driver thread only.
+class GuardedSigner final : public tendermint::MessageSigner {
+ public:
+  GuardedSigner(DoubleSignGuard* guard, const CryptoSuite& suite,
+                Bytes secret_key)
+      : guard_(guard), suite_(suite), secret_key_(std::move(secret_key)) {}
+
+  absl::StatusOr<Bytes> SignVote(const Vote& vote, ByteView) override {
+    absl::StatusOr<DoubleSignGuard::VoteResult> r =
+        guard_->SignVote(vote.type, vote.height, vote.round, vote.block_hash);
+    if (!r.ok()) return r.status();
+    if (r->outcome == DoubleSignGuard::Outcome::kConflict) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("already voted for another block at height ",
+                       vote.height, " round ", vote.round));
+    }
+    return r->vote.signature;
+  }
+
+  absl::StatusOr<Bytes> SignProposal(const Proposal& proposal,
+                                     ByteView sign_bytes) override {
+    const Bytes to_sign(sign_bytes.begin(), sign_bytes.end());
+    absl::StatusOr<DoubleSignGuard::ProposalResult> r = guard_->SignProposal(
+        proposal.height, proposal.round, [&]() -> absl::StatusOr<Bytes> {
+          absl::StatusOr<Bytes> sig = suite_.Sign(secret_key_, to_sign);
+          if (!sig.ok()) return sig.status();
+          Proposal signed_proposal = proposal;
+          signed_proposal.signature = *std::move(sig);
+          return tendermint::EncodeProposal(signed_proposal);
+        });
+    if (!r.ok()) return r.status();
+    absl::StatusOr<Proposal> logged = tendermint::DecodeProposal(r->message);
+    if (!logged.ok()) return logged.status();
+    Proposal unsigned_logged = *logged;
+    unsigned_logged.signature.clear();
+    Proposal unsigned_wanted = proposal;
+    unsigned_wanted.signature.clear();
+    if (unsigned_logged != unsigned_wanted) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("already proposed another block at height ",
+                       proposal.height, " round ", proposal.round));
+    }
+    return logged->signature;
+  }
+
+ private:
+  DoubleSignGuard* const guard_;
+  const CryptoSuite& suite_;
+  const Bytes secret_key_;
+};
+
+uint16_t TypeOf(const Message& m) {
+  if (std::holds_alternative<Proposal>(m)) {
+    return static_cast<uint16_t>(MsgType::kConsensusProposal);
+  }
+  if (std::holds_alternative<Vote>(m)) {
+    return static_cast<uint16_t>(MsgType::kConsensusVote);
+  }
+  return static_cast<uint16_t>(MsgType::kConsensusCommit);
+}
+
+uint64_t NowMs(const Clock* clock) {
+  return static_cast<uint64_t>(
+      std::max<int64_t>(0, absl::ToUnixMillis(clock->Now())));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
+    const TendermintDriverOptions& options, const Genesis& genesis,
+    const CryptoSuite& suite, const NodeKey& key, MempoolApi* mempool,
+    LedgerApi* ledger, const Clock* clock, ConsensusMetrics metrics) {
+  if (genesis.validators.empty()) {
+    return absl::FailedPreconditionError("genesis has no validators");
+  }
+  if (key.crypto_suite != genesis.crypto_suite) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node key is for crypto suite \"", key.crypto_suite,
+                     "\" but the chain uses \"", genesis.crypto_suite, "\""));
+  }
+  const Bytes probe = ToBytes("consortia/consensus/key-check");
+  absl::StatusOr<Bytes> sig = suite.Sign(key.secret_key, probe);
+  if (!sig.ok() || !suite.Verify(key.public_key, probe, *sig)) {
+    return absl::InvalidArgumentError(
+        "node key's secret key does not match its public key");
+  }
+  std::optional<uint32_t> own_index;
+  for (size_t i = 0; i < genesis.validators.size(); ++i) {
+    if (genesis.validators[i].public_key == key.public_key) {
+      own_index = static_cast<uint32_t>(i);
+    }
+  }
+  std::unique_ptr<Wal> wal;
+  if (own_index.has_value()) {
+    if (options.wal_dir.empty()) {
+      return absl::InvalidArgumentError("a validator needs a WAL directory");
+    }
+    WalOpenReport report;
+    absl::StatusOr<std::unique_ptr<Wal>> opened =
+        Wal::Open(options.wal_dir, WalOptions{}, &report);
+    if (!opened.ok()) return opened.status();
+    wal = *std::move(opened);
+    if (report.tail_cut) {
+      spdlog::warn("consensus WAL: cut {} bytes of a torn tail of {} ({})",
+                   report.cut_bytes, report.cut_segment, report.cut_reason);
+    }
+  }
+  std::unique_ptr<TendermintDriver> d(
+      new TendermintDriver(options, genesis, suite, key, own_index, mempool,
+                           ledger, clock, std::move(metrics), std::move(wal)));
+  if (d->wal_ != nullptr) {
+    const Signer* signer = &d->signer_;
+    d->guard_ = std::make_unique<DoubleSignGuard>(
+        d->wal_.get(), [signer](VoteType type, uint64_t height, uint32_t round,
+                                const Hash32& hash) {
+          return signer->SignVote(type, height, round, hash);
+        });
+    d->message_signer_ =
+        std::make_unique<GuardedSigner>(d->guard_.get(), suite, key.secret_key);
+  }
+  tendermint::StateMachineOptions machine_options;
+  machine_options.timeouts = options.timeouts;
+  TendermintDriver* self = d.get();
+  absl::StatusOr<std::unique_ptr<tendermint::StateMachine>> machine =
+      tendermint::StateMachine::Create(
+          genesis, suite, own_index, d->message_signer_.get(),
+          [self](uint64_t height, uint32_t round) {
+            return self->Propose(height, round);
+          },
+          [self](const Block& block) { return self->Valid(block); },
+          machine_options);
+  if (!machine.ok()) return machine.status();
+  d->machine_ = *std::move(machine);
+  return d;
+}
+
+TendermintDriver::TendermintDriver(const TendermintDriverOptions& options,
+                                   const Genesis& genesis,
+                                   const CryptoSuite& suite, const NodeKey& key,
+                                   std::optional<uint32_t> own_index,
+                                   MempoolApi* mempool, LedgerApi* ledger,
+                                   const Clock* clock, ConsensusMetrics metrics,
+                                   std::unique_ptr<Wal> wal)
+    : options_(options),
+      genesis_(genesis),
+      suite_(suite),
+      own_index_(own_index),
+      mempool_(mempool),
+      ledger_(ledger),
+      clock_(clock),
+      metrics_(std::move(metrics)),
+      builder_(genesis.chain_id, suite, key.public_key),
+      signer_(suite, genesis.chain_id, key.secret_key, own_index.value_or(0)),
+      wal_(std::move(wal)) {}
+
+TendermintDriver::~TendermintDriver() { Stop(); }
+
+std::map<uint16_t, PeerHandler> TendermintDriver::Handlers() {
+  std::map<uint16_t, PeerHandler> handlers;
+  for (MsgType t : {MsgType::kConsensusProposal, MsgType::kConsensusVote,
+                    MsgType::kConsensusCommit, MsgType::kConsensusStatus}) {
+    handlers[static_cast<uint16_t>(t)] =
+        [this](const std::string& peer, const Envelope& env, Bytes payload) {
+          absl::MutexLock lock(&mu_);
+          if (inbound_.size() >= options_.max_inbound) {
+            metrics_.messages_dropped.Inc();
+            return;
+          }
+          inbound_.push_back(Inbound{peer, env.type, std::move(payload)});
+        };
+  }
+  return handlers;
+}
+
+void TendermintDriver::Start(PeerNet* net) {
+  net_ = net;
+  next_gossip_ = clock_->Now();
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void TendermintDriver::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+bool TendermintDriver::Ready() const {
+  absl::MutexLock lock(&mu_);
+  return ready_;
+}
+
+uint64_t TendermintDriver::height() const {
+  absl::MutexLock lock(&mu_);
+  return height_;
+}
+
+uint32_t TendermintDriver::round() const {
+  absl::MutexLock lock(&mu_);
+  return round_;
+}
+
+uint64_t TendermintDriver::blocks_committed() const {
+  absl::MutexLock lock(&mu_);
+  return committed_;
+}
+
+bool TendermintDriver::HasWork() const {
+  return stopping_ || !inbound_.empty();
+}
+
+bool TendermintDriver::Stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
+void TendermintDriver::Loop() {
+  if (!Boot()) return;
+  for (;;) {
+    std::deque<Inbound> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(this, &TendermintDriver::HasWork),
+                           kPoll);
+      if (stopping_) return;
+      batch.swap(inbound_);
+    }
+    for (const Inbound& in : batch) HandleInbound(in);
+    FireDueTimeouts();
+    if (start_next_at_.has_value() && clock_->Now() >= *start_next_at_) {
+      StartNextHeight();
+    }
+    if (clock_->Now() >= next_gossip_) Gossip();
+    PublishState();
+  }
+}
+
+bool TendermintDriver::Boot() {
+  for (;;) {
+    absl::StatusOr<ChainState> st = ledger_->GetChainState();
+    if (st.ok()) {
+      state_ = *st;
+      break;
+    }
+    metrics_.chain_state_errors.Inc();
+    spdlog::debug("cannot read the chain state yet: {}",
+                  st.status().ToString());
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), kStorageRetry);
+    if (stopping_) return false;
+  }
+  if (!options_.last_commit_path.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(options_.last_commit_path);
+    if (text.ok()) {
+      absl::StatusOr<Message> m = tendermint::DecodeMessage(AsBytes(*text));
+      const auto* c = m.ok() ? std::get_if<tendermint::Commit>(&*m) : nullptr;
+      if (c != nullptr && c->block.header.height == state_.height) {
+        recent_commits_[state_.height] = *c;
+      }
+    }
+  }
+  if (wal_ != nullptr && wal_->last_end_height() < state_.height) {
+    if (absl::Status s = wal_->Append(WalEndHeight{state_.height}); !s.ok()) {
+      spdlog::error("consensus WAL: cannot mark height {} ended: {}",
+                    state_.height, s.ToString());
+    }
+  }
+  absl::StatusOr<Actions> started = machine_->StartHeight(state_.height + 1);
+  if (!started.ok()) {
+    spdlog::error("cannot start height {}: {}", state_.height + 1,
+                  started.status().ToString());
+    return false;
+  }
+  // Replay what this validator signed at the unfinished height, so that the
+  // machine counts it as sent (and never signs a conflicting message), and
+  // send it again: peers may not have received it before the restart.
+  if (wal_ != nullptr) {
+    for (const WalRecord& rec : wal_->Replay()) {
+      if (const Vote* v = std::get_if<Vote>(&rec)) {
+        if (v->height != state_.height + 1) continue;
+        Execute(machine_->OnVote(*v), false);
+        Send(*v, nullptr);
+      } else if (const WalProposal* p = std::get_if<WalProposal>(&rec)) {
+        if (p->height != state_.height + 1) continue;
+        absl::StatusOr<Proposal> proposal =
+            tendermint::DecodeProposal(p->message);
+        if (!proposal.ok()) continue;
+        Execute(machine_->OnProposal(*proposal), false);
+        Send(*proposal, nullptr);
+      }
+    }
+  }
+  Execute(*std::move(started), false);
+  spdlog::info("consensus: chain at height {}; validator {} of {}",
+               state_.height,
+               own_index_.has_value() ? absl::StrCat(*own_index_)
+                                      : std::string("(observer)"),
+               genesis_.validators.size());
+  metrics_.height.Set(static_cast<double>(state_.height));
+  absl::MutexLock lock(&mu_);
+  ready_ = true;
+  height_ = state_.height;
+  return true;
+}
+
+void TendermintDriver::HandleInbound(const Inbound& in) {
+  if (in.type == static_cast<uint16_t>(MsgType::kConsensusStatus)) {
+    Decoder dec(in.payload);
+    uint64_t peer_height = 0;
+    if (!dec.GetVarint(&peer_height).ok() || !dec.ExpectEnd().ok()) {
+      metrics_.messages_dropped.Inc();
+      return;
+    }
+    // The peer works on peer_height: send the decisions it lacks (it keeps
+    // one of the next height, so two help).
+    for (uint64_t h = peer_height; h < peer_height + 2; ++h) {
+      auto it = recent_commits_.find(h);
+      if (it == recent_commits_.end()) break;
+      Send(it->second, &in.peer);
+    }
+    return;
+  }
+  absl::StatusOr<Message> m = tendermint::DecodeMessage(in.payload);
+  if (!m.ok()) {
+    metrics_.messages_dropped.Inc();
+    spdlog::debug("dropped a consensus message from {}: {}", in.peer,
+                  m.status().ToString());
+    return;
+  }
+  const tendermint::Counters before = machine_->counters();
+  Actions actions = machine_->OnMessage(*m);
+  const tendermint::Counters& after = machine_->counters();
+  if (after.proposals_accepted > before.proposals_accepted) {
+    metrics_.proposals.Inc(static_cast<double>(after.proposals_accepted -
+                                               before.proposals_accepted));
+    if (const Proposal* p = std::get_if<Proposal>(&*m)) {
+      if (p->height == machine_->height())
+        heard_from_.insert(p->proposer_index);
+    }
+  }
+  if (after.votes_accepted > before.votes_accepted) {
+    metrics_.votes_received.Inc(
+        static_cast<double>(after.votes_accepted - before.votes_accepted));
+    if (const Vote* v = std::get_if<Vote>(&*m)) {
+      if (v->height == machine_->height())
+        heard_from_.insert(v->validator_index);
+    }
+  }
+  const bool from_commit = after.commits_accepted > before.commits_accepted;
+  Execute(std::move(actions), from_commit);
+}
+
+void TendermintDriver::Execute(Actions actions, bool from_commit) {
+  for (Action& action : actions) {
+    if (auto* b = std::get_if<BroadcastAction>(&action)) {
+      Send(b->message, nullptr);
+    } else if (auto* t = std::get_if<ScheduleTimeoutAction>(&action)) {
+      timeouts_[{t->height, t->round, t->step}] = clock_->Now() + t->duration;
+    } else if (auto* d = std::get_if<DecideAction>(&action)) {
+      if (!Commit(*d)) return;
+      start_next_at_ = clock_->Now() + (from_commit ? absl::ZeroDuration()
+                                                    : options_.commit_wait);
+    } else if (auto* e = std::get_if<EvidenceAction>(&action)) {
+      metrics_.evidence.Inc();
+      spdlog::warn("consensus: validator {} equivocated",
+                   tendermint::EvidenceValidator(e->evidence));
+    }
+  }
+}
+
+void TendermintDriver::Send(const Message& m, const std::string* peer) {
+  if (net_ == nullptr) return;
+  const Bytes payload = tendermint::EncodeMessage(m);
+  if (peer != nullptr) {
+    if (absl::Status s = net_->Send(*peer, TypeOf(m), payload); !s.ok()) {
+      spdlog::debug("cannot send to {}: {}", *peer, s.ToString());
+    }
+  } else {
+    net_->Broadcast(TypeOf(m), payload);
+  }
+}
+
+bool TendermintDriver::Commit(const DecideAction& d) {
+  const Hash32 hash = BlockHash(suite_, d.block.header);
+  const absl::Time start = absl::Now();
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<CommitResult> r =
+        ledger_->CommitBlock(d.block, d.certificate);
+    if (r.ok()) {
+      state_ = ChainState{d.height, hash, d.block.header.time_ms, r->state_root,
+                          r->receipts_root};
+      break;
+    }
+    metrics_.commit_errors.Inc();
+    if (attempt % 50 == 0) {
+      spdlog::error("storage did not commit decided block {}: {}", d.height,
+                    r.status().ToString());
+    }
+    // Storage may have it all the same (a lost reply).
+    absl::StatusOr<ChainState> st = ledger_->GetChainState();
+    if (st.ok() && st->height >= d.height) {
+      if (st->height == d.height && st->last_block_hash != hash) {
+        spdlog::critical(
+            "storage holds another block at height {} than consensus decided",
+            d.height);
+      }
+      state_ = *st;
+      break;
+    }
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), kStorageRetry);
+    if (stopping_) return false;
+  }
+  metrics_.commit_duration.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  recent_commits_[d.height] = tendermint::Commit{d.block, d.certificate};
+  if (!options_.last_commit_path.empty()) {
+    const Bytes encoded = tendermint::EncodeMessage(recent_commits_[d.height]);
+    if (absl::Status s = WriteFileAtomic(
+            options_.last_commit_path,
+            std::string_view(reinterpret_cast<const char*>(encoded.data()),
+                             encoded.size()));
+        !s.ok()) {
+      spdlog::error("cannot keep the decision of height {}: {}", d.height,
+                    s.ToString());
+    }
+  }
+  if (wal_ != nullptr) {
+    if (absl::Status s = wal_->Append(WalEndHeight{d.height}); !s.ok()) {
+      spdlog::error("consensus WAL: cannot mark height {} ended: {}", d.height,
+                    s.ToString());
+    }
+  }
+  while (recent_commits_.size() > options_.kept_commits) {
+    recent_commits_.erase(recent_commits_.begin());
+  }
+  metrics_.blocks_committed.Inc();
+  metrics_.block_txs.Observe(static_cast<double>(d.block.txs.size()));
+  metrics_.height.Set(static_cast<double>(state_.height));
+  metrics_.rounds_per_height.Observe(static_cast<double>(d.certificate.round) +
+                                     1);
+  if (own_index_.has_value()) heard_from_.insert(*own_index_);
+  metrics_.missing_validators.Set(static_cast<double>(
+      genesis_.validators.size() -
+      std::min(heard_from_.size(), genesis_.validators.size())));
+  heard_from_.clear();
+  spdlog::debug("committed block {} (round {}) with {} txs", d.height,
+                d.certificate.round, d.block.txs.size());
+  absl::MutexLock lock(&mu_);
+  height_ = state_.height;
+  ++committed_;
+  return true;
+}
+
+void TendermintDriver::StartNextHeight() {
+  start_next_at_.reset();
+  const uint64_t next = state_.height + 1;
+  std::erase_if(timeouts_, [next](const auto& kv) {
+    return std::get<0>(kv.first) < next;
+  });
+  absl::StatusOr<Actions> actions = machine_->StartHeight(next);
+  if (!actions.ok()) {
+    spdlog::error("cannot start height {}: {}", next,
+                  actions.status().ToString());
+    return;
+  }
+  Execute(*std::move(actions), false);
+}
+
+void TendermintDriver::FireDueTimeouts() {
+  const absl::Time now = clock_->Now();
+  std::vector<TimeoutKey> due;
+  for (auto it = timeouts_.begin(); it != timeouts_.end();) {
+    if (it->second <= now) {
+      due.push_back(it->first);
+      it = timeouts_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [h, r, step] : due) {
+    if (h != machine_->height()) continue;
+    switch (step) {
+      case Step::kPropose:
+        metrics_.timeouts_propose.Inc();
+        break;
+      case Step::kPrevote:
+        metrics_.timeouts_prevote.Inc();
+        break;
+      case Step::kPrecommit:
+        metrics_.timeouts_precommit.Inc();
+        break;
+    }
+    Execute(machine_->OnTimeout(h, r, step), false);
+  }
+}
+
+void TendermintDriver::Gossip() {
+  next_gossip_ = clock_->Now() + options_.gossip_interval;
+  if (net_ == nullptr) return;
+  metrics_.peers_connected.Set(static_cast<double>(net_->PeersConnected()));
+  Encoder enc;
+  enc.PutVarint(machine_->height());
+  net_->Broadcast(static_cast<uint16_t>(MsgType::kConsensusStatus), enc.Take());
+  // Relay what this height holds only when it seems stuck (no decision
+  // since the last tick): then a message may have been lost.
+  if (!start_next_at_.has_value() && machine_->height() == gossip_height_) {
+    for (const Message& m : machine_->GossipMessages()) Send(m, nullptr);
+  }
+  gossip_height_ = machine_->height();
+}
+
+void TendermintDriver::PublishState() {
+  metrics_.round.Set(static_cast<double>(machine_->round()));
+  absl::MutexLock lock(&mu_);
+  round_ = machine_->round();
+}
+
+absl::StatusOr<Block> TendermintDriver::Propose(uint64_t height,
+                                                uint32_t /*round*/) {
+  if (height != state_.height + 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "storage is at height ", state_.height, ", cannot propose ", height));
+  }
+  absl::StatusOr<std::vector<Bytes>> txs = mempool_->Reap(
+      {options_.max_block_txs, options_.max_block_bytes, state_.height});
+  if (!txs.ok()) {
+    metrics_.reap_errors.Inc();
+    spdlog::warn("cannot reap transactions for a proposal: {}",
+                 txs.status().ToString());
+    return txs.status();
+  }
+  return builder_.Build(state_, *std::move(txs), NowMs(clock_));
+}
+
+bool TendermintDriver::Valid(const Block& block) {
+  const BlockHeader& h = block.header;
+  if (h.height != state_.height + 1 || h.prev_hash != state_.last_block_hash ||
+      h.state_root != state_.state_root ||
+      h.receipts_root != state_.receipts_root ||
+      h.time_ms <= state_.last_time_ms ||
+      h.time_ms > NowMs(clock_) + kMaxClockSkewMs) {
+    spdlog::warn("proposed block {} does not extend the local chain", h.height);
+    return false;
+  }
+  if (block.txs.empty()) return true;
+  absl::StatusOr<std::vector<ProposalTxCheck>> checks =
+      mempool_->CheckProposal(block.txs, h.height);
+  if (!checks.ok()) {
+    // No verdict (the mempool is busy or does not check): storage validates
+    // every tx when it executes the block anyway.
+    spdlog::debug("mempool could not check proposal {}: {}", h.height,
+                  checks.status().ToString());
+    return true;
+  }
+  for (const ProposalTxCheck& c : *checks) {
+    if (c.code != Admission::kAccepted) {
+      spdlog::warn("proposed block {} carries a tx the mempool refuses ({})",
+                   h.height, static_cast<int>(c.code));
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace consortia::consensus

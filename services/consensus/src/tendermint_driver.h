@@ -1,0 +1,197 @@
+// Runs the Tendermint state machine of one validator against the world:
+// peers over PeerNet, timeouts on a clock, proposals from the mempool,
+// decisions into storage, and signing through the write-ahead log.
+#ifndef CONSORTIA_CONSENSUS_SRC_TENDERMINT_DRIVER_H_
+#define CONSORTIA_CONSENSUS_SRC_TENDERMINT_DRIVER_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "block_builder.h"
+#include "clock.h"
+#include "consensus_metrics.h"
+#include "consortia/bytes.h"
+#include "consortia/config.h"
+#include "consortia/crypto_suite.h"
+#include "consortia/peer_net.h"
+#include "consortia/service_api.h"
+#include "consortia/types.h"
+#include "signer.h"
+#include "tendermint/state_machine.h"
+#include "wal.h"
+
+namespace consortia::consensus {
+
+struct TendermintDriverOptions {
+  tendermint::TimeoutConfig timeouts;
+  // Pause between deciding a height and starting the next one (Tendermint's
+  // timeout_commit): lets txs gather and late precommits arrive. Skipped when
+  // the height was decided from a peer's Commit (catching up).
+  absl::Duration commit_wait = absl::Milliseconds(500);
+  // How often the driver tells its peers its height (peers that are ahead
+  // answer with decided blocks) and, when the height has not moved since the
+  // last tick, re-broadcasts GossipMessages().
+  absl::Duration gossip_interval = absl::Milliseconds(500);
+  // What a proposal may carry.
+  uint32_t max_block_txs = 5000;
+  uint64_t max_block_bytes = uint64_t{8} << 20;
+  // The WAL directory (normally <data_dir>/consensus/wal). Required for a
+  // validator; unused by an observer.
+  std::string wal_dir;
+  // Where the last decided block and its certificate are kept (written
+  // before the WAL ends the height), so that after a restart this node can
+  // still hand that decision to peers that missed it. Empty: not kept.
+  std::string last_commit_path;
+  // Decided blocks kept in memory to answer peers that lag.
+  size_t kept_commits = 256;
+  // Inbound peer messages waiting for the driver thread; more are dropped
+  // (and counted): consensus recovers them by gossip.
+  size_t max_inbound = 10000;
+};
+
+// One validator (or observer) of a multi-validator chain. A single thread
+// (the driver thread) owns the StateMachine and does all of its work:
+//   - inbound PeerNet messages are queued by the handlers of Handlers() and
+//     fed to the machine one at a time;
+//   - ScheduleTimeout actions become deadlines on `clock`, checked by the
+//     driver thread (a Clock that tests move by hand works: the thread polls
+//     it every few ms);
+//   - Broadcast actions go to PeerNet::Broadcast (types kConsensusProposal,
+//     kConsensusVote, kConsensusCommit of MsgType);
+//   - a Decide action becomes LedgerApi::CommitBlock(block, certificate),
+//     retried until storage has the block, then an EndHeight in the WAL and
+//     StartHeight(height + 1) on the roots storage returned;
+//   - proposals are built with BlockBuilder from a Reap of the mempool;
+//   - votes and proposals are signed through the WAL's DoubleSignGuard, and
+//     after a restart the WAL's records of the unfinished height are replayed
+//     into the machine, so the validator never signs a conflicting message.
+// Catching up: every gossip_interval the driver broadcasts its height
+// (kConsensusStatus); a peer that decided that height answers with its
+// Commit (from the last kept_commits decisions it made while running).
+//
+// Thread-safe: every public method may be called from any thread; the
+// handlers run on the PeerNet's thread and only queue.
+class TendermintDriver {
+ public:
+  // FailedPrecondition when the genesis has no validators; InvalidArgument
+  // when the key is not of the genesis suite or does not sign; the WAL's
+  // errors (wal_dir missing for a validator, locked by another process,
+  // damaged). A key that is not a genesis validator runs as an observer
+  // (never signs). The pointers must outlive the driver.
+  static absl::StatusOr<std::unique_ptr<TendermintDriver>> Create(
+      const TendermintDriverOptions& options, const Genesis& genesis,
+      const CryptoSuite& suite, const NodeKey& key, MempoolApi* mempool,
+      LedgerApi* ledger, const Clock* clock, ConsensusMetrics metrics = {});
+
+  // Stops and joins the driver thread.
+  ~TendermintDriver();
+  TendermintDriver(const TendermintDriver&) = delete;
+  TendermintDriver& operator=(const TendermintDriver&) = delete;
+
+  // The PeerNet handlers of the consensus message types, for
+  // PeerNetOptions::handlers. Messages that arrive before Start wait.
+  std::map<uint16_t, PeerHandler> Handlers();
+
+  // Starts the driver thread; messages go out over `net` (nullptr: a
+  // network of one, nothing is sent). `net` must outlive the driver. Once.
+  void Start(PeerNet* net);
+  // Stops and joins the thread. Idempotent.
+  void Stop();
+
+  // True once the chain state was read from storage.
+  bool Ready() const;
+  // The last height this node committed.
+  uint64_t height() const;
+  // The round of the height in progress.
+  uint32_t round() const;
+  // The index of this node in the validator set (nullopt: observer).
+  std::optional<uint32_t> own_index() const { return own_index_; }
+  // Blocks this driver committed since it started.
+  uint64_t blocks_committed() const;
+
+ private:
+  // One inbound peer message.
+  struct Inbound {
+    std::string peer;
+    uint16_t type = 0;
+    Bytes payload;
+  };
+  // A pending timeout.
+  using TimeoutKey = std::tuple<uint64_t, uint32_t, tendermint::Step>;
+
+  TendermintDriver(const TendermintDriverOptions& options,
+                   const Genesis& genesis, const CryptoSuite& suite,
+                   const NodeKey& key, std::optional<uint32_t> own_index,
+                   MempoolApi* mempool, LedgerApi* ledger, const Clock* clock,
+                   ConsensusMetrics metrics, std::unique_ptr<Wal> wal);
+
+  void Loop();
+  // Reads the chain state, starts the machine and replays the WAL. False
+  // when stopping first.
+  bool Boot();
+  void HandleInbound(const Inbound& in);
+  void Execute(tendermint::Actions actions, bool from_commit);
+  void Send(const tendermint::Message& m, const std::string* peer);
+  // Persists a decision; false when stopping before storage took it.
+  bool Commit(const tendermint::DecideAction& d);
+  void StartNextHeight();
+  void FireDueTimeouts();
+  void Gossip();
+  void PublishState();
+  bool Stopping() const;
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::StatusOr<Block> Propose(uint64_t height, uint32_t round);
+  bool Valid(const Block& block);
+
+  const TendermintDriverOptions options_;
+  const Genesis genesis_;
+  const CryptoSuite& suite_;
+  const std::optional<uint32_t> own_index_;
+  MempoolApi* const mempool_;
+  LedgerApi* const ledger_;
+  const Clock* const clock_;
+  ConsensusMetrics metrics_;
+  const BlockBuilder builder_;
+  const Signer signer_;
+  const std::unique_ptr<Wal> wal_;
+  std::unique_ptr<DoubleSignGuard> guard_;
+  std::unique_ptr<tendermint::MessageSigner> message_signer_;
+  std::unique_ptr<tendermint::StateMachine> machine_;
+  PeerNet* net_ = nullptr;
+
+  // Driver thread only.
+  ChainState state_;
+  std::map<TimeoutKey, absl::Time> timeouts_;
+  std::optional<absl::Time> start_next_at_;
+  absl::Time next_gossip_;
+  uint64_t gossip_height_ = 0;
+  std::map<uint64_t, tendermint::Commit> recent_commits_;
+  std::set<uint32_t> heard_from_;  // validators heard at this height
+  uint64_t seen_evidence_ = 0;
+
+  mutable absl::Mutex mu_;
+  std::deque<Inbound> inbound_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool ready_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t height_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t round_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+}  // namespace consortia::consensus
+
+#endif  // CONSORTIA_CONSENSUS_SRC_TENDERMINT_DRIVER_H_

@@ -1,0 +1,292 @@
+// Several TendermintDrivers in one process, each with its own PeerNet on
+// 127.0.0.1, fake mempool and fake ledger: they must commit the same chain,
+// and a validator restarted on its WAL must rejoin it.
+#include "tendermint_driver.h"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "consortia/peer_net.h"
+#include "consortia/process.h"
+#include "fakes.h"
+#include "gtest/gtest.h"
+#include "peers_file.h"
+#include "zmq.hpp"
+
+namespace consortia::consensus {
+namespace {
+
+using testing::AllTxs;
+using testing::FakeLedger;
+using testing::FakeMempool;
+using testing::kChainId;
+using testing::MakeTxs;
+using testing::WaitFor;
+
+struct TestValidator {
+  std::string id;
+  NodeKey key;
+  CurveKeyPair curve;
+  uint16_t port = 0;
+  std::string wal_dir;
+  FakeMempool mempool;
+  std::unique_ptr<FakeLedger> ledger;
+  std::unique_ptr<zmq::context_t> ctx;
+  std::shared_ptr<ZapAuthenticator> zap;
+  std::unique_ptr<PeerNet> net;
+  std::unique_ptr<TendermintDriver> driver;
+
+  PeerInfo info() const {
+    return {id, absl::StrCat("tcp://127.0.0.1:", port), curve.public_key};
+  }
+};
+
+class TendermintDriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           absl::StrCat("bft_driver_test_", getpid(), "_",
+                        absl::ToUnixNanos(absl::Now()));
+    std::filesystem::create_directories(dir_);
+    genesis_.chain_id = kChainId;
+    for (int i = 0; i < 4; ++i) {
+      auto v = std::make_unique<TestValidator>();
+      v->id = absl::StrCat("node", i);
+      KeyPair kp = suite_.GenerateKey();
+      v->key = NodeKey{"ed25519-sha256", kp.public_key, kp.secret_key};
+      absl::StatusOr<CurveKeyPair> curve = GenerateCurveKeyPair();
+      ASSERT_TRUE(curve.ok()) << curve.status();
+      v->curve = *curve;
+      absl::StatusOr<uint16_t> port = PickFreePort();
+      ASSERT_TRUE(port.ok()) << port.status();
+      v->port = *port;
+      v->wal_dir = (dir_ / v->id / "wal").string();
+      genesis_.validators.push_back({v->id, v->key.public_key, 1});
+      validators_.push_back(std::move(v));
+    }
+    for (auto& v : validators_) {
+      v->ledger = std::make_unique<FakeLedger>(genesis_, &v->mempool);
+      peers_.push_back(v->info());
+    }
+    options_.timeouts.propose = absl::Seconds(1);
+    options_.timeouts.propose_delta = absl::Milliseconds(200);
+    options_.timeouts.prevote = absl::Milliseconds(200);
+    options_.timeouts.prevote_delta = absl::Milliseconds(100);
+    options_.timeouts.precommit = absl::Milliseconds(200);
+    options_.timeouts.precommit_delta = absl::Milliseconds(100);
+    options_.commit_wait = absl::Milliseconds(20);
+    options_.gossip_interval = absl::Milliseconds(100);
+  }
+
+  void TearDown() override {
+    for (auto& v : validators_) StopValidator(*v);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void StartValidator(TestValidator& v) {
+    TendermintDriverOptions o = options_;
+    o.wal_dir = v.wal_dir;
+    o.last_commit_path = (dir_ / v.id / "last_commit").string();
+    absl::StatusOr<std::unique_ptr<TendermintDriver>> d =
+        TendermintDriver::Create(o, genesis_, suite_, v.key, &v.mempool,
+                                 v.ledger.get(), &clock_);
+    ASSERT_TRUE(d.ok()) << d.status();
+    v.driver = *std::move(d);
+    v.ctx = std::make_unique<zmq::context_t>();
+    absl::StatusOr<std::shared_ptr<ZapAuthenticator>> zap =
+        StartZapAuthenticator(*v.ctx, AllowListOf(peers_));
+    ASSERT_TRUE(zap.ok()) << zap.status();
+    v.zap = *zap;
+    // A port released a moment ago by a restarted validator may still be
+    // closing: retry the bind for a while.
+    absl::Status last;
+    const absl::Time end = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < end) {
+      PeerNetOptions po;
+      po.node_id = v.id;
+      po.bind_endpoint = v.info().endpoint;
+      po.key_pair = v.curve;
+      po.peers = peers_;
+      po.authenticator = v.zap;
+      po.handlers = v.driver->Handlers();
+      absl::StatusOr<std::unique_ptr<PeerNet>> net =
+          StartPeerNet(*v.ctx, std::move(po));
+      if (net.ok()) {
+        v.net = *std::move(net);
+        break;
+      }
+      last = net.status();
+      ASSERT_EQ(last.code(), absl::StatusCode::kUnavailable) << last;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ASSERT_NE(v.net, nullptr) << last;
+    v.driver->Start(v.net.get());
+  }
+
+  // Stops in the order the pointers require: the driver (which sends on the
+  // net), the net, the authenticator, the context.
+  static void StopValidator(TestValidator& v) {
+    if (v.driver) v.driver->Stop();
+    v.net.reset();
+    v.driver.reset();
+    v.zap.reset();
+    v.ctx.reset();
+  }
+
+  // Every pair of ledgers agrees on the blocks both hold.
+  void ExpectAgreement() {
+    std::vector<std::vector<Block>> chains;
+    for (auto& v : validators_) {
+      EXPECT_TRUE(v->ledger->violations().empty())
+          << v->id << ": " << v->ledger->violations().front();
+      chains.push_back(v->ledger->blocks());
+    }
+    for (size_t i = 1; i < chains.size(); ++i) {
+      const size_t n = std::min(chains[0].size(), chains[i].size());
+      for (size_t h = 0; h < n; ++h) {
+        ASSERT_EQ(BlockHash(suite_, chains[0][h].header),
+                  BlockHash(suite_, chains[i][h].header))
+            << "node0 and node" << i << " differ at height " << h + 1;
+      }
+    }
+  }
+
+  bool AllAtLeast(uint64_t height, const std::vector<size_t>& which) {
+    for (size_t i : which) {
+      if (validators_[i]->ledger->height() < height) return false;
+    }
+    return true;
+  }
+
+  const CryptoSuite& suite_ = Ed25519Sha256();
+  SystemClock clock_;
+  std::filesystem::path dir_;
+  Genesis genesis_;
+  std::vector<std::unique_ptr<TestValidator>> validators_;
+  std::vector<PeerInfo> peers_;
+  TendermintDriverOptions options_;
+};
+
+TEST_F(TendermintDriverTest, FourValidatorsCommitTheSameTxs) {
+  for (auto& v : validators_) StartValidator(*v);
+  const std::vector<Bytes> a = MakeTxs(20, "to-node0");
+  const std::vector<Bytes> b = MakeTxs(20, "to-node2");
+  validators_[0]->mempool.Add(a);
+  validators_[2]->mempool.Add(b);
+
+  // Every ledger ends up with every tx (the proposer rotates, so each
+  // mempool gets its turn), in the same blocks.
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& v : validators_) {
+      if (AllTxs(v->ledger->blocks()).size() < a.size() + b.size()) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  ExpectAgreement();
+  for (auto& v : validators_) {
+    const std::vector<Bytes> txs = AllTxs(v->ledger->blocks());
+    for (const Bytes& t : a)
+      EXPECT_EQ(std::count(txs.begin(), txs.end(), t), 1);
+    for (const Bytes& t : b)
+      EXPECT_EQ(std::count(txs.begin(), txs.end(), t), 1);
+    // Each decision carries a certificate of more than 2/3 of the power.
+    for (const CommitCertificate& c : v->ledger->certs()) {
+      EXPECT_GE(c.sigs.size(), 3u);
+    }
+  }
+}
+
+TEST_F(TendermintDriverTest,
+       ThreeOfFourKeepCommittingAndARestartedOneCatchesUp) {
+  for (auto& v : validators_) StartValidator(*v);
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(3, {0, 1, 2, 3}); }));
+
+  StopValidator(*validators_[3]);
+  const uint64_t stopped_at = validators_[3]->ledger->height();
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(stopped_at + 4, {0, 1, 2}); }));
+  validators_[0]->mempool.Add(MakeTxs(5, "while-down"));
+
+  // Restarted on the same WAL and storage: it must reach the others.
+  StartValidator(*validators_[3]);
+  const uint64_t target = validators_[0]->ledger->height() + 2;
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(target, {0, 1, 2, 3}); }));
+  ExpectAgreement();
+
+  // And keep deciding with the others afterwards.
+  validators_[3]->mempool.Add(MakeTxs(3, "after-restart"));
+  ASSERT_TRUE(WaitFor(
+      [&] { return AllTxs(validators_[1]->ledger->blocks()).size() >= 8; }));
+  ExpectAgreement();
+}
+
+TEST_F(TendermintDriverTest, RestartMidHeightNeverSignsTwice) {
+  // Restart every validator at once, repeatedly: each resumes from its WAL
+  // and storage, and the chain continues without a fork.
+  for (auto& v : validators_) StartValidator(*v);
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(2, {0, 1, 2, 3}); }));
+  for (int i = 0; i < 2; ++i) {
+    for (auto& v : validators_) StopValidator(*v);
+    const uint64_t h = validators_[0]->ledger->height();
+    for (auto& v : validators_) StartValidator(*v);
+    ASSERT_TRUE(WaitFor([&] { return AllAtLeast(h + 2, {0, 1, 2, 3}); }));
+  }
+  ExpectAgreement();
+}
+
+TEST_F(TendermintDriverTest, RefusesAKeyOfAnotherSuite) {
+  NodeKey key = validators_[0]->key;
+  key.crypto_suite = "something-else";
+  TendermintDriverOptions o = options_;
+  o.wal_dir = validators_[0]->wal_dir;
+  EXPECT_EQ(TendermintDriver::Create(o, genesis_, suite_, key,
+                                     &validators_[0]->mempool,
+                                     validators_[0]->ledger.get(), &clock_)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace consortia::consensus
+
+namespace consortia::consensus {
+namespace {
+
+TEST(BftPeersFileTest, RoundTripsAndRefusesBadEntries) {
+  absl::StatusOr<CurveKeyPair> a = GenerateCurveKeyPair();
+  absl::StatusOr<CurveKeyPair> b = GenerateCurveKeyPair();
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::vector<PeerInfo> peers = {
+      {"node0", "tcp://127.0.0.1:26604", a->public_key},
+      {"node1", "tcp://127.0.0.1:26614", b->public_key}};
+  absl::StatusOr<std::vector<PeerInfo>> parsed =
+      ParsePeersJson(PeersToJson(peers));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->size(), 2u);
+  EXPECT_EQ((*parsed)[1].id, "node1");
+  EXPECT_EQ((*parsed)[1].endpoint, "tcp://127.0.0.1:26614");
+  EXPECT_EQ((*parsed)[1].public_key, b->public_key);
+
+  const std::string key = CurveKeyToZ85(a->public_key);
+  for (const std::string& bad :
+       {std::string("{}"), std::string("[{\"id\":\"x\"}]"),
+        std::string("not json"),
+        absl::StrCat(R"([{"id":"x","endpoint":"tcp://h:1","public_key":")",
+                     "short", R"("}])"),
+        absl::StrCat(R"([{"id":"x","endpoint":"tcp://h:1","public_key":")", key,
+                     R"("},{"id":"x","endpoint":"tcp://h:2",)",
+                     R"("public_key":")", CurveKeyToZ85(b->public_key),
+                     R"("}])")}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(ParsePeersJson(bad).status())) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace consortia::consensus
