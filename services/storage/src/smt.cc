@@ -267,8 +267,9 @@ absl::StatusOr<Hash32> SparseMerkleTree::Apply(
     size_t hi;
   };
   std::vector<Task> level;
-  if (!IsZero(root) && !writes.empty())
+  if (!IsZero(root) && !writes.empty()) {
     level.push_back({root, 0, writes.size()});
+  }
   for (size_t depth = 0; !level.empty(); ++depth) {
     std::vector<std::string> ks;
     std::vector<Hash32> hs;
