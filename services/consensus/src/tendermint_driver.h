@@ -180,7 +180,6 @@ class TendermintDriver {
   uint64_t gossip_height_ = 0;
   std::map<uint64_t, tendermint::Commit> recent_commits_;
   std::set<uint32_t> heard_from_;  // validators heard at this height
-  uint64_t seen_evidence_ = 0;
 
   mutable absl::Mutex mu_;
   std::deque<Inbound> inbound_ ABSL_GUARDED_BY(mu_);
