@@ -1,58 +1,12 @@
 // consortia-consensus: the consensus service as its own process.
-#include <cstdio>
-#include <memory>
-#include <string>
-
-#include "consortia/config.h"
 #include "consortia/consensus/consensus_service.h"
-#include "consortia/log.h"
-#include "consortia/metrics.h"
-#include "zmq.hpp"
+#include "consortia/service_main.h"
 
 int main(int argc, char** argv) {
-  consortia::BlockTerminationSignals();
-  consortia::ParseFlagsAndEnv(
-      argc, argv,
-      "consortia-consensus: decides blocks and has storage commit them.");
-  const consortia::NodeConfig node = consortia::NodeConfig::FromFlags();
-  const consortia::consensus::ConsensusOptions options =
-      consortia::consensus::ConsensusOptions::FromFlags();
-  for (const absl::Status& s : {node.Validate(), options.Validate()}) {
-    if (!s.ok()) {
-      std::fprintf(stderr, "consortia-consensus: %s\n",
-                   std::string(s.message()).c_str());
-      return 2;
-    }
-  }
-  consortia::InitLogging("consensus", node.log_level);
-
-  zmq::context_t ctx;
-  consortia::MetricsRegistry registry;
-  absl::StatusOr<std::unique_ptr<consortia::consensus::ConsensusService>>
-      service = consortia::consensus::ConsensusService::Start(node, options,
-                                                              ctx, registry);
-  if (!service.ok()) {
-    spdlog::error("cannot start consensus: {}", service.status().ToString());
-    return 1;
-  }
-  std::unique_ptr<consortia::OpsServer> ops;
-  if (node.metrics_port != 0) {
-    consortia::consensus::ConsensusService* svc = service->get();
-    absl::StatusOr<std::unique_ptr<consortia::OpsServer>> started =
-        consortia::StartOpsServer(node.metrics_host,
-                                  static_cast<uint16_t>(node.metrics_port),
-                                  {&registry}, [svc] { return svc->Ready(); });
-    if (!started.ok()) {
-      spdlog::error("cannot start the ops endpoint: {}",
-                    started.status().ToString());
-      return 1;
-    }
-    ops = *std::move(started);
-  }
-  spdlog::info("consensus started");
-  consortia::WaitForTerminationSignal();
-  spdlog::info("consensus stopping");
-  ops.reset();
-  service->reset();
-  return 0;
+  using consortia::consensus::ConsensusOptions;
+  using consortia::consensus::ConsensusService;
+  return consortia::RunServiceProcess<ConsensusService, ConsensusOptions>(
+      argc, argv, "consensus",
+      "consortia-consensus: agrees on blocks with the other validators and "
+      "hands them to storage.");
 }
