@@ -3,8 +3,8 @@
 // and DIR/client_key.json (with --validators N > 1 also DIR/nodeI/p2p_key.json
 // and DIR/peers.json); later uses reuse them and the data in DIR/nodeI/data.
 // Node i uses ports base-port + 100 * i + {1, 2, 3, 4 (consensus p2p),
-// 60..63 (metrics; 80..83 with several validators)} and serves its API on
-// api-port + i.
+// 5 (mempool gossip, with several validators), 60..63 (metrics; 80..83 with
+// several validators)} and serves its API on api-port + i.
 #include <signal.h>
 #include <unistd.h>
 
@@ -33,6 +33,10 @@ namespace fs = std::filesystem;
 // Validators of a new network when --validators is not given (an existing
 // network keeps its own number).
 constexpr uint64_t kDefaultValidators = 4;
+
+// Port of a node's mempool gossip endpoint, above its base port. The peers
+// file is rewritten on every start, so an existing network gains it too.
+constexpr uint64_t kMempoolP2pOffset = 5;
 
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "consortia localnet: %s\n",
@@ -93,6 +97,9 @@ absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
       peers.push_back({{"id", absl::StrCat("node", i)},
                        {"endpoint", absl::StrCat("tcp://127.0.0.1:",
                                                  NodeBase(base, i) + 4)},
+                       {"mempool_endpoint",
+                        absl::StrCat("tcp://127.0.0.1:",
+                                     NodeBase(base, i) + kMempoolP2pOffset)},
                        {"public_key", CurveKeyToZ85(pair->public_key)}});
     }
     if (auto s = WriteFileAtomic(dir + "/peers.json", peers.dump(2)); !s.ok()) {
@@ -253,11 +260,19 @@ int LocalnetCommand(const std::vector<std::string>& argv,
         HttpTarget{"127.0.0.1", static_cast<uint16_t>(node_api), ""});
     const std::string api_flag = absl::StrCat("--api_port=", node_api);
     std::vector<std::string> p2p_flags;
+    // Mempool gossip, so that a tx sent to any node's API reaches every
+    // proposer; the same key and peers file as consensus.
+    std::vector<std::string> gossip_flags;
     if (n > 1) {
       p2p_flags = {
           absl::StrCat("--consensus_p2p_endpoint=tcp://127.0.0.1:", b + 4),
           "--consensus_p2p_key=" + node_dir + "/p2p_key.json",
           "--consensus_peers=" + dir + "/peers.json"};
+      gossip_flags = {
+          absl::StrCat("--mempool_p2p_endpoint=tcp://127.0.0.1:",
+                       b + kMempoolP2pOffset),
+          "--mempool_p2p_key=" + node_dir + "/p2p_key.json",
+          "--mempool_peers=" + dir + "/peers.json"};
     }
     auto add = [&](const char* binary, uint64_t metrics_port,
                    std::vector<std::string> own) {
@@ -272,7 +287,7 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     } else {
       // Start order: storage, mempool, consensus, api.
       add("consortia-storage", m + 0, {});
-      add("consortia-mempool", m + 1, {});
+      add("consortia-mempool", m + 1, gossip_flags);
       add("consortia-consensus", m + 2, p2p_flags);
       add("consortia-api", m + 3, {api_flag});
     }

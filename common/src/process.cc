@@ -10,9 +10,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <random>
+#include <set>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
@@ -117,7 +122,51 @@ int ChildProcess::Stop(absl::Duration grace) {
   return status_;
 }
 
+namespace {
+
+// True if 127.0.0.1:port can be bound now.
+bool CanBind(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool ok =
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The first port of the kernel's ephemeral range (32768 if unreadable).
+int EphemeralLow() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  if (in >> low && low > 0) return low;
+  return 32768;
+}
+
+}  // namespace
+
 absl::StatusOr<uint16_t> PickFreePort() {
+  static absl::Mutex mu(absl::kConstInit);
+  static std::mt19937* rng ABSL_GUARDED_BY(mu) =
+      new std::mt19937(static_cast<unsigned>(::getpid()) ^
+                       static_cast<unsigned>(absl::ToUnixNanos(absl::Now())));
+  static std::set<uint16_t>* given ABSL_GUARDED_BY(mu) =
+      new std::set<uint16_t>();
+  constexpr int kLowest = 10000;
+  const int low = EphemeralLow();
+  {
+    absl::MutexLock lock(&mu);
+    for (int attempt = 0; low > kLowest + 1000 && attempt < 1000; ++attempt) {
+      const auto port =
+          static_cast<uint16_t>(kLowest + (*rng)() % (low - kLowest));
+      if (given->count(port) > 0 || !CanBind(port)) continue;
+      given->insert(port);
+      return port;
+    }
+  }
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return absl::InternalError("socket() failed");
   sockaddr_in addr{};

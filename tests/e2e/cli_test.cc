@@ -34,14 +34,14 @@ bool PortFree(uint16_t port) {
 }
 
 // A base port whose localnet ports are all free: for each of the four
-// validators i, base+100i+{1..4, 80..83}; and base+50..53 for their APIs.
+// validators i, base+100i+{1..5, 80..83}; and base+50..53 for their APIs.
 uint16_t PickBasePort() {
   std::mt19937 rng(static_cast<unsigned>(::getpid()));
   for (int attempt = 0; attempt < 100; ++attempt) {
     uint16_t base = static_cast<uint16_t>(20000 + rng() % 20000);
     bool free = true;
     for (int i = 0; i < 4; ++i) {
-      for (int off : {1, 2, 3, 4, 80, 81, 82, 83})
+      for (int off : {1, 2, 3, 4, 5, 80, 81, 82, 83})
         free = free && PortFree(base + 100 * i + off);
       free = free && PortFree(base + 50 + i);
     }

@@ -42,7 +42,14 @@ class ChildProcess {
   int status_ = 0;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to 0 and closed).
+// A TCP port on 127.0.0.1 that was free a moment ago, for a server to bind
+// (tests and the local network). It is picked at random below the kernel's
+// ephemeral range (ip_local_port_range), and never twice in one process:
+// an endpoint is often dialled before it is bound (ZeroMQ retries every
+// 100 ms), and a port in the ephemeral range can be handed to such a connect
+// as its source port (a TCP self-connect on loopback), after which the bind
+// fails with "Address already in use". Falls back to a port the kernel picks
+// (bind to 0) when none is found there. Thread-safe.
 absl::StatusOr<uint16_t> PickFreePort();
 
 }  // namespace consortia

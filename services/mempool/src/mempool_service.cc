@@ -1,18 +1,24 @@
 #include "consortia/mempool/mempool_service.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "commit_follower.h"
 #include "consortia/bus.h"
 #include "consortia/log.h"
+#include "consortia/peer_net.h"
+#include "consortia/peers_file.h"
 #include "consortia/service_api.h"
 #include "consortia/thread_pool.h"
 #include "consortia/types.h"
+#include "gossip.h"
 #include "mempool.h"
 #include "mempool_metrics.h"
+#include "zmq.hpp"
 
 namespace consortia::mempool {
 namespace {
@@ -21,12 +27,23 @@ namespace {
 // wait for a commit event, so these are apart from the verify pool.
 constexpr size_t kRpcThreads = 4;
 
+// Gossip batches queued per peer in PeerNet, each way.
+constexpr int kGossipSendHwm = 100;
+
 class MempoolServiceImpl final : public MempoolService {
  public:
   ~MempoolServiceImpl() override {
     // Stop in reverse order of start: no new requests, no new events, then
     // the follower, the running calls, and the objects they use.
     server_.reset();
+    // Gossip: its threads first (they use the PeerNet), then the PeerNet
+    // (whose handlers use the gossip), then the authenticator and context.
+    if (gossip_ != nullptr) gossip_->Stop();
+    net_.reset();
+    gossip_.reset();
+    gossip_api_.reset();
+    zap_.reset();
+    p2p_ctx_.reset();
     subscriber_.reset();
     follower_.reset();
     rpc_pool_.reset();
@@ -52,6 +69,13 @@ class MempoolServiceImpl final : public MempoolService {
     absl::StatusOr<const CryptoSuite*> suite =
         GetCryptoSuite(genesis->crypto_suite);
     if (!suite.ok()) return suite.status();
+
+    std::optional<GossipConfig> gossip_config;
+    if (!opts.p2p_endpoint.empty()) {
+      absl::StatusOr<GossipConfig> c = LoadGossipConfig(opts);
+      if (!c.ok()) return c.status();
+      gossip_config = *std::move(c);
+    }
 
     MempoolMetrics metrics = MempoolMetrics::Create(registry);
     verify_pool_ = std::make_unique<ThreadPool>(opts.verify_threads);
@@ -79,10 +103,19 @@ class MempoolServiceImpl final : public MempoolService {
     // Subscribe before rebuilding, so no event falls between the two.
     follower_->Start();
 
+    MempoolApi* served = mempool_.get();
+    if (gossip_config) {
+      if (absl::Status s = StartGossip(opts, *gossip_config, registry);
+          !s.ok()) {
+        return s;
+      }
+      served = gossip_api_.get();
+    }
+
     rpc_pool_ = std::make_unique<ThreadPool>(kRpcThreads);
     absl::StatusOr<std::unique_ptr<BusServer>> server =
         StartBusServer(ctx, node.mempool_endpoint, sender,
-                       ServeMempool(mempool_.get(), rpc_pool_->AsExecutor()));
+                       ServeMempool(served, rpc_pool_->AsExecutor()));
     if (!server.ok()) return server.status();
     server_ = *std::move(server);
     spdlog::info("mempool serving on {}; following {}", node.mempool_endpoint,
@@ -91,6 +124,76 @@ class MempoolServiceImpl final : public MempoolService {
   }
 
  private:
+  // The gossip's PeerNet, on its own context (ZeroMQ allows one ZAP handler
+  // per context), admitting the keys of the peers file.
+  // What gossip needs from files, read before anything starts so that a
+  // bad key or peers file fails the start at once.
+  struct GossipConfig {
+    CurveKeyPair key_pair;
+    std::vector<PeersFileEntry> entries;
+    std::string node_id;  // this node's entry: the one with its key
+  };
+  static absl::StatusOr<GossipConfig> LoadGossipConfig(
+      const MempoolOptions& opts) {
+    GossipConfig c;
+    absl::StatusOr<CurveKeyPair> curve = LoadCurveKeyPair(opts.p2p_key_path);
+    if (!curve.ok()) return curve.status();
+    c.key_pair = *curve;
+    absl::StatusOr<std::vector<PeersFileEntry>> entries =
+        LoadPeersFileEntries(opts.peers_path);
+    if (!entries.ok()) return entries.status();
+    c.entries = *std::move(entries);
+    for (const PeersFileEntry& e : c.entries) {
+      if (e.public_key == c.key_pair.public_key) c.node_id = e.id;
+    }
+    if (c.node_id.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the p2p key ", opts.p2p_key_path,
+                       " is not in the peers file ", opts.peers_path));
+    }
+    return c;
+  }
+
+  absl::Status StartGossip(const MempoolOptions& opts, const GossipConfig& c,
+                           MetricsRegistry& registry) {
+    GossipOptions go;
+    go.flush_interval = opts.gossip_interval;
+    go.max_batch_txs = opts.gossip_batch_txs;
+    go.max_batch_bytes = opts.gossip_batch_bytes;
+    go.queue_txs = opts.gossip_queue_txs;
+    gossip_ = std::make_unique<Gossip>(go, mempool_.get(),
+                                       GossipMetrics::Create(registry));
+    gossip_api_ =
+        std::make_unique<GossipingMempool>(mempool_.get(), gossip_.get());
+
+    p2p_ctx_ = std::make_unique<zmq::context_t>();
+    absl::StatusOr<std::shared_ptr<ZapAuthenticator>> zap =
+        StartZapAuthenticator(*p2p_ctx_, AllowListOf(c.entries));
+    if (!zap.ok()) return zap.status();
+    zap_ = *zap;
+    PeerNetOptions po;
+    po.node_id = c.node_id;
+    po.bind_endpoint = opts.p2p_endpoint;
+    po.key_pair = c.key_pair;
+    po.peers = MempoolPeersOf(c.entries);
+    po.authenticator = zap_;
+    po.handlers = gossip_->Handlers();
+    po.metrics = gossip_->net_metrics();
+    // Batches, not txs: the gossip's own queues bound the txs; these bound
+    // the batches in flight per peer.
+    po.send_hwm = kGossipSendHwm;
+    po.recv_hwm = kGossipSendHwm;
+    po.max_message_bytes = kMaxGossipMessageBytes;
+    absl::StatusOr<std::unique_ptr<PeerNet>> net =
+        StartPeerNet(*p2p_ctx_, std::move(po));
+    if (!net.ok()) return net.status();
+    net_ = *std::move(net);
+    gossip_->Start(net_.get());
+    spdlog::info("mempool gossip on {} as {}; {} peers", opts.p2p_endpoint,
+                 c.node_id, net_->Peers().size());
+    return absl::OkStatus();
+  }
+
   std::unique_ptr<ThreadPool> verify_pool_;
   std::unique_ptr<Mempool> mempool_;
   std::unique_ptr<BusClient> storage_client_;
@@ -99,6 +202,12 @@ class MempoolServiceImpl final : public MempoolService {
   std::unique_ptr<Subscriber> subscriber_;
   std::unique_ptr<ThreadPool> rpc_pool_;
   std::unique_ptr<BusServer> server_;
+  // Gossip (when opts.p2p_endpoint is set).
+  std::unique_ptr<zmq::context_t> p2p_ctx_;
+  std::shared_ptr<ZapAuthenticator> zap_;
+  std::unique_ptr<Gossip> gossip_;
+  std::unique_ptr<GossipingMempool> gossip_api_;
+  std::unique_ptr<PeerNet> net_;
 };
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "consortia/bus.h"
 #include "consortia/config.h"
+#include "consortia/peer_net.h"
+#include "consortia/peers_file.h"
 #include "consortia/service_api.h"
 #include "consortia/thread_pool.h"
 #include "fake_query.h"
@@ -272,6 +274,98 @@ TEST_F(MempoolServiceTest, RefusesToStartWithoutAGenesis) {
 TEST_F(MempoolServiceTest, RefusesInvalidOptions) {
   MempoolOptions o;
   o.max_txs = 0;
+  absl::StatusOr<std::unique_ptr<MempoolService>> s =
+      MempoolService::Start(node_, o, ctx_, registry_);
+  EXPECT_TRUE(absl::IsInvalidArgument(s.status())) << s.status();
+}
+
+// Writes a CurveZMQ key for each of `ids` and a peers file naming them with
+// mempool endpoints on free loopback ports; returns the options of each.
+std::vector<MempoolOptions> GossipOptionsFor(
+    const std::filesystem::path& dir, const std::vector<std::string>& ids) {
+  std::vector<PeersFileEntry> entries;
+  std::vector<MempoolOptions> out;
+  for (const std::string& id : ids) {
+    absl::StatusOr<CurveKeyPair> keys = GenerateCurveKeyPair();
+    EXPECT_TRUE(keys.ok()) << keys.status();
+    const std::string key_path = (dir / (id + "-p2p_key.json")).string();
+    EXPECT_TRUE(WriteFileAtomic(key_path, CurveKeyPairToJson(*keys)).ok());
+    const std::string endpoint =
+        absl::StrCat("tcp://127.0.0.1:", testing::ListenPort());
+    // The consensus endpoint is not used here.
+    entries.push_back({id, "tcp://127.0.0.1:1", endpoint, keys->public_key});
+    MempoolOptions o;
+    o.p2p_endpoint = endpoint;
+    o.p2p_key_path = key_path;
+    o.peers_path = (dir / "peers.json").string();
+    out.push_back(o);
+  }
+  EXPECT_TRUE(
+      WriteFileAtomic((dir / "peers.json").string(), PeersFileToJson(entries))
+          .ok());
+  return out;
+}
+
+TEST_F(MempoolServiceTest, GossipsSubmittedTxsToAnotherNodesMempool) {
+  query_.GrowTo(1);
+  StartStorage();
+  StartPublisher();
+  const std::vector<MempoolOptions> opts =
+      GossipOptionsFor(dir_, {"node0", "node1"});
+  StartMempool(opts[0]);
+  // A second mempool of the same chain, with its own bus endpoint, reading
+  // the same storage.
+  NodeConfig other = node_;
+  other.node_name = "node1";
+  other.mempool_endpoint += "-node1";
+  absl::StatusOr<std::unique_ptr<MempoolService>> second =
+      MempoolService::Start(other, opts[1], ctx_, registry_);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(WaitFor([&] { return service_->Ready() && (*second)->Ready(); }));
+
+  std::unique_ptr<MempoolApi> api = Client();
+  const Bytes tx = SignedTx(alice_, 1, 100);
+  absl::StatusOr<std::vector<SubmitResult>> r = api->Submit({tx});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ((*r)[0].code, Admission::kAccepted);
+
+  absl::StatusOr<std::unique_ptr<BusClient>> c =
+      ConnectBusClient(ctx_, other.mempool_endpoint, "test");
+  ASSERT_TRUE(c.ok()) << c.status();
+  std::unique_ptr<MempoolApi> api1 =
+      MakeRemoteMempool(c->get(), absl::Seconds(10));
+  // Gossip brought it: node1's pool holds it, and a resubmission there is
+  // already pending.
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<std::vector<Bytes>> reaped = api1->Reap({10, 1 << 20, 0});
+    return reaped.ok() && reaped->size() == 1 && (*reaped)[0] == tx;
+  }));
+  r = api1->Submit({tx});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].code, Admission::kAlreadyPending);
+  EXPECT_NE(registry_.Serialize().find(
+                "consortia_mempool_gossip_txs_admitted_total 1"),
+            std::string::npos);
+  api1.reset();
+  c->reset();
+  second->reset();
+}
+
+TEST_F(MempoolServiceTest, RefusesGossipWithABadKeyOrPeersFile) {
+  std::vector<MempoolOptions> opts = GossipOptionsFor(dir_, {"node0"});
+  MempoolOptions o = opts[0];
+  o.p2p_key_path = (dir_ / "missing.json").string();
+  EXPECT_FALSE(MempoolService::Start(node_, o, ctx_, registry_).ok());
+  o = opts[0];
+  o.peers_path = (dir_ / "missing.json").string();
+  EXPECT_FALSE(MempoolService::Start(node_, o, ctx_, registry_).ok());
+  // A key that is not in the peers file.
+  absl::StatusOr<CurveKeyPair> stranger = GenerateCurveKeyPair();
+  ASSERT_TRUE(stranger.ok());
+  o = opts[0];
+  o.p2p_key_path = (dir_ / "stranger.json").string();
+  ASSERT_TRUE(
+      WriteFileAtomic(o.p2p_key_path, CurveKeyPairToJson(*stranger)).ok());
   absl::StatusOr<std::unique_ptr<MempoolService>> s =
       MempoolService::Start(node_, o, ctx_, registry_);
   EXPECT_TRUE(absl::IsInvalidArgument(s.status())) << s.status();

@@ -15,6 +15,12 @@ TEST(MempoolOptionsTest, DefaultsAndFlagsAreValid) {
   EXPECT_EQ(f.replay_window, 1000u);
   EXPECT_EQ(f.verify_threads, 0u);
   EXPECT_EQ(f.sig_cache_size, 100000u);
+  // Gossip is off unless an endpoint is given.
+  EXPECT_EQ(f.p2p_endpoint, "");
+  EXPECT_EQ(f.gossip_interval, absl::Milliseconds(20));
+  EXPECT_EQ(f.gossip_batch_txs, 256u);
+  EXPECT_EQ(f.gossip_batch_bytes, 256u * 1024);
+  EXPECT_EQ(f.gossip_queue_txs, 10000u);
 }
 
 TEST(MempoolOptionsTest, OutOfBoundsNamesTheFlag) {
@@ -39,6 +45,20 @@ TEST(MempoolOptionsTest, OutOfBoundsNamesTheFlag) {
        "mempool_sig_cache_size"},
       {[](MempoolOptions& o) { o.reap_wait = absl::ZeroDuration(); },
        "reap_wait"},
+      {[](MempoolOptions& o) { o.p2p_endpoint = "tcp://127.0.0.1:1"; },
+       "mempool_p2p_key"},
+      {[](MempoolOptions& o) { o.gossip_interval = absl::ZeroDuration(); },
+       "mempool_gossip_interval_ms"},
+      {[](MempoolOptions& o) { o.gossip_batch_txs = 0; },
+       "mempool_gossip_batch_txs"},
+      {[](MempoolOptions& o) { o.gossip_batch_txs = 10001; },
+       "mempool_gossip_batch_txs"},
+      {[](MempoolOptions& o) { o.gossip_batch_bytes = 10; },
+       "mempool_gossip_batch_bytes"},
+      {[](MempoolOptions& o) { o.gossip_batch_bytes = uint64_t{1} << 30; },
+       "mempool_gossip_batch_bytes"},
+      {[](MempoolOptions& o) { o.gossip_queue_txs = 0; },
+       "mempool_gossip_queue_txs"},
   };
   for (const Case& c : cases) {
     MempoolOptions o;

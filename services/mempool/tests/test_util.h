@@ -9,6 +9,7 @@
 #include <string>
 
 #include "consortia/crypto_suite.h"
+#include "consortia/process.h"
 #include "consortia/types.h"
 #include "gtest/gtest.h"
 
@@ -86,6 +87,13 @@ class CountingSuite : public CryptoSuite {
   static const CryptoSuite& base() { return Ed25519Sha256(); }
   mutable std::atomic<int> verifies_{0};
 };
+
+// A free loopback port for a PeerNet endpoint (see PickFreePort).
+inline uint16_t ListenPort() {
+  absl::StatusOr<uint16_t> p = PickFreePort();
+  EXPECT_TRUE(p.ok()) << p.status();
+  return p.ok() ? *p : 0;
+}
 
 }  // namespace consortia::mempool::testing
 

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -52,6 +53,30 @@ struct MempoolOptions {
   // it must stay below the bus timeout; tests shorten it.
   absl::Duration reap_wait = absl::Seconds(2);
 
+  // Gossip of txs with the other nodes' mempools (docs/mempool.md, "Gossip").
+  // Off when p2p_endpoint is empty (one validator, tests).
+  //
+  // Endpoint this mempool binds for the other nodes' mempools
+  // (--mempool_p2p_endpoint), "tcp://0.0.0.0:26605"; empty = no gossip.
+  std::string p2p_endpoint;
+  // This node's CurveZMQ key file (--mempool_p2p_key) and the network's
+  // peers file (--mempool_peers): the same files as consensus's
+  // --consensus_p2p_key and --consensus_peers, so both admit the same keys.
+  // Peers reach this mempool at its entry's "mempool_endpoint".
+  std::string p2p_key_path;
+  std::string peers_path;
+  // Longest time an admitted tx waits before it is sent to the peers
+  // (--mempool_gossip_interval_ms).
+  absl::Duration gossip_interval = absl::Milliseconds(20);
+  // Most txs and bytes per gossip message (--mempool_gossip_batch_txs,
+  // --mempool_gossip_batch_bytes); a batch is sent as soon as it is full.
+  uint64_t gossip_batch_txs = 256;
+  uint64_t gossip_batch_bytes = 256 * 1024;
+  // Most txs waiting to be sent to one peer, and most received txs waiting
+  // for admission; beyond them txs are dropped and counted
+  // (--mempool_gossip_queue_txs).
+  uint64_t gossip_queue_txs = 10000;
+
   // Reads the mempool_* flags.
   static MempoolOptions FromFlags();
   // InvalidArgument naming the first option out of bounds.
@@ -59,8 +84,9 @@ struct MempoolOptions {
 };
 
 // A running mempool: serves MempoolApi (Submit, Reap, CheckProposal) on
-// node.mempool_endpoint and follows storage's block.committed events on
-// node.storage_events. Destruction stops it (the bus server first, then the
+// node.mempool_endpoint, follows storage's block.committed events on
+// node.storage_events, and (with a p2p_endpoint) gossips admitted txs with
+// the other nodes' mempools. Destruction stops it (the bus server first, then the
 // event follower and the worker threads).
 //
 // Thread-safe: Ready() may be called from any thread.
@@ -69,8 +95,10 @@ class MempoolService {
   // Loads the genesis (node.genesis_path), connects to storage
   // (node.storage_endpoint, for the commit events it missed and the replay
   // window), subscribes to node.storage_events and binds
-  // node.mempool_endpoint. Returns NotFound / InvalidArgument for a missing
-  // or bad genesis, Unavailable if the endpoint cannot be bound. It does not
+  // node.mempool_endpoint (and the gossip endpoint). Returns NotFound /
+  // InvalidArgument for a missing or bad genesis, key or peers file (or a
+  // key that is not in the peers file), Unavailable if an endpoint cannot be
+  // bound. It does not
   // wait for storage: the service becomes Ready() once it has rebuilt its
   // replay window from storage, and answers Unavailable until then.
   // `ctx` and `metrics` must outlive the service.
