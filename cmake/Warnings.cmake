@@ -21,18 +21,24 @@ if(CONSORTIA_FUZZ)
   add_compile_options(-fsanitize=fuzzer-no-link)
 endif()
 
-# consortia_add_test(NAME SOURCES... LIBS... [LABELS...]): one GoogleTest
-# binary, its tests registered with ctest one by one so that they run in
-# parallel. Label "e2e" marks tests that start real processes.
+# consortia_add_test(NAME SOURCES... LIBS... [LABELS...] [RESOURCE_LOCK r]):
+# one GoogleTest binary, its tests registered with ctest one by one so that
+# they run in parallel. Label "e2e" marks tests that start real processes.
+# Tests that share a RESOURCE_LOCK never run at the same time (used for the
+# multi-node networks, 16+ processes each, on a 2-core CI machine).
 function(consortia_add_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "RESOURCE_LOCK" "SOURCES;LIBS;LABELS" ${ARGN})
   if(NOT T_LABELS)
     set(T_LABELS unit)
+  endif()
+  set(lock)
+  if(T_RESOURCE_LOCK)
+    set(lock RESOURCE_LOCK ${T_RESOURCE_LOCK})
   endif()
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-                       PROPERTIES TIMEOUT 300 LABELS "${T_LABELS}")
+                       PROPERTIES TIMEOUT 300 LABELS "${T_LABELS}" ${lock})
 endfunction()
 
 # consortia_add_fuzzer(NAME SOURCE LIBS...): a libFuzzer target, built only

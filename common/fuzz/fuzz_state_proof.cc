@@ -50,5 +50,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     genesis.crypto_suite = std::string(suite.name());
     (void)VerifyStateRecord(suite, genesis, "kv", "fuzz", *r, true);
   }
+  // Evidence records (storage -> api) share this target: same codec family.
+  if (absl::StatusOr<EvidenceRecord> e = DecodeEvidenceRecord(in); e.ok()) {
+    ExpectSameBytes("evidence record", in, EncodeEvidenceRecord(*e));
+  }
   return 0;
 }

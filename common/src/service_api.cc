@@ -457,6 +457,32 @@ absl::StatusOr<std::vector<BlockSummary>> DecodeBlockSummaries(ByteView data) {
       });
 }
 
+Bytes EncodeEvidenceRecords(const std::vector<EvidenceRecord>& records) {
+  Encoder e;
+  e.PutVarint(records.size());
+  for (const EvidenceRecord& r : records) e.PutBytes(EncodeEvidenceRecord(r));
+  return e.Take();
+}
+
+absl::StatusOr<std::vector<EvidenceRecord>> DecodeEvidenceRecords(
+    ByteView data) {
+  return DecodeWith<std::vector<EvidenceRecord>>(
+      "evidence records", data,
+      [](Decoder* d, std::vector<EvidenceRecord>* out) -> absl::Status {
+        uint64_t n;
+        SA_RETURN_IF_ERROR(d->GetCount(&n, kMaxListEvidence, 8));
+        out->reserve(n);
+        for (uint64_t i = 0; i < n; ++i) {
+          Bytes raw;
+          SA_RETURN_IF_ERROR(d->GetBytes(&raw, kMaxEvidenceMessageBytes + 256));
+          absl::StatusOr<EvidenceRecord> r = DecodeEvidenceRecord(raw);
+          if (!r.ok()) return r.status();
+          out->push_back(*std::move(r));
+        }
+        return absl::OkStatus();
+      });
+}
+
 Bytes EncodeScanStateRequest(const ScanStateRequest& req) {
   Encoder e;
   e.PutString(req.app);
@@ -570,6 +596,32 @@ Bytes EncodeCommittedEvent(const CommittedEvent& ev) {
 
 absl::StatusOr<CommittedEvent> DecodeCommittedEvent(ByteView data) {
   return DecodeWith<CommittedEvent>("committed event", data, GetCommittedEvent);
+}
+
+// Layout: u64 seq, string kind, u64 height, u32 round, u32 validator_index,
+// bytes message.
+Bytes EncodeEvidenceRecord(const EvidenceRecord& r) {
+  Encoder e;
+  e.PutU64(r.seq);
+  e.PutString(r.kind);
+  e.PutU64(r.height);
+  e.PutU32(r.round);
+  e.PutU32(r.validator_index);
+  e.PutBytes(r.message);
+  return e.Take();
+}
+
+absl::StatusOr<EvidenceRecord> DecodeEvidenceRecord(ByteView data) {
+  return DecodeWith<EvidenceRecord>(
+      "evidence record", data,
+      [](Decoder* d, EvidenceRecord* r) -> absl::Status {
+        SA_RETURN_IF_ERROR(d->GetU64(&r->seq));
+        SA_RETURN_IF_ERROR(d->GetString(&r->kind, 64));
+        SA_RETURN_IF_ERROR(d->GetU64(&r->height));
+        SA_RETURN_IF_ERROR(d->GetU32(&r->round));
+        SA_RETURN_IF_ERROR(d->GetU32(&r->validator_index));
+        return d->GetBytes(&r->message, kMaxEvidenceMessageBytes);
+      });
 }
 
 // Layout: bytes raw_tx, u64 height, u32 index, bytes receipt, proof
@@ -859,6 +911,15 @@ absl::StatusOr<StatePage> QueryApi::ScanState(const std::string&,
   return absl::UnimplementedError("ScanState is not implemented here");
 }
 
+absl::StatusOr<std::vector<EvidenceRecord>> QueryApi::ListEvidence(uint64_t,
+                                                                   uint32_t) {
+  return absl::UnimplementedError("ListEvidence is not implemented here");
+}
+
+absl::Status LedgerApi::RecordEvidence(const std::vector<EvidenceRecord>&) {
+  return absl::UnimplementedError("RecordEvidence is not implemented here");
+}
+
 // ------------------------------------------------------- remote clients
 
 namespace {
@@ -939,6 +1000,20 @@ class RemoteLedger final : public LedgerApi {
         sai::DecodeCommitResult);
   }
 
+  absl::Status RecordEvidence(
+      const std::vector<EvidenceRecord>& records) override {
+    if (records.size() > kMaxListEvidence) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(records.size(), " evidence records in one call, over "
+                                       "the limit of ",
+                       kMaxListEvidence));
+    }
+    return client_
+        ->Call(static_cast<uint16_t>(MsgType::kStorageRecordEvidence),
+               sai::EncodeEvidenceRecords(records), timeout_)
+        .status();
+  }
+
  private:
   BusClient* const client_;
   const absl::Duration timeout_;
@@ -1009,6 +1084,14 @@ class RemoteQuery final : public QueryApi {
         client_, MsgType::kQueryScanState,
         sai::EncodeScanStateRequest({app, prefix, cursor, limit}), timeout_,
         sai::DecodeStatePage);
+  }
+
+  absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
+      uint64_t from_seq, uint32_t limit) override {
+    return CallAndDecode<std::vector<EvidenceRecord>>(
+        client_, MsgType::kQueryEvidence,
+        sai::EncodeListBlocksRequest({from_seq, limit}), timeout_,
+        sai::DecodeEvidenceRecords);
   }
 
  private:
@@ -1212,6 +1295,35 @@ BusServer::Handler ServeStorage(LedgerApi* ledger, QueryApi* query,
                             " records, over the limit of ", kMaxScanState));
                       }
                       return Encoded(page, sai::EncodeStatePage);
+                    });
+        return;
+      case MsgType::kStorageRecordEvidence:
+        RunAndReply(exec, std::move(payload), std::move(reply),
+                    [ledger](ByteView p) -> absl::StatusOr<Bytes> {
+                      auto r = sai::DecodeEvidenceRecords(p);
+                      if (!r.ok()) return r.status();
+                      if (absl::Status s = ledger->RecordEvidence(*r);
+                          !s.ok()) {
+                        return s;
+                      }
+                      return Bytes();
+                    });
+        return;
+      case MsgType::kQueryEvidence:
+        RunAndReply(exec, std::move(payload), std::move(reply),
+                    [query](ByteView p) -> absl::StatusOr<Bytes> {
+                      auto r = sai::DecodeListBlocksRequest(p);
+                      if (!r.ok()) return r.status();
+                      absl::StatusOr<std::vector<EvidenceRecord>> records =
+                          query->ListEvidence(r->from, r->limit);
+                      if (records.ok() &&
+                          records->size() > kMaxListEvidence) {
+                        return absl::InternalError(absl::StrCat(
+                            "storage listed ", records->size(),
+                            " evidence records, over the limit of ",
+                            kMaxListEvidence));
+                      }
+                      return Encoded(records, sai::EncodeEvidenceRecords);
                     });
         return;
       default:

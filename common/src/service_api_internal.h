@@ -136,6 +136,12 @@ Bytes EncodeCommittedEvents(const std::vector<CommittedEvent>& events);
 absl::StatusOr<std::vector<CommittedEvent>> DecodeCommittedEvents(
     ByteView data);
 
+// kStorageRecordEvidence (reply: empty) and kQueryEvidence
+Bytes EncodeEvidenceRecords(const std::vector<EvidenceRecord>& records);
+absl::StatusOr<std::vector<EvidenceRecord>> DecodeEvidenceRecords(
+    ByteView data);
+// kQueryEvidence's request has ListBlocksRequest's form (from_seq, limit).
+
 }  // namespace consortia::service_api_internal
 
 #endif  // CONSORTIA_COMMON_SRC_SERVICE_API_INTERNAL_H_

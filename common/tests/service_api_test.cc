@@ -890,11 +890,31 @@ class FakeStorage : public LedgerApi, public QueryApi {
     }
     return page;
   }
+  absl::Status RecordEvidence(
+      const std::vector<EvidenceRecord>& records) override {
+    absl::MutexLock l(&mu_);
+    for (EvidenceRecord r : records) {
+      if (r.kind.empty()) return absl::InvalidArgumentError("no kind");
+      r.seq = evidence_.size() + 1;
+      evidence_.push_back(r);
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
+      uint64_t from_seq, uint32_t limit) override {
+    absl::MutexLock l(&mu_);
+    std::vector<EvidenceRecord> out;
+    for (const EvidenceRecord& r : evidence_) {
+      if (r.seq >= from_seq && out.size() < limit) out.push_back(r);
+    }
+    return out;
+  }
 
  private:
   const Chain& chain_;
   absl::Mutex mu_;
   uint64_t height_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<EvidenceRecord> evidence_ ABSL_GUARDED_BY(mu_);
 };
 
 class RemoteTest : public ::testing::Test {
@@ -1093,6 +1113,44 @@ TEST_F(RemoteTest, PaginatedAndProvenQueries) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(RemoteTest, EvidenceIsRecordedAndListedOverTheBus) {
+  auto ledger = MakeRemoteLedger(storage_client_.get(), kTimeout);
+  auto query = MakeRemoteQuery(storage_client_.get(), kTimeout);
+  EvidenceRecord a{0, "duplicate_vote", 7, 1, 2, ToBytes("proof-a")};
+  EvidenceRecord b{0, "duplicate_proposal", 8, 0, 3, ToBytes("proof-b")};
+  ASSERT_TRUE(ledger->RecordEvidence({a, b}).ok());
+  auto listed = query->ListEvidence(2, 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  b.seq = 2;
+  EXPECT_EQ((*listed)[0], b);
+  // The implementation's refusal comes back as it was.
+  EvidenceRecord bad = a;
+  bad.kind.clear();
+  EXPECT_EQ(ledger->RecordEvidence({bad}).code(),
+            absl::StatusCode::kInvalidArgument);
+  // Over the bound: refused by the client before anything is sent.
+  EXPECT_EQ(ledger
+                ->RecordEvidence(
+                    std::vector<EvidenceRecord>(kMaxListEvidence + 1, a))
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(EvidenceCodecTest, RoundTripsAndRefusesDamage) {
+  EvidenceRecord r{5, "duplicate_vote", 1234, 3, 1, ToBytes("two votes")};
+  const Bytes wire = EncodeEvidenceRecord(r);
+  auto back = DecodeEvidenceRecord(wire);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, r);
+  for (size_t cut = 0; cut < wire.size(); ++cut) {
+    EXPECT_FALSE(DecodeEvidenceRecord(ByteView(wire.data(), cut)).ok()) << cut;
+  }
+  Bytes trailing = wire;
+  trailing.push_back(0);
+  EXPECT_FALSE(DecodeEvidenceRecord(trailing).ok());
+}
+
 // A QueryApi that implements only the original four queries.
 class OldQuery : public QueryApi {
  public:
@@ -1129,6 +1187,8 @@ TEST_F(RemoteTest, QueriesNotImplementedAnswerUnimplemented) {
   EXPECT_EQ(query->ScanState("kv", "", "", 1).status().code(),
             absl::StatusCode::kUnimplemented);
   EXPECT_EQ(query->GetBlockByHash(Hash32{}).status().code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(query->ListEvidence(1, 1).status().code(),
             absl::StatusCode::kUnimplemented);
   client->reset();
 }

@@ -31,6 +31,7 @@ enum class MsgType : uint16_t {
   kMempoolCheckProposal = 3,
   kStorageChainState = 10,
   kStorageCommitBlock = 11,
+  kStorageRecordEvidence = 12,
   kQueryBlock = 20,
   kQueryTx = 21,
   kQueryState = 22,
@@ -39,6 +40,7 @@ enum class MsgType : uint16_t {
   kQueryBlockByHash = 25,
   kQueryListBlocks = 26,
   kQueryScanState = 27,
+  kQueryEvidence = 28,
   // Between the consensus services of the validators, over PeerNet
   // (services/consensus, tendermint_driver.h). The payload of 30-32 is a
   // tendermint Message (EncodeMessage); of 33, the varint height the sender
@@ -47,6 +49,9 @@ enum class MsgType : uint16_t {
   kConsensusVote = 31,
   kConsensusCommit = 32,
   kConsensusStatus = 33,
+  // Between the mempools of the nodes, over PeerNet (services/mempool,
+  // gossip.h): a batch of raw txs (varint count, then each length-prefixed).
+  kMempoolGossipTxs = 40,
   kEventBlockCommitted = 100,
 };
 
@@ -142,6 +147,26 @@ struct CommitResult {
 };
 
 // The part of storage that consensus uses. Thread-safe.
+// Proof that a validator equivocated: two validly signed, conflicting votes
+// or proposals of it for one height and round. Consensus finds it, storage
+// keeps it, the api lists it. `message` is consensus's encoding of the pair
+// (tendermint EncodeEvidence, docs/consensus.md), which anyone can check
+// against the genesis validators' keys; the other fields summarise it.
+struct EvidenceRecord {
+  uint64_t seq = 0;  // set by storage: 1, 2, ... in the order first kept
+  std::string kind;  // "duplicate_vote" or "duplicate_proposal"
+  uint64_t height = 0;
+  uint32_t round = 0;
+  uint32_t validator_index = 0;
+  Bytes message;
+  bool operator==(const EvidenceRecord&) const = default;
+};
+
+// Bounds of evidence: records per RecordEvidence or ListEvidence call, and
+// bytes of one message (two headers and two signatures need far less).
+inline constexpr uint32_t kMaxListEvidence = 100;
+inline constexpr size_t kMaxEvidenceMessageBytes = 64 * 1024;
+
 class LedgerApi {
  public:
   virtual ~LedgerApi() = default;
@@ -153,6 +178,13 @@ class LedgerApi {
   // same result (idempotent).
   virtual absl::StatusOr<CommitResult> CommitBlock(
       const Block& block, const CommitCertificate& cert) = 0;
+  // Keeps each record durably, in one write, unless a record with the same
+  // message is kept already (idempotent; seq is ignored). InvalidArgument
+  // for more than kMaxListEvidence records, an empty kind or message, or a
+  // message over kMaxEvidenceMessageBytes: then nothing is kept.
+  // Unimplemented unless overridden (storage does).
+  virtual absl::Status RecordEvidence(
+      const std::vector<EvidenceRecord>& records);
 };
 
 struct BlockRecord {
@@ -282,10 +314,18 @@ class QueryApi {
                                               const std::string& prefix,
                                               const std::string& cursor,
                                               uint32_t limit);
+  // Evidence records with seq >= from_seq, in seq order, at most `limit`
+  // (1..kMaxListEvidence). InvalidArgument for from_seq = 0 or a limit out
+  // of range.
+  virtual absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
+      uint64_t from_seq, uint32_t limit);
 };
 
 // ---------------------------------------------------------------- codecs
 // Payload encodings of the messages above. Decoders return InvalidArgument.
+
+Bytes EncodeEvidenceRecord(const EvidenceRecord& r);
+absl::StatusOr<EvidenceRecord> DecodeEvidenceRecord(ByteView data);
 
 Bytes EncodeCommittedEvent(const CommittedEvent& e);
 absl::StatusOr<CommittedEvent> DecodeCommittedEvent(ByteView data);

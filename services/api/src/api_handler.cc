@@ -32,6 +32,7 @@ constexpr char kRouteGetBlockByHash[] = "/v1/blocks/by-hash/{hash}";
 constexpr char kRouteListBlocks[] = "/v1/blocks";
 constexpr char kRouteGetState[] = "/v1/state/{app}/{key}";
 constexpr char kRouteScanState[] = "/v1/state/{app}";
+constexpr char kRouteListEvidence[] = "/v1/evidence";
 constexpr char kRouteHealthz[] = "/healthz";
 constexpr char kRouteReadyz[] = "/readyz";
 constexpr char kRouteUnknown[] = "unknown";
@@ -135,6 +136,7 @@ enum class Route {
   kListBlocks,
   kGetState,
   kScanState,
+  kListEvidence,
   kHealthz,
   kReadyz
 };
@@ -167,6 +169,9 @@ std::optional<Match> MatchRoute(const std::vector<std::string_view>& p) {
   }
   if (p[1] == "blocks" && p.size() == 4 && p[2] == "by-hash") {
     return Match{Route::kGetBlockByHash, kRouteGetBlockByHash, "GET"};
+  }
+  if (p[1] == "evidence" && p.size() == 2) {
+    return Match{Route::kListEvidence, kRouteListEvidence, "GET"};
   }
   if (p[1] == "state" && p.size() == 3) {
     return Match{Route::kScanState, kRouteScanState, "GET"};
@@ -349,6 +354,34 @@ void ListBlocks(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   });
 }
 
+void ListEvidence(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+                  const Query& query) {
+  std::optional<uint64_t> from = NumberParam(
+      query, "from", 1, 1, std::numeric_limits<uint64_t>::max(), call.get());
+  if (!from.has_value()) return;
+  std::optional<uint64_t> limit = NumberParam(query, "limit", kDefaultPageLimit,
+                                              1, kMaxListEvidence, call.get());
+  if (!limit.has_value()) return;
+  deps.query_pool->Run([&deps, call, from = *from,
+                        limit = static_cast<uint32_t>(*limit)] {
+    Guarded(call, [&] {
+      if (ShuttingDown(deps, call)) return;
+      absl::StatusOr<std::vector<EvidenceRecord>> records =
+          deps.query->ListEvidence(from, limit);
+      if (!records.ok()) {
+        QueryFailed(deps, call, records.status(), ApiError::kBadRequest);
+        return;
+      }
+      std::optional<uint64_t> next;
+      if (records->size() == limit &&
+          records->back().seq < std::numeric_limits<uint64_t>::max()) {
+        next = records->back().seq + 1;
+      }
+      call->Finish(JsonOk(EvidenceListView(*records, next)));
+    });
+  });
+}
+
 // parts = {"v1", "state", app}: a page of the app's records.
 void ScanState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
                const std::vector<std::string_view>& parts, const Query& query) {
@@ -490,6 +523,9 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
         return;
       case Route::kScanState:
         ScanState(deps_, call, parts, req.query);
+        return;
+      case Route::kListEvidence:
+        ListEvidence(deps_, call, req.query);
         return;
     }
     call->Finish(ApiProblem(ApiError::kInternal, "unrouted request"));

@@ -194,6 +194,25 @@ std::string BlockListView(const std::vector<BlockSummary>& blocks,
   return Dump(j);
 }
 
+std::string EvidenceListView(const std::vector<EvidenceRecord>& records,
+                             std::optional<uint64_t> next_from) {
+  Json list = Json::array();
+  for (const EvidenceRecord& r : records) {
+    Json j;
+    j["seq"] = r.seq;
+    j["kind"] = r.kind;
+    j["height"] = r.height;
+    j["round"] = r.round;
+    j["validator_index"] = r.validator_index;
+    j["message"] = {{"encoding", kEvidenceEncoding}, {"hex", ToHex(r.message)}};
+    list.push_back(std::move(j));
+  }
+  Json j;
+  j["evidence"] = std::move(list);
+  j["next_from"] = next_from.has_value() ? Json(*next_from) : Json(nullptr);
+  return Dump(j);
+}
+
 std::string StatePageView(std::string_view app, const StatePage& page) {
   Json items = Json::array();
   for (const StateItem& item : page.items) {

@@ -23,6 +23,8 @@ inline constexpr char kTxRecordEncoding[] = "consortia-txrecord-v1";
 inline constexpr char kBlockRecordEncoding[] = "consortia-blockrecord-v1";
 // EncodeStateRecord: a state value or its absence, with its proof.
 inline constexpr char kStateRecordEncoding[] = "consortia-staterecord-v1";
+// Consensus's encoding of an equivocation: two signed votes or proposals.
+inline constexpr char kEvidenceEncoding[] = "consortia-evidence-v1";
 
 // GET /v1/txs/{hash}: tx_hash, height, index, tx, receipt, block_hash,
 // header, inclusion, proof.
@@ -47,6 +49,10 @@ HttpResponse StateAbsentResponse(std::string_view app, std::string_view key,
 // page reached the tip).
 std::string BlockListView(const std::vector<BlockSummary>& blocks,
                           std::optional<uint64_t> next_from);
+// GET /v1/evidence?from&limit: evidence [{seq, kind, height, round,
+// validator_index, message: {encoding, hex}}], next_from (null at the end).
+std::string EvidenceListView(const std::vector<EvidenceRecord>& records,
+                             std::optional<uint64_t> next_from);
 // GET /v1/state/{app}?prefix&cursor&limit: app, height, items [{key,
 // key_encoding, value, value_encoding, owner}], next_cursor (hex, or null
 // when the scan is complete).

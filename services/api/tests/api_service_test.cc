@@ -220,9 +220,29 @@ class FakeQuery : public QueryApi {
     return page;
   }
 
+  // As storage: seqs from `from_seq`, at most `limit`, bounds enforced.
+  absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
+      uint64_t from_seq, uint32_t limit) override {
+    absl::MutexLock l(&mu_);
+    if (!fail_.ok()) return fail_;
+    if (from_seq == 0 || limit == 0 || limit > kMaxListEvidence) {
+      return absl::InvalidArgumentError("bad from or limit");
+    }
+    std::vector<EvidenceRecord> out;
+    for (const EvidenceRecord& r : evidence_) {
+      if (r.seq >= from_seq && out.size() < limit) out.push_back(r);
+    }
+    return out;
+  }
+
   std::vector<uint64_t> heights_asked() {
     absl::MutexLock l(&mu_);
     return heights_asked_;
+  }
+  void AddEvidence(EvidenceRecord r) {
+    absl::MutexLock l(&mu_);
+    r.seq = evidence_.size() + 1;
+    evidence_.push_back(std::move(r));
   }
 
   void AddBlock(const BlockRecord& b) {
@@ -250,6 +270,7 @@ class FakeQuery : public QueryApi {
   std::map<std::pair<std::string, std::string>, StateRecord> state_
       ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> heights_asked_ ABSL_GUARDED_BY(mu_);
+  std::vector<EvidenceRecord> evidence_ ABSL_GUARDED_BY(mu_);
 };
 
 // ----------------------------------------------------------------- client
@@ -837,6 +858,41 @@ TEST_F(ApiServiceTest, BlockListPagesWithoutGapsOrDuplicates) {
     ExpectProblem(Get(port_, std::string("/v1/blocks") + bad), 400,
                   P("bad-request"));
   }
+}
+
+TEST_F(ApiServiceTest, EvidenceListsInPages) {
+  StartApi();
+  Reply none = Get(port_, "/v1/evidence");
+  ASSERT_EQ(none.status, 200) << none.body;
+  EXPECT_TRUE(none.json()["evidence"].empty());
+  EXPECT_TRUE(none.json()["next_from"].is_null());
+  for (int i = 0; i < 3; ++i) {
+    query_.AddEvidence(EvidenceRecord{0, "duplicate_vote",
+                                      static_cast<uint64_t>(10 + i), 2, 1,
+                                      ToBytes("ab")});
+  }
+  Reply page = Get(port_, "/v1/evidence?limit=2");
+  ASSERT_EQ(page.status, 200) << page.body;
+  Json j = page.json();
+  ASSERT_EQ(j["evidence"].size(), 2u);
+  EXPECT_EQ(j["evidence"][0]["seq"], 1);
+  EXPECT_EQ(j["evidence"][0]["kind"], "duplicate_vote");
+  EXPECT_EQ(j["evidence"][0]["height"], 10);
+  EXPECT_EQ(j["evidence"][0]["round"], 2);
+  EXPECT_EQ(j["evidence"][0]["validator_index"], 1);
+  EXPECT_EQ(j["evidence"][0]["message"]["encoding"], "consortia-evidence-v1");
+  EXPECT_EQ(j["evidence"][0]["message"]["hex"], "6162");
+  EXPECT_EQ(j["next_from"], 3);
+  Reply rest = Get(port_, "/v1/evidence?from=3");
+  ASSERT_EQ(rest.status, 200);
+  EXPECT_EQ(rest.json()["evidence"].size(), 1u);
+  EXPECT_TRUE(rest.json()["next_from"].is_null());
+  for (const char* bad : {"?limit=0", "?limit=101", "?from=0", "?from=x"}) {
+    ExpectProblem(Get(port_, std::string("/v1/evidence") + bad), 400,
+                  P("bad-request"));
+  }
+  ExpectProblem(Post(port_, "/v1/evidence", "{}"), 405,
+                P("method-not-allowed"));
 }
 
 TEST_F(ApiServiceTest, StateScanPagesWithCursors) {

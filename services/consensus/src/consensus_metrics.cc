@@ -53,6 +53,23 @@ ConsensusMetrics ConsensusMetrics::Create(MetricsRegistry& registry) {
                           "Equivocations (double proposals or votes) seen.");
   m.peers_connected = registry.GetGauge("consortia_consensus_peers_connected",
                                         "Validators connected over p2p.");
+  m.proposer = registry.GetGauge(
+      "consortia_consensus_proposer",
+      "Index (in the genesis) of the validator proposing the round in "
+      "progress.");
+  const char* sync = "Decided blocks moved by block sync, by direction.";
+  m.sync_blocks_served = registry.GetCounter(
+      "consortia_consensus_sync_blocks_total", sync, {{"direction", "served"}});
+  m.sync_blocks_applied =
+      registry.GetCounter("consortia_consensus_sync_blocks_total", sync,
+                          {{"direction", "applied"}});
+  m.sync_read_errors = registry.GetCounter(
+      "consortia_consensus_errors_total", help, {{"kind", "sync_read"}});
+  m.evidence_dropped = registry.GetCounter(
+      "consortia_consensus_errors_total", help,
+      {{"kind", "evidence_dropped"}});
+  m.evidence_store_errors = registry.GetCounter(
+      "consortia_consensus_errors_total", help, {{"kind", "evidence_store"}});
   m.messages_dropped = registry.GetCounter(
       "consortia_consensus_messages_dropped_total",
       "Peer messages dropped: undecodable, or the inbound queue was full.");

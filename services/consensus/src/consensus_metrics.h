@@ -32,7 +32,15 @@ struct ConsensusMetrics {
   Gauge missing_validators;  // validators with no message in the
                              // last decided height's final round
   Counter evidence;          // equivocations seen
+  Counter evidence_dropped;  // errors_total{kind="evidence_dropped"}
+  Counter evidence_store_errors;  // errors_total{kind="evidence_store"}
   Gauge peers_connected;
+  Gauge proposer;  // validator index proposing the round in progress
+  // Block sync (kind="served": sent to lagging peers; "applied": decided
+  // here from a peer's Commit; read_errors: storage could not supply one).
+  Counter sync_blocks_served;
+  Counter sync_blocks_applied;
+  Counter sync_read_errors;
   Counter messages_dropped;  // undecodable or over the inbound bound
 
   // Registers consortia_consensus_* series in `registry`, which must outlive

@@ -12,9 +12,9 @@
 #include "consensus_metrics.h"
 #include "consortia/bus.h"
 #include "consortia/log.h"
+#include "consortia/peers_file.h"
 #include "consortia/service_api.h"
 #include "consortia/types.h"
-#include "peers_file.h"
 #include "single_validator.h"
 #include "tendermint_driver.h"
 #include "zmq.hpp"
@@ -68,6 +68,7 @@ class ConsensusServiceImpl final : public ConsensusService {
     if (!mempool.ok()) return mempool.status();
     mempool_client_ = *std::move(mempool);
     ledger_ = MakeRemoteLedger(storage_client_.get(), node.bus_timeout);
+    query_ = MakeRemoteQuery(storage_client_.get(), node.bus_timeout);
     mempool_ = MakeRemoteMempool(mempool_client_.get(), node.bus_timeout);
 
     if (genesis->validators.size() > 1) {
@@ -100,11 +101,12 @@ class ConsensusServiceImpl final : public ConsensusService {
     }
     absl::StatusOr<CurveKeyPair> curve = LoadCurveKeyPair(opts.p2p_key_path);
     if (!curve.ok()) return curve.status();
-    absl::StatusOr<std::vector<PeerInfo>> peers =
-        LoadPeersFile(opts.peers_path);
-    if (!peers.ok()) return peers.status();
+    absl::StatusOr<std::vector<PeersFileEntry>> entries =
+        LoadPeersFileEntries(opts.peers_path);
+    if (!entries.ok()) return entries.status();
+    const std::vector<PeerInfo> peers = ConsensusPeersOf(*entries);
     std::string node_id;
-    for (const PeerInfo& p : *peers) {
+    for (const PeerInfo& p : peers) {
       if (p.public_key == curve->public_key) node_id = p.id;
     }
     if (node_id.empty()) {
@@ -135,7 +137,7 @@ class ConsensusServiceImpl final : public ConsensusService {
     o.last_commit_path = (dir / "last_commit").string();
     absl::StatusOr<std::unique_ptr<TendermintDriver>> driver =
         TendermintDriver::Create(o, genesis, suite, key, mempool_.get(),
-                                 ledger_.get(), &clock_,
+                                 ledger_.get(), query_.get(), &clock_,
                                  ConsensusMetrics::Create(registry));
     if (!driver.ok()) return driver.status();
     driver_ = *std::move(driver);
@@ -143,14 +145,14 @@ class ConsensusServiceImpl final : public ConsensusService {
     // Its own context: ZeroMQ allows one ZAP handler per context.
     p2p_ctx_ = std::make_unique<zmq::context_t>();
     absl::StatusOr<std::shared_ptr<ZapAuthenticator>> zap =
-        StartZapAuthenticator(*p2p_ctx_, AllowListOf(*peers));
+        StartZapAuthenticator(*p2p_ctx_, AllowListOf(*entries));
     if (!zap.ok()) return zap.status();
     zap_ = *zap;
     PeerNetOptions po;
     po.node_id = node_id;
     po.bind_endpoint = opts.p2p_endpoint;
     po.key_pair = *curve;
-    po.peers = *peers;
+    po.peers = peers;
     po.authenticator = zap_;
     po.handlers = driver_->Handlers();
     absl::StatusOr<std::unique_ptr<PeerNet>> net =
@@ -170,6 +172,7 @@ class ConsensusServiceImpl final : public ConsensusService {
   std::unique_ptr<BusClient> storage_client_;
   std::unique_ptr<BusClient> mempool_client_;
   std::unique_ptr<LedgerApi> ledger_;
+  std::unique_ptr<QueryApi> query_;  // old blocks, for block sync
   std::unique_ptr<MempoolApi> mempool_;
   std::unique_ptr<SingleValidator> validator_;
   // Several validators.

@@ -1,6 +1,7 @@
 #include "tendermint_driver.h"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 #include <variant>
 
@@ -27,6 +28,9 @@ using tendermint::Step;
 constexpr absl::Duration kPoll = absl::Milliseconds(5);
 // Pause before asking storage again after it failed.
 constexpr absl::Duration kStorageRetry = absl::Milliseconds(100);
+// Evidence waiting for storage; more is dropped (and counted): it is only
+// the same proof again, and every copy is still logged.
+constexpr size_t kMaxPendingEvidence = 1000;
 // A proposed block may be at most this far ahead of the local clock.
 constexpr uint64_t kMaxClockSkewMs = 60'000;
 
@@ -35,11 +39,32 @@ constexpr uint64_t kMaxClockSkewMs = 60'000;
 // refused. Driver thread only.
 class GuardedSigner final : public tendermint::MessageSigner {
  public:
-  GuardedSigner(DoubleSignGuard* guard, const CryptoSuite& suite,
-                Bytes secret_key)
-      : guard_(guard), suite_(suite), secret_key_(std::move(secret_key)) {}
+  // What a precommit for (round, block hash) rests on (see WalPolka).
+  using PolkaFn =
+      std::function<WalPolka(uint32_t round, const Hash32& block_hash)>;
+
+  GuardedSigner(Wal* wal, DoubleSignGuard* guard, const CryptoSuite& suite,
+                Bytes secret_key, uint32_t own_index, PolkaFn polka)
+      : wal_(wal),
+        guard_(guard),
+        suite_(suite),
+        secret_key_(std::move(secret_key)),
+        own_index_(own_index),
+        polka_(std::move(polka)) {}
 
   absl::StatusOr<Bytes> SignVote(const Vote& vote, ByteView) override {
+    // A non-nil precommit locks: its polka is logged first, so that after a
+    // restart the lock comes back with what justifies it to the peers.
+    if (vote.type == VoteType::kPrecommit && !IsZero(vote.block_hash) &&
+        !wal_->FindSignedVote(vote.height, vote.round, vote.type)) {
+      WalPolka polka = polka_(vote.round, vote.block_hash);
+      std::erase_if(polka.votes, [this](const Vote& v) {
+        return v.validator_index == own_index_;  // logged as signed already
+      });
+      if (!polka.votes.empty() || !polka.proposal.empty()) {
+        if (absl::Status s = wal_->Append(polka); !s.ok()) return s;
+      }
+    }
     absl::StatusOr<DoubleSignGuard::VoteResult> r =
         guard_->SignVote(vote.type, vote.height, vote.round, vote.block_hash);
     if (!r.ok()) return r.status();
@@ -78,9 +103,12 @@ class GuardedSigner final : public tendermint::MessageSigner {
   }
 
  private:
+  Wal* const wal_;
   DoubleSignGuard* const guard_;
   const CryptoSuite& suite_;
   const Bytes secret_key_;
+  const uint32_t own_index_;
+  const PolkaFn polka_;
 };
 
 uint16_t TypeOf(const Message& m) {
@@ -103,7 +131,8 @@ uint64_t NowMs(const Clock* clock) {
 absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
     const TendermintDriverOptions& options, const Genesis& genesis,
     const CryptoSuite& suite, const NodeKey& key, MempoolApi* mempool,
-    LedgerApi* ledger, const Clock* clock, ConsensusMetrics metrics) {
+    LedgerApi* ledger, QueryApi* query, const Clock* clock,
+    ConsensusMetrics metrics) {
   if (genesis.validators.empty()) {
     return absl::FailedPreconditionError("genesis has no validators");
   }
@@ -141,7 +170,8 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
   }
   std::unique_ptr<TendermintDriver> d(
       new TendermintDriver(options, genesis, suite, key, own_index, mempool,
-                           ledger, clock, std::move(metrics), std::move(wal)));
+                           ledger, query, clock, std::move(metrics),
+                           std::move(wal)));
   if (d->wal_ != nullptr) {
     const Signer* signer = &d->signer_;
     d->guard_ = std::make_unique<DoubleSignGuard>(
@@ -149,8 +179,20 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
                                 const Hash32& hash) {
           return signer->SignVote(type, height, round, hash);
         });
-    d->message_signer_ =
-        std::make_unique<GuardedSigner>(d->guard_.get(), suite, key.secret_key);
+    TendermintDriver* driver = d.get();
+    d->message_signer_ = std::make_unique<GuardedSigner>(
+        d->wal_.get(), d->guard_.get(), suite, key.secret_key, *own_index,
+        [driver, own = *own_index](uint32_t round, const Hash32& hash) {
+          WalPolka p;
+          p.height = driver->machine_->height();
+          p.votes = driver->machine_->PrevotesFor(round, hash);
+          std::optional<Proposal> proposal =
+              driver->machine_->ProposalOf(hash);
+          if (proposal.has_value() && proposal->proposer_index != own) {
+            p.proposal = tendermint::EncodeProposal(*proposal);
+          }
+          return p;
+        });
   }
   tendermint::StateMachineOptions machine_options;
   machine_options.timeouts = options.timeouts;
@@ -173,7 +215,8 @@ TendermintDriver::TendermintDriver(const TendermintDriverOptions& options,
                                    const CryptoSuite& suite, const NodeKey& key,
                                    std::optional<uint32_t> own_index,
                                    MempoolApi* mempool, LedgerApi* ledger,
-                                   const Clock* clock, ConsensusMetrics metrics,
+                                   QueryApi* query, const Clock* clock,
+                                   ConsensusMetrics metrics,
                                    std::unique_ptr<Wal> wal)
     : options_(options),
       genesis_(genesis),
@@ -181,6 +224,7 @@ TendermintDriver::TendermintDriver(const TendermintDriverOptions& options,
       own_index_(own_index),
       mempool_(mempool),
       ledger_(ledger),
+      query_(query),
       clock_(clock),
       metrics_(std::move(metrics)),
       builder_(genesis.chain_id, suite, key.public_key),
@@ -260,11 +304,14 @@ void TendermintDriver::Loop() {
       if (stopping_) return;
       batch.swap(inbound_);
     }
-    for (const Inbound& in : batch) HandleInbound(in);
-    FireDueTimeouts();
-    if (start_next_at_.has_value() && clock_->Now() >= *start_next_at_) {
-      StartNextHeight();
+    for (const Inbound& in : batch) {
+      HandleInbound(in);
+      // A height decided from a synced Commit starts the next one at once,
+      // so the next Commit of the batch finds its height (block sync).
+      MaybeStartNextHeight();
     }
+    FireDueTimeouts();
+    MaybeStartNextHeight();
     if (clock_->Now() >= next_gossip_) Gossip();
     PublishState();
   }
@@ -300,30 +347,43 @@ bool TendermintDriver::Boot() {
                     state_.height, s.ToString());
     }
   }
-  absl::StatusOr<Actions> started = machine_->StartHeight(state_.height + 1);
+  // What this validator signed at the unfinished height goes into the
+  // machine with the height's start (so it never signs a conflicting
+  // message and keeps its lock), and out again: peers may have missed it.
+  std::vector<Message> own_log;
+  if (wal_ != nullptr) {
+    for (const WalRecord& rec : wal_->Replay()) {
+      if (const Vote* v = std::get_if<Vote>(&rec)) {
+        if (v->height == state_.height + 1) own_log.push_back(*v);
+      } else if (const auto* pv = std::get_if<WalPolka>(&rec)) {
+        if (pv->height != state_.height + 1) continue;
+        own_log.insert(own_log.end(), pv->votes.begin(), pv->votes.end());
+        if (!pv->proposal.empty()) {
+          absl::StatusOr<Proposal> proposal =
+              tendermint::DecodeProposal(pv->proposal);
+          if (proposal.ok()) own_log.push_back(*std::move(proposal));
+        }
+      } else if (const WalProposal* p = std::get_if<WalProposal>(&rec)) {
+        if (p->height != state_.height + 1) continue;
+        absl::StatusOr<Proposal> proposal =
+            tendermint::DecodeProposal(p->message);
+        if (proposal.ok()) own_log.push_back(*std::move(proposal));
+      }
+    }
+  }
+  absl::StatusOr<Actions> started =
+      machine_->StartHeight(state_.height + 1, own_log);
   if (!started.ok()) {
     spdlog::error("cannot start height {}: {}", state_.height + 1,
                   started.status().ToString());
     return false;
   }
-  // Replay what this validator signed at the unfinished height, so that the
-  // machine counts it as sent (and never signs a conflicting message), and
-  // send it again: peers may not have received it before the restart.
-  if (wal_ != nullptr) {
-    for (const WalRecord& rec : wal_->Replay()) {
-      if (const Vote* v = std::get_if<Vote>(&rec)) {
-        if (v->height != state_.height + 1) continue;
-        Execute(machine_->OnVote(*v), false);
-        Send(*v, nullptr);
-      } else if (const WalProposal* p = std::get_if<WalProposal>(&rec)) {
-        if (p->height != state_.height + 1) continue;
-        absl::StatusOr<Proposal> proposal =
-            tendermint::DecodeProposal(p->message);
-        if (!proposal.ok()) continue;
-        Execute(machine_->OnProposal(*proposal), false);
-        Send(*proposal, nullptr);
-      }
-    }
+  for (const Message& m : own_log) Send(m, nullptr);
+  if (!own_log.empty()) {
+    spdlog::info("consensus: resumed height {} at round {} with {} "
+                 "messages from the WAL{}",
+                 state_.height + 1, machine_->round(), own_log.size(),
+                 machine_->locked_block_hash().has_value() ? " (locked)" : "");
   }
   Execute(*std::move(started), false);
   spdlog::info("consensus: chain at height {}; validator {} of {}",
@@ -346,13 +406,7 @@ void TendermintDriver::HandleInbound(const Inbound& in) {
       metrics_.messages_dropped.Inc();
       return;
     }
-    // The peer works on peer_height: send the decisions it lacks (it keeps
-    // one of the next height, so two help).
-    for (uint64_t h = peer_height; h < peer_height + 2; ++h) {
-      auto it = recent_commits_.find(h);
-      if (it == recent_commits_.end()) break;
-      Send(it->second, &in.peer);
-    }
+    ServeSync(in.peer, peer_height);
     return;
   }
   absl::StatusOr<Message> m = tendermint::DecodeMessage(in.payload);
@@ -385,6 +439,52 @@ void TendermintDriver::HandleInbound(const Inbound& in) {
   Execute(std::move(actions), from_commit);
 }
 
+void TendermintDriver::ServeSync(const std::string& peer,
+                                 uint64_t peer_height) {
+  if (peer_height == 0 || peer_height > state_.height) return;
+  uint64_t bytes = 0;
+  const uint64_t last =
+      std::min<uint64_t>(state_.height, peer_height + options_.sync_batch - 1);
+  for (uint64_t h = peer_height; h <= last; ++h) {
+    std::optional<tendermint::Commit> c = DecisionAt(h);
+    if (!c.has_value()) break;
+    const Bytes payload = tendermint::EncodeMessage(*c);
+    bytes += payload.size();
+    if (net_ != nullptr) {
+      if (absl::Status s = net_->Send(
+              peer, static_cast<uint16_t>(MsgType::kConsensusCommit), payload);
+          !s.ok()) {
+        spdlog::debug("cannot send block {} to {}: {}", h, peer, s.ToString());
+        break;
+      }
+    }
+    metrics_.sync_blocks_served.Inc();
+    if (bytes >= options_.sync_batch_bytes) break;
+  }
+}
+
+std::optional<tendermint::Commit> TendermintDriver::DecisionAt(
+    uint64_t height) {
+  if (auto it = recent_commits_.find(height); it != recent_commits_.end()) {
+    return it->second;
+  }
+  if (query_ == nullptr) return std::nullopt;
+  absl::StatusOr<BlockRecord> r = query_->GetBlock(height);
+  if (!r.ok() || !r->cert.has_value()) {
+    metrics_.sync_read_errors.Inc();
+    spdlog::debug("block sync: cannot read block {} from storage: {}", height,
+                  r.ok() ? "no certificate" : r.status().ToString());
+    return std::nullopt;
+  }
+  return tendermint::Commit{std::move(r->block), *std::move(r->cert)};
+}
+
+void TendermintDriver::MaybeStartNextHeight() {
+  if (start_next_at_.has_value() && clock_->Now() >= *start_next_at_) {
+    StartNextHeight();
+  }
+}
+
 void TendermintDriver::Execute(Actions actions, bool from_commit) {
   for (Action& action : actions) {
     if (auto* b = std::get_if<BroadcastAction>(&action)) {
@@ -393,12 +493,28 @@ void TendermintDriver::Execute(Actions actions, bool from_commit) {
       timeouts_[{t->height, t->round, t->step}] = clock_->Now() + t->duration;
     } else if (auto* d = std::get_if<DecideAction>(&action)) {
       if (!Commit(*d)) return;
+      if (from_commit) metrics_.sync_blocks_applied.Inc();
       start_next_at_ = clock_->Now() + (from_commit ? absl::ZeroDuration()
                                                     : options_.commit_wait);
     } else if (auto* e = std::get_if<EvidenceAction>(&action)) {
       metrics_.evidence.Inc();
-      spdlog::warn("consensus: validator {} equivocated",
-                   tendermint::EvidenceValidator(e->evidence));
+      const tendermint::Evidence& ev = e->evidence;
+      spdlog::warn("consensus: validator {} equivocated ({}) at height {} "
+                   "round {}",
+                   tendermint::EvidenceValidator(ev),
+                   tendermint::EvidenceKind(ev), tendermint::EvidenceHeight(ev),
+                   tendermint::EvidenceRound(ev));
+      if (pending_evidence_.size() >= kMaxPendingEvidence) {
+        metrics_.evidence_dropped.Inc();
+        continue;
+      }
+      EvidenceRecord r;
+      r.kind = std::string(tendermint::EvidenceKind(ev));
+      r.height = tendermint::EvidenceHeight(ev);
+      r.round = tendermint::EvidenceRound(ev);
+      r.validator_index = tendermint::EvidenceValidator(ev);
+      r.message = tendermint::EncodeEvidence(ev);
+      pending_evidence_.push_back(std::move(r));
     }
   }
 }
@@ -446,7 +562,13 @@ bool TendermintDriver::Commit(const DecideAction& d) {
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), kStorageRetry);
     if (stopping_) return false;
   }
-  metrics_.commit_duration.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  const absl::Time now = absl::Now();
+  metrics_.commit_duration.Observe(absl::ToDoubleSeconds(now - start));
+  if (last_commit_at_.has_value()) {
+    metrics_.block_interval.Observe(
+        absl::ToDoubleSeconds(now - *last_commit_at_));
+  }
+  last_commit_at_ = now;
   recent_commits_[d.height] = tendermint::Commit{d.block, d.certificate};
   if (!options_.last_commit_path.empty()) {
     const Bytes encoded = tendermint::EncodeMessage(recent_commits_[d.height]);
@@ -529,8 +651,26 @@ void TendermintDriver::FireDueTimeouts() {
   }
 }
 
+void TendermintDriver::FlushEvidence() {
+  while (!pending_evidence_.empty()) {
+    const size_t n =
+        std::min<size_t>(pending_evidence_.size(), kMaxListEvidence);
+    std::vector<EvidenceRecord> batch(pending_evidence_.begin(),
+                                      pending_evidence_.begin() + n);
+    if (absl::Status s = ledger_->RecordEvidence(batch); !s.ok()) {
+      metrics_.evidence_store_errors.Inc();
+      spdlog::warn("cannot keep {} evidence records in storage yet: {}", n,
+                   s.ToString());
+      return;
+    }
+    pending_evidence_.erase(pending_evidence_.begin(),
+                            pending_evidence_.begin() + n);
+  }
+}
+
 void TendermintDriver::Gossip() {
   next_gossip_ = clock_->Now() + options_.gossip_interval;
+  FlushEvidence();
   if (net_ == nullptr) return;
   metrics_.peers_connected.Set(static_cast<double>(net_->PeersConnected()));
   Encoder enc;
@@ -546,6 +686,8 @@ void TendermintDriver::Gossip() {
 
 void TendermintDriver::PublishState() {
   metrics_.round.Set(static_cast<double>(machine_->round()));
+  metrics_.proposer.Set(static_cast<double>(
+      machine_->Proposer(machine_->height(), machine_->round())));
   absl::MutexLock lock(&mu_);
   round_ = machine_->round();
 }

@@ -54,8 +54,13 @@ struct TendermintDriverOptions {
   // before the WAL ends the height), so that after a restart this node can
   // still hand that decision to peers that missed it. Empty: not kept.
   std::string last_commit_path;
-  // Decided blocks kept in memory to answer peers that lag.
-  size_t kept_commits = 256;
+  // Recently decided blocks kept in memory to answer peers that lag; older
+  // ones are read from storage (QueryApi::GetBlock).
+  size_t kept_commits = 16;
+  // Decided blocks sent to a lagging peer per status message it sends (one
+  // per gossip_interval), and their byte budget.
+  size_t sync_batch = 32;
+  uint64_t sync_batch_bytes = uint64_t{16} << 20;
   // Inbound peer messages waiting for the driver thread; more are dropped
   // (and counted): consensus recovers them by gossip.
   size_t max_inbound = 10000;
@@ -70,6 +75,9 @@ struct TendermintDriverOptions {
 //     it every few ms);
 //   - Broadcast actions go to PeerNet::Broadcast (types kConsensusProposal,
 //     kConsensusVote, kConsensusCommit of MsgType);
+//   - an Evidence action is counted, logged, and kept in storage (batched
+//     each gossip_interval, retried while storage fails), where the api
+//     lists it;
 //   - a Decide action becomes LedgerApi::CommitBlock(block, certificate),
 //     retried until storage has the block, then an EndHeight in the WAL and
 //     StartHeight(height + 1) on the roots storage returned;
@@ -77,9 +85,13 @@ struct TendermintDriverOptions {
 //   - votes and proposals are signed through the WAL's DoubleSignGuard, and
 //     after a restart the WAL's records of the unfinished height are replayed
 //     into the machine, so the validator never signs a conflicting message.
-// Catching up: every gossip_interval the driver broadcasts its height
-// (kConsensusStatus); a peer that decided that height answers with its
-// Commit (from the last kept_commits decisions it made while running).
+// Block sync: every gossip_interval the driver broadcasts its height
+// (kConsensusStatus); a peer that decided that height answers with the
+// Commits (block + certificate) from that height on, up to sync_batch, from
+// its recent decisions or else from storage. The lagging node verifies each
+// certificate in the state machine (OnCommit), hands the block to storage,
+// and starts the next height at once, so a batch catches up a batch of
+// heights; then it rejoins consensus.
 //
 // Thread-safe: every public method may be called from any thread; the
 // handlers run on the PeerNet's thread and only queue.
@@ -93,7 +105,8 @@ class TendermintDriver {
   static absl::StatusOr<std::unique_ptr<TendermintDriver>> Create(
       const TendermintDriverOptions& options, const Genesis& genesis,
       const CryptoSuite& suite, const NodeKey& key, MempoolApi* mempool,
-      LedgerApi* ledger, const Clock* clock, ConsensusMetrics metrics = {});
+      LedgerApi* ledger, QueryApi* query, const Clock* clock,
+      ConsensusMetrics metrics = {});
 
   // Stops and joins the driver thread.
   ~TendermintDriver();
@@ -134,14 +147,20 @@ class TendermintDriver {
   TendermintDriver(const TendermintDriverOptions& options,
                    const Genesis& genesis, const CryptoSuite& suite,
                    const NodeKey& key, std::optional<uint32_t> own_index,
-                   MempoolApi* mempool, LedgerApi* ledger, const Clock* clock,
-                   ConsensusMetrics metrics, std::unique_ptr<Wal> wal);
+                   MempoolApi* mempool, LedgerApi* ledger, QueryApi* query,
+                   const Clock* clock, ConsensusMetrics metrics,
+                   std::unique_ptr<Wal> wal);
 
   void Loop();
   // Reads the chain state, starts the machine and replays the WAL. False
   // when stopping first.
   bool Boot();
   void HandleInbound(const Inbound& in);
+  // Answers a peer that works on peer_height (block sync).
+  void ServeSync(const std::string& peer, uint64_t peer_height);
+  // The decision of a past height, from memory or storage.
+  std::optional<tendermint::Commit> DecisionAt(uint64_t height);
+  void MaybeStartNextHeight();
   void Execute(tendermint::Actions actions, bool from_commit);
   void Send(const tendermint::Message& m, const std::string* peer);
   // Persists a decision; false when stopping before storage took it.
@@ -149,6 +168,8 @@ class TendermintDriver {
   void StartNextHeight();
   void FireDueTimeouts();
   void Gossip();
+  // Hands the evidence found so far to storage (LedgerApi::RecordEvidence).
+  void FlushEvidence();
   void PublishState();
   bool Stopping() const;
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -162,6 +183,7 @@ class TendermintDriver {
   const std::optional<uint32_t> own_index_;
   MempoolApi* const mempool_;
   LedgerApi* const ledger_;
+  QueryApi* const query_;
   const Clock* const clock_;
   ConsensusMetrics metrics_;
   const BlockBuilder builder_;
@@ -180,6 +202,8 @@ class TendermintDriver {
   uint64_t gossip_height_ = 0;
   std::map<uint64_t, tendermint::Commit> recent_commits_;
   std::set<uint32_t> heard_from_;  // validators heard at this height
+  std::optional<absl::Time> last_commit_at_;
+  std::deque<EvidenceRecord> pending_evidence_;  // not yet in storage
 
   mutable absl::Mutex mu_;
   std::deque<Inbound> inbound_ ABSL_GUARDED_BY(mu_);

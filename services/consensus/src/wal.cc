@@ -32,7 +32,11 @@ enum RecordKind : uint8_t {
   kKindProposal = 2,
   kKindEndHeight = 3,
   kKindLockState = 4,
+  kKindPolka = 5,
 };
+
+// Votes in one Polka record: at most every validator's vote.
+constexpr uint64_t kMaxPolkaVotes = 1024;
 
 // An encoded Vote is far below this (the signature is at most
 // kMaxSignatureBytes).
@@ -322,6 +326,12 @@ Bytes EncodeWalRecord(const WalRecord& r) {
   } else if (const WalEndHeight* h = std::get_if<WalEndHeight>(&r)) {
     e.PutU8(kKindEndHeight);
     e.PutVarint(h->height);
+  } else if (const WalPolka* pv = std::get_if<WalPolka>(&r)) {
+    e.PutU8(kKindPolka);
+    e.PutVarint(pv->height);
+    e.PutVarint(pv->votes.size());
+    for (const Vote& v : pv->votes) e.PutBytes(EncodeVote(v));
+    e.PutBytes(pv->proposal);
   } else {
     const WalLockState& l = std::get<WalLockState>(r);
     e.PutU8(kKindLockState);
@@ -368,6 +378,24 @@ absl::StatusOr<WalRecord> DecodeWalRecord(ByteView payload) {
       WAL_RETURN_IF_ERROR(GetRoundValue(&d, &l.locked));
       WAL_RETURN_IF_ERROR(GetRoundValue(&d, &l.valid));
       out = l;
+      break;
+    }
+    case kKindPolka: {
+      WalPolka pv;
+      WAL_RETURN_IF_ERROR(d.GetVarint(&pv.height));
+      uint64_t n = 0;
+      // Each vote takes at least a length byte and a few fields.
+      WAL_RETURN_IF_ERROR(d.GetCount(&n, kMaxPolkaVotes, 8));
+      pv.votes.reserve(n);
+      for (uint64_t i = 0; i < n; ++i) {
+        Bytes enc;
+        WAL_RETURN_IF_ERROR(d.GetBytes(&enc, kMaxEncodedVoteBytes));
+        absl::StatusOr<Vote> v = DecodeVote(enc);
+        if (!v.ok()) return v.status();
+        pv.votes.push_back(*std::move(v));
+      }
+      WAL_RETURN_IF_ERROR(d.GetBytes(&pv.proposal, payload.size()));
+      out = std::move(pv);
       break;
     }
     default:

@@ -17,6 +17,9 @@
 //   3 EndHeight:      varint height
 //   4 LockState:      varint height, varint round, then twice (locked, valid)
 //                     bool present [, varint round, 32-byte value hash]
+//   5 Polka:          varint height, varint count (<= 1024), then count
+//                     times bytes EncodeVote(vote), then bytes proposal
+//                     (opaque, empty when none)
 //
 // Recovery rules (Wal::Open):
 // - Only the last segment can end in a torn write: every earlier segment was
@@ -100,8 +103,24 @@ struct WalLockState {
   bool operator==(const WalLockState&) const = default;
 };
 
+// What made this validator lock on a block, logged before its precommit:
+// the prevotes of more than two thirds of the power (the "polka", other
+// validators' votes) and the proposal that carries the block (its encoding;
+// empty when the proposal is this validator's own, logged already). A
+// restarted validator replays them with its own messages, so it can show
+// its lock's justification to its peers and re-propose the block: without
+// them a lock whose polka or block no live peer still holds could never be
+// released (a liveness loss the simulation finds).
+struct WalPolka {
+  uint64_t height = 0;
+  std::vector<Vote> votes;
+  Bytes proposal;
+  bool operator==(const WalPolka&) const = default;
+};
+
 // One WAL record. A Vote is a vote this validator signed (with its signature).
-using WalRecord = std::variant<Vote, WalProposal, WalEndHeight, WalLockState>;
+using WalRecord =
+    std::variant<Vote, WalProposal, WalEndHeight, WalLockState, WalPolka>;
 
 // The height a record belongs to.
 uint64_t WalRecordHeight(const WalRecord& r);

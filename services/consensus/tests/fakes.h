@@ -123,6 +123,18 @@ class FakeLedger : public LedgerApi {
     absl::MutexLock lock(&mu_);
     return state_calls_;
   }
+  std::vector<EvidenceRecord> evidence() const {
+    absl::MutexLock lock(&mu_);
+    return evidence_;
+  }
+
+  absl::Status RecordEvidence(
+      const std::vector<EvidenceRecord>& records) override {
+    absl::MutexLock lock(&mu_);
+    if (down_) return absl::UnavailableError("storage is down");
+    evidence_.insert(evidence_.end(), records.begin(), records.end());
+    return absl::OkStatus();
+  }
 
   absl::StatusOr<ChainState> GetChainState() override {
     absl::MutexLock lock(&mu_);
@@ -201,7 +213,55 @@ class FakeLedger : public LedgerApi {
   int lose_replies_ ABSL_GUARDED_BY(mu_) = 0;
   bool down_ ABSL_GUARDED_BY(mu_) = false;
   int commit_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<EvidenceRecord> evidence_ ABSL_GUARDED_BY(mu_);
   int state_calls_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// The blocks of a FakeLedger as storage's query side serves them (only what
+// block sync reads: GetBlock by height, with the certificate). Counts reads.
+class FakeQuery : public QueryApi {
+ public:
+  explicit FakeQuery(const FakeLedger* ledger) : ledger_(ledger) {}
+
+  int block_reads() const {
+    absl::MutexLock lock(&mu_);
+    return block_reads_;
+  }
+
+  absl::StatusOr<BlockRecord> GetBlock(
+      std::optional<uint64_t> height) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++block_reads_;
+    }
+    const std::vector<Block> blocks = ledger_->blocks();
+    const std::vector<CommitCertificate> certs = ledger_->certs();
+    const uint64_t h = height.value_or(blocks.size());
+    if (h == 0 || h > blocks.size()) {
+      return absl::NotFoundError(absl::StrCat("no block ", h));
+    }
+    BlockRecord r;
+    r.block = blocks[h - 1];
+    r.block_hash = BlockHash(Ed25519Sha256(), r.block.header);
+    r.cert = certs[h - 1];
+    return r;
+  }
+  absl::StatusOr<TxRecord> GetTx(const Hash32&) override {
+    return absl::UnimplementedError("FakeQuery::GetTx");
+  }
+  absl::StatusOr<StateRecord> GetState(const std::string&,
+                                       const std::string&) override {
+    return absl::UnimplementedError("FakeQuery::GetState");
+  }
+  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(uint64_t,
+                                                           uint64_t) override {
+    return absl::UnimplementedError("FakeQuery::GetCommitted");
+  }
+
+ private:
+  const FakeLedger* const ledger_;
+  mutable absl::Mutex mu_;
+  int block_reads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Polls cond until it holds or 30 s pass.

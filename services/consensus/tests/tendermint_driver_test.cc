@@ -14,7 +14,7 @@
 #include "consortia/process.h"
 #include "fakes.h"
 #include "gtest/gtest.h"
-#include "peers_file.h"
+#include "tendermint/messages.h"
 #include "zmq.hpp"
 
 namespace consortia::consensus {
@@ -23,6 +23,7 @@ namespace {
 using testing::AllTxs;
 using testing::FakeLedger;
 using testing::FakeMempool;
+using testing::FakeQuery;
 using testing::kChainId;
 using testing::MakeTxs;
 using testing::WaitFor;
@@ -35,6 +36,7 @@ struct TestValidator {
   std::string wal_dir;
   FakeMempool mempool;
   std::unique_ptr<FakeLedger> ledger;
+  std::unique_ptr<FakeQuery> query;
   std::unique_ptr<zmq::context_t> ctx;
   std::shared_ptr<ZapAuthenticator> zap;
   std::unique_ptr<PeerNet> net;
@@ -70,6 +72,7 @@ class TendermintDriverTest : public ::testing::Test {
     }
     for (auto& v : validators_) {
       v->ledger = std::make_unique<FakeLedger>(genesis_, &v->mempool);
+      v->query = std::make_unique<FakeQuery>(v->ledger.get());
       peers_.push_back(v->info());
     }
     options_.timeouts.propose = absl::Seconds(1);
@@ -94,7 +97,7 @@ class TendermintDriverTest : public ::testing::Test {
     o.last_commit_path = (dir_ / v.id / "last_commit").string();
     absl::StatusOr<std::unique_ptr<TendermintDriver>> d =
         TendermintDriver::Create(o, genesis_, suite_, v.key, &v.mempool,
-                                 v.ledger.get(), &clock_);
+                                 v.ledger.get(), v.query.get(), &clock_);
     ASSERT_TRUE(d.ok()) << d.status();
     v.driver = *std::move(d);
     v.ctx = std::make_unique<zmq::context_t>();
@@ -226,6 +229,65 @@ TEST_F(TendermintDriverTest,
   ExpectAgreement();
 }
 
+TEST_F(TendermintDriverTest, FarBehindValidatorSyncsOldBlocksFromStorage) {
+  // Peers keep only 2 recent decisions in memory; a validator that missed
+  // many more heights must get the older ones from its peers' storage.
+  options_.kept_commits = 2;
+  options_.sync_batch = 4;
+  for (auto& v : validators_) StartValidator(*v);
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(2, {0, 1, 2, 3}); }));
+  StopValidator(*validators_[3]);
+  const uint64_t stopped_at = validators_[3]->ledger->height();
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(stopped_at + 12, {0, 1, 2}); }));
+
+  StartValidator(*validators_[3]);
+  const uint64_t target = validators_[0]->ledger->height() + 2;
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(target, {0, 1, 2, 3}); }));
+  ExpectAgreement();
+  int reads = 0;
+  for (size_t i = 0; i < 3; ++i) reads += validators_[i]->query->block_reads();
+  EXPECT_GT(reads, 0) << "old blocks must come from storage";
+  // Every synced block carries a certificate its ledger verified.
+  EXPECT_TRUE(validators_[3]->ledger->violations().empty());
+}
+
+TEST_F(TendermintDriverTest, EquivocationIsKeptInStorage) {
+  // Validator 3's key signs two prevotes for different blocks in one round
+  // (sent over its own connection, as a faulty validator would): the others
+  // record the evidence, hand it to storage, and keep committing.
+  for (auto& v : validators_) StartValidator(*v);
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(1, {0, 1, 2, 3}); }));
+  const NodeKey& key = validators_[3]->key;
+  ASSERT_TRUE(WaitFor([&] {
+    const uint64_t h = validators_[0]->ledger->height() + 1;
+    for (const char* tag : {"block-a", "block-b"}) {
+      Vote v;
+      v.type = VoteType::kPrevote;
+      v.height = h;
+      v.round = 0;
+      v.block_hash = suite_.Hash(ToBytes(tag));
+      v.validator_index = 3;
+      v.signature = *suite_.Sign(
+          key.secret_key, VoteSignBytes(genesis_.chain_id, v));
+      validators_[3]->net->Broadcast(
+          static_cast<uint16_t>(MsgType::kConsensusVote),
+          tendermint::EncodeMessage(v));
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+    return !validators_[0]->ledger->evidence().empty();
+  }));
+  const EvidenceRecord e = validators_[0]->ledger->evidence().front();
+  EXPECT_EQ(e.kind, "duplicate_vote");
+  EXPECT_EQ(e.validator_index, 3u);
+  absl::StatusOr<tendermint::Evidence> decoded =
+      tendermint::DecodeEvidence(e.message);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_TRUE(tendermint::VerifyEvidence(suite_, genesis_, *decoded).ok());
+  const uint64_t h = validators_[0]->ledger->height();
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(h + 2, {0, 1, 2}); }));
+  ExpectAgreement();
+}
+
 TEST_F(TendermintDriverTest, RestartMidHeightNeverSignsTwice) {
   // Restart every validator at once, repeatedly: each resumes from its WAL
   // and storage, and the chain continues without a fork.
@@ -247,45 +309,11 @@ TEST_F(TendermintDriverTest, RefusesAKeyOfAnotherSuite) {
   o.wal_dir = validators_[0]->wal_dir;
   EXPECT_EQ(TendermintDriver::Create(o, genesis_, suite_, key,
                                      &validators_[0]->mempool,
-                                     validators_[0]->ledger.get(), &clock_)
+                                     validators_[0]->ledger.get(), nullptr,
+                                     &clock_)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
-}
-
-}  // namespace
-}  // namespace consortia::consensus
-
-namespace consortia::consensus {
-namespace {
-
-TEST(BftPeersFileTest, RoundTripsAndRefusesBadEntries) {
-  absl::StatusOr<CurveKeyPair> a = GenerateCurveKeyPair();
-  absl::StatusOr<CurveKeyPair> b = GenerateCurveKeyPair();
-  ASSERT_TRUE(a.ok() && b.ok());
-  const std::vector<PeerInfo> peers = {
-      {"node0", "tcp://127.0.0.1:26604", a->public_key},
-      {"node1", "tcp://127.0.0.1:26614", b->public_key}};
-  absl::StatusOr<std::vector<PeerInfo>> parsed =
-      ParsePeersJson(PeersToJson(peers));
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
-  ASSERT_EQ(parsed->size(), 2u);
-  EXPECT_EQ((*parsed)[1].id, "node1");
-  EXPECT_EQ((*parsed)[1].endpoint, "tcp://127.0.0.1:26614");
-  EXPECT_EQ((*parsed)[1].public_key, b->public_key);
-
-  const std::string key = CurveKeyToZ85(a->public_key);
-  for (const std::string& bad :
-       {std::string("{}"), std::string("[{\"id\":\"x\"}]"),
-        std::string("not json"),
-        absl::StrCat(R"([{"id":"x","endpoint":"tcp://h:1","public_key":")",
-                     "short", R"("}])"),
-        absl::StrCat(R"([{"id":"x","endpoint":"tcp://h:1","public_key":")", key,
-                     R"("},{"id":"x","endpoint":"tcp://h:2",)",
-                     R"("public_key":")", CurveKeyToZ85(b->public_key),
-                     R"("}])")}) {
-    EXPECT_TRUE(absl::IsInvalidArgument(ParsePeersJson(bad).status())) << bad;
-  }
 }
 
 }  // namespace

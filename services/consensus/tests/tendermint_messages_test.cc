@@ -194,5 +194,54 @@ TEST(TendermintProposer, RoundRobinOverHeightPlusRound) {
                 7);
 }
 
+TEST(TendermintProposer, EqualPowersScheduleIsRoundRobin) {
+  const ProposerSchedule s({5, 5, 5, 5});
+  EXPECT_EQ(s.cycle(), 4u);
+  for (uint64_t h = 0; h < 20; ++h) {
+    for (uint32_t r = 0; r < 6; ++r) {
+      EXPECT_EQ(s.Index(h, r), ProposerIndex(h, r, 4)) << h << " " << r;
+    }
+  }
+}
+
+TEST(TendermintProposer, ShareFollowsPowerAndIsSpreadOut) {
+  const std::vector<uint64_t> powers = {1, 2, 3, 4};
+  const ProposerSchedule s(powers);
+  ASSERT_EQ(s.cycle(), 10u);
+  std::vector<int> count(powers.size(), 0);
+  uint32_t prev = s.Index(0, 0);
+  int run = 0;
+  for (uint64_t h = 0; h < 1000; ++h) {
+    const uint32_t i = s.Index(h, 0);
+    ++count[i];
+    // Spread out: no validator holds over half the power, so it never
+    // proposes three times in a row (twice only across the cycle's end).
+    run = (h > 0 && i == prev) ? run + 1 : 1;
+    EXPECT_LE(run, 2) << "height " << h;
+    prev = i;
+  }
+  for (size_t i = 0; i < powers.size(); ++i) {
+    EXPECT_EQ(count[i], static_cast<int>(100 * powers[i])) << i;
+  }
+  // Rounds of one height walk the same cycle.
+  EXPECT_EQ(s.Index(7, 2), s.Index(9, 0));
+}
+
+TEST(TendermintProposer, HugePowersAreScaledAndZeroNeverProposes) {
+  const uint64_t big = uint64_t{1} << 59;
+  const ProposerSchedule s({big, big / 2 + 1, 0, 3});
+  EXPECT_LE(s.cycle(), ProposerSchedule::kMaxSlots + 4);
+  std::vector<uint64_t> count(4, 0);
+  for (uint64_t slot = 0; slot < s.cycle(); ++slot) ++count[s.Index(slot, 0)];
+  EXPECT_EQ(count[2], 0u);
+  EXPECT_GE(count[3], 1u);  // scaled down, never to nothing
+  EXPECT_NEAR(static_cast<double>(count[0]) / static_cast<double>(count[1]),
+              2.0, 0.01);
+  // Arithmetic at the top of the ranges does not overflow.
+  EXPECT_LT(s.Index(std::numeric_limits<uint64_t>::max(),
+                    std::numeric_limits<uint32_t>::max()),
+            4u);
+}
+
 }  // namespace
 }  // namespace consortia::consensus::tendermint

@@ -670,6 +670,63 @@ TEST_F(TendermintStateMachineTest, OwnVoteFromOutsideIsNeverContradicted) {
   EXPECT_EQ(sm->step(), Step::kPrevote);
 }
 
+TEST_F(TendermintStateMachineTest, OwnPrecommitFromOutsideRestoresTheLock) {
+  // Before a restart validator 0 locked on A in round 0 and precommitted it.
+  // The restarted machine learns that only from the WAL's replay of its own
+  // votes; it must keep the lock and refuse another block in round 1.
+  const Block a_block = MakeBlock(1, "a");
+  auto sm = Make(0);
+  ASSERT_TRUE(sm->StartHeight(1, {Prevote(0, HashOf(a_block), 0),
+                                  Precommit(0, HashOf(a_block), 0)})
+                  .ok());
+  EXPECT_EQ(sm->locked_round(), 0);
+  EXPECT_EQ(sm->locked_block_hash(), HashOf(a_block));
+  NextRound(*sm, 0);
+  Actions a = sm->OnProposal(Propose(1, 1, MakeBlock(1, "b")));
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+  // A nil precommit, or one of an older round, does not move the lock.
+  sm->OnVote(Precommit(1, kNilHash, 0));
+  EXPECT_EQ(sm->locked_round(), 0);
+  // The locked block proposed again gets its prevote.
+  NextRound(*sm, 1);
+  Actions b = sm->OnProposal(Propose(1, 2, a_block));
+  ASSERT_EQ(Votes(b).size(), 1u);
+  EXPECT_EQ(Votes(b)[0].block_hash, HashOf(a_block));
+}
+
+TEST_F(TendermintStateMachineTest, RestartedProposerNeverProposesAgain) {
+  // Validator 0 proposes in round 3 of height 1. Restarted with that
+  // proposal (and its prevote) in its log, it resumes in round 3 and signs
+  // nothing new there: no second proposal, no second prevote.
+  const Block own = MakeBlock(1, "own-3");
+  Proposal logged = Propose(1, 3, own);
+  ASSERT_EQ(logged.proposer_index, 0u);
+  auto sm = Make(0);
+  absl::StatusOr<Actions> a =
+      sm->StartHeight(1, {logged, Prevote(3, HashOf(own), 0)});
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(sm->round(), 3u);
+  EXPECT_TRUE(Proposals(*a).empty());
+  EXPECT_TRUE(Votes(*a).empty());
+  // Others' messages and other heights in the log are ignored.
+  auto other = Make(0);
+  ASSERT_TRUE(other->StartHeight(1, {Prevote(2, HashOf(own), 1),
+                                     Prevote(2, HashOf(own), 0, /*h=*/2)})
+                  .ok());
+  EXPECT_EQ(other->round(), 0u);
+}
+
+TEST_F(TendermintStateMachineTest, WithoutItsPrecommitARestartedMachineIsFree) {
+  // The control for the test above: the same machine with no replay
+  // prevotes the other block, which is why the replay matters.
+  auto sm = Started();
+  NextRound(*sm, 0);
+  Actions a = sm->OnProposal(Propose(1, 1, MakeBlock(1, "b")));
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_FALSE(IsZero(Votes(a)[0].block_hash));
+}
+
 // ------------------------------------------------ heights, sync, observers
 
 TEST_F(TendermintStateMachineTest, NextHeightMessagesAreReplayed) {

@@ -184,6 +184,11 @@ TEST(ConsensusWalCodec, EveryRecordKindRoundTrips) {
       WalLockState{8, 1, WalRoundValue{1, H(1)}, std::nullopt},
       WalLockState{8, 3, std::nullopt, WalRoundValue{2, H(2)}},
       WalLockState{9, 0, std::nullopt, std::nullopt},
+      WalPolka{9,
+               {MakeVote(VoteType::kPrevote, 9, 1, 0xcd),
+                MakeVote(VoteType::kPrevote, 9, 1, 0xcd)},
+               ToBytes("the locked block's proposal")},
+      WalPolka{10, {}, {}},
   };
   Bytes segment;
   for (const WalRecord& r : records) {

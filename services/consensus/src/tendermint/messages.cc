@@ -1,6 +1,8 @@
 #include "tendermint/messages.h"
 
+#include <algorithm>
 #include <limits>
+#include <numeric>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -168,6 +170,58 @@ uint32_t EvidenceValidator(const Evidence& e) {
   return std::get<DoubleProposal>(e).first.proposer_index;
 }
 
+Bytes EncodeEvidence(const Evidence& e) {
+  Encoder enc;
+  if (const auto* v = std::get_if<DoubleVote>(&e)) {
+    enc.PutBytes(EncodeMessage(v->first));
+    enc.PutBytes(EncodeMessage(v->second));
+  } else {
+    const DoubleProposal& p = std::get<DoubleProposal>(e);
+    enc.PutBytes(EncodeMessage(p.first));
+    enc.PutBytes(EncodeMessage(p.second));
+  }
+  return enc.Take();
+}
+
+absl::StatusOr<Evidence> DecodeEvidence(ByteView data) {
+  if (data.size() > kMaxMessageBytes) return TooLarge(data.size());
+  Decoder d(data);
+  Message m[2];
+  for (Message& one : m) {
+    Bytes raw;
+    TM_RETURN_IF_ERROR(d.GetBytes(&raw, kMaxMessageBytes));
+    absl::StatusOr<Message> decoded = DecodeMessage(raw);
+    if (!decoded.ok()) return decoded.status();
+    one = *std::move(decoded);
+  }
+  TM_RETURN_IF_ERROR(d.ExpectEnd());
+  if (const auto* a = std::get_if<Vote>(&m[0])) {
+    if (const auto* b = std::get_if<Vote>(&m[1])) return DoubleVote{*a, *b};
+  }
+  if (const auto* a = std::get_if<Proposal>(&m[0])) {
+    if (const auto* b = std::get_if<Proposal>(&m[1])) {
+      return DoubleProposal{*a, *b};
+    }
+  }
+  return absl::InvalidArgumentError(
+      "evidence must hold two votes or two proposals");
+}
+
+std::string_view EvidenceKind(const Evidence& e) {
+  return std::holds_alternative<DoubleVote>(e) ? "duplicate_vote"
+                                               : "duplicate_proposal";
+}
+
+uint64_t EvidenceHeight(const Evidence& e) {
+  if (const auto* v = std::get_if<DoubleVote>(&e)) return v->first.height;
+  return std::get<DoubleProposal>(e).first.height;
+}
+
+uint32_t EvidenceRound(const Evidence& e) {
+  if (const auto* v = std::get_if<DoubleVote>(&e)) return v->first.round;
+  return std::get<DoubleProposal>(e).first.round;
+}
+
 absl::Status VerifyEvidence(const CryptoSuite& suite, const Genesis& genesis,
                             const Evidence& e) {
   if (suite.name() != genesis.crypto_suite) {
@@ -225,6 +279,46 @@ absl::Status VerifyEvidence(const CryptoSuite& suite, const Genesis& genesis,
 
 uint32_t ProposerIndex(uint64_t height, uint32_t round, size_t n) {
   return static_cast<uint32_t>((height % n + round % n) % n);
+}
+
+ProposerSchedule::ProposerSchedule(const std::vector<uint64_t>& powers) {
+  uint64_t g = 0;
+  for (uint64_t p : powers) g = std::gcd(g, p);
+  if (g == 0) g = 1;  // no power at all: the caller refuses such a set
+  std::vector<uint64_t> weights;
+  uint64_t total = 0;
+  for (uint64_t p : powers) {
+    weights.push_back(p / g);
+    total += p / g;
+  }
+  if (total > kMaxSlots) {
+    const uint64_t scaled_from = total;
+    total = 0;
+    for (uint64_t& w : weights) {
+      if (w == 0) continue;  // a validator without power never proposes
+      w = std::max<uint64_t>(
+          1, static_cast<uint64_t>(static_cast<unsigned __int128>(w) *
+                                   kMaxSlots / scaled_from));
+      total += w;
+    }
+  }
+  std::vector<int64_t> credit(weights.size(), 0);
+  table_.reserve(total);
+  for (uint64_t s = 0; s < total; ++s) {
+    size_t best = 0;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      credit[i] += static_cast<int64_t>(weights[i]);
+      if (credit[i] > credit[best]) best = i;
+    }
+    credit[best] -= static_cast<int64_t>(total);
+    table_.push_back(static_cast<uint32_t>(best));
+  }
+}
+
+uint32_t ProposerSchedule::Index(uint64_t height, uint32_t round) const {
+  const uint64_t l = table_.size();
+  if (l == 0) return 0;
+  return table_[(height % l + round % l) % l];
 }
 
 #undef TM_RETURN_IF_ERROR

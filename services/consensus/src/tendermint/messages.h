@@ -97,15 +97,51 @@ using Evidence = std::variant<DoubleVote, DoubleProposal>;
 // The validator that the evidence accuses.
 uint32_t EvidenceValidator(const Evidence& e);
 
+// Evidence as storage keeps it and the api serves it (hex): the two
+// messages, each as EncodeMessage (a DoubleProposal's blocks without txs).
+// DecodeEvidence returns InvalidArgument unless both are votes or both are
+// proposals; it does not check signatures (VerifyEvidence does).
+Bytes EncodeEvidence(const Evidence& e);
+absl::StatusOr<Evidence> DecodeEvidence(ByteView data);
+// "duplicate_vote" or "duplicate_proposal"; and the height and round.
+std::string_view EvidenceKind(const Evidence& e);
+uint64_t EvidenceHeight(const Evidence& e);
+uint32_t EvidenceRound(const Evidence& e);
+
 // OK iff e proves that a validator of genesis equivocated: both messages are
 // for the same height and round (and type), they differ, and both signatures
 // verify with that validator's key. InvalidArgument saying why otherwise.
 absl::Status VerifyEvidence(const CryptoSuite& suite, const Genesis& genesis,
                             const Evidence& e);
 
-// Round-robin proposer of (height, round): (height + round) mod n. Voting
-// power does not weigh in yet. n must be > 0.
+// Round-robin proposer of (height, round) among n validators of equal
+// power: (height + round) mod n. n must be > 0. ProposerSchedule gives the
+// same answer for equal powers.
 uint32_t ProposerIndex(uint64_t height, uint32_t round, size_t n);
+
+// Who proposes at (height, round) for a validator set with voting powers.
+// Slot s = (height + round) mod L goes to validators in proportion to their
+// power, spread evenly over the cycle (smooth weighted round robin: at each
+// slot every validator gains its weight as credit; the one with the most
+// credit, lowest index on ties, proposes and pays back the total weight).
+// So a validator with twice the power proposes twice as often, and
+// consecutive rounds of a height move to other validators unless one holds
+// over half the power. Weights are the powers divided by their gcd; if they
+// still add up to more than kMaxSlots they are scaled down to that total
+// (each keeps at least 1), which bounds the table. With equal powers, slot s
+// goes to validator s mod n, as ProposerIndex. Immutable; thread-safe.
+class ProposerSchedule {
+ public:
+  static constexpr uint64_t kMaxSlots = uint64_t{1} << 16;
+  // powers must be non-empty and each > 0.
+  explicit ProposerSchedule(const std::vector<uint64_t>& powers);
+  uint32_t Index(uint64_t height, uint32_t round) const;
+  // The length L of one cycle.
+  size_t cycle() const { return table_.size(); }
+
+ private:
+  std::vector<uint32_t> table_;
+};
 
 }  // namespace consortia::consensus::tendermint
 

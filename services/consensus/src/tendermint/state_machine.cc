@@ -27,6 +27,12 @@ Proposal WithoutTxs(const Proposal& p) {
   return copy;
 }
 
+std::vector<uint64_t> PowersOf(const Genesis& genesis) {
+  std::vector<uint64_t> powers;
+  for (const Validator& v : genesis.validators) powers.push_back(v.power);
+  return powers;
+}
+
 uint64_t PowerFor(const std::map<Hash32, uint64_t>& m, const Hash32& h) {
   auto it = m.find(h);
   return it == m.end() ? 0 : it->second;
@@ -144,16 +150,17 @@ StateMachine::StateMachine(const Genesis& genesis, const CryptoSuite& suite,
       valid_(std::move(valid)),
       options_(options),
       total_power_(total_power),
+      proposers_(PowersOf(genesis)),
       rounds_of_(genesis.validators.size()),
       next_height_count_(genesis.validators.size(), 0),
       next_height_proposal_(genesis.validators.size(), false) {}
 
 uint32_t StateMachine::Proposer(uint64_t height, uint32_t round) const {
-  return ProposerIndex(height, round, genesis_.validators.size());
+  return proposers_.Index(height, round);
 }
 
 std::optional<Hash32> StateMachine::locked_block_hash() const {
-  if (!locked_value_.has_value()) return std::nullopt;
+  if (locked_round_ == kNoRound) return std::nullopt;
   return locked_hash_;
 }
 
@@ -173,7 +180,8 @@ const StateMachine::RoundState* StateMachine::FindRound(uint32_t r) const {
 
 // ------------------------------------------------------------------ inputs
 
-absl::StatusOr<Actions> StateMachine::StartHeight(uint64_t height) {
+absl::StatusOr<Actions> StateMachine::StartHeight(
+    uint64_t height, const std::vector<Message>& own_log) {
   if (height == 0 || height <= height_) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start height ", height, " at height ", height_));
@@ -181,11 +189,11 @@ absl::StatusOr<Actions> StateMachine::StartHeight(uint64_t height) {
   height_ = height;
   round_ = 0;
   step_ = Step::kPropose;
-  locked_value_.reset();
   locked_hash_ = Hash32{};
   locked_round_ = kNoRound;
   valid_value_.reset();
   valid_round_ = kNoRound;
+  restored_valid_hash_.reset();
   decision_.reset();
   rounds_.clear();
   for (auto& s : rounds_of_) s.clear();
@@ -200,7 +208,29 @@ absl::StatusOr<Actions> StateMachine::StartHeight(uint64_t height) {
   next_height_commit_.reset();
 
   Actions out;
-  StartRound(0, &out);
+  // A restarted validator's own messages of this height come first, before
+  // anything can make it sign: each marks its step as signed (and a non-nil
+  // precommit restores its lock), and it resumes at the latest round it
+  // had reached (it was there legitimately; earlier rounds hold nothing it
+  // may still sign).
+  uint32_t resume_round = 0;
+  for (const Message& m : own_log) {
+    if (const auto* p = std::get_if<Proposal>(&m)) {
+      if (p->height != height) continue;
+      AddProposal(*p, /*verified=*/false, &out);
+      if (own_index_ == p->proposer_index) {
+        resume_round = std::max(resume_round, p->round);
+      }
+    } else if (const auto* v = std::get_if<Vote>(&m)) {
+      if (v->height != height) continue;
+      // Others' votes (the polka behind a lock) count as received.
+      AddVote(*v, /*verified=*/false, &out);
+      if (own_index_ == v->validator_index) {
+        resume_round = std::max(resume_round, v->round);
+      }
+    }
+  }
+  StartRound(resume_round, &out);
   Evaluate(std::nullopt, &out);
   for (Buffered& b : buffered) {
     if (const auto* p = std::get_if<Proposal>(&b.message)) {
@@ -559,7 +589,12 @@ bool StateMachine::AddVote(const Vote& v, bool verified, Actions* out) {
       return false;
     }
   }
-  if (v.round > round_ && !MakeRoom(v.validator_index, v.round)) return false;
+  // Own messages (a restart's replay) are few and must all count: they are
+  // what keeps this validator from signing twice. Only others are bounded.
+  if (v.round > round_ && v.validator_index != own_index_ &&
+      !MakeRoom(v.validator_index, v.round)) {
+    return false;
+  }
   RoundState& rs = Round(v.round);
   VoteTally& tally = prevote ? rs.prevotes : rs.precommits;
   tally.by_validator[v.validator_index].push_back(v);
@@ -570,6 +605,27 @@ bool StateMachine::AddVote(const Vote& v, bool verified, Actions* out) {
     // Our own vote coming back (replayed from the WAL after a restart, or
     // relayed): we must not sign another one for this round and type.
     (prevote ? rs.sent_prevote : rs.sent_precommit) = true;
+    // A non-nil precommit is signed only at line 40, right after line 38
+    // locked on its block in that round: so it restores the lock that a
+    // restart lost. (In a running machine the lock is already this or
+    // newer.)
+    if (!prevote && !IsZero(v.block_hash) &&
+        static_cast<int64_t>(v.round) > locked_round_) {
+      locked_hash_ = v.block_hash;
+      locked_round_ = v.round;
+      // Line 42 ran in that round too: the block is also validValue (the
+      // block itself comes with its proposal, now or once a peer relays it).
+      if (static_cast<int64_t>(v.round) > valid_round_) {
+        valid_round_ = v.round;
+        valid_value_.reset();
+        restored_valid_hash_.reset();
+        if (std::optional<Proposal> known = ProposalOf(v.block_hash)) {
+          valid_value_ = std::move(known->block);
+        } else {
+          restored_valid_hash_ = v.block_hash;
+        }
+      }
+    }
   }
   ++counters_.votes_accepted;
   return true;
@@ -612,6 +668,7 @@ bool StateMachine::AddProposal(const Proposal& p, bool verified, Actions* out) {
     // Kept: a quorum may form for it (the paper's log holds every proposal).
     rs.proposals.push_back(StoredProposal{p, hash});
     proposal_hashes_.insert(hash);
+    NoteRestoredValidValue(p, hash);
     ++counters_.proposals_accepted;
     return true;
   }
@@ -622,14 +679,49 @@ bool StateMachine::AddProposal(const Proposal& p, bool verified, Actions* out) {
       return false;
     }
   }
-  if (p.round > round_ && !MakeRoom(p.proposer_index, p.round)) return false;
+  if (p.round > round_ && p.proposer_index != own_index_ &&
+      !MakeRoom(p.proposer_index, p.round)) {
+    return false;
+  }
   RoundState& rs = Round(p.round);
   rs.proposals.push_back(StoredProposal{p, hash});
   proposal_hashes_.insert(hash);
+  NoteRestoredValidValue(p, hash);
   NoteSender(rs, p.round, p.proposer_index);
   if (own_index_ == p.proposer_index) rs.sent_proposal = true;
   ++counters_.proposals_accepted;
   return true;
+}
+
+void StateMachine::NoteRestoredValidValue(const Proposal& p,
+                                          const Hash32& hash) {
+  if (restored_valid_hash_ == hash) {
+    valid_value_ = p.block;
+    restored_valid_hash_.reset();
+  }
+}
+
+std::optional<Proposal> StateMachine::ProposalOf(
+    const Hash32& block_hash) const {
+  for (const auto& [r, rs] : rounds_) {
+    for (const StoredProposal& sp : rs.proposals) {
+      if (sp.hash == block_hash) return sp.proposal;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<Vote> StateMachine::PrevotesFor(uint32_t round,
+                                            const Hash32& block_hash) const {
+  std::vector<Vote> out;
+  const RoundState* rs = FindRound(round);
+  if (rs == nullptr) return out;
+  for (const auto& [validator, votes] : rs->prevotes.by_validator) {
+    for (const Vote& v : votes) {
+      if (v.block_hash == block_hash) out.push_back(v);
+    }
+  }
+  return out;
 }
 
 void StateMachine::RecordEvidence(Evidence e, Actions* out) {
@@ -682,7 +774,9 @@ void StateMachine::StartRound(uint32_t round, Actions* out) {
   Proposal p;
   p.height = height_;
   p.round = round;
-  p.valid_round = valid_round_;
+  // A validRound whose block is not back yet after a restart is not
+  // proposed: a fresh block then goes out as a new value.
+  p.valid_round = valid_value_.has_value() ? valid_round_ : kNoRound;
   p.proposer_index = *own_index_;
   if (valid_value_.has_value()) {  // lines 15-16
     p.block = *valid_value_;
@@ -726,8 +820,7 @@ bool StateMachine::UponProposalNoValidRound(Actions* out) {
   for (const StoredProposal& sp : rs->proposals) {
     if (sp.proposal.valid_round != kNoRound) continue;
     const bool lock_ok = options_.unsafe_test_only.ignore_locks ||
-                         locked_round_ == kNoRound ||
-                         (locked_value_.has_value() && locked_hash_ == sp.hash);
+                         locked_round_ == kNoRound || locked_hash_ == sp.hash;
     const Block& block = sp.proposal.block;
     const Hash32 hash = sp.hash;
     const bool vote_for = lock_ok && Valid(block, hash);
@@ -752,8 +845,7 @@ bool StateMachine::UponProposalWithValidRound(Actions* out) {
       continue;
     }
     const bool lock_ok = options_.unsafe_test_only.ignore_locks ||
-                         locked_round_ <= vr ||
-                         (locked_value_.has_value() && locked_hash_ == sp.hash);
+                         locked_round_ <= vr || locked_hash_ == sp.hash;
     const Block& block = sp.proposal.block;
     const Hash32 hash = sp.hash;
     const bool vote_for = lock_ok && Valid(block, hash);
@@ -789,14 +881,14 @@ bool StateMachine::UponPrevoteQuorumForProposal(Actions* out) {
     if (!Valid(block, hash)) continue;
     it->second.polka_seen = true;
     if (step_ == Step::kPrevote) {
-      locked_value_ = block;  // lines 38-39
-      locked_hash_ = hash;
+      locked_hash_ = hash;  // lines 38-39 (lockedValue, by its hash)
       locked_round_ = round_;
       step_ = Step::kPrecommit;                        // line 41
       BroadcastVote(VoteType::kPrecommit, hash, out);  // line 40
     }
     valid_value_ = block;  // lines 42-43
     valid_round_ = round_;
+    restored_valid_hash_.reset();
     return true;
   }
   return false;

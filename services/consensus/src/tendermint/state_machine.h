@@ -235,7 +235,16 @@ class StateMachine {
   // the previous height is decided and persisted), dropping what was kept for
   // lower heights and replaying what was buffered for this one.
   // FailedPrecondition if height is 0 or not above the current height.
-  absl::StatusOr<Actions> StartHeight(uint64_t height);
+  // After a restart, own_log holds what this validator signed at `height`
+  // before (its write-ahead log): those messages are taken in first, so the
+  // machine never signs a conflicting one, keeps the lock its last non-nil
+  // precommit implies, and resumes at the highest round among them. Other
+  // validators' votes and proposals in it (what its lock rests on,
+  // WalPolka) count as received; other heights are ignored. The
+  // caller should send the logged messages again (peers may have missed
+  // them).
+  absl::StatusOr<Actions> StartHeight(
+      uint64_t height, const std::vector<Message>& own_log = {});
 
   // Inputs. Each returns the actions it caused (often none).
   Actions OnMessage(const Message& m);
@@ -265,6 +274,12 @@ class StateMachine {
   int64_t locked_round() const { return locked_round_; }
   int64_t valid_round() const { return valid_round_; }
   std::optional<Hash32> locked_block_hash() const;
+  // The prevotes for block_hash in `round` of this height (each validator's
+  // counted ones): after a non-nil precommit, the polka behind the lock,
+  // which the driver logs so that a restart can show it to peers again.
+  std::vector<Vote> PrevotesFor(uint32_t round, const Hash32& block_hash) const;
+  // A proposal of this height that carries the block with this hash.
+  std::optional<Proposal> ProposalOf(const Hash32& block_hash) const;
   const Counters& counters() const { return counters_; }
   // Evidence seen so far (at most options.max_evidence, oldest first).
   const std::vector<Evidence>& evidence() const { return evidence_; }
@@ -350,6 +365,9 @@ class StateMachine {
   bool AddVote(const Vote& v, bool verified, Actions* out);
   bool AddProposal(const Proposal& p, bool verified, Actions* out);
   void RecordEvidence(Evidence e, Actions* out);
+  // After a restart restored validRound without its block: takes the block
+  // from the first proposal of it that comes in.
+  void NoteRestoredValidValue(const Proposal& p, const Hash32& hash);
 
   // The rules of Algorithm 1, each named after its lines.
   void StartRound(uint32_t round, Actions* out);                      // 11-21
@@ -384,16 +402,20 @@ class StateMachine {
   const ValidityCheck valid_;
   const StateMachineOptions options_;
   const uint64_t total_power_;
+  const ProposerSchedule proposers_;
 
   // Algorithm 1's variables (h_p, round_p, step_p, lockedValue_p, ...).
   uint64_t height_ = 0;
   uint32_t round_ = 0;
   Step step_ = Step::kPropose;
-  std::optional<Block> locked_value_;
+  // lockedValue_p is kept by its hash: the rules compare it with proposals
+  // and never need the block itself (a proposer re-proposes validValue).
   Hash32 locked_hash_{};
   int64_t locked_round_ = kNoRound;
   std::optional<Block> valid_value_;
   int64_t valid_round_ = kNoRound;
+  // validValue's hash while its block is still unknown (after a restart).
+  std::optional<Hash32> restored_valid_hash_;
   std::optional<Commit> decision_;
 
   // The message log of the current height.

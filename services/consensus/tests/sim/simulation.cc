@@ -56,7 +56,15 @@ struct Packet {
 };
 using PacketPtr = std::shared_ptr<const Packet>;
 
-enum class EventKind { kDeliver, kTimeout, kGossip, kCrash, kGst };
+enum class EventKind {
+  kDeliver,
+  kTimeout,
+  kGossip,
+  kCrash,
+  kRestartDown,
+  kRestartUp,
+  kGst
+};
 
 struct Event {
   int64_t time = 0;
@@ -90,6 +98,9 @@ struct Node {
   std::unique_ptr<KeySigner> signer;
   std::unique_ptr<StateMachine> sm;
   std::map<uint64_t, Decided> decided;
+  // What it signed at its current height: its write-ahead log.
+  std::vector<Message> wal;
+  int restarts_pending = 0;  // down, and a kRestartUp will bring it back
   bool crashed = false;
   std::vector<bool> reach;  // endpoints it exchanges messages with
   uint64_t blocks_built = 0;
@@ -132,6 +143,9 @@ class Simulation {
   void Gossip(Node& n);
   absl::StatusOr<Block> BuildBlock(Node& n, uint64_t height, uint32_t round);
   bool ValidBlock(const Node& n, const Block& b) const;
+  // A fresh state machine for n (at height 0).
+  bool MakeMachine(Node& n);
+  void Restart(Node& n);
   bool LivenessReached() const;
   template <typename... Args>
   void Trace(const absl::FormatSpec<Args...>& format, const Args&... args);
@@ -221,31 +235,8 @@ void Simulation::Setup() {
     }
   }
 
-  StateMachineOptions options;
-  options.timeouts = cfg_.timeouts;
   for (auto& node_ptr : nodes_) {
-    Node* node = node_ptr.get();
-    absl::StatusOr<std::unique_ptr<KeySigner>> signer = KeySigner::Create(
-        suite_, keys_[node->index].secret_key, keys_[node->index].public_key);
-    if (!signer.ok()) {
-      Fail(absl::StrCat("setup: ", signer.status().ToString()));
-      return;
-    }
-    node->signer = *std::move(signer);
-    StateMachineOptions node_options = options;
-    if (IsHonest(*node)) node_options.unsafe_test_only = cfg_.unsafe;
-    absl::StatusOr<std::unique_ptr<StateMachine>> sm = StateMachine::Create(
-        genesis_, suite_, node->index, node->signer.get(),
-        [this, node](uint64_t h, uint32_t r) {
-          return BuildBlock(*node, h, r);
-        },
-        [this, node](const Block& b) { return ValidBlock(*node, b); },
-        node_options);
-    if (!sm.ok()) {
-      Fail(absl::StrCat("setup: ", sm.status().ToString()));
-      return;
-    }
-    node->sm = *std::move(sm);
+    if (!MakeMachine(*node_ptr)) return;
   }
 
   for (int w = 0; w < cfg_.partitions && cfg_.gst_ms > 0; ++w) {
@@ -276,10 +267,69 @@ void Simulation::Setup() {
     g.node = node->id;
     Push(std::move(g));
   }
+  std::vector<int> honest;
+  for (const auto& node : nodes_) {
+    if (IsHonest(*node)) honest.push_back(node->id);
+  }
+  for (int k = 0; k < cfg_.restarts && !honest.empty(); ++k) {
+    Event down;
+    down.time = rng_.Uniform(0, std::max<int64_t>(cfg_.gst_ms, 1));
+    down.kind = EventKind::kRestartDown;
+    down.node = honest[rng_.Uniform(0, static_cast<int64_t>(honest.size()) - 1)];
+    Event up = down;
+    up.time = down.time + rng_.Uniform(50, 3000);
+    up.kind = EventKind::kRestartUp;
+    Push(std::move(down));
+    Push(std::move(up));
+  }
   Event gst;
   gst.time = cfg_.gst_ms;
   gst.kind = EventKind::kGst;
   Push(std::move(gst));
+}
+
+bool Simulation::MakeMachine(Node& n) {
+  if (n.signer == nullptr) {
+    absl::StatusOr<std::unique_ptr<KeySigner>> signer = KeySigner::Create(
+        suite_, keys_[n.index].secret_key, keys_[n.index].public_key);
+    if (!signer.ok()) {
+      Fail(absl::StrCat("setup: ", signer.status().ToString()));
+      return false;
+    }
+    n.signer = *std::move(signer);
+  }
+  StateMachineOptions options;
+  options.timeouts = cfg_.timeouts;
+  if (IsHonest(n)) options.unsafe_test_only = cfg_.unsafe;
+  Node* node = &n;
+  absl::StatusOr<std::unique_ptr<StateMachine>> sm = StateMachine::Create(
+      genesis_, suite_, n.index, n.signer.get(),
+      [this, node](uint64_t h, uint32_t r) { return BuildBlock(*node, h, r); },
+      [this, node](const Block& b) { return ValidBlock(*node, b); }, options);
+  if (!sm.ok()) {
+    Fail(absl::StrCat("setup: ", sm.status().ToString()));
+    return false;
+  }
+  n.sm = *std::move(sm);
+  return true;
+}
+
+// What the consensus service does after a crash: a new machine at the height
+// after its last decided block, its logged messages replayed into it and
+// sent again, then the height's own start actions.
+void Simulation::Restart(Node& n) {
+  if (!MakeMachine(n)) return;
+  const uint64_t height = n.DecidedHeight() + 1;
+  if (cfg_.restart_without_wal) n.wal.clear();
+  Trace("node %d restarts at height %d, replaying %d signed messages", n.id,
+        height, n.wal.size());
+  absl::StatusOr<Actions> started = n.sm->StartHeight(height, n.wal);
+  if (!started.ok()) {
+    Fail(absl::StrCat("node ", n.id, ": ", started.status().ToString()));
+    return;
+  }
+  for (const Message& m : n.wal) SendToAll(n.id, Encode(m));
+  Apply(n, *std::move(started));
 }
 
 bool Simulation::Partitioned(int a, int b) const {
@@ -381,6 +431,7 @@ void Simulation::Apply(Node& n, Actions actions) {
     } else if (auto* d = std::get_if<DecideAction>(&a)) {
       OnDecide(n, *d);
       if (!result_.ok) return;
+      n.wal.clear();  // the height is over (WalEndHeight)
       absl::StatusOr<Actions> next = n.sm->StartHeight(d->height + 1);
       if (!next.ok()) {
         Fail(absl::StrCat("node ", n.id, ": ", next.status().ToString()));
@@ -412,6 +463,17 @@ void Simulation::OnBroadcast(Node& n, const Message& m) {
     Equivocate(n, m);
     return;
   }
+  if (const auto* v = std::get_if<Vote>(&m);
+      v != nullptr && v->type == VoteType::kPrecommit &&
+      !IsZero(v->block_hash)) {
+    // What the lock rests on goes to the log first (WalPolka).
+    for (const Vote& pv : n.sm->PrevotesFor(v->round, v->block_hash)) {
+      if (pv.validator_index != n.index) n.wal.push_back(pv);
+    }
+    std::optional<Proposal> p = n.sm->ProposalOf(v->block_hash);
+    if (p.has_value() && p->proposer_index != n.index) n.wal.push_back(*p);
+  }
+  if (!std::holds_alternative<Commit>(m)) n.wal.push_back(m);
   SendToAll(n.id, Encode(m));
 }
 
@@ -553,7 +615,16 @@ void Simulation::Deliver(Node& n, int from, const Packet& p) {
 }
 
 void Simulation::Gossip(Node& n) {
-  if (n.crashed) return;
+  if (n.crashed) {
+    if (n.restarts_pending > 0) {  // keep the beat for after the restart
+      Event e;
+      e.time = now_ + cfg_.gossip_ms;
+      e.kind = EventKind::kGossip;
+      e.node = n.id;
+      Push(std::move(e));
+    }
+    return;
+  }
   int64_t peer = rng_.Uniform(0, static_cast<int64_t>(nodes_.size()) - 2);
   if (peer >= n.id) ++peer;
   auto status = std::make_shared<Packet>();
@@ -622,6 +693,19 @@ SimResult Simulation::Run() {
       case EventKind::kCrash:
         Trace("node %d crashes", n.id);
         n.crashed = true;
+        break;
+      case EventKind::kRestartDown:
+        if (n.crashed) break;
+        Trace("node %d crashes (it will restart)", n.id);
+        n.crashed = true;
+        ++n.restarts_pending;
+        break;
+      case EventKind::kRestartUp:
+        if (!n.crashed || n.restarts_pending == 0) break;
+        n.crashed = false;
+        --n.restarts_pending;
+        Restart(n);
+        ++result_.restarts;
         break;
       case EventKind::kGst: {
         after_gst_ = true;
@@ -696,10 +780,12 @@ std::string DescribeConfig(const SimConfig& c) {
   }
   return absl::StrFormat(
       "n=%d faults={%s} drop=%.2f dup=%.2f delay<=%dms partitions=%d "
-      "gst=%dms%s%s",
+      "gst=%dms restarts=%d%s%s",
       c.validators, faults, c.drop, c.duplicate, c.max_delay_ms, c.partitions,
-      c.gst_ms, c.real_crypto ? " ed25519" : "",
-      c.unsafe.weak_quorum || c.unsafe.ignore_locks ? " UNSAFE" : "");
+      c.gst_ms, c.restarts, c.real_crypto ? " ed25519" : "",
+      c.unsafe.weak_quorum || c.unsafe.ignore_locks || c.restart_without_wal
+          ? " UNSAFE"
+          : "");
 }
 
 SimConfig ChaosConfig(uint64_t seed, int validators,

@@ -3,7 +3,11 @@
 // messages and splits into partitions that heal at a global stabilisation
 // time (GST). Up to f validators are faulty: crashed, equivocating (two
 // proposals per round to two halves of the network, double prevotes and
-// precommits), or run twice with one key ("twins"). Virtual time only: no
+// precommits), or run twice with one key ("twins"). Honest validators may
+// also crash and restart before GST, with amnesia: a new state machine that
+// knows only its decided blocks and what it signed at the unfinished height,
+// replayed as the consensus service replays its write-ahead log (they stay
+// honest: the invariants hold them to it). Virtual time only: no
 // thread, no clock, no sleep; one seed always replays the same run.
 //
 // Invariants, checked whenever an event produces a decision or evidence:
@@ -52,6 +56,11 @@ struct SimConfig {
   // cannot talk to each other (all healed at GST).
   int partitions = 2;
   int64_t gst_ms = 8000;
+  // Crash-restarts of honest validators before GST (each down 50-3000 ms).
+  int restarts = 0;
+  // UNSAFE: a restarted validator replays nothing of what it signed (no
+  // write-ahead log), to show that the checks catch the double signing.
+  bool restart_without_wal = false;
   // After GST: no drops, no partitions, delays in [1, delta_ms].
   int64_t delta_ms = 100;
 
@@ -91,6 +100,7 @@ struct SimResult {
   uint64_t reproposals = 0;       // proposals of a validValue (line 16)
   uint64_t rounds_skipped = 0;    // line 55
   uint64_t commits_accepted = 0;  // heights decided from a peer's Commit
+  uint64_t restarts = 0;          // honest validators restarted
 };
 
 SimResult RunSimulation(const SimConfig& config);
