@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Configures and builds one flavour of Consortia:
 #   scripts/build.sh release   -> build/        (g++, Release)
-#   scripts/build.sh sanitize  -> build-asan/   (clang 14, ASan + UBSan, and
-#                                                the libFuzzer targets)
+#   scripts/build.sh sanitize  -> build-asan/   (clang 14, ASan + UBSan, the
+#                                                unit tests and the libFuzzer
+#                                                targets; no e2e or benches)
 # Extra arguments go to the build (for example a target name).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ case "$flavour" in
     dir=build-asan
     CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" -G Ninja \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONSORTIA_SANITIZE=ON \
-      -DCONSORTIA_FUZZ=ON >/dev/null
+      -DCONSORTIA_FUZZ=ON -DCONSORTIA_E2E=OFF >/dev/null
     ;;
   *)
     echo "usage: scripts/build.sh release|sanitize [target...]" >&2
