@@ -14,7 +14,10 @@
 //      store redis      KvStore::Write (RedisStore: hash + ordered index of
 //                       the prefixes the ledger iterates, as in the service)
 //      ledger redis     Ledger::CommitBlock of the blocks
-//   3. Prints the median blocks/s and txs/s of each, and the ratios.
+//   3. Prints the median blocks/s and txs/s of each, the ratios of those
+//      medians, and the median of the per-repetition ratios (raw and
+//      ledger run seconds apart in one repetition, so a change of the
+//      machine's load between repetitions does not enter it).
 // redis-server (Debian's /usr/bin/redis-server) is started on a free
 // loopback port with its data in --dir and stopped at the end.
 #include <hiredis/hiredis.h>
@@ -463,6 +466,19 @@ int Main() {
     std::printf("%-8s store/raw %5.1f%%   ledger/raw %5.1f%%\n", b,
                 100 * rate(absl::StrCat("store ", b)) / rate(raw),
                 100 * rate(absl::StrCat("ledger ", b)) / rate(raw));
+  }
+  std::printf("\nmedian of the per-repetition ratios\n");
+  for (const char* b : {"rocksdb", "redis"}) {
+    // A rate ratio is the inverse ratio of the seconds.
+    auto per_rep = [&](const std::string& row) {
+      const std::vector<double>& raw = secs[absl::StrCat("raw ", b)];
+      const std::vector<double>& other = secs[absl::StrCat(row, " ", b)];
+      std::vector<double> r;
+      for (size_t i = 0; i < raw.size(); ++i) r.push_back(raw[i] / other[i]);
+      return 100 * Median(r);
+    };
+    std::printf("%-8s store/raw %5.1f%%   ledger/raw %5.1f%%\n", b,
+                per_rep("store"), per_rep("ledger"));
   }
   redis->reset();
   if (own_dir) std::filesystem::remove_all(dir);

@@ -13,7 +13,9 @@ namespace consortia::storage {
 namespace {
 
 std::string EvidenceKey(uint64_t seq) {
-  return std::string(1, keys::kEvidencePrefix) + keys::EncodeU64(seq);
+  std::string k(1, keys::kEvidencePrefix);
+  k.append(keys::EncodeU64(seq));
+  return k;
 }
 
 std::string EvidenceIndexKey(const Hash32& message_hash) {

@@ -93,21 +93,15 @@ std::string TxCount(uint64_t height) {
   return WithHeight(kTxCountPrefix, height);
 }
 std::string Node(const Hash32& hash) { return WithHash(kNodePrefix, hash); }
-std::string Stale(const Hash32& hash) { return WithHash(kStalePrefix, hash); }
-
-std::string Prune(uint64_t version, const Hash32& hash) {
-  std::string k = WithHeight(kPrunePrefix, version);
-  k.append(reinterpret_cast<const char*>(hash.data()), hash.size());
-  return k;
+std::string PruneList(uint64_t version) {
+  return WithHeight(kPrunePrefix, version);
 }
 
-absl::StatusOr<std::pair<uint64_t, Hash32>> ParsePrune(std::string_view k) {
-  if (k.size() != 1 + 8 + 32 || k[0] != kPrunePrefix) {
-    return absl::InvalidArgumentError("not a prune key");
+absl::StatusOr<uint64_t> ParsePruneList(std::string_view k) {
+  if (k.size() != 1 + 8 || k[0] != kPrunePrefix) {
+    return absl::InvalidArgumentError("not a prune list key");
   }
-  Hash32 h;
-  std::copy(k.begin() + 9, k.end(), h.begin());
-  return std::make_pair(ReadBigEndian(k.substr(1, 8)), h);
+  return ReadBigEndian(k.substr(1, 8));
 }
 
 std::string EncodeU32(uint32_t v) {

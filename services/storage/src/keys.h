@@ -17,15 +17,20 @@
 //   K<height:8 BE>               the block's tx count (u32 BE), for block lists
 //   N<node hash:32>              a node of the state tree (smt.h): 0x00 ||
 //                                path || value record for a leaf, 0x01 ||
-//                                left || right || child kinds for a node
-//   X<node hash:32>              the version (u64 BE) at which the node left
-//                                the tree; absent while the node is in it
-//   P<version:8 BE><node hash:32> "" : the node left the tree at version, so
-//                                it is deleted once that version falls out of
-//                                the versions kept
-// and the meta records "M state_format" = "smt-v1" (written with block 1)
-// and "M state_pruned_through" (u64 BE): the P entries of versions up to it
+//                                left || right || child kinds for a node,
+//                                then the version (u64 BE) that wrote it
+//   P<version:8 BE>              the hashes (32 bytes each, concatenated) of
+//                                the nodes that left the tree at version,
+//                                deleted once that version falls out of the
+//                                versions kept; absent when none left
+//   E<seq:8 BE>                  EncodeEvidenceRecord: evidence of an
+//                                equivocating validator (evidence.cc)
+//   F<message hash:32>           its seq (8 BE), so a record is kept once
+// and the meta records "M state_format" = "smt-v2" (written with block 1)
+// and "M state_pruned_through" (u64 BE): the P lists of versions up to it
 // are processed (so pruning seeks past them instead of walking tombstones).
+// (smt-v1 kept one X<hash> mark and one P<version><hash> key per retired
+// node; 'X' is reserved for it and never written now.)
 #ifndef CONSORTIA_SERVICES_STORAGE_SRC_KEYS_H_
 #define CONSORTIA_SERVICES_STORAGE_SRC_KEYS_H_
 
@@ -52,12 +57,14 @@ inline constexpr char kRootsPrefix = 'O';
 inline constexpr char kStatePrefix = 'S';
 inline constexpr char kTxCountPrefix = 'K';
 inline constexpr char kNodePrefix = 'N';
-inline constexpr char kStalePrefix = 'X';
+inline constexpr char kStalePrefix = 'X';  // smt-v1 only; never written now
 inline constexpr char kPrunePrefix = 'P';
+inline constexpr char kEvidencePrefix = 'E';
+inline constexpr char kEvidenceIndexPrefix = 'F';
 
 // The state layout this code writes; a store with blocks but another (or no)
 // format is refused at startup.
-inline constexpr char kStateFormat[] = "smt-v1";
+inline constexpr char kStateFormat[] = "smt-v2";
 
 std::string LatestHeight();
 std::string ChainId();
@@ -80,10 +87,10 @@ struct AppKey {
 absl::StatusOr<AppKey> ParseState(std::string_view store_key);
 std::string TxCount(uint64_t height);
 std::string Node(const Hash32& hash);
-std::string Stale(const Hash32& hash);
-std::string Prune(uint64_t version, const Hash32& hash);
-// The version and node hash of a Prune() key. InvalidArgument otherwise.
-absl::StatusOr<std::pair<uint64_t, Hash32>> ParsePrune(std::string_view k);
+// The list of the state tree nodes retired at `version`.
+std::string PruneList(uint64_t version);
+// The version of a PruneList() key. InvalidArgument otherwise.
+absl::StatusOr<uint64_t> ParsePruneList(std::string_view k);
 
 std::string EncodeU64(uint64_t v);  // 8 bytes big-endian
 // InvalidArgument unless exactly 8 bytes.

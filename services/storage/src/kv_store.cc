@@ -8,9 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
 #include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
+#include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 
 namespace consortia::storage {
@@ -18,6 +20,11 @@ namespace consortia::storage {
 void WriteBatch::Put(std::string_view key, std::string_view value) {
   bytes_ += key.size() + value.size();
   ops_.push_back(Op{false, std::string(key), std::string(value)});
+}
+
+void WriteBatch::PutOwned(std::string key, std::string value) {
+  bytes_ += key.size() + value.size();
+  ops_.push_back(Op{false, std::move(key), std::move(value)});
 }
 
 void WriteBatch::Delete(std::string_view key) {
@@ -179,6 +186,16 @@ absl::StatusOr<std::unique_ptr<KvStore>> OpenRocksDbStore(
   }
   rocksdb::Options options;
   options.create_if_missing = true;
+  // Most of the ledger's reads look for keys that are not there: every tx
+  // hash in the tx index (duplicate check), the state record of every new
+  // key, the block above the latest. Bloom filters, in the memtable and in
+  // each table file, answer those without searching (~10 bits per key).
+  options.memtable_prefix_bloom_size_ratio = 0.02;
+  options.memtable_whole_key_filtering = true;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.whole_key_filtering = true;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, opts.path, &raw);
   if (!s.ok()) {

@@ -116,6 +116,13 @@ class Ledger : public LedgerApi, public QueryApi {
                                       const std::string& cursor,
                                       uint32_t limit) override;
 
+  // Evidence of equivocation (evidence.cc): kept apart from the blocks, in
+  // its own atomic write, numbered in the order first recorded.
+  absl::Status RecordEvidence(
+      const std::vector<EvidenceRecord>& records) override;
+  absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
+      uint64_t from_seq, uint32_t limit) override;
+
  private:
   explicit Ledger(Options opts);
 
@@ -149,6 +156,11 @@ class Ledger : public LedgerApi, public QueryApi {
   // Readers: a query that must see the state as of exactly one height.
   absl::Mutex state_mu_;
   ChainState chain_ ABSL_GUARDED_BY(state_mu_);
+  // Serializes RecordEvidence (it reads the last seq, then writes).
+  absl::Mutex evidence_mu_;
+  // The state trees below this height were pruned before this Ledger opened
+  // ("M state_pruned_through"); set by Open.
+  uint64_t pruned_floor_ = 0;
 };
 
 }  // namespace consortia::storage

@@ -1,16 +1,95 @@
 #include "smt.h"
 
 #include <algorithm>
-#include <map>
+#include <cstring>
 #include <memory>
-#include <set>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "keys.h"
 
 namespace consortia::storage {
+namespace smt_internal {
+
+// A decoded node.
+struct Node {
+  uint64_t written_at = 0;  // the version whose batch stored it
+  bool is_leaf = false;
+  Hash32 path{};             // leaf
+  std::string value_record;  // leaf
+  Hash32 left{};             // node
+  Hash32 right{};            // node
+  bool left_leaf = false;    // node
+  bool right_leaf = false;   // node
+};
+
+// Node hashes are uniform already: their first 8 bytes are a good hash.
+struct HashOfHash {
+  size_t operator()(const Hash32& h) const {
+    uint64_t v;
+    std::memcpy(&v, h.data(), sizeof(v));
+    return static_cast<size_t>(v);
+  }
+};
+
+using NodePtr = std::shared_ptr<const Node>;
+using NodeMap = absl::flat_hash_map<Hash32, NodePtr, HashOfHash>;
+
+}  // namespace smt_internal
+
+// Two generations of decoded nodes: lookups try both, inserts go to the
+// newer; when it is full it becomes the older and the older is dropped. So
+// the nodes the last blocks wrote or read (the top of the tree, which every
+// block rewrites) stay, and memory stays within two generations (each at
+// most kGenerationEntries nodes and about kGenerationBytes: leaves hold
+// records of up to a few hundred KiB).
+struct SmtNodeCache {
+  static constexpr size_t kGenerationEntries = 1 << 16;
+  static constexpr size_t kGenerationBytes = 32 << 20;
+
+  smt_internal::NodePtr Find(const Hash32& h) {
+    absl::MutexLock l(&mu);
+    if (auto it = young.find(h); it != young.end()) return it->second;
+    if (auto it = old.find(h); it != old.end()) {
+      smt_internal::NodePtr n = it->second;
+      InsertLocked(h, n);
+      return n;
+    }
+    return nullptr;
+  }
+  void Insert(const Hash32& h, smt_internal::NodePtr n) {
+    absl::MutexLock l(&mu);
+    InsertLocked(h, std::move(n));
+  }
+  void InsertAll(
+      const std::vector<std::pair<Hash32, smt_internal::NodePtr>>& nodes) {
+    absl::MutexLock l(&mu);
+    for (const auto& [h, n] : nodes) InsertLocked(h, n);
+  }
+  void InsertLocked(const Hash32& h, smt_internal::NodePtr n)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (young.size() >= kGenerationEntries || young_bytes >= kGenerationBytes) {
+      old = std::move(young);
+      young = smt_internal::NodeMap();
+      young_bytes = 0;
+    }
+    young_bytes += sizeof(smt_internal::Node) + n->value_record.size();
+    young.insert_or_assign(h, std::move(n));
+  }
+
+  absl::Mutex mu;
+  smt_internal::NodeMap young ABSL_GUARDED_BY(mu);
+  size_t young_bytes ABSL_GUARDED_BY(mu) = 0;
+  smt_internal::NodeMap old ABSL_GUARDED_BY(mu);
+};
+
 namespace {
+
+using smt_internal::Node;
+using smt_internal::NodePtr;
 
 constexpr char kLeafTag = 0x00;
 constexpr char kNodeTag = 0x01;
@@ -18,6 +97,8 @@ constexpr uint8_t kLeftIsLeaf = 0x01;
 constexpr uint8_t kRightIsLeaf = 0x02;
 // A leaf's record: a value and an owner, each bounded by the tx size.
 constexpr size_t kMaxRecordBytes = 2 * kStateTreeDepth + 2 * 256 * 1024;
+// Every stored node ends with the version that wrote it (u64 BE).
+constexpr size_t kVersionBytes = 8;
 
 std::string_view HashView(const Hash32& h) {
   return std::string_view(reinterpret_cast<const char*>(h.data()), h.size());
@@ -29,17 +110,6 @@ Hash32 HashFrom(std::string_view v) {
   return h;
 }
 
-// A decoded node.
-struct Node {
-  bool is_leaf = false;
-  Hash32 path{};             // leaf
-  std::string value_record;  // leaf
-  Hash32 left{};             // node
-  Hash32 right{};            // node
-  bool left_leaf = false;    // node
-  bool right_leaf = false;   // node
-};
-
 // A reference to a subtree: its hash (zero = empty) and whether it is a
 // leaf (which decides whether it rises when its sibling empties).
 struct Ref {
@@ -48,21 +118,36 @@ struct Ref {
   bool empty() const { return IsZero(hash); }
 };
 
-std::string EncodeLeaf(const Hash32& path, std::string_view record) {
+std::string EncodeLeaf(const Hash32& path, std::string_view record,
+                       uint64_t version) {
   std::string out(1, kLeafTag);
   out.append(HashView(path));
   out.append(record);
+  out.append(keys::EncodeU64(version));
   return out;
 }
 
-std::string EncodeNode(const Ref& left, const Ref& right) {
+std::string EncodeNode(const Ref& left, const Ref& right, uint64_t version) {
   std::string out(1, kNodeTag);
   out.append(HashView(left.hash));
   out.append(HashView(right.hash));
   uint8_t kinds =
       (left.leaf ? kLeftIsLeaf : 0) | (right.leaf ? kRightIsLeaf : 0);
   out.push_back(static_cast<char>(kinds));
+  out.append(keys::EncodeU64(version));
   return out;
+}
+
+// The version that wrote a stored node (its last kVersionBytes), without
+// decoding the rest. The version is not covered by the node's hash: a
+// corrupt one can only make pruning keep a node too long or drop one of a
+// version no longer kept, never change what a proof proves.
+absl::StatusOr<uint64_t> WrittenAt(std::string_view v) {
+  if (v.size() < 1 + kVersionBytes) {
+    return absl::DataLossError(
+        absl::StrCat("state tree node of ", v.size(), " bytes"));
+  }
+  return keys::DecodeU64(v.substr(v.size() - kVersionBytes));
 }
 
 absl::Status Corrupt(const Hash32& hash, absl::string_view what) {
@@ -74,7 +159,11 @@ absl::Status Corrupt(const Hash32& hash, absl::string_view what) {
 absl::StatusOr<Node> DecodeNode(const CryptoSuite& suite, const Hash32& hash,
                                 std::string_view v) {
   Node n;
-  if (v.empty()) return Corrupt(hash, "empty");
+  if (v.size() < 1 + kVersionBytes) {
+    return Corrupt(hash, absl::StrCat(v.size(), " bytes"));
+  }
+  n.written_at = *keys::DecodeU64(v.substr(v.size() - kVersionBytes));
+  v.remove_suffix(kVersionBytes);
   if (v[0] == kLeafTag) {
     if (v.size() < 33 || v.size() - 33 > kMaxRecordBytes) {
       return Corrupt(hash, absl::StrCat("leaf of ", v.size(), " bytes"));
@@ -122,12 +211,22 @@ struct Entry {
 // The computation of one Apply. Not thread-safe; lives for one call.
 class Updater {
  public:
-  Updater(const CryptoSuite& suite, const std::vector<SmtWrite>& writes)
-      : suite_(suite), writes_(writes) {}
+  Updater(const CryptoSuite& suite, const std::vector<SmtWrite>& writes,
+          uint64_t version)
+      : suite_(suite), writes_(writes), version_(version) {}
 
-  std::map<Hash32, Node>& loaded() { return loaded_; }
-  const std::map<Hash32, std::string>& created() const { return created_; }
-  const std::set<Hash32>& produced() const { return produced_; }
+  // A new node: its stored bytes and decoded form.
+  struct Created {
+    std::string encoded;
+    NodePtr node;
+  };
+  using HashSet = absl::flat_hash_set<Hash32, smt_internal::HashOfHash>;
+
+  smt_internal::NodeMap& loaded() { return loaded_; }
+  absl::flat_hash_map<Hash32, Created, smt_internal::HashOfHash>& created() {
+    return created_;
+  }
+  const HashSet& produced() const { return produced_; }
 
   // The first index in [lo, hi) whose path has bit `depth` set (the writes
   // are sorted by path, and share their first `depth` bits).
@@ -153,7 +252,7 @@ class Updater {
     }
     auto it = loaded_.find(ref.hash);
     if (it == loaded_.end()) return MissingNode(ref.hash);
-    const Node& node = it->second;
+    const Node& node = *it->second;
     if (node.is_leaf) {
       // Merge the old record (unless a write replaces it) with the writes.
       std::vector<Entry> entries;
@@ -209,35 +308,55 @@ class Updater {
     if (l.empty() && r.leaf) return r;
     if (r.empty() && l.leaf) return l;
     const Hash32 h = StateNodeHash(suite_, l.hash, r.hash);
-    Emit(h, [&] { return EncodeNode(l, r); });
+    Emit(h, [&] {
+      auto n = std::make_shared<Node>();
+      n->written_at = version_;
+      n->left = l.hash;
+      n->right = r.hash;
+      n->left_leaf = l.leaf;
+      n->right_leaf = r.leaf;
+      return Created{EncodeNode(l, r, version_), std::move(n)};
+    });
     return Ref{h, false};
   }
 
   Ref EmitLeaf(const Entry& e) {
     const Hash32 h =
         StateLeafHash(suite_, e.path, suite_.Hash(AsBytes(*e.record)));
-    Emit(h, [&] { return EncodeLeaf(e.path, *e.record); });
+    Emit(h, [&] {
+      auto n = std::make_shared<Node>();
+      n->written_at = version_;
+      n->is_leaf = true;
+      n->path = e.path;
+      n->value_record = *e.record;
+      return Created{EncodeLeaf(e.path, *e.record, version_), std::move(n)};
+    });
     return Ref{h, true};
   }
 
   // Records that node h is in the new tree; a node that was not read from
   // the old tree is new and must be stored.
-  template <typename EncodeFn>
-  void Emit(const Hash32& h, EncodeFn encode) {
+  template <typename MakeFn>
+  void Emit(const Hash32& h, MakeFn make) {
     produced_.insert(h);
     if (loaded_.count(h) == 0 && created_.count(h) == 0) {
-      created_.emplace(h, encode());
+      created_.emplace(h, make());
     }
   }
 
   const CryptoSuite& suite_;
   const std::vector<SmtWrite>& writes_;
-  std::map<Hash32, Node> loaded_;          // read from the old tree
-  std::map<Hash32, std::string> created_;  // new nodes, encoded
-  std::set<Hash32> produced_;              // every node of the new tree built
+  const uint64_t version_;        // the version being built
+  smt_internal::NodeMap loaded_;  // read from the old tree
+  absl::flat_hash_map<Hash32, Created, smt_internal::HashOfHash>
+      created_;       // new nodes
+  HashSet produced_;  // every node of the new tree built
 };
 
 }  // namespace
+
+SparseMerkleTree::SparseMerkleTree(KvStore* store, const CryptoSuite* suite)
+    : store_(store), suite_(suite), cache_(std::make_shared<SmtNodeCache>()) {}
 
 absl::StatusOr<Hash32> SparseMerkleTree::Apply(
     const Hash32& root, uint64_t version, std::vector<SmtWrite> writes,
@@ -258,7 +377,7 @@ absl::StatusOr<Hash32> SparseMerkleTree::Apply(
           absl::StrCat("two writes to state path ", ToHex(writes[i].path)));
     }
   }
-  Updater up(*suite_, writes);
+  Updater up(*suite_, writes, version);
 
   // Read the touched nodes of the old tree, one level per MultiGet.
   struct Task {
@@ -271,20 +390,34 @@ absl::StatusOr<Hash32> SparseMerkleTree::Apply(
     level.push_back({root, 0, writes.size()});
   }
   for (size_t depth = 0; !level.empty(); ++depth) {
+    // Nodes the cache has need no read (nor hash check: they were checked
+    // or built here); the rest of the level is one MultiGet.
+    std::vector<NodePtr> nodes(level.size());
     std::vector<std::string> ks;
-    std::vector<Hash32> hs;
-    for (const Task& t : level) {
-      ks.push_back(keys::Node(t.hash));
-      hs.push_back(t.hash);
+    std::vector<size_t> missing;
+    for (size_t i = 0; i < level.size(); ++i) {
+      if (cache_ != nullptr) nodes[i] = cache_->Find(level[i].hash);
+      if (nodes[i] == nullptr) {
+        ks.push_back(keys::Node(level[i].hash));
+        missing.push_back(i);
+      }
     }
-    absl::StatusOr<std::vector<std::optional<std::string>>> vals =
-        store_->MultiGet(ks);
-    if (!vals.ok()) return vals.status();
+    if (!ks.empty()) {
+      absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+          store_->MultiGet(ks);
+      if (!vals.ok()) return vals.status();
+      for (size_t j = 0; j < missing.size(); ++j) {
+        const Hash32& h = level[missing[j]].hash;
+        if (!(*vals)[j].has_value()) return MissingNode(h);
+        absl::StatusOr<Node> node = DecodeNode(*suite_, h, *(*vals)[j]);
+        if (!node.ok()) return node.status();
+        nodes[missing[j]] = std::make_shared<const Node>(*std::move(node));
+        if (cache_ != nullptr) cache_->Insert(h, nodes[missing[j]]);
+      }
+    }
     std::vector<Task> next;
     for (size_t i = 0; i < level.size(); ++i) {
-      if (!(*vals)[i].has_value()) return MissingNode(hs[i]);
-      absl::StatusOr<Node> node = DecodeNode(*suite_, hs[i], *(*vals)[i]);
-      if (!node.ok()) return node.status();
+      const NodePtr& node = nodes[i];
       const Task& t = level[i];
       if (!node->is_leaf) {
         if (depth >= kStateTreeDepth) {
@@ -298,7 +431,7 @@ absl::StatusOr<Hash32> SparseMerkleTree::Apply(
           next.push_back({node->right, mid, t.hi});
         }
       }
-      up.loaded().emplace(hs[i], *std::move(node));
+      up.loaded().emplace(t.hash, node);
     }
     level = std::move(next);
   }
@@ -309,29 +442,52 @@ absl::StatusOr<Hash32> SparseMerkleTree::Apply(
 
   // Prune first, so that whatever this version writes wins within the batch.
   if (prune_through > 0) {
-    absl::Status s = Prune(prune_through, up.produced(), batch, stats);
+    absl::Status s = Prune(
+        prune_through,
+        [&up](const Hash32& h) { return up.produced().count(h) > 0; }, batch,
+        stats);
     if (!s.ok()) return s;
   }
 
-  for (const auto& [h, encoded] : up.created()) {
-    batch->Put(keys::Node(h), encoded);
-    // It may have been retired by an earlier version and not pruned yet.
-    batch->Delete(keys::Stale(h));
-    ++stats->nodes_written;
+  // A created node may be one retired by an earlier version and not pruned
+  // yet: rewriting it stamps it with this version, which is what tells the
+  // pruning of that earlier version to leave it alone. The next block
+  // starts from the new nodes, so the cache keeps them (should this batch
+  // not be written, they are never reached from a stored root).
+  // In hash order, as the store keeps them: RocksDB inserts a sorted run
+  // into its memtable faster.
+  std::vector<std::pair<Hash32, Updater::Created*>> order;
+  order.reserve(up.created().size());
+  for (auto& [h, c] : up.created()) order.emplace_back(h, &c);
+  std::sort(order.begin(), order.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::pair<Hash32, NodePtr>> fresh;
+  fresh.reserve(order.size());
+  batch->Reserve(order.size() + 1);
+  for (auto& [h, c] : order) {
+    batch->PutOwned(keys::Node(h), std::move(c->encoded));
+    fresh.emplace_back(h, std::move(c->node));
   }
+  stats->nodes_written = fresh.size();
+  if (cache_ != nullptr) cache_->InsertAll(fresh);
+  // One record lists every node that leaves the tree at this version: the
+  // nodes themselves are not touched until their version is pruned.
+  std::vector<Hash32> gone;
   for (const auto& [h, node] : up.loaded()) {
-    if (up.produced().count(h) > 0) continue;
-    batch->Put(keys::Stale(h), keys::EncodeU64(version));
-    batch->Put(keys::Prune(version, h), "");
-    ++stats->nodes_retired;
+    if (up.produced().count(h) == 0) gone.push_back(h);
   }
+  std::sort(gone.begin(), gone.end());  // the same bytes on every node
+  std::string retired;
+  retired.reserve(gone.size() * 32);
+  for (const Hash32& h : gone) retired.append(HashView(h));
+  stats->nodes_retired = gone.size();
+  if (!retired.empty()) batch->Put(keys::PruneList(version), retired);
   return new_root->hash;
 }
 
-absl::Status SparseMerkleTree::Prune(uint64_t through,
-                                     const std::set<Hash32>& keep,
-                                     WriteBatch* batch,
-                                     SmtApplyStats* stats) const {
+absl::Status SparseMerkleTree::Prune(
+    uint64_t through, const std::function<bool(const Hash32&)>& keep,
+    WriteBatch* batch, SmtApplyStats* stats) const {
   absl::StatusOr<std::optional<std::string>> floor_raw =
       store_->Get(keys::PrunedThrough());
   if (!floor_raw.ok()) return floor_raw.status();
@@ -346,41 +502,50 @@ absl::Status SparseMerkleTree::Prune(uint64_t through,
   }
   if (through <= floor) return absl::OkStatus();
 
-  std::vector<std::pair<uint64_t, Hash32>> due;
-  std::vector<std::string> mark_keys;
+  std::vector<std::pair<uint64_t, Hash32>> due;  // (retired at, node)
+  std::vector<std::string> node_keys;
   {
     std::unique_ptr<KvIterator> it =
         store_->NewIterator(std::string(1, keys::kPrunePrefix));
     it->Seek(keys::EncodeU64(floor + 1));
     for (; it->Valid(); it->Next()) {
-      absl::StatusOr<std::pair<uint64_t, Hash32>> entry =
-          keys::ParsePrune(it->key());
-      if (!entry.ok()) {
-        return absl::DataLossError(absl::StrCat("bad state tree prune entry: ",
-                                                entry.status().message()));
+      absl::StatusOr<uint64_t> v = keys::ParsePruneList(it->key());
+      if (!v.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("bad state tree prune list: ", v.status().message()));
       }
-      if (entry->first > through) break;
-      due.push_back(*entry);
-      mark_keys.push_back(keys::Stale(entry->second));
+      if (*v > through) break;
+      const std::string_view list = it->value();
+      if (list.size() % 32 != 0) {
+        return absl::DataLossError(
+            absl::StrCat("state tree prune list of version ", *v, " has ",
+                         list.size(), " bytes, not a multiple of 32"));
+      }
+      for (size_t i = 0; i < list.size(); i += 32) {
+        const Hash32 h = HashFrom(list.substr(i, 32));
+        due.emplace_back(*v, h);
+        node_keys.push_back(keys::Node(h));
+      }
+      batch->Delete(it->key());
     }
     if (absl::Status s = it->status(); !s.ok()) return s;
   }
   if (!due.empty()) {
-    absl::StatusOr<std::vector<std::optional<std::string>>> marks =
-        store_->MultiGet(mark_keys);
-    if (!marks.ok()) return marks.status();
+    absl::StatusOr<std::vector<std::optional<std::string>>> nodes =
+        store_->MultiGet(node_keys);
+    if (!nodes.ok()) return nodes.status();
     for (size_t i = 0; i < due.size(); ++i) {
       const auto& [v, h] = due[i];
-      batch->Delete(keys::Prune(v, h));
-      // Re-created since (mark gone) or retired again later (newer mark):
-      // the node is not this entry's to delete.
-      const std::optional<std::string>& mark = (*marks)[i];
-      if (!mark.has_value() || *mark != keys::EncodeU64(v) ||
-          keep.count(h) > 0) {
-        continue;
-      }
+      const std::optional<std::string>& raw = (*nodes)[i];
+      // Not stored (nothing to delete), written again since it left at v
+      // (re-created: it is in a newer tree, and in a newer list if it left
+      // again), or in the tree this version builds: not this entry's to
+      // delete.
+      if (!raw.has_value() || keep(h)) continue;
+      absl::StatusOr<uint64_t> written = WrittenAt(*raw);
+      if (!written.ok()) return Corrupt(h, written.status().message());
+      if (*written >= v) continue;
       batch->Delete(keys::Node(h));
-      batch->Delete(keys::Stale(h));
       ++stats->nodes_pruned;
     }
   }

@@ -5,29 +5,38 @@
 //
 // Storage. Nodes are content-addressed (keys.h):
 //   N<hash>  leaf:  0x00 || path (32) || value record (EncodeStateValue)
+//                   || written at (u64 BE)
 //            node:  0x01 || left (32) || right (32) || kinds (bit 0: left is
-//                   a leaf, bit 1: right is a leaf)
-// Empty subtrees (zero) are never stored. A leaf keeps the whole record, so
-// the value of a key at any kept version is read from the tree itself.
+//                   a leaf, bit 1: right is a leaf) || written at (u64 BE)
+// "Written at" is the version whose batch stored the node (not part of its
+// hash). Empty subtrees (zero) are never stored. A leaf keeps the whole
+// record, so the value of a key at any kept version is read from the tree
+// itself.
 //
 // Versions. The tree of version v (the state after block v) is the one whose
-// root is stored for height v. A node that leaves the tree at version v
-// (no longer reachable from root v, though reachable from root v - 1) is
-// marked X<hash> = v and listed under P<v><hash>; Apply(prune_through = t)
-// deletes the nodes that left at versions <= t and were not re-created
-// since. A caller that keeps the latest K versions passes t = v - K + 1, so
-// the roots of versions v - K + 1 .. v stay whole and the store holds the
-// latest tree plus what the last K - 1 blocks replaced: it grows with what
-// changes, never with the number of blocks. The versions already pruned are
-// remembered ("M state_pruned_through"), so each prune seeks to its first
-// entry instead of walking the deleted ones.
+// root is stored for height v. The nodes that leave the tree at version v
+// (no longer reachable from root v, though reachable from root v - 1) are
+// listed in one record, P<v> (their hashes); nothing else is written for
+// them. Apply(prune_through = t) deletes the nodes listed for versions <= t,
+// except those written again after they left (written at >= v: a later
+// version re-created the same node, so it is in a newer tree, and in a
+// newer list if it left again). A caller that keeps the latest K versions
+// passes t = v - K + 1, so the roots of versions v - K + 1 .. v stay whole
+// and the store holds the latest tree plus what the last K - 1 blocks
+// replaced: it grows with what changes, never with the number of blocks. The
+// versions already pruned are remembered ("M state_pruned_through"), so each
+// prune seeks to its first list instead of walking the deleted ones.
+// Per block this writes the new nodes, one list, and the deletions of the
+// pruned nodes and list (smt-v1 also wrote a mark and a queue key per
+// retired node and deleted a mark per new node: about twice the keys).
 #ifndef CONSORTIA_SERVICES_STORAGE_SRC_SMT_H_
 #define CONSORTIA_SERVICES_STORAGE_SRC_SMT_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -60,9 +69,18 @@ struct SmtLookup {
   std::optional<std::string> value_record;
 };
 
-// Stateless over its store: Prove may run on any thread, concurrently with
-// anything. Apply calls must be serialized, in version order, each one's
-// batch written before the next call (the ledger's commit lock does that).
+struct SmtNodeCache;  // smt.cc
+
+// Stateless over its store but for a cache of decoded nodes (the ones the
+// last Apply calls built or read, at most ~2 * 65536 of them or ~64 MiB),
+// which Apply consults before reading the store: nodes are
+// content-addressed, so a cached node is always right for its hash (Apply
+// then does not notice that the store lost it; the ledger's startup check
+// and Prove do). Prove does not use it (a proof reads the store, and sees a
+// pruned or lost node as missing). Prove may run
+// on any thread, concurrently with anything. Apply calls must be
+// serialized, in version order, each one's batch written before the next
+// call (the ledger's commit lock does that); copies share the cache.
 //
 // Errors: NotFound when a node that a root refers to is missing (its version
 // was pruned, or the store lost it), DataLoss when a stored node is corrupt
@@ -70,14 +88,13 @@ struct SmtLookup {
 // write set, and the store's own errors as they come.
 class SparseMerkleTree {
  public:
-  SparseMerkleTree(KvStore* store, const CryptoSuite* suite)
-      : store_(store), suite_(suite) {}
+  SparseMerkleTree(KvStore* store, const CryptoSuite* suite);
 
   // Applies `writes` (any order; each path at most once, else
   // InvalidArgument) to the tree whose root is `root` (version - 1's) and
   // returns the root of `version`. Adds to *batch, and to nothing else: the
   // deletions of the nodes pruned through `prune_through` (0 = prune
-  // nothing), then the new nodes and the marks of the nodes that leave the
+  // nothing), then the new nodes and the list of the nodes that leave the
   // tree at `version`. Reads the touched nodes level by level, one MultiGet
   // per level. version must be > 0 and prune_through < version
   // (InvalidArgument otherwise): the tree just replaced stays whole.
@@ -92,12 +109,15 @@ class SparseMerkleTree {
 
  private:
   // Adds the deletion of the nodes retired at versions (last pruned,
-  // through] that are not in `keep` (re-created by this version).
-  absl::Status Prune(uint64_t through, const std::set<Hash32>& keep,
+  // through] that were not written again since and are not kept (in the
+  // tree this version builds), and of those versions' lists.
+  absl::Status Prune(uint64_t through,
+                     const std::function<bool(const Hash32&)>& keep,
                      WriteBatch* batch, SmtApplyStats* stats) const;
 
   KvStore* const store_;
   const CryptoSuite* const suite_;
+  std::shared_ptr<SmtNodeCache> cache_;
 };
 
 }  // namespace consortia::storage

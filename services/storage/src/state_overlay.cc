@@ -11,7 +11,12 @@ absl::StatusOr<std::optional<StateEntry>> StateOverlay::Get(
   std::string k = keys::State(app, key);
   if (auto it = tx_.find(k); it != tx_.end()) return it->second;
   if (auto it = block_.find(k); it != block_.end()) return it->second;
-  absl::StatusOr<std::optional<std::string>> raw = store_->Get(k);
+  absl::StatusOr<std::optional<std::string>> raw;
+  if (auto it = base_.find(k); it != base_.end()) {
+    raw = it->second;
+  } else {
+    raw = store_->Get(k);
+  }
   if (!raw.ok()) return raw.status();
   if (!raw->has_value()) return std::optional<StateEntry>();
   absl::StatusOr<StateEntry> entry = keys::DecodeStateEntry(**raw);
@@ -21,6 +26,13 @@ absl::StatusOr<std::optional<StateEntry>> StateOverlay::Get(
                                             entry.status().message()));
   }
   return std::optional<StateEntry>(*std::move(entry));
+}
+
+void StateOverlay::Prefetched(const std::vector<std::string>& store_keys,
+                              std::vector<std::optional<std::string>> values) {
+  for (size_t i = 0; i < store_keys.size() && i < values.size(); ++i) {
+    base_.insert_or_assign(store_keys[i], std::move(values[i]));
+  }
 }
 
 void StateOverlay::Put(std::string_view app, std::string_view key,

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "keys.h"
@@ -18,7 +20,10 @@ namespace consortia::storage {
 using keys::StateEntry;
 
 // Two layers over the store: the writes of the block's txs committed so far,
-// and the writes of the tx being executed. Reads see the newest layer first.
+// and the writes of the tx being executed. Reads see the newest layer first,
+// then the records prefetched from the store (Prefetch), then the store.
+// The store must not change while a block executes (the ledger's commit lock
+// sees to it), so a prefetched record stays what the store holds.
 // Not thread-safe (one block executes on one thread).
 class StateOverlay {
  public:
@@ -34,15 +39,24 @@ class StateOverlay {
   void Put(std::string_view app, std::string_view key, StateEntry entry);
   void Delete(std::string_view app, std::string_view key);
 
+  // Remembers the stored records of these store keys (State() keys), or
+  // their absence, read earlier in one MultiGet: Get then answers them
+  // without a store read. `values` holds one answer per key, in order.
+  void Prefetched(const std::vector<std::string>& store_keys,
+                  std::vector<std::optional<std::string>> values);
+
   // Keeps the current tx's writes / drops them.
   void CommitTx();
   void RollbackTx();
 
   // The block's writes (committed txs only), sorted by store key.
   const WriteSet& writes() const { return block_; }
+  // The same, moved out (the overlay is done with then).
+  WriteSet TakeWrites() { return std::move(block_); }
 
  private:
   KvStore* store_;
+  std::map<std::string, std::optional<std::string>, std::less<>> base_;
   WriteSet block_;
   WriteSet tx_;
 };

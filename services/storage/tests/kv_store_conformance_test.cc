@@ -188,6 +188,41 @@ TEST_P(StorageKvConformanceTest, MultiGetAnswersEveryKeyInOrder) {
   EXPECT_TRUE(none->empty());
 }
 
+// The ledger reads a whole block's keys in one call (its tx index and
+// state records, most of them absent, before executing the block): one
+// MultiGet of thousands of binary keys, answered in order, before and after
+// a reopen (RocksDB then reads them from its table files).
+TEST_P(StorageKvConformanceTest, BlockSizedMultiGetOfMostlyAbsentKeys) {
+  auto key = [](int i) {
+    std::string k = absl::StrCat("T", i);
+    k.push_back('\0');
+    k.push_back(static_cast<char>(i & 0xff));
+    return k;
+  };
+  WriteBatch b;
+  for (int i = 0; i < 6000; i += 10) {
+    b.PutOwned(key(i), absl::StrCat("v", i));
+  }
+  Write(b);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 6000; ++i) keys.push_back(key(i));
+  for (int pass = 0; pass < 2; ++pass) {
+    absl::StatusOr<std::vector<std::optional<std::string>>> got =
+        store_->MultiGet(keys);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->size(), keys.size());
+    for (int i = 0; i < 6000; ++i) {
+      const std::optional<std::string>& v = (*got)[static_cast<size_t>(i)];
+      if (i % 10 == 0) {
+        EXPECT_EQ(v, std::optional<std::string>(absl::StrCat("v", i))) << i;
+      } else {
+        EXPECT_FALSE(v.has_value()) << i;
+      }
+    }
+    Reopen();
+  }
+}
+
 TEST_P(StorageKvConformanceTest, PrefixIteratorStaysInPrefixInOrder) {
   WriteBatch b;
   b.Put("p3", "c");

@@ -8,6 +8,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -772,6 +773,93 @@ TEST_F(StorageLedgerTest, StoreWithoutTheStateTreeIsRefused) {
   absl::Status s = TryOpen();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), HasSubstr("state tree"));
+}
+
+TEST_F(StorageLedgerTest, StoreWithTheOlderStateTreeFormatIsRefused) {
+  CommitTxs({chain_.Tx(alice_, "set", {"a", "1"}, 1)});
+  Close();
+  {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Options o;
+    ASSERT_TRUE(rocksdb::DB::Open(o, path(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), keys::StateFormat(), "smt-v1").ok());
+  }
+  absl::Status s = TryOpen();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'smt-v1'"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr(keys::kStateFormat));
+}
+
+// Counts the reads that reach the store.
+class ReadCountingStore : public KvStore {
+ public:
+  explicit ReadCountingStore(KvStore* inner) : inner_(inner) {}
+  absl::StatusOr<std::optional<std::string>> Get(std::string_view k) override {
+    ++gets;
+    return inner_->Get(k);
+  }
+  absl::StatusOr<std::vector<std::optional<std::string>>> MultiGet(
+      const std::vector<std::string>& keys) override {
+    ++multigets;
+    return inner_->MultiGet(keys);
+  }
+  std::unique_ptr<KvIterator> NewIterator(std::string_view p) override {
+    return inner_->NewIterator(p);
+  }
+  absl::Status Write(const WriteBatch& b) override { return inner_->Write(b); }
+  std::string Describe() const override { return inner_->Describe(); }
+
+  int gets = 0;
+  int multigets = 0;
+
+ private:
+  KvStore* inner_;
+};
+
+// Executing a block reads the state records its txs name in one batch
+// (with the tx index), not one Get per tx, and executes exactly as before:
+// records created, updated, deleted and refused within the block.
+TEST_F(StorageLedgerTest, BlockStateIsReadInOneBatchBeforeExecuting) {
+  CommitTxs({chain_.Tx(alice_, "set", {"old", "1"}, 1),
+             chain_.Tx(alice_, "set", {"gone", "1"}, 2),
+             chain_.Tx(bob_, "set", {"bobs", "1"}, 3)});
+  ReadCountingStore counting(store_.get());
+  Ledger::Options o;
+  o.store = &counting;
+  o.genesis = &chain_.genesis;
+  o.suite = &Suite();
+  o.apps = &apps_;
+  o.location = path();
+  absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(o);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  ledger_ = *std::move(ledger);
+
+  std::vector<Bytes> txs;
+  for (int i = 0; i < 40; ++i) {
+    txs.push_back(chain_.Tx(alice_, "set",
+                            {absl::StrCat("new", i), absl::StrCat(i)}, 10 + i));
+  }
+  Bytes update = chain_.Tx(alice_, "set", {"old", "2"}, 60);
+  Bytes again = chain_.Tx(alice_, "set", {"new3", "x"}, 61);  // same block
+  Bytes del = chain_.Tx(alice_, "delete", {"gone"}, 62);
+  Bytes refused = chain_.Tx(alice_, "set", {"bobs", "2"}, 63);
+  Bytes missing = chain_.Tx(alice_, "delete", {"never"}, 64);
+  txs.insert(txs.end(), {update, again, del, refused, missing});
+  const int gets_before = counting.gets;
+  CommitTxs(txs);
+  EXPECT_EQ(counting.gets - gets_before, 0);
+
+  EXPECT_EQ(Kv("new0").value, ToBytes("0"));
+  EXPECT_EQ(Kv("new3").value, ToBytes("x"));
+  EXPECT_EQ(Kv("old").value, ToBytes("2"));
+  EXPECT_FALSE(Kv("gone").found);
+  EXPECT_EQ(Kv("bobs").value, ToBytes("1"));
+  EXPECT_EQ(ReceiptOf(refused).code, ExecCode::kNotOwner);
+  EXPECT_EQ(ReceiptOf(missing).code, ExecCode::kNotFound);
+  EXPECT_EQ(ReceiptOf(again).code, ExecCode::kOk);
+  ledger_.reset();  // before `counting` goes
 }
 
 TEST_F(StorageLedgerTest, BlocksByHashAndPagesOfBlocks) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -46,6 +47,16 @@ class NativeApp {
   // InvalidArgument if `key` can never name a record of this app (used to
   // answer state queries without touching the store).
   virtual absl::Status CheckQueryKey(std::string_view key) const = 0;
+  // A hint: appends to *keys the state keys (of this app) that Execute will
+  // probably read for `tx`, so that the ledger reads the whole block's keys
+  // from the store in one batch before executing it instead of one read per
+  // tx. Execute must not rely on it: a key left out is read when asked for,
+  // an extra one costs a wasted read. The default hints nothing.
+  virtual void AddReadHints(const Transaction& tx,
+                            std::vector<std::string>* keys) const {
+    (void)tx;
+    (void)keys;
+  }
 };
 
 // The apps a node knows, by name. Immutable after construction: thread-safe.

@@ -93,6 +93,14 @@ absl::StatusOr<ExecResult> KvApp::Execute(const TxContext& ctx,
               absl::StrCat("kv has no method '", method, "'"));
 }
 
+void KvApp::AddReadHints(const Transaction& tx,
+                         std::vector<std::string>* keys) const {
+  if ((tx.method == "set" || tx.method == "delete") && !tx.args.empty() &&
+      KeyProblem(tx.args[0]).empty()) {
+    keys->push_back(tx.args[0]);
+  }
+}
+
 absl::Status KvApp::CheckQueryKey(std::string_view key) const {
   if (std::string problem = KeyProblem(key); !problem.empty()) {
     return absl::InvalidArgumentError(problem);

@@ -11,7 +11,9 @@
 #define CONSORTIA_SERVICES_STORAGE_SRC_APPS_KV_APP_H_
 
 #include <cstddef>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "apps/app.h"
 
@@ -29,6 +31,9 @@ class KvApp : public NativeApp {
   absl::StatusOr<ExecResult> Execute(const TxContext& ctx,
                                      StateOverlay* state) const override;
   absl::Status CheckQueryKey(std::string_view key) const override;
+  // set and delete read their key's record.
+  void AddReadHints(const Transaction& tx,
+                    std::vector<std::string>* keys) const override;
 };
 
 }  // namespace consortia::storage
