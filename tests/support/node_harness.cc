@@ -3,6 +3,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -123,8 +125,56 @@ absl::Status NodeHarness::Start(absl::Duration timeout) {
     auto p = ChildProcess::Start(argv, dir_ + "/" + b + ".log");
     if (!p.ok()) return p.status();
     ops_[b] = ops;
+    argv_[b] = argv;
+    killed_[b] = false;
     procs_.emplace_back(b, *std::move(p));
   }
+  return WaitReady(timeout);
+}
+
+absl::Status NodeHarness::Kill(const std::vector<std::string>& binaries) {
+  auto wanted = [&](const std::string& name) {
+    return binaries.empty() ||
+           std::find(binaries.begin(), binaries.end(), name) != binaries.end();
+  };
+  // Signal all first, so that a whole node dies at (nearly) one moment.
+  for (auto& [name, p] : procs_) {
+    if (wanted(name) && !killed_[name]) p.Signal(SIGKILL);
+  }
+  for (auto& [name, p] : procs_) {
+    if (!wanted(name) || killed_[name]) continue;
+    auto st = p.Wait(absl::Seconds(30));
+    if (!st.ok()) return st.status();
+    killed_[name] = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NodeHarness::Restart(absl::Duration timeout) {
+  for (int attempt = 1;; ++attempt) {
+    for (auto& [name, p] : procs_) {
+      if (!killed_[name]) continue;
+      auto started =
+          ChildProcess::Start(argv_[name], dir_ + "/" + name + ".log");
+      if (!started.ok()) return started.status();
+      p = *std::move(started);
+      killed_[name] = false;
+    }
+    absl::Status s = WaitReady(timeout);
+    if (s.ok() || attempt == 3 || !absl::IsInternal(s)) return s;
+    // A process exited while starting. Its ports are the ones it had, freed
+    // by the kill, and another socket on the machine may have taken one for
+    // a moment: start it again a few times before giving up.
+    bool exited = false;
+    for (auto& [name, p] : procs_) {
+      if (!p.running()) killed_[name] = exited = true;
+    }
+    if (!exited) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+absl::Status NodeHarness::WaitReady(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     for (auto& [name, p] : procs_) {

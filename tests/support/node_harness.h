@@ -57,6 +57,15 @@ class NodeHarness {
   // non-clean exit as an error.
   absl::Status Stop();
 
+  // Crash tests. Kill sends SIGKILL to the named processes (binary names as
+  // in ops(); every process when empty) one right after the other, then
+  // reaps them. Restart starts every killed process again with the same
+  // flags and ports and waits (up to `timeout`) for the api's /readyz; a
+  // process that exits while starting is started again (up to 3 times in
+  // all), since one of its freed ports may have been taken meanwhile.
+  absl::Status Kill(const std::vector<std::string>& binaries = {});
+  absl::Status Restart(absl::Duration timeout = absl::Seconds(60));
+
   const Genesis& genesis() const { return genesis_; }
   const HttpTarget& api() const { return api_; }
   // The ops endpoints (/metrics) of every process, by binary name.
@@ -74,6 +83,12 @@ class NodeHarness {
   HttpTarget api_;
   std::map<std::string, HttpTarget> ops_;
   std::vector<std::pair<std::string, ChildProcess>> procs_;
+  // Per process: its argv (for Restart) and whether Kill stopped it.
+  std::map<std::string, std::vector<std::string>> argv_;
+  std::map<std::string, bool> killed_;
+
+  // Waits for the api's /readyz while every process keeps running.
+  absl::Status WaitReady(absl::Duration timeout);
 };
 
 // Directory of the built binaries (set by CMake).

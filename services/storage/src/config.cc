@@ -1,4 +1,5 @@
 // The storage service's flags, declared once here (see consortia/config.h).
+#include <cstdint>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -30,6 +31,10 @@ ABSL_FLAG(bool, storage_sync, true,
           "fsync each block's write batch before acknowledging the commit.");
 ABSL_FLAG(int, storage_threads, 4,
           "Threads that serve storage requests (1..64).");
+ABSL_FLAG(int64_t, storage_state_versions, 16,
+          "State versions kept for state queries and proofs at past heights: "
+          "the latest height and the N - 1 before it (2..1000000). More "
+          "versions cost more disk, not more time per block.");
 
 namespace consortia::storage {
 
@@ -47,6 +52,7 @@ StorageOptions StorageOptions::FromFlags() {
       absl::GetFlag(FLAGS_storage_redis_allow_weak_durability);
   o.sync = absl::GetFlag(FLAGS_storage_sync);
   o.threads = absl::GetFlag(FLAGS_storage_threads);
+  o.state_versions = absl::GetFlag(FLAGS_storage_state_versions);
   return o;
 }
 
@@ -80,6 +86,13 @@ absl::Status StorageOptions::Validate() const {
   if (threads < 1 || threads > 64) {
     return absl::InvalidArgumentError(
         absl::StrCat("storage_threads must be in 1..64, got ", threads));
+  }
+  if (state_versions < 2 || state_versions > kMaxStateVersions) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "storage_state_versions must be in 2..", kMaxStateVersions, ", got ",
+        state_versions,
+        ": the latest state and the one before it are always needed "
+        "(block h + 1 certifies the state after block h)"));
   }
   return absl::OkStatus();
 }

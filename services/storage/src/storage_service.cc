@@ -97,6 +97,7 @@ class StorageServiceImpl : public StorageService {
     lo.publisher = publisher_.get();
     lo.metrics = StorageMetrics::Create(metrics, opts.backend);
     lo.location = path;
+    lo.state_versions = static_cast<uint64_t>(opts.state_versions);
     absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(lo);
     if (!ledger.ok()) return ledger.status();
     ledger_ = *std::move(ledger);

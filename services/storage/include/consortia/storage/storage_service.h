@@ -6,6 +6,7 @@
 #ifndef CONSORTIA_STORAGE_STORAGE_SERVICE_H_
 #define CONSORTIA_STORAGE_STORAGE_SERVICE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -51,6 +52,13 @@ struct StorageOptions {
   bool sync = true;
   // --storage_threads: threads that serve requests (1..64).
   int threads = 4;
+  // --storage_state_versions: state versions (the state tree after a block)
+  // kept for GetStateAt and state proofs at past heights: the latest and the
+  // state_versions - 1 before it; older tree nodes are deleted as blocks
+  // commit. 2..kMaxStateVersions: at least 2 so that the state after block
+  // h stays provable once block h + 1, which certifies it, exists.
+  int64_t state_versions = 16;
+  static constexpr int64_t kMaxStateVersions = 1000000;
 
   // Reads the flags above.
   static StorageOptions FromFlags();
