@@ -268,11 +268,10 @@ int LocalnetCommand(const std::vector<std::string>& argv,
           absl::StrCat("--consensus_p2p_endpoint=tcp://127.0.0.1:", b + 4),
           "--consensus_p2p_key=" + node_dir + "/p2p_key.json",
           "--consensus_peers=" + dir + "/peers.json"};
-      gossip_flags = {
-          absl::StrCat("--mempool_p2p_endpoint=tcp://127.0.0.1:",
-                       b + kMempoolP2pOffset),
-          "--mempool_p2p_key=" + node_dir + "/p2p_key.json",
-          "--mempool_peers=" + dir + "/peers.json"};
+      gossip_flags = {absl::StrCat("--mempool_p2p_endpoint=tcp://127.0.0.1:",
+                                   b + kMempoolP2pOffset),
+                      "--mempool_p2p_key=" + node_dir + "/p2p_key.json",
+                      "--mempool_peers=" + dir + "/peers.json"};
     }
     auto add = [&](const char* binary, uint64_t metrics_port,
                    std::vector<std::string> own) {

@@ -1004,8 +1004,9 @@ class RemoteLedger final : public LedgerApi {
       const std::vector<EvidenceRecord>& records) override {
     if (records.size() > kMaxListEvidence) {
       return absl::InvalidArgumentError(
-          absl::StrCat(records.size(), " evidence records in one call, over "
-                                       "the limit of ",
+          absl::StrCat(records.size(),
+                       " evidence records in one call, over "
+                       "the limit of ",
                        kMaxListEvidence));
     }
     return client_
@@ -1310,21 +1311,20 @@ BusServer::Handler ServeStorage(LedgerApi* ledger, QueryApi* query,
                     });
         return;
       case MsgType::kQueryEvidence:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [query](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto r = sai::DecodeListBlocksRequest(p);
-                      if (!r.ok()) return r.status();
-                      absl::StatusOr<std::vector<EvidenceRecord>> records =
-                          query->ListEvidence(r->from, r->limit);
-                      if (records.ok() &&
-                          records->size() > kMaxListEvidence) {
-                        return absl::InternalError(absl::StrCat(
-                            "storage listed ", records->size(),
-                            " evidence records, over the limit of ",
-                            kMaxListEvidence));
-                      }
-                      return Encoded(records, sai::EncodeEvidenceRecords);
-                    });
+        RunAndReply(
+            exec, std::move(payload), std::move(reply),
+            [query](ByteView p) -> absl::StatusOr<Bytes> {
+              auto r = sai::DecodeListBlocksRequest(p);
+              if (!r.ok()) return r.status();
+              absl::StatusOr<std::vector<EvidenceRecord>> records =
+                  query->ListEvidence(r->from, r->limit);
+              if (records.ok() && records->size() > kMaxListEvidence) {
+                return absl::InternalError(absl::StrCat(
+                    "storage listed ", records->size(),
+                    " evidence records, over the limit of ", kMaxListEvidence));
+              }
+              return Encoded(records, sai::EncodeEvidenceRecords);
+            });
         return;
       default:
         reply(UnknownType(req, "storage"));

@@ -1130,11 +1130,11 @@ TEST_F(RemoteTest, EvidenceIsRecordedAndListedOverTheBus) {
   EXPECT_EQ(ledger->RecordEvidence({bad}).code(),
             absl::StatusCode::kInvalidArgument);
   // Over the bound: refused by the client before anything is sent.
-  EXPECT_EQ(ledger
-                ->RecordEvidence(
-                    std::vector<EvidenceRecord>(kMaxListEvidence + 1, a))
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ledger
+          ->RecordEvidence(std::vector<EvidenceRecord>(kMaxListEvidence + 1, a))
+          .code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(EvidenceCodecTest, RoundTripsAndRefusesDamage) {

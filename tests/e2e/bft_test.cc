@@ -83,7 +83,8 @@ class TxLoad {
         next = node + 1;
       }
       if (node < 0) continue;
-      absl::StatusOr<Hash32> h = net_->SubmitTx(node, net_->MakeTx(node, nonce_));
+      absl::StatusOr<Hash32> h =
+          net_->SubmitTx(node, net_->MakeTx(node, nonce_));
       ++nonce_;
       if (h.ok()) {
         absl::MutexLock lock(&mu_);
@@ -142,12 +143,11 @@ class BftNetworkTest : public ::testing::Test {
     for (int i : nodes) h = std::min(h, net_->Height(i));
     return h;
   }
-  ::testing::AssertionResult AllReach(uint64_t height,
-                                      const std::vector<int>& nodes,
-                                      absl::Duration timeout =
-                                          absl::Seconds(90)) const {
-    if (NetworkHarness::WaitUntil(
-            [&] { return MinHeight(nodes) >= height; }, timeout)) {
+  ::testing::AssertionResult AllReach(
+      uint64_t height, const std::vector<int>& nodes,
+      absl::Duration timeout = absl::Seconds(90)) const {
+    if (NetworkHarness::WaitUntil([&] { return MinHeight(nodes) >= height; },
+                                  timeout)) {
       return ::testing::AssertionSuccess();
     }
     auto failure = ::testing::AssertionFailure();
@@ -317,9 +317,10 @@ TEST_F(BftNetworkTest, EquivocationIsKeptAndServedByEveryNode) {
   // Every node that saw both votes keeps and serves the evidence; what it
   // serves is the proof itself, checkable by anyone with the genesis.
   for (int i : {0, 2, 3}) {
-    ASSERT_TRUE(NetworkHarness::WaitUntil(
-        [&] { return evidence_on(i).size() > 0; }))
-        << "node" << i;
+    ASSERT_TRUE(NetworkHarness::WaitUntil([&] {
+      return evidence_on(i).size() > 0;
+    })) << "node"
+        << i;
     const nlohmann::json e = evidence_on(i)[0];
     EXPECT_EQ(e["kind"], "duplicate_vote");
     EXPECT_EQ(e["validator_index"], 1);
@@ -332,8 +333,8 @@ TEST_F(BftNetworkTest, EquivocationIsKeptAndServedByEveryNode) {
     EXPECT_TRUE(consensus::tendermint::VerifyEvidence(Ed25519Sha256(),
                                                       net_->genesis(), *ev)
                     .ok());
-    const std::optional<double> counted = net_->Metric(
-        i, kConsensus, "consortia_consensus_evidence_total");
+    const std::optional<double> counted =
+        net_->Metric(i, kConsensus, "consortia_consensus_evidence_total");
     ASSERT_TRUE(counted.has_value());
     EXPECT_GE(*counted, 1);
   }

@@ -131,8 +131,8 @@ void FaultProxy::Loop() {
     }
     for (size_t i = 0; i < links.size(); ++i) {
       if ((fds[1 + i].revents & POLLIN) == 0) continue;
-      const int client = ::accept4(links[i].listen_fd, nullptr, nullptr,
-                                   SOCK_CLOEXEC);
+      const int client =
+          ::accept4(links[i].listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
       if (client < 0) continue;
       {
         absl::MutexLock lock(&mu_);

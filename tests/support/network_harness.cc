@@ -34,9 +34,9 @@ void MustWrite(const std::string& path, const std::string& text) {
 }  // namespace
 
 const std::vector<std::string>& NetworkHarness::Binaries() {
-  static const auto* b = new std::vector<std::string>{
-      "consortia-storage", "consortia-mempool", "consortia-consensus",
-      "consortia-api"};
+  static const auto* b =
+      new std::vector<std::string>{"consortia-storage", "consortia-mempool",
+                                   "consortia-consensus", "consortia-api"};
   return *b;
 }
 
@@ -132,8 +132,7 @@ NetworkHarness::NetworkHarness(NetworkOptions options)
     node->own_flags["consortia-api"] = {
         absl::StrCat("--api_port=", node->api.port)};
     node->own_flags["consortia-consensus"] = {
-        absl::StrCat("--consensus_p2p_endpoint=tcp://127.0.0.1:",
-                     p2p_ports[i]),
+        absl::StrCat("--consensus_p2p_endpoint=tcp://127.0.0.1:", p2p_ports[i]),
         "--consensus_p2p_key=" + node->dir + "/p2p_key.json",
         "--consensus_peers=" + node->dir + "/peers.json",
         "--consensus_timeout_propose_ms=1000",
@@ -186,16 +185,15 @@ absl::Status NetworkHarness::StartProcess(int node, const std::string& binary) {
 absl::Status NetworkHarness::WaitReady(int node, absl::Duration timeout) {
   const bool ready = WaitUntil(
       [&] {
-        auto r = HttpCall(api(node), "GET", "/readyz", "", "",
-                          absl::Seconds(2));
+        auto r =
+            HttpCall(api(node), "GET", "/readyz", "", "", absl::Seconds(2));
         return r.ok() && r->status == 200;
       },
       timeout);
   if (ready) return absl::OkStatus();
-  return absl::DeadlineExceededError(
-      absl::StrCat("node", node, " not ready after ",
-                   absl::FormatDuration(timeout), ":\n",
-                   LogTail(node, "consortia-consensus")));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "node", node, " not ready after ", absl::FormatDuration(timeout), ":\n",
+      LogTail(node, "consortia-consensus")));
 }
 
 absl::Status NetworkHarness::StartNode(int node, absl::Duration timeout) {
@@ -308,8 +306,8 @@ std::optional<double> NetworkHarness::Metric(int node,
 }
 
 Transaction NetworkHarness::MakeTx(int node, uint64_t nonce) const {
-  return SignedTx(client_, genesis_.chain_id, nonce, Height(node) + 1000,
-                  "kv", "set", {absl::StrCat("k", nonce), "v"});
+  return SignedTx(client_, genesis_.chain_id, nonce, Height(node) + 1000, "kv",
+                  "set", {absl::StrCat("k", nonce), "v"});
 }
 
 absl::StatusOr<Hash32> NetworkHarness::SubmitTx(int node,

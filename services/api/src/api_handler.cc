@@ -362,24 +362,24 @@ void ListEvidence(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   std::optional<uint64_t> limit = NumberParam(query, "limit", kDefaultPageLimit,
                                               1, kMaxListEvidence, call.get());
   if (!limit.has_value()) return;
-  deps.query_pool->Run([&deps, call, from = *from,
-                        limit = static_cast<uint32_t>(*limit)] {
-    Guarded(call, [&] {
-      if (ShuttingDown(deps, call)) return;
-      absl::StatusOr<std::vector<EvidenceRecord>> records =
-          deps.query->ListEvidence(from, limit);
-      if (!records.ok()) {
-        QueryFailed(deps, call, records.status(), ApiError::kBadRequest);
-        return;
-      }
-      std::optional<uint64_t> next;
-      if (records->size() == limit &&
-          records->back().seq < std::numeric_limits<uint64_t>::max()) {
-        next = records->back().seq + 1;
-      }
-      call->Finish(JsonOk(EvidenceListView(*records, next)));
-    });
-  });
+  deps.query_pool->Run(
+      [&deps, call, from = *from, limit = static_cast<uint32_t>(*limit)] {
+        Guarded(call, [&] {
+          if (ShuttingDown(deps, call)) return;
+          absl::StatusOr<std::vector<EvidenceRecord>> records =
+              deps.query->ListEvidence(from, limit);
+          if (!records.ok()) {
+            QueryFailed(deps, call, records.status(), ApiError::kBadRequest);
+            return;
+          }
+          std::optional<uint64_t> next;
+          if (records->size() == limit &&
+              records->back().seq < std::numeric_limits<uint64_t>::max()) {
+            next = records->back().seq + 1;
+          }
+          call->Finish(JsonOk(EvidenceListView(*records, next)));
+        });
+      });
 }
 
 // parts = {"v1", "state", app}: a page of the app's records.

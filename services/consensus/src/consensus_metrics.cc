@@ -63,11 +63,10 @@ ConsensusMetrics ConsensusMetrics::Create(MetricsRegistry& registry) {
   m.sync_blocks_applied =
       registry.GetCounter("consortia_consensus_sync_blocks_total", sync,
                           {{"direction", "applied"}});
-  m.sync_read_errors = registry.GetCounter(
-      "consortia_consensus_errors_total", help, {{"kind", "sync_read"}});
+  m.sync_read_errors = registry.GetCounter("consortia_consensus_errors_total",
+                                           help, {{"kind", "sync_read"}});
   m.evidence_dropped = registry.GetCounter(
-      "consortia_consensus_errors_total", help,
-      {{"kind", "evidence_dropped"}});
+      "consortia_consensus_errors_total", help, {{"kind", "evidence_dropped"}});
   m.evidence_store_errors = registry.GetCounter(
       "consortia_consensus_errors_total", help, {{"kind", "evidence_store"}});
   m.messages_dropped = registry.GetCounter(

@@ -168,10 +168,9 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
                    report.cut_bytes, report.cut_segment, report.cut_reason);
     }
   }
-  std::unique_ptr<TendermintDriver> d(
-      new TendermintDriver(options, genesis, suite, key, own_index, mempool,
-                           ledger, query, clock, std::move(metrics),
-                           std::move(wal)));
+  std::unique_ptr<TendermintDriver> d(new TendermintDriver(
+      options, genesis, suite, key, own_index, mempool, ledger, query, clock,
+      std::move(metrics), std::move(wal)));
   if (d->wal_ != nullptr) {
     const Signer* signer = &d->signer_;
     d->guard_ = std::make_unique<DoubleSignGuard>(
@@ -186,8 +185,7 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
           WalPolka p;
           p.height = driver->machine_->height();
           p.votes = driver->machine_->PrevotesFor(round, hash);
-          std::optional<Proposal> proposal =
-              driver->machine_->ProposalOf(hash);
+          std::optional<Proposal> proposal = driver->machine_->ProposalOf(hash);
           if (proposal.has_value() && proposal->proposer_index != own) {
             p.proposal = tendermint::EncodeProposal(*proposal);
           }
@@ -380,10 +378,11 @@ bool TendermintDriver::Boot() {
   }
   for (const Message& m : own_log) Send(m, nullptr);
   if (!own_log.empty()) {
-    spdlog::info("consensus: resumed height {} at round {} with {} "
-                 "messages from the WAL{}",
-                 state_.height + 1, machine_->round(), own_log.size(),
-                 machine_->locked_block_hash().has_value() ? " (locked)" : "");
+    spdlog::info(
+        "consensus: resumed height {} at round {} with {} "
+        "messages from the WAL{}",
+        state_.height + 1, machine_->round(), own_log.size(),
+        machine_->locked_block_hash().has_value() ? " (locked)" : "");
   }
   Execute(*std::move(started), false);
   spdlog::info("consensus: chain at height {}; validator {} of {}",
@@ -499,11 +498,11 @@ void TendermintDriver::Execute(Actions actions, bool from_commit) {
     } else if (auto* e = std::get_if<EvidenceAction>(&action)) {
       metrics_.evidence.Inc();
       const tendermint::Evidence& ev = e->evidence;
-      spdlog::warn("consensus: validator {} equivocated ({}) at height {} "
-                   "round {}",
-                   tendermint::EvidenceValidator(ev),
-                   tendermint::EvidenceKind(ev), tendermint::EvidenceHeight(ev),
-                   tendermint::EvidenceRound(ev));
+      spdlog::warn(
+          "consensus: validator {} equivocated ({}) at height {} "
+          "round {}",
+          tendermint::EvidenceValidator(ev), tendermint::EvidenceKind(ev),
+          tendermint::EvidenceHeight(ev), tendermint::EvidenceRound(ev));
       if (pending_evidence_.size() >= kMaxPendingEvidence) {
         metrics_.evidence_dropped.Inc();
         continue;

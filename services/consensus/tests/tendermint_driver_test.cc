@@ -267,8 +267,8 @@ TEST_F(TendermintDriverTest, EquivocationIsKeptInStorage) {
       v.round = 0;
       v.block_hash = suite_.Hash(ToBytes(tag));
       v.validator_index = 3;
-      v.signature = *suite_.Sign(
-          key.secret_key, VoteSignBytes(genesis_.chain_id, v));
+      v.signature =
+          *suite_.Sign(key.secret_key, VoteSignBytes(genesis_.chain_id, v));
       validators_[3]->net->Broadcast(
           static_cast<uint16_t>(MsgType::kConsensusVote),
           tendermint::EncodeMessage(v));
@@ -307,10 +307,9 @@ TEST_F(TendermintDriverTest, RefusesAKeyOfAnotherSuite) {
   key.crypto_suite = "something-else";
   TendermintDriverOptions o = options_;
   o.wal_dir = validators_[0]->wal_dir;
-  EXPECT_EQ(TendermintDriver::Create(o, genesis_, suite_, key,
-                                     &validators_[0]->mempool,
-                                     validators_[0]->ledger.get(), nullptr,
-                                     &clock_)
+  EXPECT_EQ(TendermintDriver::Create(
+                o, genesis_, suite_, key, &validators_[0]->mempool,
+                validators_[0]->ledger.get(), nullptr, &clock_)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);

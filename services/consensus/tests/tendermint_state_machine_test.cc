@@ -711,8 +711,9 @@ TEST_F(TendermintStateMachineTest, RestartedProposerNeverProposesAgain) {
   EXPECT_TRUE(Votes(*a).empty());
   // Others' messages and other heights in the log are ignored.
   auto other = Make(0);
-  ASSERT_TRUE(other->StartHeight(1, {Prevote(2, HashOf(own), 1),
-                                     Prevote(2, HashOf(own), 0, /*h=*/2)})
+  ASSERT_TRUE(other
+                  ->StartHeight(1, {Prevote(2, HashOf(own), 1),
+                                    Prevote(2, HashOf(own), 0, /*h=*/2)})
                   .ok());
   EXPECT_EQ(other->round(), 0u);
 }

@@ -46,9 +46,9 @@ absl::Status CheckRecord(const EvidenceRecord& r) {
 absl::Status Ledger::RecordEvidence(
     const std::vector<EvidenceRecord>& records) {
   if (records.size() > kMaxListEvidence) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        records.size(), " evidence records, over the limit of ",
-        kMaxListEvidence));
+    return absl::InvalidArgumentError(
+        absl::StrCat(records.size(), " evidence records, over the limit of ",
+                     kMaxListEvidence));
   }
   for (const EvidenceRecord& r : records) {
     if (absl::Status s = CheckRecord(r); !s.ok()) return s;
@@ -73,9 +73,8 @@ absl::Status Ledger::RecordEvidence(
   WriteBatch batch;
   std::vector<std::string> in_batch;
   for (size_t i = 0; i < records.size(); ++i) {
-    if ((*known)[i].has_value() ||
-        std::find(in_batch.begin(), in_batch.end(), index_keys[i]) !=
-            in_batch.end()) {
+    if ((*known)[i].has_value() || std::find(in_batch.begin(), in_batch.end(),
+                                             index_keys[i]) != in_batch.end()) {
       continue;
     }
     EvidenceRecord kept = records[i];

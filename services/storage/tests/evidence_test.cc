@@ -69,8 +69,7 @@ TEST_F(StorageEvidenceTest, KeepsEachRecordOnceInOrderAcrossAReopen) {
   ASSERT_TRUE(ledger_->RecordEvidence({Record(0), Record(1)}).ok());
   // The same evidence again (a restarted consensus, or another round of
   // relays) and one duplicate inside the batch: kept once.
-  ASSERT_TRUE(
-      ledger_->RecordEvidence({Record(1), Record(2), Record(2)}).ok());
+  ASSERT_TRUE(ledger_->RecordEvidence({Record(1), Record(2), Record(2)}).ok());
   Reopen();
   ASSERT_TRUE(ledger_->RecordEvidence({Record(0), Record(3)}).ok());
   const std::vector<EvidenceRecord> all = List(1, 100);

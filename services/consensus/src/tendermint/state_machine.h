@@ -243,8 +243,8 @@ class StateMachine {
   // WalPolka) count as received; other heights are ignored. The
   // caller should send the logged messages again (peers may have missed
   // them).
-  absl::StatusOr<Actions> StartHeight(
-      uint64_t height, const std::vector<Message>& own_log = {});
+  absl::StatusOr<Actions> StartHeight(uint64_t height,
+                                      const std::vector<Message>& own_log = {});
 
   // Inputs. Each returns the actions it caused (often none).
   Actions OnMessage(const Message& m);

@@ -275,7 +275,8 @@ void Simulation::Setup() {
     Event down;
     down.time = rng_.Uniform(0, std::max<int64_t>(cfg_.gst_ms, 1));
     down.kind = EventKind::kRestartDown;
-    down.node = honest[rng_.Uniform(0, static_cast<int64_t>(honest.size()) - 1)];
+    down.node =
+        honest[rng_.Uniform(0, static_cast<int64_t>(honest.size()) - 1)];
     Event up = down;
     up.time = down.time + rng_.Uniform(50, 3000);
     up.kind = EventKind::kRestartUp;
@@ -463,9 +464,9 @@ void Simulation::OnBroadcast(Node& n, const Message& m) {
     Equivocate(n, m);
     return;
   }
-  if (const auto* v = std::get_if<Vote>(&m);
-      v != nullptr && v->type == VoteType::kPrecommit &&
-      !IsZero(v->block_hash)) {
+  if (const auto* v = std::get_if<Vote>(&m); v != nullptr &&
+                                             v->type == VoteType::kPrecommit &&
+                                             !IsZero(v->block_hash)) {
     // What the lock rests on goes to the log first (WalPolka).
     for (const Vote& pv : n.sm->PrevotesFor(v->round, v->block_hash)) {
       if (pv.validator_index != n.index) n.wal.push_back(pv);

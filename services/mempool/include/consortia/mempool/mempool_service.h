@@ -86,8 +86,8 @@ struct MempoolOptions {
 // A running mempool: serves MempoolApi (Submit, Reap, CheckProposal) on
 // node.mempool_endpoint, follows storage's block.committed events on
 // node.storage_events, and (with a p2p_endpoint) gossips admitted txs with
-// the other nodes' mempools. Destruction stops it (the bus server first, then the
-// event follower and the worker threads).
+// the other nodes' mempools. Destruction stops it (the bus server first, then
+// the event follower and the worker threads).
 //
 // Thread-safe: Ready() may be called from any thread.
 class MempoolService {
