@@ -29,10 +29,10 @@ struct ConsensusMetrics {
   Counter timeouts_propose;     // timeouts_total{step}
   Counter timeouts_prevote;
   Counter timeouts_precommit;
-  Gauge missing_validators;  // validators with no message in the
-                             // last decided height's final round
-  Counter evidence;          // equivocations seen
-  Counter evidence_dropped;  // errors_total{kind="evidence_dropped"}
+  Gauge missing_validators;       // validators with no message in the
+                                  // last decided height's final round
+  Counter evidence;               // equivocations seen
+  Counter evidence_dropped;       // errors_total{kind="evidence_dropped"}
   Counter evidence_store_errors;  // errors_total{kind="evidence_store"}
   Gauge peers_connected;
   Gauge proposer;  // validator index proposing the round in progress
