@@ -1,9 +1,12 @@
 #include "consortia/storage/storage_service.h"
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <zmq.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "consortia/bus.h"
 #include "consortia/config.h"
 #include "consortia/metrics.h"
@@ -37,8 +40,14 @@ class StorageServiceTest : public ::testing::Test {
     node_.bus_timeout = absl::Seconds(30);
   }
 
-  absl::StatusOr<std::unique_ptr<StorageService>> Start() {
-    return StorageService::Start(node_, StorageOptions{}, ctx_, metrics_);
+  absl::StatusOr<std::unique_ptr<StorageService>> Start(
+      const StorageOptions& o = {}) {
+    return StorageService::Start(node_, o, ctx_, metrics_);
+  }
+  static StorageOptions Versions(int64_t n) {
+    StorageOptions o;
+    o.state_versions = n;
+    return o;
   }
 
   TempDir dir_;
@@ -176,6 +185,98 @@ TEST(StorageOptionsTest, OnlyKnownBackendsAndBoundsAreAccepted) {
   o.backend = "rocksdb";
   o.threads = 0;
   EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// --storage_state_versions through the service.
+
+TEST_F(StorageServiceTest, StartRefusesAnOutOfRangeValue) {
+  absl::StatusOr<std::unique_ptr<StorageService>> svc = Start(Versions(0));
+  EXPECT_EQ(svc.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(svc.status().message(), HasSubstr("storage_state_versions"));
+}
+
+// With 3 versions the service answers GetStateAt for the latest 3 heights
+// only, and says which heights it keeps for an older one.
+TEST_F(StorageServiceTest, KeepsThatManyVersions) {
+  absl::StatusOr<std::unique_ptr<StorageService>> svc = Start(Versions(3));
+  ASSERT_TRUE(svc.ok()) << svc.status();
+  absl::StatusOr<std::unique_ptr<BusClient>> client =
+      ConnectBusClient(ctx_, node_.storage_endpoint, "test");
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::unique_ptr<LedgerApi> ledger =
+      MakeRemoteLedger(client->get(), absl::Seconds(30));
+  std::unique_ptr<QueryApi> query =
+      MakeRemoteQuery(client->get(), absl::Seconds(30));
+
+  for (uint64_t h = 1; h <= 6; ++h) {
+    absl::StatusOr<ChainState> state = ledger->GetChainState();
+    ASSERT_TRUE(state.ok()) << state.status();
+    Block b = chain_.NextBlock(
+        *state, {chain_.Tx(alice_, "set", {"k", absl::StrCat("v", h)}, h)});
+    ASSERT_TRUE(ledger->CommitBlock(b, chain_.Certify(b.header)).ok());
+  }
+  for (uint64_t h = 4; h <= 6; ++h) {
+    absl::StatusOr<StateRecord> r = query->GetStateAt("kv", "k", h);
+    ASSERT_TRUE(r.ok()) << h << ": " << r.status();
+    EXPECT_EQ(r->value, ToBytes(absl::StrCat("v", h)));
+  }
+  absl::StatusOr<StateRecord> old = query->GetStateAt("kv", "k", 3);
+  EXPECT_EQ(old.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(old.status().message(), HasSubstr("heights 4..6"));
+}
+
+// Changing the value across a restart: lowering it drops the surplus
+// versions at the next commit; raising it keeps more from then on, but what
+// was pruned stays gone.
+TEST_F(StorageServiceTest, ChangingTheValueAcrossRestarts) {
+  auto commit = [&](LedgerApi& ledger, uint64_t h) {
+    absl::StatusOr<ChainState> state = ledger.GetChainState();
+    ASSERT_TRUE(state.ok()) << state.status();
+    Block b = chain_.NextBlock(
+        *state, {chain_.Tx(alice_, "set", {"k", absl::StrCat("v", h)}, h)});
+    ASSERT_TRUE(ledger.CommitBlock(b, chain_.Certify(b.header)).ok()) << h;
+  };
+  auto run = [&](int64_t versions, uint64_t first, uint64_t last,
+                 const std::function<void(QueryApi&)>& check) {
+    absl::StatusOr<std::unique_ptr<StorageService>> svc =
+        Start(Versions(versions));
+    ASSERT_TRUE(svc.ok()) << svc.status();
+    absl::StatusOr<std::unique_ptr<BusClient>> client =
+        ConnectBusClient(ctx_, node_.storage_endpoint, "test");
+    ASSERT_TRUE(client.ok()) << client.status();
+    std::unique_ptr<LedgerApi> ledger =
+        MakeRemoteLedger(client->get(), absl::Seconds(30));
+    std::unique_ptr<QueryApi> query =
+        MakeRemoteQuery(client->get(), absl::Seconds(30));
+    for (uint64_t h = first; h <= last; ++h) commit(*ledger, h);
+    check(*query);
+  };
+  auto value_at = [](QueryApi& q, uint64_t h) -> absl::StatusOr<std::string> {
+    absl::StatusOr<StateRecord> r = q.GetStateAt("kv", "k", h);
+    if (!r.ok()) return r.status();
+    return std::string(r->value.begin(), r->value.end());
+  };
+
+  // 8 versions: heights 1..8 are all kept.
+  run(8, 1, 8, [&](QueryApi& q) {
+    for (uint64_t h = 1; h <= 8; ++h) {
+      EXPECT_EQ(value_at(q, h).value_or("?"), absl::StrCat("v", h)) << h;
+    }
+  });
+  // Lowered to 2: after one more block only 8 and 9 are.
+  run(2, 9, 9, [&](QueryApi& q) {
+    EXPECT_EQ(value_at(q, 9).value_or("?"), "v9");
+    EXPECT_EQ(value_at(q, 8).value_or("?"), "v8");
+    EXPECT_EQ(value_at(q, 7).status().code(), absl::StatusCode::kNotFound);
+  });
+  // Raised to 6: heights 8.. are kept as blocks come; 7 and below stay
+  // gone, and say so (NotFound, not a damaged store).
+  run(6, 10, 12, [&](QueryApi& q) {
+    for (uint64_t h = 8; h <= 12; ++h) {
+      EXPECT_EQ(value_at(q, h).value_or("?"), absl::StrCat("v", h)) << h;
+    }
+    EXPECT_EQ(value_at(q, 7).status().code(), absl::StatusCode::kNotFound);
+  });
 }
 
 }  // namespace
