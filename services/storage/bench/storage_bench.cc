@@ -15,9 +15,13 @@
 //                       the prefixes the ledger iterates, as in the service)
 //      ledger redis     Ledger::CommitBlock of the blocks
 //   3. Prints the median blocks/s and txs/s of each, the ratios of those
-//      medians, and the median of the per-repetition ratios (raw and
-//      ledger run seconds apart in one repetition, so a change of the
-//      machine's load between repetitions does not enter it).
+//      medians, the median of the per-repetition ratios (raw and ledger
+//      run seconds apart in one repetition, so a change of the machine's
+//      load between repetitions does not enter it), and where the ledger's
+//      commit time went (Ledger::commit_timings).
+// Between runs, the finished run's store is closed and removed and the
+// kernel's dirty pages are written out (sync), so that no run's synced
+// writes compete with the write-back of the one before.
 // redis-server (Debian's /usr/bin/redis-server) is started on a free
 // loopback port with its data in --dir and stopped at the end.
 #include <hiredis/hiredis.h>
@@ -55,7 +59,10 @@
 #include "spdlog/spdlog.h"
 #include "store_factory.h"
 
-ABSL_FLAG(int, blocks, 20, "Blocks per repetition.");
+ABSL_FLAG(int, blocks, 40,
+          "Blocks per repetition. The ledger keeps 16 state versions, so "
+          "from block 17 on every block also prunes one: 40 blocks measure "
+          "mostly that steady state.");
 ABSL_FLAG(int, txs, 1000, "kv set transactions per block.");
 ABSL_FLAG(int, reps, 5, "Repetitions; the medians are printed.");
 ABSL_FLAG(std::string, dir, "",
@@ -218,7 +225,9 @@ Workload Build(const std::string& dir, int blocks, int txs,
 }
 
 // Seconds to commit every block of `w` on `store` through a fresh Ledger.
-double RunLedger(KvStore* store, const Workload& w, const AppRegistry& apps) {
+// Seconds to commit every block; adds the ledger's phase times to `phases`.
+double RunLedger(KvStore* store, const Workload& w, const AppRegistry& apps,
+                 Ledger::CommitTimings* phases) {
   std::unique_ptr<Ledger> ledger = OpenLedger(store, w, apps);
   const absl::Time start = absl::Now();
   for (size_t i = 0; i < w.blocks.size(); ++i) {
@@ -226,7 +235,14 @@ double RunLedger(KvStore* store, const Workload& w, const AppRegistry& apps) {
         ledger->CommitBlock(w.blocks[i], w.certs[i]);
     if (!r.ok()) Die("commit", r.status());
   }
-  return absl::ToDoubleSeconds(absl::Now() - start);
+  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  const Ledger::CommitTimings t = ledger->commit_timings();
+  phases->blocks += t.blocks;
+  phases->validate += t.validate;
+  phases->execute += t.execute;
+  phases->tree += t.tree;
+  phases->write += t.write;
+  return secs;
 }
 
 // Seconds to write every recorded batch through KvStore::Write.
@@ -338,6 +354,14 @@ double RunRawRedis(uint16_t port, const std::string& prefix,
   return secs;
 }
 
+// Removes a finished run's RocksDB directory (if any) and waits until the
+// kernel has written every dirty page: a store closing flushes its memtable,
+// and that write-back would otherwise slow the next run's synced writes.
+void Quiesce(const std::string& done_dir) {
+  if (!done_dir.empty()) std::filesystem::remove_all(done_dir);
+  ::sync();
+}
+
 void Flush(uint16_t port) {
   timeval tv{30, 0};
   redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
@@ -411,26 +435,30 @@ int Main() {
       w.iterators_per_block);
 
   std::map<std::string, std::vector<double>> secs;
+  std::map<std::string, Ledger::CommitTimings> phases;
   for (int rep = 0; rep < reps; ++rep) {
     const std::string r = absl::StrCat(dir, "/rep", rep);
     secs["raw rocksdb"].push_back(RunRawRocks(r + "-raw", w));
+    Quiesce(r + "-raw");
     {
       auto s = OpenRocksDbStore(RocksDbStoreOptions{r + "-store", true});
       if (!s.ok()) Die("open rocksdb store", s.status());
       secs["store rocksdb"].push_back(RunStore(s->get(), w));
     }
+    Quiesce(r + "-store");
     {
       auto s = OpenRocksDbStore(RocksDbStoreOptions{r + "-ledger", true});
       if (!s.ok()) Die("open rocksdb store", s.status());
-      secs["ledger rocksdb"].push_back(RunLedger(s->get(), w, apps));
+      secs["ledger rocksdb"].push_back(
+          RunLedger(s->get(), w, apps, &phases["rocksdb"]));
     }
-    std::filesystem::remove_all(r + "-raw");
-    std::filesystem::remove_all(r + "-store");
-    std::filesystem::remove_all(r + "-ledger");
+    Quiesce(r + "-ledger");
 
     Flush(port);
+    Quiesce("");
     secs["raw redis"].push_back(RunRawRedis(port, "raw:", w));
     Flush(port);
+    Quiesce("");
     {
       RedisStoreOptions o = (*redis)->StoreOptions("store:");
       o.timeout = absl::Seconds(30);
@@ -440,13 +468,15 @@ int Main() {
       secs["store redis"].push_back(RunStore(s->get(), w));
     }
     Flush(port);
+    Quiesce("");
     {
       RedisStoreOptions o = (*redis)->StoreOptions("ledger:");
       o.timeout = absl::Seconds(30);
       o.ordered_prefixes = LedgerOrderedPrefixes();
       auto s = OpenRedisStore(o);
       if (!s.ok()) Die("open redis store", s.status());
-      secs["ledger redis"].push_back(RunLedger(s->get(), w, apps));
+      secs["ledger redis"].push_back(
+          RunLedger(s->get(), w, apps, &phases["redis"]));
     }
     std::printf("repetition %d/%d done\n", rep + 1, reps);
   }
@@ -480,6 +510,17 @@ int Main() {
     std::printf("%-8s store/raw %5.1f%%   ledger/raw %5.1f%%\n", b,
                 per_rep("store"), per_rep("ledger"));
   }
+  std::printf(
+      "\nledger commit phases, ms per block (mean of all repetitions)\n");
+  std::printf("%-8s %9s %9s %9s %9s\n", "", "validate", "execute", "tree",
+              "write");
+  for (const char* b : {"rocksdb", "redis"}) {
+    const Ledger::CommitTimings& t = phases[b];
+    const double per =
+        1000.0 / static_cast<double>(std::max<uint64_t>(t.blocks, 1));
+    std::printf("%-8s %9.2f %9.2f %9.2f %9.2f\n", b, t.validate * per,
+                t.execute * per, t.tree * per, t.write * per);
+  }
   redis->reset();
   if (own_dir) std::filesystem::remove_all(dir);
   return 0;
@@ -492,7 +533,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "consortia-storage-bench: block commit throughput per storage backend "
       "next to the raw backend rate.\nUsage: consortia-storage-bench "
-      "[--blocks=20] [--txs=1000] [--reps=5] [--dir=DIR]");
+      "[--blocks=40] [--txs=1000] [--reps=5] [--dir=DIR]");
   absl::ParseCommandLine(argc, argv);
   return consortia::storage::Main();
 }

@@ -36,6 +36,11 @@ ABSL_FLAG(int64_t, storage_state_versions, 16,
           "the latest height and the N - 1 before it (2..1000000). More "
           "versions cost more disk, not more time per block.");
 
+ABSL_FLAG(int64_t, storage_tree_cache_nodes, 524288,
+          "Decoded state tree nodes kept in memory (1024..67108864): about "
+          "200 bytes each, so the default takes ~100 MiB. Each block reads "
+          "the tree nodes on its writes' paths that are not cached.");
+
 namespace consortia::storage {
 
 StorageOptions StorageOptions::FromFlags() {
@@ -53,6 +58,7 @@ StorageOptions StorageOptions::FromFlags() {
   o.sync = absl::GetFlag(FLAGS_storage_sync);
   o.threads = absl::GetFlag(FLAGS_storage_threads);
   o.state_versions = absl::GetFlag(FLAGS_storage_state_versions);
+  o.tree_cache_nodes = absl::GetFlag(FLAGS_storage_tree_cache_nodes);
   return o;
 }
 
@@ -93,6 +99,12 @@ absl::Status StorageOptions::Validate() const {
         state_versions,
         ": the latest state and the one before it are always needed "
         "(block h + 1 certifies the state after block h)"));
+  }
+  if (tree_cache_nodes < kMinTreeCacheNodes ||
+      tree_cache_nodes > kMaxTreeCacheNodes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("storage_tree_cache_nodes must be in ", kMinTreeCacheNodes,
+                     "..", kMaxTreeCacheNodes, ", got ", tree_cache_nodes));
   }
   return absl::OkStatus();
 }

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <iterator>
 #include <system_error>
 #include <utility>
 
@@ -25,6 +26,14 @@ void WriteBatch::Put(std::string_view key, std::string_view value) {
 void WriteBatch::PutOwned(std::string key, std::string value) {
   bytes_ += key.size() + value.size();
   ops_.push_back(Op{false, std::move(key), std::move(value)});
+}
+
+void WriteBatch::Append(WriteBatch&& other) {
+  ops_.insert(ops_.end(), std::make_move_iterator(other.ops_.begin()),
+              std::make_move_iterator(other.ops_.end()));
+  bytes_ += other.bytes_;
+  other.ops_.clear();
+  other.bytes_ = 0;
 }
 
 void WriteBatch::Delete(std::string_view key) {

@@ -34,6 +34,8 @@ class WriteBatch {
   void Delete(std::string_view key);
   // Room for n more ops without reallocating.
   void Reserve(size_t n) { ops_.reserve(ops_.size() + n); }
+  // Moves the ops of `other` to the end of this batch.
+  void Append(WriteBatch&& other);
 
   const std::vector<Op>& ops() const { return ops_; }
   // Total bytes of keys and values (what the batch costs to write).

@@ -74,6 +74,8 @@ class Ledger : public LedgerApi, public QueryApi {
     // State versions kept for GetStateAt and proofs (>= 2): heights
     // latest - state_versions + 1 .. latest. Older tree nodes are deleted.
     uint64_t state_versions = kDefaultStateVersions;
+    // Decoded state tree nodes kept in memory (SparseMerkleTree).
+    size_t tree_cache_nodes = kDefaultTreeCacheNodes;
   };
 
   // Reads the chain state and checks that the store is consistent (the block,
@@ -116,6 +118,17 @@ class Ledger : public LedgerApi, public QueryApi {
                                       const std::string& cursor,
                                       uint32_t limit) override;
 
+  // Seconds spent in each phase of the commits so far (the phases of
+  // StorageMetrics::commit_*), for the benchmark's breakdown.
+  struct CommitTimings {
+    uint64_t blocks = 0;
+    double validate = 0;
+    double execute = 0;
+    double tree = 0;
+    double write = 0;
+  };
+  CommitTimings commit_timings() const;
+
   // Evidence of equivocation (evidence.cc): kept apart from the blocks, in
   // its own atomic write, numbered in the order first recorded.
   absl::Status RecordEvidence(
@@ -151,7 +164,8 @@ class Ledger : public LedgerApi, public QueryApi {
   const SparseMerkleTree tree_;
 
   // Serializes commits; taken before state_mu_.
-  absl::Mutex commit_mu_ ABSL_ACQUIRED_BEFORE(state_mu_);
+  mutable absl::Mutex commit_mu_ ABSL_ACQUIRED_BEFORE(state_mu_);
+  CommitTimings timings_ ABSL_GUARDED_BY(commit_mu_);
   // Writers: the batch write of a commit together with the update of chain_.
   // Readers: a query that must see the state as of exactly one height.
   absl::Mutex state_mu_;

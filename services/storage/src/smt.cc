@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
+#include <future>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -40,29 +43,35 @@ using NodeMap = absl::flat_hash_map<Hash32, NodePtr, HashOfHash>;
 
 }  // namespace smt_internal
 
-// Two generations of decoded nodes: lookups try both, inserts go to the
-// newer; when it is full it becomes the older and the older is dropped. So
-// the nodes the last blocks wrote or read (the top of the tree, which every
-// block rewrites) stay, and memory stays within two generations (each at
-// most kGenerationEntries nodes and about kGenerationBytes: leaves hold
-// records of up to a few hundred KiB).
+// Two generations of decoded nodes: lookups try both (a hit in the older
+// moves the node to the newer), inserts go to the newer; when it is full it
+// becomes the older and the older is dropped. So the nodes the last blocks
+// wrote or read (the top of the tree, which every block rewrites) stay, and
+// memory stays within two generations (each at most generation_entries
+// nodes and about generation_bytes: leaves hold records of up to a few
+// hundred KiB). Thread-safe.
 struct SmtNodeCache {
-  static constexpr size_t kGenerationEntries = 1 << 16;
-  static constexpr size_t kGenerationBytes = 32 << 20;
+  // Each generation holds half of the nodes, and of the bytes.
+  explicit SmtNodeCache(size_t nodes)
+      : generation_entries(std::max<size_t>(nodes / 2, 1)),
+        generation_bytes(generation_entries * 256) {}
 
-  smt_internal::NodePtr Find(const Hash32& h) {
+  const size_t generation_entries;
+  const size_t generation_bytes;
+
+  // The cached node of each hash (null where there is none), under one lock.
+  void FindAll(const std::vector<Hash32>& hashes,
+               std::vector<smt_internal::NodePtr>* out) {
     absl::MutexLock l(&mu);
-    if (auto it = young.find(h); it != young.end()) return it->second;
-    if (auto it = old.find(h); it != old.end()) {
-      smt_internal::NodePtr n = it->second;
-      InsertLocked(h, n);
-      return n;
+    out->assign(hashes.size(), nullptr);
+    for (size_t i = 0; i < hashes.size(); ++i) {
+      if (auto it = young.find(hashes[i]); it != young.end()) {
+        (*out)[i] = it->second;
+      } else if (auto o = old.find(hashes[i]); o != old.end()) {
+        (*out)[i] = o->second;
+        InsertLocked(hashes[i], o->second);
+      }
     }
-    return nullptr;
-  }
-  void Insert(const Hash32& h, smt_internal::NodePtr n) {
-    absl::MutexLock l(&mu);
-    InsertLocked(h, std::move(n));
   }
   void InsertAll(
       const std::vector<std::pair<Hash32, smt_internal::NodePtr>>& nodes) {
@@ -71,11 +80,19 @@ struct SmtNodeCache {
   }
   void InsertLocked(const Hash32& h, smt_internal::NodePtr n)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (young.size() >= kGenerationEntries || young_bytes >= kGenerationBytes) {
+    if (young.size() >= generation_entries || young_bytes >= generation_bytes) {
+      // The dropped generation (up to 65,536 nodes) is freed on another
+      // thread: freeing it here would stall a commit for milliseconds.
+      if (freeing.valid()) freeing.wait();
+      freeing =
+          std::async(std::launch::async,
+                     [dropped = std::move(old)]() mutable { dropped.clear(); });
       old = std::move(young);
       young = smt_internal::NodeMap();
       young_bytes = 0;
     }
+    // Sized once per generation rather than grown by rehashing.
+    if (young.empty()) young.reserve(generation_entries);
     young_bytes += sizeof(smt_internal::Node) + n->value_record.size();
     young.insert_or_assign(h, std::move(n));
   }
@@ -84,6 +101,81 @@ struct SmtNodeCache {
   smt_internal::NodeMap young ABSL_GUARDED_BY(mu);
   size_t young_bytes ABSL_GUARDED_BY(mu) = 0;
   smt_internal::NodeMap old ABSL_GUARDED_BY(mu);
+  std::future<void> freeing ABSL_GUARDED_BY(mu);  // waited for on destruction
+};
+
+// The versions the last Apply calls built whose batches are known written
+// (smt.h): what each one wrote and retired, and for every node one of them
+// wrote, the latest version that did. So pruning them reads nothing. Apply
+// holds mu throughout.
+struct SmtHistory {
+  static constexpr size_t kMaxVersions = 64;
+
+  struct Version {
+    uint64_t version = 0;
+    std::vector<Hash32> written;  // the nodes its batch stored
+    std::vector<Hash32> retired;  // its P list
+  };
+  // What the last Apply built, settled by the next one.
+  struct Pending {
+    Version v;
+    Hash32 root{};
+    std::optional<uint64_t> pruned_through;  // when its batch prunes
+  };
+
+  bool Has(uint64_t v) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return !versions.empty() && v >= versions.front().version &&
+           v <= versions.back().version;
+  }
+  const Version& Get(uint64_t v) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return versions[v - versions.front().version];
+  }
+  // Whether node h was written at version v or later (v must be Has).
+  bool WrittenSince(const Hash32& h, uint64_t v) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto it = written_at.find(h);
+    return it != written_at.end() && it->second >= v;
+  }
+
+  // Called by Apply(root, version): the pending version was written when
+  // this Apply builds the next version on its root (Apply's contract), and
+  // is forgotten otherwise.
+  void Settle(const Hash32& root, uint64_t version)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (!pending.has_value()) return;
+    Pending p = *std::move(pending);
+    pending.reset();
+    if (p.v.version + 1 != version || p.root != root) return;
+    if (!versions.empty() && versions.back().version + 1 != p.v.version) {
+      versions.clear();
+      written_at.clear();
+    }
+    for (const Hash32& h : p.v.written) written_at[h] = p.v.version;
+    versions.push_back(std::move(p.v));
+    if (p.pruned_through.has_value()) pruned_through = p.pruned_through;
+    // A pruned version is needed no more; past the bound, the store answers.
+    while (!versions.empty() &&
+           (versions.size() > kMaxVersions ||
+            (pruned_through.has_value() &&
+             versions.front().version <= *pruned_through))) {
+      const Version& f = versions.front();
+      for (const Hash32& h : f.written) {
+        auto it = written_at.find(h);
+        if (it != written_at.end() && it->second == f.version) {
+          written_at.erase(it);
+        }
+      }
+      versions.pop_front();
+    }
+  }
+
+  absl::Mutex mu;
+  std::deque<Version> versions ABSL_GUARDED_BY(mu);  // consecutive
+  absl::flat_hash_map<Hash32, uint64_t, smt_internal::HashOfHash> written_at
+      ABSL_GUARDED_BY(mu);
+  // "M state_pruned_through" as stored, once read or written.
+  std::optional<uint64_t> pruned_through ABSL_GUARDED_BY(mu);
+  std::optional<Pending> pending ABSL_GUARDED_BY(mu);
 };
 
 namespace {
@@ -99,6 +191,12 @@ constexpr uint8_t kRightIsLeaf = 0x02;
 constexpr size_t kMaxRecordBytes = 2 * kStateTreeDepth + 2 * 256 * 1024;
 // Every stored node ends with the version that wrote it (u64 BE).
 constexpr size_t kVersionBytes = 8;
+// Blocks with at least this many writes update the two halves of the tree
+// on two threads (below it, a thread costs more than it saves).
+constexpr size_t kParallelWrites = 64;
+// About how many nodes a write reads and builds in a large tree (its path
+// below the levels the block's writes share), to size the Updater's maps.
+constexpr size_t kNodesPerWrite = 8;
 
 std::string_view HashView(const Hash32& h) {
   return std::string_view(reinterpret_cast<const char*>(h.data()), h.size());
@@ -220,13 +318,30 @@ class Updater {
     std::string encoded;
     NodePtr node;
   };
-  using HashSet = absl::flat_hash_set<Hash32, smt_internal::HashOfHash>;
 
-  smt_internal::NodeMap& loaded() { return loaded_; }
+  // A node read from the old tree; kept when the new tree has it too.
+  struct Loaded {
+    NodePtr node;
+    bool kept = false;
+  };
+  using LoadedMap =
+      absl::flat_hash_map<Hash32, Loaded, smt_internal::HashOfHash>;
+
+  LoadedMap& loaded() { return loaded_; }
+  // Room for about `nodes` read and as many built.
+  void Reserve(size_t nodes) {
+    loaded_.reserve(nodes);
+    created_.reserve(nodes);
+  }
+  // Whether the new tree (as far as this Updater built it) has node h.
+  bool Produced(const Hash32& h) const {
+    if (created_.contains(h)) return true;
+    auto it = loaded_.find(h);
+    return it != loaded_.end() && it->second.kept;
+  }
   absl::flat_hash_map<Hash32, Created, smt_internal::HashOfHash>& created() {
     return created_;
   }
-  const HashSet& produced() const { return produced_; }
 
   // The first index in [lo, hi) whose path has bit `depth` set (the writes
   // are sorted by path, and share their first `depth` bits).
@@ -236,6 +351,46 @@ class Updater {
         [depth](const SmtWrite& w) { return !PathBit(w.path, depth); });
     return static_cast<size_t>(it - writes_.begin());
   }
+
+  // What this Updater's part of the new tree changes.
+  struct Output {
+    std::vector<Hash32> written;  // the new nodes, in hash order
+    std::vector<std::pair<std::string, std::string>> puts;  // their records
+    std::vector<Hash32> gone;  // read from the old tree, not in the new
+  };
+  // After Update: the new nodes to store, which also go into the cache (the
+  // next block starts from them; should this batch not be written, they are
+  // never reached from a stored root), and the nodes that leave. A created
+  // node may be one retired by an earlier version and not pruned yet:
+  // rewriting it stamps it with this version, which is what tells the
+  // pruning of that earlier version to leave it alone. In hash order, as
+  // the store keeps them: RocksDB inserts a sorted run into its memtable
+  // faster. A node's hash fixes its place, so no other part has it.
+  Output Finish(SmtNodeCache& cache) {
+    Output out;
+    std::vector<std::pair<Hash32, Created*>> order;
+    order.reserve(created_.size());
+    for (auto& [h, c] : created_) order.emplace_back(h, &c);
+    std::sort(order.begin(), order.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::pair<Hash32, NodePtr>> fresh;
+    fresh.reserve(order.size());
+    out.written.reserve(order.size());
+    out.puts.reserve(order.size());
+    for (auto& [h, c] : order) {
+      out.written.push_back(h);
+      out.puts.emplace_back(keys::Node(h), std::move(c->encoded));
+      fresh.emplace_back(h, std::move(c->node));
+    }
+    cache.InsertAll(fresh);
+    for (const auto& [h, l] : loaded_) {
+      if (!l.kept) out.gone.push_back(h);
+    }
+    return out;
+  }
+
+  // The parent of two new subtrees (see Combine).
+  Ref Join(const Ref& l, const Ref& r) { return Combine(l, r); }
 
   // The new subtree for the writes [lo, hi) applied to `ref` at `depth`.
   absl::StatusOr<Ref> Update(const Ref& ref, size_t depth, size_t lo,
@@ -252,7 +407,7 @@ class Updater {
     }
     auto it = loaded_.find(ref.hash);
     if (it == loaded_.end()) return MissingNode(ref.hash);
-    const Node& node = *it->second;
+    const Node& node = *it->second.node;
     if (node.is_leaf) {
       // Merge the old record (unless a write replaces it) with the writes.
       std::vector<Entry> entries;
@@ -338,8 +493,9 @@ class Updater {
   // the old tree is new and must be stored.
   template <typename MakeFn>
   void Emit(const Hash32& h, MakeFn make) {
-    produced_.insert(h);
-    if (loaded_.count(h) == 0 && created_.count(h) == 0) {
+    if (auto it = loaded_.find(h); it != loaded_.end()) {
+      it->second.kept = true;
+    } else if (!created_.contains(h)) {
       created_.emplace(h, make());
     }
   }
@@ -347,16 +503,89 @@ class Updater {
   const CryptoSuite& suite_;
   const std::vector<SmtWrite>& writes_;
   const uint64_t version_;        // the version being built
-  smt_internal::NodeMap loaded_;  // read from the old tree
+  LoadedMap loaded_;              // read from the old tree
   absl::flat_hash_map<Hash32, Created, smt_internal::HashOfHash>
-      created_;       // new nodes
-  HashSet produced_;  // every node of the new tree built
+      created_;  // new nodes
 };
+
+// A subtree of the old tree to read: its root and the writes [lo, hi) that
+// go into it.
+struct Task {
+  Hash32 hash;
+  size_t lo;
+  size_t hi;
+};
+
+// Puts into up.loaded() the nodes of the old tree that the tasks' writes
+// touch, from `depth` down (or at `depth` only, with one_level): level by
+// level, what the cache lacks in one MultiGet per level.
+absl::Status LoadTouched(KvStore& store, const CryptoSuite& suite,
+                         SmtNodeCache& cache, Updater& up,
+                         std::vector<Task> level, size_t depth,
+                         bool one_level) {
+  std::vector<Hash32> hashes;
+  std::vector<NodePtr> nodes;
+  for (; !level.empty(); ++depth) {
+    // Cached nodes need no read (nor hash check: they were checked or
+    // built here).
+    hashes.clear();
+    for (const Task& t : level) hashes.push_back(t.hash);
+    cache.FindAll(hashes, &nodes);
+    std::vector<std::string> ks;
+    std::vector<size_t> missing;
+    for (size_t i = 0; i < level.size(); ++i) {
+      if (nodes[i] == nullptr) {
+        ks.push_back(keys::Node(level[i].hash));
+        missing.push_back(i);
+      }
+    }
+    if (!ks.empty()) {
+      absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+          store.MultiGet(ks);
+      if (!vals.ok()) return vals.status();
+      std::vector<std::pair<Hash32, NodePtr>> read;
+      read.reserve(missing.size());
+      for (size_t j = 0; j < missing.size(); ++j) {
+        const Hash32& h = level[missing[j]].hash;
+        if (!(*vals)[j].has_value()) return MissingNode(h);
+        absl::StatusOr<Node> node = DecodeNode(suite, h, *(*vals)[j]);
+        if (!node.ok()) return node.status();
+        nodes[missing[j]] = std::make_shared<const Node>(*std::move(node));
+        read.emplace_back(h, nodes[missing[j]]);
+      }
+      cache.InsertAll(read);
+    }
+    std::vector<Task> next;
+    for (size_t i = 0; i < level.size(); ++i) {
+      const NodePtr& node = nodes[i];
+      const Task& t = level[i];
+      up.loaded().emplace(t.hash, Updater::Loaded{node});
+      if (one_level || node->is_leaf) continue;
+      if (depth >= kStateTreeDepth) {
+        return Corrupt(t.hash, "an inner node at the bottom of the tree");
+      }
+      const size_t mid = up.Split(t.lo, t.hi, depth);
+      if (t.lo < mid && !IsZero(node->left)) {
+        next.push_back({node->left, t.lo, mid});
+      }
+      if (mid < t.hi && !IsZero(node->right)) {
+        next.push_back({node->right, mid, t.hi});
+      }
+    }
+    if (one_level) break;
+    level = std::move(next);
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
-SparseMerkleTree::SparseMerkleTree(KvStore* store, const CryptoSuite* suite)
-    : store_(store), suite_(suite), cache_(std::make_shared<SmtNodeCache>()) {}
+SparseMerkleTree::SparseMerkleTree(KvStore* store, const CryptoSuite* suite,
+                                   size_t cache_nodes)
+    : store_(store),
+      suite_(suite),
+      cache_(std::make_shared<SmtNodeCache>(cache_nodes)),
+      history_(std::make_shared<SmtHistory>()) {}
 
 absl::StatusOr<Hash32> SparseMerkleTree::Apply(
     const Hash32& root, uint64_t version, std::vector<SmtWrite> writes,
@@ -377,134 +606,156 @@ absl::StatusOr<Hash32> SparseMerkleTree::Apply(
           absl::StrCat("two writes to state path ", ToHex(writes[i].path)));
     }
   }
-  Updater up(*suite_, writes, version);
-
-  // Read the touched nodes of the old tree, one level per MultiGet.
-  struct Task {
-    Hash32 hash;
-    size_t lo;
-    size_t hi;
-  };
-  std::vector<Task> level;
-  if (!IsZero(root) && !writes.empty()) {
-    level.push_back({root, 0, writes.size()});
+  absl::MutexLock history_lock(&history_->mu);
+  SmtHistory& history = *history_;
+  history.Settle(root, version);
+  // The old tree's touched nodes are read and the new ones built by the
+  // Updaters in `parts`: `top` alone, or, for a block that writes under both
+  // children of an inner root, `top` for the root and one per child, the
+  // two children on two threads. A node's hash fixes its place in the
+  // tree, so the halves never share a node.
+  const size_t n = writes.size();
+  Updater top(*suite_, writes, version);
+  std::optional<Updater> left;
+  std::optional<Updater> right;
+  std::vector<Updater*> parts{&top};
+  Updater::Output top_out;
+  Updater::Output left_out;
+  Updater::Output right_out;
+  std::vector<Updater::Output*> outputs{&top_out};
+  NodePtr root_node;
+  if (!IsZero(root) && n > 0) {
+    absl::Status s = LoadTouched(*store_, *suite_, *cache_, top, {{root, 0, n}},
+                                 0, /*one_level=*/true);
+    if (!s.ok()) return s;
+    root_node = top.loaded().at(root).node;
   }
-  for (size_t depth = 0; !level.empty(); ++depth) {
-    // Nodes the cache has need no read (nor hash check: they were checked
-    // or built here); the rest of the level is one MultiGet.
-    std::vector<NodePtr> nodes(level.size());
-    std::vector<std::string> ks;
-    std::vector<size_t> missing;
-    for (size_t i = 0; i < level.size(); ++i) {
-      if (cache_ != nullptr) nodes[i] = cache_->Find(level[i].hash);
-      if (nodes[i] == nullptr) {
-        ks.push_back(keys::Node(level[i].hash));
-        missing.push_back(i);
+  const size_t mid =
+      root_node != nullptr && !root_node->is_leaf ? top.Split(0, n, 0) : 0;
+  absl::StatusOr<Ref> new_root;
+  if (n >= kParallelWrites && mid > 0 && mid < n) {
+    left.emplace(*suite_, writes, version);
+    right.emplace(*suite_, writes, version);
+    auto half = [&](Updater& up, const Ref& child, size_t lo, size_t hi,
+                    Updater::Output* out) -> absl::StatusOr<Ref> {
+      up.Reserve((hi - lo) * kNodesPerWrite);
+      if (!child.empty()) {
+        absl::Status s = LoadTouched(*store_, *suite_, *cache_, up,
+                                     {{child.hash, lo, hi}}, 1, false);
+        if (!s.ok()) return s;
       }
+      absl::StatusOr<Ref> sub = up.Update(child, 1, lo, hi);
+      if (sub.ok()) *out = up.Finish(*cache_);
+      return sub;
+    };
+    std::future<absl::StatusOr<Ref>> r = std::async(std::launch::async, [&] {
+      return half(*right, Ref{root_node->right, root_node->right_leaf}, mid, n,
+                  &right_out);
+    });
+    absl::StatusOr<Ref> l = half(
+        *left, Ref{root_node->left, root_node->left_leaf}, 0, mid, &left_out);
+    absl::StatusOr<Ref> rr = r.get();
+    if (!l.ok()) return l.status();
+    if (!rr.ok()) return rr.status();
+    new_root = top.Join(*l, *rr);
+    parts.push_back(&*left);
+    parts.push_back(&*right);
+    outputs.push_back(&left_out);
+    outputs.push_back(&right_out);
+  } else {
+    top.Reserve(n * kNodesPerWrite);
+    if (root_node != nullptr) {
+      absl::Status s = LoadTouched(*store_, *suite_, *cache_, top,
+                                   {{root, 0, n}}, 0, /*one_level=*/false);
+      if (!s.ok()) return s;
     }
-    if (!ks.empty()) {
-      absl::StatusOr<std::vector<std::optional<std::string>>> vals =
-          store_->MultiGet(ks);
-      if (!vals.ok()) return vals.status();
-      for (size_t j = 0; j < missing.size(); ++j) {
-        const Hash32& h = level[missing[j]].hash;
-        if (!(*vals)[j].has_value()) return MissingNode(h);
-        absl::StatusOr<Node> node = DecodeNode(*suite_, h, *(*vals)[j]);
-        if (!node.ok()) return node.status();
-        nodes[missing[j]] = std::make_shared<const Node>(*std::move(node));
-        if (cache_ != nullptr) cache_->Insert(h, nodes[missing[j]]);
-      }
-    }
-    std::vector<Task> next;
-    for (size_t i = 0; i < level.size(); ++i) {
-      const NodePtr& node = nodes[i];
-      const Task& t = level[i];
-      if (!node->is_leaf) {
-        if (depth >= kStateTreeDepth) {
-          return Corrupt(t.hash, "an inner node at the bottom of the tree");
-        }
-        const size_t mid = up.Split(t.lo, t.hi, depth);
-        if (t.lo < mid && !IsZero(node->left)) {
-          next.push_back({node->left, t.lo, mid});
-        }
-        if (mid < t.hi && !IsZero(node->right)) {
-          next.push_back({node->right, mid, t.hi});
-        }
-      }
-      up.loaded().emplace(t.hash, node);
-    }
-    level = std::move(next);
+    new_root = top.Update(Ref{root, false}, 0, 0, n);
   }
-
-  absl::StatusOr<Ref> new_root =
-      up.Update(Ref{root, false}, 0, 0, writes.size());
   if (!new_root.ok()) return new_root.status();
+  top_out = top.Finish(*cache_);
+  auto produced = [&parts](const Hash32& h) {
+    for (const Updater* up : parts) {
+      if (up->Produced(h)) return true;
+    }
+    return false;
+  };
 
   // Prune first, so that whatever this version writes wins within the batch.
+  SmtHistory::Pending pending;
   if (prune_through > 0) {
-    absl::Status s = Prune(
-        prune_through,
-        [&up](const Hash32& h) { return up.produced().count(h) > 0; }, batch,
-        stats);
-    if (!s.ok()) return s;
+    absl::StatusOr<bool> pruned =
+        Prune(prune_through, produced, history, batch, stats);
+    if (!pruned.ok()) return pruned.status();
+    if (*pruned) pending.pruned_through = prune_through;
   }
 
-  // A created node may be one retired by an earlier version and not pruned
-  // yet: rewriting it stamps it with this version, which is what tells the
-  // pruning of that earlier version to leave it alone. The next block
-  // starts from the new nodes, so the cache keeps them (should this batch
-  // not be written, they are never reached from a stored root).
-  // In hash order, as the store keeps them: RocksDB inserts a sorted run
-  // into its memtable faster.
-  std::vector<std::pair<Hash32, Updater::Created*>> order;
-  order.reserve(up.created().size());
-  for (auto& [h, c] : up.created()) order.emplace_back(h, &c);
-  std::sort(order.begin(), order.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<std::pair<Hash32, NodePtr>> fresh;
-  fresh.reserve(order.size());
-  batch->Reserve(order.size() + 1);
-  for (auto& [h, c] : order) {
-    batch->PutOwned(keys::Node(h), std::move(c->encoded));
-    fresh.emplace_back(h, std::move(c->node));
+  // The new nodes, each part's in hash order (see Updater::Finish).
+  std::vector<Hash32> gone;
+  for (Updater::Output* out : outputs) {
+    batch->Reserve(out->puts.size() + 1);
+    for (auto& [key, value] : out->puts) {
+      batch->PutOwned(std::move(key), std::move(value));
+    }
+    pending.v.written.insert(pending.v.written.end(), out->written.begin(),
+                             out->written.end());
+    gone.insert(gone.end(), out->gone.begin(), out->gone.end());
   }
-  stats->nodes_written = fresh.size();
-  if (cache_ != nullptr) cache_->InsertAll(fresh);
+  stats->nodes_written = pending.v.written.size();
   // One record lists every node that leaves the tree at this version: the
   // nodes themselves are not touched until their version is pruned.
-  std::vector<Hash32> gone;
-  for (const auto& [h, node] : up.loaded()) {
-    if (up.produced().count(h) == 0) gone.push_back(h);
-  }
   std::sort(gone.begin(), gone.end());  // the same bytes on every node
   std::string retired;
   retired.reserve(gone.size() * 32);
   for (const Hash32& h : gone) retired.append(HashView(h));
   stats->nodes_retired = gone.size();
   if (!retired.empty()) batch->Put(keys::PruneList(version), retired);
+  pending.v.version = version;
+  pending.v.retired = std::move(gone);
+  pending.root = new_root->hash;
+  history.pending = std::move(pending);
   return new_root->hash;
 }
 
-absl::Status SparseMerkleTree::Prune(
+absl::StatusOr<bool> SparseMerkleTree::Prune(
     uint64_t through, const std::function<bool(const Hash32&)>& keep,
-    WriteBatch* batch, SmtApplyStats* stats) const {
-  absl::StatusOr<std::optional<std::string>> floor_raw =
-      store_->Get(keys::PrunedThrough());
-  if (!floor_raw.ok()) return floor_raw.status();
-  uint64_t floor = 0;
-  if (floor_raw->has_value()) {
-    absl::StatusOr<uint64_t> f = keys::DecodeU64(**floor_raw);
-    if (!f.ok()) {
-      return absl::DataLossError(
-          absl::StrCat("bad state tree prune floor: ", f.status().message()));
+    SmtHistory& history, WriteBatch* batch, SmtApplyStats* stats) const {
+  if (!history.pruned_through.has_value()) {
+    absl::StatusOr<std::optional<std::string>> floor_raw =
+        store_->Get(keys::PrunedThrough());
+    if (!floor_raw.ok()) return floor_raw.status();
+    uint64_t stored = 0;
+    if (floor_raw->has_value()) {
+      absl::StatusOr<uint64_t> f = keys::DecodeU64(**floor_raw);
+      if (!f.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("bad state tree prune floor: ", f.status().message()));
+      }
+      stored = *f;
     }
-    floor = *f;
+    history.pruned_through = stored;
   }
-  if (through <= floor) return absl::OkStatus();
+  const uint64_t floor = *history.pruned_through;
+  if (through <= floor) return false;
 
+  // The versions the history has (the latest ones) are pruned from memory:
+  // a node retired at v goes unless a version >= v wrote it again.
+  const uint64_t remembered =
+      history.Has(through) ? history.versions.front().version : through + 1;
+  for (uint64_t v = std::max(floor + 1, remembered); v <= through; ++v) {
+    const SmtHistory::Version& ver = history.Get(v);
+    if (ver.retired.empty()) continue;
+    for (const Hash32& h : ver.retired) {
+      if (keep(h) || history.WrittenSince(h, v)) continue;
+      batch->Delete(keys::Node(h));
+      ++stats->nodes_pruned;
+    }
+    batch->Delete(keys::PruneList(v));
+  }
+  // Older ones from the lists and the nodes' "written at" in the store.
+  const uint64_t store_through = std::min(through, remembered - 1);
   std::vector<std::pair<uint64_t, Hash32>> due;  // (retired at, node)
   std::vector<std::string> node_keys;
-  {
+  if (floor < store_through) {
     std::unique_ptr<KvIterator> it =
         store_->NewIterator(std::string(1, keys::kPrunePrefix));
     it->Seek(keys::EncodeU64(floor + 1));
@@ -514,7 +765,7 @@ absl::Status SparseMerkleTree::Prune(
         return absl::DataLossError(
             absl::StrCat("bad state tree prune list: ", v.status().message()));
       }
-      if (*v > through) break;
+      if (*v > store_through) break;
       const std::string_view list = it->value();
       if (list.size() % 32 != 0) {
         return absl::DataLossError(
@@ -550,7 +801,7 @@ absl::Status SparseMerkleTree::Prune(
     }
   }
   batch->Put(keys::PrunedThrough(), keys::EncodeU64(through));
-  return absl::OkStatus();
+  return true;
 }
 
 absl::StatusOr<SmtLookup> SparseMerkleTree::Prove(const Hash32& root,

@@ -69,10 +69,16 @@ struct SmtLookup {
   std::optional<std::string> value_record;
 };
 
+// Decoded state tree nodes a SparseMerkleTree keeps in memory by default:
+// about 200 bytes each (more for a leaf with a large record), so ~100 MiB.
+inline constexpr size_t kDefaultTreeCacheNodes = 1 << 19;
+
 struct SmtNodeCache;  // smt.cc
+struct SmtHistory;    // smt.cc
 
 // Stateless over its store but for a cache of decoded nodes (the ones the
-// last Apply calls built or read, at most ~2 * 65536 of them or ~64 MiB),
+// last Apply calls built or read, at most `cache_nodes` of them, and about
+// 256 bytes of node and record each on average),
 // which Apply consults before reading the store: nodes are
 // content-addressed, so a cached node is always right for its hash (Apply
 // then does not notice that the store lost it; the ledger's startup check
@@ -82,13 +88,22 @@ struct SmtNodeCache;  // smt.cc
 // serialized, in version order, each one's batch written before the next
 // call (the ledger's commit lock does that); copies share the cache.
 //
+// It also remembers, for up to the last 64 versions it applied, which nodes
+// each one wrote and retired: an Apply that builds on the root the previous
+// one returned takes that one's batch as written. Pruning such a version
+// then needs no read of the store (neither its list nor the nodes' "written
+// at"); older versions (before this process, or past 64) are pruned from
+// what the store says. A batch that was not written (the next Apply starts
+// from another root, or repeats the version) is forgotten.
+//
 // Errors: NotFound when a node that a root refers to is missing (its version
 // was pruned, or the store lost it), DataLoss when a stored node is corrupt
 // (does not decode or does not hash to its key), InvalidArgument for a bad
 // write set, and the store's own errors as they come.
 class SparseMerkleTree {
  public:
-  SparseMerkleTree(KvStore* store, const CryptoSuite* suite);
+  SparseMerkleTree(KvStore* store, const CryptoSuite* suite,
+                   size_t cache_nodes = kDefaultTreeCacheNodes);
 
   // Applies `writes` (any order; each path at most once, else
   // InvalidArgument) to the tree whose root is `root` (version - 1's) and
@@ -111,13 +126,17 @@ class SparseMerkleTree {
   // Adds the deletion of the nodes retired at versions (last pruned,
   // through] that were not written again since and are not kept (in the
   // tree this version builds), and of those versions' lists.
-  absl::Status Prune(uint64_t through,
-                     const std::function<bool(const Hash32&)>& keep,
-                     WriteBatch* batch, SmtApplyStats* stats) const;
+  // `history` is *history_, locked by the caller. True when it pruned
+  // (through is past the floor).
+  absl::StatusOr<bool> Prune(uint64_t through,
+                             const std::function<bool(const Hash32&)>& keep,
+                             SmtHistory& history, WriteBatch* batch,
+                             SmtApplyStats* stats) const;
 
   KvStore* const store_;
   const CryptoSuite* const suite_;
   std::shared_ptr<SmtNodeCache> cache_;
+  std::shared_ptr<SmtHistory> history_;
 };
 
 }  // namespace consortia::storage

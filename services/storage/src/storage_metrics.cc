@@ -21,6 +21,19 @@ StorageMetrics StorageMetrics::Create(MetricsRegistry& r,
       r.GetHistogram("consortia_storage_commit_duration_seconds",
                      "Time to validate, execute and persist one block",
                      LatencyBuckets(), {{"backend", backend}});
+  const std::string ph = "consortia_storage_commit_phase_seconds";
+  const std::string phh =
+      "Time spent in each phase of a block commit: execute (reads and apps; "
+      "validate runs alongside it), tree (state tree and roots), write (the "
+      "atomic batch)";
+  m.commit_validate = r.GetHistogram(
+      ph, phh, LatencyBuckets(), {{"backend", backend}, {"phase", "validate"}});
+  m.commit_execute = r.GetHistogram(
+      ph, phh, LatencyBuckets(), {{"backend", backend}, {"phase", "execute"}});
+  m.commit_tree = r.GetHistogram(ph, phh, LatencyBuckets(),
+                                 {{"backend", backend}, {"phase", "tree"}});
+  m.commit_write = r.GetHistogram(ph, phh, LatencyBuckets(),
+                                  {{"backend", backend}, {"phase", "write"}});
   m.commit_batch_bytes = r.GetHistogram(
       "consortia_storage_commit_batch_bytes",
       "Bytes written in one block's atomic batch", ByteBuckets());

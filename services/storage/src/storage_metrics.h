@@ -12,6 +12,14 @@ namespace consortia::storage {
 struct StorageMetrics {
   // seconds, validation + execution + write; label backend=rocksdb|redis
   Histogram commit_duration;
+  // commit_phase_seconds{phase}: where a commit's time goes. execute =
+  // reads and apps; validate = checks and certificate, on another core
+  // alongside execute (so not part of the sum); tree = state tree, with the
+  // block's records encoded alongside; write = the atomic batch (synced).
+  Histogram commit_validate;
+  Histogram commit_execute;
+  Histogram commit_tree;
+  Histogram commit_write;
   Histogram commit_batch_bytes;
   Gauge block_height;
   Counter txs_committed;

@@ -98,6 +98,7 @@ class StorageServiceImpl : public StorageService {
     lo.metrics = StorageMetrics::Create(metrics, opts.backend);
     lo.location = path;
     lo.state_versions = static_cast<uint64_t>(opts.state_versions);
+    lo.tree_cache_nodes = static_cast<size_t>(opts.tree_cache_nodes);
     absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(lo);
     if (!ledger.ok()) return ledger.status();
     ledger_ = *std::move(ledger);

@@ -180,10 +180,17 @@ void Reachable(KvStore& store, const Hash32& root, std::set<Hash32>* out) {
 }
 
 // A tree over a store with its version history: commits blocks of writes,
-// keeping the latest `keep` versions.
+// keeping the latest `keep` versions. With `one_tree`, every block goes
+// through one SparseMerkleTree (its cache and its memory of recent versions,
+// as in the ledger); otherwise through a new one each time (as after a
+// restart: everything comes from the store).
 class Versions {
  public:
-  Versions(KvStore* store, uint64_t keep) : store_(store), keep_(keep) {
+  Versions(KvStore* store, uint64_t keep, bool one_tree = false)
+      : store_(store),
+        keep_(keep),
+        one_tree_(one_tree),
+        tree_(store, &Suite()) {
     roots_.push_back(Hash32{});  // version 0: the empty state
   }
 
@@ -201,7 +208,10 @@ class Versions {
     return *root;
   }
 
-  SparseMerkleTree tree() const { return SparseMerkleTree(store_, &Suite()); }
+  // Copies of a tree share its cache and memory.
+  SparseMerkleTree tree() const {
+    return one_tree_ ? tree_ : SparseMerkleTree(store_, &Suite());
+  }
   const Hash32& root(uint64_t v) const { return roots_[v]; }
   const Hash32& latest() const { return roots_.back(); }
   uint64_t version() const { return roots_.size() - 1; }
@@ -233,6 +243,8 @@ class Versions {
  private:
   KvStore* store_;
   uint64_t keep_;
+  bool one_tree_;
+  SparseMerkleTree tree_;
   std::vector<Hash32> roots_;
 };
 
@@ -451,10 +463,17 @@ TEST(StorageSmtTest, ReadsOneMultiGetPerLevelNotPerWrite) {
   EXPECT_LE(store.multigets() - before, 40);
 }
 
-TEST(StorageSmtTest, OldVersionsArePrunedAndKeptOnesStillProve) {
+// The pruning tests run twice: with one tree for all blocks (pruning from
+// its memory of recent versions) and with a new tree per block (pruning
+// from the store).
+class StorageSmtPruneTest : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(OneTreeOrFreshPerBlock, StorageSmtPruneTest,
+                         ::testing::Bool());
+
+TEST_P(StorageSmtPruneTest, OldVersionsArePrunedAndKeptOnesStillProve) {
   MemStore store;
   constexpr uint64_t kKeep = 4;
-  Versions v(&store, kKeep);
+  Versions v(&store, kKeep, GetParam());
   std::vector<Model> models(1);
   for (int b = 1; b <= 60; ++b) {
     Model m = models.back();
@@ -479,9 +498,9 @@ TEST(StorageSmtTest, OldVersionsArePrunedAndKeptOnesStillProve) {
   EXPECT_LT(KeysUnder(store, keys::kNodePrefix).size(), kKeep * 2 * 20 * 6);
 }
 
-TEST(StorageSmtTest, NodeRecreatedAfterRetirementIsNotPruned) {
+TEST_P(StorageSmtPruneTest, NodeRecreatedAfterRetirementIsNotPruned) {
   MemStore store;
-  Versions v(&store, 2);
+  Versions v(&store, 2, GetParam());
   v.Commit({Set("a", "1"), Set("b", "1")});
   v.Commit({Set("a", "2")});  // leaf (a,1) and the root retire at 2
   v.Commit({Set("a", "1")});  // ... and come back at 3
@@ -496,9 +515,10 @@ TEST(StorageSmtTest, NodeRecreatedAfterRetirementIsNotPruned) {
   ExpectProofsMatch(v.tree(), v.latest(), m, {"a", "b", "c", "d", "e"});
 }
 
-TEST(StorageSmtTest, NodeThatFlapsInAndOutIsKeptWhileAKeptVersionNeedsIt) {
+TEST_P(StorageSmtPruneTest,
+       NodeThatFlapsInAndOutIsKeptWhileAKeptVersionNeedsIt) {
   MemStore store;
-  Versions v(&store, 4);
+  Versions v(&store, 4, GetParam());
   std::vector<Model> models(1);
   auto commit = [&](std::vector<std::pair<std::string, std::string>> sets) {
     Model m = models.back();
@@ -522,6 +542,48 @@ TEST(StorageSmtTest, NodeThatFlapsInAndOutIsKeptWhileAKeptVersionNeedsIt) {
   commit({{"c", "2"}});
   commit({{"c", "3"}});
   commit({{"c", "4"}});
+}
+
+// A batch that was never written (the store failed) is forgotten: the
+// version is built again, differently, and the pruning that follows deletes
+// exactly what left the kept trees, with one tree throughout.
+TEST(StorageSmtTest, AnUnwrittenBatchIsForgottenByPruning) {
+  MemStore store;
+  constexpr uint64_t kKeep = 3;
+  Versions v(&store, kKeep, /*one_tree=*/true);
+  std::vector<Model> models(1);
+  auto commit = [&](std::vector<std::pair<std::string, std::string>> sets) {
+    Model m = models.back();
+    std::vector<SmtWrite> ws;
+    for (const auto& [k, val] : sets) {
+      ws.push_back(Set(k, val));
+      m[PathOf(k)] = Record(val);
+    }
+    v.Commit(ws);
+    models.push_back(m);
+    v.ExpectOnlyKeptNodesStored();
+    for (uint64_t ver = v.oldest_kept(); ver <= v.version(); ++ver) {
+      ExpectProofsMatch(v.tree(), v.root(ver), models[ver], {"a", "b", "c"});
+    }
+  };
+  commit({{"a", "1"}, {"b", "1"}});
+  commit({{"a", "2"}});
+  commit({{"a", "3"}, {"c", "1"}});
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    // Version 4 built twice and never written: (a,1) comes back in it,
+    // and it would prune version 2's list.
+    WriteBatch lost;
+    const uint64_t next = v.version() + 1;
+    ASSERT_TRUE(v.tree()
+                    .Apply(v.latest(), next, {Set("a", "1"), Set("b", "9")},
+                           next - kKeep + 1, &lost)
+                    .ok());
+  }
+  // The version as it really is: (a,1) was not written again, so pruning
+  // version 2 deletes it; nothing of the lost batch is counted as stored.
+  for (int b = 0; b < 6; ++b) {
+    commit({{"c", absl::StrCat(b + 2)}});
+  }
 }
 
 TEST(StorageSmtTest, CorruptOrMissingNodesAreReported) {
@@ -550,11 +612,18 @@ TEST(StorageSmtTest, CorruptOrMissingNodesAreReported) {
 // blocks, records that come back to earlier values (nodes re-created after
 // they left) and pruning: every root matches the reference model, the store
 // keeps exactly the nodes of the kept versions, and their proofs verify.
-TEST(StorageSmtTest, LargeBlocksMatchTheReferenceModel) {
+// Large blocks update the two halves of the tree on two threads; with a
+// cache of 16 nodes, most reads go to the store and the cache turns over
+// many times per block.
+class StorageSmtLargeBlocksTest : public ::testing::TestWithParam<size_t> {};
+INSTANTIATE_TEST_SUITE_P(CacheNodes, StorageSmtLargeBlocksTest,
+                         ::testing::Values(kDefaultTreeCacheNodes, 16));
+
+TEST_P(StorageSmtLargeBlocksTest, MatchTheReferenceModel) {
   MemStore store;
   constexpr uint64_t kKeep = 2;
   std::mt19937 rng(7);
-  SparseMerkleTree tree(&store, &Suite());
+  SparseMerkleTree tree(&store, &Suite(), GetParam());
   Model model;
   std::vector<Hash32> roots{Hash32{}};
   for (int b = 1; b <= 12; ++b) {

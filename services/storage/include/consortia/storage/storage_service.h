@@ -59,6 +59,11 @@ struct StorageOptions {
   // h stays provable once block h + 1, which certifies it, exists.
   int64_t state_versions = 16;
   static constexpr int64_t kMaxStateVersions = 1000000;
+  // --storage_tree_cache_nodes: decoded state tree nodes kept in memory
+  // (about 200 bytes each): the nodes the last blocks built or read.
+  int64_t tree_cache_nodes = 524288;
+  static constexpr int64_t kMinTreeCacheNodes = 1024;
+  static constexpr int64_t kMaxTreeCacheNodes = int64_t{1} << 26;
 
   // Reads the flags above.
   static StorageOptions FromFlags();
