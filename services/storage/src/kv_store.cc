@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/iterator.h"
@@ -93,7 +94,10 @@ class RocksIterator : public KvIterator {
   std::string prefix_;
 };
 
-// RocksDB's DB is thread-safe, so this class needs no lock of its own.
+// The largest write buffer RocksDbStore keeps for the next Write.
+constexpr size_t kKeptBatchBytes = 64 << 20;
+
+// RocksDB's DB is thread-safe; the lock only guards the reused batch.
 class RocksDbStore : public KvStore {
  public:
   RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::string path, bool sync)
@@ -138,7 +142,12 @@ class RocksDbStore : public KvStore {
   }
 
   absl::Status Write(const WriteBatch& batch) override {
-    rocksdb::WriteBatch wb;
+    // One rocksdb::WriteBatch, cleared and refilled: its buffer (a block's
+    // batch is a megabyte or more) keeps its capacity, instead of growing
+    // from nothing, and faulting in fresh pages, for every block.
+    absl::MutexLock l(&write_mu_);
+    rocksdb::WriteBatch& wb = write_batch_;
+    wb.Clear();
     for (const WriteBatch::Op& op : batch.ops()) {
       rocksdb::Status s = op.is_delete
                               ? wb.Delete(ToSlice(op.key))
@@ -154,6 +163,9 @@ class RocksDbStore : public KvStore {
     }
     absl::Status s = FromRocks(db_->Write(write_options_, &wb), "write");
     failed_.store(!s.ok());
+    // An exceptional batch (a prune after a restart with fewer state
+    // versions) does not pin its buffer.
+    if (wb.GetDataSize() > kKeptBatchBytes) wb = rocksdb::WriteBatch();
     return s;
   }
 
@@ -178,6 +190,8 @@ class RocksDbStore : public KvStore {
   std::string path_;
   rocksdb::WriteOptions write_options_;
   std::atomic<bool> failed_{false};  // the last Write failed
+  absl::Mutex write_mu_;
+  rocksdb::WriteBatch write_batch_ ABSL_GUARDED_BY(write_mu_);
 };
 
 }  // namespace

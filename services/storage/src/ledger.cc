@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <future>
-#include <set>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -375,7 +376,6 @@ absl::StatusOr<Ledger::Executed> Ledger::Execute(const Block& block) {
   // store read (one round trip on Redis) instead of one per tx.
   std::vector<std::string> state_keys;
   {
-    std::set<std::string, std::less<>> hinted;
     std::vector<std::string> app_keys;
     for (size_t i = 0; i < n; ++i) {
       if (!txs[i].has_value()) continue;
@@ -384,14 +384,17 @@ absl::StatusOr<Ledger::Executed> Ledger::Execute(const Block& block) {
       app_keys.clear();
       app->AddReadHints(*txs[i], &app_keys);
       for (const std::string& k : app_keys) {
-        std::string sk = keys::State(txs[i]->app, k);
-        if (hinted.insert(sk).second) state_keys.push_back(std::move(sk));
+        state_keys.push_back(keys::State(txs[i]->app, k));
       }
     }
+    std::sort(state_keys.begin(), state_keys.end());
+    state_keys.erase(std::unique(state_keys.begin(), state_keys.end()),
+                     state_keys.end());
   }
   const size_t index_count = index_keys.size();
   std::vector<std::string> read_keys = std::move(index_keys);
-  read_keys.insert(read_keys.end(), state_keys.begin(), state_keys.end());
+  read_keys.insert(read_keys.end(), std::make_move_iterator(state_keys.begin()),
+                   std::make_move_iterator(state_keys.end()));
 
   Executed out;
   out.receipts.reserve(n);
@@ -409,11 +412,15 @@ absl::StatusOr<Ledger::Executed> Ledger::Execute(const Block& block) {
     for (size_t j = 0; j < index_count; ++j) {
       committed_before[index_of[j]] = (*found)[j].has_value();
     }
-    found->erase(found->begin(),
-                 found->begin() + static_cast<std::ptrdiff_t>(index_count));
-    overlay.Prefetched(state_keys, *std::move(found));
+    const auto state_begin = static_cast<std::ptrdiff_t>(index_count);
+    found->erase(found->begin(), found->begin() + state_begin);
+    overlay.Prefetched(
+        std::vector<std::string>(
+            std::make_move_iterator(read_keys.begin() + state_begin),
+            std::make_move_iterator(read_keys.end())),
+        *std::move(found));
   }
-  std::set<Hash32> seen;
+  absl::flat_hash_set<Hash32> seen;
   for (size_t i = 0; i < n; ++i) {
     Receipt r;
     if (!txs[i].has_value()) {
@@ -491,22 +498,15 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
         absl::StrCat("a different block is already committed at height ",
                      height, " (chain is at ", chain.height, ")"));
   }
-  // Validation runs on another core next to execution, which only reads: a
-  // block that fails it is refused before anything is written.
-  double validate_secs = 0;
-  std::future<absl::Status> validated = std::async(std::launch::deferred, [&] {
-    PhaseClock own;
-    absl::Status s = ValidateBlock(block, cert, block_hash, chain);
-    validate_secs = own.Lap();
-    return s;
-  });
-  absl::StatusOr<Executed> exec = Execute(block);
-  if (absl::Status s = validated.get(); !s.ok()) {
+  if (absl::Status s = ValidateBlock(block, cert, block_hash, chain); !s.ok()) {
     opts_.metrics.error_rejected_block.Inc();
     spdlog::warn("storage: rejected block {} {}: {}", height,
                  ShortHex(block_hash), s.ToString());
     return s;
   }
+  const double validate_secs = clock.Lap();
+
+  absl::StatusOr<Executed> exec = Execute(block);
   if (!exec.ok()) return exec.status();
   const double execute_secs = clock.Lap();
 

@@ -606,9 +606,18 @@ absl::StatusOr<Hash32> SparseMerkleTree::Apply(
           absl::StrCat("two writes to state path ", ToHex(writes[i].path)));
     }
   }
+  // The history is settled and the pruning planned on another thread while
+  // the tree is updated (this call holds the history's lock throughout; the
+  // plan is joined before anything else touches the history). A future from
+  // std::async waits for its thread when destroyed, on every return path.
   absl::MutexLock history_lock(&history_->mu);
   SmtHistory& history = *history_;
-  history.Settle(root, version);
+  std::future<absl::StatusOr<PrunePlan>> prune_plan =
+      std::async(std::launch::async, [&]() -> absl::StatusOr<PrunePlan> {
+        history.Settle(root, version);
+        if (prune_through == 0) return PrunePlan{};
+        return PlanPrune(prune_through, history);
+      });
   // The old tree's touched nodes are read and the new ones built by the
   // Updaters in `parts`: `top` alone, or, for a block that writes under both
   // children of an inner root, `top` for the root and one per child, the
@@ -680,13 +689,20 @@ absl::StatusOr<Hash32> SparseMerkleTree::Apply(
     return false;
   };
 
-  // Prune first, so that whatever this version writes wins within the batch.
+  // Prune first, so that whatever this version writes wins within the
+  // batch; a node in the tree this version builds is not pruned.
   SmtHistory::Pending pending;
-  if (prune_through > 0) {
-    absl::StatusOr<bool> pruned =
-        Prune(prune_through, produced, history, batch, stats);
-    if (!pruned.ok()) return pruned.status();
-    if (*pruned) pending.pruned_through = prune_through;
+  absl::StatusOr<PrunePlan> plan = prune_plan.get();
+  if (!plan.ok()) return plan.status();
+  for (const std::string& list : plan->lists) batch->Delete(list);
+  for (const Hash32& h : plan->nodes) {
+    if (produced(h)) continue;
+    batch->Delete(keys::Node(h));
+    ++stats->nodes_pruned;
+  }
+  if (plan->advances) {
+    batch->Put(keys::PrunedThrough(), keys::EncodeU64(prune_through));
+    pending.pruned_through = prune_through;
   }
 
   // The new nodes, each part's in hash order (see Updater::Finish).
@@ -716,9 +732,9 @@ absl::StatusOr<Hash32> SparseMerkleTree::Apply(
   return new_root->hash;
 }
 
-absl::StatusOr<bool> SparseMerkleTree::Prune(
-    uint64_t through, const std::function<bool(const Hash32&)>& keep,
-    SmtHistory& history, WriteBatch* batch, SmtApplyStats* stats) const {
+absl::StatusOr<SparseMerkleTree::PrunePlan> SparseMerkleTree::PlanPrune(
+    uint64_t through, SmtHistory& history) const {
+  PrunePlan plan;
   if (!history.pruned_through.has_value()) {
     absl::StatusOr<std::optional<std::string>> floor_raw =
         store_->Get(keys::PrunedThrough());
@@ -735,7 +751,8 @@ absl::StatusOr<bool> SparseMerkleTree::Prune(
     history.pruned_through = stored;
   }
   const uint64_t floor = *history.pruned_through;
-  if (through <= floor) return false;
+  if (through <= floor) return plan;
+  plan.advances = true;
 
   // The versions the history has (the latest ones) are pruned from memory:
   // a node retired at v goes unless a version >= v wrote it again.
@@ -745,11 +762,9 @@ absl::StatusOr<bool> SparseMerkleTree::Prune(
     const SmtHistory::Version& ver = history.Get(v);
     if (ver.retired.empty()) continue;
     for (const Hash32& h : ver.retired) {
-      if (keep(h) || history.WrittenSince(h, v)) continue;
-      batch->Delete(keys::Node(h));
-      ++stats->nodes_pruned;
+      if (!history.WrittenSince(h, v)) plan.nodes.push_back(h);
     }
-    batch->Delete(keys::PruneList(v));
+    plan.lists.push_back(keys::PruneList(v));
   }
   // Older ones from the lists and the nodes' "written at" in the store.
   const uint64_t store_through = std::min(through, remembered - 1);
@@ -777,7 +792,7 @@ absl::StatusOr<bool> SparseMerkleTree::Prune(
         due.emplace_back(*v, h);
         node_keys.push_back(keys::Node(h));
       }
-      batch->Delete(it->key());
+      plan.lists.emplace_back(it->key());
     }
     if (absl::Status s = it->status(); !s.ok()) return s;
   }
@@ -788,20 +803,16 @@ absl::StatusOr<bool> SparseMerkleTree::Prune(
     for (size_t i = 0; i < due.size(); ++i) {
       const auto& [v, h] = due[i];
       const std::optional<std::string>& raw = (*nodes)[i];
-      // Not stored (nothing to delete), written again since it left at v
-      // (re-created: it is in a newer tree, and in a newer list if it left
-      // again), or in the tree this version builds: not this entry's to
-      // delete.
-      if (!raw.has_value() || keep(h)) continue;
+      // Not stored (nothing to delete), or written again since it left at
+      // v (re-created: it is in a newer tree, and in a newer list if it
+      // left again): not this entry's to delete.
+      if (!raw.has_value()) continue;
       absl::StatusOr<uint64_t> written = WrittenAt(*raw);
       if (!written.ok()) return Corrupt(h, written.status().message());
-      if (*written >= v) continue;
-      batch->Delete(keys::Node(h));
-      ++stats->nodes_pruned;
+      if (*written < v) plan.nodes.push_back(h);
     }
   }
-  batch->Put(keys::PrunedThrough(), keys::EncodeU64(through));
-  return true;
+  return plan;
 }
 
 absl::StatusOr<SmtLookup> SparseMerkleTree::Prove(const Hash32& root,

@@ -34,7 +34,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -123,15 +122,18 @@ class SparseMerkleTree {
   absl::StatusOr<SmtLookup> Prove(const Hash32& root, const Hash32& path) const;
 
  private:
-  // Adds the deletion of the nodes retired at versions (last pruned,
-  // through] that were not written again since and are not kept (in the
-  // tree this version builds), and of those versions' lists.
-  // `history` is *history_, locked by the caller. True when it pruned
-  // (through is past the floor).
-  absl::StatusOr<bool> Prune(uint64_t through,
-                             const std::function<bool(const Hash32&)>& keep,
-                             SmtHistory& history, WriteBatch* batch,
-                             SmtApplyStats* stats) const;
+  // What pruning through `through` deletes: the nodes retired at versions
+  // (last pruned, through] that were not written again since (to delete
+  // unless the tree this version builds has them), and those versions'
+  // lists. `advances` when through is past the last pruned version.
+  // `history` is *history_, whose lock Apply holds.
+  struct PrunePlan {
+    bool advances = false;
+    std::vector<Hash32> nodes;
+    std::vector<std::string> lists;
+  };
+  absl::StatusOr<PrunePlan> PlanPrune(uint64_t through,
+                                      SmtHistory& history) const;
 
   KvStore* const store_;
   const CryptoSuite* const suite_;

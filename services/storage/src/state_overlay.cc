@@ -28,10 +28,10 @@ absl::StatusOr<std::optional<StateEntry>> StateOverlay::Get(
   return std::optional<StateEntry>(*std::move(entry));
 }
 
-void StateOverlay::Prefetched(const std::vector<std::string>& store_keys,
+void StateOverlay::Prefetched(std::vector<std::string> store_keys,
                               std::vector<std::optional<std::string>> values) {
   for (size_t i = 0; i < store_keys.size() && i < values.size(); ++i) {
-    base_.insert_or_assign(store_keys[i], std::move(values[i]));
+    base_.insert_or_assign(std::move(store_keys[i]), std::move(values[i]));
   }
 }
 

@@ -42,7 +42,7 @@ class StateOverlay {
   // Remembers the stored records of these store keys (State() keys), or
   // their absence, read earlier in one MultiGet: Get then answers them
   // without a store read. `values` holds one answer per key, in order.
-  void Prefetched(const std::vector<std::string>& store_keys,
+  void Prefetched(std::vector<std::string> store_keys,
                   std::vector<std::optional<std::string>> values);
 
   // Keeps the current tx's writes / drops them.

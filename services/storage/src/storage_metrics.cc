@@ -23,9 +23,8 @@ StorageMetrics StorageMetrics::Create(MetricsRegistry& r,
                      LatencyBuckets(), {{"backend", backend}});
   const std::string ph = "consortia_storage_commit_phase_seconds";
   const std::string phh =
-      "Time spent in each phase of a block commit: execute (reads and apps; "
-      "validate runs alongside it), tree (state tree and roots), write (the "
-      "atomic batch)";
+      "Time spent in each phase of a block commit: validate, execute (reads "
+      "and apps), tree (state tree and roots), write (the atomic batch)";
   m.commit_validate = r.GetHistogram(
       ph, phh, LatencyBuckets(), {{"backend", backend}, {"phase", "validate"}});
   m.commit_execute = r.GetHistogram(

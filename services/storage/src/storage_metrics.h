@@ -12,10 +12,10 @@ namespace consortia::storage {
 struct StorageMetrics {
   // seconds, validation + execution + write; label backend=rocksdb|redis
   Histogram commit_duration;
-  // commit_phase_seconds{phase}: where a commit's time goes. execute =
-  // reads and apps; validate = checks and certificate, on another core
-  // alongside execute (so not part of the sum); tree = state tree, with the
-  // block's records encoded alongside; write = the atomic batch (synced).
+  // commit_phase_seconds{phase}: where a commit's time goes, one phase after
+  // the other. validate = checks, tx root and certificate; execute = reads
+  // and apps; tree = state tree (the block's records are encoded alongside,
+  // on another core); write = the atomic batch (synced).
   Histogram commit_validate;
   Histogram commit_execute;
   Histogram commit_tree;
