@@ -274,6 +274,27 @@ void ExpectProofsMatch(const SparseMerkleTree& tree, const Hash32& root,
   }
 }
 
+// Commits `sets` (key -> value) as the next version, with its model in
+// `models` (one per version, from version 0), then checks that the store
+// keeps exactly the kept versions' nodes and that every kept version proves
+// keys a, b and c as its model says.
+void CommitAndCheck(
+    Versions& v, std::vector<Model>& models,
+    const std::vector<std::pair<std::string, std::string>>& sets) {
+  Model m = models.back();
+  std::vector<SmtWrite> ws;
+  for (const auto& [k, val] : sets) {
+    ws.push_back(Set(k, val));
+    m[PathOf(k)] = Record(val);
+  }
+  v.Commit(ws);
+  models.push_back(m);
+  v.ExpectOnlyKeptNodesStored();
+  for (uint64_t ver = v.oldest_kept(); ver <= v.version(); ++ver) {
+    ExpectProofsMatch(v.tree(), v.root(ver), models[ver], {"a", "b", "c"});
+  }
+}
+
 // ------------------------------------------------------------------ tests
 
 TEST(StorageSmtTest, EmptyTreeHasZeroRootAndProvesAbsence) {
@@ -521,18 +542,7 @@ TEST_P(StorageSmtPruneTest,
   Versions v(&store, 4, GetParam());
   std::vector<Model> models(1);
   auto commit = [&](std::vector<std::pair<std::string, std::string>> sets) {
-    Model m = models.back();
-    std::vector<SmtWrite> ws;
-    for (const auto& [k, val] : sets) {
-      ws.push_back(Set(k, val));
-      m[PathOf(k)] = Record(val);
-    }
-    v.Commit(ws);
-    models.push_back(m);
-    v.ExpectOnlyKeptNodesStored();
-    for (uint64_t ver = v.oldest_kept(); ver <= v.version(); ++ver) {
-      ExpectProofsMatch(v.tree(), v.root(ver), models[ver], {"a", "b", "c"});
-    }
+    CommitAndCheck(v, models, sets);
   };
   commit({{"a", "1"}, {"b", "1"}});
   commit({{"a", "2"}});  // leaf (a,1) retires at 2
@@ -553,18 +563,7 @@ TEST(StorageSmtTest, AnUnwrittenBatchIsForgottenByPruning) {
   Versions v(&store, kKeep, /*one_tree=*/true);
   std::vector<Model> models(1);
   auto commit = [&](std::vector<std::pair<std::string, std::string>> sets) {
-    Model m = models.back();
-    std::vector<SmtWrite> ws;
-    for (const auto& [k, val] : sets) {
-      ws.push_back(Set(k, val));
-      m[PathOf(k)] = Record(val);
-    }
-    v.Commit(ws);
-    models.push_back(m);
-    v.ExpectOnlyKeptNodesStored();
-    for (uint64_t ver = v.oldest_kept(); ver <= v.version(); ++ver) {
-      ExpectProofsMatch(v.tree(), v.root(ver), models[ver], {"a", "b", "c"});
-    }
+    CommitAndCheck(v, models, sets);
   };
   commit({{"a", "1"}, {"b", "1"}});
   commit({{"a", "2"}});
