@@ -295,6 +295,32 @@ void CommitAndCheck(
   }
 }
 
+// A block of n random writes to keys key-0 .. key-<keys - 1>: a set (to
+// value-0 .. value-<values - 1>) with probability set_tenths / 10, else a
+// delete; the last write to a key wins. Applied to *model too.
+std::vector<SmtWrite> RandomBlock(std::mt19937& rng, int n, int keys,
+                                  int set_tenths, int values, Model* model) {
+  std::map<std::string, std::optional<std::string>> block;
+  for (int i = 0; i < n; ++i) {
+    const std::string key = absl::StrCat("key-", rng() % keys);
+    if (static_cast<int>(rng() % 10) < set_tenths) {
+      block[key] = Record(absl::StrCat("value-", rng() % values));
+    } else {
+      block[key] = std::nullopt;
+    }
+  }
+  std::vector<SmtWrite> ws;
+  for (const auto& [key, rec] : block) {
+    ws.push_back(SmtWrite{PathOf(key), rec});
+    if (rec.has_value()) {
+      (*model)[PathOf(key)] = *rec;
+    } else {
+      model->erase(PathOf(key));
+    }
+  }
+  return ws;
+}
+
 // ------------------------------------------------------------------ tests
 
 TEST(StorageSmtTest, EmptyTreeHasZeroRootAndProvesAbsence) {
@@ -626,25 +652,8 @@ TEST_P(StorageSmtLargeBlocksTest, MatchTheReferenceModel) {
   Model model;
   std::vector<Hash32> roots{Hash32{}};
   for (int b = 1; b <= 12; ++b) {
-    std::map<std::string, std::optional<std::string>> block;
     const int n = 300 + static_cast<int>(rng() % 400);
-    for (int i = 0; i < n; ++i) {
-      const std::string key = absl::StrCat("key-", rng() % 2000);
-      if (rng() % 10 < 8) {
-        block[key] = Record(absl::StrCat("value-", rng() % 3));
-      } else {
-        block[key] = std::nullopt;
-      }
-    }
-    std::vector<SmtWrite> ws;
-    for (const auto& [key, rec] : block) {
-      ws.push_back(SmtWrite{PathOf(key), rec});
-      if (rec.has_value()) {
-        model[PathOf(key)] = *rec;
-      } else {
-        model.erase(PathOf(key));
-      }
-    }
+    std::vector<SmtWrite> ws = RandomBlock(rng, n, 2000, 8, 3, &model);
     const uint64_t version = roots.size();
     WriteBatch batch;
     const uint64_t prune = version >= kKeep ? version - kKeep + 1 : 0;
@@ -685,26 +694,9 @@ TEST(StorageSmtTest, RandomOperationsMatchTheReferenceModelAcrossReopen) {
     SparseMerkleTree tree(store, &Suite());
     for (int b = 0; b < blocks; ++b) {
       const uint64_t version = roots.size();
-      std::map<std::string, std::optional<std::string>> block;
       const int n = 1 + static_cast<int>(rng() % 40);
-      for (int i = 0; i < n; ++i) {
-        const std::string key = absl::StrCat("key-", rng() % 400);
-        if (rng() % 10 < 7) {
-          block[key] = Record(absl::StrCat("value-", rng() % 5));
-        } else {
-          block[key] = std::nullopt;
-        }
-      }
-      std::vector<SmtWrite> ws;
-      for (const auto& [key, rec] : block) {
-        ws.push_back(SmtWrite{PathOf(key), rec});
-        if (rec.has_value()) {
-          model[PathOf(key)] = *rec;
-        } else {
-          model.erase(PathOf(key));
-        }
-        ++ops;
-      }
+      std::vector<SmtWrite> ws = RandomBlock(rng, n, 400, 7, 5, &model);
+      ops += static_cast<int>(ws.size());
       WriteBatch batch;
       const uint64_t prune = version >= kKeep ? version - kKeep + 1 : 0;
       absl::StatusOr<Hash32> root =
