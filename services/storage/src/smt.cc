@@ -502,8 +502,8 @@ class Updater {
 
   const CryptoSuite& suite_;
   const std::vector<SmtWrite>& writes_;
-  const uint64_t version_;        // the version being built
-  LoadedMap loaded_;              // read from the old tree
+  const uint64_t version_;  // the version being built
+  LoadedMap loaded_;        // read from the old tree
   absl::flat_hash_map<Hash32, Created, smt_internal::HashOfHash>
       created_;  // new nodes
 };
