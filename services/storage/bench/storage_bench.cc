@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -74,7 +75,8 @@ namespace {
 
 const CryptoSuite& Suite() { return Ed25519Sha256(); }
 
-// A KvStore that forwards to another and keeps a copy of every batch.
+// A KvStore that forwards to another and keeps a copy of every batch
+// (writes come from one thread at a time).
 class RecordingStore : public KvStore {
  public:
   explicit RecordingStore(KvStore* inner) : inner_(inner) {}
@@ -99,11 +101,12 @@ class RecordingStore : public KvStore {
   std::string Describe() const override { return inner_->Describe(); }
   const std::vector<WriteBatch>& batches() const { return batches_; }
 
-  // Reads the ledger made (each one a round trip on Redis).
-  size_t gets = 0;
-  size_t multigets = 0;
-  size_t multiget_keys = 0;
-  size_t iterators = 0;
+  // Reads the ledger made (each one a round trip on Redis); the ledger
+  // reads from several threads.
+  std::atomic<size_t> gets = 0;
+  std::atomic<size_t> multigets = 0;
+  std::atomic<size_t> multiget_keys = 0;
+  std::atomic<size_t> iterators = 0;
 
  private:
   KvStore* inner_;
