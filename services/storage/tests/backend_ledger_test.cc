@@ -304,13 +304,11 @@ TEST_F(StorageServiceOnRedisTest, ServesWaitsForRedisAndResumes) {
   absl::StatusOr<std::unique_ptr<StorageService>> svc = Start();
   ASSERT_TRUE(svc.ok()) << svc.status();
   EXPECT_TRUE((*svc)->Ready());
-  absl::StatusOr<std::unique_ptr<BusClient>> client =
-      ConnectBusClient(ctx_, node_.storage_endpoint, "test");
-  ASSERT_TRUE(client.ok()) << client.status();
-  std::unique_ptr<LedgerApi> ledger =
-      MakeRemoteLedger(client->get(), absl::Seconds(30));
-  std::unique_ptr<QueryApi> query =
-      MakeRemoteQuery(client->get(), absl::Seconds(30));
+  absl::StatusOr<testing::StorageClients> c =
+      testing::ConnectStorage(ctx_, node_.storage_endpoint);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LedgerApi* ledger = c->ledger.get();
+  QueryApi* query = c->query.get();
 
   Block b1 = chain_.NextBlock(ChainState{},
                               {chain_.Tx(alice_, "set", {"doc", "v1"}, 1)});
@@ -351,13 +349,15 @@ TEST_F(StorageServiceOnRedisTest, ServesWaitsForRedisAndResumes) {
       text, HasSubstr("consortia_storage_store_size_bytes{backend=\"redis\"}"));
 
   // A restarted service reloads the chain from Redis.
-  client->reset();
+  c->query.reset();
+  c->ledger.reset();
+  c->bus.reset();
   svc->reset();
   svc = Start();
   ASSERT_TRUE(svc.ok()) << svc.status();
-  client = ConnectBusClient(ctx_, node_.storage_endpoint, "test");
-  ASSERT_TRUE(client.ok());
-  ledger = MakeRemoteLedger(client->get(), absl::Seconds(30));
+  c = testing::ConnectStorage(ctx_, node_.storage_endpoint);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ledger = c->ledger.get();
   state = ledger->GetChainState();
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->height, 2u);

@@ -63,13 +63,11 @@ TEST_F(StorageServiceTest, ServesLedgerAndQueriesOverTheBus) {
   ASSERT_TRUE(svc.ok()) << svc.status();
   EXPECT_TRUE((*svc)->Ready());
 
-  absl::StatusOr<std::unique_ptr<BusClient>> client =
-      ConnectBusClient(ctx_, node_.storage_endpoint, "test");
-  ASSERT_TRUE(client.ok()) << client.status();
-  std::unique_ptr<LedgerApi> ledger =
-      MakeRemoteLedger(client->get(), absl::Seconds(30));
-  std::unique_ptr<QueryApi> query =
-      MakeRemoteQuery(client->get(), absl::Seconds(30));
+  absl::StatusOr<testing::StorageClients> c =
+      testing::ConnectStorage(ctx_, node_.storage_endpoint);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LedgerApi* ledger = c->ledger.get();
+  QueryApi* query = c->query.get();
 
   absl::StatusOr<ChainState> state = ledger->GetChainState();
   ASSERT_TRUE(state.ok()) << state.status();
@@ -107,11 +105,10 @@ TEST_F(StorageServiceTest, RestartKeepsTheChain) {
   {
     absl::StatusOr<std::unique_ptr<StorageService>> svc = Start();
     ASSERT_TRUE(svc.ok()) << svc.status();
-    absl::StatusOr<std::unique_ptr<BusClient>> client =
-        ConnectBusClient(ctx_, node_.storage_endpoint, "test");
-    ASSERT_TRUE(client.ok());
-    std::unique_ptr<LedgerApi> ledger =
-        MakeRemoteLedger(client->get(), absl::Seconds(30));
+    absl::StatusOr<testing::StorageClients> c =
+        testing::ConnectStorage(ctx_, node_.storage_endpoint);
+    ASSERT_TRUE(c.ok()) << c.status();
+    LedgerApi* ledger = c->ledger.get();
     Block b1 = chain_.NextBlock(ChainState{}, {});
     ASSERT_TRUE(ledger->CommitBlock(b1, chain_.Certify(b1.header)).ok());
   }
@@ -119,11 +116,10 @@ TEST_F(StorageServiceTest, RestartKeepsTheChain) {
   node_.storage_events = "inproc://" + testing::UniqueName("storage-events");
   absl::StatusOr<std::unique_ptr<StorageService>> svc = Start();
   ASSERT_TRUE(svc.ok()) << svc.status();
-  absl::StatusOr<std::unique_ptr<BusClient>> client =
-      ConnectBusClient(ctx_, node_.storage_endpoint, "test");
-  ASSERT_TRUE(client.ok());
-  std::unique_ptr<LedgerApi> ledger =
-      MakeRemoteLedger(client->get(), absl::Seconds(30));
+  absl::StatusOr<testing::StorageClients> c =
+      testing::ConnectStorage(ctx_, node_.storage_endpoint);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LedgerApi* ledger = c->ledger.get();
   absl::StatusOr<ChainState> state = ledger->GetChainState();
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->height, 1u);
@@ -133,11 +129,10 @@ TEST_F(StorageServiceTest, RefusesAnInconsistentStore) {
   {
     absl::StatusOr<std::unique_ptr<StorageService>> svc = Start();
     ASSERT_TRUE(svc.ok()) << svc.status();
-    absl::StatusOr<std::unique_ptr<BusClient>> client =
-        ConnectBusClient(ctx_, node_.storage_endpoint, "test");
-    ASSERT_TRUE(client.ok());
-    std::unique_ptr<LedgerApi> ledger =
-        MakeRemoteLedger(client->get(), absl::Seconds(30));
+    absl::StatusOr<testing::StorageClients> c =
+        testing::ConnectStorage(ctx_, node_.storage_endpoint);
+    ASSERT_TRUE(c.ok()) << c.status();
+    LedgerApi* ledger = c->ledger.get();
     Block b1 = chain_.NextBlock(ChainState{}, {});
     ASSERT_TRUE(ledger->CommitBlock(b1, chain_.Certify(b1.header)).ok());
   }
@@ -200,13 +195,11 @@ TEST_F(StorageServiceTest, StartRefusesAnOutOfRangeValue) {
 TEST_F(StorageServiceTest, KeepsThatManyVersions) {
   absl::StatusOr<std::unique_ptr<StorageService>> svc = Start(Versions(3));
   ASSERT_TRUE(svc.ok()) << svc.status();
-  absl::StatusOr<std::unique_ptr<BusClient>> client =
-      ConnectBusClient(ctx_, node_.storage_endpoint, "test");
-  ASSERT_TRUE(client.ok()) << client.status();
-  std::unique_ptr<LedgerApi> ledger =
-      MakeRemoteLedger(client->get(), absl::Seconds(30));
-  std::unique_ptr<QueryApi> query =
-      MakeRemoteQuery(client->get(), absl::Seconds(30));
+  absl::StatusOr<testing::StorageClients> c =
+      testing::ConnectStorage(ctx_, node_.storage_endpoint);
+  ASSERT_TRUE(c.ok()) << c.status();
+  LedgerApi* ledger = c->ledger.get();
+  QueryApi* query = c->query.get();
 
   for (uint64_t h = 1; h <= 6; ++h) {
     absl::StatusOr<ChainState> state = ledger->GetChainState();
@@ -241,13 +234,11 @@ TEST_F(StorageServiceTest, ChangingTheValueAcrossRestarts) {
     absl::StatusOr<std::unique_ptr<StorageService>> svc =
         Start(Versions(versions));
     ASSERT_TRUE(svc.ok()) << svc.status();
-    absl::StatusOr<std::unique_ptr<BusClient>> client =
-        ConnectBusClient(ctx_, node_.storage_endpoint, "test");
-    ASSERT_TRUE(client.ok()) << client.status();
-    std::unique_ptr<LedgerApi> ledger =
-        MakeRemoteLedger(client->get(), absl::Seconds(30));
-    std::unique_ptr<QueryApi> query =
-        MakeRemoteQuery(client->get(), absl::Seconds(30));
+    absl::StatusOr<testing::StorageClients> c =
+        testing::ConnectStorage(ctx_, node_.storage_endpoint);
+    ASSERT_TRUE(c.ok()) << c.status();
+    LedgerApi* ledger = c->ledger.get();
+    QueryApi* query = c->query.get();
     for (uint64_t h = first; h <= last; ++h) commit(*ledger, h);
     check(*query);
   };

@@ -8,10 +8,14 @@
 
 #include <atomic>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "consortia/bus.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/merkle.h"
 #include "consortia/service_api.h"
@@ -43,6 +47,26 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// A bus client of a storage service, and its ledger and query APIs (which
+// use the client, so they are declared, and destroyed, after it).
+struct StorageClients {
+  std::unique_ptr<BusClient> bus;
+  std::unique_ptr<LedgerApi> ledger;
+  std::unique_ptr<QueryApi> query;
+};
+
+inline absl::StatusOr<StorageClients> ConnectStorage(
+    zmq::context_t& ctx, const std::string& endpoint) {
+  absl::StatusOr<std::unique_ptr<BusClient>> bus =
+      ConnectBusClient(ctx, endpoint, "test");
+  if (!bus.ok()) return bus.status();
+  StorageClients c;
+  c.bus = *std::move(bus);
+  c.ledger = MakeRemoteLedger(c.bus.get(), absl::Seconds(30));
+  c.query = MakeRemoteQuery(c.bus.get(), absl::Seconds(30));
+  return c;
+}
 
 // A name no other test in this process (or another process) uses.
 inline std::string UniqueName(const std::string& what) {
