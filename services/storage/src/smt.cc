@@ -338,9 +338,6 @@ class Updater {
     auto it = loaded_.find(h);
     return it != loaded_.end() && it->second.kept;
   }
-  absl::flat_hash_map<Hash32, Created, smt_internal::HashOfHash>& created() {
-    return created_;
-  }
 
   // The first index in [lo, hi) whose path has bit `depth` set (the writes
   // are sorted by path, and share their first `depth` bits).
