@@ -14,6 +14,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsodium-dev libssl-dev
   librocksdb-dev
+  libgoogle-perftools-dev
   nlohmann-json3-dev
   libboost1.81-dev
   curl python3 procps ccache
