@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bitset>
+#include <charconv>
 #include <cstring>
 #include <optional>
 #include <random>
@@ -118,20 +119,43 @@ std::optional<std::string> PrefixSuccessor(std::string_view prefix) {
   return s;
 }
 
-// One command given as binary-safe arguments.
+// One command given as binary-safe arguments (views: the bytes must outlive
+// the Args).
 class Args {
  public:
-  void Add(std::string_view a) {
-    ptrs_.push_back(a.data());
-    lens_.push_back(a.size());
+  void Add(std::string_view a) { args_.push_back(a); }
+  size_t argc() const { return args_.size(); }
+
+  // Appends the command to `out` in the Redis protocol (RESP): "*argc",
+  // then each argument as "$len" and its bytes, each part ending in CRLF.
+  // The same bytes as hiredis's redisFormatCommandArgv, without its
+  // printf per argument, which took ~10% of a block commit's CPU (a block
+  // is tens of thousands of arguments).
+  void AppendTo(std::string* out) const {
+    size_t bytes = kHeaderBytes;
+    for (std::string_view a : args_) bytes += kHeaderBytes + a.size() + 2;
+    out->reserve(out->size() + bytes);
+    AppendHeader('*', args_.size(), out);
+    for (std::string_view a : args_) {
+      AppendHeader('$', a.size(), out);
+      out->append(a);
+      out->append("\r\n");
+    }
   }
-  int argc() const { return static_cast<int>(ptrs_.size()); }
-  const char** argv() { return ptrs_.data(); }
-  const size_t* argvlen() const { return lens_.data(); }
 
  private:
-  std::vector<const char*> ptrs_;
-  std::vector<size_t> lens_;
+  // A tag, up to 20 digits and CRLF.
+  static constexpr size_t kHeaderBytes = 23;
+  static void AppendHeader(char tag, size_t n, std::string* out) {
+    char buf[kHeaderBytes];
+    buf[0] = tag;
+    char* end = std::to_chars(buf + 1, buf + sizeof(buf) - 2, n).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    out->append(buf, static_cast<size_t>(end - buf));
+  }
+
+  std::vector<std::string_view> args_;
 };
 
 class RedisStore;
@@ -454,9 +478,14 @@ class RedisStore : public KvStore {
   // c->err set, so that Release drops it.
   absl::StatusOr<Reply> Command(redisContext* c, Args& a,
                                 absl::string_view what) {
-    Reply r(static_cast<redisReply*>(
-        redisCommandArgv(c, a.argc(), a.argv(), a.argvlen())));
-    if (r == nullptr) return ConnError(c, where_, what);
+    std::string wire;
+    a.AppendTo(&wire);
+    void* raw = nullptr;
+    if (redisAppendFormattedCommand(c, wire.data(), wire.size()) != REDIS_OK ||
+        redisGetReply(c, &raw) != REDIS_OK) {
+      return ConnError(c, where_, what);
+    }
+    Reply r(static_cast<redisReply*>(raw));
     if (r->type == REDIS_REPLY_ERROR) {
       return ReplyError(ReplyText(r.get()), where_, what);
     }
@@ -661,9 +690,13 @@ class RedisStore : public KvStore {
       (op.is_delete ? dels : puts).push_back(&op);
     }
 
+    // The whole transaction is formatted into one buffer, handed to hiredis
+    // at once.
+    std::string wire;
+    wire.reserve(batch.ByteSize() + batch.ops().size() * 32 + 256);
     int commands = 0;
-    auto append = [&](Args& a) {
-      redisAppendCommandArgv(c, a.argc(), a.argv(), a.argvlen());
+    auto append = [&](const Args& a) {
+      a.AppendTo(&wire);
       ++commands;
     };
     {
@@ -718,7 +751,8 @@ class RedisStore : public KvStore {
       a.Add("EXEC");
       append(a);
     }
-    if (c->err != 0) {
+    if (c->err != 0 ||
+        redisAppendFormattedCommand(c, wire.data(), wire.size()) != REDIS_OK) {
       return {Outcome::kNotApplied, ConnError(c, where_, "write"), true};
     }
 
