@@ -34,8 +34,11 @@ std::string WithHeight(char prefix, uint64_t height) {
   return k;
 }
 
+// Sized once: a key grown from one byte to 33 is allocated twice.
 std::string WithHash(char prefix, const Hash32& hash) {
-  std::string k(1, prefix);
+  std::string k;
+  k.reserve(1 + hash.size());
+  k.push_back(prefix);
   k.append(reinterpret_cast<const char*>(hash.data()), hash.size());
   return k;
 }
