@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -679,17 +678,6 @@ class RedisStore : public KvStore {
   // replies.
   Outcome SendTransaction(redisContext* c, const WriteBatch& batch,
                           const std::string& token) {
-    // The last op on each key wins, as in RocksDB.
-    absl::flat_hash_map<std::string_view, const WriteBatch::Op*> last;
-    last.reserve(batch.ops().size());
-    for (const WriteBatch::Op& op : batch.ops()) last[op.key] = &op;
-    std::vector<const WriteBatch::Op*> puts;
-    std::vector<const WriteBatch::Op*> dels;
-    for (const WriteBatch::Op& op : batch.ops()) {
-      if (last[op.key] != &op) continue;
-      (op.is_delete ? dels : puts).push_back(&op);
-    }
-
     // The whole transaction is formatted into one buffer, handed to hiredis
     // at once.
     std::string wire;
@@ -704,40 +692,35 @@ class RedisStore : public KvStore {
       a.Add("MULTI");
       append(a);
     }
+    // Each run of puts (or of deletes) in batch order becomes HSET + ZADD
+    // (HDEL + ZREM) commands of at most scan_page_keys keys. Redis runs a
+    // transaction's commands in order, and the fields of one command in
+    // order, so the last op on a key wins, as in RocksDB.
+    const std::vector<WriteBatch::Op>& ops = batch.ops();
     const size_t chunk = static_cast<size_t>(opts_.scan_page_keys);
-    for (size_t i = 0; i < puts.size(); i += chunk) {
-      const size_t end = std::min(puts.size(), i + chunk);
+    for (size_t i = 0; i < ops.size();) {
+      const bool del = ops[i].is_delete;
+      size_t end = i;
+      while (end < ops.size() && end - i < chunk && ops[end].is_delete == del) {
+        ++end;
+      }
       Args h;
-      h.Add("HSET");
+      h.Add(del ? "HDEL" : "HSET");
       h.Add(data_key_);
       Args z;
-      z.Add("ZADD");
+      z.Add(del ? "ZREM" : "ZADD");
       z.Add(index_key_);
       for (size_t j = i; j < end; ++j) {
-        h.Add(puts[j]->key);
-        h.Add(puts[j]->value);
-        if (Ordered(puts[j]->key)) {
-          z.Add("0");
-          z.Add(puts[j]->key);
+        h.Add(ops[j].key);
+        if (!del) h.Add(ops[j].value);
+        if (Ordered(ops[j].key)) {
+          if (!del) z.Add("0");
+          z.Add(ops[j].key);
         }
       }
       append(h);
       if (z.argc() > 2) append(z);
-    }
-    for (size_t i = 0; i < dels.size(); i += chunk) {
-      const size_t end = std::min(dels.size(), i + chunk);
-      Args h;
-      h.Add("HDEL");
-      h.Add(data_key_);
-      Args z;
-      z.Add("ZREM");
-      z.Add(index_key_);
-      for (size_t j = i; j < end; ++j) {
-        h.Add(dels[j]->key);
-        if (Ordered(dels[j]->key)) z.Add(dels[j]->key);
-      }
-      append(h);
-      if (z.argc() > 2) append(z);
+      i = end;
     }
     {
       Args a;

@@ -153,6 +153,34 @@ TEST_P(StorageKvConformanceTest, LaterOpsOnAKeyWinWithinAndAcrossBatches) {
   EXPECT_EQ(Scan(""), (std::vector<std::string>{"k=3"}));
 }
 
+// Runs of puts and deletes longer than a Redis command's 512 keys, with
+// keys written, deleted and written again within one batch: the batch's
+// order decides, and the ordered index agrees with the values.
+TEST_P(StorageKvConformanceTest, LongRunsOfOpsKeepTheBatchOrder) {
+  constexpr int kKeys = 1500;
+  auto key = [](int i) { return absl::StrFormat("k%05d", i); };
+  WriteBatch b;
+  for (int i = 0; i < kKeys; ++i) b.Put(key(i), "first");
+  for (int i = 0; i < kKeys; i += 2) b.Delete(key(i));  // evens go
+  for (int i = 0; i < kKeys; i += 3) b.Put(key(i), "again");
+  for (int i = 0; i < kKeys; i += 5) b.Delete(key(i));  // and fives go last
+  Write(b);
+  std::vector<std::string> expected;
+  for (int i = 0; i < kKeys; ++i) {
+    std::optional<std::string> want;
+    if (i % 5 == 0) {
+      want.reset();
+    } else if (i % 3 == 0) {
+      want = "again";
+    } else if (i % 2 == 1) {
+      want = "first";
+    }
+    EXPECT_EQ(Get(key(i)), want) << key(i);
+    if (want.has_value()) expected.push_back(key(i) + "=" + *want);
+  }
+  EXPECT_EQ(Scan("k"), expected);
+}
+
 TEST_P(StorageKvConformanceTest, EmptyBatchChangesNothing) {
   WriteBatch b;
   b.Put("a", "1");
