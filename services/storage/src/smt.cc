@@ -4,6 +4,7 @@
 #include <cstring>
 #include <deque>
 #include <future>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -359,7 +360,8 @@ class Updater {
   struct Output {
     std::vector<Hash32> written;  // the new nodes, in hash order
     std::vector<std::pair<std::string, std::string>> puts;  // their records
-    std::vector<Hash32> gone;  // read from the old tree, not in the new
+    std::vector<Hash32> gone;  // read from the old tree, not in the new;
+                               // in hash order
   };
   // After Update: the new nodes to store, which also go into the cache (the
   // next block starts from them; should this batch not be written, they are
@@ -389,6 +391,7 @@ class Updater {
     for (const auto& [h, l] : loaded_) {
       if (!l.kept) out.gone.push_back(h);
     }
+    std::sort(out.gone.begin(), out.gone.end());
     return out;
   }
 
@@ -717,12 +720,17 @@ absl::StatusOr<Hash32> SparseMerkleTree::Apply(
     }
     pending.v.written.insert(pending.v.written.end(), out->written.begin(),
                              out->written.end());
-    gone.insert(gone.end(), out->gone.begin(), out->gone.end());
+    // Each part's are sorted: merged, all are (the same bytes on every
+    // node).
+    std::vector<Hash32> merged;
+    merged.reserve(gone.size() + out->gone.size());
+    std::merge(gone.begin(), gone.end(), out->gone.begin(), out->gone.end(),
+               std::back_inserter(merged));
+    gone = std::move(merged);
   }
   stats->nodes_written = pending.v.written.size();
   // One record lists every node that leaves the tree at this version: the
   // nodes themselves are not touched until their version is pruned.
-  std::sort(gone.begin(), gone.end());  // the same bytes on every node
   std::string retired;
   retired.reserve(gone.size() * 32);
   for (const Hash32& h : gone) retired.append(HashView(h));
