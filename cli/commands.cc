@@ -217,9 +217,9 @@ std::string PathSegment(std::string_view s) {
 // Text when every byte is printable ASCII, else hex.
 std::string Printable(const Bytes& b) {
   for (uint8_t c : b) {
-    if (c < 0x20 || c > 0x7e) return "0x" + ToHex(b);
+    if (c < 0x20 || c > 0x7e) return absl::StrCat("0x", ToHex(b));
   }
-  return "\"" + std::string(AsString(b)) + "\"";
+  return absl::StrCat("\"", std::string(AsString(b)), "\"");
 }
 
 // The proof bundle of GET /v1/state/{app}/{key}[?height=H]: in the 200 body

@@ -60,6 +60,7 @@ namespace sai = service_api_internal;
 using sai::kMaxBatchTxs;
 using sai::kMaxCommittedPerCall;
 using sai::kMaxEncodedBlockBytes;
+using sai::kMaxEncodedBlockRecordBytes;
 using sai::kMaxEncodedCertBytes;
 
 constexpr uint8_t kMaxAdmission = static_cast<uint8_t>(Admission::kSenderLimit);
@@ -451,6 +452,49 @@ absl::StatusOr<std::vector<BlockSummary>> DecodeBlockSummaries(ByteView data) {
           SA_RETURN_IF_ERROR(DecodeHeader(d, &b.header));
           SA_RETURN_IF_ERROR(d->GetHash(&b.block_hash));
           SA_RETURN_IF_ERROR(d->GetU32(&b.tx_count));
+          out->push_back(std::move(b));
+        }
+        return absl::OkStatus();
+      });
+}
+
+Bytes EncodeGetBlocksRequest(const GetBlocksRequest& req) {
+  Encoder e;
+  e.PutU64(req.from);
+  e.PutU32(req.limit);
+  e.PutU64(req.max_bytes);
+  return e.Take();
+}
+
+absl::StatusOr<GetBlocksRequest> DecodeGetBlocksRequest(ByteView data) {
+  return DecodeWith<GetBlocksRequest>(
+      "get blocks request", data,
+      [](Decoder* d, GetBlocksRequest* r) -> absl::Status {
+        SA_RETURN_IF_ERROR(d->GetU64(&r->from));
+        SA_RETURN_IF_ERROR(d->GetU32(&r->limit));
+        return d->GetU64(&r->max_bytes);
+      });
+}
+
+Bytes EncodeBlockRecords(const std::vector<BlockRecord>& blocks) {
+  Encoder e;
+  e.PutVarint(blocks.size());
+  for (const BlockRecord& b : blocks) e.PutBytes(EncodeBlockRecord(b));
+  return e.Take();
+}
+
+absl::StatusOr<std::vector<BlockRecord>> DecodeBlockRecords(ByteView data) {
+  return DecodeWith<std::vector<BlockRecord>>(
+      "block records", data,
+      [](Decoder* d, std::vector<BlockRecord>* out) -> absl::Status {
+        uint64_t n;
+        // A record holds at least a header and a hash: well over 100 bytes.
+        SA_RETURN_IF_ERROR(d->GetCount(&n, kMaxGetBlocks, 100));
+        out->reserve(n);
+        for (uint64_t i = 0; i < n; ++i) {
+          BlockRecord b;
+          SA_RETURN_IF_ERROR(GetNested(d, kMaxEncodedBlockRecordBytes,
+                                       DecodeBlockRecord, &b));
           out->push_back(std::move(b));
         }
         return absl::OkStatus();
@@ -911,6 +955,12 @@ absl::StatusOr<StatePage> QueryApi::ScanState(const std::string&,
   return absl::UnimplementedError("ScanState is not implemented here");
 }
 
+absl::StatusOr<std::vector<BlockRecord>> QueryApi::GetBlocks(uint64_t,
+                                                             uint32_t,
+                                                             uint64_t) {
+  return absl::UnimplementedError("GetBlocks is not implemented here");
+}
+
 absl::StatusOr<std::vector<EvidenceRecord>> QueryApi::ListEvidence(uint64_t,
                                                                    uint32_t) {
   return absl::UnimplementedError("ListEvidence is not implemented here");
@@ -1075,6 +1125,14 @@ class RemoteQuery final : public QueryApi {
         client_, MsgType::kQueryListBlocks,
         sai::EncodeListBlocksRequest({from, limit}), timeout_,
         sai::DecodeBlockSummaries);
+  }
+
+  absl::StatusOr<std::vector<BlockRecord>> GetBlocks(
+      uint64_t from, uint32_t limit, uint64_t max_bytes) override {
+    return CallAndDecode<std::vector<BlockRecord>>(
+        client_, MsgType::kQueryGetBlocks,
+        sai::EncodeGetBlocksRequest({from, limit, max_bytes}), timeout_,
+        sai::DecodeBlockRecords);
   }
 
   absl::StatusOr<StatePage> ScanState(const std::string& app,
@@ -1281,6 +1339,21 @@ BusServer::Handler ServeStorage(LedgerApi* ledger, QueryApi* query,
                             " blocks, over the limit of ", kMaxListBlocks));
                       }
                       return Encoded(blocks, sai::EncodeBlockSummaries);
+                    });
+        return;
+      case MsgType::kQueryGetBlocks:
+        RunAndReply(exec, std::move(payload), std::move(reply),
+                    [query](ByteView p) -> absl::StatusOr<Bytes> {
+                      auto r = sai::DecodeGetBlocksRequest(p);
+                      if (!r.ok()) return r.status();
+                      absl::StatusOr<std::vector<BlockRecord>> blocks =
+                          query->GetBlocks(r->from, r->limit, r->max_bytes);
+                      if (blocks.ok() && blocks->size() > kMaxGetBlocks) {
+                        return absl::InternalError(absl::StrCat(
+                            "storage read ", blocks->size(),
+                            " blocks, over the limit of ", kMaxGetBlocks));
+                      }
+                      return Encoded(blocks, sai::EncodeBlockRecords);
                     });
         return;
       case MsgType::kQueryScanState:

@@ -28,6 +28,10 @@ inline constexpr size_t kMaxStateValueBytes = kMaxTxBytes;
 // Encoded forms nested inside a message (each decoder checks its own limits).
 inline constexpr size_t kMaxEncodedBlockBytes = 2 * kMaxBlockBytes;
 inline constexpr size_t kMaxEncodedCertBytes = 1024 * 1024;
+// EncodeBlockRecord: a block, its hash and its certificate, each with its
+// length prefix.
+inline constexpr size_t kMaxEncodedBlockRecordBytes =
+    kMaxEncodedBlockBytes + kMaxEncodedCertBytes + 64;
 inline constexpr size_t kMaxEncodedReceiptBytes = 2 * kMaxLogBytes + 1024;
 // Events per GetCommitted reply (the QueryApi contract).
 inline constexpr size_t kMaxCommittedPerCall = 1000;
@@ -112,6 +116,18 @@ Bytes EncodeListBlocksRequest(const ListBlocksRequest& req);
 absl::StatusOr<ListBlocksRequest> DecodeListBlocksRequest(ByteView data);
 Bytes EncodeBlockSummaries(const std::vector<BlockSummary>& blocks);
 absl::StatusOr<std::vector<BlockSummary>> DecodeBlockSummaries(ByteView data);
+
+// kQueryGetBlocks
+struct GetBlocksRequest {
+  uint64_t from = 0;
+  uint32_t limit = 0;
+  uint64_t max_bytes = 0;
+};
+Bytes EncodeGetBlocksRequest(const GetBlocksRequest& req);
+absl::StatusOr<GetBlocksRequest> DecodeGetBlocksRequest(ByteView data);
+// At most kMaxGetBlocks EncodeBlockRecords.
+Bytes EncodeBlockRecords(const std::vector<BlockRecord>& blocks);
+absl::StatusOr<std::vector<BlockRecord>> DecodeBlockRecords(ByteView data);
 
 // kQueryScanState
 struct ScanStateRequest {

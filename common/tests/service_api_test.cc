@@ -449,6 +449,32 @@ TEST(ServiceApiCodecTest, PaginatedQueryMessagesRoundTrip) {
   EXPECT_FALSE(
       sai::DecodeBlockSummaries(sai::EncodeBlockSummaries(too_many)).ok());
 
+  wire = sai::EncodeGetBlocksRequest({9, 64, 16 << 20});
+  auto gb = sai::DecodeGetBlocksRequest(wire);
+  ASSERT_TRUE(gb.ok()) << gb.status();
+  EXPECT_EQ(gb->from, 9u);
+  EXPECT_EQ(gb->limit, 64u);
+  EXPECT_EQ(gb->max_bytes, uint64_t{16} << 20);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeGetBlocksRequest);
+
+  BlockRecord with_cert;
+  with_cert.block = chain.block1();
+  with_cert.block_hash = BlockHash(chain.suite(), chain.block1().header);
+  with_cert.cert = chain.Certify(chain.block1().header, {0, 1, 2});
+  BlockRecord without_cert = with_cert;
+  without_cert.cert.reset();
+  wire = sai::EncodeBlockRecords({with_cert, without_cert});
+  auto br = sai::DecodeBlockRecords(wire);
+  ASSERT_TRUE(br.ok()) << br.status();
+  ASSERT_EQ(br->size(), 2u);
+  EXPECT_EQ((*br)[0].block, with_cert.block);
+  EXPECT_EQ((*br)[0].cert, with_cert.cert);
+  EXPECT_FALSE((*br)[1].cert.has_value());
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeBlockRecords);
+  std::vector<BlockRecord> too_many_records(kMaxGetBlocks + 1, without_cert);
+  EXPECT_FALSE(
+      sai::DecodeBlockRecords(sai::EncodeBlockRecords(too_many_records)).ok());
+
   wire = sai::EncodeScanStateRequest({"kv", "inv/", "inv/0042", 50});
   auto ss = sai::DecodeScanStateRequest(wire);
   ASSERT_TRUE(ss.ok()) << ss.status();
@@ -867,6 +893,17 @@ class FakeStorage : public LedgerApi, public QueryApi {
     }
     return out;
   }
+  // Block 1 `limit` times (misbehaving, as ListBlocks, over the bound).
+  absl::StatusOr<std::vector<BlockRecord>> GetBlocks(uint64_t, uint32_t limit,
+                                                     uint64_t) override {
+    std::vector<BlockRecord> out;
+    for (uint32_t i = 0; i < limit; ++i) {
+      absl::StatusOr<BlockRecord> b = GetBlock(1);
+      if (!b.ok()) return b.status();
+      out.push_back(*std::move(b));
+    }
+    return out;
+  }
   // Keys a0..a9 and b0; pages as storage does.
   absl::StatusOr<StatePage> ScanState(const std::string& app,
                                       const std::string& prefix,
@@ -1095,6 +1132,14 @@ TEST_F(RemoteTest, PaginatedAndProvenQueries) {
   EXPECT_EQ((*list)[2].tx_count, 2u);
   // The server refuses to send more blocks than a reply may carry.
   EXPECT_EQ(query->ListBlocks(1, kMaxListBlocks + 1).status().code(),
+            absl::StatusCode::kInternal);
+
+  auto whole = query->GetBlocks(1, 3, 1 << 20);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_EQ(whole->size(), 3u);
+  EXPECT_EQ((*whole)[2].block, chain_.block1());
+  ASSERT_TRUE((*whole)[2].cert.has_value());
+  EXPECT_EQ(query->GetBlocks(1, kMaxGetBlocks + 1, 1).status().code(),
             absl::StatusCode::kInternal);
 
   std::vector<std::string> keys;

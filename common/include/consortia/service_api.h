@@ -41,6 +41,7 @@ enum class MsgType : uint16_t {
   kQueryListBlocks = 26,
   kQueryScanState = 27,
   kQueryEvidence = 28,
+  kQueryGetBlocks = 29,
   // Between the consensus services of the validators, over PeerNet
   // (services/consensus, tendermint_driver.h). The payload of 30-32 is a
   // tendermint Message (EncodeMessage); of 33, the varint height the sender
@@ -231,6 +232,7 @@ struct StateRecord {
 
 // Bounds of the paginated queries.
 inline constexpr uint32_t kMaxListBlocks = 100;
+inline constexpr uint32_t kMaxGetBlocks = 64;
 inline constexpr uint32_t kMaxScanState = 100;
 
 // One block of a list: its header, hash and size, without its txs.
@@ -305,6 +307,15 @@ class QueryApi {
   // or a limit out of range.
   virtual absl::StatusOr<std::vector<BlockSummary>> ListBlocks(uint64_t from,
                                                                uint32_t limit);
+  // Whole blocks with their certificates (as GetBlock), from height `from`
+  // up, in one call: at most `limit` (1..kMaxGetBlocks), fewer at the tip
+  // (empty when from is beyond it), and no more once their encoded blocks
+  // reach `max_bytes` (the block that reaches it is included, so a call
+  // that can return a block returns at least one). Block sync reads old
+  // blocks with it. InvalidArgument for from = 0, a limit out of range or
+  // max_bytes = 0.
+  virtual absl::StatusOr<std::vector<BlockRecord>> GetBlocks(
+      uint64_t from, uint32_t limit, uint64_t max_bytes);
   // The records of `app` whose keys start with `prefix`, after `cursor`
   // (exclusive; empty = from the first), at most `limit` (1..kMaxScanState),
   // all from the state after one height. A page that comes with a

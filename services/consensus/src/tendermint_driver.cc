@@ -1,6 +1,7 @@
 #include "tendermint_driver.h"
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <utility>
 #include <variant>
@@ -444,8 +445,26 @@ void TendermintDriver::ServeSync(const std::string& peer,
   uint64_t bytes = 0;
   const uint64_t last =
       std::min<uint64_t>(state_.height, peer_height + options_.sync_batch - 1);
+  // Heights older than the decisions kept in memory come from storage, many
+  // per read (GetBlocks), read when the first of them is due.
+  std::deque<tendermint::Commit> stored;
   for (uint64_t h = peer_height; h <= last; ++h) {
-    std::optional<tendermint::Commit> c = DecisionAt(h);
+    std::optional<tendermint::Commit> c;
+    if (auto it = recent_commits_.find(h); it != recent_commits_.end()) {
+      c = it->second;
+    } else {
+      if (stored.empty()) {
+        uint64_t to = last;
+        if (!recent_commits_.empty() && recent_commits_.begin()->first > h) {
+          to = std::min(to, recent_commits_.begin()->first - 1);
+        }
+        stored = StoredDecisions(h, to, options_.sync_batch_bytes - bytes);
+      }
+      if (!stored.empty() && stored.front().block.header.height == h) {
+        c = std::move(stored.front());
+        stored.pop_front();
+      }
+    }
     if (!c.has_value()) break;
     const Bytes payload = tendermint::EncodeMessage(*c);
     bytes += payload.size();
@@ -462,20 +481,31 @@ void TendermintDriver::ServeSync(const std::string& peer,
   }
 }
 
-std::optional<tendermint::Commit> TendermintDriver::DecisionAt(
-    uint64_t height) {
-  if (auto it = recent_commits_.find(height); it != recent_commits_.end()) {
-    return it->second;
-  }
-  if (query_ == nullptr) return std::nullopt;
-  absl::StatusOr<BlockRecord> r = query_->GetBlock(height);
-  if (!r.ok() || !r->cert.has_value()) {
+std::deque<tendermint::Commit> TendermintDriver::StoredDecisions(
+    uint64_t from, uint64_t to, uint64_t max_bytes) {
+  std::deque<tendermint::Commit> out;
+  if (query_ == nullptr || from > to || max_bytes == 0) return out;
+  const auto limit =
+      static_cast<uint32_t>(std::min<uint64_t>(to - from + 1, kMaxGetBlocks));
+  absl::StatusOr<std::vector<BlockRecord>> r =
+      query_->GetBlocks(from, limit, max_bytes);
+  if (!r.ok()) {
     metrics_.sync_read_errors.Inc();
-    spdlog::debug("block sync: cannot read block {} from storage: {}", height,
-                  r.ok() ? "no certificate" : r.status().ToString());
-    return std::nullopt;
+    spdlog::debug("block sync: cannot read blocks from {} in storage: {}",
+                  from, r.status().ToString());
+    return out;
   }
-  return tendermint::Commit{std::move(r->block), *std::move(r->cert)};
+  for (BlockRecord& b : *r) {
+    if (b.block.header.height != from + out.size() || !b.cert.has_value()) {
+      metrics_.sync_read_errors.Inc();
+      spdlog::debug("block sync: storage gave no certified block {}",
+                    from + out.size());
+      break;
+    }
+    out.push_back(
+        tendermint::Commit{std::move(b.block), *std::move(b.cert)});
+  }
+  return out;
 }
 
 void TendermintDriver::MaybeStartNextHeight() {

@@ -158,8 +158,11 @@ class TendermintDriver {
   void HandleInbound(const Inbound& in);
   // Answers a peer that works on peer_height (block sync).
   void ServeSync(const std::string& peer, uint64_t peer_height);
-  // The decision of a past height, from memory or storage.
-  std::optional<tendermint::Commit> DecisionAt(uint64_t height);
+  // The decisions of heights from..to (or fewer, up to about max_bytes of
+  // blocks) read from storage in one GetBlocks; stops before the first
+  // height storage cannot give with a certificate.
+  std::deque<tendermint::Commit> StoredDecisions(uint64_t from, uint64_t to,
+                                                 uint64_t max_bytes);
   void MaybeStartNextHeight();
   void Execute(tendermint::Actions actions, bool from_commit);
   void Send(const tendermint::Message& m, const std::string* peer);

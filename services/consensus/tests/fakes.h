@@ -218,14 +218,25 @@ class FakeLedger : public LedgerApi {
 };
 
 // The blocks of a FakeLedger as storage's query side serves them (only what
-// block sync reads: GetBlock by height, with the certificate). Counts reads.
+// block sync reads: blocks by height, with their certificates). Counts
+// reads.
 class FakeQuery : public QueryApi {
  public:
   explicit FakeQuery(const FakeLedger* ledger) : ledger_(ledger) {}
 
+  // GetBlock calls.
   int block_reads() const {
     absl::MutexLock lock(&mu_);
     return block_reads_;
+  }
+  // GetBlocks calls, and the blocks they returned.
+  int range_reads() const {
+    absl::MutexLock lock(&mu_);
+    return range_reads_;
+  }
+  int blocks_read() const {
+    absl::MutexLock lock(&mu_);
+    return blocks_read_;
   }
 
   absl::StatusOr<BlockRecord> GetBlock(
@@ -235,16 +246,30 @@ class FakeQuery : public QueryApi {
       ++block_reads_;
     }
     const std::vector<Block> blocks = ledger_->blocks();
-    const std::vector<CommitCertificate> certs = ledger_->certs();
-    const uint64_t h = height.value_or(blocks.size());
-    if (h == 0 || h > blocks.size()) {
-      return absl::NotFoundError(absl::StrCat("no block ", h));
+    return Record(height.value_or(blocks.size()), blocks, ledger_->certs());
+  }
+  // As storage: at most `limit`, stopping at the block that reaches
+  // max_bytes.
+  absl::StatusOr<std::vector<BlockRecord>> GetBlocks(
+      uint64_t from, uint32_t limit, uint64_t max_bytes) override {
+    if (from == 0 || limit == 0 || limit > kMaxGetBlocks || max_bytes == 0) {
+      return absl::InvalidArgumentError("FakeQuery::GetBlocks: bad range");
     }
-    BlockRecord r;
-    r.block = blocks[h - 1];
-    r.block_hash = BlockHash(Ed25519Sha256(), r.block.header);
-    r.cert = certs[h - 1];
-    return r;
+    const std::vector<Block> blocks = ledger_->blocks();
+    const std::vector<CommitCertificate> certs = ledger_->certs();
+    std::vector<BlockRecord> out;
+    uint64_t bytes = 0;
+    for (uint64_t h = from;
+         h < from + limit && h <= blocks.size() && bytes < max_bytes; ++h) {
+      absl::StatusOr<BlockRecord> r = Record(h, blocks, certs);
+      if (!r.ok()) return r.status();
+      bytes += EncodeBlock(r->block).size();
+      out.push_back(*std::move(r));
+    }
+    absl::MutexLock lock(&mu_);
+    ++range_reads_;
+    blocks_read_ += static_cast<int>(out.size());
+    return out;
   }
   absl::StatusOr<TxRecord> GetTx(const Hash32&) override {
     return absl::UnimplementedError("FakeQuery::GetTx");
@@ -259,9 +284,24 @@ class FakeQuery : public QueryApi {
   }
 
  private:
+  static absl::StatusOr<BlockRecord> Record(
+      uint64_t h, const std::vector<Block>& blocks,
+      const std::vector<CommitCertificate>& certs) {
+    if (h == 0 || h > blocks.size()) {
+      return absl::NotFoundError(absl::StrCat("no block ", h));
+    }
+    BlockRecord r;
+    r.block = blocks[h - 1];
+    r.block_hash = BlockHash(Ed25519Sha256(), r.block.header);
+    r.cert = certs[h - 1];
+    return r;
+  }
+
   const FakeLedger* const ledger_;
   mutable absl::Mutex mu_;
   int block_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int range_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int blocks_read_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Polls cond until it holds or 30 s pass.

@@ -873,6 +873,71 @@ absl::StatusOr<std::vector<BlockSummary>> Ledger::ListBlocks(uint64_t from,
   return out;
 }
 
+absl::StatusOr<std::vector<BlockRecord>> Ledger::GetBlocks(
+    uint64_t from, uint32_t limit, uint64_t max_bytes) {
+  ScopedTimer t(opts_.metrics.query_block);
+  if (from == 0) return absl::InvalidArgumentError("heights start at 1");
+  if (limit == 0 || limit > kMaxGetBlocks) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit must be 1..", kMaxGetBlocks, ", not ", limit));
+  }
+  if (max_bytes == 0) {
+    return absl::InvalidArgumentError("max_bytes must be at least 1");
+  }
+  uint64_t latest = 0;
+  {
+    absl::ReaderMutexLock l(&state_mu_);
+    latest = chain_.height;
+  }
+  std::vector<BlockRecord> out;
+  if (from > latest) return out;
+  // Committed blocks never change, so no lock is needed from here on.
+  constexpr uint64_t kFirstRead = 8;
+  const uint64_t last = std::min(latest, from + (limit - 1));
+  uint64_t bytes = 0;
+  uint64_t largest = 0;
+  for (uint64_t h = from; h <= last && bytes < max_bytes;) {
+    const uint64_t n =
+        largest == 0
+            ? std::min(last - h + 1, kFirstRead)
+            : std::clamp<uint64_t>((max_bytes - bytes) / largest, 1,
+                                   last - h + 1);
+    std::vector<std::string> ks;
+    ks.reserve(2 * n);
+    for (uint64_t i = h; i < h + n; ++i) {
+      ks.push_back(keys::Block(i));
+      ks.push_back(keys::Cert(i));
+    }
+    absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+        opts_.store->MultiGet(ks);
+    if (!vals.ok()) return StoreError(vals.status());
+    for (uint64_t i = 0; i < n && bytes < max_bytes; ++i) {
+      const std::optional<std::string>& block_raw = (*vals)[2 * i];
+      const std::optional<std::string>& cert_raw = (*vals)[2 * i + 1];
+      if (!block_raw.has_value()) {
+        return Corrupt("block", absl::NotFoundError(absl::StrCat(
+                                    "missing at height ", h + i)));
+      }
+      absl::StatusOr<Block> block = DecodeBlock(AsBytes(*block_raw));
+      if (!block.ok()) return Corrupt("block", block.status());
+      BlockRecord rec;
+      rec.block_hash = BlockHash(suite_, block->header);
+      rec.block = *std::move(block);
+      if (cert_raw.has_value()) {
+        absl::StatusOr<CommitCertificate> cert =
+            DecodeCertificate(AsBytes(*cert_raw));
+        if (!cert.ok()) return Corrupt("certificate", cert.status());
+        rec.cert = *std::move(cert);
+      }
+      out.push_back(std::move(rec));
+      bytes += block_raw->size();
+      largest = std::max<uint64_t>(largest, block_raw->size());
+    }
+    h += n;
+  }
+  return out;
+}
+
 absl::StatusOr<StatePage> Ledger::ScanState(const std::string& app,
                                             const std::string& prefix,
                                             const std::string& cursor,

@@ -112,6 +112,11 @@ class Ledger : public LedgerApi, public QueryApi {
   // Reads headers and tx counts only, never whole blocks.
   absl::StatusOr<std::vector<BlockSummary>> ListBlocks(uint64_t from,
                                                        uint32_t limit) override;
+  // One MultiGet for the first (up to) 8 heights, then one per as many
+  // more as the bytes left allow at the size of the largest block read so
+  // far: a call reads about max_bytes, whatever the size of the blocks.
+  absl::StatusOr<std::vector<BlockRecord>> GetBlocks(
+      uint64_t from, uint32_t limit, uint64_t max_bytes) override;
   // Reads the flat latest state (S keys) through one store snapshot.
   absl::StatusOr<StatePage> ScanState(const std::string& app,
                                       const std::string& prefix,

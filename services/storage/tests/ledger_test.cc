@@ -918,6 +918,84 @@ TEST_F(StorageLedgerTest, BlocksByHashAndPagesOfBlocks) {
   EXPECT_EQ(all->size(), 23u);
 }
 
+// GetBlocks: whole certified blocks of a range in a few store reads, cut
+// by the limit, the tip and the byte budget.
+TEST_F(StorageLedgerTest, RangesOfWholeBlocksInFewReads) {
+  std::vector<Block> blocks;
+  for (uint64_t h = 1; h <= 20; ++h) {
+    std::vector<Bytes> txs;
+    for (uint64_t i = 0; i < h % 4; ++i) {
+      txs.push_back(
+          chain_.Tx(alice_, "set", {"k", absl::StrCat(h, i)}, h * 10 + i));
+    }
+    Block b = Next(txs);
+    ASSERT_TRUE(Commit(b).ok());
+    blocks.push_back(b);
+  }
+  ReadCountingStore counting(store_.get());
+  Ledger::Options o;
+  o.store = &counting;
+  o.genesis = &chain_.genesis;
+  o.suite = &Suite();
+  o.apps = &apps_;
+  o.location = path();
+  absl::StatusOr<std::unique_ptr<Ledger>> opened = Ledger::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  ledger_ = *std::move(opened);
+  auto check = [&](const std::vector<BlockRecord>& got, uint64_t from) {
+    for (size_t i = 0; i < got.size(); ++i) {
+      const Block& want = blocks[from - 1 + i];
+      EXPECT_EQ(got[i].block, want);
+      EXPECT_EQ(got[i].block_hash, BlockHash(Suite(), want.header));
+      ASSERT_TRUE(got[i].cert.has_value());
+      EXPECT_EQ(got[i].cert->height, want.header.height);
+    }
+  };
+
+  // 12 heights: the first read takes 8, the next the other 4.
+  counting.gets = 0;
+  counting.multigets = 0;
+  absl::StatusOr<std::vector<BlockRecord>> r =
+      ledger_->GetBlocks(3, 12, uint64_t{1} << 30);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 12u);
+  check(*r, 3);
+  EXPECT_EQ(counting.multigets, 2);
+  EXPECT_EQ(counting.gets, 0);
+
+  // Fewer at the tip, none beyond it.
+  r = ledger_->GetBlocks(18, kMaxGetBlocks, uint64_t{1} << 30);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 3u);
+  check(*r, 18);
+  r = ledger_->GetBlocks(21, 5, 1000);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->empty());
+
+  // The byte budget: the block that reaches it is the last; one byte
+  // still gets one block.
+  const uint64_t two = EncodeBlock(blocks[4]).size() +
+                       EncodeBlock(blocks[5]).size();
+  r = ledger_->GetBlocks(5, 10, two);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 2u);
+  check(*r, 5);
+  r = ledger_->GetBlocks(5, 10, 1);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 1u);
+  check(*r, 5);
+
+  EXPECT_EQ(ledger_->GetBlocks(0, 5, 1000).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->GetBlocks(1, 0, 1000).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->GetBlocks(1, kMaxGetBlocks + 1, 1000).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->GetBlocks(1, 5, 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ledger_.reset();  // before `counting` goes
+}
+
 TEST_F(StorageLedgerTest, StateScanPagesThroughAPrefix) {
   std::vector<Bytes> txs;
   std::vector<std::string> want;
