@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <set>
@@ -153,9 +154,12 @@ void RunCallback(Fn& fn, Arg&& arg) {
 // the socket; the thread owns the pending map and the deadlines.
 class BusClientImpl final : public BusClient {
  public:
-  BusClientImpl(zmq::socket_t sock, std::string endpoint, std::string sender,
-                BusMetrics* metrics)
+  // `monitor` (may be closed: no monitoring) receives the socket's
+  // disconnect events.
+  BusClientImpl(zmq::socket_t sock, zmq::socket_t monitor, std::string endpoint,
+                std::string sender, BusMetrics* metrics)
       : sock_(std::move(sock)),
+        monitor_(std::move(monitor)),
         endpoint_(std::move(endpoint)),
         sender_(std::move(sender)),
         metrics_(metrics) {}
@@ -232,16 +236,22 @@ class BusClientImpl final : public BusClient {
       }
       for (Outgoing& out : batch) Send(out);  // never throws
       try {
-        std::array<zmq_pollitem_t, 2> items{};
+        std::array<zmq_pollitem_t, 3> items{};
         items[0].socket = sock_.handle();
         items[0].events = ZMQ_POLLIN;
         items[1].fd = waker_.fd();
         items[1].events = ZMQ_POLLIN;
+        items[2].socket = monitor_.handle();
+        items[2].events = ZMQ_POLLIN;
+        const size_t polled = monitor_ ? 3 : 2;
         absl::Time next = deadlines_.empty() ? absl::InfiniteFuture()
                                              : deadlines_.begin()->first;
-        zmq::poll(items, PollTimeout(next, absl::Now()));
+        zmq::poll(items.data(), polled, PollTimeout(next, absl::Now()));
         if (items[1].revents & ZMQ_POLLIN) waker_.Drain();
+        // Replies first: one that arrived before its connection went is
+        // still good.
         if (items[0].revents & ZMQ_POLLIN) ReceiveReplies();
+        if (polled == 3 && (items[2].revents & ZMQ_POLLIN)) MonitorEvents();
         ExpireDeadlines(absl::Now());
       } catch (const zmq::error_t& e) {
         if (e.num() == EINTR) continue;
@@ -256,6 +266,10 @@ class BusClientImpl final : public BusClient {
       dead_ = true;
       for (Outgoing& out : queue_) leftover.push_back(std::move(out));
       queue_.clear();
+    }
+    if (monitor_) {
+      zmq_socket_monitor(sock_.handle(), nullptr, 0);
+      monitor_.close();
     }
     sock_.close();
     for (Outgoing& out : leftover) {
@@ -336,6 +350,34 @@ class BusClientImpl final : public BusClient {
     }
   }
 
+  // A connection to the server went away (the server stopped or crashed,
+  // or the network broke): a request sent on it gets no reply, because the
+  // server answers on the connection the request came in on. So every
+  // request in flight fails now with Unavailable (it may or may not have
+  // been carried out, as after a timeout) rather than at its deadline; the
+  // caller's retry goes out once the socket has reconnected.
+  void MonitorEvents() {
+    for (int i = 0; i < kMaxBatchPerWake; ++i) {
+      zmq::message_t event;
+      zmq::message_t address;
+      if (!monitor_.recv(event, zmq::recv_flags::dontwait)) return;
+      if (event.more()) (void)monitor_.recv(address, zmq::recv_flags::none);
+      uint16_t id = 0;
+      if (event.size() >= sizeof(id)) std::memcpy(&id, event.data(), sizeof(id));
+      if (id != ZMQ_EVENT_DISCONNECTED || pending_.empty()) continue;
+      if (metrics_ != nullptr) metrics_->RequestsLostToDisconnect(pending_.size());
+      std::unordered_map<uint64_t, Pending> lost;
+      lost.swap(pending_);
+      deadlines_.clear();
+      for (auto& [req, p] : lost) {
+        RunCallback(p.cb, absl::StatusOr<Bytes>(absl::UnavailableError(
+                              absl::StrCat("bus: the connection to ", endpoint_,
+                                           " closed with message type ",
+                                           p.type, " in flight"))));
+      }
+    }
+  }
+
   void ExpireDeadlines(absl::Time now) {
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
       uint64_t id = deadlines_.begin()->second;
@@ -359,7 +401,8 @@ class BusClientImpl final : public BusClient {
     if (metrics_ != nullptr) metrics_->MalformedDropped();
   }
 
-  zmq::socket_t sock_;  // the I/O thread's once started
+  zmq::socket_t sock_;     // the I/O thread's once started
+  zmq::socket_t monitor_;  // likewise
   const std::string endpoint_;
   const std::string sender_;
   BusMetrics* const metrics_;
@@ -779,13 +822,30 @@ absl::StatusOr<std::unique_ptr<BusClient>> ConnectBusClient(
   try {
     zmq::socket_t sock(ctx, zmq::socket_type::dealer);
     ConfigureSocket(sock);
+    // Disconnects, so that requests in flight on a lost connection fail at
+    // once (BusClientImpl::MonitorEvents). inproc never disconnects.
+    zmq::socket_t monitor;
+    if (!endpoint.starts_with("inproc://")) {
+      static std::atomic<uint64_t> next_monitor{1};
+      const std::string address =
+          absl::StrCat("inproc://consortia-bus-monitor-", next_monitor++);
+      if (zmq_socket_monitor(sock.handle(), address.c_str(),
+                             ZMQ_EVENT_DISCONNECTED) != 0) {
+        return absl::UnavailableError(absl::StrCat(
+            "bus: cannot monitor a socket: ", zmq_strerror(zmq_errno())));
+      }
+      monitor = zmq::socket_t(ctx, zmq::socket_type::pair);
+      monitor.set(zmq::sockopt::linger, 0);
+      monitor.connect(address);
+    }
     try {
       sock.connect(endpoint);
     } catch (const zmq::error_t& e) {
       return EndpointError(e, "connect to", endpoint);
     }
     auto client = std::make_unique<BusClientImpl>(
-        std::move(sock), endpoint, Truncate(sender, kMaxSenderBytes), metrics);
+        std::move(sock), std::move(monitor), endpoint,
+        Truncate(sender, kMaxSenderBytes), metrics);
     if (!client->ok()) {
       return absl::ResourceExhaustedError("bus: cannot create an eventfd");
     }

@@ -279,14 +279,54 @@ TEST_F(BusTest, ClientReconnectsAfterServerRestart) {
     return true;
   }));
   // A request sent while the client still held the old connection is lost
-  // with it and times out (as documented); the client must reconnect by
-  // itself, so a later request succeeds without any new client.
+  // with it (Unavailable once the client sees the connection close, or a
+  // timeout); the client must reconnect by itself, so a later request
+  // succeeds without any new client.
   absl::StatusOr<Bytes> r;
   ASSERT_TRUE(WaitFor([&] {
     r = client->Call(1, ToBytes("b"), absl::Seconds(1));
     return r.ok();
   })) << r.status();
   EXPECT_EQ(AsString(*r), "second");
+}
+
+// A request in flight when the server goes (a storage process killed with
+// a commit outstanding) fails at once with Unavailable, not at its deadline
+// (30 s here: the test would fail with DeadlineExceeded), and the client
+// reconnects by itself to a new server.
+TEST_F(BusTest, RequestInFlightFailsWhenItsConnectionCloses) {
+  std::string ep = FreeTcpEndpoint();
+  auto client = Connect(ep);
+  {
+    HoldingHandler holder;
+    auto server = Serve(ep, holder.handler());
+    absl::Notification done;
+    absl::Status status;
+    client->CallAsync(7, ToBytes("x"), kLongTimeout,
+                      [&](absl::StatusOr<Bytes> r) {
+                        status = r.status();
+                        done.Notify();
+                      });
+    ASSERT_TRUE(WaitFor([&] { return holder.count() == 1; }));
+    server.reset();
+    done.WaitForNotification();
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+    EXPECT_NE(status.message().find("message type 7"), absl::string_view::npos)
+        << status;
+    EXPECT_EQ(client_metrics_.lost.load(), 1u);
+    EXPECT_EQ(client_metrics_.timed_out.load(), 0);
+    holder.Take();
+  }
+  std::unique_ptr<BusServer> again;
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = StartBusServer(ctx_, ep, "again", EchoHandler(), &server_metrics_);
+    if (!s.ok()) return false;
+    again = *std::move(s);
+    return true;
+  }));
+  absl::StatusOr<Bytes> r = client->Call(1, ToBytes("y"), kLongTimeout);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(AsString(*r), "echo:y");
 }
 
 TEST_F(BusTest, ConcurrentCallsFromEightThreads) {

@@ -32,12 +32,14 @@ class CountingMetrics : public BusMetrics {
     missed_total += missed;
   }
   void LateReplyDropped() override { late++; }
+  void RequestsLostToDisconnect(uint64_t n) override { lost += n; }
 
   std::atomic<int> malformed{0};
   std::atomic<int> unknown_type{0};
   std::atomic<int> timed_out{0};
   std::atomic<int> gaps{0};
   std::atomic<uint64_t> missed_total{0};
+  std::atomic<uint64_t> lost{0};
   std::atomic<int> late{0};
 };
 

@@ -247,9 +247,10 @@ class TxLoad {
     }
   }
 
-  // A query that was waiting for a storage that is killed only fails when
-  // the api's bus deadline passes; a short timeout here lets the load go on
-  // meanwhile (the api answers the abandoned request to nobody).
+  // A query sent to a storage that is down waits in the api's bus queue
+  // until storage is back or the deadline passes; a short timeout here lets
+  // the load go on meanwhile (the api answers the abandoned request to
+  // nobody).
   std::optional<json> Get(const std::string& path) {
     auto r = HttpCall(node_->api(), "GET", path, "", "", absl::Seconds(1));
     if (!r.ok() || r->status != 200) return std::nullopt;
@@ -495,15 +496,11 @@ class StorageCrashTest : public ::testing::Test {
   void StartNode(const std::string& backend) {
     storage::StorageOptions so;
     so.backend = backend;
+    // The default bus deadline (5 s): a request in flight to a storage
+    // process that is killed fails as soon as its connection closes, so
+    // consensus retries its commit once storage is back, not at the
+    // deadline.
     NodeHarnessOptions opts;
-    // A request in flight to a storage process that is killed fails only at
-    // its bus deadline (ZeroMQ does not fail it when the peer goes), and
-    // consensus retries its commit after that: 2 s instead of the default
-    // 5 s keeps 50 kills within a couple of minutes.
-    for (const char* binary : {"consortia-storage", "consortia-mempool",
-                               "consortia-consensus", "consortia-api"}) {
-      opts.extra_flags[binary] = {"--bus_timeout_ms=2000"};
-    }
     if (backend == "redis") {
       auto redis = RedisServer::Start(dir_.path());
       ASSERT_TRUE(redis.ok()) << redis.status();

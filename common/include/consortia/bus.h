@@ -60,6 +60,8 @@ class BusMetrics {
   // A reply whose correlation id is not pending (it came after its
   // deadline, or was never asked for) was dropped by a BusClient.
   virtual void LateReplyDropped() {}
+  // `n` requests in flight failed because their connection closed.
+  virtual void RequestsLostToDisconnect(uint64_t n) { (void)n; }
 };
 
 // Sends requests to one BusServer endpoint and matches replies by
@@ -73,8 +75,12 @@ class BusClient {
   virtual ~BusClient() = default;
 
   // Sends and returns at once; cb runs exactly once on the client's I/O
-  // thread, with the reply payload, the server's error status, or
-  // DeadlineExceeded. cb must not block.
+  // thread, with the reply payload, the server's error status,
+  // DeadlineExceeded, or Unavailable when the connection the request went
+  // out on closed before its reply came (the server stopped or crashed; as
+  // after a deadline, the request may or may not have been carried out).
+  // While no connection is up, requests wait in the socket's queue and go
+  // out once one is. cb must not block.
   virtual void CallAsync(uint16_t type, Bytes payload, absl::Duration timeout,
                          Callback cb, uint64_t trace_id = 0) = 0;
   // Blocking form of CallAsync.
