@@ -227,8 +227,8 @@ Workload Build(const std::string& dir, int blocks, int txs,
   return w;
 }
 
-// Seconds to commit every block of `w` on `store` through a fresh Ledger.
-// Seconds to commit every block; adds the ledger's phase times to `phases`.
+// Seconds to commit every block of `w` on `store` through a fresh Ledger;
+// adds the ledger's phase times to `phases`.
 double RunLedger(KvStore* store, const Workload& w, const AppRegistry& apps,
                  Ledger::CommitTimings* phases) {
   std::unique_ptr<Ledger> ledger = OpenLedger(store, w, apps);
