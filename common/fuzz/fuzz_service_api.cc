@@ -66,8 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 });
       break;
     case 5:
-      RoundTrip("check proposal response", in,
-                sai::DecodeCheckProposalResponse,
+      RoundTrip("check proposal response", in, sai::DecodeCheckProposalResponse,
                 sai::EncodeCheckProposalResponse);
       break;
     case 6:

@@ -363,17 +363,21 @@ class BusClientImpl final : public BusClient {
       if (!monitor_.recv(event, zmq::recv_flags::dontwait)) return;
       if (event.more()) (void)monitor_.recv(address, zmq::recv_flags::none);
       uint16_t id = 0;
-      if (event.size() >= sizeof(id)) std::memcpy(&id, event.data(), sizeof(id));
+      if (event.size() >= sizeof(id)) {
+        std::memcpy(&id, event.data(), sizeof(id));
+      }
       if (id != ZMQ_EVENT_DISCONNECTED || pending_.empty()) continue;
-      if (metrics_ != nullptr) metrics_->RequestsLostToDisconnect(pending_.size());
+      if (metrics_ != nullptr) {
+        metrics_->RequestsLostToDisconnect(pending_.size());
+      }
       std::unordered_map<uint64_t, Pending> lost;
       lost.swap(pending_);
       deadlines_.clear();
       for (auto& [req, p] : lost) {
-        RunCallback(p.cb, absl::StatusOr<Bytes>(absl::UnavailableError(
-                              absl::StrCat("bus: the connection to ", endpoint_,
-                                           " closed with message type ",
-                                           p.type, " in flight"))));
+        RunCallback(p.cb,
+                    absl::StatusOr<Bytes>(absl::UnavailableError(absl::StrCat(
+                        "bus: the connection to ", endpoint_,
+                        " closed with message type ", p.type, " in flight"))));
       }
     }
   }

@@ -493,8 +493,8 @@ absl::StatusOr<std::vector<BlockRecord>> DecodeBlockRecords(ByteView data) {
         out->reserve(n);
         for (uint64_t i = 0; i < n; ++i) {
           BlockRecord b;
-          SA_RETURN_IF_ERROR(GetNested(d, kMaxEncodedBlockRecordBytes,
-                                       DecodeBlockRecord, &b));
+          SA_RETURN_IF_ERROR(
+              GetNested(d, kMaxEncodedBlockRecordBytes, DecodeBlockRecord, &b));
           out->push_back(std::move(b));
         }
         return absl::OkStatus();
@@ -955,8 +955,7 @@ absl::StatusOr<StatePage> QueryApi::ScanState(const std::string&,
   return absl::UnimplementedError("ScanState is not implemented here");
 }
 
-absl::StatusOr<std::vector<BlockRecord>> QueryApi::GetBlocks(uint64_t,
-                                                             uint32_t,
+absl::StatusOr<std::vector<BlockRecord>> QueryApi::GetBlocks(uint64_t, uint32_t,
                                                              uint64_t) {
   return absl::UnimplementedError("GetBlocks is not implemented here");
 }

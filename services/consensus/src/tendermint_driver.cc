@@ -491,8 +491,8 @@ std::deque<tendermint::Commit> TendermintDriver::StoredDecisions(
       query_->GetBlocks(from, limit, max_bytes);
   if (!r.ok()) {
     metrics_.sync_read_errors.Inc();
-    spdlog::debug("block sync: cannot read blocks from {} in storage: {}",
-                  from, r.status().ToString());
+    spdlog::debug("block sync: cannot read blocks from {} in storage: {}", from,
+                  r.status().ToString());
     return out;
   }
   for (BlockRecord& b : *r) {
@@ -502,8 +502,7 @@ std::deque<tendermint::Commit> TendermintDriver::StoredDecisions(
                     from + out.size());
       break;
     }
-    out.push_back(
-        tendermint::Commit{std::move(b.block), *std::move(b.cert)});
+    out.push_back(tendermint::Commit{std::move(b.block), *std::move(b.cert)});
   }
   return out;
 }

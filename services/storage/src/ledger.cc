@@ -873,8 +873,9 @@ absl::StatusOr<std::vector<BlockSummary>> Ledger::ListBlocks(uint64_t from,
   return out;
 }
 
-absl::StatusOr<std::vector<BlockRecord>> Ledger::GetBlocks(
-    uint64_t from, uint32_t limit, uint64_t max_bytes) {
+absl::StatusOr<std::vector<BlockRecord>> Ledger::GetBlocks(uint64_t from,
+                                                           uint32_t limit,
+                                                           uint64_t max_bytes) {
   ScopedTimer t(opts_.metrics.query_block);
   if (from == 0) return absl::InvalidArgumentError("heights start at 1");
   if (limit == 0 || limit > kMaxGetBlocks) {
@@ -897,11 +898,10 @@ absl::StatusOr<std::vector<BlockRecord>> Ledger::GetBlocks(
   uint64_t bytes = 0;
   uint64_t largest = 0;
   for (uint64_t h = from; h <= last && bytes < max_bytes;) {
-    const uint64_t n =
-        largest == 0
-            ? std::min(last - h + 1, kFirstRead)
-            : std::clamp<uint64_t>((max_bytes - bytes) / largest, 1,
-                                   last - h + 1);
+    const uint64_t n = largest == 0
+                           ? std::min(last - h + 1, kFirstRead)
+                           : std::clamp<uint64_t>((max_bytes - bytes) / largest,
+                                                  1, last - h + 1);
     std::vector<std::string> ks;
     ks.reserve(2 * n);
     for (uint64_t i = h; i < h + n; ++i) {
@@ -915,8 +915,8 @@ absl::StatusOr<std::vector<BlockRecord>> Ledger::GetBlocks(
       const std::optional<std::string>& block_raw = (*vals)[2 * i];
       const std::optional<std::string>& cert_raw = (*vals)[2 * i + 1];
       if (!block_raw.has_value()) {
-        return Corrupt("block", absl::NotFoundError(absl::StrCat(
-                                    "missing at height ", h + i)));
+        return Corrupt("block", absl::NotFoundError(
+                                    absl::StrCat("missing at height ", h + i)));
       }
       absl::StatusOr<Block> block = DecodeBlock(AsBytes(*block_raw));
       if (!block.ok()) return Corrupt("block", block.status());

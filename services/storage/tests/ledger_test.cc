@@ -974,8 +974,8 @@ TEST_F(StorageLedgerTest, RangesOfWholeBlocksInFewReads) {
 
   // The byte budget: the block that reaches it is the last; one byte
   // still gets one block.
-  const uint64_t two = EncodeBlock(blocks[4]).size() +
-                       EncodeBlock(blocks[5]).size();
+  const uint64_t two =
+      EncodeBlock(blocks[4]).size() + EncodeBlock(blocks[5]).size();
   r = ledger_->GetBlocks(5, 10, two);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->size(), 2u);
