@@ -92,6 +92,38 @@ class StorageLedgerTest : public ::testing::Test {
     return r.ok() ? *r : CommitResult{};
   }
 
+  // Commits blocks of h % `every` kv sets each, for the next `n` heights h;
+  // returns them.
+  std::vector<Block> CommitSmallBlocks(uint64_t n, uint64_t every) {
+    std::vector<Block> blocks;
+    for (uint64_t h = State().height + 1; blocks.size() < n; ++h) {
+      std::vector<Bytes> txs;
+      for (uint64_t i = 0; i < h % every; ++i) {
+        txs.push_back(
+            chain_.Tx(alice_, "set", {"k", absl::StrCat(h, i)}, h * 10 + i));
+      }
+      Block b = Next(txs);
+      EXPECT_TRUE(Commit(b).ok());
+      blocks.push_back(std::move(b));
+    }
+    return blocks;
+  }
+
+  // Opens the ledger again over `store` (a wrapper of store_), which must
+  // outlive it: reset ledger_ before `store` goes.
+  void ReopenLedgerOn(KvStore* store) {
+    ledger_.reset();
+    Ledger::Options o;
+    o.store = store;
+    o.genesis = &chain_.genesis;
+    o.suite = &Suite();
+    o.apps = &apps_;
+    o.location = path();
+    absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(o);
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    ledger_ = *std::move(ledger);
+  }
+
   Receipt ReceiptOf(const Bytes& raw) {
     absl::StatusOr<TxRecord> rec = ledger_->GetTx(Chain::HashOf(raw));
     EXPECT_TRUE(rec.ok()) << rec.status();
@@ -826,15 +858,7 @@ TEST_F(StorageLedgerTest, BlockStateIsReadInOneBatchBeforeExecuting) {
              chain_.Tx(alice_, "set", {"gone", "1"}, 2),
              chain_.Tx(bob_, "set", {"bobs", "1"}, 3)});
   ReadCountingStore counting(store_.get());
-  Ledger::Options o;
-  o.store = &counting;
-  o.genesis = &chain_.genesis;
-  o.suite = &Suite();
-  o.apps = &apps_;
-  o.location = path();
-  absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(o);
-  ASSERT_TRUE(ledger.ok()) << ledger.status();
-  ledger_ = *std::move(ledger);
+  ReopenLedgerOn(&counting);
 
   std::vector<Bytes> txs;
   for (int i = 0; i < 40; ++i) {
@@ -863,17 +887,7 @@ TEST_F(StorageLedgerTest, BlockStateIsReadInOneBatchBeforeExecuting) {
 }
 
 TEST_F(StorageLedgerTest, BlocksByHashAndPagesOfBlocks) {
-  std::vector<Block> blocks;
-  for (uint64_t h = 1; h <= 23; ++h) {
-    std::vector<Bytes> txs;
-    for (uint64_t i = 0; i < h % 3; ++i) {
-      txs.push_back(
-          chain_.Tx(alice_, "set", {"k", absl::StrCat(h, i)}, h * 10 + i));
-    }
-    Block b = Next(txs);
-    ASSERT_TRUE(Commit(b).ok());
-    blocks.push_back(b);
-  }
+  const std::vector<Block> blocks = CommitSmallBlocks(23, 3);
   for (const Block& b : blocks) {
     absl::StatusOr<BlockRecord> r =
         ledger_->GetBlockByHash(BlockHash(Suite(), b.header));
@@ -921,27 +935,9 @@ TEST_F(StorageLedgerTest, BlocksByHashAndPagesOfBlocks) {
 // GetBlocks: whole certified blocks of a range in a few store reads, cut
 // by the limit, the tip and the byte budget.
 TEST_F(StorageLedgerTest, RangesOfWholeBlocksInFewReads) {
-  std::vector<Block> blocks;
-  for (uint64_t h = 1; h <= 20; ++h) {
-    std::vector<Bytes> txs;
-    for (uint64_t i = 0; i < h % 4; ++i) {
-      txs.push_back(
-          chain_.Tx(alice_, "set", {"k", absl::StrCat(h, i)}, h * 10 + i));
-    }
-    Block b = Next(txs);
-    ASSERT_TRUE(Commit(b).ok());
-    blocks.push_back(b);
-  }
+  const std::vector<Block> blocks = CommitSmallBlocks(20, 4);
   ReadCountingStore counting(store_.get());
-  Ledger::Options o;
-  o.store = &counting;
-  o.genesis = &chain_.genesis;
-  o.suite = &Suite();
-  o.apps = &apps_;
-  o.location = path();
-  absl::StatusOr<std::unique_ptr<Ledger>> opened = Ledger::Open(o);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  ledger_ = *std::move(opened);
+  ReopenLedgerOn(&counting);
   auto check = [&](const std::vector<BlockRecord>& got, uint64_t from) {
     for (size_t i = 0; i < got.size(); ++i) {
       const Block& want = blocks[from - 1 + i];
