@@ -55,18 +55,24 @@ class StorageLedgerTest : public ::testing::Test {
         OpenRocksDbStore(RocksDbStoreOptions{path(), true});
     if (!store.ok()) return store.status();
     store_ = *std::move(store);
+    absl::StatusOr<std::unique_ptr<Ledger>> ledger =
+        Ledger::Open(OptionsOn(store_.get()));
+    if (!ledger.ok()) return ledger.status();
+    ledger_ = *std::move(ledger);
+    return absl::OkStatus();
+  }
+
+  // The fixture's ledger options, over `store`.
+  Ledger::Options OptionsOn(KvStore* store) {
     Ledger::Options o;
-    o.store = store_.get();
+    o.store = store;
     o.genesis = &chain_.genesis;
     o.suite = &Suite();
     o.apps = &apps_;
     o.publisher = publisher_;
     o.location = path();
     o.state_versions = state_versions_;
-    absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(o);
-    if (!ledger.ok()) return ledger.status();
-    ledger_ = *std::move(ledger);
-    return absl::OkStatus();
+    return o;
   }
 
   std::string path() const { return dir_.Sub("ledger"); }
@@ -113,13 +119,8 @@ class StorageLedgerTest : public ::testing::Test {
   // outlive it: reset ledger_ before `store` goes.
   void ReopenLedgerOn(KvStore* store) {
     ledger_.reset();
-    Ledger::Options o;
-    o.store = store;
-    o.genesis = &chain_.genesis;
-    o.suite = &Suite();
-    o.apps = &apps_;
-    o.location = path();
-    absl::StatusOr<std::unique_ptr<Ledger>> ledger = Ledger::Open(o);
+    absl::StatusOr<std::unique_ptr<Ledger>> ledger =
+        Ledger::Open(OptionsOn(store));
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     ledger_ = *std::move(ledger);
   }
