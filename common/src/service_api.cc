@@ -501,6 +501,44 @@ absl::StatusOr<std::vector<BlockRecord>> DecodeBlockRecords(ByteView data) {
       });
 }
 
+Bytes EncodeHashList(const std::vector<Hash32>& hashes) {
+  Encoder e;
+  e.PutVarint(hashes.size());
+  for (const Hash32& h : hashes) e.PutHash(h);
+  return e.Take();
+}
+
+absl::StatusOr<std::vector<Hash32>> DecodeHashList(ByteView data) {
+  return DecodeWith<std::vector<Hash32>>(
+      "hash list", data,
+      [](Decoder* d, std::vector<Hash32>* out) -> absl::Status {
+        uint64_t n;
+        SA_RETURN_IF_ERROR(d->GetCount(&n, kMaxCommittedHeightsQuery, 32));
+        out->resize(n);
+        for (Hash32& h : *out) SA_RETURN_IF_ERROR(d->GetHash(&h));
+        return absl::OkStatus();
+      });
+}
+
+Bytes EncodeHeights(const std::vector<uint64_t>& heights) {
+  Encoder e;
+  e.PutVarint(heights.size());
+  for (uint64_t h : heights) e.PutVarint(h);
+  return e.Take();
+}
+
+absl::StatusOr<std::vector<uint64_t>> DecodeHeights(ByteView data) {
+  return DecodeWith<std::vector<uint64_t>>(
+      "heights", data,
+      [](Decoder* d, std::vector<uint64_t>* out) -> absl::Status {
+        uint64_t n;
+        SA_RETURN_IF_ERROR(d->GetCount(&n, kMaxCommittedHeightsQuery, 1));
+        out->resize(n);
+        for (uint64_t& h : *out) SA_RETURN_IF_ERROR(d->GetVarint(&h));
+        return absl::OkStatus();
+      });
+}
+
 Bytes EncodeEvidenceRecords(const std::vector<EvidenceRecord>& records) {
   Encoder e;
   e.PutVarint(records.size());
@@ -811,6 +849,12 @@ absl::Status VerifyTxRecord(const CryptoSuite& suite, const Genesis& genesis,
   if (tx->chain_id != genesis.chain_id) {
     return absl::InvalidArgumentError("tx belongs to another chain");
   }
+  // What was signed: a proof of inclusion shows nothing about who sent the
+  // tx unless its signature verifies.
+  if (!suite.Verify(tx->sender, TxSignBytes(*tx), tx->signature)) {
+    return absl::PermissionDeniedError(
+        "the tx's signature does not verify for its sender key");
+  }
 
   // The tx is in the block.
   if (r.header.chain_id != genesis.chain_id) {
@@ -963,6 +1007,11 @@ absl::StatusOr<std::vector<BlockRecord>> QueryApi::GetBlocks(uint64_t, uint32_t,
 absl::StatusOr<std::vector<EvidenceRecord>> QueryApi::ListEvidence(uint64_t,
                                                                    uint32_t) {
   return absl::UnimplementedError("ListEvidence is not implemented here");
+}
+
+absl::StatusOr<std::vector<uint64_t>> QueryApi::CommittedHeights(
+    const std::vector<Hash32>&) {
+  return absl::UnimplementedError("CommittedHeights is not implemented here");
 }
 
 absl::Status LedgerApi::RecordEvidence(const std::vector<EvidenceRecord>&) {
@@ -1150,6 +1199,25 @@ class RemoteQuery final : public QueryApi {
         client_, MsgType::kQueryEvidence,
         sai::EncodeListBlocksRequest({from_seq, limit}), timeout_,
         sai::DecodeEvidenceRecords);
+  }
+
+  absl::StatusOr<std::vector<uint64_t>> CommittedHeights(
+      const std::vector<Hash32>& tx_hashes) override {
+    if (tx_hashes.size() > kMaxCommittedHeightsQuery) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("asked for ", tx_hashes.size(), " tx hashes, over ",
+                       kMaxCommittedHeightsQuery));
+    }
+    absl::StatusOr<std::vector<uint64_t>> heights =
+        CallAndDecode<std::vector<uint64_t>>(
+            client_, MsgType::kQueryCommittedHeights,
+            sai::EncodeHashList(tx_hashes), timeout_, sai::DecodeHeights);
+    if (heights.ok() && heights->size() != tx_hashes.size()) {
+      return absl::InternalError(absl::StrCat("storage answered ",
+                                              heights->size(), " heights for ",
+                                              tx_hashes.size(), " tx hashes"));
+    }
+    return heights;
   }
 
  private:
@@ -1397,6 +1465,20 @@ BusServer::Handler ServeStorage(LedgerApi* ledger, QueryApi* query,
               }
               return Encoded(records, sai::EncodeEvidenceRecords);
             });
+        return;
+      case MsgType::kQueryCommittedHeights:
+        RunAndReply(exec, std::move(payload), std::move(reply),
+                    [query](ByteView p) -> absl::StatusOr<Bytes> {
+                      auto r = sai::DecodeHashList(p);
+                      if (!r.ok()) return r.status();
+                      absl::StatusOr<std::vector<uint64_t>> heights =
+                          query->CommittedHeights(*r);
+                      if (heights.ok() && heights->size() != r->size()) {
+                        return absl::InternalError(
+                            "storage answered another number of heights");
+                      }
+                      return Encoded(heights, sai::EncodeHeights);
+                    });
         return;
       default:
         reply(UnknownType(req, "storage"));

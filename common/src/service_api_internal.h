@@ -152,6 +152,12 @@ Bytes EncodeCommittedEvents(const std::vector<CommittedEvent>& events);
 absl::StatusOr<std::vector<CommittedEvent>> DecodeCommittedEvents(
     ByteView data);
 
+// kQueryCommittedHeights
+Bytes EncodeHashList(const std::vector<Hash32>& hashes);
+absl::StatusOr<std::vector<Hash32>> DecodeHashList(ByteView data);
+Bytes EncodeHeights(const std::vector<uint64_t>& heights);
+absl::StatusOr<std::vector<uint64_t>> DecodeHeights(ByteView data);
+
 // kStorageRecordEvidence (reply: empty) and kQueryEvidence
 Bytes EncodeEvidenceRecords(const std::vector<EvidenceRecord>& records);
 absl::StatusOr<std::vector<EvidenceRecord>> DecodeEvidenceRecords(

@@ -1,6 +1,8 @@
 #include "consortia/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <utility>
 
 namespace consortia {
@@ -64,6 +66,49 @@ void ThreadPool::Loop() {
     }
     fn();
   }
+}
+
+void ParallelFor(ThreadPool* pool, size_t n, size_t grain,
+                 const std::function<void(size_t, size_t)>& fn) {
+  grain = std::max<size_t>(1, grain);
+  const size_t blocks = (n + grain - 1) / grain;
+  auto run_block = [&fn, n, grain](size_t block) {
+    const size_t begin = block * grain;
+    fn(begin, std::min(n, begin + grain));
+  };
+  if (pool == nullptr || blocks <= 1) {
+    for (size_t b = 0; b < blocks; ++b) run_block(b);
+    return;
+  }
+  struct Shared {
+    explicit Shared(size_t b) : total(b) {}
+    const size_t total;
+    std::atomic<size_t> next{0};
+    absl::Mutex mu;
+    size_t done ABSL_GUARDED_BY(mu) = 0;
+  };
+  auto shared = std::make_shared<Shared>(blocks);
+  // A helper that starts after every block was claimed touches only
+  // `shared`, never `run_block` (which lives on the caller's stack).
+  auto drain = [shared, run = &run_block]() {
+    size_t ran = 0;
+    for (size_t b = shared->next.fetch_add(1); b < shared->total;
+         b = shared->next.fetch_add(1)) {
+      (*run)(b);
+      ++ran;
+    }
+    if (ran > 0) {
+      absl::MutexLock lock(&shared->mu);
+      shared->done += ran;
+    }
+  };
+  const size_t helpers = std::min(pool->size(), blocks - 1);
+  for (size_t i = 0; i < helpers; ++i) pool->Run(drain);
+  drain();
+  absl::MutexLock lock(&shared->mu);
+  Shared* s = shared.get();
+  auto all_done = [s]() { return s->done == s->total; };
+  shared->mu.Await(absl::Condition(&all_done));
 }
 
 }  // namespace consortia

@@ -128,6 +128,23 @@ Hash32 TxHash(const CryptoSuite& suite, const Transaction& tx) {
   return suite.Hash(TxSignBytes(tx));
 }
 
+std::optional<std::string> TxFieldProblem(const CryptoSuite& suite,
+                                          const Transaction& t) {
+  if (t.sender.size() != suite.public_key_size()) {
+    return absl::StrCat("sender key is ", t.sender.size(), " bytes; ",
+                        std::string(suite.name()), " keys are ",
+                        suite.public_key_size());
+  }
+  if (t.signature.empty() || t.signature.size() > suite.max_signature_size()) {
+    return absl::StrCat("signature is ", t.signature.size(), " bytes; ",
+                        std::string(suite.name()), " signatures are 1 to ",
+                        suite.max_signature_size());
+  }
+  if (t.app.empty()) return std::string("app is empty");
+  if (t.method.empty()) return std::string("method is empty");
+  return std::nullopt;
+}
+
 // ---------------------------------------------------------------------------
 // Block
 
@@ -370,14 +387,56 @@ absl::Status GetJsonU64(const json& v, absl::string_view field, uint64_t* out) {
   return absl::OkStatus();
 }
 
+absl::Status RuleInRange(const json& rules, const char* name, uint64_t lo,
+                         uint64_t hi, uint64_t* out) {
+  if (!rules.contains(name)) return absl::OkStatus();  // the default stays
+  const std::string field = absl::StrCat("chain_rules.", name);
+  CONSORTIA_RETURN_IF_ERROR(GetJsonU64(rules.at(name), field, out));
+  if (*out < lo || *out > hi) {
+    return GenesisError(
+        field, absl::StrCat("must be ", lo, " to ", hi, ", got ", *out));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RulesFromJson(const json& j, ChainRules* rules) {
+  if (!j.is_object()) {
+    return GenesisError("chain_rules", absl::StrCat("must be an object, got ",
+                                                    JsonTypeName(j)));
+  }
+  for (const auto& [key, value] : j.items()) {
+    if (key != "max_block_txs" && key != "max_block_bytes" &&
+        key != "replay_window") {
+      return GenesisError(absl::StrCat("chain_rules.", key), "is unknown");
+    }
+  }
+  uint64_t txs = rules->max_block_txs;
+  CONSORTIA_RETURN_IF_ERROR(
+      RuleInRange(j, "max_block_txs", 1, kMaxBlockTxs, &txs));
+  rules->max_block_txs = static_cast<uint32_t>(txs);
+  CONSORTIA_RETURN_IF_ERROR(RuleInRange(j, "max_block_bytes", kMaxTxBytes,
+                                        kMaxBlockBytes,
+                                        &rules->max_block_bytes));
+  return RuleInRange(j, "replay_window", 1, kMaxReplayWindow,
+                     &rules->replay_window);
+}
+
 absl::StatusOr<Genesis> GenesisFromJson(const json& j) {
   if (!j.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "genesis: top level must be an object, got ", JsonTypeName(j)));
   }
-  CONSORTIA_RETURN_IF_ERROR(CheckKeys(
-      j, "", {"chain_id", "crypto_suite", "genesis_time_ms", "validators"}));
   Genesis g;
+  if (j.contains("chain_rules")) {
+    CONSORTIA_RETURN_IF_ERROR(
+        CheckKeys(j, "",
+                  {"chain_id", "crypto_suite", "genesis_time_ms", "validators",
+                   "chain_rules"}));
+    CONSORTIA_RETURN_IF_ERROR(RulesFromJson(j.at("chain_rules"), &g.rules));
+  } else {
+    CONSORTIA_RETURN_IF_ERROR(CheckKeys(
+        j, "", {"chain_id", "crypto_suite", "genesis_time_ms", "validators"}));
+  }
   CONSORTIA_RETURN_IF_ERROR(
       GetJsonString(j.at("chain_id"), "chain_id", &g.chain_id));
   if (g.chain_id.empty() || g.chain_id.size() > kMaxChainIdBytes) {
@@ -474,6 +533,9 @@ std::string GenesisToJson(const Genesis& g) {
     jv["power"] = v.power;
     j["validators"].push_back(std::move(jv));
   }
+  j["chain_rules"]["max_block_txs"] = g.rules.max_block_txs;
+  j["chain_rules"]["max_block_bytes"] = g.rules.max_block_bytes;
+  j["chain_rules"]["replay_window"] = g.rules.replay_window;
   // Names that are not valid UTF-8 (only possible for a Genesis built in
   // code) are written with U+FFFD instead of throwing.
   return j.dump(2, ' ', false,

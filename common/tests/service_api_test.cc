@@ -544,14 +544,51 @@ TEST_F(VerifyTxRecordTest, RejectsAnotherTxHash) {
 TEST_F(VerifyTxRecordTest, RejectsAFlippedTxByte) {
   TxRecord r = chain_.Record(1);
   // The last byte belongs to the signature: the tx still decodes and hashes
-  // the same, but it is not the tx the block contains.
+  // the same, but its signature no longer verifies (and it is not the tx
+  // the block contains).
   r.raw_tx.back() ^= 0x01;
   ASSERT_TRUE(DecodeTx(r.raw_tx).ok());
-  ExpectRejected(Verify(r, chain_.tx_hash(1)), "inclusion proof");
+  ExpectRejected(Verify(r, chain_.tx_hash(1)), "signature");
 
   TxRecord garbled = chain_.Record(1);
   garbled.raw_tx[garbled.raw_tx.size() / 2] ^= 0x40;
   EXPECT_FALSE(Verify(garbled).ok());
+}
+
+// A proof must show what was signed: a tx whose signature does not verify
+// fails even when its block really contains it (as a block certified by a
+// network that accepted a forged tx would).
+TEST_F(VerifyTxRecordTest, RejectsAForgedSignatureEvenWhenIncluded) {
+  TxRecord r = chain_.Record(1);
+  absl::StatusOr<Transaction> tx = DecodeTx(r.raw_tx);
+  ASSERT_TRUE(tx.ok());
+  const KeyPair other = chain_.suite().GenerateKey();
+  tx->signature = *chain_.suite().Sign(other.secret_key, TxSignBytes(*tx));
+  r.raw_tx = EncodeTx(*tx);
+  const absl::Status s = Verify(r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+  ExpectRejected(s, "signature does not verify");
+}
+
+TEST(CommittedHeightsCodecTest, RoundTripsAndRefusesOverLimits) {
+  std::vector<Hash32> hashes(3);
+  hashes[1][0] = 7;
+  auto back = sai::DecodeHashList(sai::EncodeHashList(hashes));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, hashes);
+  const std::vector<uint64_t> heights = {0, 5, uint64_t{1} << 40};
+  auto hb = sai::DecodeHeights(sai::EncodeHeights(heights));
+  ASSERT_TRUE(hb.ok()) << hb.status();
+  EXPECT_EQ(*hb, heights);
+  // Truncated, trailing bytes, over the limit.
+  Bytes enc = sai::EncodeHashList(hashes);
+  enc.pop_back();
+  EXPECT_FALSE(sai::DecodeHashList(enc).ok());
+  enc = sai::EncodeHeights(heights);
+  enc.push_back(0);
+  EXPECT_FALSE(sai::DecodeHeights(enc).ok());
+  std::vector<uint64_t> many(kMaxCommittedHeightsQuery + 1, 0);
+  EXPECT_FALSE(sai::DecodeHeights(sai::EncodeHeights(many)).ok());
 }
 
 TEST_F(VerifyTxRecordTest, RejectsAWrongProofIndex) {

@@ -229,6 +229,57 @@ TEST(TypesTest, GenesisJsonErrorsNameTheField) {
   ExpectGenesisError("{", "[", "malformed JSON");
 }
 
+TEST(TypesTest, GenesisChainRulesDefaultAndParse) {
+  // A genesis written before chain rules existed gets the defaults.
+  std::string text = ValidGenesisJson();
+  const size_t rules = text.find(",\n  \"chain_rules\"");
+  ASSERT_NE(rules, std::string::npos) << text;
+  const size_t end = text.rfind('}');
+  std::string old = text.substr(0, rules) + "\n" + text.substr(end);
+  absl::StatusOr<Genesis> g = ParseGenesisJson(old);
+  ASSERT_TRUE(g.ok()) << g.status() << "\n" << old;
+  EXPECT_EQ(g->rules, ChainRules{});
+  // Each rule may be given alone; the others keep their defaults.
+  std::string one = text;
+  one.replace(one.find("\"replay_window\": 1000"), 21, "\"replay_window\": 77");
+  g = ParseGenesisJson(one);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->rules.replay_window, 77u);
+  EXPECT_EQ(g->rules.max_block_txs, ChainRules{}.max_block_txs);
+  // Round trip of non-default rules.
+  Genesis custom = MakeNet({1}).genesis;
+  custom.rules = ChainRules{10, 300 * 1024, 50};
+  g = ParseGenesisJson(GenesisToJson(custom));
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->rules, custom.rules);
+}
+
+TEST(TypesTest, GenesisChainRulesOutOfRangeNameTheRule) {
+  ExpectGenesisError(R"("max_block_txs": 5000)", R"("max_block_txs": 0)",
+                     "chain_rules.max_block_txs");
+  ExpectGenesisError(R"("max_block_txs": 5000)", R"("max_block_txs": 100001)",
+                     "chain_rules.max_block_txs");
+  ExpectGenesisError(R"("max_block_bytes": 8388608)",
+                     R"("max_block_bytes": 1000)",
+                     "chain_rules.max_block_bytes");
+  ExpectGenesisError(R"("replay_window": 1000)", R"("replay_window": 0)",
+                     "chain_rules.replay_window");
+  ExpectGenesisError(R"("replay_window": 1000)", R"("replay_window": "x")",
+                     "chain_rules.replay_window");
+  ExpectGenesisError(R"("replay_window": 1000)",
+                     R"("replay_window": 1000, "block_time": 1)",
+                     "chain_rules.block_time");
+  // Not an object.
+  std::string text = ValidGenesisJson();
+  const size_t from = text.find("\"chain_rules\": {");
+  ASSERT_NE(from, std::string::npos);
+  const size_t to = text.find('}', from);
+  text.replace(from, to + 1 - from, "\"chain_rules\": 5");
+  absl::StatusOr<Genesis> g = ParseGenesisJson(text);
+  ASSERT_FALSE(g.ok()) << text;
+  EXPECT_THAT(g.status().message(), HasSubstr("chain_rules")) << text;
+}
+
 TEST(TypesTest, GenesisRejectsEmptyAndRepeatedValidators) {
   Genesis g = MakeNet({1}).genesis;
   g.validators.clear();

@@ -170,7 +170,14 @@ NetworkHarness::~NetworkHarness() {
 
 absl::Status NetworkHarness::StartProcess(int node, const std::string& binary) {
   Node& n = *nodes_[node];
-  std::vector<std::string> argv = {BinDir() + "/" + binary};
+  std::string executable = binary;
+  if (auto it = options_.replace_binary.find(node);
+      it != options_.replace_binary.end()) {
+    if (auto b = it->second.find(binary); b != it->second.end()) {
+      executable = b->second;
+    }
+  }
+  std::vector<std::string> argv = {BinDir() + "/" + executable};
   argv.insert(argv.end(), n.common_flags.begin(), n.common_flags.end());
   const std::vector<std::string>& own = n.own_flags[binary];
   argv.insert(argv.end(), own.begin(), own.end());
@@ -221,6 +228,16 @@ void NetworkHarness::Kill(int node, const std::string& binary) {
   it->second.Signal(SIGKILL);
   (void)it->second.Wait(absl::Seconds(10));
   nodes_[node]->procs.erase(it);
+}
+
+void NetworkHarness::Pause(int node, const std::string& binary) {
+  auto it = nodes_[node]->procs.find(binary);
+  if (it != nodes_[node]->procs.end()) it->second.Signal(SIGSTOP);
+}
+
+void NetworkHarness::Resume(int node, const std::string& binary) {
+  auto it = nodes_[node]->procs.find(binary);
+  if (it != nodes_[node]->procs.end()) it->second.Signal(SIGCONT);
 }
 
 void NetworkHarness::KillNode(int node) {

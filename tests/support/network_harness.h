@@ -47,6 +47,10 @@ struct NetworkOptions {
   bool mempool_gossip = true;
   // More flags, by binary name ("consortia-consensus", ...), for every node.
   std::map<std::string, std::vector<std::string>> extra_flags;
+  // Run another executable (of the build's bin directory) in place of one
+  // of a node's binaries, with the same flags: {node, {binary, replacement}}
+  // (e.g. a test-only lying mempool on one validator).
+  std::map<int, std::map<std::string, std::string>> replace_binary;
 };
 
 class NetworkHarness {
@@ -90,6 +94,10 @@ class NetworkHarness {
   void KillNode(int node);
   // SIGTERM (then SIGKILL after 20 s) to each process, api first.
   void StopNode(int node);
+  // SIGSTOP / SIGCONT: a process that is frozen (its sockets stay open, it
+  // answers nothing) and wakes up again.
+  void Pause(int node, const std::string& binary);
+  void Resume(int node, const std::string& binary);
   bool Running(int node, const std::string& binary) const;
 
   // Partitions; need options.proxied. Cut every link to and from `node`, or

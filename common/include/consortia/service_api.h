@@ -53,6 +53,8 @@ enum class MsgType : uint16_t {
   // Between the mempools of the nodes, over PeerNet (services/mempool,
   // gossip.h): a batch of raw txs (varint count, then each length-prefixed).
   kMempoolGossipTxs = 40,
+  // Storage queries, continued.
+  kQueryCommittedHeights = 50,
   kEventBlockCommitted = 100,
 };
 
@@ -234,6 +236,8 @@ struct StateRecord {
 inline constexpr uint32_t kMaxListBlocks = 100;
 inline constexpr uint32_t kMaxGetBlocks = 64;
 inline constexpr uint32_t kMaxScanState = 100;
+// Hashes per CommittedHeights call: a whole block's.
+inline constexpr size_t kMaxCommittedHeightsQuery = kMaxBlockTxs;
 
 // One block of a list: its header, hash and size, without its txs.
 struct BlockSummary {
@@ -330,6 +334,13 @@ class QueryApi {
   // of range.
   virtual absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
       uint64_t from_seq, uint32_t limit);
+  // For each tx hash, the height of the block that committed it, or 0 when
+  // none did; one answer per hash, in order, from one store read. A
+  // validator checks a proposed block's replay window with it when its
+  // mempool cannot. InvalidArgument for more than kMaxCommittedHeightsQuery
+  // hashes.
+  virtual absl::StatusOr<std::vector<uint64_t>> CommittedHeights(
+      const std::vector<Hash32>& tx_hashes);
 };
 
 // ---------------------------------------------------------------- codecs
@@ -347,8 +358,9 @@ absl::StatusOr<CommittedEvent> DecodeCommittedEvent(ByteView data);
 Bytes EncodeTxRecord(const TxRecord& r);
 absl::StatusOr<TxRecord> DecodeTxRecord(ByteView data);
 
-// OK iff raw_tx decodes and hashes to `expected_hash` (when not zero), the
-// inclusion proof leads to header.tx_root, cert is a valid commit certificate
+// OK iff raw_tx decodes and hashes to `expected_hash` (when not zero), its
+// signature verifies for its sender key, the inclusion proof leads to
+// header.tx_root, cert is a valid commit certificate
 // of header for the genesis validators, and, when next_header is present,
 // next_header.prev_hash is header's hash, next_cert certifies next_header and
 // the receipt proof leads to next_header.receipts_root. InvalidArgument or

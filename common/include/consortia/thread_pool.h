@@ -39,6 +39,16 @@ class ThreadPool {
   std::vector<std::thread> threads_;
 };
 
+// Calls fn(begin, end) over [0, n) in blocks of `grain` items, spread over
+// `pool` (nullptr: the calling thread alone) and the calling thread, and
+// returns when all blocks have run. Each thread claims the next unclaimed
+// block until none is left, so a slow or busy core holds up at most one
+// block. The caller claims blocks too and never waits for a queued task to
+// start, so this cannot deadlock even when every worker of the pool is itself
+// blocked in a ParallelFor.
+void ParallelFor(ThreadPool* pool, size_t n, size_t grain,
+                 const std::function<void(size_t, size_t)>& fn);
+
 }  // namespace consortia
 
 #endif  // CONSORTIA_COMMON_THREAD_POOL_H_

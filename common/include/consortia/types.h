@@ -56,6 +56,12 @@ Bytes TxSignBytes(const Transaction& tx);
 // out, so re-signing (SM2 signatures are randomized) cannot make a replay look
 // new.
 Hash32 TxHash(const CryptoSuite& suite, const Transaction& tx);
+// What is wrong with a decoded tx's fields for `suite` (a sender key of the
+// wrong size, a signature of no or too many bytes, an empty app or method),
+// or nullopt. Part of a block's validity: the mempool and a validator that
+// checks a proposal itself apply the same rule.
+std::optional<std::string> TxFieldProblem(const CryptoSuite& suite,
+                                          const Transaction& t);
 
 struct BlockHeader {
   std::string chain_id;
@@ -152,18 +158,40 @@ struct Validator {
   bool operator==(const Validator&) const = default;
 };
 
+// The replay window's bound (ChainRules::replay_window).
+inline constexpr uint64_t kMaxReplayWindow = 1'000'000;
+
+// The rules every validator judges a block by. They are part of the genesis,
+// so that a block is valid or invalid on every node alike: no per-node
+// option may make a validator accept what another refuses.
+struct ChainRules {
+  // Most txs in one block (1 .. kMaxBlockTxs).
+  uint32_t max_block_txs = 5000;
+  // Most encoded tx bytes in one block (kMaxTxBytes .. kMaxBlockBytes).
+  uint64_t max_block_bytes = uint64_t{8} << 20;
+  // A tx may be committed at height h only if h <= valid_until <= h +
+  // replay_window, and its hash was not committed before (1 ..
+  // kMaxReplayWindow). Committed hashes are unique within their window.
+  uint64_t replay_window = 1000;
+  bool operator==(const ChainRules&) const = default;
+};
+
 // The chain's starting point, shared by every node as a JSON file.
 struct Genesis {
   std::string chain_id;
   std::string crypto_suite = "ed25519-sha256";
   uint64_t genesis_time_ms = 0;
   std::vector<Validator> validators;
+  ChainRules rules;
   bool operator==(const Genesis&) const = default;
 };
 
 // Genesis JSON: {"chain_id","crypto_suite","genesis_time_ms",
-// "validators":[{"name","public_key"(hex),"power"}]}. InvalidArgument with the
-// field name on any bad or missing field.
+// "validators":[{"name","public_key"(hex),"power"}], "chain_rules":
+// {"max_block_txs","max_block_bytes","replay_window"}}. "chain_rules", and
+// each field in it, is optional: a missing one takes ChainRules' default
+// (older genesis files have none). InvalidArgument with the field name on
+// any bad or missing field, or a rule out of its range.
 absl::StatusOr<Genesis> ParseGenesisJson(std::string_view json);
 std::string GenesisToJson(const Genesis& g);
 

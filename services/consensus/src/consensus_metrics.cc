@@ -72,6 +72,29 @@ ConsensusMetrics ConsensusMetrics::Create(MetricsRegistry& registry) {
   m.messages_dropped = registry.GetCounter(
       "consortia_consensus_messages_dropped_total",
       "Peer messages dropped: undecodable, or the inbound queue was full.");
+  const char* checks =
+      "Proposed blocks judged (valid(v)), by outcome: valid_by_mempool, "
+      "valid_self_checked (the mempool did not answer; this node checked "
+      "every tx itself), invalid, undecided (no answer: prevote nil).";
+  m.checks_valid_by_mempool =
+      registry.GetCounter("consortia_consensus_block_checks_total", checks,
+                          {{"outcome", "valid_by_mempool"}});
+  m.checks_valid_self_checked =
+      registry.GetCounter("consortia_consensus_block_checks_total", checks,
+                          {{"outcome", "valid_self_checked"}});
+  m.checks_invalid =
+      registry.GetCounter("consortia_consensus_block_checks_total", checks,
+                          {{"outcome", "invalid"}});
+  m.checks_undecided =
+      registry.GetCounter("consortia_consensus_block_checks_total", checks,
+                          {{"outcome", "undecided"}});
+  m.check_duration = registry.GetHistogram(
+      "consortia_consensus_block_check_duration_seconds",
+      "Time to judge one proposed block.", LatencyBuckets());
+  m.self_verified_txs = registry.GetCounter(
+      "consortia_consensus_self_verified_txs_total",
+      "Tx signatures this node verified itself because its mempool gave no "
+      "verdict on a proposed block.");
   return m;
 }
 

@@ -42,6 +42,18 @@ struct ConsensusMetrics {
   Counter sync_blocks_applied;
   Counter sync_read_errors;
   Counter messages_dropped;  // undecodable or over the inbound bound
+  // valid(v) of proposed blocks (block_checker.h):
+  // block_checks_total{outcome}: "valid_by_mempool" (the mempool vouched for
+  // every tx), "valid_self_checked" (the mempool gave no answer: this node
+  // checked the txs itself), "invalid", "undecided" (no answer: prevote nil,
+  // asked again next round).
+  Counter checks_valid_by_mempool;
+  Counter checks_valid_self_checked;
+  Counter checks_invalid;
+  Counter checks_undecided;
+  Histogram check_duration;  // block_check_duration_seconds
+  // Txs whose signature this node verified itself (the mempool could not).
+  Counter self_verified_txs;
 
   // Registers consortia_consensus_* series in `registry`, which must outlive
   // the returned handles.

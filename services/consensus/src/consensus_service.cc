@@ -1,5 +1,6 @@
 #include "consortia/consensus/consensus_service.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -21,6 +22,9 @@
 
 namespace consortia::consensus {
 namespace {
+
+// The deadline of the mempool's verdict on a proposed block.
+constexpr absl::Duration kCheckTimeout = absl::Seconds(1);
 
 class ConsensusServiceImpl final : public ConsensusService {
  public:
@@ -70,6 +74,10 @@ class ConsensusServiceImpl final : public ConsensusService {
     ledger_ = MakeRemoteLedger(storage_client_.get(), node.bus_timeout);
     query_ = MakeRemoteQuery(storage_client_.get(), node.bus_timeout);
     mempool_ = MakeRemoteMempool(mempool_client_.get(), node.bus_timeout);
+    // Judging a proposal must not wait out the whole bus deadline for a
+    // mempool that does not answer: this node checks the txs itself then.
+    check_mempool_ = MakeRemoteMempool(
+        mempool_client_.get(), std::min(node.bus_timeout, kCheckTimeout));
 
     if (genesis->validators.size() > 1) {
       return StartTendermint(node, opts, *genesis, **suite, *key, registry);
@@ -136,9 +144,9 @@ class ConsensusServiceImpl final : public ConsensusService {
     o.wal_dir = (dir / "wal").string();
     o.last_commit_path = (dir / "last_commit").string();
     absl::StatusOr<std::unique_ptr<TendermintDriver>> driver =
-        TendermintDriver::Create(o, genesis, suite, key, mempool_.get(),
-                                 ledger_.get(), query_.get(), &clock_,
-                                 ConsensusMetrics::Create(registry));
+        TendermintDriver::Create(
+            o, genesis, suite, key, mempool_.get(), ledger_.get(), query_.get(),
+            &clock_, ConsensusMetrics::Create(registry), check_mempool_.get());
     if (!driver.ok()) return driver.status();
     driver_ = *std::move(driver);
 
@@ -174,6 +182,7 @@ class ConsensusServiceImpl final : public ConsensusService {
   std::unique_ptr<LedgerApi> ledger_;
   std::unique_ptr<QueryApi> query_;  // old blocks, for block sync
   std::unique_ptr<MempoolApi> mempool_;
+  std::unique_ptr<MempoolApi> check_mempool_;  // CheckProposal, short deadline
   std::unique_ptr<SingleValidator> validator_;
   // Several validators.
   std::unique_ptr<zmq::context_t> p2p_ctx_;

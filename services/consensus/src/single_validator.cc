@@ -46,9 +46,13 @@ absl::StatusOr<std::unique_ptr<SingleValidator>> SingleValidator::Create(
     return absl::InvalidArgumentError(
         "node key's secret key does not match its public key");
   }
-  return std::unique_ptr<SingleValidator>(
-      new SingleValidator(options, genesis, suite, key, mempool, ledger, clock,
-                          std::move(metrics)));
+  // The genesis chain rules bound what a block may carry.
+  ConsensusOptions o = options;
+  o.max_block_txs = std::min(o.max_block_txs, genesis.rules.max_block_txs);
+  o.max_block_bytes =
+      std::min(o.max_block_bytes, genesis.rules.max_block_bytes);
+  return std::unique_ptr<SingleValidator>(new SingleValidator(
+      o, genesis, suite, key, mempool, ledger, clock, std::move(metrics)));
 }
 
 SingleValidator::SingleValidator(const ConsensusOptions& options,

@@ -32,8 +32,6 @@ constexpr absl::Duration kStorageRetry = absl::Milliseconds(100);
 // Evidence waiting for storage; more is dropped (and counted): it is only
 // the same proof again, and every copy is still logged.
 constexpr size_t kMaxPendingEvidence = 1000;
-// A proposed block may be at most this far ahead of the local clock.
-constexpr uint64_t kMaxClockSkewMs = 60'000;
 
 // Signs through the WAL's double-sign guard: a vote or proposal is durable
 // before the machine sends it, and one that conflicts with a logged one is
@@ -133,7 +131,7 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
     const TendermintDriverOptions& options, const Genesis& genesis,
     const CryptoSuite& suite, const NodeKey& key, MempoolApi* mempool,
     LedgerApi* ledger, QueryApi* query, const Clock* clock,
-    ConsensusMetrics metrics) {
+    ConsensusMetrics metrics, MempoolApi* check_mempool) {
   if (genesis.validators.empty()) {
     return absl::FailedPreconditionError("genesis has no validators");
   }
@@ -171,7 +169,8 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
   }
   std::unique_ptr<TendermintDriver> d(new TendermintDriver(
       options, genesis, suite, key, own_index, mempool, ledger, query, clock,
-      std::move(metrics), std::move(wal)));
+      std::move(metrics), std::move(wal),
+      check_mempool != nullptr ? check_mempool : mempool));
   if (d->wal_ != nullptr) {
     const Signer* signer = &d->signer_;
     d->guard_ = std::make_unique<DoubleSignGuard>(
@@ -195,28 +194,20 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
   }
   tendermint::StateMachineOptions machine_options;
   machine_options.timeouts = options.timeouts;
-  TendermintDriver* self = d.get();
   absl::StatusOr<std::unique_ptr<tendermint::StateMachine>> machine =
       tendermint::StateMachine::Create(
-          genesis, suite, own_index, d->message_signer_.get(),
-          [self](uint64_t height, uint32_t round) {
-            return self->Propose(height, round);
-          },
-          [self](const Block& block) { return self->Valid(block); },
-          machine_options);
+          genesis, suite, own_index, d->message_signer_.get(), machine_options);
   if (!machine.ok()) return machine.status();
   d->machine_ = *std::move(machine);
   return d;
 }
 
-TendermintDriver::TendermintDriver(const TendermintDriverOptions& options,
-                                   const Genesis& genesis,
-                                   const CryptoSuite& suite, const NodeKey& key,
-                                   std::optional<uint32_t> own_index,
-                                   MempoolApi* mempool, LedgerApi* ledger,
-                                   QueryApi* query, const Clock* clock,
-                                   ConsensusMetrics metrics,
-                                   std::unique_ptr<Wal> wal)
+TendermintDriver::TendermintDriver(
+    const TendermintDriverOptions& options, const Genesis& genesis,
+    const CryptoSuite& suite, const NodeKey& key,
+    std::optional<uint32_t> own_index, MempoolApi* mempool, LedgerApi* ledger,
+    QueryApi* query, const Clock* clock, ConsensusMetrics metrics,
+    std::unique_ptr<Wal> wal, MempoolApi* check_mempool)
     : options_(options),
       genesis_(genesis),
       suite_(suite),
@@ -228,7 +219,13 @@ TendermintDriver::TendermintDriver(const TendermintDriverOptions& options,
       metrics_(std::move(metrics)),
       builder_(genesis.chain_id, suite, key.public_key),
       signer_(suite, genesis.chain_id, key.secret_key, own_index.value_or(0)),
-      wal_(std::move(wal)) {}
+      wal_(std::move(wal)),
+      verify_pool_(std::make_unique<ThreadPool>(options.verify_threads)),
+      jobs_(std::make_unique<ThreadPool>(2)) {
+  checker_ =
+      std::make_unique<BlockChecker>(genesis_, suite_, check_mempool, query_,
+                                     verify_pool_.get(), clock_, metrics_);
+}
 
 TendermintDriver::~TendermintDriver() { Stop(); }
 
@@ -284,7 +281,7 @@ uint64_t TendermintDriver::blocks_committed() const {
 }
 
 bool TendermintDriver::HasWork() const {
-  return stopping_ || !inbound_.empty();
+  return stopping_ || !inbound_.empty() || !answers_.empty();
 }
 
 bool TendermintDriver::Stopping() const {
@@ -296,13 +293,16 @@ void TendermintDriver::Loop() {
   if (!Boot()) return;
   for (;;) {
     std::deque<Inbound> batch;
+    std::deque<Answer> answers;
     {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(this, &TendermintDriver::HasWork),
                            kPoll);
       if (stopping_) return;
       batch.swap(inbound_);
+      answers.swap(answers_);
     }
+    for (Answer& a : answers) HandleAnswer(std::move(a));
     for (const Inbound& in : batch) {
       HandleInbound(in);
       // A height decided from a synced Commit starts the next one at once,
@@ -524,6 +524,11 @@ void TendermintDriver::Execute(Actions actions, bool from_commit) {
       if (from_commit) metrics_.sync_blocks_applied.Inc();
       start_next_at_ = clock_->Now() + (from_commit ? absl::ZeroDuration()
                                                     : options_.commit_wait);
+    } else if (auto* r = std::get_if<tendermint::RequestBlockAction>(&action)) {
+      StartBuildingBlock(*r);
+    } else if (auto* v =
+                   std::get_if<tendermint::ValidateBlockAction>(&action)) {
+      StartCheckingBlock(std::move(*v));
     } else if (auto* e = std::get_if<EvidenceAction>(&action)) {
       metrics_.evidence.Inc();
       const tendermint::Evidence& ev = e->evidence;
@@ -720,51 +725,62 @@ void TendermintDriver::PublishState() {
   round_ = machine_->round();
 }
 
-absl::StatusOr<Block> TendermintDriver::Propose(uint64_t height,
-                                                uint32_t /*round*/) {
-  if (height != state_.height + 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "storage is at height ", state_.height, ", cannot propose ", height));
+void TendermintDriver::StartBuildingBlock(
+    const tendermint::RequestBlockAction& r) {
+  const ChainState parent = state_;
+  jobs_->Run([this, r, parent] {
+    Answer a;
+    a.height = r.height;
+    a.round = r.round;
+    a.block = BuildBlock(r.height, parent);
+    PostAnswer(std::move(a));
+  });
+}
+
+void TendermintDriver::StartCheckingBlock(tendermint::ValidateBlockAction v) {
+  const ChainState parent = state_;
+  auto job = std::make_shared<tendermint::ValidateBlockAction>(std::move(v));
+  jobs_->Run([this, job, parent] {
+    Answer a;
+    a.height = job->height;
+    a.block_hash = job->block_hash;
+    a.verdict = checker_->Check(job->block, parent);
+    PostAnswer(std::move(a));
+  });
+}
+
+void TendermintDriver::PostAnswer(Answer a) {
+  absl::MutexLock lock(&mu_);
+  answers_.push_back(std::move(a));
+}
+
+void TendermintDriver::HandleAnswer(Answer a) {
+  if (a.block.has_value()) {
+    Execute(machine_->OnBlockToPropose(a.height, a.round, *std::move(a.block)),
+            false);
+  } else {
+    Execute(machine_->OnBlockVerdict(a.height, a.block_hash, a.verdict), false);
   }
-  absl::StatusOr<std::vector<Bytes>> txs = mempool_->Reap(
-      {options_.max_block_txs, options_.max_block_bytes, state_.height});
+}
+
+absl::StatusOr<Block> TendermintDriver::BuildBlock(uint64_t height,
+                                                   const ChainState& parent) {
+  if (height != parent.height + 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "storage is at height ", parent.height, ", cannot propose ", height));
+  }
+  const ChainRules& rules = genesis_.rules;
+  absl::StatusOr<std::vector<Bytes>> txs =
+      mempool_->Reap({std::min(options_.max_block_txs, rules.max_block_txs),
+                      std::min(options_.max_block_bytes, rules.max_block_bytes),
+                      parent.height});
   if (!txs.ok()) {
     metrics_.reap_errors.Inc();
     spdlog::warn("cannot reap transactions for a proposal: {}",
                  txs.status().ToString());
     return txs.status();
   }
-  return builder_.Build(state_, *std::move(txs), NowMs(clock_));
-}
-
-bool TendermintDriver::Valid(const Block& block) {
-  const BlockHeader& h = block.header;
-  if (h.height != state_.height + 1 || h.prev_hash != state_.last_block_hash ||
-      h.state_root != state_.state_root ||
-      h.receipts_root != state_.receipts_root ||
-      h.time_ms <= state_.last_time_ms ||
-      h.time_ms > NowMs(clock_) + kMaxClockSkewMs) {
-    spdlog::warn("proposed block {} does not extend the local chain", h.height);
-    return false;
-  }
-  if (block.txs.empty()) return true;
-  absl::StatusOr<std::vector<ProposalTxCheck>> checks =
-      mempool_->CheckProposal(block.txs, h.height);
-  if (!checks.ok()) {
-    // No verdict (the mempool is busy or does not check): storage validates
-    // every tx when it executes the block anyway.
-    spdlog::debug("mempool could not check proposal {}: {}", h.height,
-                  checks.status().ToString());
-    return true;
-  }
-  for (const ProposalTxCheck& c : *checks) {
-    if (c.code != Admission::kAccepted) {
-      spdlog::warn("proposed block {} carries a tx the mempool refuses ({})",
-                   h.height, static_cast<int>(c.code));
-      return false;
-    }
-  }
-  return true;
+  return builder_.Build(parent, *std::move(txs), NowMs(clock_));
 }
 
 }  // namespace consortia::consensus

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "block_builder.h"
+#include "block_checker.h"
 #include "clock.h"
 #include "consensus_metrics.h"
 #include "consortia/bytes.h"
@@ -27,6 +28,7 @@
 #include "consortia/crypto_suite.h"
 #include "consortia/peer_net.h"
 #include "consortia/service_api.h"
+#include "consortia/thread_pool.h"
 #include "consortia/types.h"
 #include "signer.h"
 #include "tendermint/state_machine.h"
@@ -44,9 +46,13 @@ struct TendermintDriverOptions {
   // answer with decided blocks) and, when the height has not moved since the
   // last tick, re-broadcasts GossipMessages().
   absl::Duration gossip_interval = absl::Milliseconds(500);
-  // What a proposal may carry.
+  // What this node's proposals carry at most; the genesis chain rules
+  // (ChainRules) bound both, and a larger value is cut to them.
   uint32_t max_block_txs = 5000;
   uint64_t max_block_bytes = uint64_t{8} << 20;
+  // Threads that verify tx signatures when this validator checks a proposed
+  // block itself (its mempool gave no verdict). 0 = one per core.
+  size_t verify_threads = 0;
   // The WAL directory (normally <data_dir>/consensus/wal). Required for a
   // validator; unused by an observer.
   std::string wal_dir;
@@ -81,7 +87,13 @@ struct TendermintDriverOptions {
 //   - a Decide action becomes LedgerApi::CommitBlock(block, certificate),
 //     retried until storage has the block, then an EndHeight in the WAL and
 //     StartHeight(height + 1) on the roots storage returned;
-//   - proposals are built with BlockBuilder from a Reap of the mempool;
+//   - a RequestBlockAction is answered from a worker thread: a Reap of the
+//     mempool, built into a block with BlockBuilder, handed back to the
+//     machine (OnBlockToPropose) by the driver thread;
+//   - a ValidateBlockAction is answered from a worker thread by
+//     BlockChecker (valid(v): the mempool's CheckProposal, or this node's
+//     own checks when the mempool gives no verdict; fails closed), handed
+//     back as OnBlockVerdict. The driver thread never waits for either;
 //   - votes and proposals are signed through the WAL's DoubleSignGuard, and
 //     after a restart the WAL's records of the unfinished height are replayed
 //     into the machine, so the validator never signs a conflicting message.
@@ -102,11 +114,15 @@ class TendermintDriver {
   // errors (wal_dir missing for a validator, locked by another process,
   // damaged). A key that is not a genesis validator runs as an observer
   // (never signs). The pointers must outlive the driver.
+  // `check_mempool` is the mempool that judges proposed blocks (normally a
+  // client of the same mempool with a shorter deadline, so that a mempool
+  // that does not answer is replaced by this node's own checks within the
+  // round); nullptr: `mempool`.
   static absl::StatusOr<std::unique_ptr<TendermintDriver>> Create(
       const TendermintDriverOptions& options, const Genesis& genesis,
       const CryptoSuite& suite, const NodeKey& key, MempoolApi* mempool,
       LedgerApi* ledger, QueryApi* query, const Clock* clock,
-      ConsensusMetrics metrics = {});
+      ConsensusMetrics metrics = {}, MempoolApi* check_mempool = nullptr);
 
   // Stops and joins the driver thread.
   ~TendermintDriver();
@@ -141,6 +157,15 @@ class TendermintDriver {
     uint16_t type = 0;
     Bytes payload;
   };
+  // A worker's answer to a RequestBlockAction (block set) or a
+  // ValidateBlockAction (verdict set).
+  struct Answer {
+    uint64_t height = 0;
+    uint32_t round = 0;
+    std::optional<absl::StatusOr<Block>> block;
+    Hash32 block_hash{};
+    tendermint::BlockVerdict verdict = tendermint::BlockVerdict::kUndecided;
+  };
   // A pending timeout.
   using TimeoutKey = std::tuple<uint64_t, uint32_t, tendermint::Step>;
 
@@ -149,7 +174,7 @@ class TendermintDriver {
                    const NodeKey& key, std::optional<uint32_t> own_index,
                    MempoolApi* mempool, LedgerApi* ledger, QueryApi* query,
                    const Clock* clock, ConsensusMetrics metrics,
-                   std::unique_ptr<Wal> wal);
+                   std::unique_ptr<Wal> wal, MempoolApi* check_mempool);
 
   void Loop();
   // Reads the chain state, starts the machine and replays the WAL. False
@@ -177,8 +202,13 @@ class TendermintDriver {
   bool Stopping() const;
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::StatusOr<Block> Propose(uint64_t height, uint32_t round);
-  bool Valid(const Block& block);
+  // Start the answer to a request of the machine on a worker.
+  void StartBuildingBlock(const tendermint::RequestBlockAction& r);
+  void StartCheckingBlock(tendermint::ValidateBlockAction v);
+  void HandleAnswer(Answer a);
+  // The block to propose at `height` on `parent` (a worker's job).
+  absl::StatusOr<Block> BuildBlock(uint64_t height, const ChainState& parent);
+  void PostAnswer(Answer a);
 
   const TendermintDriverOptions options_;
   const Genesis genesis_;
@@ -190,6 +220,7 @@ class TendermintDriver {
   const Clock* const clock_;
   ConsensusMetrics metrics_;
   const BlockBuilder builder_;
+  std::unique_ptr<BlockChecker> checker_;
   const Signer signer_;
   const std::unique_ptr<Wal> wal_;
   std::unique_ptr<DoubleSignGuard> guard_;
@@ -210,12 +241,19 @@ class TendermintDriver {
 
   mutable absl::Mutex mu_;
   std::deque<Inbound> inbound_ ABSL_GUARDED_BY(mu_);
+  std::deque<Answer> answers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t height_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t round_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
+  // Declared last, destroyed first: their jobs use the members above.
+  // verify_pool_ verifies signatures for the checker; jobs_ runs the block
+  // building and checking jobs (two, so a slow check never delays our own
+  // proposal).
+  std::unique_ptr<ThreadPool> verify_pool_;
+  std::unique_ptr<ThreadPool> jobs_;
 };
 
 }  // namespace consortia::consensus

@@ -4,6 +4,7 @@
 #define CONSORTIA_CONSENSUS_TESTS_FAKES_H_
 
 #include <deque>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,9 +38,30 @@ class FakeClock : public Clock {
   absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1700000000);
 };
 
+// The system clock shifted by a fixed offset (a node whose clock is off).
+class OffsetClock : public Clock {
+ public:
+  explicit OffsetClock(absl::Duration offset) : offset_(offset) {}
+  absl::Time Now() const override { return absl::Now() + offset_; }
+
+ private:
+  const absl::Duration offset_;
+};
+
 // Pending txs in arrival order; they leave when the ledger commits them.
+// CheckProposal vouches for every tx (as a mempool that admitted them
+// would), or gives no verdict at all after SetChecksUnavailable(true) (a
+// mempool that is down or frozen).
 class FakeMempool : public MempoolApi {
  public:
+  void SetChecksUnavailable(bool unavailable) {
+    absl::MutexLock lock(&mu_);
+    checks_unavailable_ = unavailable;
+  }
+  int checks() const {
+    absl::MutexLock lock(&mu_);
+    return checks_;
+  }
   void Add(std::vector<Bytes> txs) {
     absl::MutexLock lock(&mu_);
     for (Bytes& t : txs) pending_.push_back(std::move(t));
@@ -69,11 +91,22 @@ class FakeMempool : public MempoolApi {
     }
     return out;
   }
+  absl::StatusOr<std::vector<ProposalTxCheck>> CheckProposal(
+      const std::vector<Bytes>& raw_txs, uint64_t) override {
+    absl::MutexLock lock(&mu_);
+    ++checks_;
+    if (checks_unavailable_) {
+      return absl::UnavailableError("FakeMempool: checks unavailable");
+    }
+    return std::vector<ProposalTxCheck>(raw_txs.size());
+  }
 
  private:
   mutable absl::Mutex mu_;
   std::deque<Bytes> pending_ ABSL_GUARDED_BY(mu_);
   int reaps_ ABSL_GUARDED_BY(mu_) = 0;
+  int checks_ ABSL_GUARDED_BY(mu_) = 0;
+  bool checks_unavailable_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // A ledger that checks every block extends its chain exactly: height,
@@ -282,6 +315,30 @@ class FakeQuery : public QueryApi {
                                                            uint64_t) override {
     return absl::UnimplementedError("FakeQuery::GetCommitted");
   }
+  // As storage: the height of each committed tx (by TxHash), or 0.
+  absl::StatusOr<std::vector<uint64_t>> CommittedHeights(
+      const std::vector<Hash32>& hashes) override {
+    std::map<Hash32, uint64_t> at;
+    const std::vector<Block> blocks = ledger_->blocks();
+    for (size_t h = 0; h < blocks.size(); ++h) {
+      for (const Bytes& raw : blocks[h].txs) {
+        absl::StatusOr<Transaction> tx = DecodeTx(raw);
+        if (tx.ok()) at.emplace(TxHash(Ed25519Sha256(), *tx), h + 1);
+      }
+    }
+    std::vector<uint64_t> out;
+    for (const Hash32& hash : hashes) {
+      auto it = at.find(hash);
+      out.push_back(it == at.end() ? 0 : it->second);
+    }
+    absl::MutexLock lock(&mu_);
+    ++committed_reads_;
+    return out;
+  }
+  int committed_reads() const {
+    absl::MutexLock lock(&mu_);
+    return committed_reads_;
+  }
 
  private:
   static absl::StatusOr<BlockRecord> Record(
@@ -302,6 +359,7 @@ class FakeQuery : public QueryApi {
   int block_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int range_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int blocks_read_ ABSL_GUARDED_BY(mu_) = 0;
+  int committed_reads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Polls cond until it holds or 30 s pass.
@@ -318,6 +376,28 @@ bool WaitFor(F cond) {
 inline std::vector<Bytes> MakeTxs(int n, const std::string& tag) {
   std::vector<Bytes> txs;
   for (int i = 0; i < n; ++i) txs.push_back(ToBytes(absl::StrCat(tag, "-", i)));
+  return txs;
+}
+
+// n kv txs of chain kChainId signed with `key` (ed25519), valid until
+// height 900. With forge = true the signatures do not verify.
+inline std::vector<Bytes> MakeSignedTxs(int n, const std::string& tag,
+                                        const KeyPair& key,
+                                        bool forge = false) {
+  std::vector<Bytes> txs;
+  for (int i = 0; i < n; ++i) {
+    Transaction tx;
+    tx.chain_id = kChainId;
+    tx.nonce = static_cast<uint64_t>(i);
+    tx.valid_until = 900;
+    tx.sender = key.public_key;
+    tx.app = "kv";
+    tx.method = "set";
+    tx.args = {absl::StrCat(tag, "-", i), "v"};
+    tx.signature = *Ed25519Sha256().Sign(key.secret_key, TxSignBytes(tx));
+    if (forge) tx.signature[0] ^= 1;
+    txs.push_back(EncodeTx(tx));
+  }
   return txs;
 }
 

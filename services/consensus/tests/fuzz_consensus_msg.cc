@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "consortia/codec.h"
+#include "inline_answers.h"
 #include "tendermint/state_machine.h"
 
 namespace {
@@ -94,8 +95,10 @@ void Drive(ByteView in) {
     return g;
   }();
   NullSigner signer;
-  auto sm = StateMachine::Create(
-      *genesis, *suite, 0, &signer,
+  auto sm = StateMachine::Create(*genesis, *suite, 0, &signer);
+  Check(sm.ok(), "state machine setup failed");
+  InlineAnswers m(
+      *std::move(sm),
       [](uint64_t h, uint32_t) -> absl::StatusOr<Block> {
         Block b;
         b.header.chain_id = "fuzznet";
@@ -105,8 +108,6 @@ void Drive(ByteView in) {
         return b;
       },
       [](const Block& b) { return b.header.time_ms % 7 != 3; });
-  Check(sm.ok(), "state machine setup failed");
-  StateMachine& m = **sm;
   Check(m.StartHeight(1).ok(), "start failed");
 
   Decoder d(in);

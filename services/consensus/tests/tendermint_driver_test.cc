@@ -25,7 +25,9 @@ using testing::FakeLedger;
 using testing::FakeMempool;
 using testing::FakeQuery;
 using testing::kChainId;
+using testing::MakeSignedTxs;
 using testing::MakeTxs;
+using testing::OffsetClock;
 using testing::WaitFor;
 
 struct TestValidator {
@@ -41,6 +43,7 @@ struct TestValidator {
   std::shared_ptr<ZapAuthenticator> zap;
   std::unique_ptr<PeerNet> net;
   std::unique_ptr<TendermintDriver> driver;
+  std::unique_ptr<Clock> clock;  // nullptr: the system clock
 
   PeerInfo info() const {
     return {id, absl::StrCat("tcp://127.0.0.1:", port), curve.public_key};
@@ -97,7 +100,8 @@ class TendermintDriverTest : public ::testing::Test {
     o.last_commit_path = (dir_ / v.id / "last_commit").string();
     absl::StatusOr<std::unique_ptr<TendermintDriver>> d =
         TendermintDriver::Create(o, genesis_, suite_, v.key, &v.mempool,
-                                 v.ledger.get(), v.query.get(), &clock_);
+                                 v.ledger.get(), v.query.get(),
+                                 v.clock != nullptr ? v.clock.get() : &clock_);
     ASSERT_TRUE(d.ok()) << d.status();
     v.driver = *std::move(d);
     v.ctx = std::make_unique<zmq::context_t>();
@@ -309,6 +313,62 @@ TEST_F(TendermintDriverTest, RestartMidHeightNeverSignsTwice) {
     for (auto& v : validators_) StartValidator(*v);
     ASSERT_TRUE(WaitFor([&] { return AllAtLeast(h + 2, {0, 1, 2, 3}); }));
   }
+  ExpectAgreement();
+}
+
+// A member that lies: validator 0's mempool vouches for a tx whose
+// signature is forged (it "comes from" validator 1's client), while every
+// other mempool gives no verdict on proposals (down or frozen). The honest
+// validators check every tx themselves and never commit the forged one; the
+// chain goes on with the honest txs.
+TEST_F(TendermintDriverTest,
+       ForgedTxIsNeverCommittedWhenMempoolsGiveNoVerdict) {
+  const KeyPair client = suite_.GenerateKey();
+  const std::vector<Bytes> forged = MakeSignedTxs(1, "forged", client, true);
+  const std::vector<Bytes> honest = MakeSignedTxs(6, "honest", client);
+  for (size_t i = 1; i < 4; ++i) {
+    validators_[i]->mempool.SetChecksUnavailable(true);
+  }
+  validators_[0]->mempool.Add(forged);  // in every block it proposes
+  validators_[1]->mempool.Add({honest.begin(), honest.begin() + 3});
+  validators_[2]->mempool.Add({honest.begin() + 3, honest.end()});
+  for (auto& v : validators_) StartValidator(*v);
+  ASSERT_TRUE(WaitFor([&] {
+    for (size_t i = 0; i < 4; ++i) {
+      if (AllTxs(validators_[i]->ledger->blocks()).size() < honest.size()) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  // Several more heights, so that validator 0 proposed its block more than
+  // once in the meantime.
+  const uint64_t h = validators_[1]->ledger->height();
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(h + 4, {1, 2, 3}); }));
+  ExpectAgreement();
+  for (auto& v : validators_) {
+    const std::vector<Bytes> txs = AllTxs(v->ledger->blocks());
+    EXPECT_EQ(std::count(txs.begin(), txs.end(), forged[0]), 0) << v->id;
+  }
+  // The honest validators asked storage about the replay window, one call
+  // per block they checked, not one per tx.
+  for (size_t i = 1; i < 4; ++i) {
+    EXPECT_GT(validators_[i]->query->committed_reads(), 0) << i;
+    EXPECT_GT(validators_[i]->mempool.checks(), 0) << i;
+  }
+}
+
+// A validator whose clock is 10 minutes behind cannot judge fresh proposals
+// (their time is ahead of its clock: undecided, prevote nil), but certified
+// blocks are applied on structural checks alone: it catches up by block
+// sync and stays level.
+TEST_F(TendermintDriverTest, ValidatorWithALaggingClockKeepsSyncing) {
+  validators_[3]->clock = std::make_unique<OffsetClock>(-absl::Minutes(10));
+  for (size_t i = 0; i < 3; ++i) StartValidator(*validators_[i]);
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(4, {0, 1, 2}); }));
+  StartValidator(*validators_[3]);
+  const uint64_t target = validators_[0]->ledger->height() + 3;
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(target, {0, 1, 2, 3}); }));
   ExpectAgreement();
 }
 

@@ -44,6 +44,9 @@ struct Totals {
   uint64_t rounds_skipped = 0;
   uint64_t commits_accepted = 0;
   uint64_t restarts = 0;
+  uint64_t undecided_answers = 0;
+  uint64_t invalid_verdicts = 0;
+  uint64_t liar_proposals = 0;
   std::vector<std::string> violations;
   std::vector<uint64_t> failing_seeds;
 };
@@ -81,6 +84,9 @@ Totals RunSeeds(uint64_t default_seeds,
     t.rounds_skipped += r.rounds_skipped;
     t.commits_accepted += r.commits_accepted;
     t.restarts += r.restarts;
+    t.undecided_answers += r.undecided_answers;
+    t.invalid_verdicts += r.invalid_verdicts;
+    t.liar_proposals += r.liar_proposals;
     if (r.ok) continue;
     ++t.failures;
     t.violations.push_back(r.violation);
@@ -105,7 +111,8 @@ Totals RunSeeds(uint64_t default_seeds,
       "%s: %llu seeds, %llu failed, %llu events, %.1f heights per seed "
       "(lowest honest), highest round %llu, %llu evidence reports, "
       "%llu validValue re-proposals, %llu round skips, %llu heights "
-      "decided from a peer's Commit, %llu restarts\n",
+      "decided from a peer's Commit, %llu restarts, %llu undecided and %llu "
+      "invalid verdicts, %llu forged proposals\n",
       test.c_str(), static_cast<unsigned long long>(t.seeds),
       static_cast<unsigned long long>(t.failures),
       static_cast<unsigned long long>(t.events),
@@ -115,7 +122,10 @@ Totals RunSeeds(uint64_t default_seeds,
       static_cast<unsigned long long>(t.reproposals),
       static_cast<unsigned long long>(t.rounds_skipped),
       static_cast<unsigned long long>(t.commits_accepted),
-      static_cast<unsigned long long>(t.restarts));
+      static_cast<unsigned long long>(t.restarts),
+      static_cast<unsigned long long>(t.undecided_answers),
+      static_cast<unsigned long long>(t.invalid_verdicts),
+      static_cast<unsigned long long>(t.liar_proposals));
   return t;
 }
 
@@ -132,7 +142,7 @@ std::vector<Fault> Faults(uint64_t seed, int f,
 }
 
 const std::vector<Fault> kAnyFault = {Fault::kHonest, Fault::kCrash,
-                                      Fault::kEquivocate};
+                                      Fault::kEquivocate, Fault::kLiar};
 
 TEST(TendermintSim, HonestValidatorsRestartFromTheirLog) {
   // Crash-restarts of honest validators (amnesia but for the WAL and the
@@ -172,6 +182,44 @@ TEST(TendermintSim, FourValidatorsOneFaulty) {
   EXPECT_GT(t.reproposals, 0u) << "line 16 never ran";
   EXPECT_GT(t.rounds_skipped, 0u) << "line 55 never ran";
   EXPECT_GT(t.commits_accepted, 0u) << "no node ever caught up";
+}
+
+// A member that lies: its proposals carry a tx "signed" by another member
+// (its own mempool let it in), and it prevotes for anything. The honest
+// validators' own checks answer late, or not at all (their mempool and
+// storage slow, stopped or restarting): no forged tx may ever be decided,
+// and the chain goes on after GST.
+TEST(TendermintSim, LyingProposers) {
+  const Totals t = RunSeeds(500, [](uint64_t seed) {
+    const int n = seed % 3 == 2 ? 7 : 4;
+    SimConfig c =
+        ChaosConfig(seed, n, std::vector<Fault>((n - 1) / 3, Fault::kLiar));
+    c.undecided = std::max(c.undecided, 0.2);
+    return c;
+  });
+  EXPECT_EQ(t.failures, 0u);
+  EXPECT_GT(t.liar_proposals, t.seeds) << "the liars hardly proposed";
+  EXPECT_GT(t.invalid_verdicts, 0u) << "no forged block was ever judged";
+  EXPECT_GT(t.undecided_answers, 0u) << "validity never went unanswered";
+}
+
+// Negative control: counting "no answer" as "valid" (what the driver did
+// before valid(v) became fail-closed) lets a liar's forged tx be decided,
+// and the validity invariant must catch it.
+TEST(TendermintSim, FailingOpenIsCaught) {
+  const Totals t = RunSeeds(
+      300,
+      [](uint64_t seed) {
+        SimConfig c = ChaosConfig(seed, 4, {Fault::kLiar});
+        c.undecided = 0.6;
+        c.unsafe_fail_open = true;
+        return c;
+      },
+      /*expect_violation=*/"validity");
+  if (EnvNumber("CONSORTIA_SIM_SEED").has_value()) return;
+  ASSERT_GT(t.failures, 0u) << "failing open never decided a forged tx";
+  EXPECT_NE(t.violations.back().find("validity"), std::string::npos)
+      << t.violations.back();
 }
 
 TEST(TendermintSim, SevenValidatorsTwoFaulty) {
@@ -267,7 +315,7 @@ TEST(TendermintSim, BrokenQuorumIsCaught) {
 // in a later round. Without it the simulation must find a disagreement.
 TEST(TendermintSim, IgnoringLocksIsCaught) {
   const Totals t = RunSeeds(
-      500,
+      1500,
       [](uint64_t seed) {
         SimConfig c = ChaosConfig(seed, 4, {Fault::kEquivocate});
         c.unsafe.ignore_locks = true;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "consortia/merkle.h"
 #include "gtest/gtest.h"
+#include "inline_answers.h"
 #include "tendermint/state_machine.h"
 
 namespace consortia::consensus::tendermint {
@@ -31,31 +32,31 @@ class TendermintStateMachineTest : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<StateMachine> Make(std::optional<uint32_t> index,
-                                     StateMachineOptions options = {}) {
+  std::unique_ptr<InlineAnswers> Make(std::optional<uint32_t> index,
+                                      StateMachineOptions options = {}) {
     MessageSigner* signer = nullptr;
     if (index.has_value()) {
       signers_.push_back(*KeySigner::Create(suite_, keys_[*index].secret_key,
                                             keys_[*index].public_key));
       signer = signers_.back().get();
     }
-    absl::StatusOr<std::unique_ptr<StateMachine>> sm = StateMachine::Create(
-        genesis_, suite_, index, signer,
+    absl::StatusOr<std::unique_ptr<StateMachine>> sm =
+        StateMachine::Create(genesis_, suite_, index, signer, options);
+    EXPECT_TRUE(sm.ok()) << sm.status();
+    return std::make_unique<InlineAnswers>(
+        *std::move(sm),
         [this](uint64_t h, uint32_t r) -> absl::StatusOr<Block> {
           if (source_fails_) return absl::UnavailableError("no txs");
           return MakeBlock(h, absl::StrCat("own-", r));
         },
         [this](const Block& b) {
           return invalid_.count(BlockHash(suite_, b.header)) == 0;
-        },
-        options);
-    EXPECT_TRUE(sm.ok()) << sm.status();
-    return *std::move(sm);
+        });
   }
 
   // A started machine for validator `index` at height 1.
-  std::unique_ptr<StateMachine> Started(std::optional<uint32_t> index = 0,
-                                        StateMachineOptions options = {}) {
+  std::unique_ptr<InlineAnswers> Started(std::optional<uint32_t> index = 0,
+                                         StateMachineOptions options = {}) {
     auto sm = Make(index, options);
     EXPECT_TRUE(sm->StartHeight(1).ok());
     return sm;
@@ -108,7 +109,7 @@ class TendermintStateMachineTest : public ::testing::Test {
   }
 
   // Feeds votes one by one; returns all actions.
-  static Actions Feed(StateMachine& sm, const std::vector<Vote>& votes) {
+  static Actions Feed(InlineAnswers& sm, const std::vector<Vote>& votes) {
     Actions all;
     for (const Vote& v : votes) {
       Actions a = sm.OnVote(v);
@@ -168,8 +169,49 @@ class TendermintStateMachineTest : public ::testing::Test {
     return false;
   }
 
+  static std::vector<ValidateBlockAction> Validations(const Actions& actions) {
+    std::vector<ValidateBlockAction> out;
+    for (const Action& a : actions) {
+      if (const auto* v = std::get_if<ValidateBlockAction>(&a)) {
+        out.push_back(*v);
+      }
+    }
+    return out;
+  }
+  static std::vector<RequestBlockAction> BlockRequests(const Actions& actions) {
+    std::vector<RequestBlockAction> out;
+    for (const Action& a : actions) {
+      if (const auto* r = std::get_if<RequestBlockAction>(&a))
+        out.push_back(*r);
+    }
+    return out;
+  }
+  // A machine whose block and validity requests the test answers itself.
+  std::unique_ptr<StateMachine> Raw(std::optional<uint32_t> index,
+                                    const Genesis* genesis = nullptr) {
+    MessageSigner* signer = nullptr;
+    if (index.has_value()) {
+      signers_.push_back(*KeySigner::Create(suite_, keys_[*index].secret_key,
+                                            keys_[*index].public_key));
+      signer = signers_.back().get();
+    }
+    absl::StatusOr<std::unique_ptr<StateMachine>> sm = StateMachine::Create(
+        genesis != nullptr ? *genesis : genesis_, suite_, index, signer);
+    EXPECT_TRUE(sm.ok()) << sm.status();
+    return *std::move(sm);
+  }
+  // Feeds votes to a raw machine; returns all actions.
+  static Actions FeedRaw(StateMachine& sm, const std::vector<Vote>& votes) {
+    Actions all;
+    for (const Vote& v : votes) {
+      Actions a = sm.OnVote(v);
+      all.insert(all.end(), a.begin(), a.end());
+    }
+    return all;
+  }
+
   // Validator 0 locked on `b` in round 0 (it prevoted and precommitted b).
-  std::unique_ptr<StateMachine> LockedOn(const Block& b) {
+  std::unique_ptr<InlineAnswers> LockedOn(const Block& b) {
     auto sm = Started();
     sm->OnProposal(Propose(1, 0, b));
     Feed(*sm, {Prevote(0, HashOf(b), 1), Prevote(0, HashOf(b), 2)});
@@ -178,7 +220,7 @@ class TendermintStateMachineTest : public ::testing::Test {
   }
 
   // Moves sm from round r to r + 1 with nil precommits and the timeout.
-  void NextRound(StateMachine& sm, uint32_t r) {
+  void NextRound(InlineAnswers& sm, uint32_t r) {
     Feed(sm, {Precommit(r, Hash32{}, 1), Precommit(r, Hash32{}, 2),
               Precommit(r, Hash32{}, 3)});
     sm.OnTimeout(1, r, Step::kPrecommit);
@@ -199,10 +241,7 @@ class TendermintStateMachineTest : public ::testing::Test {
 TEST_F(TendermintStateMachineTest, CreateRejectsBadSetups) {
   auto make = [&](const Genesis& g, std::optional<uint32_t> index,
                   MessageSigner* signer) {
-    return StateMachine::Create(
-        g, suite_, index, signer,
-        [](uint64_t, uint32_t) -> absl::StatusOr<Block> { return Block{}; },
-        [](const Block&) { return true; });
+    return StateMachine::Create(g, suite_, index, signer);
   };
   auto signer =
       *KeySigner::Create(suite_, keys_[0].secret_key, keys_[0].public_key);
@@ -838,6 +877,236 @@ TEST_F(TendermintStateMachineTest, GossipRelaysWhatItCounted) {
   EXPECT_EQ(std::get<Proposal>(g[0]), p);
   EXPECT_EQ(std::get<Vote>(g[1]).validator_index, 0u);  // own prevote
   EXPECT_EQ(std::get<Vote>(g[2]), Prevote(0, HashOf(b), 2));
+}
+
+// ------------------------------------- asynchronous getValue() and valid(v)
+
+TEST_F(TendermintStateMachineTest, ValidityIsAskedOnceAndThePrevoteWaitsForIt) {
+  auto sm = Raw(0);
+  ASSERT_TRUE(sm->StartHeight(1).ok());
+  const Block b = MakeBlock(1, "b");
+  Actions a = sm->OnProposal(Propose(1, 0, b));
+  ASSERT_EQ(Validations(a).size(), 1u);
+  EXPECT_EQ(Validations(a)[0].height, 1u);
+  EXPECT_EQ(Validations(a)[0].block_hash, HashOf(b));
+  EXPECT_EQ(Validations(a)[0].block, b);
+  EXPECT_TRUE(Votes(a).empty());  // no prevote before the verdict
+  EXPECT_EQ(sm->step(), Step::kPropose);
+  // The same block again (relayed): not asked again while the answer is due.
+  EXPECT_TRUE(Validations(sm->OnProposal(Propose(1, 0, b))).empty());
+  a = sm->OnBlockVerdict(1, HashOf(b), BlockVerdict::kValid);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b));
+  EXPECT_EQ(sm->counters().validations_requested, 1u);
+  // A second answer for the same block is stale.
+  EXPECT_TRUE(sm->OnBlockVerdict(1, HashOf(b), BlockVerdict::kValid).empty());
+  EXPECT_EQ(sm->counters().stale_answers, 1u);
+}
+
+TEST_F(TendermintStateMachineTest, NoVerdictInTimeMeansPrevoteNil) {
+  auto sm = Raw(0);
+  ASSERT_TRUE(sm->StartHeight(1).ok());
+  const Block b = MakeBlock(1, "b");
+  ASSERT_EQ(Validations(sm->OnProposal(Propose(1, 0, b))).size(), 1u);
+  Actions a = sm->OnTimeout(1, 0, Step::kPropose);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+  // The verdict that comes late is kept for the rest of the height.
+  EXPECT_TRUE(
+      Votes(sm->OnBlockVerdict(1, HashOf(b), BlockVerdict::kValid)).empty());
+}
+
+TEST_F(TendermintStateMachineTest, UndecidedIsNotCachedAndAskedAgainNextRound) {
+  auto sm = Raw(0);
+  ASSERT_TRUE(sm->StartHeight(1).ok());
+  const Block b = MakeBlock(1, "b");
+  ASSERT_EQ(Validations(sm->OnProposal(Propose(1, 0, b))).size(), 1u);
+  Actions a = sm->OnBlockVerdict(1, HashOf(b), BlockVerdict::kUndecided);
+  EXPECT_TRUE(Votes(a).empty());
+  EXPECT_EQ(sm->counters().validity_undecided, 1u);
+  // Others form a polka for b: line 36 needs valid(b), but an undecided
+  // answer is not asked again in the same round, and never counts as valid.
+  a = FeedRaw(*sm, {Prevote(0, HashOf(b), 1), Prevote(0, HashOf(b), 2),
+                    Prevote(0, HashOf(b), 3)});
+  EXPECT_TRUE(Validations(a).empty());
+  a = sm->OnTimeout(1, 0, Step::kPropose);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));  // prevote nil, not b
+  EXPECT_EQ(sm->locked_round(), kNoRound);
+  // Round 1: b comes again with its polka (line 28); now it is asked again.
+  FeedRaw(*sm, {Precommit(0, kNilHash, 1), Precommit(0, kNilHash, 2),
+                Precommit(0, kNilHash, 3)});
+  sm->OnTimeout(1, 0, Step::kPrecommit);
+  ASSERT_EQ(sm->round(), 1u);
+  a = sm->OnProposal(Propose(1, 1, b, /*vr=*/0));
+  ASSERT_EQ(Validations(a).size(), 1u);
+  EXPECT_EQ(sm->counters().validations_requested, 2u);
+  a = sm->OnBlockVerdict(1, HashOf(b), BlockVerdict::kValid);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b));
+}
+
+TEST_F(TendermintStateMachineTest, InvalidVerdictIsKeptForTheHeight) {
+  auto sm = Raw(0);
+  ASSERT_TRUE(sm->StartHeight(1).ok());
+  const Block b = MakeBlock(1, "b");
+  sm->OnProposal(Propose(1, 0, b));
+  Actions a = sm->OnBlockVerdict(1, HashOf(b), BlockVerdict::kInvalid);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+  EXPECT_EQ(sm->counters().invalid_blocks, 1u);
+  // Even a quorum of precommits for it does not make this node decide it.
+  a = FeedRaw(*sm, {Precommit(0, HashOf(b), 1), Precommit(0, HashOf(b), 2),
+                    Precommit(0, HashOf(b), 3)});
+  EXPECT_FALSE(Decision(a).has_value());
+  EXPECT_TRUE(Validations(a).empty());
+}
+
+TEST_F(TendermintStateMachineTest, DecisionWaitsForTheVerdict) {
+  auto sm = Raw(0);
+  ASSERT_TRUE(sm->StartHeight(1).ok());
+  const Block b = MakeBlock(1, "b");
+  // Precommits first, then the proposal: line 49 needs valid(b).
+  FeedRaw(*sm, {Precommit(0, HashOf(b), 1), Precommit(0, HashOf(b), 2),
+                Precommit(0, HashOf(b), 3)});
+  Actions a = sm->OnProposal(Propose(1, 0, b));
+  EXPECT_FALSE(Decision(a).has_value());
+  ASSERT_EQ(Validations(a).size(), 1u);
+  a = sm->OnBlockVerdict(1, HashOf(b), BlockVerdict::kValid);
+  const std::optional<DecideAction> d = Decision(a);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->block, b);
+}
+
+TEST_F(TendermintStateMachineTest, CertifiedBlockIsAppliedWithoutValidity) {
+  const Block b = MakeBlock(1, "b");
+  invalid_.insert(HashOf(b));  // what valid(v) would say: not asked
+  CommitCertificate cert;
+  cert.height = 1;
+  cert.round = 0;
+  cert.block_hash = HashOf(b);
+  for (uint32_t i : {1u, 2u, 3u}) {
+    cert.sigs.push_back(CommitSig{i, Precommit(0, HashOf(b), i).signature});
+  }
+  auto sm = Raw(0);
+  ASSERT_TRUE(sm->StartHeight(1).ok());
+  Actions a = sm->OnCommit(Commit{b, cert});
+  EXPECT_TRUE(Validations(a).empty());
+  ASSERT_TRUE(Decision(a).has_value());
+  EXPECT_EQ(sm->counters().validations_requested, 0u);
+}
+
+TEST_F(TendermintStateMachineTest, OwnBlockIsProposedWithoutBeingChecked) {
+  auto sm = Raw(1);  // proposer of height 1 round 0
+  Actions a = *sm->StartHeight(1);
+  ASSERT_EQ(BlockRequests(a).size(), 1u);
+  EXPECT_EQ(BlockRequests(a)[0].height, 1u);
+  EXPECT_EQ(BlockRequests(a)[0].round, 0u);
+  EXPECT_TRUE(HasTimeout(a, Step::kPropose, 0));  // bounds the wait
+  EXPECT_TRUE(Proposals(a).empty());
+  const Block b = MakeBlock(1, "own");
+  a = sm->OnBlockToPropose(1, 0, b);
+  ASSERT_EQ(Proposals(a).size(), 1u);
+  EXPECT_TRUE(Validations(a).empty());
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b));
+}
+
+TEST_F(TendermintStateMachineTest, BlockThatComesTooLateIsNotProposed) {
+  auto sm = Raw(1);
+  ASSERT_EQ(BlockRequests(*sm->StartHeight(1)).size(), 1u);
+  Actions a = sm->OnTimeout(1, 0, Step::kPropose);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+  a = sm->OnBlockToPropose(1, 0, MakeBlock(1, "late"));
+  EXPECT_TRUE(Proposals(a).empty());
+  EXPECT_EQ(sm->counters().stale_answers, 1u);
+  // An answer for a round never asked for is stale too.
+  EXPECT_TRUE(sm->OnBlockToPropose(1, 7, MakeBlock(1, "x")).empty());
+  EXPECT_EQ(sm->counters().stale_answers, 2u);
+}
+
+// Counts hashing and signature checks of the suite it wraps.
+class CountingSuite final : public CryptoSuite {
+ public:
+  explicit CountingSuite(const CryptoSuite& inner) : inner_(inner) {}
+  std::string_view name() const override { return inner_.name(); }
+  size_t public_key_size() const override { return inner_.public_key_size(); }
+  size_t max_signature_size() const override {
+    return inner_.max_signature_size();
+  }
+  Hash32 Hash(std::initializer_list<ByteView> parts) const override {
+    ++hashes;
+    return inner_.Hash(parts);
+  }
+  KeyPair GenerateKey() const override { return inner_.GenerateKey(); }
+  absl::StatusOr<KeyPair> KeyFromSeed(ByteView seed) const override {
+    return inner_.KeyFromSeed(seed);
+  }
+  absl::StatusOr<Bytes> Sign(ByteView secret_key,
+                             ByteView message) const override {
+    return inner_.Sign(secret_key, message);
+  }
+  bool Verify(ByteView public_key, ByteView message,
+              ByteView signature) const override {
+    ++verifies;
+    return inner_.Verify(public_key, message, signature);
+  }
+  mutable uint64_t hashes = 0;
+  mutable uint64_t verifies = 0;
+
+ private:
+  const CryptoSuite& inner_;
+};
+
+TEST_F(TendermintStateMachineTest, LimitsAndSignatureComeBeforeHashingTxs) {
+  Genesis g = genesis_;
+  g.rules.max_block_txs = 100;
+  g.rules.max_block_bytes = 64 * 1024;
+  CountingSuite counting(suite_);
+  signers_.push_back(
+      *KeySigner::Create(suite_, keys_[0].secret_key, keys_[0].public_key));
+  auto sm = *StateMachine::Create(g, counting, 0, signers_.back().get());
+  ASSERT_TRUE(sm->StartHeight(1).ok());
+  // Over the tx count: dropped with no hashing and no signature check.
+  Block big = MakeBlock(1, "x");
+  big.txs.assign(101, ToBytes("tx"));
+  big.header.tx_root = MerkleRoot(suite_, big.txs);
+  counting.hashes = counting.verifies = 0;
+  EXPECT_TRUE(sm->OnProposal(Propose(1, 0, big)).empty());
+  EXPECT_EQ(counting.verifies, 0u);
+  EXPECT_EQ(counting.hashes, 0u);
+  // Over the byte limit, in few txs.
+  Block heavy = MakeBlock(1, "y");
+  heavy.txs.assign(2, Bytes(40 * 1024, 7));
+  heavy.header.tx_root = MerkleRoot(suite_, heavy.txs);
+  EXPECT_TRUE(sm->OnProposal(Propose(1, 0, heavy)).empty());
+  EXPECT_EQ(counting.verifies, 0u);
+  EXPECT_EQ(sm->counters().over_limits, 2u);
+  // Within the limits but forged: one signature check, and the 100 txs are
+  // never hashed (only the header is).
+  Block forged = MakeBlock(1, "z");
+  forged.txs.assign(100, ToBytes("tx"));
+  forged.header.tx_root = MerkleRoot(suite_, forged.txs);
+  Proposal p = Propose(1, 0, forged);
+  p.signature[0] ^= 1;
+  counting.hashes = 0;
+  EXPECT_TRUE(sm->OnProposal(p).empty());
+  EXPECT_EQ(counting.verifies, 1u);
+  EXPECT_LT(counting.hashes, 5u);
+  EXPECT_EQ(sm->counters().bad_signature, 1u);
+  // A certificate over the limits is dropped before its signatures are
+  // checked.
+  CommitCertificate cert;
+  cert.height = 1;
+  cert.block_hash = HashOf(big);
+  for (uint32_t i : {1u, 2u, 3u}) {
+    cert.sigs.push_back(CommitSig{i, Precommit(0, HashOf(big), i).signature});
+  }
+  counting.verifies = 0;
+  EXPECT_TRUE(sm->OnCommit(Commit{big, cert}).empty());
+  EXPECT_EQ(counting.verifies, 0u);
+  EXPECT_EQ(sm->counters().over_limits, 3u);
 }
 
 }  // namespace

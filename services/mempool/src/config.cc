@@ -17,9 +17,6 @@ ABSL_FLAG(uint64_t, mempool_max_bytes, uint64_t{256} << 20,
           "Most encoded bytes pending in the mempool at once.");
 ABSL_FLAG(uint64_t, mempool_max_per_sender, 10000,
           "Most transactions pending from one sender key.");
-ABSL_FLAG(uint64_t, mempool_replay_window, 1000,
-          "Heights ahead of the next one that a transaction's valid_until may "
-          "reach; committed hashes are remembered as long.");
 ABSL_FLAG(uint32_t, mempool_verify_threads, 0,
           "Signature-verification threads (0 = one per core).");
 ABSL_FLAG(uint64_t, mempool_sig_cache_size, 100000,
@@ -55,7 +52,6 @@ namespace {
 // Bounds of the options.
 constexpr uint64_t kMaxPoolTxs = 10'000'000;
 constexpr uint64_t kMaxPoolBytes = uint64_t{64} << 30;
-constexpr uint64_t kMaxReplayWindow = 1'000'000;
 constexpr uint32_t kMaxVerifyThreads = 256;
 constexpr uint64_t kMaxSigCacheSize = 10'000'000;
 constexpr int64_t kMaxGossipIntervalMs = 10'000;
@@ -79,7 +75,6 @@ MempoolOptions MempoolOptions::FromFlags() {
   o.max_txs = absl::GetFlag(FLAGS_mempool_max_txs);
   o.max_bytes = absl::GetFlag(FLAGS_mempool_max_bytes);
   o.max_per_sender = absl::GetFlag(FLAGS_mempool_max_per_sender);
-  o.replay_window = absl::GetFlag(FLAGS_mempool_replay_window);
   o.verify_threads = absl::GetFlag(FLAGS_mempool_verify_threads);
   o.sig_cache_size = absl::GetFlag(FLAGS_mempool_sig_cache_size);
   o.p2p_endpoint = absl::GetFlag(FLAGS_mempool_p2p_endpoint);
@@ -108,7 +103,7 @@ absl::Status MempoolOptions::Validate() const {
     return OutOfRange("mempool_max_per_sender", max_per_sender, 1, max_txs);
   }
   if (replay_window < 1 || replay_window > kMaxReplayWindow) {
-    return OutOfRange("mempool_replay_window", replay_window, 1,
+    return OutOfRange("chain_rules.replay_window", replay_window, 1,
                       kMaxReplayWindow);
   }
   if (verify_threads > kMaxVerifyThreads) {

@@ -15,55 +15,6 @@
 namespace consortia::mempool {
 namespace {
 
-// Calls fn(begin, end) over [0, n) in blocks of `grain` items, spread over
-// `pool` and the calling thread, and returns when all blocks have run. Each
-// thread claims the next unclaimed block until none is left, so a slow or
-// busy core holds up at most one block. The caller claims blocks too and
-// never waits for a queued task to start, so this cannot deadlock even when
-// every worker of the pool is itself blocked in a ParallelFor.
-void ParallelFor(ThreadPool* pool, size_t n, size_t grain,
-                 const std::function<void(size_t, size_t)>& fn) {
-  grain = std::max<size_t>(1, grain);
-  const size_t blocks = (n + grain - 1) / grain;
-  auto run_block = [&fn, n, grain](size_t block) {
-    const size_t begin = block * grain;
-    fn(begin, std::min(n, begin + grain));
-  };
-  if (pool == nullptr || blocks <= 1) {
-    for (size_t b = 0; b < blocks; ++b) run_block(b);
-    return;
-  }
-  struct Shared {
-    explicit Shared(size_t b) : total(b) {}
-    const size_t total;
-    std::atomic<size_t> next{0};
-    absl::Mutex mu;
-    size_t done ABSL_GUARDED_BY(mu) = 0;
-  };
-  auto shared = std::make_shared<Shared>(blocks);
-  // A helper that starts after every block was claimed touches only
-  // `shared`, never `run_block` (which lives on the caller's stack).
-  auto drain = [shared, run = &run_block]() {
-    size_t ran = 0;
-    for (size_t b = shared->next.fetch_add(1); b < shared->total;
-         b = shared->next.fetch_add(1)) {
-      (*run)(b);
-      ++ran;
-    }
-    if (ran > 0) {
-      absl::MutexLock lock(&shared->mu);
-      shared->done += ran;
-    }
-  };
-  const size_t helpers = std::min(pool->size(), blocks - 1);
-  for (size_t i = 0; i < helpers; ++i) pool->Run(drain);
-  drain();
-  absl::MutexLock lock(&shared->mu);
-  Shared* s = shared.get();
-  auto all_done = [s]() { return s->done == s->total; };
-  shared->mu.Await(absl::Condition(&all_done));
-}
-
 // Items per block of ParallelFor: at most 4, so that the threads finish a
 // batch together (the last block to finish is at most 4 signature checks
 // long), and fewer when the batch is small, so that each thread still gets
@@ -113,20 +64,7 @@ std::optional<std::string> Mempool::DecodeChecked(ByteView raw, Work& w) const {
   // signature check.
   w.sign_bytes = TxSignBytes(w.tx);
   w.entry.hash = suite_.Hash(w.sign_bytes);
-  const Transaction& t = w.tx;
-  if (t.sender.size() != suite_.public_key_size()) {
-    return absl::StrCat("sender key is ", t.sender.size(), " bytes; ",
-                        std::string(suite_.name()), " keys are ",
-                        suite_.public_key_size());
-  }
-  if (t.signature.empty() || t.signature.size() > suite_.max_signature_size()) {
-    return absl::StrCat("signature is ", t.signature.size(), " bytes; ",
-                        std::string(suite_.name()), " signatures are 1 to ",
-                        suite_.max_signature_size());
-  }
-  if (t.app.empty()) return std::string("app is empty");
-  if (t.method.empty()) return std::string("method is empty");
-  return std::nullopt;
+  return TxFieldProblem(suite_, w.tx);
 }
 
 std::optional<std::pair<Admission, std::string>> Mempool::CheckState(

@@ -77,9 +77,12 @@ class MempoolServiceImpl final : public MempoolService {
       gossip_config = *std::move(c);
     }
 
+    // The replay window is a chain rule, the same on every node.
+    MempoolOptions with_rules = opts;
+    with_rules.replay_window = genesis->rules.replay_window;
     MempoolMetrics metrics = MempoolMetrics::Create(registry);
     verify_pool_ = std::make_unique<ThreadPool>(opts.verify_threads);
-    mempool_ = std::make_unique<Mempool>(opts, genesis->chain_id, **suite,
+    mempool_ = std::make_unique<Mempool>(with_rules, genesis->chain_id, **suite,
                                          verify_pool_.get(), metrics);
 
     const std::string sender = absl::StrCat("mempool@", node.node_name);
@@ -90,7 +93,7 @@ class MempoolServiceImpl final : public MempoolService {
     query_ = MakeRemoteQuery(storage_client_.get(), node.bus_timeout);
 
     CommitFollower::Options follow;
-    follow.replay_window = opts.replay_window;
+    follow.replay_window = with_rules.replay_window;
     follower_ = std::make_unique<CommitFollower>(follow, mempool_.get(),
                                                  query_.get(), metrics);
     CommitFollower* follower = follower_.get();

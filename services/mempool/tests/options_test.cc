@@ -38,7 +38,7 @@ TEST(MempoolOptionsTest, OutOfBoundsNamesTheFlag) {
        "mempool_max_per_sender"},
       {[](MempoolOptions& o) { o.max_per_sender = o.max_txs + 1; },
        "mempool_max_per_sender"},
-      {[](MempoolOptions& o) { o.replay_window = 0; }, "mempool_replay_window"},
+      {[](MempoolOptions& o) { o.replay_window = 0; }, "replay_window"},
       {[](MempoolOptions& o) { o.verify_threads = 100000; },
        "mempool_verify_threads"},
       {[](MempoolOptions& o) { o.sig_cache_size = 20'000'000; },

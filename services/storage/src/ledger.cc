@@ -656,6 +656,30 @@ absl::StatusOr<BlockRecord> Ledger::GetBlock(std::optional<uint64_t> height) {
   return rec;
 }
 
+absl::StatusOr<std::vector<uint64_t>> Ledger::CommittedHeights(
+    const std::vector<Hash32>& tx_hashes) {
+  if (tx_hashes.size() > kMaxCommittedHeightsQuery) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("asked for ", tx_hashes.size(), " tx hashes, over ",
+                     kMaxCommittedHeightsQuery));
+  }
+  ScopedTimer t(opts_.metrics.query_tx);
+  std::vector<std::string> index_keys;
+  index_keys.reserve(tx_hashes.size());
+  for (const Hash32& h : tx_hashes) index_keys.push_back(keys::Tx(h));
+  absl::StatusOr<std::vector<std::optional<std::string>>> locs =
+      opts_.store->MultiGet(index_keys);
+  if (!locs.ok()) return StoreError(locs.status());
+  std::vector<uint64_t> heights(tx_hashes.size(), 0);
+  for (size_t i = 0; i < heights.size(); ++i) {
+    if (!(*locs)[i].has_value()) continue;
+    absl::StatusOr<keys::TxLocation> loc = keys::DecodeTxLocation(*(*locs)[i]);
+    if (!loc.ok()) return Corrupt("tx location", loc.status());
+    heights[i] = loc->height;
+  }
+  return heights;
+}
+
 absl::StatusOr<TxRecord> Ledger::GetTx(const Hash32& hash) {
   ScopedTimer t(opts_.metrics.query_tx);
   absl::StatusOr<std::optional<std::string>> loc_raw =

@@ -122,6 +122,9 @@ class Ledger : public LedgerApi, public QueryApi {
                                       const std::string& prefix,
                                       const std::string& cursor,
                                       uint32_t limit) override;
+  // One MultiGet of the tx index.
+  absl::StatusOr<std::vector<uint64_t>> CommittedHeights(
+      const std::vector<Hash32>& tx_hashes) override;
 
   // Seconds spent in each phase of the commits so far (the phases of
   // StorageMetrics::commit_*), for the benchmark's breakdown.

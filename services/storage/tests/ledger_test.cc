@@ -356,6 +356,25 @@ TEST_F(StorageLedgerTest, DuplicateTxInALaterBlockChangesNothing) {
             MerkleRoot(Suite(), std::vector<Bytes>{EncodeReceipt(dup)}));
 }
 
+// What a validator asks when it checks a proposal's replay window itself:
+// the commit height of each tx hash, from one store read.
+TEST_F(StorageLedgerTest, CommittedHeightsOfManyTxsInOneRead) {
+  Bytes t1 = chain_.Tx(alice_, "set", {"a", "1"}, 1);
+  CommitTxs({t1});
+  CommitTxs({});
+  Bytes t3 = chain_.Tx(bob_, "set", {"b", "1"}, 1);
+  CommitTxs({t3});
+  Bytes never = chain_.Tx(alice_, "set", {"c", "1"}, 9);
+  absl::StatusOr<std::vector<uint64_t>> h = ledger_->CommittedHeights(
+      {Chain::HashOf(never), Chain::HashOf(t3), Chain::HashOf(t1)});
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(*h, (std::vector<uint64_t>{0, 3, 1}));
+  EXPECT_TRUE(ledger_->CommittedHeights({})->empty());
+  std::vector<Hash32> too_many(kMaxCommittedHeightsQuery + 1);
+  EXPECT_EQ(ledger_->CommittedHeights(too_many).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(StorageLedgerTest, DuplicateWithinOneBlockExecutesOnce) {
   Bytes create = chain_.Tx(alice_, "set", {"n", "1"}, 1);
   Bytes update = chain_.Tx(alice_, "set", {"n", "2"}, 2);

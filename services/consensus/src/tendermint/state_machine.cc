@@ -96,7 +96,6 @@ absl::StatusOr<Bytes> KeySigner::SignProposal(const Proposal& /*proposal*/,
 absl::StatusOr<std::unique_ptr<StateMachine>> StateMachine::Create(
     const Genesis& genesis, const CryptoSuite& suite,
     std::optional<uint32_t> own_index, MessageSigner* signer,
-    ProposalSource proposal_source, ValidityCheck valid,
     StateMachineOptions options) {
   const size_t n = genesis.validators.size();
   if (n == 0) return absl::InvalidArgumentError("genesis has no validators");
@@ -117,10 +116,6 @@ absl::StatusOr<std::unique_ptr<StateMachine>> StateMachine::Create(
     total += v.power;
   }
   if (total == 0) return absl::InvalidArgumentError("total voting power is 0");
-  if (!proposal_source || !valid) {
-    return absl::InvalidArgumentError(
-        "a proposal source and a validity check are required");
-  }
   if (own_index.has_value()) {
     if (*own_index >= n) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -132,22 +127,18 @@ absl::StatusOr<std::unique_ptr<StateMachine>> StateMachine::Create(
   }
   options.max_future_rounds_per_validator =
       std::max<size_t>(1, options.max_future_rounds_per_validator);
-  return std::unique_ptr<StateMachine>(new StateMachine(
-      genesis, suite, own_index, signer, std::move(proposal_source),
-      std::move(valid), options, total));
+  return std::unique_ptr<StateMachine>(
+      new StateMachine(genesis, suite, own_index, signer, options, total));
 }
 
 StateMachine::StateMachine(const Genesis& genesis, const CryptoSuite& suite,
                            std::optional<uint32_t> own_index,
-                           MessageSigner* signer,
-                           ProposalSource proposal_source, ValidityCheck valid,
-                           StateMachineOptions options, uint64_t total_power)
+                           MessageSigner* signer, StateMachineOptions options,
+                           uint64_t total_power)
     : genesis_(genesis),
       suite_(suite),
       own_index_(own_index),
       signer_(signer),
-      proposal_source_(std::move(proposal_source)),
-      valid_(std::move(valid)),
       options_(options),
       total_power_(total_power),
       proposers_(PowersOf(genesis)),
@@ -199,6 +190,9 @@ absl::StatusOr<Actions> StateMachine::StartHeight(
   for (auto& s : rounds_of_) s.clear();
   proposal_hashes_.clear();
   validity_.clear();
+  validating_.clear();
+  undecided_round_.clear();
+  block_requested_round_.reset();
 
   std::vector<Buffered> buffered = std::move(next_height_);
   next_height_.clear();
@@ -276,6 +270,59 @@ Actions StateMachine::OnCommit(const Commit& c) {
   return out;
 }
 
+Actions StateMachine::OnBlockToPropose(uint64_t height, uint32_t round,
+                                       absl::StatusOr<Block> block) {
+  Actions out;
+  if (!started() || decision_.has_value() || height != height_ ||
+      round != round_ || block_requested_round_ != round) {
+    ++counters_.stale_answers;
+    return out;
+  }
+  block_requested_round_.reset();
+  RoundState& rs = Round(round_);
+  if (step_ != Step::kPropose || rs.sent_proposal) {
+    ++counters_.stale_answers;
+    return out;
+  }
+  if (!block.ok()) {
+    // Nothing to propose: the propose timeout, scheduled with the request,
+    // makes us prevote nil.
+    ++counters_.proposal_source_failures;
+    return out;
+  }
+  SendProposal(*std::move(block), kNoRound, &out);
+  Evaluate(std::nullopt, &out);
+  return out;
+}
+
+Actions StateMachine::OnBlockVerdict(uint64_t height, const Hash32& block_hash,
+                                     BlockVerdict verdict) {
+  Actions out;
+  if (!started() || height != height_ || validating_.erase(block_hash) == 0) {
+    ++counters_.stale_answers;
+    return out;
+  }
+  if (verdict == BlockVerdict::kUndecided) {
+    ++counters_.validity_undecided;
+    undecided_round_[block_hash] = round_;
+    return out;
+  }
+  const bool ok = verdict == BlockVerdict::kValid;
+  validity_.emplace(block_hash, ok);
+  if (!ok) ++counters_.invalid_blocks;
+  if (decision_.has_value()) return out;
+  // Line 49 may now fire in any round that has this block.
+  for (const auto& [r, rs] : rounds_) {
+    for (const StoredProposal& sp : rs.proposals) {
+      if (sp.hash != block_hash) continue;
+      if (UponPrecommitQuorumForProposal(r, &out)) return out;
+      break;
+    }
+  }
+  Evaluate(std::nullopt, &out);
+  return out;
+}
+
 Actions StateMachine::OnTimeout(uint64_t height, uint32_t round, Step step) {
   Actions out;
   if (!started() || decision_.has_value() || height != height_ ||
@@ -346,28 +393,41 @@ StateMachine::Verdict StateMachine::CheckProposal(const Proposal& p,
   if (p.valid_round < kNoRound ||
       p.valid_round >= static_cast<int64_t>(p.round) ||
       p.block.header.height != p.height ||
-      p.block.header.chain_id != genesis_.chain_id ||
-      MerkleRoot(suite_, p.block.txs) != p.block.header.tx_root) {
+      p.block.header.chain_id != genesis_.chain_id) {
     return Verdict::kMalformed;
   }
+  if (!WithinLimits(p.block)) return Verdict::kOverLimits;
+  // The signature covers the header, whose tx_root binds the txs: it is
+  // checked before the txs are hashed.
   *hash = BlockHash(suite_, p.block.header);
   if (!suite_.Verify(genesis_.validators[p.proposer_index].public_key,
                      ProposalSignBytes(genesis_.chain_id, p, *hash),
                      p.signature)) {
     return Verdict::kBadSignature;
   }
+  if (MerkleRoot(suite_, p.block.txs) != p.block.header.tx_root) {
+    return Verdict::kMalformed;
+  }
   return Verdict::kOk;
+}
+
+bool StateMachine::WithinLimits(const Block& b) const {
+  if (b.txs.size() > genesis_.rules.max_block_txs) return false;
+  uint64_t bytes = 0;
+  for (const Bytes& tx : b.txs) bytes += tx.size();
+  return bytes <= genesis_.rules.max_block_bytes;
 }
 
 StateMachine::Verdict StateMachine::CheckCommit(const Commit& c) const {
   const BlockHeader& h = c.block.header;
-  if (h.height != c.certificate.height || h.chain_id != genesis_.chain_id ||
-      MerkleRoot(suite_, c.block.txs) != h.tx_root) {
+  if (h.height != c.certificate.height || h.chain_id != genesis_.chain_id) {
     return Verdict::kMalformed;
   }
+  if (!WithinLimits(c.block)) return Verdict::kOverLimits;
   if (!VerifyCertificate(suite_, genesis_, h, c.certificate).ok()) {
     return Verdict::kBadSignature;
   }
+  if (MerkleRoot(suite_, c.block.txs) != h.tx_root) return Verdict::kMalformed;
   return Verdict::kOk;
 }
 
@@ -386,6 +446,10 @@ void StateMachine::CountVerdict(Verdict v) {
       break;
     case Verdict::kMalformed:
       ++counters_.malformed;
+      break;
+    case Verdict::kOverLimits:
+      ++counters_.malformed;
+      ++counters_.over_limits;
       break;
   }
 }
@@ -488,7 +552,8 @@ void StateMachine::HandleCommit(const Commit& c, bool verified, Actions* out) {
     ++counters_.future_buffered;
     return;
   }
-  if (!Valid(c.block, c.certificate.block_hash)) return;
+  // Structural checks only (CheckCommit): a certified block is not judged
+  // again by valid(v).
   ++counters_.commits_accepted;
   Decide(c.block, c.certificate, out);
 }
@@ -730,13 +795,18 @@ void StateMachine::RecordEvidence(Evidence e, Actions* out) {
   out->push_back(EvidenceAction{std::move(e)});
 }
 
-bool StateMachine::Valid(const Block& block, const Hash32& hash) {
-  auto it = validity_.find(hash);
-  if (it != validity_.end()) return it->second;
-  const bool ok = valid_(block);
-  validity_.emplace(hash, ok);
-  if (!ok) ++counters_.invalid_blocks;
-  return ok;
+std::optional<bool> StateMachine::Valid(const Block& block, const Hash32& hash,
+                                        Actions* out) {
+  if (auto it = validity_.find(hash); it != validity_.end()) return it->second;
+  if (validating_.count(hash) > 0) return std::nullopt;
+  if (auto it = undecided_round_.find(hash);
+      it != undecided_round_.end() && it->second == round_) {
+    return std::nullopt;
+  }
+  validating_.insert(hash);
+  ++counters_.validations_requested;
+  out->push_back(ValidateBlockAction{height_, hash, block});
+  return std::nullopt;
 }
 
 // ------------------------------------------------------------------- rules
@@ -771,24 +841,28 @@ void StateMachine::StartRound(uint32_t round, Actions* out) {
     ScheduleTimeout(Step::kPropose, out);  // line 21
     return;
   }
-  Proposal p;
-  p.height = height_;
-  p.round = round;
   // A validRound whose block is not back yet after a restart is not
   // proposed: a fresh block then goes out as a new value.
-  p.valid_round = valid_value_.has_value() ? valid_round_ : kNoRound;
-  p.proposer_index = *own_index_;
   if (valid_value_.has_value()) {  // lines 15-16
-    p.block = *valid_value_;
-  } else {  // line 18
-    absl::StatusOr<Block> b = proposal_source_(height_, round);
-    if (!b.ok()) {
-      ++counters_.proposal_source_failures;
-      ScheduleTimeout(Step::kPropose, out);
-      return;
-    }
-    p.block = *std::move(b);
+    SendProposal(*valid_value_, valid_round_, out);
+    return;
   }
+  // Line 18: getValue(), answered by OnBlockToPropose. The propose timeout
+  // bounds the wait: without a block in time we prevote nil (line 57).
+  block_requested_round_ = round;
+  out->push_back(RequestBlockAction{height_, round});
+  ScheduleTimeout(Step::kPropose, out);
+}
+
+void StateMachine::SendProposal(Block block, int64_t valid_round,
+                                Actions* out) {
+  RoundState& rs = Round(round_);
+  Proposal p;
+  p.height = height_;
+  p.round = round_;
+  p.valid_round = valid_round;
+  p.proposer_index = *own_index_;
+  p.block = std::move(block);
   const Hash32 hash = BlockHash(suite_, p.block.header);
   absl::StatusOr<Bytes> sig =
       signer_->SignProposal(p, ProposalSignBytes(genesis_.chain_id, p, hash));
@@ -808,6 +882,9 @@ void StateMachine::StartRound(uint32_t round, Actions* out) {
     return;
   }
   rs.sent_proposal = true;
+  // The node built this block (or it won a polka before): it is not sent
+  // back for checking.
+  validity_.emplace(hash, true);
   out->push_back(BroadcastAction{p});  // line 19
   AddProposal(p, /*verified=*/true, out);
 }
@@ -821,9 +898,13 @@ bool StateMachine::UponProposalNoValidRound(Actions* out) {
     if (sp.proposal.valid_round != kNoRound) continue;
     const bool lock_ok = options_.unsafe_test_only.ignore_locks ||
                          locked_round_ == kNoRound || locked_hash_ == sp.hash;
-    const Block& block = sp.proposal.block;
+    bool vote_for = false;
+    if (lock_ok) {
+      const std::optional<bool> valid = Valid(sp.proposal.block, sp.hash, out);
+      if (!valid.has_value()) continue;  // wait for it (or timeoutPropose)
+      vote_for = *valid;
+    }
     const Hash32 hash = sp.hash;
-    const bool vote_for = lock_ok && Valid(block, hash);
     step_ = Step::kPrevote;  // line 27
     BroadcastVote(VoteType::kPrevote, vote_for ? hash : kNil, out);
     return true;
@@ -846,9 +927,13 @@ bool StateMachine::UponProposalWithValidRound(Actions* out) {
     }
     const bool lock_ok = options_.unsafe_test_only.ignore_locks ||
                          locked_round_ <= vr || locked_hash_ == sp.hash;
-    const Block& block = sp.proposal.block;
+    bool vote_for = false;
+    if (lock_ok) {
+      const std::optional<bool> valid = Valid(sp.proposal.block, sp.hash, out);
+      if (!valid.has_value()) continue;  // wait for it (or timeoutPropose)
+      vote_for = *valid;
+    }
     const Hash32 hash = sp.hash;
-    const bool vote_for = lock_ok && Valid(block, hash);
     step_ = Step::kPrevote;  // line 33
     BroadcastVote(VoteType::kPrevote, vote_for ? hash : kNil, out);
     return true;
@@ -878,7 +963,7 @@ bool StateMachine::UponPrevoteQuorumForProposal(Actions* out) {
     if (!IsQuorum(PowerFor(it->second.prevotes.power_for, sp.hash))) continue;
     const Block& block = sp.proposal.block;
     const Hash32 hash = sp.hash;
-    if (!Valid(block, hash)) continue;
+    if (!Valid(block, hash, out).value_or(false)) continue;
     it->second.polka_seen = true;
     if (step_ == Step::kPrevote) {
       locked_hash_ = hash;  // lines 38-39 (lockedValue, by its hash)
@@ -929,7 +1014,7 @@ bool StateMachine::UponPrecommitQuorumForProposal(uint32_t round,
     if (!IsQuorum(PowerFor(rs->precommits.power_for, sp.hash))) continue;
     const Block& block = sp.proposal.block;
     const Hash32 hash = sp.hash;
-    if (!Valid(block, hash)) continue;  // line 50
+    if (!Valid(block, hash, out).value_or(false)) continue;  // line 50
     CommitCertificate cert;
     cert.height = height_;
     cert.round = round;

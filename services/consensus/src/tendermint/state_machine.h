@@ -114,18 +114,20 @@ class KeySigner final : public MessageSigner {
   const Bytes secret_key_;
 };
 
-// getValue() of the paper: the block this validator proposes at (height,
-// round) when it has no validValue. It must carry that height and the chain
-// id, and tx_root must be the Merkle root of its txs. An error means "no
-// block now": the proposer then proposes nothing in this round and prevotes
-// nil when its propose timeout fires.
-using ProposalSource =
-    std::function<absl::StatusOr<Block>(uint64_t height, uint32_t round)>;
-
-// valid(v) of the paper: whether a block may be decided at its height (its
-// previous hash, roots, time and txs fit the local chain). Called at most once
-// per block hash per height; must be deterministic for a given height.
-using ValidityCheck = std::function<bool(const Block& block)>;
+// The answer to a ValidateBlockAction: valid(v) of the paper.
+enum class BlockVerdict : uint8_t {
+  // Every tx checked (signature, chain id, replay window) and the block
+  // extends the chain within the chain rules.
+  kValid = 0,
+  // Definitely not: the same answer on every honest validator.
+  kInvalid = 1,
+  // No answer now (the checks could not run: the mempool and storage were
+  // unreachable, or the block's time is ahead of the local clock). Never
+  // cached: the machine asks again in a later round, and meanwhile treats
+  // the block as not (yet) valid, so it prevotes nil when its propose
+  // timeout fires.
+  kUndecided = 2,
+};
 
 // ---------------------------------------------------------------- actions
 
@@ -154,9 +156,35 @@ struct DecideAction {
 struct EvidenceAction {
   Evidence evidence;
 };
+// getValue() of the paper: this validator proposes at (height, round) and has
+// no validValue. Answer with OnBlockToPropose(height, round, block) once the
+// block is built (from the mempool's pending txs), or with an error when
+// there is none: the machine then proposes nothing this round and prevotes
+// nil when its propose timeout (scheduled with the request) fires. The block
+// must carry that height and the chain id, a tx_root that is the Merkle root
+// of its txs, and keep the chain rules; the machine treats it as valid (the
+// node's own block is not checked again). An answer that comes too late
+// (another round, height or step) is ignored.
+struct RequestBlockAction {
+  uint64_t height = 0;
+  uint32_t round = 0;
+};
+// valid(v) of the paper: is `block` (whose header hashes to block_hash) a
+// valid block at `height`? Answer with OnBlockVerdict(height, block_hash,
+// verdict). Asked at most once per block at a time; after a kUndecided
+// answer, asked again in a later round if still needed. Until the answer
+// comes, the rules that need valid(v) wait (the propose timeout still fires).
+// The verdict must be a deterministic function of the block and the chain
+// state at height - 1 (plus kUndecided), never of a per-node option.
+struct ValidateBlockAction {
+  uint64_t height = 0;
+  Hash32 block_hash{};
+  Block block;
+};
 
-using Action = std::variant<BroadcastAction, ScheduleTimeoutAction,
-                            DecideAction, EvidenceAction>;
+using Action =
+    std::variant<BroadcastAction, ScheduleTimeoutAction, DecideAction,
+                 EvidenceAction, RequestBlockAction, ValidateBlockAction>;
 using Actions = std::vector<Action>;
 
 // What happened to the messages that came in. Plain counters for tests and
@@ -172,8 +200,13 @@ struct Counters {
   uint64_t wrong_proposer = 0;     // proposal not from Proposer(h, r); dropped
   uint64_t malformed = 0;          // block height/chain/tx_root or valid_round
                                    // that does not fit the message; dropped
-  uint64_t invalid_blocks = 0;     // valid(v) was false
-  uint64_t stale = 0;  // for a past height, or this height once decided
+  uint64_t invalid_blocks = 0;     // valid(v) answered kInvalid
+  uint64_t validations_requested = 0;  // ValidateBlockActions sent
+  uint64_t validity_undecided = 0;     // kUndecided answers
+  uint64_t stale_answers = 0;  // block or verdict answers that came too late
+  uint64_t over_limits = 0;    // proposal or commit over the chain rules'
+                               // block limits; dropped (also `malformed`)
+  uint64_t stale = 0;          // for a past height, or this height once decided
   uint64_t future_buffered = 0;       // next height, kept for later
   uint64_t future_dropped = 0;        // later height, or next height over bound
   uint64_t round_budget_dropped = 0;  // future-round bound (see options)
@@ -220,12 +253,14 @@ class StateMachine {
   // messages whose signature does not verify). InvalidArgument when genesis
   // has no validators, more than kMaxValidators, zero or over 2^60 total
   // power, another suite than `suite`; when own_index is out of range or has
-  // no signer; when a callback is empty. `suite` and `signer` must outlive
-  // the machine.
+  // no signer. `suite` and `signer` must outlive the machine.
+  //
+  // Proposing and validating are asynchronous: the machine asks for a block
+  // (RequestBlockAction) and for valid(v) (ValidateBlockAction) and goes on;
+  // the answers come back as inputs (OnBlockToPropose, OnBlockVerdict).
   static absl::StatusOr<std::unique_ptr<StateMachine>> Create(
       const Genesis& genesis, const CryptoSuite& suite,
       std::optional<uint32_t> own_index, MessageSigner* signer,
-      ProposalSource proposal_source, ValidityCheck valid,
       StateMachineOptions options = {});
 
   StateMachine(const StateMachine&) = delete;
@@ -251,8 +286,18 @@ class StateMachine {
   Actions OnProposal(const Proposal& p);
   Actions OnVote(const Vote& v);
   // A decided block of the current height with its certificate (from a peer
-  // or block sync): decides it if the certificate verifies and valid(block).
+  // or block sync): decides it if its structure is sound (height, chain id,
+  // the chain rules' limits, tx_root) and the certificate verifies. It does
+  // not ask valid(v): more than a third of the power, so at least one honest
+  // validator, checked it before precommitting, and nothing local (a clock,
+  // an option, a busy mempool) may stop a certified block.
   Actions OnCommit(const Commit& c);
+  // The answer to a RequestBlockAction.
+  Actions OnBlockToPropose(uint64_t height, uint32_t round,
+                           absl::StatusOr<Block> block);
+  // The answer to a ValidateBlockAction.
+  Actions OnBlockVerdict(uint64_t height, const Hash32& block_hash,
+                         BlockVerdict verdict);
   // A timeout set by a ScheduleTimeoutAction expired (lines 57-67). One that
   // was never scheduled, or no longer applies, is ignored.
   Actions OnTimeout(uint64_t height, uint32_t round, Step step);
@@ -328,7 +373,8 @@ class StateMachine {
     kBadSignature,
     kUnknownValidator,
     kWrongProposer,
-    kMalformed
+    kMalformed,
+    kOverLimits
   };
   // A message for a later height, verified, waiting for StartHeight.
   struct Buffered {
@@ -338,12 +384,15 @@ class StateMachine {
 
   StateMachine(const Genesis& genesis, const CryptoSuite& suite,
                std::optional<uint32_t> own_index, MessageSigner* signer,
-               ProposalSource proposal_source, ValidityCheck valid,
                StateMachineOptions options, uint64_t total_power);
 
   // Checks that need no state of the height (signature, set membership,
   // proposer, block shape). `hash` receives the proposal's block hash.
+  // A block is checked against the chain rules' limits and the signature
+  // before its txs are hashed, so a forged or oversized proposal costs at
+  // most one signature check.
   Verdict CheckVote(const Vote& v) const;
+  bool WithinLimits(const Block& b) const;
   Verdict CheckProposal(const Proposal& p, Hash32* hash) const;
   Verdict CheckCommit(const Commit& c) const;
   void CountVerdict(Verdict v);
@@ -388,7 +437,13 @@ class StateMachine {
   void BroadcastVote(VoteType type, const Hash32& block_hash, Actions* out);
   void ScheduleTimeout(Step step, Actions* out);
   void Decide(const Block& block, CommitCertificate cert, Actions* out);
-  bool Valid(const Block& block, const Hash32& hash);
+  // Signs and sends our proposal of `block` in the current round.
+  void SendProposal(Block block, int64_t valid_round, Actions* out);
+  // valid(v): the cached verdict, or nullopt while it is not known (then
+  // a ValidateBlockAction goes out, unless one is pending or an undecided
+  // answer came in this round).
+  std::optional<bool> Valid(const Block& block, const Hash32& hash,
+                            Actions* out);
   bool IsQuorum(uint64_t power) const;    // 2f+1: more than 2/3
   bool IsOneThird(uint64_t power) const;  // f+1: more than 1/3
   RoundState& Round(uint32_t r) { return rounds_[r]; }
@@ -398,8 +453,6 @@ class StateMachine {
   const CryptoSuite& suite_;
   const std::optional<uint32_t> own_index_;
   MessageSigner* const signer_;
-  const ProposalSource proposal_source_;
-  const ValidityCheck valid_;
   const StateMachineOptions options_;
   const uint64_t total_power_;
   const ProposerSchedule proposers_;
@@ -424,8 +477,14 @@ class StateMachine {
   std::vector<std::set<uint32_t>> rounds_of_;
   // Hashes of the blocks proposed at this height (any round).
   std::set<Hash32> proposal_hashes_;
-  // valid(v) results of this height by block hash.
+  // Definite valid(v) verdicts of this height by block hash; the blocks whose
+  // verdict was asked for and has not come; the round of the last undecided
+  // answer per block (not asked again in that round).
   std::map<Hash32, bool> validity_;
+  std::set<Hash32> validating_;
+  std::map<Hash32, uint32_t> undecided_round_;
+  // A RequestBlockAction of this height is out for this round.
+  std::optional<uint32_t> block_requested_round_;
   // Next-height messages, in arrival order, and how many per validator.
   std::vector<Buffered> next_height_;
   std::vector<size_t> next_height_count_;

@@ -63,7 +63,9 @@ enum class EventKind {
   kCrash,
   kRestartDown,
   kRestartUp,
-  kGst
+  kGst,
+  kBlockReady,  // the node's services answer a RequestBlockAction
+  kVerdict,     // ... and a ValidateBlockAction
 };
 
 struct Event {
@@ -76,6 +78,10 @@ struct Event {
   uint64_t height = 0;
   uint32_t round = 0;
   Step step = Step::kPropose;
+  // kVerdict: the block to judge; kBlockReady, kVerdict: the machine that
+  // asked (an answer to an earlier incarnation is dropped).
+  std::shared_ptr<const ValidateBlockAction> validate;
+  uint64_t incarnation = 0;
 };
 
 struct Later {
@@ -97,6 +103,7 @@ struct Node {
   Fault fault = Fault::kHonest;
   std::unique_ptr<KeySigner> signer;
   std::unique_ptr<StateMachine> sm;
+  uint64_t incarnation = 0;  // machines made for it so far
   std::map<uint64_t, Decided> decided;
   // What it signed at its current height: its write-ahead log.
   std::vector<Message> wal;
@@ -143,6 +150,10 @@ class Simulation {
   void Gossip(Node& n);
   absl::StatusOr<Block> BuildBlock(Node& n, uint64_t height, uint32_t round);
   bool ValidBlock(const Node& n, const Block& b) const;
+  // The delay of an answer of the node's own services.
+  int64_t AnswerDelay();
+  void AnswerBlock(Node& n, const Event& e);
+  void AnswerVerdict(Node& n, const Event& e);
   // A fresh state machine for n (at height 0).
   bool MakeMachine(Node& n);
   void Restart(Node& n);
@@ -302,16 +313,14 @@ bool Simulation::MakeMachine(Node& n) {
   StateMachineOptions options;
   options.timeouts = cfg_.timeouts;
   if (IsHonest(n)) options.unsafe_test_only = cfg_.unsafe;
-  Node* node = &n;
-  absl::StatusOr<std::unique_ptr<StateMachine>> sm = StateMachine::Create(
-      genesis_, suite_, n.index, n.signer.get(),
-      [this, node](uint64_t h, uint32_t r) { return BuildBlock(*node, h, r); },
-      [this, node](const Block& b) { return ValidBlock(*node, b); }, options);
+  absl::StatusOr<std::unique_ptr<StateMachine>> sm =
+      StateMachine::Create(genesis_, suite_, n.index, n.signer.get(), options);
   if (!sm.ok()) {
     Fail(absl::StrCat("setup: ", sm.status().ToString()));
     return false;
   }
   n.sm = *std::move(sm);
+  ++n.incarnation;
   return true;
 }
 
@@ -391,6 +400,12 @@ absl::StatusOr<Block> Simulation::BuildBlock(Node& n, uint64_t height,
     b.txs.push_back(ToBytes(absl::StrCat("tx/", height, "/", round, "/", n.id,
                                          "/", n.blocks_built, "/", i)));
   }
+  if (n.fault == Fault::kLiar) {
+    // A tx "signed" by another member: the liar's mempool let it in.
+    b.txs.push_back(ToBytes(
+        absl::StrCat("forged/", height, "/", round, "/", n.blocks_built)));
+    ++result_.liar_proposals;
+  }
   ++n.blocks_built;
   b.header.tx_root = MerkleRoot(suite_, b.txs);
   return b;
@@ -409,6 +424,35 @@ bool Simulation::ValidBlock(const Node& n, const Block& b) const {
     if (!AsString(tx).starts_with("tx/")) return false;
   }
   return true;
+}
+
+int64_t Simulation::AnswerDelay() {
+  return rng_.Uniform(0, after_gst_
+                             ? std::min(cfg_.answer_delay_ms, cfg_.delta_ms)
+                             : cfg_.answer_delay_ms);
+}
+
+void Simulation::AnswerBlock(Node& n, const Event& e) {
+  if (n.crashed || e.incarnation != n.incarnation) return;
+  Apply(n, n.sm->OnBlockToPropose(e.height, e.round,
+                                  BuildBlock(n, e.height, e.round)));
+}
+
+void Simulation::AnswerVerdict(Node& n, const Event& e) {
+  if (n.crashed || e.incarnation != n.incarnation) return;
+  const ValidateBlockAction& v = *e.validate;
+  BlockVerdict verdict = BlockVerdict::kValid;
+  if (n.fault == Fault::kLiar) {
+    verdict = BlockVerdict::kValid;  // checks nothing
+  } else if (!after_gst_ && rng_.Chance(cfg_.undecided)) {
+    ++result_.undecided_answers;
+    verdict =
+        cfg_.unsafe_fail_open ? BlockVerdict::kValid : BlockVerdict::kUndecided;
+  } else if (!ValidBlock(n, v.block)) {
+    ++result_.invalid_verdicts;
+    verdict = BlockVerdict::kInvalid;
+  }
+  Apply(n, n.sm->OnBlockVerdict(v.height, v.block_hash, verdict));
 }
 
 void Simulation::Apply(Node& n, Actions actions) {
@@ -441,6 +485,23 @@ void Simulation::Apply(Node& n, Actions actions) {
       for (Action& x : *next) work.push_back(std::move(x));
     } else if (auto* ev = std::get_if<EvidenceAction>(&a)) {
       OnEvidence(n, ev->evidence);
+    } else if (auto* r = std::get_if<RequestBlockAction>(&a)) {
+      Event e;
+      e.time = now_ + AnswerDelay();
+      e.kind = EventKind::kBlockReady;
+      e.node = n.id;
+      e.height = r->height;
+      e.round = r->round;
+      e.incarnation = n.incarnation;
+      Push(std::move(e));
+    } else if (auto* v = std::get_if<ValidateBlockAction>(&a)) {
+      Event e;
+      e.time = now_ + AnswerDelay();
+      e.kind = EventKind::kVerdict;
+      e.node = n.id;
+      e.validate = std::make_shared<const ValidateBlockAction>(std::move(*v));
+      e.incarnation = n.incarnation;
+      Push(std::move(e));
     }
   }
   if (IsHonest(n)) {
@@ -688,6 +749,12 @@ SimResult Simulation::Run() {
       case EventKind::kTimeout:
         if (!n.crashed) Apply(n, n.sm->OnTimeout(e.height, e.round, e.step));
         break;
+      case EventKind::kBlockReady:
+        AnswerBlock(n, e);
+        break;
+      case EventKind::kVerdict:
+        AnswerVerdict(n, e);
+        break;
       case EventKind::kGossip:
         Gossip(n);
         break;
@@ -751,6 +818,8 @@ const char* FaultName(Fault f) {
       return "equivocate";
     case Fault::kTwins:
       return "twins";
+    case Fault::kLiar:
+      return "liar";
   }
   return "?";
 }
@@ -781,10 +850,12 @@ std::string DescribeConfig(const SimConfig& c) {
   }
   return absl::StrFormat(
       "n=%d faults={%s} drop=%.2f dup=%.2f delay<=%dms partitions=%d "
-      "gst=%dms restarts=%d%s%s",
+      "gst=%dms restarts=%d answers<=%dms undecided=%.2f%s%s",
       c.validators, faults, c.drop, c.duplicate, c.max_delay_ms, c.partitions,
-      c.gst_ms, c.restarts, c.real_crypto ? " ed25519" : "",
-      c.unsafe.weak_quorum || c.unsafe.ignore_locks || c.restart_without_wal
+      c.gst_ms, c.restarts, c.answer_delay_ms, c.undecided,
+      c.real_crypto ? " ed25519" : "",
+      c.unsafe.weak_quorum || c.unsafe.ignore_locks || c.restart_without_wal ||
+              c.unsafe_fail_open
           ? " UNSAFE"
           : "");
 }
@@ -800,6 +871,8 @@ SimConfig ChaosConfig(uint64_t seed, int validators,
   c.max_delay_ms = rng.Uniform(20, 1500);
   c.partitions = static_cast<int>(rng.Uniform(0, 3));
   c.gst_ms = rng.Uniform(1000, 12000);
+  c.answer_delay_ms = rng.Uniform(0, 400);
+  c.undecided = static_cast<double>(rng.Uniform(0, 30)) / 100.0;
   c.faults.assign(validators, Fault::kHonest);
   // Faulty validators at random distinct indices.
   std::vector<int> order(validators);

@@ -15,7 +15,8 @@
 //   certificate every honest decision's certificate passes VerifyCertificate
 //              for the decided header;
 //   validity   every honestly decided block was proposed by someone, links to
-//              the agreed previous block, and has only well-formed txs;
+//              the agreed previous block, and has only well-formed txs (no
+//              liar's forged tx);
 //   evidence   honest validators only ever accuse faulty validators, and the
 //              evidence verifies;
 //   liveness   within `liveness_budget_ms` of GST every honest validator
@@ -37,6 +38,8 @@ enum class Fault {
   kCrash,       // stops for good at a random time before GST
   kEquivocate,  // conflicting proposals and double votes
   kTwins,       // two instances, one key, each seeing part of the network
+  kLiar,        // proposes blocks that carry a forged tx, and prevotes for any
+                // block without checking it
 };
 const char* FaultName(Fault f);
 
@@ -63,6 +66,18 @@ struct SimConfig {
   bool restart_without_wal = false;
   // After GST: no drops, no partitions, delays in [1, delta_ms].
   int64_t delta_ms = 100;
+
+  // The node's own services answer the machine's requests for a block to
+  // propose and for valid(v) after a delay in [0, answer_delay_ms] (after
+  // GST: [0, delta_ms]). Before GST a validity answer is kUndecided with
+  // probability `undecided` (the mempool and storage unreachable, slow or
+  // restarting).
+  int64_t answer_delay_ms = 0;
+  double undecided = 0;
+  // UNSAFE: an undecided validity answer counts as valid (the fail-open
+  // rule the consensus driver once had), to show that the checks catch a
+  // liar's forged tx then.
+  bool unsafe_fail_open = false;
 
   // Each endpoint relays GossipMessages() and its height to one random peer
   // every gossip_ms (a peer that is behind answers with decided blocks).
@@ -97,10 +112,13 @@ struct SimResult {
   uint64_t max_round = 0;          // highest round any honest node reached
   uint64_t honest_evidence = 0;    // evidence reports by honest validators
   // How much of the algorithm the run exercised (honest validators only).
-  uint64_t reproposals = 0;       // proposals of a validValue (line 16)
-  uint64_t rounds_skipped = 0;    // line 55
-  uint64_t commits_accepted = 0;  // heights decided from a peer's Commit
-  uint64_t restarts = 0;          // honest validators restarted
+  uint64_t reproposals = 0;        // proposals of a validValue (line 16)
+  uint64_t rounds_skipped = 0;     // line 55
+  uint64_t commits_accepted = 0;   // heights decided from a peer's Commit
+  uint64_t restarts = 0;           // honest validators restarted
+  uint64_t undecided_answers = 0;  // kUndecided verdicts given to honest nodes
+  uint64_t invalid_verdicts = 0;   // kInvalid verdicts given to honest nodes
+  uint64_t liar_proposals = 0;     // blocks with a forged tx proposed
 };
 
 SimResult RunSimulation(const SimConfig& config);
@@ -110,7 +128,9 @@ std::string DescribeConfig(const SimConfig& config);
 
 // A chaotic network configuration drawn from the seed: drop in [0, 0.3],
 // duplicate in [0, 0.2], max delay 20..1500 ms, 0..3 partitions, GST at
-// 1..12 s. `faults` is placed on random validators.
+// 1..12 s, answers of the node's services delayed 0..400 ms and undecided
+// with probability 0..0.3 before GST. `faults` is placed on random
+// validators.
 SimConfig ChaosConfig(uint64_t seed, int validators, std::vector<Fault> faults);
 
 }  // namespace consortia::consensus::tendermint::sim

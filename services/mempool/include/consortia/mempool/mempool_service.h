@@ -38,7 +38,9 @@ struct MempoolOptions {
   uint64_t max_per_sender = 10000;
   // How far ahead of the next height a tx's valid_until may be, and so how
   // many recent heights of committed hashes the mempool remembers to refuse
-  // replays (--mempool_replay_window).
+  // replays. A chain rule, not a node option: the service takes it from the
+  // genesis (ChainRules::replay_window), so that every mempool judges a
+  // proposal's txs alike; there is no flag.
   uint64_t replay_window = 1000;
   // Signature-verification threads; 0 = one per core
   // (--mempool_verify_threads).
