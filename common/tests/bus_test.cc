@@ -13,6 +13,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "bus_test_util.h"
+#include "consortia/bus_metrics.h"
+#include "consortia/metrics.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
 
@@ -722,6 +724,39 @@ TEST_F(BusTest, IpcSocketFilesAreOwnerOnly) {
   absl::StatusOr<Bytes> r = client->Call(1, ToBytes("hi"), kLongTimeout);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(AsString(*r), "echo:hi");
+}
+
+// The Prometheus form of BusMetrics counts what the bus refuses, under the
+// service's name.
+TEST_F(BusTest, PrometheusBusMetricsCountRefusals) {
+  MetricsRegistry registry;
+  std::unique_ptr<BusMetrics> metrics = NewBusMetrics(registry, "storage");
+  const std::string ep = FreeTcpEndpoint();
+  auto server = StartBusServer(ctx_, ep, "srv", EchoHandler(), metrics.get(),
+                               SmallLimit());
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto client = ConnectBusClient(ctx_, ep, "c", metrics.get(), SmallLimit());
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ((*client)
+                ->Call(1, Bytes(kMinBusMaxMessageBytes + 1, 0), kLongTimeout)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*client)->Call(1, ToBytes("x"), kLongTimeout).ok());
+  client->reset();  // its connection closes: the server counts it
+  ASSERT_TRUE(WaitFor([&] {
+    return registry.Serialize().find(
+               "consortia_storage_bus_client_disconnects_total 1") !=
+           std::string::npos;
+  })) << registry.Serialize();
+  const std::string text = registry.Serialize();
+  EXPECT_NE(
+      text.find("consortia_storage_bus_dropped_total{reason=\"oversized\"} 1"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("consortia_storage_bus_timeouts_total 0"),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace
