@@ -76,7 +76,7 @@ absl::Status WriteNewKeyFile(const std::string& path, std::string_view data) {
   std::string tmp = path + ".tmpXXXXXX";
   int fd = mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) {
-    return absl::PermissionDeniedError(absl::StrCat(
+    return absl::FailedPreconditionError(absl::StrCat(
         "cannot create a file beside ", path, ": ", std::strerror(errno)));
   }
   auto fail = [&](absl::string_view what, int err) {
