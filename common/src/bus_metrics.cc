@@ -10,7 +10,8 @@ namespace {
 class PrometheusBusMetrics final : public BusMetrics {
  public:
   PrometheusBusMetrics(MetricsRegistry& r, std::string_view service) {
-    const std::string prefix = absl::StrCat("consortia_", std::string(service), "_bus_");
+    const std::string prefix =
+        absl::StrCat("consortia_", std::string(service), "_bus_");
     const std::string dropped = prefix + "dropped_total";
     const std::string dropped_help =
         "Bus messages refused or dropped, by reason";
