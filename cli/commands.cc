@@ -1,8 +1,13 @@
 #include "commands.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string_view>
 #include <thread>
@@ -50,7 +55,64 @@ absl::StatusOr<nlohmann::json> GetJson(const std::string& api,
   return j;
 }
 
+// Loads a key file (strictly, LoadNodeKey) and warns on stderr when its
+// group or others may read it.
+absl::StatusOr<NodeKey> LoadKeyFile(const std::string& path) {
+  absl::StatusOr<NodeKey> key = LoadNodeKey(path);
+  if (!key.ok()) return key.status();
+  if (absl::Status mode = CheckKeyFileMode(path); !mode.ok()) {
+    std::fprintf(stderr, "consortia: warning: %s\n",
+                 std::string(mode.message()).c_str());
+  }
+  return key;
+}
+
 }  // namespace
+
+absl::Status WriteNewKeyFile(const std::string& path, std::string_view data) {
+  // Written to a temporary file (mode 0600, from mkostemp) and linked to its
+  // name: link() fails if the name exists, so nothing is ever overwritten,
+  // and the name never shows a half-written file.
+  std::string tmp = path + ".tmpXXXXXX";
+  int fd = mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create a file beside ", path, ": ", std::strerror(errno)));
+  }
+  auto fail = [&](absl::string_view what, int err) {
+    if (fd >= 0) close(fd);
+    unlink(tmp.c_str());
+    return absl::InternalError(
+        absl::StrCat("cannot ", what, " ", path, ": ", std::strerror(err)));
+  };
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("write", errno);
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) return fail("fsync", errno);
+  if (close(fd) != 0) {
+    fd = -1;
+    return fail("close", errno);
+  }
+  fd = -1;
+  if (link(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    unlink(tmp.c_str());
+    if (err == EEXIST) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(path,
+                       " already exists; keygen never overwrites a key "
+                       "(move it away first if you mean to replace it)"));
+    }
+    return absl::InternalError(
+        absl::StrCat("cannot create ", path, ": ", std::strerror(err)));
+  }
+  unlink(tmp.c_str());
+  return absl::OkStatus();
+}
 
 int KeygenCommand(const std::vector<std::string>& argv) {
   auto args = Args::Parse(argv, {"out", "suite"}, {});
@@ -61,7 +123,7 @@ int KeygenCommand(const std::vector<std::string>& argv) {
   if (!suite.ok()) return Fail(suite.status());
   KeyPair kp = (*suite)->GenerateKey();
   NodeKey key{std::string((*suite)->name()), kp.public_key, kp.secret_key};
-  if (auto s = WriteFileAtomic(*out, NodeKeyToJson(key)); !s.ok()) {
+  if (auto s = WriteNewKeyFile(*out, NodeKeyToJson(key)); !s.ok()) {
     return Fail(s);
   }
   std::printf("%s\n", ToHex(kp.public_key).c_str());
@@ -84,7 +146,7 @@ int GenesisCommand(const std::vector<std::string>& argv) {
   g.crypto_suite = args->Get("suite", "ed25519-sha256");
   g.genesis_time_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
   for (size_t i = 0; i < args->positional().size(); ++i) {
-    auto key = LoadNodeKey(args->positional()[i]);
+    auto key = LoadKeyFile(args->positional()[i]);
     if (!key.ok()) return Fail(key.status());
     g.validators.push_back(
         Validator{absl::StrCat("validator", i), key->public_key, 1});
@@ -100,11 +162,21 @@ int GenesisCommand(const std::vector<std::string>& argv) {
 }
 
 int SubmitCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(
-      argv, {"api", "key", "app", "method", "valid-for", "nonce", "timeout"},
-      {"wait", "dry-run"});
+  auto args = Args::Parse(argv,
+                          {"api", "genesis", "key", "app", "method",
+                           "valid-for", "nonce", "timeout"},
+                          {"wait", "dry-run"});
   if (!args.ok()) return Fail(args.status());
   std::string api = args->Get("api", kDefaultApi);
+  // The chain id comes from the genesis the user trusts, never from the
+  // node: a node that lied about it could otherwise have the key sign a tx
+  // for another chain.
+  auto genesis_path = args->Require("genesis");
+  if (!genesis_path.ok()) {
+    return Fail(absl::InvalidArgumentError(
+        "--genesis is required: the chain id the tx is signed for comes from "
+        "the genesis file, not from the node"));
+  }
   auto key_path = args->Require("key");
   auto app = args->Require("app");
   auto method = args->Require("method");
@@ -113,22 +185,41 @@ int SubmitCommand(const std::vector<std::string>& argv) {
   if (!method.ok()) return Fail(method.status());
   auto valid_for = args->GetU64("valid-for", 100);
   if (!valid_for.ok()) return Fail(valid_for.status());
-  auto key = LoadNodeKey(*key_path);
+  auto genesis_json = ReadFile(*genesis_path);
+  if (!genesis_json.ok()) return Fail(genesis_json.status());
+  auto genesis = ParseGenesisJson(*genesis_json);
+  if (!genesis.ok()) return Fail(genesis.status());
+  auto key = LoadKeyFile(*key_path);
   if (!key.ok()) return Fail(key.status());
+  if (key->crypto_suite != genesis->crypto_suite) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("the key is a ", key->crypto_suite, " key, but chain ",
+                     genesis->chain_id, " uses ", genesis->crypto_suite)));
+  }
   auto suite = GetCryptoSuite(key->crypto_suite);
   if (!suite.ok()) return Fail(suite.status());
 
-  // The chain id and current height come from the latest block.
+  // The current height comes from the latest block (a wrong one only makes
+  // the tx expire early or be refused as beyond the replay window); its
+  // chain id must be the genesis's.
   auto latest = GetJson(api, "/v1/blocks/latest");
   if (!latest.ok()) return Fail(latest.status());
   Transaction tx;
+  tx.chain_id = genesis->chain_id;
   uint64_t height = 0;
+  std::string node_chain_id;
   try {
-    tx.chain_id = (*latest)["header"]["chain_id"].get<std::string>();
+    node_chain_id = (*latest)["header"]["chain_id"].get<std::string>();
     height = (*latest)["header"]["height"].get<uint64_t>();
   } catch (const nlohmann::json::exception& e) {
     return Fail(absl::InternalError(
         absl::StrCat("unexpected block JSON from the api: ", e.what())));
+  }
+  if (node_chain_id != genesis->chain_id) {
+    return Fail(absl::FailedPreconditionError(
+        absl::StrCat("the node at ", api, " serves chain \"", node_chain_id,
+                     "\", but the genesis says \"", genesis->chain_id,
+                     "\"; nothing was signed")));
   }
   std::random_device rd;
   uint64_t random_nonce = (uint64_t{rd()} << 32) | rd();

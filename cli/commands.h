@@ -4,9 +4,16 @@
 #define CONSORTIA_CLI_COMMANDS_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace consortia::cli {
+
+// Creates `path` with `data`, mode 0600, durably. AlreadyExists (and
+// nothing written) if `path` exists, even when it appears concurrently.
+absl::Status WriteNewKeyFile(const std::string& path, std::string_view data);
 
 int KeygenCommand(const std::vector<std::string>& args);
 int GenesisCommand(const std::vector<std::string>& args);

@@ -350,15 +350,15 @@ int LocalnetCommand(const std::vector<std::string>& argv,
       "  API:     %s\n"
       "  Genesis: %s/genesis.json\n\n"
       "Try it (in another terminal):\n"
-      "  %s submit --api %s --key %s/client_key.json --app kv --method set "
-      "--wait hello world\n"
+      "  %s submit --api %s --genesis %s/genesis.json --key "
+      "%s/client_key.json --app kv --method set --wait hello world\n"
       "  curl %s/v1/state/kv/hello\n"
       "  curl %s/v1/blocks/latest\n"
       "  %s verify --api %s --genesis %s/genesis.json <tx_hash>\n\n"
       "Ctrl-C stops every process.\n",
       url.c_str(), dir.c_str(), bin("consortia").c_str(), url.c_str(),
-      dir.c_str(), url.c_str(), url.c_str(), bin("consortia").c_str(),
-      url.c_str(), dir.c_str());
+      dir.c_str(), dir.c_str(), url.c_str(), url.c_str(),
+      bin("consortia").c_str(), url.c_str(), dir.c_str());
   std::fflush(stdout);
 
   int code = 0;

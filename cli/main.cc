@@ -10,12 +10,15 @@ namespace {
 constexpr char kUsage[] = R"(usage: consortia <command> [options]
 
 Keys and genesis
-  keygen  --out FILE [--suite ed25519-sha256]        new key pair (JSON file)
+  keygen  --out FILE [--suite ed25519-sha256]        new key pair (JSON file,
+                                                    mode 0600; never
+                                                    overwrites FILE)
   genesis --chain-id ID --out FILE KEYFILE...       genesis with these validators
 
 Transactions and queries (--api URL, default http://127.0.0.1:26657)
-  submit  --key FILE --app APP --method M [--valid-for N] [--nonce N]
-          [--wait] [--dry-run] ARG...                build, sign and submit a tx
+  submit  --genesis FILE --key FILE --app APP --method M [--valid-for N]
+          [--nonce N] [--wait] [--dry-run] ARG...    build, sign and submit a tx
+                                                    for the genesis's chain
   get tx HASH | get block HEIGHT|latest | get state APP KEY
   verify  --genesis FILE TXHASH                     check a tx's proof offline:
                                                     only the genesis is trusted

@@ -1,6 +1,7 @@
 #include "consortia/bus.h"
 
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,13 +71,66 @@ std::string Truncate(std::string_view s, size_t max) {
 }
 
 // Applies the options every bus socket shares.
-void ConfigureSocket(zmq::socket_t& sock) {
+void ConfigureSocket(zmq::socket_t& sock, const BusOptions& options) {
   sock.set(zmq::sockopt::linger, 0);
+  // ZeroMQ drops the connection of a peer that sends a larger frame (on
+  // ipc and tcp; inproc has no decoder, so the bus checks those itself).
+  sock.set(zmq::sockopt::maxmsgsize,
+           static_cast<int64_t>(options.max_message_bytes));
   sock.set(zmq::sockopt::sndhwm, bus_internal::kHighWaterMark);
   sock.set(zmq::sockopt::rcvhwm, bus_internal::kHighWaterMark);
   sock.set(zmq::sockopt::reconnect_ivl, bus_internal::kReconnectIvlMs);
   sock.set(zmq::sockopt::reconnect_ivl_max, bus_internal::kReconnectIvlMaxMs);
 }
+
+absl::Status CheckOptions(const BusOptions& options) {
+  if (options.max_message_bytes < kMinBusMaxMessageBytes ||
+      options.max_message_bytes > SIZE_MAX / 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bus: max_message_bytes ", options.max_message_bytes,
+        " is out of range (", kMinBusMaxMessageBytes, "..", SIZE_MAX / 2, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// After bind: an ipc:// socket file becomes owner-only (0600), so that only
+// processes of this user (or root) can connect. The file exists with the
+// process umask's mode for the moment between bind and chmod; a directory
+// that only the owner can enter closes that gap (docs/operations.md).
+// Abstract sockets (ipc://@name) have no file and no mode. Unavailable if
+// chmod fails.
+absl::Status RestrictIpcFile(zmq::socket_t& sock) {
+  const std::string bound = sock.get(zmq::sockopt::last_endpoint);
+  constexpr std::string_view kIpc = "ipc://";
+  if (!bound.starts_with(kIpc)) return absl::OkStatus();
+  const std::string path = bound.substr(kIpc.size());
+  if (path.empty() || path[0] == '@') return absl::OkStatus();
+  if (chmod(path.c_str(), S_IRUSR | S_IWUSR) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "bus: cannot make ", path, " owner-only: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+// A monitor on `sock` for `events`, read through the returned PAIR socket.
+absl::StatusOr<zmq::socket_t> MonitorSocket(zmq::context_t& ctx,
+                                            zmq::socket_t& sock, int events) {
+  static std::atomic<uint64_t> next_monitor{1};
+  const std::string address =
+      absl::StrCat("inproc://consortia-bus-monitor-", next_monitor++);
+  if (zmq_socket_monitor(sock.handle(), address.c_str(), events) != 0) {
+    return absl::UnavailableError(absl::StrCat("bus: cannot monitor a socket: ",
+                                               zmq_strerror(zmq_errno())));
+  }
+  zmq::socket_t monitor(ctx, zmq::socket_type::pair);
+  monitor.set(zmq::sockopt::linger, 0);
+  monitor.connect(address);
+  return monitor;
+}
+
+// Reads up to kMaxBatchPerWake monitor events; returns how many were
+// ZMQ_EVENT_DISCONNECTED.
+uint64_t CountDisconnects(zmq::socket_t& monitor);
 
 zmq::message_t ToMessage(ByteView b) {
   return zmq::message_t(b.data(), b.size());
@@ -157,12 +211,13 @@ class BusClientImpl final : public BusClient {
   // `monitor` (may be closed: no monitoring) receives the socket's
   // disconnect events.
   BusClientImpl(zmq::socket_t sock, zmq::socket_t monitor, std::string endpoint,
-                std::string sender, BusMetrics* metrics)
+                std::string sender, BusMetrics* metrics, size_t max_bytes)
       : sock_(std::move(sock)),
         monitor_(std::move(monitor)),
         endpoint_(std::move(endpoint)),
         sender_(std::move(sender)),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        max_bytes_(max_bytes) {}
 
   ~BusClientImpl() override {
     {
@@ -290,6 +345,15 @@ class BusClientImpl final : public BusClient {
       RunCallback(out.cb, absl::StatusOr<Bytes>(TimeoutError(out.type)));
       return;
     }
+    if (out.payload.size() > max_bytes_) {
+      if (metrics_ != nullptr) metrics_->OversizedDropped();
+      RunCallback(out.cb,
+                  absl::StatusOr<Bytes>(absl::InvalidArgumentError(absl::StrCat(
+                      "bus: a request of ", out.payload.size(), " bytes to ",
+                      endpoint_, " (message type ", out.type,
+                      ") exceeds the limit of ", max_bytes_, " bytes"))));
+      return;
+    }
     Envelope env;
     env.kind = EnvelopeKind::kRequest;
     env.type = out.type;
@@ -410,6 +474,7 @@ class BusClientImpl final : public BusClient {
   const std::string endpoint_;
   const std::string sender_;
   BusMetrics* const metrics_;
+  const size_t max_bytes_;
   Waker waker_;
 
   absl::Mutex mu_;
@@ -458,12 +523,16 @@ struct ReplyChannel {
 // A ROUTER socket owned by one I/O thread; see BusServer.
 class BusServerImpl final : public BusServer {
  public:
-  BusServerImpl(zmq::socket_t sock, std::string name, Handler handler,
-                BusMetrics* metrics)
+  // `monitor` (may be closed: no monitoring) receives the socket's
+  // disconnect events.
+  BusServerImpl(zmq::socket_t sock, zmq::socket_t monitor, std::string name,
+                Handler handler, BusMetrics* metrics, size_t max_bytes)
       : sock_(std::move(sock)),
+        monitor_(std::move(monitor)),
         name_(Truncate(name, kMaxSenderBytes)),
         handler_(std::move(handler)),
         metrics_(metrics),
+        max_bytes_(max_bytes),
         channel_(std::make_shared<ReplyChannel>()) {}
 
   ~BusServerImpl() override {
@@ -484,14 +553,21 @@ class BusServerImpl final : public BusServer {
   void Loop() {
     while (true) {
       try {
-        std::array<zmq_pollitem_t, 2> items{};
+        std::array<zmq_pollitem_t, 3> items{};
         items[0].socket = sock_.handle();
         items[0].events = ZMQ_POLLIN;
         items[1].fd = channel_->waker.fd();
         items[1].events = ZMQ_POLLIN;
-        zmq::poll(items, std::chrono::milliseconds(-1));
+        items[2].socket = monitor_.handle();
+        items[2].events = ZMQ_POLLIN;
+        const size_t polled = monitor_ ? 3 : 2;
+        zmq::poll(items.data(), polled, std::chrono::milliseconds(-1));
         if (items[1].revents & ZMQ_POLLIN) channel_->waker.Drain();
         if (items[0].revents & ZMQ_POLLIN) ReceiveRequests();
+        if (polled == 3 && (items[2].revents & ZMQ_POLLIN)) {
+          const uint64_t n = CountDisconnects(monitor_);
+          for (uint64_t i = 0; i < n; ++i) metrics_->ClientDisconnected();
+        }
       } catch (const zmq::error_t& e) {
         if (e.num() == ETERM) break;
         // EINTR, or unexpected for a ROUTER: keep serving.
@@ -512,6 +588,10 @@ class BusServerImpl final : public BusServer {
       channel_->closed = true;
       channel_->queue.clear();
     }
+    if (monitor_) {
+      zmq_socket_monitor(sock_.handle(), nullptr, 0);
+      monitor_.close();
+    }
     sock_.close();
   }
 
@@ -523,6 +603,11 @@ class BusServerImpl final : public BusServer {
       // [identity, envelope, payload]; the identity frame is added by ROUTER.
       if (too_many || parts.size() != 3) {
         Malformed();
+        continue;
+      }
+      // ZeroMQ enforces the limit on ipc and tcp; inproc arrives here.
+      if (parts[1].size() > max_bytes_ || parts[2].size() > max_bytes_) {
+        if (metrics_ != nullptr) metrics_->OversizedDropped();
         continue;
       }
       absl::StatusOr<Envelope> env = DecodeEnvelope(ViewOf(parts[1]));
@@ -575,6 +660,17 @@ class BusServerImpl final : public BusServer {
         metrics_ != nullptr) {
       metrics_->UnknownTypeDropped();
     }
+    if (r.payload.size() > max_bytes_) {
+      // The client would drop the connection on it: answer with an error.
+      if (metrics_ != nullptr) metrics_->OversizedDropped();
+      r.env.status_code =
+          static_cast<uint8_t>(absl::StatusCode::kResourceExhausted);
+      r.env.error = absl::StrCat("bus: the reply of ", r.payload.size(),
+                                 " bytes to message type ", r.env.type,
+                                 " exceeds the limit of ", max_bytes_,
+                                 " bytes; ask for less");
+      r.payload.clear();
+    }
     std::vector<zmq::message_t> parts;
     parts.push_back(ToMessage(r.identity));
     parts.push_back(ToMessage(EncodeEnvelope(r.env)));
@@ -592,10 +688,12 @@ class BusServerImpl final : public BusServer {
     if (metrics_ != nullptr) metrics_->MalformedDropped();
   }
 
-  zmq::socket_t sock_;  // the I/O thread's once started
+  zmq::socket_t sock_;     // the I/O thread's once started
+  zmq::socket_t monitor_;  // likewise
   const std::string name_;
   const Handler handler_;
   BusMetrics* const metrics_;
+  const size_t max_bytes_;
   const std::shared_ptr<ReplyChannel> channel_;
   std::thread thread_;
 };
@@ -604,8 +702,12 @@ class BusServerImpl final : public BusServer {
 
 class PublisherImpl final : public Publisher {
  public:
-  PublisherImpl(zmq::socket_t sock, std::string name)
-      : name_(Truncate(name, kMaxSenderBytes)), sock_(std::move(sock)) {}
+  PublisherImpl(zmq::socket_t sock, std::string name, BusMetrics* metrics,
+                size_t max_bytes)
+      : name_(Truncate(name, kMaxSenderBytes)),
+        metrics_(metrics),
+        max_bytes_(max_bytes),
+        sock_(std::move(sock)) {}
 
   uint64_t Publish(std::string_view topic, uint16_t type, Bytes payload,
                    uint64_t trace_id) override {
@@ -613,6 +715,11 @@ class PublisherImpl final : public Publisher {
     auto it = seq_.find(topic);
     if (it == seq_.end()) it = seq_.emplace(std::string(topic), 0).first;
     uint64_t seq = ++it->second;
+    if (payload.size() > max_bytes_ || topic.size() > max_bytes_) {
+      // Subscribers would drop the connection on it; they see a gap instead.
+      if (metrics_ != nullptr) metrics_->OversizedDropped();
+      return seq;
+    }
     Envelope env;
     env.kind = EnvelopeKind::kEvent;
     env.type = type;
@@ -635,6 +742,8 @@ class PublisherImpl final : public Publisher {
 
  private:
   const std::string name_;
+  BusMetrics* const metrics_;
+  const size_t max_bytes_;
   absl::Mutex mu_;
   zmq::socket_t sock_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t, std::less<>> seq_ ABSL_GUARDED_BY(mu_);
@@ -645,11 +754,12 @@ class PublisherImpl final : public Publisher {
 class SubscriberImpl final : public Subscriber {
  public:
   SubscriberImpl(zmq::socket_t sock, std::vector<std::string> topics,
-                 Callback cb, BusMetrics* metrics)
+                 Callback cb, BusMetrics* metrics, size_t max_bytes)
       : sock_(std::move(sock)),
         topics_(std::move(topics)),
         cb_(std::move(cb)),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        max_bytes_(max_bytes) {}
 
   ~SubscriberImpl() override {
     stopping_.store(true);
@@ -691,6 +801,10 @@ class SubscriberImpl final : public Subscriber {
         Malformed();
         continue;
       }
+      if (parts[1].size() > max_bytes_ || parts[2].size() > max_bytes_) {
+        if (metrics_ != nullptr) metrics_->OversizedDropped();
+        continue;
+      }
       std::string_view topic = AsString(ViewOf(parts[0]));
       // SUB filters by prefix; keep exact topic matches only.
       if (!topics_.empty() &&
@@ -720,11 +834,26 @@ class SubscriberImpl final : public Subscriber {
   const std::vector<std::string> topics_;
   const Callback cb_;
   BusMetrics* const metrics_;
+  const size_t max_bytes_;
   bus_internal::SeqTracker seq_;  // I/O thread only
   Waker waker_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
+
+uint64_t CountDisconnects(zmq::socket_t& monitor) {
+  uint64_t n = 0;
+  for (int i = 0; i < kMaxBatchPerWake; ++i) {
+    zmq::message_t event;
+    zmq::message_t address;
+    if (!monitor.recv(event, zmq::recv_flags::dontwait)) break;
+    if (event.more()) (void)monitor.recv(address, zmq::recv_flags::none);
+    uint16_t id = 0;
+    if (event.size() >= sizeof(id)) std::memcpy(&id, event.data(), sizeof(id));
+    if (id == ZMQ_EVENT_DISCONNECTED) ++n;
+  }
+  return n;
+}
 
 absl::Status EndpointError(const zmq::error_t& e, absl::string_view verb,
                            absl::string_view endpoint) {
@@ -822,25 +951,19 @@ absl::StatusOr<Bytes> BusClient::Call(uint16_t type, Bytes payload,
 
 absl::StatusOr<std::unique_ptr<BusClient>> ConnectBusClient(
     zmq::context_t& ctx, std::string endpoint, std::string sender,
-    BusMetrics* metrics) {
+    BusMetrics* metrics, const BusOptions& options) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   try {
     zmq::socket_t sock(ctx, zmq::socket_type::dealer);
-    ConfigureSocket(sock);
+    ConfigureSocket(sock, options);
     // Disconnects, so that requests in flight on a lost connection fail at
     // once (BusClientImpl::MonitorEvents). inproc never disconnects.
     zmq::socket_t monitor;
     if (!endpoint.starts_with("inproc://")) {
-      static std::atomic<uint64_t> next_monitor{1};
-      const std::string address =
-          absl::StrCat("inproc://consortia-bus-monitor-", next_monitor++);
-      if (zmq_socket_monitor(sock.handle(), address.c_str(),
-                             ZMQ_EVENT_DISCONNECTED) != 0) {
-        return absl::UnavailableError(absl::StrCat(
-            "bus: cannot monitor a socket: ", zmq_strerror(zmq_errno())));
-      }
-      monitor = zmq::socket_t(ctx, zmq::socket_type::pair);
-      monitor.set(zmq::sockopt::linger, 0);
-      monitor.connect(address);
+      absl::StatusOr<zmq::socket_t> m =
+          MonitorSocket(ctx, sock, ZMQ_EVENT_DISCONNECTED);
+      if (!m.ok()) return m.status();
+      monitor = *std::move(m);
     }
     try {
       sock.connect(endpoint);
@@ -849,7 +972,7 @@ absl::StatusOr<std::unique_ptr<BusClient>> ConnectBusClient(
     }
     auto client = std::make_unique<BusClientImpl>(
         std::move(sock), std::move(monitor), endpoint,
-        Truncate(sender, kMaxSenderBytes), metrics);
+        Truncate(sender, kMaxSenderBytes), metrics, options.max_message_bytes);
     if (!client->ok()) {
       return absl::ResourceExhaustedError("bus: cannot create an eventfd");
     }
@@ -863,10 +986,21 @@ absl::StatusOr<std::unique_ptr<BusClient>> ConnectBusClient(
 
 absl::StatusOr<std::unique_ptr<BusServer>> StartBusServer(
     zmq::context_t& ctx, std::string endpoint, std::string name,
-    BusServer::Handler handler, BusMetrics* metrics) {
+    BusServer::Handler handler, BusMetrics* metrics,
+    const BusOptions& options) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   try {
     zmq::socket_t sock(ctx, zmq::socket_type::router);
-    ConfigureSocket(sock);
+    ConfigureSocket(sock, options);
+    // Client disconnects, counted (only when someone counts; inproc never
+    // disconnects).
+    zmq::socket_t monitor;
+    if (metrics != nullptr && !endpoint.starts_with("inproc://")) {
+      absl::StatusOr<zmq::socket_t> m =
+          MonitorSocket(ctx, sock, ZMQ_EVENT_DISCONNECTED);
+      if (!m.ok()) return m.status();
+      monitor = *std::move(m);
+    }
     try {
       sock.bind(endpoint);
     } catch (const zmq::error_t& e) {
@@ -876,8 +1010,10 @@ absl::StatusOr<std::unique_ptr<BusServer>> StartBusServer(
       if (e.num() == EINVAL) return s;
       return absl::UnavailableError(s.message());
     }
+    if (absl::Status s = RestrictIpcFile(sock); !s.ok()) return s;
     auto server = std::make_unique<BusServerImpl>(
-        std::move(sock), std::move(name), std::move(handler), metrics);
+        std::move(sock), std::move(monitor), std::move(name),
+        std::move(handler), metrics, options.max_message_bytes);
     if (!server->ok()) {
       return absl::ResourceExhaustedError("bus: cannot create an eventfd");
     }
@@ -889,12 +1025,13 @@ absl::StatusOr<std::unique_ptr<BusServer>> StartBusServer(
   }
 }
 
-absl::StatusOr<std::unique_ptr<Publisher>> StartPublisher(zmq::context_t& ctx,
-                                                          std::string endpoint,
-                                                          std::string name) {
+absl::StatusOr<std::unique_ptr<Publisher>> StartPublisher(
+    zmq::context_t& ctx, std::string endpoint, std::string name,
+    BusMetrics* metrics, const BusOptions& options) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   try {
     zmq::socket_t sock(ctx, zmq::socket_type::pub);
-    ConfigureSocket(sock);
+    ConfigureSocket(sock, options);
     try {
       sock.bind(endpoint);
     } catch (const zmq::error_t& e) {
@@ -902,7 +1039,9 @@ absl::StatusOr<std::unique_ptr<Publisher>> StartPublisher(zmq::context_t& ctx,
       if (e.num() == EINVAL) return s;
       return absl::UnavailableError(s.message());
     }
-    return std::make_unique<PublisherImpl>(std::move(sock), std::move(name));
+    if (absl::Status s = RestrictIpcFile(sock); !s.ok()) return s;
+    return std::make_unique<PublisherImpl>(std::move(sock), std::move(name),
+                                           metrics, options.max_message_bytes);
   } catch (const zmq::error_t& e) {
     return absl::UnavailableError(
         absl::StrCat("bus: cannot create a socket: ", e.what()));
@@ -911,10 +1050,11 @@ absl::StatusOr<std::unique_ptr<Publisher>> StartPublisher(zmq::context_t& ctx,
 
 absl::StatusOr<std::unique_ptr<Subscriber>> StartSubscriber(
     zmq::context_t& ctx, std::string endpoint, std::vector<std::string> topics,
-    Subscriber::Callback cb, BusMetrics* metrics) {
+    Subscriber::Callback cb, BusMetrics* metrics, const BusOptions& options) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   try {
     zmq::socket_t sock(ctx, zmq::socket_type::sub);
-    ConfigureSocket(sock);
+    ConfigureSocket(sock, options);
     if (topics.empty()) {
       sock.set(zmq::sockopt::subscribe, "");
     } else {
@@ -926,7 +1066,8 @@ absl::StatusOr<std::unique_ptr<Subscriber>> StartSubscriber(
       return EndpointError(e, "connect to", endpoint);
     }
     auto sub = std::make_unique<SubscriberImpl>(
-        std::move(sock), std::move(topics), std::move(cb), metrics);
+        std::move(sock), std::move(topics), std::move(cb), metrics,
+        options.max_message_bytes);
     if (!sub->ok()) {
       return absl::ResourceExhaustedError("bus: cannot create an eventfd");
     }

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -20,6 +22,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "consortia/crypto_suite.h"
+#include "json_strict.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, node_name, "node0",
@@ -266,11 +269,24 @@ absl::Status WriteFileAtomic(const std::string& path, std::string_view data) {
 absl::StatusOr<NodeKey> LoadNodeKey(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
-  nlohmann::json j = nlohmann::json::parse(*text, nullptr,
-                                           /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
+  // Strict: malformed JSON, trailing bytes after the object and repeated
+  // fields are errors (a key file is written by keygen, never by hand).
+  absl::StatusOr<nlohmann::json> parsed =
+      json_internal::ParseStrictJson(*text, absl::StrCat("node key ", path));
+  if (!parsed.ok()) return parsed.status();
+  const nlohmann::json& j = *parsed;
+  if (!j.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat("node key ", path, ": not a JSON object"));
+  }
+  static constexpr std::array<std::string_view, 3> kFields = {
+      "crypto_suite", "public_key", "secret_key"};
+  for (const auto& [name, value] : j.items()) {
+    if (std::find(kFields.begin(), kFields.end(), name) == kFields.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "node key ", path, ": unknown field \"", name,
+          "\" (a key file has only crypto_suite, public_key, secret_key)"));
+    }
   }
   auto field = [&](const char* name) -> absl::StatusOr<std::string> {
     auto it = j.find(name);
@@ -311,6 +327,14 @@ absl::StatusOr<NodeKey> LoadNodeKey(const std::string& path) {
                      key.public_key.size(), " bytes, ", key.crypto_suite,
                      " keys have ", (*suite)->public_key_size()));
   }
+  // The suite's secret key size, from a throwaway key (the interface does
+  // not state it; generating one costs microseconds).
+  const size_t secret_size = (*suite)->GenerateKey().secret_key.size();
+  if (key.secret_key.size() != secret_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "node key ", path, ": secret_key has ", key.secret_key.size(),
+        " bytes, ", key.crypto_suite, " secret keys have ", secret_size));
+  }
   // The two halves must belong together: sign and verify a probe message.
   static constexpr std::string_view kProbe = "consortia/node-key-check/v1";
   absl::StatusOr<Bytes> sig = (*suite)->Sign(key.secret_key, AsBytes(kProbe));
@@ -319,6 +343,22 @@ absl::StatusOr<NodeKey> LoadNodeKey(const std::string& path) {
         "node key ", path, ": secret_key does not match public_key"));
   }
   return key;
+}
+
+absl::Status CheckKeyFileMode(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    return ErrnoStatus(errno, "cannot stat", path);
+  }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o",
+                  static_cast<unsigned>(st.st_mode & 07777));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key file ", path, " is accessible by group or others (mode ", mode,
+        "); it holds a secret key: chmod 600 ", path));
+  }
+  return absl::OkStatus();
 }
 
 std::string NodeKeyToJson(const NodeKey& k) {

@@ -1,5 +1,8 @@
 #include "consortia/bus.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -10,6 +13,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "bus_test_util.h"
+#include "consortia/bus_metrics.h"
+#include "consortia/metrics.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
 
@@ -69,9 +74,18 @@ class BusTest : public ::testing::Test {
     EXPECT_TRUE(server.ok()) << server.status();
     return server.ok() ? *std::move(server) : nullptr;
   }
-  std::unique_ptr<BusClient> Connect(const std::string& endpoint) {
-    auto client =
-        ConnectBusClient(ctx_, endpoint, "test-client", &client_metrics_);
+  std::unique_ptr<BusServer> ServeWith(const std::string& endpoint,
+                                       BusServer::Handler handler,
+                                       const BusOptions& options) {
+    auto server = StartBusServer(ctx_, endpoint, "test-server",
+                                 std::move(handler), &server_metrics_, options);
+    EXPECT_TRUE(server.ok()) << server.status();
+    return server.ok() ? *std::move(server) : nullptr;
+  }
+  std::unique_ptr<BusClient> Connect(const std::string& endpoint,
+                                     const BusOptions& options = {}) {
+    auto client = ConnectBusClient(ctx_, endpoint, "test-client",
+                                   &client_metrics_, options);
     EXPECT_TRUE(client.ok()) << client.status();
     return client.ok() ? *std::move(client) : nullptr;
   }
@@ -486,6 +500,263 @@ TEST_F(BusTest, BadEndpointsAreReported) {
   // The same endpoint cannot be bound twice.
   EXPECT_EQ(StartBusServer(ctx_, ep, "dup", EchoHandler()).status().code(),
             absl::StatusCode::kUnavailable);
+}
+
+// ------------------------------------------------ message size limit
+
+// The smallest limit the bus takes, so that the oversized frames of these
+// tests stay cheap.
+BusOptions SmallLimit() {
+  BusOptions o;
+  o.max_message_bytes = kMinBusMaxMessageBytes;
+  return o;
+}
+
+// Sends frames on a raw socket (a client that does not use the bus
+// library, and so skips its checks).
+void SendRaw(zmq::socket_t& raw, const std::vector<Bytes>& frames) {
+  for (size_t i = 0; i < frames.size(); ++i) {
+    raw.send(zmq::buffer(frames[i].data(), frames[i].size()),
+             i + 1 < frames.size() ? zmq::send_flags::sndmore
+                                   : zmq::send_flags::none);
+  }
+}
+
+// Records the largest payload the handler was given, and echoes.
+struct SizeRecordingHandler {
+  std::atomic<size_t> largest{0};
+  std::atomic<int> handled{0};
+  BusServer::Handler handler() {
+    return [this](const Envelope& env, Bytes payload, BusServer::Reply reply) {
+      handled++;
+      size_t seen = largest.load();
+      while (payload.size() > seen &&
+             !largest.compare_exchange_weak(seen, payload.size())) {
+      }
+      EchoHandler()(env, ToBytes("ok"), std::move(reply));
+    };
+  }
+};
+
+TEST_F(BusTest, OversizedRequestOverTcpCutsOffOnlyItsSender) {
+  const std::string ep = FreeTcpEndpoint();
+  SizeRecordingHandler h;
+  auto server = ServeWith(ep, h.handler(), SmallLimit());
+  ASSERT_NE(server, nullptr);
+  auto honest = Connect(ep);
+  ASSERT_TRUE(honest->Call(1, ToBytes("before"), kLongTimeout).ok());
+
+  // A local process that ignores the limit sends a request one byte over
+  // it, three times (it reconnects after each cut-off).
+  zmq::socket_t raw(ctx_, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.connect(ep);
+  Envelope env;
+  env.id = 7;
+  const Bytes huge(kMinBusMaxMessageBytes + 1, 0xab);
+  for (int i = 0; i < 3; ++i) SendRaw(raw, {EncodeEnvelope(env), huge});
+  // ZeroMQ dropped its connection: the server counts the disconnect.
+  EXPECT_TRUE(WaitFor([&] { return server_metrics_.disconnected.load() >= 1; }))
+      << server_metrics_.disconnected.load();
+
+  // The honest client is served as before, with a payload at the limit.
+  const Bytes at_limit(kMinBusMaxMessageBytes, 0x01);
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<Bytes> r = honest->Call(1, at_limit, kLongTimeout);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(AsString(*r), "echo:ok");
+  }
+  // The handler never saw the oversized request.
+  EXPECT_EQ(h.largest.load(), kMinBusMaxMessageBytes);
+  EXPECT_EQ(h.handled.load(), 4);
+}
+
+TEST_F(BusTest, OversizedRequestOverInprocIsDroppedAndCounted) {
+  // inproc has no wire decoder, so ZeroMQ's limit does not apply there: the
+  // server checks the size itself.
+  const std::string ep = UniqueInproc("srv");
+  SizeRecordingHandler h;
+  auto server = ServeWith(ep, h.handler(), SmallLimit());
+  zmq::socket_t raw(ctx_, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.connect(ep);
+  Envelope env;
+  env.id = 7;
+  SendRaw(raw, {EncodeEnvelope(env), Bytes(kMinBusMaxMessageBytes + 1, 0)});
+  EXPECT_TRUE(WaitFor([&] { return server_metrics_.oversized.load() == 1; }));
+  auto client = Connect(ep);
+  ASSERT_TRUE(client->Call(1, ToBytes("next"), kLongTimeout).ok());
+  EXPECT_EQ(h.handled.load(), 1);
+  EXPECT_EQ(h.largest.load(), 4u);
+}
+
+TEST_F(BusTest, ClientRefusesToSendAnOversizedRequest) {
+  const std::string ep = FreeTcpEndpoint();
+  SizeRecordingHandler h;
+  auto server = ServeWith(ep, h.handler(), SmallLimit());
+  auto client = Connect(ep, SmallLimit());
+  absl::StatusOr<Bytes> r =
+      client->Call(3, Bytes(kMinBusMaxMessageBytes + 1, 0), kLongTimeout);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("exceeds the limit"),
+            absl::string_view::npos)
+      << r.status();
+  EXPECT_EQ(client_metrics_.oversized.load(), 1);
+  // Nothing went out, and the connection is still good.
+  ASSERT_TRUE(client->Call(3, ToBytes("small"), kLongTimeout).ok());
+  EXPECT_EQ(h.handled.load(), 1);
+  EXPECT_EQ(client_metrics_.lost.load(), 0u);
+}
+
+TEST_F(BusTest, OversizedReplyBecomesAnError) {
+  const std::string ep = FreeTcpEndpoint();
+  auto server = ServeWith(
+      ep,
+      [](const Envelope&, Bytes payload, BusServer::Reply reply) {
+        if (AsString(payload) == "big") {
+          reply(Bytes(kMinBusMaxMessageBytes + 1, 0));
+        } else {
+          reply(ToBytes("small"));
+        }
+      },
+      SmallLimit());
+  auto client = Connect(ep, SmallLimit());
+  absl::StatusOr<Bytes> r = client->Call(5, ToBytes("big"), kLongTimeout);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted)
+      << r.status();
+  EXPECT_EQ(server_metrics_.oversized.load(), 1);
+  // The connection survived: no request was lost to a disconnect.
+  r = client->Call(5, ToBytes("x"), kLongTimeout);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(client_metrics_.lost.load(), 0u);
+}
+
+TEST_F(BusTest, OversizedEventIsNotPublishedAndLeavesAGap) {
+  const std::string ep = FreeTcpEndpoint();
+  auto pub = StartPublisher(ctx_, ep, "pub", &server_metrics_, SmallLimit());
+  ASSERT_TRUE(pub.ok()) << pub.status();
+  absl::Mutex mu;
+  std::vector<std::pair<uint64_t, uint64_t>> seen;  // (seq, missed)
+  auto sub = StartSubscriber(
+      ctx_, ep, {"t"},
+      [&](std::string_view, const Envelope& env, Bytes, uint64_t missed) {
+        absl::MutexLock l(&mu);
+        seen.emplace_back(env.id, missed);
+      },
+      &client_metrics_, SmallLimit());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  // Publish until the subscription is up.
+  ASSERT_TRUE(WaitFor([&] {
+    (*pub)->Publish("t", 1, ToBytes("hello"));
+    absl::MutexLock l(&mu);
+    return !seen.empty();
+  }));
+  const uint64_t big =
+      (*pub)->Publish("t", 1, Bytes(kMinBusMaxMessageBytes + 1, 0));
+  const uint64_t after = (*pub)->Publish("t", 1, ToBytes("after"));
+  EXPECT_EQ(server_metrics_.oversized.load(), 1);
+  ASSERT_TRUE(WaitFor([&] {
+    absl::MutexLock l(&mu);
+    return seen.back().first == after;
+  }));
+  absl::MutexLock l(&mu);
+  EXPECT_EQ(seen.back().second, 1u);  // the oversized one is a gap
+  EXPECT_EQ(after, big + 1);
+}
+
+TEST_F(BusTest, OptionsOutOfRangeAreRefused) {
+  BusOptions tiny;
+  tiny.max_message_bytes = kMinBusMaxMessageBytes - 1;
+  EXPECT_EQ(ConnectBusClient(ctx_, UniqueInproc("c"), "c", nullptr, tiny)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      StartBusServer(ctx_, UniqueInproc("s"), "s", EchoHandler(), nullptr, tiny)
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+// ------------------------------------------------ ipc file permissions
+
+// A fresh directory under /tmp, removed with its content at the end.
+class TempDirForIpc {
+ public:
+  TempDirForIpc() {
+    char tmpl[] = "/tmp/consortia-bus-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDirForIpc() {
+    for (const char* f : {"/srv.sock", "/pub.sock"}) {
+      unlink((path_ + f).c_str());
+    }
+    rmdir(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+TEST_F(BusTest, IpcSocketFilesAreOwnerOnly) {
+  TempDirForIpc dir;
+  // A permissive umask, as a container's default may be.
+  const mode_t old_umask = umask(0);
+  const std::string srv = dir.path() + "/srv.sock";
+  const std::string pub_path = dir.path() + "/pub.sock";
+  auto server = Serve("ipc://" + srv, EchoHandler());
+  auto pub = StartPublisher(ctx_, "ipc://" + pub_path, "pub");
+  umask(old_umask);
+  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(pub.ok()) << pub.status();
+  EXPECT_EQ(ModeOf(srv), static_cast<mode_t>(0600)) << std::oct << ModeOf(srv);
+  EXPECT_EQ(ModeOf(pub_path), static_cast<mode_t>(0600))
+      << std::oct << ModeOf(pub_path);
+  // The owner still connects.
+  auto client = Connect("ipc://" + srv);
+  absl::StatusOr<Bytes> r = client->Call(1, ToBytes("hi"), kLongTimeout);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(AsString(*r), "echo:hi");
+}
+
+// The Prometheus form of BusMetrics counts what the bus refuses, under the
+// service's name.
+TEST_F(BusTest, PrometheusBusMetricsCountRefusals) {
+  MetricsRegistry registry;
+  std::unique_ptr<BusMetrics> metrics = NewBusMetrics(registry, "storage");
+  const std::string ep = FreeTcpEndpoint();
+  auto server = StartBusServer(ctx_, ep, "srv", EchoHandler(), metrics.get(),
+                               SmallLimit());
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto client = ConnectBusClient(ctx_, ep, "c", metrics.get(), SmallLimit());
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ((*client)
+                ->Call(1, Bytes(kMinBusMaxMessageBytes + 1, 0), kLongTimeout)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*client)->Call(1, ToBytes("x"), kLongTimeout).ok());
+  client->reset();  // its connection closes: the server counts it
+  ASSERT_TRUE(WaitFor([&] {
+    return registry.Serialize().find(
+               "consortia_storage_bus_client_disconnects_total 1") !=
+           std::string::npos;
+  })) << registry.Serialize();
+  const std::string text = registry.Serialize();
+  EXPECT_NE(
+      text.find("consortia_storage_bus_dropped_total{reason=\"oversized\"} 1"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("consortia_storage_bus_timeouts_total 0"),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace

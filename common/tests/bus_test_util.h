@@ -33,6 +33,8 @@ class CountingMetrics : public BusMetrics {
   }
   void LateReplyDropped() override { late++; }
   void RequestsLostToDisconnect(uint64_t n) override { lost += n; }
+  void OversizedDropped() override { oversized++; }
+  void ClientDisconnected() override { disconnected++; }
 
   std::atomic<int> malformed{0};
   std::atomic<int> unknown_type{0};
@@ -41,6 +43,8 @@ class CountingMetrics : public BusMetrics {
   std::atomic<uint64_t> missed_total{0};
   std::atomic<uint64_t> lost{0};
   std::atomic<int> late{0};
+  std::atomic<int> oversized{0};
+  std::atomic<int> disconnected{0};
 };
 
 // Polls `cond` until it holds or 30 s pass; returns its last value.

@@ -222,6 +222,77 @@ TEST_F(NodeKeyTest, Errors) {
   EXPECT_NE(s.message().find("does not match"), absl::string_view::npos) << s;
 }
 
+// Strict parsing: every way a key file can be wrong is an InvalidArgument
+// that names the file and the field.
+TEST_F(NodeKeyTest, StrictParsingNamesTheField) {
+  const NodeKey k = MakeKey(4);
+  const std::string pub = ToHex(k.public_key);
+  const std::string sec = ToHex(k.secret_key);
+  auto json = [&](const std::string& body) { return "{" + body + "}"; };
+  const std::string suite = R"("crypto_suite":"ed25519-sha256")";
+  const std::string good_pub = R"("public_key":")" + pub + R"(")";
+  const std::string good_sec = R"("secret_key":")" + sec + R"(")";
+  struct Case {
+    std::string text;
+    std::string must_mention;
+  };
+  const std::vector<Case> cases = {
+      // An unknown field (a typo, or a file of another kind).
+      {json(suite + "," + good_pub + "," + good_sec + R"(,"comment":"x")"),
+       "unknown field \"comment\""},
+      // A field twice: which one would be used?
+      {json(suite + "," + good_pub + "," + good_sec + "," + good_sec),
+       "'secret_key' appears twice"},
+      // Missing fields.
+      {json(suite + "," + good_pub), "\"secret_key\" is missing"},
+      {json(good_pub + "," + good_sec), "\"crypto_suite\" is missing"},
+      // Wrong hex lengths: one byte short, and an odd number of digits.
+      {json(suite + "," + good_pub + R"(,"secret_key":")" +
+            sec.substr(0, sec.size() - 2) + R"(")"),
+       "secret_key has 31 bytes"},
+      {json(suite + R"(,"public_key":")" + pub.substr(0, pub.size() - 1) +
+            R"(",)" + good_sec),
+       "\"public_key\""},
+      {json(suite + R"(,"public_key":")" + pub + R"(00",)" + good_sec),
+       "public_key has 33 bytes"},
+      // A number where a string belongs.
+      {json(suite + R"(,"public_key":12,)" + good_sec),
+       "\"public_key\" is missing or not a string"},
+      // Trailing garbage after the object.
+      {NodeKeyToJson(k) + "}", "malformed JSON"},
+      {NodeKeyToJson(k) + "{}", "malformed JSON"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = Write(c.text);
+    const absl::Status s = LoadNodeKey(path).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.text;
+    EXPECT_NE(s.message().find(c.must_mention), absl::string_view::npos)
+        << "want \"" << c.must_mention << "\" in: " << s;
+    EXPECT_NE(s.message().find(path), absl::string_view::npos) << s;
+  }
+  // The well-formed file, with whitespace around it, still loads.
+  EXPECT_TRUE(LoadNodeKey(Write("\n  " + NodeKeyToJson(k) + "\n\n")).ok());
+}
+
+TEST_F(NodeKeyTest, KeyFileModeIsCheckedAndWrittenOwnerOnly) {
+  const std::string path = Write(NodeKeyToJson(MakeKey(5)));
+  // WriteFileAtomic (what keygen and localnet use) writes 0600.
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_TRUE(CheckKeyFileMode(path).ok());
+  for (mode_t mode : {0640, 0604, 0660, 0601}) {
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+    absl::Status s = CheckKeyFileMode(path);
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << mode;
+    EXPECT_NE(s.message().find("chmod 600"), absl::string_view::npos) << s;
+  }
+  ASSERT_EQ(chmod(path.c_str(), 0400), 0);
+  EXPECT_TRUE(CheckKeyFileMode(path).ok());
+  EXPECT_EQ(CheckKeyFileMode(dir_ + "/missing.json").code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST(LogTest, LevelsAndFallback) {
   InitLogging("test", "debug");
   EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::debug);

@@ -3,9 +3,11 @@
 // its proof, and `consortia localnet --stop` stops every process.
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -97,9 +99,25 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   EXPECT_NE(ReadAll(dir.path() + "/localnet.log").find("4 validators"),
             std::string::npos);
 
-  auto [code, out] = RunCli(
-      dir, {"submit", "--api", api, "--key", net + "/client_key.json", "--app",
-            "kv", "--method", "set", "--wait", "greeting", "hello"});
+  // The chain id comes from the genesis the user holds: a genesis of
+  // another chain is refused against this node, before anything is signed.
+  auto [ocode, oout] =
+      RunCli(dir, {"genesis", "--chain-id", "other-chain", "--out",
+                   dir.path() + "/other.json", net + "/client_key.json"});
+  ASSERT_EQ(ocode, 0) << oout;
+  auto [xcode, xout] = RunCli(
+      dir, {"submit", "--api", api, "--genesis", dir.path() + "/other.json",
+            "--key", net + "/client_key.json", "--app", "kv", "--method", "set",
+            "greeting", "forged"});
+  EXPECT_EQ(xcode, 1) << xout;
+  EXPECT_NE(xout.find("but the genesis says \"other-chain\""),
+            std::string::npos)
+      << xout;
+
+  auto [code, out] =
+      RunCli(dir, {"submit", "--api", api, "--genesis", net + "/genesis.json",
+                   "--key", net + "/client_key.json", "--app", "kv", "--method",
+                   "set", "--wait", "greeting", "hello"});
   ASSERT_EQ(code, 0) << out;
   // The first line is the submit answer with the tx hash.
   nlohmann::json first =
@@ -128,7 +146,8 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   EXPECT_NE(gout.find("\"hello\""), std::string::npos) << gout;
 
   // Bad usage is exit code 2 with a message.
-  auto [ucode, uout] = RunCli(dir, {"submit", "--api", api});
+  auto [ucode, uout] =
+      RunCli(dir, {"submit", "--api", api, "--genesis", net + "/genesis.json"});
   EXPECT_EQ(ucode, 2) << uout;
   EXPECT_NE(uout.find("--key is required"), std::string::npos) << uout;
 
@@ -138,6 +157,74 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << ReadAll(dir.path() + "/localnet.log");
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+// Keys on the client side, without a node: keygen writes 0600 and never
+// overwrites; a key file others can read draws a warning; a malformed key
+// file is refused naming the field; submit refuses to sign without a
+// genesis (the chain id is never taken from the node).
+TEST(CliKeysTest, KeygenNeverOverwritesAndKeysAreCheckedStrictly) {
+  TempDir dir;
+  const std::string key = dir.path() + "/key.json";
+  auto [kcode, kout] = RunCli(dir, {"keygen", "--out", key});
+  ASSERT_EQ(kcode, 0) << kout;
+  const std::string first = ReadAll(key);
+  EXPECT_EQ(ModeOf(key), static_cast<mode_t>(0600));
+
+  // A second keygen onto the same file fails and leaves it as it was.
+  auto [again, again_out] = RunCli(dir, {"keygen", "--out", key});
+  EXPECT_NE(again, 0) << again_out;
+  EXPECT_NE(again_out.find("already exists"), std::string::npos) << again_out;
+  EXPECT_EQ(ReadAll(key), first);
+  // No temporary file is left beside it.
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos)
+        << entry.path();
+  }
+  // An owner-only key loads without a warning.
+  auto [lcode, lout] =
+      RunCli(dir, {"genesis", "--chain-id", "keys-test", "--out",
+                   dir.path() + "/genesis.json", key});
+  ASSERT_EQ(lcode, 0) << lout;
+  EXPECT_EQ(lout.find("warning"), std::string::npos) << lout;
+
+  // Readable by others: a warning on stderr, and the command still works.
+  ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
+  auto [wcode, wout] =
+      RunCli(dir, {"genesis", "--chain-id", "keys-test", "--out",
+                   dir.path() + "/genesis2.json", key});
+  EXPECT_EQ(wcode, 0) << wout;
+  EXPECT_NE(wout.find("warning: key file " + key +
+                      " is accessible by group or others (mode 0644)"),
+            std::string::npos)
+      << wout;
+
+  // Strict parsing: an unknown field is named.
+  const std::string odd = dir.path() + "/odd.json";
+  {
+    nlohmann::json j = nlohmann::json::parse(first);
+    j["note"] = "hi";
+    std::ofstream(odd) << j.dump();
+  }
+  auto [pcode, pout] =
+      RunCli(dir, {"genesis", "--chain-id", "keys-test", "--out",
+                   dir.path() + "/genesis3.json", odd});
+  EXPECT_EQ(pcode, 2) << pout;
+  EXPECT_NE(pout.find("unknown field \"note\""), std::string::npos) << pout;
+
+  // submit without --genesis: refused before any network call (nothing
+  // listens on this api).
+  auto [scode, sout] =
+      RunCli(dir, {"submit", "--api", "http://127.0.0.1:1", "--key", key,
+                   "--app", "kv", "--method", "set", "k", "v"});
+  EXPECT_EQ(scode, 2) << sout;
+  EXPECT_NE(sout.find("--genesis is required"), std::string::npos) << sout;
 }
 
 }  // namespace

@@ -4,7 +4,23 @@
 //
 // Endpoints are ZeroMQ addresses: "tcp://127.0.0.1:7101", "ipc:///path" or,
 // when all services run as threads of one process, "inproc://name" on a
-// shared zmq::context_t.
+// shared zmq::context_t. The bus has no authentication of its own: whoever
+// can reach an endpoint can call every request type on it. So:
+//   - inproc://  for all services in one process (`consortia-node --all`);
+//   - ipc://     for services in one pod or on one host: the socket file is
+//                made owner-only (0600) right after bind, so only processes
+//                of the same user (or root) can connect; keep it in a
+//                directory that is not world-writable;
+//   - tcp://     on loopback (127.0.0.1) only, when ipc is not available;
+//                any local user can connect, so prefer ipc on shared hosts.
+// Never bind the internal bus to an address reachable from another host:
+// traffic between nodes goes over PeerNet (CurveZMQ, allow-listed keys).
+//
+// Every socket refuses a frame over BusOptions::max_message_bytes (ZeroMQ's
+// ZMQ_MAXMSGSIZE): a peer that sends one is disconnected by ZeroMQ (the
+// others are not affected), and the bus itself never sends one (see the
+// factories). inproc has no wire decoder, so there the bus checks the size
+// of what it receives itself.
 #ifndef CONSORTIA_COMMON_BUS_H_
 #define CONSORTIA_COMMON_BUS_H_
 
@@ -19,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "consortia/bytes.h"
+#include "consortia/types.h"
 
 namespace zmq {
 class context_t;
@@ -48,6 +65,26 @@ Bytes EncodeEnvelope(const Envelope& e);
 // InvalidArgument on malformed input or a version this build does not speak.
 absl::StatusOr<Envelope> DecodeEnvelope(ByteView data);
 
+// The largest frame a bus socket sends or accepts by default. The largest
+// legitimate messages are CommitBlock requests (one block of at most
+// kMaxBlockBytes, the encoding's own limit, plus its certificate) and
+// GetBlocks replies (a byte budget, 16 MiB for block sync, plus the one
+// block that crosses it, at most kMaxBlockBytes): twice kMaxBlockBytes
+// holds either with room to spare. A deployment whose blocks are smaller
+// (8 MiB by default) may lower it.
+inline constexpr size_t kDefaultBusMaxMessageBytes = 2 * kMaxBlockBytes;
+// The smallest limit a socket accepts: room for any envelope (sender and
+// error are bounded far below this) and a small payload.
+inline constexpr size_t kMinBusMaxMessageBytes = 64 * 1024;
+
+// Options shared by every bus socket.
+struct BusOptions {
+  // Largest frame (envelope or payload) sent or accepted, in bytes;
+  // kMinBusMaxMessageBytes..SIZE_MAX/2. See the file comment and the
+  // factories for what happens to a larger one.
+  size_t max_message_bytes = kDefaultBusMaxMessageBytes;
+};
+
 // Counts what the bus drops; optional, injected. Implementations must be
 // thread-safe.
 class BusMetrics {
@@ -62,6 +99,17 @@ class BusMetrics {
   virtual void LateReplyDropped() {}
   // `n` requests in flight failed because their connection closed.
   virtual void RequestsLostToDisconnect(uint64_t n) { (void)n; }
+  // A message over BusOptions::max_message_bytes was refused by this end: a
+  // request not sent (its caller gets InvalidArgument), a reply replaced by
+  // a ResourceExhausted error, an event not published (subscribers see a
+  // gap), or a received message dropped (inproc, where ZeroMQ does not
+  // check).
+  virtual void OversizedDropped() {}
+  // A BusServer's connection from a client closed (ipc/tcp only): the
+  // client left or crashed, or ZeroMQ cut it off for sending a frame over
+  // max_message_bytes or breaking the protocol. A steady rise while clients
+  // are up means a local process is misbehaving.
+  virtual void ClientDisconnected() {}
 };
 
 // Sends requests to one BusServer endpoint and matches replies by
@@ -88,10 +136,13 @@ class BusClient {
                              absl::Duration timeout, uint64_t trace_id = 0);
 };
 
-// InvalidArgument for a malformed endpoint.
+// InvalidArgument for a malformed endpoint or options out of bounds. A
+// request whose payload is over options.max_message_bytes fails at once with
+// InvalidArgument (nothing is sent); a reply over it makes ZeroMQ drop the
+// connection, so the requests in flight on it fail with Unavailable.
 absl::StatusOr<std::unique_ptr<BusClient>> ConnectBusClient(
     zmq::context_t& ctx, std::string endpoint, std::string sender,
-    BusMetrics* metrics = nullptr);
+    BusMetrics* metrics = nullptr, const BusOptions& options = {});
 
 // Serves requests on one endpoint. The handler runs on the server's I/O
 // thread and must not block for long: it either answers at once through
@@ -106,10 +157,16 @@ class BusServer {
   virtual ~BusServer() = default;
 };
 
-// Binds and starts serving. Unavailable if the endpoint cannot be bound.
+// Binds and starts serving. Unavailable if the endpoint cannot be bound (or
+// an ipc:// socket file cannot be made owner-only); InvalidArgument for a
+// malformed endpoint or options out of bounds. A client that sends a frame
+// over options.max_message_bytes is disconnected (ipc/tcp) or its request
+// dropped (inproc), and the handler never sees it; a reply over the limit
+// goes out as a ResourceExhausted error instead.
 absl::StatusOr<std::unique_ptr<BusServer>> StartBusServer(
     zmq::context_t& ctx, std::string endpoint, std::string name,
-    BusServer::Handler handler, BusMetrics* metrics = nullptr);
+    BusServer::Handler handler, BusMetrics* metrics = nullptr,
+    const BusOptions& options = {});
 
 // Publishes events; each topic has its own sequence, starting at 1.
 // Thread-safe.
@@ -121,9 +178,12 @@ class Publisher {
                            uint64_t trace_id = 0) = 0;
 };
 
-absl::StatusOr<std::unique_ptr<Publisher>> StartPublisher(zmq::context_t& ctx,
-                                                          std::string endpoint,
-                                                          std::string name);
+// Binds as StartBusServer does (an ipc:// socket file is owner-only). An
+// event over options.max_message_bytes is not published (its sequence
+// number is used, so subscribers see a gap and ask for it another way).
+absl::StatusOr<std::unique_ptr<Publisher>> StartPublisher(
+    zmq::context_t& ctx, std::string endpoint, std::string name,
+    BusMetrics* metrics = nullptr, const BusOptions& options = {});
 
 // Receives events on its own thread. The callback sees every event in order;
 // `missed` is how many sequence numbers were skipped before this one (0 when
@@ -138,9 +198,12 @@ class Subscriber {
   virtual ~Subscriber() = default;
 };
 
+// An event over options.max_message_bytes makes ZeroMQ drop the
+// connection; the subscriber reconnects and sees a gap.
 absl::StatusOr<std::unique_ptr<Subscriber>> StartSubscriber(
     zmq::context_t& ctx, std::string endpoint, std::vector<std::string> topics,
-    Subscriber::Callback cb, BusMetrics* metrics = nullptr);
+    Subscriber::Callback cb, BusMetrics* metrics = nullptr,
+    const BusOptions& options = {});
 
 }  // namespace consortia
 

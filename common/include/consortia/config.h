@@ -61,8 +61,18 @@ struct NodeKey {
   Bytes public_key;
   Bytes secret_key;
 };
+// Parses a key file strictly: InvalidArgument naming the file and the field
+// for malformed JSON or bytes after it, a repeated or unknown field, a
+// missing or non-string field, bad hex, an unknown suite, a key of the wrong
+// length for its suite, or a secret key that does not sign for the public
+// key. NotFound / PermissionDenied when the file cannot be read.
 absl::StatusOr<NodeKey> LoadNodeKey(const std::string& path);
 std::string NodeKeyToJson(const NodeKey& k);
+// OK when only the owner may access the key file at `path`;
+// FailedPrecondition (naming the mode and the fix) when its group or others
+// have any permission on it. Callers warn rather than refuse (a key on a
+// read-only mount may be shared on purpose). NotFound etc. from stat.
+absl::Status CheckKeyFileMode(const std::string& path);
 
 }  // namespace consortia
 

@@ -183,8 +183,12 @@ class LedgerApi {
       const Block& block, const CommitCertificate& cert) = 0;
   // Keeps each record durably, in one write, unless a record with the same
   // message is kept already (idempotent; seq is ignored). InvalidArgument
-  // for more than kMaxListEvidence records, an empty kind or message, or a
-  // message over kMaxEvidenceMessageBytes: then nothing is kept.
+  // for more than kMaxListEvidence records, an empty kind or message, a
+  // message over kMaxEvidenceMessageBytes, or (storage) a record whose
+  // message is not evidence that verifies against the genesis validators
+  // (VerifyEvidence, common/evidence.h) with the kind, height, round and
+  // validator the record states: then nothing is kept, and the error names
+  // the first bad record.
   // Unimplemented unless overridden (storage does).
   virtual absl::Status RecordEvidence(
       const std::vector<EvidenceRecord>& records);

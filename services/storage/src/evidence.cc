@@ -1,6 +1,11 @@
 // Ledger's evidence records: E<seq> holds each record, F<hash of its
 // message> maps the message to its seq so that the same evidence reported
-// again (by a restarted consensus, or found twice) is kept once.
+// again (by a restarted consensus, or found twice) is kept once. Every
+// record is checked against the genesis validators before anything is kept:
+// storage serves evidence as proof that a validator misbehaved, so it must
+// never keep (and publish) a forged accusation, whoever asks.
+#include "consortia/evidence.h"
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -41,6 +46,28 @@ absl::Status CheckRecord(const EvidenceRecord& r) {
   return absl::OkStatus();
 }
 
+// The record's message proves what its fields say: it decodes as evidence,
+// verifies against the genesis validators (same height, round and type,
+// different content, both signatures by the accused validator), and the
+// record's kind, height, round and validator are the evidence's own.
+absl::Status VerifyRecord(const CryptoSuite& suite, const Genesis& genesis,
+                          const EvidenceRecord& r) {
+  absl::StatusOr<Evidence> ev = DecodeEvidence(r.message);
+  if (!ev.ok()) return ev.status();
+  if (absl::Status s = VerifyEvidence(suite, genesis, *ev); !s.ok()) return s;
+  if (r.kind != EvidenceKind(*ev) || r.height != EvidenceHeight(*ev) ||
+      r.round != EvidenceRound(*ev) ||
+      r.validator_index != EvidenceValidator(*ev)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the record says ", r.kind, " by validator ", r.validator_index,
+        " at height ", r.height, " round ", r.round, "; its message is ",
+        std::string(EvidenceKind(*ev)), " by validator ",
+        EvidenceValidator(*ev), " at height ", EvidenceHeight(*ev), " round ",
+        EvidenceRound(*ev)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status Ledger::RecordEvidence(
@@ -50,8 +77,16 @@ absl::Status Ledger::RecordEvidence(
         absl::StrCat(records.size(), " evidence records, over the limit of ",
                      kMaxListEvidence));
   }
-  for (const EvidenceRecord& r : records) {
-    if (absl::Status s = CheckRecord(r); !s.ok()) return s;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const EvidenceRecord& r = records[i];
+    absl::Status s = CheckRecord(r);
+    if (s.ok()) s = VerifyRecord(suite_, genesis_, r);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("evidence record ", i, " (", r.kind, ", validator ",
+                       r.validator_index, ", height ", r.height,
+                       "): ", s.message(), "; nothing was kept"));
+    }
   }
   absl::MutexLock lock(&evidence_mu_);
   absl::StatusOr<std::optional<std::string>> count =

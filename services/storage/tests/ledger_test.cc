@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "apps/app.h"
 #include "consortia/bus.h"
+#include "consortia/evidence.h"
 #include "consortia/service_api.h"
 #include "consortia/state_proof.h"
 #include "gmock/gmock.h"
@@ -1158,14 +1159,64 @@ TEST_F(StorageLedgerTest, CommitPublishesBlockCommittedWithItsTxs) {
 // Evidence records (evidence.cc): kept once, numbered densely, listed in
 // pages, bounded, and durable across a reopen.
 
-EvidenceRecord EvidenceAt(int i) {
+// A prevote of `key` (as validator `index`) for a block hash made of `tag`.
+Vote SignedPrevote(const Chain& chain, const KeyPair& key, uint32_t index,
+                   uint64_t height, uint32_t round, uint8_t tag) {
+  Vote v;
+  v.type = VoteType::kPrevote;
+  v.height = height;
+  v.round = round;
+  v.block_hash.fill(tag);
+  v.validator_index = index;
+  absl::StatusOr<Bytes> sig =
+      Suite().Sign(key.secret_key, VoteSignBytes(chain.genesis.chain_id, v));
+  EXPECT_TRUE(sig.ok()) << sig.status();
+  if (sig.ok()) v.signature = *sig;
+  return v;
+}
+
+// A proposal of `key` (as validator 0) of a header-only block at `time_ms`.
+Proposal SignedProposal(const Chain& chain, const KeyPair& key, uint64_t height,
+                        uint32_t round, uint64_t time_ms) {
+  Proposal p;
+  p.height = height;
+  p.round = round;
+  p.proposer_index = 0;
+  p.block.header.chain_id = chain.genesis.chain_id;
+  p.block.header.height = height;
+  p.block.header.time_ms = time_ms;
+  const Hash32 h = BlockHash(Suite(), p.block.header);
+  absl::StatusOr<Bytes> sig = Suite().Sign(
+      key.secret_key, ProposalSignBytes(chain.genesis.chain_id, p, h));
+  EXPECT_TRUE(sig.ok()) << sig.status();
+  if (sig.ok()) p.signature = *sig;
+  return p;
+}
+
+// The record of `e`, with its fields as consensus fills them.
+EvidenceRecord RecordOf(const Evidence& e) {
   EvidenceRecord r;
-  r.kind = i % 2 == 0 ? "duplicate_vote" : "duplicate_proposal";
-  r.height = 10 + i;
-  r.round = i % 3;
-  r.validator_index = i % 4;
-  r.message = ToBytes("evidence-" + std::to_string(i));
+  r.kind = std::string(EvidenceKind(e));
+  r.height = EvidenceHeight(e);
+  r.round = EvidenceRound(e);
+  r.validator_index = EvidenceValidator(e);
+  r.message = EncodeEvidence(e);
   return r;
+}
+
+// Valid evidence number i against chain's genesis (its one validator
+// equivocates): a double prevote for even i, a double proposal for odd i.
+EvidenceRecord EvidenceAt(const Chain& chain, int i) {
+  const uint64_t height = 10 + static_cast<uint64_t>(i);
+  const uint32_t round = static_cast<uint32_t>(i % 3);
+  if (i % 2 == 0) {
+    return RecordOf(
+        DoubleVote{SignedPrevote(chain, chain.validator, 0, height, round, 1),
+                   SignedPrevote(chain, chain.validator, 0, height, round, 2)});
+  }
+  return RecordOf(DoubleProposal{
+      SignedProposal(chain, chain.validator, height, round, 1000),
+      SignedProposal(chain, chain.validator, height, round, 2000)});
 }
 
 std::vector<EvidenceRecord> ListEvidence(Ledger& ledger, uint64_t from,
@@ -1178,18 +1229,24 @@ std::vector<EvidenceRecord> ListEvidence(Ledger& ledger, uint64_t from,
 
 TEST_F(StorageLedgerTest, KeepsEachRecordOnceInOrderAcrossAReopen) {
   EXPECT_TRUE(ListEvidence(*ledger_, 1, 10).empty());
-  ASSERT_TRUE(ledger_->RecordEvidence({EvidenceAt(0), EvidenceAt(1)}).ok());
+  ASSERT_TRUE(
+      ledger_->RecordEvidence({EvidenceAt(chain_, 0), EvidenceAt(chain_, 1)})
+          .ok());
   // The same evidence again (a restarted consensus, or another round of
   // relays) and one duplicate inside the batch: kept once.
   ASSERT_TRUE(
-      ledger_->RecordEvidence({EvidenceAt(1), EvidenceAt(2), EvidenceAt(2)})
+      ledger_
+          ->RecordEvidence({EvidenceAt(chain_, 1), EvidenceAt(chain_, 2),
+                            EvidenceAt(chain_, 2)})
           .ok());
   Reopen();
-  ASSERT_TRUE(ledger_->RecordEvidence({EvidenceAt(0), EvidenceAt(3)}).ok());
+  ASSERT_TRUE(
+      ledger_->RecordEvidence({EvidenceAt(chain_, 0), EvidenceAt(chain_, 3)})
+          .ok());
   const std::vector<EvidenceRecord> all = ListEvidence(*ledger_, 1, 100);
   ASSERT_EQ(all.size(), 4u);
   for (int i = 0; i < 4; ++i) {
-    EvidenceRecord want = EvidenceAt(i);
+    EvidenceRecord want = EvidenceAt(chain_, i);
     want.seq = static_cast<uint64_t>(i) + 1;
     EXPECT_EQ(all[i], want) << i;
   }
@@ -1202,19 +1259,19 @@ TEST_F(StorageLedgerTest, KeepsEachRecordOnceInOrderAcrossAReopen) {
 }
 
 TEST_F(StorageLedgerTest, RefusesBadRecordsAndKeepsNothingOfTheBatch) {
-  EvidenceRecord no_kind = EvidenceAt(0);
+  EvidenceRecord no_kind = EvidenceAt(chain_, 0);
   no_kind.kind.clear();
-  EvidenceRecord huge = EvidenceAt(1);
+  EvidenceRecord huge = EvidenceAt(chain_, 1);
   huge.message.assign(kMaxEvidenceMessageBytes + 1, 'x');
-  EvidenceRecord empty = EvidenceAt(2);
+  EvidenceRecord empty = EvidenceAt(chain_, 2);
   empty.message.clear();
   for (const EvidenceRecord& bad : {no_kind, huge, empty}) {
-    EXPECT_EQ(ledger_->RecordEvidence({EvidenceAt(5), bad}).code(),
+    EXPECT_EQ(ledger_->RecordEvidence({EvidenceAt(chain_, 5), bad}).code(),
               absl::StatusCode::kInvalidArgument);
   }
   EXPECT_EQ(ledger_
                 ->RecordEvidence(std::vector<EvidenceRecord>(
-                    kMaxListEvidence + 1, EvidenceAt(6)))
+                    kMaxListEvidence + 1, EvidenceAt(chain_, 6)))
                 .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(ListEvidence(*ledger_, 1, 10).empty());
@@ -1224,6 +1281,55 @@ TEST_F(StorageLedgerTest, RefusesBadRecordsAndKeepsNothingOfTheBatch) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ledger_->ListEvidence(1, kMaxListEvidence + 1).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StorageLedgerTest, RefusesForgedEvidenceAndKeepsNothingOfTheBatch) {
+  const KeyPair stranger = Suite().GenerateKey();
+  const Vote a = SignedPrevote(chain_, chain_.validator, 0, 20, 0, 1);
+  const Vote b = SignedPrevote(chain_, chain_.validator, 0, 20, 0, 2);
+
+  // Signed by a key that is not validator 0's: an accusation anyone could
+  // make up.
+  const EvidenceRecord bad_signature =
+      RecordOf(DoubleVote{a, SignedPrevote(chain_, stranger, 0, 20, 0, 2)});
+  // Two honest votes of different heights: no equivocation.
+  const EvidenceRecord other_heights = RecordOf(
+      DoubleVote{a, SignedPrevote(chain_, chain_.validator, 0, 21, 0, 2)});
+  // Validator 3 does not exist in this genesis.
+  const EvidenceRecord unknown_validator =
+      RecordOf(DoubleVote{SignedPrevote(chain_, stranger, 3, 20, 0, 1),
+                          SignedPrevote(chain_, stranger, 3, 20, 0, 2)});
+  // Valid evidence under a record that accuses someone else.
+  EvidenceRecord wrong_fields = RecordOf(DoubleVote{a, b});
+  wrong_fields.validator_index = 1;
+  wrong_fields.height = 99;
+  // Not evidence at all.
+  EvidenceRecord garbage = RecordOf(DoubleVote{a, b});
+  garbage.message = ToBytes("evidence-0");
+  // The same vote twice.
+  const EvidenceRecord same = RecordOf(DoubleVote{a, a});
+
+  const EvidenceRecord good = RecordOf(DoubleVote{a, b});
+  int index = 0;
+  for (const EvidenceRecord& bad :
+       {bad_signature, other_heights, unknown_validator, wrong_fields, garbage,
+        same}) {
+    const absl::Status s = ledger_->RecordEvidence({good, bad});
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << index << s;
+    // The error names the bad record (the second of the call).
+    EXPECT_THAT(std::string(s.message()),
+                ::testing::HasSubstr("evidence record 1"))
+        << index << s;
+    ++index;
+  }
+  EXPECT_TRUE(ListEvidence(*ledger_, 1, 10).empty());
+
+  // The valid one alone is kept.
+  ASSERT_TRUE(ledger_->RecordEvidence({good}).ok());
+  const std::vector<EvidenceRecord> kept = ListEvidence(*ledger_, 1, 10);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].message, good.message);
+  EXPECT_EQ(kept[0].validator_index, 0u);
 }
 
 }  // namespace

@@ -11,61 +11,13 @@
 namespace consortia::consensus::tendermint {
 namespace {
 
-constexpr std::string_view kProposalDomainTag = "consortia/proposal/v1";
-
-enum class Kind : uint8_t { kProposal = 1, kVote = 2, kCommit = 3 };
+using Kind = ConsensusMessageKind;
 
 // Propagates a non-OK status from an expression.
 #define TM_RETURN_IF_ERROR(expr)                          \
   do {                                                    \
     if (absl::Status _st = (expr); !_st.ok()) return _st; \
   } while (0)
-
-absl::Status GetVarint32(Decoder* d, uint32_t* v, const char* field) {
-  const size_t start = d->offset();
-  uint64_t x = 0;
-  TM_RETURN_IF_ERROR(d->GetVarint(&x));
-  if (x > std::numeric_limits<uint32_t>::max()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, " ", x, " does not fit in 32 bits at offset ", start));
-  }
-  *v = static_cast<uint32_t>(x);
-  return absl::OkStatus();
-}
-
-void EncodeProposalBody(const Proposal& p, Encoder* e) {
-  e->PutVarint(p.height);
-  e->PutVarint(p.round);
-  e->PutVarint(static_cast<uint64_t>(p.valid_round + 1));
-  e->PutVarint(p.proposer_index);
-  e->PutBytes(EncodeBlock(p.block));
-  e->PutBytes(p.signature);
-}
-
-absl::Status DecodeProposalBody(Decoder* d, Proposal* p) {
-  TM_RETURN_IF_ERROR(d->GetVarint(&p->height));
-  TM_RETURN_IF_ERROR(GetVarint32(d, &p->round, "round"));
-  const size_t vr_at = d->offset();
-  uint64_t vr_plus_one = 0;
-  TM_RETURN_IF_ERROR(d->GetVarint(&vr_plus_one));
-  if (vr_plus_one > uint64_t{std::numeric_limits<uint32_t>::max()} + 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "valid round + 1 = ", vr_plus_one, " out of range at offset ", vr_at));
-  }
-  p->valid_round = static_cast<int64_t>(vr_plus_one) - 1;
-  TM_RETURN_IF_ERROR(GetVarint32(d, &p->proposer_index, "proposer index"));
-  Bytes block;
-  const size_t block_at = d->offset();
-  TM_RETURN_IF_ERROR(d->GetBytes(&block, kMaxBlockBytes));
-  absl::StatusOr<Block> b = DecodeBlock(block);
-  if (!b.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "proposal block at offset ", block_at, ": ", b.status().message()));
-  }
-  p->block = *std::move(b);
-  TM_RETURN_IF_ERROR(d->GetBytes(&p->signature, kMaxSignatureBytes));
-  return absl::OkStatus();
-}
 
 absl::Status TooLarge(size_t size) {
   return absl::InvalidArgumentError(absl::StrCat("consensus message of ", size,
@@ -75,22 +27,9 @@ absl::Status TooLarge(size_t size) {
 
 }  // namespace
 
-Bytes ProposalSignBytes(std::string_view chain_id, const Proposal& p,
-                        const Hash32& block_hash) {
-  Encoder e;
-  e.PutString(kProposalDomainTag);
-  e.PutString(chain_id);
-  e.PutVarint(p.height);
-  e.PutVarint(p.round);
-  e.PutVarint(static_cast<uint64_t>(p.valid_round + 1));
-  e.PutHash(block_hash);
-  e.PutVarint(p.proposer_index);
-  return e.Take();
-}
-
 Bytes EncodeProposal(const Proposal& p) {
   Encoder e;
-  EncodeProposalBody(p, &e);
+  PutProposal(&e, p);
   return e.Take();
 }
 
@@ -98,7 +37,7 @@ absl::StatusOr<Proposal> DecodeProposal(ByteView data) {
   if (data.size() > kMaxMessageBytes) return TooLarge(data.size());
   Decoder d(data);
   Proposal p;
-  TM_RETURN_IF_ERROR(DecodeProposalBody(&d, &p));
+  TM_RETURN_IF_ERROR(GetProposal(&d, &p));
   TM_RETURN_IF_ERROR(d.ExpectEnd());
   return p;
 }
@@ -107,7 +46,7 @@ Bytes EncodeMessage(const Message& m) {
   Encoder e;
   if (const auto* p = std::get_if<Proposal>(&m)) {
     e.PutU8(static_cast<uint8_t>(Kind::kProposal));
-    EncodeProposalBody(*p, &e);
+    PutProposal(&e, *p);
   } else if (const auto* v = std::get_if<Vote>(&m)) {
     e.PutU8(static_cast<uint8_t>(Kind::kVote));
     e.PutBytes(EncodeVote(*v));
@@ -129,7 +68,7 @@ absl::StatusOr<Message> DecodeMessage(ByteView data) {
   switch (static_cast<Kind>(kind)) {
     case Kind::kProposal: {
       Proposal p;
-      TM_RETURN_IF_ERROR(DecodeProposalBody(&d, &p));
+      TM_RETURN_IF_ERROR(GetProposal(&d, &p));
       out = std::move(p);
       break;
     }
@@ -161,120 +100,6 @@ absl::StatusOr<Message> DecodeMessage(ByteView data) {
   }
   TM_RETURN_IF_ERROR(d.ExpectEnd());
   return out;
-}
-
-uint32_t EvidenceValidator(const Evidence& e) {
-  if (const auto* v = std::get_if<DoubleVote>(&e)) {
-    return v->first.validator_index;
-  }
-  return std::get<DoubleProposal>(e).first.proposer_index;
-}
-
-Bytes EncodeEvidence(const Evidence& e) {
-  Encoder enc;
-  if (const auto* v = std::get_if<DoubleVote>(&e)) {
-    enc.PutBytes(EncodeMessage(v->first));
-    enc.PutBytes(EncodeMessage(v->second));
-  } else {
-    const DoubleProposal& p = std::get<DoubleProposal>(e);
-    enc.PutBytes(EncodeMessage(p.first));
-    enc.PutBytes(EncodeMessage(p.second));
-  }
-  return enc.Take();
-}
-
-absl::StatusOr<Evidence> DecodeEvidence(ByteView data) {
-  if (data.size() > kMaxMessageBytes) return TooLarge(data.size());
-  Decoder d(data);
-  Message m[2];
-  for (Message& one : m) {
-    Bytes raw;
-    TM_RETURN_IF_ERROR(d.GetBytes(&raw, kMaxMessageBytes));
-    absl::StatusOr<Message> decoded = DecodeMessage(raw);
-    if (!decoded.ok()) return decoded.status();
-    one = *std::move(decoded);
-  }
-  TM_RETURN_IF_ERROR(d.ExpectEnd());
-  if (const auto* a = std::get_if<Vote>(&m[0])) {
-    if (const auto* b = std::get_if<Vote>(&m[1])) return DoubleVote{*a, *b};
-  }
-  if (const auto* a = std::get_if<Proposal>(&m[0])) {
-    if (const auto* b = std::get_if<Proposal>(&m[1])) {
-      return DoubleProposal{*a, *b};
-    }
-  }
-  return absl::InvalidArgumentError(
-      "evidence must hold two votes or two proposals");
-}
-
-std::string_view EvidenceKind(const Evidence& e) {
-  return std::holds_alternative<DoubleVote>(e) ? "duplicate_vote"
-                                               : "duplicate_proposal";
-}
-
-uint64_t EvidenceHeight(const Evidence& e) {
-  if (const auto* v = std::get_if<DoubleVote>(&e)) return v->first.height;
-  return std::get<DoubleProposal>(e).first.height;
-}
-
-uint32_t EvidenceRound(const Evidence& e) {
-  if (const auto* v = std::get_if<DoubleVote>(&e)) return v->first.round;
-  return std::get<DoubleProposal>(e).first.round;
-}
-
-absl::Status VerifyEvidence(const CryptoSuite& suite, const Genesis& genesis,
-                            const Evidence& e) {
-  if (suite.name() != genesis.crypto_suite) {
-    return absl::InvalidArgumentError("evidence checked with another suite");
-  }
-  const size_t n = genesis.validators.size();
-  if (const auto* dv = std::get_if<DoubleVote>(&e)) {
-    const Vote& a = dv->first;
-    const Vote& b = dv->second;
-    if (a.type != b.type || a.height != b.height || a.round != b.round ||
-        a.validator_index != b.validator_index) {
-      return absl::InvalidArgumentError(
-          "votes are not for the same height, round, type and validator");
-    }
-    if (a.block_hash == b.block_hash) {
-      return absl::InvalidArgumentError("votes are for the same block");
-    }
-    if (a.validator_index >= n) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("validator ", a.validator_index, " is unknown"));
-    }
-    const Bytes& key = genesis.validators[a.validator_index].public_key;
-    if (!suite.Verify(key, VoteSignBytes(genesis.chain_id, a), a.signature) ||
-        !suite.Verify(key, VoteSignBytes(genesis.chain_id, b), b.signature)) {
-      return absl::InvalidArgumentError("a vote's signature does not verify");
-    }
-    return absl::OkStatus();
-  }
-  const DoubleProposal& dp = std::get<DoubleProposal>(e);
-  const Proposal& a = dp.first;
-  const Proposal& b = dp.second;
-  if (a.height != b.height || a.round != b.round ||
-      a.proposer_index != b.proposer_index) {
-    return absl::InvalidArgumentError(
-        "proposals are not for the same height, round and proposer");
-  }
-  if (a.proposer_index >= n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("proposer ", a.proposer_index, " is unknown"));
-  }
-  const Hash32 ha = BlockHash(suite, a.block.header);
-  const Hash32 hb = BlockHash(suite, b.block.header);
-  if (ha == hb && a.valid_round == b.valid_round) {
-    return absl::InvalidArgumentError("proposals are the same");
-  }
-  const Bytes& key = genesis.validators[a.proposer_index].public_key;
-  if (!suite.Verify(key, ProposalSignBytes(genesis.chain_id, a, ha),
-                    a.signature) ||
-      !suite.Verify(key, ProposalSignBytes(genesis.chain_id, b, hb),
-                    b.signature)) {
-    return absl::InvalidArgumentError("a proposal's signature does not verify");
-  }
-  return absl::OkStatus();
 }
 
 uint32_t ProposerIndex(uint64_t height, uint32_t round, size_t n) {

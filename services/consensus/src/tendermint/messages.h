@@ -1,6 +1,7 @@
-// The messages of the Tendermint state machine: proposals (defined here),
-// votes and commit certificates (common/types.h), a decided block with its
-// certificate for peers that lag, and evidence of equivocation. Each has one
+// The messages of the Tendermint state machine: proposals and evidence of
+// equivocation (common/evidence.h, which storage shares to check the
+// evidence it keeps), votes and commit certificates (common/types.h), and a
+// decided block with its certificate for peers that lag. Each has one
 // canonical encoding written with the project codec.
 #ifndef CONSORTIA_CONSENSUS_SRC_TENDERMINT_MESSAGES_H_
 #define CONSORTIA_CONSENSUS_SRC_TENDERMINT_MESSAGES_H_
@@ -13,39 +14,32 @@
 #include "absl/status/statusor.h"
 #include "consortia/bytes.h"
 #include "consortia/crypto_suite.h"
+#include "consortia/evidence.h"
 #include "consortia/types.h"
 
 namespace consortia::consensus::tendermint {
 
 // The paper's "-1": no valid round / no locked round.
-inline constexpr int64_t kNoRound = -1;
+inline constexpr int64_t kNoRound = kNoValidRound;
 
 // The largest encoded consensus message: a proposal carrying a block of the
 // largest encodable size, plus room for the fields around it.
-inline constexpr size_t kMaxMessageBytes = kMaxBlockBytes + 4096;
+inline constexpr size_t kMaxMessageBytes = kMaxConsensusMessageBytes;
 
-// <PROPOSAL, height, round, block, valid_round> of Algorithm 1, signed by
-// validator proposer_index, which must be Proposer(height, round).
-struct Proposal {
-  uint64_t height = 0;
-  uint32_t round = 0;
-  // kNoRound, or the round (< round) in which the proposer saw 2f+1 prevotes
-  // for this block (the paper's validRound).
-  int64_t valid_round = kNoRound;
-  uint32_t proposer_index = 0;
-  Block block;
-  Bytes signature;  // over ProposalSignBytes()
-
-  bool operator==(const Proposal&) const = default;
-};
-
-// What the proposer signs: the domain tag "consortia/proposal/v1", the chain
-// id, height, round, valid_round + 1, the block's hash (BlockHash of its
-// header; the header's tx_root binds the txs) and the proposer index.
-// block_hash must be BlockHash(suite, p.block.header); callers that already
-// have it pass it to save a hash.
-Bytes ProposalSignBytes(std::string_view chain_id, const Proposal& p,
-                        const Hash32& block_hash);
+// Proposals and evidence are defined in common/evidence.h (namespace
+// consortia); these names keep tendermint:: spellings working.
+using ::consortia::DecodeEvidence;
+using ::consortia::DoubleProposal;
+using ::consortia::DoubleVote;
+using ::consortia::EncodeEvidence;
+using ::consortia::Evidence;
+using ::consortia::EvidenceHeight;
+using ::consortia::EvidenceKind;
+using ::consortia::EvidenceRound;
+using ::consortia::EvidenceValidator;
+using ::consortia::Proposal;
+using ::consortia::ProposalSignBytes;
+using ::consortia::VerifyEvidence;
 
 // A decided block with the certificate that proves it final. Sent to peers
 // that are still working on that height, so that they decide it too
@@ -61,10 +55,11 @@ struct Commit {
 using Message = std::variant<Proposal, Vote, Commit>;
 
 // Wire layout (codec.h primitives):
-//   Proposal: varint height, varint32 round, varint (valid_round + 1) (at
-//             most 2^32), varint32 proposer_index, bytes EncodeBlock(block),
-//             bytes signature
-//   Message:  u8 kind (1 proposal, 2 vote, 3 commit), then for a proposal
+//   Proposal: as PutProposal (common/evidence.h): varint height, varint32
+//             round, varint (valid_round + 1) (at most 2^32), varint32
+//             proposer_index, bytes EncodeBlock(block), bytes signature
+//   Message:  u8 kind (ConsensusMessageKind: 1 proposal, 2 vote, 3 commit),
+//             then for a proposal
 //             its body as above, for a vote bytes EncodeVote, for a commit
 //             bytes EncodeBlock, bytes EncodeCertificate.
 // The decoders return InvalidArgument for malformed input, a field over its
@@ -74,45 +69,6 @@ Bytes EncodeProposal(const Proposal& p);
 absl::StatusOr<Proposal> DecodeProposal(ByteView data);
 Bytes EncodeMessage(const Message& m);
 absl::StatusOr<Message> DecodeMessage(ByteView data);
-
-// Two validly signed votes of one validator for the same height, round and
-// type, for different blocks (one may be nil).
-struct DoubleVote {
-  Vote first;
-  Vote second;
-  bool operator==(const DoubleVote&) const = default;
-};
-
-// Two validly signed, different proposals of one proposer for the same height
-// and round. The blocks keep only their headers (the signature covers the
-// header's hash, so the pair stays verifiable without the txs).
-struct DoubleProposal {
-  Proposal first;
-  Proposal second;
-  bool operator==(const DoubleProposal&) const = default;
-};
-
-using Evidence = std::variant<DoubleVote, DoubleProposal>;
-
-// The validator that the evidence accuses.
-uint32_t EvidenceValidator(const Evidence& e);
-
-// Evidence as storage keeps it and the api serves it (hex): the two
-// messages, each as EncodeMessage (a DoubleProposal's blocks without txs).
-// DecodeEvidence returns InvalidArgument unless both are votes or both are
-// proposals; it does not check signatures (VerifyEvidence does).
-Bytes EncodeEvidence(const Evidence& e);
-absl::StatusOr<Evidence> DecodeEvidence(ByteView data);
-// "duplicate_vote" or "duplicate_proposal"; and the height and round.
-std::string_view EvidenceKind(const Evidence& e);
-uint64_t EvidenceHeight(const Evidence& e);
-uint32_t EvidenceRound(const Evidence& e);
-
-// OK iff e proves that a validator of genesis equivocated: both messages are
-// for the same height and round (and type), they differ, and both signatures
-// verify with that validator's key. InvalidArgument saying why otherwise.
-absl::Status VerifyEvidence(const CryptoSuite& suite, const Genesis& genesis,
-                            const Evidence& e);
 
 // Round-robin proposer of (height, round) among n validators of equal
 // power: (height + round) mod n. n must be > 0. ProposerSchedule gives the
