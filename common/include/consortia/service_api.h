@@ -274,6 +274,19 @@ struct CommittedEvent {
   bool operator==(const CommittedEvent&) const = default;
 };
 
+// A page of commit events (QueryApi::GetCommitted): the events of heights
+// [from, next_height - 1], one per height in height order, where `from` is
+// the height asked for. A page may stop before the end of the range asked
+// for (a limit of heights or txs per reply, or storage's tip): next_height
+// says where it stopped, and a caller that wants the rest asks again from
+// next_height. next_height == from means storage has nothing from `from`
+// yet (beyond its tip).
+struct CommittedPage {
+  std::vector<CommittedEvent> events;
+  uint64_t next_height = 0;
+  bool operator==(const CommittedPage&) const = default;
+};
+
 // The part of storage that the api and the mempool read. Thread-safe.
 class QueryApi {
  public:
@@ -286,10 +299,16 @@ class QueryApi {
   // found = false when the key has no value (not an error).
   virtual absl::StatusOr<StateRecord> GetState(const std::string& app,
                                                const std::string& key) = 0;
-  // The commit events of heights [from, to], at most 1000 per call, to fill a
-  // subscriber's gap or rebuild a replay window.
-  virtual absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(
-      uint64_t from, uint64_t to) = 0;
+  // The commit events of heights [from, to], to fill a subscriber's gap or
+  // rebuild a replay window. The answer may stop early: at most 1000 heights
+  // per call, fewer when their txs reach a per-reply limit (storage: 100,000;
+  // at least one height is always returned) or at the tip; its next_height
+  // says where it stopped (CommittedPage), and a caller that wants the whole
+  // range calls again from there until next_height > to. A call that makes
+  // no progress (next_height == from) means the heights are not committed
+  // yet. InvalidArgument for from = 0 or from > to.
+  virtual absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
+                                                     uint64_t to) = 0;
 
   // The queries below answer Unimplemented unless overridden (test fakes
   // that do not need them leave them so); storage implements them all.

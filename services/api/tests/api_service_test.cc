@@ -150,8 +150,7 @@ class FakeQuery : public QueryApi {
     if (it == state_.end()) return StateRecord{};
     return it->second;
   }
-  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(uint64_t,
-                                                           uint64_t) override {
+  absl::StatusOr<CommittedPage> GetCommitted(uint64_t, uint64_t) override {
     return absl::UnimplementedError("not used by the api");
   }
   // Answers the state record stored for (app, key) with its height set to
