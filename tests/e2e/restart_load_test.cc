@@ -6,9 +6,12 @@
 // the paging fix its mempool never became ready ("storage returned commit
 // events up to height X, expected Y" forever).
 //
-// The load is posted over a few keep-alive HTTP connections, each with many
-// requests in flight (the api has no batch route), from txs signed in bulk
-// beforehand. The phases' durations are printed (not asserted).
+// The load (121,600 kv txs from 64 senders, signed in bulk beforehand) is
+// posted over a few keep-alive HTTP connections, each with many requests in
+// flight (the api has no batch route), in two parts of at most 99,000 while
+// consensus is paused, so that each part waits in the pool and is committed
+// in blocks of 5,000. The phases' durations are printed (not asserted):
+// about 40 s in all on 2 shared cores.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
