@@ -68,7 +68,10 @@ absl::Status CommitFollower::Fetch(uint64_t from, uint64_t to,
     const uint64_t end = std::min(to, start + (kMaxCommittedPerCall - 1));
     absl::StatusOr<CommittedPage> page = query_->GetCommitted(start, end);
     if (!page.ok()) return page.status();
-    if (absl::Status s = CheckPage(start, end, *page); !s.ok()) return s;
+    if (absl::Status s = CheckPage(start, end, *page); !s.ok()) {
+      metrics_.bad_commit_pages.Inc();
+      return s;
+    }
     for (const CommittedEvent& e : page->events) mempool_->OnCommitted(e);
     if (page->next_height == start) {
       if (stop_at_tip) return absl::OkStatus();

@@ -2,14 +2,17 @@
 
 #include <map>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "consortia/metrics.h"
 #include "fake_query.h"
 #include "gtest/gtest.h"
 #include "mempool.h"
+#include "mempool_metrics.h"
 #include "test_util.h"
 
 namespace consortia::mempool {
@@ -234,11 +237,21 @@ TEST_F(CommitFollowerTest, APageWithAHoleIsRefused) {
   Mempool mempool(o, kChainId, Ed25519Sha256(), nullptr);
   CommitFollower::Options f;
   f.retry_interval = absl::Milliseconds(5);
-  CommitFollower follower(f, &mempool, &holey);
+  MetricsRegistry registry;
+  CommitFollower follower(f, &mempool, &holey,
+                          MempoolMetrics::Create(registry));
   follower.Start();
   ASSERT_TRUE(WaitFor([&] { return holey.committed_calls().size() >= 3; }));
   EXPECT_FALSE(mempool.ready());
   EXPECT_EQ(mempool.applied_height(), 0u);
+  // Each refused page is counted.
+  const std::string text = registry.Serialize();
+  EXPECT_EQ(text.find("consortia_mempool_bad_commit_pages_total 0"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("consortia_mempool_bad_commit_pages_total "),
+            std::string::npos)
+      << text;
 }
 
 TEST_F(CommitFollowerTest, UndecodableEventsAreDropped) {
