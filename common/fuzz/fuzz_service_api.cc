@@ -133,8 +133,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 sai::EncodeGetCommittedRequest);
       break;
     case 22:
-      RoundTrip("committed events", in, sai::DecodeCommittedEvents,
-                sai::EncodeCommittedEvents);
+      RoundTrip("committed page", in, sai::DecodeCommittedPage,
+                sai::EncodeCommittedPage);
       break;
     case 23:
       RoundTrip("evidence records", in, sai::DecodeEvidenceRecords,

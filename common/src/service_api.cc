@@ -641,26 +641,38 @@ absl::StatusOr<GetCommittedRequest> DecodeGetCommittedRequest(ByteView data) {
       });
 }
 
-Bytes EncodeCommittedEvents(const std::vector<CommittedEvent>& events) {
+Bytes EncodeCommittedPage(const CommittedPage& page) {
   Encoder e;
-  e.PutVarint(events.size());
-  for (const CommittedEvent& ev : events) PutCommittedEvent(ev, &e);
+  e.PutVarint(page.events.size());
+  for (const CommittedEvent& ev : page.events) PutCommittedEvent(ev, &e);
+  e.PutU64(page.next_height);
   return e.Take();
 }
 
-absl::StatusOr<std::vector<CommittedEvent>> DecodeCommittedEvents(
-    ByteView data) {
-  return DecodeWith<std::vector<CommittedEvent>>(
-      "committed events", data,
-      [](Decoder* d, std::vector<CommittedEvent>* out) -> absl::Status {
+absl::StatusOr<CommittedPage> DecodeCommittedPage(ByteView data) {
+  return DecodeWith<CommittedPage>(
+      "committed page", data,
+      [](Decoder* d, CommittedPage* out) -> absl::Status {
         uint64_t n;
         // height + hash + count: at least 41 bytes each.
         SA_RETURN_IF_ERROR(d->GetCount(&n, kMaxCommittedPerCall, 41));
-        out->reserve(n);
+        out->events.reserve(n);
         for (uint64_t i = 0; i < n; ++i) {
           CommittedEvent ev;
           SA_RETURN_IF_ERROR(GetCommittedEvent(d, &ev));
-          out->push_back(std::move(ev));
+          if (!out->events.empty() && ev.height <= out->events.back().height) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("commit event of height ", ev.height,
+                             " after height ", out->events.back().height));
+          }
+          out->events.push_back(std::move(ev));
+        }
+        SA_RETURN_IF_ERROR(d->GetU64(&out->next_height));
+        if (!out->events.empty() &&
+            out->next_height <= out->events.back().height) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "next height ", out->next_height,
+              " is not after the last event's ", out->events.back().height));
         }
         return absl::OkStatus();
       });
@@ -1144,12 +1156,12 @@ class RemoteQuery final : public QueryApi {
                                       timeout_, sai::DecodeStateRecord);
   }
 
-  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(
-      uint64_t from, uint64_t to) override {
-    return CallAndDecode<std::vector<CommittedEvent>>(
+  absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
+                                             uint64_t to) override {
+    return CallAndDecode<CommittedPage>(
         client_, MsgType::kQueryCommitted,
         sai::EncodeGetCommittedRequest({from, to}), timeout_,
-        sai::DecodeCommittedEvents);
+        sai::DecodeCommittedPage);
   }
 
   absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
@@ -1363,15 +1375,15 @@ BusServer::Handler ServeStorage(LedgerApi* ledger, QueryApi* query,
             [query](ByteView p) -> absl::StatusOr<Bytes> {
               auto r = sai::DecodeGetCommittedRequest(p);
               if (!r.ok()) return r.status();
-              absl::StatusOr<std::vector<CommittedEvent>> events =
+              absl::StatusOr<CommittedPage> page =
                   query->GetCommitted(r->from, r->to);
-              if (events.ok() && events->size() > kMaxCommittedPerCall) {
+              if (page.ok() && page->events.size() > kMaxCommittedPerCall) {
                 return absl::InternalError(
-                    absl::StrCat("storage returned ", events->size(),
+                    absl::StrCat("storage returned ", page->events.size(),
                                  " commit events, over the limit of ",
                                  kMaxCommittedPerCall));
               }
-              return Encoded(events, sai::EncodeCommittedEvents);
+              return Encoded(page, sai::EncodeCommittedPage);
             });
         return;
       case MsgType::kQueryStateAt:

@@ -148,9 +148,11 @@ struct GetCommittedRequest {
 };
 Bytes EncodeGetCommittedRequest(const GetCommittedRequest& req);
 absl::StatusOr<GetCommittedRequest> DecodeGetCommittedRequest(ByteView data);
-Bytes EncodeCommittedEvents(const std::vector<CommittedEvent>& events);
-absl::StatusOr<std::vector<CommittedEvent>> DecodeCommittedEvents(
-    ByteView data);
+// The reply: varint count, the events, then u64 next_height. The decoder
+// also refuses events out of height order and a next_height that is not
+// after the last event's height.
+Bytes EncodeCommittedPage(const CommittedPage& page);
+absl::StatusOr<CommittedPage> DecodeCommittedPage(ByteView data);
 
 // kQueryCommittedHeights
 Bytes EncodeHashList(const std::vector<Hash32>& hashes);

@@ -3,6 +3,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -275,15 +276,17 @@ TEST(ServiceApiCodecTest, ForgedCountsAreRejectedWithoutAllocating) {
   EXPECT_FALSE(sai::DecodeSubmitRequest(e.data()).ok());
   EXPECT_FALSE(sai::DecodeReapResponse(e.data()).ok());
   EXPECT_FALSE(sai::DecodeSubmitResponse(e.data()).ok());
-  EXPECT_FALSE(sai::DecodeCommittedEvents(e.data()).ok());
+  EXPECT_FALSE(sai::DecodeCommittedPage(e.data()).ok());
   EXPECT_FALSE(sai::DecodeCheckProposalResponse(e.data()).ok());
 
   // More commit events than one call may carry.
-  std::vector<CommittedEvent> many(sai::kMaxCommittedPerCall + 1);
-  EXPECT_EQ(sai::DecodeCommittedEvents(sai::EncodeCommittedEvents(many))
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  CommittedPage many;
+  many.events.resize(sai::kMaxCommittedPerCall + 1);
+  for (size_t i = 0; i < many.events.size(); ++i) many.events[i].height = i + 1;
+  many.next_height = many.events.size() + 1;
+  EXPECT_EQ(
+      sai::DecodeCommittedPage(sai::EncodeCommittedPage(many)).status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ServiceApiCodecTest, StorageMessagesRoundTrip) {
@@ -361,14 +364,38 @@ TEST(ServiceApiCodecTest, QueryMessagesRoundTrip) {
   EXPECT_EQ(gc->to, 9u);
   ExpectRejectsTruncationAndTrailing(wire, sai::DecodeGetCommittedRequest);
 
-  std::vector<CommittedEvent> events = {
-      {5, HashOf("b5"), {{HashOf("t1"), 10}, {HashOf("t2"), 20}}},
-      {6, HashOf("b6"), {}}};
-  wire = sai::EncodeCommittedEvents(events);
-  auto de = sai::DecodeCommittedEvents(wire);
+  // A page that stopped early (asked 5..9, answered 5..6): next_height
+  // travels with it.
+  CommittedPage page;
+  page.events = {{5, HashOf("b5"), {{HashOf("t1"), 10}, {HashOf("t2"), 20}}},
+                 {6, HashOf("b6"), {}}};
+  page.next_height = 7;
+  wire = sai::EncodeCommittedPage(page);
+  auto de = sai::DecodeCommittedPage(wire);
   ASSERT_TRUE(de.ok()) << de.status();
-  EXPECT_EQ(*de, events);
-  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCommittedEvents);
+  EXPECT_EQ(*de, page);
+  EXPECT_EQ(de->next_height, 7u);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCommittedPage);
+
+  // An empty page (nothing from `from` yet) keeps its next_height.
+  CommittedPage empty;
+  empty.next_height = 12;
+  auto dempty = sai::DecodeCommittedPage(sai::EncodeCommittedPage(empty));
+  ASSERT_TRUE(dempty.ok()) << dempty.status();
+  EXPECT_EQ(*dempty, empty);
+
+  // A page whose next_height is not after its last event, or whose events
+  // go back in height, is malformed.
+  CommittedPage bad = page;
+  bad.next_height = 6;
+  EXPECT_EQ(
+      sai::DecodeCommittedPage(sai::EncodeCommittedPage(bad)).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  bad = page;
+  std::swap(bad.events[0], bad.events[1]);
+  EXPECT_EQ(
+      sai::DecodeCommittedPage(sai::EncodeCommittedPage(bad)).status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ServiceApiCodecTest, CommittedEventRoundTrip) {
@@ -884,13 +911,18 @@ class FakeStorage : public LedgerApi, public QueryApi {
     }
     return StateRecord{};
   }
-  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(
-      uint64_t from, uint64_t to) override {
-    std::vector<CommittedEvent> out;
-    for (uint64_t h = from; h <= to; ++h) {
-      out.push_back({h, HashOf(absl::StrCat("b", h)), {{HashOf("t"), h + 10}}});
+  // The tip of this fake chain: a page stops there.
+  static constexpr uint64_t kTip = 5000;
+  absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
+                                             uint64_t to) override {
+    CommittedPage page;
+    page.next_height = from;
+    for (uint64_t h = from; h <= to && h <= kTip; ++h) {
+      page.events.push_back(
+          {h, HashOf(absl::StrCat("b", h)), {{HashOf("t"), h + 10}}});
+      page.next_height = h + 1;
     }
-    return out;
+    return page;
   }
   absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
                                          const std::string& key,
@@ -1131,11 +1163,21 @@ TEST_F(RemoteTest, Queries) {
   ASSERT_TRUE(missing.ok());
   EXPECT_FALSE(missing->found);
 
-  auto events = query->GetCommitted(3, 5);
-  ASSERT_TRUE(events.ok()) << events.status();
-  ASSERT_EQ(events->size(), 3u);
-  EXPECT_EQ((*events)[0].height, 3u);
-  EXPECT_EQ((*events)[2].txs[0].valid_until, 15u);
+  auto page = query->GetCommitted(3, 5);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->events.size(), 3u);
+  EXPECT_EQ(page->events[0].height, 3u);
+  EXPECT_EQ(page->events[2].txs[0].valid_until, 15u);
+  EXPECT_EQ(page->next_height, 6u);
+  // A page that stops early says where over the bus too.
+  page = query->GetCommitted(4999, 5010);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->events.size(), 2u);
+  EXPECT_EQ(page->next_height, 5001u);
+  page = query->GetCommitted(6000, 6010);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_TRUE(page->events.empty());
+  EXPECT_EQ(page->next_height, 6000u);
 
   // The storage server refuses to send more events than a reply may carry.
   EXPECT_EQ(query->GetCommitted(1, 2000).status().code(),
@@ -1246,9 +1288,8 @@ class OldQuery : public QueryApi {
                                        const std::string&) override {
     return StateRecord{};
   }
-  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(uint64_t,
-                                                           uint64_t) override {
-    return std::vector<CommittedEvent>{};
+  absl::StatusOr<CommittedPage> GetCommitted(uint64_t, uint64_t) override {
+    return CommittedPage{};
   }
 };
 

@@ -282,6 +282,19 @@ struct CommittedEvent {
   bool operator==(const CommittedEvent&) const = default;
 };
 
+// A page of commit events (QueryApi::GetCommitted): the events of heights
+// [from, next_height - 1], one per height in height order, where `from` is
+// the height asked for. A page may stop before the end of the range asked
+// for (a limit of heights or txs per reply, or storage's tip): next_height
+// says where it stopped, and a caller that wants the rest asks again from
+// next_height. next_height == from means storage has nothing from `from`
+// yet (beyond its tip).
+struct CommittedPage {
+  std::vector<CommittedEvent> events;
+  uint64_t next_height = 0;
+  bool operator==(const CommittedPage&) const = default;
+};
+
 // The part of storage that the api and the mempool read. Thread-safe.
 class QueryApi {
  public:
@@ -294,10 +307,16 @@ class QueryApi {
   // found = false when the key has no value (not an error).
   virtual absl::StatusOr<StateRecord> GetState(const std::string& app,
                                                const std::string& key) = 0;
-  // The commit events of heights [from, to], at most 1000 per call, to fill a
-  // subscriber's gap or rebuild a replay window.
-  virtual absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(
-      uint64_t from, uint64_t to) = 0;
+  // The commit events of heights [from, to], to fill a subscriber's gap or
+  // rebuild a replay window. The answer may stop early: at most 1000 heights
+  // per call, fewer when their txs reach a per-reply limit (storage: 100,000;
+  // at least one height is always returned) or at the tip; its next_height
+  // says where it stopped (CommittedPage), and a caller that wants the whole
+  // range calls again from there until next_height > to. A call that makes
+  // no progress (next_height == from) means the heights are not committed
+  // yet. InvalidArgument for from = 0 or from > to.
+  virtual absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
+                                                     uint64_t to) = 0;
 
   // The queries below answer Unimplemented unless overridden (test fakes
   // that do not need them leave them so); storage implements them all.
@@ -310,32 +329,42 @@ class QueryApi {
                                                  uint64_t height);
   // The block with this hash. NotFound if none.
   virtual absl::StatusOr<BlockRecord> GetBlockByHash(const Hash32& hash);
-  // Blocks from height `from` up, at most `limit` (1..kMaxListBlocks), fewer
-  // at the tip; empty when from is beyond it. InvalidArgument for from = 0
-  // or a limit out of range.
+  // Blocks from height `from` up, at most `limit` (1..kMaxListBlocks), in
+  // height order without holes; empty when from is beyond the tip. The
+  // answer may hold fewer than `limit` before the tip too (a future byte
+  // budget per reply): a caller that wants more continues from the last
+  // height + 1, and only an empty answer means nothing more is committed.
+  // InvalidArgument for from = 0 or a limit out of range.
   virtual absl::StatusOr<std::vector<BlockSummary>> ListBlocks(uint64_t from,
                                                                uint32_t limit);
   // Whole blocks with their certificates (as GetBlock), from height `from`
   // up, in one call: at most `limit` (1..kMaxGetBlocks), fewer at the tip
   // (empty when from is beyond it), and no more once their encoded blocks
   // reach `max_bytes` (the block that reaches it is included, so a call
-  // that can return a block returns at least one). Block sync reads old
-  // blocks with it. InvalidArgument for from = 0, a limit out of range or
-  // max_bytes = 0.
+  // that can return a block returns at least one). So an answer may stop
+  // before `limit` blocks and before the tip: a caller that wants more
+  // continues from the last height + 1 (empty: nothing from `from` yet).
+  // Block sync reads old blocks with it. InvalidArgument for from = 0, a
+  // limit out of range or max_bytes = 0.
   virtual absl::StatusOr<std::vector<BlockRecord>> GetBlocks(
       uint64_t from, uint32_t limit, uint64_t max_bytes);
   // The records of `app` whose keys start with `prefix`, after `cursor`
   // (exclusive; empty = from the first), at most `limit` (1..kMaxScanState),
   // all from the state after one height. A page that comes with a
-  // next_cursor may be followed by more. InvalidArgument for an unknown
-  // app, a limit out of range, or a cursor that does not start with prefix.
+  // next_cursor may be followed by more (pass it as the next call's cursor;
+  // the next page may be of a later height); one without it ends the scan.
+  // InvalidArgument for an unknown app, a limit out of range, or a cursor
+  // that does not start with prefix.
   virtual absl::StatusOr<StatePage> ScanState(const std::string& app,
                                               const std::string& prefix,
                                               const std::string& cursor,
                                               uint32_t limit);
-  // Evidence records with seq >= from_seq, in seq order, at most `limit`
-  // (1..kMaxListEvidence). InvalidArgument for from_seq = 0 or a limit out
-  // of range.
+  // Evidence records with seq >= from_seq, in seq order without holes, at
+  // most `limit` (1..kMaxListEvidence). As with ListBlocks, the answer may
+  // hold fewer than `limit` before the last record: a caller that wants
+  // more continues from the last seq + 1, and only an empty answer means
+  // there is no more. InvalidArgument for from_seq = 0 or a limit out of
+  // range.
   virtual absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
       uint64_t from_seq, uint32_t limit);
   // For each tx hash, the height of the block that committed it, or 0 when

@@ -343,9 +343,11 @@ void ListBlocks(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
         QueryFailed(deps, call, blocks.status(), ApiError::kBlockNotFound);
         return;
       }
-      // A full page may be followed by more; a short one reached the tip.
+      // Storage may answer fewer than `limit` before the tip (QueryApi):
+      // any non-empty page may be followed by more; only an empty one ends
+      // the list.
       std::optional<uint64_t> next;
-      if (blocks->size() == limit &&
+      if (!blocks->empty() &&
           blocks->back().header.height < std::numeric_limits<uint64_t>::max()) {
         next = blocks->back().header.height + 1;
       }
@@ -372,8 +374,9 @@ void ListEvidence(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
             QueryFailed(deps, call, records.status(), ApiError::kBadRequest);
             return;
           }
+          // As for blocks: only an empty page ends the list.
           std::optional<uint64_t> next;
-          if (records->size() == limit &&
+          if (!records->empty() &&
               records->back().seq < std::numeric_limits<uint64_t>::max()) {
             next = records->back().seq + 1;
           }

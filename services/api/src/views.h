@@ -46,11 +46,12 @@ HttpResponse StateAbsentResponse(std::string_view app, std::string_view key,
                                  const StateRecord& record);
 // GET /v1/blocks?from&limit: blocks [{height, block_hash, header,
 // tx_count}], next_from (the `from` of the next page, or null when this
-// page reached the tip).
+// page is empty: nothing committed from `from` yet).
 std::string BlockListView(const std::vector<BlockSummary>& blocks,
                           std::optional<uint64_t> next_from);
 // GET /v1/evidence?from&limit: evidence [{seq, kind, height, round,
-// validator_index, message: {encoding, hex}}], next_from (null at the end).
+// validator_index, message: {encoding, hex}}], next_from (null when this
+// page is empty: no record from `from`).
 std::string EvidenceListView(const std::vector<EvidenceRecord>& records,
                              std::optional<uint64_t> next_from);
 // GET /v1/state/{app}?prefix&cursor&limit: app, height, items [{key,

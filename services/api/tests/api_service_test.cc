@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -150,8 +151,7 @@ class FakeQuery : public QueryApi {
     if (it == state_.end()) return StateRecord{};
     return it->second;
   }
-  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(uint64_t,
-                                                           uint64_t) override {
+  absl::StatusOr<CommittedPage> GetCommitted(uint64_t, uint64_t) override {
     return absl::UnimplementedError("not used by the api");
   }
   // Answers the state record stored for (app, key) with its height set to
@@ -186,7 +186,7 @@ class FakeQuery : public QueryApi {
     }
     std::vector<BlockSummary> out;
     for (auto it = blocks_.lower_bound(from);
-         it != blocks_.end() && out.size() < limit; ++it) {
+         it != blocks_.end() && out.size() < std::min(limit, max_list_); ++it) {
       out.push_back(
           BlockSummary{it->second.block.header, it->second.block_hash,
                        static_cast<uint32_t>(it->second.block.txs.size())});
@@ -230,7 +230,9 @@ class FakeQuery : public QueryApi {
     }
     std::vector<EvidenceRecord> out;
     for (const EvidenceRecord& r : evidence_) {
-      if (r.seq >= from_seq && out.size() < limit) out.push_back(r);
+      if (r.seq >= from_seq && out.size() < std::min(limit, max_list_)) {
+        out.push_back(r);
+      }
     }
     return out;
   }
@@ -261,6 +263,12 @@ class FakeQuery : public QueryApi {
     absl::MutexLock l(&mu_);
     fail_ = std::move(s);
   }
+  // ListBlocks and ListEvidence answer at most n, whatever the limit: a
+  // storage whose answer stops early (the QueryApi contract allows it).
+  void set_max_list(uint32_t n) {
+    absl::MutexLock l(&mu_);
+    max_list_ = n;
+  }
 
  private:
   absl::Mutex mu_;
@@ -271,6 +279,8 @@ class FakeQuery : public QueryApi {
       ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> heights_asked_ ABSL_GUARDED_BY(mu_);
   std::vector<EvidenceRecord> evidence_ ABSL_GUARDED_BY(mu_);
+  uint32_t max_list_ ABSL_GUARDED_BY(mu_) =
+      std::numeric_limits<uint32_t>::max();
 };
 
 // ----------------------------------------------------------------- client
@@ -845,19 +855,62 @@ TEST_F(ApiServiceTest, BlockListPagesWithoutGapsOrDuplicates) {
   EXPECT_EQ(d.json()["blocks"].size(), 20u);
   EXPECT_EQ(d.json()["blocks"][0]["height"], 1);
   EXPECT_EQ(d.json()["next_from"], 21);
+  // A short page may be followed by more (storage may stop early): only an
+  // empty page ends the list.
   Reply tail = Get(port_, "/v1/blocks?from=21&limit=100");
   ASSERT_EQ(tail.status, 200);
   EXPECT_EQ(tail.json()["blocks"].size(), 3u);
-  EXPECT_TRUE(tail.json()["next_from"].is_null());
+  EXPECT_EQ(tail.json()["next_from"], 24);
   Reply beyond = Get(port_, "/v1/blocks?from=99");
   ASSERT_EQ(beyond.status, 200);
   EXPECT_TRUE(beyond.json()["blocks"].empty());
+  EXPECT_TRUE(beyond.json()["next_from"].is_null());
 
   for (const char* bad : {"?limit=0", "?limit=101", "?limit=x", "?limit=-5",
                           "?from=0", "?from=abc", "?limit="}) {
     ExpectProblem(Get(port_, std::string("/v1/blocks") + bad), 400,
                   P("bad-request"));
   }
+}
+
+// Storage's ListBlocks and ListEvidence may answer fewer than asked before
+// the end (QueryApi): a client that follows next_from still gets every
+// block and record, never a page that ends the list early.
+TEST_F(ApiServiceTest, ListsFollowAStorageAnswerThatStopsEarly) {
+  StartApi();
+  for (uint64_t h = 1; h <= 10; ++h) {
+    BlockRecord b = MakeChain().block;
+    b.block.header.height = h;
+    b.block_hash = BlockHash(Ed25519Sha256(), b.block.header);
+    query_.AddBlock(b);
+  }
+  for (int i = 0; i < 7; ++i) {
+    query_.AddEvidence(EvidenceRecord{0, "duplicate_vote",
+                                      static_cast<uint64_t>(10 + i), 0, 1,
+                                      ToBytes("ab")});
+  }
+  query_.set_max_list(3);
+  auto list_all = [&](const std::string& path, const std::string& field,
+                      const std::string& id) {
+    std::vector<uint64_t> ids;
+    std::string target = path + "?limit=5";
+    for (int pages = 0; pages < 20; ++pages) {
+      Reply r = Get(port_, target);
+      EXPECT_EQ(r.status, 200) << r.body;
+      if (r.status != 200) break;
+      Json j = r.json();
+      for (const Json& item : j[field]) ids.push_back(item[id].get<uint64_t>());
+      if (j["next_from"].is_null()) break;
+      target = path + "?limit=5&from=" +
+               std::to_string(j["next_from"].get<uint64_t>());
+    }
+    return ids;
+  };
+  std::vector<uint64_t> want(10);
+  std::iota(want.begin(), want.end(), 1);
+  EXPECT_EQ(list_all("/v1/blocks", "blocks", "height"), want);
+  want.resize(7);
+  EXPECT_EQ(list_all("/v1/evidence", "evidence", "seq"), want);
 }
 
 TEST_F(ApiServiceTest, EvidenceListsInPages) {
@@ -886,7 +939,11 @@ TEST_F(ApiServiceTest, EvidenceListsInPages) {
   Reply rest = Get(port_, "/v1/evidence?from=3");
   ASSERT_EQ(rest.status, 200);
   EXPECT_EQ(rest.json()["evidence"].size(), 1u);
-  EXPECT_TRUE(rest.json()["next_from"].is_null());
+  EXPECT_EQ(rest.json()["next_from"], 4);
+  Reply end = Get(port_, "/v1/evidence?from=4");
+  ASSERT_EQ(end.status, 200);
+  EXPECT_TRUE(end.json()["evidence"].empty());
+  EXPECT_TRUE(end.json()["next_from"].is_null());
   for (const char* bad : {"?limit=0", "?limit=101", "?from=0", "?from=x"}) {
     ExpectProblem(Get(port_, std::string("/v1/evidence") + bad), 400,
                   P("bad-request"));

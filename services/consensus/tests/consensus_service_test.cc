@@ -40,8 +40,7 @@ class NoQuery : public QueryApi {
                                        const std::string&) override {
     return absl::UnimplementedError("not in fake");
   }
-  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(uint64_t,
-                                                           uint64_t) override {
+  absl::StatusOr<CommittedPage> GetCommitted(uint64_t, uint64_t) override {
     return absl::UnimplementedError("not in fake");
   }
 };

@@ -311,8 +311,7 @@ class FakeQuery : public QueryApi {
                                        const std::string&) override {
     return absl::UnimplementedError("FakeQuery::GetState");
   }
-  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(uint64_t,
-                                                           uint64_t) override {
+  absl::StatusOr<CommittedPage> GetCommitted(uint64_t, uint64_t) override {
     return absl::UnimplementedError("FakeQuery::GetCommitted");
   }
   // As storage: the height of each committed tx (by TxHash), or 0.

@@ -11,7 +11,8 @@
 namespace consortia::mempool {
 namespace {
 
-// QueryApi::GetCommitted answers at most this many heights per call.
+// QueryApi::GetCommitted answers at most this many heights per call (fewer
+// when their txs reach storage's limit: see Fetch).
 constexpr uint64_t kMaxCommittedPerCall = 1000;
 
 }  // namespace
@@ -59,15 +60,46 @@ bool CommitFollower::Sleep(absl::Duration d) {
   return !stopping_;
 }
 
-absl::Status CommitFollower::Fetch(uint64_t from, uint64_t to) {
+absl::Status CommitFollower::Fetch(uint64_t from, uint64_t to,
+                                   bool stop_at_tip) {
+  // Each page may stop early (a limit of heights or txs per reply); it says
+  // where, and the next call continues from there.
   for (uint64_t start = from; start <= to;) {
     const uint64_t end = std::min(to, start + (kMaxCommittedPerCall - 1));
-    absl::StatusOr<std::vector<CommittedEvent>> events =
-        query_->GetCommitted(start, end);
-    if (!events.ok()) return events.status();
-    for (const CommittedEvent& e : *events) mempool_->OnCommitted(e);
-    if (end == to) break;
-    start = end + 1;
+    absl::StatusOr<CommittedPage> page = query_->GetCommitted(start, end);
+    if (!page.ok()) return page.status();
+    if (absl::Status s = CheckPage(start, end, *page); !s.ok()) {
+      metrics_.bad_commit_pages.Inc();
+      return s;
+    }
+    for (const CommittedEvent& e : page->events) mempool_->OnCommitted(e);
+    if (page->next_height == start) {
+      if (stop_at_tip) return absl::OkStatus();
+      return absl::UnavailableError(
+          absl::StrCat("storage has no commit events from height ", start,
+                       " yet (wanted up to ", to, ")"));
+    }
+    start = page->next_height;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CommitFollower::CheckPage(uint64_t from, uint64_t to,
+                                       const CommittedPage& page) {
+  // Applying a page with a hole would skip heights for good: the mempool
+  // would forget the txs committed there and could admit them again.
+  if (page.next_height < from || page.next_height > to + 1 ||
+      page.events.size() != page.next_height - from) {
+    return absl::InternalError(absl::StrCat(
+        "storage answered ", page.events.size(), " commit events up to ",
+        "next height ", page.next_height, " for heights ", from, "..", to));
+  }
+  for (size_t i = 0; i < page.events.size(); ++i) {
+    if (page.events[i].height != from + i) {
+      return absl::InternalError(absl::StrCat(
+          "storage answered a commit event of height ", page.events[i].height,
+          " where height ", from + i, " was due"));
+    }
   }
   return absl::OkStatus();
 }
@@ -151,7 +183,9 @@ void CommitFollower::Loop() {
       const uint64_t wanted = mempool_->wanted_height();
       if (wanted > applied) {
         metrics_.commit_gaps.Inc();
-        s = Fetch(applied + 1, wanted);
+        // Up to storage's tip: what it has not committed yet will come as
+        // an event.
+        s = Fetch(applied + 1, wanted, /*stop_at_tip=*/true);
       }
     }
     if (!s.ok()) {

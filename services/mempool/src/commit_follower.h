@@ -21,15 +21,20 @@ namespace consortia::mempool {
 //
 // On Start it rebuilds the replay window: it asks storage for the latest
 // height (QueryApi::GetBlock(nullopt)), fetches the commit events of the last
-// replay_window heights with GetCommitted in chunks of at most 1000 heights,
-// applies them, and then calls Mempool::SetReady(). It retries until storage
-// answers. Events that arrive meanwhile are queued.
+// replay_window heights with GetCommitted, applies them, and then calls
+// Mempool::SetReady(). It retries until storage answers. Events that arrive
+// meanwhile are queued.
 //
 // Afterwards, each event is applied in order; when an event's height skips
-// (the subscriber missed some), the missing heights are fetched with one
-// GetCommitted call per 1000 heights and applied first. When a Reap waits for
-// a height that no event brings (an event was lost and nothing followed), the
-// follower fetches it from storage as well.
+// (the subscriber missed some), the missing heights are fetched with
+// GetCommitted and applied first. When a Reap waits for a height that no
+// event brings (an event was lost and nothing followed), the follower fetches
+// it from storage as well.
+//
+// Every fetch asks for at most 1000 heights per call and continues from the
+// answer's next_height: storage's answer may stop early (a busy window holds
+// more txs than one reply may carry), and the follower never applies a later
+// height before every height below it.
 //
 // Thread-safe: OnEvent may be called from any thread (the subscriber's).
 class CommitFollower {
@@ -65,8 +70,17 @@ class CommitFollower {
  private:
   void Loop();
   absl::Status Rebuild();
-  // Fetches and applies the commit events of heights [from, to].
-  absl::Status Fetch(uint64_t from, uint64_t to);
+  // Fetches and applies the commit events of heights [from, to], page by
+  // page: each GetCommitted answer may stop early, and the next call starts
+  // at its next_height. Unavailable when storage has not committed a height
+  // of the range yet (what came before it is applied), or OK then when
+  // stop_at_tip; Internal when a page breaks the contract (nothing of that
+  // page is applied).
+  absl::Status Fetch(uint64_t from, uint64_t to, bool stop_at_tip = false);
+  // OK iff `page`, the answer for heights [from, to], holds exactly one event
+  // per height from `from` to next_height - 1, with next_height <= to + 1.
+  static absl::Status CheckPage(uint64_t from, uint64_t to,
+                                const CommittedPage& page);
   // Applies queued events in order, filling gaps first.
   absl::Status ApplyQueued() ABSL_LOCKS_EXCLUDED(mu_);
   // Waits up to d or until stop; returns false when stopping.

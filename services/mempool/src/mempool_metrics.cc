@@ -78,6 +78,10 @@ MempoolMetrics MempoolMetrics::Create(MetricsRegistry& registry) {
   m.bad_events = registry.GetCounter(
       "consortia_mempool_bad_events_total",
       "block.committed events that did not decode and were dropped.");
+  m.bad_commit_pages = registry.GetCounter(
+      "consortia_mempool_bad_commit_pages_total",
+      "Pages of commit events from storage refused: a height missing or out "
+      "of place.");
   return m;
 }
 

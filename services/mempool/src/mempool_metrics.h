@@ -41,6 +41,9 @@ struct MempoolMetrics {
   Counter reaped_txs;
   Counter commit_gaps;
   Counter bad_events;
+  // Pages of commit events from storage refused because they break the
+  // GetCommitted contract (a height missing or out of place).
+  Counter bad_commit_pages;
 
   // Registers consortia_mempool_* series in `registry`, which must outlive
   // the returned handles.

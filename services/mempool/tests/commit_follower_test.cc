@@ -2,14 +2,17 @@
 
 #include <map>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "consortia/metrics.h"
 #include "fake_query.h"
 #include "gtest/gtest.h"
 #include "mempool.h"
+#include "mempool_metrics.h"
 #include "test_util.h"
 
 namespace consortia::mempool {
@@ -148,6 +151,107 @@ TEST_F(CommitFollowerTest, AReapWaitingForALostEventFetchesIt) {
   absl::StatusOr<std::vector<Bytes>> r = mempool_->Reap({100, 1 << 20, 6});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, std::vector<Bytes>{b});
+}
+
+// Issue 11 point 0: storage stops a GetCommitted answer once its txs reach
+// a limit (100,000 in storage; 100 here). A window holding more txs than one
+// answer is rebuilt page by page, and every tx of it is remembered.
+TEST_F(CommitFollowerTest, RebuildsAWindowLargerThanOnePage) {
+  std::vector<Bytes> txs;  // 10 per height, heights 1..50
+  for (uint64_t h = 1; h <= 50; ++h) {
+    CommittedEvent e{h, {}, {}};
+    for (uint64_t i = 0; i < 10; ++i) {
+      txs.push_back(SignedTx(alice_, h * 100 + i, 900));
+      e.txs.push_back(Committed(txs.back()));
+    }
+    query_.AddEvent(std::move(e));
+  }
+  query_.SetMaxTxsPerCall(100);
+
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
+  EXPECT_EQ(mempool_->applied_height(), 50u);
+  // Five pages of 10 heights, each call starting where the last stopped.
+  std::vector<std::pair<uint64_t, uint64_t>> calls = query_.committed_calls();
+  ASSERT_EQ(calls.size(), 5u);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i], std::make_pair(uint64_t{1 + 10 * i}, uint64_t{50}));
+  }
+  // A tx of the last page is in the replay window as well as one of the
+  // first.
+  absl::StatusOr<std::vector<SubmitResult>> r =
+      mempool_->Submit({txs.front(), txs.back()});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].code, Admission::kAlreadyCommitted);
+  EXPECT_EQ((*r)[1].code, Admission::kAlreadyCommitted);
+}
+
+// The same when filling a gap: the heights after the first page are not
+// skipped when the event after the gap is applied.
+TEST_F(CommitFollowerTest, FillsAGapLargerThanOnePage) {
+  query_.GrowTo(5);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
+  query_.SetMaxTxsPerCall(20);
+  std::vector<Bytes> txs;  // 10 per height, heights 6..15
+  for (uint64_t h = 6; h <= 15; ++h) {
+    CommittedEvent e{h, {}, {}};
+    for (uint64_t i = 0; i < 10; ++i) {
+      txs.push_back(SignedTx(alice_, h * 100 + i, 900));
+      e.txs.push_back(Committed(txs.back()));
+    }
+    query_.AddEvent(std::move(e));
+  }
+  query_.AddEvent({16, {}, {}});
+  const size_t calls_before = query_.committed_calls().size();
+  // Heights 6..15 never reach the subscriber; 16 says so.
+  Publish({16, {}, {}}, /*missed=*/10);
+  ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 16; }));
+  std::vector<std::pair<uint64_t, uint64_t>> calls = query_.committed_calls();
+  ASSERT_EQ(calls.size(), calls_before + 5);  // pages of 2 heights
+  EXPECT_EQ(calls[calls_before + 1], std::make_pair(uint64_t{8}, uint64_t{15}));
+  absl::StatusOr<std::vector<SubmitResult>> r = mempool_->Submit(txs);
+  ASSERT_TRUE(r.ok());
+  for (const SubmitResult& one : *r) {
+    EXPECT_EQ(one.code, Admission::kAlreadyCommitted);
+  }
+}
+
+// A page with a hole (a storage that breaks the contract) is never applied:
+// the mempool stays unready rather than forget the missing height's txs.
+TEST_F(CommitFollowerTest, APageWithAHoleIsRefused) {
+  class HoleyQuery : public FakeQuery {
+   public:
+    absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
+                                               uint64_t to) override {
+      absl::StatusOr<CommittedPage> page = FakeQuery::GetCommitted(from, to);
+      if (page.ok() && page->events.size() > 2) {
+        page->events.erase(page->events.begin() + 1);
+      }
+      return page;
+    }
+  };
+  HoleyQuery holey;
+  holey.GrowTo(5);
+  MempoolOptions o;
+  Mempool mempool(o, kChainId, Ed25519Sha256(), nullptr);
+  CommitFollower::Options f;
+  f.retry_interval = absl::Milliseconds(5);
+  MetricsRegistry registry;
+  CommitFollower follower(f, &mempool, &holey,
+                          MempoolMetrics::Create(registry));
+  follower.Start();
+  ASSERT_TRUE(WaitFor([&] { return holey.committed_calls().size() >= 3; }));
+  EXPECT_FALSE(mempool.ready());
+  EXPECT_EQ(mempool.applied_height(), 0u);
+  // Each refused page is counted.
+  const std::string text = registry.Serialize();
+  EXPECT_EQ(text.find("consortia_mempool_bad_commit_pages_total 0"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("consortia_mempool_bad_commit_pages_total "),
+            std::string::npos)
+      << text;
 }
 
 TEST_F(CommitFollowerTest, UndecodableEventsAreDropped) {

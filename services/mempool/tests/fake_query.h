@@ -17,7 +17,9 @@
 namespace consortia::mempool::testing {
 
 // Storage's query side as the mempool sees it: commit events by height.
-// Refuses GetCommitted ranges over 1000 heights, as the real one does.
+// Refuses GetCommitted ranges over 1000 heights, and, like the real one,
+// stops a page after the height whose txs reach the per-call limit (see
+// SetMaxTxsPerCall), saying where in next_height.
 class FakeQuery : public QueryApi {
  public:
   void AddEvent(CommittedEvent e) {
@@ -37,6 +39,12 @@ class FakeQuery : public QueryApi {
   void FailNext(int n) {
     absl::MutexLock lock(&mu_);
     failures_ = n;
+  }
+  // GetCommitted's tx limit per call (storage's kMaxCommittedTxsPerCall);
+  // 0 = none.
+  void SetMaxTxsPerCall(size_t n) {
+    absl::MutexLock lock(&mu_);
+    max_txs_per_call_ = n;
   }
   std::vector<std::pair<uint64_t, uint64_t>> committed_calls() {
     absl::MutexLock lock(&mu_);
@@ -64,8 +72,8 @@ class FakeQuery : public QueryApi {
                                        const std::string&) override {
     return absl::UnimplementedError("not in fake");
   }
-  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(
-      uint64_t from, uint64_t to) override {
+  absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
+                                             uint64_t to) override {
     absl::MutexLock lock(&mu_);
     committed_calls_.emplace_back(from, to);
     if (failures_ > 0) {
@@ -75,12 +83,19 @@ class FakeQuery : public QueryApi {
     if (to < from || to - from + 1 > 1000) {
       return absl::InvalidArgumentError("at most 1000 heights per call");
     }
-    std::vector<CommittedEvent> out;
-    for (auto it = events_.lower_bound(from);
-         it != events_.end() && it->first <= to; ++it) {
-      out.push_back(it->second);
+    CommittedPage page;
+    page.next_height = from;
+    size_t txs = 0;
+    for (auto it = events_.find(from);
+         it != events_.end() && it->first == page.next_height &&
+         it->first <= to;
+         ++it) {
+      page.events.push_back(it->second);
+      page.next_height = it->first + 1;
+      txs += it->second.txs.size();
+      if (max_txs_per_call_ > 0 && txs >= max_txs_per_call_) break;
     }
-    return out;
+    return page;
   }
 
  private:
@@ -88,6 +103,7 @@ class FakeQuery : public QueryApi {
   std::map<uint64_t, CommittedEvent> events_ ABSL_GUARDED_BY(mu_);
   uint64_t latest_ ABSL_GUARDED_BY(mu_) = 0;
   int failures_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t max_txs_per_call_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<uint64_t, uint64_t>> committed_calls_
       ABSL_GUARDED_BY(mu_);
 };

@@ -1008,8 +1008,12 @@ absl::StatusOr<StatePage> Ledger::ScanState(const std::string& app,
   return page;
 }
 
-absl::StatusOr<std::vector<CommittedEvent>> Ledger::GetCommitted(uint64_t from,
-                                                                 uint64_t to) {
+void Ledger::TestOnlySetMaxCommittedTxsPerCall(size_t max_txs) {
+  max_committed_txs_.store(max_txs == 0 ? kMaxCommittedTxsPerCall : max_txs,
+                           std::memory_order_relaxed);
+}
+
+absl::StatusOr<CommittedPage> Ledger::GetCommitted(uint64_t from, uint64_t to) {
   ScopedTimer t(opts_.metrics.query_committed);
   if (from == 0) return absl::InvalidArgumentError("heights start at 1");
   if (from > to) {
@@ -1021,10 +1025,12 @@ absl::StatusOr<std::vector<CommittedEvent>> Ledger::GetCommitted(uint64_t from,
     absl::ReaderMutexLock l(&state_mu_);
     latest = chain_.height;
   }
-  std::vector<CommittedEvent> out;
-  if (from > latest) return out;
+  CommittedPage page;
+  page.next_height = from;
+  if (from > latest) return page;
   const uint64_t last =
       std::min({to, latest, from + (kMaxCommittedHeightsPerCall - 1)});
+  const size_t max_txs = max_committed_txs_.load(std::memory_order_relaxed);
 
   // Blocks are read a chunk at a time so memory stays bounded.
   constexpr uint64_t kChunk = 32;
@@ -1044,13 +1050,14 @@ absl::StatusOr<std::vector<CommittedEvent>> Ledger::GetCommitted(uint64_t from,
       }
       absl::StatusOr<Block> block = DecodeBlock(AsBytes(*raw));
       if (!block.ok()) return Corrupt("block", block.status());
-      out.push_back(
+      page.events.push_back(
           EventForBlock(suite_, *block, BlockHash(suite_, block->header)));
-      total_txs += out.back().txs.size();
-      if (total_txs >= kMaxCommittedTxsPerCall) return out;
+      page.next_height = h + 1;
+      total_txs += page.events.back().txs.size();
+      if (total_txs >= max_txs) return page;
     }
   }
-  return out;
+  return page;
 }
 
 }  // namespace consortia::storage

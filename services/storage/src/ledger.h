@@ -5,6 +5,7 @@
 #ifndef CONSORTIA_SERVICES_STORAGE_SRC_LEDGER_H_
 #define CONSORTIA_SERVICES_STORAGE_SRC_LEDGER_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -32,6 +33,7 @@ namespace consortia::storage {
 inline constexpr uint64_t kMaxCommittedHeightsPerCall = 1000;
 // ...and stops after the block that brings the answer to this many txs (it
 // always returns at least one block), so one reply stays a few megabytes.
+// The page's next_height tells the caller where to continue.
 inline constexpr size_t kMaxCommittedTxsPerCall = 100000;
 
 // The commit event of a block: every tx that decodes, in block order, with
@@ -97,11 +99,17 @@ class Ledger : public LedgerApi, public QueryApi {
   absl::StatusOr<StateRecord> GetState(const std::string& app,
                                        const std::string& key) override;
   // Heights [from, min(to, latest)], at most kMaxCommittedHeightsPerCall of
-  // them and see kMaxCommittedTxsPerCall: a caller that wants all of a range
-  // continues from the last height returned + 1. from > latest gives an
-  // empty list; from = 0 or from > to is InvalidArgument.
-  absl::StatusOr<std::vector<CommittedEvent>> GetCommitted(
-      uint64_t from, uint64_t to) override;
+  // them, and no more once their txs reach kMaxCommittedTxsPerCall (the
+  // height that reaches it is included). The page's next_height is the
+  // first height not returned: a caller that wants all of a range continues
+  // from there. from > latest gives an empty page with next_height = from;
+  // from = 0 or from > to is InvalidArgument.
+  absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
+                                             uint64_t to) override;
+  // Test hook: lowers GetCommitted's per-call tx limit (default
+  // kMaxCommittedTxsPerCall; 0 restores it) so that a test can make it stop
+  // early with a few small blocks. Never called outside tests.
+  void TestOnlySetMaxCommittedTxsPerCall(size_t max_txs);
   // Heights latest - state_versions + 1 .. latest (and 0, the empty state,
   // while it is among them). The proof comes from the tree of that height,
   // the value from its leaf.
@@ -183,6 +191,8 @@ class Ledger : public LedgerApi, public QueryApi {
   // The state trees below this height were pruned before this Ledger opened
   // ("M state_pruned_through"); set by Open.
   uint64_t pruned_floor_ = 0;
+  // GetCommitted's tx limit per call (TestOnlySetMaxCommittedTxsPerCall).
+  std::atomic<size_t> max_committed_txs_{kMaxCommittedTxsPerCall};
 };
 
 }  // namespace consortia::storage

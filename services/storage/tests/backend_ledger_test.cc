@@ -153,10 +153,10 @@ TEST_F(StorageLedgerOnRedisTest, CommitsBlocksAndServesVerifiableRecords) {
   EXPECT_TRUE(
       VerifyTxRecord(Suite(), chain_.genesis, *rec, Chain::HashOf(all_txs[3]))
           .ok());
-  absl::StatusOr<std::vector<CommittedEvent>> events =
-      ledger_->GetCommitted(1, 3);
+  absl::StatusOr<CommittedPage> events = ledger_->GetCommitted(1, 3);
   ASSERT_TRUE(events.ok()) << events.status();
-  EXPECT_EQ(events->size(), 3u);
+  EXPECT_EQ(events->events.size(), 3u);
+  EXPECT_EQ(events->next_height, 4u);
 
   // A new store handle (a restarted storage service) continues the chain.
   const ChainState before = State();

@@ -546,32 +546,95 @@ TEST_F(StorageLedgerTest, GetCommittedReplaysCommitEvents) {
   Bytes t3 = chain_.Tx(alice_, "set", {"a", "2"}, 2, 70);
   CommitTxs({t3});
 
-  absl::StatusOr<std::vector<CommittedEvent>> all = ledger_->GetCommitted(1, 3);
-  ASSERT_TRUE(all.ok()) << all.status();
-  ASSERT_EQ(all->size(), 3u);
-  EXPECT_EQ((*all)[0].height, 1u);
-  EXPECT_EQ((*all)[0].txs, (std::vector<CommittedTx>{{Chain::HashOf(t1), 50},
-                                                     {Chain::HashOf(t2), 60}}));
-  EXPECT_TRUE((*all)[1].txs.empty());
-  EXPECT_EQ((*all)[2].txs, (std::vector<CommittedTx>{{Chain::HashOf(t3), 70}}));
+  absl::StatusOr<CommittedPage> page = ledger_->GetCommitted(1, 3);
+  ASSERT_TRUE(page.ok()) << page.status();
+  const std::vector<CommittedEvent>& all = page->events;
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(page->next_height, 4u);
+  EXPECT_EQ(all[0].height, 1u);
+  EXPECT_EQ(all[0].txs, (std::vector<CommittedTx>{{Chain::HashOf(t1), 50},
+                                                  {Chain::HashOf(t2), 60}}));
+  EXPECT_TRUE(all[1].txs.empty());
+  EXPECT_EQ(all[2].txs, (std::vector<CommittedTx>{{Chain::HashOf(t3), 70}}));
   absl::StatusOr<BlockRecord> b3 = ledger_->GetBlock(3);
   ASSERT_TRUE(b3.ok());
-  EXPECT_EQ((*all)[2].block_hash, b3->block_hash);
+  EXPECT_EQ(all[2].block_hash, b3->block_hash);
 
-  absl::StatusOr<std::vector<CommittedEvent>> tail =
-      ledger_->GetCommitted(2, 1000);
+  // Stops at the tip, and says so.
+  absl::StatusOr<CommittedPage> tail = ledger_->GetCommitted(2, 1000);
   ASSERT_TRUE(tail.ok());
-  ASSERT_EQ(tail->size(), 2u);
-  EXPECT_EQ(tail->front().height, 2u);
+  ASSERT_EQ(tail->events.size(), 2u);
+  EXPECT_EQ(tail->events.front().height, 2u);
+  EXPECT_EQ(tail->next_height, 4u);
 
-  absl::StatusOr<std::vector<CommittedEvent>> beyond =
-      ledger_->GetCommitted(4, 9);
+  absl::StatusOr<CommittedPage> beyond = ledger_->GetCommitted(4, 9);
   ASSERT_TRUE(beyond.ok());
-  EXPECT_TRUE(beyond->empty());
+  EXPECT_TRUE(beyond->events.empty());
+  EXPECT_EQ(beyond->next_height, 4u);
   EXPECT_EQ(ledger_->GetCommitted(0, 3).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ledger_->GetCommitted(3, 2).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// The regression of issue 11 point 0: a range whose txs exceed the per-call
+// limit comes back in several pages, each saying where it stopped, and
+// following next_height yields every height once, in order.
+TEST_F(StorageLedgerTest, GetCommittedStopsAtTheTxLimitAndSaysWhere) {
+  // Blocks of 2, 0, 3, 1, 2 txs at heights 1..5.
+  const std::vector<size_t> sizes = {2, 0, 3, 1, 2};
+  uint64_t nonce = 1;
+  for (size_t n : sizes) {
+    std::vector<Bytes> txs;
+    for (size_t i = 0; i < n; ++i) {
+      txs.push_back(
+          chain_.Tx(alice_, "set", {"k", std::to_string(nonce)}, nonce, 100));
+      ++nonce;
+    }
+    CommitTxs(txs);
+  }
+  ledger_->TestOnlySetMaxCommittedTxsPerCall(3);
+
+  // 2 + 0 + 3 txs reach the limit at height 3: the page stops there.
+  absl::StatusOr<CommittedPage> first = ledger_->GetCommitted(1, 5);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->events.size(), 3u);
+  EXPECT_EQ(first->events.back().height, 3u);
+  EXPECT_EQ(first->next_height, 4u);
+
+  // A single block over the limit still comes back alone.
+  ledger_->TestOnlySetMaxCommittedTxsPerCall(1);
+  absl::StatusOr<CommittedPage> one = ledger_->GetCommitted(3, 5);
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_EQ(one->events.size(), 1u);
+  EXPECT_EQ(one->events[0].txs.size(), 3u);
+  EXPECT_EQ(one->next_height, 4u);
+
+  // Following next_height covers the range exactly once.
+  ledger_->TestOnlySetMaxCommittedTxsPerCall(2);
+  std::vector<uint64_t> heights;
+  size_t txs = 0;
+  int calls = 0;
+  for (uint64_t from = 1; from <= 5; ++calls) {
+    absl::StatusOr<CommittedPage> page = ledger_->GetCommitted(from, 5);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_GT(page->next_height, from);
+    for (const CommittedEvent& e : page->events) {
+      heights.push_back(e.height);
+      txs += e.txs.size();
+    }
+    from = page->next_height;
+  }
+  EXPECT_EQ(heights, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(txs, 8u);
+  EXPECT_EQ(calls, 3);  // {1}, {2, 3}, {4, 5}
+
+  // 0 restores the default limit: the whole range in one page.
+  ledger_->TestOnlySetMaxCommittedTxsPerCall(0);
+  absl::StatusOr<CommittedPage> whole = ledger_->GetCommitted(1, 5);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(whole->events.size(), 5u);
+  EXPECT_EQ(whole->next_height, 6u);
 }
 
 TEST_F(StorageLedgerTest, QueriesDuringCommitsSeeWholeBlocks) {
