@@ -428,6 +428,14 @@ class ApiServiceTest : public ::testing::Test {
     ASSERT_NE(port_, 0);
   }
 
+  // A test that failed while it held the fakes must not hang in the
+  // service's destructor (which drains the query pool and the batcher).
+  void TearDown() override {
+    query_.Release();
+    mempool_.Release();
+    api_.reset();
+  }
+
   bool MetricsContain(const std::string& needle) {
     return registry_.Serialize().find(needle) != std::string::npos;
   }
