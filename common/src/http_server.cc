@@ -1,23 +1,31 @@
 // HTTP/1.1 server on Boost.Beast: one acceptor, one Session per connection,
 // each on its own strand of a shared io_context run by N threads.
 //
-// Life of a session: read one request (parser with body and header limits,
-// idle timeout on the stream) -> call the handler -> wait for Respond (a timer
-// closes the connection if it never comes) -> write -> read the next request
-// (keep-alive) or close.
+// Life of a connection: accepted only while under the total and per-client
+// caps (else closed at once) -> wait for the first byte of a request (idle
+// timeout) -> read the header (header timeout, header size limit) -> read
+// the body (idle timeout, body limit) -> call the handler -> wait for
+// Respond (a timer closes the connection if it never comes; meanwhile a
+// watch notices a client that closed its end) -> write -> wait for the next
+// request (keep-alive) or close.
 //
 // Ownership: pending asynchronous operations hold the Session (shared_ptr);
 // a Respond callable holds only a weak_ptr, so a handler that keeps Respond
 // forever keeps nothing alive once the connection has timed out.
 #include "consortia/http_server.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -27,6 +35,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "boost/asio/bind_executor.hpp"
 #include "boost/asio/dispatch.hpp"
@@ -48,8 +57,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-// Request line plus headers; larger gets 400.
-constexpr uint32_t kHeaderLimit = 16 * 1024;
 // Lingering close after the last response: how long and how much input to
 // discard at most.
 constexpr auto kLingerTime = std::chrono::seconds(5);
@@ -57,6 +64,8 @@ constexpr size_t kMaxDrainBytes = 4 << 20;
 // Pause after a failed accept (for example out of file descriptors) so the
 // acceptor does not spin.
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(50);
+// Bytes read at once while waiting for the first byte of a request.
+constexpr size_t kFirstReadBytes = 4096;
 
 std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
   if (d == absl::InfiniteDuration() || d > absl::Hours(24 * 365)) {
@@ -98,39 +107,199 @@ bool HasCrLf(std::string_view s) {
   return s.find_first_of("\r\n") != std::string_view::npos;
 }
 
-// State shared by the server and every Respond callable it handed out. Once
-// `stopped` is set (under mu) nobody posts to the io_context again, so the
-// server may destroy it.
+// An IPv4-mapped IPv6 address counts as the IPv4 address.
+asio::ip::address Normalize(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  }
+  return a;
+}
+
+std::optional<asio::ip::address> ParseAddress(std::string_view s) {
+  std::string t(
+      absl::StripAsciiWhitespace(absl::string_view(s.data(), s.size())));
+  if (t.size() > 2 && t.front() == '[' && t.back() == ']') {
+    t = t.substr(1, t.size() - 2);
+  }
+  boost::system::error_code ec;
+  asio::ip::address a = asio::ip::make_address(t, ec);
+  if (ec) return std::nullopt;
+  return Normalize(a);
+}
+
+// State shared by the server, every Session and every Respond callable it
+// handed out. Once `stopped` is set (under mu) nobody posts to the
+// io_context again, so the server may destroy it.
 struct ServerCore {
   HttpServer::Handler handler;
   size_t max_body_bytes = 0;
+  size_t max_header_bytes = 0;
+  std::chrono::steady_clock::duration header_timeout{};
   std::chrono::steady_clock::duration idle_timeout{};
+  size_t max_connections = 0;
+  size_t max_connections_per_client = 0;
+  std::set<asio::ip::address> trusted_proxies;
+  HttpServerHooks hooks;
+
   absl::Mutex mu;
   bool stopped ABSL_GUARDED_BY(mu) = false;
+
+  // Connection accounting (conn_mu: taken on accept and on close only).
+  mutable absl::Mutex conn_mu;
+  size_t open ABSL_GUARDED_BY(conn_mu) = 0;
+  std::map<asio::ip::address, size_t> per_client ABSL_GUARDED_BY(conn_mu);
+
+  std::atomic<uint64_t> refused_total{0};
+  std::atomic<uint64_t> refused_per_client{0};
+  std::atomic<uint64_t> header_timeouts{0};
+  std::atomic<uint64_t> headers_too_large{0};
+  std::atomic<uint64_t> clients_gone{0};
+
+  bool Trusted(const asio::ip::address& a) const {
+    return trusted_proxies.count(a) > 0;
+  }
+
+  void Event(HttpEvent e) {
+    switch (e) {
+      case HttpEvent::kRefusedTotal:
+        ++refused_total;
+        break;
+      case HttpEvent::kRefusedPerClient:
+        ++refused_per_client;
+        break;
+      case HttpEvent::kHeaderTimeout:
+        ++header_timeouts;
+        break;
+      case HttpEvent::kHeaderTooLarge:
+        ++headers_too_large;
+        break;
+      case HttpEvent::kClientGone:
+        ++clients_gone;
+        break;
+    }
+    if (hooks.on_event) hooks.on_event(e);
+  }
+
+  // Takes a connection slot for `peer`; false (and counted) when a cap is
+  // reached. Connections from a trusted proxy count against the total only.
+  bool Admit(const asio::ip::address& peer, bool trusted) {
+    std::optional<HttpEvent> refused;
+    size_t now_open = 0;
+    {
+      absl::MutexLock l(&conn_mu);
+      if (max_connections > 0 && open >= max_connections) {
+        refused = HttpEvent::kRefusedTotal;
+      } else if (!trusted && max_connections_per_client > 0) {
+        auto it = per_client.find(peer);
+        if (it != per_client.end() &&
+            it->second >= max_connections_per_client) {
+          refused = HttpEvent::kRefusedPerClient;
+        }
+      }
+      if (!refused.has_value()) {
+        ++open;
+        if (!trusted) ++per_client[peer];
+        now_open = open;
+      }
+    }
+    if (refused.has_value()) {
+      Event(*refused);
+      return false;
+    }
+    if (hooks.on_open_connections) hooks.on_open_connections(now_open);
+    return true;
+  }
+
+  void Release(const asio::ip::address& peer, bool trusted) {
+    size_t now_open = 0;
+    {
+      absl::MutexLock l(&conn_mu);
+      --open;
+      if (!trusted) {
+        auto it = per_client.find(peer);
+        if (it != per_client.end() && --it->second == 0) per_client.erase(it);
+      }
+      now_open = open;
+    }
+    if (hooks.on_open_connections) hooks.on_open_connections(now_open);
+  }
+
+  size_t Open() const {
+    absl::MutexLock l(&conn_mu);
+    return open;
+  }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<ServerCore> core)
+  // `peer` already holds a slot of core->Admit, given back on destruction.
+  Session(tcp::socket socket, std::shared_ptr<ServerCore> core,
+          asio::ip::address peer, uint16_t peer_port, bool trusted)
       : stream_(std::move(socket)),
         handler_timer_(stream_.get_executor()),
-        core_(std::move(core)) {
-    beast::error_code ec;
-    tcp::endpoint ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = absl::StrCat(ep.address().to_string(), ":", ep.port());
+        core_(std::move(core)),
+        peer_(peer),
+        trusted_peer_(trusted),
+        remote_(absl::StrCat(peer.to_string(), ":", peer_port)),
+        closed_(std::make_shared<std::atomic<bool>>(false)) {}
+
+  ~Session() {
+    closed_->store(true);
+    core_->Release(peer_, trusted_peer_);
   }
 
   void Start() {
-    asio::dispatch(
-        stream_.get_executor(),
-        beast::bind_front_handler(&Session::ReadRequest, shared_from_this()));
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&Session::WaitForRequest,
+                                             shared_from_this()));
   }
 
  private:
-  void ReadRequest() {
+  // Idle: no request under way. Waits (idle timeout) for its first byte.
+  void WaitForRequest() {
+    if (buffer_.size() > 0) {  // a pipelined request is already here
+      ReadHeader();
+      return;
+    }
+    stream_.expires_after(core_->idle_timeout);
+    stream_.async_read_some(
+        buffer_.prepare(kFirstReadBytes),
+        [self = shared_from_this()](beast::error_code ec, size_t n) {
+          if (ec) {
+            self->Close();
+            return;
+          }
+          self->buffer_.commit(n);
+          self->ReadHeader();
+        });
+  }
+
+  void ReadHeader() {
     parser_.emplace();
     parser_->body_limit(core_->max_body_bytes);
-    parser_->header_limit(kHeaderLimit);
+    parser_->header_limit(static_cast<uint32_t>(
+        std::min<size_t>(core_->max_header_bytes, UINT32_MAX)));
+    stream_.expires_after(core_->header_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t /*bytes*/) {
+    if (ec == beast::error::timeout) {
+      core_->Event(HttpEvent::kHeaderTimeout);
+      spdlog::debug("http: {} did not send a header in time; closing", remote_);
+      Close();
+      return;
+    }
+    if (ec) {
+      OnRead(ec, 0);
+      return;
+    }
+    if (parser_->is_done()) {
+      OnRead(ec, 0);
+      return;
+    }
     stream_.expires_after(core_->idle_timeout);
     http::async_read(
         stream_, buffer_, *parser_,
@@ -143,6 +312,15 @@ class Session : public std::enable_shared_from_this<Session> {
                             absl::StrCat("request body exceeds ",
                                          core_->max_body_bytes, " bytes")),
                     /*keep_alive=*/false, 11);
+      return;
+    }
+    if (ec == http::error::header_limit) {
+      core_->Event(HttpEvent::kHeaderTooLarge);
+      WriteResponse(
+          Problem(431, "about:blank", "Request Header Fields Too Large",
+                  absl::StrCat("request line and header exceed ",
+                               core_->max_header_bytes, " bytes")),
+          /*keep_alive=*/false, 11);
       return;
     }
     if (ec == http::error::end_of_stream) {
@@ -191,9 +369,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     r.body = std::move(req.body());
     r.remote = remote_;
+    r.client = ClientAddress(r.headers);
+    r.closed = closed_;
 
     // Wait for the handler's answer, but not forever.
     waiting_ = true;
+    ++request_seq_;
     handler_timer_.expires_after(core_->idle_timeout);
     handler_timer_.async_wait(
         [self = shared_from_this()](beast::error_code tec) {
@@ -203,6 +384,7 @@ class Session : public std::enable_shared_from_this<Session> {
                         self->remote_);
           self->Close();
         });
+    WatchForClose();
 
     HttpServer::Respond respond = MakeRespond();
     try {
@@ -216,6 +398,54 @@ class Session : public std::enable_shared_from_this<Session> {
       respond(Problem(500, "about:blank", "Internal Server Error",
                       "the handler failed"));
     }
+  }
+
+  // The peer's address, or for a trusted proxy the nearest untrusted address
+  // of X-Forwarded-For (right to left; an entry that is not an address ends
+  // the walk).
+  std::string ClientAddress(const std::map<std::string, std::string>& h) {
+    asio::ip::address client = peer_;
+    if (trusted_peer_) {
+      auto it = h.find("x-forwarded-for");
+      if (it != h.end()) {
+        std::vector<std::string> hops = absl::StrSplit(it->second, ',');
+        for (auto hop = hops.rbegin(); hop != hops.rend(); ++hop) {
+          std::optional<asio::ip::address> a = ParseAddress(*hop);
+          if (!a.has_value()) break;
+          client = *a;
+          if (!core_->Trusted(*a)) break;
+        }
+      }
+    }
+    return client.to_string();
+  }
+
+  // While the handler works, notices a client that closed its end (reads
+  // end of stream or an error), so that work queued for it can be dropped.
+  // Pipelined input ends the watch: the next request is read after the
+  // answer.
+  void WatchForClose() {
+    uint64_t seq = request_seq_;
+    stream_.socket().async_wait(
+        tcp::socket::wait_read,
+        [self = shared_from_this(), seq](beast::error_code ec) {
+          if (ec == asio::error::operation_aborted) return;
+          if (!self->waiting_ || seq != self->request_seq_) return;
+          if (!ec) {
+            char c;
+            ssize_t n = ::recv(self->stream_.socket().native_handle(), &c, 1,
+                               MSG_PEEK | MSG_DONTWAIT);
+            if (n > 0) return;  // pipelined input
+            if (n < 0 &&
+                (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+              self->WatchForClose();
+              return;
+            }
+          }
+          self->core_->Event(HttpEvent::kClientGone);
+          self->waiting_ = false;
+          self->Close();
+        });
   }
 
   HttpServer::Respond MakeRespond() {
@@ -240,9 +470,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnResponse(HttpResponse resp) {
-    if (!waiting_) return;  // timed out meanwhile
+    if (!waiting_) return;  // timed out or closed meanwhile
     waiting_ = false;
     handler_timer_.cancel();
+    beast::error_code ec;
+    stream_.socket().cancel(ec);  // ends WatchForClose
     WriteResponse(std::move(resp), keep_alive_, version_);
   }
 
@@ -289,7 +521,7 @@ class Session : public std::enable_shared_from_this<Session> {
       LingerClose();
       return;
     }
-    ReadRequest();
+    WaitForRequest();
   }
 
   // Closing with unread input makes the kernel send a reset, which can
@@ -300,7 +532,7 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) {
-      stream_.close();
+      Close();
       return;
     }
     stream_.expires_after(std::min(
@@ -314,14 +546,19 @@ class Session : public std::enable_shared_from_this<Session> {
         [self = shared_from_this()](beast::error_code ec, size_t n) {
           self->drained_ += n;
           if (ec || self->drained_ > kMaxDrainBytes) {
-            self->stream_.close();
+            self->Close();
             return;
           }
           self->Drain();
         });
   }
 
+  // Ends the connection: pending operations complete (aborted) and release
+  // the session, which gives its slot back.
   void Close() {
+    closed_->store(true);
+    waiting_ = false;
+    handler_timer_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.close();
@@ -332,11 +569,15 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   asio::steady_timer handler_timer_;
   std::shared_ptr<ServerCore> core_;
-  std::string remote_;
+  const asio::ip::address peer_;
+  const bool trusted_peer_;
+  const std::string remote_;
+  const std::shared_ptr<std::atomic<bool>> closed_;
   std::array<char, 4096> drain_buf_;
   size_t drained_ = 0;
   // Touched only on the session's strand.
   bool waiting_ = false;
+  uint64_t request_seq_ = 0;
   bool keep_alive_ = false;
   unsigned version_ = 11;
 };
@@ -350,7 +591,12 @@ class HttpServerImpl : public HttpServer {
         threads_count_(std::max<size_t>(1, options.threads)) {
     core_->handler = std::move(handler);
     core_->max_body_bytes = options.max_body_bytes;
+    core_->max_header_bytes = options.max_header_bytes;
+    core_->header_timeout = ToChrono(options.header_timeout);
     core_->idle_timeout = ToChrono(options.idle_timeout);
+    core_->max_connections = options.max_connections;
+    core_->max_connections_per_client = options.max_connections_per_client;
+    core_->hooks = options.hooks;
   }
 
   ~HttpServerImpl() override {
@@ -364,6 +610,18 @@ class HttpServerImpl : public HttpServer {
     acceptor_.close(ec);
     // Sessions still referenced by pending operations are destroyed with
     // ioc_ (declared first, destroyed last).
+  }
+
+  absl::Status SetTrustedProxies(const std::vector<std::string>& proxies) {
+    for (const std::string& p : proxies) {
+      std::optional<asio::ip::address> a = ParseAddress(p);
+      if (!a.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "http: trusted proxy \"", p, "\" is not an IP address"));
+      }
+      core_->trusted_proxies.insert(*a);
+    }
+    return absl::OkStatus();
   }
 
   absl::Status Listen(const std::string& host, uint16_t port) {
@@ -399,6 +657,17 @@ class HttpServerImpl : public HttpServer {
 
   uint16_t port() const override { return port_; }
 
+  HttpServerStats stats() const override {
+    HttpServerStats s;
+    s.open_connections = core_->Open();
+    s.refused_total = core_->refused_total.load();
+    s.refused_per_client = core_->refused_per_client.load();
+    s.header_timeouts = core_->header_timeouts.load();
+    s.headers_too_large = core_->headers_too_large.load();
+    s.clients_gone = core_->clients_gone.load();
+    return s;
+  }
+
  private:
   void Accept() {
     acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec,
@@ -412,9 +681,26 @@ class HttpServerImpl : public HttpServer {
         });
         return;
       }
-      std::make_shared<Session>(std::move(socket), core_)->Start();
+      OnAccepted(std::move(socket));
       Accept();
     });
+  }
+
+  void OnAccepted(tcp::socket socket) {
+    beast::error_code ec;
+    tcp::endpoint ep = socket.remote_endpoint(ec);
+    if (ec) return;  // already gone; the socket closes here
+    asio::ip::address peer = Normalize(ep.address());
+    bool trusted = core_->Trusted(peer);
+    if (!core_->Admit(peer, trusted)) {
+      // Over a cap: closed before anything is read. The client sees the
+      // connection end (or a reset if it had sent data).
+      socket.close(ec);
+      return;
+    }
+    std::make_shared<Session>(std::move(socket), core_, peer, ep.port(),
+                              trusted)
+        ->Start();
   }
 
   asio::io_context ioc_;  // first: destroyed last
@@ -473,7 +759,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpServer(
     const HttpServerOptions& options, HttpServer::Handler handler) {
   if (!handler) return absl::InvalidArgumentError("http: no handler");
   auto server = std::make_unique<HttpServerImpl>(options, std::move(handler));
-  absl::Status st = server->Listen(options.host, options.port);
+  absl::Status st = server->SetTrustedProxies(options.trusted_proxies);
+  if (!st.ok()) return st;
+  st = server->Listen(options.host, options.port);
   if (!st.ok()) return st;
   return std::unique_ptr<HttpServer>(std::move(server));
 }

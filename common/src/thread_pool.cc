@@ -8,19 +8,13 @@
 namespace consortia {
 namespace {
 
-// Tasks that may wait in the queue. Run() from outside the pool blocks while
-// the queue is this full, which pushes back on whoever produces the work (for
-// example a bus I/O thread stops reading requests). Run() from one of the
-// pool's own tasks never blocks (it could deadlock the pool), so the queue may
-// briefly exceed the bound.
-constexpr size_t kMaxQueued = 1 << 16;
-
 // The pool whose worker runs on this thread, if any.
 thread_local const ThreadPool* current_pool = nullptr;
 
 }  // namespace
 
-ThreadPool::ThreadPool(size_t threads) {
+ThreadPool::ThreadPool(size_t threads, size_t max_queued)
+    : max_queued_(max_queued == 0 ? kDefaultMaxQueued : max_queued) {
   if (threads == 0) {
     threads = std::max<size_t>(1, std::thread::hardware_concurrency());
   }
@@ -42,11 +36,23 @@ void ThreadPool::Run(std::function<void()> fn) {
   absl::MutexLock l(&mu_);
   if (current_pool != this) {
     auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return queue_.size() < kMaxQueued;
+      return queue_.size() < max_queued_;
     };
     mu_.Await(absl::Condition(&has_room));
   }
   queue_.push_back(std::move(fn));
+}
+
+bool ThreadPool::TryRun(std::function<void()> fn) {
+  absl::MutexLock l(&mu_);
+  if (stopping_ || queue_.size() >= max_queued_) return false;
+  queue_.push_back(std::move(fn));
+  return true;
+}
+
+size_t ThreadPool::queued() const {
+  absl::MutexLock l(&mu_);
+  return queue_.size();
 }
 
 void ThreadPool::Loop() {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -34,8 +35,29 @@ using Response = http::response<http::string_body>;
 // A blocking client connection.
 class Client {
  public:
-  explicit Client(uint16_t port) : socket_(ioc_) {
+  // Connects from `local` (a loopback address: tests that play an attacker
+  // use 127.0.0.2 and up).
+  explicit Client(uint16_t port, const std::string& local = "127.0.0.1")
+      : socket_(ioc_) {
+    socket_.open(tcp::v4());
+    socket_.bind(tcp::endpoint(asio::ip::make_address(local), 0));
     socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+
+  // The status of a GET, or 0 when the connection is closed instead.
+  int TryGet(
+      const std::string& target,
+      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    try {
+      http::request<http::string_body> req(http::verb::get, target, 11);
+      req.set(http::field::host, "127.0.0.1");
+      for (const auto& [n, v] : headers) req.set(n, v);
+      req.prepare_payload();
+      http::write(socket_, req);
+      return Read().result_int();
+    } catch (const std::exception&) {
+      return 0;
+    }
   }
 
   Response Send(http::verb verb, const std::string& target,
@@ -322,6 +344,7 @@ TEST(HttpServerTest, ManyIdleConnectionsDoNotBlockARequest) {
   }
   HttpServerOptions opts;
   opts.threads = 2;
+  opts.max_connections_per_client = 0;  // all come from 127.0.0.1
   auto server = MustStart(opts, Echo);
   ASSERT_NE(server, nullptr);
 
@@ -385,6 +408,237 @@ TEST(HttpServerTest, DestroyingServerWithPendingRespondIsSafe) {
   server.reset();
   absl::MutexLock l(&mu);
   kept[0](HttpResponse{});  // after the server is gone: a no-op
+}
+
+// Polls until cond holds, for at most 30 s.
+template <typename F>
+bool Eventually(F cond) {
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    if (cond()) return true;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return cond();
+}
+
+// Counts the server's hook calls.
+struct EventCounts {
+  std::atomic<int> refused_total{0};
+  std::atomic<int> refused_per_client{0};
+  std::atomic<int> header_timeout{0};
+  std::atomic<int> header_too_large{0};
+  std::atomic<int> client_gone{0};
+  std::atomic<size_t> open{0};
+
+  HttpServerHooks Hooks() {
+    HttpServerHooks h;
+    h.on_event = [this](HttpEvent e) {
+      switch (e) {
+        case HttpEvent::kRefusedTotal:
+          ++refused_total;
+          break;
+        case HttpEvent::kRefusedPerClient:
+          ++refused_per_client;
+          break;
+        case HttpEvent::kHeaderTimeout:
+          ++header_timeout;
+          break;
+        case HttpEvent::kHeaderTooLarge:
+          ++header_too_large;
+          break;
+        case HttpEvent::kClientGone:
+          ++client_gone;
+          break;
+      }
+    };
+    h.on_open_connections = [this](size_t n) { open = n; };
+    return h;
+  }
+};
+
+TEST(HttpServerLimitsTest, PerClientCapRefusesOneAddressNotTheOthers) {
+  EventCounts events;  // before the server: its hooks outlive it
+  HttpServerOptions opts;
+  opts.max_connections_per_client = 3;
+  opts.hooks = events.Hooks();
+  auto server = MustStart(opts, Echo);
+  ASSERT_NE(server, nullptr);
+
+  std::vector<std::unique_ptr<Client>> attacker;
+  for (int i = 0; i < 3; ++i) {
+    attacker.push_back(std::make_unique<Client>(server->port(), "127.0.0.2"));
+    ASSERT_EQ(attacker.back()->TryGet("/"), 200);
+  }
+  Client fourth(server->port(), "127.0.0.2");
+  EXPECT_EQ(fourth.TryGet("/"), 0);  // closed before anything was read
+  EXPECT_EQ(server->stats().refused_per_client, 1u);
+  EXPECT_EQ(events.refused_per_client.load(), 1);
+  EXPECT_EQ(server->stats().open_connections, 3u);
+
+  // Another address is not affected.
+  Client honest(server->port(), "127.0.0.1");
+  EXPECT_EQ(honest.TryGet("/"), 200);
+  Client other(server->port(), "127.0.0.3");
+  EXPECT_EQ(other.TryGet("/"), 200);
+  EXPECT_EQ(server->stats().refused_total, 0u);
+
+  // A closed connection gives its slot back.
+  attacker.pop_back();
+  EXPECT_TRUE(Eventually([&] {
+    Client again(server->port(), "127.0.0.2");
+    return again.TryGet("/") == 200;
+  }));
+}
+
+TEST(HttpServerLimitsTest, TotalCapRefusesAndCounts) {
+  EventCounts events;
+  HttpServerOptions opts;
+  opts.max_connections = 2;
+  opts.hooks = events.Hooks();
+  auto server = MustStart(opts, Echo);
+  ASSERT_NE(server, nullptr);
+  Client a(server->port(), "127.0.0.2");
+  Client b(server->port(), "127.0.0.3");
+  ASSERT_EQ(a.TryGet("/"), 200);
+  ASSERT_EQ(b.TryGet("/"), 200);
+  EXPECT_EQ(events.open.load(), 2u);
+  Client c(server->port(), "127.0.0.4");
+  EXPECT_EQ(c.TryGet("/"), 0);
+  EXPECT_EQ(server->stats().refused_total, 1u);
+  EXPECT_EQ(events.refused_total.load(), 1);
+  EXPECT_EQ(server->stats().refused_per_client, 0u);
+}
+
+TEST(HttpServerLimitsTest, ForwardedForIsBelievedFromTrustedProxiesOnly) {
+  absl::Mutex mu;
+  std::vector<std::string> clients;
+  HttpServerOptions opts;
+  opts.trusted_proxies = {"127.0.0.1"};
+  opts.max_connections_per_client = 2;
+  auto server = MustStart(opts, [&](HttpRequest req, HttpServer::Respond r) {
+    {
+      absl::MutexLock l(&mu);
+      clients.push_back(req.client);
+    }
+    Echo(std::move(req), std::move(r));
+  });
+  ASSERT_NE(server, nullptr);
+
+  // Through the proxy: the nearest untrusted hop is the client.
+  Client proxy(server->port(), "127.0.0.1");
+  ASSERT_EQ(proxy.TryGet("/", {{"X-Forwarded-For",
+                                "10.9.9.9, 198.51.100.7, 127.0.0.1"}}),
+            200);
+  // Not a proxy: the header is ignored.
+  Client direct(server->port(), "127.0.0.2");
+  ASSERT_EQ(direct.TryGet("/", {{"X-Forwarded-For", "198.51.100.7"}}), 200);
+  // A proxy without the header, or with garbage: the proxy itself.
+  ASSERT_EQ(proxy.TryGet("/"), 200);
+  ASSERT_EQ(proxy.TryGet("/", {{"X-Forwarded-For", "not-an-address"}}), 200);
+  {
+    absl::MutexLock l(&mu);
+    EXPECT_EQ(clients, (std::vector<std::string>{"198.51.100.7", "127.0.0.2",
+                                                 "127.0.0.1", "127.0.0.1"}));
+  }
+
+  // The per-client cap does not apply to the proxy's connections.
+  std::vector<std::unique_ptr<Client>> via_proxy;
+  for (int i = 0; i < 4; ++i) {
+    via_proxy.push_back(std::make_unique<Client>(server->port(), "127.0.0.1"));
+    EXPECT_EQ(via_proxy.back()->TryGet("/"), 200);
+  }
+  EXPECT_EQ(server->stats().refused_per_client, 0u);
+
+  HttpServerOptions bad;
+  bad.trusted_proxies = {"ingress.example"};
+  EXPECT_EQ(StartHttpServer(bad, Echo).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(HttpServerLimitsTest, OversizedHeaderIs431WithoutCallingHandler) {
+  std::atomic<int> calls{0};
+  HttpServerOptions opts;
+  opts.max_header_bytes = 1024;
+  auto server = MustStart(opts, [&](HttpRequest req, HttpServer::Respond r) {
+    ++calls;
+    Echo(std::move(req), std::move(r));
+  });
+  ASSERT_NE(server, nullptr);
+  Client ok(server->port());
+  EXPECT_EQ(ok.TryGet("/", {{"X-Small", std::string(200, 'a')}}), 200);
+
+  Client c(server->port());
+  http::request<http::string_body> req(http::verb::get, "/", 11);
+  req.set("X-Big", std::string(2000, 'a'));
+  req.prepare_payload();
+  http::write(c.socket(), req);
+  Response res = c.Read();
+  EXPECT_EQ(res.result_int(), 431);
+  EXPECT_EQ(res[http::field::content_type], "application/problem+json");
+  EXPECT_EQ(nlohmann::json::parse(res.body())["status"], 431);
+  EXPECT_TRUE(c.ReadsEof());
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(server->stats().headers_too_large, 1u);
+}
+
+TEST(HttpServerLimitsTest, HeaderTimeoutIsSeparateFromIdleTimeout) {
+  EventCounts events;
+  HttpServerOptions opts;
+  opts.header_timeout = absl::Milliseconds(200);
+  opts.idle_timeout = absl::Seconds(60);
+  opts.hooks = events.Hooks();
+  auto server = MustStart(opts, Echo);
+  ASSERT_NE(server, nullptr);
+
+  Client idle(server->port());  // sends nothing for a while
+  Client slow(server->port());
+  slow.SendRaw("GET / HTTP/1.1\r\nHo");  // a header that never ends
+  EXPECT_TRUE(slow.ReadsEof());
+  // The stream's timer closes the socket just before the read completes.
+  EXPECT_TRUE(Eventually([&] { return events.header_timeout.load() == 1; }));
+  EXPECT_EQ(server->stats().header_timeouts, 1u);
+
+  // The idle connection has waited longer than the header timeout and is
+  // still served: idle time is bounded by the idle timeout only.
+  EXPECT_EQ(idle.TryGet("/"), 200);
+  EXPECT_EQ(idle.TryGet("/"), 200);  // and again after keep-alive
+}
+
+TEST(HttpServerLimitsTest, ClosedConnectionIsFlaggedWhileItsHandlerWorks) {
+  EventCounts events;
+  absl::Mutex mu;
+  std::vector<HttpRequest> kept_requests;
+  std::vector<HttpServer::Respond> kept;
+  HttpServerOptions opts;
+  opts.hooks = events.Hooks();
+  auto server = MustStart(opts, [&](HttpRequest req, HttpServer::Respond r) {
+    absl::MutexLock l(&mu);
+    kept_requests.push_back(std::move(req));
+    kept.push_back(std::move(r));
+  });
+  ASSERT_NE(server, nullptr);
+  {
+    Client c(server->port(), "127.0.0.2");
+    http::request<http::string_body> req(http::verb::get, "/slow", 11);
+    req.prepare_payload();
+    http::write(c.socket(), req);
+    ASSERT_TRUE(Eventually([&] {
+      absl::MutexLock l(&mu);
+      return !kept.empty();
+    }));
+    absl::MutexLock l(&mu);
+    EXPECT_FALSE(kept_requests[0].ConnectionClosed());
+  }  // the client goes away without waiting for the answer
+  ASSERT_TRUE(Eventually([&] {
+    absl::MutexLock l(&mu);
+    return kept_requests[0].ConnectionClosed();
+  }));
+  EXPECT_TRUE(Eventually([&] { return server->stats().clients_gone == 1; }));
+  EXPECT_EQ(events.client_gone.load(), 1);
+  EXPECT_TRUE(
+      Eventually([&] { return server->stats().open_connections == 0; }));
+  absl::MutexLock l(&mu);
+  kept[0](HttpResponse{});  // too late: a no-op
 }
 
 TEST(ProblemTest, IsRfc9457Json) {

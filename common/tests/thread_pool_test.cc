@@ -64,5 +64,27 @@ TEST(ThreadPoolTest, ZeroMeansOnePerCore) {
   EXPECT_GE(pool.size(), 1u);
 }
 
+TEST(ThreadPoolTest, TryRunRefusesWhenTheQueueIsFullAndNeverBlocks) {
+  absl::Notification release;
+  absl::Notification running;
+  std::atomic<int> done{0};
+  {
+    ThreadPool pool(1, /*max_queued=*/1);
+    pool.Run([&] {
+      running.Notify();
+      release.WaitForNotification();
+      done++;
+    });
+    running.WaitForNotification();  // the worker is busy, the queue empty
+    EXPECT_TRUE(pool.TryRun([&] { done++; }));
+    EXPECT_EQ(pool.queued(), 1u);
+    // Full: refused at once, the task is dropped, not run.
+    EXPECT_FALSE(pool.TryRun([&] { done += 100; }));
+    EXPECT_FALSE(pool.TryRun([&] { done += 100; }));
+    release.Notify();
+  }
+  EXPECT_EQ(done.load(), 2);
+}
+
 }  // namespace
 }  // namespace consortia

@@ -4,6 +4,7 @@
 #ifndef CONSORTIA_COMMON_HTTP_SERVER_H_
 #define CONSORTIA_COMMON_HTTP_SERVER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -24,7 +25,20 @@ struct HttpRequest {
   std::map<std::string, std::string> query;    // decoded query parameters
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
-  std::string remote;  // peer address
+  std::string remote;  // peer address, "ip:port"
+  // The client's IP address: the peer's, or, when the peer is one of
+  // HttpServerOptions::trusted_proxies, the nearest address in
+  // X-Forwarded-For that is not a trusted proxy (the header is ignored from
+  // any other peer).
+  std::string client;
+  // Turns true once the connection that carried the request has closed (the
+  // client went away, a timeout, the server stopped): a handler may then
+  // drop work it has queued for it. Set by HttpServer; null otherwise.
+  std::shared_ptr<const std::atomic<bool>> closed;
+
+  bool ConnectionClosed() const {
+    return closed != nullptr && closed->load(std::memory_order_relaxed);
+  }
 };
 
 struct HttpResponse {
@@ -38,14 +52,58 @@ struct HttpResponse {
 HttpResponse Problem(int status, std::string type, std::string title,
                      std::string detail);
 
+// What the server refused or cut short, for the owner's metrics.
+enum class HttpEvent {
+  kRefusedTotal,      // a new connection closed at once: max_connections
+  kRefusedPerClient,  // ... max_connections_per_client
+  kHeaderTimeout,     // a request header not complete within header_timeout
+  kHeaderTooLarge,    // a request header over max_header_bytes (431)
+  kClientGone,        // a connection closed while its handler had not answered
+};
+
+// Called on the server's threads; must be quick and must not block. Either
+// may be empty.
+struct HttpServerHooks {
+  std::function<void(HttpEvent)> on_event;
+  // The number of open connections, after every change.
+  std::function<void(size_t open)> on_open_connections;
+};
+
+// Counters since the server started (for tests and diagnostics).
+struct HttpServerStats {
+  size_t open_connections = 0;
+  uint64_t refused_total = 0;
+  uint64_t refused_per_client = 0;
+  uint64_t header_timeouts = 0;
+  uint64_t headers_too_large = 0;
+  uint64_t clients_gone = 0;
+};
+
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0 = any free port (see port())
   size_t threads = 2;
   size_t max_body_bytes = 1 << 20;  // larger bodies get 413
-  // A connection idle this long (no request, or a handler that has not
-  // answered yet) is closed.
+  // Request line plus header fields; larger gets 431 and the connection
+  // closes.
+  size_t max_header_bytes = 16 * 1024;
+  // From the first byte of a request until its header is complete; slower
+  // and the connection closes without an answer (HttpEvent::kHeaderTimeout).
+  absl::Duration header_timeout = absl::Seconds(10);
+  // A connection with no request under way this long (after it opened, or
+  // after the last answer: keep-alive), a request body that takes longer to
+  // arrive, or a handler that has not answered within it, is closed.
   absl::Duration idle_timeout = absl::Seconds(60);
+  // Open connections at most, in total and per client IP address (the
+  // peer's address; connections from a trusted proxy count against the
+  // total only). A connection over either cap is closed as soon as it is
+  // accepted, before anything is read. 0 means no cap.
+  size_t max_connections = 10000;
+  size_t max_connections_per_client = 256;
+  // IP addresses (not names, not ranges) of reverse proxies whose
+  // X-Forwarded-For is believed; see HttpRequest::client.
+  std::vector<std::string> trusted_proxies;
+  HttpServerHooks hooks;
 };
 
 // Thread-safe. A handler answers through `respond` exactly once, from any
@@ -59,6 +117,7 @@ class HttpServer {
 
   virtual ~HttpServer() = default;  // stops and joins its threads
   virtual uint16_t port() const = 0;
+  virtual HttpServerStats stats() const = 0;
 };
 
 // Decodes %XX escapes; with plus_is_space (query strings, form encoding) a
@@ -66,8 +125,9 @@ class HttpServer {
 absl::StatusOr<std::string> PercentDecode(std::string_view in,
                                           bool plus_is_space = false);
 
-// Unavailable if the address cannot be bound. Malformed HTTP gets 400,
-// over-long bodies 413 (both problem+json) without calling the handler.
+// Unavailable if the address cannot be bound, InvalidArgument if a trusted
+// proxy is not an IP address. Malformed HTTP gets 400, an over-long header
+// 431, an over-long body 413 (all problem+json) without calling the handler.
 absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpServer(
     const HttpServerOptions& options, HttpServer::Handler handler);
 

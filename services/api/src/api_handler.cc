@@ -51,21 +51,32 @@ std::string NewTraceId() {
 }
 
 // One request in flight: answers exactly once (HttpServer guards that too),
-// records the metrics, and logs one line when the answer is an error.
+// records the metrics, and logs one line when the answer is an error (for
+// 4xx and shed load at most as often as the per-client log limit allows).
 class Call {
  public:
-  Call(std::string method, std::string path, HttpServer::Respond respond,
-       ApiMetrics* metrics)
-      : method_(std::move(method)),
-        path_(std::move(path)),
+  Call(const HttpRequest& req, HttpServer::Respond respond, ApiMetrics* metrics,
+       LogLimiter* log_limiter)
+      : method_(req.method),
+        path_(req.path),
+        client_(req.client),
+        closed_(req.closed),
         trace_(NewTraceId()),
         start_(absl::Now()),
         respond_(std::move(respond)),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        log_limiter_(log_limiter) {}
 
   const std::string& trace() const { return trace_; }
   void set_route(const char* route) { route_ = route; }
   void set_quiet() { quiet_ = true; }
+  // The answer sheds load (a full queue): logged like a 4xx, rate-limited.
+  void set_shed() { shed_ = true; }
+  // True once the client's connection has closed: nobody waits for the
+  // answer any more.
+  bool ClientGone() const {
+    return closed_ != nullptr && closed_->load(std::memory_order_relaxed);
+  }
 
   // `log_detail` is for the log only (may name internals the client must not
   // see).
@@ -73,12 +84,11 @@ class Call {
     r.headers.emplace_back("X-Trace-Id", trace_);
     if (quiet_) {
       // Expected answers that are polled (readiness): metrics only.
-    } else if (r.status >= 500) {
-      spdlog::error("api: {} {} -> {} trace={} {}", method_, path_, r.status,
-                    trace_, log_detail);
+    } else if (r.status >= 500 && !shed_) {
+      spdlog::error("api: {} {} -> {} client={} trace={} {}", method_, path_,
+                    r.status, client_, trace_, log_detail);
     } else if (r.status >= 400) {
-      spdlog::info("api: {} {} -> {} trace={} {}", method_, path_, r.status,
-                   trace_, log_detail);
+      LogLimited(r.status, log_detail);
     }
     metrics_->Request(route_, r.status,
                       absl::ToDoubleSeconds(absl::Now() - start_));
@@ -86,14 +96,40 @@ class Call {
   }
 
  private:
+  void LogLimited(int status, std::string_view log_detail) {
+    if (log_limiter_ == nullptr) {
+      spdlog::info("api: {} {} -> {} client={} trace={} {}", method_, path_,
+                   status, client_, trace_, log_detail);
+      return;
+    }
+    LogLimiter::Verdict v = log_limiter_->Allow(client_, absl::Now());
+    for (const auto& [client, n] : v.summaries) {
+      spdlog::info("api: suppressed {} log lines for client {}", n, client);
+    }
+    if (!v.log) {
+      metrics_->LogLinesSuppressed(1);
+      return;
+    }
+    if (v.suppressed_before > 0) {
+      spdlog::info("api: suppressed {} log lines for client {}",
+                   v.suppressed_before, client_);
+    }
+    spdlog::info("api: {} {} -> {} client={} trace={} {}", method_, path_,
+                 status, client_, trace_, log_detail);
+  }
+
   const std::string method_;
   const std::string path_;
+  const std::string client_;
+  const std::shared_ptr<const std::atomic<bool>> closed_;
   const std::string trace_;
   const absl::Time start_;
   HttpServer::Respond respond_;
   ApiMetrics* const metrics_;
+  LogLimiter* const log_limiter_;
   const char* route_ = kRouteUnknown;
   bool quiet_ = false;
+  bool shed_ = false;
 };
 
 // Runs f; an exception (a bug: nothing here should throw) becomes a 500
@@ -229,6 +265,12 @@ void Submit(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
       EncodeTx(*tx), [call, hash, hash_hex = std::move(hash_hex),
                       metrics](absl::StatusOr<SubmitResult> result) {
         Guarded(call, [&] {
+          if (absl::IsResourceExhausted(result.status())) {
+            call->set_shed();
+            call->Finish(ApiProblem(ApiError::kSubmitQueueFull,
+                                    std::string(result.status().message())));
+            return;
+          }
           if (!result.ok()) {
             metrics->UpstreamError("mempool");
             call->Finish(UpstreamProblem(result.status(), "mempool"),
@@ -259,6 +301,32 @@ void QueryFailed(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
   call->Finish(QueryProblem(status, not_found), status.ToString());
 }
 
+// Hands a query to the query pool without ever blocking the HTTP thread:
+// when the pool's queue is full the request is answered 503 overloaded
+// (Retry-After) at once. A query whose client has gone by the time a thread
+// takes it is dropped (counted), not run; so is none during shutdown, which
+// answers 503 without calling storage. `fn` answers through call->Finish.
+template <typename F>
+void RunQuery(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
+              F fn) {
+  bool queued = deps.query_pool->TryRun([&deps, call, fn = std::move(fn)] {
+    if (call->ClientGone()) {
+      deps.metrics->DroppedForClosedConnection();
+      return;
+    }
+    Guarded(call, [&] {
+      if (ShuttingDown(deps, call)) return;
+      fn();
+    });
+  });
+  if (!queued) {
+    deps.metrics->QueryPoolFull();
+    call->set_shed();
+    call->Finish(ApiProblem(ApiError::kOverloaded,
+                            "too many queries are waiting; retry later"));
+  }
+}
+
 void GetTx(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
            std::string_view hex) {
   absl::StatusOr<Hash32> hash = HashFromHex(hex);
@@ -267,16 +335,13 @@ void GetTx(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
         ApiProblem(ApiError::kBadRequest, "tx hash must be 64 hex digits"));
     return;
   }
-  deps.query_pool->Run([&deps, call, hash = *hash] {
-    Guarded(call, [&] {
-      if (ShuttingDown(deps, call)) return;
-      absl::StatusOr<TxRecord> rec = deps.query->GetTx(hash);
-      if (!rec.ok()) {
-        QueryFailed(deps, call, rec.status(), ApiError::kTxNotFound);
-        return;
-      }
-      call->Finish(JsonOk(TxRecordView(*deps.suite, hash, *rec)));
-    });
+  RunQuery(deps, call, [&deps, call, hash = *hash] {
+    absl::StatusOr<TxRecord> rec = deps.query->GetTx(hash);
+    if (!rec.ok()) {
+      QueryFailed(deps, call, rec.status(), ApiError::kTxNotFound);
+      return;
+    }
+    call->Finish(JsonOk(TxRecordView(*deps.suite, hash, *rec)));
   });
 }
 
@@ -291,16 +356,13 @@ void GetBlock(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
       return;
     }
   }
-  deps.query_pool->Run([&deps, call, height] {
-    Guarded(call, [&] {
-      if (ShuttingDown(deps, call)) return;
-      absl::StatusOr<BlockRecord> rec = deps.query->GetBlock(height);
-      if (!rec.ok()) {
-        QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
-        return;
-      }
-      call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec)));
-    });
+  RunQuery(deps, call, [&deps, call, height] {
+    absl::StatusOr<BlockRecord> rec = deps.query->GetBlock(height);
+    if (!rec.ok()) {
+      QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
+      return;
+    }
+    call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec)));
   });
 }
 
@@ -312,16 +374,13 @@ void GetBlockByHash(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
         ApiProblem(ApiError::kBadRequest, "block hash must be 64 hex digits"));
     return;
   }
-  deps.query_pool->Run([&deps, call, hash = *hash] {
-    Guarded(call, [&] {
-      if (ShuttingDown(deps, call)) return;
-      absl::StatusOr<BlockRecord> rec = deps.query->GetBlockByHash(hash);
-      if (!rec.ok()) {
-        QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
-        return;
-      }
-      call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec)));
-    });
+  RunQuery(deps, call, [&deps, call, hash = *hash] {
+    absl::StatusOr<BlockRecord> rec = deps.query->GetBlockByHash(hash);
+    if (!rec.ok()) {
+      QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
+      return;
+    }
+    call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec)));
   });
 }
 
@@ -333,27 +392,25 @@ void ListBlocks(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   std::optional<uint64_t> limit = NumberParam(query, "limit", kDefaultPageLimit,
                                               1, kMaxListBlocks, call.get());
   if (!limit.has_value()) return;
-  deps.query_pool->Run([&deps, call, from = *from,
-                        limit = static_cast<uint32_t>(*limit)] {
-    Guarded(call, [&] {
-      if (ShuttingDown(deps, call)) return;
-      absl::StatusOr<std::vector<BlockSummary>> blocks =
-          deps.query->ListBlocks(from, limit);
-      if (!blocks.ok()) {
-        QueryFailed(deps, call, blocks.status(), ApiError::kBlockNotFound);
-        return;
-      }
-      // Storage may answer fewer than `limit` before the tip (QueryApi):
-      // any non-empty page may be followed by more; only an empty one ends
-      // the list.
-      std::optional<uint64_t> next;
-      if (!blocks->empty() &&
-          blocks->back().header.height < std::numeric_limits<uint64_t>::max()) {
-        next = blocks->back().header.height + 1;
-      }
-      call->Finish(JsonOk(BlockListView(*blocks, next)));
-    });
-  });
+  RunQuery(deps, call,
+           [&deps, call, from = *from, limit = static_cast<uint32_t>(*limit)] {
+             absl::StatusOr<std::vector<BlockSummary>> blocks =
+                 deps.query->ListBlocks(from, limit);
+             if (!blocks.ok()) {
+               QueryFailed(deps, call, blocks.status(),
+                           ApiError::kBlockNotFound);
+               return;
+             }
+             // Storage may answer fewer than `limit` before the tip
+             // (QueryApi): any non-empty page may be followed by more;
+             // only an empty one ends the list.
+             std::optional<uint64_t> next;
+             if (!blocks->empty() && blocks->back().header.height <
+                                         std::numeric_limits<uint64_t>::max()) {
+               next = blocks->back().header.height + 1;
+             }
+             call->Finish(JsonOk(BlockListView(*blocks, next)));
+           });
 }
 
 void ListEvidence(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
@@ -364,25 +421,22 @@ void ListEvidence(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   std::optional<uint64_t> limit = NumberParam(query, "limit", kDefaultPageLimit,
                                               1, kMaxListEvidence, call.get());
   if (!limit.has_value()) return;
-  deps.query_pool->Run(
-      [&deps, call, from = *from, limit = static_cast<uint32_t>(*limit)] {
-        Guarded(call, [&] {
-          if (ShuttingDown(deps, call)) return;
-          absl::StatusOr<std::vector<EvidenceRecord>> records =
-              deps.query->ListEvidence(from, limit);
-          if (!records.ok()) {
-            QueryFailed(deps, call, records.status(), ApiError::kBadRequest);
-            return;
-          }
-          // As for blocks: only an empty page ends the list.
-          std::optional<uint64_t> next;
-          if (!records->empty() &&
-              records->back().seq < std::numeric_limits<uint64_t>::max()) {
-            next = records->back().seq + 1;
-          }
-          call->Finish(JsonOk(EvidenceListView(*records, next)));
-        });
-      });
+  RunQuery(deps, call,
+           [&deps, call, from = *from, limit = static_cast<uint32_t>(*limit)] {
+             absl::StatusOr<std::vector<EvidenceRecord>> records =
+                 deps.query->ListEvidence(from, limit);
+             if (!records.ok()) {
+               QueryFailed(deps, call, records.status(), ApiError::kBadRequest);
+               return;
+             }
+             // As for blocks: only an empty page ends the list.
+             std::optional<uint64_t> next;
+             if (!records->empty() &&
+                 records->back().seq < std::numeric_limits<uint64_t>::max()) {
+               next = records->back().seq + 1;
+             }
+             call->Finish(JsonOk(EvidenceListView(*records, next)));
+           });
 }
 
 // parts = {"v1", "state", app}: a page of the app's records.
@@ -411,20 +465,17 @@ void ScanState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
     }
     cursor = std::string(AsString(*raw));
   }
-  deps.query_pool->Run([&deps, call, app = *std::move(app),
-                        prefix = std::move(prefix), cursor = std::move(cursor),
-                        limit = static_cast<uint32_t>(*limit)] {
-    Guarded(call, [&] {
-      if (ShuttingDown(deps, call)) return;
-      absl::StatusOr<StatePage> page =
-          deps.query->ScanState(app, prefix, cursor, limit);
-      if (!page.ok()) {
-        QueryFailed(deps, call, page.status(), ApiError::kStateNotFound);
-        return;
-      }
-      call->Finish(JsonOk(StatePageView(app, *page)));
-    });
-  });
+  RunQuery(deps, call,
+           [&deps, call, app = *std::move(app), prefix = std::move(prefix),
+            cursor = std::move(cursor), limit = static_cast<uint32_t>(*limit)] {
+             absl::StatusOr<StatePage> page =
+                 deps.query->ScanState(app, prefix, cursor, limit);
+             if (!page.ok()) {
+               QueryFailed(deps, call, page.status(), ApiError::kStateNotFound);
+               return;
+             }
+             call->Finish(JsonOk(StatePageView(app, *page)));
+           });
 }
 
 // parts = {"v1", "state", app, key...}: the key is the rest of the path, so
@@ -450,24 +501,21 @@ void GetState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
                          std::numeric_limits<uint64_t>::max(), call.get());
     if (!height.has_value()) return;
   }
-  deps.query_pool->Run(
-      [&deps, call, app = *std::move(app), key = *std::move(key), height] {
-        Guarded(call, [&] {
-          if (ShuttingDown(deps, call)) return;
-          absl::StatusOr<StateRecord> rec =
-              height.has_value() ? deps.query->GetStateAt(app, key, *height)
-                                 : deps.query->GetState(app, key);
-          if (!rec.ok()) {
-            QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
-            return;
-          }
-          if (!rec->found) {
-            call->Finish(StateAbsentResponse(app, key, *rec));
-            return;
-          }
-          call->Finish(JsonOk(StateView(app, key, *rec)));
-        });
-      });
+  RunQuery(deps, call,
+           [&deps, call, app = *std::move(app), key = *std::move(key), height] {
+             absl::StatusOr<StateRecord> rec =
+                 height.has_value() ? deps.query->GetStateAt(app, key, *height)
+                                    : deps.query->GetState(app, key);
+             if (!rec.ok()) {
+               QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
+               return;
+             }
+             if (!rec->found) {
+               call->Finish(StateAbsentResponse(app, key, *rec));
+               return;
+             }
+             call->Finish(JsonOk(StateView(app, key, *rec)));
+           });
 }
 
 }  // namespace
@@ -475,8 +523,8 @@ void GetState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
 ApiHandler::ApiHandler(ApiHandlerDeps deps) : deps_(std::move(deps)) {}
 
 void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
-  auto call = std::make_shared<Call>(req.method, req.path, std::move(respond),
-                                     deps_.metrics);
+  auto call = std::make_shared<Call>(req, std::move(respond), deps_.metrics,
+                                     deps_.log_limiter);
   Guarded(call, [&] {
     std::vector<std::string_view> parts = SplitPath(req.path);
     std::optional<Match> match = MatchRoute(parts);

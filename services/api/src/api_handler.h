@@ -14,6 +14,7 @@
 #include "consortia/http_server.h"
 #include "consortia/service_api.h"
 #include "consortia/thread_pool.h"
+#include "log_limiter.h"
 #include "submit_batcher.h"
 
 namespace consortia::api {
@@ -25,8 +26,11 @@ struct ApiHandlerDeps {
   const CryptoSuite* suite = nullptr;
   QueryApi* query = nullptr;
   SubmitBatcher* batcher = nullptr;
+  // Queries go here through TryRun: a full queue is answered 503 at once.
   ThreadPool* query_pool = nullptr;
   ApiMetrics* metrics = nullptr;
+  // Limits the log lines of 4xx answers and shed load per client address.
+  LogLimiter* log_limiter = nullptr;
   // True when both upstreams answered recently; Readiness() explains.
   std::function<bool()> ready;
   std::function<std::string()> readiness;

@@ -20,6 +20,20 @@ ApiMetrics::ApiMetrics(MetricsRegistry* registry) : registry_(registry) {
   queue_ = registry_->GetGauge(
       "consortia_api_submit_queue_txs",
       "Submitted transactions waiting for their batch to leave.");
+  open_connections_ = registry_->GetGauge("consortia_api_open_connections",
+                                          "Open HTTP connections.");
+  query_pool_full_ = registry_->GetCounter(
+      "consortia_api_query_pool_full_total",
+      "Queries answered 503 because the query queue was full.");
+  submit_queue_full_ = registry_->GetCounter(
+      "consortia_api_submit_queue_full_total",
+      "Transactions answered 429 because the submit queue was full.");
+  dropped_closed_ = registry_->GetCounter(
+      "consortia_api_dropped_closed_total",
+      "Queued queries not run because their connection had closed.");
+  log_suppressed_ =
+      registry_->GetCounter("consortia_api_log_lines_suppressed_total",
+                            "Log lines held back by the per-client log limit.");
 }
 
 void ApiMetrics::Request(const std::string& route, int code, double seconds) {
@@ -54,6 +68,54 @@ void ApiMetrics::Request(const std::string& route, int code, double seconds) {
   }
   counter.Inc();
   duration.Observe(seconds);
+}
+
+Counter ApiMetrics::LabelledCounter(std::map<std::string, Counter>* cache,
+                                    const char* name, const char* help,
+                                    const std::string& reason) {
+  auto it = cache->find(reason);
+  if (it == cache->end()) {
+    it = cache
+             ->emplace(reason,
+                       registry_->GetCounter(name, help, {{"reason", reason}}))
+             .first;
+  }
+  return it->second;
+}
+
+void ApiMetrics::ConnectionRefused(const char* reason) {
+  if (registry_ == nullptr) return;
+  Counter c;
+  {
+    absl::MutexLock l(&mu_);
+    c = LabelledCounter(&refused_, "consortia_api_connections_refused_total",
+                        "New HTTP connections closed at once, by the cap "
+                        "they hit.",
+                        reason);
+  }
+  c.Inc();
+}
+
+void ApiMetrics::ConnectionCut(const char* reason) {
+  if (registry_ == nullptr) return;
+  Counter c;
+  {
+    absl::MutexLock l(&mu_);
+    c = LabelledCounter(&cut_, "consortia_api_connections_cut_total",
+                        "HTTP connections closed early, by reason.", reason);
+  }
+  c.Inc();
+}
+
+void ApiMetrics::OpenConnections(size_t n) {
+  open_connections_.Set(static_cast<double>(n));
+}
+
+void ApiMetrics::QueryPoolFull() { query_pool_full_.Inc(); }
+void ApiMetrics::SubmitQueueFull() { submit_queue_full_.Inc(); }
+void ApiMetrics::DroppedForClosedConnection() { dropped_closed_.Inc(); }
+void ApiMetrics::LogLinesSuppressed(uint64_t n) {
+  log_suppressed_.Inc(static_cast<double>(n));
 }
 
 void ApiMetrics::SubmitBatch(size_t txs) {

@@ -29,14 +29,43 @@ class ApiMetrics {
   // A call to "mempool" or "storage" that failed.
   void UpstreamError(const std::string& service);
 
+  // The HTTP edge's load shedding (docs/operations.md).
+  // A new connection closed at once: reason "max_connections" or
+  // "max_connections_per_client".
+  void ConnectionRefused(const char* reason);
+  // A connection closed early: reason "header_timeout", "header_too_large"
+  // or "client_gone" (the client closed while its answer was pending).
+  void ConnectionCut(const char* reason);
+  void OpenConnections(size_t n);
+  // A query answered 503 because the query pool's queue was full.
+  void QueryPoolFull();
+  // A tx answered 429 because the submit batcher's queue was full.
+  void SubmitQueueFull();
+  // Queued work not run because its connection had closed.
+  void DroppedForClosedConnection();
+  // Log lines held back by the per-client log limit.
+  void LogLinesSuppressed(uint64_t n);
+
  private:
+  Counter LabelledCounter(std::map<std::string, Counter>* cache,
+                          const char* name, const char* help,
+                          const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   MetricsRegistry* registry_;
   Histogram batch_size_;
   Gauge queue_;
+  Gauge open_connections_;
+  Counter query_pool_full_;
+  Counter submit_queue_full_;
+  Counter dropped_closed_;
+  Counter log_suppressed_;
   absl::Mutex mu_;
   std::map<std::pair<std::string, int>, Counter> requests_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Histogram> durations_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Counter> upstream_errors_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Counter> refused_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Counter> cut_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace consortia::api

@@ -2,6 +2,8 @@
 // pool, readiness prober, handler and HTTP server; stops them in reverse.
 #include "consortia/api/api_service.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -19,6 +21,7 @@
 #include "consortia/crypto_suite.h"
 #include "consortia/http_server.h"
 #include "consortia/thread_pool.h"
+#include "log_limiter.h"
 #include "spdlog/spdlog.h"
 #include "submit_batcher.h"
 
@@ -27,6 +30,25 @@ namespace {
 
 // Deadline of one readiness probe (at most the bus timeout).
 constexpr absl::Duration kProbeTimeout = absl::Seconds(1);
+// File descriptors the api needs besides its connections (bus sockets,
+// logs, the ops endpoint, ...).
+constexpr uint64_t kSpareFiles = 256;
+
+const char* EventReason(HttpEvent e) {
+  switch (e) {
+    case HttpEvent::kRefusedTotal:
+      return "max_connections";
+    case HttpEvent::kRefusedPerClient:
+      return "max_connections_per_client";
+    case HttpEvent::kHeaderTimeout:
+      return "header_timeout";
+    case HttpEvent::kHeaderTooLarge:
+      return "header_too_large";
+    case HttpEvent::kClientGone:
+      return "client_gone";
+  }
+  return "unknown";
+}
 
 // Calls both upstreams every `interval` on its own thread: Submit of an empty
 // batch to the mempool, GetBlock(latest) to storage (NotFound, an empty
@@ -154,10 +176,23 @@ class ApiServiceImpl : public ApiService {
     spdlog::info("api: chain {}, crypto suite {}", genesis.chain_id,
                  genesis.crypto_suite);
 
+    uint64_t files = RaiseFileLimit();
+    if (files < opts.max_connections + kSpareFiles) {
+      spdlog::warn(
+          "api: RLIMIT_NOFILE is {}, below --api_max_connections={} plus {} "
+          "spare: accepts will fail before the connection cap is reached "
+          "(raise the hard limit, e.g. ulimit -Hn or LimitNOFILE=)",
+          files, opts.max_connections, kSpareFiles);
+    }
+
     batcher_ = std::make_unique<SubmitBatcher>(
         mempool, static_cast<size_t>(opts.submit_batch_max),
-        opts.submit_batch_delay, opts.submit_threads, &metrics_);
-    query_pool_ = std::make_unique<ThreadPool>(opts.query_threads);
+        opts.submit_batch_delay, opts.submit_threads, &metrics_,
+        opts.submit_queue_max);
+    query_pool_ =
+        std::make_unique<ThreadPool>(opts.query_threads, opts.query_queue_max);
+    log_limiter_ = std::make_unique<LogLimiter>(opts.log_lines_per_client,
+                                                opts.log_interval);
     prober_ = std::make_unique<Prober>(
         probe_mempool != nullptr ? probe_mempool : mempool,
         probe_query != nullptr ? probe_query : query, opts.probe_interval,
@@ -169,6 +204,7 @@ class ApiServiceImpl : public ApiService {
     deps.batcher = batcher_.get();
     deps.query_pool = query_pool_.get();
     deps.metrics = &metrics_;
+    deps.log_limiter = log_limiter_.get();
     Prober* prober = prober_.get();
     deps.ready = [prober] { return prober->Ready(); };
     deps.readiness = [prober] { return prober->Describe(); };
@@ -179,7 +215,23 @@ class ApiServiceImpl : public ApiService {
     http.port = static_cast<uint16_t>(opts.port);
     http.threads = opts.http_threads;
     http.max_body_bytes = opts.max_body_bytes;
+    http.max_header_bytes = opts.max_header_bytes;
+    http.header_timeout = opts.header_timeout;
     http.idle_timeout = opts.idle_timeout;
+    http.max_connections = opts.max_connections;
+    http.max_connections_per_client = opts.max_connections_per_client;
+    http.trusted_proxies = opts.trusted_proxies;
+    ApiMetrics* metrics = &metrics_;
+    http.hooks.on_event = [metrics](HttpEvent e) {
+      if (e == HttpEvent::kRefusedTotal || e == HttpEvent::kRefusedPerClient) {
+        metrics->ConnectionRefused(EventReason(e));
+      } else {
+        metrics->ConnectionCut(EventReason(e));
+      }
+    };
+    http.hooks.on_open_connections = [metrics](size_t n) {
+      metrics->OpenConnections(n);
+    };
     ApiHandler* handler = handler_.get();
     absl::StatusOr<std::unique_ptr<HttpServer>> server = StartHttpServer(
         http, [handler](HttpRequest req, HttpServer::Respond respond) {
@@ -208,6 +260,7 @@ class ApiServiceImpl : public ApiService {
   const CryptoSuite* suite_ = nullptr;
   std::unique_ptr<SubmitBatcher> batcher_;
   std::unique_ptr<ThreadPool> query_pool_;
+  std::unique_ptr<LogLimiter> log_limiter_;
   std::unique_ptr<Prober> prober_;
   std::unique_ptr<ApiHandler> handler_;
   std::unique_ptr<HttpServer> http_;
@@ -216,6 +269,18 @@ class ApiServiceImpl : public ApiService {
 }  // namespace
 
 ApiService::~ApiService() = default;
+
+uint64_t RaiseFileLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  if (lim.rlim_cur != lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? UINT64_MAX
+                                       : static_cast<uint64_t>(lim.rlim_cur);
+}
 
 absl::StatusOr<std::unique_ptr<ApiService>> ApiService::StartWith(
     const ApiOptions& opts, const Genesis& genesis, MempoolApi* mempool,

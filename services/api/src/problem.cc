@@ -68,6 +68,10 @@ Mapping ErrorMapping(ApiError e) {
     case ApiError::kUpstreamUnavailable:
       return {503, "upstream-unavailable", "Upstream service unavailable",
               true};
+    case ApiError::kOverloaded:
+      return {503, "overloaded", "Too many queries waiting", true};
+    case ApiError::kSubmitQueueFull:
+      return {429, "submit-queue-full", "Too many submissions waiting", true};
     case ApiError::kInternal:
       return {500, "internal", "Internal error", false};
   }

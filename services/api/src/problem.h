@@ -27,6 +27,8 @@ enum class ApiError {
   kMethodNotAllowed,     // 405 (caller adds Allow)
   kNotReady,             // 503: /readyz before both upstreams answered
   kUpstreamUnavailable,  // 503 + Retry-After: upstream timed out / down
+  kOverloaded,           // 503 + Retry-After: the query queue is full
+  kSubmitQueueFull,      // 429 + Retry-After: the submit queue is full
   kInternal,             // 500: anything else; logged with the trace id
 };
 

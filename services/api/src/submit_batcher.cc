@@ -12,11 +12,12 @@ namespace consortia::api {
 
 SubmitBatcher::SubmitBatcher(MempoolApi* mempool, size_t batch_max,
                              absl::Duration delay, size_t threads,
-                             ApiMetrics* metrics)
+                             ApiMetrics* metrics, size_t max_queued)
     : mempool_(mempool),
       batch_max_(std::max<size_t>(1, batch_max)),
       delay_(delay),
       max_in_flight_(std::max<size_t>(1, threads)),
+      max_queued_(std::max<size_t>(1, max_queued)),
       metrics_(metrics),
       pool_(std::max<size_t>(1, threads)),
       flusher_([this] { FlushLoop(); }) {}
@@ -31,17 +32,23 @@ SubmitBatcher::~SubmitBatcher() {
 }
 
 void SubmitBatcher::Add(Bytes raw_tx, Done done) {
-  bool refused = false;
+  absl::Status refused;
   {
     absl::MutexLock l(&mu_);
     if (stopping_) {
-      refused = true;
+      refused = absl::UnavailableError("api is shutting down");
+    } else if (queue_.size() >= max_queued_) {
+      refused = absl::ResourceExhaustedError(absl::StrCat(
+          max_queued_, " transactions are already waiting for the mempool"));
     } else {
       queue_.push_back(Item{std::move(raw_tx), std::move(done), absl::Now()});
       metrics_->SubmitQueue(queue_.size());
     }
   }
-  if (refused) done(absl::UnavailableError("api is shutting down"));
+  if (!refused.ok()) {
+    if (absl::IsResourceExhausted(refused)) metrics_->SubmitQueueFull();
+    done(refused);
+  }
 }
 
 void SubmitBatcher::FlushLoop() {

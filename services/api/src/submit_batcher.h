@@ -23,7 +23,8 @@ namespace consortia::api {
 // A batch leaves when it holds `batch_max` txs, or when its first tx has
 // waited `delay`, and only while fewer than `threads` batches are in flight:
 // while the mempool is busy, new txs gather into bigger batches. The Submit
-// calls run on the batcher's own threads, never on the caller's.
+// calls run on the batcher's own threads, never on the caller's. At most
+// `max_queued` txs wait for their batch; Add refuses more at once.
 //
 // Thread-safe. The destructor answers what has not left yet with
 // Unavailable, waits for the calls in flight, and so runs every callback
@@ -32,12 +33,18 @@ class SubmitBatcher {
  public:
   // Runs exactly once per Add, on a batcher thread: the mempool's verdict
   // for that tx, or the status of the whole Submit call when it failed
-  // (Internal if the mempool answered the wrong number of results).
+  // (Internal if the mempool answered the wrong number of results). When
+  // Add refuses the tx it runs on the caller's thread before Add returns:
+  // ResourceExhausted when `max_queued` txs are already waiting,
+  // Unavailable when the batcher is stopping.
   using Done = std::function<void(absl::StatusOr<SubmitResult>)>;
+
+  static constexpr size_t kDefaultMaxQueued = 16384;
 
   // `mempool` and `metrics` must outlive the batcher.
   SubmitBatcher(MempoolApi* mempool, size_t batch_max, absl::Duration delay,
-                size_t threads, ApiMetrics* metrics);
+                size_t threads, ApiMetrics* metrics,
+                size_t max_queued = kDefaultMaxQueued);
   ~SubmitBatcher();
   SubmitBatcher(const SubmitBatcher&) = delete;
   SubmitBatcher& operator=(const SubmitBatcher&) = delete;
@@ -58,6 +65,7 @@ class SubmitBatcher {
   const size_t batch_max_;
   const absl::Duration delay_;
   const size_t max_in_flight_;
+  const size_t max_queued_;
   ApiMetrics* const metrics_;
 
   absl::Mutex mu_;

@@ -29,6 +29,7 @@
 #include "consortia/tx_json.h"
 #include "consortia/types.h"
 #include "gtest/gtest.h"
+#include "log_limiter.h"
 #include "nlohmann/json.hpp"
 #include "submit_batcher.h"
 
@@ -138,6 +139,11 @@ class FakeQuery : public QueryApi {
   }
   absl::StatusOr<TxRecord> GetTx(const Hash32& hash) override {
     absl::MutexLock l(&mu_);
+    ++get_tx_calls_;
+    if (hold_get_tx_) {
+      ++held_;
+      mu_.Await(absl::Condition(&released_));
+    }
     if (!fail_.ok()) return fail_;
     auto it = txs_.find(hash);
     if (it == txs_.end()) return absl::NotFoundError("no such tx");
@@ -269,10 +275,34 @@ class FakeQuery : public QueryApi {
     absl::MutexLock l(&mu_);
     max_list_ = n;
   }
+  // GetTx waits until Release (a storage that hangs).
+  void HoldGetTx() {
+    absl::MutexLock l(&mu_);
+    hold_get_tx_ = true;
+  }
+  void Release() {
+    absl::MutexLock l(&mu_);
+    released_ = true;
+  }
+  // Waits (at most 30 s) until n GetTx calls are being held.
+  bool WaitForHeld(int n) {
+    absl::MutexLock l(&mu_);
+    auto held = [this, n]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&held), absl::Seconds(30));
+  }
+  int get_tx_calls() {
+    absl::MutexLock l(&mu_);
+    return get_tx_calls_;
+  }
 
  private:
   absl::Mutex mu_;
   absl::Status fail_ ABSL_GUARDED_BY(mu_);
+  bool hold_get_tx_ ABSL_GUARDED_BY(mu_) = false;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+  int held_ ABSL_GUARDED_BY(mu_) = 0;
+  int get_tx_calls_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<uint64_t, BlockRecord> blocks_ ABSL_GUARDED_BY(mu_);
   std::map<Hash32, TxRecord> txs_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, StateRecord> state_
@@ -316,6 +346,48 @@ Reply Request(uint16_t port, http::verb verb, const std::string& target,
   r.body = res.body();
   return r;
 }
+
+// A connection from `local` that sends a request now and reads the answer
+// later (or never).
+class PendingRequest {
+ public:
+  PendingRequest(uint16_t port, const std::string& target,
+                 const std::string& local = "127.0.0.1",
+                 http::verb verb = http::verb::get,
+                 const std::string& body = "")
+      : s_(ioc_) {
+    s_.open(tcp::v4());
+    s_.bind(tcp::endpoint(asio::ip::make_address(local), 0));
+    s_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    http::request<http::string_body> req(verb, target, 11);
+    req.set(http::field::host, "127.0.0.1");
+    if (!body.empty()) req.set(http::field::content_type, "application/json");
+    req.body() = body;
+    req.prepare_payload();
+    http::write(s_, req);
+  }
+  Reply Read() {
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    beast::error_code ec;
+    http::read(s_, buf, res, ec);
+    Reply r;
+    if (ec) return r;  // status 0: closed without an answer
+    r.status = res.result_int();
+    r.content_type = std::string(res[http::field::content_type]);
+    r.retry_after = std::string(res[http::field::retry_after]);
+    r.body = res.body();
+    return r;
+  }
+  void Close() {
+    beast::error_code ec;
+    s_.close(ec);
+  }
+
+ private:
+  asio::io_context ioc_;
+  tcp::socket s_;
+};
 
 Reply Get(uint16_t port, const std::string& target) {
   return Request(port, http::verb::get, target);
@@ -364,6 +436,14 @@ class ApiServiceTest : public ::testing::Test {
     api_ = *std::move(s);
     port_ = api_->port();
     ASSERT_NE(port_, 0);
+  }
+
+  // A test that failed while it held the fakes must not hang in the
+  // service's destructor (which drains the query pool and the batcher).
+  void TearDown() override {
+    query_.Release();
+    mempool_.Release();
+    api_.reset();
   }
 
   bool MetricsContain(const std::string& needle) {
@@ -1065,6 +1145,186 @@ TEST_F(ApiServiceTest, MetricsNameEveryRouteAndBatch) {
   EXPECT_TRUE(MetricsContain("consortia_api_submit_batch_size_count 1"));
 }
 
+// ------------------------------------------------- the edge holds (issue 11)
+// Each limit lowered through ApiOptions, so a few requests reach it.
+
+std::string SomeTxPath(char c) { return "/v1/txs/" + std::string(64, c); }
+
+TEST_F(ApiServiceTest, FullQueryQueueIs503AtOnceWhileHealthzAnswers) {
+  ApiOptions opts;
+  opts.query_threads = 1;
+  opts.query_queue_max = 1;
+  query_.HoldGetTx();  // storage hangs: the only query thread is stuck
+  StartApi(opts);
+  PendingRequest first(port_, SomeTxPath('a'));
+  ASSERT_TRUE(query_.WaitForHeld(1));
+
+  // Four more: one waits in the queue, three are refused at once (before
+  // storage answers anything), on the HTTP thread.
+  std::vector<std::unique_ptr<PendingRequest>> more;
+  for (char c : {'b', 'c', 'd', 'e'}) {
+    more.push_back(std::make_unique<PendingRequest>(port_, SomeTxPath(c)));
+  }
+  ASSERT_TRUE(Eventually(
+      [&] { return MetricsContain("consortia_api_query_pool_full_total 3"); }));
+  // The HTTP threads are free: liveness answers while the queue is full.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Get(port_, "/healthz").status, 200);
+
+  query_.Release();
+  int overloaded = 0;
+  int answered = 0;
+  for (auto& p : more) {
+    Reply r = p->Read();
+    if (r.status == 503) {
+      ExpectProblem(r, 503, P("overloaded"));
+      EXPECT_EQ(r.retry_after, "1");
+      ++overloaded;
+    } else {
+      EXPECT_EQ(r.status, 404) << r.body;  // the queued one ran
+      ++answered;
+    }
+  }
+  EXPECT_EQ(overloaded, 3);
+  EXPECT_EQ(answered, 1);
+  EXPECT_EQ(first.Read().status, 404);
+  EXPECT_EQ(query_.get_tx_calls(), 2);
+}
+
+TEST_F(ApiServiceTest, QueuedQueryOfAClosedConnectionIsDroppedNotRun) {
+  ApiOptions opts;
+  opts.query_threads = 1;
+  query_.HoldGetTx();
+  StartApi(opts);
+  PendingRequest first(port_, SomeTxPath('a'));
+  ASSERT_TRUE(query_.WaitForHeld(1));
+
+  // Asks, then hangs up while its query waits behind the stuck one.
+  PendingRequest gone(port_, SomeTxPath('b'), "127.0.0.2");
+  gone.Close();
+  ASSERT_TRUE(Eventually([&] {
+    return MetricsContain(
+        "consortia_api_connections_cut_total{reason=\"client_gone\"} 1");
+  }));
+
+  query_.Release();
+  EXPECT_EQ(first.Read().status, 404);
+  ASSERT_TRUE(Eventually(
+      [&] { return MetricsContain("consortia_api_dropped_closed_total 1"); }));
+  EXPECT_EQ(query_.get_tx_calls(), 1);  // storage never saw the second
+}
+
+TEST_F(ApiServiceTest, FullSubmitQueueIs429WithRetryAfter) {
+  ApiOptions opts;
+  opts.submit_threads = 1;
+  opts.submit_batch_max = 1;
+  opts.submit_batch_delay = absl::ZeroDuration();
+  opts.submit_queue_max = 1;
+  mempool_.HoldFirstBatch();  // the mempool hangs on the first batch
+  StartApi(opts);
+  PendingRequest first(port_, "/v1/txs", "127.0.0.1", http::verb::post,
+                       TxToJson(SignedTx(1)));
+  ASSERT_TRUE(mempool_.WaitForBatches(1));
+  PendingRequest second(port_, "/v1/txs", "127.0.0.1", http::verb::post,
+                        TxToJson(SignedTx(2)));
+  ASSERT_TRUE(Eventually(
+      [&] { return MetricsContain("consortia_api_submit_queue_txs 1"); }));
+
+  Reply third = Post(port_, "/v1/txs", TxToJson(SignedTx(3)));
+  ExpectProblem(third, 429, P("submit-queue-full"));
+  EXPECT_EQ(third.retry_after, "1");
+  EXPECT_TRUE(MetricsContain("consortia_api_submit_queue_full_total 1"));
+
+  mempool_.Release();
+  EXPECT_EQ(first.Read().status, 202);
+  EXPECT_EQ(second.Read().status, 202);
+  EXPECT_EQ(mempool_.batches().size(), 2u);  // the third never reached it
+}
+
+TEST_F(ApiServiceTest, PerClientConnectionCapShedsOneAddressOnly) {
+  ApiOptions opts;
+  opts.max_connections_per_client = 3;
+  StartApi(opts);
+  std::vector<std::unique_ptr<PendingRequest>> attacker;
+  for (int i = 0; i < 3; ++i) {
+    attacker.push_back(
+        std::make_unique<PendingRequest>(port_, "/healthz", "127.0.0.2"));
+    ASSERT_EQ(attacker.back()->Read().status, 200);  // kept open
+  }
+  PendingRequest fourth(port_, "/healthz", "127.0.0.2");
+  EXPECT_EQ(fourth.Read().status, 0);  // closed without an answer
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_connections_refused_total{reason=\"max_connections_per_"
+      "client\"} 1"));
+  EXPECT_EQ(Get(port_, "/healthz").status, 200);  // 127.0.0.1 still served
+  EXPECT_TRUE(Eventually(
+      [&] { return MetricsContain("consortia_api_open_connections 3"); }));
+}
+
+TEST_F(ApiServiceTest, OversizedHeaderIs431) {
+  ApiOptions opts;
+  opts.max_header_bytes = 1024;
+  StartApi(opts);
+  PendingRequest big(port_, "/v1/txs/" + std::string(2000, 'a'));
+  Reply r = big.Read();
+  EXPECT_EQ(r.status, 431) << r.body;
+  EXPECT_EQ(r.content_type, "application/problem+json");
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_connections_cut_total{reason=\"header_too_large\"} 1"));
+  // A request line just under the limit still reaches the route.
+  EXPECT_EQ(Get(port_, SomeTxPath('f')).status, 404);
+}
+
+TEST_F(ApiServiceTest, BadRequestLogLinesAreLimitedPerClient) {
+  ApiOptions opts;
+  opts.log_lines_per_client = 2;
+  opts.log_interval = absl::Seconds(3600);
+  StartApi(opts);
+  for (int i = 0; i < 5; ++i) {
+    PendingRequest p(port_, "/no/such/route", "127.0.0.2");
+    EXPECT_EQ(p.Read().status, 404);
+  }
+  EXPECT_TRUE(MetricsContain("consortia_api_log_lines_suppressed_total 3"));
+  // Another client has its own allowance.
+  PendingRequest other(port_, "/no/such/route", "127.0.0.3");
+  EXPECT_EQ(other.Read().status, 404);
+  EXPECT_TRUE(MetricsContain("consortia_api_log_lines_suppressed_total 3"));
+}
+
+TEST(LogLimiterTest, AllowsNPerIntervalPerClientAndReportsTheRestLater) {
+  LogLimiter limiter(/*lines=*/2, absl::Seconds(10));
+  absl::Time t0 = absl::FromUnixSeconds(1000);
+  EXPECT_TRUE(limiter.Allow("a", t0).log);
+  EXPECT_TRUE(limiter.Allow("a", t0).log);
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(limiter.Allow("a", t0).log);
+  EXPECT_TRUE(limiter.Allow("b", t0).log);  // per address
+  EXPECT_EQ(limiter.suppressed(), 3u);
+
+  // A's window ended: the next line of A carries the count.
+  LogLimiter::Verdict v = limiter.Allow("a", t0 + absl::Seconds(10));
+  EXPECT_TRUE(v.log);
+  EXPECT_EQ(v.suppressed_before, 3u);
+
+  // A client that goes quiet is summed up by the sweep of someone else's
+  // line.
+  for (int i = 0; i < 4; ++i) limiter.Allow("c", t0 + absl::Seconds(10));
+  LogLimiter::Verdict later = limiter.Allow("b", t0 + absl::Seconds(25));
+  ASSERT_EQ(later.summaries.size(), 1u);
+  EXPECT_EQ(later.summaries[0].first, "c");
+  EXPECT_EQ(later.summaries[0].second, 2u);
+}
+
+TEST(LogLimiterTest, TracksABoundedNumberOfClients) {
+  LogLimiter limiter(1, absl::Seconds(10), /*max_clients=*/2);
+  absl::Time t0 = absl::FromUnixSeconds(1000);
+  EXPECT_TRUE(limiter.Allow("a", t0).log);
+  EXPECT_TRUE(limiter.Allow("b", t0).log);
+  // Further addresses share one allowance (the bucket "other").
+  EXPECT_TRUE(limiter.Allow("c", t0).log);
+  EXPECT_FALSE(limiter.Allow("d", t0).log);
+  EXPECT_FALSE(limiter.Allow("e", t0).log);
+  EXPECT_EQ(limiter.suppressed(), 2u);
+}
+
 TEST_F(ApiServiceTest, SurvivesArbitraryInput) {
   StartApi();
   std::mt19937 rng(1234);
@@ -1213,11 +1473,45 @@ TEST(ApiOptionsTest, ValidateChecksBounds) {
   EXPECT_TRUE(
       bad([](ApiOptions& o) { o.submit_batch_delay = absl::Seconds(2); }));
   EXPECT_TRUE(bad([](ApiOptions& o) { o.host = ""; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.query_queue_max = 0; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.submit_queue_max = 0; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.max_connections = 0; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.max_connections = 2'000'000; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.max_connections_per_client = 0; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) {
+    o.max_connections = 10;
+    o.max_connections_per_client = 11;
+  }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.trusted_proxies = {"ingress"}; }));
+  EXPECT_FALSE(bad([](ApiOptions& o) {
+    o.trusted_proxies = {"10.0.0.1", "fd00::1"};
+  }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.max_header_bytes = 100; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.max_header_bytes = 2 << 20; }));
+  EXPECT_TRUE(
+      bad([](ApiOptions& o) { o.header_timeout = absl::Milliseconds(10); }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.header_timeout = absl::Hours(1); }));
+  EXPECT_TRUE(
+      bad([](ApiOptions& o) { o.idle_timeout = absl::ZeroDuration(); }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.idle_timeout = absl::Hours(2); }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.log_lines_per_client = 0; }));
+  EXPECT_TRUE(bad([](ApiOptions& o) { o.log_interval = absl::Seconds(0); }));
   ApiOptions from_flags = ApiOptions::FromFlags();
   EXPECT_EQ(from_flags.port, 26657);
   EXPECT_EQ(from_flags.submit_batch_max, 512);
   EXPECT_EQ(from_flags.submit_batch_delay, absl::Microseconds(500));
   EXPECT_EQ(from_flags.max_body_bytes, size_t{1} << 20);
+  EXPECT_EQ(from_flags.max_connections, 10000u);
+  EXPECT_EQ(from_flags.max_connections_per_client, 256u);
+  EXPECT_TRUE(from_flags.trusted_proxies.empty());
+  EXPECT_EQ(from_flags.header_timeout, absl::Seconds(10));
+  EXPECT_EQ(from_flags.idle_timeout, absl::Seconds(60));
+  EXPECT_EQ(from_flags.query_queue_max, 4096u);
+  EXPECT_EQ(from_flags.submit_queue_max, 16384u);
+  EXPECT_EQ(from_flags.max_header_bytes, 16384u);
+  EXPECT_EQ(from_flags.log_lines_per_client, 10u);
+  EXPECT_EQ(from_flags.log_interval, absl::Seconds(60));
+  EXPECT_TRUE(from_flags.Validate().ok());
 }
 
 TEST(ApiServiceStartTest, UnknownCryptoSuiteIsInvalidArgument) {

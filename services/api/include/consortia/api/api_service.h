@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -56,14 +57,45 @@ struct ApiOptions {
   // Threads that run blocking storage queries, 1..256
   // (flag api_query_threads).
   size_t query_threads = 8;
+  // Queries waiting for a query thread at most; more get 503 overloaded with
+  // Retry-After, answered on the HTTP thread without waiting,
+  // 1..1,000,000 (flag api_query_queue_max).
+  size_t query_queue_max = 4096;
+  // Submitted txs waiting for their batch to leave at most; more get 429
+  // submit-queue-full with Retry-After, 1..1,000,000
+  // (flag api_submit_queue_max).
+  size_t submit_queue_max = 16384;
+
+  // The HTTP edge (see HttpServerOptions in consortia/http_server.h).
+  // Open connections at most, 1..1,000,000 (flag api_max_connections).
+  size_t max_connections = 10000;
+  // Open connections per client IP address at most, 1..max_connections
+  // (flag api_max_connections_per_client).
+  size_t max_connections_per_client = 256;
+  // IP addresses of reverse proxies whose X-Forwarded-For names the client
+  // (flag api_trusted_proxies, comma-separated; empty: none).
+  std::vector<std::string> trusted_proxies;
+  // Request line plus header fields at most; larger gets 431,
+  // 1 KiB..1 MiB (flag api_max_header_bytes).
+  size_t max_header_bytes = 16 * 1024;
+  // From a request's first byte until its header is complete,
+  // 100 ms..10 min (flag api_header_timeout_ms).
+  absl::Duration header_timeout = absl::Seconds(10);
+  // An idle keep-alive connection, a request body, or a request whose answer
+  // takes longer, is closed after this, 100 ms..1 h
+  // (flag api_idle_timeout_ms).
+  absl::Duration idle_timeout = absl::Seconds(60);
+  // Log lines for 4xx answers (and load shedding) per client address and
+  // interval at most; the rest are counted and summed up in one line later,
+  // 1..1,000,000 lines per 1..3600 s (flags api_log_lines_per_client,
+  // api_log_interval_s).
+  size_t log_lines_per_client = 10;
+  absl::Duration log_interval = absl::Seconds(60);
 
   // Not flags.
   // Threads that run MempoolApi::Submit calls; also the most batches in
   // flight at once (while they are busy, new txs gather into bigger batches).
   size_t submit_threads = 2;
-  // An idle keep-alive connection, or a request whose answer takes longer,
-  // is closed after this.
-  absl::Duration idle_timeout = absl::Seconds(60);
   // How often the readiness prober calls the mempool and storage, and how
   // long a successful probe counts.
   absl::Duration probe_interval = absl::Seconds(1);
@@ -117,6 +149,12 @@ class ApiService {
   // The bound TCP port (useful with opts.port = 0).
   virtual uint16_t port() const = 0;
 };
+
+// Raises this process's soft RLIMIT_NOFILE to its hard limit (each open
+// connection costs a descriptor) and returns the soft limit in force
+// afterwards. ApiService::Start and StartWith call it and warn when it is
+// below opts.max_connections plus a margin.
+uint64_t RaiseFileLimit();
 
 }  // namespace consortia::api
 
