@@ -3,6 +3,7 @@
 // gossiping over real PeerNets (CurveZMQ on loopback).
 #include "gossip.h"
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -879,6 +880,45 @@ TEST_F(GossipNetworkTest, SlowPeerQueueDropsAndCounts) {
   const GossipStats s = nodes_[0]->gossip->Stats();
   EXPECT_LE(s.txs_sent, 5u);
   EXPECT_EQ(nodes_[0]->mempool->pending_count(), kTxs);  // kept locally
+}
+
+TEST_F(GossipNetworkTest, FloodingPeerIsThrottledAndTheOthersGetThrough) {
+  GossipOptions o;
+  StartNodes(3, o);
+  ASSERT_FALSE(HasFatalFailure());
+  // Node 0 turns hostile: it sends node 1 batches of bad signatures straight
+  // through its PeerNet, while node 2's api takes good txs.
+  std::vector<Bytes> bad;
+  for (uint64_t i = 0; i < 100; ++i) bad.push_back(BadSignatureTx(key_, i));
+  const Bytes bad_batch = EncodeGossipBatch(Shared(bad));
+  std::atomic<bool> stop{false};
+  std::thread flood([&] {
+    for (int i = 0; i < 300 && !stop.load(); ++i) {
+      nodes_[0]->net->Send("node1", kGossipType, bad_batch).IgnoreError();
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  });
+  constexpr size_t kTxs = 200;
+  const KeyPair client = Ed25519Sha256().GenerateKey();
+  for (size_t i = 0; i < kTxs; i += 50) {
+    ASSERT_TRUE(nodes_[2]->api->Submit(Txs(client, 1000 + i, 50)).ok());
+  }
+  const bool arrived =
+      WaitFor([&] { return nodes_[1]->mempool->pending_count() == kTxs; });
+  stop = true;
+  flood.join();
+  ASSERT_TRUE(arrived);
+  // The peer id is the authenticated sender's: node 0 is throttled, node 2
+  // never.
+  ASSERT_TRUE(WaitFor(
+      [&] { return nodes_[1]->gossip->PeerStats("node0").throttles > 0; }));
+  const GossipPeerStats hostile = nodes_[1]->gossip->PeerStats("node0");
+  const GossipPeerStats honest = nodes_[1]->gossip->PeerStats("node2");
+  EXPECT_GT(hostile.bad_txs, 0u);
+  EXPECT_EQ(honest.throttles, 0u);
+  EXPECT_EQ(honest.failed_batches, 0u);
+  EXPECT_EQ(honest.dropped_queue_full + honest.dropped_throttled, 0u);
+  EXPECT_EQ(nodes_[2]->gossip->PeerStats("node1").throttles, 0u);
 }
 
 }  // namespace
