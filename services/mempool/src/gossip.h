@@ -312,7 +312,8 @@ class Gossip {
 
   mutable absl::Mutex in_mu_;
   // Every peer that sent a batch (or that Start found), in order of first
-  // appearance; never shrinks, so an InPeer* stays valid.
+  // appearance; never shrinks, so an InPeer* stays valid. Bounded by the
+  // peers file: PeerNet delivers only authenticated, configured peers.
   std::vector<std::unique_ptr<InPeer>> in_peers_ ABSL_GUARDED_BY(in_mu_);
   absl::flat_hash_map<std::string, InPeer*> in_by_id_ ABSL_GUARDED_BY(in_mu_);
   size_t in_batches_ ABSL_GUARDED_BY(in_mu_) = 0;  // over all peers
