@@ -275,16 +275,19 @@ void Gossip::OnBatch(const std::string& peer_id, Bytes payload) {
 
 Gossip::Turn Gossip::TakeTurnLocked(InPeer& p) {
   Turn turn{&p, {}};
-  Received& b = p.batches.front();
-  const size_t end = std::min(b.txs.size(), b.next + kTurnTxs);
-  turn.txs.reserve(end - b.next);
-  for (; b.next < end; ++b.next) {
-    p.bytes -= Charge(b.txs[b.next]);
-    turn.txs.push_back(std::move(b.txs[b.next]));
-  }
-  if (b.next == b.txs.size()) {
-    p.batches.pop_front();
-    --in_batches_;
+  // Small batches are taken together, so the verify pool has work to share.
+  while (!p.batches.empty() && turn.txs.size() < kTurnTxs) {
+    Received& b = p.batches.front();
+    const size_t end =
+        std::min(b.txs.size(), b.next + (kTurnTxs - turn.txs.size()));
+    for (; b.next < end; ++b.next) {
+      p.bytes -= Charge(b.txs[b.next]);
+      turn.txs.push_back(std::move(b.txs[b.next]));
+    }
+    if (b.next == b.txs.size()) {
+      p.batches.pop_front();
+      --in_batches_;
+    }
   }
   UpdateQueueGaugesLocked(p);
   return turn;
@@ -353,8 +356,7 @@ void Gossip::ApiSubmitEnd() {
 
 void Gossip::WorkerLoop() {
   while (true) {
-    std::vector<Turn> turns;
-    size_t total = 0;
+    Turn turn{nullptr, {}};
     {
       absl::MutexLock lock(&in_mu_);
       auto has_work = [this]() ABSL_SHARED_LOCKS_REQUIRED(in_mu_) {
@@ -370,67 +372,50 @@ void Gossip::WorkerLoop() {
       };
       in_mu_.Await(absl::Condition(&api_done));
       if (stopping_) return;
-      // One turn of each waiting peer, from the one after the last served.
+      // The turn of the next peer with work, after the last one served.
       const size_t peers = in_peers_.size();
-      size_t next = cursor_;
-      for (size_t k = 0; k < peers && total < kMaxAdmitTxs; ++k) {
+      for (size_t k = 0; k < peers; ++k) {
         const size_t i = (cursor_ + k) % peers;
-        InPeer& p = *in_peers_[i];
-        if (p.batches.empty()) continue;
-        turns.push_back(TakeTurnLocked(p));
-        total += turns.back().txs.size();
-        next = (i + 1) % peers;
+        if (in_peers_[i]->batches.empty()) continue;
+        turn = TakeTurnLocked(*in_peers_[i]);
+        cursor_ = (i + 1) % peers;
+        break;
       }
-      cursor_ = next;
     }
-    if (turns.empty()) continue;
-    std::vector<Bytes> raw;
-    raw.reserve(total);
-    for (Turn& t : turns) {
-      for (Bytes& tx : t.txs) raw.push_back(std::move(tx));
-    }
+    if (turn.peer == nullptr) continue;  // discarded by a throttle meanwhile
+    const size_t total = turn.txs.size();
+    std::vector<Bytes>& raw = turn.txs;
     absl::StatusOr<std::vector<SubmitResult>> results = pool_->Submit(raw);
     if (!results.ok() || results->size() != total) {
       Add(counters_.dropped_not_ready, metrics_.dropped_not_ready, total);
       counters_.backlog.fetch_sub(total, std::memory_order_relaxed);
       continue;
     }
-    size_t admitted = 0, duplicate = 0, rejected = 0;
-    std::vector<std::pair<size_t, size_t>> per_turn;  // admitted, faults
-    size_t i = 0;
-    for (const Turn& t : turns) {
-      std::vector<std::shared_ptr<const Bytes>> forward;
-      size_t faults = 0;
-      for (size_t k = 0; k < t.txs.size(); ++k, ++i) {
-        const Admission code = (*results)[i].code;
-        switch (code) {
-          case Admission::kAccepted:
-            forward.push_back(std::make_shared<const Bytes>(std::move(raw[i])));
-            break;
-          case Admission::kAlreadyPending:
-          case Admission::kAlreadyCommitted:
-            ++duplicate;
-            break;
-          default:
-            ++rejected;
-            if (IsFault(code)) ++faults;
-            break;
-        }
+    size_t duplicate = 0, rejected = 0, faults = 0;
+    std::vector<std::shared_ptr<const Bytes>> forward;
+    for (size_t i = 0; i < total; ++i) {
+      const Admission code = (*results)[i].code;
+      switch (code) {
+        case Admission::kAccepted:
+          forward.push_back(std::make_shared<const Bytes>(std::move(raw[i])));
+          break;
+        case Admission::kAlreadyPending:
+        case Admission::kAlreadyCommitted:
+          ++duplicate;
+          break;
+        default:
+          ++rejected;
+          if (IsFault(code)) ++faults;
+          break;
       }
-      admitted += forward.size();
-      per_turn.emplace_back(forward.size(), faults);
-      if (!forward.empty()) Forward(std::move(forward), t.peer->id);
     }
+    const size_t admitted = forward.size();
+    if (!forward.empty()) Forward(std::move(forward), turn.peer->id);
     {
       const absl::Time now = Now();
       absl::MutexLock lock(&in_mu_);
-      for (size_t k = 0; k < turns.size(); ++k) {
-        InPeer& p = *turns[k].peer;
-        p.stats.txs_admitted += per_turn[k].first;
-        if (per_turn[k].second > 0) {
-          RecordFailureLocked(p, per_turn[k].second, now);
-        }
-      }
+      turn.peer->stats.txs_admitted += admitted;
+      if (faults > 0) RecordFailureLocked(*turn.peer, faults, now);
     }
     Add(counters_.txs_admitted, metrics_.txs_admitted, admitted);
     Add(counters_.txs_duplicate, metrics_.txs_duplicate, duplicate);

@@ -28,11 +28,11 @@
 // batches, bounded by peer_queue_batches batches and peer_queue_bytes bytes
 // (tx bytes plus kQueuedTxOverhead per tx; one batch always fits an empty
 // queue); a batch over either bound is dropped and counted against that
-// peer only. The admission thread serves the peers round-robin: a turn takes
-// at most kTurnTxs txs from one peer's oldest batch (a larger batch takes
-// several turns), and one admission call gathers at most one turn of each
-// waiting peer (up to kMaxAdmitTxs txs), so one peer's backlog delays
-// another peer's batch by at most one turn of work.
+// peer only. The admission thread serves the peers round-robin, one turn
+// per admission call: a turn is the oldest txs of one peer's queue, at most
+// kTurnTxs (small batches go together, a larger one takes several turns). So
+// a peer's batch waits for at most one turn of each other waiting peer,
+// however long their backlogs.
 //
 // The api first. Submits from this node's api (GossipingMempool) never wait
 // in these queues: they run on the caller's thread. Before each admission
@@ -57,8 +57,8 @@
 //
 // Threads. PeerNet's I/O thread only decodes a received batch and queues it.
 // One admission thread admits the queued turns through MempoolApi::Submit,
-// which verifies the signatures of the whole call on the mempool's verify
-// pool. One flusher thread sends the outgoing batches.
+// which verifies the signatures of the turn on the mempool's verify pool.
+// One flusher thread sends the outgoing batches.
 #ifndef CONSORTIA_MEMPOOL_SRC_GOSSIP_H_
 #define CONSORTIA_MEMPOOL_SRC_GOSSIP_H_
 
@@ -91,11 +91,9 @@ inline constexpr size_t kMaxGossipBatchTxs = 10000;
 // Most bytes of one gossip message a node accepts (PeerNet closes a
 // connection that sends a larger one). Batches are cut well below it.
 inline constexpr int64_t kMaxGossipMessageBytes = 16 << 20;
-// Most txs of one peer admitted in one turn of the round-robin.
+// Most txs of one peer admitted in one turn of the round-robin (one Submit
+// call).
 inline constexpr size_t kTurnTxs = 256;
-// Most received txs admitted in one Submit call (at most one turn of each
-// waiting peer).
-inline constexpr size_t kMaxAdmitTxs = 1024;
 // What a queued received tx costs beyond its bytes (its buffer and queue
 // entry), charged against peer_queue_bytes.
 inline constexpr size_t kQueuedTxOverhead = 64;
@@ -288,7 +286,7 @@ class Gossip {
   void OnBatch(const std::string& peer_id, Bytes payload);
   InPeer& InPeerLocked(const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(in_mu_);
-  // Takes one turn of `p`'s oldest batch.
+  // Takes one turn of `p`: its oldest queued txs, at most kTurnTxs.
   Turn TakeTurnLocked(InPeer& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(in_mu_);
   // Counts a failed turn or batch of `p`, and throttles it at the threshold.
   void RecordFailureLocked(InPeer& p, uint64_t bad_txs, absl::Time now)

@@ -397,27 +397,35 @@ size_t CountTagged(const std::vector<Bytes>& call, uint8_t tag) {
 TEST_F(GossipUnitTest, PeersAreServedRoundRobinOneTurnAtATime) {
   RecordingPool recording;
   Gossip g(GossipOptions(), &recording);
-  // Peer a has a backlog: 4 batches of 256 txs and one of 1000; then peer b
-  // sends one batch of 3.
-  for (int i = 0; i < 4; ++i) {
+  // Peer a has a backlog: 8 batches of 256 txs and one of 1000; then peers b
+  // and c send one small batch each.
+  for (int i = 0; i < 8; ++i) {
     Deliver(g, "a", EncodeGossipBatch(Shared(Opaque('a', 256))));
   }
   Deliver(g, "a", EncodeGossipBatch(Shared(Opaque('a', 1000))));
   Deliver(g, "b", EncodeGossipBatch(Shared(Opaque('b', 3))));
-  FakePeerNet net({"a", "b"});
-  g.Start(&net);
-  ASSERT_TRUE(WaitFor([&] { return recording.txs() == 4 * 256 + 1000 + 3; }));
-  const std::vector<std::vector<Bytes>> calls = recording.calls();
-  // b's batch waits for one turn of a's backlog, not all of it: it goes in
-  // the first admission call.
-  ASSERT_FALSE(calls.empty());
-  EXPECT_EQ(CountTagged(calls[0], 'b'), 3u);
-  EXPECT_EQ(CountTagged(calls[0], 'a'), kTurnTxs);
-  // Every call holds at most one turn of a (the batch of 1000 is cut).
-  for (const std::vector<Bytes>& call : calls) {
-    EXPECT_LE(CountTagged(call, 'a'), kTurnTxs);
+  Deliver(g, "c", EncodeGossipBatch(Shared(Opaque('c', 7))));
+  // Peer d's small batches go together in one turn.
+  for (int i = 0; i < 3; ++i) {
+    Deliver(g, "d", EncodeGossipBatch(Shared(Opaque('d', 10))));
   }
-  EXPECT_EQ(calls.size(), 4u + 4u);  // 1000 txs = 3 turns of 256 + 232
+  FakePeerNet net({"a", "b", "c", "d"});
+  g.Start(&net);
+  ASSERT_TRUE(WaitFor([&] { return recording.txs() == 8 * 256 + 1040; }));
+  const std::vector<std::vector<Bytes>> calls = recording.calls();
+  // b, c and d wait for one turn of a's backlog, not all of it.
+  ASSERT_GE(calls.size(), 4u);
+  EXPECT_EQ(CountTagged(calls[0], 'a'), kTurnTxs);
+  EXPECT_EQ(CountTagged(calls[1], 'b'), 3u);
+  EXPECT_EQ(CountTagged(calls[2], 'c'), 7u);
+  EXPECT_EQ(CountTagged(calls[3], 'd'), 30u);
+  // Each call is one turn of one peer (a's batch of 1000 is cut in four).
+  for (const std::vector<Bytes>& call : calls) {
+    EXPECT_LE(call.size(), kTurnTxs);
+    ASSERT_FALSE(call.empty());
+    EXPECT_EQ(CountTagged(call, call[0][0]), call.size());
+  }
+  EXPECT_EQ(calls.size(), 3u + 8u + 4u);
 }
 
 TEST_F(GossipUnitTest, ApiSubmitsAlreadyRunningGoBeforeTheNextGossipCall) {

@@ -329,6 +329,10 @@ void GossipFloodTest::RunFlood(bool throttle) {
 
   // Every honest tx is pending, and no bad one.
   EXPECT_EQ(pool_.pending_count(), 100 + honest_sent_ + api_sent_);
+  // The gossip counts a turn's txs just after the pool admitted them.
+  EXPECT_TRUE(testing::WaitFor([&] {
+    return g.PeerStats("honest").txs_admitted == 100 + honest_sent_;
+  }));
   const GossipStats s = g.Stats();
   // The flooding peer was throttled (and its batches dropped), the honest
   // one never; no queue went past its bounds.
