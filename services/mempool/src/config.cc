@@ -42,9 +42,28 @@ ABSL_FLAG(uint64_t, mempool_gossip_batch_bytes, 256 * 1024,
           "Most transaction bytes per gossip message (a larger single "
           "transaction goes alone).");
 ABSL_FLAG(uint64_t, mempool_gossip_queue_txs, 10000,
-          "Most transactions waiting to be sent to one peer, and most "
-          "received ones waiting for admission; more are dropped and "
-          "counted.");
+          "Most transactions waiting to be sent to one peer; more are "
+          "dropped and counted.");
+ABSL_FLAG(uint64_t, mempool_gossip_peer_queue_batches, 64,
+          "Most gossip batches received from one peer and waiting for "
+          "admission; more are dropped and counted against that peer.");
+ABSL_FLAG(uint64_t, mempool_gossip_peer_queue_bytes, uint64_t{8} << 20,
+          "Most bytes (transaction bytes plus 64 per transaction) received "
+          "from one peer and waiting for admission; one batch always fits an "
+          "empty queue.");
+ABSL_FLAG(uint64_t, mempool_gossip_fail_threshold, 3,
+          "Failed gossip batches (a bad-signature, malformed or wrong-chain "
+          "transaction, or a batch that does not decode) within "
+          "--mempool_gossip_fail_window_ms after which a peer is throttled.");
+ABSL_FLAG(int64_t, mempool_gossip_fail_window_ms, 10000,
+          "Window over which a peer's failed gossip batches are counted, in "
+          "ms.");
+ABSL_FLAG(int64_t, mempool_gossip_throttle_ms, 1000,
+          "How long a failing peer's gossip is dropped the first time, in "
+          "ms; doubles each time it is throttled again.");
+ABSL_FLAG(int64_t, mempool_gossip_max_throttle_ms, 60000,
+          "Longest a failing peer's gossip is dropped at once, in ms; a peer "
+          "quiet that long starts again at --mempool_gossip_throttle_ms.");
 
 namespace consortia::mempool {
 namespace {
@@ -60,11 +79,30 @@ constexpr int64_t kMaxGossipIntervalMs = 10'000;
 constexpr uint64_t kMinGossipBatchBytes = 1024;
 constexpr uint64_t kMaxGossipBatchBytes = uint64_t{8} << 20;
 constexpr uint64_t kMaxGossipQueueTxs = 1'000'000;
+constexpr uint64_t kMaxGossipPeerQueueBatches = 100'000;
+constexpr uint64_t kMinGossipPeerQueueBytes = 64 << 10;
+constexpr uint64_t kMaxGossipPeerQueueBytes = uint64_t{1} << 30;
+constexpr uint64_t kMaxGossipFailThreshold = 1000;
+constexpr int64_t kMinGossipFailWindowMs = 100;
+constexpr int64_t kMaxGossipFailWindowMs = 3'600'000;
+constexpr int64_t kMinGossipThrottleMs = 10;
+constexpr int64_t kMaxGossipThrottleMs = 3'600'000;
 
 absl::Status OutOfRange(const char* flag, uint64_t value, uint64_t lo,
                         uint64_t hi) {
   return absl::InvalidArgumentError(absl::StrCat(
       "--", flag, "=", value, " is out of bounds [", lo, ", ", hi, "]"));
+}
+
+// A duration option in ms within [lo, hi].
+absl::Status CheckMs(const char* flag, absl::Duration d, int64_t lo,
+                     int64_t hi) {
+  const int64_t ms = absl::ToInt64Milliseconds(d);
+  if (ms < lo || ms > hi) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", ms, " is out of bounds [", lo, ", ", hi, "]"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -85,6 +123,17 @@ MempoolOptions MempoolOptions::FromFlags() {
   o.gossip_batch_txs = absl::GetFlag(FLAGS_mempool_gossip_batch_txs);
   o.gossip_batch_bytes = absl::GetFlag(FLAGS_mempool_gossip_batch_bytes);
   o.gossip_queue_txs = absl::GetFlag(FLAGS_mempool_gossip_queue_txs);
+  o.gossip_peer_queue_batches =
+      absl::GetFlag(FLAGS_mempool_gossip_peer_queue_batches);
+  o.gossip_peer_queue_bytes =
+      absl::GetFlag(FLAGS_mempool_gossip_peer_queue_bytes);
+  o.gossip_fail_threshold = absl::GetFlag(FLAGS_mempool_gossip_fail_threshold);
+  o.gossip_fail_window =
+      absl::Milliseconds(absl::GetFlag(FLAGS_mempool_gossip_fail_window_ms));
+  o.gossip_throttle =
+      absl::Milliseconds(absl::GetFlag(FLAGS_mempool_gossip_throttle_ms));
+  o.gossip_max_throttle =
+      absl::Milliseconds(absl::GetFlag(FLAGS_mempool_gossip_max_throttle_ms));
   return o;
 }
 
@@ -136,6 +185,40 @@ absl::Status MempoolOptions::Validate() const {
   if (gossip_queue_txs < 1 || gossip_queue_txs > kMaxGossipQueueTxs) {
     return OutOfRange("mempool_gossip_queue_txs", gossip_queue_txs, 1,
                       kMaxGossipQueueTxs);
+  }
+  if (gossip_peer_queue_batches < 1 ||
+      gossip_peer_queue_batches > kMaxGossipPeerQueueBatches) {
+    return OutOfRange("mempool_gossip_peer_queue_batches",
+                      gossip_peer_queue_batches, 1, kMaxGossipPeerQueueBatches);
+  }
+  if (gossip_peer_queue_bytes < kMinGossipPeerQueueBytes ||
+      gossip_peer_queue_bytes > kMaxGossipPeerQueueBytes) {
+    return OutOfRange("mempool_gossip_peer_queue_bytes",
+                      gossip_peer_queue_bytes, kMinGossipPeerQueueBytes,
+                      kMaxGossipPeerQueueBytes);
+  }
+  if (gossip_fail_threshold < 1 ||
+      gossip_fail_threshold > kMaxGossipFailThreshold) {
+    return OutOfRange("mempool_gossip_fail_threshold", gossip_fail_threshold, 1,
+                      kMaxGossipFailThreshold);
+  }
+  if (absl::Status s =
+          CheckMs("mempool_gossip_fail_window_ms", gossip_fail_window,
+                  kMinGossipFailWindowMs, kMaxGossipFailWindowMs);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckMs("mempool_gossip_throttle_ms", gossip_throttle,
+                               kMinGossipThrottleMs, kMaxGossipThrottleMs);
+      !s.ok()) {
+    return s;
+  }
+  // The longest back-off is at least the first.
+  if (absl::Status s = CheckMs(
+          "mempool_gossip_max_throttle_ms", gossip_max_throttle,
+          absl::ToInt64Milliseconds(gossip_throttle), kMaxGossipThrottleMs);
+      !s.ok()) {
+    return s;
   }
   if (reap_wait <= absl::ZeroDuration() || reap_wait > absl::Minutes(1)) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -164,6 +164,12 @@ class MempoolServiceImpl final : public MempoolService {
     go.max_batch_txs = opts.gossip_batch_txs;
     go.max_batch_bytes = opts.gossip_batch_bytes;
     go.queue_txs = opts.gossip_queue_txs;
+    go.peer_queue_batches = opts.gossip_peer_queue_batches;
+    go.peer_queue_bytes = opts.gossip_peer_queue_bytes;
+    go.fail_threshold = opts.gossip_fail_threshold;
+    go.fail_window = opts.gossip_fail_window;
+    go.throttle = opts.gossip_throttle;
+    go.max_throttle = opts.gossip_max_throttle;
     gossip_ = std::make_unique<Gossip>(go, mempool_.get(),
                                        GossipMetrics::Create(registry));
     gossip_api_ =

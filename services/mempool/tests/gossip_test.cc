@@ -3,9 +3,12 @@
 // gossiping over real PeerNets (CurveZMQ on loopback).
 #include "gossip.h"
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -16,6 +19,7 @@
 #include "consortia/metrics.h"
 #include "consortia/peer_net.h"
 #include "consortia/thread_pool.h"
+#include "fake_peer_net.h"
 #include "fake_query.h"
 #include "gtest/gtest.h"
 #include "mempool.h"
@@ -26,6 +30,7 @@ namespace consortia::mempool {
 namespace {
 
 using testing::Committed;
+using testing::FakePeerNet;
 using testing::SignedTx;
 using testing::WaitFor;
 
@@ -70,56 +75,6 @@ TEST(GossipBatchTest, RoundTripsAndRefusesGarbage) {
   for (size_t i = 0; i <= kMaxGossipBatchTxs; ++i) too_many.PutBytes(Bytes{1});
   EXPECT_FALSE(DecodeGossipBatch(too_many.data()).ok());
 }
-
-// A PeerNet that records what is sent and refuses it when told to.
-class FakePeerNet : public PeerNet {
- public:
-  explicit FakePeerNet(std::vector<std::string> peers)
-      : peers_(std::move(peers)) {}
-
-  absl::Status Send(std::string_view peer_id, uint16_t type, ByteView payload,
-                    uint64_t) override {
-    absl::MutexLock lock(&mu_);
-    if (refuse_) return absl::ResourceExhaustedError("full");
-    sent_.push_back(
-        {std::string(peer_id), type, Bytes(payload.begin(), payload.end())});
-    return absl::OkStatus();
-  }
-  size_t Broadcast(uint16_t, ByteView, uint64_t) override { return 0; }
-  size_t PeersConnected() const override { return peers_.size(); }
-  std::vector<PeerStatus> Peers() const override {
-    std::vector<PeerStatus> out;
-    for (const std::string& id : peers_) {
-      PeerStatus p;
-      p.id = id;
-      out.push_back(std::move(p));
-    }
-    return out;
-  }
-  PeerNetStats Stats() const override { return {}; }
-  const std::string& node_id() const override { return id_; }
-
-  struct Sent {
-    std::string peer;
-    uint16_t type;
-    Bytes payload;
-  };
-  std::vector<Sent> sent() const {
-    absl::MutexLock lock(&mu_);
-    return sent_;
-  }
-  void set_refuse(bool refuse) {
-    absl::MutexLock lock(&mu_);
-    refuse_ = refuse;
-  }
-
- private:
-  const std::vector<std::string> peers_;
-  const std::string id_ = "self";
-  mutable absl::Mutex mu_;
-  std::vector<Sent> sent_ ABSL_GUARDED_BY(mu_);
-  bool refuse_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 // The txs sent to `peer`, over all its batches.
 size_t TxsSentTo(const FakePeerNet& net, const std::string& peer) {
@@ -290,21 +245,374 @@ TEST_F(GossipUnitTest, FullSendQueueDropsAndCounts) {
       << registry.Serialize();
 }
 
-TEST_F(GossipUnitTest, FullReceiveQueueDropsAndCounts) {
+TEST_F(GossipUnitTest, EachPeersReceiveQueueIsBoundedInBatchesAndBytes) {
+  auto charge = [](const std::vector<Bytes>& txs) {
+    size_t n = 0;
+    for (const Bytes& tx : txs) n += tx.size() + kQueuedTxOverhead;
+    return n;
+  };
+  const std::vector<Bytes> a1 = Txs(key_, 1, 2), a2 = Txs(key_, 3, 2),
+                           a3 = Txs(key_, 5, 2);
+  const std::vector<Bytes> b1 = Txs(key_, 11, 4), b2 = Txs(key_, 15, 2),
+                           b3 = Txs(key_, 17, 1);
   GossipOptions o;
-  o.queue_txs = 5;
-  Gossip g(o, &pool_);
-  // Not started: received batches wait, so the bound is exact.
-  Deliver(g, "a", EncodeGossipBatch(Shared(Txs(key_, 1, 3))));
-  Deliver(g, "a", EncodeGossipBatch(Shared(Txs(key_, 4, 3))));
-  Deliver(g, "a", EncodeGossipBatch(Shared(Txs(key_, 7, 2))));
+  o.peer_queue_batches = 2;
+  o.peer_queue_bytes = charge(b1) + charge(b3);
+  MetricsRegistry registry;
+  Gossip g(o, &pool_, GossipMetrics::Create(registry));
+  // Not started: received batches wait, so the bounds are exact.
+  // Peer a: the third batch is over the batch bound.
+  Deliver(g, "a", EncodeGossipBatch(Shared(a1)));
+  Deliver(g, "a", EncodeGossipBatch(Shared(a2)));
+  Deliver(g, "a", EncodeGossipBatch(Shared(a3)));
+  // Peer b: b1 + b2 is over the byte bound, b1 + b3 is not.
+  Deliver(g, "b", EncodeGossipBatch(Shared(b1)));
+  Deliver(g, "b", EncodeGossipBatch(Shared(b2)));
+  Deliver(g, "b", EncodeGossipBatch(Shared(b3)));
+  // Peer c is not affected by the others' full queues; one batch always
+  // fits an empty queue, even one over the byte bound.
+  const std::vector<Bytes> c1 = Txs(key_, 21, 8);
+  ASSERT_GT(charge(c1), o.peer_queue_bytes);
+  Deliver(g, "c", EncodeGossipBatch(Shared(c1)));
+
   const GossipStats s = g.Stats();
-  EXPECT_EQ(s.txs_received, 8u);
-  EXPECT_EQ(s.dropped_receive_queue, 3u);  // the second batch
-  FakePeerNet net({"a", "b"});
+  EXPECT_EQ(s.txs_received, 21u);
+  EXPECT_EQ(s.batches_queued, 5u);
+  EXPECT_EQ(s.dropped_receive_queue, 4u);
+  const GossipPeerStats a = g.PeerStats("a");
+  EXPECT_EQ(a.dropped_queue_full, 2u);
+  EXPECT_EQ(a.queue_batches, 2u);
+  EXPECT_EQ(a.queue_bytes, charge(a1) + charge(a2));
+  const GossipPeerStats b = g.PeerStats("b");
+  EXPECT_EQ(b.dropped_queue_full, 2u);
+  EXPECT_EQ(b.queue_batches, 2u);
+  EXPECT_EQ(b.max_queue_bytes, o.peer_queue_bytes);
+  EXPECT_EQ(g.PeerStats("c").dropped_queue_full, 0u);
+  const std::string text = registry.Serialize();
+  EXPECT_NE(text.find("consortia_mempool_gossip_peer_dropped_total{peer=\"a\","
+                      "reason=\"receive_queue_full\"} 2"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("consortia_mempool_gossip_peer_queue_batches{peer=\"b\"} "
+                      "2"),
+            std::string::npos)
+      << text;
+
+  FakePeerNet net({"a", "b", "c"});
   g.Start(&net);
-  ASSERT_TRUE(WaitFor([&] { return g.Stats().txs_admitted == 5; }));
-  EXPECT_EQ(pool_.pending_count(), 5u);
+  ASSERT_TRUE(WaitFor([&] { return g.Stats().txs_admitted == 17; }));
+  EXPECT_EQ(pool_.pending_count(), 17u);
+  EXPECT_EQ(g.PeerStats("a").queue_batches, 0u);
+  EXPECT_EQ(g.PeerStats("b").queue_bytes, 0u);
+  // Nothing left but what is forwarded (17 txs to each of 2 peers).
+  EXPECT_TRUE(WaitFor([&] { return g.Stats().backlog == 0; }));
+}
+
+TEST_F(GossipUnitTest, FloodingPeerDoesNotShutOutAnHonestPeer) {
+  GossipOptions o;
+  Gossip g(o, &pool_);
+  // Not started: what is queued is decided by the queues' bounds alone. The
+  // flooding peer sends 100 batches of 200 bad-signature txs (twice the
+  // default queue_txs), then the honest peer one batch of 10 good txs.
+  std::vector<Bytes> bad;
+  for (uint64_t i = 0; i < 200; ++i) bad.push_back(BadSignatureTx(key_, i));
+  const Bytes bad_batch = EncodeGossipBatch(Shared(bad));
+  for (int i = 0; i < 100; ++i) Deliver(g, "bad", bad_batch);
+  const KeyPair honest = Ed25519Sha256().GenerateKey();
+  Deliver(g, "honest", EncodeGossipBatch(Shared(Txs(honest, 1, 10))));
+  FakePeerNet net({"bad", "honest"});
+  g.Start(&net);
+  ASSERT_TRUE(WaitFor([&] { return g.Stats().backlog == 0; }));
+  // Every honest tx was admitted; none of the bad ones.
+  EXPECT_EQ(pool_.pending_count(), 10u);
+  EXPECT_EQ(g.Stats().txs_admitted, 10u);
+}
+
+// A MempoolApi that records every Submit call and accepts every tx; with
+// block_ set, Submit waits until it is cleared.
+class RecordingPool : public MempoolApi {
+ public:
+  absl::StatusOr<std::vector<SubmitResult>> Submit(
+      const std::vector<Bytes>& raw_txs) override {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(raw_txs);
+    ++entered_;
+    auto unblocked = [this]()
+                         ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !block_; };
+    mu_.Await(absl::Condition(&unblocked));
+    std::vector<SubmitResult> out(raw_txs.size());
+    for (SubmitResult& r : out) r.code = Admission::kAccepted;
+    return out;
+  }
+  absl::StatusOr<std::vector<Bytes>> Reap(const ReapRequest&) override {
+    return std::vector<Bytes>();
+  }
+  absl::StatusOr<std::vector<ProposalTxCheck>> CheckProposal(
+      const std::vector<Bytes>&, uint64_t) override {
+    return std::vector<ProposalTxCheck>();
+  }
+
+  std::vector<std::vector<Bytes>> calls() const {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+  size_t txs() const {
+    absl::MutexLock lock(&mu_);
+    size_t n = 0;
+    for (const auto& c : calls_) n += c.size();
+    return n;
+  }
+  int entered() const {
+    absl::MutexLock lock(&mu_);
+    return entered_;
+  }
+  void set_block(bool block) {
+    absl::MutexLock lock(&mu_);
+    block_ = block;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::vector<Bytes>> calls_ ABSL_GUARDED_BY(mu_);
+  int entered_ ABSL_GUARDED_BY(mu_) = 0;
+  bool block_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// `n` opaque txs tagged with `tag` (RecordingPool does not decode them).
+std::vector<Bytes> Opaque(uint8_t tag, size_t n) {
+  std::vector<Bytes> out;
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(
+        Bytes{tag, static_cast<uint8_t>(i), static_cast<uint8_t>(i >> 8)});
+  }
+  return out;
+}
+
+size_t CountTagged(const std::vector<Bytes>& call, uint8_t tag) {
+  size_t n = 0;
+  for (const Bytes& tx : call) n += (!tx.empty() && tx[0] == tag) ? 1 : 0;
+  return n;
+}
+
+TEST_F(GossipUnitTest, PeersAreServedRoundRobinOneTurnAtATime) {
+  RecordingPool recording;
+  Gossip g(GossipOptions(), &recording);
+  // Peer a has a backlog: 8 batches of 256 txs and one of 1000; then peers b
+  // and c send one small batch each.
+  for (int i = 0; i < 8; ++i) {
+    Deliver(g, "a", EncodeGossipBatch(Shared(Opaque('a', 256))));
+  }
+  Deliver(g, "a", EncodeGossipBatch(Shared(Opaque('a', 1000))));
+  Deliver(g, "b", EncodeGossipBatch(Shared(Opaque('b', 3))));
+  Deliver(g, "c", EncodeGossipBatch(Shared(Opaque('c', 7))));
+  // Peer d's small batches go together in one turn.
+  for (int i = 0; i < 3; ++i) {
+    Deliver(g, "d", EncodeGossipBatch(Shared(Opaque('d', 10))));
+  }
+  FakePeerNet net({"a", "b", "c", "d"});
+  g.Start(&net);
+  ASSERT_TRUE(WaitFor([&] { return recording.txs() == 8 * 256 + 1040; }));
+  const std::vector<std::vector<Bytes>> calls = recording.calls();
+  // b, c and d wait for one turn of a's backlog, not all of it.
+  ASSERT_GE(calls.size(), 4u);
+  EXPECT_EQ(CountTagged(calls[0], 'a'), kTurnTxs);
+  EXPECT_EQ(CountTagged(calls[1], 'b'), 3u);
+  EXPECT_EQ(CountTagged(calls[2], 'c'), 7u);
+  EXPECT_EQ(CountTagged(calls[3], 'd'), 30u);
+  // Each call is one turn of one peer (a's batch of 1000 is cut in four).
+  for (const std::vector<Bytes>& call : calls) {
+    EXPECT_LE(call.size(), kTurnTxs);
+    ASSERT_FALSE(call.empty());
+    EXPECT_EQ(CountTagged(call, call[0][0]), call.size());
+  }
+  EXPECT_EQ(calls.size(), 3u + 8u + 4u);
+}
+
+TEST_F(GossipUnitTest, ApiSubmitsAlreadyRunningGoBeforeTheNextGossipCall) {
+  RecordingPool api_pool;   // what the api's Submit reaches
+  RecordingPool peer_pool;  // where the gossip admits
+  Gossip g(GossipOptions(), &peer_pool);
+  FakePeerNet net({"a"});
+  g.Start(&net);
+  GossipingMempool api(&api_pool, &g);
+  api_pool.set_block(true);
+  std::thread client([&] { ASSERT_TRUE(api.Submit(Opaque('x', 10)).ok()); });
+  ASSERT_TRUE(WaitFor([&] { return api_pool.entered() == 1; }));
+  // A peer's batch arrives while the api's Submit runs: the gossip waits.
+  Deliver(g, "a", EncodeGossipBatch(Shared(Opaque('a', 5))));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(peer_pool.entered(), 0);
+  EXPECT_EQ(g.Stats().backlog, 5u);
+  // Once it returns, the gossip goes on.
+  api_pool.set_block(false);
+  client.join();
+  ASSERT_TRUE(WaitFor([&] { return peer_pool.txs() == 5; }));
+}
+
+// A clock the test moves by hand.
+class ManualClock {
+ public:
+  absl::Time Now() const {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+  std::function<absl::Time()> AsFunction() {
+    return [this] { return Now(); };
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::UnixEpoch() + absl::Hours(1);
+};
+
+TEST_F(GossipUnitTest, FailingPeerIsThrottledWithGrowingBackOff) {
+  ManualClock clock;
+  GossipOptions o;
+  o.fail_threshold = 2;
+  o.fail_window = absl::Seconds(10);
+  o.throttle = absl::Seconds(1);
+  o.max_throttle = absl::Seconds(4);
+  o.test_only_clock = clock.AsFunction();
+  MetricsRegistry registry;
+  Gossip g(o, &pool_, GossipMetrics::Create(registry));
+  FakePeerNet net({"bad", "good"});
+  g.Start(&net);
+  std::vector<Bytes> bad_txs;
+  for (uint64_t i = 0; i < 3; ++i) bad_txs.push_back(BadSignatureTx(key_, i));
+  const Bytes bad = EncodeGossipBatch(Shared(bad_txs));
+
+  uint64_t failed = 0;
+  // Sends one bad batch and waits until it is judged.
+  auto fail_once = [&] {
+    Deliver(g, "bad", bad);
+    ++failed;
+    ASSERT_TRUE(WaitFor([&] {
+      return g.PeerStats("bad").failed_batches == failed &&
+             g.Stats().backlog == 0;
+    }));
+  };
+  // True if a batch sent now is dropped at once because of a throttle.
+  auto throttled_now = [&] {
+    const uint64_t before = g.Stats().dropped_throttled;
+    Deliver(g, "bad", bad);
+    if (g.Stats().dropped_throttled == before + 3) return true;
+    ++failed;  // it was queued: let it be judged
+    EXPECT_TRUE(WaitFor([&] {
+      return g.PeerStats("bad").failed_batches == failed &&
+             g.Stats().backlog == 0;
+    }));
+    return false;
+  };
+
+  fail_once();
+  EXPECT_EQ(g.PeerStats("bad").throttles, 0u);  // one failure is not enough
+  fail_once();
+  GossipPeerStats s = g.PeerStats("bad");
+  EXPECT_EQ(s.throttles, 1u);
+  EXPECT_EQ(s.bad_txs, 6u);
+  EXPECT_EQ(s.throttled_until, clock.Now() + absl::Seconds(1));
+  EXPECT_TRUE(throttled_now());
+
+  // After 1 s it is heard again; failing again it is throttled for 2 s.
+  clock.Advance(absl::Seconds(1));
+  fail_once();
+  fail_once();
+  EXPECT_EQ(g.PeerStats("bad").throttles, 2u);
+  EXPECT_EQ(g.PeerStats("bad").throttled_until, clock.Now() + absl::Seconds(2));
+  clock.Advance(absl::Seconds(1));
+  EXPECT_TRUE(throttled_now());
+  clock.Advance(absl::Seconds(1));
+  // Then 4 s, then 4 s again (the most).
+  fail_once();
+  fail_once();
+  EXPECT_EQ(g.PeerStats("bad").throttled_until, clock.Now() + absl::Seconds(4));
+  clock.Advance(absl::Seconds(4));
+  fail_once();
+  fail_once();
+  EXPECT_EQ(g.PeerStats("bad").throttles, 4u);
+  EXPECT_EQ(g.PeerStats("bad").throttled_until, clock.Now() + absl::Seconds(4));
+  // Quiet for max_throttle after its throttle: it starts again at 1 s.
+  clock.Advance(absl::Seconds(8));
+  fail_once();
+  fail_once();
+  EXPECT_EQ(g.PeerStats("bad").throttled_until, clock.Now() + absl::Seconds(1));
+  // Failures spread wider than the window never add up to a throttle.
+  clock.Advance(absl::Seconds(1));
+  fail_once();
+  clock.Advance(absl::Seconds(11));
+  fail_once();
+  EXPECT_EQ(g.PeerStats("bad").throttles, 5u);
+  EXPECT_FALSE(throttled_now());
+  EXPECT_EQ(g.PeerStats("bad").throttles, 6u);  // that one made two
+
+  const GossipStats total = g.Stats();
+  EXPECT_EQ(total.throttles, 6u);
+  EXPECT_EQ(total.dropped_throttled, 6u);  // the two batches sent while out
+  const std::string text = registry.Serialize();
+  EXPECT_NE(
+      text.find(
+          "consortia_mempool_gossip_peer_throttles_total{peer=\"bad\"} 6"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("consortia_mempool_gossip_peer_throttles_total{peer="
+                      "\"good\"} 0"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("consortia_mempool_gossip_dropped_total{reason="
+                      "\"throttled\"} 6"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("consortia_mempool_gossip_peer_bad_txs_total{peer="
+                      "\"bad\"} " +
+                      std::to_string(3 * failed)),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(GossipUnitTest, PeerRelayingGoodTxsIsNeverThrottled) {
+  GossipOptions o;
+  o.fail_threshold = 1;  // the strictest setting
+  Gossip g(o, &pool_);
+  FakePeerNet net({"good"});
+  g.Start(&net);
+  // New txs, the same ones again (duplicates), committed ones, expired ones
+  // and ones too far ahead: none is a fault.
+  const std::vector<Bytes> fresh = Txs(key_, 1, 20);
+  const Bytes committed = SignedTx(key_, 100, 100);
+  pool_.OnCommitted(CommittedEvent{1, Hash32{}, {Committed(committed)}});
+  const std::vector<Bytes> odd = {committed, SignedTx(key_, 101, 1),
+                                  SignedTx(key_, 102, 1'000'000)};
+  for (int round = 0; round < 5; ++round) {
+    Deliver(g, "good", EncodeGossipBatch(Shared(fresh)));
+    Deliver(g, "good", EncodeGossipBatch(Shared(odd)));
+  }
+  ASSERT_TRUE(WaitFor([&] { return g.Stats().backlog == 0; }));
+  const GossipPeerStats s = g.PeerStats("good");
+  EXPECT_EQ(s.failed_batches, 0u);
+  EXPECT_EQ(s.throttles, 0u);
+  EXPECT_EQ(s.dropped_throttled, 0u);
+  EXPECT_EQ(s.txs_admitted, 20u);
+  EXPECT_EQ(pool_.pending_count(), 20u);
+}
+
+TEST_F(GossipUnitTest, UndecodableBatchesCountAsFailures) {
+  GossipOptions o;
+  o.fail_threshold = 3;
+  Gossip g(o, &pool_);
+  FakePeerNet net({"a"});
+  g.Start(&net);
+  for (int i = 0; i < 3; ++i) Deliver(g, "a", Bytes{0x05, 0x01});
+  EXPECT_EQ(g.Stats().dropped_malformed, 3u);
+  EXPECT_EQ(g.PeerStats("a").failed_batches, 3u);
+  EXPECT_EQ(g.PeerStats("a").throttles, 1u);
+  // Now even its good batches are dropped, without being decoded.
+  Deliver(g, "a", EncodeGossipBatch(Shared(Txs(key_, 1, 4))));
+  EXPECT_EQ(g.Stats().dropped_throttled, 4u);
+  EXPECT_EQ(g.Stats().batches_received, 0u);
 }
 
 TEST(GossipNotReadyTest, BatchesBeforeReadyAreDroppedAndCounted) {
@@ -580,6 +888,45 @@ TEST_F(GossipNetworkTest, SlowPeerQueueDropsAndCounts) {
   const GossipStats s = nodes_[0]->gossip->Stats();
   EXPECT_LE(s.txs_sent, 5u);
   EXPECT_EQ(nodes_[0]->mempool->pending_count(), kTxs);  // kept locally
+}
+
+TEST_F(GossipNetworkTest, FloodingPeerIsThrottledAndTheOthersGetThrough) {
+  GossipOptions o;
+  StartNodes(3, o);
+  ASSERT_FALSE(HasFatalFailure());
+  // Node 0 turns hostile: it sends node 1 batches of bad signatures straight
+  // through its PeerNet, while node 2's api takes good txs.
+  std::vector<Bytes> bad;
+  for (uint64_t i = 0; i < 100; ++i) bad.push_back(BadSignatureTx(key_, i));
+  const Bytes bad_batch = EncodeGossipBatch(Shared(bad));
+  std::atomic<bool> stop{false};
+  std::thread flood([&] {
+    for (int i = 0; i < 300 && !stop.load(); ++i) {
+      nodes_[0]->net->Send("node1", kGossipType, bad_batch).IgnoreError();
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  });
+  constexpr size_t kTxs = 200;
+  const KeyPair client = Ed25519Sha256().GenerateKey();
+  for (size_t i = 0; i < kTxs; i += 50) {
+    ASSERT_TRUE(nodes_[2]->api->Submit(Txs(client, 1000 + i, 50)).ok());
+  }
+  const bool arrived =
+      WaitFor([&] { return nodes_[1]->mempool->pending_count() == kTxs; });
+  stop = true;
+  flood.join();
+  ASSERT_TRUE(arrived);
+  // The peer id is the authenticated sender's: node 0 is throttled, node 2
+  // never.
+  ASSERT_TRUE(WaitFor(
+      [&] { return nodes_[1]->gossip->PeerStats("node0").throttles > 0; }));
+  const GossipPeerStats hostile = nodes_[1]->gossip->PeerStats("node0");
+  const GossipPeerStats honest = nodes_[1]->gossip->PeerStats("node2");
+  EXPECT_GT(hostile.bad_txs, 0u);
+  EXPECT_EQ(honest.throttles, 0u);
+  EXPECT_EQ(honest.failed_batches, 0u);
+  EXPECT_EQ(honest.dropped_queue_full + honest.dropped_throttled, 0u);
+  EXPECT_EQ(nodes_[2]->gossip->PeerStats("node1").throttles, 0u);
 }
 
 }  // namespace

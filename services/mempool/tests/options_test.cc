@@ -21,6 +21,12 @@ TEST(MempoolOptionsTest, DefaultsAndFlagsAreValid) {
   EXPECT_EQ(f.gossip_batch_txs, 256u);
   EXPECT_EQ(f.gossip_batch_bytes, 256u * 1024);
   EXPECT_EQ(f.gossip_queue_txs, 10000u);
+  EXPECT_EQ(f.gossip_peer_queue_batches, 64u);
+  EXPECT_EQ(f.gossip_peer_queue_bytes, uint64_t{8} << 20);
+  EXPECT_EQ(f.gossip_fail_threshold, 3u);
+  EXPECT_EQ(f.gossip_fail_window, absl::Seconds(10));
+  EXPECT_EQ(f.gossip_throttle, absl::Seconds(1));
+  EXPECT_EQ(f.gossip_max_throttle, absl::Seconds(60));
 }
 
 TEST(MempoolOptionsTest, OutOfBoundsNamesTheFlag) {
@@ -59,6 +65,26 @@ TEST(MempoolOptionsTest, OutOfBoundsNamesTheFlag) {
        "mempool_gossip_batch_bytes"},
       {[](MempoolOptions& o) { o.gossip_queue_txs = 0; },
        "mempool_gossip_queue_txs"},
+      {[](MempoolOptions& o) { o.gossip_peer_queue_batches = 0; },
+       "mempool_gossip_peer_queue_batches"},
+      {[](MempoolOptions& o) { o.gossip_peer_queue_batches = 1'000'000; },
+       "mempool_gossip_peer_queue_batches"},
+      {[](MempoolOptions& o) { o.gossip_peer_queue_bytes = 1024; },
+       "mempool_gossip_peer_queue_bytes"},
+      {[](MempoolOptions& o) { o.gossip_peer_queue_bytes = uint64_t{1} << 40; },
+       "mempool_gossip_peer_queue_bytes"},
+      {[](MempoolOptions& o) { o.gossip_fail_threshold = 0; },
+       "mempool_gossip_fail_threshold"},
+      {[](MempoolOptions& o) { o.gossip_fail_window = absl::Milliseconds(1); },
+       "mempool_gossip_fail_window_ms"},
+      {[](MempoolOptions& o) { o.gossip_throttle = absl::ZeroDuration(); },
+       "mempool_gossip_throttle_ms"},
+      {[](MempoolOptions& o) { o.gossip_throttle = absl::Hours(2); },
+       "mempool_gossip_throttle_ms"},
+      {[](MempoolOptions& o) {
+         o.gossip_max_throttle = absl::Milliseconds(500);
+       },
+       "mempool_gossip_max_throttle_ms"},
   };
   for (const Case& c : cases) {
     MempoolOptions o;

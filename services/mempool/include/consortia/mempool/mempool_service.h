@@ -74,10 +74,27 @@ struct MempoolOptions {
   // --mempool_gossip_batch_bytes); a batch is sent as soon as it is full.
   uint64_t gossip_batch_txs = 256;
   uint64_t gossip_batch_bytes = 256 * 1024;
-  // Most txs waiting to be sent to one peer, and most received txs waiting
-  // for admission; beyond them txs are dropped and counted
-  // (--mempool_gossip_queue_txs).
+  // Most txs waiting to be sent to one peer; beyond it txs for that peer
+  // are dropped and counted (--mempool_gossip_queue_txs).
   uint64_t gossip_queue_txs = 10000;
+  // Each peer's admission queue of received batches: at most this many
+  // batches and bytes (tx bytes plus 64 per tx), one batch always fitting an
+  // empty queue; beyond them the peer's batches are dropped and counted
+  // against it alone (--mempool_gossip_peer_queue_batches,
+  // --mempool_gossip_peer_queue_bytes). The queues are served round-robin.
+  uint64_t gossip_peer_queue_batches = 64;
+  uint64_t gossip_peer_queue_bytes = uint64_t{8} << 20;
+  // A peer whose gossip keeps failing (bad signatures, malformed or
+  // wrong-chain txs, undecodable batches) is throttled: after
+  // gossip_fail_threshold failed batches within gossip_fail_window its
+  // gossip is dropped for gossip_throttle, doubling each time it is
+  // throttled again, up to gossip_max_throttle
+  // (--mempool_gossip_fail_threshold, --mempool_gossip_fail_window_ms,
+  // --mempool_gossip_throttle_ms, --mempool_gossip_max_throttle_ms).
+  uint64_t gossip_fail_threshold = 3;
+  absl::Duration gossip_fail_window = absl::Seconds(10);
+  absl::Duration gossip_throttle = absl::Seconds(1);
+  absl::Duration gossip_max_throttle = absl::Seconds(60);
 
   // Reads the mempool_* flags.
   static MempoolOptions FromFlags();
