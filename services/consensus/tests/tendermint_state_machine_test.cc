@@ -840,5 +840,89 @@ TEST_F(TendermintStateMachineTest, GossipRelaysWhatItCounted) {
   EXPECT_EQ(std::get<Vote>(g[2]), Prevote(0, HashOf(b), 2));
 }
 
+// ed25519-sha256 that counts its Verify calls. Thread-compatible.
+class CountingSuite final : public CryptoSuite {
+ public:
+  std::string_view name() const override { return base_.name(); }
+  size_t public_key_size() const override { return base_.public_key_size(); }
+  size_t max_signature_size() const override {
+    return base_.max_signature_size();
+  }
+  Hash32 Hash(std::initializer_list<ByteView> parts) const override {
+    return base_.Hash(parts);
+  }
+  KeyPair GenerateKey() const override { return base_.GenerateKey(); }
+  absl::StatusOr<KeyPair> KeyFromSeed(ByteView seed) const override {
+    return base_.KeyFromSeed(seed);
+  }
+  absl::StatusOr<Bytes> Sign(ByteView secret_key,
+                             ByteView message) const override {
+    return base_.Sign(secret_key, message);
+  }
+  bool Verify(ByteView public_key, ByteView message,
+              ByteView signature) const override {
+    ++verifies;
+    return base_.Verify(public_key, message, signature);
+  }
+  mutable int verifies = 0;
+
+ private:
+  const CryptoSuite& base_ = Ed25519Sha256();
+};
+
+TEST_F(TendermintStateMachineTest, BudgetsComeBeforeAnySignatureCheck) {
+  CountingSuite counting;
+  absl::StatusOr<std::unique_ptr<KeySigner>> signer =
+      KeySigner::Create(counting, keys_[0].secret_key, keys_[0].public_key);
+  ASSERT_TRUE(signer.ok());
+  StateMachineOptions options;  // 2 future rounds, 8 next-height messages
+  absl::StatusOr<std::unique_ptr<StateMachine>> made = StateMachine::Create(
+      genesis_, counting, 0, signer->get(),
+      [this](uint64_t h, uint32_t r) -> absl::StatusOr<Block> {
+        return MakeBlock(h, absl::StrCat("own-", r));
+      },
+      [](const Block&) { return true; }, options);
+  ASSERT_TRUE(made.ok()) << made.status();
+  StateMachine& sm = **made;
+  ASSERT_TRUE(sm.StartHeight(1).ok());
+  // Validator 1 fills its budgets with valid messages: two future rounds,
+  // and the next height's buffer (one proposal and seven votes).
+  sm.OnVote(Prevote(5, kNilHash, 1));
+  sm.OnVote(Prevote(6, kNilHash, 1));
+  sm.OnProposal(Propose(2, 3, MakeBlock(2, "next")));  // proposer of (2, 3)
+  ASSERT_EQ(ProposerIndex(2, 3, kN), 1u);
+  for (uint32_t r = 0; r < 7; ++r) sm.OnVote(Prevote(r, kNilHash, 1, 2));
+  ASSERT_EQ(sm.counters().future_buffered, 8u);
+  const int verifies = counting.verifies;
+  const Counters before = sm.counters();
+
+  // A flood in its name with garbage signatures: far rounds below its kept
+  // ones, the next height, and a second next-height proposal.
+  for (uint32_t i = 0; i < 100; ++i) {
+    Vote far = Prevote(1 + i % 4, kNilHash, 1);
+    far.signature.assign(far.signature.size(), 0xee);
+    sm.OnVote(far);
+    Vote next = Prevote(i, kNilHash, 1, 2);
+    next.signature.assign(next.signature.size(), 0xee);
+    sm.OnVote(next);
+  }
+  Proposal another = Propose(2, 3, MakeBlock(2, "another"));
+  another.signature.assign(another.signature.size(), 0xee);
+  sm.OnProposal(another);
+
+  EXPECT_EQ(counting.verifies, verifies) << "a budget drop must cost no "
+                                            "signature verification";
+  EXPECT_EQ(sm.counters().round_budget_dropped,
+            before.round_budget_dropped + 100);
+  EXPECT_EQ(sm.counters().future_dropped, before.future_dropped + 101);
+  EXPECT_EQ(sm.counters().bad_signature, before.bad_signature);
+  // Within budget, a garbage signature is still checked and refused.
+  Vote forged = Prevote(0, kNilHash, 2);
+  forged.signature.assign(forged.signature.size(), 0xee);
+  sm.OnVote(forged);
+  EXPECT_EQ(counting.verifies, verifies + 1);
+  EXPECT_EQ(sm.counters().bad_signature, before.bad_signature + 1);
+}
+
 }  // namespace
 }  // namespace consortia::consensus::tendermint
