@@ -1,5 +1,6 @@
 #include "consortia/consensus/consensus_service.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -21,6 +22,11 @@
 
 namespace consortia::consensus {
 namespace {
+
+// A vote is a few hundred bytes (a hash and a signature); a status message
+// is one varint.
+constexpr int64_t kMaxVoteMessageBytes = 4096;
+constexpr int64_t kMaxStatusMessageBytes = 64;
 
 class ConsensusServiceImpl final : public ConsensusService {
  public:
@@ -135,10 +141,13 @@ class ConsensusServiceImpl final : public ConsensusService {
     o.max_block_bytes = opts.max_block_bytes;
     o.wal_dir = (dir / "wal").string();
     o.last_commit_path = (dir / "last_commit").string();
+    for (const PeersFileEntry& e : *entries) {
+      if (e.observer) o.observer_peers.insert(e.id);
+    }
+    const ConsensusMetrics metrics = ConsensusMetrics::Create(registry);
     absl::StatusOr<std::unique_ptr<TendermintDriver>> driver =
         TendermintDriver::Create(o, genesis, suite, key, mempool_.get(),
-                                 ledger_.get(), query_.get(), &clock_,
-                                 ConsensusMetrics::Create(registry));
+                                 ledger_.get(), query_.get(), &clock_, metrics);
     if (!driver.ok()) return driver.status();
     driver_ = *std::move(driver);
 
@@ -155,6 +164,10 @@ class ConsensusServiceImpl final : public ConsensusService {
     po.peers = peers;
     po.authenticator = zap_;
     po.handlers = driver_->Handlers();
+    ApplyBudgets(o, genesis.validators.size(), &po);
+    net_metrics_ =
+        std::make_unique<ConsensusPeerNetMetrics>(metrics, o.observer_peers);
+    po.metrics = net_metrics_.get();
     absl::StatusOr<std::unique_ptr<PeerNet>> net =
         StartPeerNet(*p2p_ctx_, std::move(po));
     if (!net.ok()) return net.status();
@@ -168,6 +181,43 @@ class ConsensusServiceImpl final : public ConsensusService {
     return absl::OkStatus();
   }
 
+  // The consensus PeerNet's limits (docs/consensus.md, "Budgets"): each
+  // message type is limited near what an honest peer can send (a proposal
+  // or commit: a full block plus a small margin), and each peer gets a
+  // budget per second well above what an honest peer sends, block sync to
+  // a lagging node included.
+  static void ApplyBudgets(const TendermintDriverOptions& o, size_t validators,
+                           PeerNetOptions* po) {
+    // Header, tx length prefixes, signature and certificate around the
+    // block's tx bytes.
+    const int64_t margin = 64 * 1024 + 16 * int64_t{o.max_block_txs} +
+                           256 * static_cast<int64_t>(validators);
+    const int64_t block_message =
+        static_cast<int64_t>(o.max_block_bytes) + margin;
+    po->max_message_bytes_by_type = {
+        {static_cast<uint16_t>(MsgType::kConsensusProposal), block_message},
+        {static_cast<uint16_t>(MsgType::kConsensusCommit), block_message},
+        {static_cast<uint16_t>(MsgType::kConsensusVote), kMaxVoteMessageBytes},
+        {static_cast<uint16_t>(MsgType::kConsensusStatus),
+         kMaxStatusMessageBytes},
+    };
+    // Larger still closes the connection before it is even read.
+    po->max_message_bytes = 2 * block_message;
+    po->recv_hwm = 1000;
+    const double per_second =
+        absl::Seconds(1) / std::max(o.gossip_interval, absl::Milliseconds(1));
+    po->budget.interval = absl::Seconds(1);
+    po->budget.messages = 10'000 + 1'000 * static_cast<uint64_t>(validators);
+    // Block sync answers (one per gossip interval at most), twice over,
+    // and a few proposals.
+    po->budget.bytes = static_cast<uint64_t>(
+        2 * per_second *
+            static_cast<double>(o.sync_batch_bytes + block_message) +
+        4 * static_cast<double>(block_message));
+    po->budget.abusive_intervals = 10;
+    po->budget.back_off = absl::Seconds(30);
+  }
+
   SystemClock clock_;
   std::unique_ptr<BusClient> storage_client_;
   std::unique_ptr<BusClient> mempool_client_;
@@ -179,6 +229,7 @@ class ConsensusServiceImpl final : public ConsensusService {
   std::unique_ptr<zmq::context_t> p2p_ctx_;
   std::shared_ptr<ZapAuthenticator> zap_;
   std::unique_ptr<TendermintDriver> driver_;
+  std::unique_ptr<ConsensusPeerNetMetrics> net_metrics_;
   std::unique_ptr<PeerNet> net_;
 };
 
