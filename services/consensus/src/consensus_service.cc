@@ -28,6 +28,14 @@ namespace {
 constexpr int64_t kMaxVoteMessageBytes = 4096;
 constexpr int64_t kMaxStatusMessageBytes = 64;
 
+// The largest proposal or commit message an honest peer sends: a full block
+// (tx bytes), plus a margin for the header, the txs' length prefixes, the
+// signature and the certificate.
+int64_t BlockMessageBytes(const TendermintDriverOptions& o, size_t validators) {
+  return static_cast<int64_t>(o.max_block_bytes) + 64 * 1024 +
+         16 * int64_t{o.max_block_txs} + 256 * static_cast<int64_t>(validators);
+}
+
 class ConsensusServiceImpl final : public ConsensusService {
  public:
   ~ConsensusServiceImpl() override {
@@ -144,6 +152,11 @@ class ConsensusServiceImpl final : public ConsensusService {
     for (const PeersFileEntry& e : *entries) {
       if (e.observer) o.observer_peers.insert(e.id);
     }
+    // A peer's inbound queue holds a few full blocks at least.
+    o.max_inbound_bytes_per_peer =
+        std::max<uint64_t>(o.max_inbound_bytes_per_peer,
+                           4 * static_cast<uint64_t>(BlockMessageBytes(
+                                   o, genesis.validators.size())));
     const ConsensusMetrics metrics = ConsensusMetrics::Create(registry);
     absl::StatusOr<std::unique_ptr<TendermintDriver>> driver =
         TendermintDriver::Create(o, genesis, suite, key, mempool_.get(),
@@ -188,12 +201,7 @@ class ConsensusServiceImpl final : public ConsensusService {
   // a lagging node included.
   static void ApplyBudgets(const TendermintDriverOptions& o, size_t validators,
                            PeerNetOptions* po) {
-    // Header, tx length prefixes, signature and certificate around the
-    // block's tx bytes.
-    const int64_t margin = 64 * 1024 + 16 * int64_t{o.max_block_txs} +
-                           256 * static_cast<int64_t>(validators);
-    const int64_t block_message =
-        static_cast<int64_t>(o.max_block_bytes) + margin;
+    const int64_t block_message = BlockMessageBytes(o, validators);
     po->max_message_bytes_by_type = {
         {static_cast<uint16_t>(MsgType::kConsensusProposal), block_message},
         {static_cast<uint16_t>(MsgType::kConsensusCommit), block_message},
