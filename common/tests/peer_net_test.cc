@@ -1110,8 +1110,8 @@ class BudgetMetrics : public PeerNetMetrics {
 };
 
 TEST(PeerNetBudget, SustainedAbuseBacksThePeerOff) {
+  BudgetMetrics metrics;  // outlives the nodes that call it
   Network net(3);
-  BudgetMetrics metrics;
   net[1].configure = [&](PeerNetOptions& o) {
     o.budget.messages = 3;
     o.budget.interval = kOneInterval;
@@ -1146,8 +1146,8 @@ TEST(PeerNetBudget, SustainedAbuseBacksThePeerOff) {
 }
 
 TEST(PeerNetBudget, OversizedMessagesOfATypeAreDroppedBeforeTheHandler) {
+  BudgetMetrics metrics;  // outlives the nodes that call it
   Network net(2);
-  BudgetMetrics metrics;
   net[1].configure = [&](PeerNetOptions& o) {
     o.max_message_bytes_by_type[kTypeVote] = 100;
     o.metrics = &metrics;
