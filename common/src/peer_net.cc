@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -196,6 +197,11 @@ class ZapAuthenticatorImpl final : public ZapAuthenticator {
     return it->second;
   }
 
+  void RefuseUntil(const CurveKey& key, absl::Time until) override {
+    absl::MutexLock l(&mu_);
+    refused_until_[key] = until;
+  }
+
   const std::string& domain() const override { return domain_; }
   const zmq::context_t* context() const override { return ctx_; }
   uint64_t accepted() const override { return accepted_.load(); }
@@ -279,6 +285,15 @@ class ZapAuthenticatorImpl final : public ZapAuthenticator {
     std::memcpy(key.data(), frames[6].data(), key.size());
     {
       absl::MutexLock l(&mu_);
+      if (auto r = refused_until_.find(key); r != refused_until_.end()) {
+        if (absl::Now() < r->second) {
+          LogRefusal(
+              absl::StrCat("backed-off key ", CurveKeyToZ85(key), " (abuse)"),
+              address);
+          return {"400", "backed off", ""};
+        }
+        refused_until_.erase(r);
+      }
       auto it = allowed_.find(key);
       if (it != allowed_.end()) return {"200", "OK", it->second};
     }
@@ -310,6 +325,8 @@ class ZapAuthenticatorImpl final : public ZapAuthenticator {
 
   mutable absl::Mutex mu_;
   AllowMap allowed_ ABSL_GUARDED_BY(mu_);
+  // Keys refused for a while (RefuseUntil); at most one per allowed key.
+  std::map<CurveKey, absl::Time> refused_until_ ABSL_GUARDED_BY(mu_);
 
   // Loop thread only.
   absl::Time last_log_ = absl::InfinitePast();
@@ -439,9 +456,18 @@ class PeerNetImpl final : public PeerNet {
     std::vector<PeerStatus> out;
     out.reserve(peers_.size());
     for (const auto& p : peers_) {
-      out.push_back(PeerStatus{p->info.id, p->info.endpoint,
-                               p->connected.load(), p->sent.load(),
-                               p->dropped.load()});
+      PeerStatus st;
+      st.id = p->info.id;
+      st.endpoint = p->info.endpoint;
+      st.connected = p->connected.load();
+      st.sent = p->sent.load();
+      st.dropped = p->dropped.load();
+      st.received = p->received.load();
+      st.over_budget = p->over_budget.load();
+      st.oversized = p->oversized.load();
+      st.backed_off_dropped = p->backed_off_dropped.load();
+      st.backed_off = p->backed_off.load();
+      out.push_back(std::move(st));
     }
     return out;
   }
@@ -454,6 +480,10 @@ class PeerNetImpl final : public PeerNet {
     s.malformed_dropped = malformed_.load();
     s.unknown_type_dropped = unknown_type_.load();
     s.unknown_sender_dropped = unknown_sender_.load();
+    s.oversized_dropped = oversized_.load();
+    s.over_budget_dropped = over_budget_.load();
+    s.backed_off_dropped = backed_off_.load();
+    s.back_offs = back_offs_.load();
     s.refused_by_peer = refused_by_peer_.load();
     s.handshake_failed = handshake_failed_.load();
     s.inbound_handshake_failed = inbound_handshake_failed_.load();
@@ -469,9 +499,22 @@ class PeerNetImpl final : public PeerNet {
     std::atomic<bool> connected{false};
     std::atomic<uint64_t> sent{0};
     std::atomic<uint64_t> dropped{0};
+    std::atomic<uint64_t> received{0};
+    std::atomic<uint64_t> over_budget{0};
+    std::atomic<uint64_t> oversized{0};
+    std::atomic<uint64_t> backed_off_dropped{0};
+    std::atomic<bool> backed_off{false};
     // I/O thread only.
     absl::Time last_failure_log = absl::InfinitePast();
     absl::Time retry_at = absl::InfiniteFuture();  // see RetryRefused
+    // The budget (see Admit).
+    absl::Time window_start = absl::InfinitePast();
+    uint64_t window_messages = 0;
+    uint64_t window_bytes = 0;
+    bool window_over = false;
+    int abusive_streak = 0;  // intervals over budget in a row, before this
+    absl::Time backed_off_until = absl::InfinitePast();
+    absl::Time last_budget_log = absl::InfinitePast();
   };
 
   void ConfigureCommon(zmq::socket_t& sock) {
@@ -541,8 +584,98 @@ class PeerNetImpl final : public PeerNet {
       case PeerDrop::kUnknownSender:
         unknown_sender_.fetch_add(1);
         break;
+      case PeerDrop::kOversized:
+        oversized_.fetch_add(1);
+        break;
+      case PeerDrop::kOverBudget:
+        over_budget_.fetch_add(1);
+        break;
+      case PeerDrop::kBackedOff:
+        backed_off_.fetch_add(1);
+        break;
     }
     if (metrics_ != nullptr) metrics_->Dropped(why);
+  }
+
+  // A drop charged to a known peer. I/O thread only.
+  void PeerDropped(Peer& p, PeerDrop why) {
+    Dropped(why);
+    switch (why) {
+      case PeerDrop::kOversized:
+        p.oversized.fetch_add(1);
+        break;
+      case PeerDrop::kOverBudget:
+        p.over_budget.fetch_add(1);
+        break;
+      case PeerDrop::kBackedOff:
+        p.backed_off_dropped.fetch_add(1);
+        break;
+      default:
+        break;
+    }
+    if (metrics_ != nullptr) metrics_->PeerDropped(why, p.info.id);
+  }
+
+  // Charges one message of `bytes` to its sender's budget. OK to handle it;
+  // otherwise the reason to drop it (kOverBudget, kBackedOff). After
+  // abusive_intervals intervals in a row over budget, the peer is refused
+  // for back_off (here and by the ZAP handler). I/O thread only.
+  std::optional<PeerDrop> Admit(Peer& p, size_t bytes, absl::Time now) {
+    const PeerBudget& b = options_.budget;
+    if (now < p.backed_off_until) return PeerDrop::kBackedOff;
+    if (p.backed_off.exchange(false)) {
+      spdlog::info("p2p: peer {} is heard again after its back-off", p.info.id);
+    }
+    if (b.messages == 0 && b.bytes == 0) return std::nullopt;
+    if (now >= p.window_start + b.interval) {
+      // A new interval: the last one counts toward the streak only if it
+      // was over budget and directly precedes this one.
+      const bool adjacent = now < p.window_start + 2 * b.interval;
+      p.abusive_streak = p.window_over && adjacent ? p.abusive_streak + 1 : 0;
+      p.window_start = now;
+      p.window_messages = 0;
+      p.window_bytes = 0;
+      p.window_over = false;
+    }
+    ++p.window_messages;
+    p.window_bytes += bytes;
+    if ((b.messages == 0 || p.window_messages <= b.messages) &&
+        (b.bytes == 0 || p.window_bytes <= b.bytes)) {
+      return std::nullopt;
+    }
+    if (!p.window_over) {
+      p.window_over = true;
+      if (b.abusive_intervals > 0 &&
+          p.abusive_streak + 1 >= b.abusive_intervals) {
+        BackOff(p, now);
+        return PeerDrop::kBackedOff;
+      }
+      if (now - p.last_budget_log >= kLogEvery) {
+        p.last_budget_log = now;
+        spdlog::warn(
+            "p2p: peer {} is over its budget ({} messages, {} bytes per {}); "
+            "dropping its messages ({} so far)",
+            p.info.id, b.messages, b.bytes, absl::FormatDuration(b.interval),
+            p.over_budget.load() + 1);
+      }
+    }
+    return PeerDrop::kOverBudget;
+  }
+
+  void BackOff(Peer& p, absl::Time now) {
+    const PeerBudget& b = options_.budget;
+    p.backed_off_until = now + b.back_off;
+    p.backed_off.store(true);
+    p.abusive_streak = 0;
+    p.window_start = absl::InfinitePast();
+    back_offs_.fetch_add(1);
+    options_.authenticator->RefuseUntil(p.info.public_key, p.backed_off_until);
+    if (metrics_ != nullptr) metrics_->PeerBackedOff(p.info.id);
+    spdlog::warn(
+        "p2p: peer {} stayed over its budget for {} interval(s) of {}: "
+        "refusing it for {}",
+        p.info.id, b.abusive_intervals, absl::FormatDuration(b.interval),
+        absl::FormatDuration(b.back_off));
   }
 
   void Loop() {
@@ -631,7 +764,15 @@ class PeerNetImpl final : public PeerNet {
         Dropped(PeerDrop::kUnknownSender);
         continue;
       }
-      const std::string& peer_id = peers_[it->second]->info.id;
+      Peer& peer = *peers_[it->second];
+      const std::string& peer_id = peer.info.id;
+      // Charged before anything is decoded: a peer over its budget costs
+      // this node a counter, not a decode.
+      if (std::optional<PeerDrop> why =
+              Admit(peer, parts[1].size() + parts[2].size(), absl::Now())) {
+        PeerDropped(peer, *why);
+        continue;
+      }
       absl::StatusOr<Envelope> env = DecodeEnvelope(ViewOf(parts[1]));
       if (!env.ok() || env->kind != EnvelopeKind::kEvent) {
         Dropped(PeerDrop::kMalformed);
@@ -643,10 +784,17 @@ class PeerNetImpl final : public PeerNet {
       }
       auto h = options_.handlers.find(env->type);
       if (h == options_.handlers.end()) {
-        Dropped(PeerDrop::kUnknownType);
+        PeerDropped(peer, PeerDrop::kUnknownType);
+        continue;
+      }
+      if (auto lim = options_.max_message_bytes_by_type.find(env->type);
+          lim != options_.max_message_bytes_by_type.end() &&
+          static_cast<int64_t>(parts[2].size()) > lim->second) {
+        PeerDropped(peer, PeerDrop::kOversized);
         continue;
       }
       received_.fetch_add(1);
+      peer.received.fetch_add(1);
       try {
         h->second(peer_id, *env, FromMessage(parts[2]));
       } catch (...) {
@@ -780,6 +928,10 @@ class PeerNetImpl final : public PeerNet {
   std::atomic<uint64_t> malformed_{0};
   std::atomic<uint64_t> unknown_type_{0};
   std::atomic<uint64_t> unknown_sender_{0};
+  std::atomic<uint64_t> oversized_{0};
+  std::atomic<uint64_t> over_budget_{0};
+  std::atomic<uint64_t> backed_off_{0};
+  std::atomic<uint64_t> back_offs_{0};
   std::atomic<uint64_t> refused_by_peer_{0};
   std::atomic<uint64_t> handshake_failed_{0};
   std::atomic<uint64_t> inbound_handshake_failed_{0};
@@ -809,6 +961,20 @@ absl::StatusOr<std::vector<PeerInfo>> CheckOptions(const zmq::context_t& ctx,
   if (o.send_hwm <= 0 || o.recv_hwm <= 0 || o.max_message_bytes <= 0) {
     return absl::InvalidArgumentError(
         "p2p: send_hwm, recv_hwm and max_message_bytes must be positive");
+  }
+  for (const auto& [type, limit] : o.max_message_bytes_by_type) {
+    if (limit <= 0 || limit > o.max_message_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("p2p: the limit of message type ", type,
+                       " must be positive and at most max_message_bytes"));
+    }
+  }
+  if (o.budget.interval <= absl::ZeroDuration() ||
+      o.budget.back_off < absl::ZeroDuration() ||
+      o.budget.abusive_intervals < 0) {
+    return absl::InvalidArgumentError(
+        "p2p: the peer budget needs a positive interval, a back_off of at "
+        "least 0 and abusive_intervals of at least 0");
   }
   if (o.reconnect_interval <= absl::ZeroDuration() ||
       o.reconnect_interval_max < o.reconnect_interval ||
@@ -1019,6 +1185,26 @@ absl::StatusOr<std::shared_ptr<ZapAuthenticator>> StartZapAuthenticator(
 }
 
 // --------------------------------------------------------------- PeerNet
+
+std::string_view PeerDropName(PeerDrop why) {
+  switch (why) {
+    case PeerDrop::kSendQueueFull:
+      return "send_queue_full";
+    case PeerDrop::kMalformed:
+      return "malformed";
+    case PeerDrop::kUnknownType:
+      return "unknown_type";
+    case PeerDrop::kUnknownSender:
+      return "unknown_sender";
+    case PeerDrop::kOversized:
+      return "oversized";
+    case PeerDrop::kOverBudget:
+      return "over_budget";
+    case PeerDrop::kBackedOff:
+      return "backed_off";
+  }
+  return "unknown";
+}
 
 std::vector<AllowedKey> AllowListOf(const std::vector<PeerInfo>& peers) {
   std::vector<AllowedKey> out;

@@ -62,6 +62,14 @@ absl::StatusOr<std::vector<PeersFileEntry>> ParsePeersFile(
         return s;
       }
     }
+    if (e.contains("role")) {
+      std::string role;
+      if (absl::Status s = string_field("role", &role); !s.ok()) return s;
+      if (role != "validator" && role != "observer") {
+        return BadField(i, "role", "must be \"validator\" or \"observer\"");
+      }
+      entry.observer = role == "observer";
+    }
     absl::StatusOr<CurveKey> key = CurveKeyFromZ85(key_text);
     if (!key.ok()) {
       return BadField(i, "public_key", std::string(key.status().message()));
@@ -95,6 +103,7 @@ std::string PeersFileToJson(const std::vector<PeersFileEntry>& entries) {
                         {"endpoint", p.endpoint},
                         {"public_key", CurveKeyToZ85(p.public_key)}};
     if (!p.mempool_endpoint.empty()) e["mempool_endpoint"] = p.mempool_endpoint;
+    if (p.observer) e["role"] = "observer";
     doc.push_back(std::move(e));
   }
   return doc.dump(2);

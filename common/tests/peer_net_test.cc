@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -105,6 +107,8 @@ struct TestNode {
   Inbox inbox;
   std::shared_ptr<ZapAuthenticator> zap;
   std::unique_ptr<PeerNet> net;
+  // Applied to the options of every StartNet (budgets, limits).
+  std::function<void(PeerNetOptions&)> configure;
 
   // Starts (or restarts) the node with these peers and this allow-list.
   // Retries the bind for a while: a port released a moment ago by a
@@ -140,6 +144,7 @@ struct TestNode {
       for (uint16_t t : {kTypeVote, kTypeGossip, kTypePing, kTypePong}) {
         o.handlers[t] = inbox.Handler();
       }
+      if (configure) configure(o);
       absl::StatusOr<std::unique_ptr<PeerNet>> n =
           StartPeerNet(*ctx, std::move(o));
       if (n.ok()) {
@@ -1011,6 +1016,189 @@ TEST(PeerNet, DownPeerDoesNotBlockBroadcast) {
   ASSERT_TRUE(net.Start(2).ok());
   EXPECT_TRUE(WaitFor([&] { return net[2].inbox.CountFrom("node0") > 0; }));
   EXPECT_LE(net[2].inbox.CountFrom("node0"), down.sent);
+}
+
+// ------------------------------------------------------------------ budgets
+
+PeerStatus StatusOf(PeerNet& net, const std::string& id) {
+  for (const PeerStatus& p : net.Peers()) {
+    if (p.id == id) return p;
+  }
+  return PeerStatus{};
+}
+
+// Long enough that a test never sees a second interval.
+constexpr absl::Duration kOneInterval = absl::Hours(1);
+
+TEST(PeerNetBudget, AFloodingPeerIsShedWhileOthersGetThrough) {
+  Network net(3);
+  net[1].configure = [](PeerNetOptions& o) {
+    o.budget.messages = 5;
+    o.budget.interval = kOneInterval;
+    o.budget.abusive_intervals = 0;  // never backed off here
+  };
+  ASSERT_TRUE(net.StartAll().ok());
+  ASSERT_TRUE(WaitFor([&] { return net[0].net->PeersConnected() == 2; }));
+  ASSERT_TRUE(WaitFor([&] { return net[2].net->PeersConnected() == 2; }));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(
+        net[0].net->Send("node1", kTypeVote, AsBytes(absl::StrCat(i))).ok());
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    const PeerStatus p = StatusOf(*net[1].net, "node0");
+    return p.received + p.over_budget == 20;
+  }));
+  const PeerStatus flooder = StatusOf(*net[1].net, "node0");
+  EXPECT_EQ(flooder.received, 5u);
+  EXPECT_EQ(flooder.over_budget, 15u);
+  EXPECT_FALSE(flooder.backed_off);
+  EXPECT_EQ(net[1].net->Stats().over_budget_dropped, 15u);
+  EXPECT_EQ(net[1].inbox.CountFrom("node0"), 5u);
+  // Another peer has its own budget.
+  ASSERT_TRUE(net[2].net->Send("node1", kTypeVote, AsBytes("mine")).ok());
+  EXPECT_TRUE(WaitFor([&] { return net[1].inbox.Has("node2", "mine"); }));
+  EXPECT_EQ(StatusOf(*net[1].net, "node2").over_budget, 0u);
+}
+
+TEST(PeerNetBudget, BytesAreBudgetedToo) {
+  Network net(2);
+  net[1].configure = [](PeerNetOptions& o) {
+    o.budget.messages = 0;  // no message limit
+    o.budget.bytes = 1000;
+    o.budget.interval = kOneInterval;
+    o.budget.abusive_intervals = 0;
+  };
+  ASSERT_TRUE(net.StartAll().ok());
+  ASSERT_TRUE(WaitFor([&] { return net[0].net->PeersConnected() == 1; }));
+  const std::string big(400, 'x');
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(net[0].net->Send("node1", kTypeGossip, AsBytes(big)).ok());
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    const PeerStatus p = StatusOf(*net[1].net, "node0");
+    return p.received + p.over_budget == 3;
+  }));
+  // Two payloads and their envelopes fit in 1000 bytes, a third does not.
+  EXPECT_EQ(StatusOf(*net[1].net, "node0").received, 2u);
+  EXPECT_EQ(StatusOf(*net[1].net, "node0").over_budget, 1u);
+}
+
+// PeerNetMetrics that records per-peer drops and back-offs. Thread-safe.
+class BudgetMetrics : public PeerNetMetrics {
+ public:
+  void PeerDropped(PeerDrop why, const std::string& peer) override {
+    absl::MutexLock l(&mu_);
+    ++drops_[{why, peer}];
+  }
+  void PeerBackedOff(const std::string& peer) override {
+    absl::MutexLock l(&mu_);
+    backed_off_.push_back(peer);
+  }
+  int Drops(PeerDrop why, const std::string& peer) {
+    absl::MutexLock l(&mu_);
+    return drops_[{why, peer}];
+  }
+  std::vector<std::string> BackedOff() {
+    absl::MutexLock l(&mu_);
+    return backed_off_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::pair<PeerDrop, std::string>, int> drops_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> backed_off_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(PeerNetBudget, SustainedAbuseBacksThePeerOff) {
+  BudgetMetrics metrics;  // outlives the nodes that call it
+  Network net(3);
+  net[1].configure = [&](PeerNetOptions& o) {
+    o.budget.messages = 3;
+    o.budget.interval = kOneInterval;
+    o.budget.abusive_intervals = 1;  // the first interval over budget
+    o.budget.back_off = kOneInterval;
+    o.metrics = &metrics;
+  };
+  ASSERT_TRUE(net.StartAll().ok());
+  ASSERT_TRUE(WaitFor([&] { return net[0].net->PeersConnected() == 2; }));
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(
+        net[0].net->Send("node1", kTypeVote, AsBytes(absl::StrCat(i))).ok());
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    const PeerStatus p = StatusOf(*net[1].net, "node0");
+    return p.received + p.backed_off_dropped == 10;
+  }));
+  const PeerStatus p = StatusOf(*net[1].net, "node0");
+  EXPECT_EQ(p.received, 3u);
+  EXPECT_EQ(p.backed_off_dropped, 7u);
+  EXPECT_TRUE(p.backed_off);
+  EXPECT_EQ(net[1].net->Stats().back_offs, 1u);
+  EXPECT_EQ(metrics.BackedOff(), std::vector<std::string>{"node0"});
+  EXPECT_EQ(metrics.Drops(PeerDrop::kBackedOff, "node0"), 7);
+  // Others are still heard.
+  ASSERT_TRUE(net[2].net->Send("node1", kTypeVote, AsBytes("fine")).ok());
+  EXPECT_TRUE(WaitFor([&] { return net[1].inbox.Has("node2", "fine"); }));
+  // A new connection from the backed-off peer is refused by the ZAP handler.
+  const uint64_t refused = net[1].zap->refused();
+  ASSERT_TRUE(net[0].StartNet(net.Peers()).ok());
+  EXPECT_TRUE(WaitFor([&] { return net[1].zap->refused() > refused; }));
+}
+
+TEST(PeerNetBudget, OversizedMessagesOfATypeAreDroppedBeforeTheHandler) {
+  BudgetMetrics metrics;  // outlives the nodes that call it
+  Network net(2);
+  net[1].configure = [&](PeerNetOptions& o) {
+    o.max_message_bytes_by_type[kTypeVote] = 100;
+    o.metrics = &metrics;
+  };
+  ASSERT_TRUE(net.StartAll().ok());
+  ASSERT_TRUE(WaitFor([&] { return net[0].net->PeersConnected() == 1; }));
+  ASSERT_TRUE(net[0]
+                  .net->Send("node1", kTypeVote, AsBytes(std::string(101, 'v')))
+                  .ok());
+  ASSERT_TRUE(net[0]
+                  .net->Send("node1", kTypeVote, AsBytes(std::string(100, 'v')))
+                  .ok());
+  // Other types keep the transport's limit.
+  ASSERT_TRUE(
+      net[0]
+          .net->Send("node1", kTypeGossip, AsBytes(std::string(1000, 'g')))
+          .ok());
+  ASSERT_TRUE(WaitFor([&] { return net[1].inbox.CountFrom("node0") == 2; }));
+  EXPECT_EQ(net[1].net->Stats().oversized_dropped, 1u);
+  EXPECT_EQ(StatusOf(*net[1].net, "node0").oversized, 1u);
+  EXPECT_EQ(metrics.Drops(PeerDrop::kOversized, "node0"), 1);
+  for (const Received& r : net[1].inbox.All()) {
+    EXPECT_LE(r.payload.size(), r.type == kTypeVote ? 100u : 1000u);
+  }
+}
+
+TEST(PeerNetBudget, RefusesBadLimits) {
+  zmq::context_t ctx;
+  absl::StatusOr<std::shared_ptr<ZapAuthenticator>> zap =
+      StartZapAuthenticator(ctx, {});
+  ASSERT_TRUE(zap.ok());
+  auto options = [&] {
+    PeerNetOptions o;
+    o.node_id = "node0";
+    o.bind_endpoint = Endpoint(FreePort());
+    o.key_pair = NewKeys();
+    o.authenticator = *zap;
+    return o;
+  };
+  PeerNetOptions o = options();
+  o.max_message_bytes_by_type[kTypeVote] = o.max_message_bytes + 1;
+  EXPECT_EQ(StartPeerNet(ctx, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o = options();
+  o.max_message_bytes_by_type[kTypeVote] = 0;
+  EXPECT_EQ(StartPeerNet(ctx, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o = options();
+  o.budget.interval = absl::ZeroDuration();
+  EXPECT_EQ(StartPeerNet(ctx, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -62,12 +62,26 @@ TEST(PeersFileTest, RefusesBadEntries) {
       "[" + entry("a", "short") + "]",
       "[" + entry("a", key, "\"mempool_endpoint\":\"\",") + "]",
       "[" + entry("a", key, "\"mempool_endpoint\":7,") + "]",
+      "[" + entry("a", key, "\"role\":\"leader\",") + "]",
+      "[" + entry("a", key, "\"role\":1,") + "]",
       "[" + entry("a", key) + "," + entry("a", other) + "]",  // same id
       "[" + entry("a", key) + "," + entry("b", key) + "]",    // same key
   };
   for (const std::string& text : bad) {
     EXPECT_TRUE(absl::IsInvalidArgument(ParsePeersFile(text).status())) << text;
   }
+  // A role says whether the node is a validator's; none means it is.
+  absl::StatusOr<std::vector<PeersFileEntry>> roles =
+      ParsePeersFile("[" + entry("a", key, "\"role\":\"observer\",") + "," +
+                     entry("b", other, "\"role\":\"validator\",") + "]");
+  ASSERT_TRUE(roles.ok()) << roles.status();
+  EXPECT_TRUE((*roles)[0].observer);
+  EXPECT_FALSE((*roles)[1].observer);
+  EXPECT_FALSE((*ParsePeersFile("[" + entry("a", key) + "]"))[0].observer);
+  roles = ParsePeersFile(PeersFileToJson(*roles));
+  ASSERT_TRUE(roles.ok());
+  EXPECT_TRUE((*roles)[0].observer);
+  EXPECT_FALSE((*roles)[1].observer);
   // Fields it does not know are ignored.
   EXPECT_TRUE(ParsePeersFile("[" + entry("a", key, "\"x\":1,") + "]").ok());
 }

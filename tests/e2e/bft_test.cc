@@ -10,10 +10,14 @@
 //   - two of four stopped: commits halt (no quorum) without any fork; one
 //     restarted: commits resume; the other restarted: it catches up;
 //   - a validator's key signing conflicting votes: every node keeps the
-//     evidence, the api lists it, and it verifies against the genesis.
+//     evidence, the api lists it, and it verifies against the genesis;
+//   - one authenticated peer flooding status messages, oversized proposals
+//     and votes: the budgets shed it and the chain goes on.
 #include <atomic>
 #include <deque>
+#include <iostream>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -22,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "consortia/codec.h"
 #include "consortia/peer_net.h"
 #include "consortia/service_api.h"
 #include "gtest/gtest.h"
@@ -343,6 +348,157 @@ TEST_F(BftNetworkTest, EquivocationIsKeptAndServedByEveryNode) {
   const uint64_t h = MaxHeight({0, 1, 2, 3});
   ASSERT_TRUE(AllReach(h + 2, {0, 1, 2, 3}));
   EXPECT_TRUE(net_->SameHashes(h + 2, {0, 1, 2, 3}));
+}
+
+TEST_F(BftNetworkTest, FloodingPeerIsShedAndTheChainGoesOn) {
+  // Blocks of at most 1 MiB of txs: the nodes' limit for a proposal or
+  // commit message is then a little over 1 MiB.
+  constexpr uint64_t kBlockBytes = 1 << 20;
+  NetworkOptions options;
+  options.tester_peer = true;
+  options.extra_flags[kConsensus] = {
+      absl::StrCat("--consensus_max_block_bytes=", kBlockBytes)};
+  Start(options);
+  if (HasFatalFailure()) return;
+  const std::vector<int> all = {0, 1, 2, 3};
+  TxLoad load(net_.get(), 5'000'000);
+  ASSERT_TRUE(AllReach(3, all));
+
+  // The block interval without the flood (measured, not asserted).
+  const auto interval_over = [&](absl::Duration window) {
+    const uint64_t h0 = MinHeight(all);
+    const absl::Time t0 = absl::Now();
+    absl::SleepFor(window);
+    const uint64_t h1 = MinHeight(all);
+    return h1 > h0 ? (absl::Now() - t0) / static_cast<double>(h1 - h0)
+                   : absl::InfiniteDuration();
+  };
+  const absl::Duration calm = interval_over(absl::Seconds(5));
+
+  // The test joins as the allow-listed "tester" (listed without a role, so
+  // treated as a validator's node: the worst case) and floods every node.
+  zmq::context_t ctx;
+  absl::StatusOr<std::shared_ptr<ZapAuthenticator>> zap =
+      StartZapAuthenticator(ctx, AllowListOf(net_->peers()));
+  ASSERT_TRUE(zap.ok()) << zap.status();
+  PeerNetOptions po;
+  po.node_id = net_->tester().id;
+  po.bind_endpoint = net_->tester().endpoint;
+  po.key_pair = net_->tester_key();
+  po.peers = net_->peers();
+  po.authenticator = *zap;
+  absl::StatusOr<std::unique_ptr<PeerNet>> tester =
+      StartPeerNet(ctx, std::move(po));
+  ASSERT_TRUE(tester.ok()) << tester.status();
+
+  Encoder enc;
+  enc.PutVarint(1);
+  const Bytes status = enc.Take();  // Status{height=1}: "send me everything"
+  // A proposal over the limit, from the right proposer of the next height,
+  // with a garbage signature: dropped unread, by size.
+  consensus::tendermint::Proposal big;
+  big.height = MaxHeight(all) + 1;
+  big.proposer_index = consensus::tendermint::ProposerIndex(big.height, 0, 4);
+  big.block.header.chain_id = net_->genesis().chain_id;
+  big.block.header.height = big.height;
+  for (int i = 0; i < 7; ++i) big.block.txs.push_back(Bytes(200'000, 'x'));
+  big.signature = Bytes(64, 0xee);
+  const Bytes oversized = consensus::tendermint::EncodeMessage(big);
+  ASSERT_GT(oversized.size(), kBlockBytes + 300'000);
+
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> sent{0};
+  std::thread flood([&] {
+    std::mt19937_64 rng(11);
+    uint64_t burst = 0;
+    uint64_t h = 0;
+    while (!stop) {
+      if (burst % 200 == 0) h = MaxHeight(all);
+      for (int i = 0; i < 50; ++i) {
+        (*tester)->Broadcast(static_cast<uint16_t>(MsgType::kConsensusStatus),
+                             status);
+        // Votes of every kind: any validator, this height or the next two,
+        // any round up to far away, garbage signatures.
+        Vote v;
+        v.type = rng() % 2 ? VoteType::kPrevote : VoteType::kPrecommit;
+        v.height = h + 1 + rng() % 3;
+        v.round = static_cast<uint32_t>(rng() % 2 ? rng() % 4 : rng());
+        v.validator_index = static_cast<uint32_t>(rng() % 4);
+        v.block_hash[0] = static_cast<uint8_t>(rng());
+        v.signature = Bytes(64, static_cast<uint8_t>(rng()));
+        (*tester)->Broadcast(static_cast<uint16_t>(MsgType::kConsensusVote),
+                             consensus::tendermint::EncodeMessage(v));
+      }
+      if (++burst % 20 == 0) {
+        (*tester)->Broadcast(static_cast<uint16_t>(MsgType::kConsensusProposal),
+                             oversized);
+      }
+      sent += 101;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+
+  // The honest validators keep committing under the flood.
+  const absl::Time flood_start = absl::Now();
+  const uint64_t before = MinHeight(all);
+  const absl::Duration flooded = interval_over(absl::Seconds(5));
+  EXPECT_TRUE(AllReach(before + 5, all, absl::Seconds(120)));
+  const absl::Duration flood_time = absl::Now() - flood_start;
+
+  // The counters show the flood being shed, and memory stays bounded.
+  for (int i : all) {
+    const auto dropped = [&](const char* reason) {
+      return net_
+          ->MetricSum(i, kConsensus,
+                      "consortia_consensus_peer_messages_dropped_total",
+                      absl::StrCat("reason=\"", reason, "\""))
+          .value_or(-1);
+    };
+    const double over_budget = dropped("over_budget");
+    const double backed_off = dropped("backed_off");
+    const double oversized_dropped = dropped("oversized");
+    EXPECT_GT(over_budget + backed_off, 0) << "node" << i;
+    EXPECT_GT(oversized_dropped + backed_off, 0) << "node" << i;
+    const double served =
+        net_->Metric(i, kConsensus,
+                     "consortia_consensus_sync_requests_total{outcome="
+                     "\"served\"}")
+            .value_or(-1);
+    const double skipped =
+        net_->Metric(i, kConsensus,
+                     "consortia_consensus_sync_requests_total{outcome="
+                     "\"skipped\"}")
+            .value_or(-1);
+    EXPECT_GT(skipped, 0) << "node" << i;
+    // At most one answer per peer (4 others and the tester) per gossip
+    // interval (200 ms), generously: thousands of Status{1} came in.
+    EXPECT_LE(served, 5 * 5 * (absl::ToDoubleSeconds(flood_time) + 30))
+        << "node" << i;
+    const double queued =
+        net_->Metric(i, kConsensus,
+                     "consortia_consensus_inbound_queued_messages")
+            .value_or(-1);
+    EXPECT_LE(queued, 5 * 1000) << "node" << i;  // per-peer caps
+    const std::optional<uint64_t> rss = net_->RssBytes(i, kConsensus);
+    ASSERT_TRUE(rss.has_value());
+    EXPECT_LT(*rss, uint64_t{1} << 30) << "node" << i;
+    std::cout << "node" << i << ": over_budget " << over_budget
+              << ", backed_off " << backed_off << ", oversized "
+              << oversized_dropped << ", sync served " << served << ", skipped "
+              << skipped << ", consensus RSS " << *rss / (1 << 20) << " MiB\n";
+  }
+  stop = true;
+  flood.join();
+  std::cout << "flood: " << sent.load() << " messages offered in "
+            << absl::FormatDuration(flood_time) << "; block interval "
+            << absl::FormatDuration(calm) << " without the flood, "
+            << absl::FormatDuration(flooded) << " under it\n";
+  tester->reset();
+  const uint64_t h = MaxHeight(all);
+  ASSERT_TRUE(AllReach(h + 2, all));
+  EXPECT_TRUE(net_->SameHashes(h + 2, all));
+  load.Stop();
+  ExpectConsistent(load);
 }
 
 }  // namespace

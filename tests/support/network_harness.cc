@@ -4,12 +4,14 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "consortia/config.h"
 #include "consortia/peer_net.h"
@@ -100,6 +102,7 @@ NetworkHarness::NetworkHarness(NetworkOptions options)
       peers.push_back({{"id", absl::StrCat("node", j)},
                        {"endpoint", absl::StrCat("tcp://127.0.0.1:", port)},
                        {"public_key", CurveKeyToZ85(curves[j].public_key)}});
+      if (j >= options_.validators) peers.back()["role"] = "observer";
       if (options_.mempool_gossip) {
         uint16_t mport = mempool_ports[j];
         if (proxy_ != nullptr && j != i) {
@@ -317,6 +320,47 @@ std::optional<double> NetworkHarness::Metric(int node,
     if (space != absl::string_view::npos &&
         absl::SimpleAtod(line.substr(space + 1), &v)) {
       return v;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<double> NetworkHarness::MetricSum(
+    int node, const std::string& binary, const std::string& name,
+    const std::string& label) const {
+  auto r = HttpCall(ops(node, binary), "GET", "/metrics");
+  if (!r.ok() || r->status != 200) return std::nullopt;
+  double sum = 0;
+  for (absl::string_view line : absl::StrSplit(r->body, '\n')) {
+    if (line.empty() || line[0] == '#' || !absl::StartsWith(line, name)) {
+      continue;
+    }
+    const absl::string_view rest = line.substr(name.size());
+    if (!rest.empty() && rest[0] != '{' && rest[0] != ' ') continue;
+    if (!label.empty() && !absl::StrContains(rest, label)) continue;
+    const size_t space = line.rfind(' ');
+    double v = 0;
+    if (space != absl::string_view::npos &&
+        absl::SimpleAtod(line.substr(space + 1), &v)) {
+      sum += v;
+    }
+  }
+  return sum;
+}
+
+std::optional<uint64_t> NetworkHarness::RssBytes(
+    int node, const std::string& binary) const {
+  auto it = nodes_[node]->procs.find(binary);
+  if (it == nodes_[node]->procs.end()) return std::nullopt;
+  std::ifstream status(absl::StrCat("/proc/", it->second.pid(), "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    uint64_t kb = 0;
+    if (absl::StartsWith(line, "VmRSS:") &&
+        absl::SimpleAtoi(
+            absl::StripAsciiWhitespace(absl::StripSuffix(line.substr(6), "kB")),
+            &kb)) {
+      return kb * 1024;
     }
   }
   return std::nullopt;

@@ -37,7 +37,9 @@ struct NetworkOptions {
   // Heal). Off: nodes connect directly.
   bool proxied = false;
   // Allow-list one more p2p identity, "tester", that the test itself can
-  // use to talk to the consensus services (tester(), peers()).
+  // use to talk to the consensus services (tester(), peers()). It is listed
+  // without a role, so the nodes treat it as a validator's node; observers
+  // are listed with "role": "observer".
   bool tester_peer = false;
   // Run mempool gossip: each mempool binds its own p2p endpoint
   // (--mempool_p2p_endpoint), and the peers file names it as each node's
@@ -116,6 +118,13 @@ class NetworkHarness {
   // /metrics; nullopt when absent or unreachable.
   std::optional<double> Metric(int node, const std::string& binary,
                                const std::string& sample) const;
+  // The sum of every sample of `name` whose labels contain `label` (e.g.
+  // "reason=\"over_budget\""; "" for all); nullopt when unreachable.
+  std::optional<double> MetricSum(int node, const std::string& binary,
+                                  const std::string& name,
+                                  const std::string& label = "") const;
+  // The resident set size of a running process (VmRSS), or nullopt.
+  std::optional<uint64_t> RssBytes(int node, const std::string& binary) const;
 
   // A kv.set tx signed by client(), for key "k<nonce>"; valid for 1000
   // heights above `node`'s height.

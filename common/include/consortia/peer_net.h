@@ -30,6 +30,18 @@
 // payload frame. The envelope's `type` selects the handler; a type with no
 // handler is counted and dropped.
 //
+// Budgets. One peer cannot take this node's attention. Each incoming message
+// is charged to its authenticated sender before anything is decoded: a peer
+// may send at most PeerBudget::messages messages and PeerBudget::bytes bytes
+// per PeerBudget::interval; more are dropped and counted (kOverBudget). A
+// peer that stays over budget for abusive_intervals intervals in a row is
+// refused for back_off: every message it sends meanwhile is dropped unread
+// (kBackedOff), and a handshake it attempts on a new connection is refused
+// by the ZAP handler. A payload larger than the limit of its message type
+// (max_message_bytes_by_type) is dropped and counted (kOversized) without
+// reaching the handler; one larger than max_message_bytes closes the
+// connection (ZeroMQ's ZMQ_MAXMSGSIZE).
+//
 // Channels. Handlers are registered per message type, so consensus and
 // mempool gossip can share one PeerNet (the composition root gathers both
 // services' handlers) when they run in one process. When they run as
@@ -162,6 +174,9 @@ class ZapAuthenticator {
   virtual absl::Status SetAllowList(std::vector<AllowedKey> allowed) = 0;
   // The node id of an allowed key, or NotFound.
   virtual absl::StatusOr<std::string> NodeIdOf(const CurveKey& key) const = 0;
+  // Refuses handshakes with `key` (400) until `until` (a PeerNet's back-off
+  // after sustained abuse), even though it is allowed.
+  virtual void RefuseUntil(const CurveKey& key, absl::Time until) = 0;
 
   virtual const std::string& domain() const = 0;
   // The context whose ZAP handler this is.
@@ -205,6 +220,25 @@ enum class PeerDrop : uint8_t {
   kUnknownType = 3,    // incoming: no handler for the type
   kUnknownSender = 4,  // incoming: not a configured peer, or the envelope
                        // names a sender other than the authenticated one
+  kOversized = 5,      // incoming: payload over its type's limit
+  kOverBudget = 6,     // incoming: the sender is over its budget
+  kBackedOff = 7,      // incoming: the sender is refused for a while
+};
+
+// A short lowercase name of a drop reason ("over_budget", ...), for metric
+// labels and logs.
+std::string_view PeerDropName(PeerDrop why);
+
+// What each peer may send per interval (see "Budgets" at the top). A zero
+// limit means no limit of that kind.
+struct PeerBudget {
+  uint64_t messages = 50000;
+  uint64_t bytes = uint64_t{512} << 20;
+  absl::Duration interval = absl::Seconds(1);
+  // Intervals in a row over budget before the peer is refused for back_off;
+  // 0: never refused (over-budget messages are still dropped).
+  int abusive_intervals = 10;
+  absl::Duration back_off = absl::Seconds(30);
 };
 
 // Optional counters of a PeerNet. Implementations must be thread-safe.
@@ -214,6 +248,14 @@ class PeerNetMetrics {
   // The number of connected peers changed (see PeerNet::PeersConnected).
   virtual void PeersConnected(size_t connected) { (void)connected; }
   virtual void Dropped(PeerDrop why) { (void)why; }
+  // An incoming message of a known peer was dropped (also counted by
+  // Dropped): kOversized, kOverBudget, kBackedOff, kUnknownType.
+  virtual void PeerDropped(PeerDrop why, const std::string& peer_id) {
+    (void)why;
+    (void)peer_id;
+  }
+  // A peer was refused for PeerBudget::back_off after sustained abuse.
+  virtual void PeerBackedOff(const std::string& peer_id) { (void)peer_id; }
   // A handshake with a peer failed; refused_by_peer when its ZAP handler
   // refused this node's key.
   virtual void HandshakeFailed(bool refused_by_peer) { (void)refused_by_peer; }
@@ -239,6 +281,12 @@ struct PeerNetOptions {
   int recv_hwm = 10000;
   // A larger incoming message closes the connection (bounded memory).
   int64_t max_message_bytes = 64 << 20;
+  // Tighter limits for some message types (payload bytes): a larger payload
+  // of that type is dropped and counted (kOversized) before its handler
+  // sees it. Each must be positive and at most max_message_bytes.
+  std::map<uint16_t, int64_t> max_message_bytes_by_type;
+  // What each peer may send (see "Budgets" at the top).
+  PeerBudget budget;
   // Reconnect to a peer that went away after reconnect_interval, backing off
   // to reconnect_interval_max; retry a peer that refused the handshake every
   // reconnect_interval_max.
@@ -258,6 +306,10 @@ struct PeerNetStats {
   uint64_t malformed_dropped = 0;
   uint64_t unknown_type_dropped = 0;
   uint64_t unknown_sender_dropped = 0;
+  uint64_t oversized_dropped = 0;
+  uint64_t over_budget_dropped = 0;
+  uint64_t backed_off_dropped = 0;
+  uint64_t back_offs = 0;         // times a peer was refused for back_off
   uint64_t refused_by_peer = 0;   // a peer's ZAP refused this node's key
   uint64_t handshake_failed = 0;  // other outgoing handshake failures
                                   // (wrong server key, peer went away)
@@ -269,8 +321,14 @@ struct PeerStatus {
   std::string id;
   std::string endpoint;
   bool connected = false;
-  uint64_t sent = 0;     // queued to this peer
-  uint64_t dropped = 0;  // dropped because its queue was full
+  uint64_t sent = 0;      // queued to this peer
+  uint64_t dropped = 0;   // dropped because its queue was full
+  uint64_t received = 0;  // its messages given to a handler
+  // Its messages dropped over budget, oversized, or while backed off.
+  uint64_t over_budget = 0;
+  uint64_t oversized = 0;
+  uint64_t backed_off_dropped = 0;
+  bool backed_off = false;  // refused right now
 };
 
 // Sends and receives messages between this node and its configured peers.
@@ -312,7 +370,9 @@ class PeerNet {
 // Binds, connects to every peer and starts the I/O thread. InvalidArgument
 // for bad options (empty or long node id, duplicate peer ids, a peer with
 // this node's key, no authenticator or one of another context, a malformed
-// endpoint, non-positive limits); Unavailable if the endpoint cannot be bound
+// endpoint, non-positive limits, a per-type limit over max_message_bytes, a
+// non-positive budget interval, back_off or abusive_intervals below 0);
+// Unavailable if the endpoint cannot be bound
 // (in use) or the context is terminated.
 absl::StatusOr<std::unique_ptr<PeerNet>> StartPeerNet(zmq::context_t& ctx,
                                                       PeerNetOptions options);

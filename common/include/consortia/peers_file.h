@@ -8,8 +8,17 @@
 //    "mempool_endpoint": "tcp://10.0.0.1:26605",  optional: its mempool
 //                                         gossip endpoint (absent = that node
 //                                         runs no gossip)
-//    "public_key": "<z85>"}               its CurveZMQ transport public key
+//    "public_key": "<z85>",               its CurveZMQ transport public key
+//    "role": "observer"}                  optional: "validator" (the
+//                                         default) or "observer", a node
+//                                         that is not a validator's
 // Other fields are ignored, so older readers accept newer files.
+//
+// Role. Consensus takes only block sync requests (status messages) from an
+// observer, never proposals, votes or commits, so an observer cannot take a
+// share of a validator's attention (docs/consensus.md, "Budgets"). An entry
+// without a role counts as a validator's node, as before roles existed: list
+// observers with "role": "observer".
 #ifndef CONSORTIA_COMMON_PEERS_FILE_H_
 #define CONSORTIA_COMMON_PEERS_FILE_H_
 
@@ -28,12 +37,14 @@ struct PeersFileEntry {
   std::string endpoint;          // consensus p2p
   std::string mempool_endpoint;  // mempool gossip; empty when absent
   CurveKey public_key{};
+  bool observer = false;  // "role": "observer"
 };
 
 // Parses a peers file's text. InvalidArgument naming the entry and field for
 // malformed JSON, a missing, empty or non-string id/endpoint/public_key, a
-// mempool_endpoint that is present but not a non-empty string, a key that is
-// not Z85, or an id or key that appears twice.
+// mempool_endpoint that is present but not a non-empty string, a role other
+// than "validator" or "observer", a key that is not Z85, or an id or key
+// that appears twice.
 absl::StatusOr<std::vector<PeersFileEntry>> ParsePeersFile(
     std::string_view text);
 // Reads and parses a peers file (ReadFile's errors, or the above with the
@@ -41,7 +52,7 @@ absl::StatusOr<std::vector<PeersFileEntry>> ParsePeersFile(
 absl::StatusOr<std::vector<PeersFileEntry>> LoadPeersFileEntries(
     const std::string& path);
 // The text of a peers file (what ParsePeersFile reads); mempool_endpoint is
-// written only when set.
+// written only when set, role only for observers.
 std::string PeersFileToJson(const std::vector<PeersFileEntry>& entries);
 
 // The PeerNet peers of consensus (every entry, at `endpoint`) and of mempool

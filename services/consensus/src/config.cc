@@ -26,7 +26,9 @@ ABSL_FLAG(std::string, consensus_p2p_key, "",
           "public_key, secret_key).");
 ABSL_FLAG(std::string, consensus_peers, "",
           "Path of the peers file: JSON array of {id, endpoint, public_key} "
-          "for every validator's consensus service.");
+          "for every node's consensus service; \"role\": \"observer\" marks "
+          "a node that is not a validator's (only its block sync requests "
+          "are taken).");
 ABSL_FLAG(int64_t, consensus_timeout_propose_ms, 3000,
           "Propose timeout of round 0, in ms.");
 ABSL_FLAG(int64_t, consensus_timeout_prevote_ms, 1000,

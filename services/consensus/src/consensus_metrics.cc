@@ -95,7 +95,93 @@ ConsensusMetrics ConsensusMetrics::Create(MetricsRegistry& registry) {
       "consortia_consensus_self_verified_txs_total",
       "Tx signatures this node verified itself because its mempool gave no "
       "verdict on a proposed block.");
+  const char* drops =
+      "Peer messages dropped before consensus used them, by reason and by "
+      "the kind of peer that sent them.";
+  const char* reasons[kDropReasons] = {
+      "undecodable", "queue_full",   "observer",  "over_budget",   "backed_off",
+      "oversized",   "unknown_type", "malformed", "unknown_sender"};
+  const char* kinds[kPeerKinds] = {"validator", "observer", "unknown"};
+  for (size_t r = 0; r < kDropReasons; ++r) {
+    for (size_t k = 0; k < kPeerKinds; ++k) {
+      m.peer_drops[r][k] = registry.GetCounter(
+          "consortia_consensus_peer_messages_dropped_total", drops,
+          {{"reason", reasons[r]}, {"peer_kind", kinds[k]}});
+    }
+  }
+  for (size_t k = 0; k < kPeerKinds; ++k) {
+    m.peer_back_offs[k] = registry.GetCounter(
+        "consortia_consensus_peer_back_offs_total",
+        "Peers refused for a back-off period after staying over their budget.",
+        {{"peer_kind", kinds[k]}});
+  }
+  const char* requests =
+      "Block sync requests (peer status messages), by outcome: served, or "
+      "skipped (merged into a later request of the same peer).";
+  m.sync_requests_served =
+      registry.GetCounter("consortia_consensus_sync_requests_total", requests,
+                          {{"outcome", "served"}});
+  m.sync_requests_skipped =
+      registry.GetCounter("consortia_consensus_sync_requests_total", requests,
+                          {{"outcome", "skipped"}});
+  m.inbound_messages = registry.GetGauge(
+      "consortia_consensus_inbound_queued_messages",
+      "Peer messages waiting for the driver thread, over all peers.");
+  m.inbound_bytes = registry.GetGauge(
+      "consortia_consensus_inbound_queued_bytes",
+      "Bytes of the peer messages waiting for the driver thread.");
   return m;
+}
+
+ConsensusMetrics::PeerKind ConsensusPeerNetMetrics::KindOf(
+    const std::string& peer_id) const {
+  return observers_.count(peer_id) > 0 ? ConsensusMetrics::kObserverPeer
+                                       : ConsensusMetrics::kValidatorPeer;
+}
+
+void ConsensusPeerNetMetrics::PeersConnected(size_t connected) {
+  metrics_.peers_connected.Set(static_cast<double>(connected));
+}
+
+void ConsensusPeerNetMetrics::Dropped(PeerDrop why) {
+  // Drops of a known peer come through PeerDropped.
+  if (why == PeerDrop::kMalformed) {
+    metrics_
+        .peer_drops[ConsensusMetrics::kDropMalformed]
+                   [ConsensusMetrics::kUnknownPeer]
+        .Inc();
+  } else if (why == PeerDrop::kUnknownSender) {
+    metrics_
+        .peer_drops[ConsensusMetrics::kDropUnknownSender]
+                   [ConsensusMetrics::kUnknownPeer]
+        .Inc();
+  }
+}
+
+void ConsensusPeerNetMetrics::PeerDropped(PeerDrop why,
+                                          const std::string& peer_id) {
+  ConsensusMetrics::DropReason reason;
+  switch (why) {
+    case PeerDrop::kOverBudget:
+      reason = ConsensusMetrics::kDropOverBudget;
+      break;
+    case PeerDrop::kBackedOff:
+      reason = ConsensusMetrics::kDropBackedOff;
+      break;
+    case PeerDrop::kOversized:
+      reason = ConsensusMetrics::kDropOversized;
+      break;
+    case PeerDrop::kUnknownType:
+      reason = ConsensusMetrics::kDropUnknownType;
+      break;
+    default:
+      return;
+  }
+  metrics_.peer_drops[reason][KindOf(peer_id)].Inc();
+}
+
+void ConsensusPeerNetMetrics::PeerBackedOff(const std::string& peer_id) {
+  metrics_.peer_back_offs[KindOf(peer_id)].Inc();
 }
 
 }  // namespace consortia::consensus

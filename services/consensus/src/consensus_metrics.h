@@ -3,7 +3,12 @@
 #ifndef CONSORTIA_CONSENSUS_SRC_CONSENSUS_METRICS_H_
 #define CONSORTIA_CONSENSUS_SRC_CONSENSUS_METRICS_H_
 
+#include <array>
+#include <set>
+#include <string>
+
 #include "consortia/metrics.h"
+#include "consortia/peer_net.h"
 
 namespace consortia::consensus {
 
@@ -55,9 +60,56 @@ struct ConsensusMetrics {
   // Txs whose signature this node verified itself (the mempool could not).
   Counter self_verified_txs;
 
+  // Budgets (docs/consensus.md, "Budgets"). Peer messages dropped, by
+  // reason and by the kind of peer that sent them:
+  // peer_messages_dropped_total{reason, peer_kind}.
+  enum PeerKind { kValidatorPeer, kObserverPeer, kUnknownPeer, kPeerKinds };
+  enum DropReason {
+    kDropUndecodable,   // the driver could not decode it
+    kDropQueueFull,     // the peer's inbound queue was full
+    kDropObserver,      // not a status message, from an observer
+    kDropOverBudget,    // PeerNet: over the peer's budget
+    kDropBackedOff,     // PeerNet: the peer is refused for a while
+    kDropOversized,     // PeerNet: over the limit of its type
+    kDropUnknownType,   // PeerNet: no handler
+    kDropMalformed,     // PeerNet: bad frames or envelope
+    kDropUnknownSender  // PeerNet: not a configured peer
+  };
+  static constexpr size_t kDropReasons = kDropUnknownSender + 1;
+  std::array<std::array<Counter, kPeerKinds>, kDropReasons> peer_drops;
+  // Peers refused for a back-off period after sustained abuse.
+  std::array<Counter, kPeerKinds> peer_back_offs;
+  // Status messages answered, and merged into a later one of the same peer
+  // (sync_requests_total{outcome}).
+  Counter sync_requests_served;
+  Counter sync_requests_skipped;
+  // Peer messages waiting for the driver thread, over all peers.
+  Gauge inbound_messages;
+  Gauge inbound_bytes;
+
   // Registers consortia_consensus_* series in `registry`, which must outlive
   // the returned handles.
   static ConsensusMetrics Create(MetricsRegistry& registry);
+};
+
+// The consensus PeerNet's drops and back-offs, as ConsensusMetrics
+// peer_drops and peer_back_offs, with the kind of each peer. Thread-safe.
+class ConsensusPeerNetMetrics final : public PeerNetMetrics {
+ public:
+  ConsensusPeerNetMetrics(ConsensusMetrics metrics,
+                          std::set<std::string> observers)
+      : metrics_(std::move(metrics)), observers_(std::move(observers)) {}
+
+  void PeersConnected(size_t connected) override;
+  void Dropped(PeerDrop why) override;
+  void PeerDropped(PeerDrop why, const std::string& peer_id) override;
+  void PeerBackedOff(const std::string& peer_id) override;
+
+ private:
+  ConsensusMetrics::PeerKind KindOf(const std::string& peer_id) const;
+
+  ConsensusMetrics metrics_;
+  const std::set<std::string> observers_;
 };
 
 }  // namespace consortia::consensus

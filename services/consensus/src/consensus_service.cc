@@ -26,6 +26,22 @@ namespace {
 // The deadline of the mempool's verdict on a proposed block.
 constexpr absl::Duration kCheckTimeout = absl::Seconds(1);
 
+// A vote is a few hundred bytes (a hash and a signature); a status message
+// is one varint.
+constexpr int64_t kMaxVoteMessageBytes = 4096;
+constexpr int64_t kMaxStatusMessageBytes = 64;
+
+// The largest proposal or commit message an honest peer sends: a full block
+// under the genesis chain rules (tx bytes), plus a margin for the header, the
+// txs' length prefixes, the signature and the certificate. The rules, not
+// this node's options: another validator may propose larger blocks than
+// this one does.
+int64_t BlockMessageBytes(const ChainRules& rules, size_t validators) {
+  return static_cast<int64_t>(rules.max_block_bytes) + 64 * 1024 +
+         16 * int64_t{rules.max_block_txs} +
+         256 * static_cast<int64_t>(validators);
+}
+
 class ConsensusServiceImpl final : public ConsensusService {
  public:
   ~ConsensusServiceImpl() override {
@@ -143,10 +159,19 @@ class ConsensusServiceImpl final : public ConsensusService {
     o.max_block_bytes = opts.max_block_bytes;
     o.wal_dir = (dir / "wal").string();
     o.last_commit_path = (dir / "last_commit").string();
+    for (const PeersFileEntry& e : *entries) {
+      if (e.observer) o.observer_peers.insert(e.id);
+    }
+    // A peer's inbound queue holds a few full blocks at least.
+    o.max_inbound_bytes_per_peer =
+        std::max<uint64_t>(o.max_inbound_bytes_per_peer,
+                           4 * static_cast<uint64_t>(BlockMessageBytes(
+                                   genesis.rules, genesis.validators.size())));
+    const ConsensusMetrics metrics = ConsensusMetrics::Create(registry);
     absl::StatusOr<std::unique_ptr<TendermintDriver>> driver =
-        TendermintDriver::Create(
-            o, genesis, suite, key, mempool_.get(), ledger_.get(), query_.get(),
-            &clock_, ConsensusMetrics::Create(registry), check_mempool_.get());
+        TendermintDriver::Create(o, genesis, suite, key, mempool_.get(),
+                                 ledger_.get(), query_.get(), &clock_, metrics,
+                                 check_mempool_.get());
     if (!driver.ok()) return driver.status();
     driver_ = *std::move(driver);
 
@@ -163,6 +188,10 @@ class ConsensusServiceImpl final : public ConsensusService {
     po.peers = peers;
     po.authenticator = zap_;
     po.handlers = driver_->Handlers();
+    ApplyBudgets(o, genesis, &po);
+    net_metrics_ =
+        std::make_unique<ConsensusPeerNetMetrics>(metrics, o.observer_peers);
+    po.metrics = net_metrics_.get();
     absl::StatusOr<std::unique_ptr<PeerNet>> net =
         StartPeerNet(*p2p_ctx_, std::move(po));
     if (!net.ok()) return net.status();
@@ -174,6 +203,39 @@ class ConsensusServiceImpl final : public ConsensusService {
         genesis.chain_id, genesis.validators.size(), opts.p2p_endpoint, node_id,
         node.storage_endpoint, node.mempool_endpoint);
     return absl::OkStatus();
+  }
+
+  // The consensus PeerNet's limits (docs/consensus.md, "Budgets"): each
+  // message type is limited near what an honest peer can send (a proposal
+  // or commit: a full block plus a small margin), and each peer gets a
+  // budget per second well above what an honest peer sends, block sync to
+  // a lagging node included.
+  static void ApplyBudgets(const TendermintDriverOptions& o,
+                           const Genesis& genesis, PeerNetOptions* po) {
+    const size_t validators = genesis.validators.size();
+    const int64_t block_message = BlockMessageBytes(genesis.rules, validators);
+    po->max_message_bytes_by_type = {
+        {static_cast<uint16_t>(MsgType::kConsensusProposal), block_message},
+        {static_cast<uint16_t>(MsgType::kConsensusCommit), block_message},
+        {static_cast<uint16_t>(MsgType::kConsensusVote), kMaxVoteMessageBytes},
+        {static_cast<uint16_t>(MsgType::kConsensusStatus),
+         kMaxStatusMessageBytes},
+    };
+    // Larger still closes the connection before it is even read.
+    po->max_message_bytes = 2 * block_message;
+    po->recv_hwm = 1000;
+    const double per_second =
+        absl::Seconds(1) / std::max(o.gossip_interval, absl::Milliseconds(1));
+    po->budget.interval = absl::Seconds(1);
+    po->budget.messages = 10'000 + 1'000 * static_cast<uint64_t>(validators);
+    // Block sync answers (one per gossip interval at most), twice over,
+    // and a few proposals.
+    po->budget.bytes = static_cast<uint64_t>(
+        2 * per_second *
+            static_cast<double>(o.sync_batch_bytes + block_message) +
+        4 * static_cast<double>(block_message));
+    po->budget.abusive_intervals = 10;
+    po->budget.back_off = absl::Seconds(30);
   }
 
   SystemClock clock_;
@@ -188,6 +250,7 @@ class ConsensusServiceImpl final : public ConsensusService {
   std::unique_ptr<zmq::context_t> p2p_ctx_;
   std::shared_ptr<ZapAuthenticator> zap_;
   std::unique_ptr<TendermintDriver> driver_;
+  std::unique_ptr<ConsensusPeerNetMetrics> net_metrics_;
   std::unique_ptr<PeerNet> net_;
 };
 

@@ -32,6 +32,10 @@ constexpr absl::Duration kStorageRetry = absl::Milliseconds(100);
 // Evidence waiting for storage; more is dropped (and counted): it is only
 // the same proof again, and every copy is still logged.
 constexpr size_t kMaxPendingEvidence = 1000;
+// Messages the driver thread takes from each peer's queue per round.
+constexpr size_t kInboundPerPeerPerRound = 16;
+// A repeated warning (equivocations) is logged at most this often.
+constexpr absl::Duration kLogEvery = absl::Seconds(10);
 
 // Signs through the WAL's double-sign guard: a vote or proposal is durable
 // before the machine sends it, and one that conflicts with a logged one is
@@ -231,17 +235,60 @@ TendermintDriver::~TendermintDriver() { Stop(); }
 
 std::map<uint16_t, PeerHandler> TendermintDriver::Handlers() {
   std::map<uint16_t, PeerHandler> handlers;
+  // A status message is a block sync request: it only records the peer's
+  // height for the sync thread (the newest one wins), whoever sends it.
+  handlers[static_cast<uint16_t>(MsgType::kConsensusStatus)] =
+      [this](const std::string& peer, const Envelope&, Bytes payload) {
+        Decoder dec(payload);
+        uint64_t peer_height = 0;
+        if (!dec.GetVarint(&peer_height).ok() || !dec.ExpectEnd().ok()) {
+          metrics_.messages_dropped.Inc();
+          metrics_
+              .peer_drops[ConsensusMetrics::kDropUndecodable]
+                         [options_.observer_peers.count(peer) > 0
+                              ? ConsensusMetrics::kObserverPeer
+                              : ConsensusMetrics::kValidatorPeer]
+              .Inc();
+          return;
+        }
+        absl::MutexLock lock(&sync_mu_);
+        ++sync_stats_.requests;
+        auto [it, inserted] = sync_pending_.try_emplace(peer, peer_height);
+        if (!inserted) {
+          it->second = peer_height;
+          ++sync_stats_.skipped;
+          metrics_.sync_requests_skipped.Inc();
+        }
+      };
   for (MsgType t : {MsgType::kConsensusProposal, MsgType::kConsensusVote,
-                    MsgType::kConsensusCommit, MsgType::kConsensusStatus}) {
-    handlers[static_cast<uint16_t>(t)] =
-        [this](const std::string& peer, const Envelope& env, Bytes payload) {
-          absl::MutexLock lock(&mu_);
-          if (inbound_.size() >= options_.max_inbound) {
-            metrics_.messages_dropped.Inc();
-            return;
-          }
-          inbound_.push_back(Inbound{peer, env.type, std::move(payload)});
-        };
+                    MsgType::kConsensusCommit}) {
+    handlers[static_cast<uint16_t>(t)] = [this](const std::string& peer,
+                                                const Envelope& env,
+                                                Bytes payload) {
+      if (options_.observer_peers.count(peer) > 0) {
+        // Observers get sync, never a share of the driver's attention.
+        metrics_
+            .peer_drops[ConsensusMetrics::kDropObserver]
+                       [ConsensusMetrics::kObserverPeer]
+            .Inc();
+        return;
+      }
+      absl::MutexLock lock(&mu_);
+      PeerInbox& box = inbound_[peer];
+      if (box.queue.size() >= options_.max_inbound_per_peer ||
+          box.bytes + payload.size() > options_.max_inbound_bytes_per_peer) {
+        metrics_.messages_dropped.Inc();
+        metrics_
+            .peer_drops[ConsensusMetrics::kDropQueueFull]
+                       [ConsensusMetrics::kValidatorPeer]
+            .Inc();
+        return;
+      }
+      box.bytes += payload.size();
+      inbound_bytes_ += payload.size();
+      ++inbound_messages_;
+      box.queue.push_back(Inbound{peer, env.type, std::move(payload)});
+    };
   }
   return handlers;
 }
@@ -250,6 +297,7 @@ void TendermintDriver::Start(PeerNet* net) {
   net_ = net;
   next_gossip_ = clock_->Now();
   thread_ = std::thread([this] { Loop(); });
+  sync_thread_ = std::thread([this] { SyncLoop(); });
 }
 
 void TendermintDriver::Stop() {
@@ -257,7 +305,17 @@ void TendermintDriver::Stop() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
+  {
+    absl::MutexLock lock(&sync_mu_);
+    sync_stopping_ = true;
+  }
   if (thread_.joinable()) thread_.join();
+  if (sync_thread_.joinable()) sync_thread_.join();
+}
+
+SyncStats TendermintDriver::sync_stats() const {
+  absl::MutexLock lock(&sync_mu_);
+  return sync_stats_;
 }
 
 bool TendermintDriver::Ready() const {
@@ -281,7 +339,7 @@ uint64_t TendermintDriver::blocks_committed() const {
 }
 
 bool TendermintDriver::HasWork() const {
-  return stopping_ || !inbound_.empty() || !answers_.empty();
+  return stopping_ || inbound_messages_ > 0 || !answers_.empty();
 }
 
 bool TendermintDriver::Stopping() const {
@@ -291,15 +349,18 @@ bool TendermintDriver::Stopping() const {
 
 void TendermintDriver::Loop() {
   if (!Boot()) return;
+  PublishSyncSnapshot();
   for (;;) {
-    std::deque<Inbound> batch;
+    std::vector<Inbound> batch;
     std::deque<Answer> answers;
     {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(this, &TendermintDriver::HasWork),
                            kPoll);
       if (stopping_) return;
-      batch.swap(inbound_);
+      batch = TakeInboundRound(kInboundPerPeerPerRound);
+      metrics_.inbound_messages.Set(static_cast<double>(inbound_messages_));
+      metrics_.inbound_bytes.Set(static_cast<double>(inbound_bytes_));
       answers.swap(answers_);
     }
     for (Answer& a : answers) HandleAnswer(std::move(a));
@@ -313,6 +374,117 @@ void TendermintDriver::Loop() {
     MaybeStartNextHeight();
     if (clock_->Now() >= next_gossip_) Gossip();
     PublishState();
+    PublishSyncSnapshot();
+  }
+}
+
+std::vector<TendermintDriver::Inbound> TendermintDriver::TakeInboundRound(
+    size_t per_peer) {
+  std::vector<Inbound> out;
+  if (inbound_messages_ == 0) return out;
+  // Peers in id order, starting after the one served first last time.
+  auto start = inbound_.upper_bound(next_inbound_peer_);
+  std::vector<std::map<std::string, PeerInbox>::iterator> order;
+  for (auto it = start; it != inbound_.end(); ++it) order.push_back(it);
+  for (auto it = inbound_.begin(); it != start; ++it) order.push_back(it);
+  for (auto it : order) {
+    PeerInbox& box = it->second;
+    for (size_t n = 0; n < per_peer && !box.queue.empty(); ++n) {
+      box.bytes -= box.queue.front().payload.size();
+      inbound_bytes_ -= box.queue.front().payload.size();
+      --inbound_messages_;
+      out.push_back(std::move(box.queue.front()));
+      box.queue.pop_front();
+    }
+  }
+  if (!out.empty()) next_inbound_peer_ = out.front().peer;
+  std::erase_if(inbound_,
+                [](const auto& kv) { return kv.second.queue.empty(); });
+  return out;
+}
+
+void TendermintDriver::PublishSyncSnapshot() {
+  if (published_height_ == state_.height) return;
+  std::shared_ptr<const SyncSnapshot> old;
+  {
+    absl::MutexLock lock(&sync_mu_);
+    old = sync_snapshot_;
+  }
+  auto snap = std::make_shared<SyncSnapshot>();
+  snap->height = state_.height;
+  for (const auto& [h, c] : recent_commits_) {
+    if (old != nullptr) {
+      if (auto it = old->commits.find(h); it != old->commits.end()) {
+        snap->commits.emplace(h, it->second);  // encoded once
+        continue;
+      }
+    }
+    snap->commits.emplace(
+        h, std::make_shared<const Bytes>(tendermint::EncodeMessage(c)));
+  }
+  published_height_ = state_.height;
+  absl::MutexLock lock(&sync_mu_);
+  sync_snapshot_ = std::move(snap);
+}
+
+bool TendermintDriver::SyncHasWork() const {
+  return sync_stopping_ || !sync_pending_.empty();
+}
+
+void TendermintDriver::SyncLoop() {
+  const absl::Duration interval = options_.sync_interval > absl::ZeroDuration()
+                                      ? options_.sync_interval
+                                      : options_.gossip_interval;
+  std::string last_peer;  // round-robin position
+  for (;;) {
+    std::string peer;
+    uint64_t peer_height = 0;
+    std::shared_ptr<const SyncSnapshot> snap;
+    {
+      absl::MutexLock lock(&sync_mu_);
+      sync_mu_.AwaitWithTimeout(
+          absl::Condition(this, &TendermintDriver::SyncHasWork), kPoll);
+      if (sync_stopping_) return;
+      if (sync_snapshot_ == nullptr || sync_pending_.empty()) continue;
+      // The next peer (after the last one served) whose interval is over;
+      // the others keep their latest request until theirs is.
+      const absl::Time now = clock_->Now();
+      auto due = [&](const std::string& p) {
+        auto it = sync_last_served_.find(p);
+        return it == sync_last_served_.end() || now >= it->second + interval;
+      };
+      auto pick = sync_pending_.end();
+      for (auto it = sync_pending_.upper_bound(last_peer);
+           it != sync_pending_.end(); ++it) {
+        if (due(it->first)) {
+          pick = it;
+          break;
+        }
+      }
+      if (pick == sync_pending_.end()) {
+        for (auto it = sync_pending_.begin(); it != sync_pending_.end(); ++it) {
+          if (it->first > last_peer) break;
+          if (due(it->first)) {
+            pick = it;
+            break;
+          }
+        }
+      }
+      if (pick == sync_pending_.end()) {
+        // Nobody is due yet: wait for the clock (or stop).
+        sync_mu_.AwaitWithTimeout(absl::Condition(&sync_stopping_), kPoll);
+        continue;
+      }
+      peer = pick->first;
+      peer_height = pick->second;
+      sync_pending_.erase(pick);
+      sync_last_served_[peer] = now;
+      ++sync_stats_.served;
+      snap = sync_snapshot_;
+    }
+    last_peer = peer;
+    metrics_.sync_requests_served.Inc();
+    ServeSync(peer, peer_height, *snap);
   }
 }
 
@@ -399,19 +571,13 @@ bool TendermintDriver::Boot() {
 }
 
 void TendermintDriver::HandleInbound(const Inbound& in) {
-  if (in.type == static_cast<uint16_t>(MsgType::kConsensusStatus)) {
-    Decoder dec(in.payload);
-    uint64_t peer_height = 0;
-    if (!dec.GetVarint(&peer_height).ok() || !dec.ExpectEnd().ok()) {
-      metrics_.messages_dropped.Inc();
-      return;
-    }
-    ServeSync(in.peer, peer_height);
-    return;
-  }
   absl::StatusOr<Message> m = tendermint::DecodeMessage(in.payload);
   if (!m.ok()) {
     metrics_.messages_dropped.Inc();
+    metrics_
+        .peer_drops[ConsensusMetrics::kDropUndecodable]
+                   [ConsensusMetrics::kValidatorPeer]
+        .Inc();
     spdlog::debug("dropped a consensus message from {}: {}", in.peer,
                   m.status().ToString());
     return;
@@ -439,38 +605,38 @@ void TendermintDriver::HandleInbound(const Inbound& in) {
   Execute(std::move(actions), from_commit);
 }
 
-void TendermintDriver::ServeSync(const std::string& peer,
-                                 uint64_t peer_height) {
-  if (peer_height == 0 || peer_height > state_.height) return;
+void TendermintDriver::ServeSync(const std::string& peer, uint64_t peer_height,
+                                 const SyncSnapshot& snap) {
+  if (peer_height == 0 || peer_height > snap.height) return;
   uint64_t bytes = 0;
   const uint64_t last =
-      std::min<uint64_t>(state_.height, peer_height + options_.sync_batch - 1);
+      std::min<uint64_t>(snap.height, peer_height + options_.sync_batch - 1);
+  const uint64_t first_recent =
+      snap.commits.empty() ? snap.height + 1 : snap.commits.begin()->first;
   // Heights older than the decisions kept in memory come from storage, many
   // per read (GetBlocks), read when the first of them is due.
   std::deque<tendermint::Commit> stored;
   for (uint64_t h = peer_height; h <= last; ++h) {
-    std::optional<tendermint::Commit> c;
-    if (auto it = recent_commits_.find(h); it != recent_commits_.end()) {
-      c = it->second;
+    std::shared_ptr<const Bytes> payload;
+    if (auto it = snap.commits.find(h); it != snap.commits.end()) {
+      payload = it->second;
     } else {
       if (stored.empty()) {
         uint64_t to = last;
-        if (!recent_commits_.empty() && recent_commits_.begin()->first > h) {
-          to = std::min(to, recent_commits_.begin()->first - 1);
-        }
+        if (first_recent > h) to = std::min(to, first_recent - 1);
         stored = StoredDecisions(h, to, options_.sync_batch_bytes - bytes);
       }
       if (!stored.empty() && stored.front().block.header.height == h) {
-        c = std::move(stored.front());
+        payload = std::make_shared<const Bytes>(
+            tendermint::EncodeMessage(stored.front()));
         stored.pop_front();
       }
     }
-    if (!c.has_value()) break;
-    const Bytes payload = tendermint::EncodeMessage(*c);
-    bytes += payload.size();
+    if (payload == nullptr) break;
+    bytes += payload->size();
     if (net_ != nullptr) {
       if (absl::Status s = net_->Send(
-              peer, static_cast<uint16_t>(MsgType::kConsensusCommit), payload);
+              peer, static_cast<uint16_t>(MsgType::kConsensusCommit), *payload);
           !s.ok()) {
         spdlog::debug("cannot send block {} to {}: {}", h, peer, s.ToString());
         break;
@@ -530,26 +696,43 @@ void TendermintDriver::Execute(Actions actions, bool from_commit) {
                    std::get_if<tendermint::ValidateBlockAction>(&action)) {
       StartCheckingBlock(std::move(*v));
     } else if (auto* e = std::get_if<EvidenceAction>(&action)) {
-      metrics_.evidence.Inc();
-      const tendermint::Evidence& ev = e->evidence;
-      spdlog::warn(
-          "consensus: validator {} equivocated ({}) at height {} "
-          "round {}",
-          tendermint::EvidenceValidator(ev), tendermint::EvidenceKind(ev),
-          tendermint::EvidenceHeight(ev), tendermint::EvidenceRound(ev));
-      if (pending_evidence_.size() >= kMaxPendingEvidence) {
-        metrics_.evidence_dropped.Inc();
-        continue;
-      }
-      EvidenceRecord r;
-      r.kind = std::string(tendermint::EvidenceKind(ev));
-      r.height = tendermint::EvidenceHeight(ev);
-      r.round = tendermint::EvidenceRound(ev);
-      r.validator_index = tendermint::EvidenceValidator(ev);
-      r.message = tendermint::EncodeEvidence(ev);
-      pending_evidence_.push_back(std::move(r));
+      KeepEvidence(e->evidence);
     }
   }
+}
+
+void TendermintDriver::KeepEvidence(const tendermint::Evidence& ev) {
+  metrics_.evidence.Inc();
+  const uint32_t validator = tendermint::EvidenceValidator(ev);
+  const uint64_t height = tendermint::EvidenceHeight(ev);
+  // One line per kLogEvery at most: a validator that equivocates in every
+  // round must not flood the log.
+  const absl::Time now = absl::Now();
+  if (now - last_evidence_log_ >= kLogEvery) {
+    spdlog::warn(
+        "consensus: validator {} equivocated ({}) at height {} round {} "
+        "({} more equivocation(s) since the last report)",
+        validator, tendermint::EvidenceKind(ev), height,
+        tendermint::EvidenceRound(ev), evidence_log_suppressed_);
+    last_evidence_log_ = now;
+    evidence_log_suppressed_ = 0;
+  } else {
+    ++evidence_log_suppressed_;
+  }
+  size_t& kept = evidence_kept_[{validator, height}];
+  if (kept >= options_.max_evidence_per_validator_height ||
+      pending_evidence_.size() >= kMaxPendingEvidence) {
+    metrics_.evidence_dropped.Inc();
+    return;
+  }
+  ++kept;
+  EvidenceRecord r;
+  r.kind = std::string(tendermint::EvidenceKind(ev));
+  r.height = height;
+  r.round = tendermint::EvidenceRound(ev);
+  r.validator_index = validator;
+  r.message = tendermint::EncodeEvidence(ev);
+  pending_evidence_.push_back(std::move(r));
 }
 
 void TendermintDriver::Send(const Message& m, const std::string* peer) {
@@ -704,6 +887,11 @@ void TendermintDriver::FlushEvidence() {
 void TendermintDriver::Gossip() {
   next_gossip_ = clock_->Now() + options_.gossip_interval;
   FlushEvidence();
+  // Evidence arrives for this height and the next; older counts can go.
+  const uint64_t height = machine_->height();
+  std::erase_if(evidence_kept_, [height](const auto& kv) {
+    return kv.first.second + 1 < height;
+  });
   if (net_ == nullptr) return;
   metrics_.peers_connected.Set(static_cast<double>(net_->PeersConnected()));
   Encoder enc;

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -63,13 +64,33 @@ struct TendermintDriverOptions {
   // Recently decided blocks kept in memory to answer peers that lag; older
   // ones are read from storage (QueryApi::GetBlock).
   size_t kept_commits = 16;
-  // Decided blocks sent to a lagging peer per status message it sends (one
-  // per gossip_interval), and their byte budget.
+  // Decided blocks sent to a lagging peer per answer, and their byte
+  // budget. A peer gets at most one answer per sync_interval (zero:
+  // gossip_interval), however many status messages it sends.
   size_t sync_batch = 32;
   uint64_t sync_batch_bytes = uint64_t{16} << 20;
-  // Inbound peer messages waiting for the driver thread; more are dropped
+  absl::Duration sync_interval = absl::ZeroDuration();
+  // Inbound peer messages (proposals, votes, commits) wait for the driver
+  // thread in one queue per peer, served round-robin; a peer's queue holds
+  // at most this many messages and bytes, more of its messages are dropped
   // (and counted): consensus recovers them by gossip.
-  size_t max_inbound = 10000;
+  size_t max_inbound_per_peer = 1000;
+  uint64_t max_inbound_bytes_per_peer = uint64_t{64} << 20;
+  // Peers (PeerNet ids) that are not validators' nodes: only their status
+  // messages are taken (they get block sync); anything else they send is
+  // dropped and counted.
+  std::set<std::string> observer_peers;
+  // Evidence records kept for storage per (validator, height); more are
+  // dropped and counted (the first ones already prove the fault).
+  size_t max_evidence_per_validator_height = 4;
+};
+
+// Block sync served so far (TendermintDriver::sync_stats).
+struct SyncStats {
+  uint64_t requests = 0;  // status messages taken from peers
+  uint64_t served = 0;    // answers sent (one or more blocks each)
+  uint64_t skipped = 0;   // requests merged into a later one of the same
+                          // peer (at most one answer per sync_interval)
 };
 
 // One validator (or observer) of a multi-validator chain. A single thread
@@ -104,6 +125,16 @@ struct TendermintDriverOptions {
 // certificate in the state machine (OnCommit), hands the block to storage,
 // and starts the next height at once, so a batch catches up a batch of
 // heights; then it rejoins consensus.
+// Answers are served by a sync thread of their own, never the driver thread:
+// a status message only records the peer's height (a newer one replaces an
+// older one not yet answered), and each peer gets at most one answer per
+// sync_interval, within sync_batch_bytes. The driver thread hands its recent
+// decisions to the sync thread as an immutable snapshot.
+//
+// Budgets: each peer's inbound messages wait in its own bounded queue
+// (max_inbound_per_peer, max_inbound_bytes_per_peer), and the driver thread
+// takes them round-robin, so a flooding peer fills only its own queue.
+// Observers (observer_peers) get sync, never a share of those queues.
 //
 // Thread-safe: every public method may be called from any thread; the
 // handlers run on the PeerNet's thread and only queue.
@@ -149,6 +180,8 @@ class TendermintDriver {
   std::optional<uint32_t> own_index() const { return own_index_; }
   // Blocks this driver committed since it started.
   uint64_t blocks_committed() const;
+  // Block sync served to peers since start.
+  SyncStats sync_stats() const;
 
  private:
   // One inbound peer message.
@@ -166,6 +199,17 @@ class TendermintDriver {
     Hash32 block_hash{};
     tendermint::BlockVerdict verdict = tendermint::BlockVerdict::kUndecided;
   };
+  // One peer's inbound messages.
+  struct PeerInbox {
+    std::deque<Inbound> queue;
+    uint64_t bytes = 0;
+  };
+  // Recent decisions as the sync thread sees them: encoded Commit messages
+  // by height, immutable once published.
+  struct SyncSnapshot {
+    uint64_t height = 0;  // the last height this node committed
+    std::map<uint64_t, std::shared_ptr<const Bytes>> commits;
+  };
   // A pending timeout.
   using TimeoutKey = std::tuple<uint64_t, uint32_t, tendermint::Step>;
 
@@ -181,13 +225,28 @@ class TendermintDriver {
   // when stopping first.
   bool Boot();
   void HandleInbound(const Inbound& in);
-  // Answers a peer that works on peer_height (block sync).
-  void ServeSync(const std::string& peer, uint64_t peer_height);
+  // Takes up to `per_peer` messages of each peer with a non-empty queue, in
+  // round-robin order. Driver thread.
+  std::vector<Inbound> TakeInboundRound(size_t per_peer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The sync thread: answers the peers' status messages.
+  void SyncLoop();
+  // Answers a peer that works on peer_height (block sync), from `snap` or
+  // storage. Sync thread.
+  void ServeSync(const std::string& peer, uint64_t peer_height,
+                 const SyncSnapshot& snap);
   // The decisions of heights from..to (or fewer, up to about max_bytes of
   // blocks) read from storage in one GetBlocks; stops before the first
-  // height storage cannot give with a certificate.
+  // height storage cannot give with a certificate. Sync thread.
   std::deque<tendermint::Commit> StoredDecisions(uint64_t from, uint64_t to,
                                                  uint64_t max_bytes);
+  // Hands recent_commits_ to the sync thread when the height moved. Driver
+  // thread.
+  void PublishSyncSnapshot();
+  // Keeps an evidence record for storage unless its validator and height
+  // already have max_evidence_per_validator_height. Driver thread.
+  void KeepEvidence(const tendermint::Evidence& ev);
+  bool SyncHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
   void MaybeStartNextHeight();
   void Execute(tendermint::Actions actions, bool from_commit);
   void Send(const tendermint::Message& m, const std::string* peer);
@@ -238,9 +297,17 @@ class TendermintDriver {
   std::set<uint32_t> heard_from_;  // validators heard at this height
   std::optional<absl::Time> last_commit_at_;
   std::deque<EvidenceRecord> pending_evidence_;  // not yet in storage
+  // Evidence records kept per (validator, height), for the cap.
+  std::map<std::pair<uint32_t, uint64_t>, size_t> evidence_kept_;
+  absl::Time last_evidence_log_ = absl::InfinitePast();
+  uint64_t evidence_log_suppressed_ = 0;
+  std::optional<uint64_t> published_height_;  // of the last SyncSnapshot
+  std::string next_inbound_peer_;             // round-robin position
 
   mutable absl::Mutex mu_;
-  std::deque<Inbound> inbound_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, PeerInbox> inbound_ ABSL_GUARDED_BY(mu_);
+  size_t inbound_messages_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t inbound_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Answer> answers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
@@ -248,6 +315,18 @@ class TendermintDriver {
   uint32_t round_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
+
+  // Block sync, between the handlers, the driver thread and the sync
+  // thread.
+  mutable absl::Mutex sync_mu_;
+  std::shared_ptr<const SyncSnapshot> sync_snapshot_ ABSL_GUARDED_BY(sync_mu_);
+  // The latest height each peer asked for and not yet answered.
+  std::map<std::string, uint64_t> sync_pending_ ABSL_GUARDED_BY(sync_mu_);
+  std::map<std::string, absl::Time> sync_last_served_ ABSL_GUARDED_BY(sync_mu_);
+  SyncStats sync_stats_ ABSL_GUARDED_BY(sync_mu_);
+  bool sync_stopping_ ABSL_GUARDED_BY(sync_mu_) = false;
+  std::thread sync_thread_;
+
   // Declared last, destroyed first: their jobs use the members above.
   // verify_pool_ verifies signatures for the checker; jobs_ runs the block
   // building and checking jobs (two, so a slow check never delays our own

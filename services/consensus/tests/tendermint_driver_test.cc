@@ -9,7 +9,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "consortia/codec.h"
+#include "consortia/metrics.h"
 #include "consortia/peer_net.h"
 #include "consortia/process.h"
 #include "fakes.h"
@@ -21,6 +24,7 @@ namespace consortia::consensus {
 namespace {
 
 using testing::AllTxs;
+using testing::FakeClock;
 using testing::FakeLedger;
 using testing::FakeMempool;
 using testing::FakeQuery;
@@ -370,6 +374,130 @@ TEST_F(TendermintDriverTest, ValidatorWithALaggingClockKeepsSyncing) {
   const uint64_t target = validators_[0]->ledger->height() + 3;
   ASSERT_TRUE(WaitFor([&] { return AllAtLeast(target, {0, 1, 2, 3}); }));
   ExpectAgreement();
+}
+
+// A PeerNet that only records what is sent. Thread-safe.
+class RecordingNet final : public PeerNet {
+ public:
+  absl::Status Send(std::string_view peer_id, uint16_t type, ByteView,
+                    uint64_t) override {
+    absl::MutexLock l(&mu_);
+    sent_.emplace_back(std::string(peer_id), type);
+    return absl::OkStatus();
+  }
+  size_t Broadcast(uint16_t, ByteView, uint64_t) override { return 0; }
+  size_t PeersConnected() const override { return 0; }
+  std::vector<PeerStatus> Peers() const override { return {}; }
+  PeerNetStats Stats() const override { return {}; }
+  const std::string& node_id() const override { return id_; }
+  // Commits sent to `peer`.
+  size_t CommitsTo(const std::string& peer) const {
+    absl::MutexLock l(&mu_);
+    size_t n = 0;
+    for (const auto& [p, type] : sent_) {
+      n +=
+          p == peer && type == static_cast<uint16_t>(MsgType::kConsensusCommit);
+    }
+    return n;
+  }
+
+ private:
+  const std::string id_ = "node0";
+  mutable absl::Mutex mu_;
+  std::vector<std::pair<std::string, uint16_t>> sent_ ABSL_GUARDED_BY(mu_);
+};
+
+// The value of the first sample of `registry` whose line starts with
+// `sample` (name and labels), or -1.
+double Sample(const MetricsRegistry& registry, const std::string& sample) {
+  for (absl::string_view line : absl::StrSplit(registry.Serialize(), '\n')) {
+    if (absl::StartsWith(line, sample)) {
+      double v = -1;
+      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) return v;
+    }
+  }
+  return -1;
+}
+
+TEST_F(TendermintDriverTest, SyncIsServedAtMostOncePerPeerPerInterval) {
+  // A chain of a few heights, then node0 alone on a clock that moves only
+  // when told, with a network that records what it sends.
+  for (auto& v : validators_) StartValidator(*v);
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(3, {0, 1, 2, 3}); }));
+  for (auto& v : validators_) StopValidator(*v);
+  TestValidator& v = *validators_[0];
+  const uint64_t height = v.ledger->height();
+  FakeClock clock;
+  MetricsRegistry registry;
+  TendermintDriverOptions o = options_;
+  o.wal_dir = v.wal_dir;
+  o.kept_commits = 1;  // older decisions come from storage
+  o.sync_interval = absl::Seconds(10);
+  o.observer_peers = {"node3"};
+  absl::StatusOr<std::unique_ptr<TendermintDriver>> d =
+      TendermintDriver::Create(o, genesis_, suite_, v.key, &v.mempool,
+                               v.ledger.get(), v.query.get(), &clock,
+                               ConsensusMetrics::Create(registry));
+  ASSERT_TRUE(d.ok()) << d.status();
+  std::map<uint16_t, PeerHandler> handlers = (*d)->Handlers();
+  RecordingNet net;
+  (*d)->Start(&net);
+  ASSERT_TRUE(WaitFor([&] { return (*d)->Ready(); }));
+
+  Encoder enc;
+  enc.PutVarint(1);
+  const Bytes status = enc.Take();
+  Envelope env;
+  env.type = static_cast<uint16_t>(MsgType::kConsensusStatus);
+  auto ask = [&](const std::string& peer, int times) {
+    for (int i = 0; i < times; ++i) {
+      handlers[env.type](peer, env, status);
+    }
+  };
+  // A flood of Status{height=1} from one peer: one answer (every block it
+  // lacks, as far as sync_batch goes) until the interval is over.
+  ask("node1", 50);
+  ASSERT_TRUE(WaitFor([&] { return (*d)->sync_stats().served >= 1; }));
+  absl::SleepFor(absl::Milliseconds(100));  // the flood had its chance
+  EXPECT_EQ((*d)->sync_stats().served, 1u);
+  EXPECT_EQ((*d)->sync_stats().requests, 50u);
+  EXPECT_GE((*d)->sync_stats().skipped, 48u);
+  EXPECT_EQ(net.CommitsTo("node1"), height);
+  const int reads = v.query->range_reads();
+  EXPECT_GE(reads, 1);
+  // Another peer is not held up by the first one's interval; an observer
+  // gets sync too.
+  ask("node2", 1);
+  ask("node3", 1);
+  ASSERT_TRUE(WaitFor([&] {
+    return net.CommitsTo("node2") == height && net.CommitsTo("node3") == height;
+  }));
+  // Once the interval is over, node1 is answered again (the request that
+  // waited, if the flood outran the first answer, or this one).
+  clock.Advance(absl::Seconds(10));
+  ask("node1", 1);
+  ASSERT_TRUE(WaitFor([&] { return net.CommitsTo("node1") == 2 * height; }));
+  EXPECT_EQ((*d)->sync_stats().served, 4u);
+  EXPECT_EQ(
+      Sample(registry,
+             "consortia_consensus_sync_requests_total{outcome=\"served\"}"),
+      4);
+
+  // An observer's votes never reach the driver's queues.
+  Envelope vote_env;
+  vote_env.type = static_cast<uint16_t>(MsgType::kConsensusVote);
+  handlers[vote_env.type]("node3", vote_env, ToBytes("not even a vote"));
+  handlers[vote_env.type]("node1", vote_env, ToBytes("not even a vote"));
+  ASSERT_TRUE(WaitFor([&] {
+    return Sample(registry,
+                  "consortia_consensus_peer_messages_dropped_total{peer_kind="
+                  "\"validator\",reason=\"undecodable\"}") == 1;
+  }));
+  EXPECT_EQ(Sample(registry,
+                   "consortia_consensus_peer_messages_dropped_total{peer_kind="
+                   "\"observer\",reason=\"observer\"}"),
+            1);
+  (*d)->Stop();
 }
 
 TEST_F(TendermintDriverTest, RefusesAKeyOfAnotherSuite) {

@@ -1109,5 +1109,55 @@ TEST_F(TendermintStateMachineTest, LimitsAndSignatureComeBeforeHashingTxs) {
   EXPECT_EQ(sm->counters().over_limits, 3u);
 }
 
+TEST_F(TendermintStateMachineTest, BudgetsComeBeforeAnySignatureCheck) {
+  CountingSuite counting(suite_);
+  absl::StatusOr<std::unique_ptr<KeySigner>> signer =
+      KeySigner::Create(counting, keys_[0].secret_key, keys_[0].public_key);
+  ASSERT_TRUE(signer.ok());
+  StateMachineOptions options;  // 2 future rounds, 8 next-height messages
+  absl::StatusOr<std::unique_ptr<StateMachine>> made =
+      StateMachine::Create(genesis_, counting, 0, signer->get(), options);
+  ASSERT_TRUE(made.ok()) << made.status();
+  StateMachine& sm = **made;
+  ASSERT_TRUE(sm.StartHeight(1).ok());
+  // Validator 1 fills its budgets with valid messages: two future rounds,
+  // and the next height's buffer (one proposal and seven votes).
+  sm.OnVote(Prevote(5, kNilHash, 1));
+  sm.OnVote(Prevote(6, kNilHash, 1));
+  sm.OnProposal(Propose(2, 3, MakeBlock(2, "next")));  // proposer of (2, 3)
+  ASSERT_EQ(ProposerIndex(2, 3, kN), 1u);
+  for (uint32_t r = 0; r < 7; ++r) sm.OnVote(Prevote(r, kNilHash, 1, 2));
+  ASSERT_EQ(sm.counters().future_buffered, 8u);
+  const uint64_t verifies = counting.verifies;
+  const Counters before = sm.counters();
+
+  // A flood in its name with garbage signatures: far rounds below its kept
+  // ones, the next height, and a second next-height proposal.
+  for (uint32_t i = 0; i < 100; ++i) {
+    Vote far = Prevote(1 + i % 4, kNilHash, 1);
+    far.signature.assign(far.signature.size(), 0xee);
+    sm.OnVote(far);
+    Vote next = Prevote(i, kNilHash, 1, 2);
+    next.signature.assign(next.signature.size(), 0xee);
+    sm.OnVote(next);
+  }
+  Proposal another = Propose(2, 3, MakeBlock(2, "another"));
+  another.signature.assign(another.signature.size(), 0xee);
+  sm.OnProposal(another);
+
+  EXPECT_EQ(counting.verifies, verifies) << "a budget drop must cost no "
+                                            "signature verification";
+  EXPECT_EQ(sm.counters().round_budget_dropped,
+            before.round_budget_dropped + 100);
+  EXPECT_EQ(sm.counters().future_dropped, before.future_dropped + 101);
+  EXPECT_EQ(sm.counters().bad_signature, before.bad_signature);
+  // Within budget, a garbage signature is still checked and refused.
+  Vote forged = Prevote(0, kNilHash, 2);
+  forged.signature.assign(forged.signature.size(), 0xee);
+  sm.OnVote(forged);
+  EXPECT_EQ(counting.verifies, verifies + 1);
+  EXPECT_EQ(sm.counters().bad_signature, before.bad_signature + 1);
+}
+
 }  // namespace
 }  // namespace consortia::consensus::tendermint

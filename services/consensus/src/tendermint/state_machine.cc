@@ -38,6 +38,22 @@ uint64_t PowerFor(const std::map<Hash32, uint64_t>& m, const Hash32& h) {
   return it == m.end() ? 0 : it->second;
 }
 
+// The future-round bound (StateMachineOptions::max_future_rounds_per_
+// validator) for a validator whose messages occupy `rounds`, at `current`:
+// true when a message for `round` (> current) would be dropped whatever its
+// signature, because the validator's future rounds are full and `round` is
+// below the lowest of them (a higher one would evict that one instead, which
+// only a verified message may do). A lookup, no crypto: the state machine
+// asks it before any signature check.
+bool FutureRoundsRefuse(const std::set<uint32_t>& rounds, uint32_t current,
+                        uint32_t round, size_t max_future) {
+  if (round <= current || rounds.count(round) > 0) return false;
+  auto first_future = rounds.upper_bound(current);
+  const auto future =
+      static_cast<size_t>(std::distance(first_future, rounds.end()));
+  return future >= max_future && round < *first_future;
+}
+
 }  // namespace
 
 std::string_view StepName(Step s) {
@@ -456,11 +472,15 @@ void StateMachine::CountVerdict(Verdict v) {
 
 // ----------------------------------------------------------- message log
 
+bool StateMachine::NextHeightFull(uint32_t validator, bool proposal) const {
+  return next_height_count_[validator] >=
+             options_.max_next_height_messages_per_validator ||
+         (proposal && next_height_proposal_[validator]);
+}
+
 void StateMachine::BufferNextHeight(uint32_t validator, Message m) {
   const bool proposal = std::holds_alternative<Proposal>(m);
-  if (next_height_count_[validator] >=
-          options_.max_next_height_messages_per_validator ||
-      (proposal && next_height_proposal_[validator])) {
+  if (NextHeightFull(validator, proposal)) {
     ++counters_.future_dropped;
     return;
   }
@@ -479,8 +499,15 @@ void StateMachine::HandleVote(const Vote& v, bool verified, Actions* out) {
     ++counters_.stale;
     return;
   }
+  // The per-validator budgets come before any signature check, so a flood
+  // of garbage-signed votes for far rounds or the next height costs a
+  // lookup each, not a verification.
+  if (v.validator_index >= genesis_.validators.size()) {
+    ++counters_.unknown_validator;
+    return;
+  }
   if (v.height > height_) {
-    if (v.height != height_ + 1) {
+    if (v.height != height_ + 1 || NextHeightFull(v.validator_index, false)) {
       ++counters_.future_dropped;
       return;
     }
@@ -492,6 +519,12 @@ void StateMachine::HandleVote(const Vote& v, bool verified, Actions* out) {
       }
     }
     BufferNextHeight(v.validator_index, v);
+    return;
+  }
+  if (!verified && v.validator_index != own_index_ &&
+      FutureRoundsRefuse(rounds_of_[v.validator_index], round_, v.round,
+                         options_.max_future_rounds_per_validator)) {
+    ++counters_.round_budget_dropped;
     return;
   }
   if (AddVote(v, verified, out)) Evaluate(v.round, out);
@@ -507,8 +540,13 @@ void StateMachine::HandleProposal(const Proposal& p, bool verified,
     ++counters_.stale;
     return;
   }
+  // Budgets before any check that costs crypto (see HandleVote).
+  if (p.proposer_index >= genesis_.validators.size()) {
+    ++counters_.unknown_validator;
+    return;
+  }
   if (p.height > height_) {
-    if (p.height != height_ + 1) {
+    if (p.height != height_ + 1 || NextHeightFull(p.proposer_index, true)) {
       ++counters_.future_dropped;
       return;
     }
@@ -521,6 +559,12 @@ void StateMachine::HandleProposal(const Proposal& p, bool verified,
       }
     }
     BufferNextHeight(p.proposer_index, p);
+    return;
+  }
+  if (!verified && p.proposer_index != own_index_ &&
+      FutureRoundsRefuse(rounds_of_[p.proposer_index], round_, p.round,
+                         options_.max_future_rounds_per_validator)) {
+    ++counters_.round_budget_dropped;
     return;
   }
   if (AddProposal(p, verified, out)) Evaluate(p.round, out);
@@ -561,15 +605,16 @@ void StateMachine::HandleCommit(const Commit& c, bool verified, Actions* out) {
 bool StateMachine::MakeRoom(uint32_t validator, uint32_t round) {
   std::set<uint32_t>& rounds = rounds_of_[validator];
   if (rounds.count(round) > 0) return true;
+  if (FutureRoundsRefuse(rounds, round_, round,
+                         options_.max_future_rounds_per_validator)) {
+    ++counters_.round_budget_dropped;
+    return false;
+  }
   auto first_future = rounds.upper_bound(round_);
   const size_t future =
       static_cast<size_t>(std::distance(first_future, rounds.end()));
   if (future < options_.max_future_rounds_per_validator) return true;
   const uint32_t lowest = *first_future;
-  if (round < lowest) {
-    ++counters_.round_budget_dropped;
-    return false;
-  }
   Evict(validator, lowest);
   ++counters_.round_budget_evicted;
   return true;

@@ -404,6 +404,9 @@ class StateMachine {
   void HandleProposal(const Proposal& p, bool verified, Actions* out);
   void HandleCommit(const Commit& c, bool verified, Actions* out);
   void BufferNextHeight(uint32_t validator, Message m);
+  // The next-height bound of validator is reached (for a proposal: it has
+  // one buffered already). A lookup: asked before any signature check.
+  bool NextHeightFull(uint32_t validator, bool proposal) const;
   // Future-round bound for validator at round; false = drop.
   bool MakeRoom(uint32_t validator, uint32_t round);
   void Evict(uint32_t validator, uint32_t round);
