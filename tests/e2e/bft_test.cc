@@ -351,13 +351,13 @@ TEST_F(BftNetworkTest, EquivocationIsKeptAndServedByEveryNode) {
 }
 
 TEST_F(BftNetworkTest, FloodingPeerIsShedAndTheChainGoesOn) {
-  // Blocks of at most 1 MiB of txs: the nodes' limit for a proposal or
-  // commit message is then a little over 1 MiB.
+  // Blocks of at most 1 MiB of txs (a chain rule of the genesis): the
+  // nodes' limit for a proposal or commit message is then a little over
+  // 1 MiB.
   constexpr uint64_t kBlockBytes = 1 << 20;
   NetworkOptions options;
   options.tester_peer = true;
-  options.extra_flags[kConsensus] = {
-      absl::StrCat("--consensus_max_block_bytes=", kBlockBytes)};
+  options.chain_rules.max_block_bytes = kBlockBytes;
   Start(options);
   if (HasFatalFailure()) return;
   const std::vector<int> all = {0, 1, 2, 3};

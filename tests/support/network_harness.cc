@@ -47,6 +47,7 @@ NetworkHarness::NetworkHarness(NetworkOptions options)
   const int n = options_.validators + options_.observers;
   genesis_.chain_id = "network-e2e";
   genesis_.genesis_time_ms = 1;
+  genesis_.rules = options_.chain_rules;
   std::vector<NodeKey> keys;
   std::vector<CurveKeyPair> curves;
   std::vector<uint16_t> p2p_ports;

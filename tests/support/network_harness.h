@@ -47,6 +47,8 @@ struct NetworkOptions {
   // and healed with the consensus link of the same pair). On by default, as
   // in the local network.
   bool mempool_gossip = true;
+  // The genesis chain rules (block limits, replay window).
+  ChainRules chain_rules;
   // More flags, by binary name ("consortia-consensus", ...), for every node.
   std::map<std::string, std::vector<std::string>> extra_flags;
   // Run another executable (of the build's bin directory) in place of one
