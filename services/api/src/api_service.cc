@@ -18,6 +18,7 @@
 #include "api_handler.h"
 #include "api_metrics.h"
 #include "consortia/bus.h"
+#include "consortia/bus_metrics.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/http_server.h"
 #include "consortia/thread_pool.h"
@@ -247,7 +248,9 @@ class ApiServiceImpl : public ApiService {
     return http_ != nullptr ? http_->port() : 0;
   }
 
-  // Start only: the bus clients and remote interfaces this service owns.
+  // Start only: the bus clients and remote interfaces this service owns
+  // (the metrics first: destroyed after the sockets that count into it).
+  std::unique_ptr<BusMetrics> bus_metrics_;
   std::unique_ptr<BusClient> mempool_client_;
   std::unique_ptr<BusClient> storage_client_;
   std::unique_ptr<MempoolApi> mempool_remote_;
@@ -303,13 +306,14 @@ absl::StatusOr<std::unique_ptr<ApiService>> ApiService::Start(
   }
 
   auto service = std::make_unique<ApiServiceImpl>(metrics);
+  service->bus_metrics_ = NewBusMetrics(metrics, "api");
   std::string sender = absl::StrCat("api@", node.node_name);
-  absl::StatusOr<std::unique_ptr<BusClient>> mempool_client =
-      ConnectBusClient(ctx, node.mempool_endpoint, sender);
+  absl::StatusOr<std::unique_ptr<BusClient>> mempool_client = ConnectBusClient(
+      ctx, node.mempool_endpoint, sender, service->bus_metrics_.get());
   if (!mempool_client.ok()) return mempool_client.status();
   service->mempool_client_ = *std::move(mempool_client);
-  absl::StatusOr<std::unique_ptr<BusClient>> storage_client =
-      ConnectBusClient(ctx, node.storage_endpoint, sender);
+  absl::StatusOr<std::unique_ptr<BusClient>> storage_client = ConnectBusClient(
+      ctx, node.storage_endpoint, sender, service->bus_metrics_.get());
   if (!storage_client.ok()) return storage_client.status();
   service->storage_client_ = *std::move(storage_client);
   service->mempool_remote_ =

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "consensus_metrics.h"
 #include "consortia/bus.h"
+#include "consortia/bus_metrics.h"
 #include "consortia/log.h"
 #include "consortia/peers_file.h"
 #include "consortia/service_api.h"
@@ -77,14 +78,19 @@ class ConsensusServiceImpl final : public ConsensusService {
     if (!suite.ok()) return suite.status();
     absl::StatusOr<NodeKey> key = LoadNodeKey(node.node_key_path);
     if (!key.ok()) return key.status();
+    if (absl::Status mode = CheckKeyFileMode(node.node_key_path); !mode.ok()) {
+      spdlog::warn("node key {}: {}", node.node_key_path,
+                   std::string(mode.message()));
+    }
+    bus_metrics_ = NewBusMetrics(registry, "consensus");
 
     const std::string sender = absl::StrCat("consensus@", node.node_name);
-    absl::StatusOr<std::unique_ptr<BusClient>> storage =
-        ConnectBusClient(ctx, node.storage_endpoint, sender);
+    absl::StatusOr<std::unique_ptr<BusClient>> storage = ConnectBusClient(
+        ctx, node.storage_endpoint, sender, bus_metrics_.get());
     if (!storage.ok()) return storage.status();
     storage_client_ = *std::move(storage);
-    absl::StatusOr<std::unique_ptr<BusClient>> mempool =
-        ConnectBusClient(ctx, node.mempool_endpoint, sender);
+    absl::StatusOr<std::unique_ptr<BusClient>> mempool = ConnectBusClient(
+        ctx, node.mempool_endpoint, sender, bus_metrics_.get());
     if (!mempool.ok()) return mempool.status();
     mempool_client_ = *std::move(mempool);
     ledger_ = MakeRemoteLedger(storage_client_.get(), node.bus_timeout);
@@ -239,6 +245,8 @@ class ConsensusServiceImpl final : public ConsensusService {
   }
 
   SystemClock clock_;
+  // Before the sockets that count into it (destroyed after them).
+  std::unique_ptr<BusMetrics> bus_metrics_;
   std::unique_ptr<BusClient> storage_client_;
   std::unique_ptr<BusClient> mempool_client_;
   std::unique_ptr<LedgerApi> ledger_;

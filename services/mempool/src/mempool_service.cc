@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "commit_follower.h"
 #include "consortia/bus.h"
+#include "consortia/bus_metrics.h"
 #include "consortia/log.h"
 #include "consortia/peer_net.h"
 #include "consortia/peers_file.h"
@@ -81,13 +82,14 @@ class MempoolServiceImpl final : public MempoolService {
     MempoolOptions with_rules = opts;
     with_rules.replay_window = genesis->rules.replay_window;
     MempoolMetrics metrics = MempoolMetrics::Create(registry);
+    bus_metrics_ = NewBusMetrics(registry, "mempool");
     verify_pool_ = std::make_unique<ThreadPool>(opts.verify_threads);
     mempool_ = std::make_unique<Mempool>(with_rules, genesis->chain_id, **suite,
                                          verify_pool_.get(), metrics);
 
     const std::string sender = absl::StrCat("mempool@", node.node_name);
-    absl::StatusOr<std::unique_ptr<BusClient>> client =
-        ConnectBusClient(ctx, node.storage_endpoint, sender);
+    absl::StatusOr<std::unique_ptr<BusClient>> client = ConnectBusClient(
+        ctx, node.storage_endpoint, sender, bus_metrics_.get());
     if (!client.ok()) return client.status();
     storage_client_ = *std::move(client);
     query_ = MakeRemoteQuery(storage_client_.get(), node.bus_timeout);
@@ -100,7 +102,8 @@ class MempoolServiceImpl final : public MempoolService {
     absl::StatusOr<std::unique_ptr<Subscriber>> subscriber = StartSubscriber(
         ctx, node.storage_events, {kTopicBlockCommitted},
         [follower](std::string_view, const Envelope&, Bytes payload,
-                   uint64_t missed) { follower->OnEvent(payload, missed); });
+                   uint64_t missed) { follower->OnEvent(payload, missed); },
+        bus_metrics_.get());
     if (!subscriber.ok()) return subscriber.status();
     subscriber_ = *std::move(subscriber);
     // Subscribe before rebuilding, so no event falls between the two.
@@ -116,9 +119,9 @@ class MempoolServiceImpl final : public MempoolService {
     }
 
     rpc_pool_ = std::make_unique<ThreadPool>(kRpcThreads);
-    absl::StatusOr<std::unique_ptr<BusServer>> server =
-        StartBusServer(ctx, node.mempool_endpoint, sender,
-                       ServeMempool(served, rpc_pool_->AsExecutor()));
+    absl::StatusOr<std::unique_ptr<BusServer>> server = StartBusServer(
+        ctx, node.mempool_endpoint, sender,
+        ServeMempool(served, rpc_pool_->AsExecutor()), bus_metrics_.get());
     if (!server.ok()) return server.status();
     server_ = *std::move(server);
     spdlog::info("mempool serving on {}; following {}", node.mempool_endpoint,
@@ -203,6 +206,8 @@ class MempoolServiceImpl final : public MempoolService {
     return absl::OkStatus();
   }
 
+  // Before the sockets that count into it (destroyed after them).
+  std::unique_ptr<BusMetrics> bus_metrics_;
   std::unique_ptr<ThreadPool> verify_pool_;
   std::unique_ptr<Mempool> mempool_;
   std::unique_ptr<BusClient> storage_client_;

@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "apps/app.h"
 #include "consortia/bus.h"
+#include "consortia/bus_metrics.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/log.h"
 #include "consortia/service_api.h"
@@ -81,8 +82,9 @@ class StorageServiceImpl : public StorageService {
 
     const std::string name =
         node.node_name.empty() ? "storage" : "storage@" + node.node_name;
+    bus_metrics_ = NewBusMetrics(metrics, "storage");
     absl::StatusOr<std::unique_ptr<Publisher>> pub =
-        StartPublisher(ctx, node.storage_events, name);
+        StartPublisher(ctx, node.storage_events, name, bus_metrics_.get());
     if (!pub.ok()) {
       return Annotate(pub.status(),
                       absl::StrCat("publishing on ", node.storage_events));
@@ -114,7 +116,8 @@ class StorageServiceImpl : public StorageService {
     };
     absl::StatusOr<std::unique_ptr<BusServer>> server = StartBusServer(
         ctx, node.storage_endpoint, name,
-        ServeStorage(ledger_.get(), ledger_.get(), std::move(exec)));
+        ServeStorage(ledger_.get(), ledger_.get(), std::move(exec)),
+        bus_metrics_.get());
     if (!server.ok()) {
       return Annotate(server.status(),
                       absl::StrCat("serving on ", node.storage_endpoint));
@@ -131,6 +134,8 @@ class StorageServiceImpl : public StorageService {
 
  private:
   Genesis genesis_;
+  // Before the sockets that count into it (destroyed after them).
+  std::unique_ptr<BusMetrics> bus_metrics_;
   const CryptoSuite* suite_ = nullptr;
   AppRegistry apps_;
   std::unique_ptr<KvStore> store_;
