@@ -133,6 +133,21 @@ class TxLoad {
 
 class BftNetworkTest : public ::testing::Test {
  protected:
+  // The test itself as the allow-listed "tester" p2p identity
+  // (NetworkOptions::tester_peer), on its own context.
+  absl::StatusOr<std::unique_ptr<PeerNet>> JoinAsTester(zmq::context_t& ctx) {
+    absl::StatusOr<std::shared_ptr<ZapAuthenticator>> zap =
+        StartZapAuthenticator(ctx, AllowListOf(net_->peers()));
+    if (!zap.ok()) return zap.status();
+    PeerNetOptions po;
+    po.node_id = net_->tester().id;
+    po.bind_endpoint = net_->tester().endpoint;
+    po.key_pair = net_->tester_key();
+    po.peers = net_->peers();
+    po.authenticator = *zap;
+    return StartPeerNet(ctx, std::move(po));
+  }
+
   void Start(NetworkOptions options = {}) {
     net_ = std::make_unique<NetworkHarness>(std::move(options));
     ASSERT_TRUE(net_->StartAll().ok());
@@ -282,17 +297,7 @@ TEST_F(BftNetworkTest, EquivocationIsKeptAndServedByEveryNode) {
   // prevotes signed with validator 1's key for different blocks in the same
   // round, as validator 1 would if it were faulty.
   zmq::context_t ctx;
-  absl::StatusOr<std::shared_ptr<ZapAuthenticator>> zap =
-      StartZapAuthenticator(ctx, AllowListOf(net_->peers()));
-  ASSERT_TRUE(zap.ok()) << zap.status();
-  PeerNetOptions po;
-  po.node_id = net_->tester().id;
-  po.bind_endpoint = net_->tester().endpoint;
-  po.key_pair = net_->tester_key();
-  po.peers = net_->peers();
-  po.authenticator = *zap;
-  absl::StatusOr<std::unique_ptr<PeerNet>> tester =
-      StartPeerNet(ctx, std::move(po));
+  absl::StatusOr<std::unique_ptr<PeerNet>> tester = JoinAsTester(ctx);
   ASSERT_TRUE(tester.ok()) << tester.status();
   const NodeKey& key = net_->node_key(1);
   auto evidence_on = [&](int node) {
@@ -378,17 +383,7 @@ TEST_F(BftNetworkTest, FloodingPeerIsShedAndTheChainGoesOn) {
   // The test joins as the allow-listed "tester" (listed without a role, so
   // treated as a validator's node: the worst case) and floods every node.
   zmq::context_t ctx;
-  absl::StatusOr<std::shared_ptr<ZapAuthenticator>> zap =
-      StartZapAuthenticator(ctx, AllowListOf(net_->peers()));
-  ASSERT_TRUE(zap.ok()) << zap.status();
-  PeerNetOptions po;
-  po.node_id = net_->tester().id;
-  po.bind_endpoint = net_->tester().endpoint;
-  po.key_pair = net_->tester_key();
-  po.peers = net_->peers();
-  po.authenticator = *zap;
-  absl::StatusOr<std::unique_ptr<PeerNet>> tester =
-      StartPeerNet(ctx, std::move(po));
+  absl::StatusOr<std::unique_ptr<PeerNet>> tester = JoinAsTester(ctx);
   ASSERT_TRUE(tester.ok()) << tester.status();
 
   Encoder enc;
