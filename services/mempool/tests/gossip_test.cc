@@ -259,6 +259,7 @@ TEST_F(GossipUnitTest, EachPeersReceiveQueueIsBoundedInBatchesAndBytes) {
   o.peer_queue_batches = 2;
   o.peer_queue_bytes = charge(b1) + charge(b3);
   MetricsRegistry registry;
+  FakePeerNet net({"a", "b", "c"});
   Gossip g(o, &pool_, GossipMetrics::Create(registry));
   // Not started: received batches wait, so the bounds are exact.
   // Peer a: the third batch is over the batch bound.
@@ -298,7 +299,6 @@ TEST_F(GossipUnitTest, EachPeersReceiveQueueIsBoundedInBatchesAndBytes) {
             std::string::npos)
       << text;
 
-  FakePeerNet net({"a", "b", "c"});
   g.Start(&net);
   ASSERT_TRUE(WaitFor([&] { return g.Stats().txs_admitted == 17; }));
   EXPECT_EQ(pool_.pending_count(), 17u);
@@ -310,6 +310,7 @@ TEST_F(GossipUnitTest, EachPeersReceiveQueueIsBoundedInBatchesAndBytes) {
 
 TEST_F(GossipUnitTest, FloodingPeerDoesNotShutOutAnHonestPeer) {
   GossipOptions o;
+  FakePeerNet net({"bad", "honest"});
   Gossip g(o, &pool_);
   // Not started: what is queued is decided by the queues' bounds alone. The
   // flooding peer sends 100 batches of 200 bad-signature txs (twice the
@@ -320,7 +321,6 @@ TEST_F(GossipUnitTest, FloodingPeerDoesNotShutOutAnHonestPeer) {
   for (int i = 0; i < 100; ++i) Deliver(g, "bad", bad_batch);
   const KeyPair honest = Ed25519Sha256().GenerateKey();
   Deliver(g, "honest", EncodeGossipBatch(Shared(Txs(honest, 1, 10))));
-  FakePeerNet net({"bad", "honest"});
   g.Start(&net);
   ASSERT_TRUE(WaitFor([&] { return g.Stats().backlog == 0; }));
   // Every honest tx was admitted; none of the bad ones.
@@ -396,6 +396,7 @@ size_t CountTagged(const std::vector<Bytes>& call, uint8_t tag) {
 
 TEST_F(GossipUnitTest, PeersAreServedRoundRobinOneTurnAtATime) {
   RecordingPool recording;
+  FakePeerNet net({"a", "b", "c", "d"});
   Gossip g(GossipOptions(), &recording);
   // Peer a has a backlog: 8 batches of 256 txs and one of 1000; then peers b
   // and c send one small batch each.
@@ -409,7 +410,6 @@ TEST_F(GossipUnitTest, PeersAreServedRoundRobinOneTurnAtATime) {
   for (int i = 0; i < 3; ++i) {
     Deliver(g, "d", EncodeGossipBatch(Shared(Opaque('d', 10))));
   }
-  FakePeerNet net({"a", "b", "c", "d"});
   g.Start(&net);
   ASSERT_TRUE(WaitFor([&] { return recording.txs() == 8 * 256 + 1040; }));
   const std::vector<std::vector<Bytes>> calls = recording.calls();
@@ -431,8 +431,8 @@ TEST_F(GossipUnitTest, PeersAreServedRoundRobinOneTurnAtATime) {
 TEST_F(GossipUnitTest, ApiSubmitsAlreadyRunningGoBeforeTheNextGossipCall) {
   RecordingPool api_pool;   // what the api's Submit reaches
   RecordingPool peer_pool;  // where the gossip admits
-  Gossip g(GossipOptions(), &peer_pool);
   FakePeerNet net({"a"});
+  Gossip g(GossipOptions(), &peer_pool);
   g.Start(&net);
   GossipingMempool api(&api_pool, &g);
   api_pool.set_block(true);
@@ -478,8 +478,8 @@ TEST_F(GossipUnitTest, FailingPeerIsThrottledWithGrowingBackOff) {
   o.max_throttle = absl::Seconds(4);
   o.test_only_clock = clock.AsFunction();
   MetricsRegistry registry;
-  Gossip g(o, &pool_, GossipMetrics::Create(registry));
   FakePeerNet net({"bad", "good"});
+  Gossip g(o, &pool_, GossipMetrics::Create(registry));
   g.Start(&net);
   std::vector<Bytes> bad_txs;
   for (uint64_t i = 0; i < 3; ++i) bad_txs.push_back(BadSignatureTx(key_, i));
@@ -576,8 +576,8 @@ TEST_F(GossipUnitTest, FailingPeerIsThrottledWithGrowingBackOff) {
 TEST_F(GossipUnitTest, PeerRelayingGoodTxsIsNeverThrottled) {
   GossipOptions o;
   o.fail_threshold = 1;  // the strictest setting
-  Gossip g(o, &pool_);
   FakePeerNet net({"good"});
+  Gossip g(o, &pool_);
   g.Start(&net);
   // New txs, the same ones again (duplicates), committed ones, expired ones
   // and ones too far ahead: none is a fault.
@@ -602,8 +602,8 @@ TEST_F(GossipUnitTest, PeerRelayingGoodTxsIsNeverThrottled) {
 TEST_F(GossipUnitTest, UndecodableBatchesCountAsFailures) {
   GossipOptions o;
   o.fail_threshold = 3;
-  Gossip g(o, &pool_);
   FakePeerNet net({"a"});
+  Gossip g(o, &pool_);
   g.Start(&net);
   for (int i = 0; i < 3; ++i) Deliver(g, "a", Bytes{0x05, 0x01});
   EXPECT_EQ(g.Stats().dropped_malformed, 3u);
