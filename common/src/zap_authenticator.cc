@@ -20,12 +20,6 @@
 namespace consortia {
 namespace {
 
-using bus_internal::Waker;
-using p2p_internal::kLogEvery;
-using p2p_internal::kMaxBatchPerWake;
-using p2p_internal::RecvMultipart;
-using p2p_internal::SocketError;
-
 constexpr char kZapEndpoint[] = "inproc://zeromq.zap.01";
 // ZAP requests carry 7 frames for CURVE.
 constexpr size_t kMaxZapFrames = 16;
@@ -131,8 +125,12 @@ class ZapAuthenticatorImpl final : public ZapAuthenticator {
   void ServeRequests() {
     std::vector<zmq::message_t> frames;
     bool too_many;
-    for (int i = 0; i < kMaxBatchPerWake && !stopping_.load(); ++i) {
-      if (!RecvMultipart(rep_, &frames, kMaxZapFrames, &too_many)) return;
+    for (int i = 0; i < p2p_internal::kMaxBatchPerWake && !stopping_.load();
+         ++i) {
+      if (!p2p_internal::RecvMultipart(rep_, &frames, kMaxZapFrames,
+                                       &too_many)) {
+        return;
+      }
       std::string request_id =
           frames.size() >= 2 ? frames[1].to_string() : std::string();
       Answer answer = Decide(frames, too_many);
@@ -199,7 +197,7 @@ class ZapAuthenticatorImpl final : public ZapAuthenticator {
   void LogRefusal(const std::string& what, std::string_view address) {
     absl::Time now = absl::Now();
     ++suppressed_;
-    if (now - last_log_ < kLogEvery) return;
+    if (now - last_log_ < p2p_internal::kLogEvery) return;
     spdlog::warn("p2p: refused {} from {} ({} refusal(s) since last report)",
                  what, address.empty() ? "?" : std::string(address),
                  suppressed_);
@@ -211,7 +209,7 @@ class ZapAuthenticatorImpl final : public ZapAuthenticator {
   zmq::socket_t rep_;  // the loop's once started
   const std::string domain_;
   ZapMetrics* const metrics_;
-  Waker waker_;
+  bus_internal::Waker waker_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> refused_{0};
@@ -249,7 +247,7 @@ absl::StatusOr<std::shared_ptr<ZapAuthenticator>> StartZapAuthenticator(
             "zap: this zmq context already has a ZAP handler (one per "
             "context)");
       }
-      return SocketError(e, "cannot bind the ZAP endpoint");
+      return p2p_internal::SocketError(e, "cannot bind the ZAP endpoint");
     }
     auto zap = std::make_shared<ZapAuthenticatorImpl>(
         ctx, std::move(rep), std::move(domain), metrics, *std::move(map));
@@ -259,7 +257,7 @@ absl::StatusOr<std::shared_ptr<ZapAuthenticator>> StartZapAuthenticator(
     zap->Start();
     return zap;
   } catch (const zmq::error_t& e) {
-    return SocketError(e, "cannot create the ZAP socket");
+    return p2p_internal::SocketError(e, "cannot create the ZAP socket");
   }
 }
 
