@@ -7,7 +7,6 @@
 #include <cstring>
 #include <limits>
 #include <optional>
-#include <set>
 #include <thread>
 #include <utility>
 
@@ -15,8 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "bus_internal.h"
-#include "consortia/config.h"
-#include "json_strict.h"
+#include "p2p_internal.h"
 #include "spdlog/spdlog.h"
 #include "zmq.hpp"
 
@@ -24,14 +22,10 @@ namespace consortia {
 namespace {
 
 using bus_internal::Waker;
-
-// The Z85 alphabet (ZeroMQ RFC 32), in digit order.
-constexpr std::string_view kZ85Alphabet =
-    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    ".-:+=^!/*?&<>()[]{}@%$#";
-
-constexpr char kZapEndpoint[] = "inproc://zeromq.zap.01";
-constexpr char kKeyType[] = "curvezmq";
+using p2p_internal::kLogEvery;
+using p2p_internal::kMaxBatchPerWake;
+using p2p_internal::RecvMultipart;
+using p2p_internal::SocketError;
 
 // ZMQ_ZAP_ENFORCE_DOMAIN: a draft option of libzmq 4.3 (Debian's build
 // accepts it). With it, a CURVE server whose context has no ZAP handler
@@ -39,16 +33,8 @@ constexpr char kKeyType[] = "curvezmq";
 // as a second line of defence behind the required ZapAuthenticator.
 constexpr int kZmqZapEnforceDomain = 93;
 
-// Envelope sender limit of the bus (bus.cc).
-constexpr size_t kMaxNodeIdBytes = 256;
 // Frames kept of one incoming message; a valid one has 3 on a ROUTER.
 constexpr size_t kMaxFrames = 4;
-// ZAP requests carry 7 frames for CURVE.
-constexpr size_t kMaxZapFrames = 16;
-// Messages handled per wake-up before the loop looks at its other sockets.
-constexpr int kMaxBatchPerWake = 1024;
-// A repeated warning (refused key, full queue) is logged at most this often.
-constexpr absl::Duration kLogEvery = absl::Seconds(10);
 
 // Monitor events of the outgoing (DEALER) sockets and the ROUTER.
 constexpr int kHandshakeFailedEvents = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
@@ -71,30 +57,6 @@ int ClampMs(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(d);
   return static_cast<int>(
       std::clamp<int64_t>(ms, 1, std::numeric_limits<int>::max()));
-}
-
-// Reads one whole multipart message without blocking; false when nothing is
-// waiting. Frames past max_frames are consumed and dropped (*too_many).
-bool RecvMultipart(zmq::socket_t& sock, std::vector<zmq::message_t>* parts,
-                   size_t max_frames, bool* too_many) {
-  parts->clear();
-  *too_many = false;
-  while (true) {
-    zmq::message_t m;
-    auto r = sock.recv(m, zmq::recv_flags::dontwait);
-    if (!r) return !parts->empty();
-    bool more = m.more();
-    if (parts->size() < max_frames) {
-      parts->push_back(std::move(m));
-    } else {
-      *too_many = true;
-    }
-    if (!more) return true;
-  }
-}
-
-absl::Status SocketError(const zmq::error_t& e, absl::string_view what) {
-  return absl::UnavailableError(absl::StrCat("p2p: ", what, ": ", e.what()));
 }
 
 absl::Status EndpointError(const zmq::error_t& e, absl::string_view verb,
@@ -134,209 +96,6 @@ zmq::socket_t StartMonitor(zmq::context_t& ctx, zmq::socket_t& sock,
 void StopMonitor(zmq::socket_t& sock) {
   if (sock.handle() != nullptr) zmq_socket_monitor(sock.handle(), nullptr, 0);
 }
-
-// ------------------------------------------------------------------- ZAP
-
-using AllowMap = std::map<CurveKey, std::string>;
-
-absl::StatusOr<AllowMap> BuildAllowMap(std::vector<AllowedKey> allowed) {
-  AllowMap map;
-  for (AllowedKey& a : allowed) {
-    if (a.node_id.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("zap: the allow-list entry for key ",
-                       CurveKeyToZ85(a.public_key), " has no node id"));
-    }
-    auto [it, inserted] = map.emplace(a.public_key, a.node_id);
-    if (!inserted && it->second != a.node_id) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "zap: key ", CurveKeyToZ85(a.public_key), " is listed for both \"",
-          it->second, "\" and \"", a.node_id, "\""));
-    }
-  }
-  return map;
-}
-
-class ZapAuthenticatorImpl final : public ZapAuthenticator {
- public:
-  ZapAuthenticatorImpl(zmq::context_t& ctx, zmq::socket_t rep,
-                       std::string domain, ZapMetrics* metrics, AllowMap map)
-      : ctx_(&ctx),
-        rep_(std::move(rep)),
-        domain_(std::move(domain)),
-        metrics_(metrics),
-        allowed_(std::move(map)) {}
-
-  ~ZapAuthenticatorImpl() override {
-    stopping_.store(true);
-    waker_.Signal();
-    if (thread_.joinable()) thread_.join();
-    rep_.close();  // when the loop never ran; otherwise already closed
-  }
-
-  bool ok() const { return waker_.ok(); }
-  void Start() {
-    thread_ = std::thread([this] { Loop(); });
-  }
-
-  absl::Status SetAllowList(std::vector<AllowedKey> allowed) override {
-    absl::StatusOr<AllowMap> map = BuildAllowMap(std::move(allowed));
-    if (!map.ok()) return map.status();
-    absl::MutexLock l(&mu_);
-    allowed_ = *std::move(map);
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<std::string> NodeIdOf(const CurveKey& key) const override {
-    absl::MutexLock l(&mu_);
-    auto it = allowed_.find(key);
-    if (it == allowed_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("zap: key ", CurveKeyToZ85(key), " is not allowed"));
-    }
-    return it->second;
-  }
-
-  void RefuseUntil(const CurveKey& key, absl::Time until) override {
-    absl::MutexLock l(&mu_);
-    refused_until_[key] = until;
-  }
-
-  const std::string& domain() const override { return domain_; }
-  const zmq::context_t* context() const override { return ctx_; }
-  uint64_t accepted() const override { return accepted_.load(); }
-  uint64_t refused() const override { return refused_.load(); }
-
- private:
-  struct Answer {
-    std::string code;
-    std::string text;
-    std::string user_id;
-  };
-
-  void Loop() {
-    while (!stopping_.load()) {
-      try {
-        zmq_pollitem_t items[2] = {};
-        items[0].socket = rep_.handle();
-        items[0].events = ZMQ_POLLIN;
-        items[1].fd = waker_.fd();
-        items[1].events = ZMQ_POLLIN;
-        zmq::poll(items, 2, std::chrono::milliseconds(-1));
-        if (items[1].revents & ZMQ_POLLIN) waker_.Drain();
-        if (items[0].revents & ZMQ_POLLIN) ServeRequests();
-      } catch (const zmq::error_t& e) {
-        if (e.num() == ETERM) break;
-        // EINTR, or unexpected for a REP socket: keep serving.
-      }
-    }
-    // Closed here so that a terminated context can finish even while this
-    // object is still referenced.
-    rep_.close();
-  }
-
-  void ServeRequests() {
-    std::vector<zmq::message_t> frames;
-    bool too_many;
-    for (int i = 0; i < kMaxBatchPerWake && !stopping_.load(); ++i) {
-      if (!RecvMultipart(rep_, &frames, kMaxZapFrames, &too_many)) return;
-      std::string request_id =
-          frames.size() >= 2 ? frames[1].to_string() : std::string();
-      Answer answer = Decide(frames, too_many);
-      if (answer.code == "200") {
-        accepted_.fetch_add(1);
-        if (metrics_ != nullptr) metrics_->Accepted();
-      } else {
-        refused_.fetch_add(1);
-        if (metrics_ != nullptr) metrics_->Refused();
-      }
-      // A REP socket must answer before it can read the next request.
-      std::array<std::string, 6> reply = {
-          "1.0", request_id, answer.code, answer.text, answer.user_id, ""};
-      for (size_t f = 0; f < reply.size(); ++f) {
-        rep_.send(zmq::buffer(reply[f]), f + 1 < reply.size()
-                                             ? zmq::send_flags::sndmore
-                                             : zmq::send_flags::none);
-      }
-    }
-  }
-
-  // Frames (RFC 27): version, request id, domain, address, routing id,
-  // mechanism, credentials...
-  Answer Decide(const std::vector<zmq::message_t>& frames, bool too_many) {
-    if (too_many || frames.size() < 6 || frames[0].to_string_view() != "1.0") {
-      LogRefusal("a malformed ZAP request", "");
-      return {"500", "malformed ZAP request", ""};
-    }
-    std::string_view domain = frames[2].to_string_view();
-    std::string_view address = frames[3].to_string_view();
-    std::string_view mechanism = frames[5].to_string_view();
-    if (mechanism != "CURVE" || frames.size() != 7 ||
-        frames[6].size() != CurveKey().size()) {
-      LogRefusal(absl::StrCat("mechanism ", std::string(mechanism)), address);
-      return {"400", "only CURVE is accepted", ""};
-    }
-    if (domain != domain_) {
-      LogRefusal(absl::StrCat("ZAP domain \"", std::string(domain), "\""),
-                 address);
-      return {"400", "unknown ZAP domain", ""};
-    }
-    CurveKey key;
-    std::memcpy(key.data(), frames[6].data(), key.size());
-    {
-      absl::MutexLock l(&mu_);
-      if (auto r = refused_until_.find(key); r != refused_until_.end()) {
-        if (absl::Now() < r->second) {
-          LogRefusal(
-              absl::StrCat("backed-off key ", CurveKeyToZ85(key), " (abuse)"),
-              address);
-          return {"400", "backed off", ""};
-        }
-        refused_until_.erase(r);
-      }
-      auto it = allowed_.find(key);
-      if (it != allowed_.end()) return {"200", "OK", it->second};
-    }
-    LogRefusal(absl::StrCat("key ", CurveKeyToZ85(key)), address);
-    return {"400", "key not allowed", ""};
-  }
-
-  // Thread of the loop only. A peer that keeps retrying is refused at every
-  // reconnect, so the log says so at most once per kLogEvery.
-  void LogRefusal(const std::string& what, std::string_view address) {
-    absl::Time now = absl::Now();
-    ++suppressed_;
-    if (now - last_log_ < kLogEvery) return;
-    spdlog::warn("p2p: refused {} from {} ({} refusal(s) since last report)",
-                 what, address.empty() ? "?" : std::string(address),
-                 suppressed_);
-    last_log_ = now;
-    suppressed_ = 0;
-  }
-
-  const zmq::context_t* const ctx_;
-  zmq::socket_t rep_;  // the loop's once started
-  const std::string domain_;
-  ZapMetrics* const metrics_;
-  Waker waker_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<uint64_t> accepted_{0};
-  std::atomic<uint64_t> refused_{0};
-
-  mutable absl::Mutex mu_;
-  AllowMap allowed_ ABSL_GUARDED_BY(mu_);
-  // Keys refused for a while (RefuseUntil); at most one per allowed key.
-  std::map<CurveKey, absl::Time> refused_until_ ABSL_GUARDED_BY(mu_);
-
-  // Loop thread only.
-  absl::Time last_log_ = absl::InfinitePast();
-  uint64_t suppressed_ = 0;
-
-  std::thread thread_;
-};
-
-// --------------------------------------------------------------- PeerNet
-
 class PeerNetImpl final : public PeerNet {
  public:
   PeerNetImpl(zmq::context_t& ctx, PeerNetOptions options,
@@ -938,252 +697,7 @@ class PeerNetImpl final : public PeerNet {
 
   std::thread thread_;
 };
-
-// Checks the options and returns the peers to connect to (this node
-// removed).
-absl::StatusOr<std::vector<PeerInfo>> CheckOptions(const zmq::context_t& ctx,
-                                                   const PeerNetOptions& o) {
-  if (o.node_id.empty() || o.node_id.size() > kMaxNodeIdBytes) {
-    return absl::InvalidArgumentError(
-        "p2p: node_id must be 1 to 256 bytes long");
-  }
-  if (o.bind_endpoint.empty()) {
-    return absl::InvalidArgumentError("p2p: bind_endpoint is empty");
-  }
-  if (o.authenticator == nullptr) {
-    return absl::InvalidArgumentError(
-        "p2p: no ZapAuthenticator: a CURVE server without one admits anyone");
-  }
-  if (o.authenticator->context() != &ctx) {
-    return absl::InvalidArgumentError(
-        "p2p: the ZapAuthenticator belongs to another zmq context");
-  }
-  if (o.send_hwm <= 0 || o.recv_hwm <= 0 || o.max_message_bytes <= 0) {
-    return absl::InvalidArgumentError(
-        "p2p: send_hwm, recv_hwm and max_message_bytes must be positive");
-  }
-  for (const auto& [type, limit] : o.max_message_bytes_by_type) {
-    if (limit <= 0 || limit > o.max_message_bytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("p2p: the limit of message type ", type,
-                       " must be positive and at most max_message_bytes"));
-    }
-  }
-  if (o.budget.interval <= absl::ZeroDuration() ||
-      o.budget.back_off < absl::ZeroDuration() ||
-      o.budget.abusive_intervals < 0) {
-    return absl::InvalidArgumentError(
-        "p2p: the peer budget needs a positive interval, a back_off of at "
-        "least 0 and abusive_intervals of at least 0");
-  }
-  if (o.reconnect_interval <= absl::ZeroDuration() ||
-      o.reconnect_interval_max < o.reconnect_interval ||
-      o.heartbeat_interval <= absl::ZeroDuration() ||
-      o.heartbeat_timeout < o.heartbeat_interval) {
-    return absl::InvalidArgumentError(
-        "p2p: reconnect and heartbeat intervals must be positive, and each "
-        "maximum/timeout at least its interval");
-  }
-  std::vector<PeerInfo> peers;
-  std::set<std::string> ids;
-  for (const PeerInfo& p : o.peers) {
-    if (p.id == o.node_id) {
-      if (p.public_key != o.key_pair.public_key) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("p2p: the peer list gives this node (", o.node_id,
-                         ") another public key than its key pair's"));
-      }
-      continue;
-    }
-    if (p.id.empty() || p.id.size() > kMaxNodeIdBytes) {
-      return absl::InvalidArgumentError(
-          "p2p: a peer id must be 1 to 256 bytes long");
-    }
-    if (!ids.insert(p.id).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("p2p: peer \"", p.id, "\" is listed twice"));
-    }
-    if (p.public_key == o.key_pair.public_key) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "p2p: peer \"", p.id, "\" has this node's own public key"));
-    }
-    if (p.endpoint.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("p2p: peer \"", p.id, "\" has no endpoint"));
-    }
-    peers.push_back(p);
-  }
-  return peers;
-}
-
 }  // namespace
-
-// ------------------------------------------------------------------- keys
-
-absl::StatusOr<CurveKeyPair> GenerateCurveKeyPair() {
-  if (!zmq_has("curve")) {
-    return absl::UnimplementedError("p2p: this libzmq has no CURVE support");
-  }
-  char pub[kCurveKeyZ85Chars + 1];
-  char sec[kCurveKeyZ85Chars + 1];
-  if (zmq_curve_keypair(pub, sec) != 0) {
-    return absl::InternalError(absl::StrCat("p2p: cannot generate a key pair: ",
-                                            zmq_strerror(zmq_errno())));
-  }
-  absl::StatusOr<CurveKey> p = CurveKeyFromZ85(pub);
-  absl::StatusOr<CurveKey> s = CurveKeyFromZ85(sec);
-  std::memset(sec, 0, sizeof(sec));
-  if (!p.ok() || !s.ok()) {
-    return absl::InternalError("p2p: libzmq returned a malformed key pair");
-  }
-  return CurveKeyPair{*p, *s};
-}
-
-std::string CurveKeyToZ85(const CurveKey& key) {
-  char out[kCurveKeyZ85Chars + 1];
-  zmq_z85_encode(out, key.data(), key.size());
-  return std::string(out, kCurveKeyZ85Chars);
-}
-
-absl::StatusOr<CurveKey> CurveKeyFromZ85(std::string_view text) {
-  if (text.size() != kCurveKeyZ85Chars) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("key: Z85 text must be ", kCurveKeyZ85Chars,
-                     " characters, not ", text.size()));
-  }
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (kZ85Alphabet.find(text[i]) == std::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("key: character ", i, " is not in the Z85 alphabet"));
-    }
-  }
-  // Every 5-character group is a base-85 number that must fit 32 bits; one
-  // above wraps in a decoder, so a key would have several texts.
-  for (size_t g = 0; g < text.size(); g += 5) {
-    uint64_t v = 0;
-    for (size_t i = g; i < g + 5; ++i) v = v * 85 + kZ85Alphabet.find(text[i]);
-    if (v > std::numeric_limits<uint32_t>::max()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("key: Z85 group at character ", g, " is out of range"));
-    }
-  }
-  std::string z(text);
-  CurveKey key;
-  if (zmq_z85_decode(key.data(), z.c_str()) == nullptr) {
-    return absl::InvalidArgumentError("key: not valid Z85");
-  }
-  return key;
-}
-
-absl::StatusOr<CurveKey> CurvePublicKeyOf(const CurveKey& secret_key) {
-  std::string sec = CurveKeyToZ85(secret_key);
-  char pub[kCurveKeyZ85Chars + 1];
-  int rc = zmq_curve_public(pub, sec.c_str());
-  std::fill(sec.begin(), sec.end(), '\0');
-  if (rc != 0) {
-    return absl::InternalError(absl::StrCat("p2p: cannot derive a public key: ",
-                                            zmq_strerror(zmq_errno())));
-  }
-  return CurveKeyFromZ85(std::string_view(pub, kCurveKeyZ85Chars));
-}
-
-std::string CurveKeyPairToJson(const CurveKeyPair& pair) {
-  nlohmann::json j;
-  j["key_type"] = kKeyType;
-  j["public_key"] = CurveKeyToZ85(pair.public_key);
-  j["secret_key"] = CurveKeyToZ85(pair.secret_key);
-  return j.dump();
-}
-
-absl::StatusOr<CurveKeyPair> ParseCurveKeyPairJson(std::string_view text) {
-  absl::StatusOr<nlohmann::json> j =
-      json_internal::ParseStrictJson(text, "curve key");
-  if (!j.ok()) return j.status();
-  if (!j->is_object()) {
-    return absl::InvalidArgumentError("curve key: not a JSON object");
-  }
-  auto field = [&](const char* name) -> absl::StatusOr<std::string> {
-    auto it = j->find(name);
-    if (it == j->end() || !it->is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "curve key: field \"", name, "\" is missing or not a string"));
-    }
-    return it->get<std::string>();
-  };
-  absl::StatusOr<std::string> type = field("key_type");
-  if (!type.ok()) return type.status();
-  if (*type != kKeyType) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "curve key: key_type is \"", *type, "\", expected \"", kKeyType, "\""));
-  }
-  CurveKeyPair pair;
-  for (auto [name, out] :
-       {std::pair<const char*, CurveKey*>{"public_key", &pair.public_key},
-        std::pair<const char*, CurveKey*>{"secret_key", &pair.secret_key}}) {
-    absl::StatusOr<std::string> z85 = field(name);
-    if (!z85.ok()) return z85.status();
-    absl::StatusOr<CurveKey> key = CurveKeyFromZ85(*z85);
-    if (!key.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "curve key: field \"", name, "\": ", key.status().message()));
-    }
-    *out = *key;
-  }
-  absl::StatusOr<CurveKey> derived = CurvePublicKeyOf(pair.secret_key);
-  if (!derived.ok()) return derived.status();
-  if (*derived != pair.public_key) {
-    return absl::InvalidArgumentError(
-        "curve key: public_key does not belong to secret_key");
-  }
-  return pair;
-}
-
-absl::StatusOr<CurveKeyPair> LoadCurveKeyPair(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadFile(path);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<CurveKeyPair> pair = ParseCurveKeyPairJson(*text);
-  if (!pair.ok()) {
-    return absl::Status(pair.status().code(),
-                        absl::StrCat(path, ": ", pair.status().message()));
-  }
-  return pair;
-}
-
-// ------------------------------------------------------------------- ZAP
-
-absl::StatusOr<std::shared_ptr<ZapAuthenticator>> StartZapAuthenticator(
-    zmq::context_t& ctx, std::vector<AllowedKey> allowed, std::string domain,
-    ZapMetrics* metrics) {
-  if (domain.empty()) {
-    return absl::InvalidArgumentError("zap: the domain is empty");
-  }
-  absl::StatusOr<AllowMap> map = BuildAllowMap(std::move(allowed));
-  if (!map.ok()) return map.status();
-  try {
-    zmq::socket_t rep(ctx, zmq::socket_type::rep);
-    rep.set(zmq::sockopt::linger, 0);
-    try {
-      rep.bind(kZapEndpoint);
-    } catch (const zmq::error_t& e) {
-      if (e.num() == EADDRINUSE) {
-        return absl::AlreadyExistsError(
-            "zap: this zmq context already has a ZAP handler (one per "
-            "context)");
-      }
-      return SocketError(e, "cannot bind the ZAP endpoint");
-    }
-    auto zap = std::make_shared<ZapAuthenticatorImpl>(
-        ctx, std::move(rep), std::move(domain), metrics, *std::move(map));
-    if (!zap->ok()) {
-      return absl::ResourceExhaustedError("zap: cannot create an eventfd");
-    }
-    zap->Start();
-    return zap;
-  } catch (const zmq::error_t& e) {
-    return SocketError(e, "cannot create the ZAP socket");
-  }
-}
-
 // --------------------------------------------------------------- PeerNet
 
 std::string_view PeerDropName(PeerDrop why) {
@@ -1215,7 +729,8 @@ std::vector<AllowedKey> AllowListOf(const std::vector<PeerInfo>& peers) {
 
 absl::StatusOr<std::unique_ptr<PeerNet>> StartPeerNet(zmq::context_t& ctx,
                                                       PeerNetOptions options) {
-  absl::StatusOr<std::vector<PeerInfo>> peers = CheckOptions(ctx, options);
+  absl::StatusOr<std::vector<PeerInfo>> peers =
+      p2p_internal::CheckPeerNetOptions(ctx, options);
   if (!peers.ok()) return peers.status();
   std::unique_ptr<PeerNetImpl> net;
   try {

@@ -3,12 +3,9 @@
 // configured nodes. Consensus (proposals, votes, block sync) and mempool
 // gossip send their messages through a PeerNet.
 //
-// Keys. A node has a CurveZMQ transport key pair (Curve25519), distinct from
-// its signing key (consortia/config.h NodeKey): the transport key encrypts
-// and authenticates the link, the signing key signs votes and blocks. Keys
-// are 32 bytes; their text form is Z85 (40 characters), as ZeroMQ writes
-// them. A key file is JSON:
-//   {"key_type": "curvezmq", "public_key": "<z85>", "secret_key": "<z85>"}
+// Keys. A node has a CurveZMQ transport key pair, distinct from its signing
+// key; see consortia/curve_keys.h (keys and key files) and
+// consortia/zap_authenticator.h (the ZAP handler), both included here.
 //
 // Topology. Each node binds one ROUTER socket (the CURVE server) on its p2p
 // endpoint and connects one DEALER (a CURVE client that knows the server's
@@ -17,13 +14,13 @@
 // pair of nodes has two connections, each authenticated at its server end.
 //
 // Authentication. A CURVE server admits any client that completes the
-// handshake unless a ZAP handler says otherwise. The ZapAuthenticator below
-// is that handler: it answers "200" only for keys on its allow-list, and
-// gives each admitted connection a User-Id (the node id). A PeerNet takes the
-// sender of every message from that User-Id, never from what the sender
-// claims, and drops a message whose envelope names another sender. The
-// client end authenticates the server by its public key: a server with
-// another key cannot complete the handshake.
+// handshake unless a ZAP handler says otherwise. The ZapAuthenticator
+// (consortia/zap_authenticator.h) is that handler: it answers "200" only for
+// keys on its allow-list, and gives each admitted connection a User-Id (the
+// node id). A PeerNet takes the sender of every message from that User-Id,
+// never from what the sender claims, and drops a message whose envelope names
+// another sender. The client end authenticates the server by its public key:
+// a server with another key cannot complete the handshake.
 //
 // Wire. Every message is the bus Envelope (consortia/bus.h, kind kEvent,
 // sender = the sending node's id, id = the sender's message sequence) and a
@@ -80,119 +77,14 @@
 #include "absl/time/time.h"
 #include "consortia/bus.h"
 #include "consortia/bytes.h"
+#include "consortia/curve_keys.h"
+#include "consortia/zap_authenticator.h"
 
 namespace zmq {
 class context_t;
 }
 
 namespace consortia {
-
-// ------------------------------------------------------------------- keys
-
-// A Curve25519 public or secret key.
-using CurveKey = std::array<uint8_t, 32>;
-
-struct CurveKeyPair {
-  CurveKey public_key{};
-  CurveKey secret_key{};
-};
-
-// Length of a key's Z85 text.
-inline constexpr size_t kCurveKeyZ85Chars = 40;
-
-// A fresh key pair from the system's random source. Unimplemented if this
-// libzmq was built without CURVE; Internal on any other failure.
-absl::StatusOr<CurveKeyPair> GenerateCurveKeyPair();
-
-// The 40-character Z85 text of a key.
-std::string CurveKeyToZ85(const CurveKey& key);
-// Parses Z85 text. InvalidArgument (with the reason) unless it is exactly 40
-// characters of the Z85 alphabet in canonical form (each 5-character group
-// below 2^32), so one key has exactly one text.
-absl::StatusOr<CurveKey> CurveKeyFromZ85(std::string_view text);
-
-// The public key that belongs to `secret_key`. Internal if libzmq cannot
-// derive it (built without CURVE).
-absl::StatusOr<CurveKey> CurvePublicKeyOf(const CurveKey& secret_key);
-
-// The key file text (see the top of this file), one line, no secret
-// redaction: write it with mode 0600.
-std::string CurveKeyPairToJson(const CurveKeyPair& pair);
-// Parses a key file's text. InvalidArgument naming the field when the JSON is
-// malformed, repeats a key, lacks a field, key_type is not "curvezmq", a key
-// is not valid Z85, or the public key does not belong to the secret key.
-absl::StatusOr<CurveKeyPair> ParseCurveKeyPairJson(std::string_view text);
-// Reads and parses a key file: ReadFile's errors (NotFound, ...) or
-// ParseCurveKeyPairJson's, with the path in the message.
-absl::StatusOr<CurveKeyPair> LoadCurveKeyPair(const std::string& path);
-
-// ------------------------------------------------------------------- ZAP
-
-// ZAP domain of the p2p ROUTER sockets.
-inline constexpr char kPeerZapDomain[] = "consortia.p2p";
-
-// One admitted key and the User-Id its connections get (the node id).
-struct AllowedKey {
-  std::string node_id;
-  CurveKey public_key{};
-};
-
-// Optional counters of a ZapAuthenticator. Implementations must be
-// thread-safe; the calls come from the authenticator's thread.
-class ZapMetrics {
- public:
-  virtual ~ZapMetrics() = default;
-  virtual void Accepted() {}
-  // A handshake was refused (400): unknown key, other mechanism or domain.
-  virtual void Refused() {}
-};
-
-// The ZAP handler (ZeroMQ RFC 27) of one zmq::context_t: a thread with a REP
-// socket bound on inproc://zeromq.zap.01, which every CURVE server socket of
-// the context asks before admitting a client. It answers:
-//   200 + User-Id = node id  for mechanism CURVE, this authenticator's
-//                            domain, and a client key on the allow-list;
-//   400                      for anything else (unknown key, another
-//                            mechanism, another domain);
-//   500                      for a request that does not follow ZAP 1.0.
-// ZeroMQ allows one ZAP handler per context, so the composition root creates
-// exactly one per context (StartZapAuthenticator fails with AlreadyExists
-// for a second one) and gives it to every PeerNet of that context.
-//
-// The allow-list can change at run time (a validator set change); the new
-// list applies to handshakes from then on. Connections already admitted stay
-// open until they drop.
-//
-// Thread-safe: any thread may call any method. Destroy it after the PeerNets
-// that use it (they hold a shared_ptr) and before the context.
-class ZapAuthenticator {
- public:
-  virtual ~ZapAuthenticator() = default;
-
-  // Replaces the allow-list. InvalidArgument (and the old list stays) if two
-  // entries share a key with different node ids, or a node id is empty.
-  virtual absl::Status SetAllowList(std::vector<AllowedKey> allowed) = 0;
-  // The node id of an allowed key, or NotFound.
-  virtual absl::StatusOr<std::string> NodeIdOf(const CurveKey& key) const = 0;
-  // Refuses handshakes with `key` (400) until `until` (a PeerNet's back-off
-  // after sustained abuse), even though it is allowed.
-  virtual void RefuseUntil(const CurveKey& key, absl::Time until) = 0;
-
-  virtual const std::string& domain() const = 0;
-  // The context whose ZAP handler this is.
-  virtual const zmq::context_t* context() const = 0;
-  // Handshakes answered 200 and 400 (including 500) since start.
-  virtual uint64_t accepted() const = 0;
-  virtual uint64_t refused() const = 0;
-};
-
-// Binds the context's ZAP endpoint and starts answering. AlreadyExists if the
-// context already has a ZAP handler; InvalidArgument if the allow-list is
-// invalid (see SetAllowList) or the domain is empty; Unavailable if the
-// socket cannot be created (context terminated).
-absl::StatusOr<std::shared_ptr<ZapAuthenticator>> StartZapAuthenticator(
-    zmq::context_t& ctx, std::vector<AllowedKey> allowed,
-    std::string domain = kPeerZapDomain, ZapMetrics* metrics = nullptr);
 
 // ---------------------------------------------------------------- PeerNet
 

@@ -31,6 +31,7 @@
 #include "consortia/service_api.h"
 #include "consortia/thread_pool.h"
 #include "consortia/types.h"
+#include "double_sign_guard.h"
 #include "signer.h"
 #include "tendermint/state_machine.h"
 #include "wal.h"

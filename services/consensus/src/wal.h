@@ -4,22 +4,9 @@
 //
 // On-disk layout. A WAL is a directory (normally <data_dir>/consensus/wal)
 // holding a LOCK file and numbered segments "seg-<20 digits>.wal". A segment
-// is a sequence of frames:
-//
-//   [u32 length, little-endian][u32 crc32c, little-endian][payload]
-//
-// where length is the payload size (1 .. max_record_bytes) and the checksum is
-// CRC-32C (Castagnoli) over the four length bytes followed by the payload, so
-// a damaged length field is caught as well as a damaged payload. The payload is
-// one record in the project codec (consortia/codec.h): a kind byte, then
-//   1 SignedVote:     bytes EncodeVote(vote)       (signature included)
-//   2 SignedProposal: varint height, varint round, bytes message (opaque)
-//   3 EndHeight:      varint height
-//   4 LockState:      varint height, varint round, then twice (locked, valid)
-//                     bool present [, varint round, 32-byte value hash]
-//   5 Polka:          varint height, varint count (<= 1024), then count
-//                     times bytes EncodeVote(vote), then bytes proposal
-//                     (opaque, empty when none)
+// is a sequence of CRC-32C frames (wal_frame.h), each holding one record
+// (wal_record.h). File access goes through WalEnv (wal_env.h); signing goes
+// through the WAL with DoubleSignGuard (double_sign_guard.h).
 //
 // Recovery rules (Wal::Open):
 // - Only the last segment can end in a torn write: every earlier segment was
@@ -36,8 +23,9 @@
 //   hold votes already sent. Open refuses with DataLoss and the operator
 //   decides.
 // - A frame whose checksum verifies but whose payload does not decode (a
-//   record kind from a newer version, for example) is refused with DataLoss
-//   too: it was written whole, so discarding it could forget a vote.
+//   record kind from a newer version, or the retired kind 4, for example) is
+//   refused with DataLoss too: it was written whole, so discarding it could
+//   forget a vote.
 //
 // Segments and compaction: after an appended EndHeight, if the current segment
 // has reached max_segment_bytes, a new segment is started, and the oldest
@@ -48,14 +36,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <tuple>
-#include <variant>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -64,160 +51,11 @@
 #include "absl/synchronization/mutex.h"
 #include "consortia/bytes.h"
 #include "consortia/types.h"
+#include "wal_env.h"
+#include "wal_frame.h"
+#include "wal_record.h"
 
 namespace consortia::consensus {
-
-// ---------------------------------------------------------------------------
-// Records
-
-// A signed proposal, kept as the opaque encoding of the proposal message (the
-// Tendermint engine defines it) with the height and round it is for.
-struct WalProposal {
-  uint64_t height = 0;
-  uint32_t round = 0;
-  Bytes message;
-  bool operator==(const WalProposal&) const = default;
-};
-
-// Height `height` is committed: replay after a restart starts after the last
-// one of these.
-struct WalEndHeight {
-  uint64_t height = 0;
-  bool operator==(const WalEndHeight&) const = default;
-};
-
-// A round and the hash of the value (block) chosen in it.
-struct WalRoundValue {
-  uint32_t round = 0;
-  Hash32 value_hash{};
-  bool operator==(const WalRoundValue&) const = default;
-};
-
-// Tendermint's locking state at (height, round): lockedRound/lockedValue and
-// validRound/validValue of the paper; absent = -1 / nil.
-struct WalLockState {
-  uint64_t height = 0;
-  uint32_t round = 0;
-  std::optional<WalRoundValue> locked;
-  std::optional<WalRoundValue> valid;
-  bool operator==(const WalLockState&) const = default;
-};
-
-// What made this validator lock on a block, logged before its precommit:
-// the prevotes of more than two thirds of the power (the "polka", other
-// validators' votes) and the proposal that carries the block (its encoding;
-// empty when the proposal is this validator's own, logged already). A
-// restarted validator replays them with its own messages, so it can show
-// its lock's justification to its peers and re-propose the block: without
-// them a lock whose polka or block no live peer still holds could never be
-// released (a liveness loss the simulation finds).
-struct WalPolka {
-  uint64_t height = 0;
-  std::vector<Vote> votes;
-  Bytes proposal;
-  bool operator==(const WalPolka&) const = default;
-};
-
-// One WAL record. A Vote is a vote this validator signed (with its signature).
-using WalRecord =
-    std::variant<Vote, WalProposal, WalEndHeight, WalLockState, WalPolka>;
-
-// The height a record belongs to.
-uint64_t WalRecordHeight(const WalRecord& r);
-
-// The payload encoding of a record (kind byte + fields), and its inverse.
-// DecodeWalRecord returns InvalidArgument for an unknown kind, malformed
-// fields or trailing bytes.
-Bytes EncodeWalRecord(const WalRecord& r);
-absl::StatusOr<WalRecord> DecodeWalRecord(ByteView payload);
-
-// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) of data, continuing
-// from a previous value `crc` (0 to start).
-uint32_t Crc32c(uint32_t crc, ByteView data);
-
-inline constexpr size_t kWalFrameHeaderBytes = 8;
-// Large enough for a proposal that carries a full block.
-inline constexpr size_t kDefaultMaxWalRecordBytes = kMaxBlockBytes + (1 << 20);
-
-// Appends the frame of one record (header + payload) to *out.
-void AppendWalFrame(const WalRecord& r, Bytes* out);
-
-// What ScanWalSegment found.
-struct WalSegmentScan {
-  enum class Tail {
-    kClean,        // every byte belongs to a good frame
-    kTruncated,    // a frame header or payload runs past the end of the data
-    kBadLength,    // a length of 0 or over max_record_bytes
-    kBadChecksum,  // the checksum does not match the length and payload
-    kUndecodable,  // the checksum matches but the payload does not decode
-  };
-  std::vector<WalRecord> records;  // the good records, in order
-  std::vector<uint64_t> offsets;   // where each record's frame starts
-  uint64_t valid_bytes = 0;        // end of the last good frame
-  Tail tail = Tail::kClean;
-  std::string detail;  // what was wrong at valid_bytes, "" when clean
-};
-
-// Decodes the frames of one segment's bytes, stopping at the first bad frame
-// (see the recovery rules above). Never fails and never reads past `data`;
-// every returned record came from a frame whose checksum verified.
-WalSegmentScan ScanWalSegment(
-    ByteView data, size_t max_record_bytes = kDefaultMaxWalRecordBytes);
-
-// ---------------------------------------------------------------------------
-// Files
-
-// An open file that is only appended to. Not thread-safe.
-class WalWritableFile {
- public:
-  virtual ~WalWritableFile() = default;
-  // Writes all of data at the end of the file. Internal on an I/O error (the
-  // file may then hold part of data).
-  virtual absl::Status Append(ByteView data) = 0;
-  // Makes everything appended so far durable (fdatasync). Internal on error:
-  // then nothing written since the last successful Sync is known to be on
-  // disk.
-  virtual absl::Status Sync() = 0;
-};
-
-// A lock held as long as the object lives.
-class WalFileLock {
- public:
-  virtual ~WalFileLock() = default;
-};
-
-// The file operations the WAL needs, behind an interface so that tests can
-// fail or slow them. Implementations are thread-safe. Errors are Internal with
-// the path and errno text unless stated otherwise.
-class WalEnv {
- public:
-  virtual ~WalEnv() = default;
-  // Creates dir and missing parents (like mkdir -p), each new directory
-  // made durable in its parent.
-  virtual absl::Status CreateDirs(const std::string& dir) = 0;
-  // Names (not paths) of the entries in dir.
-  virtual absl::StatusOr<std::vector<std::string>> ListDir(
-      const std::string& dir) = 0;
-  virtual absl::StatusOr<Bytes> ReadFile(const std::string& path) = 0;
-  // Opens path for appending, creating it if missing.
-  virtual absl::StatusOr<std::unique_ptr<WalWritableFile>> OpenAppend(
-      const std::string& path) = 0;
-  // Cuts path to size bytes and makes that durable.
-  virtual absl::Status Truncate(const std::string& path, uint64_t size) = 0;
-  virtual absl::Status Remove(const std::string& path) = 0;
-  // Makes the directory's entries (created or removed files) durable.
-  virtual absl::Status SyncDir(const std::string& dir) = 0;
-  // An exclusive advisory lock on path (created if missing), also against
-  // other opens in this process. FailedPrecondition if someone holds it.
-  virtual absl::StatusOr<std::unique_ptr<WalFileLock>> Lock(
-      const std::string& path) = 0;
-};
-
-// Plain POSIX files (open/write/fdatasync/ftruncate/flock).
-std::unique_ptr<WalEnv> NewPosixWalEnv();
-
-// ---------------------------------------------------------------------------
-// The log
 
 struct WalOptions {
   // A new segment starts after an EndHeight once the current one has this
@@ -306,14 +144,13 @@ class Wal {
   // Kept for heights > last_end_height() - keep_heights.
   std::optional<Vote> FindSignedVote(uint64_t height, uint32_t round,
                                      VoteType type) const;
-  // Every logged vote at height, by round then type.
-  std::vector<Vote> LastSignedVotes(uint64_t height) const;
   // The logged proposal message for (height, round).
   std::optional<Bytes> FindProposal(uint64_t height, uint32_t round) const;
 
   WalStats stats() const;
-  // Paths of the current segments, oldest first.
-  std::vector<std::string> SegmentPaths() const;
+  // Paths of the current segments, oldest first. A test hook: tests damage
+  // segments through it.
+  std::vector<std::string> TestOnlySegmentPaths() const;
 
  private:
   using VoteKey = std::tuple<uint64_t, uint32_t, uint8_t>;  // height,round,type
@@ -351,58 +188,6 @@ class Wal {
   std::map<std::pair<uint64_t, uint32_t>, Bytes> proposals_
       ABSL_GUARDED_BY(mu_);
   WalStats stats_ ABSL_GUARDED_BY(mu_);
-};
-
-// ---------------------------------------------------------------------------
-// The double-sign guard
-
-// Signs votes and proposals only through the WAL: a new one is logged (and
-// synced) before it is returned, and one that would conflict with a logged one
-// is refused, the logged one being returned to re-send instead.
-// Thread-safe (one sign-and-log at a time).
-class DoubleSignGuard {
- public:
-  // Makes a signed vote for exactly (type, height, round, block_hash).
-  using SignVoteFn = std::function<absl::StatusOr<Vote>(
-      VoteType type, uint64_t height, uint32_t round, const Hash32& hash)>;
-  // Makes the signed proposal message for the guarded (height, round).
-  using MakeProposalFn = std::function<absl::StatusOr<Bytes>()>;
-
-  enum class Outcome {
-    kSigned,    // newly signed and logged: send it
-    kResent,    // the same vote/proposal was logged before: send it again
-    kConflict,  // another one was logged for this slot: refused; `vote` /
-                // `message` is the logged one, to re-send instead
-  };
-  struct VoteResult {
-    Outcome outcome = Outcome::kSigned;
-    Vote vote;
-  };
-  struct ProposalResult {
-    Outcome outcome = Outcome::kSigned;
-    Bytes message;
-  };
-
-  // `wal` must outlive the guard.
-  DoubleSignGuard(Wal* wal, SignVoteFn sign_vote);
-
-  // The vote to send for (type, height, round, block_hash). Errors (send
-  // nothing): FailedPrecondition for a vote not logged before at a height
-  // <= wal->last_end_height() (that height is over); the signer's error;
-  // Internal if the signer returned a different vote; the WAL's Append error
-  // (the vote is not durable).
-  absl::StatusOr<VoteResult> SignVote(VoteType type, uint64_t height,
-                                      uint32_t round, const Hash32& block_hash);
-  // The proposal to send at (height, round): the logged one if any (kResent:
-  // a proposer proposes once per round), else make() is called and its
-  // result logged first. Errors as SignVote.
-  absl::StatusOr<ProposalResult> SignProposal(uint64_t height, uint32_t round,
-                                              const MakeProposalFn& make);
-
- private:
-  Wal* const wal_;
-  const SignVoteFn sign_vote_;
-  absl::Mutex mu_;
 };
 
 }  // namespace consortia::consensus

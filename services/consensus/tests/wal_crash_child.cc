@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/types.h"
+#include "double_sign_guard.h"
 #include "wal.h"
 
 namespace {

@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "consortia/process.h"
+#include "double_sign_guard.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -181,9 +182,6 @@ TEST(ConsensusWalCodec, EveryRecordKindRoundTrips) {
       MakeVote(VoteType::kPrecommit, 7, 2, 0xab),
       WalProposal{7, 2, ToBytes("proposal bytes")},
       WalEndHeight{7},
-      WalLockState{8, 1, WalRoundValue{1, H(1)}, std::nullopt},
-      WalLockState{8, 3, std::nullopt, WalRoundValue{2, H(2)}},
-      WalLockState{9, 0, std::nullopt, std::nullopt},
       WalPolka{9,
                {MakeVote(VoteType::kPrevote, 9, 1, 0xcd),
                 MakeVote(VoteType::kPrevote, 9, 1, 0xcd)},
@@ -260,7 +258,7 @@ TEST_F(ConsensusWalTest, OpenCreatesTheDirectoryAndAnEmptyLog) {
   EXPECT_EQ(report.records, 0u);
   EXPECT_TRUE(wal->Replay().empty());
   EXPECT_EQ(wal->last_end_height(), 0u);
-  EXPECT_THAT(wal->SegmentPaths(), ElementsAre(Segment(dir_, 1)));
+  EXPECT_THAT(wal->TestOnlySegmentPaths(), ElementsAre(Segment(dir_, 1)));
   EXPECT_EQ(FileSize(Segment(dir_, 1)), 0u);
   wal.reset();
   // An empty segment reopens as an empty log.
@@ -276,7 +274,7 @@ TEST_F(ConsensusWalTest, RecordsSurviveReopen) {
   const Vote precommit = MakeVote(VoteType::kPrecommit, 5, 0, 1);
   const Vote prevote_r1 = MakeVote(VoteType::kPrevote, 5, 1, 2);
   const WalProposal proposal{5, 1, ToBytes("block at 5/1")};
-  const WalLockState lock{5, 1, WalRoundValue{0, H(1)}, WalRoundValue{0, H(1)}};
+  const WalPolka lock{5, {MakeVote(VoteType::kPrevote, 5, 0, 1)}, {}};
   {
     std::unique_ptr<Wal> wal = OpenOk();
     ASSERT_NE(wal, nullptr);
@@ -297,8 +295,6 @@ TEST_F(ConsensusWalTest, RecordsSurviveReopen) {
   EXPECT_EQ(wal->FindSignedVote(5, 1, VoteType::kPrevote), prevote_r1);
   EXPECT_EQ(wal->FindSignedVote(5, 1, VoteType::kPrecommit), std::nullopt);
   EXPECT_EQ(wal->FindSignedVote(6, 0, VoteType::kPrevote), std::nullopt);
-  EXPECT_THAT(wal->LastSignedVotes(5),
-              ElementsAre(prevote, precommit, prevote_r1));
   EXPECT_EQ(wal->FindProposal(5, 1), proposal.message);
   EXPECT_EQ(wal->FindProposal(5, 0), std::nullopt);
 }
@@ -408,7 +404,7 @@ TEST_F(ConsensusWalTest, SecondOpenOfTheSameDirectoryIsRefused) {
 std::pair<Bytes, uint64_t> ThreeRecordLog(Wal* wal, const std::string& seg,
                                           const WalRecord& last) {
   EXPECT_TRUE(wal->Append(MakeVote(VoteType::kPrevote, 9, 0, 1)).ok());
-  EXPECT_TRUE(wal->Append(WalLockState{9, 0, WalRoundValue{0, H(1)}, {}}).ok());
+  EXPECT_TRUE(wal->Append(WalPolka{9, {}, {}}).ok());
   const uint64_t start = FileSize(seg);
   EXPECT_TRUE(wal->Append(last).ok());
   return {ReadAll(seg), start};
@@ -424,9 +420,8 @@ TEST_F(ConsensusWalTest, TornLastRecordAtEveryOffsetIsCutAndLogStaysUsable) {
     ASSERT_NE(wal, nullptr);
     std::tie(full, start) = ThreeRecordLog(wal.get(), seg, last);
   }
-  const std::vector<WalRecord> prefix = {
-      MakeVote(VoteType::kPrevote, 9, 0, 1),
-      WalLockState{9, 0, WalRoundValue{0, H(1)}, {}}};
+  const std::vector<WalRecord> prefix = {MakeVote(VoteType::kPrevote, 9, 0, 1),
+                                         WalPolka{9, {}, {}}};
   const Vote next = MakeVote(VoteType::kPrevote, 9, 1, 7);
   for (uint64_t cut = start; cut < full.size(); ++cut) {
     SCOPED_TRACE(absl::StrCat("cut at ", cut));
@@ -567,6 +562,38 @@ TEST_F(ConsensusWalTest, WholeUndecodableRecordIsRefusedNotDropped) {
   EXPECT_EQ(ReadAll(seg), data);  // left as it was for the operator
 }
 
+// Kind 4 was LockState, a record no release ever appended; the value is
+// retired, never reused, and a frame of it (here in the encoding it had:
+// height 9, round 0, no locked and no valid value) is refused, not replayed.
+TEST_F(ConsensusWalTest, RetiredLockStateKindIsRefusedNotReplayed) {
+  const Bytes payload = {4, 9, 0, 0, 0};
+  absl::StatusOr<WalRecord> decoded = DecodeWalRecord(payload);
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(decoded.status().message(), HasSubstr("retired"));
+  {
+    std::unique_ptr<Wal> wal = OpenOk();
+    ASSERT_NE(wal, nullptr);
+    ASSERT_TRUE(wal->Append(MakeVote(VoteType::kPrevote, 9, 0, 1)).ok());
+  }
+  const std::string seg = Segment(dir_, 1);
+  Bytes data = ReadAll(seg);
+  Bytes frame(8);
+  frame[0] = static_cast<uint8_t>(payload.size());
+  const uint32_t crc = Crc32c(Crc32c(0, ByteView(frame.data(), 4)), payload);
+  for (int i = 0; i < 4; ++i) {
+    frame[4 + i] = static_cast<uint8_t>(crc >> (8 * i));
+  }
+  data.insert(data.end(), frame.begin(), frame.end());
+  data.insert(data.end(), payload.begin(), payload.end());
+  WriteAll(seg, data);
+  const WalSegmentScan scan = ScanWalSegment(data);
+  EXPECT_EQ(scan.tail, WalSegmentScan::Tail::kUndecodable);
+  EXPECT_EQ(scan.records.size(), 1u);
+  absl::StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(dir_, options_, nullptr);
+  EXPECT_EQ(wal.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ReadAll(seg), data);  // left as it was for the operator
+}
+
 // Heights 1..n, each a prevote, a precommit and EndHeight.
 void WriteHeights(Wal* wal, uint64_t from, uint64_t to) {
   for (uint64_t h = from; h <= to; ++h) {
@@ -586,7 +613,7 @@ TEST_F(ConsensusWalTest, RotationStartsSegmentsAndDeletesOldOnes) {
     WalStats stats = wal->stats();
     EXPECT_GT(stats.segments_created, 5u);
     EXPECT_GT(stats.segments_deleted, 0u);
-    const std::vector<std::string> paths = wal->SegmentPaths();
+    const std::vector<std::string> paths = wal->TestOnlySegmentPaths();
     EXPECT_LE(paths.size(), 6u);
     // Every segment but the current one ends with an EndHeight and is at least
     // max_segment_bytes long.
@@ -619,7 +646,7 @@ TEST_F(ConsensusWalTest, DamageInASealedSegmentIsDataLoss) {
     std::unique_ptr<Wal> wal = OpenOk();
     ASSERT_NE(wal, nullptr);
     WriteHeights(wal.get(), 1, 10);
-    paths = wal->SegmentPaths();
+    paths = wal->TestOnlySegmentPaths();
   }
   ASSERT_GE(paths.size(), 3u);
   const Bytes first = ReadAll(paths[0]);
@@ -868,7 +895,7 @@ TEST(ConsensusWalCrashTest, KillNineAtRandomPointsNeverSendsAConflictingVote) {
       ASSERT_TRUE(v.has_value()) << "lost the vote at height " << height;
       EXPECT_EQ(ToHex(v->block_hash), hash);
     }
-    EXPECT_LE((*wal)->SegmentPaths().size(), 12u);
+    EXPECT_LE((*wal)->TestOnlySegmentPaths().size(), 12u);
   }
   // The last run's leftovers reopen in place, and the log takes new records.
   {

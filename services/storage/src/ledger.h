@@ -2,6 +2,8 @@
 // block with its certificate, state writes, receipts and indexes in one
 // atomic KvStore batch, answers queries with Merkle proofs, and publishes a
 // block.committed event after each commit. Key layout: keys.h and README.md.
+// Sources: ledger.cc (open and consistency check), ledger_commit.cc (the
+// commit path), ledger_query.cc (the query path), evidence.cc (evidence).
 #ifndef CONSORTIA_SERVICES_STORAGE_SRC_LEDGER_H_
 #define CONSORTIA_SERVICES_STORAGE_SRC_LEDGER_H_
 
