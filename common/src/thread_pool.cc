@@ -77,13 +77,13 @@ void ThreadPool::Loop() {
 void ParallelFor(ThreadPool* pool, size_t n, size_t grain,
                  const std::function<void(size_t, size_t)>& fn) {
   grain = std::max<size_t>(1, grain);
-  const size_t blocks = (n + grain - 1) / grain;
-  auto run_block = [&fn, n, grain](size_t block) {
-    const size_t begin = block * grain;
+  const size_t chunks = (n + grain - 1) / grain;
+  auto run_chunk = [&fn, n, grain](size_t chunk) {
+    const size_t begin = chunk * grain;
     fn(begin, std::min(n, begin + grain));
   };
-  if (pool == nullptr || blocks <= 1) {
-    for (size_t b = 0; b < blocks; ++b) run_block(b);
+  if (pool == nullptr || chunks <= 1) {
+    for (size_t b = 0; b < chunks; ++b) run_chunk(b);
     return;
   }
   struct Shared {
@@ -93,10 +93,10 @@ void ParallelFor(ThreadPool* pool, size_t n, size_t grain,
     absl::Mutex mu;
     size_t done ABSL_GUARDED_BY(mu) = 0;
   };
-  auto shared = std::make_shared<Shared>(blocks);
-  // A helper that starts after every block was claimed touches only
-  // `shared`, never `run_block` (which lives on the caller's stack).
-  auto drain = [shared, run = &run_block]() {
+  auto shared = std::make_shared<Shared>(chunks);
+  // A helper that starts after every chunk was claimed touches only
+  // `shared`, never `run_chunk` (which lives on the caller's stack).
+  auto drain = [shared, run = &run_chunk]() {
     size_t ran = 0;
     for (size_t b = shared->next.fetch_add(1); b < shared->total;
          b = shared->next.fetch_add(1)) {
@@ -108,7 +108,7 @@ void ParallelFor(ThreadPool* pool, size_t n, size_t grain,
       shared->done += ran;
     }
   };
-  const size_t helpers = std::min(pool->size(), blocks - 1);
+  const size_t helpers = std::min(pool->size(), chunks - 1);
   for (size_t i = 0; i < helpers; ++i) pool->Run(drain);
   drain();
   absl::MutexLock lock(&shared->mu);

@@ -54,11 +54,11 @@ class ThreadPool {
   std::vector<std::thread> threads_;
 };
 
-// Calls fn(begin, end) over [0, n) in blocks of `grain` items, spread over
+// Calls fn(begin, end) over [0, n) in chunks of `grain` items, spread over
 // `pool` (nullptr: the calling thread alone) and the calling thread, and
-// returns when all blocks have run. Each thread claims the next unclaimed
-// block until none is left, so a slow or busy core holds up at most one
-// block. The caller claims blocks too and never waits for a queued task to
+// returns when all chunks have run. Each thread claims the next unclaimed
+// chunk until none is left, so a slow or busy core holds up at most one
+// chunk. The caller claims chunks too and never waits for a queued task to
 // start, so this cannot deadlock even when every worker of the pool is itself
 // blocked in a ParallelFor.
 void ParallelFor(ThreadPool* pool, size_t n, size_t grain,

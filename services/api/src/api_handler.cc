@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "api_routes.h"
 #include "consortia/tx_json.h"
 #include "consortia/types.h"
 #include "problem.h"
@@ -24,17 +25,7 @@
 namespace consortia::api {
 namespace {
 
-// Route templates: the `route` label of the metrics and of the log lines.
-constexpr char kRouteSubmit[] = "/v1/txs";
-constexpr char kRouteGetTx[] = "/v1/txs/{hash}";
-constexpr char kRouteGetBlock[] = "/v1/blocks/{height}";
-constexpr char kRouteGetBlockByHash[] = "/v1/blocks/by-hash/{hash}";
-constexpr char kRouteListBlocks[] = "/v1/blocks";
-constexpr char kRouteGetState[] = "/v1/state/{app}/{key}";
-constexpr char kRouteScanState[] = "/v1/state/{app}";
-constexpr char kRouteListEvidence[] = "/v1/evidence";
-constexpr char kRouteHealthz[] = "/healthz";
-constexpr char kRouteReadyz[] = "/readyz";
+// The `route` label of a request that matched no route.
 constexpr char kRouteUnknown[] = "unknown";
 
 constexpr size_t kMaxHeightDigits = 20;
@@ -162,60 +153,6 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
     path.remove_prefix(slash + 1);
   }
   return parts;
-}
-
-enum class Route {
-  kSubmit,
-  kGetTx,
-  kGetBlock,
-  kGetBlockByHash,
-  kListBlocks,
-  kGetState,
-  kScanState,
-  kListEvidence,
-  kHealthz,
-  kReadyz
-};
-
-struct Match {
-  Route route;
-  const char* name;
-  const char* method;  // the only method the route accepts
-};
-
-std::optional<Match> MatchRoute(const std::vector<std::string_view>& p) {
-  if (p.size() == 1 && p[0] == "healthz") {
-    return Match{Route::kHealthz, kRouteHealthz, "GET"};
-  }
-  if (p.size() == 1 && p[0] == "readyz") {
-    return Match{Route::kReadyz, kRouteReadyz, "GET"};
-  }
-  if (p.size() < 2 || p[0] != "v1") return std::nullopt;
-  if (p[1] == "txs" && p.size() == 2) {
-    return Match{Route::kSubmit, kRouteSubmit, "POST"};
-  }
-  if (p[1] == "txs" && p.size() == 3) {
-    return Match{Route::kGetTx, kRouteGetTx, "GET"};
-  }
-  if (p[1] == "blocks" && p.size() == 2) {
-    return Match{Route::kListBlocks, kRouteListBlocks, "GET"};
-  }
-  if (p[1] == "blocks" && p.size() == 3) {
-    return Match{Route::kGetBlock, kRouteGetBlock, "GET"};
-  }
-  if (p[1] == "blocks" && p.size() == 4 && p[2] == "by-hash") {
-    return Match{Route::kGetBlockByHash, kRouteGetBlockByHash, "GET"};
-  }
-  if (p[1] == "evidence" && p.size() == 2) {
-    return Match{Route::kListEvidence, kRouteListEvidence, "GET"};
-  }
-  if (p[1] == "state" && p.size() == 3) {
-    return Match{Route::kScanState, kRouteScanState, "GET"};
-  }
-  if (p[1] == "state" && p.size() >= 4) {
-    return Match{Route::kGetState, kRouteGetState, "GET"};
-  }
-  return std::nullopt;
 }
 
 std::optional<uint64_t> ParseHeight(std::string_view s) {
@@ -527,26 +464,26 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
                                      deps_.log_limiter);
   Guarded(call, [&] {
     std::vector<std::string_view> parts = SplitPath(req.path);
-    std::optional<Match> match = MatchRoute(parts);
-    if (!match.has_value()) {
+    const RouteSpec* match = MatchRoute(parts);
+    if (match == nullptr) {
       call->Finish(ApiProblem(ApiError::kRouteNotFound,
                               absl::StrCat("no route for ", req.path)));
       return;
     }
-    call->set_route(match->name);
+    call->set_route(match->path);
     if (req.method != match->method) {
       HttpResponse r =
           ApiProblem(ApiError::kMethodNotAllowed,
-                     absl::StrCat(match->name, " accepts ", match->method));
+                     absl::StrCat(match->path, " accepts ", match->method));
       r.headers.emplace_back("Allow", match->method);
       call->Finish(std::move(r));
       return;
     }
-    switch (match->route) {
-      case Route::kHealthz:
+    switch (match->id) {
+      case RouteId::kHealthz:
         call->Finish(JsonOk(R"({"status":"ok"})"));
         return;
-      case Route::kReadyz:
+      case RouteId::kReadyz:
         if (deps_.ready()) {
           call->Finish(JsonOk(R"({"status":"ready"})"));
         } else {
@@ -554,28 +491,28 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
           call->Finish(ApiProblem(ApiError::kNotReady, deps_.readiness()));
         }
         return;
-      case Route::kSubmit:
+      case RouteId::kSubmit:
         Submit(deps_, call, req.body);
         return;
-      case Route::kGetTx:
+      case RouteId::kGetTx:
         GetTx(deps_, call, parts[2]);
         return;
-      case Route::kGetBlock:
+      case RouteId::kGetBlock:
         GetBlock(deps_, call, parts[2]);
         return;
-      case Route::kGetBlockByHash:
+      case RouteId::kGetBlockByHash:
         GetBlockByHash(deps_, call, parts[3]);
         return;
-      case Route::kListBlocks:
+      case RouteId::kListBlocks:
         ListBlocks(deps_, call, req.query);
         return;
-      case Route::kGetState:
+      case RouteId::kGetState:
         GetState(deps_, call, parts, req.query);
         return;
-      case Route::kScanState:
+      case RouteId::kScanState:
         ScanState(deps_, call, parts, req.query);
         return;
-      case Route::kListEvidence:
+      case RouteId::kListEvidence:
         ListEvidence(deps_, call, req.query);
         return;
     }

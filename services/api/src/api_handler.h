@@ -31,7 +31,7 @@ struct ApiHandlerDeps {
   ApiMetrics* metrics = nullptr;
   // Limits the log lines of 4xx answers and shed load per client address.
   LogLimiter* log_limiter = nullptr;
-  // True when both upstreams answered recently; Readiness() explains.
+  // True when both upstreams answered recently; `readiness` says why not.
   std::function<bool()> ready;
   std::function<std::string()> readiness;
   // Set by ApiHandler::Stop; shared with the queued tasks.

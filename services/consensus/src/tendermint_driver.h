@@ -63,7 +63,7 @@ struct TendermintDriverOptions {
   // still hand that decision to peers that missed it. Empty: not kept.
   std::string last_commit_path;
   // Recently decided blocks kept in memory to answer peers that lag; older
-  // ones are read from storage (QueryApi::GetBlock).
+  // ones are read from storage (QueryApi::GetBlocks, many per call).
   size_t kept_commits = 16;
   // Decided blocks sent to a lagging peer per answer, and their byte
   // budget. A peer gets at most one answer per sync_interval (zero:

@@ -15,10 +15,10 @@
 namespace consortia::mempool {
 namespace {
 
-// Items per block of ParallelFor: at most 4, so that the threads finish a
-// batch together (the last block to finish is at most 4 signature checks
+// Items per chunk of ParallelFor: at most 4, so that the threads finish a
+// batch together (the last chunk to finish is at most 4 signature checks
 // long), and fewer when the batch is small, so that each thread still gets
-// about 8 blocks.
+// about 8 chunks.
 size_t GrainFor(size_t n, const ThreadPool* pool) {
   const size_t threads = (pool == nullptr ? 0 : pool->size()) + 1;
   return std::clamp<size_t>(n / (threads * 8), 1, 4);
@@ -114,9 +114,9 @@ bool Mempool::SignatureOk(const Work& w, BatchStats& stats) const {
   return true;
 }
 
-void Mempool::CheckBlock(const std::vector<Bytes>& raw_txs, size_t begin,
-                         size_t end, std::vector<Work>& work,
-                         BatchStats& stats) const {
+void Mempool::CheckSubmitChunk(const std::vector<Bytes>& raw_txs, size_t begin,
+                               size_t end, std::vector<Work>& work,
+                               BatchStats& stats) const {
   // Stateless checks: size, decoding and fields, chain id.
   for (size_t i = begin; i < end; ++i) {
     Work& w = work[i];
@@ -144,7 +144,7 @@ void Mempool::CheckBlock(const std::vector<Bytes>& raw_txs, size_t begin,
     w.candidate = true;
   }
   // Validity window and duplicates, before spending time on signatures:
-  // one shared lock for the block.
+  // one shared lock for the chunk.
   {
     absl::ReaderMutexLock lock(&mu_);
     for (size_t i = begin; i < end; ++i) {
@@ -187,7 +187,7 @@ absl::StatusOr<std::vector<SubmitResult>> Mempool::Submit(
   const absl::Time start = absl::Now();
   ParallelFor(verify_pool_, n, GrainFor(n, verify_pool_),
               [&](size_t begin, size_t end) {
-                CheckBlock(raw_txs, begin, end, work, stats);
+                CheckSubmitChunk(raw_txs, begin, end, work, stats);
               });
   metrics_.verify_duration.Observe(absl::ToDoubleSeconds(absl::Now() - start));
   const size_t misses = stats.cache_misses.load();
@@ -256,7 +256,7 @@ absl::StatusOr<std::vector<SubmitResult>> Mempool::Submit(
   return results;
 }
 
-void Mempool::CheckProposalBlock(const std::vector<Bytes>& raw_txs,
+void Mempool::CheckProposalChunk(const std::vector<Bytes>& raw_txs,
                                  uint64_t height, size_t begin, size_t end,
                                  std::vector<ProposalTxCheck>& out,
                                  BatchStats& stats) const {
@@ -318,7 +318,7 @@ absl::StatusOr<std::vector<ProposalTxCheck>> Mempool::CheckProposal(
   const absl::Time start = absl::Now();
   ParallelFor(verify_pool_, n, GrainFor(n, verify_pool_),
               [&](size_t begin, size_t end) {
-                CheckProposalBlock(raw_txs, height, begin, end, out, stats);
+                CheckProposalChunk(raw_txs, height, begin, end, out, stats);
               });
   // The same tx twice in one block would be a replay.
   absl::flat_hash_set<Hash32> seen;

@@ -32,7 +32,7 @@ namespace consortia::mempool {
 // height + replay_window), duplicates (kAlreadyPending, kAlreadyCommitted),
 // the signature (kBadSignature), then the pool bounds (kPoolFull,
 // kSenderLimit). Everything up to the signature runs on the verify pool and
-// the calling thread together, in blocks of a few txs, so one batch uses
+// the calling thread together, in chunks of a few txs, so one batch uses
 // every core; only the final admission into the pool is serial. A signature
 // found in the verified-signature cache is not checked again.
 //
@@ -109,7 +109,8 @@ class Mempool final : public MempoolApi {
   };
   // One tx of a batch while the verify pool checks it.
   struct Work;
-  // Counts of one batch, summed over the blocks of txs.
+  // Counts of one batch, summed over its chunks (the ranges of txs that
+  // ParallelFor hands to one thread at a time).
   struct BatchStats;
 
   // Decodes raw and fills w.tx, w.sign_bytes and w.entry.hash (left zero
@@ -124,12 +125,14 @@ class Mempool final : public MempoolApi {
   // True if the signature of w.tx verifies, from the cache or by checking
   // it (and then caching it).
   bool SignatureOk(const Work& w, BatchStats& stats) const;
-  // Runs the checks of Submit up to the signature on raw_txs[begin, end).
-  void CheckBlock(const std::vector<Bytes>& raw_txs, size_t begin, size_t end,
-                  std::vector<Work>& work, BatchStats& stats) const;
-  // Runs the checks of CheckProposal on raw_txs[begin, end), all but the
-  // duplicates within the proposal.
-  void CheckProposalBlock(const std::vector<Bytes>& raw_txs, uint64_t height,
+  // Runs the checks of Submit up to the signature on raw_txs[begin, end),
+  // one chunk of a batch.
+  void CheckSubmitChunk(const std::vector<Bytes>& raw_txs, size_t begin,
+                        size_t end, std::vector<Work>& work,
+                        BatchStats& stats) const;
+  // Runs the checks of CheckProposal on raw_txs[begin, end), one chunk of a
+  // proposal, all but the duplicates within the proposal.
+  void CheckProposalChunk(const std::vector<Bytes>& raw_txs, uint64_t height,
                           size_t begin, size_t end,
                           std::vector<ProposalTxCheck>& out,
                           BatchStats& stats) const;

@@ -384,7 +384,7 @@ std::vector<Message> StateMachine::GossipMessages() const {
 
 // ------------------------------------------------------------------ checks
 
-StateMachine::Verdict StateMachine::CheckVote(const Vote& v) const {
+StateMachine::Verdict StateMachine::VerifyVoteMessage(const Vote& v) const {
   if (v.validator_index >= genesis_.validators.size()) {
     return Verdict::kUnknownValidator;
   }
@@ -398,8 +398,8 @@ StateMachine::Verdict StateMachine::CheckVote(const Vote& v) const {
   return Verdict::kOk;
 }
 
-StateMachine::Verdict StateMachine::CheckProposal(const Proposal& p,
-                                                  Hash32* hash) const {
+StateMachine::Verdict StateMachine::VerifyProposalMessage(const Proposal& p,
+                                                          Hash32* hash) const {
   if (p.proposer_index >= genesis_.validators.size()) {
     return Verdict::kUnknownValidator;
   }
@@ -434,7 +434,7 @@ bool StateMachine::WithinLimits(const Block& b) const {
   return bytes <= genesis_.rules.max_block_bytes;
 }
 
-StateMachine::Verdict StateMachine::CheckCommit(const Commit& c) const {
+StateMachine::Verdict StateMachine::VerifyCommitMessage(const Commit& c) const {
   const BlockHeader& h = c.block.header;
   if (h.height != c.certificate.height || h.chain_id != genesis_.chain_id) {
     return Verdict::kMalformed;
@@ -512,7 +512,7 @@ void StateMachine::HandleVote(const Vote& v, bool verified, Actions* out) {
       return;
     }
     if (!verified) {
-      const Verdict verdict = CheckVote(v);
+      const Verdict verdict = VerifyVoteMessage(v);
       if (verdict != Verdict::kOk) {
         CountVerdict(verdict);
         return;
@@ -552,7 +552,7 @@ void StateMachine::HandleProposal(const Proposal& p, bool verified,
     }
     if (!verified) {
       Hash32 hash;
-      const Verdict verdict = CheckProposal(p, &hash);
+      const Verdict verdict = VerifyProposalMessage(p, &hash);
       if (verdict != Verdict::kOk) {
         CountVerdict(verdict);
         return;
@@ -585,7 +585,7 @@ void StateMachine::HandleCommit(const Commit& c, bool verified, Actions* out) {
     return;
   }
   if (!verified) {
-    const Verdict verdict = CheckCommit(c);
+    const Verdict verdict = VerifyCommitMessage(c);
     if (verdict != Verdict::kOk) {
       CountVerdict(verdict);
       return;
@@ -596,8 +596,8 @@ void StateMachine::HandleCommit(const Commit& c, bool verified, Actions* out) {
     ++counters_.future_buffered;
     return;
   }
-  // Structural checks only (CheckCommit): a certified block is not judged
-  // again by valid(v).
+  // Structural checks only (VerifyCommitMessage): a certified block is not
+  // judged again by valid(v).
   ++counters_.commits_accepted;
   Decide(c.block, c.certificate, out);
 }
@@ -668,7 +668,7 @@ bool StateMachine::AddVote(const Vote& v, bool verified, Actions* out) {
         }
       }
       if (!verified) {
-        const Verdict verdict = CheckVote(v);
+        const Verdict verdict = VerifyVoteMessage(v);
         if (verdict != Verdict::kOk) {
           CountVerdict(verdict);
           return false;
@@ -693,7 +693,7 @@ bool StateMachine::AddVote(const Vote& v, bool verified, Actions* out) {
     }
   }
   if (!verified) {
-    const Verdict verdict = CheckVote(v);
+    const Verdict verdict = VerifyVoteMessage(v);
     if (verdict != Verdict::kOk) {
       CountVerdict(verdict);
       return false;
@@ -762,7 +762,7 @@ bool StateMachine::AddProposal(const Proposal& p, bool verified, Actions* out) {
       }
     }
     if (!verified) {
-      const Verdict verdict = CheckProposal(p, &hash);
+      const Verdict verdict = VerifyProposalMessage(p, &hash);
       if (verdict != Verdict::kOk) {
         CountVerdict(verdict);
         return false;
@@ -783,7 +783,7 @@ bool StateMachine::AddProposal(const Proposal& p, bool verified, Actions* out) {
     return true;
   }
   if (!verified) {
-    const Verdict verdict = CheckProposal(p, &hash);
+    const Verdict verdict = VerifyProposalMessage(p, &hash);
     if (verdict != Verdict::kOk) {
       CountVerdict(verdict);
       return false;
@@ -920,7 +920,7 @@ void StateMachine::SendProposal(Block block, int64_t valid_round,
   // Our own block passes the same checks as anyone's, so that a bad source
   // shows up here rather than as silence at the peers.
   Hash32 checked;
-  if (const Verdict v = CheckProposal(p, &checked); v != Verdict::kOk) {
+  if (const Verdict v = VerifyProposalMessage(p, &checked); v != Verdict::kOk) {
     CountVerdict(v);
     ++counters_.proposal_source_failures;
     ScheduleTimeout(Step::kPropose, out);

@@ -386,15 +386,18 @@ class StateMachine {
                std::optional<uint32_t> own_index, MessageSigner* signer,
                StateMachineOptions options, uint64_t total_power);
 
-  // Checks that need no state of the height (signature, set membership,
-  // proposer, block shape). `hash` receives the proposal's block hash.
+  // Checks of a message that need no state of the height (signature, set
+  // membership, proposer, block shape). They do not judge a block's txs:
+  // that is valid(v), asked of the driver with a ValidateBlockAction (whose
+  // BlockChecker calls MempoolApi::CheckProposal).
+  // `hash` receives the proposal's block hash.
   // A block is checked against the chain rules' limits and the signature
   // before its txs are hashed, so a forged or oversized proposal costs at
   // most one signature check.
-  Verdict CheckVote(const Vote& v) const;
+  Verdict VerifyVoteMessage(const Vote& v) const;
   bool WithinLimits(const Block& b) const;
-  Verdict CheckProposal(const Proposal& p, Hash32* hash) const;
-  Verdict CheckCommit(const Commit& c) const;
+  Verdict VerifyProposalMessage(const Proposal& p, Hash32* hash) const;
+  Verdict VerifyCommitMessage(const Commit& c) const;
   void CountVerdict(Verdict v);
 
   // Route a message by height: past heights are stale, the next height is

@@ -112,13 +112,11 @@ struct ApiOptions {
 // first (no new requests), then the prober, then pending queries and
 // batches, then the bus clients.
 //
-// Routes (all JSON; errors are application/problem+json):
-//   POST /v1/txs                 submit one tx (tx_json.h form)
-//   GET  /v1/txs/{hash}          a committed tx, receipt and proof bundle
-//   GET  /v1/blocks/{height}     a committed block (also /v1/blocks/latest)
-//   GET  /v1/state/{app}/{key}   a state value (key percent-encoded)
-//   GET  /healthz, /readyz       liveness; readiness (both upstreams reached)
-// See services/api/README.md for the bodies and the status mapping.
+// Routes (all JSON; errors are application/problem+json): submit a tx,
+// read committed txs with their proof bundles, blocks, state with its
+// proofs, evidence, and /healthz, /readyz. They are declared once, in
+// src/api_routes.cc; services/api/README.md gives each one's answer and the
+// status mapping (a test checks that it lists them all).
 //
 // Thread-safe: Ready() and port() may be called from any thread.
 class ApiService {

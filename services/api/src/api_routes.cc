@@ -1,0 +1,54 @@
+#include "api_routes.h"
+
+#include <array>
+
+namespace consortia::api {
+namespace {
+
+constexpr std::array<RouteSpec, 10> kRoutes = {{
+    {RouteId::kHealthz, "GET", "/healthz"},
+    {RouteId::kReadyz, "GET", "/readyz"},
+    {RouteId::kSubmit, "POST", "/v1/txs"},
+    {RouteId::kGetTx, "GET", "/v1/txs/{hash}"},
+    {RouteId::kListBlocks, "GET", "/v1/blocks"},
+    {RouteId::kGetBlock, "GET", "/v1/blocks/{height}"},
+    {RouteId::kGetBlockByHash, "GET", "/v1/blocks/by-hash/{hash}"},
+    {RouteId::kListEvidence, "GET", "/v1/evidence"},
+    {RouteId::kScanState, "GET", "/v1/state/{app}"},
+    {RouteId::kGetState, "GET", "/v1/state/{app}/{key}",
+     /*last_takes_rest=*/true},
+}};
+
+bool IsPlaceholder(std::string_view segment) {
+  return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+bool Matches(const RouteSpec& route,
+             const std::vector<std::string_view>& parts) {
+  std::string_view rest(route.path);
+  rest.remove_prefix(1);  // every template starts with '/'
+  for (size_t i = 0;; ++i) {
+    const size_t slash = rest.find('/');
+    const std::string_view segment = rest.substr(0, slash);
+    const bool last = slash == std::string_view::npos;
+    const bool placeholder = IsPlaceholder(segment);
+    if (last && placeholder && route.last_takes_rest) return i < parts.size();
+    if (i >= parts.size()) return false;
+    if (!placeholder && parts[i] != segment) return false;
+    if (last) return i + 1 == parts.size();
+    rest.remove_prefix(slash + 1);
+  }
+}
+
+}  // namespace
+
+std::span<const RouteSpec> ApiRoutes() { return kRoutes; }
+
+const RouteSpec* MatchRoute(const std::vector<std::string_view>& parts) {
+  for (const RouteSpec& route : kRoutes) {
+    if (Matches(route, parts)) return &route;
+  }
+  return nullptr;
+}
+
+}  // namespace consortia::api
