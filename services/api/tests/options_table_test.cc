@@ -1,0 +1,17 @@
+// The README's option table is the declarations' (consortia/options.h):
+// this fails when a CONSORTIA_OPTION changes and the README does not. Run
+// with CONSORTIA_UPDATE_OPTION_TABLES=1 to rewrite the table.
+#include "consortia/options.h"
+#include "gtest/gtest.h"
+
+namespace consortia {
+namespace {
+
+TEST(OptionsTableTest, ReadmeTableMatchesTheDeclarations) {
+  absl::Status s = CheckOptionsTableInTree(CONSORTIA_SOURCE_DIR,
+                                           "services/api/README.md", "api");
+  EXPECT_TRUE(s.ok()) << s.message();
+}
+
+}  // namespace
+}  // namespace consortia
