@@ -17,9 +17,11 @@ CONSORTIA_OPTION("consensus", int64_t, consensus_empty_block_interval_ms, 1000,
                  "Longest time without a block, in ms: an empty block is made "
                  "when no transaction came for this long (at least "
                  "--consensus_block_poll_interval_ms).");
-CONSORTIA_OPTION("consensus", uint32_t, consensus_max_block_txs, 5000, 1,
-                 consortia::kMaxBlockTxs, "Most transactions in a block this node proposes (cut to the "
-                 "genesis chain_rules.max_block_txs, which binds every block).");
+CONSORTIA_OPTION(
+    "consensus", uint32_t, consensus_max_block_txs, 5000, 1,
+    consortia::kMaxBlockTxs,
+    "Most transactions in a block this node proposes (cut to the "
+    "genesis chain_rules.max_block_txs, which binds every block).");
 CONSORTIA_OPTION("consensus", uint64_t, consensus_max_block_bytes,
                  uint64_t{8} << 20, consortia::kMaxTxBytes,
                  consortia::kMaxBlockBytes,
