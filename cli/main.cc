@@ -1,6 +1,8 @@
 // consortia: the command-line client and local network launcher.
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "commands.h"
@@ -36,16 +38,49 @@ Local network
   localnet [--dir DIR] --stop                       stop the one running from DIR
 )";
 
+// The lines of kUsage that describe `cmd`: each entry naming it and the
+// indented lines that continue it. Empty for an unknown command.
+std::string CommandUsage(std::string_view cmd) {
+  std::string out;
+  bool in = false;
+  std::string_view rest = kUsage;
+  while (!rest.empty()) {
+    const size_t nl = rest.find('\n');
+    const std::string_view line =
+        rest.substr(0, nl == std::string_view::npos ? rest.size() : nl + 1);
+    rest.remove_prefix(line.size());
+    if (line.size() > 2 && line.starts_with("  ") && line[2] != ' ') {
+      std::string_view name = line.substr(2);
+      name = name.substr(0, name.find_first_of(" \n"));
+      in = name == cmd;
+    } else if (!line.starts_with("   ")) {
+      in = false;
+    }
+    if (in) out += line;
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" ||
-      std::string(argv[1]) == "help") {
+      (std::string(argv[1]) == "help" && argc == 2)) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
+  // `consortia CMD --help` and `consortia help CMD`: that command's usage.
+  const bool help_cmd = cmd == "help" && !args.empty();
+  if (help_cmd || std::find(args.begin(), args.end(), "--help") != args.end() ||
+      std::find(args.begin(), args.end(), "-h") != args.end()) {
+    const std::string usage = CommandUsage(help_cmd ? args[0] : cmd);
+    if (!usage.empty()) {
+      std::printf("usage: consortia <command> [options]\n\n%s", usage.c_str());
+      return 0;
+    }
+  }
   using namespace consortia::cli;
   if (cmd == "keygen") return KeygenCommand(args);
   if (cmd == "genesis") return GenesisCommand(args);

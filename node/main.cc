@@ -16,12 +16,14 @@
 #include "consortia/log.h"
 #include "consortia/mempool/mempool_service.h"
 #include "consortia/metrics.h"
+#include "consortia/options.h"
 #include "consortia/storage/storage_service.h"
 
-ABSL_FLAG(bool, all, true,
-          "Run all four services in this process over inproc:// endpoints. "
-          "(The only mode of consortia-node; the separate binaries "
-          "consortia-storage, -mempool, -consensus and -api run one each.)");
+CONSORTIA_OPTION_UNBOUNDED(
+    "consortia-node", bool, all, true,
+    "Run all four services in this process over inproc:// endpoints. (The "
+    "only mode of consortia-node; the separate binaries consortia-storage, "
+    "-mempool, -consensus and -api run one each.)");
 
 namespace consortia {
 namespace {

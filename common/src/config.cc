@@ -22,32 +22,42 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "consortia/crypto_suite.h"
+#include "consortia/options.h"
 #include "json_strict.h"
 #include "nlohmann/json.hpp"
 
-ABSL_FLAG(std::string, node_name, "node0",
-          "Name of this node, as in the genesis validator list and in logs.");
-ABSL_FLAG(std::string, genesis, "", "Path of the genesis JSON file.");
-ABSL_FLAG(std::string, node_key, "",
-          "Path of this node's key file (JSON: crypto_suite, public_key, "
-          "secret_key in hex).");
-ABSL_FLAG(std::string, data_dir, "./data",
-          "Directory for this node's persistent data.");
-ABSL_FLAG(std::string, mempool_endpoint, "tcp://127.0.0.1:26601",
-          "Bus endpoint of the mempool service (tcp://, ipc:// or inproc://).");
-ABSL_FLAG(std::string, storage_endpoint, "tcp://127.0.0.1:26602",
-          "Bus endpoint of the storage service's requests.");
-ABSL_FLAG(std::string, storage_events, "tcp://127.0.0.1:26603",
-          "Bus endpoint where storage publishes its events.");
-ABSL_FLAG(std::string, metrics_host, "127.0.0.1",
-          "Address of the metrics and health endpoint.");
-ABSL_FLAG(int, metrics_port, 0,
-          "Port of the metrics and health endpoint (0 = none), 0..65535.");
-ABSL_FLAG(std::string, log_level, "info",
-          "Log level: trace, debug, info, warn or error.");
-ABSL_FLAG(int64_t, bus_timeout_ms, 5000,
-          "Deadline of one request between services, in milliseconds "
-          "(10 ms to 10 minutes).");
+CONSORTIA_OPTION_UNBOUNDED(
+    "node", std::string, node_name, "node0",
+    "Name of this node, as in the genesis validator list and in logs "
+    "(non-empty).");
+CONSORTIA_OPTION_UNBOUNDED("node", std::string, genesis, "",
+                           "Path of the genesis JSON file (required).");
+CONSORTIA_OPTION_UNBOUNDED(
+    "node", std::string, node_key, "",
+    "Path of this node's key file (JSON: crypto_suite, public_key, "
+    "secret_key in hex; `consortia keygen`); required by consensus.");
+CONSORTIA_OPTION_UNBOUNDED(
+    "node", std::string, data_dir, "./data",
+    "Directory for this node's persistent data (non-empty).");
+CONSORTIA_OPTION_UNBOUNDED(
+    "node", std::string, mempool_endpoint, "tcp://127.0.0.1:26601",
+    "Bus endpoint of the mempool service (tcp://, ipc:// or inproc://).");
+CONSORTIA_OPTION_UNBOUNDED("node", std::string, storage_endpoint,
+                           "tcp://127.0.0.1:26602",
+                           "Bus endpoint of the storage service's requests.");
+CONSORTIA_OPTION_UNBOUNDED("node", std::string, storage_events,
+                           "tcp://127.0.0.1:26603",
+                           "Bus endpoint where storage publishes its events.");
+CONSORTIA_OPTION_UNBOUNDED(
+    "node", std::string, metrics_host, "127.0.0.1",
+    "Address of the metrics and health endpoint (non-empty when "
+    "--metrics_port is set).");
+CONSORTIA_OPTION("node", int, metrics_port, 0, 0, 65535,
+                 "Port of the metrics and health endpoint (0 = none).");
+CONSORTIA_OPTION_UNBOUNDED("node", std::string, log_level, "info",
+                           "Log level: trace, debug, info, warn or error.");
+CONSORTIA_OPTION("node", int64_t, bus_timeout_ms, 5000, 10, 600000,
+                 "Deadline of one request between services, in milliseconds.");
 
 namespace consortia {
 namespace {
@@ -124,6 +134,21 @@ std::vector<char*> ParseFlagsAndEnv(int argc, char** argv, const char* usage) {
   static std::once_flag usage_once;
   std::call_once(usage_once, [usage] { absl::SetProgramUsageMessage(usage); });
 
+  // --help and --dump_options print the declared options (options.h) and
+  // exit. (Abseil's own --help lists only flags defined in the main file.)
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--help" || arg == "-help" || arg == "-h") {
+      std::printf("%s\n%s", usage, OptionsHelpText().c_str());
+      std::exit(0);
+    }
+    if (arg == "--dump_options" || arg == "-dump_options") {
+      std::printf("%s", DumpOptionsJson().c_str());
+      std::exit(0);
+    }
+  }
+
   for (const auto& [name, flag] : absl::GetAllFlags()) {
     std::string env_name =
         absl::StrCat(kEnvPrefix, absl::AsciiStrToUpper(name));
@@ -177,9 +202,10 @@ absl::Status NodeConfig::Validate() const {
       !s.ok()) {
     return s;
   }
-  if (metrics_port < 0 || metrics_port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--metrics_port=", metrics_port, ": must be within 0..65535"));
+  if (absl::Status s =
+          CheckOptionBounds(OPTION_metrics_port, int64_t{metrics_port});
+      !s.ok()) {
+    return s;
   }
   if (metrics_port != 0 && metrics_host.empty()) {
     return absl::InvalidArgumentError(
@@ -191,10 +217,10 @@ absl::Status NodeConfig::Validate() const {
         absl::StrCat("--log_level=", log_level,
                      ": expected trace, debug, info, warn or error"));
   }
-  if (bus_timeout < absl::Milliseconds(10) || bus_timeout > absl::Minutes(10)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--bus_timeout_ms=", absl::ToInt64Milliseconds(bus_timeout),
-        ": must be within 10..600000"));
+  if (absl::Status s = CheckOptionBounds(
+          OPTION_bus_timeout_ms, absl::ToInt64Milliseconds(bus_timeout));
+      !s.ok()) {
+    return s;
   }
   return absl::OkStatus();
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,9 @@
 #include "absl/status/status.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/log.h"
+#include "consortia/options.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace consortia {
 namespace {
@@ -301,6 +304,127 @@ TEST(LogTest, LevelsAndFallback) {
   InitLogging("test", "no-such-level");
   EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::info);
   spdlog::info("logging works");
+}
+
+// --- Options declared once (options.h) ---------------------------------------
+
+const OptionSpec* FindOption(const std::string& name) {
+  for (const OptionSpec* s : DeclaredOptions()) {
+    if (s->name == name) return s;
+  }
+  return nullptr;
+}
+
+TEST(OptionsTest, NodeWideOptionsAreDeclaredWithTheirBounds) {
+  std::vector<std::string> names;
+  for (const OptionSpec* s : DeclaredOptions("node")) names.push_back(s->name);
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "node_name", "genesis", "node_key", "data_dir",
+                       "mempool_endpoint", "storage_endpoint", "storage_events",
+                       "metrics_host", "metrics_port", "log_level",
+                       "bus_timeout_ms"}));
+  const OptionSpec* port = FindOption("metrics_port");
+  ASSERT_NE(port, nullptr);
+  EXPECT_EQ(port->min, 0);
+  EXPECT_EQ(port->max, 65535);
+  EXPECT_EQ(port->DefaultValue(), "0");
+  EXPECT_EQ(port->EnvVar(), "CONSORTIA_METRICS_PORT");
+  const OptionSpec* timeout = FindOption("bus_timeout_ms");
+  ASSERT_NE(timeout, nullptr);
+  EXPECT_EQ(timeout->min, 10);
+  EXPECT_EQ(timeout->max, 600000);
+  EXPECT_EQ(timeout->DefaultValue(), "5000");
+  const OptionSpec* name = FindOption("node_name");
+  ASSERT_NE(name, nullptr);
+  EXPECT_FALSE(name->min.has_value());
+  EXPECT_EQ(name->DefaultValue(), "node0");
+}
+
+TEST(OptionsTest, BoundsCheckNamesTheFlagAndTheBounds) {
+  const OptionSpec* port = FindOption("metrics_port");
+  ASSERT_NE(port, nullptr);
+  EXPECT_TRUE(CheckOptionBounds(*port, int64_t{0}).ok());
+  EXPECT_TRUE(CheckOptionBounds(*port, int64_t{65535}).ok());
+  absl::Status s = CheckOptionBounds(*port, int64_t{65536});
+  EXPECT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_EQ(s.message(), "--metrics_port=65536 is out of bounds [0, 65535]");
+  EXPECT_TRUE(absl::IsInvalidArgument(CheckOptionBounds(*port, int64_t{-1})));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      CheckOptionBounds(*port, uint64_t{1} << 63)));  // over int64
+  EXPECT_TRUE(absl::IsInvalidArgument(CheckOptionRange(*port, 5, 10, 20)));
+}
+
+TEST(OptionsTest, DumpOptionsIsJsonWithEveryField) {
+  nlohmann::json j = nlohmann::json::parse(DumpOptionsJson());
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), DeclaredOptions().size());
+  bool found = false;
+  for (const nlohmann::json& o : j) {
+    for (const char* key :
+         {"name", "owner", "type", "default", "min", "max", "help", "env"}) {
+      EXPECT_TRUE(o.contains(key)) << key << " in " << o.dump();
+    }
+    if (o["name"] == "bus_timeout_ms") {
+      found = true;
+      EXPECT_EQ(o["owner"], "node");
+      EXPECT_EQ(o["type"], "int64_t");
+      EXPECT_EQ(o["default"], 5000);
+      EXPECT_EQ(o["min"], 10);
+      EXPECT_EQ(o["max"], 600000);
+      EXPECT_EQ(o["env"], "CONSORTIA_BUS_TIMEOUT_MS");
+    }
+    if (o["name"] == "genesis") {
+      EXPECT_EQ(o["default"], "");
+      EXPECT_TRUE(o["min"].is_null());
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(OptionsTest, HelpListsTheDeclaredOptions) {
+  const std::string help = OptionsHelpText();
+  for (const OptionSpec* s : DeclaredOptions()) {
+    EXPECT_NE(help.find("--" + s->name + " "), std::string::npos) << s->name;
+  }
+  EXPECT_NE(help.find("CONSORTIA_BUS_TIMEOUT_MS"), std::string::npos);
+}
+
+TEST(OptionsTest, HelpAndDumpOptionsExitZero) {
+  std::vector<std::string> help = {"prog", "--help"};
+  EXPECT_EXIT(Parse(help), ::testing::ExitedWithCode(0), "");
+  std::vector<std::string> dump = {"prog", "--node_name=x", "--dump_options"};
+  EXPECT_EXIT(Parse(dump), ::testing::ExitedWithCode(0), "");
+}
+
+TEST(OptionsTest, OperationsTableMatchesTheDeclarations) {
+  absl::Status s = CheckOptionsTableInTree(CONSORTIA_SOURCE_DIR,
+                                           "docs/operations.md", "node");
+  EXPECT_TRUE(s.ok()) << s.message();
+}
+
+TEST(OptionsTest, ATableThatDisagreesFailsAndCanBeRewritten) {
+  const std::string path = MakeTempDir() + "/README.md";
+  std::string table = OptionsMarkdownTable("node");
+  const std::string row = "| `--metrics_port` | `CONSORTIA_METRICS_PORT` | ";
+  const size_t at = table.find(row);
+  ASSERT_NE(at, std::string::npos) << table;
+  std::string stale = table;
+  stale.replace(stale.find("65535", at), 5, "9999");  // a bound changed
+  ASSERT_TRUE(WriteFileAtomic(path, "# x\n<!-- options:node -->\n" + stale +
+                                        "<!-- /options -->\ntail\n")
+                  .ok());
+  absl::Status s = CheckOptionsTable(path, "node", /*update=*/false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("metrics_port"), std::string::npos) << s;
+  EXPECT_TRUE(CheckOptionsTable(path, "node", /*update=*/true).ok());
+  EXPECT_TRUE(CheckOptionsTable(path, "node", /*update=*/false).ok());
+  absl::StatusOr<std::string> text = ReadFile(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "# x\n<!-- options:node -->\n" + table +
+                       "<!-- /options -->\ntail\n");
+  // No markers: an error, not a rewrite.
+  ASSERT_TRUE(WriteFileAtomic(path, "no table here\n").ok());
+  EXPECT_FALSE(CheckOptionsTable(path, "node", /*update=*/true).ok());
 }
 
 }  // namespace

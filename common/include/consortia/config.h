@@ -1,9 +1,10 @@
-// Configuration. Each option is declared once, as an Abseil flag (name,
-// default, doc) in the config.cc of the module that owns it, with its bounds
-// checked in that module's Validate(). Every flag can also be set from the
-// environment: CONSORTIA_<FLAG NAME IN UPPER CASE> (for example
-// CONSORTIA_API_PORT=8080); a command-line flag wins over the
-// environment. Helm values map onto the same names.
+// Configuration. Each option is declared once, with CONSORTIA_OPTION
+// (consortia/options.h: owner, type, name, default, bounds, help) in the
+// config.cc of the module that owns it; its Validate() checks the declared
+// bounds. Every flag can also be set from the environment:
+// CONSORTIA_<FLAG NAME IN UPPER CASE> (for example CONSORTIA_API_PORT=8080);
+// a command-line flag wins over the environment. Helm values map onto the
+// same names.
 #ifndef CONSORTIA_COMMON_CONFIG_H_
 #define CONSORTIA_COMMON_CONFIG_H_
 
@@ -20,7 +21,9 @@ namespace consortia {
 
 // Applies CONSORTIA_* environment variables to the flags they name, then parses
 // argv (flags there override). Exits with a usage message on an unknown flag
-// or a bad value. Returns the positional arguments.
+// or a bad value. With --help (or -h) prints `usage` and the declared options
+// (OptionsHelpText), with --dump_options their JSON (DumpOptionsJson), and
+// exits 0. Returns the positional arguments.
 std::vector<char*> ParseFlagsAndEnv(int argc, char** argv, const char* usage);
 
 // Options every service of a node shares.

@@ -103,6 +103,9 @@ struct ApiOptions {
 
   // Reads the api_* flags.
   static ApiOptions FromFlags();
+  // Field by field (a test checks that ApiOptions{} is FromFlags() with
+  // every flag at its declared default).
+  bool operator==(const ApiOptions&) const = default;
   // InvalidArgument naming the first option out of bounds.
   absl::Status Validate() const;
 };

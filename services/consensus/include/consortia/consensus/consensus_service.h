@@ -67,6 +67,9 @@ struct ConsensusOptions {
 
   // Reads the consensus_* flags.
   static ConsensusOptions FromFlags();
+  // Field by field (a test checks that ConsensusOptions{} is FromFlags() with
+  // every flag at its declared default).
+  bool operator==(const ConsensusOptions&) const = default;
   // InvalidArgument naming the first option out of bounds.
   absl::Status Validate() const;
 };

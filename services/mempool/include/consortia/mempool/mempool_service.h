@@ -98,6 +98,9 @@ struct MempoolOptions {
 
   // Reads the mempool_* flags.
   static MempoolOptions FromFlags();
+  // Field by field (a test checks that MempoolOptions{} is FromFlags() with
+  // every flag at its declared default).
+  bool operator==(const MempoolOptions&) const = default;
   // InvalidArgument naming the first option out of bounds.
   absl::Status Validate() const;
 };

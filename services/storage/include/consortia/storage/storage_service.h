@@ -67,6 +67,9 @@ struct StorageOptions {
 
   // Reads the flags above.
   static StorageOptions FromFlags();
+  // Field by field (a test checks that StorageOptions{} is FromFlags() with
+  // every flag at its declared default).
+  bool operator==(const StorageOptions&) const = default;
   // InvalidArgument naming the option that is out of bounds.
   absl::Status Validate() const;
 };
