@@ -18,7 +18,7 @@
 #include "consortia/config.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/http_client.h"
-#include "consortia/service_api.h"
+#include "consortia/proof_bundle.h"
 #include "consortia/tx_json.h"
 #include "consortia/types.h"
 #include "nlohmann/json.hpp"

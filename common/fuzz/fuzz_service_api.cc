@@ -1,5 +1,5 @@
 // libFuzzer target for the payload decoders of the bus messages between the
-// services (service_api_internal.h): every request a service decodes from
+// services (service_messages.h): every request a service decodes from
 // the bus and every reply a client decodes. The first input byte picks the
 // decoder, the rest is the payload. A decoder never crashes, and whatever it
 // accepts encodes to bytes that decode again and encode to the same bytes.
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "consortia/service_api.h"
-#include "service_api_internal.h"
+#include "service_messages.h"
 
 namespace {
 

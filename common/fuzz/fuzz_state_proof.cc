@@ -1,6 +1,6 @@
 // libFuzzer target for the state proof decoders: the bare proof
 // (state_proof.h) and the state record bundle that `consortia verify` reads
-// from an untrusted api (service_api.h). Whatever decodes must re-encode to
+// from an untrusted api (proof_bundle.h). Whatever decodes must re-encode to
 // exactly the input bytes, and checking it must not crash.
 #include <cstddef>
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "consortia/proof_bundle.h"
 #include "consortia/service_api.h"
 #include "consortia/state_proof.h"
 #include "consortia/types.h"

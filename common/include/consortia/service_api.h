@@ -3,6 +3,13 @@
 // over the bus (MakeRemote* below), so a node runs as one process or as four
 // with the same code. Messages carry batches: no call is made per key or per
 // transaction on a hot path.
+//
+// Where the code is (common/src/): the interfaces' own bits in
+// service_api.cc; the messages and their codecs in service_messages.{h,cc}
+// (library consortia_service_messages); the proof bundles in
+// proof_bundle.cc (consortia_proof_bundle, no ZeroMQ); the remote clients in
+// service_remote.cc and the server dispatch in service_serve.cc (both in
+// consortia_bus).
 #ifndef CONSORTIA_COMMON_SERVICE_API_H_
 #define CONSORTIA_COMMON_SERVICE_API_H_
 
@@ -18,6 +25,7 @@
 #include "consortia/bus.h"
 #include "consortia/bytes.h"
 #include "consortia/merkle.h"
+#include "consortia/proof_bundle.h"
 #include "consortia/state_proof.h"
 #include "consortia/types.h"
 
@@ -194,47 +202,9 @@ class LedgerApi {
       const std::vector<EvidenceRecord>& records);
 };
 
-struct BlockRecord {
-  Block block;
-  Hash32 block_hash{};
-  std::optional<CommitCertificate> cert;
-};
-
-// A committed tx with what a client needs to check it offline.
-struct TxRecord {
-  Bytes raw_tx;
-  uint64_t height = 0;
-  uint32_t index = 0;
-  Receipt receipt;
-  MerkleProof inclusion;  // raw_tx in header.tx_root
-  BlockHeader header;
-  CommitCertificate cert;
-  // receipt among its block's receipts; always set (the receipts exist as
-  // soon as the block is executed), checkable once next_header exists.
-  MerkleProof receipt_proof;  // receipt in next_header.receipts_root
-  std::optional<BlockHeader> next_header;
-  std::optional<CommitCertificate> next_cert;
-};
-
-// A state value (or its absence) with what a client needs to check it
-// offline: the proof leads to state_root, the root after block `height`,
-// which the header of block height + 1 carries (deferred execution).
-struct StateRecord {
-  bool found = false;
-  Bytes value;
-  Bytes owner;          // public key of the record's owner (kv app)
-  uint64_t height = 0;  // state as of after executing this block
-  Hash32 state_root{};  // the state tree's root after block `height`
-  // Of (app, key)'s record in state_root: its presence with this value and
-  // owner when found, else its absence (state_proof.h).
-  StateProof proof{};
-  // Block height + 1's header and certificate, once that block is
-  // committed: they certify state_root. Absent for the latest state, whose
-  // next block does not exist yet; ask again for this height once it does
-  // (GetStateAt), or take them from GetBlock(height + 1).
-  std::optional<BlockHeader> next_header{};
-  std::optional<CommitCertificate> next_cert{};
-};
+// The records a query answers with (BlockRecord, TxRecord, StateRecord) are
+// proof bundles, declared with their codecs and their offline verification in
+// proof_bundle.h.
 
 // Bounds of the paginated queries.
 inline constexpr uint32_t kMaxListBlocks = 100;
@@ -385,43 +355,9 @@ absl::StatusOr<EvidenceRecord> DecodeEvidenceRecord(ByteView data);
 Bytes EncodeCommittedEvent(const CommittedEvent& e);
 absl::StatusOr<CommittedEvent> DecodeCommittedEvent(ByteView data);
 
-// A TxRecord's canonical encoding is also its offline proof bundle: the api
-// returns it (hex) with every committed tx, and `consortia verify` decodes it
-// and checks it with VerifyTxRecord, trusting nothing but the genesis.
-Bytes EncodeTxRecord(const TxRecord& r);
-absl::StatusOr<TxRecord> DecodeTxRecord(ByteView data);
-
-// OK iff raw_tx decodes and hashes to `expected_hash` (when not zero), its
-// signature verifies for its sender key, the inclusion proof leads to
-// header.tx_root, cert is a valid commit certificate
-// of header for the genesis validators, and, when next_header is present,
-// next_header.prev_hash is header's hash, next_cert certifies next_header and
-// the receipt proof leads to next_header.receipts_root. InvalidArgument or
-// PermissionDenied (bad signatures) with the reason otherwise.
-absl::Status VerifyTxRecord(const CryptoSuite& suite, const Genesis& genesis,
-                            const TxRecord& r, const Hash32& expected_hash);
-
-Bytes EncodeBlockRecord(const BlockRecord& r);
-absl::StatusOr<BlockRecord> DecodeBlockRecord(ByteView data);
-
-// A StateRecord's canonical encoding is its offline proof bundle, as a
-// TxRecord's is. Layout: bool found, bytes value, bytes owner, u64 height,
-// hash state_root, state proof, bool has_next_header [header], bool
-// has_next_cert [bytes cert].
-Bytes EncodeStateRecord(const StateRecord& r);
-absl::StatusOr<StateRecord> DecodeStateRecord(ByteView data);
-
-// OK iff the record's proof shows, in record.state_root, the record of
-// (app, key) with this value and owner when found, or no record when not;
-// and, when next_header is present (it must be whenever require_certified),
-// next_header is block height + 1, carries state_root, and next_cert is a
-// valid commit certificate of it for the genesis validators.
-// InvalidArgument or PermissionDenied (bad signatures) with the reason
-// otherwise; FailedPrecondition when require_certified and next_header is
-// absent (ask again once block height + 1 exists).
-absl::Status VerifyStateRecord(const CryptoSuite& suite, const Genesis& genesis,
-                               std::string_view app, std::string_view key,
-                               const StateRecord& r, bool require_certified);
+// The codecs and the verification of the proof bundles (BlockRecord, TxRecord,
+// StateRecord) are in proof_bundle.h; the request and reply payloads of each
+// MsgType are internal (common/src/service_messages.h).
 
 // ---------------------------------------------------------------- remotes
 // Bus clients that implement the interfaces; `client` must outlive them. Each

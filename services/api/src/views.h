@@ -18,7 +18,7 @@
 namespace consortia::api {
 
 // Encoding names of the raw records carried in the responses (hex of the
-// canonical encoding of service_api.h); `consortia verify` checks the first.
+// canonical encoding of proof_bundle.h); `consortia verify` checks the first.
 inline constexpr char kTxRecordEncoding[] = "consortia-txrecord-v1";
 inline constexpr char kBlockRecordEncoding[] = "consortia-blockrecord-v1";
 // EncodeStateRecord: a state value or its absence, with its proof.

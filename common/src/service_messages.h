@@ -1,8 +1,12 @@
-// Payload codecs of the bus requests and replies of service_api.h, exposed
-// for service_api.cc's tests only. Decoders return InvalidArgument for
+// The bus messages between the services: the request and reply payloads of
+// each MsgType of service_api.h, and their codecs. Internal to common/: the
+// remote clients (service_remote.cc) and the server dispatch
+// (service_serve.cc) use them, and so do the tests and the fuzz target. The
+// payloads that are proof bundles (block, tx and state records) have their
+// public codecs in proof_bundle.h. Decoders return InvalidArgument for
 // malformed input, any count or length over its bound, or trailing bytes.
-#ifndef CONSORTIA_COMMON_SRC_SERVICE_API_INTERNAL_H_
-#define CONSORTIA_COMMON_SRC_SERVICE_API_INTERNAL_H_
+#ifndef CONSORTIA_COMMON_SRC_SERVICE_MESSAGES_H_
+#define CONSORTIA_COMMON_SRC_SERVICE_MESSAGES_H_
 
 #include <cstdint>
 #include <optional>
@@ -11,9 +15,13 @@
 
 #include "absl/status/statusor.h"
 #include "consortia/bytes.h"
+#include "consortia/proof_bundle.h"
 #include "consortia/service_api.h"
 #include "consortia/types.h"
+#include "wire_decode.h"
 
+// The namespace keeps its old name (these were service_api.cc's internals),
+// so that the tests' `sai::` call sites stay as they were.
 namespace consortia::service_api_internal {
 
 // Bounds of the decoders (beyond those of types.h).
@@ -24,15 +32,12 @@ inline constexpr size_t kMaxBatchTxs = kMaxBlockTxs;
 inline constexpr size_t kMaxSubmittedTxBytes = 4 * kMaxTxBytes;
 inline constexpr size_t kMaxDetailBytes = 4096;
 inline constexpr size_t kMaxStateKeyBytes = kMaxArgBytes;
-inline constexpr size_t kMaxStateValueBytes = kMaxTxBytes;
-// Encoded forms nested inside a message (each decoder checks its own limits).
-inline constexpr size_t kMaxEncodedBlockBytes = 2 * kMaxBlockBytes;
-inline constexpr size_t kMaxEncodedCertBytes = 1024 * 1024;
-// EncodeBlockRecord: a block, its hash and its certificate, each with its
-// length prefix.
-inline constexpr size_t kMaxEncodedBlockRecordBytes =
-    kMaxEncodedBlockBytes + kMaxEncodedCertBytes + 64;
-inline constexpr size_t kMaxEncodedReceiptBytes = 2 * kMaxLogBytes + 1024;
+// Encoded forms nested inside a message, and state values (wire_decode.h).
+using wire_decode::kMaxEncodedBlockBytes;
+using wire_decode::kMaxEncodedBlockRecordBytes;
+using wire_decode::kMaxEncodedCertBytes;
+using wire_decode::kMaxEncodedReceiptBytes;
+using wire_decode::kMaxStateValueBytes;
 // Events per GetCommitted reply (the QueryApi contract).
 inline constexpr size_t kMaxCommittedPerCall = 1000;
 
@@ -90,7 +95,7 @@ struct GetStateRequest {
 };
 Bytes EncodeGetStateRequest(const GetStateRequest& req);
 absl::StatusOr<GetStateRequest> DecodeGetStateRequest(ByteView data);
-// The reply is the public EncodeStateRecord (the proof bundle); these two
+// The reply is the public EncodeStateRecord (proof_bundle.h); these two
 // forward to it.
 Bytes EncodeStateRecord(const StateRecord& r);
 absl::StatusOr<StateRecord> DecodeStateRecord(ByteView data);
@@ -168,4 +173,4 @@ absl::StatusOr<std::vector<EvidenceRecord>> DecodeEvidenceRecords(
 
 }  // namespace consortia::service_api_internal
 
-#endif  // CONSORTIA_COMMON_SRC_SERVICE_API_INTERNAL_H_
+#endif  // CONSORTIA_COMMON_SRC_SERVICE_MESSAGES_H_
