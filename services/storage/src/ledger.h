@@ -161,6 +161,9 @@ class Ledger : public LedgerApi, public QueryApi {
     std::vector<Bytes> receipts;  // EncodeReceipt of each tx, in order
     std::vector<std::pair<Hash32, keys::TxLocation>> new_txs;  // to index
     StateOverlay::WriteSet writes;
+    // The commit event's txs (as EventForBlock), from the hashes Execute
+    // computed: the commit does not decode and hash the txs again.
+    std::vector<CommittedTx> event_txs;
   };
 
   absl::Status CheckConsistent(ChainState* out);

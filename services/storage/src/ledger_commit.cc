@@ -208,6 +208,11 @@ absl::StatusOr<Ledger::Executed> Ledger::Execute(const Block& block) {
 
   Executed out;
   out.receipts.reserve(n);
+  out.event_txs.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!txs[i].has_value()) continue;
+    out.event_txs.push_back(CommittedTx{hashes[i], txs[i]->valid_until});
+  }
   StateOverlay overlay(opts_.store);
   std::vector<bool> committed_before(n, false);
   if (!read_keys.empty()) {
@@ -394,7 +399,10 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
   const double write_secs = clock.Lap();
 
   if (opts_.publisher != nullptr) {
-    CommittedEvent ev = EventForBlock(suite_, block, block_hash);
+    CommittedEvent ev;
+    ev.height = height;
+    ev.block_hash = block_hash;
+    ev.txs = std::move(exec->event_txs);
     opts_.publisher->Publish(
         kTopicBlockCommitted,
         static_cast<uint16_t>(MsgType::kEventBlockCommitted),

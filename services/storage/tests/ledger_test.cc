@@ -1139,17 +1139,18 @@ class EventSink {
     absl::MutexLock l(&mu_);
     events_.push_back({std::move(topic), type, std::move(payload)});
   }
-  // Waits (up to `patience`) until an event satisfies pred; returns its
-  // payload.
+  // Waits (up to `patience`) until `skip` + 1 events satisfy pred; returns
+  // the payload of the last of them.
   std::optional<Bytes> WaitFor(
       const std::function<bool(const std::string&, uint16_t)>& pred,
-      absl::Duration patience = absl::Seconds(30)) {
+      absl::Duration patience = absl::Seconds(30), int skip = 0) {
     absl::Time deadline = absl::Now() + patience;
     while (absl::Now() < deadline) {
       {
         absl::MutexLock l(&mu_);
+        int seen = 0;
         for (const Event& e : events_) {
-          if (pred(e.topic, e.type)) return e.payload;
+          if (pred(e.topic, e.type) && seen++ == skip) return e.payload;
         }
       }
       absl::SleepFor(absl::Milliseconds(10));
@@ -1214,6 +1215,30 @@ TEST_F(StorageLedgerTest, CommitPublishesBlockCommittedWithItsTxs) {
   EXPECT_EQ(ev->block_hash, BlockHash(Suite(), b1.header));
   EXPECT_EQ(ev->txs, (std::vector<CommittedTx>{{Chain::HashOf(t1), 40},
                                                {Chain::HashOf(t2), 41}}));
+
+  // A tx that does not decode is left out and a duplicate is kept, as in
+  // the event GetCommitted rebuilds from the stored block.
+  Bytes t3 = chain_.Tx(alice_, "set", {"c", "3"}, 2, 42);
+  Block b2 = Next({t3, ToBytes("not a tx"), t1, t3});
+  ASSERT_TRUE(Commit(b2).ok());
+  std::optional<Bytes> payload2 = sink.WaitFor(
+      [](const std::string& topic, uint16_t type) {
+        return topic == kTopicBlockCommitted &&
+               type == static_cast<uint16_t>(MsgType::kEventBlockCommitted);
+      },
+      absl::Seconds(30), /*skip=*/1);
+  ASSERT_TRUE(payload2.has_value());
+  absl::StatusOr<CommittedEvent> ev2 = DecodeCommittedEvent(*payload2);
+  ASSERT_TRUE(ev2.ok()) << ev2.status();
+  EXPECT_EQ(ev2->height, 2u);
+  EXPECT_EQ(ev2->block_hash, BlockHash(Suite(), b2.header));
+  EXPECT_EQ(ev2->txs, (std::vector<CommittedTx>{{Chain::HashOf(t3), 42},
+                                                {Chain::HashOf(t1), 40},
+                                                {Chain::HashOf(t3), 42}}));
+  absl::StatusOr<CommittedPage> page = ledger_->GetCommitted(2, 2);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->events.size(), 1u);
+  EXPECT_EQ(page->events[0].txs, ev2->txs);
   // Stop the ledger before the publisher it uses goes away.
   Close();
   publisher_ = nullptr;
