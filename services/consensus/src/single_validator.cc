@@ -40,34 +40,36 @@ absl::StatusOr<std::unique_ptr<SingleValidator>> SingleValidator::Create(
   }
   // Refuse a key whose secret does not match its public key now rather than
   // at the first block.
-  const Bytes probe = ToBytes("consortia/consensus/key-check");
-  absl::StatusOr<Bytes> sig = suite.Sign(key.secret_key, probe);
-  if (!sig.ok() || !suite.Verify(key.public_key, probe, *sig)) {
+  absl::StatusOr<std::unique_ptr<tendermint::KeySigner>> signer =
+      tendermint::KeySigner::Create(suite, key.secret_key, key.public_key);
+  if (!signer.ok()) {
     return absl::InvalidArgumentError(
-        "node key's secret key does not match its public key");
+        absl::StrCat("node key: ", signer.status().message()));
   }
   // The genesis chain rules bound what a block may carry.
   ConsensusOptions o = options;
   o.max_block_txs = std::min(o.max_block_txs, genesis.rules.max_block_txs);
   o.max_block_bytes =
       std::min(o.max_block_bytes, genesis.rules.max_block_bytes);
-  return std::unique_ptr<SingleValidator>(new SingleValidator(
-      o, genesis, suite, key, mempool, ledger, clock, std::move(metrics)));
+  return std::unique_ptr<SingleValidator>(
+      new SingleValidator(o, genesis, suite, key, *std::move(signer), mempool,
+                          ledger, clock, std::move(metrics)));
 }
 
-SingleValidator::SingleValidator(const ConsensusOptions& options,
-                                 const Genesis& genesis,
-                                 const CryptoSuite& suite, const NodeKey& key,
-                                 MempoolApi* mempool, LedgerApi* ledger,
-                                 const Clock* clock, ConsensusMetrics metrics)
+SingleValidator::SingleValidator(
+    const ConsensusOptions& options, const Genesis& genesis,
+    const CryptoSuite& suite, const NodeKey& key,
+    std::unique_ptr<tendermint::MessageSigner> signer, MempoolApi* mempool,
+    LedgerApi* ledger, const Clock* clock, ConsensusMetrics metrics)
     : options_(options),
+      chain_id_(genesis.chain_id),
       suite_(suite),
       mempool_(mempool),
       ledger_(ledger),
       clock_(clock),
       metrics_(std::move(metrics)),
       builder_(genesis.chain_id, suite, key.public_key),
-      signer_(suite, genesis.chain_id, key.secret_key, /*validator_index=*/0) {}
+      signer_(std::move(signer)) {}
 
 SingleValidator::~SingleValidator() { Stop(); }
 
@@ -159,15 +161,22 @@ absl::Duration SingleValidator::Step() {
       static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMillis(now)));
   Block block = builder_.Build(*state_, *std::move(txs), now_ms);
   const Hash32 block_hash = BlockHash(suite_, block.header);
-  absl::StatusOr<Vote> precommit =
-      signer_.SignVote(VoteType::kPrecommit, height, /*round=*/0, block_hash);
-  if (!precommit.ok()) {
+  Vote precommit;
+  precommit.type = VoteType::kPrecommit;
+  precommit.height = height;
+  precommit.round = 0;
+  precommit.block_hash = block_hash;
+  precommit.validator_index = 0;
+  absl::StatusOr<Bytes> sig =
+      signer_->SignVote(precommit, VoteSignBytes(chain_id_, precommit));
+  if (!sig.ok()) {
     metrics_.sign_errors.Inc();
-    LogError("cannot sign the precommit", precommit.status());
+    LogError("cannot sign the precommit", sig.status());
     return options_.block_poll_interval;
   }
+  precommit.signature = *std::move(sig);
   absl::StatusOr<CommitCertificate> cert =
-      BuildCertificate(height, 0, block_hash, {*std::move(precommit)});
+      BuildCertificate(height, 0, block_hash, {std::move(precommit)});
   if (!cert.ok()) {
     metrics_.sign_errors.Inc();
     LogError("cannot build the commit certificate", cert.status());

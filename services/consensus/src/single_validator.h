@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -12,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "block_builder.h"
+#include "certificate.h"
 #include "clock.h"
 #include "consensus_metrics.h"
 #include "consortia/config.h"
@@ -19,7 +21,7 @@
 #include "consortia/crypto_suite.h"
 #include "consortia/service_api.h"
 #include "consortia/types.h"
-#include "signer.h"
+#include "tendermint/state_machine.h"
 
 namespace consortia::consensus {
 
@@ -65,6 +67,7 @@ class SingleValidator {
  private:
   SingleValidator(const ConsensusOptions& options, const Genesis& genesis,
                   const CryptoSuite& suite, const NodeKey& key,
+                  std::unique_ptr<tendermint::MessageSigner> signer,
                   MempoolApi* mempool, LedgerApi* ledger, const Clock* clock,
                   ConsensusMetrics metrics);
 
@@ -77,13 +80,15 @@ class SingleValidator {
   void LogError(const char* what, const absl::Status& s);
 
   const ConsensusOptions options_;
+  const std::string chain_id_;
   const CryptoSuite& suite_;
   MempoolApi* const mempool_;
   LedgerApi* const ledger_;
   const Clock* const clock_;
   ConsensusMetrics metrics_;
   const BlockBuilder builder_;
-  const Signer signer_;
+  // Signs the precommit of each block with the node key (a KeySigner).
+  const std::unique_ptr<tendermint::MessageSigner> signer_;
 
   // Loop thread only.
   std::optional<ChainState> state_;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <deque>
-#include <functional>
 #include <utility>
 #include <variant>
 
@@ -37,83 +36,6 @@ constexpr size_t kInboundPerPeerPerRound = 16;
 // A repeated warning (equivocations) is logged at most this often.
 constexpr absl::Duration kLogEvery = absl::Seconds(10);
 
-// Signs through the WAL's double-sign guard: a vote or proposal is durable
-// before the machine sends it, and one that conflicts with a logged one is
-// refused. Driver thread only.
-class GuardedSigner final : public tendermint::MessageSigner {
- public:
-  // What a precommit for (round, block hash) rests on (see WalPolka).
-  using PolkaFn =
-      std::function<WalPolka(uint32_t round, const Hash32& block_hash)>;
-
-  GuardedSigner(Wal* wal, DoubleSignGuard* guard, const CryptoSuite& suite,
-                Bytes secret_key, uint32_t own_index, PolkaFn polka)
-      : wal_(wal),
-        guard_(guard),
-        suite_(suite),
-        secret_key_(std::move(secret_key)),
-        own_index_(own_index),
-        polka_(std::move(polka)) {}
-
-  absl::StatusOr<Bytes> SignVote(const Vote& vote, ByteView) override {
-    // A non-nil precommit locks: its polka is logged first, so that after a
-    // restart the lock comes back with what justifies it to the peers.
-    if (vote.type == VoteType::kPrecommit && !IsZero(vote.block_hash) &&
-        !wal_->FindSignedVote(vote.height, vote.round, vote.type)) {
-      WalPolka polka = polka_(vote.round, vote.block_hash);
-      std::erase_if(polka.votes, [this](const Vote& v) {
-        return v.validator_index == own_index_;  // logged as signed already
-      });
-      if (!polka.votes.empty() || !polka.proposal.empty()) {
-        if (absl::Status s = wal_->Append(polka); !s.ok()) return s;
-      }
-    }
-    absl::StatusOr<DoubleSignGuard::VoteResult> r =
-        guard_->SignVote(vote.type, vote.height, vote.round, vote.block_hash);
-    if (!r.ok()) return r.status();
-    if (r->outcome == DoubleSignGuard::Outcome::kConflict) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("already voted for another block at height ",
-                       vote.height, " round ", vote.round));
-    }
-    return r->vote.signature;
-  }
-
-  absl::StatusOr<Bytes> SignProposal(const Proposal& proposal,
-                                     ByteView sign_bytes) override {
-    const Bytes to_sign(sign_bytes.begin(), sign_bytes.end());
-    absl::StatusOr<DoubleSignGuard::ProposalResult> r = guard_->SignProposal(
-        proposal.height, proposal.round, [&]() -> absl::StatusOr<Bytes> {
-          absl::StatusOr<Bytes> sig = suite_.Sign(secret_key_, to_sign);
-          if (!sig.ok()) return sig.status();
-          Proposal signed_proposal = proposal;
-          signed_proposal.signature = *std::move(sig);
-          return tendermint::EncodeProposal(signed_proposal);
-        });
-    if (!r.ok()) return r.status();
-    absl::StatusOr<Proposal> logged = tendermint::DecodeProposal(r->message);
-    if (!logged.ok()) return logged.status();
-    Proposal unsigned_logged = *logged;
-    unsigned_logged.signature.clear();
-    Proposal unsigned_wanted = proposal;
-    unsigned_wanted.signature.clear();
-    if (unsigned_logged != unsigned_wanted) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("already proposed another block at height ",
-                       proposal.height, " round ", proposal.round));
-    }
-    return logged->signature;
-  }
-
- private:
-  Wal* const wal_;
-  DoubleSignGuard* const guard_;
-  const CryptoSuite& suite_;
-  const Bytes secret_key_;
-  const uint32_t own_index_;
-  const PolkaFn polka_;
-};
-
 uint16_t TypeOf(const Message& m) {
   if (std::holds_alternative<Proposal>(m)) {
     return static_cast<uint16_t>(MsgType::kConsensusProposal);
@@ -144,11 +66,11 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
         absl::StrCat("node key is for crypto suite \"", key.crypto_suite,
                      "\" but the chain uses \"", genesis.crypto_suite, "\""));
   }
-  const Bytes probe = ToBytes("consortia/consensus/key-check");
-  absl::StatusOr<Bytes> sig = suite.Sign(key.secret_key, probe);
-  if (!sig.ok() || !suite.Verify(key.public_key, probe, *sig)) {
+  absl::StatusOr<std::unique_ptr<tendermint::KeySigner>> key_signer =
+      tendermint::KeySigner::Create(suite, key.secret_key, key.public_key);
+  if (!key_signer.ok()) {
     return absl::InvalidArgumentError(
-        "node key's secret key does not match its public key");
+        absl::StrCat("node key: ", key_signer.status().message()));
   }
   std::optional<uint32_t> own_index;
   for (size_t i = 0; i < genesis.validators.size(); ++i) {
@@ -176,18 +98,17 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
       std::move(metrics), std::move(wal),
       check_mempool != nullptr ? check_mempool : mempool));
   if (d->wal_ != nullptr) {
-    const Signer* signer = &d->signer_;
-    d->guard_ = std::make_unique<DoubleSignGuard>(
-        d->wal_.get(), [signer](VoteType type, uint64_t height, uint32_t round,
-                                const Hash32& hash) {
-          return signer->SignVote(type, height, round, hash);
-        });
+    // Votes and proposals are signed only through the WAL. Before a non-nil
+    // precommit the guard logs what the lock rests on (see WalPolka): the
+    // machine's prevotes for the block and the proposal that carries it
+    // (unless it is this validator's own, logged already).
     TendermintDriver* driver = d.get();
-    d->message_signer_ = std::make_unique<GuardedSigner>(
-        d->wal_.get(), d->guard_.get(), suite, key.secret_key, *own_index,
-        [driver, own = *own_index](uint32_t round, const Hash32& hash) {
+    d->signer_ = std::make_unique<DoubleSignGuard>(
+        d->wal_.get(), *std::move(key_signer),
+        [driver, own = *own_index](uint64_t height, uint32_t round,
+                                   const Hash32& hash) {
           WalPolka p;
-          p.height = driver->machine_->height();
+          p.height = height;
           p.votes = driver->machine_->PrevotesFor(round, hash);
           std::optional<Proposal> proposal = driver->machine_->ProposalOf(hash);
           if (proposal.has_value() && proposal->proposer_index != own) {
@@ -199,8 +120,8 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
   tendermint::StateMachineOptions machine_options;
   machine_options.timeouts = options.timeouts;
   absl::StatusOr<std::unique_ptr<tendermint::StateMachine>> machine =
-      tendermint::StateMachine::Create(
-          genesis, suite, own_index, d->message_signer_.get(), machine_options);
+      tendermint::StateMachine::Create(genesis, suite, own_index,
+                                       d->signer_.get(), machine_options);
   if (!machine.ok()) return machine.status();
   d->machine_ = *std::move(machine);
   return d;
@@ -222,7 +143,6 @@ TendermintDriver::TendermintDriver(
       clock_(clock),
       metrics_(std::move(metrics)),
       builder_(genesis.chain_id, suite, key.public_key),
-      signer_(suite, genesis.chain_id, key.secret_key, own_index.value_or(0)),
       wal_(std::move(wal)),
       verify_pool_(std::make_unique<ThreadPool>(options.verify_threads)),
       jobs_(std::make_unique<ThreadPool>(2)) {

@@ -32,7 +32,6 @@
 #include "consortia/thread_pool.h"
 #include "consortia/types.h"
 #include "double_sign_guard.h"
-#include "signer.h"
 #include "tendermint/state_machine.h"
 #include "wal.h"
 
@@ -281,10 +280,10 @@ class TendermintDriver {
   ConsensusMetrics metrics_;
   const BlockBuilder builder_;
   std::unique_ptr<BlockChecker> checker_;
-  const Signer signer_;
   const std::unique_ptr<Wal> wal_;
-  std::unique_ptr<DoubleSignGuard> guard_;
-  std::unique_ptr<tendermint::MessageSigner> message_signer_;
+  // Signs for the machine through wal_ (validators only; nullptr for an
+  // observer, which never signs).
+  std::unique_ptr<DoubleSignGuard> signer_;
   std::unique_ptr<tendermint::StateMachine> machine_;
   PeerNet* net_ = nullptr;
 

@@ -5,8 +5,9 @@
 // On-disk layout. A WAL is a directory (normally <data_dir>/consensus/wal)
 // holding a LOCK file and numbered segments "seg-<20 digits>.wal". A segment
 // is a sequence of CRC-32C frames (wal_frame.h), each holding one record
-// (wal_record.h). File access goes through WalEnv (wal_env.h); signing goes
-// through the WAL with DoubleSignGuard (double_sign_guard.h).
+// (wal_record.h). File access goes through WalEnv (wal_env.h); a validator
+// signs through DoubleSignGuard (double_sign_guard.h), which appends here
+// before a signature leaves the process.
 //
 // Recovery rules (Wal::Open):
 // - Only the last segment can end in a torn write: every earlier segment was

@@ -1,14 +1,17 @@
 // Test helper for the WAL crash test (wal_test.cc): a validator stand-in that
-// opens the WAL in argv[1] and signs votes through the DoubleSignGuard in an
-// endless loop, height after height: a prevote and a precommit in round 0 and
-// then EndHeight. The block hash it wants to vote for depends on argv[2] (the
-// run number), so a run restarted after a kill at a height whose votes were
-// already logged asks for conflicting votes and must be refused.
+// opens the WAL in argv[1] and signs votes through a DoubleSignGuard in front
+// of a KeySigner in an endless loop, height after height: a prevote and a
+// precommit in round 0 and then EndHeight. The block hash it wants to vote
+// for depends on argv[2] (the run number), so a run restarted after a kill at
+// a height whose votes were already logged asks for conflicting votes and
+// must be refused; it then re-sends the logged vote instead (as a restarted
+// driver does: its state machine takes the logged votes back).
 //
-// Every vote it would send goes to stdout AFTER the guard returned it (logged
-// and synced) as "SENT <height> <round> <type> <hash hex>", every EndHeight
-// as "END <height>", one write(2) per line. The test kills it with SIGKILL at
-// a random moment.
+// Every vote it would send goes to stdout AFTER the guard returned its
+// signature (logged and synced), or after the guard refused it and the logged
+// vote was read back, as "SENT <height> <round> <type> <hash hex>", every
+// EndHeight as "END <height>", one write(2) per line. The test kills it with
+// SIGKILL at a random moment.
 //
 // Usage: wal_crash_child <wal_dir> <run> <max_segment_bytes> <keep_heights>
 // Writes go out in small pieces (a few bytes per write(2) call), so that a
@@ -20,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +31,7 @@
 #include "consortia/crypto_suite.h"
 #include "consortia/types.h"
 #include "double_sign_guard.h"
+#include "tendermint/state_machine.h"
 #include "wal.h"
 
 namespace {
@@ -41,6 +46,7 @@ using consortia::consensus::Wal;
 using consortia::consensus::WalEnv;
 using consortia::consensus::WalFileLock;
 using consortia::consensus::WalWritableFile;
+using consortia::consensus::tendermint::KeySigner;
 
 // Splits every append into 7-byte writes with a yield in between.
 class ChoppyFile final : public WalWritableFile {
@@ -139,22 +145,10 @@ int main(int argc, char** argv) {
   Bytes seed(32, 7);
   absl::StatusOr<consortia::KeyPair> key = suite.KeyFromSeed(seed);
   if (!key.ok()) return Fail(key.status().ToString());
-  DoubleSignGuard guard(wal->get(),
-                        [&](VoteType type, uint64_t height, uint32_t round,
-                            const Hash32& hash) -> absl::StatusOr<Vote> {
-                          Vote v;
-                          v.type = type;
-                          v.height = height;
-                          v.round = round;
-                          v.block_hash = hash;
-                          v.validator_index = 0;
-                          absl::StatusOr<Bytes> sig = suite.Sign(
-                              key->secret_key,
-                              consortia::VoteSignBytes("crash-test", v));
-                          if (!sig.ok()) return sig.status();
-                          v.signature = *std::move(sig);
-                          return v;
-                        });
+  absl::StatusOr<std::unique_ptr<KeySigner>> key_signer =
+      KeySigner::Create(suite, key->secret_key, key->public_key);
+  if (!key_signer.ok()) return Fail(key_signer.status().ToString());
+  DoubleSignGuard guard(wal->get(), *std::move(key_signer));
 
   for (uint64_t height = (*wal)->last_end_height() + 1;; ++height) {
     for (VoteType type : {VoteType::kPrevote, VoteType::kPrecommit}) {
@@ -164,11 +158,27 @@ int main(int argc, char** argv) {
         hash[8 + i] = static_cast<uint8_t>(run >> (8 * i));
       }
       hash[16] = static_cast<uint8_t>(type);
-      auto r = guard.SignVote(type, height, 0, hash);
-      if (!r.ok()) return Fail(r.status().ToString());
-      Say(absl::StrCat("SENT ", r->vote.height, " ", r->vote.round, " ",
-                       static_cast<int>(r->vote.type), " ",
-                       consortia::ToHex(r->vote.block_hash)));
+      Vote v;
+      v.type = type;
+      v.height = height;
+      v.round = 0;
+      v.block_hash = hash;
+      v.validator_index = 0;
+      absl::StatusOr<Bytes> sig =
+          guard.SignVote(v, consortia::VoteSignBytes("crash-test", v));
+      if (sig.ok()) {
+        v.signature = *std::move(sig);
+      } else if (absl::IsFailedPrecondition(sig.status())) {
+        // Refused: another vote was logged for this slot; send that one.
+        std::optional<Vote> logged = (*wal)->FindSignedVote(height, 0, type);
+        if (!logged.has_value()) return Fail(sig.status().ToString());
+        v = *std::move(logged);
+      } else {
+        return Fail(sig.status().ToString());
+      }
+      Say(absl::StrCat("SENT ", v.height, " ", v.round, " ",
+                       static_cast<int>(v.type), " ",
+                       consortia::ToHex(v.block_hash)));
     }
     absl::Status s = (*wal)->Append(consortia::consensus::WalEndHeight{height});
     if (!s.ok()) return Fail(s.ToString());

@@ -18,15 +18,20 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "consortia/merkle.h"
 #include "consortia/process.h"
 #include "double_sign_guard.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tendermint/messages.h"
+#include "tendermint/state_machine.h"
 
 namespace consortia::consensus {
 namespace {
@@ -666,79 +671,188 @@ TEST_F(ConsensusWalTest, DamageInASealedSegmentIsDataLoss) {
 // ---------------------------------------------------------------------------
 // DoubleSignGuard
 
-class ConsensusWalGuardTest : public ConsensusWalTest {
- protected:
-  DoubleSignGuard::SignVoteFn Signer(uint8_t sig) {
-    return [this, sig](VoteType type, uint64_t height, uint32_t round,
-                       const Hash32& hash) -> absl::StatusOr<Vote> {
-      ++signed_;
-      if (fail_sign_) return absl::InvalidArgumentError("bad key");
-      Vote v;
-      v.type = type;
-      v.height = height;
-      v.round = round;
-      v.block_hash = hash;
-      v.validator_index = 3;
-      v.signature = Bytes(64, sig);
-      return v;
-    };
-  }
-  int signed_ = 0;
-  bool fail_sign_ = false;
+// What the fake key behind a guard was asked to sign.
+struct KeyCalls {
+  std::vector<Bytes> sign_bytes;  // one entry per signature made
+  bool fail = false;              // answer InvalidArgument ("bad key")
 };
 
+// Signs anything with a signature of 64 times `sig`, recording the sign
+// bytes it got.
+class FakeKey final : public tendermint::MessageSigner {
+ public:
+  FakeKey(uint8_t sig, KeyCalls* calls) : sig_(sig), calls_(calls) {}
+  absl::StatusOr<Bytes> SignVote(const Vote&, ByteView sign_bytes) override {
+    return Sign(sign_bytes);
+  }
+  absl::StatusOr<Bytes> SignProposal(const Proposal&,
+                                     ByteView sign_bytes) override {
+    return Sign(sign_bytes);
+  }
+
+ private:
+  absl::StatusOr<Bytes> Sign(ByteView sign_bytes) {
+    if (calls_->fail) return absl::InvalidArgumentError("bad key");
+    calls_->sign_bytes.emplace_back(sign_bytes.begin(), sign_bytes.end());
+    return Bytes(64, sig_);
+  }
+  const uint8_t sig_;
+  KeyCalls* const calls_;
+};
+
+class ConsensusWalGuardTest : public ConsensusWalTest {
+ protected:
+  std::unique_ptr<DoubleSignGuard> Guard(
+      Wal* wal, uint8_t sig, DoubleSignGuard::PolkaFn polka = nullptr) {
+    return std::make_unique<DoubleSignGuard>(
+        wal, std::make_unique<FakeKey>(sig, &calls_), std::move(polka));
+  }
+  // The vote to sign (no signature yet) and stand-in sign bytes for it.
+  static Vote Unsigned(VoteType type, uint64_t height, uint32_t round,
+                       const Hash32& hash) {
+    Vote v;
+    v.type = type;
+    v.height = height;
+    v.round = round;
+    v.block_hash = hash;
+    v.validator_index = 3;
+    return v;
+  }
+  static Bytes SignBytes(const Vote& v) {
+    return VoteSignBytes("guard-test", v);
+  }
+  static Proposal MakeProposal(uint64_t height, uint32_t round,
+                               const std::string& payload) {
+    Proposal p;
+    p.height = height;
+    p.round = round;
+    p.proposer_index = 3;
+    p.block.header.chain_id = "guard-test";
+    p.block.header.height = height;
+    p.block.txs = {ToBytes(payload)};
+    return p;
+  }
+
+  KeyCalls calls_;
+};
+
+// A conflicting vote is refused for the same (height, round, type) after a
+// restart from the WAL, for both vote types; the same vote gets the logged
+// signature back; another round is signed.
 TEST_F(ConsensusWalGuardTest, RefusesAConflictingVoteAfterReopen) {
-  {
+  for (VoteType type : {VoteType::kPrevote, VoteType::kPrecommit}) {
+    SCOPED_TRACE(static_cast<int>(type));
+    const uint64_t height = type == VoteType::kPrevote ? 8 : 9;
+    {
+      std::unique_ptr<Wal> wal = OpenOk();
+      ASSERT_NE(wal, nullptr);
+      const Vote v = Unsigned(type, height, 0, H(1));
+      absl::StatusOr<Bytes> sig =
+          Guard(wal.get(), 0xa1)->SignVote(v, SignBytes(v));
+      ASSERT_TRUE(sig.ok()) << sig.status();
+      EXPECT_EQ(*sig, Bytes(64, 0xa1));
+    }
     std::unique_ptr<Wal> wal = OpenOk();
     ASSERT_NE(wal, nullptr);
-    DoubleSignGuard guard(wal.get(), Signer(0xa1));
-    auto r = guard.SignVote(VoteType::kPrevote, 8, 0, H(1));
-    ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->outcome, DoubleSignGuard::Outcome::kSigned);
-    EXPECT_EQ(r->vote.signature, Bytes(64, 0xa1));
+    std::unique_ptr<DoubleSignGuard> guard = Guard(wal.get(), 0xb2);
+    calls_.sign_bytes.clear();
+
+    const Vote conflict = Unsigned(type, height, 0, H(2));
+    EXPECT_EQ(guard->SignVote(conflict, SignBytes(conflict)).status().code(),
+              absl::StatusCode::kFailedPrecondition);
+    const Vote nil = Unsigned(type, height, 0, Hash32{});
+    EXPECT_EQ(guard->SignVote(nil, SignBytes(nil)).status().code(),
+              absl::StatusCode::kFailedPrecondition);
+    // Another validator index is another message too.
+    Vote other_index = Unsigned(type, height, 0, H(1));
+    other_index.validator_index = 2;
+    EXPECT_EQ(
+        guard->SignVote(other_index, SignBytes(other_index)).status().code(),
+        absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(wal->FindSignedVote(height, 0, type)->block_hash, H(1));
+
+    const Vote same = Unsigned(type, height, 0, H(1));
+    absl::StatusOr<Bytes> again = guard->SignVote(same, SignBytes(same));
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(*again, Bytes(64, 0xa1));  // the logged one, re-sent
+    EXPECT_TRUE(calls_.sign_bytes.empty()) << "nothing may be signed anew";
+
+    const Vote next_round = Unsigned(type, height, 1, H(2));
+    absl::StatusOr<Bytes> next =
+        guard->SignVote(next_round, SignBytes(next_round));
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(*next, Bytes(64, 0xb2));
+    EXPECT_EQ(calls_.sign_bytes.size(), 1u);
+    Vote logged = next_round;
+    logged.signature = Bytes(64, 0xb2);
+    EXPECT_EQ(wal->FindSignedVote(height, 1, type), logged);
   }
+}
+
+// The key signs exactly the bytes the guard is given (it never derives its
+// own), and the signature it returns and logs verifies over them.
+TEST_F(ConsensusWalGuardTest, SignsExactlyTheGivenSignBytes) {
   std::unique_ptr<Wal> wal = OpenOk();
   ASSERT_NE(wal, nullptr);
-  DoubleSignGuard guard(wal.get(), Signer(0xb2));
-  signed_ = 0;
+  const Vote v = Unsigned(VoteType::kPrevote, 2, 0, H(7));
+  const Bytes given = ToBytes("the exact bytes to sign");
+  ASSERT_TRUE(Guard(wal.get(), 1)->SignVote(v, given).ok());
+  ASSERT_EQ(calls_.sign_bytes.size(), 1u);
+  EXPECT_EQ(calls_.sign_bytes[0], given);
 
-  auto conflict = guard.SignVote(VoteType::kPrevote, 8, 0, H(2));
-  ASSERT_TRUE(conflict.ok()) << conflict.status();
-  EXPECT_EQ(conflict->outcome, DoubleSignGuard::Outcome::kConflict);
-  EXPECT_EQ(conflict->vote.block_hash, H(1));
-  EXPECT_EQ(conflict->vote.signature, Bytes(64, 0xa1));
+  // With the real key: the returned and the logged signatures verify over
+  // the given bytes (here those of another chain id than anyone would
+  // derive), for a vote and a proposal.
+  const CryptoSuite& suite = Ed25519Sha256();
+  const KeyPair key = suite.GenerateKey();
+  absl::StatusOr<std::unique_ptr<tendermint::KeySigner>> key_signer =
+      tendermint::KeySigner::Create(suite, key.secret_key, key.public_key);
+  ASSERT_TRUE(key_signer.ok()) << key_signer.status();
+  DoubleSignGuard guard(wal.get(), *std::move(key_signer));
+  const Vote w = Unsigned(VoteType::kPrecommit, 2, 0, H(7));
+  const Bytes vote_bytes = VoteSignBytes("chain-x", w);
+  absl::StatusOr<Bytes> vote_sig = guard.SignVote(w, vote_bytes);
+  ASSERT_TRUE(vote_sig.ok()) << vote_sig.status();
+  EXPECT_TRUE(suite.Verify(key.public_key, vote_bytes, *vote_sig));
+  EXPECT_EQ(wal->FindSignedVote(2, 0, VoteType::kPrecommit)->signature,
+            *vote_sig);
 
-  auto nil = guard.SignVote(VoteType::kPrevote, 8, 0, Hash32{});
-  ASSERT_TRUE(nil.ok());
-  EXPECT_EQ(nil->outcome, DoubleSignGuard::Outcome::kConflict);
-
-  auto again = guard.SignVote(VoteType::kPrevote, 8, 0, H(1));
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->outcome, DoubleSignGuard::Outcome::kResent);
-  EXPECT_EQ(again->vote.signature, Bytes(64, 0xa1));
-  EXPECT_EQ(signed_, 0);
-
-  auto next_round = guard.SignVote(VoteType::kPrevote, 8, 1, H(2));
-  ASSERT_TRUE(next_round.ok());
-  EXPECT_EQ(next_round->outcome, DoubleSignGuard::Outcome::kSigned);
-  EXPECT_EQ(signed_, 1);
-  EXPECT_EQ(wal->FindSignedVote(8, 1, VoteType::kPrevote), next_round->vote);
+  const Proposal p = MakeProposal(2, 0, "tx");
+  const Bytes proposal_bytes =
+      ProposalSignBytes("chain-x", p, BlockHash(suite, p.block.header));
+  absl::StatusOr<Bytes> proposal_sig = guard.SignProposal(p, proposal_bytes);
+  ASSERT_TRUE(proposal_sig.ok()) << proposal_sig.status();
+  EXPECT_TRUE(suite.Verify(key.public_key, proposal_bytes, *proposal_sig));
+  // The log holds the signed proposal in its wire form (what a restarted
+  // driver decodes and replays).
+  std::optional<Bytes> logged = wal->FindProposal(2, 0);
+  ASSERT_TRUE(logged.has_value());
+  Proposal signed_p = p;
+  signed_p.signature = *proposal_sig;
+  EXPECT_EQ(*logged, tendermint::EncodeProposal(signed_p));
 }
 
 TEST_F(ConsensusWalGuardTest, RefusesNewVotesAtEndedHeights) {
   std::unique_ptr<Wal> wal = OpenOk();
   ASSERT_NE(wal, nullptr);
-  DoubleSignGuard guard(wal.get(), Signer(1));
-  ASSERT_TRUE(guard.SignVote(VoteType::kPrecommit, 4, 0, H(4)).ok());
+  std::unique_ptr<DoubleSignGuard> guard = Guard(wal.get(), 1);
+  const Vote first = Unsigned(VoteType::kPrecommit, 4, 0, H(4));
+  ASSERT_TRUE(guard->SignVote(first, SignBytes(first)).ok());
   ASSERT_TRUE(wal->Append(WalEndHeight{4}).ok());
-  auto old = guard.SignVote(VoteType::kPrecommit, 4, 1, H(4));
-  EXPECT_EQ(old.status().code(), absl::StatusCode::kFailedPrecondition);
-  auto older = guard.SignVote(VoteType::kPrevote, 2, 0, H(4));
-  EXPECT_EQ(older.status().code(), absl::StatusCode::kFailedPrecondition);
+  const Vote old = Unsigned(VoteType::kPrecommit, 4, 1, H(4));
+  EXPECT_EQ(guard->SignVote(old, SignBytes(old)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  const Vote older = Unsigned(VoteType::kPrevote, 2, 0, H(4));
+  EXPECT_EQ(guard->SignVote(older, SignBytes(older)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  const Proposal proposal = MakeProposal(4, 1, "late");
+  EXPECT_EQ(guard->SignProposal(proposal, ToBytes("p")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(calls_.sign_bytes.size(), 1u);
   // The logged precommit can still be re-sent to peers that lag behind.
-  auto resend = guard.SignVote(VoteType::kPrecommit, 4, 0, H(4));
-  ASSERT_TRUE(resend.ok());
-  EXPECT_EQ(resend->outcome, DoubleSignGuard::Outcome::kResent);
+  absl::StatusOr<Bytes> resend = guard->SignVote(first, SignBytes(first));
+  ASSERT_TRUE(resend.ok()) << resend.status();
+  EXPECT_EQ(*resend, Bytes(64, 1));
 }
 
 TEST_F(ConsensusWalGuardTest, NothingToSendWhenTheLogOrSignerFails) {
@@ -746,43 +860,170 @@ TEST_F(ConsensusWalGuardTest, NothingToSendWhenTheLogOrSignerFails) {
   options_.env = &env;
   std::unique_ptr<Wal> wal = OpenOk();
   ASSERT_NE(wal, nullptr);
-  DoubleSignGuard guard(wal.get(), Signer(1));
+  std::unique_ptr<DoubleSignGuard> guard = Guard(wal.get(), 1);
+  const Vote v = Unsigned(VoteType::kPrevote, 1, 0, H(1));
 
-  fail_sign_ = true;
-  EXPECT_EQ(guard.SignVote(VoteType::kPrevote, 1, 0, H(1)).status().code(),
+  calls_.fail = true;
+  EXPECT_EQ(guard->SignVote(v, SignBytes(v)).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(wal->FindSignedVote(1, 0, VoteType::kPrevote), std::nullopt);
-  fail_sign_ = false;
+  calls_.fail = false;
 
   env.fail_sync = true;
-  auto r = guard.SignVote(VoteType::kPrevote, 1, 0, H(1));
+  absl::StatusOr<Bytes> r = guard->SignVote(v, SignBytes(v));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal) << r.status();
+  const Proposal p = MakeProposal(1, 0, "x");
+  EXPECT_FALSE(guard->SignProposal(p, ToBytes("p")).ok());
 }
 
+// One proposal per (height, round), ever: after a restart from the WAL a
+// second one is refused (the same one too: the state machine takes the
+// logged proposal back and never asks again); another round is signed.
 TEST_F(ConsensusWalGuardTest, AProposerProposesOncePerRound) {
-  int made = 0;
   {
     std::unique_ptr<Wal> wal = OpenOk();
     ASSERT_NE(wal, nullptr);
-    DoubleSignGuard guard(wal.get(), Signer(1));
-    auto r = guard.SignProposal(3, 0, [&]() -> absl::StatusOr<Bytes> {
-      ++made;
-      return ToBytes("first");
-    });
-    ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->outcome, DoubleSignGuard::Outcome::kSigned);
+    std::unique_ptr<DoubleSignGuard> guard = Guard(wal.get(), 1);
+    absl::StatusOr<Bytes> sig =
+        guard->SignProposal(MakeProposal(3, 0, "first"), ToBytes("first"));
+    ASSERT_TRUE(sig.ok()) << sig.status();
+    // Within the same run as well.
+    EXPECT_EQ(guard->SignProposal(MakeProposal(3, 0, "second"), ToBytes("2"))
+                  .status()
+                  .code(),
+              absl::StatusCode::kFailedPrecondition);
   }
   std::unique_ptr<Wal> wal = OpenOk();
   ASSERT_NE(wal, nullptr);
-  DoubleSignGuard guard(wal.get(), Signer(1));
-  auto r = guard.SignProposal(3, 0, [&]() -> absl::StatusOr<Bytes> {
-    ++made;
-    return ToBytes("second");
-  });
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->outcome, DoubleSignGuard::Outcome::kResent);
-  EXPECT_EQ(r->message, ToBytes("first"));
-  EXPECT_EQ(made, 1);
+  std::unique_ptr<DoubleSignGuard> guard = Guard(wal.get(), 1);
+  calls_.sign_bytes.clear();
+  const std::optional<Bytes> logged = wal->FindProposal(3, 0);
+  ASSERT_TRUE(logged.has_value());
+  for (const char* payload : {"second", "first"}) {
+    EXPECT_EQ(guard->SignProposal(MakeProposal(3, 0, payload), ToBytes(payload))
+                  .status()
+                  .code(),
+              absl::StatusCode::kFailedPrecondition)
+        << payload;
+  }
+  EXPECT_TRUE(calls_.sign_bytes.empty());
+  EXPECT_EQ(wal->FindProposal(3, 0), logged);
+  ASSERT_TRUE(
+      guard->SignProposal(MakeProposal(3, 1, "second"), ToBytes("r1")).ok());
+  EXPECT_EQ(calls_.sign_bytes, std::vector<Bytes>{ToBytes("r1")});
+}
+
+// Before a non-nil precommit the polka is logged (without this validator's
+// own votes); a nil precommit, a prevote, or a precommit logged before asks
+// for none.
+TEST_F(ConsensusWalGuardTest, LogsThePolkaBeforeANonNilPrecommit) {
+  std::unique_ptr<Wal> wal = OpenOk();
+  ASSERT_NE(wal, nullptr);
+  int asked = 0;
+  const Vote mine = MakeVote(VoteType::kPrevote, 6, 2, 9, 0x77);  // index 3
+  Vote other = mine;
+  other.validator_index = 1;
+  std::unique_ptr<DoubleSignGuard> guard = Guard(
+      wal.get(), 1, [&](uint64_t height, uint32_t round, const Hash32& hash) {
+        ++asked;
+        EXPECT_EQ(height, 6u);
+        EXPECT_EQ(round, 2u);
+        EXPECT_EQ(hash, H(9));
+        return WalPolka{height, {mine, other}, ToBytes("their proposal")};
+      });
+  const Vote prevote = Unsigned(VoteType::kPrevote, 6, 2, H(9));
+  const Vote nil = Unsigned(VoteType::kPrecommit, 6, 1, Hash32{});
+  const Vote precommit = Unsigned(VoteType::kPrecommit, 6, 2, H(9));
+  ASSERT_TRUE(guard->SignVote(prevote, SignBytes(prevote)).ok());
+  ASSERT_TRUE(guard->SignVote(nil, SignBytes(nil)).ok());
+  EXPECT_EQ(asked, 0);
+  ASSERT_TRUE(guard->SignVote(precommit, SignBytes(precommit)).ok());
+  EXPECT_EQ(asked, 1);
+  ASSERT_TRUE(
+      guard->SignVote(precommit, SignBytes(precommit)).ok());  // re-sent
+  EXPECT_EQ(asked, 1);
+
+  Vote signed_precommit = precommit;
+  signed_precommit.signature = Bytes(64, 1);
+  const std::vector<WalRecord> replay = wal->Replay();
+  ASSERT_EQ(replay.size(), 4u);
+  EXPECT_EQ(replay[2],
+            WalRecord(WalPolka{6, {other}, ToBytes("their proposal")}));
+  EXPECT_EQ(replay[3], WalRecord(signed_precommit));
+}
+
+// The whole stack a validator signs with: a state machine behind the guard
+// (in front of a KeySigner and the WAL). After a restart from the WAL, a
+// machine that did not get its logged messages back (no own_log) wants to
+// prevote a block where it had prevoted nil: the guard refuses, and the
+// machine sends nothing for that step.
+TEST_F(ConsensusWalGuardTest,
+       MachineBehindTheGuardSendsNoConflictAfterRestart) {
+  const CryptoSuite& suite = Ed25519Sha256();
+  Genesis genesis;
+  genesis.chain_id = "guard-net";
+  genesis.crypto_suite = suite.name();
+  std::vector<KeyPair> keys;
+  for (int i = 0; i < 4; ++i) {
+    keys.push_back(suite.GenerateKey());
+    genesis.validators.push_back(
+        Validator{absl::StrCat("v", i), keys.back().public_key, 1});
+  }
+  auto machine = [&](Wal* wal) {
+    absl::StatusOr<std::unique_ptr<tendermint::KeySigner>> key =
+        tendermint::KeySigner::Create(suite, keys[0].secret_key,
+                                      keys[0].public_key);
+    EXPECT_TRUE(key.ok()) << key.status();
+    auto guard = std::make_unique<DoubleSignGuard>(wal, *std::move(key));
+    absl::StatusOr<std::unique_ptr<tendermint::StateMachine>> sm =
+        tendermint::StateMachine::Create(genesis, suite, 0, guard.get());
+    EXPECT_TRUE(sm.ok()) << sm.status();
+    return std::make_pair(std::move(guard), *std::move(sm));
+  };
+  auto sent_votes = [](const tendermint::Actions& actions) {
+    std::vector<Vote> votes;
+    for (const tendermint::Action& a : actions) {
+      const auto* b = std::get_if<tendermint::BroadcastAction>(&a);
+      if (b == nullptr) continue;
+      if (const Vote* v = std::get_if<Vote>(&b->message)) votes.push_back(*v);
+    }
+    return votes;
+  };
+  {
+    std::unique_ptr<Wal> wal = OpenOk();
+    ASSERT_NE(wal, nullptr);
+    auto [guard, sm] = machine(wal.get());
+    ASSERT_TRUE(sm->StartHeight(1).ok());
+    // No proposal in time: prevote nil (line 57), logged by the guard.
+    const std::vector<Vote> votes =
+        sent_votes(sm->OnTimeout(1, 0, tendermint::Step::kPropose));
+    ASSERT_EQ(votes.size(), 1u);
+    EXPECT_TRUE(IsZero(votes[0].block_hash));
+  }
+  std::unique_ptr<Wal> wal = OpenOk();
+  ASSERT_NE(wal, nullptr);
+  auto [guard, sm] = machine(wal.get());
+  ASSERT_TRUE(sm->StartHeight(1).ok());  // its log is NOT given back
+  Proposal p;
+  p.height = 1;
+  p.round = 0;
+  p.proposer_index = sm->Proposer(1, 0);
+  ASSERT_NE(p.proposer_index, 0u);
+  p.block.header.chain_id = genesis.chain_id;
+  p.block.header.height = 1;
+  p.block.txs = {ToBytes("a tx")};
+  p.block.header.tx_root = MerkleRoot(suite, p.block.txs);
+  const Hash32 hash = BlockHash(suite, p.block.header);
+  p.signature = *suite.Sign(keys[p.proposer_index].secret_key,
+                            ProposalSignBytes(genesis.chain_id, p, hash));
+  tendermint::Actions actions = sm->OnProposal(p);
+  const tendermint::Actions verdict =
+      sm->OnBlockVerdict(1, hash, tendermint::BlockVerdict::kValid);
+  actions.insert(actions.end(), verdict.begin(), verdict.end());
+  EXPECT_TRUE(sent_votes(actions).empty());
+  EXPECT_EQ(sm->counters().sign_failures, 1u);
+  EXPECT_TRUE(
+      IsZero(wal->FindSignedVote(1, 0, VoteType::kPrevote)->block_hash));
 }
 
 // ---------------------------------------------------------------------------

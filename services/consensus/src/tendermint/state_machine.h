@@ -75,16 +75,21 @@ struct StateMachineOptions {
   UnsafeTestOnlyOptions unsafe_test_only;
 };
 
-// Signs for one validator. A node uses KeySigner; a write-ahead log wraps it
-// to persist what is signed and to refuse signing a conflicting vote after a
-// restart; tests use it to run twins (two machines, one key). Called only
-// from the thread that drives the state machine.
+// Signs for one validator: the one signing interface of consensus. KeySigner
+// signs with the key; DoubleSignGuard (double_sign_guard.h, beside the WAL)
+// wraps a KeySigner and the write-ahead log, so that what is signed is
+// persisted before it is returned and a conflicting message is refused, also
+// after a restart; tests use KeySigner directly (and to run twins: two
+// machines, one key). Each call gets the typed message (complete but for its
+// signature) and the exact bytes to sign; an implementation signs those bytes
+// and may decide from the message whether to sign at all. Called only from
+// the thread that drives the state machine.
 class MessageSigner {
  public:
   virtual ~MessageSigner() = default;
-  // The signature over sign_bytes = VoteSignBytes(chain id, vote); `vote` is
-  // complete but for its signature. An error when the key cannot sign or a
-  // wrapper refuses: the state machine then sends nothing for that step.
+  // The signature over sign_bytes = VoteSignBytes(chain id, vote). An error
+  // when the key cannot sign or a decorator refuses: the state machine then
+  // sends nothing for that step.
   virtual absl::StatusOr<Bytes> SignVote(const Vote& vote,
                                          ByteView sign_bytes) = 0;
   // As SignVote, for sign_bytes = ProposalSignBytes(chain id, proposal,
@@ -93,7 +98,8 @@ class MessageSigner {
                                              ByteView sign_bytes) = 0;
 };
 
-// Signs with a secret key of a suite. Immutable after Create.
+// Signs sign_bytes with a secret key of a suite, whatever the message.
+// Immutable after Create; thread-safe.
 class KeySigner final : public MessageSigner {
  public:
   // InvalidArgument when secret_key cannot sign with `suite` or is not the

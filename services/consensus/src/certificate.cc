@@ -1,4 +1,4 @@
-#include "signer.h"
+#include "certificate.h"
 
 #include <algorithm>
 #include <utility>
@@ -6,29 +6,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace consortia::consensus {
-
-Signer::Signer(const CryptoSuite& suite, std::string chain_id, Bytes secret_key,
-               uint32_t validator_index)
-    : suite_(suite),
-      chain_id_(std::move(chain_id)),
-      secret_key_(std::move(secret_key)),
-      validator_index_(validator_index) {}
-
-absl::StatusOr<Vote> Signer::SignVote(VoteType type, uint64_t height,
-                                      uint32_t round,
-                                      const Hash32& block_hash) const {
-  Vote v;
-  v.type = type;
-  v.height = height;
-  v.round = round;
-  v.block_hash = block_hash;
-  v.validator_index = validator_index_;
-  absl::StatusOr<Bytes> sig =
-      suite_.Sign(secret_key_, VoteSignBytes(chain_id_, v));
-  if (!sig.ok()) return sig.status();
-  v.signature = *std::move(sig);
-  return v;
-}
 
 absl::StatusOr<CommitCertificate> BuildCertificate(
     uint64_t height, uint32_t round, const Hash32& block_hash,

@@ -1,41 +1,44 @@
-#include "signer.h"
+#include "certificate.h"
 
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tendermint/state_machine.h"
 
 namespace consortia::consensus {
 namespace {
 
-class SignerTest : public ::testing::Test {
+class CertificateTest : public ::testing::Test {
  protected:
+  // A vote (a precommit unless told) signed over VoteSignBytes("testnet", vote)
+  // with `key`.
+  Vote SignedVote(const KeyPair& key, uint32_t index, uint64_t height,
+                  uint32_t round, const Hash32& hash,
+                  VoteType type = VoteType::kPrecommit) {
+    Vote v;
+    v.type = type;
+    v.height = height;
+    v.round = round;
+    v.block_hash = hash;
+    v.validator_index = index;
+    absl::StatusOr<std::unique_ptr<tendermint::KeySigner>> signer =
+        tendermint::KeySigner::Create(suite_, key.secret_key, key.public_key);
+    EXPECT_TRUE(signer.ok()) << signer.status();
+    absl::StatusOr<Bytes> sig =
+        (*signer)->SignVote(v, VoteSignBytes("testnet", v));
+    EXPECT_TRUE(sig.ok()) << sig.status();
+    v.signature = *std::move(sig);
+    return v;
+  }
+
   const CryptoSuite& suite_ = Ed25519Sha256();
   KeyPair key_ = suite_.GenerateKey();
   Hash32 block_ = suite_.Hash(ToBytes("a block"));
 };
 
-TEST_F(SignerTest, SignsVotesOverVoteSignBytes) {
-  Signer signer(suite_, "testnet", key_.secret_key, 3);
-  absl::StatusOr<Vote> v = signer.SignVote(VoteType::kPrecommit, 9, 1, block_);
-  ASSERT_TRUE(v.ok()) << v.status();
-  EXPECT_EQ(v->type, VoteType::kPrecommit);
-  EXPECT_EQ(v->height, 9u);
-  EXPECT_EQ(v->round, 1u);
-  EXPECT_EQ(v->block_hash, block_);
-  EXPECT_EQ(v->validator_index, 3u);
-  EXPECT_TRUE(suite_.Verify(key_.public_key, VoteSignBytes("testnet", *v),
-                            v->signature));
-  // Bound to the chain.
-  EXPECT_FALSE(suite_.Verify(key_.public_key, VoteSignBytes("othernet", *v),
-                             v->signature));
-}
-
-TEST_F(SignerTest, MalformedSecretKeyIsAnError) {
-  Signer signer(suite_, "testnet", Bytes{1, 2, 3}, 0);
-  EXPECT_FALSE(signer.SignVote(VoteType::kPrecommit, 1, 0, block_).ok());
-}
-
-TEST_F(SignerTest, CertificateOfOneValidatorVerifies) {
+TEST_F(CertificateTest, CertificateOfOneValidatorVerifies) {
   Genesis g;
   g.chain_id = "testnet";
   g.validators = {{"v0", key_.public_key, 1}};
@@ -44,10 +47,8 @@ TEST_F(SignerTest, CertificateOfOneValidatorVerifies) {
   header.height = 4;
   const Hash32 hash = BlockHash(suite_, header);
 
-  Signer signer(suite_, "testnet", key_.secret_key, 0);
-  absl::StatusOr<Vote> v = signer.SignVote(VoteType::kPrecommit, 4, 0, hash);
-  ASSERT_TRUE(v.ok());
-  absl::StatusOr<CommitCertificate> cert = BuildCertificate(4, 0, hash, {*v});
+  absl::StatusOr<CommitCertificate> cert =
+      BuildCertificate(4, 0, hash, {SignedVote(key_, 0, 4, 0, hash)});
   ASSERT_TRUE(cert.ok()) << cert.status();
   EXPECT_EQ(cert->height, 4u);
   EXPECT_EQ(cert->block_hash, hash);
@@ -60,15 +61,12 @@ TEST_F(SignerTest, CertificateOfOneValidatorVerifies) {
   EXPECT_FALSE(VerifyCertificate(suite_, g, other, *cert).ok());
 }
 
-TEST_F(SignerTest, CertificateSortsAndDeduplicates) {
+TEST_F(CertificateTest, CertificateSortsAndDeduplicates) {
   std::vector<KeyPair> keys = {suite_.GenerateKey(), suite_.GenerateKey(),
                                suite_.GenerateKey()};
   std::vector<Vote> votes;
   for (uint32_t i : {2u, 0u, 1u}) {
-    absl::StatusOr<Vote> v = Signer(suite_, "testnet", keys[i].secret_key, i)
-                                 .SignVote(VoteType::kPrecommit, 5, 2, block_);
-    ASSERT_TRUE(v.ok());
-    votes.push_back(*v);
+    votes.push_back(SignedVote(keys[i], i, 5, 2, block_));
   }
   votes.push_back(votes[0]);  // a verbatim repeat
   absl::StatusOr<CommitCertificate> cert =
@@ -78,12 +76,9 @@ TEST_F(SignerTest, CertificateSortsAndDeduplicates) {
   for (uint32_t i = 0; i < 3; ++i) EXPECT_EQ(cert->sigs[i].validator_index, i);
 }
 
-TEST_F(SignerTest, CertificateRefusesMismatchedVotes) {
-  Signer signer(suite_, "testnet", key_.secret_key, 0);
+TEST_F(CertificateTest, CertificateRefusesMismatchedVotes) {
   auto vote = [&](VoteType t, uint64_t h, uint32_t r, const Hash32& b) {
-    absl::StatusOr<Vote> v = signer.SignVote(t, h, r, b);
-    EXPECT_TRUE(v.ok());
-    return *v;
+    return SignedVote(key_, 0, h, r, b, t);
   };
   EXPECT_FALSE(BuildCertificate(5, 0, block_, {}).ok());
   EXPECT_FALSE(
