@@ -13,6 +13,7 @@
 #include "consensus_metrics.h"
 #include "consortia/bus.h"
 #include "consortia/bus_metrics.h"
+#include "consortia/genesis_file.h"
 #include "consortia/log.h"
 #include "consortia/peers_file.h"
 #include "consortia/service_api.h"
@@ -66,13 +67,8 @@ class ConsensusServiceImpl final : public ConsensusService {
 
   absl::Status Init(const NodeConfig& node, const ConsensusOptions& opts,
                     zmq::context_t& ctx, MetricsRegistry& registry) {
-    absl::StatusOr<std::string> genesis_json = ReadFile(node.genesis_path);
-    if (!genesis_json.ok()) return genesis_json.status();
-    absl::StatusOr<Genesis> genesis = ParseGenesisJson(*genesis_json);
-    if (!genesis.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "genesis ", node.genesis_path, ": ", genesis.status().message()));
-    }
+    absl::StatusOr<Genesis> genesis = LoadGenesis(node.genesis_path);
+    if (!genesis.ok()) return genesis.status();
     absl::StatusOr<const CryptoSuite*> suite =
         GetCryptoSuite(genesis->crypto_suite);
     if (!suite.ok()) return suite.status();

@@ -10,6 +10,7 @@
 #include "commit_follower.h"
 #include "consortia/bus.h"
 #include "consortia/bus_metrics.h"
+#include "consortia/genesis_file.h"
 #include "consortia/log.h"
 #include "consortia/peer_net.h"
 #include "consortia/peers_file.h"
@@ -60,13 +61,8 @@ class MempoolServiceImpl final : public MempoolService {
 
   absl::Status Init(const NodeConfig& node, const MempoolOptions& opts,
                     zmq::context_t& ctx, MetricsRegistry& registry) {
-    absl::StatusOr<std::string> genesis_json = ReadFile(node.genesis_path);
-    if (!genesis_json.ok()) return genesis_json.status();
-    absl::StatusOr<Genesis> genesis = ParseGenesisJson(*genesis_json);
-    if (!genesis.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "genesis ", node.genesis_path, ": ", genesis.status().message()));
-    }
+    absl::StatusOr<Genesis> genesis = LoadGenesis(node.genesis_path);
+    if (!genesis.ok()) return genesis.status();
     absl::StatusOr<const CryptoSuite*> suite =
         GetCryptoSuite(genesis->crypto_suite);
     if (!suite.ok()) return suite.status();
