@@ -17,6 +17,7 @@
 #include "args.h"
 #include "consortia/config.h"
 #include "consortia/crypto_suite.h"
+#include "consortia/genesis_file.h"
 #include "consortia/http_client.h"
 #include "consortia/proof_bundle.h"
 #include "consortia/tx_json.h"
@@ -185,9 +186,7 @@ int SubmitCommand(const std::vector<std::string>& argv) {
   if (!method.ok()) return Fail(method.status());
   auto valid_for = args->GetU64("valid-for", 100);
   if (!valid_for.ok()) return Fail(valid_for.status());
-  auto genesis_json = ReadFile(*genesis_path);
-  if (!genesis_json.ok()) return Fail(genesis_json.status());
-  auto genesis = ParseGenesisJson(*genesis_json);
+  auto genesis = LoadGenesis(*genesis_path);
   if (!genesis.ok()) return Fail(genesis.status());
   auto key = LoadKeyFile(*key_path);
   if (!key.ok()) return Fail(key.status());
@@ -439,9 +438,7 @@ int VerifyCommand(const std::vector<std::string>& argv) {
     return Fail(absl::InvalidArgumentError(
         "usage: consortia verify --genesis FILE TXHASH | --state APP KEY"));
   }
-  auto genesis_json = ReadFile(*genesis_path);
-  if (!genesis_json.ok()) return Fail(genesis_json.status());
-  auto genesis = ParseGenesisJson(*genesis_json);
+  auto genesis = LoadGenesis(*genesis_path);
   if (!genesis.ok()) return Fail(genesis.status());
   auto suite = GetCryptoSuite(genesis->crypto_suite);
   if (!suite.ok()) return Fail(suite.status());

@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "consortia/config.h"
 #include "consortia/crypto_suite.h"
+#include "consortia/genesis_file.h"
 #include "consortia/http_client.h"
 #include "consortia/peer_net.h"
 #include "consortia/process.h"
@@ -108,9 +109,7 @@ absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
   }
   std::string genesis_path = dir + "/genesis.json";
   if (fs::exists(genesis_path)) {
-    auto text = ReadFile(genesis_path);
-    if (!text.ok()) return text.status();
-    auto g = ParseGenesisJson(*text);
+    auto g = LoadGenesis(genesis_path);
     if (!g.ok()) return g.status();
     if (g->validators.size() != validators) {
       return absl::FailedPreconditionError(
@@ -204,10 +203,9 @@ int LocalnetCommand(const std::vector<std::string>& argv,
   // One process runs one validator.
   uint64_t default_validators =
       args->Has("single-process") ? 1 : kDefaultValidators;
-  if (auto text = ReadFile(dir + "/genesis.json"); text.ok()) {
-    if (auto g = ParseGenesisJson(*text); g.ok() && !g->validators.empty()) {
-      default_validators = g->validators.size();
-    }
+  if (auto g = LoadGenesis(dir + "/genesis.json");
+      g.ok() && !g->validators.empty()) {
+    default_validators = g->validators.size();
   }
   auto validators = args->GetU64("validators", default_validators);
   if (!api_port.ok()) return Fail(api_port.status());

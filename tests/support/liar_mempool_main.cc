@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "consortia/bus.h"
 #include "consortia/config.h"
+#include "consortia/genesis_file.h"
 #include "consortia/log.h"
 #include "consortia/mempool/mempool_service.h"
 #include "consortia/metrics.h"
@@ -82,9 +83,7 @@ class LiarMempoolService {
   static absl::StatusOr<std::unique_ptr<LiarMempoolService>> Start(
       const NodeConfig& node, const mempool::MempoolOptions&,
       zmq::context_t& ctx, MetricsRegistry&) {
-    absl::StatusOr<std::string> json = ReadFile(node.genesis_path);
-    if (!json.ok()) return json.status();
-    absl::StatusOr<Genesis> genesis = ParseGenesisJson(*json);
+    absl::StatusOr<Genesis> genesis = LoadGenesis(node.genesis_path);
     if (!genesis.ok()) return genesis.status();
     absl::StatusOr<const CryptoSuite*> suite =
         GetCryptoSuite(genesis->crypto_suite);

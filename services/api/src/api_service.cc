@@ -20,6 +20,7 @@
 #include "consortia/bus.h"
 #include "consortia/bus_metrics.h"
 #include "consortia/crypto_suite.h"
+#include "consortia/genesis_file.h"
 #include "consortia/http_server.h"
 #include "consortia/thread_pool.h"
 #include "log_limiter.h"
@@ -297,13 +298,8 @@ absl::StatusOr<std::unique_ptr<ApiService>> ApiService::StartWith(
 absl::StatusOr<std::unique_ptr<ApiService>> ApiService::Start(
     const NodeConfig& node, const ApiOptions& opts, zmq::context_t& ctx,
     MetricsRegistry& metrics) {
-  absl::StatusOr<std::string> genesis_json = ReadFile(node.genesis_path);
-  if (!genesis_json.ok()) return genesis_json.status();
-  absl::StatusOr<Genesis> genesis = ParseGenesisJson(*genesis_json);
-  if (!genesis.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "genesis ", node.genesis_path, ": ", genesis.status().message()));
-  }
+  absl::StatusOr<Genesis> genesis = LoadGenesis(node.genesis_path);
+  if (!genesis.ok()) return genesis.status();
 
   auto service = std::make_unique<ApiServiceImpl>(metrics);
   service->bus_metrics_ = NewBusMetrics(metrics, "api");

@@ -13,7 +13,9 @@
 #include "consensus_metrics.h"
 #include "consortia/bus.h"
 #include "consortia/bus_metrics.h"
+#include "consortia/genesis_file.h"
 #include "consortia/log.h"
+#include "consortia/peer_net_start.h"
 #include "consortia/peers_file.h"
 #include "consortia/service_api.h"
 #include "consortia/types.h"
@@ -51,8 +53,6 @@ class ConsensusServiceImpl final : public ConsensusService {
     if (driver_ != nullptr) driver_->Stop();
     net_.reset();
     driver_.reset();
-    zap_.reset();
-    p2p_ctx_.reset();
     mempool_.reset();
     ledger_.reset();
     mempool_client_.reset();
@@ -66,13 +66,8 @@ class ConsensusServiceImpl final : public ConsensusService {
 
   absl::Status Init(const NodeConfig& node, const ConsensusOptions& opts,
                     zmq::context_t& ctx, MetricsRegistry& registry) {
-    absl::StatusOr<std::string> genesis_json = ReadFile(node.genesis_path);
-    if (!genesis_json.ok()) return genesis_json.status();
-    absl::StatusOr<Genesis> genesis = ParseGenesisJson(*genesis_json);
-    if (!genesis.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "genesis ", node.genesis_path, ": ", genesis.status().message()));
-    }
+    absl::StatusOr<Genesis> genesis = LoadGenesis(node.genesis_path);
+    if (!genesis.ok()) return genesis.status();
     absl::StatusOr<const CryptoSuite*> suite =
         GetCryptoSuite(genesis->crypto_suite);
     if (!suite.ok()) return suite.status();
@@ -129,21 +124,9 @@ class ConsensusServiceImpl final : public ConsensusService {
           " validators: --consensus_p2p_key and --consensus_peers are "
           "required"));
     }
-    absl::StatusOr<CurveKeyPair> curve = LoadCurveKeyPair(opts.p2p_key_path);
-    if (!curve.ok()) return curve.status();
-    absl::StatusOr<std::vector<PeersFileEntry>> entries =
-        LoadPeersFileEntries(opts.peers_path);
-    if (!entries.ok()) return entries.status();
-    const std::vector<PeerInfo> peers = ConsensusPeersOf(*entries);
-    std::string node_id;
-    for (const PeerInfo& p : peers) {
-      if (p.public_key == curve->public_key) node_id = p.id;
-    }
-    if (node_id.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the p2p key ", opts.p2p_key_path,
-                       " is not in the peers file ", opts.peers_path));
-    }
+    absl::StatusOr<P2pFiles> files =
+        LoadP2pFiles(opts.p2p_key_path, opts.peers_path);
+    if (!files.ok()) return files.status();
     const std::filesystem::path dir =
         std::filesystem::path(node.data_dir) / "consensus";
     std::error_code ec;
@@ -165,7 +148,7 @@ class ConsensusServiceImpl final : public ConsensusService {
     o.max_block_bytes = opts.max_block_bytes;
     o.wal_dir = (dir / "wal").string();
     o.last_commit_path = (dir / "last_commit").string();
-    for (const PeersFileEntry& e : *entries) {
+    for (const PeersFileEntry& e : files->entries) {
       if (e.observer) o.observer_peers.insert(e.id);
     }
     // A peer's inbound queue holds a few full blocks at least.
@@ -181,33 +164,23 @@ class ConsensusServiceImpl final : public ConsensusService {
     if (!driver.ok()) return driver.status();
     driver_ = *std::move(driver);
 
-    // Its own context: ZeroMQ allows one ZAP handler per context.
-    p2p_ctx_ = std::make_unique<zmq::context_t>();
-    absl::StatusOr<std::shared_ptr<ZapAuthenticator>> zap =
-        StartZapAuthenticator(*p2p_ctx_, AllowListOf(*entries));
-    if (!zap.ok()) return zap.status();
-    zap_ = *zap;
     PeerNetOptions po;
-    po.node_id = node_id;
     po.bind_endpoint = opts.p2p_endpoint;
-    po.key_pair = *curve;
-    po.peers = peers;
-    po.authenticator = zap_;
     po.handlers = driver_->Handlers();
     ApplyBudgets(o, genesis, &po);
     net_metrics_ =
         std::make_unique<ConsensusPeerNetMetrics>(metrics, o.observer_peers);
     po.metrics = net_metrics_.get();
-    absl::StatusOr<std::unique_ptr<PeerNet>> net =
-        StartPeerNet(*p2p_ctx_, std::move(po));
+    absl::StatusOr<std::unique_ptr<PeerNet>> net = StartPeerNetFromFiles(
+        *files, PeersFileService::kConsensus, std::move(po));
     if (!net.ok()) return net.status();
     net_ = *std::move(net);
     driver_->Start(net_.get());
     spdlog::info(
         "consensus started: chain {}, {} validators, p2p {} as {}; storage "
         "{}, mempool {}",
-        genesis.chain_id, genesis.validators.size(), opts.p2p_endpoint, node_id,
-        node.storage_endpoint, node.mempool_endpoint);
+        genesis.chain_id, genesis.validators.size(), opts.p2p_endpoint,
+        files->node_id, node.storage_endpoint, node.mempool_endpoint);
     return absl::OkStatus();
   }
 
@@ -255,8 +228,6 @@ class ConsensusServiceImpl final : public ConsensusService {
   std::unique_ptr<MempoolApi> check_mempool_;  // CheckProposal, short deadline
   std::unique_ptr<SingleValidator> validator_;
   // Several validators.
-  std::unique_ptr<zmq::context_t> p2p_ctx_;
-  std::shared_ptr<ZapAuthenticator> zap_;
   std::unique_ptr<TendermintDriver> driver_;
   std::unique_ptr<ConsensusPeerNetMetrics> net_metrics_;
   std::unique_ptr<PeerNet> net_;

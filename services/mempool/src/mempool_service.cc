@@ -10,9 +10,10 @@
 #include "commit_follower.h"
 #include "consortia/bus.h"
 #include "consortia/bus_metrics.h"
+#include "consortia/genesis_file.h"
 #include "consortia/log.h"
 #include "consortia/peer_net.h"
-#include "consortia/peers_file.h"
+#include "consortia/peer_net_start.h"
 #include "consortia/service_api.h"
 #include "consortia/thread_pool.h"
 #include "consortia/types.h"
@@ -38,13 +39,11 @@ class MempoolServiceImpl final : public MempoolService {
     // the follower, the running calls, and the objects they use.
     server_.reset();
     // Gossip: its threads first (they use the PeerNet), then the PeerNet
-    // (whose handlers use the gossip), then the authenticator and context.
+    // (whose handlers use the gossip) with its authenticator and context.
     if (gossip_ != nullptr) gossip_->Stop();
     net_.reset();
     gossip_.reset();
     gossip_api_.reset();
-    zap_.reset();
-    p2p_ctx_.reset();
     subscriber_.reset();
     follower_.reset();
     rpc_pool_.reset();
@@ -60,22 +59,20 @@ class MempoolServiceImpl final : public MempoolService {
 
   absl::Status Init(const NodeConfig& node, const MempoolOptions& opts,
                     zmq::context_t& ctx, MetricsRegistry& registry) {
-    absl::StatusOr<std::string> genesis_json = ReadFile(node.genesis_path);
-    if (!genesis_json.ok()) return genesis_json.status();
-    absl::StatusOr<Genesis> genesis = ParseGenesisJson(*genesis_json);
-    if (!genesis.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "genesis ", node.genesis_path, ": ", genesis.status().message()));
-    }
+    absl::StatusOr<Genesis> genesis = LoadGenesis(node.genesis_path);
+    if (!genesis.ok()) return genesis.status();
     absl::StatusOr<const CryptoSuite*> suite =
         GetCryptoSuite(genesis->crypto_suite);
     if (!suite.ok()) return suite.status();
 
-    std::optional<GossipConfig> gossip_config;
+    // Gossip's files are read before anything starts, so that a bad key or
+    // peers file fails the start at once.
+    std::optional<P2pFiles> gossip_files;
     if (!opts.p2p_endpoint.empty()) {
-      absl::StatusOr<GossipConfig> c = LoadGossipConfig(opts);
-      if (!c.ok()) return c.status();
-      gossip_config = *std::move(c);
+      absl::StatusOr<P2pFiles> files =
+          LoadP2pFiles(opts.p2p_key_path, opts.peers_path);
+      if (!files.ok()) return files.status();
+      gossip_files = *std::move(files);
     }
 
     // The replay window is a chain rule, the same on every node.
@@ -110,8 +107,8 @@ class MempoolServiceImpl final : public MempoolService {
     follower_->Start();
 
     MempoolApi* served = mempool_.get();
-    if (gossip_config) {
-      if (absl::Status s = StartGossip(opts, *gossip_config, registry);
+    if (gossip_files) {
+      if (absl::Status s = StartGossip(opts, *gossip_files, registry);
           !s.ok()) {
         return s;
       }
@@ -130,37 +127,9 @@ class MempoolServiceImpl final : public MempoolService {
   }
 
  private:
-  // The gossip's PeerNet, on its own context (ZeroMQ allows one ZAP handler
-  // per context), admitting the keys of the peers file.
-  // What gossip needs from files, read before anything starts so that a
-  // bad key or peers file fails the start at once.
-  struct GossipConfig {
-    CurveKeyPair key_pair;
-    std::vector<PeersFileEntry> entries;
-    std::string node_id;  // this node's entry: the one with its key
-  };
-  static absl::StatusOr<GossipConfig> LoadGossipConfig(
-      const MempoolOptions& opts) {
-    GossipConfig c;
-    absl::StatusOr<CurveKeyPair> curve = LoadCurveKeyPair(opts.p2p_key_path);
-    if (!curve.ok()) return curve.status();
-    c.key_pair = *curve;
-    absl::StatusOr<std::vector<PeersFileEntry>> entries =
-        LoadPeersFileEntries(opts.peers_path);
-    if (!entries.ok()) return entries.status();
-    c.entries = *std::move(entries);
-    for (const PeersFileEntry& e : c.entries) {
-      if (e.public_key == c.key_pair.public_key) c.node_id = e.id;
-    }
-    if (c.node_id.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the p2p key ", opts.p2p_key_path,
-                       " is not in the peers file ", opts.peers_path));
-    }
-    return c;
-  }
-
-  absl::Status StartGossip(const MempoolOptions& opts, const GossipConfig& c,
+  // The gossip and its PeerNet (own context and ZAP handler, admitting the
+  // keys of the peers file, connected to the entries' mempool endpoints).
+  absl::Status StartGossip(const MempoolOptions& opts, const P2pFiles& files,
                            MetricsRegistry& registry) {
     GossipOptions go;
     go.flush_interval = opts.gossip_interval;
@@ -178,17 +147,8 @@ class MempoolServiceImpl final : public MempoolService {
     gossip_api_ =
         std::make_unique<GossipingMempool>(mempool_.get(), gossip_.get());
 
-    p2p_ctx_ = std::make_unique<zmq::context_t>();
-    absl::StatusOr<std::shared_ptr<ZapAuthenticator>> zap =
-        StartZapAuthenticator(*p2p_ctx_, AllowListOf(c.entries));
-    if (!zap.ok()) return zap.status();
-    zap_ = *zap;
     PeerNetOptions po;
-    po.node_id = c.node_id;
     po.bind_endpoint = opts.p2p_endpoint;
-    po.key_pair = c.key_pair;
-    po.peers = MempoolPeersOf(c.entries);
-    po.authenticator = zap_;
     po.handlers = gossip_->Handlers();
     po.metrics = gossip_->net_metrics();
     // Batches, not txs: the gossip's own queues bound the txs; these bound
@@ -197,12 +157,12 @@ class MempoolServiceImpl final : public MempoolService {
     po.recv_hwm = kGossipSendHwm;
     po.max_message_bytes = kMaxGossipMessageBytes;
     absl::StatusOr<std::unique_ptr<PeerNet>> net =
-        StartPeerNet(*p2p_ctx_, std::move(po));
+        StartPeerNetFromFiles(files, PeersFileService::kMempool, std::move(po));
     if (!net.ok()) return net.status();
     net_ = *std::move(net);
     gossip_->Start(net_.get());
     spdlog::info("mempool gossip on {} as {}; {} peers", opts.p2p_endpoint,
-                 c.node_id, net_->Peers().size());
+                 files.node_id, net_->Peers().size());
     return absl::OkStatus();
   }
 
@@ -217,8 +177,6 @@ class MempoolServiceImpl final : public MempoolService {
   std::unique_ptr<ThreadPool> rpc_pool_;
   std::unique_ptr<BusServer> server_;
   // Gossip (when opts.p2p_endpoint is set).
-  std::unique_ptr<zmq::context_t> p2p_ctx_;
-  std::shared_ptr<ZapAuthenticator> zap_;
   std::unique_ptr<Gossip> gossip_;
   std::unique_ptr<GossipingMempool> gossip_api_;
   std::unique_ptr<PeerNet> net_;

@@ -268,7 +268,12 @@ TEST_F(MempoolServiceTest, RefusesToStartWithoutAGenesis) {
   node_.genesis_path = (dir_ / "missing.json").string();
   absl::StatusOr<std::unique_ptr<MempoolService>> s =
       MempoolService::Start(node_, MempoolOptions{}, ctx_, registry_);
-  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(absl::IsNotFound(s.status())) << s.status();
+  // LoadGenesis's wording, as in every service.
+  EXPECT_EQ(
+      s.status().message().find("genesis: cannot open " + node_.genesis_path),
+      0u)
+      << s.status();
 }
 
 TEST_F(MempoolServiceTest, RefusesInvalidOptions) {

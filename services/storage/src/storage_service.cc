@@ -10,6 +10,7 @@
 #include "consortia/bus.h"
 #include "consortia/bus_metrics.h"
 #include "consortia/crypto_suite.h"
+#include "consortia/genesis_file.h"
 #include "consortia/log.h"
 #include "consortia/service_api.h"
 #include "consortia/thread_pool.h"
@@ -25,14 +26,6 @@ namespace {
 
 absl::Status Annotate(const absl::Status& s, absl::string_view what) {
   return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
-}
-
-absl::StatusOr<Genesis> LoadGenesis(const std::string& path) {
-  absl::StatusOr<std::string> json = ReadFile(path);
-  if (!json.ok()) return Annotate(json.status(), "reading genesis");
-  absl::StatusOr<Genesis> g = ParseGenesisJson(*json);
-  if (!g.ok()) return Annotate(g.status(), absl::StrCat("genesis ", path));
-  return g;
 }
 
 // Members are declared in start order; the destructor stops in reverse.

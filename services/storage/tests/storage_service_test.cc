@@ -154,7 +154,11 @@ TEST_F(StorageServiceTest, RefusesAnInconsistentStore) {
 TEST_F(StorageServiceTest, MissingGenesisIsAnError) {
   node_.genesis_path = dir_.Sub("nope.json");
   absl::StatusOr<std::unique_ptr<StorageService>> svc = Start();
-  EXPECT_FALSE(svc.ok());
+  EXPECT_TRUE(absl::IsNotFound(svc.status())) << svc.status();
+  // LoadGenesis's wording, as in every service.
+  EXPECT_THAT(
+      std::string(svc.status().message()),
+      ::testing::StartsWith("genesis: cannot open " + node_.genesis_path));
 }
 
 TEST(StorageOptionsTest, OnlyKnownBackendsAndBoundsAreAccepted) {
