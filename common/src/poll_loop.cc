@@ -89,8 +89,8 @@ void PollLoop::Start(std::function<void()> on_exit) {
 }
 
 void PollLoop::Stop() {
-  if (!thread_.joinable()) return;
   stopping_.store(true);
+  if (!thread_.joinable()) return;
   waker_->Signal();
   thread_.join();
 }

@@ -6,6 +6,7 @@
 #define CONSORTIA_COMMON_SRC_POLL_LOOP_H_
 
 #include <atomic>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -62,10 +63,10 @@ class Waker {
 // for has come; drain the Waker; call on_readable of each readable socket,
 // in the order they were watched; call the turn callback (every turn,
 // whatever woke the thread). Stop is honoured before either kind of
-// callback. A zmq::error_t thrown by
-// zmq::poll or an on_readable callback skips the rest of them (the turn
-// callback still runs), and one thrown by the turn callback makes the next
-// turn start at once; but ETERM (the context was terminated) ends the loop.
+// callback. A zmq::error_t thrown by zmq::poll or an on_readable callback
+// skips the rest of them (the turn callback still runs), and one thrown by
+// the turn callback makes the next turn start at once; but ETERM (the
+// context was terminated) ends the loop.
 // When the loop ends, for either reason, the exit callback runs on the
 // thread: it must close the sockets, or the context cannot terminate.
 //
