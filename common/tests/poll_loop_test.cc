@@ -62,6 +62,20 @@ class Record {
   std::vector<std::thread::id> threads_ ABSL_GUARDED_BY(mu_);
 };
 
+// Two connected PAIR sockets: the test writes `out`, the loop watches `in`.
+struct Channel {
+  explicit Channel(const char* endpoint)
+      : in(ctx, zmq::socket_type::pair), out(ctx, zmq::socket_type::pair) {
+    in.set(zmq::sockopt::linger, 0);
+    out.set(zmq::sockopt::linger, 0);
+    in.bind(endpoint);
+    out.connect(endpoint);
+  }
+  zmq::context_t ctx;
+  zmq::socket_t in;
+  zmq::socket_t out;
+};
+
 // Reads every message waiting on `sock` without blocking; returns how many.
 int Drain(zmq::socket_t& sock) {
   int n = 0;
@@ -90,13 +104,9 @@ TEST(PollLoopTest, WakeFromAnotherThreadRunsATurnOnTheLoopThread) {
 }
 
 TEST(PollLoopTest, ReadableSocketDispatchesThenTheTurnRuns) {
-  zmq::context_t ctx;
-  zmq::socket_t in(ctx, zmq::socket_type::pair);
-  zmq::socket_t out(ctx, zmq::socket_type::pair);
-  in.set(zmq::sockopt::linger, 0);
-  out.set(zmq::sockopt::linger, 0);
-  in.bind("inproc://poll-loop-readable");
-  out.connect("inproc://poll-loop-readable");
+  Channel ch("inproc://poll-loop-readable");
+  zmq::socket_t& in = ch.in;
+  zmq::socket_t& out = ch.out;
 
   Record rec;
   std::atomic<bool> read_before_turn{false};
@@ -186,13 +196,9 @@ TEST(PollLoopTest, StopJoinsAfterTheExitCallbackAndNothingRunsAfter) {
 }
 
 TEST(PollLoopTest, StoppingIsVisibleToARunningCallback) {
-  zmq::context_t ctx;
-  zmq::socket_t in(ctx, zmq::socket_type::pair);
-  zmq::socket_t out(ctx, zmq::socket_type::pair);
-  in.set(zmq::sockopt::linger, 0);
-  out.set(zmq::sockopt::linger, 0);
-  in.bind("inproc://poll-loop-stopping");
-  out.connect("inproc://poll-loop-stopping");
+  Channel ch("inproc://poll-loop-stopping");
+  zmq::socket_t& in = ch.in;
+  zmq::socket_t& out = ch.out;
 
   std::atomic<bool> entered{false};
   std::atomic<bool> saw_stopping{false};
