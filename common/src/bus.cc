@@ -1,19 +1,15 @@
 #include "consortia/bus.h"
 
-#include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
 #include <set>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -24,35 +20,11 @@
 #include "absl/synchronization/notification.h"
 #include "bus_internal.h"
 #include "consortia/codec.h"
+#include "poll_loop.h"
 #include "zmq.hpp"
 
 namespace consortia {
-namespace bus_internal {
-
-Waker::Waker() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
-
-Waker::~Waker() {
-  if (fd_ >= 0) close(fd_);
-}
-
-void Waker::Signal() {
-  uint64_t one = 1;
-  // EAGAIN means the counter is saturated: the poller is awake anyway.
-  ssize_t n = write(fd_, &one, sizeof(one));
-  (void)n;
-}
-
-void Waker::Drain() {
-  uint64_t count;
-  ssize_t n = read(fd_, &count, sizeof(count));
-  (void)n;
-}
-
-}  // namespace bus_internal
-
 namespace {
-
-using bus_internal::Waker;
 
 // Envelope field limits. A sender name is a short service label; an error
 // is a status message, truncated by the server before it is sent.
@@ -61,8 +33,6 @@ constexpr size_t kMaxErrorBytes = 16 * 1024;
 // Frames beyond this many in one message are read and discarded (a valid
 // message has at most 3).
 constexpr size_t kMaxFrames = 4;
-// Messages handled per wake-up before the loop looks at its other work.
-constexpr int kMaxBatchPerWake = 1024;
 constexpr uint8_t kMaxStatusCode =
     static_cast<uint8_t>(absl::StatusCode::kUnauthenticated);
 
@@ -145,27 +115,6 @@ ByteView ViewOf(const zmq::message_t& m) {
   return ByteView(static_cast<const uint8_t*>(m.data()), m.size());
 }
 
-// Reads one whole multipart message without blocking. Returns false when
-// nothing is waiting. Frames past kMaxFrames are consumed and dropped, and
-// *too_many is set.
-bool RecvMultipart(zmq::socket_t& sock, std::vector<zmq::message_t>* parts,
-                   bool* too_many) {
-  parts->clear();
-  *too_many = false;
-  while (true) {
-    zmq::message_t m;
-    auto r = sock.recv(m, zmq::recv_flags::dontwait);
-    if (!r) return !parts->empty();  // parts after the first are never late
-    bool more = m.more();
-    if (parts->size() < kMaxFrames) {
-      parts->push_back(std::move(m));
-    } else {
-      *too_many = true;
-    }
-    if (!more) return true;
-  }
-}
-
 // Sends frames as one message without blocking. False if the socket's queue
 // is full (high-water mark) or there is no route.
 bool SendMultipart(zmq::socket_t& sock, std::vector<zmq::message_t>& parts) {
@@ -177,17 +126,6 @@ bool SendMultipart(zmq::socket_t& sock, std::vector<zmq::message_t>& parts) {
     if (!r) return false;
   }
   return true;
-}
-
-// Milliseconds to wait in zmq::poll for `deadline`: -1 for none, at most an
-// hour (the loop simply polls again), rounded up so a wake-up is never early.
-std::chrono::milliseconds PollTimeout(absl::Time deadline, absl::Time now) {
-  if (deadline == absl::InfiniteFuture()) return std::chrono::milliseconds(-1);
-  absl::Duration left = deadline - now;
-  if (left <= absl::ZeroDuration()) return std::chrono::milliseconds(0);
-  if (left > absl::Hours(1)) left = absl::Hours(1);
-  return std::chrono::milliseconds(
-      absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
 }
 
 template <typename Fn, typename Arg>
@@ -203,9 +141,9 @@ void RunCallback(Fn& fn, Arg&& arg) {
 
 // ------------------------------------------------------------------ client
 
-// One DEALER socket owned by one I/O thread. Callers hand requests over
-// through a queue and wake the thread with an eventfd polled together with
-// the socket; the thread owns the pending map and the deadlines.
+// One DEALER socket owned by one I/O thread (a PollLoop). Callers hand
+// requests over through a queue and wake the loop; the loop's thread owns
+// the pending map and the deadlines.
 class BusClientImpl final : public BusClient {
  public:
   // `monitor` (may be closed: no monitoring) receives the socket's
@@ -219,18 +157,16 @@ class BusClientImpl final : public BusClient {
         metrics_(metrics),
         max_bytes_(max_bytes) {}
 
-  ~BusClientImpl() override {
-    {
-      absl::MutexLock l(&mu_);
-      stopping_ = true;
-    }
-    waker_.Signal();
-    if (thread_.joinable()) thread_.join();
-  }
+  ~BusClientImpl() override { loop_.Stop(); }
 
-  bool ok() const { return waker_.ok(); }
+  bool ok() const { return loop_.ok(); }
   void Start() {
-    thread_ = std::thread([this] { Loop(); });
+    // Replies first: one that arrived before its connection went is still
+    // good.
+    loop_.Watch(sock_, [this] { ReceiveReplies(); });
+    if (monitor_) loop_.Watch(monitor_, [this] { MonitorEvents(); });
+    loop_.OnTurn([this] { return Turn(); });
+    loop_.Start([this] { Finish(); });
   }
 
   void CallAsync(uint16_t type, Bytes payload, absl::Duration timeout,
@@ -257,7 +193,7 @@ class BusClientImpl final : public BusClient {
                               "bus: client stopped (context terminated)")));
       return;
     }
-    if (wake) waker_.Signal();
+    if (wake) loop_.Wake();
   }
 
  private:
@@ -275,52 +211,28 @@ class BusClientImpl final : public BusClient {
     Callback cb;
   };
 
-  void Loop() {
-    std::deque<Outgoing> leftover;
-    while (true) {
-      std::deque<Outgoing> batch;
-      bool stop;
-      {
-        absl::MutexLock l(&mu_);
-        batch.swap(queue_);
-        stop = stopping_;
-      }
-      if (stop) {
-        leftover = std::move(batch);
-        break;
-      }
-      for (Outgoing& out : batch) Send(out);  // never throws
-      try {
-        std::array<zmq_pollitem_t, 3> items{};
-        items[0].socket = sock_.handle();
-        items[0].events = ZMQ_POLLIN;
-        items[1].fd = waker_.fd();
-        items[1].events = ZMQ_POLLIN;
-        items[2].socket = monitor_.handle();
-        items[2].events = ZMQ_POLLIN;
-        const size_t polled = monitor_ ? 3 : 2;
-        absl::Time next = deadlines_.empty() ? absl::InfiniteFuture()
-                                             : deadlines_.begin()->first;
-        zmq::poll(items.data(), polled, PollTimeout(next, absl::Now()));
-        if (items[1].revents & ZMQ_POLLIN) waker_.Drain();
-        // Replies first: one that arrived before its connection went is
-        // still good.
-        if (items[0].revents & ZMQ_POLLIN) ReceiveReplies();
-        if (polled == 3 && (items[2].revents & ZMQ_POLLIN)) MonitorEvents();
-        ExpireDeadlines(absl::Now());
-      } catch (const zmq::error_t& e) {
-        if (e.num() == EINTR) continue;
-        if (e.num() == ETERM) break;
-        // Anything else is unexpected for a DEALER; keep serving.
-      }
+  // Every turn of the loop: sends what the callers queued, fails what is
+  // past its deadline, and returns the next deadline.
+  absl::Time Turn() {
+    std::deque<Outgoing> batch;
+    {
+      absl::MutexLock l(&mu_);
+      batch.swap(queue_);
     }
-    // Stopped (or the context is gone): every request still waiting ends
-    // now, and later calls are refused at once.
+    for (Outgoing& out : batch) Send(out);  // never throws
+    ExpireDeadlines(absl::Now());
+    return deadlines_.empty() ? absl::InfiniteFuture()
+                              : deadlines_.begin()->first;
+  }
+
+  // The loop ended (stopped, or the context is gone): every request still
+  // waiting ends now, and later calls are refused at once.
+  void Finish() {
+    std::deque<Outgoing> leftover;
     {
       absl::MutexLock l(&mu_);
       dead_ = true;
-      for (Outgoing& out : queue_) leftover.push_back(std::move(out));
-      queue_.clear();
+      leftover.swap(queue_);
     }
     if (monitor_) {
       zmq_socket_monitor(sock_.handle(), nullptr, 0);
@@ -386,7 +298,7 @@ class BusClientImpl final : public BusClient {
     std::vector<zmq::message_t> parts;
     bool too_many;
     for (int i = 0; i < kMaxBatchPerWake; ++i) {
-      if (!RecvMultipart(sock_, &parts, &too_many)) return;
+      if (!RecvMultipart(sock_, &parts, kMaxFrames, &too_many)) return;
       if (too_many || parts.size() != 2) {
         Malformed();
         continue;
@@ -421,28 +333,18 @@ class BusClientImpl final : public BusClient {
   // been carried out, as after a timeout) rather than at its deadline; the
   // caller's retry goes out once the socket has reconnected.
   void MonitorEvents() {
-    for (int i = 0; i < kMaxBatchPerWake; ++i) {
-      zmq::message_t event;
-      zmq::message_t address;
-      if (!monitor_.recv(event, zmq::recv_flags::dontwait)) return;
-      if (event.more()) (void)monitor_.recv(address, zmq::recv_flags::none);
-      uint16_t id = 0;
-      if (event.size() >= sizeof(id)) {
-        std::memcpy(&id, event.data(), sizeof(id));
-      }
-      if (id != ZMQ_EVENT_DISCONNECTED || pending_.empty()) continue;
-      if (metrics_ != nullptr) {
-        metrics_->RequestsLostToDisconnect(pending_.size());
-      }
-      std::unordered_map<uint64_t, Pending> lost;
-      lost.swap(pending_);
-      deadlines_.clear();
-      for (auto& [req, p] : lost) {
-        RunCallback(p.cb,
-                    absl::StatusOr<Bytes>(absl::UnavailableError(absl::StrCat(
-                        "bus: the connection to ", endpoint_,
-                        " closed with message type ", p.type, " in flight"))));
-      }
+    if (CountDisconnects(monitor_) == 0 || pending_.empty()) return;
+    if (metrics_ != nullptr) {
+      metrics_->RequestsLostToDisconnect(pending_.size());
+    }
+    std::unordered_map<uint64_t, Pending> lost;
+    lost.swap(pending_);
+    deadlines_.clear();
+    for (auto& [req, p] : lost) {
+      RunCallback(p.cb,
+                  absl::StatusOr<Bytes>(absl::UnavailableError(absl::StrCat(
+                      "bus: the connection to ", endpoint_,
+                      " closed with message type ", p.type, " in flight"))));
     }
   }
 
@@ -475,11 +377,9 @@ class BusClientImpl final : public BusClient {
   const std::string sender_;
   BusMetrics* const metrics_;
   const size_t max_bytes_;
-  Waker waker_;
 
   absl::Mutex mu_;
   std::deque<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool dead_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
 
@@ -487,7 +387,7 @@ class BusClientImpl final : public BusClient {
   std::unordered_map<uint64_t, Pending> pending_;
   std::set<std::pair<absl::Time, uint64_t>> deadlines_;
 
-  std::thread thread_;
+  PollLoop loop_;  // last: stopped before the rest goes
 };
 
 // ------------------------------------------------------------------ server
@@ -498,14 +398,16 @@ struct OutReply {
   Bytes payload;
 };
 
-// Where Reply closures leave their answers. Shared, because a closure may
-// run (from a worker thread) after the server is gone; it then finds the
-// channel closed and drops the reply.
+// Where Reply closures leave their answers, waking the server's loop.
+// Shared, because a closure may run (from a worker thread) after the server
+// is gone; it then finds the channel closed and drops the reply (and the
+// Waker it may still signal is shared for the same reason).
 struct ReplyChannel {
-  Waker waker;
+  explicit ReplyChannel(std::shared_ptr<Waker> w) : waker(std::move(w)) {}
+
+  const std::shared_ptr<Waker> waker;
   absl::Mutex mu;
   std::deque<OutReply> queue ABSL_GUARDED_BY(mu);
-  bool stopping ABSL_GUARDED_BY(mu) = false;
   bool closed ABSL_GUARDED_BY(mu) = false;
 
   void Push(OutReply r) {
@@ -516,11 +418,11 @@ struct ReplyChannel {
       wake = queue.empty();
       queue.push_back(std::move(r));
     }
-    if (wake) waker.Signal();
+    if (wake) waker->Signal();
   }
 };
 
-// A ROUTER socket owned by one I/O thread; see BusServer.
+// A ROUTER socket owned by one I/O thread (a PollLoop); see BusServer.
 class BusServerImpl final : public BusServer {
  public:
   // `monitor` (may be closed: no monitoring) receives the socket's
@@ -533,56 +435,38 @@ class BusServerImpl final : public BusServer {
         handler_(std::move(handler)),
         metrics_(metrics),
         max_bytes_(max_bytes),
-        channel_(std::make_shared<ReplyChannel>()) {}
+        channel_(std::make_shared<ReplyChannel>(loop_.waker())) {}
 
-  ~BusServerImpl() override {
-    {
-      absl::MutexLock l(&channel_->mu);
-      channel_->stopping = true;
-    }
-    channel_->waker.Signal();
-    if (thread_.joinable()) thread_.join();
-  }
+  ~BusServerImpl() override { loop_.Stop(); }
 
-  bool ok() const { return channel_->waker.ok(); }
+  bool ok() const { return loop_.ok(); }
   void Start() {
-    thread_ = std::thread([this] { Loop(); });
+    loop_.Watch(sock_, [this] { ReceiveRequests(); });
+    if (monitor_) {
+      loop_.Watch(monitor_, [this] {
+        const uint64_t n = CountDisconnects(monitor_);
+        for (uint64_t i = 0; i < n; ++i) metrics_->ClientDisconnected();
+      });
+    }
+    loop_.OnTurn([this] { return SendReplies(); });
+    loop_.Start([this] { Finish(); });
   }
 
  private:
-  void Loop() {
-    while (true) {
-      try {
-        std::array<zmq_pollitem_t, 3> items{};
-        items[0].socket = sock_.handle();
-        items[0].events = ZMQ_POLLIN;
-        items[1].fd = channel_->waker.fd();
-        items[1].events = ZMQ_POLLIN;
-        items[2].socket = monitor_.handle();
-        items[2].events = ZMQ_POLLIN;
-        const size_t polled = monitor_ ? 3 : 2;
-        zmq::poll(items.data(), polled, std::chrono::milliseconds(-1));
-        if (items[1].revents & ZMQ_POLLIN) channel_->waker.Drain();
-        if (items[0].revents & ZMQ_POLLIN) ReceiveRequests();
-        if (polled == 3 && (items[2].revents & ZMQ_POLLIN)) {
-          const uint64_t n = CountDisconnects(monitor_);
-          for (uint64_t i = 0; i < n; ++i) metrics_->ClientDisconnected();
-        }
-      } catch (const zmq::error_t& e) {
-        if (e.num() == ETERM) break;
-        // EINTR, or unexpected for a ROUTER: keep serving.
-      }
-      // Replies given synchronously by the handler go out right away.
-      std::deque<OutReply> replies;
-      bool stop;
-      {
-        absl::MutexLock l(&channel_->mu);
-        replies.swap(channel_->queue);
-        stop = channel_->stopping;
-      }
-      if (stop) break;
-      for (OutReply& r : replies) SendReply(r);  // never throws
+  // Every turn of the loop: sends the replies handed over since the last
+  // one, including those the handlers gave synchronously in this turn.
+  absl::Time SendReplies() {
+    std::deque<OutReply> replies;
+    {
+      absl::MutexLock l(&channel_->mu);
+      replies.swap(channel_->queue);
     }
+    for (OutReply& r : replies) SendReply(r);  // never throws
+    return absl::InfiniteFuture();
+  }
+
+  // The loop ended: later replies are dropped, and the sockets close.
+  void Finish() {
     {
       absl::MutexLock l(&channel_->mu);
       channel_->closed = true;
@@ -599,7 +483,7 @@ class BusServerImpl final : public BusServer {
     std::vector<zmq::message_t> parts;
     bool too_many;
     for (int i = 0; i < kMaxBatchPerWake; ++i) {
-      if (!RecvMultipart(sock_, &parts, &too_many)) return;
+      if (!RecvMultipart(sock_, &parts, kMaxFrames, &too_many)) return;
       // [identity, envelope, payload]; the identity frame is added by ROUTER.
       if (too_many || parts.size() != 3) {
         Malformed();
@@ -694,8 +578,8 @@ class BusServerImpl final : public BusServer {
   const Handler handler_;
   BusMetrics* const metrics_;
   const size_t max_bytes_;
+  PollLoop loop_;
   const std::shared_ptr<ReplyChannel> channel_;
-  std::thread thread_;
 };
 
 // --------------------------------------------------------------- publisher
@@ -761,42 +645,20 @@ class SubscriberImpl final : public Subscriber {
         metrics_(metrics),
         max_bytes_(max_bytes) {}
 
-  ~SubscriberImpl() override {
-    stopping_.store(true);
-    waker_.Signal();
-    if (thread_.joinable()) thread_.join();
-  }
+  ~SubscriberImpl() override { loop_.Stop(); }
 
-  bool ok() const { return waker_.ok(); }
+  bool ok() const { return loop_.ok(); }
   void Start() {
-    thread_ = std::thread([this] { Loop(); });
+    loop_.Watch(sock_, [this] { ReceiveEvents(); });
+    loop_.Start([this] { sock_.close(); });
   }
 
  private:
-  void Loop() {
-    while (!stopping_.load()) {
-      try {
-        std::array<zmq_pollitem_t, 2> items{};
-        items[0].socket = sock_.handle();
-        items[0].events = ZMQ_POLLIN;
-        items[1].fd = waker_.fd();
-        items[1].events = ZMQ_POLLIN;
-        zmq::poll(items, std::chrono::milliseconds(-1));
-        if (items[1].revents & ZMQ_POLLIN) waker_.Drain();
-        if (items[0].revents & ZMQ_POLLIN) ReceiveEvents();
-      } catch (const zmq::error_t& e) {
-        if (e.num() == EINTR) continue;
-        if (e.num() == ETERM) break;
-      }
-    }
-    sock_.close();
-  }
-
   void ReceiveEvents() {
     std::vector<zmq::message_t> parts;
     bool too_many;
-    for (int i = 0; i < kMaxBatchPerWake && !stopping_.load(); ++i) {
-      if (!RecvMultipart(sock_, &parts, &too_many)) return;
+    for (int i = 0; i < kMaxBatchPerWake && !loop_.stopping(); ++i) {
+      if (!RecvMultipart(sock_, &parts, kMaxFrames, &too_many)) return;
       if (too_many || parts.size() != 3) {
         Malformed();
         continue;
@@ -836,9 +698,7 @@ class SubscriberImpl final : public Subscriber {
   BusMetrics* const metrics_;
   const size_t max_bytes_;
   bus_internal::SeqTracker seq_;  // I/O thread only
-  Waker waker_;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
+  PollLoop loop_;
 };
 
 uint64_t CountDisconnects(zmq::socket_t& monitor) {

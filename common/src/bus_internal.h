@@ -55,26 +55,6 @@ class SeqTracker {
   std::map<std::string, uint64_t, std::less<>> last_;
 };
 
-// A Linux eventfd used to wake an I/O thread blocked in zmq::poll (which
-// polls raw file descriptors beside sockets). Signal() is thread-safe;
-// Drain() is for the polling thread. ok() is false when the eventfd could not
-// be created (out of file descriptors); the factories then fail.
-class Waker {
- public:
-  Waker();
-  ~Waker();
-  Waker(const Waker&) = delete;
-  Waker& operator=(const Waker&) = delete;
-
-  bool ok() const { return fd_ >= 0; }
-  int fd() const { return fd_; }
-  void Signal();
-  void Drain();
-
- private:
-  int fd_;
-};
-
 }  // namespace consortia::bus_internal
 
 #endif  // CONSORTIA_COMMON_SRC_BUS_INTERNAL_H_

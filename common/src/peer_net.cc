@@ -3,28 +3,23 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <limits>
 #include <optional>
-#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "bus_internal.h"
 #include "p2p_internal.h"
+#include "poll_loop.h"
 #include "spdlog/spdlog.h"
 #include "zmq.hpp"
 
 namespace consortia {
 namespace {
 
-using bus_internal::Waker;
 using p2p_internal::kLogEvery;
-using p2p_internal::kMaxBatchPerWake;
-using p2p_internal::RecvMultipart;
 using p2p_internal::SocketError;
 
 // ZMQ_ZAP_ENFORCE_DOMAIN: a draft option of libzmq 4.3 (Debian's build
@@ -110,19 +105,14 @@ class PeerNetImpl final : public PeerNet {
   }
 
   ~PeerNetImpl() override {
-    if (thread_.joinable()) {
-      stopping_.store(true);
-      waker_.Signal();
-      thread_.join();  // the loop tears the sockets down as it ends
-    } else {
-      Teardown();
-    }
+    loop_.Stop();  // if it ran, the loop tore the sockets down as it ended
+    Teardown();
   }
 
   // Creates, binds and connects every socket. Throws zmq::error_t from
   // socket creation; returns the endpoint errors.
   absl::Status Init() {
-    if (!waker_.ok()) {
+    if (!loop_.ok()) {
       return absl::ResourceExhaustedError("p2p: cannot create an eventfd");
     }
     router_ = zmq::socket_t(ctx_, zmq::socket_type::router);
@@ -176,7 +166,15 @@ class PeerNetImpl final : public PeerNet {
   }
 
   void Start() {
-    thread_ = std::thread([this] { Loop(); });
+    loop_.Watch(router_, [this] { ReceiveMessages(); });
+    loop_.Watch(router_monitor_, [this] { ReadMonitor(router_monitor_, -1); });
+    for (size_t i = 0; i < peers_.size(); ++i) {
+      loop_.Watch(peers_[i]->monitor, [this, i] {
+        ReadMonitor(peers_[i]->monitor, static_cast<int>(i));
+      });
+    }
+    loop_.OnTurn([this] { return RetryRefused(); });
+    loop_.Start([this] { Teardown(); });
   }
 
   absl::Status Send(std::string_view peer_id, uint16_t type, ByteView payload,
@@ -437,61 +435,23 @@ class PeerNetImpl final : public PeerNet {
         absl::FormatDuration(b.back_off));
   }
 
-  void Loop() {
-    // [router, waker, router monitor, peer monitors...]
-    std::vector<zmq_pollitem_t> items(3 + peers_.size());
-    items[0].socket = router_.handle();
-    items[1].fd = waker_.fd();
-    items[2].socket = router_monitor_.handle();
-    for (size_t i = 0; i < peers_.size(); ++i) {
-      items[3 + i].socket = peers_[i]->monitor.handle();
-    }
-    for (zmq_pollitem_t& item : items) item.events = ZMQ_POLLIN;
-    while (!stopping_.load()) {
-      try {
-        for (zmq_pollitem_t& item : items) item.revents = 0;
-        zmq::poll(items, PollTimeout());
-        if (items[1].revents & ZMQ_POLLIN) waker_.Drain();
-        if (stopping_.load()) break;
-        if (items[0].revents & ZMQ_POLLIN) ReceiveMessages();
-        if (items[2].revents & ZMQ_POLLIN) ReadMonitor(router_monitor_, -1);
-        for (size_t i = 0; i < peers_.size(); ++i) {
-          if (items[3 + i].revents & ZMQ_POLLIN) {
-            ReadMonitor(peers_[i]->monitor, static_cast<int>(i));
-          }
-        }
-        RetryRefused();
-      } catch (const zmq::error_t& e) {
-        if (e.num() == ETERM) break;
-        // EINTR, or unexpected: keep serving.
-      }
-    }
-    Teardown();
-  }
-
-  // Until the next refused peer is due for a retry; -1 (forever) if none.
-  std::chrono::milliseconds PollTimeout() const {
-    absl::Time next = absl::InfiniteFuture();
-    for (const auto& p : peers_) next = std::min(next, p->retry_at);
-    if (next == absl::InfiniteFuture()) return std::chrono::milliseconds(-1);
-    absl::Duration left = next - absl::Now();
-    if (left <= absl::ZeroDuration()) return std::chrono::milliseconds(0);
-    return std::chrono::milliseconds(
-        absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
-  }
-
   // libzmq treats a refused handshake (ZAP error, protocol error) as final
   // and stops reconnecting that endpoint. A peer may refuse only for a while
   // (its allow-list is being updated, or it restarted with new settings), so
-  // the connection is re-made here after reconnect_interval_max.
-  void RetryRefused() {
+  // the connection is re-made here after reconnect_interval_max. Every turn
+  // of the loop; returns when the next refused peer is due.
+  absl::Time RetryRefused() {
     absl::Time now = absl::Now();
+    absl::Time next = absl::InfiniteFuture();
     for (size_t i = 0; i < peers_.size(); ++i) {
       Peer& p = *peers_[i];
-      if (p.retry_at > now) continue;
+      if (p.retry_at > now) {
+        next = std::min(next, p.retry_at);
+        continue;
+      }
       p.retry_at = absl::InfiniteFuture();
       absl::MutexLock l(&send_mu_);
-      if (closed_) return;
+      if (closed_) return absl::InfiniteFuture();
       try {
         dealers_[i].disconnect(p.info.endpoint);
       } catch (const zmq::error_t&) {
@@ -502,14 +462,16 @@ class PeerNetImpl final : public PeerNet {
       } catch (const zmq::error_t& e) {
         if (e.num() == ETERM) throw;
         p.retry_at = now + options_.reconnect_interval_max;
+        next = std::min(next, p.retry_at);
       }
     }
+    return next;
   }
 
   void ReceiveMessages() {
     std::vector<zmq::message_t> parts;
     bool too_many;
-    for (int n = 0; n < kMaxBatchPerWake && !stopping_.load(); ++n) {
+    for (int n = 0; n < kMaxBatchPerWake && !loop_.stopping(); ++n) {
       if (!RecvMultipart(router_, &parts, kMaxFrames, &too_many)) return;
       // [routing id (added by the ROUTER), envelope, payload]
       if (too_many || parts.size() != 3) {
@@ -638,8 +600,8 @@ class PeerNetImpl final : public PeerNet {
     if (metrics_ != nullptr) metrics_->PeersConnected(now);
   }
 
-  // Closes every socket, monitors first. Runs once: at the end of the loop,
-  // or from the destructor when the loop never started.
+  // Closes every socket, monitors first: at the end of the loop, or from the
+  // destructor when the loop never started (a second call does nothing).
   void Teardown() {
     if (torn_down_) return;
     torn_down_ = true;
@@ -677,8 +639,6 @@ class PeerNetImpl final : public PeerNet {
   std::map<size_t, absl::Time> last_drop_log_ ABSL_GUARDED_BY(send_mu_);
   bool closed_ ABSL_GUARDED_BY(send_mu_) = false;
 
-  Waker waker_;
-  std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> next_seq_{1};
   std::atomic<size_t> connected_{0};
   std::atomic<uint64_t> sent_{0};
@@ -695,7 +655,7 @@ class PeerNetImpl final : public PeerNet {
   std::atomic<uint64_t> handshake_failed_{0};
   std::atomic<uint64_t> inbound_handshake_failed_{0};
 
-  std::thread thread_;
+  PollLoop loop_;
 };
 }  // namespace
 // --------------------------------------------------------------- PeerNet

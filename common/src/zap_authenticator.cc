@@ -3,17 +3,15 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <map>
-#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "bus_internal.h"
 #include "p2p_internal.h"
+#include "poll_loop.h"
 #include "spdlog/spdlog.h"
 #include "zmq.hpp"
 
@@ -55,15 +53,16 @@ class ZapAuthenticatorImpl final : public ZapAuthenticator {
         allowed_(std::move(map)) {}
 
   ~ZapAuthenticatorImpl() override {
-    stopping_.store(true);
-    waker_.Signal();
-    if (thread_.joinable()) thread_.join();
+    loop_.Stop();
     rep_.close();  // when the loop never ran; otherwise already closed
   }
 
-  bool ok() const { return waker_.ok(); }
+  bool ok() const { return loop_.ok(); }
   void Start() {
-    thread_ = std::thread([this] { Loop(); });
+    loop_.Watch(rep_, [this] { ServeRequests(); });
+    // Closed on the loop's thread so that a terminated context can finish
+    // even while this object is still referenced.
+    loop_.Start([this] { rep_.close(); });
   }
 
   absl::Status SetAllowList(std::vector<AllowedKey> allowed) override {
@@ -101,34 +100,11 @@ class ZapAuthenticatorImpl final : public ZapAuthenticator {
     std::string user_id;
   };
 
-  void Loop() {
-    while (!stopping_.load()) {
-      try {
-        zmq_pollitem_t items[2] = {};
-        items[0].socket = rep_.handle();
-        items[0].events = ZMQ_POLLIN;
-        items[1].fd = waker_.fd();
-        items[1].events = ZMQ_POLLIN;
-        zmq::poll(items, 2, std::chrono::milliseconds(-1));
-        if (items[1].revents & ZMQ_POLLIN) waker_.Drain();
-        if (items[0].revents & ZMQ_POLLIN) ServeRequests();
-      } catch (const zmq::error_t& e) {
-        if (e.num() == ETERM) break;
-        // EINTR, or unexpected for a REP socket: keep serving.
-      }
-    }
-    // Closed here so that a terminated context can finish even while this
-    // object is still referenced.
-    rep_.close();
-  }
-
   void ServeRequests() {
     std::vector<zmq::message_t> frames;
     bool too_many;
-    for (int i = 0; i < p2p_internal::kMaxBatchPerWake && !stopping_.load();
-         ++i) {
-      if (!p2p_internal::RecvMultipart(rep_, &frames, kMaxZapFrames,
-                                       &too_many)) {
+    for (int i = 0; i < kMaxBatchPerWake && !loop_.stopping(); ++i) {
+      if (!RecvMultipart(rep_, &frames, kMaxZapFrames, &too_many)) {
         return;
       }
       std::string request_id =
@@ -209,8 +185,6 @@ class ZapAuthenticatorImpl final : public ZapAuthenticator {
   zmq::socket_t rep_;  // the loop's once started
   const std::string domain_;
   ZapMetrics* const metrics_;
-  bus_internal::Waker waker_;
-  std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> refused_{0};
 
@@ -223,7 +197,7 @@ class ZapAuthenticatorImpl final : public ZapAuthenticator {
   absl::Time last_log_ = absl::InfinitePast();
   uint64_t suppressed_ = 0;
 
-  std::thread thread_;
+  PollLoop loop_;
 };
 
 }  // namespace
