@@ -144,6 +144,7 @@ absl::Status GetHex(const json& j, const char* field, size_t max_len,
   return absl::OkStatus();
 }
 
+// The tx of `j`, every field checked but the encoded size.
 absl::StatusOr<Transaction> TxFromParsedJson(const json& j) {
   if (!j.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -194,14 +195,28 @@ absl::StatusOr<Transaction> TxFromParsedJson(const json& j) {
     if (!IsValidUtf8(arg)) return FieldError(field, "is not valid UTF-8");
     tx.args.push_back(arg);
   }
+  return tx;
+}
 
-  const size_t encoded = EncodeTx(tx).size();
+absl::Status CheckEncodedSize(size_t encoded) {
   if (encoded > kMaxTxBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("transaction: encodes to ", encoded,
                      " bytes, over the limit of ", kMaxTxBytes));
   }
-  return tx;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Transaction> ParseTx(std::string_view json_text) {
+  absl::StatusOr<json> j =
+      json_internal::ParseStrictJson(json_text, "transaction");
+  if (!j.ok()) return j.status();
+  try {
+    return TxFromParsedJson(*j);
+  } catch (const json::exception& e) {
+    // Not expected: every access above checks the shape first.
+    return absl::InvalidArgumentError(absl::StrCat("transaction: ", e.what()));
+  }
 }
 
 nlohmann::ordered_json U64ToJson(uint64_t v) {
@@ -212,15 +227,23 @@ nlohmann::ordered_json U64ToJson(uint64_t v) {
 }  // namespace
 
 absl::StatusOr<Transaction> TxFromJson(std::string_view json_text) {
-  absl::StatusOr<json> j =
-      json_internal::ParseStrictJson(json_text, "transaction");
-  if (!j.ok()) return j.status();
-  try {
-    return TxFromParsedJson(*j);
-  } catch (const json::exception& e) {
-    // Not expected: every access above checks the shape first.
-    return absl::InvalidArgumentError(absl::StrCat("transaction: ", e.what()));
+  absl::StatusOr<Transaction> tx = ParseTx(json_text);
+  if (!tx.ok()) return tx.status();
+  if (absl::Status s = CheckEncodedSize(EncodeTx(*tx).size()); !s.ok()) {
+    return s;
   }
+  return tx;
+}
+
+absl::StatusOr<EncodedTx> EncodeTxFromJson(std::string_view json_text,
+                                           const CryptoSuite& suite) {
+  absl::StatusOr<Transaction> tx = ParseTx(json_text);
+  if (!tx.ok()) return tx.status();
+  EncodedTx encoded = EncodeTxAndHash(suite, *tx);
+  if (absl::Status s = CheckEncodedSize(encoded.raw.size()); !s.ok()) {
+    return s;
+  }
+  return encoded;
 }
 
 std::string TxToJson(const Transaction& tx) {

@@ -128,6 +128,20 @@ Hash32 TxHash(const CryptoSuite& suite, const Transaction& tx) {
   return suite.Hash(TxSignBytes(tx));
 }
 
+EncodedTx EncodeTxAndHash(const CryptoSuite& suite, const Transaction& tx) {
+  Encoder e;
+  EncodeTxBody(tx, &e);
+  const size_t body = e.size();
+  e.PutBytes(tx.signature);
+  EncodedTx out;
+  out.raw = e.Take();
+  // TxSignBytes is the tag, then the same body: hash the two parts in place.
+  Encoder tag;
+  tag.PutString(kTxDomainTag);
+  out.hash = suite.Hash({tag.data(), ByteView(out.raw.data(), body)});
+  return out;
+}
+
 std::optional<std::string> TxFieldProblem(const CryptoSuite& suite,
                                           const Transaction& t) {
   if (t.sender.size() != suite.public_key_size()) {

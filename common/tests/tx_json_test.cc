@@ -47,6 +47,15 @@ TEST(TxJsonTest, RoundTrip) {
   EXPECT_EQ(*back, tx);
 }
 
+TEST(TxJsonTest, EncodeTxFromJsonGivesTheEncodingAndTheHash) {
+  const Transaction tx = *TxFromJson(ValidJson());
+  absl::StatusOr<EncodedTx> encoded =
+      EncodeTxFromJson(ValidJson(), Ed25519Sha256());
+  ASSERT_TRUE(encoded.ok()) << encoded.status();
+  EXPECT_EQ(encoded->raw, EncodeTx(tx));
+  EXPECT_EQ(encoded->hash, TxHash(Ed25519Sha256(), tx));
+}
+
 TEST(TxJsonTest, IntegersAccurateInDoublesAreNumbersOthersStrings) {
   Transaction tx = *TxFromJson(ValidJson());
   tx.nonce = uint64_t{1} << 53;
@@ -88,6 +97,8 @@ void ExpectRejected(const std::string& from, const std::string& to,
   ASSERT_FALSE(tx.ok()) << text;
   EXPECT_EQ(tx.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(tx.status().message(), HasSubstr(needle)) << text;
+  // The api's path refuses it with the same status.
+  EXPECT_EQ(EncodeTxFromJson(text, Ed25519Sha256()).status(), tx.status());
 }
 
 TEST(TxJsonTest, BadNumbersAreRejected) {
@@ -222,9 +233,10 @@ TEST(TxJsonTest, LimitsAreEnforced) {
   ExpectRejected(R"(["key", "värde ✓"])", five, "over the limit");
   // Three such args fit.
   const std::string three = absl::StrCat("[", arg, ",", arg, ",", arg, "]");
-  EXPECT_TRUE(TxFromJson(absl::StrReplaceAll(
-                             ValidJson(), {{R"(["key", "värde ✓"])", three}}))
-                  .ok());
+  const std::string fits =
+      absl::StrReplaceAll(ValidJson(), {{R"(["key", "värde ✓"])", three}});
+  EXPECT_TRUE(TxFromJson(fits).ok());
+  EXPECT_TRUE(EncodeTxFromJson(fits, Ed25519Sha256()).ok());
 }
 
 TEST(TxJsonTest, NonUtf8ArgsFromBinaryAreReplacedWhenPrinted) {

@@ -73,6 +73,62 @@ TEST(TypesTest, TxHashCoversEveryOtherField) {
   }
 }
 
+// Ed25519Sha256 that keeps the parts of every Hash call. Not thread-safe.
+class RecordingSuite final : public CryptoSuite {
+ public:
+  using CryptoSuite::Hash;
+  std::string_view name() const override { return Suite().name(); }
+  size_t public_key_size() const override { return Suite().public_key_size(); }
+  size_t max_signature_size() const override {
+    return Suite().max_signature_size();
+  }
+  Hash32 Hash(std::initializer_list<ByteView> parts) const override {
+    calls_.emplace_back(parts);
+    return Suite().Hash(parts);
+  }
+  KeyPair GenerateKey() const override { return Suite().GenerateKey(); }
+  absl::StatusOr<KeyPair> KeyFromSeed(ByteView seed) const override {
+    return Suite().KeyFromSeed(seed);
+  }
+  absl::StatusOr<Bytes> Sign(ByteView secret_key,
+                             ByteView message) const override {
+    return Suite().Sign(secret_key, message);
+  }
+  bool Verify(ByteView public_key, ByteView message,
+              ByteView signature) const override {
+    return Suite().Verify(public_key, message, signature);
+  }
+
+  const std::vector<std::vector<ByteView>>& calls() const { return calls_; }
+
+ private:
+  mutable std::vector<std::vector<ByteView>> calls_;
+};
+
+TEST(TypesTest, EncodeTxAndHashGivesEncodeTxAndTxHash) {
+  std::vector<Transaction> txs(4, SampleTx());
+  txs[1].args = {};
+  txs[2].args = {std::string(70000, 'x'), ""};
+  txs[3].nonce = ~uint64_t{0};
+  txs[3].signature = {};
+  for (const Transaction& tx : txs) {
+    const EncodedTx e = EncodeTxAndHash(Suite(), tx);
+    EXPECT_EQ(e.raw, EncodeTx(tx));
+    EXPECT_EQ(e.hash, TxHash(Suite(), tx));
+  }
+}
+
+TEST(TypesTest, EncodeTxAndHashHashesTheBytesItEncoded) {
+  // One hash, over the encoding it returns: the tx is not encoded a second
+  // time (as TxSignBytes) to be hashed.
+  RecordingSuite suite;
+  const EncodedTx e = EncodeTxAndHash(suite, SampleTx());
+  ASSERT_EQ(suite.calls().size(), 1u);
+  const ByteView body = suite.calls()[0].back();
+  EXPECT_EQ(body.data(), e.raw.data());
+  EXPECT_LT(body.size(), e.raw.size());  // the signature is left out
+}
+
 TEST(TypesTest, TxSignBytesAreDomainTagged) {
   const Bytes sign = TxSignBytes(SampleTx());
   const std::string tag = "consortia/tx/v1";

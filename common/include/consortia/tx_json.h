@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "consortia/crypto_suite.h"
 #include "consortia/types.h"
 
 namespace consortia {
@@ -28,6 +29,11 @@ namespace consortia {
 // unknown field, a wrong type, bad hex, a number out of range, an arg that is
 // not valid UTF-8, or any encoding limit of types.h exceeded.
 absl::StatusOr<Transaction> TxFromJson(std::string_view json);
+// TxFromJson's tx, encoded and hashed (EncodeTxAndHash): the encoding that
+// checks the size limit is the one returned, so the tx is encoded once. The
+// same errors as TxFromJson.
+absl::StatusOr<EncodedTx> EncodeTxFromJson(std::string_view json,
+                                           const CryptoSuite& suite);
 std::string TxToJson(const Transaction& tx);
 
 }  // namespace consortia

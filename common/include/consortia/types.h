@@ -56,6 +56,16 @@ Bytes TxSignBytes(const Transaction& tx);
 // out, so re-signing (SM2 signatures are randomized) cannot make a replay look
 // new.
 Hash32 TxHash(const CryptoSuite& suite, const Transaction& tx);
+// A tx's encoding and its hash, made together.
+struct EncodedTx {
+  Bytes raw;    // EncodeTx(tx)
+  Hash32 hash;  // TxHash(suite, tx)
+};
+// EncodeTx and TxHash at the cost of one encoding: the hash is taken over
+// the fields as they stand in `raw` (the signed bytes are the encoding
+// without its trailing signature, behind the domain tag). For a path that
+// needs both, such as the api's submit.
+EncodedTx EncodeTxAndHash(const CryptoSuite& suite, const Transaction& tx);
 // What is wrong with a decoded tx's fields for `suite` (a sender key of the
 // wrong size, a signature of no or too many bytes, an empty app or method),
 // or nullopt. Part of a block's validity: the mempool and a validator that

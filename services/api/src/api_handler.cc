@@ -189,18 +189,19 @@ std::optional<uint64_t> NumberParam(const Query& query, const char* name,
 
 void Submit(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
             const std::string& body) {
-  absl::StatusOr<Transaction> tx = TxFromJson(body);
+  // One encoding serves the size check, the hash and the mempool.
+  absl::StatusOr<EncodedTx> tx = EncodeTxFromJson(body, *deps.suite);
   if (!tx.ok()) {
     call->Finish(
         ApiProblem(ApiError::kInvalidTx, std::string(tx.status().message())));
     return;
   }
-  Hash32 hash = TxHash(*deps.suite, *tx);
+  const Hash32 hash = tx->hash;
   std::string hash_hex = ToHex(ByteView(hash));
   ApiMetrics* metrics = deps.metrics;
   deps.batcher->Add(
-      EncodeTx(*tx), [call, hash, hash_hex = std::move(hash_hex),
-                      metrics](absl::StatusOr<SubmitResult> result) {
+      std::move(tx->raw), [call, hash, hash_hex = std::move(hash_hex),
+                           metrics](absl::StatusOr<SubmitResult> result) {
         Guarded(call, [&] {
           if (absl::IsResourceExhausted(result.status())) {
             call->set_shed();

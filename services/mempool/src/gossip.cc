@@ -28,6 +28,18 @@ void Add(std::atomic<uint64_t>& counter, Counter& metric, uint64_t n) {
   metric.Inc(static_cast<double>(n));
 }
 
+// The outgoing batches: one Batcher lane per peer, sends on its flusher
+// thread (PeerNet::Send does not block).
+BatcherOptions OutgoingOptions(const GossipOptions& o) {
+  BatcherOptions b;
+  b.max_items = o.max_batch_txs;
+  b.max_bytes = o.max_batch_bytes;
+  b.linger = o.flush_interval;
+  b.max_queued = o.queue_txs;
+  b.flush_threads = 0;
+  return b;
+}
+
 }  // namespace
 
 Bytes EncodeGossipBatch(const std::vector<std::shared_ptr<const Bytes>>& txs) {
@@ -151,7 +163,19 @@ Gossip::Gossip(const GossipOptions& options, MempoolApi* pool,
     : options_(options),
       pool_(pool),
       metrics_(std::move(metrics)),
-      net_metrics_(metrics_.peers_connected) {}
+      net_metrics_(metrics_.peers_connected),
+      out_(OutgoingOptions(options), OutgoingHandlers()) {}
+
+Batcher<std::shared_ptr<const Bytes>>::Handlers Gossip::OutgoingHandlers() {
+  Batcher<std::shared_ptr<const Bytes>>::Handlers h;
+  h.flush = [this](size_t lane,
+                   std::vector<std::shared_ptr<const Bytes>> batch) {
+    Send(lane, std::move(batch));
+  };
+  h.bytes = [](const std::shared_ptr<const Bytes>& tx) { return tx->size(); };
+  // Stop discards what is still queued (h.drop unset).
+  return h;
+}
 
 Gossip::~Gossip() { Stop(); }
 
@@ -175,14 +199,10 @@ void Gossip::Start(PeerNet* net) {
   }
   {
     absl::MutexLock lock(&out_mu_);
-    for (const PeerStatus& p : net->Peers()) {
-      PeerQueue q;
-      q.id = p.id;
-      out_.push_back(std::move(q));
-    }
+    for (const PeerStatus& p : net->Peers()) out_peers_.push_back(p.id);
   }
   worker_ = std::thread([this] { WorkerLoop(); });
-  flusher_ = std::thread([this] { FlusherLoop(); });
+  out_.Start();
 }
 
 void Gossip::Stop() {
@@ -190,12 +210,9 @@ void Gossip::Stop() {
     absl::MutexLock lock(&in_mu_);
     stopping_ = true;
   }
-  {
-    absl::MutexLock lock(&out_mu_);
-    out_stopping_ = true;
-  }
+  // The txs still queued for the peers are discarded.
+  out_.Stop();
   if (worker_.joinable()) worker_.join();
-  if (flusher_.joinable()) flusher_.join();
 }
 
 Gossip::InPeer& Gossip::InPeerLocked(const std::string& id) {
@@ -435,99 +452,45 @@ void Gossip::OnLocalSubmit(const std::vector<Bytes>& raw_txs,
   if (!forward.empty()) Forward(std::move(forward), "");
 }
 
-bool Gossip::FullBatchLocked(const PeerQueue& q) const {
-  return q.txs.size() >= options_.max_batch_txs ||
-         q.bytes >= options_.max_batch_bytes;
-}
-
 void Gossip::Forward(std::vector<std::shared_ptr<const Bytes>> txs,
                      std::string_view from) {
   size_t dropped = 0;
-  size_t queued = 0;
-  {
-    absl::MutexLock lock(&out_mu_);
-    for (PeerQueue& q : out_) {
-      if (q.id == from) continue;
-      for (const auto& tx : txs) {
-        if (q.txs.size() >= options_.queue_txs) {
-          ++dropped;
-          continue;
-        }
-        q.bytes += tx->size();
-        q.txs.push_back(tx);
-        ++queued;
+  absl::MutexLock lock(&out_mu_);
+  for (size_t lane = 0; lane < out_peers_.size(); ++lane) {
+    if (out_peers_[lane] == from) continue;
+    for (const auto& tx : txs) {
+      // Counted before it is queued, so that a Send never subtracts first.
+      counters_.backlog.fetch_add(1, std::memory_order_relaxed);
+      std::shared_ptr<const Bytes> copy = tx;
+      absl::Status s = out_.Add(lane, std::move(copy));
+      if (!s.ok()) {
+        counters_.backlog.fetch_sub(1, std::memory_order_relaxed);
+        // A full queue drops and counts; once stopping, txs are discarded.
+        if (absl::IsResourceExhausted(s)) ++dropped;
       }
-      if (FullBatchLocked(q)) full_batch_ready_ = true;
     }
-    // Under the lock, so that a Flush never subtracts before this adds.
-    counters_.backlog.fetch_add(queued, std::memory_order_relaxed);
   }
   Add(counters_.dropped_send_queue, metrics_.dropped_send_queue, dropped);
 }
 
-void Gossip::FlusherLoop() {
-  while (true) {
-    {
-      absl::MutexLock lock(&out_mu_);
-      auto has_txs = [this]() ABSL_SHARED_LOCKS_REQUIRED(out_mu_) {
-        if (out_stopping_) return true;
-        for (const PeerQueue& q : out_) {
-          if (!q.txs.empty()) return true;
-        }
-        return false;
-      };
-      out_mu_.Await(absl::Condition(&has_txs));
-      if (out_stopping_) return;
-      // The first queued tx starts the clock: it waits at most
-      // flush_interval, less when a full batch is ready sooner.
-      auto flush_now = [this]() ABSL_SHARED_LOCKS_REQUIRED(out_mu_) {
-        return out_stopping_ || full_batch_ready_;
-      };
-      out_mu_.AwaitWithTimeout(absl::Condition(&flush_now),
-                               options_.flush_interval);
-      if (out_stopping_) return;
-    }
-    Flush();
-  }
-}
-
-void Gossip::Flush() {
-  std::vector<std::pair<std::string, std::deque<std::shared_ptr<const Bytes>>>>
-      work;
+void Gossip::Send(size_t lane,
+                  std::vector<std::shared_ptr<const Bytes>> batch) {
+  std::string peer;
   {
     absl::MutexLock lock(&out_mu_);
-    for (PeerQueue& q : out_) {
-      if (q.txs.empty()) continue;
-      work.emplace_back(q.id, std::move(q.txs));
-      q.txs.clear();
-      q.bytes = 0;
-    }
-    full_batch_ready_ = false;
+    peer = out_peers_[lane];
   }
-  for (auto& [peer, txs] : work) {
-    while (!txs.empty()) {
-      std::vector<std::shared_ptr<const Bytes>> batch;
-      size_t bytes = 0;
-      while (!txs.empty() && batch.size() < options_.max_batch_txs &&
-             (batch.empty() ||
-              bytes + txs.front()->size() <= options_.max_batch_bytes)) {
-        bytes += txs.front()->size();
-        batch.push_back(std::move(txs.front()));
-        txs.pop_front();
-      }
-      const Bytes payload = EncodeGossipBatch(batch);
-      absl::Status s = net_->Send(
-          peer, static_cast<uint16_t>(MsgType::kMempoolGossipTxs), payload);
-      if (s.ok()) {
-        Add(counters_.txs_sent, metrics_.txs_sent, batch.size());
-        Add(counters_.batches_sent, metrics_.batches_sent, 1);
-      } else {
-        Add(counters_.dropped_send_queue, metrics_.dropped_send_queue,
-            batch.size());
-      }
-      counters_.backlog.fetch_sub(batch.size(), std::memory_order_relaxed);
-    }
+  const Bytes payload = EncodeGossipBatch(batch);
+  absl::Status s = net_->Send(
+      peer, static_cast<uint16_t>(MsgType::kMempoolGossipTxs), payload);
+  if (s.ok()) {
+    Add(counters_.txs_sent, metrics_.txs_sent, batch.size());
+    Add(counters_.batches_sent, metrics_.batches_sent, 1);
+  } else {
+    Add(counters_.dropped_send_queue, metrics_.dropped_send_queue,
+        batch.size());
   }
+  counters_.backlog.fetch_sub(batch.size(), std::memory_order_relaxed);
 }
 
 GossipStats Gossip::Stats() const {

@@ -12,10 +12,11 @@
 //
 // Wire. One PeerNet message of type MsgType::kMempoolGossipTxs per batch; its
 // payload is a varint count followed by each raw tx, length-prefixed
-// (EncodeGossipBatch). Each peer has its own outgoing queue; a flusher thread
-// sends a queue's txs as batches of at most max_batch_txs txs and
-// max_batch_bytes bytes (a single larger tx goes alone) every
-// flush_interval, or at once when a queue holds a full batch.
+// (EncodeGossipBatch). Each peer has its own outgoing queue, a lane of one
+// Batcher (consortia/batcher.h) whose flusher thread sends a queue's txs as
+// batches of at most max_batch_txs txs and max_batch_bytes bytes (a single
+// larger tx goes alone) when its oldest tx has waited flush_interval, or at
+// once when the queue holds a full batch.
 //
 // Outgoing bounds. A peer's outgoing queue holds at most queue_txs txs:
 // beyond it new txs for that peer are dropped and counted (a slow or absent
@@ -58,7 +59,7 @@
 // Threads. PeerNet's I/O thread only decodes a received batch and queues it.
 // One admission thread admits the queued turns through MempoolApi::Submit,
 // which verifies the signatures of the turn on the mempool's verify pool.
-// One flusher thread sends the outgoing batches.
+// The Batcher's flusher thread sends the outgoing batches.
 #ifndef CONSORTIA_MEMPOOL_SRC_GOSSIP_H_
 #define CONSORTIA_MEMPOOL_SRC_GOSSIP_H_
 
@@ -79,6 +80,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "consortia/batcher.h"
 #include "consortia/bytes.h"
 #include "consortia/metrics.h"
 #include "consortia/peer_net.h"
@@ -221,8 +223,9 @@ class Gossip {
   // Keeps the peers-connected gauge; lives as long as the Gossip.
   PeerNetMetrics* net_metrics() { return &net_metrics_; }
 
-  // Starts the admission and flusher threads; `net` (whose Peers() are the
-  // peers gossip sends to) must stay alive until Stop returns.
+  // Starts the admission thread and the outgoing batcher; `net` (whose
+  // Peers() are the peers gossip sends to) must stay alive until Stop
+  // returns.
   void Start(PeerNet* net);
   // Stops and joins the threads; queued txs are discarded. Idempotent.
   void Stop();
@@ -266,11 +269,6 @@ class Gossip {
     InPeer* peer;
     std::vector<Bytes> txs;
   };
-  struct PeerQueue {
-    std::string id;
-    std::deque<std::shared_ptr<const Bytes>> txs;
-    size_t bytes = 0;
-  };
   class NetMetrics final : public PeerNetMetrics {
    public:
     explicit NetMetrics(Gauge gauge) : gauge_(gauge) {}
@@ -296,11 +294,9 @@ class Gossip {
   void Forward(std::vector<std::shared_ptr<const Bytes>> txs,
                std::string_view from);
   void WorkerLoop();
-  void FlusherLoop();
-  // Sends every peer's queued txs, in batches.
-  void Flush();
-  bool FullBatchLocked(const PeerQueue& q) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(out_mu_);
+  Batcher<std::shared_ptr<const Bytes>>::Handlers OutgoingHandlers();
+  // Sends one batch to the peer of outgoing lane `lane`.
+  void Send(size_t lane, std::vector<std::shared_ptr<const Bytes>> batch);
 
   const GossipOptions options_;
   MempoolApi* const pool_;
@@ -320,13 +316,12 @@ class Gossip {
   uint64_t api_finished_ ABSL_GUARDED_BY(in_mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(in_mu_) = false;
 
+  // The peers gossip sends to (set by Start); out_peers_[i] is the peer of
+  // the outgoing lane i.
   mutable absl::Mutex out_mu_;
-  std::vector<PeerQueue> out_ ABSL_GUARDED_BY(out_mu_);
-  bool full_batch_ready_ ABSL_GUARDED_BY(out_mu_) = false;
-  bool out_stopping_ ABSL_GUARDED_BY(out_mu_) = false;
+  std::vector<std::string> out_peers_ ABSL_GUARDED_BY(out_mu_);
 
   std::thread worker_;
-  std::thread flusher_;
 
   struct Counters {
     std::atomic<uint64_t> txs_sent{0}, batches_sent{0}, txs_received{0},
@@ -336,6 +331,9 @@ class Gossip {
         dropped_malformed{0}, throttles{0}, backlog{0};
   };
   Counters counters_;
+  // The outgoing queues, one lane per peer. Last: its flusher thread uses
+  // the members above.
+  Batcher<std::shared_ptr<const Bytes>> out_;
 };
 
 // MempoolApi that hands the accepted txs of every Submit to the gossip:
