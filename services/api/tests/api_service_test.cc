@@ -697,8 +697,8 @@ TEST_F(ApiServiceTest, BlockListPagesWithoutGapsOrDuplicates) {
 }
 
 // Storage's ListBlockSummaries and ListEvidence may answer fewer than asked
-// before the end (ChainQueries): a client that follows next_from still gets every
-// block and record, never a page that ends the list early.
+// before the end (ChainQueries): a client that follows next_from still gets
+// every block and record, never a page that ends the list early.
 TEST_F(ApiServiceTest, ListsFollowAStorageAnswerThatStopsEarly) {
   StartApi();
   for (uint64_t h = 1; h <= 10; ++h) {

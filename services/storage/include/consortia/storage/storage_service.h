@@ -81,9 +81,9 @@ class StorageService {
  public:
   // Loads the genesis (node.genesis_path), opens the store (RocksDB at
   // opts.path, or node.data_dir + "/ledger"; or Redis at opts.redis_*) and
-  // checks its consistency, binds
-  // node.storage_endpoint (LedgerApi and the four query interfaces, calls
-  // served on a thread pool) and publishes block.committed on node.storage_events.
+  // checks its consistency, binds node.storage_endpoint (LedgerApi and the
+  // four query interfaces, calls served on a thread pool) and publishes
+  // block.committed on node.storage_events.
   // Errors: InvalidArgument for bad options or genesis, NotFound for a
   // missing genesis file, FailedPrecondition "store at <path> is
   // inconsistent: ..." for a damaged store, Unavailable if an endpoint
