@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace consortia;
   if (size == 0) return 0;
   const ByteView in(data + 1, size - 1);
-  switch (data[0] % 24) {
+  switch (data[0] % 25) {
     case 0:
       RoundTrip("submit request", in, sai::DecodeSubmitRequest,
                 sai::EncodeSubmitRequest);
@@ -84,8 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 sai::EncodeCommitResult);
       break;
     case 9:
-      RoundTrip("get block request", in, sai::DecodeGetBlockRequest,
-                sai::EncodeGetBlockRequest);
+      RoundTrip("certified block request", in, sai::DecodeCertifiedBlockRequest,
+                sai::EncodeCertifiedBlockRequest);
       break;
     case 10:
       RoundTrip("block record", in, DecodeBlockRecord, EncodeBlockRecord);
@@ -106,16 +106,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 sai::EncodeGetStateAtRequest);
       break;
     case 15:
-      RoundTrip("list blocks request", in, sai::DecodeListBlocksRequest,
-                sai::EncodeListBlocksRequest);
+      RoundTrip("page request", in, sai::DecodePageRequest,
+                sai::EncodePageRequest);
       break;
     case 16:
       RoundTrip("block summaries", in, sai::DecodeBlockSummaries,
                 sai::EncodeBlockSummaries);
       break;
     case 17:
-      RoundTrip("get blocks request", in, sai::DecodeGetBlocksRequest,
-                sai::EncodeGetBlocksRequest);
+      RoundTrip("certified blocks request", in,
+                sai::DecodeCertifiedBlocksRequest,
+                sai::EncodeCertifiedBlocksRequest);
       break;
     case 18:
       RoundTrip("block records", in, sai::DecodeBlockRecords,
@@ -139,6 +140,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 23:
       RoundTrip("evidence records", in, sai::DecodeEvidenceRecords,
                 sai::EncodeEvidenceRecords);
+      break;
+    case 24:
+      RoundTrip("chain tip", in, sai::DecodeChainTip, sai::EncodeChainTip);
       break;
   }
   return 0;

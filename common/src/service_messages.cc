@@ -262,16 +262,17 @@ absl::StatusOr<CommitResult> DecodeCommitResult(ByteView data) {
       });
 }
 
-Bytes EncodeGetBlockRequest(std::optional<uint64_t> height) {
+Bytes EncodeCertifiedBlockRequest(std::optional<uint64_t> height) {
   Encoder e;
   e.PutBool(height.has_value());
   if (height.has_value()) e.PutU64(*height);
   return e.Take();
 }
 
-absl::StatusOr<std::optional<uint64_t>> DecodeGetBlockRequest(ByteView data) {
+absl::StatusOr<std::optional<uint64_t>> DecodeCertifiedBlockRequest(
+    ByteView data) {
   return DecodeWith<std::optional<uint64_t>>(
-      "get block request", data,
+      "certified block request", data,
       [](Decoder* d, std::optional<uint64_t>* h) -> absl::Status {
         bool has;
         WIRE_RETURN_IF_ERROR(d->GetBool(&has));
@@ -337,17 +338,16 @@ absl::StatusOr<GetStateAtRequest> DecodeGetStateAtRequest(ByteView data) {
       });
 }
 
-Bytes EncodeListBlocksRequest(const ListBlocksRequest& req) {
+Bytes EncodePageRequest(const PageRequest& req) {
   Encoder e;
   e.PutU64(req.from);
   e.PutU32(req.limit);
   return e.Take();
 }
 
-absl::StatusOr<ListBlocksRequest> DecodeListBlocksRequest(ByteView data) {
-  return DecodeWith<ListBlocksRequest>(
-      "list blocks request", data,
-      [](Decoder* d, ListBlocksRequest* r) -> absl::Status {
+absl::StatusOr<PageRequest> DecodePageRequest(ByteView data) {
+  return DecodeWith<PageRequest>(
+      "page request", data, [](Decoder* d, PageRequest* r) -> absl::Status {
         WIRE_RETURN_IF_ERROR(d->GetU64(&r->from));
         return d->GetU32(&r->limit);
       });
@@ -370,7 +370,7 @@ absl::StatusOr<std::vector<BlockSummary>> DecodeBlockSummaries(ByteView data) {
       [](Decoder* d, std::vector<BlockSummary>* out) -> absl::Status {
         uint64_t n;
         // A header alone takes well over 100 bytes.
-        WIRE_RETURN_IF_ERROR(d->GetCount(&n, kMaxListBlocks, 100));
+        WIRE_RETURN_IF_ERROR(d->GetCount(&n, kMaxBlockSummaries, 100));
         out->reserve(n);
         for (uint64_t i = 0; i < n; ++i) {
           BlockSummary b;
@@ -383,7 +383,7 @@ absl::StatusOr<std::vector<BlockSummary>> DecodeBlockSummaries(ByteView data) {
       });
 }
 
-Bytes EncodeGetBlocksRequest(const GetBlocksRequest& req) {
+Bytes EncodeCertifiedBlocksRequest(const CertifiedBlocksRequest& req) {
   Encoder e;
   e.PutU64(req.from);
   e.PutU32(req.limit);
@@ -391,10 +391,11 @@ Bytes EncodeGetBlocksRequest(const GetBlocksRequest& req) {
   return e.Take();
 }
 
-absl::StatusOr<GetBlocksRequest> DecodeGetBlocksRequest(ByteView data) {
-  return DecodeWith<GetBlocksRequest>(
-      "get blocks request", data,
-      [](Decoder* d, GetBlocksRequest* r) -> absl::Status {
+absl::StatusOr<CertifiedBlocksRequest> DecodeCertifiedBlocksRequest(
+    ByteView data) {
+  return DecodeWith<CertifiedBlocksRequest>(
+      "certified blocks request", data,
+      [](Decoder* d, CertifiedBlocksRequest* r) -> absl::Status {
         WIRE_RETURN_IF_ERROR(d->GetU64(&r->from));
         WIRE_RETURN_IF_ERROR(d->GetU32(&r->limit));
         return d->GetU64(&r->max_bytes);
@@ -414,7 +415,7 @@ absl::StatusOr<std::vector<BlockRecord>> DecodeBlockRecords(ByteView data) {
       [](Decoder* d, std::vector<BlockRecord>* out) -> absl::Status {
         uint64_t n;
         // A record holds at least a header and a hash: well over 100 bytes.
-        WIRE_RETURN_IF_ERROR(d->GetCount(&n, kMaxGetBlocks, 100));
+        WIRE_RETURN_IF_ERROR(d->GetCount(&n, kMaxCertifiedBlocks, 100));
         out->reserve(n);
         for (uint64_t i = 0; i < n; ++i) {
           BlockRecord b;
@@ -602,6 +603,21 @@ absl::StatusOr<CommittedPage> DecodeCommittedPage(ByteView data) {
         }
         return absl::OkStatus();
       });
+}
+
+Bytes EncodeChainTip(const ChainTip& tip) {
+  Encoder e;
+  e.PutU64(tip.height);
+  e.PutHash(tip.block_hash);
+  return e.Take();
+}
+
+absl::StatusOr<ChainTip> DecodeChainTip(ByteView data) {
+  return DecodeWith<ChainTip>("chain tip", data,
+                              [](Decoder* d, ChainTip* t) -> absl::Status {
+                                WIRE_RETURN_IF_ERROR(d->GetU64(&t->height));
+                                return d->GetHash(&t->block_hash);
+                              });
 }
 
 }  // namespace service_api_internal

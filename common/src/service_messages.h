@@ -38,7 +38,7 @@ using wire_decode::kMaxEncodedBlockRecordBytes;
 using wire_decode::kMaxEncodedCertBytes;
 using wire_decode::kMaxEncodedReceiptBytes;
 using wire_decode::kMaxStateValueBytes;
-// Events per GetCommitted reply (the QueryApi contract).
+// Events per GetCommitted reply (the CommitHistory contract).
 inline constexpr size_t kMaxCommittedPerCall = 1000;
 
 // kMempoolSubmit
@@ -80,9 +80,10 @@ absl::StatusOr<CommitBlockRequest> DecodeCommitBlockRequest(ByteView data);
 Bytes EncodeCommitResult(const CommitResult& r);
 absl::StatusOr<CommitResult> DecodeCommitResult(ByteView data);
 
-// kQueryBlock (reply: EncodeBlockRecord)
-Bytes EncodeGetBlockRequest(std::optional<uint64_t> height);
-absl::StatusOr<std::optional<uint64_t>> DecodeGetBlockRequest(ByteView data);
+// kQueryCertifiedBlock (reply: EncodeBlockRecord)
+Bytes EncodeCertifiedBlockRequest(std::optional<uint64_t> height);
+absl::StatusOr<std::optional<uint64_t>> DecodeCertifiedBlockRequest(
+    ByteView data);
 
 // kQueryTx (reply: EncodeTxRecord)
 Bytes EncodeGetTxRequest(const Hash32& hash);
@@ -109,28 +110,32 @@ struct GetStateAtRequest {
 Bytes EncodeGetStateAtRequest(const GetStateAtRequest& req);
 absl::StatusOr<GetStateAtRequest> DecodeGetStateAtRequest(ByteView data);
 
-// kQueryBlockByHash (request: EncodeGetTxRequest's form, a bare hash;
-// reply: EncodeBlockRecord)
+// kQueryCertifiedBlockByHash (request: EncodeGetTxRequest's form, a bare
+// hash; reply: EncodeBlockRecord)
 
-// kQueryListBlocks
-struct ListBlocksRequest {
+// The request of a paginated list (kQueryBlockSummaries, kQueryEvidence):
+// where to start (a height or a seq) and how many at most.
+struct PageRequest {
   uint64_t from = 0;
   uint32_t limit = 0;
 };
-Bytes EncodeListBlocksRequest(const ListBlocksRequest& req);
-absl::StatusOr<ListBlocksRequest> DecodeListBlocksRequest(ByteView data);
+Bytes EncodePageRequest(const PageRequest& req);
+absl::StatusOr<PageRequest> DecodePageRequest(ByteView data);
+
+// kQueryBlockSummaries (request: EncodePageRequest)
 Bytes EncodeBlockSummaries(const std::vector<BlockSummary>& blocks);
 absl::StatusOr<std::vector<BlockSummary>> DecodeBlockSummaries(ByteView data);
 
-// kQueryGetBlocks
-struct GetBlocksRequest {
+// kQueryCertifiedBlocks
+struct CertifiedBlocksRequest {
   uint64_t from = 0;
   uint32_t limit = 0;
   uint64_t max_bytes = 0;
 };
-Bytes EncodeGetBlocksRequest(const GetBlocksRequest& req);
-absl::StatusOr<GetBlocksRequest> DecodeGetBlocksRequest(ByteView data);
-// At most kMaxGetBlocks EncodeBlockRecords.
+Bytes EncodeCertifiedBlocksRequest(const CertifiedBlocksRequest& req);
+absl::StatusOr<CertifiedBlocksRequest> DecodeCertifiedBlocksRequest(
+    ByteView data);
+// At most kMaxCertifiedBlocks EncodeBlockRecords.
 Bytes EncodeBlockRecords(const std::vector<BlockRecord>& blocks);
 absl::StatusOr<std::vector<BlockRecord>> DecodeBlockRecords(ByteView data);
 
@@ -165,11 +170,15 @@ absl::StatusOr<std::vector<Hash32>> DecodeHashList(ByteView data);
 Bytes EncodeHeights(const std::vector<uint64_t>& heights);
 absl::StatusOr<std::vector<uint64_t>> DecodeHeights(ByteView data);
 
-// kStorageRecordEvidence (reply: empty) and kQueryEvidence
+// kStorageRecordEvidence (reply: empty) and kQueryEvidence (request:
+// EncodePageRequest, from_seq and limit)
 Bytes EncodeEvidenceRecords(const std::vector<EvidenceRecord>& records);
 absl::StatusOr<std::vector<EvidenceRecord>> DecodeEvidenceRecords(
     ByteView data);
-// kQueryEvidence's request has ListBlocksRequest's form (from_seq, limit).
+
+// kQueryChainTip (the request payload is empty)
+Bytes EncodeChainTip(const ChainTip& tip);
+absl::StatusOr<ChainTip> DecodeChainTip(ByteView data);
 
 }  // namespace consortia::service_api_internal
 

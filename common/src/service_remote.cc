@@ -1,6 +1,8 @@
 // The remote clients of service_api.h (MakeRemoteMempool, MakeRemoteLedger,
-// MakeRemoteQuery): each call encodes its request (service_messages.h), makes
-// one bus call with the client's deadline, and decodes the reply.
+// and for storage's read side MakeRemoteCommitHistory, MakeRemoteBlockSource,
+// MakeRemoteChainQueries, MakeRemoteStateQueries): each call encodes its
+// request (service_messages.h), makes one bus call with the client's
+// deadline, and decodes the reply.
 #include <memory>
 #include <optional>
 #include <string>
@@ -115,32 +117,25 @@ class RemoteLedger final : public LedgerApi {
   const absl::Duration timeout_;
 };
 
-// Thread-safe: BusClient is.
-class RemoteQuery final : public QueryApi {
+// Storage's whole read side: one object implements the four consumers'
+// interfaces (GetChainTip, which two of them declare, is one call), and each
+// MakeRemote* factory hands out the slice its consumer owns. Thread-safe:
+// BusClient is.
+class RemoteStorageQueries final : public CommitHistory,
+                                   public BlockSource,
+                                   public ChainQueries,
+                                   public StateQueries {
  public:
-  RemoteQuery(BusClient* client, absl::Duration timeout)
+  RemoteStorageQueries(BusClient* client, absl::Duration timeout)
       : client_(client), timeout_(timeout) {}
 
-  absl::StatusOr<BlockRecord> GetBlock(
-      std::optional<uint64_t> height) override {
-    return CallAndDecode<BlockRecord>(client_, MsgType::kQueryBlock,
-                                      sai::EncodeGetBlockRequest(height),
-                                      timeout_, DecodeBlockRecord);
+  // CommitHistory and ChainQueries.
+  absl::StatusOr<ChainTip> GetChainTip() override {
+    return CallAndDecode<ChainTip>(client_, MsgType::kQueryChainTip, Bytes(),
+                                   timeout_, sai::DecodeChainTip);
   }
 
-  absl::StatusOr<TxRecord> GetTx(const Hash32& hash) override {
-    return CallAndDecode<TxRecord>(client_, MsgType::kQueryTx,
-                                   sai::EncodeGetTxRequest(hash), timeout_,
-                                   DecodeTxRecord);
-  }
-
-  absl::StatusOr<StateRecord> GetState(const std::string& app,
-                                       const std::string& key) override {
-    return CallAndDecode<StateRecord>(client_, MsgType::kQueryState,
-                                      sai::EncodeGetStateRequest({app, key}),
-                                      timeout_, sai::DecodeStateRecord);
-  }
-
+  // CommitHistory.
   absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
                                              uint64_t to) override {
     return CallAndDecode<CommittedPage>(
@@ -149,53 +144,13 @@ class RemoteQuery final : public QueryApi {
         sai::DecodeCommittedPage);
   }
 
-  absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
-                                         const std::string& key,
-                                         uint64_t height) override {
-    return CallAndDecode<StateRecord>(
-        client_, MsgType::kQueryStateAt,
-        sai::EncodeGetStateAtRequest({app, key, height}), timeout_,
-        DecodeStateRecord);
-  }
-
-  absl::StatusOr<BlockRecord> GetBlockByHash(const Hash32& hash) override {
-    return CallAndDecode<BlockRecord>(client_, MsgType::kQueryBlockByHash,
-                                      sai::EncodeGetTxRequest(hash), timeout_,
-                                      DecodeBlockRecord);
-  }
-
-  absl::StatusOr<std::vector<BlockSummary>> ListBlocks(
-      uint64_t from, uint32_t limit) override {
-    return CallAndDecode<std::vector<BlockSummary>>(
-        client_, MsgType::kQueryListBlocks,
-        sai::EncodeListBlocksRequest({from, limit}), timeout_,
-        sai::DecodeBlockSummaries);
-  }
-
-  absl::StatusOr<std::vector<BlockRecord>> GetBlocks(
+  // BlockSource.
+  absl::StatusOr<std::vector<BlockRecord>> ReadCertifiedBlocks(
       uint64_t from, uint32_t limit, uint64_t max_bytes) override {
     return CallAndDecode<std::vector<BlockRecord>>(
-        client_, MsgType::kQueryGetBlocks,
-        sai::EncodeGetBlocksRequest({from, limit, max_bytes}), timeout_,
+        client_, MsgType::kQueryCertifiedBlocks,
+        sai::EncodeCertifiedBlocksRequest({from, limit, max_bytes}), timeout_,
         sai::DecodeBlockRecords);
-  }
-
-  absl::StatusOr<StatePage> ScanState(const std::string& app,
-                                      const std::string& prefix,
-                                      const std::string& cursor,
-                                      uint32_t limit) override {
-    return CallAndDecode<StatePage>(
-        client_, MsgType::kQueryScanState,
-        sai::EncodeScanStateRequest({app, prefix, cursor, limit}), timeout_,
-        sai::DecodeStatePage);
-  }
-
-  absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
-      uint64_t from_seq, uint32_t limit) override {
-    return CallAndDecode<std::vector<EvidenceRecord>>(
-        client_, MsgType::kQueryEvidence,
-        sai::EncodeListBlocksRequest({from_seq, limit}), timeout_,
-        sai::DecodeEvidenceRecords);
   }
 
   absl::StatusOr<std::vector<uint64_t>> CommittedHeights(
@@ -217,6 +172,70 @@ class RemoteQuery final : public QueryApi {
     return heights;
   }
 
+  // ChainQueries.
+  absl::StatusOr<BlockRecord> GetCertifiedBlock(
+      std::optional<uint64_t> height) override {
+    return CallAndDecode<BlockRecord>(client_, MsgType::kQueryCertifiedBlock,
+                                      sai::EncodeCertifiedBlockRequest(height),
+                                      timeout_, DecodeBlockRecord);
+  }
+
+  absl::StatusOr<BlockRecord> GetCertifiedBlockByHash(
+      const Hash32& hash) override {
+    return CallAndDecode<BlockRecord>(
+        client_, MsgType::kQueryCertifiedBlockByHash,
+        sai::EncodeGetTxRequest(hash), timeout_, DecodeBlockRecord);
+  }
+
+  absl::StatusOr<std::vector<BlockSummary>> ListBlockSummaries(
+      uint64_t from, uint32_t limit) override {
+    return CallAndDecode<std::vector<BlockSummary>>(
+        client_, MsgType::kQueryBlockSummaries,
+        sai::EncodePageRequest({from, limit}), timeout_,
+        sai::DecodeBlockSummaries);
+  }
+
+  absl::StatusOr<TxRecord> GetTx(const Hash32& hash) override {
+    return CallAndDecode<TxRecord>(client_, MsgType::kQueryTx,
+                                   sai::EncodeGetTxRequest(hash), timeout_,
+                                   DecodeTxRecord);
+  }
+
+  absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
+      uint64_t from_seq, uint32_t limit) override {
+    return CallAndDecode<std::vector<EvidenceRecord>>(
+        client_, MsgType::kQueryEvidence,
+        sai::EncodePageRequest({from_seq, limit}), timeout_,
+        sai::DecodeEvidenceRecords);
+  }
+
+  // StateQueries.
+  absl::StatusOr<StateRecord> GetState(const std::string& app,
+                                       const std::string& key) override {
+    return CallAndDecode<StateRecord>(client_, MsgType::kQueryState,
+                                      sai::EncodeGetStateRequest({app, key}),
+                                      timeout_, sai::DecodeStateRecord);
+  }
+
+  absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
+                                         const std::string& key,
+                                         uint64_t height) override {
+    return CallAndDecode<StateRecord>(
+        client_, MsgType::kQueryStateAt,
+        sai::EncodeGetStateAtRequest({app, key, height}), timeout_,
+        DecodeStateRecord);
+  }
+
+  absl::StatusOr<StatePage> ScanState(const std::string& app,
+                                      const std::string& prefix,
+                                      const std::string& cursor,
+                                      uint32_t limit) override {
+    return CallAndDecode<StatePage>(
+        client_, MsgType::kQueryScanState,
+        sai::EncodeScanStateRequest({app, prefix, cursor, limit}), timeout_,
+        sai::DecodeStatePage);
+  }
+
  private:
   BusClient* const client_;
   const absl::Duration timeout_;
@@ -234,9 +253,24 @@ std::unique_ptr<LedgerApi> MakeRemoteLedger(BusClient* client,
   return std::make_unique<RemoteLedger>(client, timeout);
 }
 
-std::unique_ptr<QueryApi> MakeRemoteQuery(BusClient* client,
-                                          absl::Duration timeout) {
-  return std::make_unique<RemoteQuery>(client, timeout);
+std::unique_ptr<CommitHistory> MakeRemoteCommitHistory(BusClient* client,
+                                                       absl::Duration timeout) {
+  return std::make_unique<RemoteStorageQueries>(client, timeout);
+}
+
+std::unique_ptr<BlockSource> MakeRemoteBlockSource(BusClient* client,
+                                                   absl::Duration timeout) {
+  return std::make_unique<RemoteStorageQueries>(client, timeout);
+}
+
+std::unique_ptr<ChainQueries> MakeRemoteChainQueries(BusClient* client,
+                                                     absl::Duration timeout) {
+  return std::make_unique<RemoteStorageQueries>(client, timeout);
+}
+
+std::unique_ptr<StateQueries> MakeRemoteStateQueries(BusClient* client,
+                                                     absl::Duration timeout) {
+  return std::make_unique<RemoteStorageQueries>(client, timeout);
 }
 
 }  // namespace consortia

@@ -1,6 +1,7 @@
 // The server dispatch of service_api.h (ServeMempool, ServeStorage): decodes
 // each request by its message type (service_messages.h), runs the in-process
 // implementation on the executor, and encodes its answer as the reply.
+// ServeStorage's cases are grouped by the interface that answers them.
 #include <utility>
 #include <vector>
 
@@ -82,178 +83,192 @@ BusServer::Handler ServeMempool(MempoolApi* impl, Executor exec) {
   };
 }
 
-BusServer::Handler ServeStorage(LedgerApi* ledger, QueryApi* query,
-                                Executor exec) {
-  return [ledger, query, exec = std::move(exec)](
-             const Envelope& req, Bytes payload, BusServer::Reply reply) {
+BusServer::Handler ServeStorage(const StorageInterfaces& impl, Executor exec) {
+  return [impl, exec = std::move(exec)](const Envelope& req, Bytes payload,
+                                        BusServer::Reply reply) {
+    LedgerApi* const ledger = impl.ledger;
+    CommitHistory* const history = impl.commit_history;
+    BlockSource* const blocks = impl.block_source;
+    ChainQueries* const chain = impl.chain_queries;
+    StateQueries* const state = impl.state_queries;
+    // Runs fn when the interface that answers this type was given; else the
+    // type is not served here.
+    auto serve = [&](const void* served, auto fn) {
+      if (served == nullptr) {
+        reply(UnknownType(req, "storage"));
+        return;
+      }
+      RunAndReply(exec, std::move(payload), std::move(reply), std::move(fn));
+    };
     switch (static_cast<MsgType>(req.type)) {
+      // ------------------------------------------------ LedgerApi
       case MsgType::kStorageChainState:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [ledger](ByteView p) -> absl::StatusOr<Bytes> {
-                      if (!p.empty()) {
-                        return absl::InvalidArgumentError(
-                            "chain state request: payload must be empty");
-                      }
-                      return Encoded(ledger->GetChainState(),
-                                     sai::EncodeChainState);
-                    });
+        serve(ledger, [ledger](ByteView p) -> absl::StatusOr<Bytes> {
+          if (!p.empty()) {
+            return absl::InvalidArgumentError(
+                "chain state request: payload must be empty");
+          }
+          return Encoded(ledger->GetChainState(), sai::EncodeChainState);
+        });
         return;
       case MsgType::kStorageCommitBlock:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [ledger](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto r = sai::DecodeCommitBlockRequest(p);
-                      if (!r.ok()) return r.status();
-                      return Encoded(ledger->CommitBlock(r->block, r->cert),
-                                     sai::EncodeCommitResult);
-                    });
-        return;
-      case MsgType::kQueryBlock:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [query](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto h = sai::DecodeGetBlockRequest(p);
-                      if (!h.ok()) return h.status();
-                      return Encoded(query->GetBlock(*h), EncodeBlockRecord);
-                    });
-        return;
-      case MsgType::kQueryTx:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [query](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto h = sai::DecodeGetTxRequest(p);
-                      if (!h.ok()) return h.status();
-                      return Encoded(query->GetTx(*h), EncodeTxRecord);
-                    });
-        return;
-      case MsgType::kQueryState:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [query](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto r = sai::DecodeGetStateRequest(p);
-                      if (!r.ok()) return r.status();
-                      return Encoded(query->GetState(r->app, r->key),
-                                     sai::EncodeStateRecord);
-                    });
-        return;
-      case MsgType::kQueryCommitted:
-        RunAndReply(
-            exec, std::move(payload), std::move(reply),
-            [query](ByteView p) -> absl::StatusOr<Bytes> {
-              auto r = sai::DecodeGetCommittedRequest(p);
-              if (!r.ok()) return r.status();
-              absl::StatusOr<CommittedPage> page =
-                  query->GetCommitted(r->from, r->to);
-              if (page.ok() && page->events.size() > kMaxCommittedPerCall) {
-                return absl::InternalError(
-                    absl::StrCat("storage returned ", page->events.size(),
-                                 " commit events, over the limit of ",
-                                 kMaxCommittedPerCall));
-              }
-              return Encoded(page, sai::EncodeCommittedPage);
-            });
-        return;
-      case MsgType::kQueryStateAt:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [query](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto r = sai::DecodeGetStateAtRequest(p);
-                      if (!r.ok()) return r.status();
-                      return Encoded(
-                          query->GetStateAt(r->app, r->key, r->height),
-                          EncodeStateRecord);
-                    });
-        return;
-      case MsgType::kQueryBlockByHash:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [query](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto h = sai::DecodeGetTxRequest(p);
-                      if (!h.ok()) return h.status();
-                      return Encoded(query->GetBlockByHash(*h),
-                                     EncodeBlockRecord);
-                    });
-        return;
-      case MsgType::kQueryListBlocks:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [query](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto r = sai::DecodeListBlocksRequest(p);
-                      if (!r.ok()) return r.status();
-                      absl::StatusOr<std::vector<BlockSummary>> blocks =
-                          query->ListBlocks(r->from, r->limit);
-                      if (blocks.ok() && blocks->size() > kMaxListBlocks) {
-                        return absl::InternalError(absl::StrCat(
-                            "storage listed ", blocks->size(),
-                            " blocks, over the limit of ", kMaxListBlocks));
-                      }
-                      return Encoded(blocks, sai::EncodeBlockSummaries);
-                    });
-        return;
-      case MsgType::kQueryGetBlocks:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [query](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto r = sai::DecodeGetBlocksRequest(p);
-                      if (!r.ok()) return r.status();
-                      absl::StatusOr<std::vector<BlockRecord>> blocks =
-                          query->GetBlocks(r->from, r->limit, r->max_bytes);
-                      if (blocks.ok() && blocks->size() > kMaxGetBlocks) {
-                        return absl::InternalError(absl::StrCat(
-                            "storage read ", blocks->size(),
-                            " blocks, over the limit of ", kMaxGetBlocks));
-                      }
-                      return Encoded(blocks, sai::EncodeBlockRecords);
-                    });
-        return;
-      case MsgType::kQueryScanState:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [query](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto r = sai::DecodeScanStateRequest(p);
-                      if (!r.ok()) return r.status();
-                      absl::StatusOr<StatePage> page = query->ScanState(
-                          r->app, r->prefix, r->cursor, r->limit);
-                      if (page.ok() && page->items.size() > kMaxScanState) {
-                        return absl::InternalError(absl::StrCat(
-                            "storage scanned ", page->items.size(),
-                            " records, over the limit of ", kMaxScanState));
-                      }
-                      return Encoded(page, sai::EncodeStatePage);
-                    });
+        serve(ledger, [ledger](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodeCommitBlockRequest(p);
+          if (!r.ok()) return r.status();
+          return Encoded(ledger->CommitBlock(r->block, r->cert),
+                         sai::EncodeCommitResult);
+        });
         return;
       case MsgType::kStorageRecordEvidence:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [ledger](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto r = sai::DecodeEvidenceRecords(p);
-                      if (!r.ok()) return r.status();
-                      if (absl::Status s = ledger->RecordEvidence(*r);
-                          !s.ok()) {
-                        return s;
-                      }
-                      return Bytes();
-                    });
+        serve(ledger, [ledger](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodeEvidenceRecords(p);
+          if (!r.ok()) return r.status();
+          if (absl::Status s = ledger->RecordEvidence(*r); !s.ok()) return s;
+          return Bytes();
+        });
         return;
-      case MsgType::kQueryEvidence:
-        RunAndReply(
-            exec, std::move(payload), std::move(reply),
-            [query](ByteView p) -> absl::StatusOr<Bytes> {
-              auto r = sai::DecodeListBlocksRequest(p);
-              if (!r.ok()) return r.status();
-              absl::StatusOr<std::vector<EvidenceRecord>> records =
-                  query->ListEvidence(r->from, r->limit);
-              if (records.ok() && records->size() > kMaxListEvidence) {
-                return absl::InternalError(absl::StrCat(
-                    "storage listed ", records->size(),
-                    " evidence records, over the limit of ", kMaxListEvidence));
-              }
-              return Encoded(records, sai::EncodeEvidenceRecords);
-            });
+
+      // ------------------------------- CommitHistory (and ChainQueries)
+      case MsgType::kQueryChainTip: {
+        const void* tip_source =
+            history != nullptr ? static_cast<const void*>(history) : chain;
+        serve(tip_source,
+              [history, chain](ByteView p) -> absl::StatusOr<Bytes> {
+                if (!p.empty()) {
+                  return absl::InvalidArgumentError(
+                      "chain tip request: payload must be empty");
+                }
+                return Encoded(history != nullptr ? history->GetChainTip()
+                                                  : chain->GetChainTip(),
+                               sai::EncodeChainTip);
+              });
+        return;
+      }
+      case MsgType::kQueryCommitted:
+        serve(history, [history](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodeGetCommittedRequest(p);
+          if (!r.ok()) return r.status();
+          absl::StatusOr<CommittedPage> page =
+              history->GetCommitted(r->from, r->to);
+          if (page.ok() && page->events.size() > kMaxCommittedPerCall) {
+            return absl::InternalError(absl::StrCat(
+                "storage returned ", page->events.size(),
+                " commit events, over the limit of ", kMaxCommittedPerCall));
+          }
+          return Encoded(page, sai::EncodeCommittedPage);
+        });
+        return;
+
+      // ------------------------------------------------ BlockSource
+      case MsgType::kQueryCertifiedBlocks:
+        serve(blocks, [blocks](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodeCertifiedBlocksRequest(p);
+          if (!r.ok()) return r.status();
+          absl::StatusOr<std::vector<BlockRecord>> read =
+              blocks->ReadCertifiedBlocks(r->from, r->limit, r->max_bytes);
+          if (read.ok() && read->size() > kMaxCertifiedBlocks) {
+            return absl::InternalError(absl::StrCat(
+                "storage read ", read->size(), " blocks, over the limit of ",
+                kMaxCertifiedBlocks));
+          }
+          return Encoded(read, sai::EncodeBlockRecords);
+        });
         return;
       case MsgType::kQueryCommittedHeights:
-        RunAndReply(exec, std::move(payload), std::move(reply),
-                    [query](ByteView p) -> absl::StatusOr<Bytes> {
-                      auto r = sai::DecodeHashList(p);
-                      if (!r.ok()) return r.status();
-                      absl::StatusOr<std::vector<uint64_t>> heights =
-                          query->CommittedHeights(*r);
-                      if (heights.ok() && heights->size() != r->size()) {
-                        return absl::InternalError(
-                            "storage answered another number of heights");
-                      }
-                      return Encoded(heights, sai::EncodeHeights);
-                    });
+        serve(blocks, [blocks](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodeHashList(p);
+          if (!r.ok()) return r.status();
+          absl::StatusOr<std::vector<uint64_t>> heights =
+              blocks->CommittedHeights(*r);
+          if (heights.ok() && heights->size() != r->size()) {
+            return absl::InternalError(
+                "storage answered another number of heights");
+          }
+          return Encoded(heights, sai::EncodeHeights);
+        });
+        return;
+
+      // ------------------------------------------------ ChainQueries
+      case MsgType::kQueryCertifiedBlock:
+        serve(chain, [chain](ByteView p) -> absl::StatusOr<Bytes> {
+          auto h = sai::DecodeCertifiedBlockRequest(p);
+          if (!h.ok()) return h.status();
+          return Encoded(chain->GetCertifiedBlock(*h), EncodeBlockRecord);
+        });
+        return;
+      case MsgType::kQueryCertifiedBlockByHash:
+        serve(chain, [chain](ByteView p) -> absl::StatusOr<Bytes> {
+          auto h = sai::DecodeGetTxRequest(p);
+          if (!h.ok()) return h.status();
+          return Encoded(chain->GetCertifiedBlockByHash(*h), EncodeBlockRecord);
+        });
+        return;
+      case MsgType::kQueryBlockSummaries:
+        serve(chain, [chain](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodePageRequest(p);
+          if (!r.ok()) return r.status();
+          absl::StatusOr<std::vector<BlockSummary>> summaries =
+              chain->ListBlockSummaries(r->from, r->limit);
+          if (summaries.ok() && summaries->size() > kMaxBlockSummaries) {
+            return absl::InternalError(absl::StrCat(
+                "storage listed ", summaries->size(),
+                " blocks, over the limit of ", kMaxBlockSummaries));
+          }
+          return Encoded(summaries, sai::EncodeBlockSummaries);
+        });
+        return;
+      case MsgType::kQueryTx:
+        serve(chain, [chain](ByteView p) -> absl::StatusOr<Bytes> {
+          auto h = sai::DecodeGetTxRequest(p);
+          if (!h.ok()) return h.status();
+          return Encoded(chain->GetTx(*h), EncodeTxRecord);
+        });
+        return;
+      case MsgType::kQueryEvidence:
+        serve(chain, [chain](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodePageRequest(p);
+          if (!r.ok()) return r.status();
+          absl::StatusOr<std::vector<EvidenceRecord>> records =
+              chain->ListEvidence(r->from, r->limit);
+          if (records.ok() && records->size() > kMaxListEvidence) {
+            return absl::InternalError(absl::StrCat(
+                "storage listed ", records->size(),
+                " evidence records, over the limit of ", kMaxListEvidence));
+          }
+          return Encoded(records, sai::EncodeEvidenceRecords);
+        });
+        return;
+
+      // ------------------------------------------------ StateQueries
+      case MsgType::kQueryState:
+        serve(state, [state](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodeGetStateRequest(p);
+          if (!r.ok()) return r.status();
+          return Encoded(state->GetState(r->app, r->key),
+                         sai::EncodeStateRecord);
+        });
+        return;
+      case MsgType::kQueryStateAt:
+        serve(state, [state](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodeGetStateAtRequest(p);
+          if (!r.ok()) return r.status();
+          return Encoded(state->GetStateAt(r->app, r->key, r->height),
+                         EncodeStateRecord);
+        });
+        return;
+      case MsgType::kQueryScanState:
+        serve(state, [state](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodeScanStateRequest(p);
+          if (!r.ok()) return r.status();
+          absl::StatusOr<StatePage> page =
+              state->ScanState(r->app, r->prefix, r->cursor, r->limit);
+          if (page.ok() && page->items.size() > kMaxScanState) {
+            return absl::InternalError(
+                absl::StrCat("storage scanned ", page->items.size(),
+                             " records, over the limit of ", kMaxScanState));
+          }
+          return Encoded(page, sai::EncodeStatePage);
+        });
         return;
       default:
         reply(UnknownType(req, "storage"));

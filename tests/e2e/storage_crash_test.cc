@@ -350,13 +350,13 @@ class ChainChecker {
     ASSERT_TRUE(dst.ok()) << dst.status();
     ASSERT_GE(src->height, dst->height) << "the store lost blocks";
     if (dst->height > 0) {
-      auto b = from.GetBlock(dst->height);
+      auto b = from.GetCertifiedBlock(dst->height);
       ASSERT_TRUE(b.ok()) << b.status();
       ASSERT_EQ(ToHex(b->block_hash), ToHex(dst->last_block_hash))
           << "the store has another block at height " << dst->height;
     }
     for (uint64_t h = dst->height + 1; h <= src->height; ++h) {
-      auto b = from.GetBlock(h);
+      auto b = from.GetCertifiedBlock(h);
       ASSERT_TRUE(b.ok()) << "height " << h << ": " << b.status();
       ASSERT_TRUE(b->cert.has_value()) << "height " << h << " has no cert";
       // Checks the block's roots against the replayed state of h - 1.
@@ -476,7 +476,7 @@ void CheckCrashedStore(ChainChecker& checker, Ledger& replay,
         << "the store lost committed blocks";
   }
   for (const auto& [h, hash] : seen) {
-    auto b = stored.GetBlock(h);
+    auto b = stored.GetCertifiedBlock(h);
     ASSERT_TRUE(b.ok()) << "height " << h << ": " << b.status();
     ASSERT_EQ(ToHex(b->block_hash), hash) << "block at height " << h;
   }

@@ -68,8 +68,8 @@ absl::StatusOr<Envelope> DecodeEnvelope(ByteView data);
 // The largest frame a bus socket sends or accepts by default. The largest
 // legitimate messages are CommitBlock requests (one block of at most
 // kMaxBlockBytes, the encoding's own limit, plus its certificate) and
-// GetBlocks replies (a byte budget, 16 MiB for block sync, plus the one
-// block that crosses it, at most kMaxBlockBytes): twice kMaxBlockBytes
+// ReadCertifiedBlocks replies (a byte budget, 16 MiB for block sync, plus
+// the one block that crosses it, at most kMaxBlockBytes): twice kMaxBlockBytes
 // holds either with room to spare. A deployment whose blocks are smaller
 // (8 MiB by default) may lower it.
 inline constexpr size_t kDefaultBusMaxMessageBytes = 2 * kMaxBlockBytes;

@@ -62,7 +62,7 @@ struct StateRecord {
   // Block height + 1's header and certificate, once that block is
   // committed: they certify state_root. Absent for the latest state, whose
   // next block does not exist yet; ask again for this height once it does
-  // (GetStateAt), or take them from GetBlock(height + 1).
+  // (GetStateAt), or take them from GetCertifiedBlock(height + 1).
   std::optional<BlockHeader> next_header{};
   std::optional<CommitCertificate> next_cert{};
 };

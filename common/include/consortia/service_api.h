@@ -1,15 +1,21 @@
-// What each service offers the others. Every interface here has two
+// What each service offers the others over the bus. Every interface has two
 // implementations: the service's own in-process object, and a remote client
 // over the bus (MakeRemote* below), so a node runs as one process or as four
 // with the same code. Messages carry batches: no call is made per key or per
 // transaction on a hot path.
 //
-// Where the code is (common/src/): the interfaces' own bits in
-// service_api.cc; the messages and their codecs in service_messages.{h,cc}
-// (library consortia_service_messages); the proof bundles in
-// proof_bundle.cc (consortia_proof_bundle, no ZeroMQ); the remote clients in
+// The interfaces: MempoolApi (the mempool's) and LedgerApi (storage's write
+// side, for consensus) below; storage's read side, one interface per
+// consumer (CommitHistory, BlockSource, ChainQueries, StateQueries), in
+// storage_queries.h, which this header includes. No method has a default
+// body.
+//
+// Where the code is (common/src/): the admission names in service_api.cc;
+// the messages and their codecs in service_messages.{h,cc} (library
+// consortia_service_messages); the proof bundles in proof_bundle.cc
+// (consortia_proof_bundle, no ZeroMQ); the remote clients in
 // service_remote.cc and the server dispatch in service_serve.cc (both in
-// consortia_bus).
+// consortia_bus). Shared test fakes: common/testing/ (consortia_test_fakes).
 #ifndef CONSORTIA_COMMON_SERVICE_API_H_
 #define CONSORTIA_COMMON_SERVICE_API_H_
 
@@ -27,6 +33,7 @@
 #include "consortia/merkle.h"
 #include "consortia/proof_bundle.h"
 #include "consortia/state_proof.h"
+#include "consortia/storage_queries.h"
 #include "consortia/types.h"
 
 namespace consortia {
@@ -40,16 +47,17 @@ enum class MsgType : uint16_t {
   kStorageChainState = 10,
   kStorageCommitBlock = 11,
   kStorageRecordEvidence = 12,
-  kQueryBlock = 20,
+  // Storage queries (storage_queries.h).
+  kQueryCertifiedBlock = 20,
   kQueryTx = 21,
   kQueryState = 22,
   kQueryCommitted = 23,
   kQueryStateAt = 24,
-  kQueryBlockByHash = 25,
-  kQueryListBlocks = 26,
+  kQueryCertifiedBlockByHash = 25,
+  kQueryBlockSummaries = 26,
   kQueryScanState = 27,
   kQueryEvidence = 28,
-  kQueryGetBlocks = 29,
+  kQueryCertifiedBlocks = 29,
   // Between the consensus services of the validators, over PeerNet
   // (services/consensus, tendermint_driver.h). The payload of 30-32 is a
   // tendermint Message (EncodeMessage); of 33, the varint height the sender
@@ -63,6 +71,7 @@ enum class MsgType : uint16_t {
   kMempoolGossipTxs = 40,
   // Storage queries, continued.
   kQueryCommittedHeights = 50,
+  kQueryChainTip = 51,
   kEventBlockCommitted = 100,
 };
 
@@ -134,10 +143,9 @@ class MempoolApi {
   // applies the commit events up to height - 1. Errors concern the whole
   // call: InvalidArgument for height 0, Unavailable before the mempool is
   // ready or when the commit events up to height - 1 do not arrive in time,
-  // FailedPrecondition when `height` is already committed. The default
-  // answers Unimplemented (for fakes that do not need it).
+  // FailedPrecondition when `height` is already committed.
   virtual absl::StatusOr<std::vector<ProposalTxCheck>> CheckProposal(
-      const std::vector<Bytes>& raw_txs, uint64_t height);
+      const std::vector<Bytes>& raw_txs, uint64_t height) = 0;
 };
 
 // ---------------------------------------------------------------- storage
@@ -157,27 +165,8 @@ struct CommitResult {
   Hash32 receipts_root{};  // of the block's receipts
 };
 
-// The part of storage that consensus uses. Thread-safe.
-// Proof that a validator equivocated: two validly signed, conflicting votes
-// or proposals of it for one height and round. Consensus finds it, storage
-// keeps it, the api lists it. `message` is consensus's encoding of the pair
-// (tendermint EncodeEvidence, docs/consensus.md), which anyone can check
-// against the genesis validators' keys; the other fields summarise it.
-struct EvidenceRecord {
-  uint64_t seq = 0;  // set by storage: 1, 2, ... in the order first kept
-  std::string kind;  // "duplicate_vote" or "duplicate_proposal"
-  uint64_t height = 0;
-  uint32_t round = 0;
-  uint32_t validator_index = 0;
-  Bytes message;
-  bool operator==(const EvidenceRecord&) const = default;
-};
-
-// Bounds of evidence: records per RecordEvidence or ListEvidence call, and
-// bytes of one message (two headers and two signatures need far less).
-inline constexpr uint32_t kMaxListEvidence = 100;
-inline constexpr size_t kMaxEvidenceMessageBytes = 64 * 1024;
-
+// The part of storage that consensus writes through (owner: consensus; it
+// reads through BlockSource, storage_queries.h). Thread-safe.
 class LedgerApi {
  public:
   virtual ~LedgerApi() = default;
@@ -197,154 +186,15 @@ class LedgerApi {
   // (VerifyEvidence, common/evidence.h) with the kind, height, round and
   // validator the record states: then nothing is kept, and the error names
   // the first bad record.
-  // Unimplemented unless overridden (storage does).
   virtual absl::Status RecordEvidence(
-      const std::vector<EvidenceRecord>& records);
+      const std::vector<EvidenceRecord>& records) = 0;
 };
 
-// The records a query answers with (BlockRecord, TxRecord, StateRecord) are
-// proof bundles, declared with their codecs and their offline verification in
-// proof_bundle.h.
-
-// Bounds of the paginated queries.
-inline constexpr uint32_t kMaxListBlocks = 100;
-inline constexpr uint32_t kMaxGetBlocks = 64;
-inline constexpr uint32_t kMaxScanState = 100;
-// Hashes per CommittedHeights call: a whole block's.
-inline constexpr size_t kMaxCommittedHeightsQuery = kMaxBlockTxs;
-
-// One block of a list: its header, hash and size, without its txs.
-struct BlockSummary {
-  BlockHeader header;
-  Hash32 block_hash{};
-  uint32_t tx_count = 0;
-  bool operator==(const BlockSummary&) const = default;
-};
-
-// One record of a state scan.
-struct StateItem {
-  std::string key;
-  Bytes value;
-  Bytes owner;
-  bool operator==(const StateItem&) const = default;
-};
-
-// A page of a state scan: records in key (byte) order.
-struct StatePage {
-  uint64_t height = 0;  // the state as of after this block
-  std::vector<StateItem> items;
-  // Set when more records may follow: pass it as the next call's cursor.
-  std::optional<std::string> next_cursor;
-  bool operator==(const StatePage&) const = default;
-};
-
-struct CommittedTx {
-  Hash32 hash{};
-  uint64_t valid_until = 0;
-  bool operator==(const CommittedTx&) const = default;
-};
-
-// Payload of a block.committed event.
-struct CommittedEvent {
-  uint64_t height = 0;
-  Hash32 block_hash{};
-  std::vector<CommittedTx> txs;
-  bool operator==(const CommittedEvent&) const = default;
-};
-
-// A page of commit events (QueryApi::GetCommitted): the events of heights
-// [from, next_height - 1], one per height in height order, where `from` is
-// the height asked for. A page may stop before the end of the range asked
-// for (a limit of heights or txs per reply, or storage's tip): next_height
-// says where it stopped, and a caller that wants the rest asks again from
-// next_height. next_height == from means storage has nothing from `from`
-// yet (beyond its tip).
-struct CommittedPage {
-  std::vector<CommittedEvent> events;
-  uint64_t next_height = 0;
-  bool operator==(const CommittedPage&) const = default;
-};
-
-// The part of storage that the api and the mempool read. Thread-safe.
-class QueryApi {
- public:
-  virtual ~QueryApi() = default;
-  // height nullopt = the latest block. NotFound if there is none.
-  virtual absl::StatusOr<BlockRecord> GetBlock(
-      std::optional<uint64_t> height) = 0;
-  // NotFound if no committed tx has this hash.
-  virtual absl::StatusOr<TxRecord> GetTx(const Hash32& hash) = 0;
-  // found = false when the key has no value (not an error).
-  virtual absl::StatusOr<StateRecord> GetState(const std::string& app,
-                                               const std::string& key) = 0;
-  // The commit events of heights [from, to], to fill a subscriber's gap or
-  // rebuild a replay window. The answer may stop early: at most 1000 heights
-  // per call, fewer when their txs reach a per-reply limit (storage: 100,000;
-  // at least one height is always returned) or at the tip; its next_height
-  // says where it stopped (CommittedPage), and a caller that wants the whole
-  // range calls again from there until next_height > to. A call that makes
-  // no progress (next_height == from) means the heights are not committed
-  // yet. InvalidArgument for from = 0 or from > to.
-  virtual absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
-                                                     uint64_t to) = 0;
-
-  // The queries below answer Unimplemented unless overridden (test fakes
-  // that do not need them leave them so); storage implements them all.
-
-  // As GetState (whose answer is for the latest height), for the state
-  // after block `height`. NotFound beyond the tip, or for a height older
-  // than the versions storage keeps (the latest few; see its README).
-  virtual absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
-                                                 const std::string& key,
-                                                 uint64_t height);
-  // The block with this hash. NotFound if none.
-  virtual absl::StatusOr<BlockRecord> GetBlockByHash(const Hash32& hash);
-  // Blocks from height `from` up, at most `limit` (1..kMaxListBlocks), in
-  // height order without holes; empty when from is beyond the tip. The
-  // answer may hold fewer than `limit` before the tip too (a future byte
-  // budget per reply): a caller that wants more continues from the last
-  // height + 1, and only an empty answer means nothing more is committed.
-  // InvalidArgument for from = 0 or a limit out of range.
-  virtual absl::StatusOr<std::vector<BlockSummary>> ListBlocks(uint64_t from,
-                                                               uint32_t limit);
-  // Whole blocks with their certificates (as GetBlock), from height `from`
-  // up, in one call: at most `limit` (1..kMaxGetBlocks), fewer at the tip
-  // (empty when from is beyond it), and no more once their encoded blocks
-  // reach `max_bytes` (the block that reaches it is included, so a call
-  // that can return a block returns at least one). So an answer may stop
-  // before `limit` blocks and before the tip: a caller that wants more
-  // continues from the last height + 1 (empty: nothing from `from` yet).
-  // Block sync reads old blocks with it. InvalidArgument for from = 0, a
-  // limit out of range or max_bytes = 0.
-  virtual absl::StatusOr<std::vector<BlockRecord>> GetBlocks(
-      uint64_t from, uint32_t limit, uint64_t max_bytes);
-  // The records of `app` whose keys start with `prefix`, after `cursor`
-  // (exclusive; empty = from the first), at most `limit` (1..kMaxScanState),
-  // all from the state after one height. A page that comes with a
-  // next_cursor may be followed by more (pass it as the next call's cursor;
-  // the next page may be of a later height); one without it ends the scan.
-  // InvalidArgument for an unknown app, a limit out of range, or a cursor
-  // that does not start with prefix.
-  virtual absl::StatusOr<StatePage> ScanState(const std::string& app,
-                                              const std::string& prefix,
-                                              const std::string& cursor,
-                                              uint32_t limit);
-  // Evidence records with seq >= from_seq, in seq order without holes, at
-  // most `limit` (1..kMaxListEvidence). As with ListBlocks, the answer may
-  // hold fewer than `limit` before the last record: a caller that wants
-  // more continues from the last seq + 1, and only an empty answer means
-  // there is no more. InvalidArgument for from_seq = 0 or a limit out of
-  // range.
-  virtual absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
-      uint64_t from_seq, uint32_t limit);
-  // For each tx hash, the height of the block that committed it, or 0 when
-  // none did; one answer per hash, in order, from one store read. A
-  // validator checks a proposed block's replay window with it when its
-  // mempool cannot. InvalidArgument for more than kMaxCommittedHeightsQuery
-  // hashes.
-  virtual absl::StatusOr<std::vector<uint64_t>> CommittedHeights(
-      const std::vector<Hash32>& tx_hashes);
-};
+// What storage answers to reads (CommitHistory for the mempool, BlockSource
+// for consensus, ChainQueries and StateQueries for the api), with the
+// records they answer with, is in storage_queries.h. The records that are
+// proof bundles (BlockRecord, TxRecord, StateRecord) are declared with their
+// codecs and their offline verification in proof_bundle.h.
 
 // ---------------------------------------------------------------- codecs
 // Payload encodings of the messages above. Decoders return InvalidArgument.
@@ -367,8 +217,16 @@ std::unique_ptr<MempoolApi> MakeRemoteMempool(BusClient* client,
                                               absl::Duration timeout);
 std::unique_ptr<LedgerApi> MakeRemoteLedger(BusClient* client,
                                             absl::Duration timeout);
-std::unique_ptr<QueryApi> MakeRemoteQuery(BusClient* client,
-                                          absl::Duration timeout);
+// Storage's read side, one client per consumer's interface (one remote object
+// implements all four; each factory hands out the slice its consumer owns).
+std::unique_ptr<CommitHistory> MakeRemoteCommitHistory(BusClient* client,
+                                                       absl::Duration timeout);
+std::unique_ptr<BlockSource> MakeRemoteBlockSource(BusClient* client,
+                                                   absl::Duration timeout);
+std::unique_ptr<ChainQueries> MakeRemoteChainQueries(BusClient* client,
+                                                     absl::Duration timeout);
+std::unique_ptr<StateQueries> MakeRemoteStateQueries(BusClient* client,
+                                                     absl::Duration timeout);
 
 // Runs a blocking call off the bus I/O thread. Implemented by ThreadPool.
 using Executor = std::function<void(std::function<void()>)>;
@@ -376,9 +234,21 @@ using Executor = std::function<void(std::function<void()>)>;
 // Bus handlers that serve an in-process implementation; the calls run on
 // `exec`. Unknown message types are answered with Unimplemented.
 BusServer::Handler ServeMempool(MempoolApi* impl, Executor exec);
-// Serves both LedgerApi and QueryApi on one endpoint (storage's).
-BusServer::Handler ServeStorage(LedgerApi* ledger, QueryApi* query,
-                                Executor exec);
+
+// What storage serves on its one endpoint: its write side and the four
+// interfaces of its read side. Storage's Ledger is all five. None is owned;
+// each must outlive the handler. A null one answers its message types with
+// Unimplemented (as an unknown type), so that a test serves only the fakes it
+// needs. GetChainTip, which two interfaces declare, is answered by
+// commit_history, or by chain_queries when commit_history is null.
+struct StorageInterfaces {
+  LedgerApi* ledger = nullptr;
+  CommitHistory* commit_history = nullptr;
+  BlockSource* block_source = nullptr;
+  ChainQueries* chain_queries = nullptr;
+  StateQueries* state_queries = nullptr;
+};
+BusServer::Handler ServeStorage(const StorageInterfaces& impl, Executor exec);
 
 }  // namespace consortia
 

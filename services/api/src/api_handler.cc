@@ -274,7 +274,7 @@ void GetTx(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
     return;
   }
   RunQuery(deps, call, [&deps, call, hash = *hash] {
-    absl::StatusOr<TxRecord> rec = deps.query->GetTx(hash);
+    absl::StatusOr<TxRecord> rec = deps.chain->GetTx(hash);
     if (!rec.ok()) {
       QueryFailed(deps, call, rec.status(), ApiError::kTxNotFound);
       return;
@@ -283,8 +283,8 @@ void GetTx(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   });
 }
 
-void GetBlock(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
-              std::string_view which) {
+void GetCertifiedBlock(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+                       std::string_view which) {
   std::optional<uint64_t> height;
   if (which != "latest") {
     height = ParseHeight(which);
@@ -295,7 +295,7 @@ void GetBlock(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
     }
   }
   RunQuery(deps, call, [&deps, call, height] {
-    absl::StatusOr<BlockRecord> rec = deps.query->GetBlock(height);
+    absl::StatusOr<BlockRecord> rec = deps.chain->GetCertifiedBlock(height);
     if (!rec.ok()) {
       QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
       return;
@@ -304,8 +304,8 @@ void GetBlock(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   });
 }
 
-void GetBlockByHash(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
-                    std::string_view hex) {
+void GetCertifiedBlockByHash(const ApiHandlerDeps& deps,
+                             std::shared_ptr<Call> call, std::string_view hex) {
   absl::StatusOr<Hash32> hash = HashFromHex(hex);
   if (hex.size() != 64 || !hash.ok()) {
     call->Finish(
@@ -313,7 +313,7 @@ void GetBlockByHash(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
     return;
   }
   RunQuery(deps, call, [&deps, call, hash = *hash] {
-    absl::StatusOr<BlockRecord> rec = deps.query->GetBlockByHash(hash);
+    absl::StatusOr<BlockRecord> rec = deps.chain->GetCertifiedBlockByHash(hash);
     if (!rec.ok()) {
       QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
       return;
@@ -322,25 +322,25 @@ void GetBlockByHash(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   });
 }
 
-void ListBlocks(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
-                const Query& query) {
+void ListBlockSummaries(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+                        const Query& query) {
   std::optional<uint64_t> from = NumberParam(
       query, "from", 1, 1, std::numeric_limits<uint64_t>::max(), call.get());
   if (!from.has_value()) return;
-  std::optional<uint64_t> limit = NumberParam(query, "limit", kDefaultPageLimit,
-                                              1, kMaxListBlocks, call.get());
+  std::optional<uint64_t> limit = NumberParam(
+      query, "limit", kDefaultPageLimit, 1, kMaxBlockSummaries, call.get());
   if (!limit.has_value()) return;
   RunQuery(deps, call,
            [&deps, call, from = *from, limit = static_cast<uint32_t>(*limit)] {
              absl::StatusOr<std::vector<BlockSummary>> blocks =
-                 deps.query->ListBlocks(from, limit);
+                 deps.chain->ListBlockSummaries(from, limit);
              if (!blocks.ok()) {
                QueryFailed(deps, call, blocks.status(),
                            ApiError::kBlockNotFound);
                return;
              }
              // Storage may answer fewer than `limit` before the tip
-             // (QueryApi): any non-empty page may be followed by more;
+             // (ChainQueries): any non-empty page may be followed by more;
              // only an empty one ends the list.
              std::optional<uint64_t> next;
              if (!blocks->empty() && blocks->back().header.height <
@@ -362,7 +362,7 @@ void ListEvidence(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   RunQuery(deps, call,
            [&deps, call, from = *from, limit = static_cast<uint32_t>(*limit)] {
              absl::StatusOr<std::vector<EvidenceRecord>> records =
-                 deps.query->ListEvidence(from, limit);
+                 deps.chain->ListEvidence(from, limit);
              if (!records.ok()) {
                QueryFailed(deps, call, records.status(), ApiError::kBadRequest);
                return;
@@ -407,7 +407,7 @@ void ScanState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
            [&deps, call, app = *std::move(app), prefix = std::move(prefix),
             cursor = std::move(cursor), limit = static_cast<uint32_t>(*limit)] {
              absl::StatusOr<StatePage> page =
-                 deps.query->ScanState(app, prefix, cursor, limit);
+                 deps.state->ScanState(app, prefix, cursor, limit);
              if (!page.ok()) {
                QueryFailed(deps, call, page.status(), ApiError::kStateNotFound);
                return;
@@ -442,8 +442,8 @@ void GetState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   RunQuery(deps, call,
            [&deps, call, app = *std::move(app), key = *std::move(key), height] {
              absl::StatusOr<StateRecord> rec =
-                 height.has_value() ? deps.query->GetStateAt(app, key, *height)
-                                    : deps.query->GetState(app, key);
+                 height.has_value() ? deps.state->GetStateAt(app, key, *height)
+                                    : deps.state->GetState(app, key);
              if (!rec.ok()) {
                QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
                return;
@@ -498,14 +498,14 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
       case RouteId::kGetTx:
         GetTx(deps_, call, parts[2]);
         return;
-      case RouteId::kGetBlock:
-        GetBlock(deps_, call, parts[2]);
+      case RouteId::kGetCertifiedBlock:
+        GetCertifiedBlock(deps_, call, parts[2]);
         return;
-      case RouteId::kGetBlockByHash:
-        GetBlockByHash(deps_, call, parts[3]);
+      case RouteId::kGetCertifiedBlockByHash:
+        GetCertifiedBlockByHash(deps_, call, parts[3]);
         return;
-      case RouteId::kListBlocks:
-        ListBlocks(deps_, call, req.query);
+      case RouteId::kListBlockSummaries:
+        ListBlockSummaries(deps_, call, req.query);
         return;
       case RouteId::kGetState:
         GetState(deps_, call, parts, req.query);

@@ -24,7 +24,8 @@ namespace consortia::api {
 // the pools, before destroying these).
 struct ApiHandlerDeps {
   const CryptoSuite* suite = nullptr;
-  QueryApi* query = nullptr;
+  ChainQueries* chain = nullptr;  // blocks, txs, evidence
+  StateQueries* state = nullptr;  // state values and scans
   SubmitBatcher* batcher = nullptr;
   // Queries go here through TryRun: a full queue is answered 503 at once.
   ThreadPool* query_pool = nullptr;

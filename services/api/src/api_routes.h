@@ -14,9 +14,9 @@ namespace consortia::api {
 enum class RouteId {
   kSubmit,
   kGetTx,
-  kGetBlock,
-  kGetBlockByHash,
-  kListBlocks,
+  kGetCertifiedBlock,
+  kGetCertifiedBlockByHash,
+  kListBlockSummaries,
   kGetState,
   kScanState,
   kListEvidence,

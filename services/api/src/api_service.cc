@@ -53,14 +53,14 @@ const char* EventReason(HttpEvent e) {
 }
 
 // Calls both upstreams every `interval` on its own thread: Submit of an empty
-// batch to the mempool, GetBlock(latest) to storage (NotFound, an empty
-// chain, counts as reached). Thread-safe.
+// batch to the mempool, GetChainTip to storage (which answers only when its
+// store does: a storage whose Redis is down is not reached). Thread-safe.
 class Prober {
  public:
-  Prober(MempoolApi* mempool, QueryApi* query, absl::Duration interval,
+  Prober(MempoolApi* mempool, ChainQueries* chain, absl::Duration interval,
          absl::Duration valid_for, ApiMetrics* metrics)
       : mempool_(mempool),
-        query_(query),
+        chain_(chain),
         interval_(interval),
         valid_for_(valid_for),
         metrics_(metrics),
@@ -95,9 +95,8 @@ class Prober {
     bool was_ready = false;
     while (true) {
       absl::StatusOr<std::vector<SubmitResult>> m = mempool_->Submit({});
-      absl::StatusOr<BlockRecord> s = query_->GetBlock(std::nullopt);
-      bool storage_ok =
-          s.ok() || s.status().code() == absl::StatusCode::kNotFound;
+      absl::StatusOr<ChainTip> s = chain_->GetChainTip();
+      const bool storage_ok = s.ok();
       if (!m.ok()) metrics_->UpstreamError("mempool");
       if (!storage_ok) metrics_->UpstreamError("storage");
       {
@@ -124,7 +123,7 @@ class Prober {
   }
 
   MempoolApi* const mempool_;
-  QueryApi* const query_;
+  ChainQueries* const chain_;
   const absl::Duration interval_;
   const absl::Duration valid_for_;
   ApiMetrics* const metrics_;
@@ -148,9 +147,10 @@ class ApiServiceImpl : public ApiService {
     query_pool_.reset();
     batcher_.reset();
     handler_.reset();
-    query_remote_.reset();
+    state_remote_.reset();
+    chain_remote_.reset();
     mempool_remote_.reset();
-    query_probe_.reset();
+    chain_probe_.reset();
     mempool_probe_.reset();
     storage_client_.reset();
     mempool_client_.reset();
@@ -160,13 +160,14 @@ class ApiServiceImpl : public ApiService {
   // with a short deadline, so a dead upstream cannot slow shutdown), else
   // the service's.
   absl::Status Init(const ApiOptions& opts, const Genesis& genesis,
-                    MempoolApi* mempool, QueryApi* query,
-                    MempoolApi* probe_mempool = nullptr,
-                    QueryApi* probe_query = nullptr) {
+                    MempoolApi* mempool, ChainQueries* chain,
+                    StateQueries* state, MempoolApi* probe_mempool = nullptr,
+                    ChainQueries* probe_chain = nullptr) {
     absl::Status valid = opts.Validate();
     if (!valid.ok()) return valid;
-    if (mempool == nullptr || query == nullptr) {
-      return absl::InvalidArgumentError("api: no mempool or query interface");
+    if (mempool == nullptr || chain == nullptr || state == nullptr) {
+      return absl::InvalidArgumentError(
+          "api: no mempool, chain or state query interface");
     }
     absl::StatusOr<const CryptoSuite*> suite =
         GetCryptoSuite(genesis.crypto_suite);
@@ -197,12 +198,13 @@ class ApiServiceImpl : public ApiService {
                                                 opts.log_interval);
     prober_ = std::make_unique<Prober>(
         probe_mempool != nullptr ? probe_mempool : mempool,
-        probe_query != nullptr ? probe_query : query, opts.probe_interval,
+        probe_chain != nullptr ? probe_chain : chain, opts.probe_interval,
         opts.probe_valid_for, &metrics_);
 
     ApiHandlerDeps deps;
     deps.suite = suite_;
-    deps.query = query;
+    deps.chain = chain;
+    deps.state = state;
     deps.batcher = batcher_.get();
     deps.query_pool = query_pool_.get();
     deps.metrics = &metrics_;
@@ -255,9 +257,10 @@ class ApiServiceImpl : public ApiService {
   std::unique_ptr<BusClient> mempool_client_;
   std::unique_ptr<BusClient> storage_client_;
   std::unique_ptr<MempoolApi> mempool_remote_;
-  std::unique_ptr<QueryApi> query_remote_;
+  std::unique_ptr<ChainQueries> chain_remote_;
+  std::unique_ptr<StateQueries> state_remote_;
   std::unique_ptr<MempoolApi> mempool_probe_;
-  std::unique_ptr<QueryApi> query_probe_;
+  std::unique_ptr<ChainQueries> chain_probe_;
 
  private:
   ApiMetrics metrics_;
@@ -288,9 +291,9 @@ uint64_t RaiseFileLimit() {
 
 absl::StatusOr<std::unique_ptr<ApiService>> ApiService::StartWith(
     const ApiOptions& opts, const Genesis& genesis, MempoolApi* mempool,
-    QueryApi* query, MetricsRegistry& metrics) {
+    ChainQueries* chain, StateQueries* state, MetricsRegistry& metrics) {
   auto service = std::make_unique<ApiServiceImpl>(metrics);
-  absl::Status st = service->Init(opts, genesis, mempool, query);
+  absl::Status st = service->Init(opts, genesis, mempool, chain, state);
   if (!st.ok()) return st;
   return std::unique_ptr<ApiService>(std::move(service));
 }
@@ -314,19 +317,21 @@ absl::StatusOr<std::unique_ptr<ApiService>> ApiService::Start(
   service->storage_client_ = *std::move(storage_client);
   service->mempool_remote_ =
       MakeRemoteMempool(service->mempool_client_.get(), node.bus_timeout);
-  service->query_remote_ =
-      MakeRemoteQuery(service->storage_client_.get(), node.bus_timeout);
+  service->chain_remote_ =
+      MakeRemoteChainQueries(service->storage_client_.get(), node.bus_timeout);
+  service->state_remote_ =
+      MakeRemoteStateQueries(service->storage_client_.get(), node.bus_timeout);
 
   absl::Duration probe_timeout = std::min(node.bus_timeout, kProbeTimeout);
   service->mempool_probe_ =
       MakeRemoteMempool(service->mempool_client_.get(), probe_timeout);
-  service->query_probe_ =
-      MakeRemoteQuery(service->storage_client_.get(), probe_timeout);
+  service->chain_probe_ =
+      MakeRemoteChainQueries(service->storage_client_.get(), probe_timeout);
 
   absl::Status st =
       service->Init(opts, *genesis, service->mempool_remote_.get(),
-                    service->query_remote_.get(), service->mempool_probe_.get(),
-                    service->query_probe_.get());
+                    service->chain_remote_.get(), service->state_remote_.get(),
+                    service->mempool_probe_.get(), service->chain_probe_.get());
   if (!st.ok()) return st;
   return std::unique_ptr<ApiService>(std::move(service));
 }

@@ -1,5 +1,5 @@
 // Drives the api's real HTTP server over loopback, with fake in-process
-// MempoolApi and QueryApi behind it.
+// MempoolApi, ChainQueries and StateQueries behind it.
 #include "consortia/api/api_service.h"
 
 #include <algorithm>
@@ -26,6 +26,8 @@
 #include "consortia/crypto_suite.h"
 #include "consortia/merkle.h"
 #include "consortia/service_api.h"
+#include "consortia/testing/fake_mempool.h"
+#include "consortia/testing/fake_storage_queries.h"
 #include "consortia/tx_json.h"
 #include "consortia/types.h"
 #include "gtest/gtest.h"
@@ -44,274 +46,11 @@ using Json = nlohmann::json;
 
 constexpr char kChain[] = "api-test";
 
-// ------------------------------------------------------------------ fakes
-
-// Answers every tx with `code` (or fails the whole call with `fail`), records
-// the batches it was given, and can hold the first non-empty batch until
-// released. Thread-safe.
-class FakeMempool : public MempoolApi {
- public:
-  absl::StatusOr<std::vector<SubmitResult>> Submit(
-      const std::vector<Bytes>& raw_txs) override {
-    absl::MutexLock l(&mu_);
-    if (!up_) return absl::UnavailableError("fake mempool is down");
-    if (raw_txs.empty()) return std::vector<SubmitResult>{};  // a probe
-    batches_.push_back(raw_txs);
-    if (hold_first_ && batches_.size() == 1) {
-      mu_.Await(absl::Condition(&released_));
-    }
-    if (!fail_.ok()) return fail_;
-    std::vector<SubmitResult> out;
-    for (const Bytes& raw : raw_txs) {
-      SubmitResult r;
-      absl::StatusOr<Transaction> tx = DecodeTx(raw);
-      if (tx.ok()) r.tx_hash = TxHash(Ed25519Sha256(), *tx);
-      r.code = code_;
-      r.detail = std::string("fake: ") + std::string(AdmissionName(code_));
-      out.push_back(r);
-    }
-    if (short_answer_) out.pop_back();
-    return out;
-  }
-  absl::StatusOr<std::vector<Bytes>> Reap(const ReapRequest&) override {
-    return absl::UnimplementedError("not used by the api");
-  }
-
-  void set_code(Admission c) {
-    absl::MutexLock l(&mu_);
-    code_ = c;
-  }
-  void set_fail(absl::Status s) {
-    absl::MutexLock l(&mu_);
-    fail_ = std::move(s);
-  }
-  void set_up(bool up) {
-    absl::MutexLock l(&mu_);
-    up_ = up;
-  }
-  void HoldFirstBatch() {
-    absl::MutexLock l(&mu_);
-    hold_first_ = true;
-  }
-  void Release() {
-    absl::MutexLock l(&mu_);
-    released_ = true;
-  }
-  std::vector<std::vector<Bytes>> batches() {
-    absl::MutexLock l(&mu_);
-    return batches_;
-  }
-  // Answers one result too few (a broken mempool).
-  void set_short_answer() {
-    absl::MutexLock l(&mu_);
-    short_answer_ = true;
-  }
-  // Waits (at most 30 s) until n non-empty batches arrived.
-  bool WaitForBatches(size_t n) {
-    absl::MutexLock l(&mu_);
-    auto arrived = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return batches_.size() >= n;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&arrived), absl::Seconds(30));
-  }
-
- private:
-  absl::Mutex mu_;
-  Admission code_ ABSL_GUARDED_BY(mu_) = Admission::kAccepted;
-  absl::Status fail_ ABSL_GUARDED_BY(mu_);
-  bool up_ ABSL_GUARDED_BY(mu_) = true;
-  bool hold_first_ ABSL_GUARDED_BY(mu_) = false;
-  bool released_ ABSL_GUARDED_BY(mu_) = false;
-  bool short_answer_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::vector<Bytes>> batches_ ABSL_GUARDED_BY(mu_);
-};
-
-// Serves what the test put in it; `fail` makes every call fail.
-class FakeQuery : public QueryApi {
- public:
-  absl::StatusOr<BlockRecord> GetBlock(std::optional<uint64_t> h) override {
-    absl::MutexLock l(&mu_);
-    if (!fail_.ok()) return fail_;
-    if (blocks_.empty()) return absl::NotFoundError("no blocks");
-    auto it = h.has_value() ? blocks_.find(*h) : std::prev(blocks_.end());
-    if (it == blocks_.end()) return absl::NotFoundError("no such height");
-    return it->second;
-  }
-  absl::StatusOr<TxRecord> GetTx(const Hash32& hash) override {
-    absl::MutexLock l(&mu_);
-    ++get_tx_calls_;
-    if (hold_get_tx_) {
-      ++held_;
-      mu_.Await(absl::Condition(&released_));
-    }
-    if (!fail_.ok()) return fail_;
-    auto it = txs_.find(hash);
-    if (it == txs_.end()) return absl::NotFoundError("no such tx");
-    return it->second;
-  }
-  absl::StatusOr<StateRecord> GetState(const std::string& app,
-                                       const std::string& key) override {
-    absl::MutexLock l(&mu_);
-    if (!fail_.ok()) return fail_;
-    auto it = state_.find({app, key});
-    if (it == state_.end()) return StateRecord{};
-    return it->second;
-  }
-  absl::StatusOr<CommittedPage> GetCommitted(uint64_t, uint64_t) override {
-    return absl::UnimplementedError("not used by the api");
-  }
-  // Answers the state record stored for (app, key) with its height set to
-  // `height`; records the heights asked for.
-  absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
-                                         const std::string& key,
-                                         uint64_t height) override {
-    absl::MutexLock l(&mu_);
-    if (!fail_.ok()) return fail_;
-    heights_asked_.push_back(height);
-    if (height > 1000) return absl::NotFoundError("beyond the tip");
-    auto it = state_.find({app, key});
-    StateRecord r = it == state_.end() ? StateRecord{} : it->second;
-    r.height = height;
-    return r;
-  }
-  absl::StatusOr<BlockRecord> GetBlockByHash(const Hash32& hash) override {
-    absl::MutexLock l(&mu_);
-    if (!fail_.ok()) return fail_;
-    for (const auto& [h, b] : blocks_) {
-      if (b.block_hash == hash) return b;
-    }
-    return absl::NotFoundError("no such block");
-  }
-  // As storage: heights from `from`, at most `limit`, bounds enforced.
-  absl::StatusOr<std::vector<BlockSummary>> ListBlocks(
-      uint64_t from, uint32_t limit) override {
-    absl::MutexLock l(&mu_);
-    if (!fail_.ok()) return fail_;
-    if (from == 0 || limit == 0 || limit > kMaxListBlocks) {
-      return absl::InvalidArgumentError("bad from or limit");
-    }
-    std::vector<BlockSummary> out;
-    for (auto it = blocks_.lower_bound(from);
-         it != blocks_.end() && out.size() < std::min(limit, max_list_); ++it) {
-      out.push_back(
-          BlockSummary{it->second.block.header, it->second.block_hash,
-                       static_cast<uint32_t>(it->second.block.txs.size())});
-    }
-    return out;
-  }
-  // As storage: the app's keys with the prefix, after the cursor.
-  absl::StatusOr<StatePage> ScanState(const std::string& app,
-                                      const std::string& prefix,
-                                      const std::string& cursor,
-                                      uint32_t limit) override {
-    absl::MutexLock l(&mu_);
-    if (!fail_.ok()) return fail_;
-    if (limit == 0 || limit > kMaxScanState) {
-      return absl::InvalidArgumentError("bad limit");
-    }
-    if (!cursor.empty() && cursor.rfind(prefix, 0) != 0) {
-      return absl::InvalidArgumentError("cursor outside the prefix");
-    }
-    StatePage page;
-    page.height = 42;
-    for (const auto& [ak, rec] : state_) {
-      if (ak.first != app || ak.second.rfind(prefix, 0) != 0) continue;
-      if (!cursor.empty() && ak.second <= cursor) continue;
-      if (page.items.size() == limit) {
-        page.next_cursor = page.items.back().key;
-        break;
-      }
-      page.items.push_back(StateItem{ak.second, rec.value, rec.owner});
-    }
-    return page;
-  }
-
-  // As storage: seqs from `from_seq`, at most `limit`, bounds enforced.
-  absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
-      uint64_t from_seq, uint32_t limit) override {
-    absl::MutexLock l(&mu_);
-    if (!fail_.ok()) return fail_;
-    if (from_seq == 0 || limit == 0 || limit > kMaxListEvidence) {
-      return absl::InvalidArgumentError("bad from or limit");
-    }
-    std::vector<EvidenceRecord> out;
-    for (const EvidenceRecord& r : evidence_) {
-      if (r.seq >= from_seq && out.size() < std::min(limit, max_list_)) {
-        out.push_back(r);
-      }
-    }
-    return out;
-  }
-
-  std::vector<uint64_t> heights_asked() {
-    absl::MutexLock l(&mu_);
-    return heights_asked_;
-  }
-  void AddEvidence(EvidenceRecord r) {
-    absl::MutexLock l(&mu_);
-    r.seq = evidence_.size() + 1;
-    evidence_.push_back(std::move(r));
-  }
-
-  void AddBlock(const BlockRecord& b) {
-    absl::MutexLock l(&mu_);
-    blocks_[b.block.header.height] = b;
-  }
-  void AddTx(const Hash32& h, const TxRecord& r) {
-    absl::MutexLock l(&mu_);
-    txs_[h] = r;
-  }
-  void SetState(const std::string& app, const std::string& key, StateRecord r) {
-    absl::MutexLock l(&mu_);
-    state_[{app, key}] = std::move(r);
-  }
-  void set_fail(absl::Status s) {
-    absl::MutexLock l(&mu_);
-    fail_ = std::move(s);
-  }
-  // ListBlocks and ListEvidence answer at most n, whatever the limit: a
-  // storage whose answer stops early (the QueryApi contract allows it).
-  void set_max_list(uint32_t n) {
-    absl::MutexLock l(&mu_);
-    max_list_ = n;
-  }
-  // GetTx waits until Release (a storage that hangs).
-  void HoldGetTx() {
-    absl::MutexLock l(&mu_);
-    hold_get_tx_ = true;
-  }
-  void Release() {
-    absl::MutexLock l(&mu_);
-    released_ = true;
-  }
-  // Waits (at most 30 s) until n GetTx calls are being held.
-  bool WaitForHeld(int n) {
-    absl::MutexLock l(&mu_);
-    auto held = [this, n]()
-                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_ >= n; };
-    return mu_.AwaitWithTimeout(absl::Condition(&held), absl::Seconds(30));
-  }
-  int get_tx_calls() {
-    absl::MutexLock l(&mu_);
-    return get_tx_calls_;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Status fail_ ABSL_GUARDED_BY(mu_);
-  bool hold_get_tx_ ABSL_GUARDED_BY(mu_) = false;
-  bool released_ ABSL_GUARDED_BY(mu_) = false;
-  int held_ ABSL_GUARDED_BY(mu_) = 0;
-  int get_tx_calls_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<uint64_t, BlockRecord> blocks_ ABSL_GUARDED_BY(mu_);
-  std::map<Hash32, TxRecord> txs_ ABSL_GUARDED_BY(mu_);
-  std::map<std::pair<std::string, std::string>, StateRecord> state_
-      ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> heights_asked_ ABSL_GUARDED_BY(mu_);
-  std::vector<EvidenceRecord> evidence_ ABSL_GUARDED_BY(mu_);
-  uint32_t max_list_ ABSL_GUARDED_BY(mu_) =
-      std::numeric_limits<uint32_t>::max();
-};
+// The fakes of the mempool and of storage's ChainQueries and StateQueries
+// are the shared ones of common/testing/.
+using ::consortia::testing::FakeChainQueries;
+using ::consortia::testing::FakeMempool;
+using ::consortia::testing::FakeStateQueries;
 
 // ----------------------------------------------------------------- client
 
@@ -425,13 +164,16 @@ std::string Hex(const Hash32& h) { return ToHex(ByteView(h)); }
 
 class ApiServiceTest : public ::testing::Test {
  protected:
+  // The state is of height 42: GetStateAt answers NotFound above it.
+  ApiServiceTest() { state_.SetHeight(42); }
+
   void StartApi(ApiOptions opts = {}) {
     opts.host = "127.0.0.1";
     opts.port = 0;
     opts.probe_interval = absl::Milliseconds(10);
     opts.probe_valid_for = absl::Seconds(30);
-    auto s = ApiService::StartWith(opts, TestGenesis(), &mempool_, &query_,
-                                   registry_);
+    auto s = ApiService::StartWith(opts, TestGenesis(), &mempool_, &chain_,
+                                   &state_, registry_);
     ASSERT_TRUE(s.ok()) << s.status();
     api_ = *std::move(s);
     port_ = api_->port();
@@ -441,7 +183,7 @@ class ApiServiceTest : public ::testing::Test {
   // A test that failed while it held the fakes must not hang in the
   // service's destructor (which drains the query pool and the batcher).
   void TearDown() override {
-    query_.Release();
+    chain_.Release();
     mempool_.Release();
     api_.reset();
   }
@@ -462,7 +204,8 @@ class ApiServiceTest : public ::testing::Test {
   }
 
   FakeMempool mempool_;
-  FakeQuery query_;
+  FakeChainQueries chain_;
+  FakeStateQueries state_;
   MetricsRegistry registry_;
   std::unique_ptr<ApiService> api_;
   uint16_t port_ = 0;
@@ -502,7 +245,7 @@ TEST_F(ApiServiceTest, SubmitAcceptedIs202WithHashAndReachesMempool) {
 
 TEST_F(ApiServiceTest, ResubmittingAPendingTxIs200) {
   StartApi();
-  mempool_.set_code(Admission::kAlreadyPending);
+  mempool_.SetSubmitCode(Admission::kAlreadyPending);
   Transaction tx = SignedTx(2);
   Reply r = Post(port_, "/v1/txs", TxToJson(tx));
   EXPECT_EQ(r.status, 200) << r.body;
@@ -532,7 +275,7 @@ TEST_F(ApiServiceTest, EveryRejectionHasItsStatusAndProblemType) {
   uint64_t nonce = 100;
   for (const Case& c : cases) {
     SCOPED_TRACE(std::string(AdmissionName(c.code)));
-    mempool_.set_code(c.code);
+    mempool_.SetSubmitCode(c.code);
     Reply r = Post(port_, "/v1/txs", TxToJson(SignedTx(nonce++)));
     ExpectProblem(r, c.status, c.type);
     EXPECT_EQ(r.retry_after, c.retry_after ? "1" : "");
@@ -570,12 +313,12 @@ TEST_F(ApiServiceTest, OversizedBodyIs413) {
 
 TEST_F(ApiServiceTest, MempoolTimeoutIs503AndOtherFailuresAre500) {
   StartApi();
-  mempool_.set_fail(absl::DeadlineExceededError("bus timeout"));
+  mempool_.FailSubmits(absl::DeadlineExceededError("bus timeout"));
   Reply r = Post(port_, "/v1/txs", TxToJson(SignedTx(5)));
   ExpectProblem(r, 503, P("upstream-unavailable"));
   EXPECT_EQ(r.retry_after, "1");
 
-  mempool_.set_fail(absl::InternalError("secret internals"));
+  mempool_.FailSubmits(absl::InternalError("secret internals"));
   Reply r2 = Post(port_, "/v1/txs", TxToJson(SignedTx(6)));
   ExpectProblem(r2, 500, P("internal"));
   EXPECT_EQ(r2.body.find("secret internals"), std::string::npos);
@@ -686,7 +429,7 @@ Chain MakeChain() {
 TEST_F(ApiServiceTest, GetTxReturnsRecordReceiptAndProof) {
   StartApi();
   Chain c = MakeChain();
-  query_.AddTx(c.tx_hash, c.record);
+  chain_.AddTx(c.tx_hash, c.record);
 
   Reply r = Get(port_, "/v1/txs/" + Hex(c.tx_hash));
   ASSERT_EQ(r.status, 200) << r.body;
@@ -734,7 +477,7 @@ TEST_F(ApiServiceTest, GetBlockByHeightAndLatest) {
   StartApi();
   ExpectProblem(Get(port_, "/v1/blocks/latest"), 404, P("block-not-found"));
   Chain c = MakeChain();
-  query_.AddBlock(c.block);
+  chain_.AddBlock(c.block);
 
   for (std::string which : {"5", "latest"}) {
     SCOPED_TRACE(which);
@@ -773,10 +516,10 @@ TEST_F(ApiServiceTest, GetStateDecodesKeyAndEncodesValue) {
   text.value = ToBytes("hello world");
   text.owner = Bytes(32, 3);
   text.height = 9;
-  query_.SetState("kv", "a/b c", text);
+  state_.SetState("kv", "a/b c", text);
   StateRecord binary = text;
   binary.value = Bytes{0xff, 0x00, 0xfe};
-  query_.SetState("kv", "bin", binary);
+  state_.SetState("kv", "bin", binary);
 
   Reply r = Get(port_, "/v1/state/kv/a%2Fb%20c");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -833,8 +576,8 @@ StateRecord DecodeProof(const Json& j) {
 
 TEST_F(ApiServiceTest, GetStateCarriesItsProofAndWhetherItIsCertified) {
   StartApi();
-  query_.SetState("kv", "invoice/1", ProvenRecord(true, false));
-  query_.SetState("kv", "invoice/2", ProvenRecord(true, true));
+  state_.SetState("kv", "invoice/1", ProvenRecord(true, false));
+  state_.SetState("kv", "invoice/2", ProvenRecord(true, true));
 
   Reply r = Get(port_, "/v1/state/kv/invoice%2F1");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -858,7 +601,7 @@ TEST_F(ApiServiceTest, GetStateCarriesItsProofAndWhetherItIsCertified) {
 
 TEST_F(ApiServiceTest, AbsentStateIs404WithAProofOfAbsence) {
   StartApi();
-  query_.SetState("kv", "gone", ProvenRecord(false, true));
+  state_.SetState("kv", "gone", ProvenRecord(false, true));
   Reply r = Get(port_, "/v1/state/kv/gone");
   ExpectProblem(r, 404, P("state-not-found"));
   Json j = r.json();
@@ -872,11 +615,11 @@ TEST_F(ApiServiceTest, AbsentStateIs404WithAProofOfAbsence) {
 
 TEST_F(ApiServiceTest, GetStateAtAnEarlierHeight) {
   StartApi();
-  query_.SetState("kv", "k", ProvenRecord(true, true));
+  state_.SetState("kv", "k", ProvenRecord(true, true));
   Reply r = Get(port_, "/v1/state/kv/k?height=7");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["height"], 7);
-  EXPECT_EQ(query_.heights_asked(), (std::vector<uint64_t>{7}));
+  EXPECT_EQ(state_.heights_asked(), (std::vector<uint64_t>{7}));
   ExpectProblem(Get(port_, "/v1/state/kv/k?height=2000"), 404,
                 P("state-not-found"));
   for (const char* bad : {"?height=", "?height=x", "?height=-1",
@@ -886,10 +629,10 @@ TEST_F(ApiServiceTest, GetStateAtAnEarlierHeight) {
   }
 }
 
-TEST_F(ApiServiceTest, GetBlockByHash) {
+TEST_F(ApiServiceTest, BlockByHash) {
   StartApi();
   Chain c = MakeChain();
-  query_.AddBlock(c.block);
+  chain_.AddBlock(c.block);
   Reply r = Get(port_, "/v1/blocks/by-hash/" + Hex(c.block.block_hash));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["height"], 5);
@@ -907,7 +650,7 @@ TEST_F(ApiServiceTest, BlockListPagesWithoutGapsOrDuplicates) {
     b.block.header.height = h;
     b.block.txs.resize(h % 3);
     b.block_hash = BlockHash(Ed25519Sha256(), b.block.header);
-    query_.AddBlock(b);
+    chain_.AddBlock(b);
   }
   std::vector<uint64_t> heights;
   std::string target = "/v1/blocks?limit=5";
@@ -953,23 +696,23 @@ TEST_F(ApiServiceTest, BlockListPagesWithoutGapsOrDuplicates) {
   }
 }
 
-// Storage's ListBlocks and ListEvidence may answer fewer than asked before
-// the end (QueryApi): a client that follows next_from still gets every
-// block and record, never a page that ends the list early.
+// Storage's ListBlockSummaries and ListEvidence may answer fewer than asked
+// before the end (ChainQueries): a client that follows next_from still gets
+// every block and record, never a page that ends the list early.
 TEST_F(ApiServiceTest, ListsFollowAStorageAnswerThatStopsEarly) {
   StartApi();
   for (uint64_t h = 1; h <= 10; ++h) {
     BlockRecord b = MakeChain().block;
     b.block.header.height = h;
     b.block_hash = BlockHash(Ed25519Sha256(), b.block.header);
-    query_.AddBlock(b);
+    chain_.AddBlock(b);
   }
   for (int i = 0; i < 7; ++i) {
-    query_.AddEvidence(EvidenceRecord{0, "duplicate_vote",
+    chain_.AddEvidence(EvidenceRecord{0, "duplicate_vote",
                                       static_cast<uint64_t>(10 + i), 0, 1,
                                       ToBytes("ab")});
   }
-  query_.set_max_list(3);
+  chain_.SetMaxListed(3);
   auto list_all = [&](const std::string& path, const std::string& field,
                       const std::string& id) {
     std::vector<uint64_t> ids;
@@ -1000,7 +743,7 @@ TEST_F(ApiServiceTest, EvidenceListsInPages) {
   EXPECT_TRUE(none.json()["evidence"].empty());
   EXPECT_TRUE(none.json()["next_from"].is_null());
   for (int i = 0; i < 3; ++i) {
-    query_.AddEvidence(EvidenceRecord{0, "duplicate_vote",
+    chain_.AddEvidence(EvidenceRecord{0, "duplicate_vote",
                                       static_cast<uint64_t>(10 + i), 2, 1,
                                       ToBytes("ab")});
   }
@@ -1044,10 +787,10 @@ TEST_F(ApiServiceTest, StateScanPagesWithCursors) {
     r.found = true;
     r.value = ToBytes("v-" + k.substr(0, 6));
     r.owner = Bytes(32, 1);
-    query_.SetState("kv", k, r);
+    state_.SetState("kv", k, r);
   }
-  query_.SetState("kv", "other", StateRecord{});
-  query_.SetState("notary", "inv/x", StateRecord{});
+  state_.SetState("kv", "other", StateRecord{});
+  state_.SetState("notary", "inv/x", StateRecord{});
 
   std::vector<std::string> got;
   std::string target = "/v1/state/kv?prefix=inv%2F&limit=4";
@@ -1084,7 +827,8 @@ TEST_F(ApiServiceTest, StateScanPagesWithCursors) {
 
 TEST_F(ApiServiceTest, StorageTimeoutIs503WithRetryAfter) {
   StartApi();
-  query_.set_fail(absl::DeadlineExceededError("bus timeout"));
+  chain_.SetFailure(absl::DeadlineExceededError("bus timeout"));
+  state_.SetFailure(absl::DeadlineExceededError("bus timeout"));
   for (const std::string& target :
        {std::string("/v1/blocks/latest"), "/v1/txs/" + std::string(64, 'a'),
         std::string("/v1/state/kv/k")}) {
@@ -1093,7 +837,7 @@ TEST_F(ApiServiceTest, StorageTimeoutIs503WithRetryAfter) {
     ExpectProblem(r, 503, P("upstream-unavailable"));
     EXPECT_EQ(r.retry_after, "1");
   }
-  query_.set_fail(absl::InternalError("disk on fire"));
+  chain_.SetFailure(absl::InternalError("disk on fire"));
   Reply r = Get(port_, "/v1/blocks/latest");
   ExpectProblem(r, 500, P("internal"));
   EXPECT_EQ(r.body.find("disk on fire"), std::string::npos);
@@ -1116,15 +860,35 @@ TEST_F(ApiServiceTest, UnknownRouteIs404AndWrongMethodIs405) {
 }
 
 TEST_F(ApiServiceTest, ReadyOnlyOnceBothUpstreamsAnswer) {
-  mempool_.set_up(false);
+  mempool_.SetDown(true);
   StartApi();
   EXPECT_EQ(Get(port_, "/healthz").status, 200);
   ExpectProblem(Get(port_, "/readyz"), 503, P("not-ready"));
   EXPECT_FALSE(api_->Ready());
 
-  mempool_.set_up(true);
+  mempool_.SetDown(false);
   EXPECT_TRUE(Eventually([&] { return Get(port_, "/readyz").status == 200; }));
   EXPECT_TRUE(api_->Ready());
+}
+
+// The probe asks storage for the chain tip (height and hash), never for a
+// whole block; a storage that cannot serve reads (GetChainTip fails, as when
+// its Redis is down) makes the api not ready until it can again.
+TEST_F(ApiServiceTest, ReadinessAsksStorageForTheChainTipOnly) {
+  BlockRecord b;
+  b.block.header.chain_id = kChain;
+  b.block.header.height = 1;
+  b.block_hash = BlockHash(Ed25519Sha256(), b.block.header);
+  chain_.AddBlock(b);
+  chain_.SetFailure(absl::UnavailableError("storage's store is down"));
+  StartApi();
+  ExpectProblem(Get(port_, "/readyz"), 503, P("not-ready"));
+  EXPECT_FALSE(api_->Ready());
+
+  chain_.SetFailure(absl::OkStatus());
+  EXPECT_TRUE(Eventually([&] { return Get(port_, "/readyz").status == 200; }));
+  EXPECT_GT(chain_.chain_tip_calls(), 0);
+  EXPECT_EQ(chain_.block_reads(), 0);
 }
 
 TEST_F(ApiServiceTest, MetricsNameEveryRouteAndBatch) {
@@ -1154,10 +918,10 @@ TEST_F(ApiServiceTest, FullQueryQueueIs503AtOnceWhileHealthzAnswers) {
   ApiOptions opts;
   opts.query_threads = 1;
   opts.query_queue_max = 1;
-  query_.HoldGetTx();  // storage hangs: the only query thread is stuck
+  chain_.HoldGetTx();  // storage hangs: the only query thread is stuck
   StartApi(opts);
   PendingRequest first(port_, SomeTxPath('a'));
-  ASSERT_TRUE(query_.WaitForHeld(1));
+  ASSERT_TRUE(chain_.WaitForHeld(1));
 
   // Four more: one waits in the queue, three are refused at once (before
   // storage answers anything), on the HTTP thread.
@@ -1170,7 +934,7 @@ TEST_F(ApiServiceTest, FullQueryQueueIs503AtOnceWhileHealthzAnswers) {
   // The HTTP threads are free: liveness answers while the queue is full.
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Get(port_, "/healthz").status, 200);
 
-  query_.Release();
+  chain_.Release();
   int overloaded = 0;
   int answered = 0;
   for (auto& p : more) {
@@ -1187,16 +951,16 @@ TEST_F(ApiServiceTest, FullQueryQueueIs503AtOnceWhileHealthzAnswers) {
   EXPECT_EQ(overloaded, 3);
   EXPECT_EQ(answered, 1);
   EXPECT_EQ(first.Read().status, 404);
-  EXPECT_EQ(query_.get_tx_calls(), 2);
+  EXPECT_EQ(chain_.get_tx_calls(), 2);
 }
 
 TEST_F(ApiServiceTest, QueuedQueryOfAClosedConnectionIsDroppedNotRun) {
   ApiOptions opts;
   opts.query_threads = 1;
-  query_.HoldGetTx();
+  chain_.HoldGetTx();
   StartApi(opts);
   PendingRequest first(port_, SomeTxPath('a'));
-  ASSERT_TRUE(query_.WaitForHeld(1));
+  ASSERT_TRUE(chain_.WaitForHeld(1));
 
   // Asks, then hangs up while its query waits behind the stuck one.
   PendingRequest gone(port_, SomeTxPath('b'), "127.0.0.2");
@@ -1206,11 +970,11 @@ TEST_F(ApiServiceTest, QueuedQueryOfAClosedConnectionIsDroppedNotRun) {
         "consortia_api_connections_cut_total{reason=\"client_gone\"} 1");
   }));
 
-  query_.Release();
+  chain_.Release();
   EXPECT_EQ(first.Read().status, 404);
   ASSERT_TRUE(Eventually(
       [&] { return MetricsContain("consortia_api_dropped_closed_total 1"); }));
-  EXPECT_EQ(query_.get_tx_calls(), 1);  // storage never saw the second
+  EXPECT_EQ(chain_.get_tx_calls(), 1);  // storage never saw the second
 }
 
 TEST_F(ApiServiceTest, FullSubmitQueueIs429WithRetryAfter) {
@@ -1420,7 +1184,7 @@ TEST(SubmitBatcherTest, ALoneTxLeavesAfterTheDelay) {
 
 TEST(SubmitBatcherTest, WrongNumberOfResultsIsInternalForEveryTx) {
   FakeMempool mempool;
-  mempool.set_short_answer();
+  mempool.AnswerOneResultShort();
   ApiMetrics metrics(nullptr);
   Results results;
   SubmitBatcher batcher(&mempool, 2, absl::Seconds(1), 1, &metrics);
@@ -1516,13 +1280,14 @@ TEST(ApiOptionsTest, ValidateChecksBounds) {
 
 TEST(ApiServiceStartTest, UnknownCryptoSuiteIsInvalidArgument) {
   FakeMempool m;
-  FakeQuery q;
+  FakeChainQueries c;
+  FakeStateQueries q;
   MetricsRegistry reg;
   Genesis g = TestGenesis();
   g.crypto_suite = "rot13";
   ApiOptions opts;
   opts.port = 0;
-  auto s = ApiService::StartWith(opts, g, &m, &q, reg);
+  auto s = ApiService::StartWith(opts, g, &m, &c, &q, reg);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
 }
 

@@ -22,13 +22,13 @@ uint64_t NowMs(const Clock* clock) {
 }  // namespace
 
 BlockChecker::BlockChecker(const Genesis& genesis, const CryptoSuite& suite,
-                           MempoolApi* mempool, QueryApi* query,
+                           MempoolApi* mempool, BlockSource* blocks,
                            ThreadPool* verify_pool, const Clock* clock,
                            ConsensusMetrics metrics)
     : genesis_(genesis),
       suite_(suite),
       mempool_(mempool),
-      query_(query),
+      blocks_(blocks),
       verify_pool_(verify_pool),
       clock_(clock),
       metrics_(std::move(metrics)) {}
@@ -179,8 +179,8 @@ BlockVerdict BlockChecker::SelfCheck(const Block& block, uint64_t height) {
   }
   // The replay window, for the whole block in one storage read.
   absl::StatusOr<std::vector<uint64_t>> committed =
-      query_ != nullptr ? query_->CommittedHeights(hashes)
-                        : absl::UnavailableError("no storage");
+      blocks_ != nullptr ? blocks_->CommittedHeights(hashes)
+                         : absl::UnavailableError("no storage");
   if (!committed.ok() || committed->size() != n) {
     spdlog::warn(
         "cannot check proposed block {} against committed txs: {}; "

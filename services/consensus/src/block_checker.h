@@ -35,7 +35,7 @@ namespace consortia::consensus {
 //      vouches for all of it in one call (it has most signatures in its
 //      cache); when the mempool gives no verdict (down, slow, restarting),
 //      this node checks every tx itself: signatures on `verify_pool`, the
-//      replay window with one QueryApi::CommittedHeights call to storage.
+//      replay window with one BlockSource::CommittedHeights call to storage.
 //      Any tx that fails: kInvalid.
 //   4. When neither the mempool nor storage answers: kUndecided. "No
 //      answer" is never "valid".
@@ -48,8 +48,9 @@ class BlockChecker {
   // Every pointer must outlive the checker; verify_pool may be nullptr
   // (verify on the calling thread).
   BlockChecker(const Genesis& genesis, const CryptoSuite& suite,
-               MempoolApi* mempool, QueryApi* query, ThreadPool* verify_pool,
-               const Clock* clock, ConsensusMetrics metrics);
+               MempoolApi* mempool, BlockSource* blocks,
+               ThreadPool* verify_pool, const Clock* clock,
+               ConsensusMetrics metrics);
 
   // Blocks the calling thread (a worker, never the driver thread) for up to
   // the mempool's and storage's bus deadlines.
@@ -64,7 +65,7 @@ class BlockChecker {
   const Genesis genesis_;
   const CryptoSuite& suite_;
   MempoolApi* const mempool_;
-  QueryApi* const query_;
+  BlockSource* const blocks_;
   ThreadPool* const verify_pool_;
   const Clock* const clock_;
   ConsensusMetrics metrics_;

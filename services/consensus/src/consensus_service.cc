@@ -89,7 +89,7 @@ class ConsensusServiceImpl final : public ConsensusService {
     if (!mempool.ok()) return mempool.status();
     mempool_client_ = *std::move(mempool);
     ledger_ = MakeRemoteLedger(storage_client_.get(), node.bus_timeout);
-    query_ = MakeRemoteQuery(storage_client_.get(), node.bus_timeout);
+    blocks_ = MakeRemoteBlockSource(storage_client_.get(), node.bus_timeout);
     mempool_ = MakeRemoteMempool(mempool_client_.get(), node.bus_timeout);
     // Judging a proposal must not wait out the whole bus deadline for a
     // mempool that does not answer: this node checks the txs itself then.
@@ -159,7 +159,7 @@ class ConsensusServiceImpl final : public ConsensusService {
     const ConsensusMetrics metrics = ConsensusMetrics::Create(registry);
     absl::StatusOr<std::unique_ptr<TendermintDriver>> driver =
         TendermintDriver::Create(o, genesis, suite, key, mempool_.get(),
-                                 ledger_.get(), query_.get(), &clock_, metrics,
+                                 ledger_.get(), blocks_.get(), &clock_, metrics,
                                  check_mempool_.get());
     if (!driver.ok()) return driver.status();
     driver_ = *std::move(driver);
@@ -223,7 +223,8 @@ class ConsensusServiceImpl final : public ConsensusService {
   std::unique_ptr<BusClient> storage_client_;
   std::unique_ptr<BusClient> mempool_client_;
   std::unique_ptr<LedgerApi> ledger_;
-  std::unique_ptr<QueryApi> query_;  // old blocks, for block sync
+  // Old blocks for block sync, and the replay window of a checked block.
+  std::unique_ptr<BlockSource> blocks_;
   std::unique_ptr<MempoolApi> mempool_;
   std::unique_ptr<MempoolApi> check_mempool_;  // CheckProposal, short deadline
   std::unique_ptr<SingleValidator> validator_;

@@ -56,7 +56,7 @@ uint64_t NowMs(const Clock* clock) {
 absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
     const TendermintDriverOptions& options, const Genesis& genesis,
     const CryptoSuite& suite, const NodeKey& key, MempoolApi* mempool,
-    LedgerApi* ledger, QueryApi* query, const Clock* clock,
+    LedgerApi* ledger, BlockSource* blocks, const Clock* clock,
     ConsensusMetrics metrics, MempoolApi* check_mempool) {
   if (genesis.validators.empty()) {
     return absl::FailedPreconditionError("genesis has no validators");
@@ -94,7 +94,7 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
     }
   }
   std::unique_ptr<TendermintDriver> d(new TendermintDriver(
-      options, genesis, suite, key, own_index, mempool, ledger, query, clock,
+      options, genesis, suite, key, own_index, mempool, ledger, blocks, clock,
       std::move(metrics), std::move(wal),
       check_mempool != nullptr ? check_mempool : mempool));
   if (d->wal_ != nullptr) {
@@ -131,7 +131,7 @@ TendermintDriver::TendermintDriver(
     const TendermintDriverOptions& options, const Genesis& genesis,
     const CryptoSuite& suite, const NodeKey& key,
     std::optional<uint32_t> own_index, MempoolApi* mempool, LedgerApi* ledger,
-    QueryApi* query, const Clock* clock, ConsensusMetrics metrics,
+    BlockSource* blocks, const Clock* clock, ConsensusMetrics metrics,
     std::unique_ptr<Wal> wal, MempoolApi* check_mempool)
     : options_(options),
       genesis_(genesis),
@@ -139,7 +139,7 @@ TendermintDriver::TendermintDriver(
       own_index_(own_index),
       mempool_(mempool),
       ledger_(ledger),
-      query_(query),
+      blocks_(blocks),
       clock_(clock),
       metrics_(std::move(metrics)),
       builder_(genesis.chain_id, suite, key.public_key),
@@ -147,7 +147,7 @@ TendermintDriver::TendermintDriver(
       verify_pool_(std::make_unique<ThreadPool>(options.verify_threads)),
       jobs_(std::make_unique<ThreadPool>(2)) {
   checker_ =
-      std::make_unique<BlockChecker>(genesis_, suite_, check_mempool, query_,
+      std::make_unique<BlockChecker>(genesis_, suite_, check_mempool, blocks_,
                                      verify_pool_.get(), clock_, metrics_);
 }
 
@@ -534,7 +534,7 @@ void TendermintDriver::ServeSync(const std::string& peer, uint64_t peer_height,
   const uint64_t first_recent =
       snap.commits.empty() ? snap.height + 1 : snap.commits.begin()->first;
   // Heights older than the decisions kept in memory come from storage, many
-  // per read (GetBlocks), read when the first of them is due.
+  // per read (ReadCertifiedBlocks), read when the first of them is due.
   std::deque<tendermint::Commit> stored;
   for (uint64_t h = peer_height; h <= last; ++h) {
     std::shared_ptr<const Bytes> payload;
@@ -570,11 +570,11 @@ void TendermintDriver::ServeSync(const std::string& peer, uint64_t peer_height,
 std::deque<tendermint::Commit> TendermintDriver::StoredDecisions(
     uint64_t from, uint64_t to, uint64_t max_bytes) {
   std::deque<tendermint::Commit> out;
-  if (query_ == nullptr || from > to || max_bytes == 0) return out;
-  const auto limit =
-      static_cast<uint32_t>(std::min<uint64_t>(to - from + 1, kMaxGetBlocks));
+  if (blocks_ == nullptr || from > to || max_bytes == 0) return out;
+  const auto limit = static_cast<uint32_t>(
+      std::min<uint64_t>(to - from + 1, kMaxCertifiedBlocks));
   absl::StatusOr<std::vector<BlockRecord>> r =
-      query_->GetBlocks(from, limit, max_bytes);
+      blocks_->ReadCertifiedBlocks(from, limit, max_bytes);
   if (!r.ok()) {
     metrics_.sync_read_errors.Inc();
     spdlog::debug("block sync: cannot read blocks from {} in storage: {}", from,

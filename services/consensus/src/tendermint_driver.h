@@ -62,7 +62,8 @@ struct TendermintDriverOptions {
   // still hand that decision to peers that missed it. Empty: not kept.
   std::string last_commit_path;
   // Recently decided blocks kept in memory to answer peers that lag; older
-  // ones are read from storage (QueryApi::GetBlocks, many per call).
+  // ones are read from storage (BlockSource::ReadCertifiedBlocks, many per
+  // call).
   size_t kept_commits = 16;
   // Decided blocks sent to a lagging peer per answer, and their byte
   // budget. A peer gets at most one answer per sync_interval (zero:
@@ -152,7 +153,7 @@ class TendermintDriver {
   static absl::StatusOr<std::unique_ptr<TendermintDriver>> Create(
       const TendermintDriverOptions& options, const Genesis& genesis,
       const CryptoSuite& suite, const NodeKey& key, MempoolApi* mempool,
-      LedgerApi* ledger, QueryApi* query, const Clock* clock,
+      LedgerApi* ledger, BlockSource* blocks, const Clock* clock,
       ConsensusMetrics metrics = {}, MempoolApi* check_mempool = nullptr);
 
   // Stops and joins the driver thread.
@@ -216,7 +217,7 @@ class TendermintDriver {
   TendermintDriver(const TendermintDriverOptions& options,
                    const Genesis& genesis, const CryptoSuite& suite,
                    const NodeKey& key, std::optional<uint32_t> own_index,
-                   MempoolApi* mempool, LedgerApi* ledger, QueryApi* query,
+                   MempoolApi* mempool, LedgerApi* ledger, BlockSource* blocks,
                    const Clock* clock, ConsensusMetrics metrics,
                    std::unique_ptr<Wal> wal, MempoolApi* check_mempool);
 
@@ -236,8 +237,8 @@ class TendermintDriver {
   void ServeSync(const std::string& peer, uint64_t peer_height,
                  const SyncSnapshot& snap);
   // The decisions of heights from..to (or fewer, up to about max_bytes of
-  // blocks) read from storage in one GetBlocks; stops before the first
-  // height storage cannot give with a certificate. Sync thread.
+  // blocks) read from storage in one ReadCertifiedBlocks; stops before the
+  // first height storage cannot give with a certificate. Sync thread.
   std::deque<tendermint::Commit> StoredDecisions(uint64_t from, uint64_t to,
                                                  uint64_t max_bytes);
   // Hands recent_commits_ to the sync thread when the height moved. Driver
@@ -275,7 +276,7 @@ class TendermintDriver {
   const std::optional<uint32_t> own_index_;
   MempoolApi* const mempool_;
   LedgerApi* const ledger_;
-  QueryApi* const query_;
+  BlockSource* const blocks_;
   const Clock* const clock_;
   ConsensusMetrics metrics_;
   const BlockBuilder builder_;

@@ -28,23 +28,6 @@ using testing::kChainId;
 using testing::MakeTxs;
 using testing::WaitFor;
 
-class NoQuery : public QueryApi {
- public:
-  absl::StatusOr<BlockRecord> GetBlock(std::optional<uint64_t>) override {
-    return absl::UnimplementedError("not in fake");
-  }
-  absl::StatusOr<TxRecord> GetTx(const Hash32&) override {
-    return absl::UnimplementedError("not in fake");
-  }
-  absl::StatusOr<StateRecord> GetState(const std::string&,
-                                       const std::string&) override {
-    return absl::UnimplementedError("not in fake");
-  }
-  absl::StatusOr<CommittedPage> GetCommitted(uint64_t, uint64_t) override {
-    return absl::UnimplementedError("not in fake");
-  }
-};
-
 class ConsensusServiceTest : public ::testing::Test {
  protected:
   ConsensusServiceTest() : exec_pool_(2) {
@@ -86,7 +69,7 @@ class ConsensusServiceTest : public ::testing::Test {
     ledger_ = std::make_unique<FakeLedger>(genesis_, &mempool_);
     absl::StatusOr<std::unique_ptr<BusServer>> s = StartBusServer(
         ctx_, node_.storage_endpoint, "storage",
-        ServeStorage(ledger_.get(), &query_, exec_pool_.AsExecutor()));
+        ServeStorage({.ledger = ledger_.get()}, exec_pool_.AsExecutor()));
     ASSERT_TRUE(s.ok()) << s.status();
     servers_.push_back(*std::move(s));
     s = StartBusServer(ctx_, node_.mempool_endpoint, "mempool",
@@ -103,7 +86,6 @@ class ConsensusServiceTest : public ::testing::Test {
   MetricsRegistry registry_;
   ThreadPool exec_pool_;
   FakeMempool mempool_;
-  NoQuery query_;
   std::unique_ptr<FakeLedger> ledger_;
   std::vector<std::unique_ptr<BusServer>> servers_;
   std::unique_ptr<ConsensusService> service_;

@@ -24,10 +24,10 @@ namespace consortia::consensus {
 namespace {
 
 using testing::AllTxs;
+using testing::FakeBlockSource;
 using testing::FakeClock;
 using testing::FakeLedger;
 using testing::FakeMempool;
-using testing::FakeQuery;
 using testing::kChainId;
 using testing::MakeSignedTxs;
 using testing::MakeTxs;
@@ -42,7 +42,7 @@ struct TestValidator {
   std::string wal_dir;
   FakeMempool mempool;
   std::unique_ptr<FakeLedger> ledger;
-  std::unique_ptr<FakeQuery> query;
+  std::unique_ptr<FakeBlockSource> blocks;
   std::unique_ptr<zmq::context_t> ctx;
   std::shared_ptr<ZapAuthenticator> zap;
   std::unique_ptr<PeerNet> net;
@@ -79,7 +79,7 @@ class TendermintDriverTest : public ::testing::Test {
     }
     for (auto& v : validators_) {
       v->ledger = std::make_unique<FakeLedger>(genesis_, &v->mempool);
-      v->query = std::make_unique<FakeQuery>(v->ledger.get());
+      v->blocks = std::make_unique<FakeBlockSource>(v->ledger.get());
       peers_.push_back(v->info());
     }
     options_.timeouts.propose = absl::Seconds(1);
@@ -104,7 +104,7 @@ class TendermintDriverTest : public ::testing::Test {
     o.last_commit_path = (dir_ / v.id / "last_commit").string();
     absl::StatusOr<std::unique_ptr<TendermintDriver>> d =
         TendermintDriver::Create(o, genesis_, suite_, v.key, &v.mempool,
-                                 v.ledger.get(), v.query.get(),
+                                 v.ledger.get(), v.blocks.get(),
                                  v.clock != nullptr ? v.clock.get() : &clock_);
     ASSERT_TRUE(d.ok()) << d.status();
     v.driver = *std::move(d);
@@ -252,19 +252,16 @@ TEST_F(TendermintDriverTest, FarBehindValidatorSyncsOldBlocksFromStorage) {
   const uint64_t target = validators_[0]->ledger->height() + 2;
   ASSERT_TRUE(WaitFor([&] { return AllAtLeast(target, {0, 1, 2, 3}); }));
   ExpectAgreement();
-  int single_reads = 0;
   int range_reads = 0;
   int blocks_read = 0;
   for (size_t i = 0; i < 3; ++i) {
-    single_reads += validators_[i]->query->block_reads();
-    range_reads += validators_[i]->query->range_reads();
-    blocks_read += validators_[i]->query->blocks_read();
+    range_reads += validators_[i]->blocks->range_reads();
+    blocks_read += validators_[i]->blocks->blocks_read();
   }
   EXPECT_GT(range_reads, 0) << "old blocks must come from storage";
   // Many per read (sync_batch = 4 of them are older than the 2 in memory),
-  // never one round trip per block.
+  // never one round trip per block (BlockSource has no call that reads one).
   EXPECT_GT(blocks_read, range_reads);
-  EXPECT_EQ(single_reads, 0);
   // Every synced block carries a certificate its ledger verified.
   EXPECT_TRUE(validators_[3]->ledger->violations().empty());
 }
@@ -331,7 +328,8 @@ TEST_F(TendermintDriverTest,
   const std::vector<Bytes> forged = MakeSignedTxs(1, "forged", client, true);
   const std::vector<Bytes> honest = MakeSignedTxs(6, "honest", client);
   for (size_t i = 1; i < 4; ++i) {
-    validators_[i]->mempool.SetChecksUnavailable(true);
+    validators_[i]->mempool.FailChecks(
+        absl::UnavailableError("FakeMempool: checks unavailable"));
   }
   validators_[0]->mempool.Add(forged);  // in every block it proposes
   validators_[1]->mempool.Add({honest.begin(), honest.begin() + 3});
@@ -357,7 +355,7 @@ TEST_F(TendermintDriverTest,
   // The honest validators asked storage about the replay window, one call
   // per block they checked, not one per tx.
   for (size_t i = 1; i < 4; ++i) {
-    EXPECT_GT(validators_[i]->query->committed_reads(), 0) << i;
+    EXPECT_GT(validators_[i]->blocks->committed_reads(), 0) << i;
     EXPECT_GT(validators_[i]->mempool.checks(), 0) << i;
   }
 }
@@ -436,7 +434,7 @@ TEST_F(TendermintDriverTest, SyncIsServedAtMostOncePerPeerPerInterval) {
   o.observer_peers = {"node3"};
   absl::StatusOr<std::unique_ptr<TendermintDriver>> d =
       TendermintDriver::Create(o, genesis_, suite_, v.key, &v.mempool,
-                               v.ledger.get(), v.query.get(), &clock,
+                               v.ledger.get(), v.blocks.get(), &clock,
                                ConsensusMetrics::Create(registry));
   ASSERT_TRUE(d.ok()) << d.status();
   std::map<uint16_t, PeerHandler> handlers = (*d)->Handlers();
@@ -463,7 +461,7 @@ TEST_F(TendermintDriverTest, SyncIsServedAtMostOncePerPeerPerInterval) {
   EXPECT_EQ((*d)->sync_stats().requests, 50u);
   EXPECT_GE((*d)->sync_stats().skipped, 48u);
   EXPECT_EQ(net.CommitsTo("node1"), height);
-  const int reads = v.query->range_reads();
+  const int reads = v.blocks->range_reads();
   EXPECT_GE(reads, 1);
   // Another peer is not held up by the first one's interval; an observer
   // gets sync too.

@@ -11,17 +11,17 @@
 namespace consortia::mempool {
 namespace {
 
-// QueryApi::GetCommitted answers at most this many heights per call (fewer
+// CommitHistory::GetCommitted answers at most this many heights per call (fewer
 // when their txs reach storage's limit: see Fetch).
 constexpr uint64_t kMaxCommittedPerCall = 1000;
 
 }  // namespace
 
 CommitFollower::CommitFollower(const Options& options, Mempool* mempool,
-                               QueryApi* query, MempoolMetrics metrics)
+                               CommitHistory* history, MempoolMetrics metrics)
     : options_(options),
       mempool_(mempool),
-      query_(query),
+      history_(history),
       metrics_(std::move(metrics)) {}
 
 CommitFollower::~CommitFollower() {
@@ -66,7 +66,7 @@ absl::Status CommitFollower::Fetch(uint64_t from, uint64_t to,
   // where, and the next call continues from there.
   for (uint64_t start = from; start <= to;) {
     const uint64_t end = std::min(to, start + (kMaxCommittedPerCall - 1));
-    absl::StatusOr<CommittedPage> page = query_->GetCommitted(start, end);
+    absl::StatusOr<CommittedPage> page = history_->GetCommitted(start, end);
     if (!page.ok()) return page.status();
     if (absl::Status s = CheckPage(start, end, *page); !s.ok()) {
       metrics_.bad_commit_pages.Inc();
@@ -105,13 +105,9 @@ absl::Status CommitFollower::CheckPage(uint64_t from, uint64_t to,
 }
 
 absl::Status CommitFollower::Rebuild() {
-  absl::StatusOr<BlockRecord> latest = query_->GetBlock(std::nullopt);
-  uint64_t height = 0;
-  if (latest.ok()) {
-    height = latest->block.header.height;
-  } else if (!absl::IsNotFound(latest.status())) {
-    return latest.status();
-  }
+  absl::StatusOr<ChainTip> tip = history_->GetChainTip();
+  if (!tip.ok()) return tip.status();
+  const uint64_t height = tip->height;
   if (height > 0) {
     const uint64_t from = height > options_.replay_window
                               ? height - options_.replay_window + 1

@@ -20,7 +20,7 @@ namespace consortia::mempool {
 // holes, on its own thread.
 //
 // On Start it rebuilds the replay window: it asks storage for the latest
-// height (QueryApi::GetBlock(nullopt)), fetches the commit events of the last
+// height (CommitHistory::GetChainTip), fetches the commit events of the last
 // replay_window heights with GetCommitted, applies them, and then calls
 // Mempool::SetReady(). It retries until storage answers. Events that arrive
 // meanwhile are queued.
@@ -51,9 +51,9 @@ class CommitFollower {
     size_t max_queued_events = 4096;
   };
 
-  // `mempool` and `query` must outlive the follower.
-  CommitFollower(const Options& options, Mempool* mempool, QueryApi* query,
-                 MempoolMetrics metrics = {});
+  // `mempool` and `history` must outlive the follower.
+  CommitFollower(const Options& options, Mempool* mempool,
+                 CommitHistory* history, MempoolMetrics metrics = {});
   // Stops and joins the thread.
   ~CommitFollower();
 
@@ -88,7 +88,7 @@ class CommitFollower {
 
   const Options options_;
   Mempool* const mempool_;
-  QueryApi* const query_;
+  CommitHistory* const history_;
   MempoolMetrics metrics_;
 
   absl::Mutex mu_;

@@ -47,7 +47,7 @@ class MempoolServiceImpl final : public MempoolService {
     subscriber_.reset();
     follower_.reset();
     rpc_pool_.reset();
-    query_.reset();
+    history_.reset();
     storage_client_.reset();
     mempool_.reset();
     verify_pool_.reset();
@@ -89,12 +89,12 @@ class MempoolServiceImpl final : public MempoolService {
         ctx, node.storage_endpoint, sender, bus_metrics_.get());
     if (!client.ok()) return client.status();
     storage_client_ = *std::move(client);
-    query_ = MakeRemoteQuery(storage_client_.get(), node.bus_timeout);
+    history_ = MakeRemoteCommitHistory(storage_client_.get(), node.bus_timeout);
 
     CommitFollower::Options follow;
     follow.replay_window = with_rules.replay_window;
     follower_ = std::make_unique<CommitFollower>(follow, mempool_.get(),
-                                                 query_.get(), metrics);
+                                                 history_.get(), metrics);
     CommitFollower* follower = follower_.get();
     absl::StatusOr<std::unique_ptr<Subscriber>> subscriber = StartSubscriber(
         ctx, node.storage_events, {kTopicBlockCommitted},
@@ -171,7 +171,7 @@ class MempoolServiceImpl final : public MempoolService {
   std::unique_ptr<ThreadPool> verify_pool_;
   std::unique_ptr<Mempool> mempool_;
   std::unique_ptr<BusClient> storage_client_;
-  std::unique_ptr<QueryApi> query_;
+  std::unique_ptr<CommitHistory> history_;
   std::unique_ptr<CommitFollower> follower_;
   std::unique_ptr<Subscriber> subscriber_;
   std::unique_ptr<ThreadPool> rpc_pool_;

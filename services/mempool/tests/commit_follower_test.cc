@@ -9,7 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "consortia/metrics.h"
-#include "fake_query.h"
+#include "consortia/testing/fake_storage_queries.h"
 #include "gtest/gtest.h"
 #include "mempool.h"
 #include "mempool_metrics.h"
@@ -22,7 +22,7 @@ using testing::Committed;
 using testing::kChainId;
 using testing::SignedTx;
 
-using testing::FakeQuery;
+using ::consortia::testing::FakeCommitHistory;
 using testing::WaitFor;
 
 class CommitFollowerTest : public ::testing::Test {
@@ -37,7 +37,7 @@ class CommitFollowerTest : public ::testing::Test {
     f.replay_window = replay_window;
     f.retry_interval = absl::Milliseconds(5);
     f.idle_check = absl::Milliseconds(10);
-    follower_ = std::make_unique<CommitFollower>(f, mempool_.get(), &query_);
+    follower_ = std::make_unique<CommitFollower>(f, mempool_.get(), &history_);
     follower_->Start();
   }
 
@@ -50,7 +50,7 @@ class CommitFollowerTest : public ::testing::Test {
     mempool_.reset();
   }
 
-  FakeQuery query_;
+  FakeCommitHistory history_;
   std::unique_ptr<Mempool> mempool_;
   std::unique_ptr<CommitFollower> follower_;
   KeyPair alice_ = Ed25519Sha256().GenerateKey();
@@ -60,23 +60,25 @@ TEST_F(CommitFollowerTest, EmptyChainIsReadyAtHeightZero) {
   Start();
   ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
   EXPECT_EQ(mempool_->applied_height(), 0u);
-  EXPECT_TRUE(query_.committed_calls().empty());
+  EXPECT_TRUE(history_.committed_calls().empty());
 }
 
 TEST_F(CommitFollowerTest, RebuildsTheReplayWindowInFewCalls) {
   Bytes old_tx = SignedTx(alice_, 1, 3000);
   Bytes recent_tx = SignedTx(alice_, 2, 3000);
-  query_.GrowTo(99);
-  query_.AddEvent({100, {}, {Committed(old_tx)}});  // outside the window
-  query_.GrowTo(1599);
-  query_.AddEvent({1600, {}, {Committed(recent_tx)}});
-  query_.GrowTo(2600);
+  history_.GrowTo(99);
+  history_.AddEvent({100, {}, {Committed(old_tx)}});  // outside the window
+  history_.GrowTo(1599);
+  history_.AddEvent({1600, {}, {Committed(recent_tx)}});
+  history_.GrowTo(2600);
 
   Start(/*replay_window=*/2500);
   ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
   EXPECT_EQ(mempool_->applied_height(), 2600u);
-  // Heights 101..2600, at most 1000 per call.
-  std::vector<std::pair<uint64_t, uint64_t>> calls = query_.committed_calls();
+  // The tip from one GetChainTip, then heights 101..2600, at most 1000 per
+  // call.
+  EXPECT_EQ(history_.chain_tip_calls(), 1);
+  std::vector<std::pair<uint64_t, uint64_t>> calls = history_.committed_calls();
   ASSERT_EQ(calls.size(), 3u);
   EXPECT_EQ(calls[0], std::make_pair(uint64_t{101}, uint64_t{1100}));
   EXPECT_EQ(calls[2], std::make_pair(uint64_t{2101}, uint64_t{2600}));
@@ -87,34 +89,34 @@ TEST_F(CommitFollowerTest, RebuildsTheReplayWindowInFewCalls) {
 }
 
 TEST_F(CommitFollowerTest, RetriesUntilStorageAnswers) {
-  query_.GrowTo(5);
-  query_.FailNext(4);
+  history_.GrowTo(5);
+  history_.FailNext(4);
   Start();
   ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
   EXPECT_EQ(mempool_->applied_height(), 5u);
 }
 
 TEST_F(CommitFollowerTest, AppliesEventsAndFillsGapsFromStorage) {
-  query_.GrowTo(5);
+  history_.GrowTo(5);
   Start();
   ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
   Bytes a = SignedTx(alice_, 1, 100);
   Bytes b = SignedTx(alice_, 2, 100);
   ASSERT_TRUE(mempool_->Submit({a, b}).ok());
-  const size_t calls_before = query_.committed_calls().size();
+  const size_t calls_before = history_.committed_calls().size();
 
-  query_.AddEvent({6, {}, {}});
+  history_.AddEvent({6, {}, {}});
   Publish({6, {}, {}});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 6; }));
 
   // Heights 7 and 8 never reach the subscriber; 9 says so.
-  query_.AddEvent({7, {}, {Committed(a)}});
-  query_.AddEvent({8, {}, {}});
-  query_.AddEvent({9, {}, {Committed(b)}});
+  history_.AddEvent({7, {}, {Committed(a)}});
+  history_.AddEvent({8, {}, {}});
+  history_.AddEvent({9, {}, {Committed(b)}});
   Publish({9, {}, {Committed(b)}}, /*missed=*/2);
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 9; }));
   EXPECT_EQ(mempool_->pending_count(), 0u);
-  std::vector<std::pair<uint64_t, uint64_t>> calls = query_.committed_calls();
+  std::vector<std::pair<uint64_t, uint64_t>> calls = history_.committed_calls();
   ASSERT_EQ(calls.size(), calls_before + 1);
   EXPECT_EQ(calls.back(), std::make_pair(uint64_t{7}, uint64_t{8}));
   // a came in through the gap: it is in the replay window.
@@ -129,25 +131,25 @@ TEST_F(CommitFollowerTest, AppliesEventsAndFillsGapsFromStorage) {
 }
 
 TEST_F(CommitFollowerTest, EventsBeforeTheRebuildAreNotLost) {
-  query_.GrowTo(3);
-  query_.FailNext(3);
+  history_.GrowTo(3);
+  history_.FailNext(3);
   Start();
   Publish({2, {}, {}});
-  query_.AddEvent({4, {}, {}});
+  history_.AddEvent({4, {}, {}});
   Publish({4, {}, {}});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 4; }));
   EXPECT_TRUE(mempool_->ready());
 }
 
 TEST_F(CommitFollowerTest, AReapWaitingForALostEventFetchesIt) {
-  query_.GrowTo(5);
+  history_.GrowTo(5);
   Start(1000, absl::Seconds(30));
   ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
   Bytes a = SignedTx(alice_, 1, 100);
   Bytes b = SignedTx(alice_, 2, 100);
   ASSERT_TRUE(mempool_->Submit({a, b}).ok());
   // Block 6 is committed but its event is lost and nothing follows.
-  query_.AddEvent({6, {}, {Committed(a)}});
+  history_.AddEvent({6, {}, {Committed(a)}});
   absl::StatusOr<std::vector<Bytes>> r = mempool_->Reap({100, 1 << 20, 6});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, std::vector<Bytes>{b});
@@ -164,15 +166,15 @@ TEST_F(CommitFollowerTest, RebuildsAWindowLargerThanOnePage) {
       txs.push_back(SignedTx(alice_, h * 100 + i, 900));
       e.txs.push_back(Committed(txs.back()));
     }
-    query_.AddEvent(std::move(e));
+    history_.AddEvent(std::move(e));
   }
-  query_.SetMaxTxsPerCall(100);
+  history_.SetMaxTxsPerCall(100);
 
   Start();
   ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
   EXPECT_EQ(mempool_->applied_height(), 50u);
   // Five pages of 10 heights, each call starting where the last stopped.
-  std::vector<std::pair<uint64_t, uint64_t>> calls = query_.committed_calls();
+  std::vector<std::pair<uint64_t, uint64_t>> calls = history_.committed_calls();
   ASSERT_EQ(calls.size(), 5u);
   for (size_t i = 0; i < calls.size(); ++i) {
     EXPECT_EQ(calls[i], std::make_pair(uint64_t{1 + 10 * i}, uint64_t{50}));
@@ -189,10 +191,10 @@ TEST_F(CommitFollowerTest, RebuildsAWindowLargerThanOnePage) {
 // The same when filling a gap: the heights after the first page are not
 // skipped when the event after the gap is applied.
 TEST_F(CommitFollowerTest, FillsAGapLargerThanOnePage) {
-  query_.GrowTo(5);
+  history_.GrowTo(5);
   Start();
   ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
-  query_.SetMaxTxsPerCall(20);
+  history_.SetMaxTxsPerCall(20);
   std::vector<Bytes> txs;  // 10 per height, heights 6..15
   for (uint64_t h = 6; h <= 15; ++h) {
     CommittedEvent e{h, {}, {}};
@@ -200,14 +202,14 @@ TEST_F(CommitFollowerTest, FillsAGapLargerThanOnePage) {
       txs.push_back(SignedTx(alice_, h * 100 + i, 900));
       e.txs.push_back(Committed(txs.back()));
     }
-    query_.AddEvent(std::move(e));
+    history_.AddEvent(std::move(e));
   }
-  query_.AddEvent({16, {}, {}});
-  const size_t calls_before = query_.committed_calls().size();
+  history_.AddEvent({16, {}, {}});
+  const size_t calls_before = history_.committed_calls().size();
   // Heights 6..15 never reach the subscriber; 16 says so.
   Publish({16, {}, {}}, /*missed=*/10);
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 16; }));
-  std::vector<std::pair<uint64_t, uint64_t>> calls = query_.committed_calls();
+  std::vector<std::pair<uint64_t, uint64_t>> calls = history_.committed_calls();
   ASSERT_EQ(calls.size(), calls_before + 5);  // pages of 2 heights
   EXPECT_EQ(calls[calls_before + 1], std::make_pair(uint64_t{8}, uint64_t{15}));
   absl::StatusOr<std::vector<SubmitResult>> r = mempool_->Submit(txs);
@@ -220,18 +222,19 @@ TEST_F(CommitFollowerTest, FillsAGapLargerThanOnePage) {
 // A page with a hole (a storage that breaks the contract) is never applied:
 // the mempool stays unready rather than forget the missing height's txs.
 TEST_F(CommitFollowerTest, APageWithAHoleIsRefused) {
-  class HoleyQuery : public FakeQuery {
+  class HoleyHistory : public FakeCommitHistory {
    public:
     absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
                                                uint64_t to) override {
-      absl::StatusOr<CommittedPage> page = FakeQuery::GetCommitted(from, to);
+      absl::StatusOr<CommittedPage> page =
+          FakeCommitHistory::GetCommitted(from, to);
       if (page.ok() && page->events.size() > 2) {
         page->events.erase(page->events.begin() + 1);
       }
       return page;
     }
   };
-  HoleyQuery holey;
+  HoleyHistory holey;
   holey.GrowTo(5);
   MempoolOptions o;
   Mempool mempool(o, kChainId, Ed25519Sha256(), nullptr);
@@ -258,7 +261,7 @@ TEST_F(CommitFollowerTest, UndecodableEventsAreDropped) {
   Start();
   ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
   follower_->OnEvent(Bytes{0xde, 0xad}, 0);
-  query_.AddEvent({1, {}, {}});
+  history_.AddEvent({1, {}, {}});
   Publish({1, {}, {}});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 1; }));
 }

@@ -20,7 +20,6 @@
 #include "consortia/peer_net.h"
 #include "consortia/thread_pool.h"
 #include "fake_peer_net.h"
-#include "fake_query.h"
 #include "gtest/gtest.h"
 #include "mempool.h"
 #include "test_util.h"

@@ -17,7 +17,6 @@
 #include "absl/time/clock.h"
 #include "consortia/thread_pool.h"
 #include "fake_peer_net.h"
-#include "fake_query.h"
 #include "gossip.h"
 #include "gtest/gtest.h"
 #include "mempool.h"

@@ -1,6 +1,6 @@
 // The mempool service over the bus, in one process: a fake storage serves
-// QueryApi and publishes block.committed; clients reach the mempool through
-// MakeRemoteMempool, exactly as the api and consensus do.
+// the mempool's CommitHistory and publishes block.committed; clients reach the
+// mempool through MakeRemoteMempool, exactly as the api and consensus do.
 #include "consortia/mempool/mempool_service.h"
 
 #include <atomic>
@@ -15,8 +15,8 @@
 #include "consortia/peer_net.h"
 #include "consortia/peers_file.h"
 #include "consortia/service_api.h"
+#include "consortia/testing/fake_storage_queries.h"
 #include "consortia/thread_pool.h"
-#include "fake_query.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 #include "zmq.hpp"
@@ -24,23 +24,12 @@
 namespace consortia::mempool {
 namespace {
 
+using ::consortia::testing::FakeCommitHistory;
 using testing::Committed;
-using testing::FakeQuery;
 using testing::kChainId;
 using testing::MakeTx;
 using testing::SignedTx;
 using testing::WaitFor;
-
-class NoLedger : public LedgerApi {
- public:
-  absl::StatusOr<ChainState> GetChainState() override {
-    return absl::UnimplementedError("not in fake");
-  }
-  absl::StatusOr<CommitResult> CommitBlock(const Block&,
-                                           const CommitCertificate&) override {
-    return absl::UnimplementedError("not in fake");
-  }
-};
 
 class MempoolServiceTest : public ::testing::Test {
  protected:
@@ -77,7 +66,7 @@ class MempoolServiceTest : public ::testing::Test {
   void StartStorage() {
     absl::StatusOr<std::unique_ptr<BusServer>> s = StartBusServer(
         ctx_, node_.storage_endpoint, "storage",
-        ServeStorage(&ledger_, &query_, exec_pool_.AsExecutor()));
+        ServeStorage({.commit_history = &history_}, exec_pool_.AsExecutor()));
     ASSERT_TRUE(s.ok()) << s.status();
     storage_ = *std::move(s);
   }
@@ -107,7 +96,7 @@ class MempoolServiceTest : public ::testing::Test {
   // Publishes a commit until the mempool has applied it (the subscription
   // may not be connected yet when the first copy goes out).
   void Commit(MempoolApi& api, const CommittedEvent& e) {
-    query_.AddEvent(e);
+    history_.AddEvent(e);
     publisher_->Publish(kTopicBlockCommitted,
                         static_cast<uint16_t>(MsgType::kEventBlockCommitted),
                         EncodeCommittedEvent(e));
@@ -119,8 +108,7 @@ class MempoolServiceTest : public ::testing::Test {
   zmq::context_t ctx_;
   MetricsRegistry registry_;
   ThreadPool exec_pool_;
-  FakeQuery query_;
-  NoLedger ledger_;
+  FakeCommitHistory history_;
   std::unique_ptr<BusServer> storage_;
   std::unique_ptr<Publisher> publisher_;
   std::vector<std::unique_ptr<BusClient>> clients_;
@@ -129,7 +117,7 @@ class MempoolServiceTest : public ::testing::Test {
 };
 
 TEST_F(MempoolServiceTest, AdmitsReapsAndForgetsCommittedTxs) {
-  query_.GrowTo(3);
+  history_.GrowTo(3);
   StartStorage();
   StartPublisher();
   StartMempool();
@@ -166,7 +154,7 @@ TEST_F(MempoolServiceTest, AdmitsReapsAndForgetsCommittedTxs) {
 }
 
 TEST_F(MempoolServiceTest, ChecksAProposalOverTheBusWithTheSignatureCache) {
-  query_.GrowTo(2);
+  history_.GrowTo(2);
   StartStorage();
   StartPublisher();
   StartMempool();
@@ -204,7 +192,7 @@ TEST_F(MempoolServiceTest, ChecksAProposalOverTheBusWithTheSignatureCache) {
 // and a client that resubmits everything it has not seen committed is safe,
 // because admission is idempotent by tx hash.
 TEST_F(MempoolServiceTest, RestartLosesPendingTxsAndResubmissionIsSafe) {
-  query_.GrowTo(2);
+  history_.GrowTo(2);
   StartStorage();
   StartPublisher();
   StartMempool();
@@ -255,7 +243,7 @@ TEST_F(MempoolServiceTest, WaitsForStorageBeforeBecomingReady) {
   EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
   EXPECT_FALSE(service_->Ready());
 
-  query_.GrowTo(7);
+  history_.GrowTo(7);
   StartStorage();
   ASSERT_TRUE(WaitFor([&] { return service_->Ready(); }));
   r = api->Submit({SignedTx(alice_, 1, 7)});
@@ -312,7 +300,7 @@ std::vector<MempoolOptions> GossipOptionsFor(
 }
 
 TEST_F(MempoolServiceTest, GossipsSubmittedTxsToAnotherNodesMempool) {
-  query_.GrowTo(1);
+  history_.GrowTo(1);
   StartStorage();
   StartPublisher();
   const std::vector<MempoolOptions> opts =

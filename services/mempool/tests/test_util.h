@@ -1,5 +1,6 @@
 // Helpers shared by the mempool's tests: signed transactions with real
-// ed25519 keys.
+// ed25519 keys, and a wait for a condition. (The fake of storage's commit
+// history is the shared one: consortia/testing/fake_storage_queries.h.)
 #ifndef CONSORTIA_MEMPOOL_TESTS_TEST_UTIL_H_
 #define CONSORTIA_MEMPOOL_TESTS_TEST_UTIL_H_
 
@@ -8,6 +9,8 @@
 #include <initializer_list>
 #include <string>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/process.h"
 #include "consortia/types.h"
@@ -16,6 +19,17 @@
 namespace consortia::mempool::testing {
 
 inline constexpr char kChainId[] = "testnet";
+
+// Polls cond until it holds or 30 s pass.
+template <typename F>
+bool WaitFor(F cond) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    if (cond()) return true;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return cond();
+}
 
 inline Transaction MakeTx(const KeyPair& key, uint64_t nonce,
                           uint64_t valid_until,

@@ -65,7 +65,15 @@ absl::StatusOr<std::vector<SmtWrite>> StateTreeWrites(
 // when the store fails (nothing is written then).
 // Query errors: NotFound for what does not exist, InvalidArgument for a bad
 // request, DataLoss for a stored record that does not decode.
-class Ledger : public LedgerApi, public QueryApi {
+//
+// It is the whole of storage's service: LedgerApi for consensus's commits,
+// and each consumer's read interface (storage_queries.h): CommitHistory (the
+// mempool), BlockSource (consensus), ChainQueries and StateQueries (the api).
+class Ledger : public LedgerApi,
+               public CommitHistory,
+               public BlockSource,
+               public ChainQueries,
+               public StateQueries {
  public:
   struct Options {
     KvStore* store = nullptr;            // required; outlives the Ledger
@@ -95,11 +103,11 @@ class Ledger : public LedgerApi, public QueryApi {
   absl::StatusOr<CommitResult> CommitBlock(
       const Block& block, const CommitCertificate& cert) override;
 
-  // QueryApi.
-  absl::StatusOr<BlockRecord> GetBlock(std::optional<uint64_t> height) override;
-  absl::StatusOr<TxRecord> GetTx(const Hash32& hash) override;
-  absl::StatusOr<StateRecord> GetState(const std::string& app,
-                                       const std::string& key) override;
+  // CommitHistory and ChainQueries: the tip from memory, once the store
+  // has answered a KvStore::Ping (else the store's error, counted as one).
+  absl::StatusOr<ChainTip> GetChainTip() override;
+
+  // CommitHistory.
   // Heights [from, min(to, latest)], at most kMaxCommittedHeightsPerCall of
   // them, and no more once their txs reach kMaxCommittedTxsPerCall (the
   // height that reaches it is included). The page's next_height is the
@@ -112,29 +120,44 @@ class Ledger : public LedgerApi, public QueryApi {
   // kMaxCommittedTxsPerCall; 0 restores it) so that a test can make it stop
   // early with a few small blocks. Never called outside tests.
   void TestOnlySetMaxCommittedTxsPerCall(size_t max_txs);
+
+  // BlockSource.
+  // One MultiGet for the first (up to) 8 heights, then one per as many
+  // more as the bytes left allow at the size of the largest block read so
+  // far: a call reads about max_bytes, whatever the size of the blocks.
+  absl::StatusOr<std::vector<BlockRecord>> ReadCertifiedBlocks(
+      uint64_t from, uint32_t limit, uint64_t max_bytes) override;
+  // One MultiGet of the tx index.
+  absl::StatusOr<std::vector<uint64_t>> CommittedHeights(
+      const std::vector<Hash32>& tx_hashes) override;
+
+  // ChainQueries (and GetChainTip above).
+  absl::StatusOr<BlockRecord> GetCertifiedBlock(
+      std::optional<uint64_t> height) override;
+  absl::StatusOr<BlockRecord> GetCertifiedBlockByHash(
+      const Hash32& hash) override;
+  // Reads headers and tx counts only, never whole blocks.
+  absl::StatusOr<std::vector<BlockSummary>> ListBlockSummaries(
+      uint64_t from, uint32_t limit) override;
+  absl::StatusOr<TxRecord> GetTx(const Hash32& hash) override;
+  // In evidence.cc.
+  absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
+      uint64_t from_seq, uint32_t limit) override;
+
+  // StateQueries.
+  absl::StatusOr<StateRecord> GetState(const std::string& app,
+                                       const std::string& key) override;
   // Heights latest - state_versions + 1 .. latest (and 0, the empty state,
   // while it is among them). The proof comes from the tree of that height,
   // the value from its leaf.
   absl::StatusOr<StateRecord> GetStateAt(const std::string& app,
                                          const std::string& key,
                                          uint64_t height) override;
-  absl::StatusOr<BlockRecord> GetBlockByHash(const Hash32& hash) override;
-  // Reads headers and tx counts only, never whole blocks.
-  absl::StatusOr<std::vector<BlockSummary>> ListBlocks(uint64_t from,
-                                                       uint32_t limit) override;
-  // One MultiGet for the first (up to) 8 heights, then one per as many
-  // more as the bytes left allow at the size of the largest block read so
-  // far: a call reads about max_bytes, whatever the size of the blocks.
-  absl::StatusOr<std::vector<BlockRecord>> GetBlocks(
-      uint64_t from, uint32_t limit, uint64_t max_bytes) override;
   // Reads the flat latest state (S keys) through one store snapshot.
   absl::StatusOr<StatePage> ScanState(const std::string& app,
                                       const std::string& prefix,
                                       const std::string& cursor,
                                       uint32_t limit) override;
-  // One MultiGet of the tx index.
-  absl::StatusOr<std::vector<uint64_t>> CommittedHeights(
-      const std::vector<Hash32>& tx_hashes) override;
 
   // Seconds spent in each phase of the commits so far (the phases of
   // StorageMetrics::commit_*), for the benchmark's breakdown.
@@ -147,12 +170,10 @@ class Ledger : public LedgerApi, public QueryApi {
   };
   CommitTimings commit_timings() const;
 
-  // Evidence of equivocation (evidence.cc): kept apart from the blocks, in
-  // its own atomic write, numbered in the order first recorded.
+  // LedgerApi: evidence of equivocation (evidence.cc), kept apart from the
+  // blocks, in its own atomic write, numbered in the order first recorded.
   absl::Status RecordEvidence(
       const std::vector<EvidenceRecord>& records) override;
-  absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
-      uint64_t from_seq, uint32_t limit) override;
 
  private:
   explicit Ledger(Options opts);

@@ -37,7 +37,17 @@ absl::StatusOr<ChainState> Ledger::GetChainState() {
   absl::ReaderMutexLock l(&state_mu_);
   return chain_;
 }
-absl::StatusOr<BlockRecord> Ledger::GetBlock(std::optional<uint64_t> height) {
+absl::StatusOr<ChainTip> Ledger::GetChainTip() {
+  ScopedTimer t(opts_.metrics.query_chain_state);
+  // The tip is in memory, but whoever asks wants to know that storage can
+  // serve reads now (the api's readiness probe): the store must answer.
+  if (absl::Status s = opts_.store->Ping(); !s.ok()) return StoreError(s);
+  absl::ReaderMutexLock l(&state_mu_);
+  return ChainTip{chain_.height, chain_.last_block_hash};
+}
+
+absl::StatusOr<BlockRecord> Ledger::GetCertifiedBlock(
+    std::optional<uint64_t> height) {
   ScopedTimer t(opts_.metrics.query_block);
   uint64_t h = 0;
   uint64_t latest = 0;
@@ -257,7 +267,8 @@ absl::StatusOr<StateRecord> Ledger::GetStateAt(const std::string& app,
   return rec;
 }
 
-absl::StatusOr<BlockRecord> Ledger::GetBlockByHash(const Hash32& hash) {
+absl::StatusOr<BlockRecord> Ledger::GetCertifiedBlockByHash(
+    const Hash32& hash) {
   absl::StatusOr<std::optional<std::string>> at =
       opts_.store->Get(keys::BlockHash(hash));
   if (!at.ok()) return StoreError(at.status());
@@ -267,16 +278,16 @@ absl::StatusOr<BlockRecord> Ledger::GetBlockByHash(const Hash32& hash) {
   }
   absl::StatusOr<uint64_t> height = keys::DecodeU64(**at);
   if (!height.ok()) return Corrupt("block hash index", height.status());
-  return GetBlock(*height);
+  return GetCertifiedBlock(*height);
 }
 
-absl::StatusOr<std::vector<BlockSummary>> Ledger::ListBlocks(uint64_t from,
-                                                             uint32_t limit) {
+absl::StatusOr<std::vector<BlockSummary>> Ledger::ListBlockSummaries(
+    uint64_t from, uint32_t limit) {
   ScopedTimer t(opts_.metrics.query_block);
   if (from == 0) return absl::InvalidArgumentError("heights start at 1");
-  if (limit == 0 || limit > kMaxListBlocks) {
+  if (limit == 0 || limit > kMaxBlockSummaries) {
     return absl::InvalidArgumentError(
-        absl::StrCat("limit must be 1..", kMaxListBlocks, ", not ", limit));
+        absl::StrCat("limit must be 1..", kMaxBlockSummaries, ", not ", limit));
   }
   uint64_t latest = 0;
   {
@@ -314,14 +325,13 @@ absl::StatusOr<std::vector<BlockSummary>> Ledger::ListBlocks(uint64_t from,
   return out;
 }
 
-absl::StatusOr<std::vector<BlockRecord>> Ledger::GetBlocks(uint64_t from,
-                                                           uint32_t limit,
-                                                           uint64_t max_bytes) {
+absl::StatusOr<std::vector<BlockRecord>> Ledger::ReadCertifiedBlocks(
+    uint64_t from, uint32_t limit, uint64_t max_bytes) {
   ScopedTimer t(opts_.metrics.query_block);
   if (from == 0) return absl::InvalidArgumentError("heights start at 1");
-  if (limit == 0 || limit > kMaxGetBlocks) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit must be 1..", kMaxGetBlocks, ", not ", limit));
+  if (limit == 0 || limit > kMaxCertifiedBlocks) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "limit must be 1..", kMaxCertifiedBlocks, ", not ", limit));
   }
   if (max_bytes == 0) {
     return absl::InvalidArgumentError("max_bytes must be at least 1");

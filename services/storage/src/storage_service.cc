@@ -107,10 +107,15 @@ class StorageServiceImpl : public StorageService {
         fn();
       }
     };
-    absl::StatusOr<std::unique_ptr<BusServer>> server = StartBusServer(
-        ctx, node.storage_endpoint, name,
-        ServeStorage(ledger_.get(), ledger_.get(), std::move(exec)),
-        bus_metrics_.get());
+    absl::StatusOr<std::unique_ptr<BusServer>> server =
+        StartBusServer(ctx, node.storage_endpoint, name,
+                       ServeStorage({.ledger = ledger_.get(),
+                                     .commit_history = ledger_.get(),
+                                     .block_source = ledger_.get(),
+                                     .chain_queries = ledger_.get(),
+                                     .state_queries = ledger_.get()},
+                                    std::move(exec)),
+                       bus_metrics_.get());
     if (!server.ok()) {
       return Annotate(server.status(),
                       absl::StrCat("serving on ", node.storage_endpoint));

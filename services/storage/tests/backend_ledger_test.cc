@@ -227,7 +227,8 @@ TEST_F(StorageLedgerFaultTest, FailedWriteStopsCommitCleanly) {
   // Nothing of block 2 is visible, here or to a ledger that reopens.
   EXPECT_EQ(State().height, 1u);
   EXPECT_EQ(State().state_root, one.state_root);
-  EXPECT_EQ(ledger_->GetBlock(2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ledger_->GetCertifiedBlock(2).status().code(),
+            absl::StatusCode::kNotFound);
   EXPECT_FALSE(Kv("b-1").found);
   EXPECT_EQ(ledger_->GetTx(Chain::HashOf(b2.txs[0])).status().code(),
             absl::StatusCode::kNotFound);
@@ -256,6 +257,51 @@ TEST_F(StorageLedgerFaultTest, FailedReadStopsCommitCleanly) {
   EXPECT_EQ(State().height, 0u);
   ASSERT_TRUE(Commit(b1).ok());
   EXPECT_EQ(Kv("a-9").value, ToBytes("9"));
+}
+
+// The ledger served over the bus (as the storage service serves it) on a
+// store whose Ping fails: GetChainTip answers the store's error, to both of
+// its consumers, though the tip itself is in memory; once the store answers
+// again, so does GetChainTip.
+TEST_F(StorageLedgerFaultTest, ChainTipFailsWhileTheStoreDoesNotAnswer) {
+  absl::StatusOr<std::unique_ptr<KvStore>> rocks =
+      OpenRocksDbStore(RocksDbStoreOptions{dir_.Sub("db"), true});
+  ASSERT_TRUE(rocks.ok()) << rocks.status();
+  FailingKvStoreForTest store(rocks->get());
+  ASSERT_TRUE(OpenLedger(&store).ok());
+  const Block b1 = NextBlock("a", 3);
+  ASSERT_TRUE(Commit(b1).ok());
+
+  zmq::context_t ctx;
+  const std::string endpoint = "inproc://" + testing::UniqueName("storage");
+  absl::StatusOr<std::unique_ptr<BusServer>> server =
+      StartBusServer(ctx, endpoint, "storage",
+                     ServeStorage({.ledger = ledger_.get(),
+                                   .commit_history = ledger_.get(),
+                                   .block_source = ledger_.get(),
+                                   .chain_queries = ledger_.get(),
+                                   .state_queries = ledger_.get()},
+                                  nullptr));
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<testing::StorageClients> c =
+      testing::ConnectStorage(ctx, endpoint);
+  ASSERT_TRUE(c.ok()) << c.status();
+
+  const ChainTip at_one{1, BlockHash(Suite(), b1.header)};
+  absl::StatusOr<ChainTip> tip = c->chain->GetChainTip();
+  ASSERT_TRUE(tip.ok()) << tip.status();
+  EXPECT_EQ(*tip, at_one);
+
+  store.FailReads(absl::UnavailableError("redis: connection refused"));
+  EXPECT_EQ(c->chain->GetChainTip().status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(c->history->GetChainTip().status().code(),
+            absl::StatusCode::kUnavailable);
+
+  store.FailReads(absl::OkStatus());
+  tip = c->history->GetChainTip();
+  ASSERT_TRUE(tip.ok()) << tip.status();
+  EXPECT_EQ(*tip, at_one);
 }
 
 // The storage service on Redis, over the bus: it serves, reports not ready
@@ -308,7 +354,7 @@ TEST_F(StorageServiceOnRedisTest, ServesWaitsForRedisAndResumes) {
       testing::ConnectStorage(ctx_, node_.storage_endpoint);
   ASSERT_TRUE(c.ok()) << c.status();
   LedgerApi* ledger = c->ledger.get();
-  QueryApi* query = c->query.get();
+  StateQueries* query = c->state.get();
 
   Block b1 = chain_.NextBlock(ChainState{},
                               {chain_.Tx(alice_, "set", {"doc", "v1"}, 1)});
@@ -327,9 +373,16 @@ TEST_F(StorageServiceOnRedisTest, ServesWaitsForRedisAndResumes) {
       ledger->CommitBlock(b2, chain_.Certify(b2.header));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable)
       << refused.status();
+  // The chain tip is in storage's memory, but storage cannot serve reads
+  // without Redis: GetChainTip says so (what the api's readiness probe asks).
+  EXPECT_EQ(c->chain->GetChainTip().status().code(),
+            absl::StatusCode::kUnavailable);
 
   ASSERT_TRUE(server_->Restart().ok());
   EXPECT_TRUE(Eventually([&] { return (*svc)->Ready(); }));
+  absl::StatusOr<ChainTip> tip = c->history->GetChainTip();
+  ASSERT_TRUE(tip.ok()) << tip.status();
+  EXPECT_EQ(*tip, (ChainTip{1, BlockHash(Suite(), b1.header)}));
   absl::StatusOr<CommitResult> r2 =
       ledger->CommitBlock(b2, chain_.Certify(b2.header));
   ASSERT_TRUE(r2.ok()) << r2.status();
@@ -349,7 +402,10 @@ TEST_F(StorageServiceOnRedisTest, ServesWaitsForRedisAndResumes) {
       text, HasSubstr("consortia_storage_store_size_bytes{backend=\"redis\"}"));
 
   // A restarted service reloads the chain from Redis.
-  c->query.reset();
+  c->state.reset();
+  c->chain.reset();
+  c->blocks.reset();
+  c->history.reset();
   c->ledger.reset();
   c->bus.reset();
   svc->reset();

@@ -154,9 +154,13 @@ TEST_F(StorageLedgerTest, EmptyStoreStartsAtHeightZero) {
   EXPECT_EQ(s.height, 0u);
   EXPECT_TRUE(IsZero(s.state_root));
   EXPECT_TRUE(IsZero(s.receipts_root));
-  EXPECT_EQ(ledger_->GetBlock(std::nullopt).status().code(),
+  EXPECT_EQ(ledger_->GetCertifiedBlock(std::nullopt).status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(ledger_->GetBlock(1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ledger_->GetCertifiedBlock(1).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::StatusOr<ChainTip> tip = ledger_->GetChainTip();
+  ASSERT_TRUE(tip.ok()) << tip.status();
+  EXPECT_EQ(*tip, ChainTip{});
 }
 
 TEST_F(StorageLedgerTest, CommitsThreeBlocksAndServesVerifiableRecords) {
@@ -186,17 +190,22 @@ TEST_F(StorageLedgerTest, CommitsThreeBlocksAndServesVerifiableRecords) {
 
   // Blocks, by height and latest, each with its certificate.
   for (const Block* b : {&b1, &b2, &b3}) {
-    absl::StatusOr<BlockRecord> rec = ledger_->GetBlock(b->header.height);
+    absl::StatusOr<BlockRecord> rec =
+        ledger_->GetCertifiedBlock(b->header.height);
     ASSERT_TRUE(rec.ok()) << rec.status();
     EXPECT_EQ(rec->block, *b);
     EXPECT_EQ(rec->block_hash, BlockHash(Suite(), b->header));
     ASSERT_TRUE(rec->cert.has_value());
     EXPECT_EQ(*rec->cert, chain_.Certify(b->header));
   }
-  absl::StatusOr<BlockRecord> latest = ledger_->GetBlock(std::nullopt);
+  absl::StatusOr<BlockRecord> latest = ledger_->GetCertifiedBlock(std::nullopt);
   ASSERT_TRUE(latest.ok());
   EXPECT_EQ(latest->block, b3);
-  EXPECT_EQ(ledger_->GetBlock(4).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ledger_->GetCertifiedBlock(4).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::StatusOr<ChainTip> tip = ledger_->GetChainTip();
+  ASSERT_TRUE(tip.ok()) << tip.status();
+  EXPECT_EQ(*tip, (ChainTip{3, BlockHash(Suite(), b3.header)}));
 
   // Receipts.
   EXPECT_EQ(ReceiptOf(t1).code, ExecCode::kOk);
@@ -414,7 +423,7 @@ TEST_F(StorageLedgerTest,
     EXPECT_EQ(after.last_block_hash, before.last_block_hash);
     EXPECT_EQ(after.state_root, before.state_root);
     EXPECT_EQ(Kv("k").value, ToBytes("v"));
-    EXPECT_EQ(ledger_->GetBlock(2).status().code(),
+    EXPECT_EQ(ledger_->GetCertifiedBlock(2).status().code(),
               absl::StatusCode::kNotFound);
     EXPECT_EQ(ledger_->GetTx(Chain::HashOf(tx)).status().code(),
               absl::StatusCode::kNotFound);
@@ -556,7 +565,7 @@ TEST_F(StorageLedgerTest, GetCommittedReplaysCommitEvents) {
                                                   {Chain::HashOf(t2), 60}}));
   EXPECT_TRUE(all[1].txs.empty());
   EXPECT_EQ(all[2].txs, (std::vector<CommittedTx>{{Chain::HashOf(t3), 70}}));
-  absl::StatusOr<BlockRecord> b3 = ledger_->GetBlock(3);
+  absl::StatusOr<BlockRecord> b3 = ledger_->GetCertifiedBlock(3);
   ASSERT_TRUE(b3.ok());
   EXPECT_EQ(all[2].block_hash, b3->block_hash);
 
@@ -658,7 +667,7 @@ TEST_F(StorageLedgerTest, QueriesDuringCommitsSeeWholeBlocks) {
       absl::StatusOr<ChainState> c = ledger_->GetChainState();
       ASSERT_TRUE(c.ok());
       if (c->height > 0) {
-        EXPECT_TRUE(ledger_->GetBlock(c->height).ok());
+        EXPECT_TRUE(ledger_->GetCertifiedBlock(c->height).ok());
       }
       reads.fetch_add(1);
     }
@@ -974,12 +983,12 @@ TEST_F(StorageLedgerTest, BlocksByHashAndPagesOfBlocks) {
   const std::vector<Block> blocks = CommitSmallBlocks(23, 3);
   for (const Block& b : blocks) {
     absl::StatusOr<BlockRecord> r =
-        ledger_->GetBlockByHash(BlockHash(Suite(), b.header));
+        ledger_->GetCertifiedBlockByHash(BlockHash(Suite(), b.header));
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->block, b);
     EXPECT_TRUE(r->cert.has_value());
   }
-  EXPECT_EQ(ledger_->GetBlockByHash(Hash32{}).status().code(),
+  EXPECT_EQ(ledger_->GetCertifiedBlockByHash(Hash32{}).status().code(),
             absl::StatusCode::kNotFound);
 
   // Pages of 5 from height 1 cover 1..23 once each, in order.
@@ -987,7 +996,7 @@ TEST_F(StorageLedgerTest, BlocksByHashAndPagesOfBlocks) {
   uint64_t from = 1;
   for (int pages = 0; pages < 10; ++pages) {
     absl::StatusOr<std::vector<BlockSummary>> page =
-        ledger_->ListBlocks(from, 5);
+        ledger_->ListBlockSummaries(from, 5);
     ASSERT_TRUE(page.ok()) << page.status();
     if (page->empty()) break;
     EXPECT_LE(page->size(), 5u);
@@ -1004,20 +1013,21 @@ TEST_F(StorageLedgerTest, BlocksByHashAndPagesOfBlocks) {
   std::iota(want.begin(), want.end(), 1);
   EXPECT_EQ(seen, want);
 
-  EXPECT_EQ(ledger_->ListBlocks(0, 5).status().code(),
+  EXPECT_EQ(ledger_->ListBlockSummaries(0, 5).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ledger_->ListBlocks(1, 0).status().code(),
+  EXPECT_EQ(ledger_->ListBlockSummaries(1, 0).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ledger_->ListBlocks(1, kMaxListBlocks + 1).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ledger_->ListBlockSummaries(1, kMaxBlockSummaries + 1).status().code(),
+      absl::StatusCode::kInvalidArgument);
   absl::StatusOr<std::vector<BlockSummary>> all =
-      ledger_->ListBlocks(1, kMaxListBlocks);
+      ledger_->ListBlockSummaries(1, kMaxBlockSummaries);
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 23u);
 }
 
-// GetBlocks: whole certified blocks of a range in a few store reads, cut
-// by the limit, the tip and the byte budget.
+// ReadCertifiedBlocks: whole certified blocks of a range in a few store reads,
+// cut by the limit, the tip and the byte budget.
 TEST_F(StorageLedgerTest, RangesOfWholeBlocksInFewReads) {
   const std::vector<Block> blocks = CommitSmallBlocks(20, 4);
   ReadCountingStore counting(store_.get());
@@ -1036,7 +1046,7 @@ TEST_F(StorageLedgerTest, RangesOfWholeBlocksInFewReads) {
   counting.gets = 0;
   counting.multigets = 0;
   absl::StatusOr<std::vector<BlockRecord>> r =
-      ledger_->GetBlocks(3, 12, uint64_t{1} << 30);
+      ledger_->ReadCertifiedBlocks(3, 12, uint64_t{1} << 30);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->size(), 12u);
   check(*r, 3);
@@ -1044,11 +1054,11 @@ TEST_F(StorageLedgerTest, RangesOfWholeBlocksInFewReads) {
   EXPECT_EQ(counting.gets, 0);
 
   // Fewer at the tip, none beyond it.
-  r = ledger_->GetBlocks(18, kMaxGetBlocks, uint64_t{1} << 30);
+  r = ledger_->ReadCertifiedBlocks(18, kMaxCertifiedBlocks, uint64_t{1} << 30);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->size(), 3u);
   check(*r, 18);
-  r = ledger_->GetBlocks(21, 5, 1000);
+  r = ledger_->ReadCertifiedBlocks(21, 5, 1000);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->empty());
 
@@ -1056,22 +1066,24 @@ TEST_F(StorageLedgerTest, RangesOfWholeBlocksInFewReads) {
   // still gets one block.
   const uint64_t two =
       EncodeBlock(blocks[4]).size() + EncodeBlock(blocks[5]).size();
-  r = ledger_->GetBlocks(5, 10, two);
+  r = ledger_->ReadCertifiedBlocks(5, 10, two);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->size(), 2u);
   check(*r, 5);
-  r = ledger_->GetBlocks(5, 10, 1);
+  r = ledger_->ReadCertifiedBlocks(5, 10, 1);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->size(), 1u);
   check(*r, 5);
 
-  EXPECT_EQ(ledger_->GetBlocks(0, 5, 1000).status().code(),
+  EXPECT_EQ(ledger_->ReadCertifiedBlocks(0, 5, 1000).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ledger_->GetBlocks(1, 0, 1000).status().code(),
+  EXPECT_EQ(ledger_->ReadCertifiedBlocks(1, 0, 1000).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ledger_->GetBlocks(1, kMaxGetBlocks + 1, 1000).status().code(),
+  EXPECT_EQ(ledger_->ReadCertifiedBlocks(1, kMaxCertifiedBlocks + 1, 1000)
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ledger_->GetBlocks(1, 5, 0).status().code(),
+  EXPECT_EQ(ledger_->ReadCertifiedBlocks(1, 5, 0).status().code(),
             absl::StatusCode::kInvalidArgument);
   ledger_.reset();  // before `counting` goes
 }

@@ -67,11 +67,14 @@ TEST_F(StorageServiceTest, ServesLedgerAndQueriesOverTheBus) {
       testing::ConnectStorage(ctx_, node_.storage_endpoint);
   ASSERT_TRUE(c.ok()) << c.status();
   LedgerApi* ledger = c->ledger.get();
-  QueryApi* query = c->query.get();
 
   absl::StatusOr<ChainState> state = ledger->GetChainState();
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->height, 0u);
+  // The chain tip of an empty chain is height 0, to both of its consumers.
+  absl::StatusOr<ChainTip> tip = c->history->GetChainTip();
+  ASSERT_TRUE(tip.ok()) << tip.status();
+  EXPECT_EQ(*tip, ChainTip{});
 
   Bytes tx = chain_.Tx(alice_, "set", {"doc", "hash-of-contract"}, 1);
   Block b1 = chain_.NextBlock(*state, {tx});
@@ -79,13 +82,20 @@ TEST_F(StorageServiceTest, ServesLedgerAndQueriesOverTheBus) {
       ledger->CommitBlock(b1, chain_.Certify(b1.header));
   ASSERT_TRUE(r.ok()) << r.status();
 
-  absl::StatusOr<StateRecord> doc = query->GetState("kv", "doc");
+  tip = c->chain->GetChainTip();
+  ASSERT_TRUE(tip.ok()) << tip.status();
+  EXPECT_EQ(*tip, (ChainTip{1, BlockHash(Suite(), b1.header)}));
+  tip = c->history->GetChainTip();
+  ASSERT_TRUE(tip.ok()) << tip.status();
+  EXPECT_EQ(tip->height, 1u);
+
+  absl::StatusOr<StateRecord> doc = c->state->GetState("kv", "doc");
   ASSERT_TRUE(doc.ok()) << doc.status();
   EXPECT_TRUE(doc->found);
   EXPECT_EQ(doc->value, ToBytes("hash-of-contract"));
   EXPECT_EQ(doc->owner, alice_.public_key);
 
-  absl::StatusOr<TxRecord> rec = query->GetTx(Chain::HashOf(tx));
+  absl::StatusOr<TxRecord> rec = c->chain->GetTx(Chain::HashOf(tx));
   ASSERT_TRUE(rec.ok()) << rec.status();
   EXPECT_EQ(rec->receipt.code, ExecCode::kOk);
   EXPECT_TRUE(
@@ -203,7 +213,7 @@ TEST_F(StorageServiceTest, KeepsThatManyVersions) {
       testing::ConnectStorage(ctx_, node_.storage_endpoint);
   ASSERT_TRUE(c.ok()) << c.status();
   LedgerApi* ledger = c->ledger.get();
-  QueryApi* query = c->query.get();
+  StateQueries* query = c->state.get();
 
   for (uint64_t h = 1; h <= 6; ++h) {
     absl::StatusOr<ChainState> state = ledger->GetChainState();
@@ -234,7 +244,7 @@ TEST_F(StorageServiceTest, ChangingTheValueAcrossRestarts) {
     ASSERT_TRUE(ledger.CommitBlock(b, chain_.Certify(b.header)).ok()) << h;
   };
   auto run = [&](int64_t versions, uint64_t first, uint64_t last,
-                 const std::function<void(QueryApi&)>& check) {
+                 const std::function<void(StateQueries&)>& check) {
     absl::StatusOr<std::unique_ptr<StorageService>> svc =
         Start(Versions(versions));
     ASSERT_TRUE(svc.ok()) << svc.status();
@@ -242,31 +252,31 @@ TEST_F(StorageServiceTest, ChangingTheValueAcrossRestarts) {
         testing::ConnectStorage(ctx_, node_.storage_endpoint);
     ASSERT_TRUE(c.ok()) << c.status();
     LedgerApi* ledger = c->ledger.get();
-    QueryApi* query = c->query.get();
     for (uint64_t h = first; h <= last; ++h) commit(*ledger, h);
-    check(*query);
+    check(*c->state);
   };
-  auto value_at = [](QueryApi& q, uint64_t h) -> absl::StatusOr<std::string> {
+  auto value_at = [](StateQueries& q,
+                     uint64_t h) -> absl::StatusOr<std::string> {
     absl::StatusOr<StateRecord> r = q.GetStateAt("kv", "k", h);
     if (!r.ok()) return r.status();
     return std::string(r->value.begin(), r->value.end());
   };
 
   // 8 versions: heights 1..8 are all kept.
-  run(8, 1, 8, [&](QueryApi& q) {
+  run(8, 1, 8, [&](StateQueries& q) {
     for (uint64_t h = 1; h <= 8; ++h) {
       EXPECT_EQ(value_at(q, h).value_or("?"), absl::StrCat("v", h)) << h;
     }
   });
   // Lowered to 2: after one more block only 8 and 9 are.
-  run(2, 9, 9, [&](QueryApi& q) {
+  run(2, 9, 9, [&](StateQueries& q) {
     EXPECT_EQ(value_at(q, 9).value_or("?"), "v9");
     EXPECT_EQ(value_at(q, 8).value_or("?"), "v8");
     EXPECT_EQ(value_at(q, 7).status().code(), absl::StatusCode::kNotFound);
   });
   // Raised to 6: heights 8.. are kept as blocks come; 7 and below stay
   // gone, and say so (NotFound, not a damaged store).
-  run(6, 10, 12, [&](QueryApi& q) {
+  run(6, 10, 12, [&](StateQueries& q) {
     for (uint64_t h = 8; h <= 12; ++h) {
       EXPECT_EQ(value_at(q, h).value_or("?"), absl::StrCat("v", h)) << h;
     }

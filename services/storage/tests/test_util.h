@@ -48,12 +48,16 @@ class TempDir {
   std::string path_;
 };
 
-// A bus client of a storage service, and its ledger and query APIs (which
-// use the client, so they are declared, and destroyed, after it).
+// A bus client of a storage service, and the remote interfaces storage
+// serves (which use the client, so they are declared, and destroyed, after
+// it).
 struct StorageClients {
   std::unique_ptr<BusClient> bus;
   std::unique_ptr<LedgerApi> ledger;
-  std::unique_ptr<QueryApi> query;
+  std::unique_ptr<CommitHistory> history;
+  std::unique_ptr<BlockSource> blocks;
+  std::unique_ptr<ChainQueries> chain;
+  std::unique_ptr<StateQueries> state;
 };
 
 inline absl::StatusOr<StorageClients> ConnectStorage(
@@ -64,7 +68,10 @@ inline absl::StatusOr<StorageClients> ConnectStorage(
   StorageClients c;
   c.bus = *std::move(bus);
   c.ledger = MakeRemoteLedger(c.bus.get(), absl::Seconds(30));
-  c.query = MakeRemoteQuery(c.bus.get(), absl::Seconds(30));
+  c.history = MakeRemoteCommitHistory(c.bus.get(), absl::Seconds(30));
+  c.blocks = MakeRemoteBlockSource(c.bus.get(), absl::Seconds(30));
+  c.chain = MakeRemoteChainQueries(c.bus.get(), absl::Seconds(30));
+  c.state = MakeRemoteStateQueries(c.bus.get(), absl::Seconds(30));
   return c;
 }
 

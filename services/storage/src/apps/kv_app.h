@@ -5,7 +5,7 @@
 //   delete(key)      removes a record the sender owns (kNotOwner otherwise,
 //                    kNotFound if there is none).
 //
-// Reading a record is a query (QueryApi::GetState("kv", key)), not a tx.
+// Reading a record is a query (StateQueries::GetState("kv", key)), not a tx.
 // Wrong argument counts or sizes are kBadArgs, other methods kUnknownMethod.
 #ifndef CONSORTIA_SERVICES_STORAGE_SRC_APPS_KV_APP_H_
 #define CONSORTIA_SERVICES_STORAGE_SRC_APPS_KV_APP_H_

@@ -3,8 +3,9 @@
 // proof bundle, and state (GET /v1/...). Errors are RFC 9457 problem+json.
 //
 // The service is stateless: it owns no ledger data and talks to the mempool
-// (MempoolApi, for submissions) and to storage (QueryApi, for reads) only,
-// through the remote clients of consortia/service_api.h. Submissions from
+// (MempoolApi, for submissions) and to storage (ChainQueries and
+// StateQueries, the api's read interfaces of consortia/storage_queries.h)
+// only, through the remote clients of consortia/service_api.h. Submissions from
 // concurrent requests are gathered into one MempoolApi::Submit call, so the
 // bus carries batches, never one message per transaction.
 //
@@ -140,7 +141,7 @@ class ApiService {
   // (InvalidArgument for an unknown crypto suite in `genesis`).
   static absl::StatusOr<std::unique_ptr<ApiService>> StartWith(
       const ApiOptions& opts, const Genesis& genesis, MempoolApi* mempool,
-      QueryApi* query, MetricsRegistry& metrics);
+      ChainQueries* chain, StateQueries* state, MetricsRegistry& metrics);
 
   virtual ~ApiService();
 

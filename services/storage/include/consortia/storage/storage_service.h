@@ -1,8 +1,9 @@
 // The storage service: executes committed blocks with the native apps,
 // persists block + certificate + state + receipts + indexes in one atomic
 // batch, answers queries with Merkle proofs, and publishes block.committed
-// events. Consensus reaches it through LedgerApi, the api and the mempool
-// through QueryApi (common/service_api.h), all on node.storage_endpoint.
+// events. Consensus reaches it through LedgerApi and BlockSource, the mempool
+// through CommitHistory, the api through ChainQueries and StateQueries
+// (common/service_api.h, storage_queries.h), all on node.storage_endpoint.
 #ifndef CONSORTIA_STORAGE_STORAGE_SERVICE_H_
 #define CONSORTIA_STORAGE_STORAGE_SERVICE_H_
 
@@ -80,9 +81,9 @@ class StorageService {
  public:
   // Loads the genesis (node.genesis_path), opens the store (RocksDB at
   // opts.path, or node.data_dir + "/ledger"; or Redis at opts.redis_*) and
-  // checks its consistency, binds
-  // node.storage_endpoint (LedgerApi and QueryApi, calls served on a thread
-  // pool) and publishes block.committed on node.storage_events.
+  // checks its consistency, binds node.storage_endpoint (LedgerApi and the
+  // four query interfaces, calls served on a thread pool) and publishes
+  // block.committed on node.storage_events.
   // Errors: InvalidArgument for bad options or genesis, NotFound for a
   // missing genesis file, FailedPrecondition "store at <path> is
   // inconsistent: ..." for a damaged store, Unavailable if an endpoint
