@@ -19,6 +19,8 @@ namespace consortia {
 namespace {
 
 using json = nlohmann::json;
+// Written in a fixed field order, for people reading the file.
+using ojson = nlohmann::ordered_json;
 using json_internal::JsonTypeName;
 
 constexpr char kSecretPrefix[] = "csk_";
@@ -236,14 +238,14 @@ absl::StatusOr<ApiKeyEntry> ParseKey(const json& j, size_t index) {
 }
 
 // A whole rate as an integer (50, not 50.0).
-json Rate(double r) {
+ojson Rate(double r) {
   if (r >= 1 && r <= 9e15 && std::floor(r) == r) {
     return static_cast<uint64_t>(r);
   }
   return r;
 }
 
-json TimeOrNull(const std::optional<absl::Time>& t) {
+ojson TimeOrNull(const std::optional<absl::Time>& t) {
   if (!t.has_value()) return nullptr;
   return FormatApiTime(*t);
 }
@@ -396,20 +398,20 @@ absl::StatusOr<ApiKeyFile> ParseApiKeyFile(std::string_view text) {
 }
 
 std::string ApiKeyFileToJson(const ApiKeyFile& file) {
-  json orgs = json::array();
+  ojson orgs = ojson::array();
   for (const ApiOrganisation& o : file.organisations) {
-    json q = json::object();
+    ojson q = ojson::object();
     q["requests_per_s"] = Rate(o.quotas.requests_per_s);
     q["requests_burst"] = o.quotas.requests_burst;
     q["tx_bytes_per_s"] = Rate(o.quotas.tx_bytes_per_s);
     q["tx_bytes_burst"] = o.quotas.tx_bytes_burst;
     orgs.push_back({{"name", o.name}, {"quotas", q}});
   }
-  json keys = json::array();
+  ojson keys = ojson::array();
   for (const ApiKeyEntry& k : file.keys) {
-    json scopes = json::array();
+    ojson scopes = ojson::array();
     for (ApiScope s : k.scopes) scopes.push_back(std::string(ApiScopeName(s)));
-    json e = json::object();
+    ojson e = ojson::object();
     e["id"] = k.id;
     e["org"] = k.org;
     if (!k.label.empty()) e["label"] = k.label;
@@ -421,11 +423,12 @@ std::string ApiKeyFileToJson(const ApiKeyFile& file) {
     e["revoked_at"] = TimeOrNull(k.revoked_at);
     keys.push_back(std::move(e));
   }
-  json j = json::object();
+  ojson j = ojson::object();
   j["version"] = 1;
   j["organisations"] = orgs;
   j["keys"] = keys;
-  return j.dump(2) + "\n";
+  // A label that is not UTF-8 is repaired, never thrown on.
+  return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
 }
 
 NewApiKey GenerateApiKey(const std::vector<std::string>& taken_ids) {
