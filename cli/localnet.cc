@@ -371,15 +371,15 @@ int LocalnetCommand(const std::vector<std::string>& argv,
       "  curl %s/v1/state/kv/hello\n"
       "  curl %s/v1/blocks/latest\n"
       "  %s verify --api %s --genesis %s/genesis.json <tx_hash>\n"
-      "  curl -H \"Authorization: Bearer $CONSORTIA_API_KEY\" -H "
-      "'content-type: application/json' --data @tx.json %s/v1/txs\n"
+      "  (with curl: -H \"Authorization: Bearer $CONSORTIA_API_KEY\"; "
+      "docs/api.md)\n"
       "  %s apikey list --file %s\n"
       "  %s audit verify %s/node0/audit.log\n\n"
       "Ctrl-C stops every process.\n",
       url.c_str(), dir.c_str(), dev_key_file.c_str(), cli.c_str(),
       dev_key_file.c_str(), cli.c_str(), url.c_str(), dir.c_str(), dir.c_str(),
       url.c_str(), url.c_str(), cli.c_str(), url.c_str(), dir.c_str(),
-      url.c_str(), cli.c_str(), keys_file.c_str(), cli.c_str(), dir.c_str());
+      cli.c_str(), keys_file.c_str(), cli.c_str(), dir.c_str());
   std::fflush(stdout);
 
   int code = 0;
