@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string_view>
@@ -34,21 +35,40 @@ int Fail(const absl::Status& s) {
   return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
 }
 
+// The api named by --api (default kDefaultApi), with the API key of
+// --api-key, or else of $CONSORTIA_API_KEY, as `Authorization: Bearer`.
+absl::StatusOr<HttpTarget> ApiTarget(const Args& args) {
+  auto target = ParseHttpUrl(args.Get("api", kDefaultApi));
+  if (!target.ok()) return target.status();
+  const char* env = std::getenv("CONSORTIA_API_KEY");
+  std::string key = args.Get("api-key", env != nullptr ? env : "");
+  if (!key.empty()) {
+    target->headers.emplace_back("Authorization", "Bearer " + key);
+  }
+  return target;
+}
+
+// What to add to an error from the api that refused the key.
+std::string KeyHint(int status) {
+  if (status != 401 && status != 403) return "";
+  return " (give an API key with --api-key KEY or CONSORTIA_API_KEY; consortia "
+         "apikey create makes one)";
+}
+
 // GET path on the api; the parsed JSON body for a 200, else an error that
 // carries the problem's title and detail.
-absl::StatusOr<nlohmann::json> GetJson(const std::string& api,
+absl::StatusOr<nlohmann::json> GetJson(const HttpTarget& api,
                                        const std::string& path) {
-  auto target = ParseHttpUrl(api);
-  if (!target.ok()) return target.status();
-  auto res = HttpCall(*target, "GET", path);
+  auto res = HttpCall(api, "GET", path);
   if (!res.ok()) return res.status();
   nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
   if (res->status != 200) {
     std::string detail =
         j.is_object() ? j.value("detail", res->body) : res->body;
     if (res->status == 404) return absl::NotFoundError(detail);
-    return absl::UnavailableError(
-        absl::StrCat("HTTP ", res->status, " from ", path, ": ", detail));
+    return absl::UnavailableError(absl::StrCat("HTTP ", res->status, " from ",
+                                               path, ": ", detail,
+                                               KeyHint(res->status)));
   }
   if (j.is_discarded()) {
     return absl::InternalError(absl::StrCat("non-JSON answer from ", path));
@@ -164,11 +184,13 @@ int GenesisCommand(const std::vector<std::string>& argv) {
 
 int SubmitCommand(const std::vector<std::string>& argv) {
   auto args = Args::Parse(argv,
-                          {"api", "genesis", "key", "app", "method",
+                          {"api", "api-key", "genesis", "key", "app", "method",
                            "valid-for", "nonce", "timeout"},
                           {"wait", "dry-run"});
   if (!args.ok()) return Fail(args.status());
-  std::string api = args->Get("api", kDefaultApi);
+  std::string api_url = args->Get("api", kDefaultApi);
+  auto api = ApiTarget(*args);
+  if (!api.ok()) return Fail(api.status());
   // The chain id comes from the genesis the user trusts, never from the
   // node: a node that lied about it could otherwise have the key sign a tx
   // for another chain.
@@ -201,7 +223,7 @@ int SubmitCommand(const std::vector<std::string>& argv) {
   // The current height comes from the latest block (a wrong one only makes
   // the tx expire early or be refused as beyond the replay window); its
   // chain id must be the genesis's.
-  auto latest = GetJson(api, "/v1/blocks/latest");
+  auto latest = GetJson(*api, "/v1/blocks/latest");
   if (!latest.ok()) return Fail(latest.status());
   Transaction tx;
   tx.chain_id = genesis->chain_id;
@@ -216,7 +238,7 @@ int SubmitCommand(const std::vector<std::string>& argv) {
   }
   if (node_chain_id != genesis->chain_id) {
     return Fail(absl::FailedPreconditionError(
-        absl::StrCat("the node at ", api, " serves chain \"", node_chain_id,
+        absl::StrCat("the node at ", api_url, " serves chain \"", node_chain_id,
                      "\", but the genesis says \"", genesis->chain_id,
                      "\"; nothing was signed")));
   }
@@ -238,12 +260,16 @@ int SubmitCommand(const std::vector<std::string>& argv) {
     std::printf("%s\n", json.c_str());
     return 0;
   }
-  auto target = ParseHttpUrl(api);
-  if (!target.ok()) return Fail(target.status());
-  auto res = HttpCall(*target, "POST", "/v1/txs", json);
+  auto res = HttpCall(*api, "POST", "/v1/txs", json);
   if (!res.ok()) return Fail(res.status());
   std::printf("%s\n", res->body.c_str());
-  if (res->status != 200 && res->status != 202) return 1;
+  if (res->status != 200 && res->status != 202) {
+    if (!KeyHint(res->status).empty()) {
+      std::fprintf(stderr, "consortia: the api refused the key (HTTP %d)%s\n",
+                   res->status, KeyHint(res->status).c_str());
+    }
+    return 1;
+  }
   if (!args->Has("wait")) return 0;
 
   std::string hash = ToHex(TxHash(**suite, tx));
@@ -251,7 +277,7 @@ int SubmitCommand(const std::vector<std::string>& argv) {
   if (!timeout.ok()) return Fail(timeout.status());
   absl::Time deadline = absl::Now() + absl::Seconds(*timeout);
   while (absl::Now() < deadline) {
-    auto got = GetJson(api, "/v1/txs/" + hash);
+    auto got = GetJson(*api, "/v1/txs/" + hash);
     if (got.ok()) {
       std::printf("%s\n", got->dump(2).c_str());
       return 0;
@@ -264,7 +290,7 @@ int SubmitCommand(const std::vector<std::string>& argv) {
 }
 
 int GetCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv, {"api"}, {});
+  auto args = Args::Parse(argv, {"api", "api-key"}, {});
   if (!args.ok()) return Fail(args.status());
   const auto& pos = args->positional();
   std::string path;
@@ -278,7 +304,9 @@ int GetCommand(const std::vector<std::string>& argv) {
     return Fail(absl::InvalidArgumentError(
         "usage: consortia get tx HASH | block HEIGHT|latest | state APP KEY"));
   }
-  auto j = GetJson(args->Get("api", kDefaultApi), path);
+  auto api = ApiTarget(*args);
+  if (!api.ok()) return Fail(api.status());
+  auto j = GetJson(*api, path);
   if (!j.ok()) return Fail(j.status());
   std::printf("%s\n", j->dump(2).c_str());
   return 0;
@@ -314,11 +342,9 @@ std::string Printable(const Bytes& b) {
 
 // The proof bundle of GET /v1/state/{app}/{key}[?height=H]: in the 200 body
 // when the key has a value, in the 404 problem body when it has none.
-absl::StatusOr<StateRecord> FetchStateRecord(const std::string& api,
+absl::StatusOr<StateRecord> FetchStateRecord(const HttpTarget& api,
                                              const std::string& path) {
-  auto target = ParseHttpUrl(api);
-  if (!target.ok()) return target.status();
-  auto res = HttpCall(*target, "GET", path);
+  auto res = HttpCall(api, "GET", path);
   if (!res.ok()) return res.status();
   nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
   std::string hex;
@@ -330,8 +356,9 @@ absl::StatusOr<StateRecord> FetchStateRecord(const std::string& api,
     std::string detail =
         j.is_object() ? j.value("detail", res->body) : res->body;
     if (res->status == 404) return absl::NotFoundError(detail);
-    return absl::UnavailableError(
-        absl::StrCat("HTTP ", res->status, " from ", path, ": ", detail));
+    return absl::UnavailableError(absl::StrCat("HTTP ", res->status, " from ",
+                                               path, ": ", detail,
+                                               KeyHint(res->status)));
   }
   auto bytes = FromHex(hex);
   if (!bytes.ok()) return bytes.status();
@@ -340,7 +367,7 @@ absl::StatusOr<StateRecord> FetchStateRecord(const std::string& api,
 
 // Block `height`'s header and certificate, from the raw record of GET
 // /v1/blocks/{height}. NotFound while that block does not exist.
-absl::StatusOr<BlockRecord> FetchBlockRecord(const std::string& api,
+absl::StatusOr<BlockRecord> FetchBlockRecord(const HttpTarget& api,
                                              uint64_t height) {
   auto j = GetJson(api, absl::StrCat("/v1/blocks/", height));
   if (!j.ok()) return j.status();
@@ -374,7 +401,9 @@ int VerifyState(const Args& args, const Genesis& genesis,
   }
   const std::string& app = args.positional()[0];
   const std::string& key = args.positional()[1];
-  const std::string api = args.Get("api", kDefaultApi);
+  auto target = ApiTarget(args);
+  if (!target.ok()) return Fail(target.status());
+  const HttpTarget& api = *target;
   auto timeout = args.GetU64("timeout", 30);
   if (!timeout.ok()) return Fail(timeout.status());
 
@@ -430,7 +459,8 @@ int VerifyState(const Args& args, const Genesis& genesis,
 }  // namespace
 
 int VerifyCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv, {"api", "genesis", "timeout"}, {"state"});
+  auto args =
+      Args::Parse(argv, {"api", "api-key", "genesis", "timeout"}, {"state"});
   if (!args.ok()) return Fail(args.status());
   auto genesis_path = args->Require("genesis");
   if (!genesis_path.ok()) return Fail(genesis_path.status());
@@ -446,8 +476,9 @@ int VerifyCommand(const std::vector<std::string>& argv) {
   auto hash = HashFromHex(args->positional()[0]);
   if (!hash.ok()) return Fail(hash.status());
 
-  auto j = GetJson(args->Get("api", kDefaultApi),
-                   "/v1/txs/" + args->positional()[0]);
+  auto api = ApiTarget(*args);
+  if (!api.ok()) return Fail(api.status());
+  auto j = GetJson(*api, "/v1/txs/" + args->positional()[0]);
   if (!j.ok()) return Fail(j.status());
   std::string proof_hex;
   try {

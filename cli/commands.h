@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace consortia::cli {
 
@@ -22,6 +23,17 @@ int GetCommand(const std::vector<std::string>& args);
 int VerifyCommand(const std::vector<std::string>& args);
 int LocalnetCommand(const std::vector<std::string>& args,
                     const std::string& self);
+// `apikey create|list|expire|revoke|set-quota` and `audit verify`
+// (apikey.cc).
+int ApikeyCommand(const std::vector<std::string>& args);
+int AuditCommand(const std::vector<std::string>& args);
+
+// The local network's development API key: organisation "dev" in
+// `keys_path` and a key (scopes read, submit) whose secret is kept in
+// `secret_path` (mode 0600), created on first use and reused after (a new
+// one when the saved secret no longer matches the file). Returns the secret.
+absl::StatusOr<std::string> EnsureDevApiKey(const std::string& keys_path,
+                                            const std::string& secret_path);
 
 }  // namespace consortia::cli
 

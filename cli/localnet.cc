@@ -1,7 +1,11 @@
 // `consortia localnet`: validator nodes on 127.0.0.1 from the binaries next
 // to this one. First use creates DIR/genesis.json, DIR/nodeI/node_key.json
 // and DIR/client_key.json (with --validators N > 1 also DIR/nodeI/p2p_key.json
-// and DIR/peers.json); later uses reuse them and the data in DIR/nodeI/data.
+// and DIR/peers.json), and the API key file DIR/api_keys.json with a
+// development key (organisation "dev", scopes read and submit) whose secret
+// is kept in DIR/dev_api_key; later uses reuse them and the data in
+// DIR/nodeI/data. Each api checks keys (submissions need one; reads are
+// public) and writes its audit log to DIR/nodeI/audit.log.
 // Node i uses ports base-port + 100 * i + {1, 2, 3, 4 (consensus p2p),
 // 5 (mempool gossip, with several validators), 60..63 (metrics; 80..83 with
 // several validators)} and serves its API on api-port + i.
@@ -224,6 +228,11 @@ int LocalnetCommand(const std::vector<std::string>& argv,
         "--single-process runs one validator; use --validators 1"));
   }
   if (auto s = EnsureNetwork(dir, n, *base); !s.ok()) return Fail(s);
+  const std::string keys_file = dir + "/api_keys.json";
+  const std::string dev_key_file = dir + "/dev_api_key";
+  if (auto s = EnsureDevApiKey(keys_file, dev_key_file); !s.ok()) {
+    return Fail(s.status());
+  }
 
   std::error_code ec;
   fs::path exe = fs::canonical("/proc/self/exe", ec);
@@ -256,7 +265,9 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     const uint64_t node_api = *api_port + i;
     apis.push_back(
         HttpTarget{"127.0.0.1", static_cast<uint16_t>(node_api), ""});
-    const std::string api_flag = absl::StrCat("--api_port=", node_api);
+    const std::vector<std::string> api_flags = {
+        absl::StrCat("--api_port=", node_api), "--api_keys_file=" + keys_file,
+        "--api_audit_log=" + node_dir + "/audit.log"};
     std::vector<std::string> p2p_flags;
     // Mempool gossip, so that a tx sent to any node's API reaches every
     // proposer; the same key and peers file as consensus.
@@ -280,13 +291,13 @@ int LocalnetCommand(const std::vector<std::string>& argv,
       specs.push_back(std::move(spec));
     };
     if (args->Has("single-process")) {
-      add("consortia-node", m + 0, {api_flag});
+      add("consortia-node", m + 0, api_flags);
     } else {
       // Start order: storage, mempool, consensus, api.
       add("consortia-storage", m + 0, {});
       add("consortia-mempool", m + 1, gossip_flags);
       add("consortia-consensus", m + 2, p2p_flags);
-      add("consortia-api", m + 3, {api_flag});
+      add("consortia-api", m + 3, api_flags);
     }
   }
 
@@ -343,20 +354,30 @@ int LocalnetCommand(const std::vector<std::string>& argv,
                 static_cast<unsigned long long>(n),
                 static_cast<unsigned long long>(*api_port));
   }
+  const std::string cli = bin("consortia");
   std::printf(
       "\nConsortia local network is ready.\n"
       "  API:     %s\n"
-      "  Genesis: %s/genesis.json\n\n"
+      "  Genesis: %s/genesis.json\n"
+      "  API key: %s (organisation dev, scopes read and submit;\n"
+      "           submissions need a key, reads do not; more keys: %s apikey "
+      "--help)\n\n"
       "Try it (in another terminal):\n"
+      "  export CONSORTIA_API_KEY=$(cat %s)\n"
       "  %s submit --api %s --genesis %s/genesis.json --key "
       "%s/client_key.json --app kv --method set --wait hello world\n"
       "  curl %s/v1/state/kv/hello\n"
       "  curl %s/v1/blocks/latest\n"
-      "  %s verify --api %s --genesis %s/genesis.json <tx_hash>\n\n"
+      "  %s verify --api %s --genesis %s/genesis.json <tx_hash>\n"
+      "  (with curl: -H \"Authorization: Bearer $CONSORTIA_API_KEY\"; "
+      "docs/api.md)\n"
+      "  %s apikey list --file %s\n"
+      "  %s audit verify %s/node0/audit.log\n\n"
       "Ctrl-C stops every process.\n",
-      url.c_str(), dir.c_str(), bin("consortia").c_str(), url.c_str(),
-      dir.c_str(), dir.c_str(), url.c_str(), url.c_str(),
-      bin("consortia").c_str(), url.c_str(), dir.c_str());
+      url.c_str(), dir.c_str(), dev_key_file.c_str(), cli.c_str(),
+      dev_key_file.c_str(), cli.c_str(), url.c_str(), dir.c_str(), dir.c_str(),
+      url.c_str(), url.c_str(), cli.c_str(), url.c_str(), dir.c_str(),
+      cli.c_str(), keys_file.c_str(), cli.c_str(), dir.c_str());
   std::fflush(stdout);
 
   int code = 0;

@@ -17,7 +17,8 @@ Keys and genesis
                                                     overwrites FILE)
   genesis --chain-id ID --out FILE KEYFILE...       genesis with these validators
 
-Transactions and queries (--api URL, default http://127.0.0.1:26657)
+Transactions and queries (--api URL, default http://127.0.0.1:26657;
+--api-key KEY, default $CONSORTIA_API_KEY: sent as Authorization: Bearer KEY)
   submit  --genesis FILE --key FILE --app APP --method M [--valid-for N]
           [--nonce N] [--wait] [--dry-run] ARG...    build, sign and submit a tx
                                                     for the genesis's chain
@@ -27,6 +28,22 @@ Transactions and queries (--api URL, default http://127.0.0.1:26657)
   verify  --genesis FILE --state APP KEY [--timeout S]
                                                     check a state value (or its
                                                     absence) the same way
+
+API keys and the audit log (the api's --api_keys_file, --api_audit_log)
+  apikey set-quota --file F --org ORG [--requests-per-s N] [--requests-burst N]
+          [--tx-bytes-per-s N] [--tx-bytes-burst N]
+                                                    create an organisation (or
+                                                    change its quotas, per key)
+  apikey create --file F --org ORG --scopes read,submit [--expires WHEN]
+          [--label TEXT]                            new key; prints its secret
+                                                    once (WHEN: RFC 3339 time
+                                                    or 90d, 12h, 30m, 45s)
+  apikey list --file F                              organisations and keys
+  apikey expire --file F --id ID [--at WHEN]        expire a key (now)
+  apikey revoke --file F --id ID                    revoke a key
+  audit verify FILE                                 check an audit log's hash
+                                                    chain: OK, or the first
+                                                    bad line
 
 Local network
   localnet [--dir DIR] [--api-port N] [--base-port N] [--validators N]
@@ -88,6 +105,8 @@ int main(int argc, char** argv) {
   if (cmd == "get") return GetCommand(args);
   if (cmd == "verify") return VerifyCommand(args);
   if (cmd == "localnet") return LocalnetCommand(args, argv[0]);
+  if (cmd == "apikey") return ApikeyCommand(args);
+  if (cmd == "audit") return AuditCommand(args);
   std::fprintf(stderr, "consortia: unknown command '%s'\n\n%s", cmd.c_str(),
                kUsage);
   return 2;

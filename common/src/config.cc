@@ -262,7 +262,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 // The file is created with mode 0600 (it may hold a secret key); the data is
 // on disk, and the rename durable, before this returns OK.
-absl::Status WriteFileAtomic(const std::string& path, std::string_view data) {
+absl::Status WriteFileAtomic(const std::string& path, std::string_view data,
+                             int mode) {
   std::string tmp = path + ".tmpXXXXXX";
   int fd = mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0)
@@ -273,6 +274,9 @@ absl::Status WriteFileAtomic(const std::string& path, std::string_view data) {
     unlink(tmp.c_str());
     return ErrnoStatus(err, what, path);
   };
+  if (mode != 0600 && fchmod(fd, static_cast<mode_t>(mode)) != 0) {
+    return fail("cannot set the mode of");
+  }
   if (!WriteAll(fd, data)) return fail("cannot write");
   if (fsync(fd) != 0) return fail("cannot fsync");
   if (close(fd) != 0) {

@@ -72,6 +72,7 @@ absl::StatusOr<HttpResult> HttpCall(const HttpTarget& target,
   req.version(11);
   req.set(http::field::host, target.host);
   req.set(http::field::connection, "close");
+  for (const auto& [name, value] : target.headers) req.set(name, value);
   if (!body.empty() || method == "POST" || method == "PUT") {
     req.set(http::field::content_type, content_type);
     req.body() = body;

@@ -73,6 +73,12 @@ std::pair<int, std::string> RunCli(const TempDir& dir,
   return {code, ReadAll(log)};
 }
 
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
 TEST(CliLocalnetTest, QuickStartPathWorks) {
   TempDir dir;
   uint16_t base = PickBasePort();
@@ -114,10 +120,28 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
             std::string::npos)
       << xout;
 
-  auto [code, out] =
+  // Submissions need the development key that localnet made and printed.
+  EXPECT_NE(
+      ReadAll(dir.path() + "/localnet.log")
+          .find("export CONSORTIA_API_KEY=$(cat " + net + "/dev_api_key)"),
+      std::string::npos)
+      << ReadAll(dir.path() + "/localnet.log");
+  std::string dev_key = ReadAll(net + "/dev_api_key");
+  while (!dev_key.empty() && dev_key.back() == '\n') dev_key.pop_back();
+  ASSERT_EQ(dev_key.rfind("csk_", 0), 0u) << dev_key;
+  EXPECT_EQ(ModeOf(net + "/dev_api_key"), static_cast<mode_t>(0600));
+  auto [ncode, nout] =
       RunCli(dir, {"submit", "--api", api, "--genesis", net + "/genesis.json",
                    "--key", net + "/client_key.json", "--app", "kv", "--method",
-                   "set", "--wait", "greeting", "hello"});
+                   "set", "greeting", "nokey"});
+  EXPECT_EQ(ncode, 1) << nout;
+  EXPECT_NE(nout.find("api-key-missing"), std::string::npos) << nout;
+  EXPECT_NE(nout.find("--api-key"), std::string::npos) << nout;
+
+  auto [code, out] = RunCli(
+      dir, {"submit", "--api", api, "--api-key", dev_key, "--genesis",
+            net + "/genesis.json", "--key", net + "/client_key.json", "--app",
+            "kv", "--method", "set", "--wait", "greeting", "hello"});
   ASSERT_EQ(code, 0) << out;
   // The first line is the submit answer with the tx hash.
   nlohmann::json first =
@@ -145,6 +169,13 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   ASSERT_EQ(gcode, 0) << gout;
   EXPECT_NE(gout.find("\"hello\""), std::string::npos) << gout;
 
+  // The submissions are in node 0's audit log, whose chain is intact.
+  auto [acode, aout] =
+      RunCli(dir, {"audit", "verify", net + "/node0/audit.log"});
+  EXPECT_EQ(acode, 0) << aout;
+  EXPECT_NE(aout.find("OK: "), std::string::npos) << aout;
+  EXPECT_NE(ReadAll(net + "/node0/audit.log").find(hash), std::string::npos);
+
   // Bad usage is exit code 2 with a message.
   auto [ucode, uout] =
       RunCli(dir, {"submit", "--api", api, "--genesis", net + "/genesis.json"});
@@ -157,12 +188,6 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << ReadAll(dir.path() + "/localnet.log");
-}
-
-mode_t ModeOf(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return 0;
-  return st.st_mode & 07777;
 }
 
 // Keys on the client side, without a node: keygen writes 0600 and never

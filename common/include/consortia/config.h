@@ -54,8 +54,10 @@ void WaitForTerminationSignal();
 
 // Reads a whole file. NotFound / PermissionDenied / Internal with the path.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
-// Writes atomically (temporary file, fsync, rename).
-absl::Status WriteFileAtomic(const std::string& path, std::string_view data);
+// Writes atomically (temporary file, fsync, rename); the file gets `mode`
+// (0600 unless given).
+absl::Status WriteFileAtomic(const std::string& path, std::string_view data,
+                             int mode = 0600);
 
 // The node's signing key file: {"crypto_suite":..., "public_key": hex,
 // "secret_key": hex}.

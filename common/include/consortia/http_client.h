@@ -5,6 +5,8 @@
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -22,6 +24,9 @@ struct HttpTarget {
   std::string host;
   uint16_t port = 0;
   std::string base_path;  // "" or "/prefix"
+  // Header fields sent with every request to this target (the CLI's
+  // {"Authorization", "Bearer <api key>"}).
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 // Parses "http://host:port[/path]". InvalidArgument otherwise (https is not

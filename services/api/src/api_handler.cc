@@ -59,6 +59,7 @@ class Call {
         log_limiter_(log_limiter) {}
 
   const std::string& trace() const { return trace_; }
+  const std::string& client() const { return client_; }
   void set_route(const char* route) { route_ = route; }
   void set_quiet() { quiet_ = true; }
   // The answer sheds load (a full queue): logged like a 4xx, rate-limited.
@@ -187,12 +188,50 @@ std::optional<uint64_t> NumberParam(const Query& query, const char* name,
 // --------------------------------------------------------------- handlers
 // Each answers through call->Finish exactly once.
 
+// Answers a submission: through the audit log when there is one (the
+// answer leaves once its line is on disk, src/audit_log.h), else at once.
+void FinishSubmit(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
+                  const std::optional<Caller>& caller,
+                  std::vector<std::string> tx_hashes, HttpResponse r,
+                  std::string log_detail = "") {
+  if (deps.audit == nullptr) {
+    call->Finish(std::move(r), log_detail);
+    return;
+  }
+  AuditRecord rec;
+  rec.time = deps.clock();
+  if (caller.has_value()) {
+    rec.org = caller->org;
+    rec.key_id = caller->key_id;
+  }
+  rec.client = call->client();
+  rec.route = "POST /v1/txs";
+  rec.tx_hashes = std::move(tx_hashes);
+  rec.status = r.status;
+  rec.outcome = OutcomeOf(r);
+  rec.trace = call->trace();
+  deps.audit->Append(rec, [call, r = std::move(r),
+                           log_detail = std::move(log_detail)]() mutable {
+    Guarded(call, [&] { call->Finish(std::move(r), log_detail); });
+  });
+}
+
 void Submit(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
-            const std::string& body) {
+            const std::string& body, std::optional<Caller> caller) {
+  if (deps.audit != nullptr && !deps.audit->Accepting()) {
+    // Not sent to the mempool unlogged.
+    deps.metrics->AuditUnavailable();
+    call->set_shed();
+    call->Finish(ApiProblem(ApiError::kAuditUnavailable,
+                            "the audit log cannot take the submission; retry "
+                            "later"));
+    return;
+  }
   // One encoding serves the size check, the hash and the mempool.
   absl::StatusOr<EncodedTx> tx = EncodeTxFromJson(body, *deps.suite);
   if (!tx.ok()) {
-    call->Finish(
+    FinishSubmit(
+        deps, call, caller, {},
         ApiProblem(ApiError::kInvalidTx, std::string(tx.status().message())));
     return;
   }
@@ -200,18 +239,21 @@ void Submit(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   std::string hash_hex = ToHex(ByteView(hash));
   ApiMetrics* metrics = deps.metrics;
   deps.batcher->Add(
-      std::move(tx->raw), [call, hash, hash_hex = std::move(hash_hex),
-                           metrics](absl::StatusOr<SubmitResult> result) {
+      std::move(tx->raw), [&deps, call, caller = std::move(caller), hash,
+                      hash_hex = std::move(hash_hex),
+                      metrics](absl::StatusOr<SubmitResult> result) {
         Guarded(call, [&] {
           if (absl::IsResourceExhausted(result.status())) {
             call->set_shed();
-            call->Finish(ApiProblem(ApiError::kSubmitQueueFull,
+            FinishSubmit(deps, call, caller, {hash_hex},
+                         ApiProblem(ApiError::kSubmitQueueFull,
                                     std::string(result.status().message())));
             return;
           }
           if (!result.ok()) {
             metrics->UpstreamError("mempool");
-            call->Finish(UpstreamProblem(result.status(), "mempool"),
+            FinishSubmit(deps, call, caller, {hash_hex},
+                         UpstreamProblem(result.status(), "mempool"),
                          result.status().ToString());
             return;
           }
@@ -219,7 +261,8 @@ void Submit(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
             spdlog::warn("api: mempool hashed tx {} as {} trace={}", hash_hex,
                          ToHex(ByteView(result->tx_hash)), call->trace());
           }
-          call->Finish(AdmissionResponse(*result, hash_hex), result->detail);
+          FinishSubmit(deps, call, caller, {hash_hex},
+                       AdmissionResponse(*result, hash_hex), result->detail);
         });
       });
 }
@@ -480,6 +523,25 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
       call->Finish(std::move(r));
       return;
     }
+    // API keys and quotas (src/access.cc); /healthz and /readyz stay open.
+    std::optional<Caller> caller;
+    if (deps_.access != nullptr && match->id != RouteId::kHealthz &&
+        match->id != RouteId::kReadyz) {
+      const bool submit = match->id == RouteId::kSubmit;
+      Access access = deps_.access->Check(req, submit);
+      if (!access.allowed) {
+        if (access.refusal.status == 429) call->set_shed();
+        // An identified caller's refused submission is audited too.
+        if (submit && access.caller.has_value() && deps_.audit != nullptr) {
+          FinishSubmit(deps_, call, access.caller, {},
+                       std::move(access.refusal));
+        } else {
+          call->Finish(std::move(access.refusal));
+        }
+        return;
+      }
+      caller = std::move(access.caller);
+    }
     switch (match->id) {
       case RouteId::kHealthz:
         call->Finish(JsonOk(R"({"status":"ok"})"));
@@ -493,7 +555,7 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
         }
         return;
       case RouteId::kSubmit:
-        Submit(deps_, call, req.body);
+        Submit(deps_, call, req.body, std::move(caller));
         return;
       case RouteId::kGetTx:
         GetTx(deps_, call, parts[2]);

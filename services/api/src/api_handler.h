@@ -9,7 +9,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/clock.h"
+#include "access.h"
 #include "api_metrics.h"
+#include "audit_log.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/http_server.h"
 #include "consortia/service_api.h"
@@ -35,6 +38,13 @@ struct ApiHandlerDeps {
   // True when both upstreams answered recently; `readiness` says why not.
   std::function<bool()> ready;
   std::function<std::string()> readiness;
+  // API keys and quotas: every route but /healthz and /readyz asks it.
+  const AccessControl* access = nullptr;
+  // When set, every submission of an identified caller (or of anyone, when
+  // the api checks no keys) is written to it before it is answered.
+  AuditLog* audit = nullptr;
+  // The time of audit records.
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
   // Set by ApiHandler::Stop; shared with the queued tasks.
   std::shared_ptr<std::atomic<bool>> stopping =
       std::make_shared<std::atomic<bool>>(false);

@@ -34,6 +34,22 @@ ApiMetrics::ApiMetrics(MetricsRegistry* registry) : registry_(registry) {
   log_suppressed_ =
       registry_->GetCounter("consortia_api_log_lines_suppressed_total",
                             "Log lines held back by the per-client log limit.");
+  const char* reloads_help = "Reloads of the API key file, by result.";
+  reloads_ok_ = registry_->GetCounter("consortia_api_key_file_reloads_total",
+                                      reloads_help, {{"result", "ok"}});
+  reloads_failed_ =
+      registry_->GetCounter("consortia_api_key_file_reloads_total",
+                            reloads_help, {{"result", "failed"}});
+  keys_ = registry_->GetGauge("consortia_api_keys",
+                              "API keys in the key file in force.");
+  audit_lines_ = registry_->GetCounter("consortia_api_audit_lines_total",
+                                       "Audit log lines written (durable).");
+  audit_write_errors_ =
+      registry_->GetCounter("consortia_api_audit_write_errors_total",
+                            "Audit log lines that could not be written.");
+  audit_unavailable_ = registry_->GetCounter(
+      "consortia_api_audit_unavailable_total",
+      "Submissions refused 503 because the audit log could not take them.");
 }
 
 void ApiMetrics::Request(const std::string& route, int code, double seconds) {
@@ -144,5 +160,62 @@ void ApiMetrics::UpstreamError(const std::string& service) {
   }
   c.Inc();
 }
+
+}  // namespace consortia::api
+
+namespace consortia::api {
+
+void ApiMetrics::AuthFailure(const char* kind) {
+  if (registry_ == nullptr) return;
+  Counter c;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = auth_failures_.find(kind);
+    if (it == auth_failures_.end()) {
+      it = auth_failures_
+               .emplace(kind, registry_->GetCounter(
+                                  "consortia_api_auth_failures_total",
+                                  "Requests refused for their API key, by "
+                                  "kind.",
+                                  {{"kind", kind}}))
+               .first;
+    }
+    c = it->second;
+  }
+  c.Inc();
+}
+
+void ApiMetrics::QuotaRefused(const std::string& org, const char* quota) {
+  if (registry_ == nullptr) return;
+  Counter c;
+  {
+    absl::MutexLock l(&mu_);
+    auto key = std::make_pair(org, std::string(quota));
+    auto it = quota_refusals_.find(key);
+    if (it == quota_refusals_.end()) {
+      it = quota_refusals_
+               .emplace(key, registry_->GetCounter(
+                                 "consortia_api_quota_refusals_total",
+                                 "Requests answered 429 quota-exceeded, by "
+                                 "organisation and quota.",
+                                 {{"org", org}, {"quota", quota}}))
+               .first;
+    }
+    c = it->second;
+  }
+  c.Inc();
+}
+
+void ApiMetrics::KeyFileReload(bool ok) {
+  (ok ? reloads_ok_ : reloads_failed_).Inc();
+}
+void ApiMetrics::KeysLoaded(size_t n) { keys_.Set(static_cast<double>(n)); }
+void ApiMetrics::AuditLines(size_t n) {
+  audit_lines_.Inc(static_cast<double>(n));
+}
+void ApiMetrics::AuditWriteError(size_t lines) {
+  audit_write_errors_.Inc(static_cast<double>(lines));
+}
+void ApiMetrics::AuditUnavailable() { audit_unavailable_.Inc(); }
 
 }  // namespace consortia::api

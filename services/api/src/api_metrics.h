@@ -46,6 +46,23 @@ class ApiMetrics {
   // Log lines held back by the per-client log limit.
   void LogLinesSuppressed(uint64_t n);
 
+  // API keys, quotas and the audit log (src/auth.h, quota.h, audit_log.h).
+  // A request refused for its key: kind "missing", "unknown", "revoked",
+  // "expired" or "scope" (auth_failures_total{kind}).
+  void AuthFailure(const char* kind);
+  // A request answered 429 quota-exceeded: the key's organisation and the
+  // quota ("requests" or "tx_bytes") (quota_refusals_total{org,quota}).
+  void QuotaRefused(const std::string& org, const char* quota);
+  // A reload of the key file after it changed (key_file_reloads_total
+  // {result="ok"|"failed"}), and the keys now in force (keys).
+  void KeyFileReload(bool ok);
+  void KeysLoaded(size_t n);
+  // Audit lines made durable, lines that could not be written, and
+  // submissions refused 503 audit-unavailable.
+  void AuditLines(size_t n);
+  void AuditWriteError(size_t lines);
+  void AuditUnavailable();
+
  private:
   Counter LabelledCounter(std::map<std::string, Counter>* cache,
                           const char* name, const char* help,
@@ -60,12 +77,21 @@ class ApiMetrics {
   Counter submit_queue_full_;
   Counter dropped_closed_;
   Counter log_suppressed_;
+  Counter reloads_ok_;
+  Counter reloads_failed_;
+  Gauge keys_;
+  Counter audit_lines_;
+  Counter audit_write_errors_;
+  Counter audit_unavailable_;
   absl::Mutex mu_;
   std::map<std::pair<std::string, int>, Counter> requests_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Histogram> durations_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Counter> upstream_errors_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Counter> refused_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Counter> cut_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Counter> auth_failures_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, Counter> quota_refusals_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace consortia::api

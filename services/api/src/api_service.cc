@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -15,8 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "access.h"
 #include "api_handler.h"
 #include "api_metrics.h"
+#include "audit_log.h"
+#include "auth.h"
 #include "consortia/bus.h"
 #include "consortia/bus_metrics.h"
 #include "consortia/crypto_suite.h"
@@ -24,6 +28,7 @@
 #include "consortia/http_server.h"
 #include "consortia/thread_pool.h"
 #include "log_limiter.h"
+#include "quota.h"
 #include "spdlog/spdlog.h"
 #include "submit_batcher.h"
 
@@ -142,11 +147,16 @@ class ApiServiceImpl : public ApiService {
     // No new requests; pending Respond callables become no-ops.
     http_.reset();
     prober_.reset();
+    key_watcher_.reset();
     // Queued queries answer at once (to nobody), then the upstream clients.
     if (handler_ != nullptr) handler_->Stop();
     query_pool_.reset();
     batcher_.reset();
+    // After the batcher, whose answers go through it: writes what is queued.
+    audit_.reset();
     handler_.reset();
+    access_.reset();
+    authenticator_.reset();
     state_remote_.reset();
     chain_remote_.reset();
     mempool_remote_.reset();
@@ -201,10 +211,14 @@ class ApiServiceImpl : public ApiService {
         probe_chain != nullptr ? probe_chain : chain, opts.probe_interval,
         opts.probe_valid_for, &metrics_);
 
+    if (absl::Status st = StartAccess(opts); !st.ok()) return st;
+
     ApiHandlerDeps deps;
     deps.suite = suite_;
     deps.chain = chain;
     deps.state = state;
+    deps.access = access_.get();
+    deps.audit = audit_.get();
     deps.batcher = batcher_.get();
     deps.query_pool = query_pool_.get();
     deps.metrics = &metrics_;
@@ -246,6 +260,46 @@ class ApiServiceImpl : public ApiService {
     return absl::OkStatus();
   }
 
+  // API keys (with the watcher that reloads them), quotas, the audit log.
+  absl::Status StartAccess(const ApiOptions& opts) {
+    if (!opts.keys_file.empty()) {
+      absl::StatusOr<std::unique_ptr<KeyFileWatcher>> watcher =
+          KeyFileWatcher::Start(
+              opts.keys_file, opts.keys_poll_interval,
+              [this](const ApiKeyFile& file) {
+                if (authenticator_ == nullptr) {
+                  authenticator_ = std::make_unique<Authenticator>(file);
+                } else {
+                  authenticator_->Replace(file);
+                }
+                std::set<std::string> ids;
+                for (const ApiKeyEntry& k : file.keys) ids.insert(k.id);
+                quotas_.Retain(ids);
+              },
+              &metrics_);
+      if (!watcher.ok()) {
+        return absl::Status(
+            watcher.status().code(),
+            absl::StrCat("--api_keys_file: ", watcher.status().message()));
+      }
+      key_watcher_ = *std::move(watcher);
+    }
+    access_ = std::make_unique<AccessControl>(authenticator_.get(), &quotas_,
+                                              opts.reads_need_key, &metrics_,
+                                              [] { return absl::Now(); });
+    if (!opts.audit_log.empty()) {
+      absl::StatusOr<std::unique_ptr<AuditLog>> audit =
+          AuditLog::Open(opts.audit_log, opts.audit_queue_max, &metrics_);
+      if (!audit.ok()) {
+        return absl::Status(
+            audit.status().code(),
+            absl::StrCat("--api_audit_log: ", audit.status().message()));
+      }
+      audit_ = *std::move(audit);
+    }
+    return absl::OkStatus();
+  }
+
   bool Ready() const override { return prober_ != nullptr && prober_->Ready(); }
   uint16_t port() const override {
     return http_ != nullptr ? http_->port() : 0;
@@ -269,6 +323,11 @@ class ApiServiceImpl : public ApiService {
   std::unique_ptr<ThreadPool> query_pool_;
   std::unique_ptr<LogLimiter> log_limiter_;
   std::unique_ptr<Prober> prober_;
+  QuotaLimiter quotas_;
+  std::unique_ptr<Authenticator> authenticator_;
+  std::unique_ptr<KeyFileWatcher> key_watcher_;
+  std::unique_ptr<AccessControl> access_;
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<ApiHandler> handler_;
   std::unique_ptr<HttpServer> http_;
 };

@@ -71,6 +71,20 @@ CONSORTIA_OPTION(
     "api", int64_t, api_log_interval_s, 60, 1, 3600,
     "Seconds of the per-client log interval (api_log_lines_per_client).");
 
+CONSORTIA_OPTION_UNBOUNDED(
+    "api", std::string, api_keys_file, "",
+    "API key file (organisations, quotas, hashed keys; written by `consortia "
+    "apikey`), re-read when it changes; empty = no keys: every route is "
+    "open.");
+CONSORTIA_OPTION_UNBOUNDED(
+    "api", bool, api_reads_need_key, false,
+    "Reads need an API key with scope read as well (needs --api_keys_file; "
+    "submissions always need one with scope submit).");
+CONSORTIA_OPTION_UNBOUNDED(
+    "api", std::string, api_audit_log, "",
+    "Audit log: one hash-chained JSON line per submission, on disk before "
+    "the answer (one file per api process); empty = none.");
+
 namespace consortia::api {
 namespace {
 
@@ -109,6 +123,9 @@ ApiOptions ApiOptions::FromFlags() {
   o.idle_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_api_idle_timeout_ms));
   o.log_lines_per_client = absl::GetFlag(FLAGS_api_log_lines_per_client);
   o.log_interval = absl::Seconds(absl::GetFlag(FLAGS_api_log_interval_s));
+  o.keys_file = absl::GetFlag(FLAGS_api_keys_file);
+  o.reads_need_key = absl::GetFlag(FLAGS_api_reads_need_key);
+  o.audit_log = absl::GetFlag(FLAGS_api_audit_log);
   return o;
 }
 
@@ -166,6 +183,14 @@ absl::Status ApiOptions::Validate() const {
                              absl::ToInt64Seconds(log_interval)),
        }) {
     if (!s.ok()) return s;
+  }
+  if (reads_need_key && keys_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--api_reads_need_key needs --api_keys_file");
+  }
+  if (keys_poll_interval <= absl::ZeroDuration() || audit_queue_max < 1) {
+    return absl::InvalidArgumentError(
+        "keys_poll_interval must be positive and audit_queue_max at least 1");
   }
   if (probe_interval <= absl::ZeroDuration() ||
       probe_valid_for < probe_interval) {

@@ -15,7 +15,15 @@ struct Mapping {
   const char* slug;  // problem type = kProblemBase + slug
   const char* title;
   bool retry_after;  // add Retry-After: 1
+  // The WWW-Authenticate header (RFC 6750) when not null.
+  const char* www_authenticate = nullptr;
 };
+
+constexpr char kBearer[] = "Bearer realm=\"consortia\"";
+constexpr char kBearerInvalid[] =
+    "Bearer realm=\"consortia\", error=\"invalid_token\"";
+constexpr char kBearerScope[] =
+    "Bearer realm=\"consortia\", error=\"insufficient_scope\"";
 
 Mapping AdmissionMapping(Admission a) {
   switch (a) {
@@ -74,6 +82,21 @@ Mapping ErrorMapping(ApiError e) {
       return {429, "submit-queue-full", "Too many submissions waiting", true};
     case ApiError::kInternal:
       return {500, "internal", "Internal error", false};
+    case ApiError::kApiKeyMissing:
+      return {401, "api-key-missing", "API key required", false, kBearer};
+    case ApiError::kApiKeyUnknown:
+      return {401, "api-key-unknown", "Unknown API key", false, kBearerInvalid};
+    case ApiError::kApiKeyRevoked:
+      return {403, "api-key-revoked", "API key revoked", false};
+    case ApiError::kApiKeyExpired:
+      return {403, "api-key-expired", "API key expired", false};
+    case ApiError::kInsufficientScope:
+      return {403, "insufficient-scope", "API key lacks the scope", false,
+              kBearerScope};
+    case ApiError::kQuotaExceeded:
+      return {429, "quota-exceeded", "Quota exceeded", true};
+    case ApiError::kAuditUnavailable:
+      return {503, "audit-unavailable", "Audit log unavailable", true};
   }
   return {500, "internal", "Internal error", false};
 }
@@ -82,6 +105,9 @@ HttpResponse FromMapping(const Mapping& m, std::string detail) {
   HttpResponse r = Problem(m.status, absl::StrCat(kProblemBase, m.slug),
                            m.title, std::move(detail));
   if (m.retry_after) r.headers.emplace_back("Retry-After", "1");
+  if (m.www_authenticate != nullptr) {
+    r.headers.emplace_back("WWW-Authenticate", m.www_authenticate);
+  }
   return r;
 }
 
@@ -117,6 +143,25 @@ int ApiErrorHttpStatus(ApiError e) { return ErrorMapping(e).status; }
 
 HttpResponse ApiProblem(ApiError e, std::string detail) {
   return FromMapping(ErrorMapping(e), std::move(detail));
+}
+
+HttpResponse QuotaProblem(int64_t retry_after_s, std::string detail) {
+  Mapping m = ErrorMapping(ApiError::kQuotaExceeded);
+  m.retry_after = false;
+  HttpResponse r = FromMapping(m, std::move(detail));
+  r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+  return r;
+}
+
+std::string OutcomeOf(const HttpResponse& r) {
+  if (r.status == 202) return "accepted";
+  if (r.status == 200) return "already-pending";
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  std::string type = j.is_object() ? j.value("type", "") : "";
+  if (type.rfind(kProblemBase, 0) == 0) {
+    return type.substr(sizeof(kProblemBase) - 1);
+  }
+  return std::to_string(r.status);
 }
 
 bool IsUpstreamOutage(const absl::Status& s) {

@@ -4,6 +4,7 @@
 #ifndef CONSORTIA_API_PROBLEM_H_
 #define CONSORTIA_API_PROBLEM_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,15 @@ enum class ApiError {
   kOverloaded,           // 503 + Retry-After: the query queue is full
   kSubmitQueueFull,      // 429 + Retry-After: the submit queue is full
   kInternal,             // 500: anything else; logged with the trace id
+  // API keys (src/auth.h): 401 + WWW-Authenticate: Bearer for the first
+  // two, 403 for the others.
+  kApiKeyMissing,      // 401: the route needs a key, none was presented
+  kApiKeyUnknown,      // 401: not a key of the key file
+  kApiKeyRevoked,      // 403
+  kApiKeyExpired,      // 403
+  kInsufficientScope,  // 403: the key lacks the route's scope
+  kQuotaExceeded,      // 429 + Retry-After: use QuotaProblem for the wait
+  kAuditUnavailable,   // 503 + Retry-After: the audit log cannot be written
 };
 
 // The HTTP status of a mempool verdict: 202 kAccepted, 200 kAlreadyPending,
@@ -46,6 +56,11 @@ HttpResponse AdmissionResponse(const SubmitResult& result,
 
 int ApiErrorHttpStatus(ApiError e);
 HttpResponse ApiProblem(ApiError e, std::string detail);
+// 429 quota-exceeded with Retry-After: `retry_after_s` (whole seconds).
+HttpResponse QuotaProblem(int64_t retry_after_s, std::string detail);
+// The slug of an answer's problem type ("bad-signature"); for a success
+// "accepted" (202) or "already-pending" (200) (the audit log's outcome).
+std::string OutcomeOf(const HttpResponse& r);
 
 // The answer to a failed call to an upstream service: DeadlineExceeded and
 // Unavailable are 503 upstream-unavailable with Retry-After: 1 (the client

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <memory>
@@ -23,6 +25,9 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
+#include "consortia/api_keys.h"
+#include "consortia/audit_chain.h"
+#include "consortia/config.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/merkle.h"
 #include "consortia/service_api.h"
@@ -1289,6 +1294,285 @@ TEST(ApiServiceStartTest, UnknownCryptoSuiteIsInvalidArgument) {
   opts.port = 0;
   auto s = ApiService::StartWith(opts, g, &m, &c, &q, reg);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// ----------------------------------------- API keys, quotas, audit (issue 13)
+
+struct KeyedReply : Reply {
+  std::string www_authenticate;
+};
+
+// A request with `Authorization: Bearer <key>` (none when key is empty).
+KeyedReply KeyedRequest(uint16_t port, http::verb verb,
+                        const std::string& target, const std::string& key,
+                        const std::string& body = "") {
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  http::request<http::string_body> req(verb, target, 11);
+  req.set(http::field::host, "127.0.0.1");
+  if (!key.empty()) req.set(http::field::authorization, "Bearer " + key);
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(s, req);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(s, buf, res);
+  KeyedReply r;
+  r.status = res.result_int();
+  r.content_type = std::string(res[http::field::content_type]);
+  r.retry_after = std::string(res[http::field::retry_after]);
+  r.www_authenticate = std::string(res[http::field::www_authenticate]);
+  r.body = res.body();
+  return r;
+}
+
+class ApiKeysTest : public ApiServiceTest {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/api_keys_testXXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    file_.organisations.push_back(ApiOrganisation{"acme", OrgQuotas{}});
+    // A tiny quota: one request, then one per 1000 s.
+    file_.organisations.push_back(
+        ApiOrganisation{"tiny", OrgQuotas{0.001, 1, 1e6, 1 << 20}});
+    submitter_ = AddKey("acme", {ApiScope::kSubmit});
+    reader_ = AddKey("acme", {ApiScope::kRead});
+    revoked_ = AddKey("acme", {ApiScope::kSubmit});
+    file_.keys.back().revoked = true;
+    file_.keys.back().revoked_at = absl::Now();
+    expired_ = AddKey("acme", {ApiScope::kSubmit});
+    file_.keys.back().expires_at = absl::Now() - absl::Seconds(1);
+    tiny_ = AddKey("tiny", {ApiScope::kSubmit, ApiScope::kRead});
+    WriteKeys();
+  }
+  void TearDown() override {
+    ApiServiceTest::TearDown();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string AddKey(const std::string& org, std::vector<ApiScope> scopes) {
+    std::vector<std::string> ids;
+    for (const ApiKeyEntry& k : file_.keys) ids.push_back(k.id);
+    NewApiKey k = GenerateApiKey(ids);
+    ApiKeyEntry e;
+    e.id = k.id;
+    e.org = org;
+    e.sha256 = ApiKeySecretHash(k.secret);
+    e.scopes = std::move(scopes);
+    e.created = absl::Now();
+    file_.keys.push_back(e);
+    return k.secret;
+  }
+  void WriteKeys() {
+    ASSERT_TRUE(WriteFileAtomic(keys_path(), ApiKeyFileToJson(file_)).ok());
+  }
+  std::string keys_path() const { return dir_ + "/keys.json"; }
+  std::string audit_path() const { return dir_ + "/audit.log"; }
+
+  ApiOptions KeyedOptions() {
+    ApiOptions o;
+    o.keys_file = keys_path();
+    o.keys_poll_interval = absl::Milliseconds(10);
+    o.audit_log = audit_path();
+    return o;
+  }
+
+  KeyedReply Submit(const std::string& key, uint64_t nonce) {
+    return KeyedRequest(port_, http::verb::post, "/v1/txs", key,
+                        TxToJson(SignedTx(nonce)));
+  }
+
+  std::string dir_;
+  ApiKeyFile file_;
+  std::string submitter_, reader_, revoked_, expired_, tiny_;
+};
+
+TEST_F(ApiKeysTest, EachKeyRefusalHasItsStatusAndProblemType) {
+  StartApi(KeyedOptions());
+  KeyedReply r = Submit("", 1);
+  ExpectProblem(r, 401, P("api-key-missing"));
+  EXPECT_EQ(r.www_authenticate, "Bearer realm=\"consortia\"");
+  r = Submit("csk_0123456789ab_" + std::string(64, '0'), 2);
+  ExpectProblem(r, 401, P("api-key-unknown"));
+  EXPECT_NE(r.www_authenticate.find("invalid_token"), std::string::npos);
+  ExpectProblem(Submit(revoked_, 3), 403, P("api-key-revoked"));
+  ExpectProblem(Submit(expired_, 4), 403, P("api-key-expired"));
+  r = Submit(reader_, 5);
+  ExpectProblem(r, 403, P("insufficient-scope"));
+  EXPECT_NE(r.www_authenticate.find("insufficient_scope"), std::string::npos);
+  // None of them reached the mempool; the right key does.
+  EXPECT_TRUE(mempool_.batches().empty());
+  EXPECT_EQ(Submit(submitter_, 6).status, 202);
+  EXPECT_EQ(mempool_.batches().size(), 1u);
+
+  // Reads stay public, and a known key may read; /healthz and /readyz are
+  // open.
+  EXPECT_EQ(Get(port_, "/v1/blocks/latest").status, 404);
+  EXPECT_EQ(
+      KeyedRequest(port_, http::verb::get, "/v1/blocks/latest", reader_).status,
+      404);
+  EXPECT_EQ(Get(port_, "/healthz").status, 200);
+  EXPECT_NE(Get(port_, "/readyz").status, 401);
+  for (const char* kind :
+       {"missing", "unknown", "revoked", "expired", "scope"}) {
+    EXPECT_TRUE(MetricsContain(
+        std::string("consortia_api_auth_failures_total{kind=\"") + kind +
+        "\"} 1"))
+        << kind << "\n"
+        << registry_.Serialize();
+  }
+}
+
+TEST_F(ApiKeysTest, ReadsNeedAKeyWhenConfigured) {
+  ApiOptions o = KeyedOptions();
+  o.reads_need_key = true;
+  StartApi(o);
+  ExpectProblem(KeyedRequest(port_, http::verb::get, "/v1/blocks/latest", ""),
+                401, P("api-key-missing"));
+  ExpectProblem(
+      KeyedRequest(port_, http::verb::get, "/v1/blocks/latest", submitter_),
+      403, P("insufficient-scope"));
+  EXPECT_EQ(
+      KeyedRequest(port_, http::verb::get, "/v1/blocks/latest", reader_).status,
+      404);
+  EXPECT_EQ(Get(port_, "/healthz").status, 200);
+}
+
+TEST_F(ApiKeysTest, OverQuotaIs429WithRetryAfterForThatKeyOnly) {
+  StartApi(KeyedOptions());
+  EXPECT_EQ(Submit(tiny_, 1).status, 202);
+  KeyedReply r = Submit(tiny_, 2);
+  ExpectProblem(r, 429, P("quota-exceeded"));
+  // 1 token per 1000 s, just spent: about 1000 s (rounded up).
+  int64_t retry = std::stoll(r.retry_after);
+  EXPECT_GE(retry, 990);
+  EXPECT_LE(retry, 1000);
+  // Reads with the key count against the same quota.
+  ExpectProblem(
+      KeyedRequest(port_, http::verb::get, "/v1/blocks/latest", tiny_), 429,
+      P("quota-exceeded"));
+  // Another organisation's key is not affected.
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(Submit(submitter_, 10 + i).status, 202);
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_quota_refusals_total{org=\"tiny\",quota=\"requests\"} 2"))
+      << registry_.Serialize();
+}
+
+TEST_F(ApiKeysTest, KeyFileChangesApplyWithoutARestart) {
+  StartApi(KeyedOptions());
+  const std::string added = AddKey("acme", {ApiScope::kSubmit});
+  ExpectProblem(Submit(added, 1), 401, P("api-key-unknown"));
+  WriteKeys();
+  EXPECT_TRUE(Eventually([&] { return Submit(added, 2).status == 202; }));
+  // Revoked in the file: refused from the next poll on.
+  file_.FindKey(*ApiKeyIdOf(added))->revoked = true;
+  file_.FindKey(*ApiKeyIdOf(added))->revoked_at = absl::Now();
+  WriteKeys();
+  EXPECT_TRUE(Eventually([&] { return Submit(added, 3).status == 403; }));
+  // A broken file keeps the keys in force.
+  ASSERT_TRUE(WriteFileAtomic(keys_path(), "{\"version\":1,").ok());
+  EXPECT_TRUE(Eventually([&] {
+    return MetricsContain(
+        "consortia_api_key_file_reloads_total{result=\"failed\"} 1");
+  }));
+  EXPECT_EQ(Submit(submitter_, 4).status, 202);
+  ExpectProblem(Submit(added, 5), 403, P("api-key-revoked"));
+  EXPECT_TRUE(
+      MetricsContain("consortia_api_key_file_reloads_total{result=\"ok\"} 2"));
+}
+
+TEST_F(ApiKeysTest, EverySubmissionOfAKnownKeyIsAudited) {
+  StartApi(KeyedOptions());
+  Transaction tx = SignedTx(1);
+  ASSERT_EQ(
+      KeyedRequest(port_, http::verb::post, "/v1/txs", submitter_, TxToJson(tx))
+          .status,
+      202);
+  mempool_.SetSubmitCode(Admission::kBadSignature);
+  EXPECT_EQ(Submit(submitter_, 2).status, 422);
+  EXPECT_EQ(
+      KeyedRequest(port_, http::verb::post, "/v1/txs", submitter_, "{not json")
+          .status,
+      400);
+  EXPECT_EQ(Submit(revoked_, 3).status, 403);
+  EXPECT_EQ(Submit(tiny_, 4).status, 422);
+  EXPECT_EQ(Submit(tiny_, 5).status, 429);
+  // Not audited: nobody identified.
+  EXPECT_EQ(Submit("", 6).status, 401);
+  EXPECT_EQ(Submit("csk_abc_def", 7).status, 401);
+  api_.reset();  // every line written
+
+  absl::StatusOr<AuditReport> report = VerifyAuditLogFile(audit_path());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->reason;
+  ASSERT_EQ(report->lines, 6u);
+  std::ifstream in(audit_path());
+  std::vector<Json> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(Json::parse(line));
+  auto id = [](const std::string& secret) {
+    return std::string(*ApiKeyIdOf(secret));
+  };
+  EXPECT_EQ(lines[0]["org"], "acme");
+  EXPECT_EQ(lines[0]["key_id"], id(submitter_));
+  EXPECT_EQ(lines[0]["outcome"], "accepted");
+  EXPECT_EQ(lines[0]["status"], 202);
+  EXPECT_EQ(lines[0]["tx_hashes"],
+            Json::array({Hex(TxHash(Ed25519Sha256(), tx))}));
+  EXPECT_EQ(lines[0]["route"], "POST /v1/txs");
+  EXPECT_EQ(lines[1]["outcome"], "bad-signature");
+  EXPECT_EQ(lines[2]["outcome"], "invalid-tx");
+  EXPECT_TRUE(lines[2]["tx_hashes"].empty());
+  EXPECT_EQ(lines[3]["outcome"], "api-key-revoked");
+  EXPECT_EQ(lines[3]["key_id"], id(revoked_));
+  EXPECT_EQ(lines[4]["org"], "tiny");
+  EXPECT_EQ(lines[5]["outcome"], "quota-exceeded");
+  EXPECT_EQ(lines[5]["status"], 429);
+}
+
+TEST_F(ApiServiceTest, WithoutKeysSubmissionsAreAuditedAnonymously) {
+  char tmpl[] = "/tmp/api_audit_testXXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string path = std::string(tmpl) + "/audit.log";
+  ApiOptions o;
+  o.audit_log = path;
+  StartApi(o);
+  EXPECT_EQ(Post(port_, "/v1/txs", TxToJson(SignedTx(1))).status, 202);
+  api_.reset();
+  std::ifstream in(path);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  Json j = Json::parse(line);
+  EXPECT_TRUE(j["org"].is_null());
+  EXPECT_TRUE(j["key_id"].is_null());
+  EXPECT_EQ(j["outcome"], "accepted");
+  std::filesystem::remove_all(tmpl);
+}
+
+TEST(ApiServiceStartTest, BadKeyFileOrAuditLogIsAnError) {
+  FakeMempool m;
+  FakeChainQueries c;
+  FakeStateQueries q;
+  MetricsRegistry reg;
+  ApiOptions opts;
+  opts.port = 0;
+  opts.keys_file = "/nonexistent/keys.json";
+  auto s = ApiService::StartWith(opts, TestGenesis(), &m, &c, &q, reg);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kNotFound) << s.status();
+  EXPECT_NE(s.status().message().find("--api_keys_file"), std::string::npos);
+  opts.keys_file = "";
+  opts.reads_need_key = true;
+  s = ApiService::StartWith(opts, TestGenesis(), &m, &c, &q, reg);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  opts.reads_need_key = false;
+  opts.audit_log = "/nonexistent/dir/audit.log";
+  s = ApiService::StartWith(opts, TestGenesis(), &m, &c, &q, reg);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("--api_audit_log"), std::string::npos);
 }
 
 }  // namespace

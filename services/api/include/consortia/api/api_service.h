@@ -93,7 +93,25 @@ struct ApiOptions {
   size_t log_lines_per_client = 10;
   absl::Duration log_interval = absl::Seconds(60);
 
+  // API keys, quotas and the audit log (docs/api.md, "API keys").
+  // The key file (consortia/api_keys.h, written by `consortia apikey`),
+  // re-read whenever it changes; empty: no keys, every route is open
+  // (flag api_keys_file).
+  std::string keys_file;
+  // Reads need a key with scope `read` too (flag api_reads_need_key; needs
+  // keys_file). Submissions always need a key with scope `submit` when
+  // keys_file is set.
+  bool reads_need_key = false;
+  // Every submission is written here as a JSON line of a hash chain before
+  // it is answered; empty: no audit log (flag api_audit_log).
+  std::string audit_log;
+
   // Not flags.
+  // How often the key file is checked for changes.
+  absl::Duration keys_poll_interval = absl::Seconds(1);
+  // Audit lines waiting to be written at most; while the log is this far
+  // behind, submissions get 503 audit-unavailable.
+  size_t audit_queue_max = 65536;
   // Threads that run MempoolApi::Submit calls; also the most batches in
   // flight at once (while they are busy, new txs gather into bigger batches).
   size_t submit_threads = 2;
