@@ -240,8 +240,8 @@ void Submit(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   ApiMetrics* metrics = deps.metrics;
   deps.batcher->Add(
       std::move(tx->raw), [&deps, call, caller = std::move(caller), hash,
-                      hash_hex = std::move(hash_hex),
-                      metrics](absl::StatusOr<SubmitResult> result) {
+                           hash_hex = std::move(hash_hex),
+                           metrics](absl::StatusOr<SubmitResult> result) {
         Guarded(call, [&] {
           if (absl::IsResourceExhausted(result.status())) {
             call->set_shed();
