@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "consortia/config.h"
+#include "nlohmann/json.hpp"
 
 namespace consortia::testing {
 
@@ -203,6 +204,20 @@ absl::Status NodeHarness::Stop() {
   }
   procs_.clear();
   return first;
+}
+
+absl::StatusOr<uint64_t> NodeHarness::CurrentHeight(
+    absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    absl::StatusOr<HttpResult> r = Get("/v1/blocks/latest");
+    if (r.ok() && r->status == 200) {
+      return nlohmann::json::parse(r->body)["header"]["height"].get<uint64_t>();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("no block was committed:\n", LogTail()));
 }
 
 std::string NodeHarness::LogTail(size_t bytes) const {

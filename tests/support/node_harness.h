@@ -73,6 +73,10 @@ class NodeHarness {
   std::string LogTail(size_t bytes = 4000) const;
 
   absl::StatusOr<HttpResult> Get(const std::string& path) const;
+  // The chain's height from GET /v1/blocks/latest, waiting (up to `timeout`)
+  // for block 1; DeadlineExceeded, with the log tail, if none came.
+  absl::StatusOr<uint64_t> CurrentHeight(
+      absl::Duration timeout = absl::Seconds(30)) const;
   absl::StatusOr<HttpResult> Post(const std::string& path,
                                   const std::string& body) const;
 
