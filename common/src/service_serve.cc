@@ -101,6 +101,8 @@ BusServer::Handler ServeStorage(LedgerApi* ledger, QueryApi* query,
       case MsgType::kStorageCommitBlock:
         RunAndReply(exec, std::move(payload), std::move(reply),
                     [ledger](ByteView p) -> absl::StatusOr<Bytes> {
+                      // The block's bytes go to the ledger as they came (a
+                      // view of the payload): it decodes them itself.
                       auto r = sai::DecodeCommitBlockRequest(p);
                       if (!r.ok()) return r.status();
                       return Encoded(ledger->CommitBlock(r->block, r->cert),

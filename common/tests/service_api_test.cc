@@ -160,10 +160,14 @@ TEST(ServiceApiCodecTest, StorageMessagesRoundTrip) {
   ExpectRejectsTruncationAndTrailing(wire, sai::DecodeChainState);
 
   CommitCertificate cert = chain.Certify(chain.block1().header, {0, 1, 2});
-  wire = sai::EncodeCommitBlockRequest(chain.block1(), cert);
+  const Bytes block1 = EncodeBlock(chain.block1());
+  wire = sai::EncodeCommitBlockRequest(block1, cert);
   auto cb = sai::DecodeCommitBlockRequest(wire);
   ASSERT_TRUE(cb.ok()) << cb.status();
-  EXPECT_EQ(cb->block, chain.block1());
+  // The block's bytes pass through as they are, a view of the payload.
+  EXPECT_EQ(Bytes(cb->block.begin(), cb->block.end()), block1);
+  EXPECT_TRUE(cb->block.data() >= wire.data() &&
+              cb->block.data() + cb->block.size() <= wire.data() + wire.size());
   EXPECT_EQ(cb->cert, cert);
   ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCommitBlockRequest);
 
@@ -441,15 +445,17 @@ class FakeStorage : public LedgerApi, public QueryApi {
                       HashOf("receipts")};
   }
   absl::StatusOr<CommitResult> CommitBlock(
-      const Block& block, const CommitCertificate& cert) override {
+      ByteView encoded, const CommitCertificate& cert) override {
+    absl::StatusOr<Block> block = DecodeBlock(encoded);
+    if (!block.ok()) return block.status();
     absl::MutexLock l(&mu_);
-    if (block.header.height != height_ + 1) {
+    if (block->header.height != height_ + 1) {
       return absl::FailedPreconditionError("block does not extend the chain");
     }
-    if (cert.height != block.header.height) {
+    if (cert.height != block->header.height) {
       return absl::InvalidArgumentError("certificate height");
     }
-    height_ = block.header.height;
+    height_ = block->header.height;
     return CommitResult{HashOf("state"), HashOf("receipts")};
   }
   absl::StatusOr<BlockRecord> GetBlock(
@@ -691,14 +697,14 @@ TEST_F(RemoteTest, LedgerChainStateAndCommit) {
   EXPECT_EQ(cs->last_time_ms, 42u);
 
   CommitCertificate cert = chain_.Certify(chain_.block1().header, {0, 1, 2});
-  auto res = ledger->CommitBlock(chain_.block1(), cert);
+  auto res = ledger->CommitBlock(EncodeBlock(chain_.block1()), cert);
   ASSERT_TRUE(res.ok()) << res.status();
   EXPECT_EQ(res->state_root, HashOf("state"));
   cs = ledger->GetChainState();
   ASSERT_TRUE(cs.ok());
   EXPECT_EQ(cs->height, 1u);
 
-  auto again = ledger->CommitBlock(chain_.block1(), cert);
+  auto again = ledger->CommitBlock(EncodeBlock(chain_.block1()), cert);
   EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 

@@ -749,10 +749,12 @@ void TendermintDriver::Send(const Message& m, const std::string* peer) {
 
 bool TendermintDriver::Commit(const DecideAction& d) {
   const Hash32 hash = BlockHash(suite_, d.block.header);
+  // Storage takes the block's encoding (and keeps it as the block).
+  const Bytes block_bytes = EncodeBlock(d.block);
   const absl::Time start = absl::Now();
   for (int attempt = 0;; ++attempt) {
     absl::StatusOr<CommitResult> r =
-        ledger_->CommitBlock(d.block, d.certificate);
+        ledger_->CommitBlock(block_bytes, d.certificate);
     if (r.ok()) {
       state_ = ChainState{d.height, hash, d.block.header.time_ms, r->state_root,
                           r->receipts_root};

@@ -177,7 +177,10 @@ class FakeLedger : public LedgerApi {
   }
 
   absl::StatusOr<CommitResult> CommitBlock(
-      const Block& block, const CommitCertificate& cert) override {
+      ByteView encoded, const CommitCertificate& cert) override {
+    absl::StatusOr<Block> decoded = DecodeBlock(encoded);
+    if (!decoded.ok()) return decoded.status();
+    const Block& block = *decoded;
     const CryptoSuite& suite = Ed25519Sha256();
     std::vector<Bytes> committed;
     CommitResult result;

@@ -36,7 +36,7 @@ class NoLedger : public LedgerApi {
   absl::StatusOr<ChainState> GetChainState() override {
     return absl::UnimplementedError("not in fake");
   }
-  absl::StatusOr<CommitResult> CommitBlock(const Block&,
+  absl::StatusOr<CommitResult> CommitBlock(ByteView,
                                            const CommitCertificate&) override {
     return absl::UnimplementedError("not in fake");
   }
