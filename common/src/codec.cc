@@ -128,6 +128,13 @@ absl::Status Decoder::GetBool(bool* v) {
 }
 
 absl::Status Decoder::GetBytes(Bytes* v, size_t max_len) {
+  ByteView view;
+  if (absl::Status s = GetBytesView(&view, max_len); !s.ok()) return s;
+  v->assign(view.begin(), view.end());
+  return absl::OkStatus();
+}
+
+absl::Status Decoder::GetBytesView(ByteView* v, size_t max_len) {
   const size_t start = pos_;
   uint64_t len = 0;
   if (absl::Status s = GetVarint(&len); !s.ok()) return s;
@@ -136,7 +143,7 @@ absl::Status Decoder::GetBytes(Bytes* v, size_t max_len) {
                      start);
   }
   if (len > remaining()) return Truncated("byte string");
-  v->assign(in_.begin() + pos_, in_.begin() + pos_ + len);
+  *v = in_.subspan(pos_, len);
   pos_ += len;
   return absl::OkStatus();
 }

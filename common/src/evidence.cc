@@ -109,7 +109,7 @@ void PutProposal(Encoder* e, const Proposal& p) {
   e->PutBytes(p.signature);
 }
 
-absl::Status GetProposal(Decoder* d, Proposal* p) {
+absl::Status GetProposal(Decoder* d, Proposal* p, Bytes* block_bytes) {
   EV_RETURN_IF_ERROR(d->GetVarint(&p->height));
   EV_RETURN_IF_ERROR(GetVarint32(d, &p->round, "round"));
   const size_t vr_at = d->offset();
@@ -131,6 +131,7 @@ absl::Status GetProposal(Decoder* d, Proposal* p) {
   }
   p->block = *std::move(b);
   EV_RETURN_IF_ERROR(d->GetBytes(&p->signature, kMaxSignatureBytes));
+  if (block_bytes != nullptr) *block_bytes = std::move(block);
   return absl::OkStatus();
 }
 

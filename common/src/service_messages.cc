@@ -22,7 +22,6 @@ using sai::kMaxBatchTxs;
 using sai::kMaxCommittedPerCall;
 using wire_decode::DecodeWith;
 using wire_decode::GetNested;
-using wire_decode::GetNestedBlock;
 using wire_decode::GetNestedCertificate;
 using wire_decode::kMaxEncodedBlockRecordBytes;
 
@@ -230,10 +229,9 @@ absl::StatusOr<ChainState> DecodeChainState(ByteView data) {
       });
 }
 
-Bytes EncodeCommitBlockRequest(const Block& block,
-                               const CommitCertificate& cert) {
+Bytes EncodeCommitBlockRequest(ByteView block, const CommitCertificate& cert) {
   Encoder e;
-  e.PutBytes(EncodeBlock(block));
+  e.PutBytes(block);
   e.PutBytes(EncodeCertificate(cert));
   return e.Take();
 }
@@ -242,7 +240,7 @@ absl::StatusOr<CommitBlockRequest> DecodeCommitBlockRequest(ByteView data) {
   return DecodeWith<CommitBlockRequest>(
       "commit block request", data,
       [](Decoder* d, CommitBlockRequest* r) -> absl::Status {
-        WIRE_RETURN_IF_ERROR(GetNestedBlock(d, &r->block));
+        WIRE_RETURN_IF_ERROR(d->GetBytesView(&r->block, kMaxEncodedBlockBytes));
         return GetNestedCertificate(d, &r->cert);
       });
 }

@@ -69,13 +69,14 @@ absl::StatusOr<std::vector<ProposalTxCheck>> DecodeCheckProposalResponse(
 Bytes EncodeChainState(const ChainState& s);
 absl::StatusOr<ChainState> DecodeChainState(ByteView data);
 
-// kStorageCommitBlock
+// kStorageCommitBlock: bytes block (EncodeBlock, passed through as it came:
+// the server does not decode it, storage does), bytes EncodeCertificate.
 struct CommitBlockRequest {
-  Block block;
+  ByteView block;  // points into the decoded payload
   CommitCertificate cert;
 };
-Bytes EncodeCommitBlockRequest(const Block& block,
-                               const CommitCertificate& cert);
+Bytes EncodeCommitBlockRequest(ByteView block, const CommitCertificate& cert);
+// `block` of the result is valid as long as `data` is.
 absl::StatusOr<CommitBlockRequest> DecodeCommitBlockRequest(ByteView data);
 Bytes EncodeCommitResult(const CommitResult& r);
 absl::StatusOr<CommitResult> DecodeCommitResult(ByteView data);

@@ -90,7 +90,7 @@ class RemoteLedger final : public LedgerApi {
   }
 
   absl::StatusOr<CommitResult> CommitBlock(
-      const Block& block, const CommitCertificate& cert) override {
+      ByteView block, const CommitCertificate& cert) override {
     return CallAndDecode<CommitResult>(
         client_, MsgType::kStorageCommitBlock,
         sai::EncodeCommitBlockRequest(block, cert), timeout_,

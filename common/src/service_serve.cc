@@ -113,6 +113,8 @@ BusServer::Handler ServeStorage(const StorageInterfaces& impl, Executor exec) {
         return;
       case MsgType::kStorageCommitBlock:
         serve(ledger, [ledger](ByteView p) -> absl::StatusOr<Bytes> {
+          // The block's bytes go to the ledger as they came (a view of the
+          // payload): it decodes them itself.
           auto r = sai::DecodeCommitBlockRequest(p);
           if (!r.ok()) return r.status();
           return Encoded(ledger->CommitBlock(r->block, r->cert),

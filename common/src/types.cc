@@ -1,5 +1,6 @@
 #include "consortia/types.h"
 
+#include <atomic>
 #include <limits>
 #include <set>
 #include <utility>
@@ -162,6 +163,17 @@ std::optional<std::string> TxFieldProblem(const CryptoSuite& suite,
 // ---------------------------------------------------------------------------
 // Block
 
+namespace {
+// TestOnlyBlockCodecCalls.
+std::atomic<uint64_t> block_encodes{0};
+std::atomic<uint64_t> block_decodes{0};
+}  // namespace
+
+BlockCodecCalls TestOnlyBlockCodecCalls() {
+  return BlockCodecCalls{block_encodes.load(std::memory_order_relaxed),
+                         block_decodes.load(std::memory_order_relaxed)};
+}
+
 void EncodeHeader(const BlockHeader& h, Encoder* e) {
   e->PutString(h.chain_id);
   e->PutVarint(h.height);
@@ -194,6 +206,7 @@ Hash32 BlockHash(const CryptoSuite& suite, const BlockHeader& h) {
 }
 
 Bytes EncodeBlock(const Block& b) {
+  block_encodes.fetch_add(1, std::memory_order_relaxed);
   Encoder e;
   EncodeHeader(b.header, &e);
   e.PutVarint(b.txs.size());
@@ -202,6 +215,7 @@ Bytes EncodeBlock(const Block& b) {
 }
 
 absl::StatusOr<Block> DecodeBlock(ByteView data) {
+  block_decodes.fetch_add(1, std::memory_order_relaxed);
   if (data.size() > kMaxBlockBytes) {
     return InputTooLarge("block", data.size(), kMaxBlockBytes);
   }

@@ -809,6 +809,87 @@ TEST(CodecTest, NonCanonicalVarintInsideATxIsRejected) {
   EXPECT_THAT(s.message(), HasSubstr("offset 10"));
 }
 
+// Storage persists the block bytes consensus sends it, after decoding them
+// once, instead of encoding the decoded block again: that is only right if no
+// other bytes decode to the same block. A longer form of a varint (the
+// header's height, the tx count, a tx's length) is refused, as is anything
+// after the last tx.
+TEST(CodecTest, OnlyABlocksOwnEncodingDecodesToIt) {
+  Block b;
+  b.header.chain_id = "c";
+  b.header.height = 5;
+  b.txs = {Hex("aa"), Hex("bbcc")};
+  const Bytes canonical = EncodeBlock(b);
+  ASSERT_TRUE(DecodeBlock(canonical).ok());
+
+  auto with_header = [&](bool long_height) {
+    Encoder e;
+    e.PutString(b.header.chain_id);
+    if (long_height) {
+      e.PutRaw(Hex("858000"));  // the height 5 in three bytes, not one
+    } else {
+      e.PutVarint(b.header.height);
+    }
+    e.PutVarint(b.header.time_ms);
+    e.PutBytes(b.header.proposer);
+    e.PutHash(b.header.prev_hash);
+    e.PutHash(b.header.tx_root);
+    e.PutHash(b.header.state_root);
+    e.PutHash(b.header.receipts_root);
+    return e;
+  };
+  {
+    Encoder e = with_header(/*long_height=*/true);
+    e.PutVarint(2);
+    for (const Bytes& tx : b.txs) e.PutBytes(tx);
+    EXPECT_EQ(DecodeBlock(e.data()).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  {
+    Encoder e = with_header(false);
+    e.PutRaw(Hex("8200"));  // tx count 2 in two bytes
+    for (const Bytes& tx : b.txs) e.PutBytes(tx);
+    EXPECT_EQ(DecodeBlock(e.data()).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  {
+    Encoder e = with_header(false);
+    e.PutVarint(2);
+    e.PutRaw(Hex("8100aa"));  // the first tx's length 1 in two bytes
+    e.PutBytes(b.txs[1]);
+    EXPECT_EQ(DecodeBlock(e.data()).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  {
+    Encoder e = with_header(false);
+    e.PutVarint(2);
+    for (const Bytes& tx : b.txs) e.PutBytes(tx);
+    EXPECT_EQ(e.data(), canonical);
+    e.PutU8(0);
+    EXPECT_EQ(DecodeBlock(e.data()).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(CodecTest, GetBytesViewPointsIntoTheInput) {
+  Encoder e;
+  e.PutBytes(Hex("deadbeef"));
+  e.PutBytes(Hex("0102030405"));
+  const Bytes in = e.data();
+  Decoder d(in);
+  ByteView v;
+  ASSERT_TRUE(d.GetBytesView(&v, 4).ok());
+  EXPECT_EQ(v.data(), in.data() + 1);
+  EXPECT_EQ(ToHex(v), "deadbeef");
+  const absl::Status s = d.GetBytesView(&v, 4);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("over its bound"));
+  Decoder truncated(ByteView(in).first(in.size() - 1));
+  ASSERT_TRUE(truncated.GetBytesView(&v, 4).ok());
+  EXPECT_THAT(truncated.GetBytesView(&v, 100).message(),
+              HasSubstr("truncated"));
+}
+
 TEST(CodecTest, HexHelpers) {
   EXPECT_EQ(ToHex(Hex("00ff10Ab")), "00ff10ab");
   EXPECT_EQ(FromHex("abc").status().code(), absl::StatusCode::kInvalidArgument);

@@ -360,7 +360,7 @@ class ChainChecker {
       ASSERT_TRUE(b.ok()) << "height " << h << ": " << b.status();
       ASSERT_TRUE(b->cert.has_value()) << "height " << h << " has no cert";
       // Checks the block's roots against the replayed state of h - 1.
-      auto r = to.CommitBlock(b->block, *b->cert);
+      auto r = to.CommitBlock(EncodeBlock(b->block), *b->cert);
       ASSERT_TRUE(r.ok()) << "replaying height " << h << ": " << r.status();
     }
     auto after = to.GetChainState();

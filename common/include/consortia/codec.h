@@ -65,6 +65,9 @@ class Decoder {
   absl::Status GetBool(bool* v);
   // A length-prefixed byte string of at most max_len bytes.
   absl::Status GetBytes(Bytes* v, size_t max_len);
+  // As GetBytes, without a copy: *v points into the decoder's input, so it is
+  // valid as long as that input is.
+  absl::Status GetBytesView(ByteView* v, size_t max_len);
   absl::Status GetString(std::string* v, size_t max_len);
   // Exactly n raw bytes.
   absl::Status GetRaw(uint8_t* out, size_t n);

@@ -65,8 +65,11 @@ Bytes ProposalSignBytes(std::string_view chain_id, const Proposal& p,
 // EncodeBlock(block) (at most kMaxBlockBytes), bytes signature (at most
 // kMaxSignatureBytes). GetProposal returns InvalidArgument for malformed
 // input or a field over its bound, and leaves the decoder after the body.
+// Given block_bytes, it also hands over the block's encoding as it came (so a
+// caller that keeps it need not encode the block again; the decoder is
+// canonical, so these are EncodeBlock(p->block)).
 void PutProposal(Encoder* e, const Proposal& p);
-absl::Status GetProposal(Decoder* d, Proposal* p);
+absl::Status GetProposal(Decoder* d, Proposal* p, Bytes* block_bytes = nullptr);
 
 // Two validly signed votes of one validator for the same height, round and
 // type, for different blocks (one may be nil).

@@ -172,12 +172,16 @@ class LedgerApi {
   virtual ~LedgerApi() = default;
   virtual absl::StatusOr<ChainState> GetChainState() = 0;
   // Executes and persists block + certificate + state + receipts + indexes
-  // atomically, then publishes block.committed. FailedPrecondition if the
-  // block does not extend the chain (height or prev_hash) or its header's
-  // roots differ from storage's; committing the same block again returns the
-  // same result (idempotent).
+  // atomically, then publishes block.committed. `block` is the block's
+  // canonical encoding (EncodeBlock), as consensus received or built it:
+  // storage decodes it once, to execute it, and persists these very bytes
+  // (only a block's own encoding decodes to it, types.h), so no one encodes
+  // the block again on the way. InvalidArgument if it does not decode;
+  // FailedPrecondition if the block does not extend the chain (height or
+  // prev_hash) or its header's roots differ from storage's; committing the
+  // same block again returns the same result (idempotent).
   virtual absl::StatusOr<CommitResult> CommitBlock(
-      const Block& block, const CommitCertificate& cert) = 0;
+      ByteView block, const CommitCertificate& cert) = 0;
   // Keeps each record durably, in one write, unless a record with the same
   // message is kept already (idempotent; seq is ignored). InvalidArgument
   // for more than kMaxListEvidence records, an empty kind or message, a

@@ -99,8 +99,22 @@ struct Block {
   bool operator==(const Block&) const = default;
 };
 
+// DecodeBlock accepts only canonical encodings (codec.h: shortest varints, no
+// trailing bytes), so bytes that decode to a block are exactly
+// EncodeBlock(that block): a service that received a block's bytes may keep
+// or forward them instead of encoding the block again.
 Bytes EncodeBlock(const Block& b);
 absl::StatusOr<Block> DecodeBlock(ByteView data);
+
+// Test hook: how many times EncodeBlock and DecodeBlock have run in this
+// process (all threads, relaxed counters). Tests use it to check that a path
+// does not encode or decode a block more often than it must; production code
+// never reads it.
+struct BlockCodecCalls {
+  uint64_t encodes = 0;
+  uint64_t decodes = 0;
+};
+BlockCodecCalls TestOnlyBlockCodecCalls();
 
 enum class VoteType : uint8_t { kPrevote = 1, kPrecommit = 2 };
 

@@ -74,7 +74,10 @@ absl::StatusOr<ChainState> FakeLedger::GetChainState() {
 }
 
 absl::StatusOr<CommitResult> FakeLedger::CommitBlock(
-    const Block& block, const CommitCertificate& cert) {
+    ByteView block_bytes, const CommitCertificate& cert) {
+  absl::StatusOr<Block> decoded = DecodeBlock(block_bytes);
+  if (!decoded.ok()) return decoded.status();
+  const Block& block = *decoded;
   const CryptoSuite& suite = Ed25519Sha256();
   std::vector<Bytes> committed;
   CommitResult result;

@@ -183,8 +183,12 @@ absl::Duration SingleValidator::Step() {
     return options_.block_poll_interval;
   }
 
+  // Encoded once, here: storage decodes these bytes and keeps them as the
+  // block.
+  const Bytes block_bytes = EncodeBlock(block);
   const absl::Time commit_start = absl::Now();
-  absl::StatusOr<CommitResult> result = ledger_->CommitBlock(block, *cert);
+  absl::StatusOr<CommitResult> result =
+      ledger_->CommitBlock(block_bytes, *cert);
   const absl::Time commit_end = absl::Now();
   if (!result.ok()) {
     metrics_.commit_errors.Inc();

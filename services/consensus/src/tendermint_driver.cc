@@ -35,6 +35,9 @@ constexpr size_t kMaxPendingEvidence = 1000;
 constexpr size_t kInboundPerPeerPerRound = 16;
 // A repeated warning (equivocations) is logged at most this often.
 constexpr absl::Duration kLogEvery = absl::Seconds(10);
+// Block encodings kept for Commit (KeepBlockBytes): a height normally needs
+// one; a few more cover rounds with other proposals and the next height's.
+constexpr size_t kMaxKeptBlocks = 8;
 
 uint16_t TypeOf(const Message& m) {
   if (std::holds_alternative<Proposal>(m)) {
@@ -258,6 +261,11 @@ uint64_t TendermintDriver::blocks_committed() const {
   return committed_;
 }
 
+uint64_t TendermintDriver::TestOnlyBlocksEncodedToCommit() const {
+  absl::MutexLock lock(&mu_);
+  return encoded_to_commit_;
+}
+
 bool TendermintDriver::HasWork() const {
   return stopping_ || inbound_messages_ > 0 || !answers_.empty();
 }
@@ -325,23 +333,9 @@ std::vector<TendermintDriver::Inbound> TendermintDriver::TakeInboundRound(
 
 void TendermintDriver::PublishSyncSnapshot() {
   if (published_height_ == state_.height) return;
-  std::shared_ptr<const SyncSnapshot> old;
-  {
-    absl::MutexLock lock(&sync_mu_);
-    old = sync_snapshot_;
-  }
   auto snap = std::make_shared<SyncSnapshot>();
   snap->height = state_.height;
-  for (const auto& [h, c] : recent_commits_) {
-    if (old != nullptr) {
-      if (auto it = old->commits.find(h); it != old->commits.end()) {
-        snap->commits.emplace(h, it->second);  // encoded once
-        continue;
-      }
-    }
-    snap->commits.emplace(
-        h, std::make_shared<const Bytes>(tendermint::EncodeMessage(c)));
-  }
+  snap->commits = recent_commits_;  // encoded once, when decided
   published_height_ = state_.height;
   absl::MutexLock lock(&sync_mu_);
   sync_snapshot_ = std::move(snap);
@@ -428,7 +422,10 @@ bool TendermintDriver::Boot() {
       absl::StatusOr<Message> m = tendermint::DecodeMessage(AsBytes(*text));
       const auto* c = m.ok() ? std::get_if<tendermint::Commit>(&*m) : nullptr;
       if (c != nullptr && c->block.header.height == state_.height) {
-        recent_commits_[state_.height] = *c;
+        // The file holds the encoded Commit message itself.
+        const ByteView encoded = AsBytes(*text);
+        recent_commits_[state_.height] =
+            std::make_shared<const Bytes>(encoded.begin(), encoded.end());
       }
     }
   }
@@ -491,7 +488,9 @@ bool TendermintDriver::Boot() {
 }
 
 void TendermintDriver::HandleInbound(const Inbound& in) {
-  absl::StatusOr<Message> m = tendermint::DecodeMessage(in.payload);
+  Bytes block_bytes;
+  absl::StatusOr<Message> m =
+      tendermint::DecodeMessage(in.payload, &block_bytes);
   if (!m.ok()) {
     metrics_.messages_dropped.Inc();
     metrics_
@@ -522,7 +521,56 @@ void TendermintDriver::HandleInbound(const Inbound& in) {
     }
   }
   const bool from_commit = after.commits_accepted > before.commits_accepted;
+  // The block of a proposal or Commit the machine took (now, or for the next
+  // height) may be decided: keep its bytes for storage before Execute
+  // commits it.
+  if (!block_bytes.empty() &&
+      (after.proposals_accepted > before.proposals_accepted || from_commit ||
+       after.future_buffered > before.future_buffered)) {
+    const Block* block = nullptr;
+    if (const Proposal* p = std::get_if<Proposal>(&*m)) {
+      block = &p->block;
+    } else if (const auto* c = std::get_if<tendermint::Commit>(&*m)) {
+      block = &c->block;
+    }
+    if (block != nullptr) {
+      KeepBlockBytes(block->header.height, BlockHash(suite_, block->header),
+                     std::move(block_bytes));
+    }
+  }
   Execute(std::move(actions), from_commit);
+}
+
+void TendermintDriver::KeepBlockBytes(uint64_t height, const Hash32& hash,
+                                      Bytes bytes) {
+  if (height <= state_.height) return;  // decided already
+  if (kept_blocks_.count(hash) > 0) return;
+  while (kept_blocks_.size() >= kMaxKeptBlocks) {
+    auto oldest = kept_blocks_.begin();
+    for (auto it = kept_blocks_.begin(); it != kept_blocks_.end(); ++it) {
+      if (it->second.seq < oldest->second.seq) oldest = it;
+    }
+    kept_blocks_.erase(oldest);
+  }
+  kept_blocks_[hash] = KeptBlock{height, kept_seq_++, std::move(bytes)};
+}
+
+Bytes TendermintDriver::DecidedBlockBytes(const Block& block,
+                                          const Hash32& hash) {
+  Bytes bytes;
+  if (auto it = kept_blocks_.find(hash); it != kept_blocks_.end()) {
+    bytes = std::move(it->second.bytes);
+  } else {
+    bytes = EncodeBlock(block);
+    absl::MutexLock lock(&mu_);
+    ++encoded_to_commit_;
+  }
+  // The height is decided: no other block of it or below can be.
+  const uint64_t height = block.header.height;
+  std::erase_if(kept_blocks_, [height](const auto& kv) {
+    return kv.second.height <= height;
+  });
+  return bytes;
 }
 
 void TendermintDriver::ServeSync(const std::string& peer, uint64_t peer_height,
@@ -669,10 +717,11 @@ void TendermintDriver::Send(const Message& m, const std::string* peer) {
 
 bool TendermintDriver::Commit(const DecideAction& d) {
   const Hash32 hash = BlockHash(suite_, d.block.header);
+  const Bytes block_bytes = DecidedBlockBytes(d.block, hash);
   const absl::Time start = absl::Now();
   for (int attempt = 0;; ++attempt) {
     absl::StatusOr<CommitResult> r =
-        ledger_->CommitBlock(d.block, d.certificate);
+        ledger_->CommitBlock(block_bytes, d.certificate);
     if (r.ok()) {
       state_ = ChainState{d.height, hash, d.block.header.time_ms, r->state_root,
                           r->receipts_root};
@@ -705,13 +754,14 @@ bool TendermintDriver::Commit(const DecideAction& d) {
         absl::ToDoubleSeconds(now - *last_commit_at_));
   }
   last_commit_at_ = now;
-  recent_commits_[d.height] = tendermint::Commit{d.block, d.certificate};
+  // One Commit message, from the bytes storage got, for the file and for
+  // the peers that lag.
+  auto encoded = std::make_shared<const Bytes>(
+      tendermint::EncodeCommitMessage(block_bytes, d.certificate));
+  recent_commits_[d.height] = encoded;
   if (!options_.last_commit_path.empty()) {
-    const Bytes encoded = tendermint::EncodeMessage(recent_commits_[d.height]);
-    if (absl::Status s = WriteFileAtomic(
-            options_.last_commit_path,
-            std::string_view(reinterpret_cast<const char*>(encoded.data()),
-                             encoded.size()));
+    if (absl::Status s =
+            WriteFileAtomic(options_.last_commit_path, AsString(*encoded));
         !s.ok()) {
       spdlog::error("cannot keep the decision of height {}: {}", d.height,
                     s.ToString());
@@ -841,6 +891,12 @@ void TendermintDriver::StartBuildingBlock(
     a.height = r.height;
     a.round = r.round;
     a.block = BuildBlock(r.height, parent);
+    if (a.block->ok()) {
+      // Encoded here, off the driver thread, once: storage gets these bytes
+      // if the block is decided.
+      a.block_bytes = EncodeBlock(**a.block);
+      a.block_hash = BlockHash(suite_, (*a.block)->header);
+    }
     PostAnswer(std::move(a));
   });
 }
@@ -864,6 +920,9 @@ void TendermintDriver::PostAnswer(Answer a) {
 
 void TendermintDriver::HandleAnswer(Answer a) {
   if (a.block.has_value()) {
+    if (!a.block_bytes.empty()) {
+      KeepBlockBytes(a.height, a.block_hash, std::move(a.block_bytes));
+    }
     Execute(machine_->OnBlockToPropose(a.height, a.round, *std::move(a.block)),
             false);
   } else {

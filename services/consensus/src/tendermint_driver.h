@@ -106,9 +106,15 @@ struct SyncStats {
 //   - an Evidence action is counted, logged, and kept in storage (batched
 //     each gossip_interval, retried while storage fails), where the api
 //     lists it;
-//   - a Decide action becomes LedgerApi::CommitBlock(block, certificate),
+//   - a Decide action becomes LedgerApi::CommitBlock(block bytes, certificate),
 //     retried until storage has the block, then an EndHeight in the WAL and
-//     StartHeight(height + 1) on the roots storage returned;
+//     StartHeight(height + 1) on the roots storage returned. The block goes
+//     to storage as the bytes it came in: the driver keeps the encoding of
+//     each block the machine took from a peer's proposal or Commit, and of
+//     the block it built itself, by block hash, until its height ends; the
+//     decided one is handed to storage, and to lagging peers inside a Commit
+//     message, without being encoded again (TestOnlyBlocksEncodedToCommit
+//     counts the decisions whose bytes were not kept, normally none);
 //   - a RequestBlockAction is answered from a worker thread: a Reap of the
 //     mempool, built into a block with BlockBuilder, handed back to the
 //     machine (OnBlockToPropose) by the driver thread;
@@ -183,6 +189,10 @@ class TendermintDriver {
   uint64_t blocks_committed() const;
   // Block sync served to peers since start.
   SyncStats sync_stats() const;
+  // Test hook: decided blocks whose encoding the driver had not kept (a
+  // proposal restored from the WAL, or one more than kMaxKeptBlocks), so it
+  // encoded them to commit them.
+  uint64_t TestOnlyBlocksEncodedToCommit() const;
 
  private:
   // One inbound peer message.
@@ -191,14 +201,21 @@ class TendermintDriver {
     uint16_t type = 0;
     Bytes payload;
   };
-  // A worker's answer to a RequestBlockAction (block set) or a
-  // ValidateBlockAction (verdict set).
+  // A worker's answer to a RequestBlockAction (block set, with its hash and
+  // encoding when built) or a ValidateBlockAction (verdict set).
   struct Answer {
     uint64_t height = 0;
     uint32_t round = 0;
     std::optional<absl::StatusOr<Block>> block;
+    Bytes block_bytes;
     Hash32 block_hash{};
     tendermint::BlockVerdict verdict = tendermint::BlockVerdict::kUndecided;
+  };
+  // The encoding of a block the machine holds (KeepBlockBytes).
+  struct KeptBlock {
+    uint64_t height = 0;
+    uint64_t seq = 0;  // order kept, for eviction
+    Bytes bytes;
   };
   // One peer's inbound messages.
   struct PeerInbox {
@@ -247,6 +264,12 @@ class TendermintDriver {
   // Keeps an evidence record for storage unless its validator and height
   // already have max_evidence_per_validator_height. Driver thread.
   void KeepEvidence(const tendermint::Evidence& ev);
+  // Keeps `bytes`, the encoding of the block with this hash at `height`, for
+  // Commit. At most kMaxKeptBlocks; the oldest goes first. Driver thread.
+  void KeepBlockBytes(uint64_t height, const Hash32& hash, Bytes bytes);
+  // The encoding of the decided block `block` (whose hash is `hash`): the
+  // kept one, or else EncodeBlock (counted). Driver thread.
+  Bytes DecidedBlockBytes(const Block& block, const Hash32& hash);
   bool SyncHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
   void MaybeStartNextHeight();
   void Execute(tendermint::Actions actions, bool from_commit);
@@ -294,7 +317,13 @@ class TendermintDriver {
   std::optional<absl::Time> start_next_at_;
   absl::Time next_gossip_;
   uint64_t gossip_height_ = 0;
-  std::map<uint64_t, tendermint::Commit> recent_commits_;
+  // Recent decisions as encoded Commit messages (shared with the sync
+  // thread's snapshots), by height.
+  std::map<uint64_t, std::shared_ptr<const Bytes>> recent_commits_;
+  // Encodings of the blocks of this height's (and the next's) proposals and
+  // commits, by block hash (KeepBlockBytes).
+  std::map<Hash32, KeptBlock> kept_blocks_;
+  uint64_t kept_seq_ = 0;
   std::set<uint32_t> heard_from_;  // validators heard at this height
   std::optional<absl::Time> last_commit_at_;
   std::deque<EvidenceRecord> pending_evidence_;  // not yet in storage
@@ -315,6 +344,7 @@ class TendermintDriver {
   uint64_t height_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t round_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t encoded_to_commit_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 
   // Block sync, between the handlers, the driver thread and the sync

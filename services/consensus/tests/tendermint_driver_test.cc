@@ -211,6 +211,27 @@ TEST_F(TendermintDriverTest, FourValidatorsCommitTheSameTxs) {
     for (const CommitCertificate& c : v->ledger->certs()) {
       EXPECT_GE(c.sigs.size(), 3u);
     }
+    // Each block went to storage as the bytes it was proposed in.
+    EXPECT_EQ(v->driver->TestOnlyBlocksEncodedToCommit(), 0u) << v->id;
+  }
+}
+
+// A decided block goes to storage as the bytes it came in: a proposal's
+// block (a peer's, or the one this node built) and, for a validator that
+// catches up, the block of each Commit message a peer sent. None is encoded
+// again to be committed.
+TEST_F(TendermintDriverTest, DecidedBlocksGoToStorageAsTheBytesTheyCameIn) {
+  for (size_t i = 0; i < 3; ++i) StartValidator(*validators_[i]);
+  validators_[0]->mempool.Add(MakeTxs(10, "early"));
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(4, {0, 1, 2}); }));
+  StartValidator(*validators_[3]);  // no WAL yet: it syncs, then votes
+  validators_[3]->mempool.Add(MakeTxs(10, "late"));
+  const uint64_t target = validators_[0]->ledger->height() + 3;
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(target, {0, 1, 2, 3}); }));
+  ExpectAgreement();
+  for (auto& v : validators_) {
+    EXPECT_GT(v->driver->blocks_committed(), 0u) << v->id;
+    EXPECT_EQ(v->driver->TestOnlyBlocksEncodedToCommit(), 0u) << v->id;
   }
 }
 

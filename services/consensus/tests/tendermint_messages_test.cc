@@ -93,6 +93,35 @@ TEST_F(TendermintMessagesTest, EveryMessageKindRoundTrips) {
   }
 }
 
+// The driver keeps the block bytes a message came with, to hand a decided
+// block to storage and to peers without encoding it again.
+TEST_F(TendermintMessagesTest, DecoderHandsOverTheBlockBytesItCameWith) {
+  const Block b = MakeBlock(5, "x");
+  const Bytes block_bytes = EncodeBlock(b);
+  CommitCertificate cert;
+  cert.height = 5;
+  cert.round = 2;
+  cert.block_hash = BlockHash(suite_, b.header);
+  cert.sigs = {{0, Bytes(64, 7)}};
+
+  Bytes out = {1, 2, 3};
+  ASSERT_TRUE(
+      DecodeMessage(EncodeMessage(SignedProposal(5, 3, 1, b)), &out).ok());
+  EXPECT_EQ(out, block_bytes);
+  out = {1, 2, 3};
+  ASSERT_TRUE(DecodeMessage(EncodeMessage(Commit{b, cert}), &out).ok());
+  EXPECT_EQ(out, block_bytes);
+  ASSERT_TRUE(DecodeMessage(EncodeMessage(SignedVote(VoteType::kPrevote, 3,
+                                                     cert.block_hash)),
+                            &out)
+                  .ok());
+  EXPECT_TRUE(out.empty());
+
+  // A Commit message built from the bytes is the one built from the block.
+  EXPECT_EQ(EncodeCommitMessage(block_bytes, cert),
+            EncodeMessage(Commit{b, cert}));
+}
+
 TEST_F(TendermintMessagesTest, DecoderRejectsTruncatedTrailingAndUnknown) {
   const Bytes good = EncodeMessage(SignedProposal(5, 3, 1, MakeBlock(5, "x")));
   for (size_t n = 0; n < good.size(); ++n) {

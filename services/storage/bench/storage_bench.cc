@@ -115,7 +115,7 @@ class RecordingStore : public KvStore {
 
 struct Workload {
   Genesis genesis;
-  std::vector<Block> blocks;
+  std::vector<Bytes> blocks;  // EncodeBlock of each, as consensus sends them
   std::vector<CommitCertificate> certs;
   std::vector<WriteBatch> batches;  // what the ledger wrote for each block
   double gets_per_block = 0;
@@ -213,9 +213,10 @@ Workload Build(const std::string& dir, int blocks, int txs,
     cert.block_hash = v.block_hash;
     cert.sigs.push_back(CommitSig{0, *vsig});
 
-    absl::StatusOr<CommitResult> r = ledger->CommitBlock(block, cert);
+    Bytes encoded = EncodeBlock(block);
+    absl::StatusOr<CommitResult> r = ledger->CommitBlock(encoded, cert);
     if (!r.ok()) Die("warm-up commit", r.status());
-    w.blocks.push_back(std::move(block));
+    w.blocks.push_back(std::move(encoded));
     w.certs.push_back(std::move(cert));
   }
   w.batches = rec.batches();

@@ -3,7 +3,8 @@
 // table; heights are big-endian so that a prefix scan walks them in order.
 //
 //   M<name>                      meta: "latest_height" (u64 BE), "chain_id"
-//   B<height:8 BE>               EncodeBlock(block)
+//   B<height:8 BE>               EncodeBlock(block), the bytes CommitBlock
+//                                was given (ledger_commit.cc)
 //   C<height:8 BE>               EncodeCertificate(cert)
 //   D<height:8 BE>               EncodeHeader(header) (so proofs and checks
 //                                need not decode a whole block)

@@ -58,11 +58,14 @@ absl::StatusOr<std::vector<SmtWrite>> StateTreeWrites(
 // queries run concurrently with each other and with a commit, and never see
 // half a block.
 //
-// CommitBlock errors: InvalidArgument for a block that is malformed on its
-// own (wrong chain id, tx_root, certificate); FailedPrecondition for one that
-// does not extend this chain (height, prev_hash, state/receipts roots, or a
-// different block already at that height); Internal / Unavailable / DataLoss
-// when the store fails (nothing is written then).
+// CommitBlock takes the block's encoding, decodes it once (the decode counts
+// in the validate phase of the commit metrics) and stores those bytes as the
+// block. Errors: InvalidArgument for a block that does not decode or is
+// malformed on its own (wrong chain id, tx_root, certificate);
+// FailedPrecondition for one that does not extend this chain (height,
+// prev_hash, state/receipts roots, or a different block already at that
+// height); Internal / Unavailable / DataLoss when the store fails (nothing is
+// written then).
 // Query errors: NotFound for what does not exist, InvalidArgument for a bad
 // request, DataLoss for a stored record that does not decode.
 //
@@ -101,7 +104,7 @@ class Ledger : public LedgerApi,
   // LedgerApi.
   absl::StatusOr<ChainState> GetChainState() override;
   absl::StatusOr<CommitResult> CommitBlock(
-      const Block& block, const CommitCertificate& cert) override;
+      ByteView encoded, const CommitCertificate& cert) override;
 
   // CommitHistory and ChainQueries: the tip from memory, once the store
   // has answered a KvStore::Ping (else the store's error, counted as one).

@@ -284,10 +284,20 @@ absl::StatusOr<Ledger::Executed> Ledger::Execute(const Block& block) {
 }
 
 absl::StatusOr<CommitResult> Ledger::CommitBlock(
-    const Block& block, const CommitCertificate& cert) {
+    ByteView encoded, const CommitCertificate& cert) {
   const absl::Time start = absl::Now();
   absl::MutexLock commit_lock(&commit_mu_);
   PhaseClock clock;
+  // Decoded once, to check and execute it. What is stored is `encoded`
+  // itself: only a block's own encoding decodes to it (types.h), so these
+  // bytes are EncodeBlock(block), and nothing encodes the block again.
+  absl::StatusOr<Block> decoded = DecodeBlock(encoded);
+  if (!decoded.ok()) {
+    opts_.metrics.error_rejected_block.Inc();
+    return absl::InvalidArgumentError(
+        absl::StrCat("block does not decode: ", decoded.status().message()));
+  }
+  const Block& block = *decoded;
   const uint64_t height = block.header.height;
   const Hash32 block_hash = BlockHash(suite_, block.header);
 
@@ -331,7 +341,7 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
   WriteBatch data;
   std::future<Hash32> receipts_root = std::async(std::launch::async, [&] {
     data.Reserve(exec->new_txs.size() + exec->writes.size() + 8);
-    data.Put(keys::Block(height), AsString(EncodeBlock(block)));
+    data.Put(keys::Block(height), AsString(encoded));
     data.Put(keys::Header(height), keys::EncodeHeaderValue(block.header));
     data.Put(keys::Cert(height), AsString(EncodeCertificate(cert)));
     data.Put(keys::BlockHash(block_hash), keys::EncodeU64(height));

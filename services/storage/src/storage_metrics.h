@@ -13,9 +13,10 @@ struct StorageMetrics {
   // seconds, validation + execution + write; label backend=rocksdb|redis
   Histogram commit_duration;
   // commit_phase_seconds{phase}: where a commit's time goes, one phase after
-  // the other. validate = checks, tx root and certificate; execute = reads
-  // and apps; tree = state tree (the block's records are encoded alongside,
-  // on another core); write = the atomic batch (synced).
+  // the other. validate = decoding the block, checks, tx root and
+  // certificate; execute = reads and apps; tree = state tree (the block's
+  // records are encoded alongside, on another core); write = the atomic
+  // batch (synced).
   Histogram commit_validate;
   Histogram commit_execute;
   Histogram commit_tree;

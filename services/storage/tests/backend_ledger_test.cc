@@ -85,7 +85,7 @@ class LedgerFixture : public ::testing::Test {
   }
 
   absl::StatusOr<CommitResult> Commit(const Block& b) {
-    return ledger_->CommitBlock(b, chain_.Certify(b.header));
+    return ledger_->CommitBlock(EncodeBlock(b), chain_.Certify(b.header));
   }
 
   StateRecord Kv(const std::string& key) {
@@ -359,7 +359,7 @@ TEST_F(StorageServiceOnRedisTest, ServesWaitsForRedisAndResumes) {
   Block b1 = chain_.NextBlock(ChainState{},
                               {chain_.Tx(alice_, "set", {"doc", "v1"}, 1)});
   absl::StatusOr<CommitResult> r1 =
-      ledger->CommitBlock(b1, chain_.Certify(b1.header));
+      ledger->CommitBlock(EncodeBlock(b1), chain_.Certify(b1.header));
   ASSERT_TRUE(r1.ok()) << r1.status();
   absl::StatusOr<ChainState> state = ledger->GetChainState();
   ASSERT_TRUE(state.ok());
@@ -370,7 +370,7 @@ TEST_F(StorageServiceOnRedisTest, ServesWaitsForRedisAndResumes) {
   ASSERT_TRUE(server_->Kill().ok());
   EXPECT_FALSE((*svc)->Ready());
   absl::StatusOr<CommitResult> refused =
-      ledger->CommitBlock(b2, chain_.Certify(b2.header));
+      ledger->CommitBlock(EncodeBlock(b2), chain_.Certify(b2.header));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable)
       << refused.status();
   // The chain tip is in storage's memory, but storage cannot serve reads
@@ -384,7 +384,7 @@ TEST_F(StorageServiceOnRedisTest, ServesWaitsForRedisAndResumes) {
   ASSERT_TRUE(tip.ok()) << tip.status();
   EXPECT_EQ(*tip, (ChainTip{1, BlockHash(Suite(), b1.header)}));
   absl::StatusOr<CommitResult> r2 =
-      ledger->CommitBlock(b2, chain_.Certify(b2.header));
+      ledger->CommitBlock(EncodeBlock(b2), chain_.Certify(b2.header));
   ASSERT_TRUE(r2.ok()) << r2.status();
   absl::StatusOr<StateRecord> doc = query->GetState("kv", "doc");
   ASSERT_TRUE(doc.ok()) << doc.status();

@@ -1,5 +1,6 @@
 #include "ledger.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <numeric>
@@ -31,6 +32,56 @@ using testing::Chain;
 using ::testing::HasSubstr;
 using testing::Suite;
 using testing::TempDir;
+
+// A CryptoSuite that counts the hashes it computes, by what they hash.
+class CountingSuite final : public CryptoSuite {
+ public:
+  explicit CountingSuite(const CryptoSuite& inner) : inner_(inner) {}
+
+  std::string_view name() const override { return inner_.name(); }
+  size_t public_key_size() const override { return inner_.public_key_size(); }
+  size_t max_signature_size() const override {
+    return inner_.max_signature_size();
+  }
+  Hash32 Hash(std::initializer_list<ByteView> parts) const override {
+    static const Bytes kTxTag = [] {
+      Bytes tag = ToBytes("?consortia/tx/v1");
+      tag[0] = static_cast<uint8_t>(tag.size() - 1);  // its varint length
+      return tag;
+    }();
+    const ByteView first = parts.size() > 0 ? *parts.begin() : ByteView();
+    if (first.size() >= kTxTag.size() &&
+        std::equal(kTxTag.begin(), kTxTag.end(), first.begin())) {
+      ++tx_sign_bytes;
+    } else if (parts.size() == 2 && first.size() == 1 && first[0] == 0x00) {
+      ++merkle_leaves;
+    } else {
+      ++other;
+    }
+    return inner_.Hash(parts);
+  }
+  KeyPair GenerateKey() const override { return inner_.GenerateKey(); }
+  absl::StatusOr<KeyPair> KeyFromSeed(ByteView seed) const override {
+    return inner_.KeyFromSeed(seed);
+  }
+  absl::StatusOr<Bytes> Sign(ByteView secret_key,
+                             ByteView message) const override {
+    return inner_.Sign(secret_key, message);
+  }
+  bool Verify(ByteView public_key, ByteView message,
+              ByteView signature) const override {
+    return inner_.Verify(public_key, message, signature);
+  }
+
+  // TxHash (of a tx's sign bytes), Merkle leaves (MerkleLeafHash), and
+  // everything else (block hashes, Merkle nodes, the state tree).
+  mutable std::atomic<uint64_t> tx_sign_bytes{0};
+  mutable std::atomic<uint64_t> merkle_leaves{0};
+  mutable std::atomic<uint64_t> other{0};
+
+ private:
+  const CryptoSuite& inner_;
+};
 
 // A ledger over a real RocksDB in a temp dir.
 class StorageLedgerTest : public ::testing::Test {
@@ -89,7 +140,7 @@ class StorageLedgerTest : public ::testing::Test {
   }
 
   absl::StatusOr<CommitResult> Commit(const Block& b) {
-    return ledger_->CommitBlock(b, chain_.Certify(b.header));
+    return ledger_->CommitBlock(EncodeBlock(b), chain_.Certify(b.header));
   }
 
   // Commits the next block with `txs`; fails the test if it is refused.
@@ -268,6 +319,54 @@ TEST_F(StorageLedgerTest, CommitsThreeBlocksAndServesVerifiableRecords) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// What one commit costs in block codec calls and hashes: the block is
+// decoded once and never encoded (its bytes are stored as given), and each tx
+// is hashed once, by Execute, whose hashes the tx index and the commit event
+// reuse.
+TEST_F(StorageLedgerTest, CommitDecodesOnceAndHashesEachTxOnce) {
+  CountingSuite counting(Suite());
+  ledger_.reset();
+  Ledger::Options o = OptionsOn(store_.get());
+  o.suite = &counting;
+  absl::StatusOr<std::unique_ptr<Ledger>> opened = Ledger::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  ledger_ = *std::move(opened);
+
+  constexpr uint64_t kTxs = 100;  // enough to decode on two threads
+  std::vector<Bytes> txs;
+  for (uint64_t i = 0; i < kTxs; ++i) {
+    txs.push_back(chain_.Tx(alice_, "set", {absl::StrCat("k", i), "v"}, i));
+  }
+  const Block b = Next(txs);
+  const Bytes encoded = EncodeBlock(b);
+  const CommitCertificate cert = chain_.Certify(b.header);
+  counting.tx_sign_bytes = 0;
+  counting.merkle_leaves = 0;
+  counting.other = 0;
+  const BlockCodecCalls before = TestOnlyBlockCodecCalls();
+  absl::StatusOr<CommitResult> r = ledger_->CommitBlock(encoded, cert);
+  const BlockCodecCalls after = TestOnlyBlockCodecCalls();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(after.encodes - before.encodes, 0u);
+  EXPECT_EQ(after.decodes - before.decodes, 1u);
+  EXPECT_EQ(counting.tx_sign_bytes.load(), kTxs);
+  // The tx root checked, and the receipts root computed.
+  EXPECT_EQ(counting.merkle_leaves.load(), 2 * kTxs);
+}
+
+TEST_F(StorageLedgerTest, BytesThatAreNotABlockAreRefused) {
+  const Block b = Next({chain_.Tx(alice_, "set", {"k", "v"}, 1)});
+  Bytes encoded = EncodeBlock(b);
+  encoded.push_back(0);  // trailing bytes: not a block's encoding
+  absl::StatusOr<CommitResult> r =
+      ledger_->CommitBlock(encoded, chain_.Certify(b.header));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("block does not decode"));
+  EXPECT_EQ(State().height, 0u);
+  EXPECT_TRUE(Commit(b).ok());
+}
+
 TEST_F(StorageLedgerTest, OnlyTheOwnerUpdatesOrDeletesARecord) {
   Bytes create = chain_.Tx(alice_, "set", {"k", "alice's"}, 1);
   CommitTxs({create});
@@ -416,7 +515,7 @@ TEST_F(StorageLedgerTest,
   auto expect_rejected = [&](Block b, absl::StatusCode code,
                              const CommitCertificate* cert = nullptr) {
     CommitCertificate c = cert != nullptr ? *cert : chain_.Certify(b.header);
-    absl::StatusOr<CommitResult> r = ledger_->CommitBlock(b, c);
+    absl::StatusOr<CommitResult> r = ledger_->CommitBlock(EncodeBlock(b), c);
     EXPECT_EQ(r.status().code(), code) << r.status();
     ChainState after = State();
     EXPECT_EQ(after.height, before.height);
@@ -813,7 +912,7 @@ TEST_F(StorageLedgerTest, ReplayingTheChainReproducesEveryRoot) {
     }
     Block b = Next(txs);
     CommitCertificate c = chain_.Certify(b.header);
-    absl::StatusOr<CommitResult> r = ledger_->CommitBlock(b, c);
+    absl::StatusOr<CommitResult> r = ledger_->CommitBlock(EncodeBlock(b), c);
     ASSERT_TRUE(r.ok()) << r.status();
     blocks.emplace_back(b, c);
     results.push_back(*r);
@@ -833,7 +932,7 @@ TEST_F(StorageLedgerTest, ReplayingTheChainReproducesEveryRoot) {
   ASSERT_TRUE(replica.ok()) << replica.status();
   for (size_t i = 0; i < blocks.size(); ++i) {
     absl::StatusOr<CommitResult> r =
-        (*replica)->CommitBlock(blocks[i].first, blocks[i].second);
+        (*replica)->CommitBlock(EncodeBlock(blocks[i].first), blocks[i].second);
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->state_root, results[i].state_root) << "height " << i + 1;
     EXPECT_EQ(r->receipts_root, results[i].receipts_root);

@@ -79,7 +79,7 @@ TEST_F(StorageServiceTest, ServesLedgerAndQueriesOverTheBus) {
   Bytes tx = chain_.Tx(alice_, "set", {"doc", "hash-of-contract"}, 1);
   Block b1 = chain_.NextBlock(*state, {tx});
   absl::StatusOr<CommitResult> r =
-      ledger->CommitBlock(b1, chain_.Certify(b1.header));
+      ledger->CommitBlock(EncodeBlock(b1), chain_.Certify(b1.header));
   ASSERT_TRUE(r.ok()) << r.status();
 
   tip = c->chain->GetChainTip();
@@ -104,11 +104,46 @@ TEST_F(StorageServiceTest, ServesLedgerAndQueriesOverTheBus) {
   // A rejected block comes back as the same error code over the bus.
   Block bad = chain_.NextBlock(*state, {});
   absl::StatusOr<CommitResult> refused =
-      ledger->CommitBlock(bad, chain_.Certify(bad.header));
+      ledger->CommitBlock(EncodeBlock(bad), chain_.Certify(bad.header));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
 
   EXPECT_THAT(metrics_.Serialize(),
               HasSubstr("consortia_storage_block_height 1"));
+}
+
+// A block goes from consensus to storage as the bytes consensus has: the
+// remote client does not encode it, storage decodes it once (to execute it)
+// and persists the very bytes it received.
+TEST_F(StorageServiceTest, CommitDecodesTheBlockOnceAndPersistsItsBytes) {
+  Bytes sent;
+  {
+    absl::StatusOr<std::unique_ptr<StorageService>> svc = Start();
+    ASSERT_TRUE(svc.ok()) << svc.status();
+    absl::StatusOr<testing::StorageClients> c =
+        testing::ConnectStorage(ctx_, node_.storage_endpoint);
+    ASSERT_TRUE(c.ok()) << c.status();
+    std::vector<Bytes> txs;
+    for (int i = 0; i < 3; ++i) {
+      txs.push_back(chain_.Tx(alice_, "set", {absl::StrCat("k", i), "v"}, i));
+    }
+    const Block b1 = chain_.NextBlock(ChainState{}, txs);
+    sent = EncodeBlock(b1);
+    const CommitCertificate cert = chain_.Certify(b1.header);
+
+    const BlockCodecCalls before = TestOnlyBlockCodecCalls();
+    absl::StatusOr<CommitResult> r = c->ledger->CommitBlock(sent, cert);
+    const BlockCodecCalls after = TestOnlyBlockCodecCalls();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(after.encodes - before.encodes, 0u);
+    EXPECT_EQ(after.decodes - before.decodes, 1u);
+  }
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(
+      rocksdb::DB::Open(rocksdb::Options(), dir_.Sub("ledger"), &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string stored;
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), keys::Block(1), &stored).ok());
+  EXPECT_EQ(stored, AsString(sent));
 }
 
 TEST_F(StorageServiceTest, RestartKeepsTheChain) {
@@ -120,7 +155,8 @@ TEST_F(StorageServiceTest, RestartKeepsTheChain) {
     ASSERT_TRUE(c.ok()) << c.status();
     LedgerApi* ledger = c->ledger.get();
     Block b1 = chain_.NextBlock(ChainState{}, {});
-    ASSERT_TRUE(ledger->CommitBlock(b1, chain_.Certify(b1.header)).ok());
+    ASSERT_TRUE(
+        ledger->CommitBlock(EncodeBlock(b1), chain_.Certify(b1.header)).ok());
   }
   node_.storage_endpoint = "inproc://" + testing::UniqueName("storage");
   node_.storage_events = "inproc://" + testing::UniqueName("storage-events");
@@ -144,7 +180,8 @@ TEST_F(StorageServiceTest, RefusesAnInconsistentStore) {
     ASSERT_TRUE(c.ok()) << c.status();
     LedgerApi* ledger = c->ledger.get();
     Block b1 = chain_.NextBlock(ChainState{}, {});
-    ASSERT_TRUE(ledger->CommitBlock(b1, chain_.Certify(b1.header)).ok());
+    ASSERT_TRUE(
+        ledger->CommitBlock(EncodeBlock(b1), chain_.Certify(b1.header)).ok());
   }
   const std::string path = dir_.Sub("ledger");
   {
@@ -220,7 +257,8 @@ TEST_F(StorageServiceTest, KeepsThatManyVersions) {
     ASSERT_TRUE(state.ok()) << state.status();
     Block b = chain_.NextBlock(
         *state, {chain_.Tx(alice_, "set", {"k", absl::StrCat("v", h)}, h)});
-    ASSERT_TRUE(ledger->CommitBlock(b, chain_.Certify(b.header)).ok());
+    ASSERT_TRUE(
+        ledger->CommitBlock(EncodeBlock(b), chain_.Certify(b.header)).ok());
   }
   for (uint64_t h = 4; h <= 6; ++h) {
     absl::StatusOr<StateRecord> r = query->GetStateAt("kv", "k", h);
@@ -241,7 +279,9 @@ TEST_F(StorageServiceTest, ChangingTheValueAcrossRestarts) {
     ASSERT_TRUE(state.ok()) << state.status();
     Block b = chain_.NextBlock(
         *state, {chain_.Tx(alice_, "set", {"k", absl::StrCat("v", h)}, h)});
-    ASSERT_TRUE(ledger.CommitBlock(b, chain_.Certify(b.header)).ok()) << h;
+    ASSERT_TRUE(
+        ledger.CommitBlock(EncodeBlock(b), chain_.Certify(b.header)).ok())
+        << h;
   };
   auto run = [&](int64_t versions, uint64_t first, uint64_t last,
                  const std::function<void(StateQueries&)>& check) {

@@ -52,14 +52,26 @@ Bytes EncodeMessage(const Message& m) {
     e.PutBytes(EncodeVote(*v));
   } else {
     const Commit& c = std::get<Commit>(m);
-    e.PutU8(static_cast<uint8_t>(Kind::kCommit));
-    e.PutBytes(EncodeBlock(c.block));
-    e.PutBytes(EncodeCertificate(c.certificate));
+    return EncodeCommitMessage(EncodeBlock(c.block), c.certificate);
   }
   return e.Take();
 }
 
+Bytes EncodeCommitMessage(ByteView block_bytes,
+                          const CommitCertificate& certificate) {
+  Encoder e;
+  e.PutU8(static_cast<uint8_t>(Kind::kCommit));
+  e.PutBytes(block_bytes);
+  e.PutBytes(EncodeCertificate(certificate));
+  return e.Take();
+}
+
 absl::StatusOr<Message> DecodeMessage(ByteView data) {
+  return DecodeMessage(data, nullptr);
+}
+
+absl::StatusOr<Message> DecodeMessage(ByteView data, Bytes* block_bytes) {
+  if (block_bytes != nullptr) block_bytes->clear();
   if (data.size() > kMaxMessageBytes) return TooLarge(data.size());
   Decoder d(data);
   uint8_t kind = 0;
@@ -68,7 +80,7 @@ absl::StatusOr<Message> DecodeMessage(ByteView data) {
   switch (static_cast<Kind>(kind)) {
     case Kind::kProposal: {
       Proposal p;
-      TM_RETURN_IF_ERROR(GetProposal(&d, &p));
+      TM_RETURN_IF_ERROR(GetProposal(&d, &p, block_bytes));
       out = std::move(p);
       break;
     }
@@ -82,16 +94,19 @@ absl::StatusOr<Message> DecodeMessage(ByteView data) {
       break;
     }
     case Kind::kCommit: {
-      Bytes raw;
-      TM_RETURN_IF_ERROR(d.GetBytes(&raw, kMaxBlockBytes));
-      absl::StatusOr<Block> b = DecodeBlock(raw);
+      ByteView block;
+      TM_RETURN_IF_ERROR(d.GetBytesView(&block, kMaxBlockBytes));
+      absl::StatusOr<Block> b = DecodeBlock(block);
       if (!b.ok()) return b.status();
       // Each signature: an index, a length and at most kMaxSignatureBytes.
-      TM_RETURN_IF_ERROR(
-          d.GetBytes(&raw, 64 + kMaxValidators * (kMaxSignatureBytes + 8)));
-      absl::StatusOr<CommitCertificate> c = DecodeCertificate(raw);
+      ByteView cert;
+      TM_RETURN_IF_ERROR(d.GetBytesView(
+          &cert, 64 + kMaxValidators * (kMaxSignatureBytes + 8)));
+      absl::StatusOr<CommitCertificate> c = DecodeCertificate(cert);
       if (!c.ok()) return c.status();
       out = Commit{*std::move(b), *std::move(c)};
+      if (block_bytes != nullptr)
+        block_bytes->assign(block.begin(), block.end());
       break;
     }
     default:

@@ -70,6 +70,18 @@ absl::StatusOr<Proposal> DecodeProposal(ByteView data);
 Bytes EncodeMessage(const Message& m);
 absl::StatusOr<Message> DecodeMessage(ByteView data);
 
+// As DecodeMessage, and for a proposal or a commit also hands over the
+// block's encoding as it came in the message (cleared for a vote). The
+// decoders are canonical, so these bytes are EncodeBlock of the decoded
+// block: the driver keeps them, to give a decided block to storage and to
+// peers without encoding it again.
+absl::StatusOr<Message> DecodeMessage(ByteView data, Bytes* block_bytes);
+// EncodeMessage(Commit{block, certificate}) from the block's encoding
+// (EncodeBlock(block)) instead of the block: the same bytes, without encoding
+// the block again.
+Bytes EncodeCommitMessage(ByteView block_bytes,
+                          const CommitCertificate& certificate);
+
 // Round-robin proposer of (height, round) among n validators of equal
 // power: (height + round) mod n. n must be > 0. ProposerSchedule gives the
 // same answer for equal powers.

@@ -27,7 +27,9 @@ namespace consortia::testing {
 // (Ed25519Sha256). Anything else is refused with FailedPrecondition and
 // recorded as a violation (tests of correct code expect none). A committed
 // block's txs leave the FakeMempool given, if any, as the real mempool
-// forgets committed txs.
+// forgets committed txs. CommitBlock decodes the block's bytes first, as
+// storage does; bytes that do not decode are refused with the decoder's
+// error (not a violation) and do not count as a commit call.
 //
 // RecordEvidence keeps records as storage does: refused as a whole with
 // InvalidArgument for more than kMaxListEvidence records or one with an empty
@@ -61,7 +63,7 @@ class FakeLedger : public LedgerApi {
   // ------------------------------------------------------------- LedgerApi
   absl::StatusOr<ChainState> GetChainState() override;
   absl::StatusOr<CommitResult> CommitBlock(
-      const Block& block, const CommitCertificate& cert) override;
+      ByteView block_bytes, const CommitCertificate& cert) override;
   absl::Status RecordEvidence(
       const std::vector<EvidenceRecord>& records) override;
 
