@@ -422,6 +422,22 @@ struct ReplyChannel {
   }
 };
 
+// Closes a bound socket so that its endpoint is free when this returns. ZMQ
+// closes sockets in the background (its reaper thread) and frees an inproc
+// name only then, so a service restarted in the same process could find the
+// name still taken ("Address already in use"); unbinding first frees it at
+// once. Never throws.
+void UnbindAndClose(zmq::socket_t& sock) {
+  if (!sock) return;
+  try {
+    const std::string endpoint = sock.get(zmq::sockopt::last_endpoint);
+    if (!endpoint.empty()) zmq_unbind(sock.handle(), endpoint.c_str());
+  } catch (const zmq::error_t&) {
+    // The context is gone: nothing is bound any more.
+  }
+  sock.close();
+}
+
 // A ROUTER socket owned by one I/O thread (a PollLoop); see BusServer.
 class BusServerImpl final : public BusServer {
  public:
@@ -476,7 +492,7 @@ class BusServerImpl final : public BusServer {
       zmq_socket_monitor(sock_.handle(), nullptr, 0);
       monitor_.close();
     }
-    sock_.close();
+    UnbindAndClose(sock_);
   }
 
   void ReceiveRequests() {
@@ -592,6 +608,11 @@ class PublisherImpl final : public Publisher {
         metrics_(metrics),
         max_bytes_(max_bytes),
         sock_(std::move(sock)) {}
+
+  ~PublisherImpl() override {
+    absl::MutexLock l(&mu_);
+    UnbindAndClose(sock_);
+  }
 
   uint64_t Publish(std::string_view topic, uint16_t type, Bytes payload,
                    uint64_t trace_id) override {

@@ -146,6 +146,18 @@ TEST(EnvelopeTest, RejectsMalformedInput) {
   EXPECT_FALSE(DecodeEnvelope(EncodeEnvelope(e)).ok());
 }
 
+// A service restarted in the same process (tests, --single-process) binds
+// the inproc name its previous instance held: the name must be free as soon
+// as the old server is destroyed, not when ZMQ's reaper gets to it.
+TEST_F(BusTest, RestartedServerRebindsItsInprocNameAtOnce) {
+  const std::string ep = UniqueInproc("rebind");
+  for (int i = 0; i < 200; ++i) {
+    absl::StatusOr<std::unique_ptr<BusServer>> server =
+        StartBusServer(ctx_, ep, "test-server", EchoHandler());
+    ASSERT_TRUE(server.ok()) << "restart " << i << ": " << server.status();
+  }
+}
+
 TEST_F(BusTest, RequestReplyOverInproc) {
   std::string ep = UniqueInproc("srv");
   absl::Mutex mu;

@@ -196,6 +196,15 @@ TEST_F(PubSubTest, SubscriberReportsGapsAndRestarts) {
   EXPECT_EQ(metrics_.malformed.load(), 1);
 }
 
+TEST_F(PubSubTest, RestartedPublisherRebindsItsInprocNameAtOnce) {
+  const std::string ep = UniqueInproc("rebind");
+  for (int i = 0; i < 200; ++i) {
+    absl::StatusOr<std::unique_ptr<Publisher>> pub =
+        StartPublisher(ctx_, ep, "storage");
+    ASSERT_TRUE(pub.ok()) << "restart " << i << ": " << pub.status();
+  }
+}
+
 TEST_F(PubSubTest, SubscriberFollowsARestartedPublisherOverTcp) {
   std::string ep = FreeTcpEndpoint();
   Collector got;
