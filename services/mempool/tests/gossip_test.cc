@@ -879,12 +879,15 @@ TEST_F(GossipNetworkTest, SlowPeerQueueDropsAndCounts) {
   ASSERT_FALSE(HasFatalFailure());
   constexpr size_t kTxs = 12;
   ASSERT_TRUE(nodes_[0]->api->Submit(Txs(key_, 1, kTxs)).ok());
-  EXPECT_GE(nodes_[0]->gossip->Stats().dropped_send_queue, kTxs - 5);
+  // Every tx is either sent or dropped and counted. (Not checked right after
+  // Submit: the flusher may take a tx out of the queue between two enqueues
+  // and so make room for one more.)
   ASSERT_TRUE(WaitFor([&] {
     const GossipStats s = nodes_[0]->gossip->Stats();
     return s.txs_sent + s.dropped_send_queue == kTxs;
   }));
   const GossipStats s = nodes_[0]->gossip->Stats();
+  EXPECT_GE(s.dropped_send_queue, kTxs - 5);
   EXPECT_LE(s.txs_sent, 5u);
   EXPECT_EQ(nodes_[0]->mempool->pending_count(), kTxs);  // kept locally
 }
