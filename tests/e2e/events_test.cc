@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -221,7 +222,7 @@ void ExpectComplete(const std::vector<Event>& events, uint64_t first) {
   EXPECT_EQ(ids, expected);
 }
 
-class EventsTest : public testing::Test {
+class EventsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     NodeHarnessOptions opts;
