@@ -1,8 +1,12 @@
 #include "commands.h"
 
 #include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -74,6 +78,92 @@ absl::StatusOr<nlohmann::json> GetJson(const HttpTarget& api,
     return absl::InternalError(absl::StrCat("non-JSON answer from ", path));
   }
   return j;
+}
+
+// Follows the api's event stream (GET /v1/events?from_height=...) until the
+// tx event of `tx_hash` arrives. NotFound-free: DeadlineExceeded when
+// `deadline` passes first, Unavailable when the stream cannot be followed
+// (not reachable, refused, cut off): the caller then polls instead.
+absl::Status WaitForTxEvent(const HttpTarget& api, uint64_t from_height,
+                            const std::string& tx_hash, absl::Time deadline) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* addrs = nullptr;
+  if (getaddrinfo(api.host.c_str(), std::to_string(api.port).c_str(), &hints,
+                  &addrs) != 0 ||
+      addrs == nullptr) {
+    return absl::UnavailableError("cannot resolve the api host");
+  }
+  int fd = -1;
+  for (addrinfo* a = addrs; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd >= 0 && ::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(addrs);
+  if (fd < 0) return absl::UnavailableError("cannot reach the api");
+  // HTTP/1.0: the body comes unchunked and ends with the connection.
+  std::string req = absl::StrCat("GET ", api.base_path,
+                                 "/v1/events?from_height=", from_height,
+                                 " HTTP/1.0\r\nHost: ", api.host, "\r\n");
+  for (const auto& [name, value] : api.headers) {
+    absl::StrAppend(&req, name, ": ", value, "\r\n");
+  }
+  absl::StrAppend(&req, "Accept: text/event-stream\r\n\r\n");
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(req.size())) {
+    ::close(fd);
+    return absl::UnavailableError("cannot send to the api");
+  }
+  std::string buf;
+  bool header_done = false;
+  const std::string needle = absl::StrCat("\"tx_hash\":\"", tx_hash, "\"");
+  while (true) {
+    int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (left <= 0) {
+      ::close(fd);
+      return absl::DeadlineExceededError("no event in time");
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1000))) <= 0) {
+      continue;
+    }
+    char chunk[8192];
+    ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) {
+      ::close(fd);
+      return absl::UnavailableError("the event stream ended");
+    }
+    buf.append(chunk, static_cast<size_t>(n));
+    if (!header_done) {
+      size_t end = buf.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      if (buf.compare(0, 12, "HTTP/1.1 200") != 0 &&
+          buf.compare(0, 12, "HTTP/1.0 200") != 0) {
+        ::close(fd);
+        return absl::UnavailableError("the api refused the event stream");
+      }
+      buf.erase(0, end + 4);
+      header_done = true;
+    }
+    size_t end;
+    while ((end = buf.find("\n\n")) != std::string::npos) {
+      std::string event = buf.substr(0, end);
+      buf.erase(0, end + 2);
+      if (event.find("event: tx\n") != std::string::npos &&
+          event.find(needle) != std::string::npos) {
+        ::close(fd);
+        return absl::OkStatus();
+      }
+      if (event.find("event: cutoff\n") != std::string::npos) {
+        ::close(fd);
+        return absl::UnavailableError("the api cut the event stream off");
+      }
+    }
+  }
 }
 
 // Loads a key file (strictly, LoadNodeKey) and warns on stderr when its
@@ -276,6 +366,13 @@ int SubmitCommand(const std::vector<std::string>& argv) {
   auto timeout = args->GetU64("timeout", 30);
   if (!timeout.ok()) return Fail(timeout.status());
   absl::Time deadline = absl::Now() + absl::Seconds(*timeout);
+  // Follow the event stream from the next block until the tx's event; if it
+  // cannot be followed (an older api), poll the tx instead.
+  absl::Status followed = WaitForTxEvent(*api, height + 1, hash, deadline);
+  if (absl::IsDeadlineExceeded(followed)) {
+    return Fail(absl::DeadlineExceededError(
+        absl::StrCat("tx ", hash, " not committed after ", *timeout, " s")));
+  }
   while (absl::Now() < deadline) {
     auto got = GetJson(*api, "/v1/txs/" + hash);
     if (got.ok()) {

@@ -20,8 +20,11 @@ Keys and genesis
 Transactions and queries (--api URL, default http://127.0.0.1:26657;
 --api-key KEY, default $CONSORTIA_API_KEY: sent as Authorization: Bearer KEY)
   submit  --genesis FILE --key FILE --app APP --method M [--valid-for N]
-          [--nonce N] [--wait] [--dry-run] ARG...    build, sign and submit a tx
-                                                    for the genesis's chain
+          [--nonce N] [--wait [--timeout S]] [--dry-run] ARG...
+                                                    build, sign and submit a tx
+                                                    for the genesis's chain;
+                                                    --wait follows the event
+                                                    stream until it commits
   get tx HASH | get block HEIGHT|latest | get state APP KEY
   verify  --genesis FILE TXHASH                     check a tx's proof offline:
                                                     only the genesis is trusted

@@ -12,6 +12,14 @@
 // Ownership: pending asynchronous operations hold the Session (shared_ptr);
 // a Respond callable holds only a weak_ptr, so a handler that keeps Respond
 // forever keeps nothing alive once the connection has timed out.
+//
+// Streams (HttpResponse::on_stream): the header is written, then the
+// handler's pieces as they come (StreamImpl queues them, bounded; the session
+// writes whatever is queued in one write at a time). Meanwhile a read on the
+// socket notices the client going away. No idle or handler timer runs; a
+// write that makes no progress for idle_timeout closes the connection. The
+// stream ends with Close (the connection closes after the last piece) or
+// with the connection. A StreamImpl holds its Session weakly, as Respond.
 #include "consortia/http_server.h"
 
 #include <sys/socket.h>
@@ -21,6 +29,7 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <deque>
 #include <exception>
 #include <map>
 #include <memory>
@@ -155,6 +164,22 @@ struct ServerCore {
   std::atomic<uint64_t> headers_too_large{0};
   std::atomic<uint64_t> clients_gone{0};
 
+  size_t max_stream_queue_bytes = 0;
+  std::atomic<size_t> open_streams{0};
+  std::atomic<uint64_t> streams_started{0};
+  std::atomic<uint64_t> stream_refusals{0};
+  std::atomic<uint64_t> stream_stalls{0};
+
+  void StreamOpened() {
+    ++streams_started;
+    size_t now = ++open_streams;
+    if (hooks.on_open_streams) hooks.on_open_streams(now);
+  }
+  void StreamClosed() {
+    size_t now = --open_streams;
+    if (hooks.on_open_streams) hooks.on_open_streams(now);
+  }
+
   bool Trusted(const asio::ip::address& a) const {
     return trusted_proxies.count(a) > 0;
   }
@@ -230,8 +255,75 @@ struct ServerCore {
   }
 };
 
+class Session;
+
+// The handler's side of a streamed response; the Session writes what it
+// queues. `flushing` is true while the session has a write under way or
+// posted: a Send then only queues, else it posts a flush.
+class StreamImpl : public HttpStream {
+ public:
+  StreamImpl(std::weak_ptr<Session> session, std::shared_ptr<ServerCore> core)
+      : session_(std::move(session)), core_(std::move(core)) {}
+
+  bool Send(std::string data) override;
+  void Close(std::string last) override;
+  bool closed() const override {
+    return closed_.load(std::memory_order_acquire);
+  }
+  size_t queued() const override {
+    absl::MutexLock l(&mu_);
+    return pieces_;
+  }
+  size_t queued_bytes() const override {
+    absl::MutexLock l(&mu_);
+    return bytes_;
+  }
+
+  // Session side, on its strand. Moves what is queued into `out`; `fin`
+  // when Close was called and nothing else remains. False (and no longer
+  // flushing) when there is nothing to write.
+  bool Take(std::vector<std::string>* out, bool* fin) {
+    absl::MutexLock l(&mu_);
+    while (!queue_.empty()) {
+      out->push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    *fin = close_requested_ && !fin_taken_;
+    if (*fin) fin_taken_ = true;
+    if (out->empty() && !*fin) {
+      flushing_ = false;
+      return false;
+    }
+    return true;
+  }
+  void Written(size_t pieces, size_t bytes) {
+    absl::MutexLock l(&mu_);
+    pieces_ -= std::min(pieces_, pieces);
+    bytes_ -= std::min(bytes_, bytes);
+  }
+  void MarkClosed() { closed_.store(true, std::memory_order_release); }
+
+ private:
+  // Queues under mu_; posts a flush unless one is under way.
+  bool Enqueue(std::string data, bool last);
+
+  const std::weak_ptr<Session> session_;
+  const std::shared_ptr<ServerCore> core_;
+  std::atomic<bool> closed_{false};
+  mutable absl::Mutex mu_;
+  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
+  size_t pieces_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool close_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool fin_taken_ ABSL_GUARDED_BY(mu_) = false;
+  // The session owns the first write (the header): it flushes after it.
+  bool flushing_ ABSL_GUARDED_BY(mu_) = true;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  friend class StreamImpl;
+
   // `peer` already holds a slot of core->Admit, given back on destruction.
   Session(tcp::socket socket, std::shared_ptr<ServerCore> core,
           asio::ip::address peer, uint16_t peer_port, bool trusted)
@@ -245,6 +337,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   ~Session() {
     closed_->store(true);
+    EndStream();
     core_->Release(peer_, trusted_peer_);
   }
 
@@ -475,7 +568,120 @@ class Session : public std::enable_shared_from_this<Session> {
     handler_timer_.cancel();
     beast::error_code ec;
     stream_.socket().cancel(ec);  // ends WatchForClose
+    if (resp.on_stream) {
+      StartStream(std::move(resp));
+      return;
+    }
     WriteResponse(std::move(resp), keep_alive_, version_);
+  }
+
+  // ------------------------------------------------------------ streams
+
+  void StartStream(HttpResponse resp) {
+    chunked_ = version_ >= 11;
+    unsigned status = static_cast<unsigned>(
+        resp.status >= 200 && resp.status <= 599 ? resp.status : 200);
+    std::string head = absl::StrCat(
+        "HTTP/1.", version_ >= 11 ? "1" : "0", " ", status, " ",
+        std::string(http::obsolete_reason(static_cast<http::status>(status))),
+        "\r\nServer: consortia\r\n");
+    if (!HasCrLf(resp.content_type)) {
+      absl::StrAppend(&head, "Content-Type: ", resp.content_type, "\r\n");
+    }
+    for (const auto& [name, value] : resp.headers) {
+      if (name.empty() || HasCrLf(name) || HasCrLf(value)) continue;
+      absl::StrAppend(&head, name, ": ", value, "\r\n");
+    }
+    if (chunked_) absl::StrAppend(&head, "Transfer-Encoding: chunked\r\n");
+    absl::StrAppend(&head, "Connection: close\r\n\r\n");
+
+    stream_obj_ = std::make_shared<StreamImpl>(weak_from_this(), core_);
+    streaming_ = true;
+    core_->StreamOpened();
+    WatchStreamClose();
+    auto buf = std::make_shared<std::string>(std::move(head));
+    stream_.expires_after(core_->idle_timeout);
+    asio::async_write(
+        stream_, asio::buffer(*buf),
+        [self = shared_from_this(), buf, on_stream = std::move(resp.on_stream)](
+            beast::error_code ec, size_t) {
+          if (ec) {
+            self->Close();
+            return;
+          }
+          try {
+            on_stream(self->stream_obj_);
+          } catch (const std::exception& e) {
+            spdlog::error("http: stream handler threw: {}", e.what());
+            self->stream_obj_->Close("");
+          } catch (...) {
+            spdlog::error("http: stream handler threw");
+            self->stream_obj_->Close("");
+          }
+          self->FlushStream();
+        });
+  }
+
+  // While streaming the client has nothing to say: input is discarded, and
+  // its end (or an error) ends the stream.
+  void WatchStreamClose() {
+    stream_.socket().async_read_some(
+        asio::buffer(drain_buf_),
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) {
+            self->Close();
+            return;
+          }
+          self->WatchStreamClose();
+        });
+  }
+
+  // Writes everything queued, as one write; again until nothing is left.
+  void FlushStream() {
+    if (!streaming_) return;
+    std::vector<std::string> pieces;
+    bool fin = false;
+    if (!stream_obj_->Take(&pieces, &fin)) return;
+    auto buf = std::make_shared<std::string>();
+    size_t bytes = 0;
+    for (const std::string& p : pieces) {
+      bytes += p.size();
+      if (p.empty()) continue;  // an empty chunk would end the body
+      if (chunked_) {
+        absl::StrAppend(buf.get(), absl::Hex(p.size()), "\r\n", p, "\r\n");
+      } else {
+        absl::StrAppend(buf.get(), p);
+      }
+    }
+    if (fin && chunked_) absl::StrAppend(buf.get(), "0\r\n\r\n");
+    stream_.expires_after(core_->idle_timeout);
+    asio::async_write(stream_, asio::buffer(*buf),
+                      [self = shared_from_this(), buf, n = pieces.size(), bytes,
+                       fin](beast::error_code ec, size_t) {
+                        if (ec) {
+                          if (ec == beast::error::timeout) {
+                            ++self->core_->stream_stalls;
+                            spdlog::debug(
+                                "http: {} read nothing of its stream in time",
+                                self->remote_);
+                          }
+                          self->Close();
+                          return;
+                        }
+                        self->stream_obj_->Written(n, bytes);
+                        if (fin) {
+                          self->Close();
+                          return;
+                        }
+                        self->FlushStream();
+                      });
+  }
+
+  void EndStream() {
+    if (!streaming_) return;
+    streaming_ = false;
+    stream_obj_->MarkClosed();
+    core_->StreamClosed();
   }
 
   void WriteResponse(HttpResponse resp, bool keep_alive, unsigned version) {
@@ -557,6 +763,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // the session, which gives its slot back.
   void Close() {
     closed_->store(true);
+    EndStream();
     waiting_ = false;
     handler_timer_.cancel();
     beast::error_code ec;
@@ -580,7 +787,50 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t request_seq_ = 0;
   bool keep_alive_ = false;
   unsigned version_ = 11;
+  // Set once the response became a stream.
+  std::shared_ptr<StreamImpl> stream_obj_;
+  bool streaming_ = false;
+  bool chunked_ = true;
 };
+
+bool StreamImpl::Send(std::string data) {
+  return Enqueue(std::move(data), false);
+}
+
+void StreamImpl::Close(std::string last) { Enqueue(std::move(last), true); }
+
+bool StreamImpl::Enqueue(std::string data, bool last) {
+  if (closed()) return false;
+  bool post = false;
+  {
+    absl::MutexLock l(&mu_);
+    if (close_requested_) return false;
+    if (!last && bytes_ + data.size() > core_->max_stream_queue_bytes) {
+      ++core_->stream_refusals;
+      return false;
+    }
+    bytes_ += data.size();
+    ++pieces_;
+    queue_.push_back(std::move(data));
+    if (last) close_requested_ = true;
+    if (!flushing_) {
+      flushing_ = true;
+      post = true;
+    }
+  }
+  if (last) closed_.store(true, std::memory_order_release);
+  if (!post) return true;
+  absl::MutexLock lock(&core_->mu);
+  std::shared_ptr<Session> session = session_.lock();
+  if (core_->stopped || session == nullptr) {
+    closed_.store(true, std::memory_order_release);
+    return false;
+  }
+  auto executor = session->stream_.get_executor();
+  asio::post(executor,
+             [session = std::move(session)] { session->FlushStream(); });
+  return true;
+}
 
 class HttpServerImpl : public HttpServer {
  public:
@@ -596,6 +846,7 @@ class HttpServerImpl : public HttpServer {
     core_->idle_timeout = ToChrono(options.idle_timeout);
     core_->max_connections = options.max_connections;
     core_->max_connections_per_client = options.max_connections_per_client;
+    core_->max_stream_queue_bytes = options.max_stream_queue_bytes;
     core_->hooks = options.hooks;
   }
 
@@ -665,6 +916,10 @@ class HttpServerImpl : public HttpServer {
     s.header_timeouts = core_->header_timeouts.load();
     s.headers_too_large = core_->headers_too_large.load();
     s.clients_gone = core_->clients_gone.load();
+    s.open_streams = core_->open_streams.load();
+    s.streams_started = core_->streams_started.load();
+    s.stream_refusals = core_->stream_refusals.load();
+    s.stream_stalls = core_->stream_stalls.load();
     return s;
   }
 

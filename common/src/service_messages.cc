@@ -425,6 +425,47 @@ absl::StatusOr<std::vector<BlockRecord>> DecodeBlockRecords(ByteView data) {
       });
 }
 
+Bytes EncodeBlocksWithReceipts(const std::vector<BlockWithReceipts>& blocks) {
+  Encoder e;
+  e.PutVarint(blocks.size());
+  for (const BlockWithReceipts& b : blocks) {
+    e.PutBytes(EncodeBlock(b.block));
+    e.PutHash(b.block_hash);
+    e.PutVarint(b.receipts.size());
+    for (const Receipt& r : b.receipts) e.PutBytes(EncodeReceipt(r));
+  }
+  return e.Take();
+}
+
+absl::StatusOr<std::vector<BlockWithReceipts>> DecodeBlocksWithReceipts(
+    ByteView data) {
+  return DecodeWith<std::vector<BlockWithReceipts>>(
+      "blocks with receipts", data,
+      [](Decoder* d, std::vector<BlockWithReceipts>* out) -> absl::Status {
+        uint64_t n;
+        // A block holds at least a header and a hash: well over 100 bytes.
+        WIRE_RETURN_IF_ERROR(d->GetCount(&n, kMaxBlocksWithReceipts, 100));
+        out->reserve(n);
+        for (uint64_t i = 0; i < n; ++i) {
+          BlockWithReceipts b;
+          WIRE_RETURN_IF_ERROR(wire_decode::GetNestedBlock(d, &b.block));
+          WIRE_RETURN_IF_ERROR(d->GetHash(&b.block_hash));
+          uint64_t m;
+          // A receipt holds at least a hash.
+          WIRE_RETURN_IF_ERROR(d->GetCount(&m, kMaxBlockTxs, 32));
+          b.receipts.reserve(m);
+          for (uint64_t j = 0; j < m; ++j) {
+            Receipt r;
+            WIRE_RETURN_IF_ERROR(GetNested(
+                d, wire_decode::kMaxEncodedReceiptBytes, DecodeReceipt, &r));
+            b.receipts.push_back(std::move(r));
+          }
+          out->push_back(std::move(b));
+        }
+        return absl::OkStatus();
+      });
+}
+
 Bytes EncodeHashList(const std::vector<Hash32>& hashes) {
   Encoder e;
   e.PutVarint(hashes.size());

@@ -140,6 +140,13 @@ absl::StatusOr<CertifiedBlocksRequest> DecodeCertifiedBlocksRequest(
 Bytes EncodeBlockRecords(const std::vector<BlockRecord>& blocks);
 absl::StatusOr<std::vector<BlockRecord>> DecodeBlockRecords(ByteView data);
 
+// kQueryBlocksWithReceipts (request: EncodeCertifiedBlocksRequest's form).
+// At most kMaxBlocksWithReceipts of: bytes EncodeBlock, hash, varint count,
+// then each bytes EncodeReceipt.
+Bytes EncodeBlocksWithReceipts(const std::vector<BlockWithReceipts>& blocks);
+absl::StatusOr<std::vector<BlockWithReceipts>> DecodeBlocksWithReceipts(
+    ByteView data);
+
 // kQueryScanState
 struct ScanStateRequest {
   std::string app;

@@ -209,6 +209,14 @@ class RemoteStorageQueries final : public CommitHistory,
         sai::DecodeEvidenceRecords);
   }
 
+  absl::StatusOr<std::vector<BlockWithReceipts>> ReadBlocksWithReceipts(
+      uint64_t from, uint32_t limit, uint64_t max_bytes) override {
+    return CallAndDecode<std::vector<BlockWithReceipts>>(
+        client_, MsgType::kQueryBlocksWithReceipts,
+        sai::EncodeCertifiedBlocksRequest({from, limit, max_bytes}), timeout_,
+        sai::DecodeBlocksWithReceipts);
+  }
+
   // StateQueries.
   absl::StatusOr<StateRecord> GetState(const std::string& app,
                                        const std::string& key) override {

@@ -219,6 +219,20 @@ BusServer::Handler ServeStorage(const StorageInterfaces& impl, Executor exec) {
           return Encoded(summaries, sai::EncodeBlockSummaries);
         });
         return;
+      case MsgType::kQueryBlocksWithReceipts:
+        serve(chain, [chain](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodeCertifiedBlocksRequest(p);
+          if (!r.ok()) return r.status();
+          absl::StatusOr<std::vector<BlockWithReceipts>> read =
+              chain->ReadBlocksWithReceipts(r->from, r->limit, r->max_bytes);
+          if (read.ok() && read->size() > kMaxBlocksWithReceipts) {
+            return absl::InternalError(absl::StrCat(
+                "storage read ", read->size(), " blocks, over the limit of ",
+                kMaxBlocksWithReceipts));
+          }
+          return Encoded(read, sai::EncodeBlocksWithReceipts);
+        });
+        return;
       case MsgType::kQueryTx:
         serve(chain, [chain](ByteView p) -> absl::StatusOr<Bytes> {
           auto h = sai::DecodeGetTxRequest(p);

@@ -641,6 +641,168 @@ TEST(HttpServerLimitsTest, ClosedConnectionIsFlaggedWhileItsHandlerWorks) {
   kept[0](HttpResponse{});  // too late: a no-op
 }
 
+// ------------------------------------------------------------ streams
+
+// Answers every request with a stream and keeps the streams for the test.
+class StreamKeeper {
+ public:
+  HttpServer::Handler Handler() {
+    return [this](HttpRequest, HttpServer::Respond respond) {
+      HttpResponse r;
+      r.content_type = "text/event-stream";
+      r.headers.emplace_back("Cache-Control", "no-cache");
+      r.on_stream = [this](std::shared_ptr<HttpStream> s) {
+        absl::MutexLock l(&mu_);
+        streams_.push_back(std::move(s));
+      };
+      respond(std::move(r));
+    };
+  }
+  // Waits for the n-th stream (0-based).
+  std::shared_ptr<HttpStream> Get(size_t n) {
+    absl::MutexLock l(&mu_);
+    auto have = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return streams_.size() > n;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&have), absl::Seconds(30));
+    return streams_.size() > n ? streams_[n] : nullptr;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::shared_ptr<HttpStream>> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+// Sends a GET and returns at once (the answer is read with ReadUntil).
+void StartGet(Client& c, const std::string& target) {
+  c.SendRaw("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+}
+
+// Reads raw bytes until `what` has arrived; false if the connection ends
+// first. Everything read is appended to *seen.
+bool ReadUntil(Client& c, const std::string& what, std::string* seen) {
+  while (seen->find(what) == std::string::npos) {
+    char buf[4096];
+    beast::error_code ec;
+    size_t n = c.socket().read_some(asio::buffer(buf), ec);
+    if (ec) return false;
+    seen->append(buf, n);
+  }
+  return true;
+}
+
+TEST(HttpStreamTest, HeaderThenPiecesThenCloseAsChunkedBody) {
+  StreamKeeper keeper;
+  auto server = MustStart(HttpServerOptions{}, keeper.Handler());
+  Client c(server->port());
+  StartGet(c, "/events");
+  std::shared_ptr<HttpStream> s = keeper.Get(0);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->Send("data: one\n\n"));
+  EXPECT_TRUE(s->Send("data: two\n\n"));
+  s->Close("event: bye\n\n");
+  EXPECT_TRUE(s->closed());
+  EXPECT_FALSE(s->Send("late"));
+  Response res = c.Read();  // a chunked body, read to its end
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res[http::field::content_type], "text/event-stream");
+  EXPECT_EQ(res[http::field::cache_control], "no-cache");
+  EXPECT_EQ(res.body(), "data: one\n\ndata: two\n\nevent: bye\n\n");
+  EXPECT_TRUE(c.ReadsEof());
+  EXPECT_TRUE(Eventually([&] { return server->stats().open_streams == 0; }));
+  EXPECT_EQ(server->stats().streams_started, 1u);
+}
+
+TEST(HttpStreamTest, QuietStreamOutlivesTheIdleTimeout) {
+  HttpServerOptions opts;
+  opts.idle_timeout = absl::Milliseconds(100);
+  StreamKeeper keeper;
+  std::atomic<size_t> open_streams{0};
+  opts.hooks.on_open_streams = [&](size_t n) { open_streams = n; };
+  auto server = MustStart(opts, keeper.Handler());
+  Client idle(server->port());  // a plain idle connection, for comparison
+  Client c(server->port());
+  StartGet(c, "/events");
+  std::shared_ptr<HttpStream> s = keeper.Get(0);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(open_streams.load(), 1u);
+  // The idle connection is closed by the timeout; the quiet stream is not.
+  EXPECT_TRUE(idle.ReadsEof());
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(s->closed());
+  ASSERT_TRUE(s->Send("data: still here\n\n"));
+  std::string seen;
+  EXPECT_TRUE(ReadUntil(c, "still here", &seen));
+  EXPECT_EQ(server->stats().open_streams, 1u);
+}
+
+TEST(HttpStreamTest, SlowReaderIsRefusedWithoutHurtingOthers) {
+  HttpServerOptions opts;
+  opts.threads = 1;  // one thread: a blocked write would block everything
+  opts.max_stream_queue_bytes = 64 * 1024;
+  StreamKeeper keeper;
+  auto server = MustStart(opts, keeper.Handler());
+  Client slow(server->port());
+  StartGet(slow, "/events");
+  std::shared_ptr<HttpStream> s = keeper.Get(0);
+  ASSERT_NE(s, nullptr);
+  Client fast(server->port());
+  StartGet(fast, "/events");
+  std::shared_ptr<HttpStream> f = keeper.Get(1);
+  ASSERT_NE(f, nullptr);
+
+  // The slow client reads nothing: the kernel's buffers fill, then the
+  // stream's queue, then Send refuses.
+  const std::string piece(4096, 'x');
+  bool refused = false;
+  for (int i = 0; i < 100000 && !refused; ++i) {
+    if (!s->Send(piece)) refused = true;
+  }
+  ASSERT_TRUE(refused);
+  EXPECT_LE(s->queued_bytes(), opts.max_stream_queue_bytes);
+  EXPECT_FALSE(s->closed());  // the handler decides what to do
+  EXPECT_GE(server->stats().stream_refusals, 1u);
+
+  // The other stream and plain requests go on.
+  ASSERT_TRUE(f->Send("data: fast\n\n"));
+  std::string seen;
+  EXPECT_TRUE(ReadUntil(fast, "data: fast", &seen));
+  EXPECT_EQ(server->stats().open_streams, 2u);
+
+  // Closing the slow stream with a last word ends it once the client reads.
+  s->Close("event: cutoff\n\n");
+  std::string slow_seen;
+  EXPECT_TRUE(ReadUntil(slow, "event: cutoff", &slow_seen));
+  EXPECT_TRUE(Eventually([&] { return server->stats().open_streams == 1; }));
+}
+
+TEST(HttpStreamTest, ClientThatLeavesClosesTheStream) {
+  StreamKeeper keeper;
+  auto server = MustStart(HttpServerOptions{}, keeper.Handler());
+  {
+    Client c(server->port());
+    StartGet(c, "/events");
+    ASSERT_NE(keeper.Get(0), nullptr);
+  }  // the client closes its end
+  std::shared_ptr<HttpStream> s = keeper.Get(0);
+  EXPECT_TRUE(Eventually([&] { return s->closed(); }));
+  EXPECT_FALSE(s->Send("data: nobody\n\n"));
+  EXPECT_TRUE(Eventually([&] { return server->stats().open_streams == 0; }));
+}
+
+TEST(HttpStreamTest, StreamOutlivingTheServerIsHarmless) {
+  StreamKeeper keeper;
+  auto server = MustStart(HttpServerOptions{}, keeper.Handler());
+  Client c(server->port());
+  StartGet(c, "/events");
+  std::shared_ptr<HttpStream> s = keeper.Get(0);
+  ASSERT_NE(s, nullptr);
+  server.reset();
+  EXPECT_FALSE(s->Send("data: after\n\n"));
+  s->Close("");
+  EXPECT_TRUE(s->closed());
+}
+
 TEST(ProblemTest, IsRfc9457Json) {
   HttpResponse r =
       Problem(422, "https://consortia.dev/problems/x", "Title", "the detail");

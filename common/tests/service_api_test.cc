@@ -649,6 +649,22 @@ TEST_F(RemoteTest, ChainQueries) {
   EXPECT_EQ(chain->GetTx(HashOf("nope")).status().code(),
             absl::StatusCode::kNotFound);
 
+  // Blocks with their receipts, a page per call (the api's event stream).
+  auto with_receipts = chain->ReadBlocksWithReceipts(1, 4, 1 << 20);
+  ASSERT_TRUE(with_receipts.ok()) << with_receipts.status();
+  ASSERT_EQ(with_receipts->size(), 1u);
+  EXPECT_EQ((*with_receipts)[0].block, chain_.block1());
+  EXPECT_EQ((*with_receipts)[0].block_hash, Block1().block_hash);
+  ASSERT_EQ((*with_receipts)[0].receipts.size(), 3u);
+  EXPECT_EQ((*with_receipts)[0].receipts[2], tx->receipt);
+  EXPECT_EQ(chain->ReadBlocksWithReceipts(1, kMaxBlocksWithReceipts + 1, 1)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  auto beyond = chain->ReadBlocksWithReceipts(5, 4, 1 << 20);
+  ASSERT_TRUE(beyond.ok());
+  EXPECT_TRUE(beyond->empty());
+
   EvidenceRecord a{0, "duplicate_vote", 7, 1, 2, ToBytes("proof-a")};
   EvidenceRecord b{0, "duplicate_proposal", 8, 0, 3, ToBytes("proof-b")};
   chain_queries_.AddEvidence(a);

@@ -1,6 +1,8 @@
 // An asynchronous HTTP/1.1 server on Boost.Beast and Asio: a few threads serve
 // many connections (keep-alive, idle connections cost no thread). Used by the
 // api service and by every service's operations endpoint (metrics, health).
+// A handler may answer with a stream (HttpResponse::on_stream): a body sent
+// in pieces over time, such as Server-Sent Events.
 #ifndef CONSORTIA_COMMON_HTTP_SERVER_H_
 #define CONSORTIA_COMMON_HTTP_SERVER_H_
 
@@ -41,11 +43,43 @@ struct HttpRequest {
   }
 };
 
+// The body of a streamed response, written piece by piece as the handler
+// sends it (chunked for HTTP/1.1; the connection closes when it ends). Each
+// stream has a bounded write queue: a client that reads slowly fills it and
+// Send refuses, so a slow reader never holds a server thread, nor memory
+// beyond the bound. A stream is exempt from the idle timeout (it may stay
+// quiet as long as the handler likes); only a write that makes no progress
+// for HttpServerOptions::idle_timeout closes it. Thread-safe.
+class HttpStream {
+ public:
+  virtual ~HttpStream() = default;
+  // Queues `data` to be written as it is. False, and nothing queued, once
+  // the stream is closed, or when the queue would exceed
+  // HttpServerOptions::max_stream_queue_bytes (the stream stays open: the
+  // handler decides, usually Close with a last word).
+  virtual bool Send(std::string data) = 0;
+  // Queues `last` (even beyond the queue bound), then ends the response and
+  // closes the connection once everything queued is written. Later calls
+  // and Sends are ignored.
+  virtual void Close(std::string last = "") = 0;
+  // True once Close was called or the connection ended (the client went
+  // away, a stalled write, the server stopped).
+  virtual bool closed() const = 0;
+  // Pieces (Send calls) and bytes queued but not yet written to the socket.
+  virtual size_t queued() const = 0;
+  virtual size_t queued_bytes() const = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the response is a stream: the status line and headers are sent
+  // at once (body is ignored), then on_stream is called once, on a server
+  // thread, with the stream through which the body follows. It must not
+  // block. Not called when the connection has gone meanwhile.
+  std::function<void(std::shared_ptr<HttpStream>)> on_stream;
 };
 
 // An RFC 9457 problem+json response: {"type","title","status","detail"}.
@@ -67,6 +101,8 @@ struct HttpServerHooks {
   std::function<void(HttpEvent)> on_event;
   // The number of open connections, after every change.
   std::function<void(size_t open)> on_open_connections;
+  // The number of open streams (HttpStream), after every change.
+  std::function<void(size_t open)> on_open_streams;
 };
 
 // Counters since the server started (for tests and diagnostics).
@@ -77,6 +113,10 @@ struct HttpServerStats {
   uint64_t header_timeouts = 0;
   uint64_t headers_too_large = 0;
   uint64_t clients_gone = 0;
+  size_t open_streams = 0;       // streams whose connection is open
+  uint64_t streams_started = 0;  // responses that became streams
+  uint64_t stream_refusals = 0;  // Sends refused: the queue was full
+  uint64_t stream_stalls = 0;    // streams closed by a write without progress
 };
 
 struct HttpServerOptions {
@@ -100,6 +140,8 @@ struct HttpServerOptions {
   // accepted, before anything is read. 0 means no cap.
   size_t max_connections = 10000;
   size_t max_connections_per_client = 256;
+  // Bytes a stream may have queued but not yet written (HttpStream::Send).
+  size_t max_stream_queue_bytes = 4 << 20;
   // IP addresses (not names, not ranges) of reverse proxies whose
   // X-Forwarded-For is believed; see HttpRequest::client.
   std::vector<std::string> trusted_proxies;

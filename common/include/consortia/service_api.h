@@ -72,6 +72,7 @@ enum class MsgType : uint16_t {
   // Storage queries, continued.
   kQueryCommittedHeights = 50,
   kQueryChainTip = 51,
+  kQueryBlocksWithReceipts = 52,
   kEventBlockCommitted = 100,
 };
 

@@ -21,7 +21,10 @@
 //   ListBlockSummaries        headers, hashes and tx counts of a run of
 //                             heights, without txs or certificates;
 //   ReadCertifiedBlocks       whole blocks with their certificates for a run
-//                             of heights, within a byte budget (block sync).
+//                             of heights, within a byte budget (block sync);
+//   ReadBlocksWithReceipts    whole blocks with their txs' receipts for a run
+//                             of heights, within a byte budget (the api's
+//                             event stream).
 //
 // Thread safety: every implementation is thread-safe.
 #ifndef CONSORTIA_COMMON_STORAGE_QUERIES_H_
@@ -175,6 +178,17 @@ struct BlockSummary {
   bool operator==(const BlockSummary&) const = default;
 };
 
+// Blocks per ReadBlocksWithReceipts call.
+inline constexpr uint32_t kMaxBlocksWithReceipts = 64;
+
+// A committed block with the receipts of its txs (one per tx, in order).
+struct BlockWithReceipts {
+  Block block;
+  Hash32 block_hash{};
+  std::vector<Receipt> receipts;
+  bool operator==(const BlockWithReceipts&) const = default;
+};
+
 class ChainQueries {
  public:
   virtual ~ChainQueries() = default;
@@ -210,6 +224,15 @@ class ChainQueries {
   // of range.
   virtual absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
       uint64_t from_seq, uint32_t limit) = 0;
+  // The blocks from height `from` up with their txs' receipts, for the event
+  // stream (GET /v1/events): at most `limit` (1..kMaxBlocksWithReceipts),
+  // fewer at the tip (empty when from is beyond it), and no more once their
+  // encoded blocks reach `max_bytes` (the block that reaches it is included).
+  // As with ReadCertifiedBlocks, a caller that wants more continues from the
+  // last height + 1. InvalidArgument for from = 0, a limit out of range or
+  // max_bytes = 0.
+  virtual absl::StatusOr<std::vector<BlockWithReceipts>> ReadBlocksWithReceipts(
+      uint64_t from, uint32_t limit, uint64_t max_bytes) = 0;
 };
 
 // --------------------------------------------------- StateQueries (owner: api)

@@ -294,6 +294,38 @@ absl::StatusOr<std::vector<EvidenceRecord>> FakeChainQueries::ListEvidence(
   return out;
 }
 
+absl::StatusOr<std::vector<BlockWithReceipts>>
+FakeChainQueries::ReadBlocksWithReceipts(uint64_t from, uint32_t limit,
+                                         uint64_t max_bytes) {
+  absl::MutexLock l(&mu_);
+  ++receipt_reads_;
+  if (!failure_.ok()) return failure_;
+  if (from == 0 || limit == 0 || limit > kMaxBlocksWithReceipts ||
+      max_bytes == 0) {
+    return absl::InvalidArgumentError("bad from, limit or max_bytes");
+  }
+  std::vector<BlockWithReceipts> out;
+  for (auto it = blocks_.lower_bound(from);
+       it != blocks_.end() && out.size() < std::min(limit, max_listed_); ++it) {
+    BlockWithReceipts b;
+    b.block = it->second.block;
+    b.block_hash = it->second.block_hash;
+    b.receipts.resize(b.block.txs.size());
+    for (const auto& [hash, rec] : txs_) {
+      if (rec.height == it->first && rec.index < b.receipts.size()) {
+        b.receipts[rec.index] = rec.receipt;
+      }
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+int FakeChainQueries::blocks_with_receipts_reads() const {
+  absl::MutexLock l(&mu_);
+  return receipt_reads_;
+}
+
 // ----------------------------------------------------------- StateQueries
 
 void FakeStateQueries::SetState(const std::string& app, const std::string& key,

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -499,6 +500,63 @@ void GetState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
            });
 }
 
+// GET /v1/events: Server-Sent Events from `from_height` or after the
+// Last-Event-ID (which wins), filtered by app, method and sender.
+void Events(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+            const HttpRequest& req) {
+  if (deps.events == nullptr || deps.events->stopping()) {
+    call->Finish(UpstreamProblem(absl::UnavailableError("stopping"), "api"));
+    return;
+  }
+  const Query& query = req.query;
+  std::optional<EventId> after;
+  if (query.count("from_height") > 0) {
+    std::optional<uint64_t> h =
+        NumberParam(query, "from_height", 1, 0,
+                    std::numeric_limits<uint64_t>::max(), call.get());
+    if (!h.has_value()) return;
+    after = *h == 0 ? EventId{0, kBlockDone} : EventId{*h - 1, kBlockDone};
+  }
+  if (auto it = req.headers.find("last-event-id");
+      it != req.headers.end() &&
+      !absl::StripAsciiWhitespace(it->second).empty()) {
+    const absl::string_view trimmed = absl::StripAsciiWhitespace(it->second);
+    std::optional<EventId> id =
+        ParseEventId(std::string_view(trimmed.data(), trimmed.size()));
+    if (!id.has_value()) {
+      call->Finish(
+          ApiProblem(ApiError::kBadRequest,
+                     "Last-Event-ID must be an event id: <height>-<index>"));
+      return;
+    }
+    after = id;
+  }
+  EventFilter filter;
+  if (auto it = query.find("app"); it != query.end()) filter.app = it->second;
+  if (auto it = query.find("method"); it != query.end()) {
+    filter.method = it->second;
+  }
+  if (auto it = query.find("sender"); it != query.end()) {
+    if (it->second.empty() || !FromHex(it->second).ok()) {
+      call->Finish(
+          ApiProblem(ApiError::kBadRequest, "sender must be a hex public key"));
+      return;
+    }
+    filter.sender = absl::AsciiStrToLower(it->second);
+  }
+  HttpResponse r;
+  r.status = 200;
+  r.content_type = "text/event-stream";
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("X-Accel-Buffering", "no");  // proxies: do not buffer
+  EventHub* hub = deps.events;
+  r.on_stream = [hub, after, filter = std::move(filter)](
+                    std::shared_ptr<HttpStream> stream) {
+    hub->Add(std::move(stream), after, filter);
+  };
+  call->Finish(std::move(r));
+}
+
 }  // namespace
 
 ApiHandler::ApiHandler(ApiHandlerDeps deps) : deps_(std::move(deps)) {}
@@ -577,6 +635,9 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
         return;
       case RouteId::kListEvidence:
         ListEvidence(deps_, call, req.query);
+        return;
+      case RouteId::kEvents:
+        Events(deps_, call, req);
         return;
     }
     call->Finish(ApiProblem(ApiError::kInternal, "unrouted request"));

@@ -17,6 +17,7 @@
 #include "consortia/http_server.h"
 #include "consortia/service_api.h"
 #include "consortia/thread_pool.h"
+#include "events.h"
 #include "log_limiter.h"
 #include "submit_batcher.h"
 
@@ -43,6 +44,8 @@ struct ApiHandlerDeps {
   // When set, every submission of an identified caller (or of anyone, when
   // the api checks no keys) is written to it before it is answered.
   AuditLog* audit = nullptr;
+  // Serves GET /v1/events; null: the route answers 503.
+  EventHub* events = nullptr;
   // The time of audit records.
   std::function<absl::Time()> clock = [] { return absl::Now(); };
   // Set by ApiHandler::Stop; shared with the queued tasks.

@@ -50,6 +50,32 @@ ApiMetrics::ApiMetrics(MetricsRegistry* registry) : registry_(registry) {
   audit_unavailable_ = registry_->GetCounter(
       "consortia_api_audit_unavailable_total",
       "Submissions refused 503 because the audit log could not take them.");
+  open_streams_ = registry_->GetGauge("consortia_api_open_streams",
+                                      "Open event streams (GET /v1/events).");
+  stream_events_ =
+      registry_->GetCounter("consortia_api_stream_events_total",
+                            "Events (block and tx) sent on event streams.");
+  const char* cutoffs_help = "Event streams cut off by the api, by reason.";
+  cutoff_too_slow_ =
+      registry_->GetCounter("consortia_api_stream_cutoffs_total", cutoffs_help,
+                            {{"reason", "too_slow"}});
+  cutoff_shutdown_ =
+      registry_->GetCounter("consortia_api_stream_cutoffs_total", cutoffs_help,
+                            {{"reason", "shutdown"}});
+}
+
+void ApiMetrics::OpenStreams(size_t n) {
+  open_streams_.Set(static_cast<double>(n));
+}
+void ApiMetrics::StreamEvents(size_t n) {
+  stream_events_.Inc(static_cast<double>(n));
+}
+void ApiMetrics::StreamCutoff(const char* reason) {
+  if (std::string(reason) == "shutdown") {
+    cutoff_shutdown_.Inc();
+  } else {
+    cutoff_too_slow_.Inc();
+  }
 }
 
 void ApiMetrics::Request(const std::string& route, int code, double seconds) {

@@ -63,6 +63,12 @@ class ApiMetrics {
   void AuditWriteError(size_t lines);
   void AuditUnavailable();
 
+  // The event stream (GET /v1/events): open streams, events sent (block and
+  // tx events), and streams cut off by reason ("too_slow", "shutdown").
+  void OpenStreams(size_t n);
+  void StreamEvents(size_t n);
+  void StreamCutoff(const char* reason);
+
  private:
   Counter LabelledCounter(std::map<std::string, Counter>* cache,
                           const char* name, const char* help,
@@ -83,6 +89,10 @@ class ApiMetrics {
   Counter audit_lines_;
   Counter audit_write_errors_;
   Counter audit_unavailable_;
+  Gauge open_streams_;
+  Counter stream_events_;
+  Counter cutoff_too_slow_;
+  Counter cutoff_shutdown_;
   absl::Mutex mu_;
   std::map<std::pair<std::string, int>, Counter> requests_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Histogram> durations_ ABSL_GUARDED_BY(mu_);

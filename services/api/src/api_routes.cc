@@ -5,7 +5,7 @@
 namespace consortia::api {
 namespace {
 
-constexpr std::array<RouteSpec, 10> kRoutes = {{
+constexpr std::array<RouteSpec, 11> kRoutes = {{
     {RouteId::kHealthz, "GET", "/healthz"},
     {RouteId::kReadyz, "GET", "/readyz"},
     {RouteId::kSubmit, "POST", "/v1/txs"},
@@ -14,6 +14,7 @@ constexpr std::array<RouteSpec, 10> kRoutes = {{
     {RouteId::kGetCertifiedBlock, "GET", "/v1/blocks/{height}"},
     {RouteId::kGetCertifiedBlockByHash, "GET", "/v1/blocks/by-hash/{hash}"},
     {RouteId::kListEvidence, "GET", "/v1/evidence"},
+    {RouteId::kEvents, "GET", "/v1/events"},
     {RouteId::kScanState, "GET", "/v1/state/{app}"},
     {RouteId::kGetState, "GET", "/v1/state/{app}/{key}",
      /*last_takes_rest=*/true},

@@ -22,6 +22,7 @@ enum class RouteId {
   kListEvidence,
   kHealthz,
   kReadyz,
+  kEvents,
 };
 
 struct RouteSpec {

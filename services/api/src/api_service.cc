@@ -27,6 +27,7 @@
 #include "consortia/genesis_file.h"
 #include "consortia/http_server.h"
 #include "consortia/thread_pool.h"
+#include "events.h"
 #include "log_limiter.h"
 #include "quota.h"
 #include "spdlog/spdlog.h"
@@ -40,6 +41,8 @@ constexpr absl::Duration kProbeTimeout = absl::Seconds(1);
 // File descriptors the api needs besides its connections (bus sockets,
 // logs, the ops endpoint, ...).
 constexpr uint64_t kSpareFiles = 256;
+// At shutdown, how long the event streams may take to write their cutoff.
+constexpr absl::Duration kStreamsCloseGrace = absl::Milliseconds(500);
 
 const char* EventReason(HttpEvent e) {
   switch (e) {
@@ -144,6 +147,15 @@ class ApiServiceImpl : public ApiService {
   explicit ApiServiceImpl(MetricsRegistry& registry) : metrics_(&registry) {}
 
   ~ApiServiceImpl() override {
+    // Event streams get their cutoff (reason shutdown), and a moment to
+    // write it, before the server goes.
+    if (events_ != nullptr) events_->Stop();
+    if (http_ != nullptr) {
+      absl::Time give_up = absl::Now() + kStreamsCloseGrace;
+      while (http_->stats().open_streams > 0 && absl::Now() < give_up) {
+        absl::SleepFor(absl::Milliseconds(10));
+      }
+    }
     // No new requests; pending Respond callables become no-ops.
     http_.reset();
     prober_.reset();
@@ -155,6 +167,7 @@ class ApiServiceImpl : public ApiService {
     // After the batcher, whose answers go through it: writes what is queued.
     audit_.reset();
     handler_.reset();
+    events_.reset();
     access_.reset();
     authenticator_.reset();
     state_remote_.reset();
@@ -213,6 +226,12 @@ class ApiServiceImpl : public ApiService {
 
     if (absl::Status st = StartAccess(opts); !st.ok()) return st;
 
+    EventHubOptions events;
+    events.heartbeat = opts.events_heartbeat;
+    events.max_lag = opts.events_max_lag;
+    events.poll = opts.events_poll;
+    events_ = std::make_unique<EventHub>(chain, suite_, events, &metrics_);
+
     ApiHandlerDeps deps;
     deps.suite = suite_;
     deps.chain = chain;
@@ -223,6 +242,7 @@ class ApiServiceImpl : public ApiService {
     deps.query_pool = query_pool_.get();
     deps.metrics = &metrics_;
     deps.log_limiter = log_limiter_.get();
+    deps.events = events_.get();
     Prober* prober = prober_.get();
     deps.ready = [prober] { return prober->Ready(); };
     deps.readiness = [prober] { return prober->Describe(); };
@@ -249,6 +269,9 @@ class ApiServiceImpl : public ApiService {
     };
     http.hooks.on_open_connections = [metrics](size_t n) {
       metrics->OpenConnections(n);
+    };
+    http.hooks.on_open_streams = [metrics](size_t n) {
+      metrics->OpenStreams(n);
     };
     ApiHandler* handler = handler_.get();
     absl::StatusOr<std::unique_ptr<HttpServer>> server = StartHttpServer(
@@ -328,6 +351,7 @@ class ApiServiceImpl : public ApiService {
   std::unique_ptr<KeyFileWatcher> key_watcher_;
   std::unique_ptr<AccessControl> access_;
   std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<EventHub> events_;
   std::unique_ptr<ApiHandler> handler_;
   std::unique_ptr<HttpServer> http_;
 };

@@ -84,6 +84,17 @@ CONSORTIA_OPTION_UNBOUNDED(
     "api", std::string, api_audit_log, "",
     "Audit log: one hash-chained JSON line per submission, on disk before "
     "the answer (one file per api process); empty = none.");
+CONSORTIA_OPTION("api", int64_t, api_events_heartbeat_ms, 15000, 10, 3'600'000,
+                 "Milliseconds between heartbeat comments on an idle event "
+                 "stream (GET /v1/events).");
+CONSORTIA_OPTION("api", uint32_t, api_events_max_lag, 10000, 1, 10'000'000,
+                 "Events an event stream may have waiting to be written to "
+                 "its client; a client further behind is cut off (event "
+                 "cutoff, reason too_slow) and may resume from its last id.");
+CONSORTIA_OPTION("api", int64_t, api_events_poll_ms, 200, 10, 60'000,
+                 "Milliseconds between the event stream's reads of storage's "
+                 "chain tip (new blocks reach the streams this late at "
+                 "most).");
 
 namespace consortia::api {
 namespace {
@@ -126,6 +137,10 @@ ApiOptions ApiOptions::FromFlags() {
   o.keys_file = absl::GetFlag(FLAGS_api_keys_file);
   o.reads_need_key = absl::GetFlag(FLAGS_api_reads_need_key);
   o.audit_log = absl::GetFlag(FLAGS_api_audit_log);
+  o.events_heartbeat =
+      absl::Milliseconds(absl::GetFlag(FLAGS_api_events_heartbeat_ms));
+  o.events_max_lag = absl::GetFlag(FLAGS_api_events_max_lag);
+  o.events_poll = absl::Milliseconds(absl::GetFlag(FLAGS_api_events_poll_ms));
   return o;
 }
 
@@ -181,6 +196,12 @@ absl::Status ApiOptions::Validate() const {
                              log_lines_per_client),
            CheckOptionBounds(OPTION_api_log_interval_s,
                              absl::ToInt64Seconds(log_interval)),
+           CheckOptionBounds(OPTION_api_events_heartbeat_ms,
+                             absl::ToInt64Milliseconds(events_heartbeat)),
+           CheckOptionBounds(OPTION_api_events_max_lag,
+                             int64_t{events_max_lag}),
+           CheckOptionBounds(OPTION_api_events_poll_ms,
+                             absl::ToInt64Milliseconds(events_poll)),
        }) {
     if (!s.ok()) return s;
   }

@@ -143,6 +143,9 @@ class Ledger : public LedgerApi,
   absl::StatusOr<std::vector<BlockSummary>> ListBlockSummaries(
       uint64_t from, uint32_t limit) override;
   absl::StatusOr<TxRecord> GetTx(const Hash32& hash) override;
+  // One MultiGet of blocks and receipts per (up to) 8 heights.
+  absl::StatusOr<std::vector<BlockWithReceipts>> ReadBlocksWithReceipts(
+      uint64_t from, uint32_t limit, uint64_t max_bytes) override;
   // In evidence.cc.
   absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
       uint64_t from_seq, uint32_t limit) override;

@@ -389,6 +389,74 @@ absl::StatusOr<std::vector<BlockRecord>> Ledger::ReadCertifiedBlocks(
   return out;
 }
 
+absl::StatusOr<std::vector<BlockWithReceipts>> Ledger::ReadBlocksWithReceipts(
+    uint64_t from, uint32_t limit, uint64_t max_bytes) {
+  ScopedTimer t(opts_.metrics.query_block);
+  if (from == 0) return absl::InvalidArgumentError("heights start at 1");
+  if (limit == 0 || limit > kMaxBlocksWithReceipts) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "limit must be 1..", kMaxBlocksWithReceipts, ", not ", limit));
+  }
+  if (max_bytes == 0) {
+    return absl::InvalidArgumentError("max_bytes must be at least 1");
+  }
+  uint64_t latest = 0;
+  {
+    absl::ReaderMutexLock l(&state_mu_);
+    latest = chain_.height;
+  }
+  std::vector<BlockWithReceipts> out;
+  if (from > latest) return out;
+  // Committed blocks and their receipts never change: no lock from here on.
+  constexpr uint64_t kPerRead = 8;
+  const uint64_t last = std::min(latest, from + (limit - 1));
+  uint64_t bytes = 0;
+  for (uint64_t h = from; h <= last && bytes < max_bytes;) {
+    const uint64_t n = std::min(last - h + 1, kPerRead);
+    std::vector<std::string> ks;
+    ks.reserve(2 * n);
+    for (uint64_t i = h; i < h + n; ++i) {
+      ks.push_back(keys::Block(i));
+      ks.push_back(keys::Receipts(i));
+    }
+    absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+        opts_.store->MultiGet(ks);
+    if (!vals.ok()) return StoreError(vals.status());
+    for (uint64_t i = 0; i < n && bytes < max_bytes; ++i) {
+      const std::optional<std::string>& block_raw = (*vals)[2 * i];
+      const std::optional<std::string>& receipts_raw = (*vals)[2 * i + 1];
+      if (!block_raw.has_value() || !receipts_raw.has_value()) {
+        return Corrupt("block data", absl::NotFoundError(absl::StrCat(
+                                         "missing at height ", h + i)));
+      }
+      absl::StatusOr<Block> block = DecodeBlock(AsBytes(*block_raw));
+      if (!block.ok()) return Corrupt("block", block.status());
+      absl::StatusOr<std::vector<Bytes>> receipts =
+          keys::DecodeReceiptList(*receipts_raw);
+      if (!receipts.ok()) return Corrupt("receipts", receipts.status());
+      if (receipts->size() != block->txs.size()) {
+        return Corrupt("receipts",
+                       absl::OutOfRangeError(absl::StrCat(
+                           receipts->size(), " receipts for ",
+                           block->txs.size(), " txs at height ", h + i)));
+      }
+      BlockWithReceipts rec;
+      rec.receipts.reserve(receipts->size());
+      for (const Bytes& raw : *receipts) {
+        absl::StatusOr<Receipt> r = DecodeReceipt(raw);
+        if (!r.ok()) return Corrupt("receipt", r.status());
+        rec.receipts.push_back(*std::move(r));
+      }
+      rec.block_hash = BlockHash(suite_, block->header);
+      rec.block = *std::move(block);
+      out.push_back(std::move(rec));
+      bytes += block_raw->size();
+    }
+    h += n;
+  }
+  return out;
+}
+
 absl::StatusOr<StatePage> Ledger::ScanState(const std::string& app,
                                             const std::string& prefix,
                                             const std::string& cursor,

@@ -1125,6 +1125,49 @@ TEST_F(StorageLedgerTest, BlocksByHashAndPagesOfBlocks) {
   EXPECT_EQ(all->size(), 23u);
 }
 
+// ReadBlocksWithReceipts: whole blocks with each tx's receipt (the one GetTx
+// gives), a page per call in one MultiGet per 8 heights, never a read per tx.
+TEST_F(StorageLedgerTest, BlocksWithTheirReceiptsInFewReads) {
+  const std::vector<Block> blocks = CommitSmallBlocks(10, 4);
+  ReadCountingStore counting(store_.get());
+  ReopenLedgerOn(&counting);
+  counting.gets = 0;
+  counting.multigets = 0;
+  absl::StatusOr<std::vector<BlockWithReceipts>> r =
+      ledger_->ReadBlocksWithReceipts(2, 8, uint64_t{1} << 30);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 8u);
+  EXPECT_EQ(counting.multigets, 1);
+  EXPECT_EQ(counting.gets, 0);
+  for (size_t i = 0; i < r->size(); ++i) {
+    const Block& want = blocks[1 + i];
+    EXPECT_EQ((*r)[i].block, want);
+    EXPECT_EQ((*r)[i].block_hash, BlockHash(Suite(), want.header));
+    ASSERT_EQ((*r)[i].receipts.size(), want.txs.size());
+  }
+  absl::StatusOr<Transaction> tx = DecodeTx(blocks[2].txs[1]);  // height 3
+  ASSERT_TRUE(tx.ok());
+  absl::StatusOr<TxRecord> rec = ledger_->GetTx(TxHash(Suite(), *tx));
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_EQ((*r)[1].receipts[1], rec->receipt);
+  // Fewer at the tip, none beyond it; bad arguments refused.
+  r = ledger_->ReadBlocksWithReceipts(9, kMaxBlocksWithReceipts, 1 << 20);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->size(), 2u);
+  r = ledger_->ReadBlocksWithReceipts(11, 4, 1 << 20);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->empty());
+  r = ledger_->ReadBlocksWithReceipts(1, 10, 1);  // one byte: one block
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->size(), 1u);
+  EXPECT_EQ(ledger_->ReadBlocksWithReceipts(0, 4, 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->ReadBlocksWithReceipts(1, kMaxBlocksWithReceipts + 1, 1)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 // ReadCertifiedBlocks: whole certified blocks of a range in a few store reads,
 // cut by the limit, the tip and the byte budget.
 TEST_F(StorageLedgerTest, RangesOfWholeBlocksInFewReads) {

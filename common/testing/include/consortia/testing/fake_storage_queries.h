@@ -136,9 +136,16 @@ class FakeChainQueries : public ChainQueries {
   absl::StatusOr<TxRecord> GetTx(const Hash32& hash) override;
   absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
       uint64_t from_seq, uint32_t limit) override;
+  // The blocks added, each tx's receipt the one of the TxRecord added for it
+  // at that height and index (a default receipt with the tx's position
+  // otherwise). Counted in blocks_with_receipts_reads().
+  absl::StatusOr<std::vector<BlockWithReceipts>> ReadBlocksWithReceipts(
+      uint64_t from, uint32_t limit, uint64_t max_bytes) override;
+  int blocks_with_receipts_reads() const;
 
  private:
   mutable absl::Mutex mu_;
+  int receipt_reads_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   uint32_t max_listed_ ABSL_GUARDED_BY(mu_) =
       std::numeric_limits<uint32_t>::max();

@@ -105,6 +105,13 @@ struct ApiOptions {
   // Every submission is written here as a JSON line of a hash chain before
   // it is answered; empty: no audit log (flag api_audit_log).
   std::string audit_log;
+  // The event stream (GET /v1/events): the heartbeat comment's interval
+  // (flag api_events_heartbeat_ms), how many events a stream may have
+  // waiting to be written before it is cut off (api_events_max_lag), and how
+  // often the tail reader asks storage for its tip (api_events_poll_ms).
+  absl::Duration events_heartbeat = absl::Seconds(15);
+  uint32_t events_max_lag = 10000;
+  absl::Duration events_poll = absl::Milliseconds(200);
 
   // Not flags.
   // How often the key file is checked for changes.
