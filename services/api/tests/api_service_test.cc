@@ -1166,7 +1166,10 @@ void ExpectTxProblem(const Json& result, int status, const std::string& type) {
 
 TEST_F(ApiServiceTest, BatchOfNTxsIsOneSubmitCallAnsweredInOrder) {
   constexpr size_t kTxs = 100;
-  StartApi();
+  ApiOptions opts;
+  // Through the batcher, the txs would leave in ten calls at least.
+  opts.submit_batch_max = 10;
+  StartApi(opts);
   std::vector<std::string> bodies = TxBodies(5000, kTxs);
   Reply r = Post(port_, "/v1/txs:batch", BatchBody(bodies));
   ASSERT_EQ(r.status, 200) << r.body;
