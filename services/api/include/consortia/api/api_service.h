@@ -6,8 +6,9 @@
 // (MempoolApi, for submissions) and to storage (ChainQueries and
 // StateQueries, the api's read interfaces of consortia/storage_queries.h)
 // only, through the remote clients of consortia/service_api.h. Submissions from
-// concurrent requests are gathered into one MempoolApi::Submit call, so the
-// bus carries batches, never one message per transaction.
+// concurrent requests are gathered into one MempoolApi::Submit call, and the
+// txs of one POST /v1/txs:batch go in one call of their own, so the bus
+// carries batches, never one message per transaction.
 //
 // This header is the service's whole public surface: node/ (the
 // single-process form), main.cc and the tests build the service through
