@@ -178,6 +178,52 @@ absl::StatusOr<NodeKey> LoadKeyFile(const std::string& path) {
   return key;
 }
 
+// "{i}" in `arg` replaced by `i` (the --count form of submit).
+std::string WithIndex(std::string arg, uint64_t i) {
+  const std::string index = std::to_string(i);
+  for (size_t at = arg.find("{i}"); at != std::string::npos;
+       at = arg.find("{i}", at + index.size())) {
+    arg.replace(at, 3, index);
+  }
+  return arg;
+}
+
+// POSTs a batch body to /v1/txs:batch and prints the api's answer. The
+// hashes of the txs it answered "pending", or an error (the batch was
+// refused as a whole, or `pending` would be short: how many were refused).
+absl::StatusOr<std::vector<std::string>> PostBatch(const HttpTarget& api,
+                                                   const std::string& body) {
+  auto res = HttpCall(api, "POST", "/v1/txs:batch", body);
+  if (!res.ok()) return res.status();
+  std::printf("%s\n", res->body.c_str());
+  nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
+  if (res->status != 200) {
+    std::string detail =
+        j.is_object() ? j.value("detail", res->body) : res->body;
+    return absl::UnavailableError(
+        absl::StrCat("the api refused the batch (HTTP ", res->status,
+                     "): ", detail, KeyHint(res->status)));
+  }
+  if (!j.is_object() || !j.contains("results") || !j["results"].is_array()) {
+    return absl::InternalError("unexpected batch answer from the api");
+  }
+  std::vector<std::string> pending;
+  size_t refused = 0;
+  for (const nlohmann::json& r : j["results"]) {
+    if (r.is_object() && r.value("status", "") == "pending") {
+      pending.push_back(r.value("tx_hash", ""));
+    } else {
+      ++refused;
+    }
+  }
+  if (refused > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(refused, " of ", j["results"].size(),
+                     " txs were refused (see their problems above)"));
+  }
+  return pending;
+}
+
 }  // namespace
 
 absl::Status WriteNewKeyFile(const std::string& path, std::string_view data) {
@@ -275,7 +321,7 @@ int GenesisCommand(const std::vector<std::string>& argv) {
 int SubmitCommand(const std::vector<std::string>& argv) {
   auto args = Args::Parse(argv,
                           {"api", "api-key", "genesis", "key", "app", "method",
-                           "valid-for", "nonce", "timeout"},
+                           "valid-for", "nonce", "timeout", "count"},
                           {"wait", "dry-run"});
   if (!args.ok()) return Fail(args.status());
   std::string api_url = args->Get("api", kDefaultApi);
@@ -298,6 +344,12 @@ int SubmitCommand(const std::vector<std::string>& argv) {
   if (!method.ok()) return Fail(method.status());
   auto valid_for = args->GetU64("valid-for", 100);
   if (!valid_for.ok()) return Fail(valid_for.status());
+  // --count N: N txs, posted as one batch.
+  auto count = args->GetU64("count", 0);
+  if (!count.ok()) return Fail(count.status());
+  if (args->Has("count") && *count == 0) {
+    return Fail(absl::InvalidArgumentError("--count must be at least 1"));
+  }
   auto genesis = LoadGenesis(*genesis_path);
   if (!genesis.ok()) return Fail(genesis.status());
   auto key = LoadKeyFile(*key_path);
@@ -336,54 +388,113 @@ int SubmitCommand(const std::vector<std::string>& argv) {
   uint64_t random_nonce = (uint64_t{rd()} << 32) | rd();
   auto nonce = args->GetU64("nonce", random_nonce);
   if (!nonce.ok()) return Fail(nonce.status());
-  tx.nonce = *nonce;
   tx.valid_until = height + *valid_for;
   tx.sender = key->public_key;
   tx.app = *app;
   tx.method = *method;
-  tx.args = args->positional();
-  auto sig = (*suite)->Sign(key->secret_key, TxSignBytes(tx));
-  if (!sig.ok()) return Fail(sig.status());
-  tx.signature = *sig;
-  std::string json = TxToJson(tx);
-  if (args->Has("dry-run")) {
-    std::printf("%s\n", json.c_str());
-    return 0;
-  }
-  auto res = HttpCall(*api, "POST", "/v1/txs", json);
-  if (!res.ok()) return Fail(res.status());
-  std::printf("%s\n", res->body.c_str());
-  if (res->status != 200 && res->status != 202) {
-    if (!KeyHint(res->status).empty()) {
-      std::fprintf(stderr, "consortia: the api refused the key (HTTP %d)%s\n",
-                   res->status, KeyHint(res->status).c_str());
+  // The txs: one, or --count of them (nonces nonce, nonce + 1, ...; "{i}" in
+  // an ARG replaced by the tx's index).
+  std::vector<Transaction> txs;
+  const uint64_t n = args->Has("count") ? *count : 1;
+  for (uint64_t i = 0; i < n; ++i) {
+    Transaction t = tx;
+    t.nonce = *nonce + i;
+    for (const std::string& arg : args->positional()) {
+      t.args.push_back(args->Has("count") ? WithIndex(arg, i) : arg);
     }
-    return 1;
+    auto sig = (*suite)->Sign(key->secret_key, TxSignBytes(t));
+    if (!sig.ok()) return Fail(sig.status());
+    t.signature = *sig;
+    txs.push_back(std::move(t));
+  }
+  std::vector<std::string> hashes;
+  if (!args->Has("count")) {
+    std::string json = TxToJson(txs[0]);
+    if (args->Has("dry-run")) {
+      std::printf("%s\n", json.c_str());
+      return 0;
+    }
+    auto res = HttpCall(*api, "POST", "/v1/txs", json);
+    if (!res.ok()) return Fail(res.status());
+    std::printf("%s\n", res->body.c_str());
+    if (res->status != 200 && res->status != 202) {
+      if (!KeyHint(res->status).empty()) {
+        std::fprintf(stderr, "consortia: the api refused the key (HTTP %d)%s\n",
+                     res->status, KeyHint(res->status).c_str());
+      }
+      return 1;
+    }
+    hashes.push_back(ToHex(TxHash(**suite, txs[0])));
+  } else {
+    std::string body = "{\"txs\":[";
+    for (size_t i = 0; i < txs.size(); ++i) {
+      if (i > 0) body += ",";
+      body += TxToJson(txs[i]);
+    }
+    body += "]}";
+    if (args->Has("dry-run")) {
+      std::printf("%s\n", body.c_str());
+      return 0;
+    }
+    auto pending = PostBatch(*api, body);
+    if (!pending.ok()) return Fail(pending.status());
+    hashes = *std::move(pending);
   }
   if (!args->Has("wait")) return 0;
 
-  std::string hash = ToHex(TxHash(**suite, tx));
   auto timeout = args->GetU64("timeout", 30);
   if (!timeout.ok()) return Fail(timeout.status());
   absl::Time deadline = absl::Now() + absl::Seconds(*timeout);
-  // Follow the event stream from the next block until the tx's event; if it
-  // cannot be followed (an older api), poll the tx instead.
-  absl::Status followed = WaitForTxEvent(*api, height + 1, hash, deadline);
+  // Follow the event stream from the next block until the event of the last
+  // tx sent; if it cannot be followed (an older api), poll instead. Then read
+  // each tx (a batch's txs may land in different blocks).
+  absl::Status followed =
+      WaitForTxEvent(*api, height + 1, hashes.back(), deadline);
   if (absl::IsDeadlineExceeded(followed)) {
-    return Fail(absl::DeadlineExceededError(
-        absl::StrCat("tx ", hash, " not committed after ", *timeout, " s")));
+    return Fail(absl::DeadlineExceededError(absl::StrCat(
+        "tx ", hashes.back(), " not committed after ", *timeout, " s")));
   }
-  while (absl::Now() < deadline) {
-    auto got = GetJson(*api, "/v1/txs/" + hash);
+  size_t done = 0;  // hashes[0, done) are committed
+  while (done < hashes.size() && absl::Now() < deadline) {
+    auto got = GetJson(*api, "/v1/txs/" + hashes[done]);
     if (got.ok()) {
-      std::printf("%s\n", got->dump(2).c_str());
-      return 0;
+      if (hashes.size() == 1) std::printf("%s\n", got->dump(2).c_str());
+      ++done;
+      continue;
     }
     if (!absl::IsNotFound(got.status())) return Fail(got.status());
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  if (done == hashes.size()) {
+    if (hashes.size() > 1) {
+      std::printf("committed %zu txs\n", hashes.size());
+    }
+    return 0;
+  }
   return Fail(absl::DeadlineExceededError(
-      absl::StrCat("tx ", hash, " not committed after ", *timeout, " s")));
+      absl::StrCat("tx ", hashes[done], " not committed after ", *timeout,
+                   " s (", done, " of ", hashes.size(), " were)")));
+}
+
+int SubmitBatchCommand(const std::vector<std::string>& argv) {
+  auto args = Args::Parse(argv, {"api", "api-key"}, {});
+  if (!args.ok()) return Fail(args.status());
+  if (args->positional().size() != 1) {
+    return Fail(absl::InvalidArgumentError(
+        "usage: consortia submit-batch [--api URL] [--api-key KEY] FILE"));
+  }
+  auto api = ApiTarget(*args);
+  if (!api.ok()) return Fail(api.status());
+  auto body = ReadFile(args->positional()[0]);
+  if (!body.ok()) return Fail(body.status());
+  // A bare array of txs is sent as {"txs":[...]}.
+  const size_t first = body->find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && (*body)[first] == '[') {
+    *body = absl::StrCat("{\"txs\":", *body, "}");
+  }
+  auto pending = PostBatch(*api, *body);
+  if (!pending.ok()) return Fail(pending.status());
+  return 0;
 }
 
 int GetCommand(const std::vector<std::string>& argv) {

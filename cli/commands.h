@@ -18,7 +18,12 @@ absl::Status WriteNewKeyFile(const std::string& path, std::string_view data);
 
 int KeygenCommand(const std::vector<std::string>& args);
 int GenesisCommand(const std::vector<std::string>& args);
+// `submit` builds, signs and posts one tx (POST /v1/txs), or with --count N
+// that many, as one batch (POST /v1/txs:batch).
 int SubmitCommand(const std::vector<std::string>& args);
+// `submit-batch FILE`: posts a file of signed txs ({"txs":[...]} or the bare
+// array) as one batch; 0 only when every tx is pending.
+int SubmitBatchCommand(const std::vector<std::string>& args);
 int GetCommand(const std::vector<std::string>& args);
 int VerifyCommand(const std::vector<std::string>& args);
 int LocalnetCommand(const std::vector<std::string>& args,

@@ -25,6 +25,13 @@ Transactions and queries (--api URL, default http://127.0.0.1:26657;
                                                     for the genesis's chain;
                                                     --wait follows the event
                                                     stream until it commits
+          [--count N]                               N txs (nonce, nonce+1, ...;
+                                                    {i} in an ARG is the tx's
+                                                    index) as one batch
+  submit-batch FILE                                 post a file of signed txs
+                                                    ({"txs":[...]}, as
+                                                    submit --count --dry-run
+                                                    writes) as one batch
   get tx HASH | get block HEIGHT|latest | get state APP KEY
   verify  --genesis FILE TXHASH                     check a tx's proof offline:
                                                     only the genesis is trusted
@@ -105,6 +112,7 @@ int main(int argc, char** argv) {
   if (cmd == "keygen") return KeygenCommand(args);
   if (cmd == "genesis") return GenesisCommand(args);
   if (cmd == "submit") return SubmitCommand(args);
+  if (cmd == "submit-batch") return SubmitBatchCommand(args);
   if (cmd == "get") return GetCommand(args);
   if (cmd == "verify") return VerifyCommand(args);
   if (cmd == "localnet") return LocalnetCommand(args, argv[0]);

@@ -4,7 +4,10 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -177,6 +180,88 @@ TEST_F(PipelineTest, BadInputGetsClear4xxAndChangesNothing) {
                 "unknown tx");
   ExpectProblem(node_->Get("/v1/blocks/99999999"), 404, "future block");
   ExpectProblem(node_->Get("/v1/nowhere"), 404, "unknown route");
+}
+
+// Runs the CLI to completion: its exit code and what it printed (stdout
+// and stderr together).
+std::pair<int, std::string> RunCli(const TempDir& dir,
+                                   std::vector<std::string> args) {
+  static int n = 0;
+  const std::string log = absl::StrCat(dir.path(), "/cli-", n++, ".log");
+  args.insert(args.begin(), BinDir() + "/consortia");
+  auto p = ChildProcess::Start(args, log);
+  if (!p.ok()) return {-1, std::string(p.status().message())};
+  auto status = p->Wait(absl::Seconds(90));
+  if (!status.ok()) return {-1, "timed out"};
+  std::ifstream in(log);
+  std::stringstream out;
+  out << in.rdbuf();
+  return {WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, out.str()};
+}
+
+TEST_F(PipelineTest, BatchOf100TxsIsCommittedInFull) {
+  constexpr int kTxs = 100;
+  uint64_t h = CurrentHeight(*node_);
+  std::string body = "{\"txs\":[";
+  std::vector<Hash32> hashes;
+  for (int i = 0; i < kTxs; ++i) {
+    Transaction tx =
+        SignedTx(client_, chain_, 5000 + i, h + 100, "kv", "set",
+                 {absl::StrCat("batch-", i), absl::StrCat("v", i)});
+    if (i > 0) body += ",";
+    body += TxToJson(tx);
+    hashes.push_back(TxHash(Ed25519Sha256(), tx));
+  }
+  body += "]}";
+  auto r = node_->Post("/v1/txs:batch", body);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->status, 200) << r->body;
+  json results = json::parse(r->body)["results"];
+  ASSERT_EQ(results.size(), static_cast<size_t>(kTxs));
+  for (int i = 0; i < kTxs; ++i) {
+    EXPECT_EQ(results[i].value("tx_hash", ""), ToHex(hashes[i])) << i;
+    EXPECT_EQ(results[i].value("status", ""), "pending") << results[i];
+  }
+  // All 100 are committed, each with its proof.
+  for (const Hash32& hash : hashes) {
+    auto rec = WaitCommitted(*node_, hash);
+    ASSERT_TRUE(rec.ok()) << rec.status() << "\n" << node_->LogTail();
+    EXPECT_EQ(rec->receipt.code, ExecCode::kOk) << rec->receipt.log;
+  }
+  for (int i : {0, kTxs - 1}) {
+    auto v = node_->Get(absl::StrCat("/v1/state/kv/batch-", i));
+    ASSERT_TRUE(v.ok());
+    ASSERT_EQ(v->status, 200) << v->body;
+    EXPECT_EQ(json::parse(v->body)["value"].get<std::string>(),
+              absl::StrCat("v", i));
+  }
+
+  // The CLI signs N txs and posts them as one batch, or posts a file.
+  const std::string api = absl::StrCat("http://127.0.0.1:", node_->api().port);
+  const std::string key = dir_.path() + "/client_key.json";
+  ASSERT_EQ(RunCli(dir_, {"keygen", "--out", key}).first, 0);
+  auto [code, out] = RunCli(
+      dir_, {"submit", "--api", api, "--genesis", dir_.path() + "/genesis.json",
+             "--key", key, "--app", "kv", "--method", "set", "--count", "5",
+             "--wait", "cli-{i}", "w{i}"});
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("committed 5 txs"), std::string::npos) << out;
+  auto v = node_->Get("/v1/state/kv/cli-4");
+  ASSERT_TRUE(v.ok());
+  ASSERT_EQ(v->status, 200) << v->body;
+  EXPECT_EQ(json::parse(v->body)["value"].get<std::string>(), "w4");
+  auto [dcode, batch_file] = RunCli(
+      dir_, {"submit", "--api", api, "--genesis", dir_.path() + "/genesis.json",
+             "--key", key, "--app", "kv", "--method", "set", "--count", "3",
+             "--dry-run", "file-{i}", "x"});
+  ASSERT_EQ(dcode, 0) << batch_file;
+  const std::string file = dir_.path() + "/batch.json";
+  std::ofstream(file) << batch_file;
+  auto [bcode, bout] = RunCli(dir_, {"submit-batch", "--api", api, file});
+  EXPECT_EQ(bcode, 0) << bout;
+  json answer = json::parse(bout, nullptr, false);
+  ASSERT_TRUE(answer.is_object()) << bout;
+  EXPECT_EQ(answer["results"].size(), 3u) << bout;
 }
 
 TEST_F(PipelineTest, EveryServiceServesValidMetrics) {

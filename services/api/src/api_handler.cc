@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,7 @@
 #include "consortia/types.h"
 #include "problem.h"
 #include "spdlog/spdlog.h"
+#include "tx_batch.h"
 #include "views.h"
 
 namespace consortia::api {
@@ -62,6 +64,14 @@ class Call {
   const std::string& trace() const { return trace_; }
   const std::string& client() const { return client_; }
   void set_route(const char* route) { route_ = route; }
+  // "POST /v1/txs": the method and the route template (the audit log's
+  // route).
+  std::string MethodAndRoute() const {
+    return absl::StrCat(method_, " ", route_);
+  }
+  // The organisation of the caller's key (the `org` label of the metrics);
+  // ApiMetrics::kAnonymous until set.
+  void set_org(std::string org) { org_ = std::move(org); }
   void set_quiet() { quiet_ = true; }
   // The answer sheds load (a full queue): logged like a 4xx, rate-limited.
   void set_shed() { shed_ = true; }
@@ -83,7 +93,7 @@ class Call {
     } else if (r.status >= 400) {
       LogLimited(r.status, log_detail);
     }
-    metrics_->Request(route_, r.status,
+    metrics_->Request(route_, r.status, org_,
                       absl::ToDoubleSeconds(absl::Now() - start_));
     respond_(std::move(r));
   }
@@ -121,6 +131,7 @@ class Call {
   ApiMetrics* const metrics_;
   LogLimiter* const log_limiter_;
   const char* route_ = kRouteUnknown;
+  std::string org_ = ApiMetrics::kAnonymous;
   bool quiet_ = false;
   bool shed_ = false;
 };
@@ -189,45 +200,82 @@ std::optional<uint64_t> NumberParam(const Query& query, const char* name,
 // --------------------------------------------------------------- handlers
 // Each answers through call->Finish exactly once.
 
-// Answers a submission: through the audit log when there is one (the
-// answer leaves once its line is on disk, src/audit_log.h), else at once.
+// One audit line of a write request: the txs it names (none when they are
+// not known) and the answer they got.
+struct AuditedTxs {
+  std::vector<std::string> tx_hashes;
+  int status = 0;
+  std::string outcome;
+};
+
+// Answers a write request through the audit log when there is one, one line
+// per entry of `lines` (the answer leaves once all of them are on disk,
+// src/audit_log.h), else at once.
+void FinishAudited(const ApiHandlerDeps& deps,
+                   const std::shared_ptr<Call>& call,
+                   const std::optional<Caller>& caller,
+                   std::vector<AuditedTxs> lines, HttpResponse r,
+                   std::string log_detail = "") {
+  if (deps.audit == nullptr || lines.empty()) {
+    call->Finish(std::move(r), log_detail);
+    return;
+  }
+  auto left = std::make_shared<std::atomic<size_t>>(lines.size());
+  auto answer = std::make_shared<std::pair<HttpResponse, std::string>>(
+      std::move(r), std::move(log_detail));
+  const std::string route = call->MethodAndRoute();
+  const absl::Time now = deps.clock();
+  for (AuditedTxs& line : lines) {
+    AuditRecord rec;
+    rec.time = now;
+    if (caller.has_value()) {
+      rec.org = caller->org;
+      rec.key_id = caller->key_id;
+    }
+    rec.client = call->client();
+    rec.route = route;
+    rec.tx_hashes = std::move(line.tx_hashes);
+    rec.status = line.status;
+    rec.outcome = std::move(line.outcome);
+    rec.trace = call->trace();
+    deps.audit->Append(rec, [call, left, answer] {
+      if (left->fetch_sub(1) != 1) return;
+      Guarded(call,
+              [&] { call->Finish(std::move(answer->first), answer->second); });
+    });
+  }
+}
+
+// Answers a submission of POST /v1/txs (or a batch refused as a whole before
+// its txs were read): one audit line naming `tx_hashes`.
 void FinishSubmit(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
                   const std::optional<Caller>& caller,
                   std::vector<std::string> tx_hashes, HttpResponse r,
                   std::string log_detail = "") {
-  if (deps.audit == nullptr) {
-    call->Finish(std::move(r), log_detail);
-    return;
+  std::vector<AuditedTxs> lines;
+  if (deps.audit != nullptr) {
+    lines.push_back(AuditedTxs{std::move(tx_hashes), r.status, OutcomeOf(r)});
   }
-  AuditRecord rec;
-  rec.time = deps.clock();
-  if (caller.has_value()) {
-    rec.org = caller->org;
-    rec.key_id = caller->key_id;
-  }
-  rec.client = call->client();
-  rec.route = "POST /v1/txs";
-  rec.tx_hashes = std::move(tx_hashes);
-  rec.status = r.status;
-  rec.outcome = OutcomeOf(r);
-  rec.trace = call->trace();
-  deps.audit->Append(rec, [call, r = std::move(r),
-                           log_detail = std::move(log_detail)]() mutable {
-    Guarded(call, [&] { call->Finish(std::move(r), log_detail); });
-  });
+  FinishAudited(deps, call, caller, std::move(lines), std::move(r),
+                std::move(log_detail));
+}
+
+// True (and answered 503 audit-unavailable) when the audit log cannot take
+// a submission now: it is not sent to the mempool unlogged.
+bool AuditRefuses(const ApiHandlerDeps& deps,
+                  const std::shared_ptr<Call>& call) {
+  if (deps.audit == nullptr || deps.audit->Accepting()) return false;
+  deps.metrics->AuditUnavailable();
+  call->set_shed();
+  call->Finish(ApiProblem(ApiError::kAuditUnavailable,
+                          "the audit log cannot take the submission; retry "
+                          "later"));
+  return true;
 }
 
 void Submit(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
             const std::string& body, std::optional<Caller> caller) {
-  if (deps.audit != nullptr && !deps.audit->Accepting()) {
-    // Not sent to the mempool unlogged.
-    deps.metrics->AuditUnavailable();
-    call->set_shed();
-    call->Finish(ApiProblem(ApiError::kAuditUnavailable,
-                            "the audit log cannot take the submission; retry "
-                            "later"));
-    return;
-  }
+  if (AuditRefuses(deps, call)) return;
   // One encoding serves the size check, the hash and the mempool.
   absl::StatusOr<EncodedTx> tx = EncodeTxFromJson(body, *deps.suite);
   if (!tx.ok()) {
@@ -266,6 +314,111 @@ void Submit(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
                        AdmissionResponse(*result, hash_hex), result->detail);
         });
       });
+}
+
+// POST /v1/txs:batch on a thread of the batch pool: every tx decoded as
+// POST /v1/txs decodes its body, the valid ones sent to the mempool in one
+// Submit call, each answered in order (src/tx_batch.h), one audit line per
+// tx. A batch that is not {"txs":[...]} is refused as a whole (400/413);
+// so is one whose Submit call failed (nothing of it was admitted: 503 or
+// 500, as POST /v1/txs answers a failed call).
+void RunBatch(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
+              std::string_view body, const std::optional<Caller>& caller) {
+  absl::StatusOr<std::vector<std::string_view>> txs =
+      SplitTxBatch(body, deps.batch_max_txs);
+  if (!txs.ok()) {
+    FinishSubmit(
+        deps, call, caller, {},
+        ApiProblem(absl::IsOutOfRange(txs.status()) ? ApiError::kBatchTooLarge
+                                                    : ApiError::kInvalidBatch,
+                   std::string(txs.status().message())));
+    return;
+  }
+  std::vector<BatchTxAnswer> answers(txs->size());
+  std::vector<Bytes> raws;        // the txs that decoded, in order
+  std::vector<size_t> positions;  // their positions in the batch
+  std::vector<Hash32> hashes;     // their hashes
+  for (size_t i = 0; i < txs->size(); ++i) {
+    absl::StatusOr<EncodedTx> tx = EncodeTxFromJson((*txs)[i], *deps.suite);
+    if (!tx.ok()) {
+      answers[i].response =
+          ApiProblem(ApiError::kInvalidTx, std::string(tx.status().message()));
+      continue;
+    }
+    answers[i].tx_hash = ToHex(ByteView(tx->hash));
+    raws.push_back(std::move(tx->raw));
+    positions.push_back(i);
+    hashes.push_back(tx->hash);
+  }
+  auto audit_lines = [&](const HttpResponse* whole) {
+    std::vector<AuditedTxs> lines;
+    if (deps.audit == nullptr) return lines;
+    for (const BatchTxAnswer& a : answers) {
+      const HttpResponse& r =
+          whole != nullptr && !a.tx_hash.empty() ? *whole : a.response;
+      std::vector<std::string> tx_hashes;
+      if (!a.tx_hash.empty()) tx_hashes.push_back(a.tx_hash);
+      lines.push_back(AuditedTxs{std::move(tx_hashes), r.status, OutcomeOf(r)});
+    }
+    return lines;
+  };
+  if (!raws.empty()) {
+    deps.metrics->SubmitBatch(raws.size());
+    absl::StatusOr<std::vector<SubmitResult>> results =
+        deps.mempool->Submit(raws);
+    if (results.ok() && results->size() != raws.size()) {
+      results = absl::InternalError(
+          absl::StrCat("mempool answered ", results->size(), " results for ",
+                       raws.size(), " txs"));
+    }
+    if (!results.ok()) {
+      deps.metrics->UpstreamError("mempool");
+      HttpResponse r = UpstreamProblem(results.status(), "mempool");
+      std::vector<AuditedTxs> lines = audit_lines(&r);
+      FinishAudited(deps, call, caller, std::move(lines), std::move(r),
+                    results.status().ToString());
+      return;
+    }
+    for (size_t k = 0; k < positions.size(); ++k) {
+      const SubmitResult& result = (*results)[k];
+      BatchTxAnswer& a = answers[positions[k]];
+      if (!IsZero(result.tx_hash) && result.tx_hash != hashes[k]) {
+        spdlog::warn("api: mempool hashed tx {} as {} trace={}", a.tx_hash,
+                     ToHex(ByteView(result.tx_hash)), call->trace());
+      }
+      a.response = AdmissionResponse(result, a.tx_hash);
+    }
+  }
+  std::vector<AuditedTxs> lines = audit_lines(nullptr);
+  FinishAudited(deps, call, caller, std::move(lines),
+                JsonOk(BatchResultsJson(answers)));
+}
+
+// Hands a batch to the batch pool without ever blocking the HTTP thread: a
+// full queue is answered 429 submit-queue-full at once.
+void SubmitBatch(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+                 std::string body, std::optional<Caller> caller) {
+  if (AuditRefuses(deps, call)) return;
+  auto shared_body = std::make_shared<const std::string>(std::move(body));
+  bool queued = deps.batch_pool->TryRun([&deps, call, shared_body, caller] {
+    Guarded(call, [&] {
+      if (deps.stopping->load()) {
+        FinishSubmit(
+            deps, call, caller, {},
+            UpstreamProblem(absl::UnavailableError("stopping"), "api"));
+        return;
+      }
+      RunBatch(deps, call, *shared_body, caller);
+    });
+  });
+  if (!queued) {
+    deps.metrics->SubmitQueueFull();
+    call->set_shed();
+    FinishSubmit(deps, call, caller, {},
+                 ApiProblem(ApiError::kSubmitQueueFull,
+                            "too many batches are waiting for the mempool; "
+                            "retry later"));
+  }
 }
 
 // True (and answered) when the service is stopping.
@@ -585,8 +738,10 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
     std::optional<Caller> caller;
     if (deps_.access != nullptr && match->id != RouteId::kHealthz &&
         match->id != RouteId::kReadyz) {
-      const bool submit = match->id == RouteId::kSubmit;
+      const bool submit =
+          match->id == RouteId::kSubmit || match->id == RouteId::kSubmitBatch;
       Access access = deps_.access->Check(req, submit);
+      if (access.caller.has_value()) call->set_org(access.caller->org);
       if (!access.allowed) {
         if (access.refusal.status == 429) call->set_shed();
         // An identified caller's refused submission is audited too.
@@ -614,6 +769,9 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
         return;
       case RouteId::kSubmit:
         Submit(deps_, call, req.body, std::move(caller));
+        return;
+      case RouteId::kSubmitBatch:
+        SubmitBatch(deps_, call, std::move(req.body), std::move(caller));
         return;
       case RouteId::kGetTx:
         GetTx(deps_, call, parts[2]);

@@ -1,6 +1,7 @@
 // Routes HTTP requests to the api's handlers. Blocking upstream calls never
-// run on the HTTP threads: submissions go through the SubmitBatcher, queries
-// onto the query pool; the answer is sent from there through Respond.
+// run on the HTTP threads: submissions go through the SubmitBatcher, batch
+// submissions (POST /v1/txs:batch) onto the batch pool, queries onto the
+// query pool; the answer is sent from there through Respond.
 #ifndef CONSORTIA_API_API_HANDLER_H_
 #define CONSORTIA_API_API_HANDLER_H_
 
@@ -31,6 +32,13 @@ struct ApiHandlerDeps {
   ChainQueries* chain = nullptr;  // blocks, txs, evidence
   StateQueries* state = nullptr;  // state values and scans
   SubmitBatcher* batcher = nullptr;
+  // POST /v1/txs:batch: each request is decoded on a thread of the batch
+  // pool (through TryRun: a full queue is answered 429 submit-queue-full at
+  // once) and its valid txs go to `mempool` in one Submit call from there,
+  // not through the batcher. At most `batch_max_txs` txs per request.
+  MempoolApi* mempool = nullptr;
+  ThreadPool* batch_pool = nullptr;
+  size_t batch_max_txs = 1000;
   // Queries go here through TryRun: a full queue is answered 503 at once.
   ThreadPool* query_pool = nullptr;
   ApiMetrics* metrics = nullptr;
@@ -42,7 +50,8 @@ struct ApiHandlerDeps {
   // API keys and quotas: every route but /healthz and /readyz asks it.
   const AccessControl* access = nullptr;
   // When set, every submission of an identified caller (or of anyone, when
-  // the api checks no keys) is written to it before it is answered.
+  // the api checks no keys) is written to it before it is answered: one
+  // line per request of POST /v1/txs, one per tx of POST /v1/txs:batch.
   AuditLog* audit = nullptr;
   // Serves GET /v1/events; null: the route answers 503.
   EventHub* events = nullptr;

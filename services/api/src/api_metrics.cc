@@ -78,22 +78,24 @@ void ApiMetrics::StreamCutoff(const char* reason) {
   }
 }
 
-void ApiMetrics::Request(const std::string& route, int code, double seconds) {
+void ApiMetrics::Request(const std::string& route, int code,
+                         const std::string& org, double seconds) {
   if (registry_ == nullptr) return;
   Counter counter;
   Histogram duration;
   {
     absl::MutexLock l(&mu_);
-    auto key = std::make_pair(route, code);
+    auto key = std::make_tuple(route, code, org);
     auto it = requests_.find(key);
     if (it == requests_.end()) {
       it = requests_
-               .emplace(key,
-                        registry_->GetCounter(
-                            "consortia_api_requests_total",
-                            "HTTP requests answered, by route and "
-                            "status code.",
-                            {{"route", route}, {"code", std::to_string(code)}}))
+               .emplace(key, registry_->GetCounter(
+                                 "consortia_api_requests_total",
+                                 "HTTP requests answered, by route, status "
+                                 "code and organisation of the API key.",
+                                 {{"route", route},
+                                  {"code", std::to_string(code)},
+                                  {"org", org}}))
                .first;
     }
     counter = it->second;

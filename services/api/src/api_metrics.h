@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -18,10 +19,15 @@ class ApiMetrics {
  public:
   explicit ApiMetrics(MetricsRegistry* registry);
 
-  // One finished request: requests_total{route,code} and
+  // One finished request: requests_total{route,code,org} and
   // request_duration_seconds{route}. `route` is the route template
-  // ("/v1/txs/{hash}"), never the concrete path, so the label set is bounded.
-  void Request(const std::string& route, int code, double seconds);
+  // ("/v1/txs/{hash}"), never the concrete path, and `org` the organisation
+  // of the caller's key (an organisation of the key file) or kAnonymous, so
+  // the label set is bounded.
+  void Request(const std::string& route, int code, const std::string& org,
+               double seconds);
+  // The `org` label of a request that presented no key of the key file.
+  static constexpr char kAnonymous[] = "anonymous";
   // Size of one MempoolApi::Submit call.
   void SubmitBatch(size_t txs);
   // Txs waiting for a submit batch to leave.
@@ -94,7 +100,8 @@ class ApiMetrics {
   Counter cutoff_too_slow_;
   Counter cutoff_shutdown_;
   absl::Mutex mu_;
-  std::map<std::pair<std::string, int>, Counter> requests_ ABSL_GUARDED_BY(mu_);
+  std::map<std::tuple<std::string, int, std::string>, Counter> requests_
+      ABSL_GUARDED_BY(mu_);
   std::map<std::string, Histogram> durations_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Counter> upstream_errors_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Counter> refused_ ABSL_GUARDED_BY(mu_);

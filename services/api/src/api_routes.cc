@@ -9,6 +9,9 @@ constexpr std::array<RouteSpec, 11> kRoutes = {{
     {RouteId::kHealthz, "GET", "/healthz"},
     {RouteId::kReadyz, "GET", "/readyz"},
     {RouteId::kSubmit, "POST", "/v1/txs"},
+    // One literal segment "txs:batch" (the Google API style of a custom
+    // method); it is not a {hash} of /v1/txs/{hash}, which has one more.
+    {RouteId::kSubmitBatch, "POST", "/v1/txs:batch"},
     {RouteId::kGetTx, "GET", "/v1/txs/{hash}"},
     {RouteId::kListBlockSummaries, "GET", "/v1/blocks"},
     {RouteId::kGetCertifiedBlock, "GET", "/v1/blocks/{height}"},

@@ -13,6 +13,7 @@ namespace consortia::api {
 
 enum class RouteId {
   kSubmit,
+  kSubmitBatch,
   kGetTx,
   kGetCertifiedBlock,
   kGetCertifiedBlockByHash,

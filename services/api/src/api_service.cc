@@ -1,5 +1,6 @@
 // Assembles the api service: bus clients (Start only), submit batcher, query
-// pool, readiness prober, handler and HTTP server; stops them in reverse.
+// and batch pools, readiness prober, handler and HTTP server; stops them in
+// reverse.
 #include "consortia/api/api_service.h"
 
 #include <sys/resource.h>
@@ -163,6 +164,8 @@ class ApiServiceImpl : public ApiService {
     // Queued queries answer at once (to nobody), then the upstream clients.
     if (handler_ != nullptr) handler_->Stop();
     query_pool_.reset();
+    // Queued batches answer 503 without calling the mempool.
+    batch_pool_.reset();
     batcher_.reset();
     // After the batcher, whose answers go through it: writes what is queued.
     audit_.reset();
@@ -217,6 +220,11 @@ class ApiServiceImpl : public ApiService {
         opts.submit_queue_max);
     query_pool_ =
         std::make_unique<ThreadPool>(opts.query_threads, opts.query_queue_max);
+    // Batch requests waiting for a thread hold at most about as many txs as
+    // the submit queue (--api_submit_queue_max).
+    batch_pool_ = std::make_unique<ThreadPool>(
+        opts.submit_threads,
+        std::max<size_t>(1, opts.submit_queue_max / opts.batch_max_txs));
     log_limiter_ = std::make_unique<LogLimiter>(opts.log_lines_per_client,
                                                 opts.log_interval);
     prober_ = std::make_unique<Prober>(
@@ -239,6 +247,9 @@ class ApiServiceImpl : public ApiService {
     deps.access = access_.get();
     deps.audit = audit_.get();
     deps.batcher = batcher_.get();
+    deps.mempool = mempool;
+    deps.batch_pool = batch_pool_.get();
+    deps.batch_max_txs = opts.batch_max_txs;
     deps.query_pool = query_pool_.get();
     deps.metrics = &metrics_;
     deps.log_limiter = log_limiter_.get();
@@ -344,6 +355,7 @@ class ApiServiceImpl : public ApiService {
   const CryptoSuite* suite_ = nullptr;
   std::unique_ptr<SubmitBatcher> batcher_;
   std::unique_ptr<ThreadPool> query_pool_;
+  std::unique_ptr<ThreadPool> batch_pool_;  // POST /v1/txs:batch
   std::unique_ptr<LogLimiter> log_limiter_;
   std::unique_ptr<Prober> prober_;
   QuotaLimiter quotas_;

@@ -1,6 +1,7 @@
 // The api's audit log (--api_audit_log, issue 13): one JSON line per write
-// request (a submission) from an identified caller, sealed into a hash chain
-// (consortia/audit_chain.h) that `consortia audit verify FILE` checks.
+// request (a submission; per tx of a batch) from an identified caller, sealed
+// into a hash chain (consortia/audit_chain.h) that `consortia audit verify
+// FILE` checks.
 //
 // Durability: lines are written by the log's own thread, never by an HTTP or
 // batcher thread. The lines that arrive while one write is under way are
@@ -36,7 +37,7 @@ struct AuditRecord {
   std::optional<std::string> org;
   std::optional<std::string> key_id;
   std::string client;  // the client's IP address (HttpRequest::client)
-  std::string route;   // "POST /v1/txs"
+  std::string route;   // "POST /v1/txs" or "POST /v1/txs:batch"
   // The hashes of the request's transactions (none when the body was not a
   // transaction, or the request was refused before it was read).
   std::vector<std::string> tx_hashes;

@@ -26,6 +26,10 @@ CONSORTIA_OPTION("api", uint64_t, api_max_body_bytes, 1 << 20, 1024,
                  "Largest request body accepted, in bytes; larger gets 413.");
 CONSORTIA_OPTION("api", int32_t, api_submit_batch_max, 512, 1, 10000,
                  "Most transactions the api hands the mempool in one call.");
+CONSORTIA_OPTION("api", uint32_t, api_batch_max_txs, 1000, 1, 10000,
+                 "Most transactions in one POST /v1/txs:batch request; more "
+                 "get 413 (batch-too-large). The request body stays within "
+                 "--api_max_body_bytes.");
 CONSORTIA_OPTION("api", int64_t, api_submit_batch_delay_us, 500, 0, 1'000'000,
                  "Microseconds the first transaction of a submit batch waits "
                  "for others before the batch is sent anyway.");
@@ -119,6 +123,7 @@ ApiOptions ApiOptions::FromFlags() {
   o.http_threads = absl::GetFlag(FLAGS_api_http_threads);
   o.max_body_bytes = absl::GetFlag(FLAGS_api_max_body_bytes);
   o.submit_batch_max = absl::GetFlag(FLAGS_api_submit_batch_max);
+  o.batch_max_txs = absl::GetFlag(FLAGS_api_batch_max_txs);
   o.submit_batch_delay =
       absl::Microseconds(absl::GetFlag(FLAGS_api_submit_batch_delay_us));
   o.query_threads = absl::GetFlag(FLAGS_api_query_threads);
@@ -154,6 +159,7 @@ absl::Status ApiOptions::Validate() const {
            CheckOptionBounds(OPTION_api_max_body_bytes, max_body_bytes),
            CheckOptionBounds(OPTION_api_submit_batch_max,
                              int64_t{submit_batch_max}),
+           CheckOptionBounds(OPTION_api_batch_max_txs, batch_max_txs),
            CheckOptionBounds(OPTION_api_submit_batch_delay_us,
                              absl::ToInt64Microseconds(submit_batch_delay)),
            CheckOptionBounds(OPTION_api_query_threads, query_threads),

@@ -97,6 +97,11 @@ Mapping ErrorMapping(ApiError e) {
       return {429, "quota-exceeded", "Quota exceeded", true};
     case ApiError::kAuditUnavailable:
       return {503, "audit-unavailable", "Audit log unavailable", true};
+    case ApiError::kInvalidBatch:
+      return {400, "invalid-batch", "Invalid batch", false};
+    case ApiError::kBatchTooLarge:
+      return {413, "batch-too-large", "Too many transactions in the batch",
+              false};
   }
   return {500, "internal", "Internal error", false};
 }

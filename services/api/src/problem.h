@@ -40,6 +40,9 @@ enum class ApiError {
   kInsufficientScope,  // 403: the key lacks the route's scope
   kQuotaExceeded,      // 429 + Retry-After: use QuotaProblem for the wait
   kAuditUnavailable,   // 503 + Retry-After: the audit log cannot be written
+  // POST /v1/txs:batch (the txs in it are answered one by one).
+  kInvalidBatch,   // 400: not {"txs":[...]} with at least one tx
+  kBatchTooLarge,  // 413: more txs than --api_batch_max_txs
 };
 
 // The HTTP status of a mempool verdict: 202 kAccepted, 200 kAlreadyPending,

@@ -59,6 +59,7 @@ TEST(ApiRoutesTest, MatchesConcretePaths) {
     return m == nullptr ? std::string("none") : std::string(m->path);
   };
   EXPECT_EQ(id("/v1/txs"), "/v1/txs");
+  EXPECT_EQ(id("/v1/txs:batch"), "/v1/txs:batch");
   EXPECT_EQ(id("/v1/txs/abc"), "/v1/txs/{hash}");
   EXPECT_EQ(id("/v1/txs/"), "/v1/txs/{hash}");  // the handler refuses ""
   EXPECT_EQ(id("/v1/blocks/latest"), "/v1/blocks/{height}");
@@ -72,8 +73,8 @@ TEST(ApiRoutesTest, MatchesConcretePaths) {
   EXPECT_EQ(id("/v1/evidence"), "/v1/evidence");
   for (std::string_view unknown :
        {"", "/", "/v1", "/v1/", "/healthz/x", "/v2/txs", "/v1/txs/a/b",
-        "/v1/state", "/v1/blocks/by-hash/a/b", "/v1/evidence/1", "/readyz/",
-        "/metrics"}) {
+        "/v1/txs:batch/x", "/v1/txs:batches", "/v1/state",
+        "/v1/blocks/by-hash/a/b", "/v1/evidence/1", "/readyz/", "/metrics"}) {
     EXPECT_EQ(id(unknown), "none") << unknown;
   }
 }

@@ -39,6 +39,7 @@
 #include "log_limiter.h"
 #include "nlohmann/json.hpp"
 #include "submit_batcher.h"
+#include "tx_batch.h"
 
 namespace consortia::api {
 namespace {
@@ -901,14 +902,17 @@ TEST_F(ApiServiceTest, MetricsNameEveryRouteAndBatch) {
   Post(port_, "/v1/txs", TxToJson(SignedTx(9)));
   Get(port_, "/v1/blocks/latest");
   Get(port_, "/nope");
-  EXPECT_TRUE(MetricsContain(
-      "consortia_api_requests_total{code=\"202\",route=\"/v1/txs\"} 1"))
+  // Without a key file every caller is anonymous.
+  EXPECT_TRUE(
+      MetricsContain("consortia_api_requests_total{code=\"202\",org="
+                     "\"anonymous\",route=\"/v1/txs\"} 1"))
       << registry_.Serialize();
   EXPECT_TRUE(
-      MetricsContain("consortia_api_requests_total{code=\"404\","
-                     "route=\"/v1/blocks/{height}\"} 1"));
-  EXPECT_TRUE(MetricsContain(
-      "consortia_api_requests_total{code=\"404\",route=\"unknown\"} 1"));
+      MetricsContain("consortia_api_requests_total{code=\"404\",org="
+                     "\"anonymous\",route=\"/v1/blocks/{height}\"} 1"));
+  EXPECT_TRUE(
+      MetricsContain("consortia_api_requests_total{code=\"404\",org="
+                     "\"anonymous\",route=\"unknown\"} 1"));
   EXPECT_TRUE(MetricsContain(
       "consortia_api_request_duration_seconds_count{route=\"/v1/txs\"} 1"));
   EXPECT_TRUE(MetricsContain("consortia_api_submit_batch_size_count 1"));
@@ -1123,6 +1127,213 @@ TEST_F(ApiServiceTest, SurvivesArbitraryInput) {
     EXPECT_EQ(Post(port_, "/v1/txs", body).status, 400) << body;
   }
   EXPECT_EQ(Get(port_, "/healthz").status, 200);
+}
+
+// ------------------------------------------------------ POST /v1/txs:batch
+
+// {"txs":[...]} of the given tx bodies, as they are.
+std::string BatchBody(const std::vector<std::string>& txs) {
+  std::string body = R"({"txs":[)";
+  for (size_t i = 0; i < txs.size(); ++i) {
+    if (i > 0) body += ",";
+    body += txs[i];
+  }
+  return body + "]}";
+}
+
+std::vector<std::string> TxBodies(uint64_t first_nonce, size_t n) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n; ++i)
+    out.push_back(TxToJson(SignedTx(first_nonce + i)));
+  return out;
+}
+
+void ExpectPending(const Json& result, const Transaction& tx) {
+  EXPECT_EQ(result.value("tx_hash", ""), Hex(TxHash(Ed25519Sha256(), tx)))
+      << result;
+  EXPECT_EQ(result.value("status", ""), "pending") << result;
+  EXPECT_FALSE(result.contains("problem")) << result;
+}
+
+void ExpectTxProblem(const Json& result, int status, const std::string& type) {
+  ASSERT_TRUE(result.contains("problem")) << result;
+  const Json& p = result["problem"];
+  EXPECT_EQ(p.value("status", 0), status) << result;
+  EXPECT_EQ(p.value("type", ""), type) << result;
+  EXPECT_TRUE(p.contains("title")) << result;
+  EXPECT_FALSE(p.value("detail", "").empty()) << result;
+}
+
+TEST_F(ApiServiceTest, BatchOfNTxsIsOneSubmitCallAnsweredInOrder) {
+  constexpr size_t kTxs = 100;
+  ApiOptions opts;
+  // Through the batcher, the txs would leave in ten calls at least.
+  opts.submit_batch_max = 10;
+  StartApi(opts);
+  std::vector<std::string> bodies = TxBodies(5000, kTxs);
+  Reply r = Post(port_, "/v1/txs:batch", BatchBody(bodies));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  Json results = r.json()["results"];
+  ASSERT_EQ(results.size(), kTxs) << r.body;
+  for (size_t i = 0; i < kTxs; ++i)
+    ExpectPending(results[i], SignedTx(5000 + i));
+
+  // One Submit call with all N txs, in order: not N through the batcher.
+  auto batches = mempool_.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  ASSERT_EQ(batches[0].size(), kTxs);
+  for (size_t i = 0; i < kTxs; ++i) {
+    EXPECT_EQ(batches[0][i], EncodeTx(SignedTx(5000 + i))) << i;
+  }
+  EXPECT_TRUE(MetricsContain("consortia_api_submit_batch_size_count 1\n"));
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_requests_total{code=\"200\",org=\"anonymous\","
+      "route=\"/v1/txs:batch\"} 1"))
+      << registry_.Serialize();
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_request_duration_seconds_count{route=\"/v1/txs:batch\"} "
+      "1"));
+}
+
+TEST_F(ApiServiceTest, BatchAnswersValidAndInvalidTxsInTheirOrder) {
+  StartApi();
+  Json unknown_field = Json::parse(TxToJson(SignedTx(2)));
+  unknown_field["amount"] = 5;
+  // Whitespace, and strings holding the characters that delimit elements,
+  // reach the tx decoder as they were sent.
+  Transaction tricky = SignedTx(6);
+  tricky.args = {"a ] b", "c\",{d"};
+  const CryptoSuite& suite = Ed25519Sha256();
+  KeyPair key = *suite.KeyFromSeed(Bytes(32, 7));
+  tricky.signature = *suite.Sign(key.secret_key, TxSignBytes(tricky));
+  const std::string body = "{ \"txs\" : [ " + TxToJson(SignedTx(1)) + " , " +
+                           unknown_field.dump() + ",\n" +
+                           TxToJson(SignedTx(3)) + ", 42, \"x\", " +
+                           TxToJson(tricky) + " ] }";
+  Reply r = Post(port_, "/v1/txs:batch", body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json results = r.json()["results"];
+  ASSERT_EQ(results.size(), 6u) << r.body;
+  ExpectPending(results[0], SignedTx(1));
+  ExpectTxProblem(results[1], 400, P("invalid-tx"));
+  EXPECT_FALSE(results[1].contains("tx_hash"));
+  EXPECT_NE(results[1]["problem"].value("detail", "").find("amount"),
+            std::string::npos);
+  ExpectPending(results[2], SignedTx(3));
+  ExpectTxProblem(results[3], 400, P("invalid-tx"));
+  ExpectTxProblem(results[4], 400, P("invalid-tx"));
+  ExpectPending(results[5], tricky);
+
+  // Only the valid ones reach the mempool, in one call.
+  auto batches = mempool_.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0],
+            (std::vector<Bytes>{EncodeTx(SignedTx(1)), EncodeTx(SignedTx(3)),
+                                EncodeTx(tricky)}));
+}
+
+TEST_F(ApiServiceTest, BatchCarriesTheMempoolsVerdictOfEachTx) {
+  StartApi();
+  mempool_.SetSubmitCode(Admission::kBadSignature);
+  Reply r = Post(port_, "/v1/txs:batch", BatchBody(TxBodies(10, 2)));
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json results = r.json()["results"];
+  ASSERT_EQ(results.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    ExpectTxProblem(results[i], 422, P("bad-signature"));
+    EXPECT_EQ(results[i].value("tx_hash", ""),
+              Hex(TxHash(Ed25519Sha256(), SignedTx(10 + i))));
+  }
+  mempool_.SetSubmitCode(Admission::kAlreadyPending);
+  r = Post(port_, "/v1/txs:batch", BatchBody(TxBodies(10, 1)));
+  ASSERT_EQ(r.status, 200) << r.body;
+  ExpectPending(r.json()["results"][0], SignedTx(10));
+}
+
+TEST_F(ApiServiceTest, BadBatchesAre400Or413AndSubmitNothing) {
+  ApiOptions opts;
+  opts.batch_max_txs = 3;
+  StartApi(opts);
+  const std::string tx = TxToJson(SignedTx(1));
+  struct Case {
+    std::string body;
+    std::string detail;  // a part of the problem's detail
+  };
+  const std::vector<Case> bad = {
+      {"{not json", "not valid JSON"},
+      {"", "not valid JSON"},
+      {"[" + tx + "]", "not a JSON object"},
+      {"{}", "\"txs\" is missing"},
+      {R"({"txs":[]})", "empty"},
+      {R"({"txs":{}})", "not an array"},
+      {R"({"txs":null})", "not an array"},
+      {R"({"txs":[)" + tx + R"(],"tx":1})", "unknown field \"tx\""},
+      {R"({"txs":[)" + tx + R"(],"txs":[)" + tx + "]}", "twice"},
+  };
+  for (const Case& c : bad) {
+    SCOPED_TRACE(c.body);
+    Reply r = Post(port_, "/v1/txs:batch", c.body);
+    ExpectProblem(r, 400, P("invalid-batch"));
+    EXPECT_NE(r.json().value("detail", "").find(c.detail), std::string::npos)
+        << r.body;
+  }
+  Reply r = Post(port_, "/v1/txs:batch", BatchBody(TxBodies(1, 4)));
+  ExpectProblem(r, 413, P("batch-too-large"));
+  EXPECT_NE(r.json().value("detail", "").find("more than 3"), std::string::npos)
+      << r.body;
+  EXPECT_TRUE(mempool_.batches().empty());
+  // The limit itself is fine.
+  EXPECT_EQ(Post(port_, "/v1/txs:batch", BatchBody(TxBodies(1, 3))).status,
+            200);
+  // The batch route takes POST only.
+  EXPECT_EQ(Get(port_, "/v1/txs:batch").status, 405);
+}
+
+TEST_F(ApiServiceTest, BatchSubmitRunsOffTheHttpThreads) {
+  ApiOptions opts;
+  opts.http_threads = 1;
+  StartApi(opts);
+  mempool_.HoldFirstBatch();  // the mempool hangs on the batch's call
+  PendingRequest batch(port_, "/v1/txs:batch", "127.0.0.1", http::verb::post,
+                       BatchBody(TxBodies(1, 3)));
+  ASSERT_TRUE(mempool_.WaitForBatches(1));
+  // The only HTTP thread is free while the Submit call waits.
+  EXPECT_EQ(Get(port_, "/healthz").status, 200);
+  mempool_.Release();
+  Reply r = batch.Read();
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(ApiServiceTest, FailedSubmitCallFailsTheWholeBatch) {
+  StartApi();
+  mempool_.FailSubmits(absl::DeadlineExceededError("bus timeout"));
+  Reply r = Post(port_, "/v1/txs:batch", BatchBody(TxBodies(1, 2)));
+  ExpectProblem(r, 503, P("upstream-unavailable"));
+  EXPECT_EQ(r.retry_after, "1");
+  mempool_.FailSubmits(absl::OkStatus());
+  mempool_.AnswerOneResultShort();
+  ExpectProblem(Post(port_, "/v1/txs:batch", BatchBody(TxBodies(5, 2))), 500,
+                P("internal"));
+}
+
+TEST(TxBatchTest, SplitsOutEachTxAsItWasSentAndNeverRecurses) {
+  auto txs = SplitTxBatch(
+      R"( {"txs": [ {"a":"]"} ,[1,[2]], "s\"]" ,null,-1.5e3 ]} )", 10);
+  ASSERT_TRUE(txs.ok()) << txs.status();
+  EXPECT_EQ(*txs,
+            (std::vector<std::string_view>{R"({"a":"]"})", "[1,[2]]",
+                                           R"("s\"]")", "null", "-1.5e3"}));
+  // Deep nesting inside a tx is skipped over, not descended into.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  txs = SplitTxBatch(R"({"txs":[)" + deep + "]}", 10);
+  ASSERT_TRUE(txs.ok()) << txs.status();
+  ASSERT_EQ(txs->size(), 1u);
+  EXPECT_EQ((*txs)[0].size(), deep.size());
+  // The field's name may be escaped.
+  EXPECT_TRUE(SplitTxBatch(R"({"\u0074xs":[1]})", 10).ok());
+  EXPECT_EQ(SplitTxBatch(R"({"txs":[1,2,3]})", 2).status().code(),
+            absl::StatusCode::kOutOfRange);
 }
 
 // ------------------------------------------------------------ batcher
@@ -1532,6 +1743,104 @@ TEST_F(ApiKeysTest, EverySubmissionOfAKnownKeyIsAudited) {
   EXPECT_EQ(lines[4]["org"], "tiny");
   EXPECT_EQ(lines[5]["outcome"], "quota-exceeded");
   EXPECT_EQ(lines[5]["status"], 429);
+}
+
+TEST_F(ApiKeysTest, BatchNeedsASubmitKeyAndItsQuotaCountsTheTxBytes) {
+  // An organisation whose tx bytes burst holds one batch of three and a
+  // half, not two: a second batch is refused only if all of the first's
+  // bytes were charged.
+  const std::string body = BatchBody(TxBodies(1, 3));
+  const uint64_t burst = body.size() * 3 / 2;
+  file_.organisations.push_back(
+      ApiOrganisation{"bytes", OrgQuotas{1000, 1000, 0.001, burst}});
+  const std::string bytes_key = AddKey("bytes", {ApiScope::kSubmit});
+  WriteKeys();
+  StartApi(KeyedOptions());
+  auto batch = [&](const std::string& key, uint64_t first_nonce) {
+    return KeyedRequest(port_, http::verb::post, "/v1/txs:batch", key,
+                        BatchBody(TxBodies(first_nonce, 3)));
+  };
+  KeyedReply r = batch("", 1);
+  ExpectProblem(r, 401, P("api-key-missing"));
+  EXPECT_EQ(r.www_authenticate, "Bearer realm=\"consortia\"");
+  ExpectProblem(batch(reader_, 1), 403, P("insufficient-scope"));
+  ExpectProblem(batch(revoked_, 1), 403, P("api-key-revoked"));
+  EXPECT_TRUE(mempool_.batches().empty());
+
+  EXPECT_EQ(batch(submitter_, 1).status, 200);
+  // One request token per batch: tiny's one token passes one batch.
+  EXPECT_EQ(batch(tiny_, 10).status, 200);
+  r = batch(tiny_, 20);
+  ExpectProblem(r, 429, P("quota-exceeded"));
+  EXPECT_GE(std::stoll(r.retry_after), 990);
+  EXPECT_EQ(batch(bytes_key, 30).status, 200);
+  r = batch(bytes_key, 40);
+  ExpectProblem(r, 429, P("quota-exceeded"));
+  EXPECT_NE(r.body.find("tx_bytes"), std::string::npos) << r.body;
+  EXPECT_EQ(mempool_.batches().size(), 3u);  // the refused ones never did
+
+  const std::string metrics = registry_.Serialize();
+  for (
+      const char* line : {
+          R"(consortia_api_auth_failures_total{kind="missing"} 1)",
+          R"(consortia_api_auth_failures_total{kind="scope"} 1)",
+          R"(consortia_api_auth_failures_total{kind="revoked"} 1)",
+          R"(consortia_api_quota_refusals_total{org="tiny",quota="requests"} 1)",
+          R"(consortia_api_quota_refusals_total{org="bytes",quota="tx_bytes"} 1)",
+          // The org label: the key's organisation, "anonymous" without one.
+          R"(consortia_api_requests_total{code="401",org="anonymous",route="/v1/txs:batch"} 1)",
+          R"(consortia_api_requests_total{code="403",org="acme",route="/v1/txs:batch"} 2)",
+          R"(consortia_api_requests_total{code="200",org="acme",route="/v1/txs:batch"} 1)",
+          R"(consortia_api_requests_total{code="200",org="tiny",route="/v1/txs:batch"} 1)",
+          R"(consortia_api_requests_total{code="429",org="tiny",route="/v1/txs:batch"} 1)",
+          R"(consortia_api_requests_total{code="429",org="bytes",route="/v1/txs:batch"} 1)",
+      }) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
+  }
+}
+
+TEST_F(ApiKeysTest, EveryTxOfABatchIsAuditedOnItsOwnLine) {
+  StartApi(KeyedOptions());
+  const std::string body = "{\"txs\":[" + TxToJson(SignedTx(1)) + ",{}," +
+                           TxToJson(SignedTx(2)) + "]}";
+  ASSERT_EQ(
+      KeyedRequest(port_, http::verb::post, "/v1/txs:batch", submitter_, body)
+          .status,
+      200);
+  // Refused before its txs were read: one line for the request.
+  ASSERT_EQ(
+      KeyedRequest(port_, http::verb::post, "/v1/txs:batch", revoked_, body)
+          .status,
+      403);
+  ASSERT_EQ(KeyedRequest(port_, http::verb::post, "/v1/txs:batch", submitter_,
+                         "{\"txs\":[]}")
+                .status,
+            400);
+  api_.reset();  // every line written
+
+  absl::StatusOr<AuditReport> report = VerifyAuditLogFile(audit_path());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->reason;
+  std::ifstream in(audit_path());
+  std::vector<Json> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(Json::parse(line));
+  ASSERT_EQ(lines.size(), 5u);
+  for (const Json& l : lines) EXPECT_EQ(l["route"], "POST /v1/txs:batch") << l;
+  EXPECT_EQ(lines[0]["outcome"], "accepted");
+  EXPECT_EQ(lines[0]["status"], 202);
+  EXPECT_EQ(lines[0]["key_id"], std::string(*ApiKeyIdOf(submitter_)));
+  EXPECT_EQ(lines[0]["tx_hashes"],
+            Json::array({Hex(TxHash(Ed25519Sha256(), SignedTx(1)))}));
+  EXPECT_EQ(lines[1]["outcome"], "invalid-tx");
+  EXPECT_TRUE(lines[1]["tx_hashes"].empty());
+  EXPECT_EQ(lines[2]["tx_hashes"],
+            Json::array({Hex(TxHash(Ed25519Sha256(), SignedTx(2)))}));
+  // The three lines of one batch share its trace id.
+  EXPECT_EQ(lines[0]["trace"], lines[2]["trace"]);
+  EXPECT_EQ(lines[3]["outcome"], "api-key-revoked");
+  EXPECT_TRUE(lines[3]["tx_hashes"].empty());
+  EXPECT_EQ(lines[4]["outcome"], "invalid-batch");
 }
 
 TEST_F(ApiServiceTest, WithoutKeysSubmissionsAreAuditedAnonymously) {

@@ -6,8 +6,9 @@
 // (MempoolApi, for submissions) and to storage (ChainQueries and
 // StateQueries, the api's read interfaces of consortia/storage_queries.h)
 // only, through the remote clients of consortia/service_api.h. Submissions from
-// concurrent requests are gathered into one MempoolApi::Submit call, so the
-// bus carries batches, never one message per transaction.
+// concurrent requests are gathered into one MempoolApi::Submit call, and the
+// txs of one POST /v1/txs:batch go in one call of their own, so the bus
+// carries batches, never one message per transaction.
 //
 // This header is the service's whole public surface: node/ (the
 // single-process form), main.cc and the tests build the service through
@@ -52,6 +53,10 @@ struct ApiOptions {
   // Most transactions handed to the mempool in one Submit call, 1..10000
   // (flag api_submit_batch_max).
   int submit_batch_max = 512;
+  // Most transactions in one POST /v1/txs:batch request; more get 413
+  // batch-too-large, 1..10000 (flag api_batch_max_txs). Such a request goes
+  // to the mempool as one Submit call of its own, not through the batcher.
+  size_t batch_max_txs = 1000;
   // How long the first transaction of a batch waits for others before the
   // batch is sent anyway, 0..1 s (flag api_submit_batch_delay_us).
   absl::Duration submit_batch_delay = absl::Microseconds(500);
@@ -141,9 +146,9 @@ struct ApiOptions {
 // first (no new requests), then the prober, then pending queries and
 // batches, then the bus clients.
 //
-// Routes (all JSON; errors are application/problem+json): submit a tx,
-// read committed txs with their proof bundles, blocks, state with its
-// proofs, evidence, and /healthz, /readyz. They are declared once, in
+// Routes (all JSON; errors are application/problem+json): submit a tx or
+// a batch of txs, read committed txs with their proof bundles, blocks, state
+// with its proofs, evidence, and /healthz, /readyz. They are declared once, in
 // src/api_routes.cc; services/api/README.md gives each one's answer and the
 // status mapping (a test checks that it lists them all).
 //
