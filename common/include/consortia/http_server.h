@@ -17,6 +17,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace consortia {
 
 struct HttpRequest {
@@ -59,6 +63,7 @@ enum class HttpEvent {
   kHeaderTimeout,     // a request header not complete within header_timeout
   kHeaderTooLarge,    // a request header over max_header_bytes (431)
   kClientGone,        // a connection closed while its handler had not answered
+  kTlsHandshakeFailed,  // a TLS connection whose handshake failed or timed out
 };
 
 // Called on the server's threads; must be quick and must not block. Either
@@ -77,6 +82,7 @@ struct HttpServerStats {
   uint64_t header_timeouts = 0;
   uint64_t headers_too_large = 0;
   uint64_t clients_gone = 0;
+  uint64_t tls_handshake_failures = 0;
 };
 
 struct HttpServerOptions {
@@ -103,6 +109,13 @@ struct HttpServerOptions {
   // IP addresses (not names, not ranges) of reverse proxies whose
   // X-Forwarded-For is believed; see HttpRequest::client.
   std::vector<std::string> trusted_proxies;
+  // When set, the port speaks HTTPS only: each accepted connection first
+  // does a TLS handshake with the context this returns (called once per
+  // connection, on a server thread; must be quick and never return null,
+  // e.g. TlsServerCredentials::Context of consortia/tls.h). The handshake
+  // must complete within header_timeout; one that fails or is late closes
+  // the connection (HttpEvent::kTlsHandshakeFailed), as does plain HTTP.
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> tls_context;
   HttpServerHooks hooks;
 };
 
