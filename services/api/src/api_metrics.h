@@ -63,6 +63,12 @@ class ApiMetrics {
   void AuditWriteError(size_t lines);
   void AuditUnavailable();
 
+  // TLS on the api port: a reload of the certificate and key (SIGHUP;
+  // tls_reloads_total{result="ok"|"failed"}) and a connection whose TLS
+  // handshake failed or timed out (tls_handshake_failures_total).
+  void TlsReload(bool ok);
+  void TlsHandshakeFailed();
+
  private:
   Counter LabelledCounter(std::map<std::string, Counter>* cache,
                           const char* name, const char* help,
@@ -83,6 +89,9 @@ class ApiMetrics {
   Counter audit_lines_;
   Counter audit_write_errors_;
   Counter audit_unavailable_;
+  Counter tls_reloads_ok_;
+  Counter tls_reloads_failed_;
+  Counter tls_handshake_failures_;
   absl::Mutex mu_;
   std::map<std::pair<std::string, int>, Counter> requests_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Histogram> durations_ ABSL_GUARDED_BY(mu_);

@@ -85,6 +85,16 @@ CONSORTIA_OPTION_UNBOUNDED(
     "Audit log: one hash-chained JSON line per submission, on disk before "
     "the answer (one file per api process); empty = none.");
 
+CONSORTIA_OPTION_UNBOUNDED(
+    "api", std::string, api_tls_cert_file, "",
+    "PEM certificate (then any intermediate CA certificates) for HTTPS on the "
+    "api port; with --api_tls_key_file the port speaks HTTPS only. Both are "
+    "re-read on SIGHUP. Empty = plain HTTP.");
+CONSORTIA_OPTION_UNBOUNDED(
+    "api", std::string, api_tls_key_file, "",
+    "PEM private key (unencrypted) of --api_tls_cert_file; set both or "
+    "neither.");
+
 namespace consortia::api {
 namespace {
 
@@ -126,6 +136,8 @@ ApiOptions ApiOptions::FromFlags() {
   o.keys_file = absl::GetFlag(FLAGS_api_keys_file);
   o.reads_need_key = absl::GetFlag(FLAGS_api_reads_need_key);
   o.audit_log = absl::GetFlag(FLAGS_api_audit_log);
+  o.tls_cert_file = absl::GetFlag(FLAGS_api_tls_cert_file);
+  o.tls_key_file = absl::GetFlag(FLAGS_api_tls_key_file);
   return o;
 }
 
@@ -187,6 +199,11 @@ absl::Status ApiOptions::Validate() const {
   if (reads_need_key && keys_file.empty()) {
     return absl::InvalidArgumentError(
         "--api_reads_need_key needs --api_keys_file");
+  }
+  if (tls_cert_file.empty() != tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--api_tls_cert_file and --api_tls_key_file go together: set both "
+        "(HTTPS) or neither (HTTP)");
   }
   if (keys_poll_interval <= absl::ZeroDuration() || audit_queue_max < 1) {
     return absl::InvalidArgumentError(
