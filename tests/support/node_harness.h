@@ -45,7 +45,7 @@ struct NodeHarnessOptions {
   // When set, the api speaks HTTPS (give it --api_tls_cert_file and
   // --api_tls_key_file in extra_flags) and api() is an https target for
   // "localhost" trusting only the CA certificates of this file.
-  std::string api_tls_ca_file;
+  std::string api_tls_ca_file = {};
 };
 
 // One validator node. Not thread-safe.
