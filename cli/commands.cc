@@ -35,15 +35,36 @@ namespace {
 constexpr char kDefaultApi[] = "http://127.0.0.1:26657";
 
 int Fail(const absl::Status& s) {
-  std::fprintf(stderr, "consortia: %s\n", std::string(s.message()).c_str());
+  // The api's certificate was refused: say how to trust a private CA.
+  const bool cert =
+      s.message().find("certificate verify failed") != std::string_view::npos;
+  std::fprintf(stderr, "consortia: %s%s\n", std::string(s.message()).c_str(),
+               cert ? " (to trust a private CA: --tls-ca-file FILE or "
+                      "CONSORTIA_TLS_CA_FILE)"
+                    : "");
   return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
 }
 
-// The api named by --api (default kDefaultApi), with the API key of
-// --api-key, or else of $CONSORTIA_API_KEY, as `Authorization: Bearer`.
+// --api, else $CONSORTIA_API, else kDefaultApi.
+std::string ApiUrl(const Args& args) {
+  const char* env = std::getenv("CONSORTIA_API");
+  return args.Get("api", env != nullptr && *env != '\0' ? env : kDefaultApi);
+}
+
+// The api named by --api (ApiUrl), with the API key of
+// --api-key, or else of $CONSORTIA_API_KEY, as `Authorization: Bearer`. An
+// https:// api is checked against the system's CAs, or only against those
+// of --tls-ca-file, or else of $CONSORTIA_TLS_CA_FILE.
 absl::StatusOr<HttpTarget> ApiTarget(const Args& args) {
-  auto target = ParseHttpUrl(args.Get("api", kDefaultApi));
+  auto target = ParseHttpUrl(ApiUrl(args));
   if (!target.ok()) return target.status();
+  const char* ca_env = std::getenv("CONSORTIA_TLS_CA_FILE");
+  target->tls_ca_file =
+      args.Get("tls-ca-file", ca_env != nullptr ? ca_env : "");
+  if (!target->tls_ca_file.empty() && !target->tls) {
+    return absl::InvalidArgumentError(
+        "--tls-ca-file (CONSORTIA_TLS_CA_FILE) needs an https:// --api");
+  }
   const char* env = std::getenv("CONSORTIA_API_KEY");
   std::string key = args.Get("api-key", env != nullptr ? env : "");
   if (!key.empty()) {
@@ -320,11 +341,12 @@ int GenesisCommand(const std::vector<std::string>& argv) {
 
 int SubmitCommand(const std::vector<std::string>& argv) {
   auto args = Args::Parse(argv,
-                          {"api", "api-key", "genesis", "key", "app", "method",
-                           "valid-for", "nonce", "timeout", "count"},
+                          {"api", "api-key", "tls-ca-file", "genesis", "key",
+                           "app", "method", "valid-for", "nonce", "timeout",
+                           "count"},
                           {"wait", "dry-run"});
   if (!args.ok()) return Fail(args.status());
-  std::string api_url = args->Get("api", kDefaultApi);
+  std::string api_url = ApiUrl(*args);
   auto api = ApiTarget(*args);
   if (!api.ok()) return Fail(api.status());
   // The chain id comes from the genesis the user trusts, never from the
@@ -498,7 +520,7 @@ int SubmitBatchCommand(const std::vector<std::string>& argv) {
 }
 
 int GetCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv, {"api", "api-key"}, {});
+  auto args = Args::Parse(argv, {"api", "api-key", "tls-ca-file"}, {});
   if (!args.ok()) return Fail(args.status());
   const auto& pos = args->positional();
   std::string path;
@@ -667,8 +689,8 @@ int VerifyState(const Args& args, const Genesis& genesis,
 }  // namespace
 
 int VerifyCommand(const std::vector<std::string>& argv) {
-  auto args =
-      Args::Parse(argv, {"api", "api-key", "genesis", "timeout"}, {"state"});
+  auto args = Args::Parse(
+      argv, {"api", "api-key", "tls-ca-file", "genesis", "timeout"}, {"state"});
   if (!args.ok()) return Fail(args.status());
   auto genesis_path = args->Require("genesis");
   if (!genesis_path.ok()) return Fail(genesis_path.status());

@@ -17,8 +17,11 @@ Keys and genesis
                                                     overwrites FILE)
   genesis --chain-id ID --out FILE KEYFILE...       genesis with these validators
 
-Transactions and queries (--api URL, default http://127.0.0.1:26657;
---api-key KEY, default $CONSORTIA_API_KEY: sent as Authorization: Bearer KEY)
+Transactions and queries (--api URL, default $CONSORTIA_API or
+http://127.0.0.1:26657, or
+https://...: certificate and host name checked against the system's CAs, or
+only --tls-ca-file FILE, default $CONSORTIA_TLS_CA_FILE; --api-key KEY,
+default $CONSORTIA_API_KEY: sent as Authorization: Bearer KEY)
   submit  --genesis FILE --key FILE --app APP --method M [--valid-for N]
           [--nonce N] [--wait [--timeout S]] [--dry-run] ARG...
                                                     build, sign and submit a tx

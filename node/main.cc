@@ -4,7 +4,8 @@
 // four separate binaries, with only the endpoints changed.
 //
 // Start order: storage, mempool, consensus, api (each depends only on the
-// ones before it). Stop order: the reverse, on SIGINT or SIGTERM.
+// ones before it). Stop order: the reverse, on SIGINT or SIGTERM. SIGHUP
+// reloads what the api re-reads (ApiService::Reload: its TLS certificate).
 #include <cstdio>
 #include <memory>
 #include <zmq.hpp>
@@ -47,7 +48,7 @@ void CheckOrExit(const absl::Status& s, const char* what) {
 }
 
 int Main(int argc, char** argv) {
-  BlockTerminationSignals();
+  BlockTerminationSignals(/*hangup=*/true);
   ParseFlagsAndEnv(argc, argv,
                    "consortia-node --genesis=FILE --node_key=FILE "
                    "--data_dir=DIR [--api_port=N]: one node, one process");
@@ -98,10 +99,15 @@ int Main(int argc, char** argv) {
                                 {&metrics}, ready),
                  "metrics endpoint", 1);
   }
-  spdlog::info("node {} running all services; api on http://{}:{}",
-               node.node_name, api_opts.host, api_service->port());
+  spdlog::info("node {} running all services; api on {}://{}:{}",
+               node.node_name,
+               api_opts.tls_cert_file.empty() ? "http" : "https", api_opts.host,
+               api_service->port());
 
-  WaitForTerminationSignal();
+  WaitForTerminationSignal([&api_service] {
+    spdlog::info("SIGHUP: reloading");
+    (void)api_service->Reload();  // logs and counts its own failure
+  });
   spdlog::info("stopping");
   ops.reset();
   api_service.reset();

@@ -225,15 +225,20 @@ absl::Status NodeConfig::Validate() const {
   return absl::OkStatus();
 }
 
-void BlockTerminationSignals() {
+void BlockTerminationSignals(bool hangup) {
   sigset_t set = TerminationSignals();
+  if (hangup) sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-void WaitForTerminationSignal() {
+void WaitForTerminationSignal(const std::function<void()>& on_hangup) {
   sigset_t set = TerminationSignals();
-  int sig = 0;
-  while (sigwait(&set, &sig) != 0) {
+  if (on_hangup) sigaddset(&set, SIGHUP);
+  while (true) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig != SIGHUP) return;
+    on_hangup();
   }
 }
 

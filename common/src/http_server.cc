@@ -2,7 +2,8 @@
 // each on its own strand of a shared io_context run by N threads.
 //
 // Life of a connection: accepted only while under the total and per-client
-// caps (else closed at once) -> wait for the first byte of a request (idle
+// caps (else closed at once) -> with TLS, the handshake (header timeout;
+// http_transport.h) -> wait for the first byte of a request (idle
 // timeout) -> read the header (header timeout, header size limit) -> read
 // the body (idle timeout, body limit) -> call the handler -> wait for
 // Respond (a timer closes the connection if it never comes; meanwhile a
@@ -55,6 +56,7 @@
 #include "boost/asio/strand.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
+#include "http_transport.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -65,6 +67,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using http_internal::HttpTransport;
 
 // Lingering close after the last response: how long and how much input to
 // discard at most.
@@ -148,6 +151,7 @@ struct ServerCore {
   size_t max_connections = 0;
   size_t max_connections_per_client = 0;
   std::set<asio::ip::address> trusted_proxies;
+  std::function<std::shared_ptr<asio::ssl::context>()> tls_context;
   HttpServerHooks hooks;
 
   absl::Mutex mu;
@@ -163,6 +167,7 @@ struct ServerCore {
   std::atomic<uint64_t> header_timeouts{0};
   std::atomic<uint64_t> headers_too_large{0};
   std::atomic<uint64_t> clients_gone{0};
+  std::atomic<uint64_t> tls_handshake_failures{0};
 
   size_t max_stream_queue_bytes = 0;
   std::atomic<size_t> open_streams{0};
@@ -200,6 +205,9 @@ struct ServerCore {
         break;
       case HttpEvent::kClientGone:
         ++clients_gone;
+        break;
+      case HttpEvent::kTlsHandshakeFailed:
+        ++tls_handshake_failures;
         break;
     }
     if (hooks.on_event) hooks.on_event(e);
@@ -325,9 +333,9 @@ class Session : public std::enable_shared_from_this<Session> {
   friend class StreamImpl;
 
   // `peer` already holds a slot of core->Admit, given back on destruction.
-  Session(tcp::socket socket, std::shared_ptr<ServerCore> core,
+  Session(HttpTransport stream, std::shared_ptr<ServerCore> core,
           asio::ip::address peer, uint16_t peer_port, bool trusted)
-      : stream_(std::move(socket)),
+      : stream_(std::move(stream)),
         handler_timer_(stream_.get_executor()),
         core_(std::move(core)),
         peer_(peer),
@@ -342,12 +350,34 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Start() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::WaitForRequest,
-                                             shared_from_this()));
+    asio::dispatch(
+        stream_.get_executor(),
+        beast::bind_front_handler(&Session::Handshake, shared_from_this()));
   }
 
  private:
+  // TLS only (plain TCP goes straight on): the handshake, within the header
+  // timeout.
+  void Handshake() {
+    if (!stream_.tls()) {
+      WaitForRequest();
+      return;
+    }
+    stream_.expires_after(core_->header_timeout);
+    stream_.async_handshake(
+        asio::ssl::stream_base::server,
+        [self = shared_from_this()](beast::error_code ec) {
+          if (ec) {
+            self->core_->Event(HttpEvent::kTlsHandshakeFailed);
+            spdlog::debug("http: TLS handshake with {} failed: {}",
+                          self->remote_, ec.message());
+            self->Close();
+            return;
+          }
+          self->WaitForRequest();
+        });
+  }
+
   // Idle: no request under way. Waits (idle timeout) for its first byte.
   void WaitForRequest() {
     if (buffer_.size() > 0) {  // a pipelined request is already here
@@ -771,7 +801,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
-  beast::tcp_stream stream_;
+  HttpTransport stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   asio::steady_timer handler_timer_;
@@ -847,6 +877,7 @@ class HttpServerImpl : public HttpServer {
     core_->max_connections = options.max_connections;
     core_->max_connections_per_client = options.max_connections_per_client;
     core_->max_stream_queue_bytes = options.max_stream_queue_bytes;
+    core_->tls_context = options.tls_context;
     core_->hooks = options.hooks;
   }
 
@@ -920,6 +951,7 @@ class HttpServerImpl : public HttpServer {
     s.streams_started = core_->streams_started.load();
     s.stream_refusals = core_->stream_refusals.load();
     s.stream_stalls = core_->stream_stalls.load();
+    s.tls_handshake_failures = core_->tls_handshake_failures.load();
     return s;
   }
 
@@ -953,7 +985,12 @@ class HttpServerImpl : public HttpServer {
       socket.close(ec);
       return;
     }
-    std::make_shared<Session>(std::move(socket), core_, peer, ep.port(),
+    std::shared_ptr<asio::ssl::context> tls;
+    if (core_->tls_context) tls = core_->tls_context();
+    HttpTransport stream =
+        tls != nullptr ? HttpTransport(std::move(socket), std::move(tls))
+                       : HttpTransport(std::move(socket));
+    std::make_shared<Session>(std::move(stream), core_, peer, ep.port(),
                               trusted)
         ->Start();
   }

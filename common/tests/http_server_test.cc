@@ -449,6 +449,8 @@ struct EventCounts {
         case HttpEvent::kClientGone:
           ++client_gone;
           break;
+        case HttpEvent::kTlsHandshakeFailed:  // no TLS here (http_tls_test)
+          break;
       }
     };
     h.on_open_connections = [this](size_t n) { open = n; };

@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
       "consortia-api: the HTTP/JSON API of a node.\nUsage: consortia-api "
       "--genesis=FILE [--api_port=N] [flags]",
       [](ApiService& api, const ApiOptions& options) {
-        spdlog::info("api listening on http://{}:{}", options.host, api.port());
+        spdlog::info("api listening on {}://{}:{}",
+                     options.tls_cert_file.empty() ? "http" : "https",
+                     options.host, api.port());
       });
 }

@@ -90,6 +90,11 @@ absl::Status NodeHarness::Start(absl::Duration timeout) {
     return *p;
   };
   api_ = HttpTarget{"127.0.0.1", port(), ""};
+  if (!options_.api_tls_ca_file.empty()) {
+    api_.host = "localhost";
+    api_.tls = true;
+    api_.tls_ca_file = options_.api_tls_ca_file;
+  }
   std::vector<std::string> common = {
       "--node_name=e2e",
       "--genesis=" + dir_ + "/genesis.json",
@@ -240,6 +245,17 @@ absl::StatusOr<HttpResult> NodeHarness::Get(const std::string& path) const {
 absl::StatusOr<HttpResult> NodeHarness::Post(const std::string& path,
                                              const std::string& body) const {
   return HttpCall(api_, "POST", path, body);
+}
+
+}  // namespace consortia::testing
+
+namespace consortia::testing {
+
+pid_t NodeHarness::pid(const std::string& binary) const {
+  for (const auto& [name, p] : procs_) {
+    if (name == binary) return p.pid();
+  }
+  return -1;
 }
 
 }  // namespace consortia::testing

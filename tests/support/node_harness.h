@@ -42,6 +42,10 @@ struct NodeHarnessOptions {
   // More flags, by binary name ("consortia-api", ...; "consortia-node" in the
   // single-process form).
   std::map<std::string, std::vector<std::string>> extra_flags;
+  // When set, the api speaks HTTPS (give it --api_tls_cert_file and
+  // --api_tls_key_file in extra_flags) and api() is an https target for
+  // "localhost" trusting only the CA certificates of this file.
+  std::string api_tls_ca_file = {};
 };
 
 // One validator node. Not thread-safe.
@@ -71,6 +75,8 @@ class NodeHarness {
   // The ops endpoints (/metrics) of every process, by binary name.
   const std::map<std::string, HttpTarget>& ops() const { return ops_; }
   std::string LogTail(size_t bytes = 4000) const;
+  // The pid of a running process by binary name; -1 when there is none.
+  pid_t pid(const std::string& binary) const;
 
   absl::StatusOr<HttpResult> Get(const std::string& path) const;
   // The chain's height from GET /v1/blocks/latest, waiting (up to `timeout`)

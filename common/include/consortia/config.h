@@ -8,6 +8,7 @@
 #ifndef CONSORTIA_COMMON_CONFIG_H_
 #define CONSORTIA_COMMON_CONFIG_H_
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,9 +49,12 @@ struct NodeConfig {
 
 // Blocks until SIGINT or SIGTERM arrives (call after starting services; the
 // signals are blocked in every thread started afterwards, so call
-// BlockTerminationSignals() first thing in main()).
-void BlockTerminationSignals();
-void WaitForTerminationSignal();
+// BlockTerminationSignals() first thing in main()). With `hangup`, SIGHUP is
+// blocked too, and WaitForTerminationSignal calls `on_hangup` for each
+// SIGHUP and goes on waiting (a process that does not ask for SIGHUP keeps
+// its default action: it ends).
+void BlockTerminationSignals(bool hangup = false);
+void WaitForTerminationSignal(const std::function<void()>& on_hangup = nullptr);
 
 // Reads a whole file. NotFound / PermissionDenied / Internal with the path.
 absl::StatusOr<std::string> ReadFile(const std::string& path);

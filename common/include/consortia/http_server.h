@@ -19,6 +19,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace consortia {
 
 struct HttpRequest {
@@ -93,6 +97,7 @@ enum class HttpEvent {
   kHeaderTimeout,     // a request header not complete within header_timeout
   kHeaderTooLarge,    // a request header over max_header_bytes (431)
   kClientGone,        // a connection closed while its handler had not answered
+  kTlsHandshakeFailed,  // a TLS connection whose handshake failed or timed out
 };
 
 // Called on the server's threads; must be quick and must not block. Either
@@ -117,6 +122,7 @@ struct HttpServerStats {
   uint64_t streams_started = 0;  // responses that became streams
   uint64_t stream_refusals = 0;  // Sends refused: the queue was full
   uint64_t stream_stalls = 0;    // streams closed by a write without progress
+  uint64_t tls_handshake_failures = 0;
 };
 
 struct HttpServerOptions {
@@ -145,6 +151,13 @@ struct HttpServerOptions {
   // IP addresses (not names, not ranges) of reverse proxies whose
   // X-Forwarded-For is believed; see HttpRequest::client.
   std::vector<std::string> trusted_proxies;
+  // When set, the port speaks HTTPS only: each accepted connection first
+  // does a TLS handshake with the context this returns (called once per
+  // connection, on a server thread; must be quick and never return null,
+  // e.g. TlsServerCredentials::Context of consortia/tls.h). The handshake
+  // must complete within header_timeout; one that fails or is late closes
+  // the connection (HttpEvent::kTlsHandshakeFailed), as does plain HTTP.
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> tls_context;
   HttpServerHooks hooks;
 };
 

@@ -23,7 +23,9 @@ namespace consortia {
 // validates NodeConfig and Options (exit code 2 with a message naming the
 // option), starts Service::Start(node, options, ctx, registry) and the ops
 // endpoint (exit code 1 if either fails), calls on_started, waits for SIGINT
-// or SIGTERM, and stops in reverse order (exit code 0).
+// or SIGTERM, and stops in reverse order (exit code 0). A Service with
+// `absl::Status Reload()` (the api) has it called on each SIGHUP; for the
+// others SIGHUP keeps its default action.
 //
 // Service must have `static absl::StatusOr<std::unique_ptr<Service>>
 // Start(const NodeConfig&, const Options&, zmq::context_t&, MetricsRegistry&)`
@@ -33,7 +35,8 @@ template <typename Service, typename Options>
 int RunServiceProcess(
     int argc, char** argv, const std::string& name, const char* usage,
     std::function<void(Service&, const Options&)> on_started = nullptr) {
-  BlockTerminationSignals();
+  constexpr bool kReloads = requires(Service & s) { s.Reload(); };
+  BlockTerminationSignals(/*hangup=*/kReloads);
   ParseFlagsAndEnv(argc, argv, usage);
   const NodeConfig node = NodeConfig::FromFlags();
   const Options options = Options::FromFlags();
@@ -69,7 +72,15 @@ int RunServiceProcess(
   }
   spdlog::info("{} started", name);
   if (on_started) on_started(**service, options);
-  WaitForTerminationSignal();
+  if constexpr (kReloads) {
+    Service* svc = service->get();
+    WaitForTerminationSignal([svc, &name] {
+      spdlog::info("{}: SIGHUP: reloading", name);
+      (void)svc->Reload();  // logs and counts its own failure
+    });
+  } else {
+    WaitForTerminationSignal();
+  }
   spdlog::info("{} stopping", name);
   ops.reset();
   service->reset();

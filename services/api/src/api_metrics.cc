@@ -62,6 +62,16 @@ ApiMetrics::ApiMetrics(MetricsRegistry* registry) : registry_(registry) {
   cutoff_shutdown_ =
       registry_->GetCounter("consortia_api_stream_cutoffs_total", cutoffs_help,
                             {{"reason", "shutdown"}});
+  const char* tls_help =
+      "Reloads of the TLS certificate and key (SIGHUP), by result.";
+  tls_reloads_ok_ = registry_->GetCounter("consortia_api_tls_reloads_total",
+                                          tls_help, {{"result", "ok"}});
+  tls_reloads_failed_ = registry_->GetCounter("consortia_api_tls_reloads_total",
+                                              tls_help, {{"result", "failed"}});
+  tls_handshake_failures_ = registry_->GetCounter(
+      "consortia_api_tls_handshake_failures_total",
+      "Connections closed because their TLS handshake failed or timed out "
+      "(plain HTTP to the HTTPS port, an untrusted client, a slow one).");
 }
 
 void ApiMetrics::OpenStreams(size_t n) {
@@ -245,5 +255,9 @@ void ApiMetrics::AuditWriteError(size_t lines) {
   audit_write_errors_.Inc(static_cast<double>(lines));
 }
 void ApiMetrics::AuditUnavailable() { audit_unavailable_.Inc(); }
+void ApiMetrics::TlsReload(bool ok) {
+  (ok ? tls_reloads_ok_ : tls_reloads_failed_).Inc();
+}
+void ApiMetrics::TlsHandshakeFailed() { tls_handshake_failures_.Inc(); }
 
 }  // namespace consortia::api

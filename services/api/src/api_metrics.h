@@ -74,6 +74,11 @@ class ApiMetrics {
   void OpenStreams(size_t n);
   void StreamEvents(size_t n);
   void StreamCutoff(const char* reason);
+  // TLS on the api port: a reload of the certificate and key (SIGHUP;
+  // tls_reloads_total{result="ok"|"failed"}) and a connection whose TLS
+  // handshake failed or timed out (tls_handshake_failures_total).
+  void TlsReload(bool ok);
+  void TlsHandshakeFailed();
 
  private:
   Counter LabelledCounter(std::map<std::string, Counter>* cache,
@@ -99,6 +104,9 @@ class ApiMetrics {
   Counter stream_events_;
   Counter cutoff_too_slow_;
   Counter cutoff_shutdown_;
+  Counter tls_reloads_ok_;
+  Counter tls_reloads_failed_;
+  Counter tls_handshake_failures_;
   absl::Mutex mu_;
   std::map<std::tuple<std::string, int, std::string>, Counter> requests_
       ABSL_GUARDED_BY(mu_);

@@ -29,6 +29,7 @@
 #include "consortia/http_server.h"
 #include "consortia/thread_pool.h"
 #include "events.h"
+#include "consortia/tls.h"
 #include "log_limiter.h"
 #include "quota.h"
 #include "spdlog/spdlog.h"
@@ -57,6 +58,8 @@ const char* EventReason(HttpEvent e) {
       return "header_too_large";
     case HttpEvent::kClientGone:
       return "client_gone";
+    case HttpEvent::kTlsHandshakeFailed:
+      return "tls_handshake";
   }
   return "unknown";
 }
@@ -270,9 +273,25 @@ class ApiServiceImpl : public ApiService {
     http.max_connections = opts.max_connections;
     http.max_connections_per_client = opts.max_connections_per_client;
     http.trusted_proxies = opts.trusted_proxies;
+    if (!opts.tls_cert_file.empty()) {
+      absl::StatusOr<std::shared_ptr<TlsServerCredentials>> tls =
+          TlsServerCredentials::Load(opts.tls_cert_file, opts.tls_key_file);
+      if (!tls.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--api_tls_cert_file/--api_tls_key_file: ",
+                         tls.status().message()));
+      }
+      tls_ = *std::move(tls);
+      spdlog::info("api: HTTPS with {}", tls_->Describe());
+      std::shared_ptr<TlsServerCredentials> creds = tls_;
+      http.tls_context = [creds] { return creds->Context(); };
+    }
     ApiMetrics* metrics = &metrics_;
     http.hooks.on_event = [metrics](HttpEvent e) {
-      if (e == HttpEvent::kRefusedTotal || e == HttpEvent::kRefusedPerClient) {
+      if (e == HttpEvent::kTlsHandshakeFailed) {
+        metrics->TlsHandshakeFailed();
+      } else if (e == HttpEvent::kRefusedTotal ||
+                 e == HttpEvent::kRefusedPerClient) {
         metrics->ConnectionRefused(EventReason(e));
       } else {
         metrics->ConnectionCut(EventReason(e));
@@ -335,6 +354,23 @@ class ApiServiceImpl : public ApiService {
   }
 
   bool Ready() const override { return prober_ != nullptr && prober_->Ready(); }
+
+  absl::Status Reload() override {
+    if (tls_ == nullptr) {
+      spdlog::info("api: reload: no TLS certificate to re-read");
+      return absl::OkStatus();
+    }
+    absl::Status st = tls_->Reload();
+    metrics_.TlsReload(st.ok());
+    if (!st.ok()) {
+      spdlog::error(
+          "api: TLS reload failed, the certificate in force stays: {}",
+          st.ToString());
+      return st;
+    }
+    spdlog::info("api: TLS reloaded: {}", tls_->Describe());
+    return absl::OkStatus();
+  }
   uint16_t port() const override {
     return http_ != nullptr ? http_->port() : 0;
   }
@@ -365,6 +401,7 @@ class ApiServiceImpl : public ApiService {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<EventHub> events_;
   std::unique_ptr<ApiHandler> handler_;
+  std::shared_ptr<TlsServerCredentials> tls_;  // null: plain HTTP
   std::unique_ptr<HttpServer> http_;
 };
 

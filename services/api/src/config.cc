@@ -100,6 +100,16 @@ CONSORTIA_OPTION("api", int64_t, api_events_poll_ms, 200, 10, 60'000,
                  "chain tip (new blocks reach the streams this late at "
                  "most).");
 
+CONSORTIA_OPTION_UNBOUNDED(
+    "api", std::string, api_tls_cert_file, "",
+    "PEM certificate (then any intermediate CA certificates) for HTTPS on the "
+    "api port; with --api_tls_key_file the port speaks HTTPS only. Both are "
+    "re-read on SIGHUP. Empty = plain HTTP.");
+CONSORTIA_OPTION_UNBOUNDED(
+    "api", std::string, api_tls_key_file, "",
+    "PEM private key (unencrypted) of --api_tls_cert_file; set both or "
+    "neither.");
+
 namespace consortia::api {
 namespace {
 
@@ -146,6 +156,8 @@ ApiOptions ApiOptions::FromFlags() {
       absl::Milliseconds(absl::GetFlag(FLAGS_api_events_heartbeat_ms));
   o.events_max_lag = absl::GetFlag(FLAGS_api_events_max_lag);
   o.events_poll = absl::Milliseconds(absl::GetFlag(FLAGS_api_events_poll_ms));
+  o.tls_cert_file = absl::GetFlag(FLAGS_api_tls_cert_file);
+  o.tls_key_file = absl::GetFlag(FLAGS_api_tls_key_file);
   return o;
 }
 
@@ -214,6 +226,11 @@ absl::Status ApiOptions::Validate() const {
   if (reads_need_key && keys_file.empty()) {
     return absl::InvalidArgumentError(
         "--api_reads_need_key needs --api_keys_file");
+  }
+  if (tls_cert_file.empty() != tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--api_tls_cert_file and --api_tls_key_file go together: set both "
+        "(HTTPS) or neither (HTTP)");
   }
   if (keys_poll_interval <= absl::ZeroDuration() || audit_queue_max < 1) {
     return absl::InvalidArgumentError(

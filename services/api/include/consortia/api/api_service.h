@@ -118,6 +118,13 @@ struct ApiOptions {
   uint32_t events_max_lag = 10000;
   absl::Duration events_poll = absl::Milliseconds(200);
 
+  // HTTPS on the api port (docs/operations.md, "TLS on the api port"): a
+  // PEM certificate chain and its private key, both or neither; re-read by
+  // ApiService::Reload (SIGHUP) (flags api_tls_cert_file,
+  // api_tls_key_file).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+
   // Not flags.
   // How often the key file is checked for changes.
   absl::Duration keys_poll_interval = absl::Seconds(1);
@@ -159,8 +166,9 @@ class ApiService {
   // connects bus clients to node.mempool_endpoint and node.storage_endpoint
   // (calls time out after node.bus_timeout) and starts serving. It does not
   // wait for the upstreams: Ready() turns true once both have answered.
-  // NotFound / InvalidArgument for a missing or bad genesis or endpoint,
-  // Unavailable if the HTTP address cannot be bound. `ctx` and `metrics`
+  // NotFound / InvalidArgument for a missing or bad genesis or endpoint
+  // or TLS certificate or key file, Unavailable if the HTTP address cannot
+  // be bound. `ctx` and `metrics`
   // must outlive the service.
   static absl::StatusOr<std::unique_ptr<ApiService>> Start(
       const NodeConfig& node, const ApiOptions& opts, zmq::context_t& ctx,
@@ -180,6 +188,13 @@ class ApiService {
   virtual bool Ready() const = 0;
   // The bound TCP port (useful with opts.port = 0).
   virtual uint16_t port() const = 0;
+  // What SIGHUP does (RunServiceProcess, node/main.cc): re-reads the TLS
+  // certificate and key files when opts.tls_cert_file is set. New
+  // connections get the new pair, open ones keep theirs; a pair that cannot
+  // be loaded is logged and counted (consortia_api_tls_reloads_total
+  // {result="failed"}) and the pair in force stays. Returns what the reload
+  // gave (OK when there is nothing to reload).
+  virtual absl::Status Reload() = 0;
 };
 
 // Raises this process's soft RLIMIT_NOFILE to its hard limit (each open
