@@ -5,9 +5,10 @@
 namespace consortia::api {
 namespace {
 
-constexpr std::array<RouteSpec, 10> kRoutes = {{
+constexpr std::array<RouteSpec, 11> kRoutes = {{
     {RouteId::kHealthz, "GET", "/healthz"},
     {RouteId::kReadyz, "GET", "/readyz"},
+    {RouteId::kOpenApi, "GET", "/v1/openapi.json"},
     {RouteId::kSubmit, "POST", "/v1/txs"},
     {RouteId::kGetTx, "GET", "/v1/txs/{hash}"},
     {RouteId::kListBlockSummaries, "GET", "/v1/blocks"},

@@ -22,6 +22,7 @@ enum class RouteId {
   kListEvidence,
   kHealthz,
   kReadyz,
+  kOpenApi,
 };
 
 struct RouteSpec {
