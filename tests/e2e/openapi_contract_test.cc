@@ -45,8 +45,9 @@ using nlohmann::json;
 // document describes them already, and their schemas are checked against
 // hand-written bodies that follow the shared contract (SyntheticExchanges
 // below), since this branch's api does not serve them. THE INTEGRATOR EMPTIES
-// THIS LIST when merging those branches, and records real exchanges for them
-// in RecordExchanges; the test fails while a route listed here is served.
+// THIS LIST when merging those branches and records real exchanges for them
+// in RecordExchanges (success and error paths); the test fails while a route
+// listed here is served. The hand-written exchanges may stay as examples.
 const std::vector<std::pair<std::string, std::string>>
     kRoutesAddedByOtherBranches = {
         {"GET", "/v1/events"},
