@@ -88,6 +88,12 @@ std::string SecretIn(const std::string& out) {
   return "";
 }
 
+// The id of a key (csk_<id>_<secret>).
+std::string IdOf(const std::string& secret) {
+  std::vector<std::string> parts = absl::StrSplit(secret, '_');
+  return parts.size() >= 3 ? parts[1] : "";
+}
+
 struct Exchange {
   std::string name;
   std::string method;
@@ -158,6 +164,16 @@ class OpenApiContractTest : public ::testing::Test {
     reader_ = CreateKey("acme", "read");
     submitter_ = CreateKey("acme", "submit");
     tight_ = CreateKey("tight", "read");
+    revoked_ = CreateKey("acme", "read");
+    expired_ = CreateKey("acme", "read");
+    ASSERT_EQ(
+        Cli({"apikey", "revoke", "--file", keys(), "--id", IdOf(revoked_)})
+            .code,
+        0);
+    ASSERT_EQ(Cli({"apikey", "expire", "--file", keys(), "--id", IdOf(expired_),
+                   "--at", "2020-01-01T00:00:00Z"})
+                  .code,
+              0);
     NodeHarnessOptions o;
     o.extra_flags["consortia-api"] = {"--api_keys_file=" + keys(),
                                       "--api_reads_need_key=true",
@@ -240,7 +256,7 @@ class OpenApiContractTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<NodeHarness> node_;
   std::string chain_;
-  std::string all_, reader_, submitter_, tight_;
+  std::string all_, reader_, submitter_, tight_, revoked_, expired_;
   KeyPair signer_ = TestKey(31);
   std::vector<Exchange> exchanges_;
 };
@@ -309,6 +325,11 @@ void OpenApiContractTest::RecordExchanges() {
        "", {401});
   Send("get tx with a submit-only key", "GET", "/v1/txs/{hash}",
        "/v1/txs/" + tx_hash, submitter_, {403});
+
+  Send("get tx with a revoked key", "GET", "/v1/txs/{hash}",
+       "/v1/txs/" + tx_hash, revoked_, {403});
+  Send("get tx with an expired key", "GET", "/v1/txs/{hash}",
+       "/v1/txs/" + tx_hash, expired_, {403});
 
   // Blocks.
   const Exchange& block = Send("block 1", "GET", "/v1/blocks/{height}",
