@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every package Consortia needs to build, test and run, from Debian 12's
-# own archive. Idempotent: packages already present are skipped, and apt-get
-# update runs only when something is missing.
+# own archive, then the npm packages of tools/openapi (npm ci). Idempotent:
+# packages already present are skipped, apt-get update runs only when
+# something is missing, and npm ci only when the lock file changed.
 set -euo pipefail
 
 PACKAGES=(
@@ -28,13 +29,36 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exit 0
+# Node.js and npm run the OpenAPI tools (tools/openapi: Redocly's lint, the
+# contract test's validator). A machine that has them (any source) keeps
+# them; otherwise Debian's packages are installed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
 fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -q
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The npm packages of tools/openapi, exactly as its package-lock.json pins
+# them (npm ci; no global install). Skipped while node_modules was installed
+# from the same lock file.
+tools="$(cd "$(dirname "$0")/.." && pwd)/tools/openapi"
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  echo "install-deps: warning: Node.js $(node --version) is older than 20.19, which @redocly/cli needs" >&2
+fi
+stamp="$tools/node_modules/.consortia-lock.sha256"
+want=$(sha256sum "$tools/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "install-deps: npm ci in $tools"
+  (cd "$tools" && npm ci --no-audit --no-fund --prefer-offline)
+  echo "$want" >"$stamp"
+else
+  echo "install-deps: $tools/node_modules up to date"
+fi

@@ -1,7 +1,7 @@
 // The api's gate for API keys and quotas (issue 13): which requests need a
 // key, whose key it is, and whether its quota allows the request. The
-// handler asks it once per request (not for /healthz and /readyz) and
-// answers its refusal as it is.
+// handler asks it once per request (not for /healthz, /readyz and
+// /v1/openapi.json) and answers its refusal as it is.
 #ifndef CONSORTIA_API_ACCESS_H_
 #define CONSORTIA_API_ACCESS_H_
 

@@ -20,6 +20,7 @@
 #include "api_routes.h"
 #include "consortia/tx_json.h"
 #include "consortia/types.h"
+#include "openapi.h"
 #include "problem.h"
 #include "spdlog/spdlog.h"
 #include "tx_batch.h"
@@ -734,10 +735,11 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
       call->Finish(std::move(r));
       return;
     }
-    // API keys and quotas (src/access.cc); /healthz and /readyz stay open.
+    // API keys and quotas (src/access.cc); /healthz, /readyz and
+    // /v1/openapi.json stay open.
     std::optional<Caller> caller;
     if (deps_.access != nullptr && match->id != RouteId::kHealthz &&
-        match->id != RouteId::kReadyz) {
+        match->id != RouteId::kReadyz && match->id != RouteId::kOpenApi) {
       const bool submit =
           match->id == RouteId::kSubmit || match->id == RouteId::kSubmitBatch;
       Access access = deps_.access->Check(req, submit);
@@ -766,6 +768,9 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
           call->set_quiet();
           call->Finish(ApiProblem(ApiError::kNotReady, deps_.readiness()));
         }
+        return;
+      case RouteId::kOpenApi:
+        call->Finish(JsonOk(std::string(OpenApiDocument())));
         return;
       case RouteId::kSubmit:
         Submit(deps_, call, req.body, std::move(caller));

@@ -47,7 +47,8 @@ struct ApiHandlerDeps {
   // True when both upstreams answered recently; `readiness` says why not.
   std::function<bool()> ready;
   std::function<std::string()> readiness;
-  // API keys and quotas: every route but /healthz and /readyz asks it.
+  // API keys and quotas: every route but /healthz, /readyz and
+  // /v1/openapi.json asks it.
   const AccessControl* access = nullptr;
   // When set, every submission of an identified caller (or of anyone, when
   // the api checks no keys) is written to it before it is answered: one

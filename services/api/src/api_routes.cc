@@ -5,9 +5,10 @@
 namespace consortia::api {
 namespace {
 
-constexpr std::array<RouteSpec, 11> kRoutes = {{
+constexpr std::array<RouteSpec, 13> kRoutes = {{
     {RouteId::kHealthz, "GET", "/healthz"},
     {RouteId::kReadyz, "GET", "/readyz"},
+    {RouteId::kOpenApi, "GET", "/v1/openapi.json"},
     {RouteId::kSubmit, "POST", "/v1/txs"},
     // One literal segment "txs:batch" (the Google API style of a custom
     // method); it is not a {hash} of /v1/txs/{hash}, which has one more.

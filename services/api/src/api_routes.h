@@ -24,6 +24,7 @@ enum class RouteId {
   kHealthz,
   kReadyz,
   kEvents,
+  kOpenApi,
 };
 
 struct RouteSpec {

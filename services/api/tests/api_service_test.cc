@@ -38,6 +38,7 @@
 #include "gtest/gtest.h"
 #include "log_limiter.h"
 #include "nlohmann/json.hpp"
+#include "openapi.h"
 #include "submit_batcher.h"
 #include "tx_batch.h"
 
@@ -1650,6 +1651,10 @@ TEST_F(ApiKeysTest, ReadsNeedAKeyWhenConfigured) {
       KeyedRequest(port_, http::verb::get, "/v1/blocks/latest", reader_).status,
       404);
   EXPECT_EQ(Get(port_, "/healthz").status, 200);
+  // The api's contract is open too, and is the document built in.
+  Reply doc = Get(port_, "/v1/openapi.json");
+  EXPECT_EQ(doc.status, 200);
+  EXPECT_EQ(doc.body, std::string(OpenApiDocument()));
 }
 
 TEST_F(ApiKeysTest, OverQuotaIs429WithRetryAfterForThatKeyOnly) {
