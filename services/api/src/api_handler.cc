@@ -18,6 +18,7 @@
 #include "api_routes.h"
 #include "consortia/tx_json.h"
 #include "consortia/types.h"
+#include "explorer.h"
 #include "problem.h"
 #include "spdlog/spdlog.h"
 #include "views.h"
@@ -525,8 +526,12 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
     }
     // API keys and quotas (src/access.cc); /healthz and /readyz stay open.
     std::optional<Caller> caller;
-    if (deps_.access != nullptr && match->id != RouteId::kHealthz &&
-        match->id != RouteId::kReadyz) {
+    // The explorer's static files are public too: the page asks for a key
+    // before its own reads when the api needs one.
+    const bool open_route =
+        match->id == RouteId::kHealthz || match->id == RouteId::kReadyz ||
+        match->id == RouteId::kExplorer || match->id == RouteId::kExplorerFile;
+    if (deps_.access != nullptr && !open_route) {
       const bool submit = match->id == RouteId::kSubmit;
       Access access = deps_.access->Check(req, submit);
       if (!access.allowed) {
@@ -578,6 +583,18 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
       case RouteId::kListEvidence:
         ListEvidence(deps_, call, req.query);
         return;
+      case RouteId::kExplorer:
+      case RouteId::kExplorerFile: {
+        std::optional<HttpResponse> file = ExplorerFile(
+            match->id == RouteId::kExplorer ? std::string_view() : parts[1]);
+        if (!file.has_value()) {
+          call->Finish(ApiProblem(ApiError::kRouteNotFound,
+                                  absl::StrCat("no explorer file ", req.path)));
+          return;
+        }
+        call->Finish(*std::move(file));
+        return;
+      }
     }
     call->Finish(ApiProblem(ApiError::kInternal, "unrouted request"));
   });

@@ -5,7 +5,7 @@
 namespace consortia::api {
 namespace {
 
-constexpr std::array<RouteSpec, 10> kRoutes = {{
+constexpr std::array<RouteSpec, 12> kRoutes = {{
     {RouteId::kHealthz, "GET", "/healthz"},
     {RouteId::kReadyz, "GET", "/readyz"},
     {RouteId::kSubmit, "POST", "/v1/txs"},
@@ -17,6 +17,8 @@ constexpr std::array<RouteSpec, 10> kRoutes = {{
     {RouteId::kScanState, "GET", "/v1/state/{app}"},
     {RouteId::kGetState, "GET", "/v1/state/{app}/{key}",
      /*last_takes_rest=*/true},
+    {RouteId::kExplorer, "GET", "/explorer"},
+    {RouteId::kExplorerFile, "GET", "/explorer/{file}"},
 }};
 
 bool IsPlaceholder(std::string_view segment) {

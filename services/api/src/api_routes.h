@@ -22,6 +22,8 @@ enum class RouteId {
   kListEvidence,
   kHealthz,
   kReadyz,
+  kExplorer,
+  kExplorerFile,
 };
 
 struct RouteSpec {
