@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "consortia/bytes.h"
+#include "consortia/merkle.h"
 #include "consortia/proof_bundle.h"
 #include "consortia/types.h"
 #include "gtest/gtest.h"
@@ -127,13 +129,55 @@ std::vector<Vector> Generate() {
   return out;
 }
 
+// Merkle inclusion proofs over trees of several shapes (the audit path walk
+// is the subtlest part of the port): each valid proof, and for each tree of
+// two or more leaves the proof of one leaf presented for another.
+struct MerkleVector {
+  uint64_t leaf_count = 0;
+  uint64_t index = 0;
+  Bytes leaf;
+  Hash32 root{};
+  std::vector<Hash32> path;
+  bool ok = false;
+};
+
+std::vector<MerkleVector> GenerateMerkle() {
+  const CryptoSuite& suite = Ed25519Sha256();
+  std::vector<MerkleVector> out;
+  for (uint64_t n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13}) {
+    std::vector<Bytes> leaves;
+    for (uint64_t i = 0; i < n; ++i) {
+      const std::string leaf = absl::StrCat("leaf-", i);
+      leaves.push_back(Bytes(leaf.begin(), leaf.end()));
+    }
+    const Hash32 root = MerkleRoot(suite, leaves);
+    for (uint64_t i = 0; i < n; ++i) {
+      MerkleProof p = *MerkleProve(suite, leaves, i);
+      out.push_back({n, i, leaves[i], root, p.path, true});
+      if (n > 1 && (i == 0 || i == n - 1)) {
+        const uint64_t other = i == 0 ? n - 1 : 0;
+        out.push_back({n, other, leaves[i], root, p.path, false});
+      }
+    }
+  }
+  return out;
+}
+
+bool MerkleVerifies(const MerkleVector& v) {
+  MerkleProof p;
+  p.index = v.index;
+  p.leaf_count = v.leaf_count;
+  p.path = v.path;
+  return MerkleVerify(Ed25519Sha256(), v.root, v.leaf, p);
+}
+
 bool Verifies(const Vector& v) {
   absl::StatusOr<TxRecord> r = DecodeTxRecord(v.bundle);
   if (!r.ok()) return false;
   return VerifyTxRecord(Ed25519Sha256(), v.genesis, *r, v.tx_hash).ok();
 }
 
-std::string ToJson(const std::vector<Vector>& vectors) {
+std::string ToJson(const std::vector<Vector>& vectors) {  // and the Merkle ones
   ordered_json j;
   j["about"] =
       "Shared test vectors of the offline tx proof verifier: VerifyTxRecord "
@@ -150,12 +194,27 @@ std::string ToJson(const std::vector<Vector>& vectors) {
     e["expect"] = v.ok ? "ok" : "fail";
     j["vectors"].push_back(std::move(e));
   }
+  j["merkle"] = ordered_json::array();
+  for (const MerkleVector& v : GenerateMerkle()) {
+    ordered_json e;
+    e["leaf_count"] = v.leaf_count;
+    e["index"] = v.index;
+    e["leaf_hex"] = ToHex(v.leaf);
+    e["root"] = ToHex(v.root);
+    e["path"] = ordered_json::array();
+    for (const Hash32& h : v.path) e["path"].push_back(ToHex(h));
+    e["expect"] = v.ok ? "ok" : "fail";
+    j["merkle"].push_back(std::move(e));
+  }
   return j.dump(1) + "\n";
 }
 
 TEST(VerifyVectorsTest, GeneratedVectorsGetTheirVerdicts) {
   for (const Vector& v : Generate()) {
     EXPECT_EQ(Verifies(v), v.ok) << v.name;
+  }
+  for (const MerkleVector& v : GenerateMerkle()) {
+    EXPECT_EQ(MerkleVerifies(v), v.ok) << v.leaf_count << " " << v.index;
   }
 }
 
@@ -195,6 +254,19 @@ TEST(VerifyVectorsTest, CommittedFileIsCurrentAndGetsItsVerdicts) {
   }
   EXPECT_GE(ok, 1);
   EXPECT_GE(fail, 1);
+
+  for (const nlohmann::json& e : j.at("merkle")) {
+    MerkleVector v;
+    v.leaf_count = e.at("leaf_count").get<uint64_t>();
+    v.index = e.at("index").get<uint64_t>();
+    v.leaf = *FromHex(e.at("leaf_hex").get<std::string>());
+    v.root = *HashFromHex(e.at("root").get<std::string>());
+    for (const nlohmann::json& h : e.at("path")) {
+      v.path.push_back(*HashFromHex(h.get<std::string>()));
+    }
+    EXPECT_EQ(MerkleVerifies(v), e.at("expect").get<std::string>() == "ok")
+        << e.dump();
+  }
 }
 
 }  // namespace

@@ -88,7 +88,7 @@ function addBlock(b) {
   const height = Number(b.height);
   if (feed.blocks.some((x) => x.height === height)) return;
   feed.blocks.unshift({ height, hash: b.hash || b.block_hash, time: timeText(b.header || b) || timeText(b),
-    tx_count: b.tx_count, fresh: true });
+    tx_count: b.tx_count, fresh: b.fresh !== false });
   feed.blocks.sort((a, c) => c.height - a.height);
   feed.blocks.length = Math.min(feed.blocks.length, MAX_BLOCKS);
   feed.next = Math.max(feed.next, height + 1);
@@ -97,7 +97,7 @@ function addBlock(b) {
 
 function addTx(t) {
   if (feed.txs.some((x) => x.tx_hash === t.tx_hash)) return;
-  feed.txs.unshift({ ...t, fresh: true });
+  feed.txs.unshift({ ...t, fresh: t.fresh !== false });
   feed.txs.sort((a, c) => (c.height - a.height) || (c.index - a.index));
   feed.txs.length = Math.min(feed.txs.length, MAX_TXS);
   changed();
