@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs every package Consortia needs to build, test and run, from Debian 12's
-# own archive, then the npm packages of tools/openapi (npm ci). Idempotent:
+# own archive, then the npm packages of tools/openapi and of the browser test
+# (tests/browser/), each with npm ci from its package-lock.json. Idempotent:
 # packages already present are skipped, apt-get update runs only when
-# something is missing, and npm ci only when the lock file changed.
+# something is missing, and npm ci only when a lock file changed.
 set -euo pipefail
 
 PACKAGES=(
@@ -20,6 +21,7 @@ PACKAGES=(
   libboost1.81-dev
   curl python3 procps ccache
   yamllint shellcheck
+  chromium
 )
 
 missing=()
@@ -30,7 +32,7 @@ for p in "${PACKAGES[@]}"; do
 done
 
 # Node.js and npm run the OpenAPI tools (tools/openapi: Redocly's lint, the
-# contract test's validator). A machine that has them (any source) keeps
+# contract test's validator) and the browser test's driver. A machine that has them (any source) keeps
 # them; otherwise Debian's packages are installed.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   missing+=(nodejs npm)
@@ -61,4 +63,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
 else
   echo "install-deps: $tools/node_modules up to date"
+fi
+
+# The explorer's browser test (tests/e2e/explorer_test.cc) drives chromium
+# with playwright-core, pinned in tests/browser/package-lock.json. npm ci
+# runs only when the lock file changed since the last install.
+browser_dir="$(dirname "$0")/../tests/browser"
+stamp="$browser_dir/node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ "$browser_dir/package-lock.json" -nt "$stamp" ]; then
+  echo "install-deps: npm ci in tests/browser"
+  (cd "$browser_dir" && npm ci --ignore-scripts --no-audit --no-fund)
 fi

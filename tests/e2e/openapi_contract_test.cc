@@ -342,6 +342,14 @@ void OpenApiContractTest::RecordExchanges() {
   Send("the document, wrong method", "DELETE", "/v1/openapi.json",
        "/v1/openapi.json", "", {405});
   Send("a path of no route", "GET", "", "/v1/no-such-route", all_, {404});
+  Send("the explorer", "GET", "/explorer", "/explorer", "", {200});
+  Send("the explorer, wrong method", "POST", "/explorer", "/explorer", "",
+       {405});
+  Send("an explorer file", "GET", "/explorer/{file}", "/explorer/app.js", "",
+       {200});
+  Send("an explorer file that does not exist", "GET", "/explorer/{file}",
+       "/explorer/no-such-file.js", "", {404});
+
 
   // Submissions, valid until 900 blocks after the current height (reads
   // need a key here, so NodeHarness::CurrentHeight cannot ask).

@@ -20,6 +20,7 @@
 #include "api_routes.h"
 #include "consortia/tx_json.h"
 #include "consortia/types.h"
+#include "explorer.h"
 #include "openapi.h"
 #include "problem.h"
 #include "spdlog/spdlog.h"
@@ -738,8 +739,13 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
     // API keys and quotas (src/access.cc); /healthz, /readyz and
     // /v1/openapi.json stay open.
     std::optional<Caller> caller;
-    if (deps_.access != nullptr && match->id != RouteId::kHealthz &&
-        match->id != RouteId::kReadyz && match->id != RouteId::kOpenApi) {
+    // The explorer's static files are public too: the page asks for a key
+    // before its own reads when the api needs one. So is the contract.
+    const bool open_route =
+        match->id == RouteId::kHealthz || match->id == RouteId::kReadyz ||
+        match->id == RouteId::kOpenApi || match->id == RouteId::kExplorer ||
+        match->id == RouteId::kExplorerFile;
+    if (deps_.access != nullptr && !open_route) {
       const bool submit =
           match->id == RouteId::kSubmit || match->id == RouteId::kSubmitBatch;
       Access access = deps_.access->Check(req, submit);
@@ -802,6 +808,18 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
       case RouteId::kEvents:
         Events(deps_, call, req);
         return;
+      case RouteId::kExplorer:
+      case RouteId::kExplorerFile: {
+        std::optional<HttpResponse> file = ExplorerFile(
+            match->id == RouteId::kExplorer ? std::string_view() : parts[1]);
+        if (!file.has_value()) {
+          call->Finish(ApiProblem(ApiError::kRouteNotFound,
+                                  absl::StrCat("no explorer file ", req.path)));
+          return;
+        }
+        call->Finish(*std::move(file));
+        return;
+      }
     }
     call->Finish(ApiProblem(ApiError::kInternal, "unrouted request"));
   });

@@ -5,7 +5,7 @@
 namespace consortia::api {
 namespace {
 
-constexpr std::array<RouteSpec, 13> kRoutes = {{
+constexpr std::array<RouteSpec, 15> kRoutes = {{
     {RouteId::kHealthz, "GET", "/healthz"},
     {RouteId::kReadyz, "GET", "/readyz"},
     {RouteId::kOpenApi, "GET", "/v1/openapi.json"},
@@ -22,6 +22,8 @@ constexpr std::array<RouteSpec, 13> kRoutes = {{
     {RouteId::kScanState, "GET", "/v1/state/{app}"},
     {RouteId::kGetState, "GET", "/v1/state/{app}/{key}",
      /*last_takes_rest=*/true},
+    {RouteId::kExplorer, "GET", "/explorer"},
+    {RouteId::kExplorerFile, "GET", "/explorer/{file}"},
 }};
 
 bool IsPlaceholder(std::string_view segment) {

@@ -25,6 +25,8 @@ enum class RouteId {
   kReadyz,
   kEvents,
   kOpenApi,
+  kExplorer,
+  kExplorerFile,
 };
 
 struct RouteSpec {

@@ -71,10 +71,14 @@ TEST(ApiRoutesTest, MatchesConcretePaths) {
   EXPECT_EQ(id("/v1/state/kv/"), "/v1/state/{app}/{key}");
   EXPECT_EQ(id("/healthz"), "/healthz");
   EXPECT_EQ(id("/v1/evidence"), "/v1/evidence");
+  EXPECT_EQ(id("/explorer"), "/explorer");
+  EXPECT_EQ(id("/explorer/"), "/explorer/{file}");
+  EXPECT_EQ(id("/explorer/app.js"), "/explorer/{file}");
   for (std::string_view unknown :
        {"", "/", "/v1", "/v1/", "/healthz/x", "/v2/txs", "/v1/txs/a/b",
         "/v1/txs:batch/x", "/v1/txs:batches", "/v1/state",
-        "/v1/blocks/by-hash/a/b", "/v1/evidence/1", "/readyz/", "/metrics"}) {
+        "/v1/blocks/by-hash/a/b", "/v1/evidence/1", "/readyz/", "/explorer/a/b",
+        "/metrics"}) {
     EXPECT_EQ(id(unknown), "none") << unknown;
   }
 }

@@ -66,6 +66,7 @@ struct Reply {
   std::string content_type;
   std::string retry_after;
   std::string allow;
+  std::string csp;  // Content-Security-Policy
   std::string body;
   Json json() const { return Json::parse(body, nullptr, false); }
 };
@@ -89,6 +90,7 @@ Reply Request(uint16_t port, http::verb verb, const std::string& target,
   r.content_type = std::string(res[http::field::content_type]);
   r.retry_after = std::string(res[http::field::retry_after]);
   r.allow = std::string(res[http::field::allow]);
+  r.csp = std::string(res["Content-Security-Policy"]);
   r.body = res.body();
   return r;
 }
@@ -924,6 +926,39 @@ TEST_F(ApiServiceTest, MetricsNameEveryRouteAndBatch) {
 
 std::string SomeTxPath(char c) { return "/v1/txs/" + std::string(64, c); }
 
+// ------------------------------------------------------------ the explorer
+
+TEST_F(ApiServiceTest, ExplorerFilesAreServedFromTheBinaryWithAStrictCsp) {
+  StartApi();
+  const Reply page = Get(port_, "/explorer");
+  EXPECT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<script type=\"module\" src=\"/explorer/app.js\">"),
+            std::string::npos);
+  // No inline script or style, no other origin, no framing.
+  EXPECT_NE(page.csp.find("default-src 'none'"), std::string::npos);
+  EXPECT_NE(page.csp.find("script-src 'self';"), std::string::npos);
+  EXPECT_NE(page.csp.find("frame-ancestors 'none'"), std::string::npos);
+  EXPECT_EQ(page.csp.find("unsafe"), std::string::npos);
+  EXPECT_EQ(Get(port_, "/explorer/").body, page.body);
+  EXPECT_EQ(Get(port_, "/explorer/index.html").body, page.body);
+
+  for (const char* js : {"app.js", "codec.js", "verify.js"}) {
+    const Reply r = Get(port_, std::string("/explorer/") + js);
+    EXPECT_EQ(r.status, 200) << js;
+    EXPECT_EQ(r.content_type, "text/javascript; charset=utf-8") << js;
+    EXPECT_EQ(r.csp, page.csp) << js;
+  }
+  const Reply css = Get(port_, "/explorer/style.css");
+  EXPECT_EQ(css.status, 200);
+  EXPECT_EQ(css.content_type, "text/css; charset=utf-8");
+
+  ExpectProblem(Get(port_, "/explorer/nope.js"), 404, P("not-found"));
+  ExpectProblem(Get(port_, "/explorer/a/app.js"), 404, P("not-found"));
+  ExpectProblem(Post(port_, "/explorer", "{}"), 405, P("method-not-allowed"));
+  EXPECT_TRUE(MetricsContain("route=\"/explorer/{file}\""));
+}
+
 TEST_F(ApiServiceTest, FullQueryQueueIs503AtOnceWhileHealthzAnswers) {
   ApiOptions opts;
   opts.query_threads = 1;
@@ -1655,6 +1690,9 @@ TEST_F(ApiKeysTest, ReadsNeedAKeyWhenConfigured) {
   Reply doc = Get(port_, "/v1/openapi.json");
   EXPECT_EQ(doc.status, 200);
   EXPECT_EQ(doc.body, std::string(OpenApiDocument()));
+  // The explorer's static files are open; its reads carry the key.
+  EXPECT_EQ(Get(port_, "/explorer").status, 200);
+  EXPECT_EQ(Get(port_, "/explorer/app.js").status, 200);
 }
 
 TEST_F(ApiKeysTest, OverQuotaIs429WithRetryAfterForThatKeyOnly) {
