@@ -13,6 +13,7 @@
 // stopped by its pid; scrape and evaluation every second.
 #include <signal.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
@@ -40,6 +41,17 @@ namespace consortia::testing {
 namespace {
 
 using nlohmann::json;
+
+// The whole test stays under 90 s: every wait takes at most what is left of
+// this budget (processes are stopped after it, by their pids).
+const absl::Time& Deadline() {
+  static const absl::Time d = absl::Now() + absl::Seconds(80);
+  return d;
+}
+absl::Duration Budget(absl::Duration want) {
+  return std::max(absl::ZeroDuration(),
+                  std::min(want, Deadline() - absl::Now()));
+}
 
 std::string FormEncode(const std::string& s) {
   static const char* kHex = "0123456789ABCDEF";
@@ -83,7 +95,7 @@ class Prometheus {
           auto r = HttpCall(target_, "GET", "/-/ready");
           return r.ok() && r->status == 200;
         },
-        absl::Seconds(30));
+        Budget(absl::Seconds(30)));
     if (!ready) {
       return absl::UnavailableError("prometheus not ready:\n" + Log());
     }
@@ -141,7 +153,7 @@ std::string RunCli(const std::string& dir, std::vector<std::string> args) {
   args.insert(args.begin(), BinDir() + "/consortia");
   absl::StatusOr<ChildProcess> p = ChildProcess::Start(args, log);
   if (!p.ok()) return "";
-  (void)p->Wait(absl::Seconds(60));
+  (void)p->Wait(Budget(absl::Seconds(20)));
   return Slurp(log);
 }
 
@@ -186,6 +198,7 @@ TEST(MonitoringE2eTest, PrometheusScrapesTheNetworkAndTheAlertsWork) {
     GTEST_SKIP() << "Debian's prometheus is not installed "
                     "(scripts/install-deps.sh)";
   }
+  (void)Deadline();  // the budget starts now
   absl::StatusOr<std::vector<Dashboard>> dashboards = LoadDashboards();
   ASSERT_TRUE(dashboards.ok()) << dashboards.status();
   TempDir dir;
@@ -203,7 +216,7 @@ TEST(MonitoringE2eTest, PrometheusScrapesTheNetworkAndTheAlertsWork) {
   NetworkOptions o;
   o.extra_flags["consortia-api"] = {"--api_keys_file=" + keys};
   NetworkHarness net(o);
-  ASSERT_TRUE(net.StartAll().ok());
+  ASSERT_TRUE(net.StartAll(Budget(absl::Seconds(40))).ok());
   const std::vector<std::string>& binaries = NetworkHarness::Binaries();
 
   // Scrape every process of every node (labels as in
@@ -246,7 +259,8 @@ TEST(MonitoringE2eTest, PrometheusScrapesTheNetworkAndTheAlertsWork) {
   EXPECT_GE(refused, 1);
   EXPECT_FALSE(net.SubmitTx(0, net.MakeTx(0, 100)).ok());  // no key: 401
   for (int i = 0; i < net.size(); ++i) {
-    EXPECT_TRUE(NetworkHarness::WaitUntil([&] { return net.Height(i) > 0; }));
+    EXPECT_TRUE(NetworkHarness::WaitUntil([&] { return net.Height(i) > 0; },
+                                          Budget(absl::Seconds(20))));
   }
 
   // Every target up, with a few samples each (rate() needs two).
@@ -259,7 +273,7 @@ TEST(MonitoringE2eTest, PrometheusScrapesTheNetworkAndTheAlertsWork) {
         return d.is_object() && d["result"].size() == 1 &&
                d["result"][0]["value"][1] == std::to_string(targets);
       },
-      absl::Seconds(40)))
+      Budget(absl::Seconds(40))))
       << prom.Log();
 
   // 1. Every metric name used exists as a series.
@@ -279,13 +293,17 @@ TEST(MonitoringE2eTest, PrometheusScrapesTheNetworkAndTheAlertsWork) {
     }
   }
   std::map<std::string, json> rules;
-  ASSERT_TRUE(NetworkHarness::WaitUntil([&] {
-    rules = AlertingRules(prom);
-    for (const auto& [name, r] : rules) {
-      if (absl::StartsWith(r.value("lastEvaluation", ""), "0001")) return false;
-    }
-    return !rules.empty();
-  }));
+  ASSERT_TRUE(NetworkHarness::WaitUntil(
+      [&] {
+        rules = AlertingRules(prom);
+        for (const auto& [name, r] : rules) {
+          if (absl::StartsWith(r.value("lastEvaluation", ""), "0001")) {
+            return false;  // not evaluated yet
+          }
+        }
+        return !rules.empty();
+      },
+      Budget(absl::Seconds(10))));
   for (const auto& [name, r] : rules) {
     for (const std::string& n : MetricNames(r.value("query", ""))) {
       used[n] = "alerts.yml: " + name;
@@ -348,7 +366,7 @@ TEST(MonitoringE2eTest, PrometheusScrapesTheNetworkAndTheAlertsWork) {
       [&] {
         return AlertingRules(prom).count("E2eShortForConsortiaProcessDown");
       },
-      absl::Seconds(10)));
+      Budget(absl::Seconds(10))));
   EXPECT_FALSE(AlertIs(prom, "ConsortiaProcessDown", "", ""));
 
   const absl::Time stopped_at = absl::Now();
@@ -365,25 +383,25 @@ TEST(MonitoringE2eTest, PrometheusScrapesTheNetworkAndTheAlertsWork) {
         }
         return down == static_cast<int>(binaries.size());
       },
-      absl::Seconds(20)))
+      Budget(absl::Seconds(20))))
       << prom.Get("/api/v1/targets").dump();
   EXPECT_TRUE(NetworkHarness::WaitUntil(
       [&] { return AlertIs(prom, "ConsortiaProcessDown", "node3", "pending"); },
-      absl::Seconds(15)))
+      Budget(absl::Seconds(15))))
       << prom.Get("/api/v1/alerts").dump();
   EXPECT_TRUE(NetworkHarness::WaitUntil(
       [&] {
         return AlertIs(prom, "E2eShortForConsortiaProcessDown", "node3",
                        "firing");
       },
-      absl::Seconds(15)))
+      Budget(absl::Seconds(15))))
       << prom.Get("/api/v1/alerts").dump();
   // The others decide heights without node3's votes.
   EXPECT_TRUE(NetworkHarness::WaitUntil(
       [&] {
         return AlertIs(prom, "ConsortiaValidatorMissingVotes", "", "pending");
       },
-      absl::Seconds(20)))
+      Budget(absl::Seconds(20))))
       << prom.Get("/api/v1/alerts").dump();
   // Three of four validators still make blocks: no page.
   EXPECT_FALSE(AlertIs(prom, "ConsortiaMoreThanFValidatorsMissing", "", ""));
