@@ -51,6 +51,9 @@ ConsensusMetrics ConsensusMetrics::Create(MetricsRegistry& registry) {
   m.evidence =
       registry.GetCounter("consortia_consensus_evidence_total",
                           "Equivocations (double proposals or votes) seen.");
+  m.validators = registry.GetGauge(
+      "consortia_consensus_validators",
+      "Validators in the genesis (n; f = floor((n - 1) / 3)).");
   m.peers_connected = registry.GetGauge("consortia_consensus_peers_connected",
                                         "Validators connected over p2p.");
   m.proposer = registry.GetGauge(

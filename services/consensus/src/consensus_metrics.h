@@ -39,6 +39,7 @@ struct ConsensusMetrics {
   Counter evidence;               // equivocations seen
   Counter evidence_dropped;       // errors_total{kind="evidence_dropped"}
   Counter evidence_store_errors;  // errors_total{kind="evidence_store"}
+  Gauge validators;               // n of the genesis, set once at start
   Gauge peers_connected;
   Gauge proposer;  // validator index proposing the round in progress
   // Block sync (kind="served": sent to lagging peers; "applied": decided

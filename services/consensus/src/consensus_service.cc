@@ -96,6 +96,9 @@ class ConsensusServiceImpl final : public ConsensusService {
     check_mempool_ = MakeRemoteMempool(
         mempool_client_.get(), std::min(node.bus_timeout, kCheckTimeout));
 
+    // n, for the alerts that compare missing validators with f.
+    ConsensusMetrics::Create(registry).validators.Set(
+        static_cast<double>(genesis->validators.size()));
     if (genesis->validators.size() > 1) {
       return StartTendermint(node, opts, *genesis, **suite, *key, registry);
     }

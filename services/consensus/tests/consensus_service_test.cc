@@ -109,6 +109,10 @@ TEST_F(ConsensusServiceTest, CommitsTheMempoolsTxsThroughTheBus) {
   const std::string text = registry_.Serialize();
   EXPECT_NE(text.find("consortia_consensus_blocks_committed_total"),
             std::string::npos);
+  // n of the genesis (one validator here), for the alerts that compare the
+  // missing validators with f.
+  EXPECT_NE(text.find("consortia_consensus_validators 1\n"), std::string::npos)
+      << text;
 }
 
 TEST_F(ConsensusServiceTest, FourValidatorsNeedTheP2pKeyAndPeers) {

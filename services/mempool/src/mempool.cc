@@ -54,7 +54,10 @@ Mempool::Mempool(const MempoolOptions& options, std::string chain_id,
       suite_(suite),
       verify_pool_(verify_pool),
       metrics_(std::move(metrics)),
-      sig_cache_(options.sig_cache_size) {}
+      sig_cache_(options.sig_cache_size) {
+  metrics_.max_txs.Set(static_cast<double>(options.max_txs));
+  metrics_.max_bytes.Set(static_cast<double>(options.max_bytes));
+}
 
 std::optional<std::string> Mempool::DecodeChecked(ByteView raw, Work& w) const {
   absl::StatusOr<Transaction> tx = DecodeTx(raw);

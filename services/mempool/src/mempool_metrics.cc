@@ -11,6 +11,10 @@ MempoolMetrics MempoolMetrics::Create(MetricsRegistry& registry) {
   m.pool_bytes =
       registry.GetGauge("consortia_mempool_pool_bytes",
                         "Encoded bytes of the transactions pending.");
+  m.max_txs = registry.GetGauge("consortia_mempool_max_txs",
+                                "Most transactions the pool holds.");
+  m.max_bytes = registry.GetGauge("consortia_mempool_max_bytes",
+                                  "Most encoded bytes the pool holds.");
   m.applied_height = registry.GetGauge(
       "consortia_mempool_applied_height",
       "Height of the last block.committed event the mempool applied.");

@@ -17,6 +17,10 @@ inline constexpr size_t kAdmissionCount = 11;
 struct MempoolMetrics {
   Gauge pool_txs;
   Gauge pool_bytes;
+  // The pool's bounds (--mempool_max_txs, --mempool_max_bytes), set once,
+  // so that "near full" is a ratio in Prometheus.
+  Gauge max_txs;
+  Gauge max_bytes;
   Gauge applied_height;
   Counter admitted;
   // Indexed by the Admission value; kAccepted's slot is unused.

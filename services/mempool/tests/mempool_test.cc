@@ -193,6 +193,22 @@ TEST_F(MempoolTest, RejectsInvalidFieldsAsMalformed) {
   EXPECT_EQ(m->pending_count(), 0u);
 }
 
+// The pool's bounds are exported, so that alerts can say "near full"
+// (monitoring/alerts.yml).
+TEST_F(MempoolTest, ExportsItsBounds) {
+  MetricsRegistry registry;
+  MempoolOptions options;
+  options.max_txs = 1234;
+  options.max_bytes = 56789;
+  Mempool m(options, kChainId, Ed25519Sha256(), &pool_,
+            MempoolMetrics::Create(registry));
+  const std::string text = registry.Serialize();
+  EXPECT_NE(text.find("consortia_mempool_max_txs 1234\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("consortia_mempool_max_bytes 56789\n"), std::string::npos)
+      << text;
+}
+
 TEST_F(MempoolTest, RejectionsAreCountedByReason) {
   MetricsRegistry registry;
   Mempool m(MempoolOptions{}, kChainId, Ed25519Sha256(), &pool_,

@@ -15,6 +15,7 @@
 #include "consortia/service_api.h"
 #include "consortia/thread_pool.h"
 #include "consortia/types.h"
+#include "disk_space.h"
 #include "kv_store.h"
 #include "ledger.h"
 #include "metered_kv_store.h"
@@ -72,6 +73,10 @@ class StorageServiceImpl : public StorageService {
             : (*store)->Describe();
     store_ = WithStoreMetrics(*std::move(store),
                               StoreMetrics::Create(metrics, opts.backend));
+    // The RocksDB directory's filesystem; with Redis, the data directory's.
+    disk_ = std::make_unique<DiskSpaceMonitor>(
+        opts.backend == "rocksdb" ? path : node.data_dir,
+        DiskSpaceMetrics::Create(metrics));
 
     const std::string name =
         node.node_name.empty() ? "storage" : "storage@" + node.node_name;
@@ -137,6 +142,7 @@ class StorageServiceImpl : public StorageService {
   const CryptoSuite* suite_ = nullptr;
   AppRegistry apps_;
   std::unique_ptr<KvStore> store_;
+  std::unique_ptr<DiskSpaceMonitor> disk_;
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<ThreadPool> pool_;

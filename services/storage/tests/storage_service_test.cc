@@ -109,6 +109,11 @@ TEST_F(StorageServiceTest, ServesLedgerAndQueriesOverTheBus) {
 
   EXPECT_THAT(metrics_.Serialize(),
               HasSubstr("consortia_storage_block_height 1"));
+  // The disk of the data directory (monitoring/alerts.yml, disk filling).
+  EXPECT_THAT(metrics_.Serialize(),
+              HasSubstr("consortia_storage_disk_free_bytes "));
+  EXPECT_THAT(metrics_.Serialize(),
+              HasSubstr("consortia_storage_disk_size_bytes "));
 }
 
 // A block goes from consensus to storage as the bytes consensus has: the
