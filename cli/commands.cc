@@ -340,11 +340,11 @@ int GenesisCommand(const std::vector<std::string>& argv) {
 }
 
 int SubmitCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv,
-                          {"api", "api-key", "tls-ca-file", "genesis", "key",
-                           "app", "method", "valid-for", "nonce", "timeout",
-                           "count"},
-                          {"wait", "dry-run"});
+  auto args =
+      Args::Parse(argv,
+                  {"api", "api-key", "tls-ca-file", "genesis", "key", "app",
+                   "method", "valid-for", "nonce", "timeout", "count"},
+                  {"wait", "dry-run"});
   if (!args.ok()) return Fail(args.status());
   std::string api_url = ApiUrl(*args);
   auto api = ApiTarget(*args);

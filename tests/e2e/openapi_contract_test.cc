@@ -45,7 +45,6 @@ namespace {
 
 using nlohmann::json;
 
-
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -349,7 +348,6 @@ void OpenApiContractTest::RecordExchanges() {
        {200});
   Send("an explorer file that does not exist", "GET", "/explorer/{file}",
        "/explorer/no-such-file.js", "", {404});
-
 
   // Submissions, valid until 900 blocks after the current height (reads
   // need a key here, so NodeHarness::CurrentHeight cannot ask).
