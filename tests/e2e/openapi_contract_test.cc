@@ -455,11 +455,12 @@ void OpenApiContractTest::RecordExchanges() {
        "/v1/events?from_height=x", all_, {400});
   Send("events without a key", "GET", "/v1/events", "/v1/events", "", {401});
 
-  // Batch submission: one tx admitted, one refused on its own (answered in
-  // order), and the whole-batch refusals.
+  // Batch submission: one tx admitted, one (for another chain) refused on
+  // its own (answered in order), and the whole-batch refusals.
   const std::string batch_tx = TxJson(3, chain_, height + 900, "batch-key");
   Send("batch", "POST", "/v1/txs:batch", "/v1/txs:batch", all_, {200},
-       absl::StrCat("{\"txs\":[", batch_tx, ",{\"chain_id\":\"x\"}]}"));
+       absl::StrCat("{\"txs\":[", batch_tx, ",",
+                    TxJson(4, "another-chain", height + 900, "k4"), "]}"));
   Send("batch without a key", "POST", "/v1/txs:batch", "/v1/txs:batch", "",
        {401}, R"({"txs":[]})");
   Send("batch with a read-only key", "POST", "/v1/txs:batch", "/v1/txs:batch",
