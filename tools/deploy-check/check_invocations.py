@@ -31,6 +31,7 @@ Exit 0 when there is no problem, 1 otherwise, 2 for bad usage.
 """
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -43,15 +44,17 @@ BOOL_WORDS = {"true", "false", "1", "0", "yes", "no", "t", "f", "y", "n"}
 PORTISH_SUFFIXES = ("_endpoint", "_addr")
 
 
+@functools.lru_cache(maxsize=None)
 def dump_options(path):
     out = subprocess.run([path, "--dump_options"], capture_output=True,
                          text=True, timeout=60, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{path} --dump_options exited {out.returncode}: "
                            f"{out.stderr.strip()}")
-    return {o["name"]: o for o in json.loads(out.stdout)}
+    return {o["name"]: o for o in json.loads(out.stdout)}  # read-only use
 
 
+@functools.lru_cache(maxsize=None)
 def cli_help(path, command):
     out = subprocess.run([path, command, "--help"], capture_output=True,
                          text=True, timeout=60, check=False)
