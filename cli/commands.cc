@@ -519,6 +519,30 @@ int SubmitBatchCommand(const std::vector<std::string>& argv) {
   return 0;
 }
 
+int ProbeCommand(const std::vector<std::string>& argv) {
+  auto args = Args::Parse(argv, {"timeout"}, {});
+  if (!args.ok()) return Fail(args.status());
+  if (args->positional().size() != 1) {
+    return Fail(absl::InvalidArgumentError("usage: consortia probe URL"));
+  }
+  auto timeout = args->GetU64("timeout", 5);
+  if (!timeout.ok()) return Fail(timeout.status());
+  const std::string& url = args->positional()[0];
+  auto target = ParseHttpUrl(url);
+  if (!target.ok()) return Fail(target.status());
+  // The URL's path is the target's base path; the request is for it alone.
+  std::string path = target->base_path.empty() ? "/" : target->base_path;
+  target->base_path.clear();
+  auto res = HttpCall(*target, "GET", path, "", "",
+                      absl::Seconds(static_cast<int64_t>(*timeout)));
+  if (!res.ok()) return Fail(res.status());
+  if (res->status != 200) {
+    return Fail(absl::UnavailableError(
+        absl::StrCat(url, " answered HTTP ", res->status)));
+  }
+  return 0;
+}
+
 int GetCommand(const std::vector<std::string>& argv) {
   auto args = Args::Parse(argv, {"api", "api-key", "tls-ca-file"}, {});
   if (!args.ok()) return Fail(args.status());

@@ -32,6 +32,10 @@ int LocalnetCommand(const std::vector<std::string>& args,
 // (apikey.cc).
 int ApikeyCommand(const std::vector<std::string>& args);
 int AuditCommand(const std::vector<std::string>& args);
+// `probe URL`: GET URL (http:// or https://); 0 when the answer is 200, else
+// 1 with the reason on stderr. The container health check of
+// deploy/compose.yaml (the image has no curl).
+int ProbeCommand(const std::vector<std::string>& args);
 
 // The local network's development API key: organisation "dev" in
 // `keys_path` and a key (scopes read, submit) whose secret is kept in

@@ -9,6 +9,10 @@
 // Node i uses ports base-port + 100 * i + {1, 2, 3, 4 (consensus p2p),
 // 5 (mempool gossip, with several validators), 60..63 (metrics; 80..83 with
 // several validators)} and serves its API on api-port + i.
+// With --init-only it writes DIR and exits without starting anything; then
+// --consensus-host and --mempool-host (patterns, "{i}" = node index) name
+// the hosts in DIR/peers.json, for nodes that do not share 127.0.0.1 (the
+// containers of deploy/compose.yaml).
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,6 +22,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "args.h"
 #include "commands.h"
@@ -70,10 +75,21 @@ std::string NodeDir(const std::string& dir, uint64_t i) {
 
 uint64_t NodeBase(uint64_t base, uint64_t i) { return base + 100 * i; }
 
+// Where node i's consensus p2p and mempool gossip endpoints are reached from
+// the other nodes: "{i}" in a pattern becomes the node index.
+struct PeerHosts {
+  std::string consensus = "127.0.0.1";
+  std::string mempool = "127.0.0.1";
+};
+
+std::string HostOf(const std::string& pattern, uint64_t i) {
+  return absl::StrReplaceAll(pattern, {{"{i}", absl::StrCat(i)}});
+}
+
 // Keys, genesis (and for several validators the peers file) of a network of
 // `validators` nodes, created on first use and checked on later ones.
 absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
-                           uint64_t base) {
+                           uint64_t base, const PeerHosts& hosts) {
   std::error_code ec;
   for (uint64_t i = 0; i < validators; ++i) {
     fs::create_directories(NodeDir(dir, i) + "/data", ec);
@@ -99,13 +115,14 @@ absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
     for (uint64_t i = 0; i < validators; ++i) {
       auto pair = LoadCurveKeyPair(NodeDir(dir, i) + "/p2p_key.json");
       if (!pair.ok()) return pair.status();
-      peers.push_back({{"id", absl::StrCat("node", i)},
-                       {"endpoint", absl::StrCat("tcp://127.0.0.1:",
-                                                 NodeBase(base, i) + 4)},
-                       {"mempool_endpoint",
-                        absl::StrCat("tcp://127.0.0.1:",
-                                     NodeBase(base, i) + kMempoolP2pOffset)},
-                       {"public_key", CurveKeyToZ85(pair->public_key)}});
+      peers.push_back(
+          {{"id", absl::StrCat("node", i)},
+           {"endpoint", absl::StrCat("tcp://", HostOf(hosts.consensus, i), ":",
+                                     NodeBase(base, i) + 4)},
+           {"mempool_endpoint",
+            absl::StrCat("tcp://", HostOf(hosts.mempool, i), ":",
+                         NodeBase(base, i) + kMempoolP2pOffset)},
+           {"public_key", CurveKeyToZ85(pair->public_key)}});
     }
     if (auto s = WriteFileAtomic(dir + "/peers.json", peers.dump(2)); !s.ok()) {
       return s;
@@ -196,8 +213,10 @@ int StopLocalnet(const std::string& pid_file) {
 
 int LocalnetCommand(const std::vector<std::string>& argv,
                     const std::string& self) {
-  auto args = Args::Parse(argv, {"dir", "api-port", "base-port", "validators"},
-                          {"single-process", "stop"});
+  auto args = Args::Parse(argv,
+                          {"dir", "api-port", "base-port", "validators",
+                           "consensus-host", "mempool-host"},
+                          {"single-process", "stop", "init-only"});
   if (!args.ok()) return Fail(args.status());
   std::string dir = fs::absolute(args->Get("dir", "localnet")).string();
   std::string pid_file = dir + "/localnet.pid";
@@ -227,11 +246,32 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     return Fail(absl::InvalidArgumentError(
         "--single-process runs one validator; use --validators 1"));
   }
-  if (auto s = EnsureNetwork(dir, n, *base); !s.ok()) return Fail(s);
+  const bool init_only = args->Has("init-only");
+  PeerHosts hosts;
+  hosts.consensus = args->Get("consensus-host", hosts.consensus);
+  hosts.mempool = args->Get("mempool-host", hosts.mempool);
+  if (!init_only &&
+      (args->Has("consensus-host") || args->Has("mempool-host"))) {
+    // The nodes started here all listen on 127.0.0.1.
+    return Fail(absl::InvalidArgumentError(
+        "--consensus-host and --mempool-host need --init-only"));
+  }
+  if (hosts.consensus.empty() || hosts.mempool.empty()) {
+    return Fail(absl::InvalidArgumentError("a peer host must not be empty"));
+  }
+  if (auto s = EnsureNetwork(dir, n, *base, hosts); !s.ok()) return Fail(s);
   const std::string keys_file = dir + "/api_keys.json";
   const std::string dev_key_file = dir + "/dev_api_key";
   if (auto s = EnsureDevApiKey(keys_file, dev_key_file); !s.ok()) {
     return Fail(s.status());
+  }
+  if (init_only) {
+    std::printf(
+        "network of %llu validator(s) in %s (genesis.json, nodeI/, "
+        "client_key.json, api_keys.json, dev_api_key%s)\n",
+        static_cast<unsigned long long>(n), dir.c_str(),
+        n > 1 ? ", peers.json" : "");
+    return 0;
   }
 
   std::error_code ec;

@@ -66,6 +66,16 @@ Local network
           peers file are created in DIR on first use; node i serves its API
           on api-port + i); Ctrl-C stops every process
   localnet [--dir DIR] --stop                       stop the one running from DIR
+  localnet [--dir DIR] [--validators N] [--base-port N] --init-only
+           [--consensus-host PATTERN] [--mempool-host PATTERN]
+          write DIR's keys, genesis, peers file and API keys, start
+          nothing; the peers file names node i's hosts by the patterns
+          ("{i}" = i; default 127.0.0.1), as deploy/compose.yaml does
+
+Health
+  probe URL [--timeout S]                           GET URL; exit 0 on 200,
+                                                    else 1 (for container
+                                                    health checks)
 )";
 
 // The lines of kUsage that describe `cmd`: each entry naming it and the
@@ -121,6 +131,7 @@ int main(int argc, char** argv) {
   if (cmd == "localnet") return LocalnetCommand(args, argv[0]);
   if (cmd == "apikey") return ApikeyCommand(args);
   if (cmd == "audit") return AuditCommand(args);
+  if (cmd == "probe") return ProbeCommand(args);
   std::fprintf(stderr, "consortia: unknown command '%s'\n\n%s", cmd.c_str(),
                kUsage);
   return 2;

@@ -4,7 +4,23 @@
 # (tests/browser/), each with npm ci from its package-lock.json. Idempotent:
 # packages already present are skipped, apt-get update runs only when
 # something is missing, and npm ci only when a lock file changed.
+#
+#   scripts/install-deps.sh               everything (development and CI)
+#   scripts/install-deps.sh --build-only  only what `scripts/build.sh release`
+#                                         needs: no test servers, linters,
+#                                         browser, Node.js or npm packages
+#                                         (the build stage of deploy/Dockerfile)
 set -euo pipefail
+
+build_only=0
+case "${1:-}" in
+  --build-only) build_only=1 ;;
+  "") ;;
+  *)
+    echo "usage: scripts/install-deps.sh [--build-only]" >&2
+    exit 2
+    ;;
+esac
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
@@ -24,6 +40,27 @@ PACKAGES=(
   chromium
 )
 
+# --- issue 15, container image (deploy/): the static checks of
+# deploy/compose.yaml (docker-compose config -q, which needs no engine, and
+# python3-yaml for tools/deploy-check/compose_invocations.py); binutils'
+# readelf for tools/deploy-check/check_runtime_packages.py. A container
+# build (--build-only) skips everything in SKIP_FOR_BUILD.
+PACKAGES+=(docker-compose python3-yaml binutils)
+SKIP_FOR_BUILD=(clang-14 libclang-rt-14-dev clang-format redis-server
+  prometheus yamllint shellcheck chromium ccache curl procps
+  docker-compose python3-yaml)
+if [ "$build_only" -eq 1 ]; then
+  keep=()
+  for p in "${PACKAGES[@]}"; do
+    case " ${SKIP_FOR_BUILD[*]} " in
+      *" $p "*) ;;
+      *) keep+=("$p") ;;
+    esac
+  done
+  PACKAGES=("${keep[@]}")
+fi
+# --- end of the container image block
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -34,7 +71,8 @@ done
 # Node.js and npm run the OpenAPI tools (tools/openapi: Redocly's lint, the
 # contract test's validator) and the browser test's driver. A machine that has them (any source) keeps
 # them; otherwise Debian's packages are installed.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+if [ "$build_only" -eq 0 ] &&
+  { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
   missing+=(nodejs npm)
 fi
 
@@ -46,6 +84,11 @@ else
   echo "install-deps: installing ${missing[*]}"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$build_only" -eq 1 ]; then
+  echo "install-deps: --build-only: no Node.js or npm packages"
+  exit 0
 fi
 
 # The npm packages of tools/openapi, exactly as its package-lock.json pins

@@ -105,6 +105,21 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   EXPECT_NE(ReadAll(dir.path() + "/localnet.log").find("4 validators"),
             std::string::npos);
 
+  // `consortia probe` (the containers' health check): 0 for a 200 from the
+  // api's and a service's metrics /healthz, 1 for another status or no
+  // server.
+  auto [pcode, pout] = RunCli(dir, {"probe", api + "/healthz"});
+  EXPECT_EQ(pcode, 0) << pout;
+  auto [mcode, mout] = RunCli(
+      dir, {"probe", absl::StrCat("http://127.0.0.1:", base + 80, "/healthz")});
+  EXPECT_EQ(mcode, 0) << mout;
+  auto [p404, p404_out] = RunCli(dir, {"probe", api + "/no-such-route"});
+  EXPECT_EQ(p404, 1) << p404_out;
+  EXPECT_NE(p404_out.find("answered HTTP 404"), std::string::npos) << p404_out;
+  auto [pdown, pdown_out] = RunCli(
+      dir, {"probe", absl::StrCat("http://127.0.0.1:", base + 99, "/healthz")});
+  EXPECT_EQ(pdown, 1) << pdown_out;
+
   // The chain id comes from the genesis the user holds: a genesis of
   // another chain is refused against this node, before anything is signed.
   auto [ocode, oout] =
@@ -188,6 +203,60 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << ReadAll(dir.path() + "/localnet.log");
+}
+
+// `consortia localnet --init-only` (deploy/compose.yaml's init service):
+// writes the network directory, starts nothing, names the peer hosts by the
+// patterns, keeps the keys on a second run; the host patterns need
+// --init-only.
+TEST(CliLocalnetTest, InitOnlyWritesTheNetworkWithPeerHostsAndStartsNothing) {
+  TempDir dir;
+  const std::string net = dir.path() + "/net";
+  const std::vector<std::string> init = {
+      "localnet",
+      "--dir",
+      net,
+      "--validators=4",
+      "--init-only",
+      "--consensus-host=validator{i}-consensus",
+      "--mempool-host=validator{i}-mempool"};
+  auto [code, out] = RunCli(dir, init);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_FALSE(std::filesystem::exists(net + "/localnet.pid"));
+  EXPECT_TRUE(std::filesystem::is_empty(net + "/logs")) << "a process ran";
+  for (const char* f :
+       {"/genesis.json", "/client_key.json", "/api_keys.json", "/dev_api_key",
+        "/node3/node_key.json", "/node3/p2p_key.json"}) {
+    EXPECT_TRUE(std::filesystem::exists(net + f)) << f;
+  }
+  nlohmann::json peers =
+      nlohmann::json::parse(ReadAll(net + "/peers.json"), nullptr, false);
+  ASSERT_TRUE(peers.is_array() && peers.size() == 4) << peers;
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(
+        peers[i].value("endpoint", ""),
+        absl::StrCat("tcp://validator", i, "-consensus:", 26604 + 100 * i));
+    EXPECT_EQ(peers[i].value("mempool_endpoint", ""),
+              absl::StrCat("tcp://validator", i, "-mempool:", 26605 + 100 * i));
+  }
+  nlohmann::json genesis =
+      nlohmann::json::parse(ReadAll(net + "/genesis.json"), nullptr, false);
+  EXPECT_EQ(genesis["validators"].size(), 4u) << genesis;
+
+  // Again: the same keys and genesis, the peers file rewritten.
+  const std::string key = ReadAll(net + "/node0/node_key.json");
+  const std::string gen = ReadAll(net + "/genesis.json");
+  auto [again, again_out] = RunCli(dir, init);
+  ASSERT_EQ(again, 0) << again_out;
+  EXPECT_EQ(ReadAll(net + "/node0/node_key.json"), key);
+  EXPECT_EQ(ReadAll(net + "/genesis.json"), gen);
+
+  // Host patterns without --init-only: refused (the nodes started here
+  // listen on 127.0.0.1).
+  auto [bad, bad_out] =
+      RunCli(dir, {"localnet", "--dir", net, "--consensus-host=validator{i}"});
+  EXPECT_NE(bad, 0) << bad_out;
+  EXPECT_NE(bad_out.find("need --init-only"), std::string::npos) << bad_out;
 }
 
 // Keys on the client side, without a node: keygen writes 0600 and never
