@@ -49,7 +49,7 @@ int Connect(uint16_t port) {
   return fd;
 }
 
-bool WriteAll(int fd, const std::string& s) {
+bool SendAll(int fd, const std::string& s) {
   size_t off = 0;
   while (off < s.size()) {
     ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
@@ -77,7 +77,7 @@ class SseClient {
       absl::StrAppend(&req, "Last-Event-ID: ", last_event_id, "\r\n");
     }
     absl::StrAppend(&req, "\r\n");
-    if (fd_ >= 0 && !WriteAll(fd_, req)) Close();
+    if (fd_ >= 0 && !SendAll(fd_, req)) Close();
   }
   ~SseClient() { Close(); }
 
