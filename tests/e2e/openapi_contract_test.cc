@@ -471,7 +471,9 @@ std::vector<Exchange> OpenApiContractTest::SyntheticExchanges() {
       "/v1/events?from_height=1&app=kv&sender=" + std::string(64, 'b');
   events.status = 200;
   events.content_type = "text/event-stream";
-  events.headers = {{"x-trace-id", trace}, {"cache-control", "no-cache"}};
+  events.headers = {{"x-trace-id", trace},
+                    {"cache-control", "no-cache"},
+                    {"x-accel-buffering", "no"}};
   events.body = absl::StrCat(
       "id: 1-0\nevent: block\ndata: {\"height\":1,\"hash\":\"", h,
       "\",\"time\":\"2026-12-03T01:02:03Z\",\"tx_count\":1,"
