@@ -347,22 +347,28 @@ int ApikeyCommand(const std::vector<std::string>& argv) {
 }
 
 int AuditCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv, {}, {});
+  auto args = Args::Parse(argv, {"after"}, {});
   if (!args.ok()) return Fail(args.status());
   const auto& pos = args->positional();
-  if (pos.size() != 2 || pos[0] != "verify") {
-    return Fail(
-        absl::InvalidArgumentError("usage: consortia audit verify FILE"));
+  if (pos.size() < 2 || pos[0] != "verify") {
+    return Fail(absl::InvalidArgumentError(
+        "usage: consortia audit verify [--after HASH] FILE..."));
   }
-  auto report = VerifyAuditLogFile(pos[1]);
+  const std::vector<std::string> files(pos.begin() + 1, pos.end());
+  const std::string after =
+      args->Has("after") ? args->Get("after") : AuditChainStart();
+  auto report = VerifyAuditLogFiles(files, after);
   if (!report.ok()) return Fail(report.status());
+  const std::string name =
+      files.size() == 1 ? files[0]
+                        : absl::StrCat(files.size(), " files (", files.front(),
+                                       " ... ", files.back(), ")");
   if (!report->ok) {
-    std::printf("BAD: %s line %llu: %s\n", pos[1].c_str(),
+    std::printf("BAD: %s line %llu: %s\n", report->bad_file.c_str(),
                 static_cast<unsigned long long>(report->bad_line),
                 report->reason.c_str());
-    if (report->bad_line > 1) {
-      std::printf("lines 1 to %llu are intact (head %s)\n",
-                  static_cast<unsigned long long>(report->bad_line - 1),
+    if (report->total_lines > 1) {
+      std::printf("the lines before it are intact (head %s)\n",
                   report->head.c_str());
     }
     return 1;
@@ -370,7 +376,7 @@ int AuditCommand(const std::vector<std::string>& argv) {
   std::printf(
       "OK: %s: %llu lines, chain intact; head %s\n(keep the head elsewhere: "
       "removing the last lines is only detected against it)\n",
-      pos[1].c_str(), static_cast<unsigned long long>(report->lines),
+      name.c_str(), static_cast<unsigned long long>(report->total_lines),
       report->head.c_str());
   return 0;
 }

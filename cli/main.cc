@@ -57,6 +57,8 @@ API keys and the audit log (the api's --api_keys_file, --api_audit_log)
   audit verify FILE                                 check an audit log's hash
                                                     chain: OK, or the first
                                                     bad line
+  audit verify [--after HASH] FILE...               a rotated log's files,
+                                                    oldest first, as one chain
 
 Local network
   localnet [--dir DIR] [--api-port N] [--base-port N] [--validators N]

@@ -128,33 +128,51 @@ void AuditChainVerifier::MarkIncompleteLastLine() {
 }
 
 absl::StatusOr<AuditReport> VerifyAuditLogFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int err = errno;
-    std::string what =
-        absl::StrCat("cannot read ", path, ": ", std::strerror(err));
-    if (err == ENOENT) return absl::NotFoundError(what);
-    if (err == EACCES) return absl::PermissionDeniedError(what);
-    return absl::InternalError(what);
-  }
-  AuditChainVerifier v;
-  std::string line;
-  while (std::getline(in, line)) {
-    // getline stops at EOF without a newline for an unterminated last line.
-    const bool terminated = !in.eof();
-    if (!v.Add(line)) break;
-    if (!terminated) {
-      v.MarkIncompleteLastLine();
+  return VerifyAuditLogFiles({path});
+}
+
+absl::StatusOr<AuditReport> VerifyAuditLogFiles(
+    const std::vector<std::string>& paths, const std::string& after) {
+  AuditChainVerifier v(after);
+  AuditReport r;
+  uint64_t before = 0;  // lines of the files before this one
+  for (const std::string& path : paths) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      int err = errno;
+      std::string what =
+          absl::StrCat("cannot read ", path, ": ", std::strerror(err));
+      if (err == ENOENT) return absl::NotFoundError(what);
+      if (err == EACCES) return absl::PermissionDeniedError(what);
+      return absl::InternalError(what);
+    }
+    std::string line;
+    bool cut = false;
+    while (std::getline(in, line)) {
+      // getline stops at EOF without a newline for an unterminated last line.
+      const bool terminated = !in.eof();
+      if (!v.Add(line)) break;
+      if (!terminated) {
+        v.MarkIncompleteLastLine();
+        cut = true;
+        break;
+      }
+    }
+    if (in.bad()) {
+      return absl::InternalError(absl::StrCat("cannot read ", path));
+    }
+    if (!v.ok()) {
+      r.bad_file = path;
+      r.bad_line = v.bad_line() - before;
+      r.lines = v.lines() - before;
       break;
     }
+    r.lines = v.lines() - before;
+    before = v.lines();
+    if (cut) break;
   }
-  if (in.bad()) {
-    return absl::InternalError(absl::StrCat("cannot read ", path));
-  }
-  AuditReport r;
   r.ok = v.ok();
-  r.lines = v.lines();
-  r.bad_line = v.bad_line();
+  r.total_lines = v.lines();
   r.reason = v.reason();
   r.head = v.head();
   return r;

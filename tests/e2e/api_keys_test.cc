@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "consortia/tx_json.h"
+#include "e2e_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "node_harness.h"
@@ -34,34 +35,6 @@ namespace consortia::testing {
 namespace {
 
 using nlohmann::json;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteAll(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::trunc | std::ios::binary) << data;
-}
-
-// Runs the CLI to completion: its exit code, stdout and stderr together, and
-// stdout's last line (where `apikey create` prints the secret).
-struct CliRun {
-  int code = -1;
-  std::string out;
-};
-CliRun RunCli(const TempDir& dir, std::vector<std::string> args) {
-  static std::atomic<int> n{0};
-  std::string log = absl::StrCat(dir.path(), "/cli-", n++, ".log");
-  args.insert(args.begin(), BinDir() + "/consortia");
-  auto p = ChildProcess::Start(args, log);
-  if (!p.ok()) return {-1, std::string(p.status().message())};
-  auto status = p->Wait(absl::Seconds(60));
-  if (!status.ok()) return {-1, "timed out"};
-  return {WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, ReadAll(log)};
-}
 
 // The secret that `apikey create` printed (the line starting csk_).
 std::string SecretIn(const std::string& out) {
@@ -132,12 +105,14 @@ class ApiKeysE2eTest : public ::testing::Test {
     }
   }
 
-  CliRun Cli(std::vector<std::string> args) { return RunCli(dir_, args); }
+  ProgramRun Cli(std::vector<std::string> args) {
+    return RunCli(dir_.path(), std::move(args), absl::Seconds(60));
+  }
 
   // A new key of `org` with `scopes`: its secret.
   std::string CreateKey(const std::string& org, const std::string& scopes) {
-    CliRun r = Cli({"apikey", "create", "--file", keys(), "--org", org,
-                    "--scopes", scopes});
+    ProgramRun r = Cli({"apikey", "create", "--file", keys(), "--org", org,
+                        "--scopes", scopes});
     EXPECT_EQ(r.code, 0) << r.out;
     std::string secret = SecretIn(r.out);
     EXPECT_FALSE(secret.empty()) << r.out;
@@ -202,14 +177,16 @@ TEST_F(ApiKeysE2eTest, KeysCreatedUsedExpiredAndRevokedWithoutRestart) {
   EXPECT_EQ(ProblemType(*r), "insufficient-scope") << r->body;
 
   // Expired.
-  CliRun e = Cli({"apikey", "expire", "--file", keys(), "--id", IdOf(first)});
+  ProgramRun e =
+      Cli({"apikey", "expire", "--file", keys(), "--id", IdOf(first)});
   ASSERT_EQ(e.code, 0) << e.out;
   EXPECT_TRUE(EventuallyStatus(first, 403, &nonce));
   r = Submit(first, nonce++, signer_);
   EXPECT_EQ(ProblemType(*r), "api-key-expired") << r->body;
 
   // Revoked.
-  CliRun v = Cli({"apikey", "revoke", "--file", keys(), "--id", IdOf(second)});
+  ProgramRun v =
+      Cli({"apikey", "revoke", "--file", keys(), "--id", IdOf(second)});
   ASSERT_EQ(v.code, 0) << v.out;
   EXPECT_TRUE(EventuallyStatus(second, 403, &nonce));
   r = Submit(second, nonce++, signer_);
@@ -231,8 +208,8 @@ TEST_F(ApiKeysE2eTest, KeysCreatedUsedExpiredAndRevokedWithoutRestart) {
   EXPECT_GT(
       Metric(ops, "consortia_api_key_file_reloads_total{result=\"failed\"}"),
       failed_before);
-  CliRun refused = Cli({"apikey", "create", "--file", keys(), "--org", "acme",
-                        "--scopes", "read"});
+  ProgramRun refused = Cli({"apikey", "create", "--file", keys(), "--org",
+                            "acme", "--scopes", "read"});
   EXPECT_NE(refused.code, 0) << refused.out;
   EXPECT_NE(refused.out.find("is not a valid key file"), std::string::npos)
       << refused.out;
@@ -255,7 +232,7 @@ TEST_F(ApiKeysE2eTest, KeysCreatedUsedExpiredAndRevokedWithoutRestart) {
             1);
 
   // `apikey list` shows the states.
-  CliRun list = Cli({"apikey", "list", "--file", keys()});
+  ProgramRun list = Cli({"apikey", "list", "--file", keys()});
   ASSERT_EQ(list.code, 0) << list.out;
   EXPECT_NE(list.out.find(IdOf(first)), std::string::npos);
   EXPECT_NE(list.out.find("expired"), std::string::npos) << list.out;
@@ -264,7 +241,7 @@ TEST_F(ApiKeysE2eTest, KeysCreatedUsedExpiredAndRevokedWithoutRestart) {
   // The audit log: stop the node (every line written), then verify.
   ASSERT_TRUE(node_->Stop().ok());
   node_.reset();
-  CliRun ok = Cli({"audit", "verify", audit()});
+  ProgramRun ok = Cli({"audit", "verify", audit()});
   EXPECT_EQ(ok.code, 0) << ok.out;
   EXPECT_NE(ok.out.find("chain intact"), std::string::npos) << ok.out;
   std::vector<std::string> lines =
@@ -288,7 +265,7 @@ TEST_F(ApiKeysE2eTest, KeysCreatedUsedExpiredAndRevokedWithoutRestart) {
   const size_t pos = edited[2].find("\"status\":");
   ASSERT_NE(pos, std::string::npos);
   edited[2].replace(pos, 9, "\"status\": ");
-  CliRun bad = verify(edited);
+  ProgramRun bad = verify(edited);
   EXPECT_EQ(bad.code, 1) << bad.out;
   EXPECT_NE(bad.out.find("line 3:"), std::string::npos) << bad.out;
   // Deleted (line 2): found where it was.

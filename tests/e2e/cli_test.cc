@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "consortia/http_client.h"
 #include "consortia/process.h"
+#include "e2e_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "node_harness.h"
@@ -50,27 +51,6 @@ uint16_t PickBasePort() {
     if (free) return base;
   }
   return 0;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs the CLI to completion; returns its exit code and output.
-std::pair<int, std::string> RunCli(const TempDir& dir,
-                                   std::vector<std::string> args) {
-  static int n = 0;
-  std::string log = absl::StrCat(dir.path(), "/cli-", n++, ".log");
-  args.insert(args.begin(), BinDir() + "/consortia");
-  auto p = ChildProcess::Start(args, log);
-  if (!p.ok()) return {-1, std::string(p.status().message())};
-  auto status = p->Wait(absl::Seconds(90));
-  if (!status.ok()) return {-1, "timed out"};
-  int code = WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
-  return {code, ReadAll(log)};
 }
 
 mode_t ModeOf(const std::string& path) {
@@ -122,14 +102,15 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
 
   // The chain id comes from the genesis the user holds: a genesis of
   // another chain is refused against this node, before anything is signed.
-  auto [ocode, oout] =
-      RunCli(dir, {"genesis", "--chain-id", "other-chain", "--out",
+  auto [ocode, oout] = RunCli(
+      dir.path(), {"genesis", "--chain-id", "other-chain", "--out",
                    dir.path() + "/other.json", net + "/client_key.json"});
   ASSERT_EQ(ocode, 0) << oout;
-  auto [xcode, xout] = RunCli(
-      dir, {"submit", "--api", api, "--genesis", dir.path() + "/other.json",
-            "--key", net + "/client_key.json", "--app", "kv", "--method", "set",
-            "greeting", "forged"});
+  auto [xcode, xout] =
+      RunCli(dir.path(),
+             {"submit", "--api", api, "--genesis", dir.path() + "/other.json",
+              "--key", net + "/client_key.json", "--app", "kv", "--method",
+              "set", "greeting", "forged"});
   EXPECT_EQ(xcode, 1) << xout;
   EXPECT_NE(xout.find("but the genesis says \"other-chain\""),
             std::string::npos)
@@ -145,18 +126,19 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   while (!dev_key.empty() && dev_key.back() == '\n') dev_key.pop_back();
   ASSERT_EQ(dev_key.rfind("csk_", 0), 0u) << dev_key;
   EXPECT_EQ(ModeOf(net + "/dev_api_key"), static_cast<mode_t>(0600));
-  auto [ncode, nout] =
-      RunCli(dir, {"submit", "--api", api, "--genesis", net + "/genesis.json",
+  auto [ncode, nout] = RunCli(
+      dir.path(), {"submit", "--api", api, "--genesis", net + "/genesis.json",
                    "--key", net + "/client_key.json", "--app", "kv", "--method",
                    "set", "greeting", "nokey"});
   EXPECT_EQ(ncode, 1) << nout;
   EXPECT_NE(nout.find("api-key-missing"), std::string::npos) << nout;
   EXPECT_NE(nout.find("--api-key"), std::string::npos) << nout;
 
-  auto [code, out] = RunCli(
-      dir, {"submit", "--api", api, "--api-key", dev_key, "--genesis",
-            net + "/genesis.json", "--key", net + "/client_key.json", "--app",
-            "kv", "--method", "set", "--wait", "greeting", "hello"});
+  auto [code, out] =
+      RunCli(dir.path(),
+             {"submit", "--api", api, "--api-key", dev_key, "--genesis",
+              net + "/genesis.json", "--key", net + "/client_key.json", "--app",
+              "kv", "--method", "set", "--wait", "greeting", "hello"});
   ASSERT_EQ(code, 0) << out;
   // The first line is the submit answer with the tx hash.
   nlohmann::json first =
@@ -169,8 +151,9 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   std::string verify_out;
   deadline = absl::Now() + absl::Seconds(30);
   while (absl::Now() < deadline) {
-    auto [vcode, vout] = RunCli(dir, {"verify", "--api", api, "--genesis",
-                                      net + "/genesis.json", hash});
+    auto [vcode, vout] = RunCli(
+        dir.path(),
+        {"verify", "--api", api, "--genesis", net + "/genesis.json", hash});
     ASSERT_EQ(vcode, 0) << vout;
     verify_out = vout;
     if (vout.find("receipt ok certified") != std::string::npos) break;
@@ -180,24 +163,24 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
       << verify_out;
 
   auto [gcode, gout] =
-      RunCli(dir, {"get", "--api", api, "state", "kv", "greeting"});
+      RunCli(dir.path(), {"get", "--api", api, "state", "kv", "greeting"});
   ASSERT_EQ(gcode, 0) << gout;
   EXPECT_NE(gout.find("\"hello\""), std::string::npos) << gout;
 
   // The submissions are in node 0's audit log, whose chain is intact.
   auto [acode, aout] =
-      RunCli(dir, {"audit", "verify", net + "/node0/audit.log"});
+      RunCli(dir.path(), {"audit", "verify", net + "/node0/audit.log"});
   EXPECT_EQ(acode, 0) << aout;
   EXPECT_NE(aout.find("OK: "), std::string::npos) << aout;
   EXPECT_NE(ReadAll(net + "/node0/audit.log").find(hash), std::string::npos);
 
   // Bad usage is exit code 2 with a message.
-  auto [ucode, uout] =
-      RunCli(dir, {"submit", "--api", api, "--genesis", net + "/genesis.json"});
+  auto [ucode, uout] = RunCli(
+      dir.path(), {"submit", "--api", api, "--genesis", net + "/genesis.json"});
   EXPECT_EQ(ucode, 2) << uout;
   EXPECT_NE(uout.find("--key is required"), std::string::npos) << uout;
 
-  auto [scode, sout] = RunCli(dir, {"localnet", "--dir", net, "--stop"});
+  auto [scode, sout] = RunCli(dir.path(), {"localnet", "--dir", net, "--stop"});
   EXPECT_EQ(scode, 0) << sout;
   auto status = launcher->Wait(absl::Seconds(30));
   ASSERT_TRUE(status.ok());
@@ -266,13 +249,13 @@ TEST(CliLocalnetTest, InitOnlyWritesTheNetworkWithPeerHostsAndStartsNothing) {
 TEST(CliKeysTest, KeygenNeverOverwritesAndKeysAreCheckedStrictly) {
   TempDir dir;
   const std::string key = dir.path() + "/key.json";
-  auto [kcode, kout] = RunCli(dir, {"keygen", "--out", key});
+  auto [kcode, kout] = RunCli(dir.path(), {"keygen", "--out", key});
   ASSERT_EQ(kcode, 0) << kout;
   const std::string first = ReadAll(key);
   EXPECT_EQ(ModeOf(key), static_cast<mode_t>(0600));
 
   // A second keygen onto the same file fails and leaves it as it was.
-  auto [again, again_out] = RunCli(dir, {"keygen", "--out", key});
+  auto [again, again_out] = RunCli(dir.path(), {"keygen", "--out", key});
   EXPECT_NE(again, 0) << again_out;
   EXPECT_NE(again_out.find("already exists"), std::string::npos) << again_out;
   EXPECT_EQ(ReadAll(key), first);
@@ -283,16 +266,16 @@ TEST(CliKeysTest, KeygenNeverOverwritesAndKeysAreCheckedStrictly) {
   }
   // An owner-only key loads without a warning.
   auto [lcode, lout] =
-      RunCli(dir, {"genesis", "--chain-id", "keys-test", "--out",
-                   dir.path() + "/genesis.json", key});
+      RunCli(dir.path(), {"genesis", "--chain-id", "keys-test", "--out",
+                          dir.path() + "/genesis.json", key});
   ASSERT_EQ(lcode, 0) << lout;
   EXPECT_EQ(lout.find("warning"), std::string::npos) << lout;
 
   // Readable by others: a warning on stderr, and the command still works.
   ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
   auto [wcode, wout] =
-      RunCli(dir, {"genesis", "--chain-id", "keys-test", "--out",
-                   dir.path() + "/genesis2.json", key});
+      RunCli(dir.path(), {"genesis", "--chain-id", "keys-test", "--out",
+                          dir.path() + "/genesis2.json", key});
   EXPECT_EQ(wcode, 0) << wout;
   EXPECT_NE(wout.find("warning: key file " + key +
                       " is accessible by group or others (mode 0644)"),
@@ -307,16 +290,16 @@ TEST(CliKeysTest, KeygenNeverOverwritesAndKeysAreCheckedStrictly) {
     std::ofstream(odd) << j.dump();
   }
   auto [pcode, pout] =
-      RunCli(dir, {"genesis", "--chain-id", "keys-test", "--out",
-                   dir.path() + "/genesis3.json", odd});
+      RunCli(dir.path(), {"genesis", "--chain-id", "keys-test", "--out",
+                          dir.path() + "/genesis3.json", odd});
   EXPECT_EQ(pcode, 2) << pout;
   EXPECT_NE(pout.find("unknown field \"note\""), std::string::npos) << pout;
 
   // submit without --genesis: refused before any network call (nothing
   // listens on this api).
   auto [scode, sout] =
-      RunCli(dir, {"submit", "--api", "http://127.0.0.1:1", "--key", key,
-                   "--app", "kv", "--method", "set", "k", "v"});
+      RunCli(dir.path(), {"submit", "--api", "http://127.0.0.1:1", "--key", key,
+                          "--app", "kv", "--method", "set", "k", "v"});
   EXPECT_EQ(scode, 2) << sout;
   EXPECT_NE(sout.find("--genesis is required"), std::string::npos) << sout;
 }

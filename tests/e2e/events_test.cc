@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -49,7 +50,7 @@ int Connect(uint16_t port) {
   return fd;
 }
 
-bool WriteAll(int fd, const std::string& s) {
+bool SendAll(int fd, const std::string& s) {
   size_t off = 0;
   while (off < s.size()) {
     ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
@@ -77,7 +78,7 @@ class SseClient {
       absl::StrAppend(&req, "Last-Event-ID: ", last_event_id, "\r\n");
     }
     absl::StrAppend(&req, "\r\n");
-    if (fd_ >= 0 && !WriteAll(fd_, req)) Close();
+    if (fd_ >= 0 && !SendAll(fd_, req)) Close();
   }
   ~SseClient() { Close(); }
 
@@ -113,6 +114,8 @@ class SseClient {
 
   const std::vector<Event>& events() const { return events_; }
   int status() const { return status_; }
+  // The answer's status line and header fields, lower-cased.
+  const std::string& head() const { return head_; }
   bool saw_heartbeat() const { return heartbeats_ > 0; }
 
  private:
@@ -121,6 +124,7 @@ class SseClient {
       size_t end = raw_.find("\r\n\r\n");
       if (end == std::string::npos) return;
       std::string head = raw_.substr(0, end);
+      head_ = absl::AsciiStrToLower(head);
       std::vector<std::string> words = absl::StrSplit(head, ' ');
       if (words.size() >= 2) (void)absl::SimpleAtoi(words[1], &status_);
       raw_.erase(0, end + 4);
@@ -152,6 +156,7 @@ class SseClient {
   int fd_ = -1;
   std::string raw_;
   bool header_done_ = false;
+  std::string head_;
   int status_ = 0;
   int heartbeats_ = 0;
   std::vector<Event> events_;
@@ -276,6 +281,11 @@ TEST_F(EventsTest, ResumeWithLastEventIdMissesNothingAcrossAnApiRestart) {
     ASSERT_TRUE(a.ReadUntil([&](auto& ev) { return HasAll(ev, batch1); }))
         << node_->LogTail();
     EXPECT_EQ(a.status(), 200);
+    // Nothing between the api and the client may cache or buffer it.
+    EXPECT_NE(a.head().find("\r\ncache-control: no-cache"), std::string::npos)
+        << a.head();
+    EXPECT_NE(a.head().find("\r\nx-accel-buffering: no"), std::string::npos)
+        << a.head();
     all = a.events();
   }
   const std::string last1 = LastId(all);

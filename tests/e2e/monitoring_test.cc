@@ -32,6 +32,7 @@
 #include "consortia/http_client.h"
 #include "consortia/process.h"
 #include "consortia/tx_json.h"
+#include "e2e_util.h"
 #include "gtest/gtest.h"
 #include "monitoring_files.h"
 #include "network_harness.h"
@@ -66,11 +67,6 @@ std::string FormEncode(const std::string& s) {
     }
   }
   return out;
-}
-
-std::string Slurp(const std::string& path) {
-  absl::StatusOr<std::string> t = ReadFile(path);
-  return t.ok() ? *t : "";
 }
 
 // The Prometheus server: started by Start, stopped (SIGTERM, by its pid)
@@ -121,7 +117,7 @@ class Prometheus {
     return r.ok() && r->status == 200;
   }
   std::string Log() const {
-    std::string t = Slurp(dir_ + "/prometheus.log");
+    std::string t = ReadAll(dir_ + "/prometheus.log");
     return t.size() > 3000 ? t.substr(t.size() - 3000) : t;
   }
 
@@ -145,17 +141,6 @@ class Prometheus {
   HttpTarget target_;
   std::optional<ChildProcess> proc_;
 };
-
-// Runs the CLI to completion; its output.
-std::string RunCli(const std::string& dir, std::vector<std::string> args) {
-  static int n = 0;
-  const std::string log = absl::StrCat(dir, "/cli-", n++, ".log");
-  args.insert(args.begin(), BinDir() + "/consortia");
-  absl::StatusOr<ChildProcess> p = ChildProcess::Start(args, log);
-  if (!p.ok()) return "";
-  (void)p->Wait(Budget(absl::Seconds(20)));
-  return Slurp(log);
-}
 
 std::string SecretIn(const std::string& out) {
   size_t at = out.find("csk_");
@@ -206,12 +191,17 @@ TEST(MonitoringE2eTest, PrometheusScrapesTheNetworkAndTheAlertsWork) {
   // API keys with a tiny quota, so that the api's key and quota series
   // exist (they are created on first use).
   const std::string keys = dir.path() + "/api_keys.json";
-  RunCli(dir.path(), {"apikey", "set-quota", "--file", keys, "--org", "acme",
-                      "--requests-per-s", "1", "--requests-burst", "1"});
+  RunCli(dir.path(),
+         {"apikey", "set-quota", "--file", keys, "--org", "acme",
+          "--requests-per-s", "1", "--requests-burst", "1"},
+         Budget(absl::Seconds(20)));
   const std::string secret =
-      SecretIn(RunCli(dir.path(), {"apikey", "create", "--file", keys, "--org",
-                                   "acme", "--scopes", "read,submit"}));
-  ASSERT_FALSE(secret.empty()) << Slurp(keys);
+      SecretIn(RunCli(dir.path(),
+                      {"apikey", "create", "--file", keys, "--org", "acme",
+                       "--scopes", "read,submit"},
+                      Budget(absl::Seconds(20)))
+                   .out);
+  ASSERT_FALSE(secret.empty()) << ReadAll(keys);
 
   NetworkOptions o;
   o.extra_flags["consortia-api"] = {"--api_keys_file=" + keys};

@@ -36,6 +36,7 @@
 #include "absl/time/clock.h"
 #include "api_routes.h"
 #include "consortia/tx_json.h"
+#include "e2e_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "node_harness.h"
@@ -44,32 +45,6 @@ namespace consortia::testing {
 namespace {
 
 using nlohmann::json;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteAll(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::trunc | std::ios::binary) << data;
-}
-
-// Runs a program to completion: its exit code and output (stdout + stderr).
-struct ProgramRun {
-  int code = -1;
-  std::string out;
-};
-ProgramRun RunProgram(const TempDir& dir, std::vector<std::string> argv) {
-  static std::atomic<int> n{0};
-  const std::string log = absl::StrCat(dir.path(), "/run-", n++, ".log");
-  auto p = ChildProcess::Start(argv, log);
-  if (!p.ok()) return {-1, std::string(p.status().message())};
-  auto status = p->Wait(absl::Seconds(60));
-  if (!status.ok()) return {-1, "timed out\n" + ReadAll(log)};
-  return {WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, ReadAll(log)};
-}
 
 // The secret that `consortia apikey create` printed (the line starting csk_).
 std::string SecretIn(const std::string& out) {
@@ -138,8 +113,7 @@ class OpenApiContractTest : public ::testing::Test {
   std::string keys() const { return dir_.path() + "/api_keys.json"; }
 
   ProgramRun Cli(std::vector<std::string> args) {
-    args.insert(args.begin(), BinDir() + "/consortia");
-    return RunProgram(dir_, args);
+    return RunCli(dir_.path(), std::move(args), absl::Seconds(60));
   }
   std::string CreateKey(const std::string& org, const std::string& scopes) {
     ProgramRun r = Cli({"apikey", "create", "--file", keys(), "--org", org,
@@ -497,7 +471,9 @@ std::vector<Exchange> OpenApiContractTest::SyntheticExchanges() {
       "/v1/events?from_height=1&app=kv&sender=" + std::string(64, 'b');
   events.status = 200;
   events.content_type = "text/event-stream";
-  events.headers = {{"x-trace-id", trace}, {"cache-control", "no-cache"}};
+  events.headers = {{"x-trace-id", trace},
+                    {"cache-control", "no-cache"},
+                    {"x-accel-buffering", "no"}};
   events.body = absl::StrCat(
       "id: 1-0\nevent: block\ndata: {\"height\":1,\"hash\":\"", h,
       "\",\"time\":\"2026-12-03T01:02:03Z\",\"tx_count\":1,"
@@ -630,8 +606,10 @@ TEST_F(OpenApiContractTest, EveryAnswerIsTheOneTheDocumentDescribes) {
          "and configure again";
   const std::string tools =
       std::string(CONSORTIA_SOURCE_DIR) + "/tools/openapi";
-  ProgramRun v = RunProgram(dir_, {node_bin, tools + "/validate-exchanges.mjs",
-                                   doc_file, exchanges_file});
+  ProgramRun v = RunProgram(
+      dir_.path(),
+      {node_bin, tools + "/validate-exchanges.mjs", doc_file, exchanges_file},
+      absl::Seconds(60));
   EXPECT_EQ(v.code, 0) << v.out
                        << "(tools/openapi/node_modules missing? run "
                           "scripts/install-deps.sh)";

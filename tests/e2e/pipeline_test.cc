@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "consortia/service_api.h"
 #include "consortia/tx_json.h"
+#include "e2e_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "node_harness.h"
@@ -182,23 +183,6 @@ TEST_F(PipelineTest, BadInputGetsClear4xxAndChangesNothing) {
   ExpectProblem(node_->Get("/v1/nowhere"), 404, "unknown route");
 }
 
-// Runs the CLI to completion: its exit code and what it printed (stdout
-// and stderr together).
-std::pair<int, std::string> RunCli(const TempDir& dir,
-                                   std::vector<std::string> args) {
-  static int n = 0;
-  const std::string log = absl::StrCat(dir.path(), "/cli-", n++, ".log");
-  args.insert(args.begin(), BinDir() + "/consortia");
-  auto p = ChildProcess::Start(args, log);
-  if (!p.ok()) return {-1, std::string(p.status().message())};
-  auto status = p->Wait(absl::Seconds(90));
-  if (!status.ok()) return {-1, "timed out"};
-  std::ifstream in(log);
-  std::stringstream out;
-  out << in.rdbuf();
-  return {WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, out.str()};
-}
-
 TEST_F(PipelineTest, BatchOf100TxsIsCommittedInFull) {
   constexpr int kTxs = 100;
   uint64_t h = CurrentHeight(*node_);
@@ -239,25 +223,28 @@ TEST_F(PipelineTest, BatchOf100TxsIsCommittedInFull) {
   // The CLI signs N txs and posts them as one batch, or posts a file.
   const std::string api = absl::StrCat("http://127.0.0.1:", node_->api().port);
   const std::string key = dir_.path() + "/client_key.json";
-  ASSERT_EQ(RunCli(dir_, {"keygen", "--out", key}).first, 0);
-  auto [code, out] = RunCli(
-      dir_, {"submit", "--api", api, "--genesis", dir_.path() + "/genesis.json",
-             "--key", key, "--app", "kv", "--method", "set", "--count", "5",
-             "--wait", "cli-{i}", "w{i}"});
+  ASSERT_EQ(RunCli(dir_.path(), {"keygen", "--out", key}).code, 0);
+  auto [code, out] =
+      RunCli(dir_.path(),
+             {"submit", "--api", api, "--genesis",
+              dir_.path() + "/genesis.json", "--key", key, "--app", "kv",
+              "--method", "set", "--count", "5", "--wait", "cli-{i}", "w{i}"});
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("committed 5 txs"), std::string::npos) << out;
   auto v = node_->Get("/v1/state/kv/cli-4");
   ASSERT_TRUE(v.ok());
   ASSERT_EQ(v->status, 200) << v->body;
   EXPECT_EQ(json::parse(v->body)["value"].get<std::string>(), "w4");
-  auto [dcode, batch_file] = RunCli(
-      dir_, {"submit", "--api", api, "--genesis", dir_.path() + "/genesis.json",
-             "--key", key, "--app", "kv", "--method", "set", "--count", "3",
-             "--dry-run", "file-{i}", "x"});
+  auto [dcode, batch_file] =
+      RunCli(dir_.path(),
+             {"submit", "--api", api, "--genesis",
+              dir_.path() + "/genesis.json", "--key", key, "--app", "kv",
+              "--method", "set", "--count", "3", "--dry-run", "file-{i}", "x"});
   ASSERT_EQ(dcode, 0) << batch_file;
   const std::string file = dir_.path() + "/batch.json";
   std::ofstream(file) << batch_file;
-  auto [bcode, bout] = RunCli(dir_, {"submit-batch", "--api", api, file});
+  auto [bcode, bout] =
+      RunCli(dir_.path(), {"submit-batch", "--api", api, file});
   EXPECT_EQ(bcode, 0) << bout;
   json answer = json::parse(bout, nullptr, false);
   ASSERT_TRUE(answer.is_object()) << bout;

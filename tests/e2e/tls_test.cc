@@ -17,31 +17,12 @@
 #include "consortia/http_client.h"
 #include "consortia/process.h"
 #include "consortia/testing/test_certs.h"
+#include "e2e_util.h"
 #include "gtest/gtest.h"
 #include "node_harness.h"
 
 namespace consortia::testing {
 namespace {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs the CLI to completion; its exit code and output.
-std::pair<int, std::string> Cli(const std::string& dir,
-                                std::vector<std::string> args) {
-  static int n = 0;
-  std::string log = absl::StrCat(dir, "/cli-", n++, ".log");
-  args.insert(args.begin(), BinDir() + "/consortia");
-  auto p = ChildProcess::Start(args, log);
-  if (!p.ok()) return {-1, std::string(p.status().message())};
-  auto status = p->Wait(absl::Seconds(90));
-  if (!status.ok()) return {-1, "timed out"};
-  return {WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, ReadAll(log)};
-}
 
 TEST(TlsE2eTest, CliOverHttpsAndCertificateReloadOnSighup) {
   TempDir dir;
@@ -67,19 +48,19 @@ TEST(TlsE2eTest, CliOverHttpsAndCertificateReloadOnSighup) {
   // The CLI over https, trusting the private CA.
   const std::string api = absl::StrCat("https://localhost:", node.api().port);
   auto [kcode, kout] =
-      Cli(dir.path(), {"keygen", "--out", dir.path() + "/client.json"});
+      RunCli(dir.path(), {"keygen", "--out", dir.path() + "/client.json"});
   ASSERT_EQ(kcode, 0) << kout;
   auto [code, out] =
-      Cli(dir.path(), {"submit", "--api", api, "--tls-ca-file", ca_file,
-                       "--genesis", dir.path() + "/node/genesis.json", "--key",
-                       dir.path() + "/client.json", "--app", "kv", "--method",
-                       "set", "--wait", "greeting", "over-tls"});
+      RunCli(dir.path(), {"submit", "--api", api, "--tls-ca-file", ca_file,
+                          "--genesis", dir.path() + "/node/genesis.json",
+                          "--key", dir.path() + "/client.json", "--app", "kv",
+                          "--method", "set", "--wait", "greeting", "over-tls"});
   ASSERT_EQ(code, 0) << out << node.LogTail();
   EXPECT_TRUE(absl::StrContains(out, "tx_hash")) << out;
 
   // Without the CA the CLI refuses the certificate and says how to trust it.
   auto [ucode, uout] =
-      Cli(dir.path(), {"get", "block", "latest", "--api", api});
+      RunCli(dir.path(), {"get", "block", "latest", "--api", api});
   EXPECT_EQ(ucode, 1) << uout;
   EXPECT_TRUE(absl::StrContains(uout, "certificate verify failed")) << uout;
   EXPECT_TRUE(absl::StrContains(uout, "--tls-ca-file")) << uout;
@@ -102,8 +83,8 @@ TEST(TlsE2eTest, CliOverHttpsAndCertificateReloadOnSighup) {
   EXPECT_EQ(served, second.sha256) << node.LogTail();
 
   // The api is still the same process and serves the CLI.
-  auto [gcode, gout] = Cli(dir.path(), {"get", "block", "latest", "--api", api,
-                                        "--tls-ca-file", ca_file});
+  auto [gcode, gout] = RunCli(dir.path(), {"get", "block", "latest", "--api",
+                                           api, "--tls-ca-file", ca_file});
   EXPECT_EQ(gcode, 0) << gout;
   auto metrics = HttpCall(node.ops().at("consortia-api"), "GET", "/metrics");
   ASSERT_TRUE(metrics.ok()) << metrics.status();

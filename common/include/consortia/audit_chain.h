@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -54,6 +55,9 @@ class AuditChainVerifier {
   // The next line, without its newline. False (and from then on always
   // false) at the first bad line.
   bool Add(std::string_view line);
+  AuditChainVerifier() = default;
+  // Continues a chain whose last line had the hash `after`.
+  explicit AuditChainVerifier(std::string after) : head_(std::move(after)) {}
   // Marks the last line given as cut short (the file did not end with a
   // newline: a write torn by a crash, or a truncated copy).
   void MarkIncompleteLastLine();
@@ -81,11 +85,24 @@ struct AuditReport {
   uint64_t bad_line = 0;  // 1-based; 0 when ok
   std::string reason;     // why bad_line is bad
   std::string head;       // hash of the last good line
+  // With several files: the file of bad_line (bad_line then counts the
+  // lines of that file only), and the lines of all files read.
+  std::string bad_file;
+  uint64_t total_lines = 0;
 };
 // Reads the log at `path` with an AuditChainVerifier. NotFound /
 // PermissionDenied / Internal when it cannot be read; a bad chain is an OK
 // status with report.ok false.
 absl::StatusOr<AuditReport> VerifyAuditLogFile(const std::string& path);
+// The same over a log rotated into several files (--api_audit_log_max_bytes:
+// audit.log.000001, audit.log.000002, ..., audit.log), given oldest first:
+// one chain, each file's first line carrying the hash of the last line of
+// the file before. `after` is the prev of the first line of the first file
+// (AuditChainStart() for a log from its beginning; a head kept earlier to
+// check only the files rotated since).
+absl::StatusOr<AuditReport> VerifyAuditLogFiles(
+    const std::vector<std::string>& paths,
+    const std::string& after = AuditChainStart());
 
 }  // namespace consortia
 

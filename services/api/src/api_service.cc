@@ -342,7 +342,8 @@ class ApiServiceImpl : public ApiService {
                                               [] { return absl::Now(); });
     if (!opts.audit_log.empty()) {
       absl::StatusOr<std::unique_ptr<AuditLog>> audit =
-          AuditLog::Open(opts.audit_log, opts.audit_queue_max, &metrics_);
+          AuditLog::Open(opts.audit_log, opts.audit_queue_max, &metrics_,
+                         opts.audit_log_max_bytes);
       if (!audit.ok()) {
         return absl::Status(
             audit.status().code(),

@@ -7,9 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "consortia/audit_chain.h"
@@ -72,6 +75,59 @@ bool WriteAll(int fd, std::string_view data) {
   return true;
 }
 
+// The hash of the last line of the `size` bytes of complete lines of fd;
+// FailedPrecondition when that line is not a sealed audit line.
+absl::StatusOr<std::string> LastLineHash(int fd, uint64_t size,
+                                         const std::string& path) {
+  absl::StatusOr<uint64_t> start = LineStartBefore(fd, size - 1);
+  if (!start.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("audit log ", path, ": ", start.status().message()));
+  }
+  absl::StatusOr<std::string> line = ReadAt(fd, *start, size - 1 - *start);
+  if (!line.ok()) return line.status();
+  absl::StatusOr<AuditSeal> seal = CheckAuditLine(*line);
+  if (!seal.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "audit log ", path, ": its last line is not a sealed audit line (",
+        seal.status().message(),
+        "); check it with `consortia audit verify` and move it away"));
+  }
+  return seal->hash;
+}
+
+// The numbers NNNNNN of the rotated files path.NNNNNN that exist.
+std::vector<uint64_t> RotatedNumbers(const std::string& path) {
+  std::vector<uint64_t> out;
+  const std::filesystem::path p(path);
+  const std::string prefix = p.filename().string() + ".";
+  std::error_code ec;
+  const std::filesystem::path dir =
+      p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() != prefix.size() + 6 ||
+        name.compare(0, prefix.size(), prefix) != 0) {
+      continue;
+    }
+    uint64_t n = 0;
+    if (absl::SimpleAtoi(name.substr(prefix.size()), &n) &&
+        std::all_of(name.begin() + prefix.size(), name.end(),
+                    [](char c) { return c >= '0' && c <= '9'; })) {
+      out.push_back(n);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string RotatedName(const std::string& path, uint64_t n) {
+  char suffix[32];
+  std::snprintf(suffix, sizeof(suffix), ".%06llu",
+                static_cast<unsigned long long>(n));
+  return path + suffix;
+}
+
 }  // namespace
 
 std::string AuditRecordJson(const AuditRecord& r) {
@@ -93,7 +149,8 @@ std::string AuditRecordJson(const AuditRecord& r) {
 }
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
-    const std::string& path, size_t max_queued, ApiMetrics* metrics) {
+    const std::string& path, size_t max_queued, ApiMetrics* metrics,
+    uint64_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) return Errno(errno, absl::StrCat("audit log ", path));
   auto fail = [fd](absl::Status s) {
@@ -136,36 +193,78 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
       size = *start;
     }
   }
+  const std::vector<uint64_t> rotated = RotatedNumbers(path);
   if (size > 0) {
-    absl::StatusOr<uint64_t> start = LineStartBefore(fd, size - 1);
-    if (!start.ok()) {
-      return fail(absl::FailedPreconditionError(
-          absl::StrCat("audit log ", path, ": ", start.status().message())));
-    }
-    absl::StatusOr<std::string> line = ReadAt(fd, *start, size - 1 - *start);
-    if (!line.ok()) return fail(line.status());
-    absl::StatusOr<AuditSeal> seal = CheckAuditLine(*line);
-    if (!seal.ok()) {
-      return fail(absl::FailedPreconditionError(absl::StrCat(
-          "audit log ", path, ": its last line is not a sealed audit line (",
-          seal.status().message(),
-          "); check it with `consortia audit verify` and move it away")));
-    }
-    head = seal->hash;
+    absl::StatusOr<std::string> last = LastLineHash(fd, size, path);
+    if (!last.ok()) return fail(last.status());
+    head = *last;
+  } else if (!rotated.empty()) {
+    // A new file after a rotation: continue the chain of the newest
+    // rotated file.
+    const std::string old = RotatedName(path, rotated.back());
+    int ofd = ::open(old.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ofd < 0) return fail(Errno(errno, absl::StrCat("audit log ", old)));
+    struct stat ost {};
+    absl::StatusOr<std::string> last =
+        ::fstat(ofd, &ost) != 0 ? Errno(errno, "fstat " + old)
+        : ost.st_size == 0
+            ? absl::StatusOr<std::string>(AuditChainStart())
+            : LastLineHash(ofd, static_cast<uint64_t>(ost.st_size), old);
+    ::close(ofd);
+    if (!last.ok()) return fail(last.status());
+    head = *last;
   }
+  const uint64_t next_rotation = rotated.empty() ? 1 : rotated.back() + 1;
   spdlog::info("api: audit log {} ({} bytes), chain head {}", path, size, head);
-  return std::unique_ptr<AuditLog>(
-      new AuditLog(path, fd, size, std::move(head), max_queued, metrics));
+  return std::unique_ptr<AuditLog>(new AuditLog(path, fd, size, std::move(head),
+                                                max_queued, metrics, max_bytes,
+                                                next_rotation));
+}
+
+void AuditLog::Rotate() {
+  const std::string old = RotatedName(path_, next_rotation_);
+  if (::rename(path_.c_str(), old.c_str()) != 0) {
+    spdlog::error("api: cannot rotate the audit log {} to {}: {}", path_, old,
+                  std::strerror(errno));
+    return;
+  }
+  int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    // Keep writing to the renamed file: the chain stays whole.
+    spdlog::error("api: cannot start a new audit log {} after rotating: {}",
+                  path_, std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    return;
+  }
+  // The rename and the new file are durable before the first line.
+  const std::filesystem::path dir =
+      std::filesystem::path(path_).has_parent_path()
+          ? std::filesystem::path(path_).parent_path()
+          : std::filesystem::path(".");
+  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+  ::close(fd_);
+  fd_ = fd;
+  size_ = 0;
+  spdlog::info("api: audit log rotated to {}; {} continues its chain", old,
+               path_);
+  ++next_rotation_;
 }
 
 AuditLog::AuditLog(std::string path, int fd, uint64_t size, std::string head,
-                   size_t max_queued, ApiMetrics* metrics)
+                   size_t max_queued, ApiMetrics* metrics, uint64_t max_bytes,
+                   uint64_t next_rotation)
     : path_(std::move(path)),
       fd_(fd),
+      max_bytes_(max_bytes),
       max_queued_(max_queued),
       metrics_(metrics),
       head_(std::move(head)),
       size_(size),
+      next_rotation_(next_rotation),
       thread_([this] { Loop(); }) {}
 
 AuditLog::~AuditLog() {
@@ -199,6 +298,7 @@ std::string AuditLog::head() const {
 }
 
 bool AuditLog::Write(const std::vector<Pending>& batch) {
+  if (max_bytes_ > 0 && size_ >= max_bytes_) Rotate();
   std::string head;
   {
     absl::MutexLock l(&mu_);

@@ -65,9 +65,18 @@ class AuditLog {
   // line without its newline is a write torn by a crash: no request was
   // answered for it (answers wait for fdatasync), so it is cut off, and
   // logged. Errors of open/read otherwise. `metrics` must outlive the log.
+  //
+  // Rotation (`max_bytes` > 0, --api_audit_log_max_bytes): before a write,
+  // a file that has reached `max_bytes` is renamed to `path`.NNNNNN (000001,
+  // 000002, ...: oldest first in name order) and a new `path` is started
+  // whose first line carries the hash of the old file's last line, so that
+  // `consortia audit verify path.* path` checks the files as one chain. When
+  // `path` is empty or absent at Open (a crash right after a rotation), the
+  // chain continues from the last line of the newest rotated file.
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path,
                                                         size_t max_queued,
-                                                        ApiMetrics* metrics);
+                                                        ApiMetrics* metrics,
+                                                        uint64_t max_bytes = 0);
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
@@ -93,13 +102,18 @@ class AuditLog {
   };
 
   AuditLog(std::string path, int fd, uint64_t size, std::string head,
-           size_t max_queued, ApiMetrics* metrics);
+           size_t max_queued, ApiMetrics* metrics, uint64_t max_bytes,
+           uint64_t next_rotation);
   void Loop();
+  // Renames the file to path_.NNNNNN and starts a new one (the writer
+  // thread, before a write); on failure logs it and keeps the old file.
+  void Rotate();
   // Seals and writes `batch`; true when it is durable.
   bool Write(const std::vector<Pending>& batch);
 
   const std::string path_;
-  const int fd_;
+  int fd_;  // changed by Rotate only (the writer thread)
+  const uint64_t max_bytes_;
   const size_t max_queued_;
   ApiMetrics* const metrics_;
 
@@ -112,7 +126,8 @@ class AuditLog {
   mutable absl::Time last_probe_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 
   // Only the writer thread touches these.
-  uint64_t size_;  // bytes of complete lines on disk
+  uint64_t size_;           // bytes of complete lines on disk
+  uint64_t next_rotation_;  // the NNNNNN of the next rotated file
 
   std::thread thread_;  // last: starts after everything above exists
 };

@@ -88,6 +88,11 @@ CONSORTIA_OPTION_UNBOUNDED(
     "api", std::string, api_audit_log, "",
     "Audit log: one hash-chained JSON line per submission, on disk before "
     "the answer (one file per api process); empty = none.");
+CONSORTIA_OPTION("api", uint64_t, api_audit_log_max_bytes, 0, 0,
+                 uint64_t{1} << 50,
+                 "Rotate the audit log when its file reaches this many bytes: "
+                 "it is renamed to FILE.NNNNNN and the chain continues in a "
+                 "new FILE (consortia audit verify FILE.* FILE); 0 = never.");
 CONSORTIA_OPTION("api", int64_t, api_events_heartbeat_ms, 15000, 10, 3'600'000,
                  "Milliseconds between heartbeat comments on an idle event "
                  "stream (GET /v1/events).");
@@ -152,6 +157,7 @@ ApiOptions ApiOptions::FromFlags() {
   o.keys_file = absl::GetFlag(FLAGS_api_keys_file);
   o.reads_need_key = absl::GetFlag(FLAGS_api_reads_need_key);
   o.audit_log = absl::GetFlag(FLAGS_api_audit_log);
+  o.audit_log_max_bytes = absl::GetFlag(FLAGS_api_audit_log_max_bytes);
   o.events_heartbeat =
       absl::Milliseconds(absl::GetFlag(FLAGS_api_events_heartbeat_ms));
   o.events_max_lag = absl::GetFlag(FLAGS_api_events_max_lag);

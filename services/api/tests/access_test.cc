@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "api_metrics.h"
@@ -555,6 +556,77 @@ TEST_F(AuditLogTest, LinesAreChainedAndTheChainContinuesAfterARestart) {
   EXPECT_EQ(report->lines, 25u);
   EXPECT_NE(registry.Serialize().find("consortia_api_audit_lines_total 25"),
             std::string::npos);
+}
+
+// --api_audit_log_max_bytes: full files are renamed audit.log.000001, ...,
+// and the chain runs on across them (and across a restart right after a
+// rotation, when the current file is still empty).
+TEST_F(AuditLogTest, RotatedFilesFormOneChain) {
+  const std::string path = dir_ + "/audit.log";
+  MetricsRegistry registry;
+  ApiMetrics metrics(&registry);
+  const uint64_t max_bytes = 1000;  // a line is ~330 bytes: 3 lines a file
+  {
+    auto log = AuditLog::Open(path, 1000, &metrics, max_bytes);
+    ASSERT_TRUE(log.ok()) << log.status();
+    for (int i = 0; i < 10; ++i) AppendAndWait(**log, i, 1);
+  }
+  std::vector<std::string> files;
+  for (int n = 1;
+       fs::exists(absl::StrCat(path, ".", absl::Dec(n, absl::kZeroPad6)));
+       ++n) {
+    files.push_back(absl::StrCat(path, ".", absl::Dec(n, absl::kZeroPad6)));
+  }
+  ASSERT_GE(files.size(), 2u);
+  size_t lines = 0;
+  for (const std::string& f : files) {
+    EXPECT_GE(fs::file_size(f), max_bytes) << f;
+    EXPECT_LT(fs::file_size(f), 2 * max_bytes) << f;
+    lines += Lines(f).size();
+  }
+  // Each file's first line carries the hash of the line before, in the
+  // file before.
+  EXPECT_EQ(nlohmann::json::parse(Lines(path).front())["prev"],
+            CheckAuditLine(Lines(files.back()).back())->hash);
+  EXPECT_EQ(lines + Lines(path).size(), 10u);
+
+  // A restart right after a rotation (the new file not written yet): the
+  // chain continues from the newest rotated file.
+  const std::string head = CheckAuditLine(Lines(path).back())->hash;
+  const std::string last =
+      absl::StrCat(path, ".", absl::Dec(files.size() + 1, absl::kZeroPad6));
+  fs::rename(path, last);
+  files.push_back(last);
+  {
+    auto log = AuditLog::Open(path, 1000, &metrics, max_bytes);
+    ASSERT_TRUE(log.ok()) << log.status();
+    EXPECT_EQ((*log)->head(), head);
+    AppendAndWait(**log, 10, 2);
+  }
+  files.push_back(path);
+  absl::StatusOr<AuditReport> report = VerifyAuditLogFiles(files);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->bad_file << ":" << report->bad_line << ": "
+                          << report->reason;
+  EXPECT_EQ(report->total_lines, 12u);
+
+  // A later file alone verifies only after the head it continues.
+  report = VerifyAuditLogFiles({files[1]});
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok);
+  report = VerifyAuditLogFiles({files[1]},
+                               CheckAuditLine(Lines(files[0]).back())->hash);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->reason;
+
+  // A removed file breaks the chain at the first line of the next one.
+  std::vector<std::string> gap = files;
+  gap.erase(gap.begin() + 1);
+  report = VerifyAuditLogFiles(gap);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->bad_file, gap[1]);
+  EXPECT_EQ(report->bad_line, 1u);
 }
 
 TEST_F(AuditLogTest, OneProcessPerFile) {

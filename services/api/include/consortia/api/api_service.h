@@ -110,6 +110,10 @@ struct ApiOptions {
   // Every submission is written here as a JSON line of a hash chain before
   // it is answered; empty: no audit log (flag api_audit_log).
   std::string audit_log;
+  // A file of the audit log that has reached this many bytes is rotated
+  // (renamed to audit_log.NNNNNN; the chain continues in a new file); 0:
+  // never (flag api_audit_log_max_bytes).
+  uint64_t audit_log_max_bytes = 0;
   // The event stream (GET /v1/events): the heartbeat comment's interval
   // (flag api_events_heartbeat_ms), how many events a stream may have
   // waiting to be written before it is cut off (api_events_max_lag), and how
