@@ -279,7 +279,19 @@ def check_schema_catch(_):
         "misspelt Service field": base.replace("  publishNotReadyAddresses: true\n",
                                                "  publishNotReadyAddress: true\n", 1),
         "wrong type": base.replace("  replicas: 7\n", "  replicas: seven\n", 1),
+        "unknown ServiceMonitor field": base.replace("      path: /metrics\n",
+                                                     "      path: /metrics\n      bogus: 1\n", 1),
+        "unknown PrometheusRule field": base.replace("        severity: page\n",
+                                                     "        severity: page\n      bogusRule: 1\n", 1),
         "unknown kind": base + "\n---\napiVersion: v1\nkind: NoSuchKind\nmetadata: {name: x}\n",
+    }
+    expect = {
+        "unknown container field": ".containers[0].bogusField: unknown field",
+        "misspelt Service field": ".spec.publishNotReadyAddress: unknown field",
+        "wrong type": "/spec/replicas must be integer",
+        "unknown ServiceMonitor field": ".spec.endpoints[0].bogus: unknown field",
+        "unknown PrometheusRule field": "rules[0].bogusRule: unknown field",
+        "unknown kind": "unknown kind v1 NoSuchKind",
     }
     for name, text in cases.items():
         if text == base:
@@ -288,6 +300,8 @@ def check_schema_catch(_):
         v = validate(text, name)
         if v.returncode == 0:
             fail(f"schema-catch: the validator accepted a manifest with a {name}")
+        elif expect[name] not in v.stdout:
+            fail(f"schema-catch: {name} reported without {expect[name]!r}: {v.stdout}")
 
 
 def statefulset_invocations(docs, label):

@@ -8,13 +8,16 @@
 //      @kubernetes/client-node (generated from the same OpenAPI document) and
 //      written back; a field that the API does not define does not survive
 //      the round trip and is reported with its path.
-// A kind that neither package knows is an error. The CRDs
-// (monitoring.coreos.com) get step 1 only: client-node has no models for them.
+// A kind that neither package knows is an error. client-node has no models
+// for the CRDs (monitoring.coreos.com): their fields are read from
+// @kubernetes-models/prometheus-operator's type declarations
+// (crd-fields.mjs).
 // Usage: node validate-manifests.mjs FILE...   exit 0: all valid; 1: problems
 // (one line each: file, kind/name, path, message).
 import fs from 'node:fs';
 import yaml from 'js-yaml';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
+import { crdUnknownFields } from './crd-fields.mjs';
 
 async function modelClass(apiVersion, kind) {
   const pkg = apiVersion.startsWith('monitoring.coreos.com/')
@@ -60,6 +63,14 @@ function unknownFields(orig, round, path, out) {
   }
 }
 
+// Unknown fields of a core-typed value inside a CRD (client-node's model
+// `type`; values of a type it does not have are not checked further).
+function coreUnknownFields(type, value, where, out) {
+  if (!typeMapHas(type)) return;
+  const round = ObjectSerializer.serialize(ObjectSerializer.deserialize(value, type), type);
+  unknownFields(value, round, where, out);
+}
+
 const problems = [];
 let count = 0;
 for (const file of process.argv.slice(2)) {
@@ -96,7 +107,9 @@ for (const file of process.argv.slice(2)) {
       const out = [];
       unknownFields(doc, round, '', out);
       for (const o of out) problems.push(`${where}: ${o}`);
-    } else if (!doc.apiVersion.startsWith('monitoring.coreos.com/')) {
+    } else if (doc.apiVersion.startsWith('monitoring.coreos.com/')) {
+      for (const o of crdUnknownFields(doc, coreUnknownFields)) problems.push(`${where}: ${o}`);
+    } else {
       problems.push(`${where}: no strict model for ${doc.apiVersion} ${doc.kind}`);
     }
   }
