@@ -7,7 +7,9 @@ installs them). One check per ctest test (tests/CMakeLists.txt, label unit):
   defaults      helm template with default values; the manifests are valid
                 Kubernetes objects with no unknown field; the chart's
                 structural promises (Parallel, publishNotReadyAddresses,
-                selectors without a version, PDB = f, probes, ...) hold
+                selectors without a version, PDB = f, probes, ...) hold for
+                1, 4, 7 and 10 validators; NOTES.txt tells f, the api's
+                address and how to watch the chain
   all-on        the same with tests/helm/values-all-on.yaml and the
                 monitoring.coreos.com/v1 CRDs; the PrometheusRule is
                 monitoring/alerts.yml and the dashboards monitoring/dashboards
@@ -29,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,6 +105,20 @@ def render_ok(label, *extra):
     if v.returncode != 0:
         fail(f"manifests ({label}) are not valid Kubernetes objects:\n{v.stdout}")
     return out.stdout, to_docs(out.stdout)
+
+
+def render_notes(*extra):
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = os.path.join(tmp, "consortia")
+        shutil.copytree(CHART, chart, symlinks=False)
+        shutil.copy(os.path.join(chart, "templates", "NOTES.txt"), os.path.join(chart, "files", "notes.txt"))
+        with open(os.path.join(chart, "templates", "notes-render.yaml"), "w") as f:
+            f.write('notes: {{ tpl (.Files.Get "files/notes.txt") . | toJson }}\n')
+        out = run([HELM, "template", "consortia", chart, "--show-only", "templates/notes-render.yaml", *extra])
+        if out.returncode != 0:
+            fail("NOTES.txt does not render: " + out.stderr)
+            return ""
+        return json.loads(out.stdout[out.stdout.index("notes: ") + len("notes: "):])
 
 
 def find(docs, kind, name=None):
@@ -196,10 +213,14 @@ def check_defaults(_):
         fail("defaults: ServiceMonitor/PrometheusRule rendered without the CRDs")
     if find(docs, "Ingress"):
         fail("defaults: Ingress rendered though api.ingress.enabled is false")
-    notes = run([HELM, "install", "consortia", CHART, "--dry-run", "--namespace", "ledger"])
-    # helm install --dry-run needs a cluster; NOTES are rendered by template too.
-    out = run([HELM, "template", "consortia", CHART, "--show-only", "templates/NOTES.txt"])
-    del notes, out
+    # NOTES.txt (helm install prints it; helm template does not render it):
+    # rendered through tpl in a copy of the chart.
+    for n, f in ((4, 1), (7, 2)):
+        notes = render_notes("--set", f"validators.count={n}", "--namespace", "ledger")
+        for want in (f"f = {f}", "http://consortia-api.ledger.svc:26657",
+                     "helm test consortia", "kubectl -n ledger get pods", f"consortia-{n - 1}"):
+            if want not in notes:
+                fail(f"NOTES.txt for {n} validators lacks {want!r}:\n{notes}")
     # Counts other than 4: f follows.
     for n, f in ((1, 0), (7, 2), (10, 3)):
         extra = ["--set", f"validators.count={n}"]
