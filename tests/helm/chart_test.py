@@ -338,6 +338,14 @@ def statefulset_invocations(docs, label):
             inv.append({"source": f"helm/consortia {label} StatefulSet, container {c['name']}",
                         "binary": c["command"][0], "args": args, "env": env,
                         "ports": [{"name": p["name"], "port": p["containerPort"]} for p in c.get("ports", [])]})
+    # The helm test pod's script: each `consortia ...` command line in it.
+    for d in find(docs, "Pod"):
+        for c in d["spec"]["containers"]:
+            script = "\n".join(c.get("args", []))
+            for m in re.finditer(r"(?<![\w$/-])(consortia(?:-[a-z]+)?) ((?:(?!\s\d?>|\||\n).)*)", script):
+                args = [a.strip('"') for a in m.group(2).split()]
+                inv.append({"source": f"helm/consortia {label} test pod, {m.group(0).strip()}",
+                            "binary": m.group(1), "args": args, "env": {}})
     return inv
 
 
@@ -362,8 +370,8 @@ def check_invocations(bin_dir):
             fail(f"helm template {label}: {out.stderr}")
             continue
         inv += statefulset_invocations(to_docs(out.stdout), label)
-    if len(inv) != 12:
-        fail(f"{len(inv)} container invocations, want 12")
+    if len(inv) != 15:
+        fail(f"{len(inv)} invocations, want 15 (4 containers and the test pod's command, 3 renderings)")
     out = run_checker(inv, bin_dir)
     print(out.stdout, out.stderr)
     if out.returncode != 0:
