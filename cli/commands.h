@@ -28,6 +28,9 @@ int GetCommand(const std::vector<std::string>& args);
 int VerifyCommand(const std::vector<std::string>& args);
 int LocalnetCommand(const std::vector<std::string>& args,
                     const std::string& self);
+// `k8s-secrets`: keys, genesis, peers file and the Kubernetes Secret and
+// ConfigMap manifests that helm/consortia reads (k8s_secrets.cc).
+int K8sSecretsCommand(const std::vector<std::string>& args);
 // `apikey create|list|expire|revoke|set-quota` and `audit verify`
 // (apikey.cc).
 int ApikeyCommand(const std::vector<std::string>& args);

@@ -27,13 +27,11 @@
 #include "args.h"
 #include "commands.h"
 #include "consortia/config.h"
-#include "consortia/crypto_suite.h"
 #include "consortia/genesis_file.h"
 #include "consortia/http_client.h"
-#include "consortia/peer_net.h"
 #include "consortia/process.h"
 #include "consortia/types.h"
-#include "nlohmann/json.hpp"
+#include "network.h"
 
 namespace consortia::cli {
 namespace {
@@ -54,21 +52,6 @@ int Fail(const absl::Status& s) {
   return 1;
 }
 
-absl::Status EnsureKey(const std::string& path) {
-  if (fs::exists(path)) return LoadNodeKey(path).status();
-  KeyPair kp = Ed25519Sha256().GenerateKey();
-  return WriteFileAtomic(
-      path,
-      NodeKeyToJson(NodeKey{"ed25519-sha256", kp.public_key, kp.secret_key}));
-}
-
-absl::Status EnsureCurveKey(const std::string& path) {
-  if (fs::exists(path)) return LoadCurveKeyPair(path).status();
-  auto pair = GenerateCurveKeyPair();
-  if (!pair.ok()) return pair.status();
-  return WriteFileAtomic(path, CurveKeyPairToJson(*pair));
-}
-
 std::string NodeDir(const std::string& dir, uint64_t i) {
   return absl::StrCat(dir, "/node", i);
 }
@@ -87,7 +70,8 @@ std::string HostOf(const std::string& pattern, uint64_t i) {
 }
 
 // Keys, genesis (and for several validators the peers file) of a network of
-// `validators` nodes, created on first use and checked on later ones.
+// `validators` nodes, created on first use and checked on later ones
+// (network.h; the peers file is rewritten on every start).
 absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
                            uint64_t base, const PeerHosts& hosts) {
   std::error_code ec;
@@ -99,57 +83,29 @@ absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
     return absl::InternalError(
         absl::StrCat("cannot create ", dir, ": ", ec.message()));
   }
-  for (uint64_t i = 0; i < validators; ++i) {
-    if (auto s = EnsureKey(NodeDir(dir, i) + "/node_key.json"); !s.ok()) {
-      return s;
-    }
-    if (validators > 1) {
-      if (auto s = EnsureCurveKey(NodeDir(dir, i) + "/p2p_key.json"); !s.ok()) {
-        return s;
-      }
-    }
-  }
-  if (auto s = EnsureKey(dir + "/client_key.json"); !s.ok()) return s;
-  if (validators > 1) {
-    nlohmann::json peers = nlohmann::json::array();
-    for (uint64_t i = 0; i < validators; ++i) {
-      auto pair = LoadCurveKeyPair(NodeDir(dir, i) + "/p2p_key.json");
-      if (!pair.ok()) return pair.status();
-      peers.push_back(
-          {{"id", absl::StrCat("node", i)},
-           {"endpoint", absl::StrCat("tcp://", HostOf(hosts.consensus, i), ":",
-                                     NodeBase(base, i) + 4)},
-           {"mempool_endpoint",
-            absl::StrCat("tcp://", HostOf(hosts.mempool, i), ":",
-                         NodeBase(base, i) + kMempoolP2pOffset)},
-           {"public_key", CurveKeyToZ85(pair->public_key)}});
-    }
-    if (auto s = WriteFileAtomic(dir + "/peers.json", peers.dump(2)); !s.ok()) {
-      return s;
-    }
-  }
-  std::string genesis_path = dir + "/genesis.json";
-  if (fs::exists(genesis_path)) {
-    auto g = LoadGenesis(genesis_path);
-    if (!g.ok()) return g.status();
-    if (g->validators.size() != validators) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(dir, " holds a network of ", g->validators.size(),
-                       " validators; use --validators ", g->validators.size(),
-                       " or another --dir"));
-    }
-    return absl::OkStatus();
-  }
-  Genesis g;
-  g.chain_id = "localnet";
-  g.genesis_time_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
-  for (uint64_t i = 0; i < validators; ++i) {
-    auto key = LoadNodeKey(NodeDir(dir, i) + "/node_key.json");
-    if (!key.ok()) return key.status();
-    g.validators.push_back(
-        Validator{absl::StrCat("validator", i), key->public_key, 1});
-  }
-  return WriteFileAtomic(genesis_path, GenesisToJson(g));
+  NetworkLayout l;
+  l.validators = validators;
+  l.chain_id = "localnet";
+  l.node_key_path = [&](uint64_t i) {
+    return NodeDir(dir, i) + "/node_key.json";
+  };
+  l.p2p_key_path = [&](uint64_t i) {
+    return NodeDir(dir, i) + "/p2p_key.json";
+  };
+  l.client_key_path = dir + "/client_key.json";
+  l.genesis_path = dir + "/genesis.json";
+  l.peers_path = dir + "/peers.json";
+  l.validator_name = [](uint64_t i) { return absl::StrCat("validator", i); };
+  l.peer_id = [](uint64_t i) { return absl::StrCat("node", i); };
+  l.consensus_endpoint = [&](uint64_t i) {
+    return absl::StrCat("tcp://", HostOf(hosts.consensus, i), ":",
+                        NodeBase(base, i) + 4);
+  };
+  l.mempool_endpoint = [&](uint64_t i) {
+    return absl::StrCat("tcp://", HostOf(hosts.mempool, i), ":",
+                        NodeBase(base, i) + kMempoolP2pOffset);
+  };
+  return MakeNetworkFiles(l);
 }
 
 bool WaitReady(const std::vector<HttpTarget>& apis,

