@@ -88,16 +88,18 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
   // `consortia probe` (the containers' health check): 0 for a 200 from the
   // api's and a service's metrics /healthz, 1 for another status or no
   // server.
-  auto [pcode, pout] = RunCli(dir, {"probe", api + "/healthz"});
+  auto [pcode, pout] = RunCli(dir.path(), {"probe", api + "/healthz"});
   EXPECT_EQ(pcode, 0) << pout;
   auto [mcode, mout] = RunCli(
-      dir, {"probe", absl::StrCat("http://127.0.0.1:", base + 80, "/healthz")});
+      dir.path(),
+      {"probe", absl::StrCat("http://127.0.0.1:", base + 80, "/healthz")});
   EXPECT_EQ(mcode, 0) << mout;
-  auto [p404, p404_out] = RunCli(dir, {"probe", api + "/no-such-route"});
+  auto [p404, p404_out] = RunCli(dir.path(), {"probe", api + "/no-such-route"});
   EXPECT_EQ(p404, 1) << p404_out;
   EXPECT_NE(p404_out.find("answered HTTP 404"), std::string::npos) << p404_out;
   auto [pdown, pdown_out] = RunCli(
-      dir, {"probe", absl::StrCat("http://127.0.0.1:", base + 99, "/healthz")});
+      dir.path(),
+      {"probe", absl::StrCat("http://127.0.0.1:", base + 99, "/healthz")});
   EXPECT_EQ(pdown, 1) << pdown_out;
 
   // The chain id comes from the genesis the user holds: a genesis of
@@ -203,7 +205,7 @@ TEST(CliLocalnetTest, InitOnlyWritesTheNetworkWithPeerHostsAndStartsNothing) {
       "--init-only",
       "--consensus-host=validator{i}-consensus",
       "--mempool-host=validator{i}-mempool"};
-  auto [code, out] = RunCli(dir, init);
+  auto [code, out] = RunCli(dir.path(), init);
   ASSERT_EQ(code, 0) << out;
   EXPECT_FALSE(std::filesystem::exists(net + "/localnet.pid"));
   EXPECT_TRUE(std::filesystem::is_empty(net + "/logs")) << "a process ran";
@@ -229,15 +231,15 @@ TEST(CliLocalnetTest, InitOnlyWritesTheNetworkWithPeerHostsAndStartsNothing) {
   // Again: the same keys and genesis, the peers file rewritten.
   const std::string key = ReadAll(net + "/node0/node_key.json");
   const std::string gen = ReadAll(net + "/genesis.json");
-  auto [again, again_out] = RunCli(dir, init);
+  auto [again, again_out] = RunCli(dir.path(), init);
   ASSERT_EQ(again, 0) << again_out;
   EXPECT_EQ(ReadAll(net + "/node0/node_key.json"), key);
   EXPECT_EQ(ReadAll(net + "/genesis.json"), gen);
 
   // Host patterns without --init-only: refused (the nodes started here
   // listen on 127.0.0.1).
-  auto [bad, bad_out] =
-      RunCli(dir, {"localnet", "--dir", net, "--consensus-host=validator{i}"});
+  auto [bad, bad_out] = RunCli(
+      dir.path(), {"localnet", "--dir", net, "--consensus-host=validator{i}"});
   EXPECT_NE(bad, 0) << bad_out;
   EXPECT_NE(bad_out.find("need --init-only"), std::string::npos) << bad_out;
 }
