@@ -66,6 +66,18 @@ Local network
           peers file are created in DIR on first use; node i serves its API
           on api-port + i); Ctrl-C stops every process
   localnet [--dir DIR] --stop                       stop the one running from DIR
+
+Benchmark (docs/BENCHMARKS.md)
+  bench [--validators 1|4] [--split | --single-process | --compare-single]
+        [--rate TXS_PER_S|max] [--duration S] [--mode single|batch|both]
+        [--batch N] [--connections N] [--drain S] [--out FILE]
+          measure the machine's signature-verification rate, start a fresh
+          local network (or load a running one: --api URL,... --genesis FILE
+          [--api-key KEY] [--pids PID,...]), send pre-signed txs one per
+          request and in batches, and report committed TPS against the
+          ceiling (verify rate / validators), submit-to-commit latency,
+          refused and lost txs (lost: exit code 1), CPU and peak RSS per
+          process, as JSON
 )";
 
 // The lines of kUsage that describe `cmd`: each entry naming it and the
@@ -119,6 +131,7 @@ int main(int argc, char** argv) {
   if (cmd == "get") return GetCommand(args);
   if (cmd == "verify") return VerifyCommand(args);
   if (cmd == "localnet") return LocalnetCommand(args, argv[0]);
+  if (cmd == "bench") return BenchCommand(args, argv[0]);
   if (cmd == "apikey") return ApikeyCommand(args);
   if (cmd == "audit") return AuditCommand(args);
   std::fprintf(stderr, "consortia: unknown command '%s'\n\n%s", cmd.c_str(),
