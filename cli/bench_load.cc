@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -308,6 +309,7 @@ VerifyRate MeasureVerifyRate(const CryptoSuite& suite, uint64_t threads,
     items.push_back(Item{kp.public_key, msg, *sig});
   }
   std::atomic<uint64_t> total{0};
+  std::atomic<int64_t> cpu_ns{0};
   std::atomic<uint64_t> bad{0};
   const auto start = std::chrono::steady_clock::now();
   const auto until = start + std::chrono::duration<double>(seconds);
@@ -323,6 +325,9 @@ VerifyRate MeasureVerifyRate(const CryptoSuite& suite, uint64_t threads,
         }
       }
       total.fetch_add(n);
+      timespec ts{};
+      ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      cpu_ns.fetch_add(int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec);
     });
   }
   for (auto& th : pool) th.join();
@@ -333,6 +338,9 @@ VerifyRate MeasureVerifyRate(const CryptoSuite& suite, uint64_t threads,
   r.threads = threads;
   r.verified = total.load() - bad.load();
   r.per_s = r.seconds > 0 ? static_cast<double>(r.verified) / r.seconds : 0;
+  r.per_cpu_s = cpu_ns.load() > 0 ? static_cast<double>(r.verified) * 1e9 /
+                                        static_cast<double>(cpu_ns.load())
+                                  : 0;
   return r;
 }
 

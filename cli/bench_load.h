@@ -89,6 +89,9 @@ absl::StatusOr<ProcUsage> ReadProcUsage(pid_t pid);
 // `seconds`.
 struct VerifyRate {
   double per_s = 0;
+  // Per CPU-second of the verifying threads (their own CPU time): what one
+  // verification costs, whatever else the machine runs.
+  double per_cpu_s = 0;
   uint64_t threads = 0;
   uint64_t verified = 0;
   double seconds = 0;

@@ -48,6 +48,7 @@ TEST(BenchE2eTest, ShortBenchCommitsEverythingAndReportsEveryField) {
   EXPECT_TRUE(j["ok"].get<bool>());
   EXPECT_EQ(j["suite"], "ed25519-sha256");
   EXPECT_GT(j["verify"]["verifies_per_s"].get<double>(), 0);
+  EXPECT_GT(j["verify"]["verifies_per_cpu_s"].get<double>(), 0);
   EXPECT_GT(j["ceiling_tps"].get<double>(), 0);
   for (const char* field :
        {"nproc", "cpu_model", "loadavg_before", "loadavg_after"}) {
@@ -102,6 +103,12 @@ TEST(BenchE2eTest, ShortBenchCommitsEverythingAndReportsEveryField) {
     for (const char* field : {"blocks_per_window", "windows", "steady_blocks",
                               "min", "median", "max"}) {
       EXPECT_TRUE(r["tps_windows"].contains(field)) << field;
+    }
+    for (const char* field :
+         {"services_cpu_s", "services_cpu_ms_per_committed_tx",
+          "verify_cpu_ms_per_tx_all_nodes", "verify_share_of_services_cpu",
+          "client_cpu_s"}) {
+      EXPECT_TRUE(r["cpu"].contains(field)) << field;
     }
     // The four service processes of the split node, each measured.
     ASSERT_EQ(r["processes"].size(), 4u) << r.dump(2);
