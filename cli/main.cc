@@ -71,6 +71,8 @@ Benchmark (docs/BENCHMARKS.md)
   bench [--validators 1|4] [--split | --single-process | --compare-single]
         [--rate TXS_PER_S|max] [--duration S] [--mode single|batch|both]
         [--batch N] [--connections N] [--drain S] [--out FILE]
+        [--warmup S] [--max-txs N] [--verify-seconds S] [--dir DIR [--keep]]
+        [--base-port N] [--api-port N]
           measure the machine's signature-verification rate, start a fresh
           local network (or load a running one: --api URL,... --genesis FILE
           [--api-key KEY] [--pids PID,...]), send pre-signed txs one per
