@@ -381,11 +381,11 @@ int AuditCommand(const std::vector<std::string>& argv) {
   return 0;
 }
 
-// Creates (first use) or checks the local network's development key: an
-// organisation "dev" in `keys_path` and a key with scopes read and submit
-// whose secret is kept in `secret_path` (mode 0600). Returns the secret.
-absl::StatusOr<std::string> EnsureDevApiKey(const std::string& keys_path,
-                                            const std::string& secret_path) {
+absl::StatusOr<std::string> EnsureApiKey(const std::string& keys_path,
+                                         const std::string& secret_path,
+                                         const std::string& org,
+                                         const OrgQuotas& quotas,
+                                         const std::string& label) {
   auto file = ReadKeyFile(keys_path, true);
   if (!file.ok()) return file.status();
   if (auto secret = ReadFile(secret_path); secret.ok()) {
@@ -396,18 +396,16 @@ absl::StatusOr<std::string> EnsureDevApiKey(const std::string& keys_path,
         id.has_value() ? file->FindKey(std::string(*id)) : nullptr;
     if (k != nullptr && ApiKeySecretMatches(s, k->sha256)) return s;
   }
-  if (file->FindOrg("dev") == nullptr) {
-    // Generous: a developer's scripts, not a tenant to keep in check.
-    file->organisations.push_back(
-        ApiOrganisation{"dev", OrgQuotas{1000, 2000, 64 << 20, 256 << 20}});
+  if (file->FindOrg(org) == nullptr) {
+    file->organisations.push_back(ApiOrganisation{org, quotas});
   }
   std::vector<std::string> ids;
   for (const ApiKeyEntry& k : file->keys) ids.push_back(k.id);
   NewApiKey key = GenerateApiKey(ids);
   ApiKeyEntry e;
   e.id = key.id;
-  e.org = "dev";
-  e.label = "localnet development key";
+  e.org = org;
+  e.label = label;
   e.sha256 = ApiKeySecretHash(key.secret);
   e.scopes = {ApiScope::kRead, ApiScope::kSubmit};
   e.created = Now();
@@ -417,6 +415,15 @@ absl::StatusOr<std::string> EnsureDevApiKey(const std::string& keys_path,
   }
   if (auto s = WriteKeyFile(keys_path, *file); !s.ok()) return s;
   return key.secret;
+}
+
+// The local network's development key: organisation "dev", generous quotas
+// (a developer's scripts, not a tenant to keep in check).
+absl::StatusOr<std::string> EnsureDevApiKey(const std::string& keys_path,
+                                            const std::string& secret_path) {
+  return EnsureApiKey(keys_path, secret_path, "dev",
+                      OrgQuotas{1000, 2000, 64 << 20, 256 << 20},
+                      "localnet development key");
 }
 
 }  // namespace consortia::cli

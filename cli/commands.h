@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "consortia/api_keys.h"
 
 namespace consortia::cli {
 
@@ -46,6 +47,16 @@ int ProbeCommand(const std::vector<std::string>& args);
 // one when the saved secret no longer matches the file). Returns the secret.
 absl::StatusOr<std::string> EnsureDevApiKey(const std::string& keys_path,
                                             const std::string& secret_path);
+// The same for any organisation `org` (created with `quotas` when the file
+// lacks it) and a key labelled `label` (`consortia bench` makes its own, with
+// quotas that do not limit the load).
+absl::StatusOr<std::string> EnsureApiKey(const std::string& keys_path,
+                                         const std::string& secret_path,
+                                         const std::string& org,
+                                         const OrgQuotas& quotas,
+                                         const std::string& label);
+// `bench` (bench.cc): the load generator of docs/BENCHMARKS.md.
+int BenchCommand(const std::vector<std::string>& args, const std::string& self);
 
 }  // namespace consortia::cli
 

@@ -13,6 +13,8 @@
 // --consensus-host and --mempool-host (patterns, "{i}" = node index) name
 // the hosts in DIR/peers.json, for nodes that do not share 127.0.0.1 (the
 // containers of deploy/compose.yaml).
+#include "localnet.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -71,9 +73,11 @@ std::string HostOf(const std::string& pattern, uint64_t i) {
 
 // Keys, genesis (and for several validators the peers file) of a network of
 // `validators` nodes, created on first use and checked on later ones
-// (network.h; the peers file is rewritten on every start).
+// (network.h; the peers file is rewritten on every start). A new genesis
+// gets the replay window `replay_window` (0: ChainRules' default).
 absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
-                           uint64_t base, const PeerHosts& hosts) {
+                           uint64_t base, const PeerHosts& hosts,
+                           uint64_t replay_window) {
   std::error_code ec;
   for (uint64_t i = 0; i < validators; ++i) {
     fs::create_directories(NodeDir(dir, i) + "/data", ec);
@@ -86,6 +90,7 @@ absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
   NetworkLayout l;
   l.validators = validators;
   l.chain_id = "localnet";
+  l.replay_window = replay_window;
   l.node_key_path = [&](uint64_t i) {
     return NodeDir(dir, i) + "/node_key.json";
   };
@@ -165,7 +170,196 @@ int StopLocalnet(const std::string& pid_file) {
   return 0;
 }
 
+// --init-only: write DIR's network (peers named by the host patterns) and
+// its API keys, start nothing.
+int InitLocalnet(const Args& args, const std::string& dir, uint64_t n,
+                 uint64_t base) {
+  if (n < 1 || n > 16) {
+    return Fail(absl::InvalidArgumentError("--validators must be in 1..16"));
+  }
+  if (base == 0 || NodeBase(base, n - 1) > 65400) {
+    return Fail(absl::InvalidArgumentError("ports must be in 1..65535"));
+  }
+  PeerHosts hosts;
+  hosts.consensus = args.Get("consensus-host", hosts.consensus);
+  hosts.mempool = args.Get("mempool-host", hosts.mempool);
+  if (hosts.consensus.empty() || hosts.mempool.empty()) {
+    return Fail(absl::InvalidArgumentError("a peer host must not be empty"));
+  }
+  if (auto s = EnsureNetwork(dir, n, base, hosts, 0); !s.ok()) return Fail(s);
+  if (auto s = EnsureDevApiKey(dir + "/api_keys.json", dir + "/dev_api_key");
+      !s.ok()) {
+    return Fail(s.status());
+  }
+  std::printf(
+      "network of %llu validator(s) in %s (genesis.json, nodeI/, "
+      "client_key.json, api_keys.json, dev_api_key%s)\n",
+      static_cast<unsigned long long>(n), dir.c_str(),
+      n > 1 ? ", peers.json" : "");
+  return 0;
+}
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<Localnet>> StartLocalnet(
+    const LocalnetOptions& opt, const std::string& self) {
+  const std::string& dir = opt.dir;
+  const uint64_t n = opt.validators;
+  if (n < 1 || n > 16) {
+    return absl::InvalidArgumentError("--validators must be in 1..16");
+  }
+  if (opt.api_port == 0 || opt.api_port + n - 1 > 65535 || opt.base_port == 0 ||
+      NodeBase(opt.base_port, n - 1) > 65400) {
+    return absl::InvalidArgumentError("ports must be in 1..65535");
+  }
+  if (n > 1 && opt.single_process) {
+    return absl::InvalidArgumentError(
+        "--single-process runs one validator; use --validators 1");
+  }
+  if (auto s =
+          EnsureNetwork(dir, n, opt.base_port, PeerHosts{}, opt.replay_window);
+      !s.ok()) {
+    return s;
+  }
+  auto net = std::unique_ptr<Localnet>(new Localnet());
+  net->dir_ = dir;
+  net->keys_file_ = dir + "/api_keys.json";
+  net->dev_key_file_ = dir + "/dev_api_key";
+  net->pid_file_ = dir + "/localnet.pid";
+  if (auto s = EnsureDevApiKey(net->keys_file_, net->dev_key_file_); !s.ok()) {
+    return s.status();
+  }
+
+  std::error_code ec;
+  fs::path exe = fs::canonical("/proc/self/exe", ec);
+  fs::path bin_dir = ec ? fs::path(self).parent_path() : exe.parent_path();
+  net->bin_dir_ = bin_dir.string();
+  auto bin = [&](const std::string& name) { return (bin_dir / name).string(); };
+
+  struct Spec {
+    std::string binary;
+    uint64_t node;
+    uint64_t metrics_port;
+    std::vector<std::string> flags;
+    std::string log;
+  };
+  std::vector<Spec> specs;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t b = NodeBase(opt.base_port, i);
+    // Metrics at +60..63 for one node (monitoring/prometheus-localnet.yml);
+    // with several, +80..83, clear of the APIs at api-port + i.
+    const uint64_t m = b + (n > 1 ? 80 : 60);
+    const std::string node_dir = NodeDir(dir, i);
+    std::vector<std::string> common = {
+        absl::StrCat("--node_name=node", i),
+        "--genesis=" + dir + "/genesis.json",
+        "--node_key=" + node_dir + "/node_key.json",
+        "--data_dir=" + node_dir + "/data",
+        absl::StrCat("--mempool_endpoint=tcp://127.0.0.1:", b + 1),
+        absl::StrCat("--storage_endpoint=tcp://127.0.0.1:", b + 2),
+        absl::StrCat("--storage_events=tcp://127.0.0.1:", b + 3),
+    };
+    const uint64_t node_api = opt.api_port + i;
+    net->apis_.push_back(
+        HttpTarget{"127.0.0.1", static_cast<uint16_t>(node_api), ""});
+    const std::vector<std::string> api_flags = {
+        absl::StrCat("--api_port=", node_api),
+        "--api_keys_file=" + net->keys_file_,
+        "--api_audit_log=" + node_dir + "/audit.log"};
+    std::vector<std::string> p2p_flags;
+    // Mempool gossip, so that a tx sent to any node's API reaches every
+    // proposer; the same key and peers file as consensus.
+    std::vector<std::string> gossip_flags;
+    if (n > 1) {
+      p2p_flags = {
+          absl::StrCat("--consensus_p2p_endpoint=tcp://127.0.0.1:", b + 4),
+          "--consensus_p2p_key=" + node_dir + "/p2p_key.json",
+          "--consensus_peers=" + dir + "/peers.json"};
+      gossip_flags = {absl::StrCat("--mempool_p2p_endpoint=tcp://127.0.0.1:",
+                                   b + kMempoolP2pOffset),
+                      "--mempool_p2p_key=" + node_dir + "/p2p_key.json",
+                      "--mempool_peers=" + dir + "/peers.json"};
+    }
+    auto add = [&](const char* binary, uint64_t metrics_port,
+                   std::vector<std::string> own) {
+      Spec spec{binary, i, metrics_port, common, ""};
+      spec.flags.insert(spec.flags.end(), own.begin(), own.end());
+      spec.log = n > 1 ? absl::StrCat(dir, "/logs/node", i, "-", binary, ".log")
+                       : absl::StrCat(dir, "/logs/", binary, ".log");
+      specs.push_back(std::move(spec));
+    };
+    if (opt.single_process) {
+      add("consortia-node", m + 0, api_flags);
+    } else {
+      // Start order: storage, mempool, consensus, api.
+      add("consortia-storage", m + 0, {});
+      add("consortia-mempool", m + 1, gossip_flags);
+      add("consortia-consensus", m + 2, p2p_flags);
+      add("consortia-api", m + 3, api_flags);
+    }
+  }
+
+  if (fs::exists(net->pid_file_)) {
+    auto text = ReadFile(net->pid_file_);
+    int other = text.ok() ? std::atoi(text->c_str()) : 0;
+    if (other > 0 && ::kill(other, 0) == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "a local network (pid ", other, ") already runs from ", dir,
+          "; stop it with: consortia localnet --dir ", dir, " --stop"));
+    }
+  }
+  if (auto s = WriteFileAtomic(net->pid_file_, std::to_string(::getpid()));
+      !s.ok()) {
+    return s;
+  }
+  net->owns_pid_file_ = true;
+
+  for (const Spec& spec : specs) {
+    std::vector<std::string> cmd = {bin(spec.binary)};
+    cmd.insert(cmd.end(), spec.flags.begin(), spec.flags.end());
+    cmd.push_back(absl::StrCat("--metrics_port=", spec.metrics_port));
+    auto p = ChildProcess::Start(cmd, spec.log);
+    if (!p.ok()) return p.status();  // ~Localnet stops those started
+    if (opt.verbose) {
+      std::printf(
+          "started %-20s pid %-7d metrics http://127.0.0.1:%llu/metrics  log "
+          "%s\n",
+          spec.binary.c_str(), p->pid(),
+          static_cast<unsigned long long>(spec.metrics_port), spec.log.c_str());
+    }
+    net->procs_.push_back(
+        LocalnetProcess{spec.binary, spec.node, spec.log, *std::move(p)});
+  }
+
+  std::vector<ChildProcess*> ptrs;
+  for (auto& p : net->procs_) ptrs.push_back(&p.process);
+  if (!WaitReady(net->apis_, ptrs, absl::Seconds(60))) {
+    return absl::UnavailableError(absl::StrCat(
+        "the node did not become ready; see the logs in ", dir, "/logs"));
+  }
+  return net;
+}
+
+Localnet::~Localnet() { Stop(); }
+
+const LocalnetProcess* Localnet::FirstDead() {
+  for (LocalnetProcess& p : procs_) {
+    if (!p.process.running()) return &p;
+  }
+  return nullptr;
+}
+
+void Localnet::Stop() {
+  for (auto it = procs_.rbegin(); it != procs_.rend(); ++it) {
+    it->process.Stop();
+  }
+  procs_.clear();
+  if (owns_pid_file_) {
+    std::error_code ignored;
+    fs::remove(pid_file_, ignored);
+    owns_pid_file_ = false;
+  }
+}
 
 int LocalnetCommand(const std::vector<std::string>& argv,
                     const std::string& self) {
@@ -190,111 +384,14 @@ int LocalnetCommand(const std::vector<std::string>& argv,
   if (!api_port.ok()) return Fail(api_port.status());
   if (!base.ok()) return Fail(base.status());
   if (!validators.ok()) return Fail(validators.status());
-  if (*validators < 1 || *validators > 16) {
-    return Fail(absl::InvalidArgumentError("--validators must be in 1..16"));
-  }
   const uint64_t n = *validators;
-  if (*api_port == 0 || *api_port + n - 1 > 65535 || *base == 0 ||
-      NodeBase(*base, n - 1) > 65400) {
-    return Fail(absl::InvalidArgumentError("ports must be in 1..65535"));
+  if (args->Has("init-only")) {
+    return InitLocalnet(*args, dir, n, *base);
   }
-  if (n > 1 && args->Has("single-process")) {
-    return Fail(absl::InvalidArgumentError(
-        "--single-process runs one validator; use --validators 1"));
-  }
-  const bool init_only = args->Has("init-only");
-  PeerHosts hosts;
-  hosts.consensus = args->Get("consensus-host", hosts.consensus);
-  hosts.mempool = args->Get("mempool-host", hosts.mempool);
-  if (!init_only &&
-      (args->Has("consensus-host") || args->Has("mempool-host"))) {
+  if (args->Has("consensus-host") || args->Has("mempool-host")) {
     // The nodes started here all listen on 127.0.0.1.
     return Fail(absl::InvalidArgumentError(
         "--consensus-host and --mempool-host need --init-only"));
-  }
-  if (hosts.consensus.empty() || hosts.mempool.empty()) {
-    return Fail(absl::InvalidArgumentError("a peer host must not be empty"));
-  }
-  if (auto s = EnsureNetwork(dir, n, *base, hosts); !s.ok()) return Fail(s);
-  const std::string keys_file = dir + "/api_keys.json";
-  const std::string dev_key_file = dir + "/dev_api_key";
-  if (auto s = EnsureDevApiKey(keys_file, dev_key_file); !s.ok()) {
-    return Fail(s.status());
-  }
-  if (init_only) {
-    std::printf(
-        "network of %llu validator(s) in %s (genesis.json, nodeI/, "
-        "client_key.json, api_keys.json, dev_api_key%s)\n",
-        static_cast<unsigned long long>(n), dir.c_str(),
-        n > 1 ? ", peers.json" : "");
-    return 0;
-  }
-
-  std::error_code ec;
-  fs::path exe = fs::canonical("/proc/self/exe", ec);
-  fs::path bin_dir = ec ? fs::path(self).parent_path() : exe.parent_path();
-  auto bin = [&](const char* name) { return (bin_dir / name).string(); };
-
-  struct Spec {
-    std::string binary;
-    uint64_t metrics_port;
-    std::vector<std::string> flags;
-    std::string log;
-  };
-  std::vector<Spec> specs;
-  std::vector<HttpTarget> apis;
-  for (uint64_t i = 0; i < n; ++i) {
-    const uint64_t b = NodeBase(*base, i);
-    // Metrics at +60..63 for one node (monitoring/prometheus-localnet.yml);
-    // with several, +80..83, clear of the APIs at api-port + i.
-    const uint64_t m = b + (n > 1 ? 80 : 60);
-    const std::string node_dir = NodeDir(dir, i);
-    std::vector<std::string> common = {
-        absl::StrCat("--node_name=node", i),
-        "--genesis=" + dir + "/genesis.json",
-        "--node_key=" + node_dir + "/node_key.json",
-        "--data_dir=" + node_dir + "/data",
-        absl::StrCat("--mempool_endpoint=tcp://127.0.0.1:", b + 1),
-        absl::StrCat("--storage_endpoint=tcp://127.0.0.1:", b + 2),
-        absl::StrCat("--storage_events=tcp://127.0.0.1:", b + 3),
-    };
-    const uint64_t node_api = *api_port + i;
-    apis.push_back(
-        HttpTarget{"127.0.0.1", static_cast<uint16_t>(node_api), ""});
-    const std::vector<std::string> api_flags = {
-        absl::StrCat("--api_port=", node_api), "--api_keys_file=" + keys_file,
-        "--api_audit_log=" + node_dir + "/audit.log"};
-    std::vector<std::string> p2p_flags;
-    // Mempool gossip, so that a tx sent to any node's API reaches every
-    // proposer; the same key and peers file as consensus.
-    std::vector<std::string> gossip_flags;
-    if (n > 1) {
-      p2p_flags = {
-          absl::StrCat("--consensus_p2p_endpoint=tcp://127.0.0.1:", b + 4),
-          "--consensus_p2p_key=" + node_dir + "/p2p_key.json",
-          "--consensus_peers=" + dir + "/peers.json"};
-      gossip_flags = {absl::StrCat("--mempool_p2p_endpoint=tcp://127.0.0.1:",
-                                   b + kMempoolP2pOffset),
-                      "--mempool_p2p_key=" + node_dir + "/p2p_key.json",
-                      "--mempool_peers=" + dir + "/peers.json"};
-    }
-    auto add = [&](const char* binary, uint64_t metrics_port,
-                   std::vector<std::string> own) {
-      Spec spec{binary, metrics_port, common, ""};
-      spec.flags.insert(spec.flags.end(), own.begin(), own.end());
-      spec.log = n > 1 ? absl::StrCat(dir, "/logs/node", i, "-", binary, ".log")
-                       : absl::StrCat(dir, "/logs/", binary, ".log");
-      specs.push_back(std::move(spec));
-    };
-    if (args->Has("single-process")) {
-      add("consortia-node", m + 0, api_flags);
-    } else {
-      // Start order: storage, mempool, consensus, api.
-      add("consortia-storage", m + 0, {});
-      add("consortia-mempool", m + 1, gossip_flags);
-      add("consortia-consensus", m + 2, p2p_flags);
-      add("consortia-api", m + 3, api_flags);
-    }
   }
 
   // Ctrl-C and SIGTERM are taken with sigwait below, not by a handler.
@@ -304,46 +401,18 @@ int LocalnetCommand(const std::vector<std::string>& argv,
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  if (fs::exists(pid_file)) {
-    auto text = ReadFile(pid_file);
-    int other = text.ok() ? std::atoi(text->c_str()) : 0;
-    if (other > 0 && ::kill(other, 0) == 0) {
-      return Fail(absl::FailedPreconditionError(absl::StrCat(
-          "a local network (pid ", other, ") already runs from ", dir,
-          "; stop it with: consortia localnet --dir ", dir, " --stop")));
-    }
-  }
-  if (auto s = WriteFileAtomic(pid_file, std::to_string(::getpid())); !s.ok()) {
-    return Fail(s);
-  }
-
-  std::vector<ChildProcess> procs;
-  for (const Spec& spec : specs) {
-    std::vector<std::string> cmd = {bin(spec.binary.c_str())};
-    cmd.insert(cmd.end(), spec.flags.begin(), spec.flags.end());
-    cmd.push_back(absl::StrCat("--metrics_port=", spec.metrics_port));
-    auto p = ChildProcess::Start(cmd, spec.log);
-    if (!p.ok()) return Fail(p.status());
-    std::printf(
-        "started %-20s pid %-7d metrics http://127.0.0.1:%llu/metrics  log "
-        "%s\n",
-        spec.binary.c_str(), p->pid(),
-        static_cast<unsigned long long>(spec.metrics_port), spec.log.c_str());
-    procs.push_back(*std::move(p));
-  }
-  auto stop_all = [&] {
-    for (auto it = procs.rbegin(); it != procs.rend(); ++it) it->Stop();
-    std::error_code ignored;
-    fs::remove(pid_file, ignored);
-  };
-
-  std::vector<ChildProcess*> ptrs;
-  for (auto& p : procs) ptrs.push_back(&p);
-  if (!WaitReady(apis, ptrs, absl::Seconds(60))) {
-    stop_all();
-    return Fail(absl::UnavailableError(absl::StrCat(
-        "the node did not become ready; see the logs in ", dir, "/logs")));
-  }
+  LocalnetOptions opt;
+  opt.dir = dir;
+  opt.api_port = *api_port;
+  opt.base_port = *base;
+  opt.validators = n;
+  opt.single_process = args->Has("single-process");
+  auto started = StartLocalnet(opt, self);
+  if (!started.ok()) return Fail(started.status());
+  Localnet& net = **started;
+  const std::string& keys_file = net.keys_file();
+  const std::string& dev_key_file = net.dev_key_file();
+  auto bin = [&](const char* name) { return net.bin_dir() + "/" + name; };
   std::string url = absl::StrCat("http://127.0.0.1:", *api_port);
   if (n > 1) {
     std::printf("\n%llu validators; node i serves its API on port %llu + i\n",
@@ -381,21 +450,15 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     timespec tick{0, 200 * 1000 * 1000};
     int sig = sigtimedwait(&set, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) break;
-    bool died = false;
-    for (size_t i = 0; i < procs.size(); ++i) {
-      if (!procs[i].running()) {
-        std::fprintf(stderr, "%s exited unexpectedly; see %s\n",
-                     specs[i].binary.c_str(), specs[i].log.c_str());
-        died = true;
-      }
-    }
-    if (died) {
+    if (const LocalnetProcess* dead = net.FirstDead(); dead != nullptr) {
+      std::fprintf(stderr, "%s exited unexpectedly; see %s\n",
+                   dead->binary.c_str(), dead->log.c_str());
       code = 1;
       break;
     }
   }
   std::printf("stopping...\n");
-  stop_all();
+  net.Stop();
   std::printf("stopped\n");
   return code;
 }

@@ -88,6 +88,20 @@ Kubernetes (helm/consortia; docs/operations.md, "Install with Helm")
           --api-keys (an apikey file), Secret NAME-api-keys. NAME (default
           consortia) is the release's full name: peers dial
           tcp://NAME-I.NAME-peers:P2P-PORT (default 26604; gossip 26605)
+
+Benchmark (docs/BENCHMARKS.md)
+  bench [--validators 1|4] [--split | --single-process | --compare-single]
+        [--rate TXS_PER_S|max] [--duration S] [--mode single|batch|both]
+        [--batch N] [--connections N] [--drain S] [--out FILE]
+        [--warmup S] [--max-txs N] [--verify-seconds S] [--dir DIR [--keep]]
+        [--base-port N] [--api-port N]
+          measure the machine's signature-verification rate, start a fresh
+          local network (or load a running one: --api URL,... --genesis FILE
+          [--api-key KEY] [--pids PID,...]), send pre-signed txs one per
+          request and in batches, and report committed TPS against the
+          ceiling (verify rate / validators), submit-to-commit latency,
+          refused and lost txs (lost: exit code 1), CPU and peak RSS per
+          process, as JSON
 )";
 
 // The lines of kUsage that describe `cmd`: each entry naming it and the
@@ -142,6 +156,7 @@ int main(int argc, char** argv) {
   if (cmd == "verify") return VerifyCommand(args);
   if (cmd == "localnet") return LocalnetCommand(args, argv[0]);
   if (cmd == "k8s-secrets") return K8sSecretsCommand(args);
+  if (cmd == "bench") return BenchCommand(args, argv[0]);
   if (cmd == "apikey") return ApikeyCommand(args);
   if (cmd == "audit") return AuditCommand(args);
   if (cmd == "probe") return ProbeCommand(args);

@@ -106,6 +106,7 @@ absl::Status MakeNetworkFiles(const NetworkLayout& l) {
   Genesis g;
   g.chain_id = l.chain_id;
   g.crypto_suite = l.crypto_suite;
+  if (l.replay_window > 0) g.rules.replay_window = l.replay_window;
   g.genesis_time_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
   for (uint64_t i = 0; i < n; ++i) {
     auto key = LoadNodeKey(l.node_key_path(i));

@@ -19,6 +19,8 @@ struct NetworkLayout {
   uint64_t validators = 4;
   std::string chain_id = "localnet";
   std::string crypto_suite = "ed25519-sha256";
+  // The replay window (heights) of a new genesis; 0: ChainRules' default.
+  uint64_t replay_window = 0;
   // Paths of node i's signing key and transport key (the transport key and
   // the peers file only exist when validators > 1).
   std::function<std::string(uint64_t)> node_key_path;
