@@ -5,7 +5,10 @@
 //   CONSORTIA_SIM_SEED=<s>   run only seed s (every test), and with
 //   CONSORTIA_SIM_TRACE=1    print its events to stderr;
 //   CONSORTIA_SIM_SEEDS=<k>  run k seeds per test instead of the default.
+//   CONSORTIA_SIM_MAX_SEEDS=<k>  at most k seeds per test (not for the tests
+//                            that must find a violation).
 // A failing seed is printed with the one-line command that replays it.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -63,8 +66,13 @@ Totals RunSeeds(uint64_t default_seeds,
   if (only.has_value()) {
     seeds.push_back(*only);
   } else {
-    const uint64_t count =
-        EnvNumber("CONSORTIA_SIM_SEEDS").value_or(default_seeds);
+    uint64_t count = EnvNumber("CONSORTIA_SIM_SEEDS").value_or(default_seeds);
+    // A cap for slow builds (the sanitizer stage of scripts/test.sh). A test
+    // that must find a violation keeps its count: it stops at the first.
+    if (const auto cap = EnvNumber("CONSORTIA_SIM_MAX_SEEDS");
+        cap.has_value() && expect_violation == nullptr) {
+      count = std::min(count, *cap);
+    }
     for (uint64_t s = 1; s <= count; ++s) seeds.push_back(s);
   }
   const bool trace =
