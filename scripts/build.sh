@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds one flavour of Consortia:
 #   scripts/build.sh release   -> build/        (g++, Release)
-#   scripts/build.sh sanitize  -> build-asan/   (clang 14, ASan + UBSan, the
+#   scripts/build.sh sanitize  -> build-asan/   (clang 14 -O1, line tables only, ASan + UBSan, the
 #                                                unit tests and the libFuzzer
 #                                                targets; no e2e or benches)
 # Extra arguments go to the build (for example a target name).
@@ -19,7 +19,10 @@ case "$flavour" in
   sanitize)
     dir=build-asan
     CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" -G Ninja \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONSORTIA_SANITIZE=ON \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" \
+      "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" \
+      -DCONSORTIA_SANITIZE=ON \
       -DCONSORTIA_FUZZ=ON -DCONSORTIA_E2E=OFF >/dev/null
     ;;
   *)
