@@ -434,7 +434,8 @@ absl::Status RulesFromJson(const json& j, ChainRules* rules) {
   }
   for (const auto& [key, value] : j.items()) {
     if (key != "max_block_txs" && key != "max_block_bytes" &&
-        key != "replay_window") {
+        key != "replay_window" && key != "block_time_precision_ms" &&
+        key != "block_time_message_delay_ms") {
       return GenesisError(absl::StrCat("chain_rules.", key), "is unknown");
     }
   }
@@ -445,8 +446,13 @@ absl::Status RulesFromJson(const json& j, ChainRules* rules) {
   CONSORTIA_RETURN_IF_ERROR(RuleInRange(j, "max_block_bytes", kMaxTxBytes,
                                         kMaxBlockBytes,
                                         &rules->max_block_bytes));
-  return RuleInRange(j, "replay_window", 1, kMaxReplayWindow,
-                     &rules->replay_window);
+  CONSORTIA_RETURN_IF_ERROR(RuleInRange(j, "replay_window", 1, kMaxReplayWindow,
+                                        &rules->replay_window));
+  CONSORTIA_RETURN_IF_ERROR(RuleInRange(j, "block_time_precision_ms", 1,
+                                        kMaxBlockTimeBoundMs,
+                                        &rules->block_time_precision_ms));
+  return RuleInRange(j, "block_time_message_delay_ms", 1, kMaxBlockTimeBoundMs,
+                     &rules->block_time_message_delay_ms);
 }
 
 absl::StatusOr<Genesis> GenesisFromJson(const json& j) {
@@ -564,6 +570,9 @@ std::string GenesisToJson(const Genesis& g) {
   j["chain_rules"]["max_block_txs"] = g.rules.max_block_txs;
   j["chain_rules"]["max_block_bytes"] = g.rules.max_block_bytes;
   j["chain_rules"]["replay_window"] = g.rules.replay_window;
+  j["chain_rules"]["block_time_precision_ms"] = g.rules.block_time_precision_ms;
+  j["chain_rules"]["block_time_message_delay_ms"] =
+      g.rules.block_time_message_delay_ms;
   // Names that are not valid UTF-8 (only possible for a Genesis built in
   // code) are written with U+FFFD instead of throwing.
   return j.dump(2, ' ', false,

@@ -304,10 +304,19 @@ TEST(TypesTest, GenesisChainRulesDefaultAndParse) {
   EXPECT_EQ(g->rules.max_block_txs, ChainRules{}.max_block_txs);
   // Round trip of non-default rules.
   Genesis custom = MakeNet({1}).genesis;
-  custom.rules = ChainRules{10, 300 * 1024, 50};
+  custom.rules = ChainRules{10, 300 * 1024, 50, 250, 1500};
   g = ParseGenesisJson(GenesisToJson(custom));
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_EQ(g->rules, custom.rules);
+  // The block-time bounds (proposer-based time) are rules like the others.
+  std::string times = text;
+  times.replace(times.find("\"block_time_precision_ms\": 500"), 30,
+                "\"block_time_precision_ms\": 42");
+  g = ParseGenesisJson(times);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->rules.block_time_precision_ms, 42u);
+  EXPECT_EQ(g->rules.block_time_message_delay_ms,
+            ChainRules{}.block_time_message_delay_ms);
 }
 
 TEST(TypesTest, GenesisChainRulesOutOfRangeNameTheRule) {
@@ -325,6 +334,12 @@ TEST(TypesTest, GenesisChainRulesOutOfRangeNameTheRule) {
   ExpectGenesisError(R"("replay_window": 1000)",
                      R"("replay_window": 1000, "block_time": 1)",
                      "chain_rules.block_time");
+  ExpectGenesisError(R"("block_time_precision_ms": 500)",
+                     R"("block_time_precision_ms": 0)",
+                     "chain_rules.block_time_precision_ms");
+  ExpectGenesisError(R"("block_time_message_delay_ms": 3000)",
+                     R"("block_time_message_delay_ms": 600001)",
+                     "chain_rules.block_time_message_delay_ms");
   // Not an object.
   std::string text = ValidGenesisJson();
   const size_t from = text.find("\"chain_rules\": {");

@@ -184,6 +184,8 @@ struct Validator {
 
 // The replay window's bound (ChainRules::replay_window).
 inline constexpr uint64_t kMaxReplayWindow = 1'000'000;
+// Upper bound of the chain rules' block-time bounds (10 minutes).
+inline constexpr uint64_t kMaxBlockTimeBoundMs = 600'000;
 
 // The rules every validator judges a block by. They are part of the genesis,
 // so that a block is valid or invalid on every node alike: no per-node
@@ -197,6 +199,20 @@ struct ChainRules {
   // replay_window, and its hash was not committed before (1 ..
   // kMaxReplayWindow). Committed hashes are unique within their window.
   uint64_t replay_window = 1000;
+  // Proposer-based block time (docs/consensus.md, "Block time"; ADR 0007).
+  // A fresh proposal (valid_round -1) gets a validator's prevote only if its
+  // block time t is timely against the validator's clock at the moment the
+  // proposal came in (received):
+  //   received - (precision + message_delay(round)) <= t <= received +
+  //   precision
+  // where message_delay(round) = block_time_message_delay_ms * (10 + round)
+  // / 10 (10 % more per round, so that a network slower than the rule
+  // still gets a timely proposal in some round).
+  // The most two honest clocks may differ (1 .. kMaxBlockTimeBoundMs).
+  uint64_t block_time_precision_ms = 500;
+  // The most a proposal may take to reach a validator in round 0 (1 ..
+  // kMaxBlockTimeBoundMs).
+  uint64_t block_time_message_delay_ms = 3000;
   bool operator==(const ChainRules&) const = default;
 };
 
@@ -212,7 +228,8 @@ struct Genesis {
 
 // Genesis JSON: {"chain_id","crypto_suite","genesis_time_ms",
 // "validators":[{"name","public_key"(hex),"power"}], "chain_rules":
-// {"max_block_txs","max_block_bytes","replay_window"}}. "chain_rules", and
+// {"max_block_txs","max_block_bytes","replay_window",
+// "block_time_precision_ms","block_time_message_delay_ms"}}. "chain_rules", and
 // each field in it, is optional: a missing one takes ChainRules' default
 // (older genesis files have none). InvalidArgument with the field name on
 // any bad or missing field, or a rule out of its range.

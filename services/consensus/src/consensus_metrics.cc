@@ -98,6 +98,17 @@ ConsensusMetrics ConsensusMetrics::Create(MetricsRegistry& registry) {
       "consortia_consensus_self_verified_txs_total",
       "Tx signatures this node verified itself because its mempool gave no "
       "verdict on a proposed block.");
+  const char* untimely =
+      "Fresh proposals whose block time was not timely against this node's "
+      "clock when they came in (prevoted nil): early = more than the "
+      "genesis block_time_precision_ms ahead, late = more than precision + "
+      "message delay behind.";
+  m.untimely_early =
+      registry.GetCounter("consortia_consensus_untimely_proposals_total",
+                          untimely, {{"direction", "early"}});
+  m.untimely_late =
+      registry.GetCounter("consortia_consensus_untimely_proposals_total",
+                          untimely, {{"direction", "late"}});
   const char* drops =
       "Peer messages dropped before consensus used them, by reason and by "
       "the kind of peer that sent them.";

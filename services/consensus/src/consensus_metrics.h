@@ -60,6 +60,12 @@ struct ConsensusMetrics {
   Histogram check_duration;  // block_check_duration_seconds
   // Txs whose signature this node verified itself (the mempool could not).
   Counter self_verified_txs;
+  // Fresh proposals whose block time was not timely at their receipt
+  // (untimely_proposals_total{direction}): "early" = more than the chain
+  // rules' precision ahead of this node's clock, "late" = more than
+  // precision + message delay behind it (docs/consensus.md, "Block time").
+  Counter untimely_early;
+  Counter untimely_late;
 
   // Budgets (docs/consensus.md, "Budgets"). Peer messages dropped, by
   // reason and by the kind of peer that sent them:

@@ -210,7 +210,10 @@ std::map<uint16_t, PeerHandler> TendermintDriver::Handlers() {
       box.bytes += payload.size();
       inbound_bytes_ += payload.size();
       ++inbound_messages_;
-      box.queue.push_back(Inbound{peer, env.type, std::move(payload)});
+      // Stamped on arrival, before it waits in the queue: a proposal's
+      // timeliness is judged against this (proposer-based block time).
+      box.queue.push_back(
+          Inbound{peer, env.type, std::move(payload), NowMs(clock_)});
     };
   }
   return handlers;
@@ -502,7 +505,7 @@ void TendermintDriver::HandleInbound(const Inbound& in) {
     return;
   }
   const tendermint::Counters before = machine_->counters();
-  Actions actions = machine_->OnMessage(*m);
+  Actions actions = machine_->OnMessage(*m, in.received_ms);
   const tendermint::Counters& after = machine_->counters();
   if (after.proposals_accepted > before.proposals_accepted) {
     metrics_.proposals.Inc(static_cast<double>(after.proposals_accepted -
@@ -647,7 +650,34 @@ void TendermintDriver::MaybeStartNextHeight() {
   }
 }
 
+void TendermintDriver::NoteUntimely() {
+  const tendermint::Counters& c = machine_->counters();
+  if (c.untimely_early == untimely_early_seen_ &&
+      c.untimely_late == untimely_late_seen_) {
+    return;
+  }
+  metrics_.untimely_early.Inc(
+      static_cast<double>(c.untimely_early - untimely_early_seen_));
+  metrics_.untimely_late.Inc(
+      static_cast<double>(c.untimely_late - untimely_late_seen_));
+  untimely_early_seen_ = c.untimely_early;
+  untimely_late_seen_ = c.untimely_late;
+  if (const auto& u = machine_->last_untimely(); u.has_value()) {
+    const bool early = u->timeliness == tendermint::Timeliness::kEarly;
+    const uint64_t off = early ? u->block_time_ms - u->received_ms
+                               : u->received_ms - u->block_time_ms;
+    spdlog::warn(
+        "proposal of validator {} for height {} round {} is not timely "
+        "({}): its block time {} is {} ms {} this node's clock at receipt "
+        "({}); prevote nil this round",
+        u->proposer, u->height, u->round,
+        tendermint::TimelinessName(u->timeliness), u->block_time_ms, off,
+        early ? "ahead of" : "behind", u->received_ms);
+  }
+}
+
 void TendermintDriver::Execute(Actions actions, bool from_commit) {
+  NoteUntimely();
   for (Action& action : actions) {
     if (auto* b = std::get_if<BroadcastAction>(&action)) {
       Send(b->message, nullptr);
@@ -947,7 +977,12 @@ absl::StatusOr<Block> TendermintDriver::BuildBlock(uint64_t height,
                  txs.status().ToString());
     return txs.status();
   }
-  return builder_.Build(parent, *std::move(txs), NowMs(clock_));
+  Block block = builder_.Build(parent, *std::move(txs), NowMs(clock_));
+  if (options_.unsafe_test_only_block_time) {
+    block.header.time_ms =
+        options_.unsafe_test_only_block_time(parent, block.header.time_ms);
+  }
+  return block;
 }
 
 }  // namespace consortia::consensus

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -84,6 +85,13 @@ struct TendermintDriverOptions {
   // Evidence records kept for storage per (validator, height); more are
   // dropped and counted (the first ones already prove the fault).
   size_t max_evidence_per_validator_height = 4;
+  // Test-only: a lying proposer. When set, every block this node builds
+  // carries the time it returns (given the parent and the honest time)
+  // instead of its clock's. Tests use it to play a Byzantine validator
+  // that backdates or postdates its blocks; a node must never set it (no
+  // flag or config reaches it).
+  std::function<uint64_t(const ChainState& parent, uint64_t honest_time_ms)>
+      unsafe_test_only_block_time;
 };
 
 // Block sync served so far (TendermintDriver::sync_stats).
@@ -200,6 +208,7 @@ class TendermintDriver {
     std::string peer;
     uint16_t type = 0;
     Bytes payload;
+    uint64_t received_ms = 0;  // the clock (unix ms) when it was queued
   };
   // A worker's answer to a RequestBlockAction (block set, with its hash and
   // encoding when built) or a ValidateBlockAction (verdict set).
@@ -273,6 +282,9 @@ class TendermintDriver {
   bool SyncHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
   void MaybeStartNextHeight();
   void Execute(tendermint::Actions actions, bool from_commit);
+  // Exports the machine's new untimely-proposal counts as metrics and logs
+  // the last one (called before every Execute).
+  void NoteUntimely();
   void Send(const tendermint::Message& m, const std::string* peer);
   // Persists a decision; false when stopping before storage took it.
   bool Commit(const tendermint::DecideAction& d);
@@ -325,6 +337,9 @@ class TendermintDriver {
   std::map<Hash32, KeptBlock> kept_blocks_;
   uint64_t kept_seq_ = 0;
   std::set<uint32_t> heard_from_;  // validators heard at this height
+  // The machine's untimely-proposal counters already exported as metrics.
+  uint64_t untimely_early_seen_ = 0;
+  uint64_t untimely_late_seen_ = 0;
   std::optional<absl::Time> last_commit_at_;
   std::deque<EvidenceRecord> pending_evidence_;  // not yet in storage
   // Evidence records kept per (validator, height), for the cap.

@@ -36,11 +36,13 @@ class InlineAnswers {
     if (!a.ok()) return a;
     return Resolve(*std::move(a));
   }
-  Actions OnMessage(const Message& m) {
-    return Resolve(machine_->OnMessage(m));
+  Actions OnMessage(const Message& m,
+                    std::optional<uint64_t> received_ms = std::nullopt) {
+    return Resolve(machine_->OnMessage(m, received_ms));
   }
-  Actions OnProposal(const Proposal& p) {
-    return Resolve(machine_->OnProposal(p));
+  Actions OnProposal(const Proposal& p,
+                     std::optional<uint64_t> received_ms = std::nullopt) {
+    return Resolve(machine_->OnProposal(p, received_ms));
   }
   Actions OnVote(const Vote& v) { return Resolve(machine_->OnVote(v)); }
   Actions OnCommit(const Commit& c) { return Resolve(machine_->OnCommit(c)); }

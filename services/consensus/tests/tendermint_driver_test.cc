@@ -4,6 +4,7 @@
 #include "tendermint_driver.h"
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,11 +49,18 @@ struct TestValidator {
   std::unique_ptr<PeerNet> net;
   std::unique_ptr<TendermintDriver> driver;
   std::unique_ptr<Clock> clock;  // nullptr: the system clock
+  // Set: this validator lies about the time of the blocks it builds.
+  std::function<uint64_t(const ChainState&, uint64_t)> block_time;
+  MetricsRegistry registry;
 
   PeerInfo info() const {
     return {id, absl::StrCat("tcp://127.0.0.1:", port), curve.public_key};
   }
 };
+
+// The value of the first sample of `registry` whose line starts with
+// `sample` (name and labels), or -1 (defined below).
+double Sample(const MetricsRegistry& registry, const std::string& sample);
 
 class TendermintDriverTest : public ::testing::Test {
  protected:
@@ -102,10 +110,12 @@ class TendermintDriverTest : public ::testing::Test {
     TendermintDriverOptions o = options_;
     o.wal_dir = v.wal_dir;
     o.last_commit_path = (dir_ / v.id / "last_commit").string();
+    o.unsafe_test_only_block_time = v.block_time;
     absl::StatusOr<std::unique_ptr<TendermintDriver>> d =
         TendermintDriver::Create(o, genesis_, suite_, v.key, &v.mempool,
                                  v.ledger.get(), v.blocks.get(),
-                                 v.clock != nullptr ? v.clock.get() : &clock_);
+                                 v.clock != nullptr ? v.clock.get() : &clock_,
+                                 ConsensusMetrics::Create(v.registry));
     ASSERT_TRUE(d.ok()) << d.status();
     v.driver = *std::move(d);
     v.ctx = std::make_unique<zmq::context_t>();
@@ -172,6 +182,53 @@ class TendermintDriverTest : public ::testing::Test {
       if (validators_[i]->ledger->height() < height) return false;
     }
     return true;
+  }
+
+  // Proposer-based block time against a Byzantine proposer. Validator 0
+  // lies about the time of every block it builds (`lie`); the genesis
+  // bounds are tight (precision 200 ms, message delay 300 ms) and the commit
+  // wait long (800 ms, so a parent is at least that old when the next block
+  // is built). The honest validators must prevote nil on its fresh
+  // proposals, so none of its blocks is ever committed; they count them as
+  // untimely in `direction`, and the chain keeps committing.
+  void ExpectLyingProposerGetsNoQuorum(
+      std::function<uint64_t(const ChainState&, uint64_t)> lie,
+      const std::string& direction) {
+    genesis_.rules.block_time_precision_ms = 200;
+    genesis_.rules.block_time_message_delay_ms = 300;
+    options_.commit_wait = absl::Milliseconds(800);
+    validators_[0]->block_time = std::move(lie);
+    for (auto& v : validators_) StartValidator(*v);
+    // Validator 0 proposes round 0 of heights 4 and 8 (proposer (h + r) mod
+    // 4), and round 1 wherever round 0 of height 3 or 7 fails: by height 9
+    // it had at least two turns, and the chain went on 5 heights past its
+    // first.
+    ASSERT_TRUE(WaitFor([&] { return AllAtLeast(9, {0, 1, 2, 3}); }));
+    ExpectAgreement();
+    const Bytes& liar = validators_[0]->key.public_key;
+    for (auto& v : validators_) {
+      const std::vector<Block> chain = v->ledger->blocks();
+      uint64_t parent_time = genesis_.genesis_time_ms;
+      for (const Block& b : chain) {
+        // Every block is an honest one: none of the liar's, and none with
+        // the liar's time (the parent's plus 1 ms, or 30 s ahead).
+        EXPECT_FALSE(b.header.proposer == liar)
+            << v->id << ": the liar's block was committed at height "
+            << b.header.height;
+        EXPECT_GT(b.header.time_ms, parent_time + 1)
+            << v->id << ": height " << b.header.height;
+        parent_time = b.header.time_ms;
+      }
+    }
+    // Each honest validator counted the liar's proposals, in the right
+    // direction.
+    const std::string untimely = absl::StrCat(
+        "consortia_consensus_untimely_proposals_total{direction=\"", direction,
+        "\"}");
+    for (size_t i = 1; i < validators_.size(); ++i) {
+      EXPECT_GE(Sample(validators_[i]->registry, untimely), 1)
+          << validators_[i]->id;
+    }
   }
 
   const CryptoSuite& suite_ = Ed25519Sha256();
@@ -426,8 +483,6 @@ class RecordingNet final : public PeerNet {
   std::vector<std::pair<std::string, uint16_t>> sent_ ABSL_GUARDED_BY(mu_);
 };
 
-// The value of the first sample of `registry` whose line starts with
-// `sample` (name and labels), or -1.
 double Sample(const MetricsRegistry& registry, const std::string& sample) {
   for (absl::string_view line : absl::StrSplit(registry.Serialize(), '\n')) {
     if (absl::StartsWith(line, sample)) {
@@ -517,6 +572,24 @@ TEST_F(TendermintDriverTest, SyncIsServedAtMostOncePerPeerPerInterval) {
                    "\"observer\",reason=\"observer\"}"),
             1);
   (*d)->Stop();
+}
+
+// A proposer that backdates every block to just after its parent (the
+// oldest time the old rule allowed) gets no quorum.
+TEST_F(TendermintDriverTest, BackdatingProposerGetsNoQuorum) {
+  ExpectLyingProposerGetsNoQuorum(
+      [](const ChainState& parent, uint64_t) {
+        return parent.last_time_ms + 1;
+      },
+      "late");
+}
+
+// A proposer that postdates every block by 30 s (the old rule let through
+// anything up to 60 s ahead) gets no quorum.
+TEST_F(TendermintDriverTest, PostdatingProposerGetsNoQuorum) {
+  ExpectLyingProposerGetsNoQuorum(
+      [](const ChainState&, uint64_t honest) { return honest + 30'000; },
+      "early");
 }
 
 TEST_F(TendermintDriverTest, RefusesAKeyOfAnotherSuite) {

@@ -2,6 +2,7 @@
 // (f = 1, quorum 3) with real ed25519 signatures. At height 1 the proposer of
 // round r is validator (1 + r) mod 4, so the machine under test (validator 0)
 // proposes in round 3.
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -1157,6 +1158,169 @@ TEST_F(TendermintStateMachineTest, BudgetsComeBeforeAnySignatureCheck) {
   sm.OnVote(forged);
   EXPECT_EQ(counting.verifies, verifies + 1);
   EXPECT_EQ(sm.counters().bad_signature, before.bad_signature + 1);
+}
+
+// ------------------------------------------- proposer-based block time
+
+// The bounds are the genesis chain rules (defaults: precision 500 ms,
+// message delay 3 s, growing by a tenth per round).
+TEST(TimelinessTest, BothBoundsAreInclusiveAndTheDelayGrowsPerRound) {
+  ChainRules rules;
+  rules.block_time_precision_ms = 500;
+  rules.block_time_message_delay_ms = 3000;
+  const uint64_t rx = 1'000'000;
+  EXPECT_EQ(JudgeTimeliness(rx, rx, rules, 0), Timeliness::kTimely);
+  EXPECT_EQ(JudgeTimeliness(rx + 500, rx, rules, 0), Timeliness::kTimely);
+  EXPECT_EQ(JudgeTimeliness(rx + 501, rx, rules, 0), Timeliness::kEarly);
+  EXPECT_EQ(JudgeTimeliness(rx - 3500, rx, rules, 0), Timeliness::kTimely);
+  EXPECT_EQ(JudgeTimeliness(rx - 3501, rx, rules, 0), Timeliness::kLate);
+  // Backdating by 10 s or postdating by 30 s (both passed the old rule,
+  // which only refused a time more than 60 s ahead).
+  EXPECT_EQ(JudgeTimeliness(rx - 10'000, rx, rules, 0), Timeliness::kLate);
+  EXPECT_EQ(JudgeTimeliness(rx + 30'000, rx, rules, 0), Timeliness::kEarly);
+  // The message delay grows by 300 ms a round; the precision does not.
+  EXPECT_EQ(MessageDelayMs(rules, 0), 3000u);
+  EXPECT_EQ(MessageDelayMs(rules, 1), 3300u);
+  EXPECT_EQ(MessageDelayMs(rules, 10), 6000u);
+  EXPECT_EQ(JudgeTimeliness(rx - 3501, rx, rules, 1), Timeliness::kTimely);
+  EXPECT_EQ(JudgeTimeliness(rx - 6500, rx, rules, 10), Timeliness::kTimely);
+  EXPECT_EQ(JudgeTimeliness(rx - 6501, rx, rules, 10), Timeliness::kLate);
+  EXPECT_EQ(JudgeTimeliness(rx + 501, rx, rules, 10), Timeliness::kEarly);
+  // Saturates instead of wrapping (a Genesis built in code is not bounded).
+  rules.block_time_message_delay_ms = std::numeric_limits<uint64_t>::max();
+  EXPECT_EQ(MessageDelayMs(rules, 0xffffffffu),
+            std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(JudgeTimeliness(0, rx, rules, 7), Timeliness::kTimely);
+  EXPECT_EQ(TimelinessName(Timeliness::kEarly), "early");
+  EXPECT_EQ(TimelinessName(Timeliness::kLate), "late");
+}
+
+TEST_F(TendermintStateMachineTest, TimelyFreshProposalGetsItsPrevote) {
+  auto sm = Started();
+  Block b = MakeBlock(1, "b");
+  b.header.time_ms = 5'000'000;
+  Actions a = sm->OnProposal(Propose(1, 0, b), /*received_ms=*/5'000'200);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b));
+  EXPECT_EQ(sm->counters().untimely_early + sm->counters().untimely_late, 0u);
+}
+
+// A proposer that backdates its block (or holds it back) gets a nil
+// prevote at once, without valid(v) being asked: no verdict on the block.
+TEST_F(TendermintStateMachineTest, BackdatedFreshProposalGetsANilPrevote) {
+  auto sm = Raw(0);
+  ASSERT_TRUE(sm->StartHeight(1).ok());
+  Block b = MakeBlock(1, "b");
+  b.header.time_ms = 5'000'000;
+  const uint64_t rx = 5'000'000 + 500 + 3000 + 1;
+  Actions a = sm->OnProposal(Propose(1, 0, b), rx);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+  EXPECT_TRUE(Validations(a).empty());
+  EXPECT_EQ(sm->step(), Step::kPrevote);
+  EXPECT_EQ(sm->counters().untimely_late, 1u);
+  EXPECT_EQ(sm->counters().untimely_early, 0u);
+  EXPECT_EQ(sm->counters().invalid_blocks, 0u);
+  ASSERT_TRUE(sm->last_untimely().has_value());
+  EXPECT_EQ(sm->last_untimely()->timeliness, Timeliness::kLate);
+  EXPECT_EQ(sm->last_untimely()->proposer, 1u);
+  EXPECT_EQ(sm->last_untimely()->block_time_ms, 5'000'000u);
+  EXPECT_EQ(sm->last_untimely()->received_ms, rx);
+}
+
+TEST_F(TendermintStateMachineTest, PostdatedFreshProposalGetsANilPrevote) {
+  auto sm = Started();
+  Block b = MakeBlock(1, "b");
+  b.header.time_ms = 5'030'000;  // 30 s ahead: the old rule let it pass
+  Actions a = sm->OnProposal(Propose(1, 0, b), 5'000'000);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+  EXPECT_EQ(sm->counters().untimely_early, 1u);
+  EXPECT_EQ(sm->counters().untimely_late, 0u);
+}
+
+// Untimely is not invalid: when 2f+1 others prevoted the block (their clocks
+// found it timely), line 36 asks only valid(v), so this validator locks,
+// precommits and decides it like any other.
+TEST_F(TendermintStateMachineTest, UntimelyBlockWithAPolkaIsStillDecided) {
+  auto sm = Raw(0);
+  ASSERT_TRUE(sm->StartHeight(1).ok());
+  Block b = MakeBlock(1, "b");
+  b.header.time_ms = 5'000'000;
+  Actions a = sm->OnProposal(Propose(1, 0, b), 5'010'000);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+  a = FeedRaw(*sm, {Prevote(0, HashOf(b), 1), Prevote(0, HashOf(b), 2),
+                    Prevote(0, HashOf(b), 3)});
+  ASSERT_EQ(Validations(a).size(), 1u);  // valid(v) is asked now
+  a = sm->OnBlockVerdict(1, HashOf(b), BlockVerdict::kValid);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].type, VoteType::kPrecommit);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b));
+  a = FeedRaw(*sm, {Precommit(0, HashOf(b), 1), Precommit(0, HashOf(b), 2)});
+  ASSERT_TRUE(Decision(a).has_value());
+  EXPECT_EQ(Decision(a)->block, b);
+}
+
+// A re-proposal that carries its proof-of-lock round (line 28) is not
+// judged for time: 2f+1 validators prevoted it when it was fresh, so the
+// honest ones among them found it timely then.
+TEST_F(TendermintStateMachineTest, ReproposalWithItsPolkaSkipsTimeliness) {
+  auto sm = Started();
+  Block b = MakeBlock(1, "b");
+  b.header.time_ms = 5'000'000;
+  // Round 0: a polka for b (this validator never saw the proposal), then
+  // nil precommits move everyone to round 1.
+  Feed(*sm, {Prevote(0, HashOf(b), 1), Prevote(0, HashOf(b), 2),
+             Prevote(0, HashOf(b), 3)});
+  NextRound(*sm, 0);
+  // Round 1 (proposer 2): b again with valid_round 0, received a minute
+  // after its time: far outside the fresh bounds, yet prevoted.
+  Actions a = sm->OnProposal(Propose(1, 1, b, /*vr=*/0), 5'060'000);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b));
+  EXPECT_EQ(sm->counters().untimely_early + sm->counters().untimely_late, 0u);
+}
+
+// Timeliness belongs to one receipt in one round and is never kept: the
+// same block, postdated when it first came, is prevoted when its proposer
+// sends it fresh again in a later round and this validator's clock has
+// caught up with it.
+TEST_F(TendermintStateMachineTest, UntimelyIsNeverCachedForTheBlock) {
+  auto sm = Started();
+  Block b = MakeBlock(1, "b");
+  b.header.time_ms = 5'010'000;
+  Actions a = sm->OnProposal(Propose(1, 0, b), 5'000'000);  // 10 s early
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(a)[0].block_hash));
+  EXPECT_EQ(sm->counters().untimely_early, 1u);
+  for (uint32_t r = 0; r < 4; ++r) NextRound(*sm, r);
+  // Round 4 is validator 1's again (ProposerIndex(1, 4, 4) == 1).
+  a = sm->OnProposal(Propose(1, 4, b), 5'010'100);
+  ASSERT_EQ(Votes(a).size(), 1u);
+  EXPECT_EQ(Votes(a)[0].block_hash, HashOf(b));
+  EXPECT_EQ(sm->counters().untimely_early, 1u);
+}
+
+// A proposal buffered for the next height keeps the time it came in: it is
+// judged against that receipt when the height starts.
+TEST_F(TendermintStateMachineTest, BufferedProposalKeepsItsReceiptTime) {
+  auto sm = Started();
+  Block next = MakeBlock(2, "next");
+  next.header.time_ms = 7'000'000;
+  // Height 2's round-0 proposer is validator 2; it came 10 s late.
+  sm->OnProposal(Propose(2, 0, next), 7'010'000);
+  EXPECT_EQ(sm->counters().future_buffered, 1u);
+  const Block b = MakeBlock(1, "b");
+  sm->OnProposal(Propose(1, 0, b));
+  Feed(*sm, {Prevote(0, HashOf(b), 1), Prevote(0, HashOf(b), 2),
+             Precommit(0, HashOf(b), 1), Precommit(0, HashOf(b), 2)});
+  ASSERT_TRUE(sm->decision().has_value());
+  absl::StatusOr<Actions> a = sm->StartHeight(2);
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(Votes(*a).size(), 1u);
+  EXPECT_TRUE(IsZero(Votes(*a)[0].block_hash));
+  EXPECT_EQ(sm->counters().untimely_late, 1u);
 }
 
 }  // namespace

@@ -68,6 +68,45 @@ std::string_view StepName(Step s) {
   return "unknown";
 }
 
+std::string_view TimelinessName(Timeliness t) {
+  switch (t) {
+    case Timeliness::kTimely:
+      return "timely";
+    case Timeliness::kEarly:
+      return "early";
+    case Timeliness::kLate:
+      return "late";
+  }
+  return "unknown";
+}
+
+uint64_t MessageDelayMs(const ChainRules& rules, uint32_t round) {
+  // base + base * round / 10, saturating (a parsed genesis bounds base by
+  // kMaxBlockTimeBoundMs; a Genesis built in code need not).
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  const uint64_t base = rules.block_time_message_delay_ms;
+  const uint64_t extra =
+      (round != 0 && base > kMax / round ? kMax : base * round) / 10;
+  return extra > kMax - base ? kMax : base + extra;
+}
+
+Timeliness JudgeTimeliness(uint64_t block_time_ms, uint64_t received_ms,
+                           const ChainRules& rules, uint32_t round) {
+  const uint64_t precision = rules.block_time_precision_ms;
+  if (block_time_ms > received_ms && block_time_ms - received_ms > precision) {
+    return Timeliness::kEarly;
+  }
+  const uint64_t delay = MessageDelayMs(rules, round);
+  const uint64_t behind =
+      delay > std::numeric_limits<uint64_t>::max() - precision
+          ? std::numeric_limits<uint64_t>::max()
+          : precision + delay;
+  if (received_ms > block_time_ms && received_ms - block_time_ms > behind) {
+    return Timeliness::kLate;
+  }
+  return Timeliness::kTimely;
+}
+
 absl::Duration TimeoutConfig::For(Step step, uint32_t round) const {
   absl::Duration base = propose;
   absl::Duration delta = propose_delta;
@@ -245,7 +284,7 @@ absl::StatusOr<Actions> StateMachine::StartHeight(
   for (Buffered& b : buffered) {
     if (const auto* p = std::get_if<Proposal>(&b.message)) {
       if (p->height == height) {
-        HandleProposal(*p, /*verified=*/true, &out);
+        HandleProposal(*p, /*verified=*/true, &out, b.received_ms);
         continue;
       }
     } else if (const auto* v = std::get_if<Vote>(&b.message)) {
@@ -262,15 +301,19 @@ absl::StatusOr<Actions> StateMachine::StartHeight(
   return out;
 }
 
-Actions StateMachine::OnMessage(const Message& m) {
-  if (const auto* p = std::get_if<Proposal>(&m)) return OnProposal(*p);
+Actions StateMachine::OnMessage(const Message& m,
+                                std::optional<uint64_t> received_ms) {
+  if (const auto* p = std::get_if<Proposal>(&m)) {
+    return OnProposal(*p, received_ms);
+  }
   if (const auto* v = std::get_if<Vote>(&m)) return OnVote(*v);
   return OnCommit(std::get<Commit>(m));
 }
 
-Actions StateMachine::OnProposal(const Proposal& p) {
+Actions StateMachine::OnProposal(const Proposal& p,
+                                 std::optional<uint64_t> received_ms) {
   Actions out;
-  HandleProposal(p, /*verified=*/false, &out);
+  HandleProposal(p, /*verified=*/false, &out, received_ms);
   return out;
 }
 
@@ -478,7 +521,8 @@ bool StateMachine::NextHeightFull(uint32_t validator, bool proposal) const {
          (proposal && next_height_proposal_[validator]);
 }
 
-void StateMachine::BufferNextHeight(uint32_t validator, Message m) {
+void StateMachine::BufferNextHeight(uint32_t validator, Message m,
+                                    std::optional<uint64_t> received_ms) {
   const bool proposal = std::holds_alternative<Proposal>(m);
   if (NextHeightFull(validator, proposal)) {
     ++counters_.future_dropped;
@@ -486,7 +530,7 @@ void StateMachine::BufferNextHeight(uint32_t validator, Message m) {
   }
   ++next_height_count_[validator];
   if (proposal) next_height_proposal_[validator] = true;
-  next_height_.push_back(Buffered{validator, std::move(m)});
+  next_height_.push_back(Buffered{validator, std::move(m), received_ms});
   ++counters_.future_buffered;
 }
 
@@ -531,7 +575,8 @@ void StateMachine::HandleVote(const Vote& v, bool verified, Actions* out) {
 }
 
 void StateMachine::HandleProposal(const Proposal& p, bool verified,
-                                  Actions* out) {
+                                  Actions* out,
+                                  std::optional<uint64_t> received_ms) {
   if (!started()) {
     ++counters_.not_started;
     return;
@@ -558,7 +603,7 @@ void StateMachine::HandleProposal(const Proposal& p, bool verified,
         return;
       }
     }
-    BufferNextHeight(p.proposer_index, p);
+    BufferNextHeight(p.proposer_index, p, received_ms);
     return;
   }
   if (!verified && p.proposer_index != own_index_ &&
@@ -567,7 +612,7 @@ void StateMachine::HandleProposal(const Proposal& p, bool verified,
     ++counters_.round_budget_dropped;
     return;
   }
-  if (AddProposal(p, verified, out)) Evaluate(p.round, out);
+  if (AddProposal(p, verified, out, received_ms)) Evaluate(p.round, out);
 }
 
 void StateMachine::HandleCommit(const Commit& c, bool verified, Actions* out) {
@@ -741,7 +786,8 @@ bool StateMachine::AddVote(const Vote& v, bool verified, Actions* out) {
   return true;
 }
 
-bool StateMachine::AddProposal(const Proposal& p, bool verified, Actions* out) {
+bool StateMachine::AddProposal(const Proposal& p, bool verified, Actions* out,
+                               std::optional<uint64_t> received_ms) {
   if (p.proposer_index >= genesis_.validators.size()) {
     ++counters_.unknown_validator;
     return false;
@@ -776,7 +822,7 @@ bool StateMachine::AddProposal(const Proposal& p, bool verified, Actions* out) {
                                   WithoutTxs(p)},
                    out);
     // Kept: a quorum may form for it (the paper's log holds every proposal).
-    rs.proposals.push_back(StoredProposal{p, hash});
+    rs.proposals.push_back(StoredProposal{p, hash, received_ms});
     proposal_hashes_.insert(hash);
     NoteRestoredValidValue(p, hash);
     ++counters_.proposals_accepted;
@@ -794,7 +840,7 @@ bool StateMachine::AddProposal(const Proposal& p, bool verified, Actions* out) {
     return false;
   }
   RoundState& rs = Round(p.round);
-  rs.proposals.push_back(StoredProposal{p, hash});
+  rs.proposals.push_back(StoredProposal{p, hash, received_ms});
   proposal_hashes_.insert(hash);
   NoteRestoredValidValue(p, hash);
   NoteSender(rs, p.round, p.proposer_index);
@@ -941,6 +987,26 @@ bool StateMachine::UponProposalNoValidRound(Actions* out) {
   if (rs == nullptr) return false;
   for (const StoredProposal& sp : rs->proposals) {
     if (sp.proposal.valid_round != kNoRound) continue;
+    // Proposer-based time: a fresh proposal must be timely at its receipt.
+    // Not timely is "not in this round", never a verdict on the block.
+    if (sp.received_ms.has_value()) {
+      const Timeliness t =
+          JudgeTimeliness(sp.proposal.block.header.time_ms, *sp.received_ms,
+                          genesis_.rules, sp.proposal.round);
+      if (t != Timeliness::kTimely) {
+        ++(t == Timeliness::kEarly ? counters_.untimely_early
+                                   : counters_.untimely_late);
+        last_untimely_ = UntimelyProposal{height_,
+                                          sp.proposal.round,
+                                          sp.proposal.proposer_index,
+                                          sp.proposal.block.header.time_ms,
+                                          *sp.received_ms,
+                                          t};
+        step_ = Step::kPrevote;  // line 27
+        BroadcastVote(VoteType::kPrevote, kNil, out);
+        return true;
+      }
+    }
     const bool lock_ok = options_.unsafe_test_only.ignore_locks ||
                          locked_round_ == kNoRound || locked_hash_ == sp.hash;
     bool vote_for = false;

@@ -48,6 +48,47 @@ struct TimeoutConfig {
   absl::Duration For(Step step, uint32_t round) const;
 };
 
+// Proposer-based block time (docs/consensus.md, "Block time"; ADR 0007).
+// Whether a fresh proposal's block time fits the clock of the validator that
+// received it. Not a property of the block: the same block may be timely at
+// one validator and not at another, or in one round and not in the next.
+enum class Timeliness : uint8_t {
+  kTimely = 0,
+  // The block time is more than the precision ahead of the receipt
+  // (postdated, or the proposer's clock runs ahead).
+  kEarly = 1,
+  // The block time is more than precision + message delay behind the
+  // receipt (backdated, held back, or the proposer's clock lags).
+  kLate = 2,
+};
+std::string_view TimelinessName(Timeliness t);
+
+// The chain rules' message delay for `round`: block_time_message_delay_ms
+// grown by a tenth of itself per round (saturating), so that after a long
+// partition, or on a network slower than the rule, some round's fresh
+// proposal is timely again.
+uint64_t MessageDelayMs(const ChainRules& rules, uint32_t round);
+
+// timely(block_time) at a validator that received the proposal of `round`
+// at received_ms by its own clock (unix ms):
+//   received - (precision + MessageDelayMs(round)) <= block_time
+//   block_time <= received + precision
+// A pure function: every validator applies the same genesis rules to its
+// own reading of its own clock.
+Timeliness JudgeTimeliness(uint64_t block_time_ms, uint64_t received_ms,
+                           const ChainRules& rules, uint32_t round);
+
+// The last fresh proposal this machine judged untimely (for the driver's
+// log line).
+struct UntimelyProposal {
+  uint64_t height = 0;
+  uint32_t round = 0;
+  uint32_t proposer = 0;
+  uint64_t block_time_ms = 0;
+  uint64_t received_ms = 0;
+  Timeliness timeliness = Timeliness::kTimely;
+};
+
 // Switches that break the algorithm on purpose. They exist only so that the
 // simulation tests can show that their invariant checks catch a broken
 // protocol; a node must never set them.
@@ -224,6 +265,10 @@ struct Counters {
   uint64_t sign_failures = 0;      // the signer refused; nothing sent
   uint64_t proposal_source_failures = 0;
   uint64_t rounds_skipped = 0;  // line 55 moved us to a higher round
+  // Fresh proposals (valid_round -1) not timely at their receipt (line 22
+  // then prevotes nil; see JudgeTimeliness), by direction.
+  uint64_t untimely_early = 0;
+  uint64_t untimely_late = 0;
 };
 
 // One validator's (or an observer's) Tendermint instance for the validator
@@ -288,8 +333,17 @@ class StateMachine {
                                       const std::vector<Message>& own_log = {});
 
   // Inputs. Each returns the actions it caused (often none).
-  Actions OnMessage(const Message& m);
-  Actions OnProposal(const Proposal& p);
+  // received_ms: this node's clock (unix ms) when the message came in off the
+  // network; the driver always passes it. A fresh proposal (valid_round -1)
+  // of another validator gets a prevote only if its block time is timely
+  // against it (JudgeTimeliness, line 22). Without it (tests, the
+  // simulation) timeliness is not judged. It belongs to this receipt of
+  // the proposal, never to the block: it is not kept as a verdict and does
+  // not touch valid(v), which lines 28, 36 and 49 use.
+  Actions OnMessage(const Message& m,
+                    std::optional<uint64_t> received_ms = std::nullopt);
+  Actions OnProposal(const Proposal& p,
+                     std::optional<uint64_t> received_ms = std::nullopt);
   Actions OnVote(const Vote& v);
   // A decided block of the current height with its certificate (from a peer
   // or block sync): decides it if its structure is sound (height, chain id,
@@ -314,6 +368,11 @@ class StateMachine {
   // are recovered this way; a driver sends it every few hundred ms or when a
   // peer seems to lag.
   std::vector<Message> GossipMessages() const;
+
+  // The last fresh proposal judged untimely at line 22 (any height).
+  const std::optional<UntimelyProposal>& last_untimely() const {
+    return last_untimely_;
+  }
 
   // Read-only state, for the driver, tests and metrics.
   uint64_t height() const { return height_; }
@@ -351,6 +410,9 @@ class StateMachine {
   struct StoredProposal {
     Proposal proposal;
     Hash32 hash{};
+    // This node's clock when it came in (OnProposal); nullopt for our own
+    // proposals and those replayed from the WAL: not judged for timeliness.
+    std::optional<uint64_t> received_ms;
   };
   // Everything known about one round of the current height.
   struct RoundState {
@@ -386,6 +448,7 @@ class StateMachine {
   struct Buffered {
     uint32_t validator = 0;
     Message message;
+    std::optional<uint64_t> received_ms;  // of a proposal
   };
 
   StateMachine(const Genesis& genesis, const CryptoSuite& suite,
@@ -410,9 +473,11 @@ class StateMachine {
   // verified and buffered, the current one goes into the log. `verified`
   // skips the signature check (own or already checked messages).
   void HandleVote(const Vote& v, bool verified, Actions* out);
-  void HandleProposal(const Proposal& p, bool verified, Actions* out);
+  void HandleProposal(const Proposal& p, bool verified, Actions* out,
+                      std::optional<uint64_t> received_ms = std::nullopt);
   void HandleCommit(const Commit& c, bool verified, Actions* out);
-  void BufferNextHeight(uint32_t validator, Message m);
+  void BufferNextHeight(uint32_t validator, Message m,
+                        std::optional<uint64_t> received_ms = std::nullopt);
   // The next-height bound of validator is reached (for a proposal: it has
   // one buffered already). A lookup: asked before any signature check.
   bool NextHeightFull(uint32_t validator, bool proposal) const;
@@ -424,7 +489,8 @@ class StateMachine {
   // Adds to the message log of the current height; true when it changed what
   // the rules see.
   bool AddVote(const Vote& v, bool verified, Actions* out);
-  bool AddProposal(const Proposal& p, bool verified, Actions* out);
+  bool AddProposal(const Proposal& p, bool verified, Actions* out,
+                   std::optional<uint64_t> received_ms = std::nullopt);
   void RecordEvidence(Evidence e, Actions* out);
   // After a restart restored validRound without its block: takes the block
   // from the first proposal of it that comes in.
@@ -505,6 +571,7 @@ class StateMachine {
 
   std::vector<Evidence> evidence_;
   Counters counters_;
+  std::optional<UntimelyProposal> last_untimely_;
 };
 
 }  // namespace consortia::consensus::tendermint

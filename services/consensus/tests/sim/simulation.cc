@@ -111,6 +111,7 @@ struct Node {
   bool crashed = false;
   std::vector<bool> reach;  // endpoints it exchanges messages with
   uint64_t blocks_built = 0;
+  int64_t clock_skew = 0;  // SimConfig::block_time
   // Equivocator: the second block it proposed per (height, round).
   std::map<std::pair<uint64_t, uint32_t>, Hash32> alt_hash;
 
@@ -184,6 +185,12 @@ class Simulation {
 
   std::map<uint64_t, Hash32> agreed_;  // honest decisions by height
   std::set<Hash32> proposed_;          // every block anyone proposed
+  std::set<Hash32> lying_time_;        // blocks a time liar built
+  // SimConfig::block_time: node n's clock (unix ms, far from 0).
+  static constexpr int64_t kEpochMs = 1'000'000'000;
+  uint64_t ClockOf(const Node& n) const {
+    return static_cast<uint64_t>(kEpochMs + now_ + n.clock_skew);
+  }
   SimResult result_;
 };
 
@@ -230,6 +237,11 @@ void Simulation::Setup() {
   }
   const int endpoints = static_cast<int>(nodes_.size());
   for (auto& node : nodes_) node->reach.assign(endpoints, true);
+  if (cfg_.block_time) {
+    for (auto& node : nodes_) {
+      node->clock_skew = rng_.Uniform(-cfg_.clock_skew_ms, cfg_.clock_skew_ms);
+    }
+  }
   // Twins: each copy talks to part of the network, never to the other copy.
   for (int a = 0; a + 1 < endpoints; ++a) {
     Node& t0 = *nodes_[a];
@@ -386,7 +398,13 @@ absl::StatusOr<Block> Simulation::BuildBlock(Node& n, uint64_t height,
   Block b;
   b.header.chain_id = kChainId;
   b.header.height = height;
-  b.header.time_ms = static_cast<uint64_t>(now_);
+  b.header.time_ms = cfg_.block_time ? ClockOf(n) : static_cast<uint64_t>(now_);
+  const bool lying_time = cfg_.block_time && n.fault == Fault::kTimeLiar;
+  if (lying_time) {
+    b.header.time_ms = n.blocks_built % 2 == 0 ? b.header.time_ms - 60'000
+                                               : b.header.time_ms + 30'000;
+    ++result_.time_liar_proposals;
+  }
   b.header.proposer = keys_[n.index].public_key;
   if (height > 1) {
     auto parent = n.decided.find(height - 1);
@@ -408,6 +426,7 @@ absl::StatusOr<Block> Simulation::BuildBlock(Node& n, uint64_t height,
   }
   ++n.blocks_built;
   b.header.tx_root = MerkleRoot(suite_, b.txs);
+  if (lying_time) lying_time_.insert(BlockHash(suite_, b.header));
   return b;
 }
 
@@ -634,6 +653,28 @@ void Simulation::OnDecide(Node& n, const DecideAction& d) {
   if (d.block.header.prev_hash != parent || !ValidBlock(n, d.block)) {
     Fail(absl::StrCat("validity: node ", n.id, " decided an invalid block at ",
                       d.height));
+    return;
+  }
+  if (cfg_.block_time) {
+    if (lying_time_.count(hash) > 0) {
+      Fail(absl::StrCat("block time: node ", n.id, " decided ", Hex8(hash),
+                        " at height ", d.height,
+                        ", whose time a time liar chose"));
+      return;
+    }
+    // At least one honest node found it timely when it was already on the
+    // network, so it is at most the precision ahead of that node's clock.
+    uint64_t latest = 0;
+    for (const auto& x : nodes_) {
+      if (IsHonest(*x)) latest = std::max(latest, ClockOf(*x));
+    }
+    if (d.block.header.time_ms >
+        latest + genesis_.rules.block_time_precision_ms) {
+      Fail(absl::StrCat("block time: node ", n.id, " decided height ", d.height,
+                        " with time ", d.block.header.time_ms,
+                        ", over the precision ahead of every honest clock (",
+                        latest, ")"));
+    }
   }
 }
 
@@ -673,7 +714,9 @@ void Simulation::Deliver(Node& n, int from, const Packet& p) {
                       m.status().message()));
     return;
   }
-  Apply(n, n.sm->OnMessage(*m));
+  Apply(n, n.sm->OnMessage(*m, cfg_.block_time
+                                   ? std::optional<uint64_t>(ClockOf(n))
+                                   : std::nullopt));
 }
 
 void Simulation::Gossip(Node& n) {
@@ -799,6 +842,12 @@ SimResult Simulation::Run() {
   }
   result_.min_honest_height = lowest == UINT64_MAX ? 0 : lowest;
   for (const auto& n : nodes_) {
+    if (IsHonest(*n) && n->sm != nullptr) {
+      result_.untimely_judged +=
+          n->sm->counters().untimely_early + n->sm->counters().untimely_late;
+    }
+  }
+  for (const auto& n : nodes_) {
     if (!IsHonest(*n)) continue;
     result_.rounds_skipped += n->sm->counters().rounds_skipped;
     result_.commits_accepted += n->sm->counters().commits_accepted;
@@ -820,6 +869,8 @@ const char* FaultName(Fault f) {
       return "twins";
     case Fault::kLiar:
       return "liar";
+    case Fault::kTimeLiar:
+      return "time-liar";
   }
   return "?";
 }
@@ -850,10 +901,12 @@ std::string DescribeConfig(const SimConfig& c) {
   }
   return absl::StrFormat(
       "n=%d faults={%s} drop=%.2f dup=%.2f delay<=%dms partitions=%d "
-      "gst=%dms restarts=%d answers<=%dms undecided=%.2f%s%s",
+      "gst=%dms restarts=%d answers<=%dms undecided=%.2f%s%s%s",
       c.validators, faults, c.drop, c.duplicate, c.max_delay_ms, c.partitions,
       c.gst_ms, c.restarts, c.answer_delay_ms, c.undecided,
       c.real_crypto ? " ed25519" : "",
+      c.block_time ? absl::StrCat(" block_time skew<=", c.clock_skew_ms, "ms")
+                   : std::string(),
       c.unsafe.weak_quorum || c.unsafe.ignore_locks || c.restart_without_wal ||
               c.unsafe_fail_open
           ? " UNSAFE"

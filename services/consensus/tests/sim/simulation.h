@@ -40,6 +40,8 @@ enum class Fault {
   kTwins,       // two instances, one key, each seeing part of the network
   kLiar,        // proposes blocks that carry a forged tx, and prevotes for any
                 // block without checking it
+  kTimeLiar,    // proposes blocks whose time is a minute behind or 30 s ahead
+                // of its clock (with SimConfig::block_time)
 };
 const char* FaultName(Fault f);
 
@@ -96,6 +98,14 @@ struct SimConfig {
   bool check_certificates = true;
   // Print every event to stderr.
   bool trace = false;
+  // Proposer-based block time: each node's clock is the virtual time plus
+  // a skew drawn in [-clock_skew_ms, clock_skew_ms]; a block carries its
+  // builder's clock, and a delivered message goes to the machine with the
+  // receiver's clock as its receipt time. Invariant: no honest node decides
+  // a time liar's block, nor a block more than the genesis precision ahead
+  // of every honest clock. Off: no receipt times (timeliness not judged).
+  bool block_time = false;
+  int64_t clock_skew_ms = 0;
 
   static TimeoutConfig SimTimeouts();
 };
@@ -119,6 +129,8 @@ struct SimResult {
   uint64_t undecided_answers = 0;  // kUndecided verdicts given to honest nodes
   uint64_t invalid_verdicts = 0;   // kInvalid verdicts given to honest nodes
   uint64_t liar_proposals = 0;     // blocks with a forged tx proposed
+  uint64_t time_liar_proposals = 0;  // blocks with a lying time proposed
+  uint64_t untimely_judged = 0;  // fresh proposals honest nodes found untimely
 };
 
 SimResult RunSimulation(const SimConfig& config);
