@@ -2,6 +2,7 @@
 // signature example of GM/T 0003.5-2012 / GB/T 32918.5-2017 annex A, on the
 // recommended curve), round trips, and the inputs Verify must refuse.
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 
 #include <string>
 #include <thread>
@@ -206,6 +207,9 @@ TEST(Sm2Sm3Test, MalformedInputsAreFalseOrInvalidArgument) {
   Bytes big = Bytes(65, 0xff);
   big[0] = 0x04;
   EXPECT_FALSE(Suite().Verify(big, msg, *sig));
+  // A refusal leaves nothing in OpenSSL's error queue for this thread's
+  // next OpenSSL user (TLS reads it).
+  EXPECT_EQ(ERR_peek_error(), 0u);
 
   // Secret keys: wrong size, zero, n - 1 (1 + d = n has no inverse), n.
   EXPECT_EQ(Suite().Sign(Bytes(31, 1), msg).status().code(),
