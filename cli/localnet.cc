@@ -49,12 +49,22 @@ int Fail(const absl::Status& s) {
   return 1;
 }
 
-absl::Status EnsureKey(const std::string& path) {
-  if (fs::exists(path)) return LoadNodeKey(path).status();
-  KeyPair kp = Ed25519Sha256().GenerateKey();
+absl::Status EnsureKey(const std::string& path, const CryptoSuite& suite) {
+  if (fs::exists(path)) {
+    absl::StatusOr<NodeKey> key = LoadNodeKey(path);
+    if (!key.ok()) return key.status();
+    if (key->crypto_suite != suite.name()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " holds a key of suite ", key->crypto_suite,
+                       ", not ", std::string(suite.name()), "; use --suite ",
+                       key->crypto_suite, " or another --dir"));
+    }
+    return absl::OkStatus();
+  }
+  KeyPair kp = suite.GenerateKey();
   return WriteFileAtomic(
-      path,
-      NodeKeyToJson(NodeKey{"ed25519-sha256", kp.public_key, kp.secret_key}));
+      path, NodeKeyToJson(NodeKey{std::string(suite.name()), kp.public_key,
+                                  kp.secret_key}));
 }
 
 absl::Status EnsureCurveKey(const std::string& path) {
@@ -73,7 +83,7 @@ uint64_t NodeBase(uint64_t base, uint64_t i) { return base + 100 * i; }
 // Keys, genesis (and for several validators the peers file) of a network of
 // `validators` nodes, created on first use and checked on later ones.
 absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
-                           uint64_t base) {
+                           uint64_t base, const CryptoSuite& suite) {
   std::error_code ec;
   for (uint64_t i = 0; i < validators; ++i) {
     fs::create_directories(NodeDir(dir, i) + "/data", ec);
@@ -84,7 +94,8 @@ absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
         absl::StrCat("cannot create ", dir, ": ", ec.message()));
   }
   for (uint64_t i = 0; i < validators; ++i) {
-    if (auto s = EnsureKey(NodeDir(dir, i) + "/node_key.json"); !s.ok()) {
+    if (auto s = EnsureKey(NodeDir(dir, i) + "/node_key.json", suite);
+        !s.ok()) {
       return s;
     }
     if (validators > 1) {
@@ -93,7 +104,7 @@ absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
       }
     }
   }
-  if (auto s = EnsureKey(dir + "/client_key.json"); !s.ok()) return s;
+  if (auto s = EnsureKey(dir + "/client_key.json", suite); !s.ok()) return s;
   if (validators > 1) {
     nlohmann::json peers = nlohmann::json::array();
     for (uint64_t i = 0; i < validators; ++i) {
@@ -125,6 +136,7 @@ absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
   }
   Genesis g;
   g.chain_id = "localnet";
+  g.crypto_suite = std::string(suite.name());
   g.genesis_time_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
   for (uint64_t i = 0; i < validators; ++i) {
     auto key = LoadNodeKey(NodeDir(dir, i) + "/node_key.json");
@@ -196,8 +208,9 @@ int StopLocalnet(const std::string& pid_file) {
 
 int LocalnetCommand(const std::vector<std::string>& argv,
                     const std::string& self) {
-  auto args = Args::Parse(argv, {"dir", "api-port", "base-port", "validators"},
-                          {"single-process", "stop"});
+  auto args =
+      Args::Parse(argv, {"dir", "api-port", "base-port", "validators", "suite"},
+                  {"single-process", "stop"});
   if (!args.ok()) return Fail(args.status());
   std::string dir = fs::absolute(args->Get("dir", "localnet")).string();
   std::string pid_file = dir + "/localnet.pid";
@@ -212,6 +225,13 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     default_validators = g->validators.size();
   }
   auto validators = args->GetU64("validators", default_validators);
+  // The crypto suite of a new network; an existing one keeps its genesis's.
+  std::string default_suite = "ed25519-sha256";
+  if (auto g = LoadGenesis(dir + "/genesis.json"); g.ok()) {
+    default_suite = g->crypto_suite;
+  }
+  auto suite = GetCryptoSuite(args->Get("suite", default_suite));
+  if (!suite.ok()) return Fail(suite.status());
   if (!api_port.ok()) return Fail(api_port.status());
   if (!base.ok()) return Fail(base.status());
   if (!validators.ok()) return Fail(validators.status());
@@ -227,7 +247,7 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     return Fail(absl::InvalidArgumentError(
         "--single-process runs one validator; use --validators 1"));
   }
-  if (auto s = EnsureNetwork(dir, n, *base); !s.ok()) return Fail(s);
+  if (auto s = EnsureNetwork(dir, n, *base, **suite); !s.ok()) return Fail(s);
   const std::string keys_file = dir + "/api_keys.json";
   const std::string dev_key_file = dir + "/dev_api_key";
   if (auto s = EnsureDevApiKey(keys_file, dev_key_file); !s.ok()) {
