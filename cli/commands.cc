@@ -321,11 +321,18 @@ int GenesisCommand(const std::vector<std::string>& argv) {
   }
   Genesis g;
   g.chain_id = *chain_id;
-  g.crypto_suite = args->Get("suite", "ed25519-sha256");
   g.genesis_time_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
   for (size_t i = 0; i < args->positional().size(); ++i) {
     auto key = LoadKeyFile(args->positional()[i]);
     if (!key.ok()) return Fail(key.status());
+    // The chain's suite: --suite, else the first key's; every validator key
+    // must be of it.
+    if (i == 0) g.crypto_suite = args->Get("suite", key->crypto_suite);
+    if (key->crypto_suite != g.crypto_suite) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          args->positional()[i], ": a key of suite ", key->crypto_suite,
+          ", but the chain's suite is ", g.crypto_suite)));
+    }
     g.validators.push_back(
         Validator{absl::StrCat("validator", i), key->public_key, 1});
   }

@@ -29,6 +29,7 @@
 #include "args.h"
 #include "commands.h"
 #include "consortia/config.h"
+#include "consortia/crypto_suite.h"
 #include "consortia/genesis_file.h"
 #include "consortia/http_client.h"
 #include "consortia/process.h"
@@ -77,7 +78,8 @@ std::string HostOf(const std::string& pattern, uint64_t i) {
 // gets the replay window `replay_window` (0: ChainRules' default).
 absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
                            uint64_t base, const PeerHosts& hosts,
-                           uint64_t replay_window) {
+                           uint64_t replay_window,
+                           const std::string& crypto_suite) {
   std::error_code ec;
   for (uint64_t i = 0; i < validators; ++i) {
     fs::create_directories(NodeDir(dir, i) + "/data", ec);
@@ -91,6 +93,7 @@ absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
   l.validators = validators;
   l.chain_id = "localnet";
   l.replay_window = replay_window;
+  l.crypto_suite = crypto_suite;
   l.node_key_path = [&](uint64_t i) {
     return NodeDir(dir, i) + "/node_key.json";
   };
@@ -173,7 +176,7 @@ int StopLocalnet(const std::string& pid_file) {
 // --init-only: write DIR's network (peers named by the host patterns) and
 // its API keys, start nothing.
 int InitLocalnet(const Args& args, const std::string& dir, uint64_t n,
-                 uint64_t base) {
+                 uint64_t base, const std::string& crypto_suite) {
   if (n < 1 || n > 16) {
     return Fail(absl::InvalidArgumentError("--validators must be in 1..16"));
   }
@@ -186,7 +189,8 @@ int InitLocalnet(const Args& args, const std::string& dir, uint64_t n,
   if (hosts.consensus.empty() || hosts.mempool.empty()) {
     return Fail(absl::InvalidArgumentError("a peer host must not be empty"));
   }
-  if (auto s = EnsureNetwork(dir, n, base, hosts, 0); !s.ok()) return Fail(s);
+  if (auto s = EnsureNetwork(dir, n, base, hosts, 0, crypto_suite); !s.ok())
+    return Fail(s);
   if (auto s = EnsureDevApiKey(dir + "/api_keys.json", dir + "/dev_api_key");
       !s.ok()) {
     return Fail(s.status());
@@ -216,8 +220,8 @@ absl::StatusOr<std::unique_ptr<Localnet>> StartLocalnet(
     return absl::InvalidArgumentError(
         "--single-process runs one validator; use --validators 1");
   }
-  if (auto s =
-          EnsureNetwork(dir, n, opt.base_port, PeerHosts{}, opt.replay_window);
+  if (auto s = EnsureNetwork(dir, n, opt.base_port, PeerHosts{},
+                             opt.replay_window, opt.crypto_suite);
       !s.ok()) {
     return s;
   }
@@ -365,7 +369,7 @@ int LocalnetCommand(const std::vector<std::string>& argv,
                     const std::string& self) {
   auto args = Args::Parse(argv,
                           {"dir", "api-port", "base-port", "validators",
-                           "consensus-host", "mempool-host"},
+                           "consensus-host", "mempool-host", "suite"},
                           {"single-process", "stop", "init-only"});
   if (!args.ok()) return Fail(args.status());
   std::string dir = fs::absolute(args->Get("dir", "localnet")).string();
@@ -385,8 +389,15 @@ int LocalnetCommand(const std::vector<std::string>& argv,
   if (!base.ok()) return Fail(base.status());
   if (!validators.ok()) return Fail(validators.status());
   const uint64_t n = *validators;
+  // The crypto suite of a new network; an existing one keeps its genesis's.
+  std::string suite = "ed25519-sha256";
+  if (auto g = LoadGenesis(dir + "/genesis.json"); g.ok()) {
+    suite = g->crypto_suite;
+  }
+  suite = args->Get("suite", suite);
+  if (auto s = GetCryptoSuite(suite); !s.ok()) return Fail(s.status());
   if (args->Has("init-only")) {
-    return InitLocalnet(*args, dir, n, *base);
+    return InitLocalnet(*args, dir, n, *base, suite);
   }
   if (args->Has("consensus-host") || args->Has("mempool-host")) {
     // The nodes started here all listen on 127.0.0.1.
@@ -407,6 +418,7 @@ int LocalnetCommand(const std::vector<std::string>& argv,
   opt.base_port = *base;
   opt.validators = n;
   opt.single_process = args->Has("single-process");
+  opt.crypto_suite = suite;
   auto started = StartLocalnet(opt, self);
   if (!started.ok()) return Fail(started.status());
   Localnet& net = **started;

@@ -26,6 +26,8 @@ struct LocalnetOptions {
   // The replay window (heights) of a new genesis; 0: ChainRules' default.
   // An existing genesis keeps its own.
   uint64_t replay_window = 0;
+  // The crypto suite of a new network; an existing genesis keeps its own.
+  std::string crypto_suite = "ed25519-sha256";
 };
 
 // One started service process: its binary name ("consortia-api", or

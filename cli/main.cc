@@ -12,10 +12,15 @@ namespace {
 constexpr char kUsage[] = R"(usage: consortia <command> [options]
 
 Keys and genesis
-  keygen  --out FILE [--suite ed25519-sha256]        new key pair (JSON file,
+  keygen  --out FILE [--suite ed25519-sha256|sm2-sm3]
+                                                    new key pair (JSON file,
                                                     mode 0600; never
                                                     overwrites FILE)
-  genesis --chain-id ID --out FILE KEYFILE...       genesis with these validators
+  genesis --chain-id ID --out FILE [--suite S] KEYFILE...
+                                                    genesis with these
+                                                    validators; the chain's
+                                                    crypto suite is S, by
+                                                    default the keys' suite
 
 Transactions and queries (--api URL, default $CONSORTIA_API or
 http://127.0.0.1:26657, or
@@ -62,13 +67,14 @@ API keys and the audit log (the api's --api_keys_file, --api_audit_log)
 
 Local network
   localnet [--dir DIR] [--api-port N] [--base-port N] [--validators N]
-           [--single-process]
+           [--single-process] [--suite ed25519-sha256|sm2-sm3]
           start N validator nodes on 127.0.0.1 (default 4, or as many as
-          DIR's existing genesis has; keys, genesis and
+          DIR's existing genesis has; a new network's crypto suite is
+          --suite, default ed25519-sha256; keys, genesis and
           peers file are created in DIR on first use; node i serves its API
           on api-port + i); Ctrl-C stops every process
   localnet [--dir DIR] --stop                       stop the one running from DIR
-  localnet [--dir DIR] [--validators N] [--base-port N] --init-only
+  localnet [--dir DIR] [--validators N] [--base-port N] [--suite S] --init-only
            [--consensus-host PATTERN] [--mempool-host PATTERN]
           write DIR's keys, genesis, peers file and API keys, start
           nothing; the peers file names node i's hosts by the patterns

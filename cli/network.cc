@@ -24,7 +24,15 @@ absl::Status WriteFile(const NetworkLayout& l, const std::string& path,
 
 absl::Status EnsureKey(const NetworkLayout& l, const std::string& path) {
   if (!l.new_files_only && fs::exists(path)) {
-    return LoadNodeKey(path).status();
+    absl::StatusOr<NodeKey> key = LoadNodeKey(path);
+    if (!key.ok()) return key.status();
+    if (key->crypto_suite != l.crypto_suite) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " holds a key of suite ", key->crypto_suite,
+                       ", not ", l.crypto_suite, "; use --suite ",
+                       key->crypto_suite, " or another --dir"));
+    }
+    return absl::OkStatus();
   }
   auto suite = GetCryptoSuite(l.crypto_suite);
   if (!suite.ok()) return suite.status();

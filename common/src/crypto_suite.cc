@@ -153,11 +153,7 @@ const CryptoSuite& Ed25519Sha256() {
 
 absl::StatusOr<const CryptoSuite*> GetCryptoSuite(std::string_view name) {
   if (name == "ed25519-sha256") return &Ed25519Sha256();
-  if (name == "sm2-sm3") {
-    // The national suite (SM2 signatures, SM3 digests over OpenSSL 3) is
-    // part of the design but not implemented in this build.
-    return absl::UnimplementedError("crypto suite sm2-sm3 is not available");
-  }
+  if (name == "sm2-sm3") return &Sm2Sm3();
   return absl::NotFoundError(
       absl::StrCat("unknown crypto suite '",
                    absl::string_view(name.data(), name.size()), "'"));

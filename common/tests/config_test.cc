@@ -194,6 +194,32 @@ TEST_F(NodeKeyTest, RoundTrip) {
   EXPECT_EQ(loaded->secret_key, k.secret_key);
 }
 
+// sm2-sm3 key files: 65-byte points and 32-byte scalars; a key of one suite
+// is not taken for the other, and mismatched halves are refused.
+TEST_F(NodeKeyTest, Sm2KeysLoadAndAreCheckedForTheirSuite) {
+  const KeyPair kp = *Sm2Sm3().KeyFromSeed(Bytes(32, 5));
+  const NodeKey k{"sm2-sm3", kp.public_key, kp.secret_key};
+  auto loaded = LoadNodeKey(Write(NodeKeyToJson(k)));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->crypto_suite, "sm2-sm3");
+  EXPECT_EQ(loaded->public_key, kp.public_key);
+  EXPECT_EQ(loaded->secret_key, kp.secret_key);
+
+  NodeKey as_ed25519 = k;
+  as_ed25519.crypto_suite = "ed25519-sha256";
+  EXPECT_EQ(LoadCode(NodeKeyToJson(as_ed25519)),
+            absl::StatusCode::kInvalidArgument);
+  NodeKey ed_as_sm2 = MakeKey(6);
+  ed_as_sm2.crypto_suite = "sm2-sm3";
+  EXPECT_EQ(LoadCode(NodeKeyToJson(ed_as_sm2)),
+            absl::StatusCode::kInvalidArgument);
+  NodeKey mixed = k;
+  mixed.secret_key = Sm2Sm3().KeyFromSeed(Bytes(32, 6))->secret_key;
+  const absl::Status s = LoadNodeKey(Write(NodeKeyToJson(mixed))).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("does not match"), std::string::npos) << s;
+}
+
 TEST_F(NodeKeyTest, Errors) {
   EXPECT_EQ(LoadNodeKey(dir_ + "/missing.json").status().code(),
             absl::StatusCode::kNotFound);

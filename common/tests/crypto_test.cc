@@ -62,8 +62,10 @@ TEST(CryptoTest, SuiteIsFoundByName) {
   EXPECT_EQ((*s)->public_key_size(), 32u);
   EXPECT_EQ((*s)->max_signature_size(), 64u);
   EXPECT_EQ(GetCryptoSuite("rsa").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(GetCryptoSuite("sm2-sm3").status().code(),
-            absl::StatusCode::kUnimplemented);
+  absl::StatusOr<const CryptoSuite*> sm2 = GetCryptoSuite("sm2-sm3");
+  ASSERT_TRUE(sm2.ok()) << sm2.status();
+  EXPECT_EQ(*sm2, &Sm2Sm3());
+  EXPECT_EQ((*sm2)->name(), "sm2-sm3");
 }
 
 TEST(CryptoTest, Rfc8032Vectors) {

@@ -199,8 +199,21 @@ class BftNetworkTest : public ::testing::Test {
   std::unique_ptr<NetworkHarness> net_;
 };
 
-TEST_F(BftNetworkTest, KilledProposerCatchesUpByBlockSync) {
-  Start();
+// The crash scenario on every crypto suite (votes, proposals, certificates
+// and the block sync's certificate checks all in the chain's suite).
+class BftSuiteTest : public BftNetworkTest,
+                     public ::testing::WithParamInterface<std::string> {};
+
+INSTANTIATE_TEST_SUITE_P(Suites, BftSuiteTest,
+                         ::testing::ValuesIn(AllCryptoSuites()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return SuiteTestName(info.param);
+                         });
+
+TEST_P(BftSuiteTest, KilledProposerCatchesUpByBlockSync) {
+  NetworkOptions options;
+  options.crypto_suite = GetParam();
+  Start(options);
   if (HasFatalFailure()) return;
   TxLoad load(net_.get(), 1'000'000);
   ASSERT_TRUE(AllReach(3, {0, 1, 2, 3}));

@@ -35,8 +35,19 @@ double MetricOr0(const NetworkHarness& net, int node, const std::string& bin,
   return net.Metric(node, bin, sample).value_or(0);
 }
 
-TEST(ByzantineE2eTest, LyingProposerNeverGetsAForgedTxCommitted) {
+// On every crypto suite: the forged signature, the honest validators' own
+// checks, the votes and certificates are all of the chain's suite.
+class ByzantineE2eTest : public ::testing::TestWithParam<std::string> {};
+
+INSTANTIATE_TEST_SUITE_P(Suites, ByzantineE2eTest,
+                         ::testing::ValuesIn(AllCryptoSuites()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return SuiteTestName(info.param);
+                         });
+
+TEST_P(ByzantineE2eTest, LyingProposerNeverGetsAForgedTxCommitted) {
   NetworkOptions o;
+  o.crypto_suite = GetParam();
   o.replace_binary[0][kMempool] = "consortia-mempool-liar";
   // The liar cannot gossip (it has no p2p side); the honest mempools do
   // not need to for this scenario.
@@ -47,9 +58,9 @@ TEST(ByzantineE2eTest, LyingProposerNeverGetsAForgedTxCommitted) {
   // The member's record, set by its own key through an honest node.
   const KeyPair& member = net.client();
   const uint64_t h0 = net.Height(1);
-  absl::StatusOr<Hash32> set =
-      net.SubmitTx(1, SignedTx(member, net.genesis().chain_id, 1, h0 + 1000,
-                               "kv", "set", {"owned", "original"}));
+  absl::StatusOr<Hash32> set = net.SubmitTx(
+      1, SignedTx(member, net.genesis().chain_id, 1, h0 + 1000, "kv", "set",
+                  {"owned", "original"}, net.suite()));
   ASSERT_TRUE(set.ok()) << set.status();
   ASSERT_TRUE(NetworkHarness::WaitUntil([&] {
     for (int i = 0; i < 4; ++i) {
@@ -59,12 +70,12 @@ TEST(ByzantineE2eTest, LyingProposerNeverGetsAForgedTxCommitted) {
   })) << "the member's own tx was not committed";
 
   // The forgery: the member's key as sender, another key's signature.
-  const KeyPair attacker = Ed25519Sha256().GenerateKey();
+  const KeyPair attacker = net.suite().GenerateKey();
   Transaction forged =
       SignedTx(member, net.genesis().chain_id, 2, net.Height(0) + 1000, "kv",
-               "set", {"owned", "forged"});
+               "set", {"owned", "forged"}, net.suite());
   forged.signature =
-      *Ed25519Sha256().Sign(attacker.secret_key, TxSignBytes(forged));
+      *net.suite().Sign(attacker.secret_key, TxSignBytes(forged));
   absl::StatusOr<Hash32> forged_hash = net.SubmitTx(0, forged);
   ASSERT_TRUE(forged_hash.ok())
       << "the lying mempool must take the forged tx: " << forged_hash.status();

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "consortia/genesis_file.h"
 #include "consortia/http_client.h"
 #include "consortia/process.h"
 #include "e2e_util.h"
@@ -304,6 +305,41 @@ TEST(CliKeysTest, KeygenNeverOverwritesAndKeysAreCheckedStrictly) {
                           "--app", "kv", "--method", "set", "k", "v"});
   EXPECT_EQ(scode, 2) << sout;
   EXPECT_NE(sout.find("--genesis is required"), std::string::npos) << sout;
+}
+
+// The national suite from the CLI: keygen --suite sm2-sm3 writes a 65-byte
+// public key; genesis takes the keys' suite; a key of another suite is
+// refused by genesis with its name.
+TEST(CliKeysTest, Sm2KeysMakeAnSm2Genesis) {
+  TempDir dir;
+  const std::string key = dir.path() + "/sm2.json";
+  auto [kcode, kout] =
+      RunCli(dir, {"keygen", "--suite", "sm2-sm3", "--out", key});
+  ASSERT_EQ(kcode, 0) << kout;
+  nlohmann::json j = nlohmann::json::parse(ReadAll(key));
+  EXPECT_EQ(j["crypto_suite"], "sm2-sm3");
+  EXPECT_EQ(j["public_key"].get<std::string>().size(), 130u);
+  EXPECT_EQ(j["public_key"].get<std::string>().substr(0, 2), "04");
+  EXPECT_EQ(j["secret_key"].get<std::string>().size(), 64u);
+
+  const std::string genesis = dir.path() + "/genesis.json";
+  auto [gcode, gout] = RunCli(
+      dir, {"genesis", "--chain-id", "sm2-chain", "--out", genesis, key});
+  ASSERT_EQ(gcode, 0) << gout;
+  absl::StatusOr<Genesis> g = LoadGenesis(genesis);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->crypto_suite, "sm2-sm3");
+
+  const std::string ed = dir.path() + "/ed.json";
+  auto [ecode, eout] = RunCli(dir, {"keygen", "--out", ed});
+  ASSERT_EQ(ecode, 0) << eout;
+  auto [mcode, mout] = RunCli(dir, {"genesis", "--chain-id", "mixed", "--out",
+                                    dir.path() + "/mixed.json", key, ed});
+  EXPECT_NE(mcode, 0) << mout;
+  EXPECT_NE(mout.find(": a key of suite ed25519-sha256, but the chain's "
+                      "suite is sm2-sm3"),
+            std::string::npos)
+      << mout;
 }
 
 }  // namespace

@@ -70,8 +70,14 @@ void ExpectProblem(const absl::StatusOr<HttpResult>& r, int status,
 
 class PipelineTest : public ::testing::Test {
  protected:
+  // The chain's crypto suite (PipelineSuiteTest runs on each).
+  virtual std::string SuiteName() const { return "ed25519-sha256"; }
+
   void SetUp() override {
-    node_ = std::make_unique<NodeHarness>(dir_.path());
+    NodeHarnessOptions options;
+    options.crypto_suite = SuiteName();
+    node_ = std::make_unique<NodeHarness>(dir_.path(), options);
+    client_ = TestKey(7, node_->suite());
     absl::Status s = node_->Start();
     ASSERT_TRUE(s.ok()) << s;
     chain_ = node_->genesis().chain_id;
@@ -86,20 +92,35 @@ class PipelineTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<NodeHarness> node_;
   std::string chain_;
-  KeyPair client_ = TestKey(7);
+  KeyPair client_;
 };
 
-TEST_F(PipelineTest, SignedTxsAreCommittedAndProvable) {
+// The core scenario on every crypto suite: commit, proof, `consortia verify`.
+class PipelineSuiteTest : public PipelineTest,
+                          public ::testing::WithParamInterface<std::string> {
+ protected:
+  std::string SuiteName() const override { return GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Suites, PipelineSuiteTest,
+                         ::testing::ValuesIn(AllCryptoSuites()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return SuiteTestName(info.param);
+                         });
+
+TEST_P(PipelineSuiteTest, SignedTxsAreCommittedAndProvable) {
+  const CryptoSuite& suite = node_->suite();
   uint64_t h = CurrentHeight(*node_);
   std::vector<Hash32> hashes;
   for (int i = 0; i < 20; ++i) {
-    Transaction tx = SignedTx(client_, chain_, 1000 + i, h + 100, "kv", "set",
-                              {absl::StrCat("key-", i), absl::StrCat("v", i)});
+    Transaction tx =
+        SignedTx(client_, chain_, 1000 + i, h + 100, "kv", "set",
+                 {absl::StrCat("key-", i), absl::StrCat("v", i)}, suite);
     auto r = node_->Post("/v1/txs", TxToJson(tx));
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_EQ(r->status, 202) << r->body;
     json j = json::parse(r->body);
-    Hash32 hash = TxHash(Ed25519Sha256(), tx);
+    Hash32 hash = TxHash(suite, tx);
     EXPECT_EQ(j["tx_hash"].get<std::string>(), ToHex(hash));
     hashes.push_back(hash);
   }
@@ -108,13 +129,11 @@ TEST_F(PipelineTest, SignedTxsAreCommittedAndProvable) {
     ASSERT_TRUE(rec.ok()) << rec.status() << "\n" << node_->LogTail();
     EXPECT_EQ(rec->receipt.code, ExecCode::kOk) << rec->receipt.log;
     // The proof checks out against nothing but the genesis.
-    EXPECT_TRUE(
-        VerifyTxRecord(Ed25519Sha256(), node_->genesis(), *rec, hash).ok());
+    EXPECT_TRUE(VerifyTxRecord(suite, node_->genesis(), *rec, hash).ok());
     // A tampered bundle does not.
     TxRecord bad = *rec;
     bad.raw_tx.back() ^= 1;
-    EXPECT_FALSE(
-        VerifyTxRecord(Ed25519Sha256(), node_->genesis(), bad, hash).ok());
+    EXPECT_FALSE(VerifyTxRecord(suite, node_->genesis(), bad, hash).ok());
   }
   auto state = node_->Get("/v1/state/kv/key-3");
   ASSERT_TRUE(state.ok());
@@ -131,6 +150,14 @@ TEST_F(PipelineTest, SignedTxsAreCommittedAndProvable) {
   auto status = cli->Wait(absl::Seconds(30));
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  // The committed tx carries a key and a signature of the chain's suite.
+  ASSERT_FALSE(hashes.empty());
+  auto rec = WaitCommitted(*node_, hashes[0]);
+  ASSERT_TRUE(rec.ok());
+  absl::StatusOr<Transaction> tx = DecodeTx(rec->raw_tx);
+  ASSERT_TRUE(tx.ok());
+  EXPECT_EQ(tx->sender.size(), suite.public_key_size());
+  EXPECT_EQ(tx->signature.size(), suite.max_signature_size());
 }
 
 TEST_F(PipelineTest, BadInputGetsClear4xxAndChangesNothing) {

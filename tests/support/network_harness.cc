@@ -48,13 +48,17 @@ NetworkHarness::NetworkHarness(NetworkOptions options)
   genesis_.chain_id = "network-e2e";
   genesis_.genesis_time_ms = 1;
   genesis_.rules = options_.chain_rules;
+  genesis_.crypto_suite = options_.crypto_suite;
+  const CryptoSuite& suite = SuiteNamed(options_.crypto_suite);
+  client_ = TestKey(9, suite);
   std::vector<NodeKey> keys;
   std::vector<CurveKeyPair> curves;
   std::vector<uint16_t> p2p_ports;
   std::vector<uint16_t> mempool_ports;  // options_.mempool_gossip
   for (int i = 0; i < n; ++i) {
-    KeyPair kp = Ed25519Sha256().GenerateKey();
-    keys.push_back(NodeKey{"ed25519-sha256", kp.public_key, kp.secret_key});
+    KeyPair kp = suite.GenerateKey();
+    keys.push_back(
+        NodeKey{options_.crypto_suite, kp.public_key, kp.secret_key});
     if (i < options_.validators) {
       genesis_.validators.push_back(
           Validator{absl::StrCat("validator", i), kp.public_key, 1});
@@ -369,7 +373,7 @@ std::optional<uint64_t> NetworkHarness::RssBytes(
 
 Transaction NetworkHarness::MakeTx(int node, uint64_t nonce) const {
   return SignedTx(client_, genesis_.chain_id, nonce, Height(node) + 1000, "kv",
-                  "set", {absl::StrCat("k", nonce), "v"});
+                  "set", {absl::StrCat("k", nonce), "v"}, suite());
 }
 
 absl::StatusOr<Hash32> NetworkHarness::SubmitTx(int node,
@@ -380,7 +384,7 @@ absl::StatusOr<Hash32> NetworkHarness::SubmitTx(int node,
     return absl::UnavailableError(
         absl::StrCat("HTTP ", r->status, ": ", r->body));
   }
-  return TxHash(Ed25519Sha256(), tx);
+  return TxHash(suite(), tx);
 }
 
 std::vector<Hash32> NetworkHarness::Submit(int node, int count,

@@ -49,6 +49,8 @@ struct NetworkOptions {
   bool mempool_gossip = true;
   // The genesis chain rules (block limits, replay window).
   ChainRules chain_rules;
+  // The genesis's crypto suite: every node key, the client key and the txs.
+  std::string crypto_suite = "ed25519-sha256";
   // More flags, by binary name ("consortia-consensus", ...), for every node.
   std::map<std::string, std::vector<std::string>> extra_flags;
   // Run another executable (of the build's bin directory) in place of one
@@ -72,6 +74,8 @@ class NetworkHarness {
 
   int size() const { return static_cast<int>(nodes_.size()); }
   const Genesis& genesis() const { return genesis_; }
+  // The genesis's crypto suite.
+  const CryptoSuite& suite() const { return SuiteNamed(genesis_.crypto_suite); }
   const HttpTarget& api(int node) const { return nodes_[node]->api; }
   const HttpTarget& ops(int node, const std::string& binary) const {
     return nodes_[node]->ops.at(binary);
@@ -159,7 +163,7 @@ class NetworkHarness {
   NetworkOptions options_;
   TempDir root_;
   Genesis genesis_;
-  KeyPair client_ = TestKey(9);
+  KeyPair client_;  // TestKey(9) of the chain's suite
   std::vector<NodeKey> node_keys_;
   std::vector<PeerInfo> peers_;
   PeerInfo tester_;

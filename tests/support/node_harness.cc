@@ -20,9 +20,9 @@ namespace consortia::testing {
 
 namespace fs = std::filesystem;
 
-KeyPair TestKey(uint8_t seed_byte) {
+KeyPair TestKey(uint8_t seed_byte, const CryptoSuite& suite) {
   Bytes seed(32, seed_byte);
-  auto kp = Ed25519Sha256().KeyFromSeed(seed);
+  auto kp = suite.KeyFromSeed(seed);
   if (!kp.ok()) std::abort();  // a 32-byte seed is always valid
   return *kp;
 }
@@ -30,7 +30,7 @@ KeyPair TestKey(uint8_t seed_byte) {
 Transaction SignedTx(const KeyPair& key, const std::string& chain_id,
                      uint64_t nonce, uint64_t valid_until,
                      const std::string& app, const std::string& method,
-                     std::vector<std::string> args) {
+                     std::vector<std::string> args, const CryptoSuite& suite) {
   Transaction tx;
   tx.chain_id = chain_id;
   tx.nonce = nonce;
@@ -39,10 +39,26 @@ Transaction SignedTx(const KeyPair& key, const std::string& chain_id,
   tx.app = app;
   tx.method = method;
   tx.args = std::move(args);
-  auto sig = Ed25519Sha256().Sign(key.secret_key, TxSignBytes(tx));
+  auto sig = suite.Sign(key.secret_key, TxSignBytes(tx));
   if (!sig.ok()) std::abort();
   tx.signature = *sig;
   return tx;
+}
+
+std::vector<std::string> AllCryptoSuites() {
+  return {"ed25519-sha256", "sm2-sm3"};
+}
+
+std::string SuiteTestName(const std::string& suite) {
+  std::string out = suite;
+  std::replace(out.begin(), out.end(), '-', '_');
+  return out;
+}
+
+const CryptoSuite& SuiteNamed(const std::string& name) {
+  absl::StatusOr<const CryptoSuite*> suite = GetCryptoSuite(name);
+  if (!suite.ok()) std::abort();
+  return **suite;
 }
 
 TempDir::TempDir() {
@@ -65,8 +81,10 @@ std::string BinDir() {
 
 NodeHarness::NodeHarness(std::string dir, NodeHarnessOptions options)
     : dir_(std::move(dir)), options_(std::move(options)) {
-  KeyPair validator = Ed25519Sha256().GenerateKey();
+  const CryptoSuite& suite = SuiteNamed(options_.crypto_suite);
+  KeyPair validator = suite.GenerateKey();
   genesis_.chain_id = "e2e-chain";
+  genesis_.crypto_suite = options_.crypto_suite;
   genesis_.genesis_time_ms = 1;
   genesis_.validators.push_back(
       Validator{"validator0", validator.public_key, 1});
@@ -74,7 +92,7 @@ NodeHarness::NodeHarness(std::string dir, NodeHarnessOptions options)
   if (!WriteFileAtomic(dir_ + "/genesis.json", GenesisToJson(genesis_)).ok() ||
       !WriteFileAtomic(
            dir_ + "/node_key.json",
-           NodeKeyToJson(NodeKey{"ed25519-sha256", validator.public_key,
+           NodeKeyToJson(NodeKey{options_.crypto_suite, validator.public_key,
                                  validator.secret_key}))
            .ok()) {
     std::abort();

@@ -17,14 +17,23 @@
 
 namespace consortia::testing {
 
-// A key pair on the default suite, deterministic in `seed_byte`.
-KeyPair TestKey(uint8_t seed_byte);
+// A key pair of `suite` (the default suite unless given), deterministic in
+// `seed_byte`.
+KeyPair TestKey(uint8_t seed_byte, const CryptoSuite& suite = Ed25519Sha256());
 
-// A signed transaction for the chain.
+// A signed transaction for the chain, signed with `suite` (the key's).
 Transaction SignedTx(const KeyPair& key, const std::string& chain_id,
                      uint64_t nonce, uint64_t valid_until,
                      const std::string& app, const std::string& method,
-                     std::vector<std::string> args);
+                     std::vector<std::string> args,
+                     const CryptoSuite& suite = Ed25519Sha256());
+
+// The suites the core end-to-end scenarios run on (TEST_P parameters), and
+// a test name suffix for each ("ed25519_sha256", "sm2_sm3").
+std::vector<std::string> AllCryptoSuites();
+std::string SuiteTestName(const std::string& suite);
+// The suite of that name; aborts for an unknown one (a broken test).
+const CryptoSuite& SuiteNamed(const std::string& name);
 
 // A fresh temporary directory, removed by the destructor.
 class TempDir {
@@ -46,6 +55,8 @@ struct NodeHarnessOptions {
   // --api_tls_key_file in extra_flags) and api() is an https target for
   // "localhost" trusting only the CA certificates of this file.
   std::string api_tls_ca_file = {};
+  // The genesis's crypto suite, and the node key's.
+  std::string crypto_suite = "ed25519-sha256";
 };
 
 // One validator node. Not thread-safe.
@@ -71,6 +82,8 @@ class NodeHarness {
   absl::Status Restart(absl::Duration timeout = absl::Seconds(60));
 
   const Genesis& genesis() const { return genesis_; }
+  // The genesis's crypto suite.
+  const CryptoSuite& suite() const { return SuiteNamed(genesis_.crypto_suite); }
   const HttpTarget& api() const { return api_; }
   // The ops endpoints (/metrics) of every process, by binary name.
   const std::map<std::string, HttpTarget>& ops() const { return ops_; }

@@ -1,6 +1,6 @@
 // The crypto suite a chain picks at genesis. Every hash, signature and Merkle
-// tree goes through this interface, so adding the national suite (sm2-sm3)
-// touches no caller.
+// tree goes through this interface: the chain's suite is named in its
+// genesis (`crypto_suite`), and no caller knows which one it holds.
 #ifndef CONSORTIA_COMMON_CRYPTO_SUITE_H_
 #define CONSORTIA_COMMON_CRYPTO_SUITE_H_
 
@@ -14,7 +14,8 @@ namespace consortia {
 
 struct KeyPair {
   Bytes public_key;
-  Bytes secret_key;  // suite-specific form; for ed25519 the 32-byte seed
+  Bytes secret_key;  // suite-specific form: for ed25519 the 32-byte seed,
+                     // for sm2 the 32-byte big-endian scalar
 };
 
 // Hashing, signing and verification for one suite. Implementations are
@@ -52,6 +53,30 @@ absl::StatusOr<const CryptoSuite*> GetCryptoSuite(std::string_view name);
 // The default suite: ed25519 signatures (libsodium), SHA-256 digests (OpenSSL
 // EVP, which uses the CPU's SHA extensions).
 const CryptoSuite& Ed25519Sha256();
+
+// The national suite (OpenSSL 3's default provider): SM2 signatures
+// (GB/T 32918.2) on the recommended curve with the default user id of
+// GM/T 0009, "1234567812345678", in the Z value on both signing and
+// verification; SM3 digests (GB/T 32905) for everything Hash serves.
+//   public key  65 bytes, the uncompressed point 04 || X || Y; Verify
+//               rejects any other form and any point not on the curve.
+//   secret key  32 bytes, the big-endian scalar d, 1 <= d <= n-2.
+//   KeyFromSeed d = SM3("consortia/sm2-keygen/v1" || seed || counter) mod n
+//               for the first one-byte counter from 0 that gives a valid d.
+//   signature   64 bytes r || s, each big-endian in [1, n-1]: one
+//               signature, one encoding (DER is produced and parsed only
+//               inside, to talk to OpenSSL). Verify returns false for any
+//               other length or range, never throws.
+// Signing derives the public key (the Z value hashes it) each time.
+const CryptoSuite& Sm2Sm3();
+
+// True iff signature is 64 bytes r || s with r and s in [1, n-1], the only
+// form Sm2Sm3().Verify accepts (a cheap pre-check, no curve arithmetic).
+bool Sm2SignatureWellFormed(ByteView signature);
+
+// An sm2-sm3 suite whose Z value uses another user id: for known-answer
+// tests and interoperability checks only; the chain uses Sm2Sm3().
+std::unique_ptr<CryptoSuite> NewSm2Sm3WithUserId(std::string_view user_id);
 
 }  // namespace consortia
 

@@ -2,7 +2,8 @@
 // verification rate of the same cores, measured in the same run.
 //
 // Each repetition measures, one after the other on the same pre-signed txs:
-//   raw     ed25519 verification alone: one thread per core, each verifying
+//   raw     signature verification alone (--suite, ed25519 by default): one
+//   thread per core, each verifying
 //           its share of the txs (message = TxSignBytes, prepared upfront);
 //   submit  Mempool::Submit of fresh txs in batches, from --submitters
 //           threads, with a verify pool of one thread per core (the
@@ -45,6 +46,9 @@ ABSL_FLAG(size_t, submitters, 1,
 ABSL_FLAG(size_t, bus_submitters, 4,
           "Client threads calling Submit over the bus concurrently.");
 ABSL_FLAG(bool, bus, true, "Also measure the path through the bus.");
+ABSL_FLAG(
+    std::string, suite, "ed25519-sha256",
+    "Crypto suite of the txs and the mempool: ed25519-sha256 or sm2-sm3.");
 
 namespace consortia::mempool {
 namespace {
@@ -87,6 +91,16 @@ class Stopwatch {
   std::exit(1);
 }
 
+const CryptoSuite& Suite() {
+  static const CryptoSuite* suite = [] {
+    absl::StatusOr<const CryptoSuite*> s =
+        GetCryptoSuite(absl::GetFlag(FLAGS_suite));
+    if (!s.ok()) Die(s.status().ToString());
+    return *s;
+  }();
+  return *suite;
+}
+
 struct Corpus {
   std::vector<Bytes> raw;
   // For the raw measurement: what Verify is given.
@@ -97,7 +111,7 @@ struct Corpus {
 
 // `n` kv "set" txs from 64 senders, signed upfront.
 Corpus MakeCorpus(size_t n) {
-  const CryptoSuite& suite = Ed25519Sha256();
+  const CryptoSuite& suite = Suite();
   std::vector<KeyPair> keys;
   for (int i = 0; i < 64; ++i) keys.push_back(suite.GenerateKey());
   Corpus c;
@@ -125,7 +139,7 @@ Corpus MakeCorpus(size_t n) {
 
 // Verifications per second with `threads` threads, each on its share.
 Rate RawVerifyRate(const Corpus& c, size_t threads) {
-  const CryptoSuite& suite = Ed25519Sha256();
+  const CryptoSuite& suite = Suite();
   const size_t n = c.raw.size();
   std::atomic<size_t> failures{0};
   std::vector<std::thread> workers;
@@ -193,7 +207,7 @@ Rate SubmitRate(MempoolApi& api, const Corpus& c, size_t batch,
 Rate InProcessRate(const Corpus& c, size_t threads, size_t batch,
                    size_t submitters) {
   ThreadPool verify_pool(threads);
-  Mempool m(Options(c.raw.size()), kChain, Ed25519Sha256(), &verify_pool);
+  Mempool m(Options(c.raw.size()), kChain, Suite(), &verify_pool);
   m.SetReady();
   return SubmitRate(m, c, batch, submitters);
 }
@@ -202,7 +216,7 @@ Rate BusRate(const Corpus& c, size_t threads, size_t batch, size_t submitters,
              int rep) {
   zmq::context_t ctx;
   ThreadPool verify_pool(threads);
-  Mempool m(Options(c.raw.size()), kChain, Ed25519Sha256(), &verify_pool);
+  Mempool m(Options(c.raw.size()), kChain, Suite(), &verify_pool);
   m.SetReady();
   ThreadPool rpc_pool(4);
   const std::string endpoint = absl::StrCat("inproc://bench-mempool-", rep);
@@ -243,10 +257,11 @@ int Run() {
   size_t bytes = 0;
   for (const Bytes& tx : corpus.raw) bytes += tx.size();
   std::printf(
-      "consortia-mempool-bench: %zu txs (%zu bytes each on average), batches "
-      "of %zu, %zu cores; verify pool of %zu threads + the calling thread\n",
-      n, bytes / std::max<size_t>(1, n), batch,
-      static_cast<size_t>(std::thread::hardware_concurrency()), threads);
+      "consortia-mempool-bench: %s, %zu txs (%zu bytes each on average), "
+      "batches of %zu, %zu cores; verify pool of %zu threads + the calling "
+      "thread\n",
+      std::string(Suite().name()).c_str(), n, bytes / std::max<size_t>(1, n),
+      batch, static_cast<size_t>(std::thread::hardware_concurrency()), threads);
   const std::string submit_name = absl::StrCat("submit_x", submitters);
   const std::string bus_name = absl::StrCat("bus_x", bus_submitters);
   std::printf(
