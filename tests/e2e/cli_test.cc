@@ -314,7 +314,7 @@ TEST(CliKeysTest, Sm2KeysMakeAnSm2Genesis) {
   TempDir dir;
   const std::string key = dir.path() + "/sm2.json";
   auto [kcode, kout] =
-      RunCli(dir, {"keygen", "--suite", "sm2-sm3", "--out", key});
+      RunCli(dir.path(), {"keygen", "--suite", "sm2-sm3", "--out", key});
   ASSERT_EQ(kcode, 0) << kout;
   nlohmann::json j = nlohmann::json::parse(ReadAll(key));
   EXPECT_EQ(j["crypto_suite"], "sm2-sm3");
@@ -323,18 +323,19 @@ TEST(CliKeysTest, Sm2KeysMakeAnSm2Genesis) {
   EXPECT_EQ(j["secret_key"].get<std::string>().size(), 64u);
 
   const std::string genesis = dir.path() + "/genesis.json";
-  auto [gcode, gout] = RunCli(
-      dir, {"genesis", "--chain-id", "sm2-chain", "--out", genesis, key});
+  auto [gcode, gout] = RunCli(dir.path(), {"genesis", "--chain-id", "sm2-chain",
+                                           "--out", genesis, key});
   ASSERT_EQ(gcode, 0) << gout;
   absl::StatusOr<Genesis> g = LoadGenesis(genesis);
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_EQ(g->crypto_suite, "sm2-sm3");
 
   const std::string ed = dir.path() + "/ed.json";
-  auto [ecode, eout] = RunCli(dir, {"keygen", "--out", ed});
+  auto [ecode, eout] = RunCli(dir.path(), {"keygen", "--out", ed});
   ASSERT_EQ(ecode, 0) << eout;
-  auto [mcode, mout] = RunCli(dir, {"genesis", "--chain-id", "mixed", "--out",
-                                    dir.path() + "/mixed.json", key, ed});
+  auto [mcode, mout] =
+      RunCli(dir.path(), {"genesis", "--chain-id", "mixed", "--out",
+                          dir.path() + "/mixed.json", key, ed});
   EXPECT_NE(mcode, 0) << mout;
   EXPECT_NE(mout.find(": a key of suite ed25519-sha256, but the chain's "
                       "suite is sm2-sm3"),
