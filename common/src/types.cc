@@ -336,6 +336,12 @@ std::string_view ExecCodeName(ExecCode c) {
       return "expired";
     case ExecCode::kNotFound:
       return "not_found";
+    case ExecCode::kUnauthorized:
+      return "unauthorized";
+    case ExecCode::kInvalidState:
+      return "invalid_state";
+    case ExecCode::kExists:
+      return "exists";
   }
   return "unknown";
 }
@@ -357,7 +363,7 @@ absl::StatusOr<Receipt> DecodeReceipt(ByteView data) {
   CONSORTIA_RETURN_IF_ERROR(GetVarint32(&d, &code, "exec code"));
   // Only known codes: a decoded receipt always has a name and re-encodes to
   // the same bytes.
-  if (code > static_cast<uint32_t>(ExecCode::kNotFound)) {
+  if (code > static_cast<uint32_t>(ExecCode::kExists)) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown exec code ", code, " at offset ", code_offset));
   }

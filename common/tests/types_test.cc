@@ -183,7 +183,20 @@ TEST(TypesTest, ExecCodeNames) {
   EXPECT_EQ(ExecCodeName(ExecCode::kOk), "ok");
   EXPECT_EQ(ExecCodeName(ExecCode::kDuplicate), "duplicate");
   EXPECT_EQ(ExecCodeName(ExecCode::kNotFound), "not_found");
+  EXPECT_EQ(ExecCodeName(ExecCode::kUnauthorized), "unauthorized");
+  EXPECT_EQ(ExecCodeName(ExecCode::kInvalidState), "invalid_state");
+  EXPECT_EQ(ExecCodeName(ExecCode::kExists), "exists");
   EXPECT_EQ(ExecCodeName(static_cast<ExecCode>(99)), "unknown");
+}
+
+TEST(TypesTest, ReceiptCodesRoundTripUpToTheLastAndNoFurther) {
+  Receipt r;
+  r.code = ExecCode::kExists;
+  absl::StatusOr<Receipt> back = DecodeReceipt(EncodeReceipt(r));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->code, ExecCode::kExists);
+  r.code = static_cast<ExecCode>(static_cast<uint32_t>(ExecCode::kExists) + 1);
+  EXPECT_FALSE(DecodeReceipt(EncodeReceipt(r)).ok());
 }
 
 // ---------------------------------------------------------------------------

@@ -162,6 +162,9 @@ enum class ExecCode : uint32_t {
   kDuplicate = 5,  // the same tx hash was already committed
   kExpired = 6,    // valid_until < block height
   kNotFound = 7,
+  kUnauthorized = 8,  // the sender's key, organisation or role may not do this
+  kInvalidState = 9,  // the record's state forbids this step (e.g. reimbursed)
+  kExists = 10,       // the record to create exists already
 };
 std::string_view ExecCodeName(ExecCode c);
 

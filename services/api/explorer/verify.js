@@ -15,7 +15,7 @@ const MAX_ARG = 64 * 1024, MAX_KEY = 128, MAX_SIG = 128, MAX_TX = 256 * 1024;
 const MAX_LOG = 4096, MAX_VALIDATORS = 1024, MAX_PATH = 64;
 const MAX_RECEIPT = 2 * MAX_LOG + 1024, MAX_CERT = 1024 * 1024;
 const EXEC_CODES = ['ok', 'unknown_app', 'unknown_method', 'bad_args', 'not_owner',
-  'duplicate', 'expired', 'not_found'];
+  'duplicate', 'expired', 'not_found', 'unauthorized', 'invalid_state', 'exists'];
 const PRECOMMIT = 2;
 
 const utf8 = new TextEncoder();
