@@ -50,8 +50,8 @@ absl::StatusOr<uint64_t> HeightField(const json& j, const char* name,
                                      absl::string_view what) {
   const json& v = j.at(name);
   if (!v.is_number_unsigned()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": field '", name, "' must be an unsigned integer"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": field '", name, "' must be an unsigned integer"));
   }
   return v.get<uint64_t>();
 }
@@ -60,10 +60,14 @@ absl::StatusOr<uint64_t> HeightField(const json& j, const char* name,
 
 std::string_view RoleName(Role r) {
   switch (r) {
-    case Role::kAdmin: return "admin";
-    case Role::kIssuer: return "issuer";
-    case Role::kAuditor: return "auditor";
-    case Role::kMember: return "member";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kIssuer:
+      return "issuer";
+    case Role::kAuditor:
+      return "auditor";
+    case Role::kMember:
+      return "member";
   }
   return "unknown";
 }
@@ -85,7 +89,8 @@ absl::Status CheckOrgId(std::string_view id_std) {
         "organisation id must be 1-32 characters, got ", id.size()));
   }
   for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
     if (!ok) {
       return absl::InvalidArgumentError(absl::StrCat(
           "organisation id '", id, "' may hold only a-z, 0-9 and '-'"));
@@ -155,8 +160,8 @@ absl::StatusOr<MemberRecord> DecodeMember(std::string_view text) {
   constexpr absl::string_view kWhat = "member record";
   absl::StatusOr<json> j = json_internal::ParseStrictJson(text, kWhat);
   if (!j.ok()) return j.status();
-  if (absl::Status s =
-          ExactFields(*j, kWhat, {"public_key", "org", "roles", "added_height"});
+  if (absl::Status s = ExactFields(
+          *j, kWhat, {"public_key", "org", "roles", "added_height"});
       !s.ok()) {
     return s;
   }

@@ -9,14 +9,15 @@ namespace {
 
 TEST(AdminRecordsTest, OrgAndMemberRoundTripAsSortedJson) {
   OrgRecord org{"tax-bureau", "Shenzhen Tax Bureau", 0};
-  EXPECT_EQ(EncodeOrg(org),
-            R"({"added_height":0,"id":"tax-bureau","name":"Shenzhen Tax Bureau"})");
+  EXPECT_EQ(
+      EncodeOrg(org),
+      R"({"added_height":0,"id":"tax-bureau","name":"Shenzhen Tax Bureau"})");
   absl::StatusOr<OrgRecord> org_back = DecodeOrg(EncodeOrg(org));
   ASSERT_TRUE(org_back.ok()) << org_back.status();
   EXPECT_EQ(*org_back, org);
 
-  MemberRecord m{Bytes{1, 2, 0xab}, "tax-bureau", {Role::kAdmin, Role::kIssuer},
-                 7};
+  MemberRecord m{
+      Bytes{1, 2, 0xab}, "tax-bureau", {Role::kAdmin, Role::kIssuer}, 7};
   absl::StatusOr<MemberRecord> m_back = DecodeMember(EncodeMember(m));
   ASSERT_TRUE(m_back.ok()) << m_back.status();
   EXPECT_EQ(*m_back, m);
@@ -28,7 +29,9 @@ TEST(AdminRecordsTest, OrgAndMemberRoundTripAsSortedJson) {
 
 TEST(AdminRecordsTest, DecodersRefuseWhatTheEncoderNeverWrites) {
   const char* bad_orgs[] = {
-      "", "[]", R"({"id":"a","name":"A"})",
+      "",
+      "[]",
+      R"({"id":"a","name":"A"})",
       R"({"added_height":0,"id":"a","name":"A","x":1})",
       R"({"added_height":-1,"id":"a","name":"A"})",
       R"({"added_height":0,"id":"A b","name":"A"})",

@@ -41,16 +41,16 @@ absl::Status CheckOrgId(std::string_view id);
 
 struct OrgRecord {
   std::string id;
-  std::string name;            // display name, 1-128 bytes
-  uint64_t added_height = 0;   // 0 = named in the genesis
+  std::string name;           // display name, 1-128 bytes
+  uint64_t added_height = 0;  // 0 = named in the genesis
   bool operator==(const OrgRecord&) const = default;
 };
 
 struct MemberRecord {
-  Bytes public_key;            // the key's bytes (the state key is its hex)
-  std::string org;             // the organisation it belongs to
-  std::vector<Role> roles;     // sorted, distinct, at least one
-  uint64_t added_height = 0;   // 0 = named in the genesis
+  Bytes public_key;           // the key's bytes (the state key is its hex)
+  std::string org;            // the organisation it belongs to
+  std::vector<Role> roles;    // sorted, distinct, at least one
+  uint64_t added_height = 0;  // 0 = named in the genesis
   bool Has(Role r) const;
   bool operator==(const MemberRecord&) const = default;
 };
