@@ -26,6 +26,14 @@ endif()
 # they run in parallel. Label "e2e" marks tests that start real processes.
 # Tests that share a RESOURCE_LOCK never run at the same time (used for the
 # multi-node networks, 16+ processes each, on a 2-core CI machine).
+#
+# With CONSORTIA_UNIT_TESTS=OFF a test labelled only "unit" is still defined
+# but left out of the default build and of ctest: scripts/test.sh builds the
+# release flavour so, because the sanitizer stage builds and runs every unit
+# test anyway. Tests labelled "e2e", "static" or "unit-sim" (the seeded
+# consensus simulations, which run all their seeds only in the release build;
+# `ctest -L unit` matches that label too) stay. One label per call: ctest
+# would take a second one for a property name.
 function(consortia_add_test name)
   cmake_parse_arguments(T "" "RESOURCE_LOCK" "SOURCES;LIBS;LABELS" ${ARGN})
   if(NOT T_LABELS)
@@ -34,6 +42,17 @@ function(consortia_add_test name)
   set(lock)
   if(T_RESOURCE_LOCK)
     set(lock RESOURCE_LOCK ${T_RESOURCE_LOCK})
+  endif()
+  set(unit_only TRUE)
+  foreach(label e2e static unit-sim)
+    if(label IN_LIST T_LABELS)
+      set(unit_only FALSE)
+    endif()
+  endforeach()
+  if(unit_only AND NOT CONSORTIA_UNIT_TESTS)
+    add_executable(${name} EXCLUDE_FROM_ALL ${T_SOURCES})
+    target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+    return()
   endif()
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)

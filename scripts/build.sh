@@ -5,6 +5,8 @@
 #                                                unit tests and the libFuzzer
 #                                                targets; no e2e or benches)
 # Extra arguments go to the build (for example a target name).
+# CONSORTIA_UNIT_TESTS=OFF leaves the tests labelled only "unit" out of the
+# release build (scripts/test.sh does: the sanitizer stage runs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour=${1:-release}
@@ -14,7 +16,8 @@ jobs=${JOBS:-$(nproc)}
 case "$flavour" in
   release)
     dir=build
-    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      "-DCONSORTIA_UNIT_TESTS=${CONSORTIA_UNIT_TESTS:-ON}" >/dev/null
     ;;
   sanitize)
     dir=build-asan
