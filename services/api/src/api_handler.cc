@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api_routes.h"
+#include "app_reads.h"
 #include "consortia/tx_json.h"
 #include "consortia/types.h"
 #include "explorer.h"
@@ -576,21 +577,15 @@ void ListEvidence(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
            });
 }
 
-// parts = {"v1", "state", app}: a page of the app's records.
-void ScanState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
-               const std::vector<std::string_view>& parts, const Query& query) {
-  absl::StatusOr<std::string> app = PercentDecode(parts[2]);
-  if (!app.ok() || app->empty()) {
-    call->Finish(ApiProblem(ApiError::kBadRequest,
-                            "app must be non-empty and correctly "
-                            "percent-encoded"));
-    return;
-  }
+// A page of `app`'s records whose keys start with `prefix`, after ?cursor,
+// at most ?limit. With `records` (the /v1/apps routes) each item also carries
+// its value decoded as JSON.
+void AnswerScan(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+                std::string app, std::string prefix, const Query& query,
+                bool records) {
   std::optional<uint64_t> limit = NumberParam(query, "limit", kDefaultPageLimit,
                                               1, kMaxScanState, call.get());
   if (!limit.has_value()) return;
-  std::string prefix;
-  if (auto it = query.find("prefix"); it != query.end()) prefix = it->second;
   std::string cursor;
   if (auto it = query.find("cursor"); it != query.end()) {
     absl::StatusOr<Bytes> raw = FromHex(it->second);
@@ -603,16 +598,87 @@ void ScanState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
     cursor = std::string(AsString(*raw));
   }
   RunQuery(deps, call,
-           [&deps, call, app = *std::move(app), prefix = std::move(prefix),
-            cursor = std::move(cursor), limit = static_cast<uint32_t>(*limit)] {
+           [&deps, call, app = std::move(app), prefix = std::move(prefix),
+            cursor = std::move(cursor), limit = static_cast<uint32_t>(*limit),
+            records] {
              absl::StatusOr<StatePage> page =
                  deps.state->ScanState(app, prefix, cursor, limit);
              if (!page.ok()) {
                QueryFailed(deps, call, page.status(), ApiError::kStateNotFound);
                return;
              }
-             call->Finish(JsonOk(StatePageView(app, *page)));
+             call->Finish(JsonOk(StatePageView(app, *page, records)));
            });
+}
+
+// parts = {"v1", "state", app}: a page of the app's records.
+void ScanState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+               const std::vector<std::string_view>& parts, const Query& query) {
+  absl::StatusOr<std::string> app = PercentDecode(parts[2]);
+  if (!app.ok() || app->empty()) {
+    call->Finish(ApiProblem(ApiError::kBadRequest,
+                            "app must be non-empty and correctly "
+                            "percent-encoded"));
+    return;
+  }
+  std::string prefix;
+  if (auto it = query.find("prefix"); it != query.end()) prefix = it->second;
+  AnswerScan(deps, std::move(call), *std::move(app), std::move(prefix), query,
+             /*records=*/false);
+}
+
+// One record of `app` with its proof (of absence: a 404), after block
+// `height` or the latest. With `record` (the /v1/apps routes) the answer also
+// carries the value decoded as JSON.
+void AnswerState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+                 std::string app, std::string key,
+                 std::optional<uint64_t> height, bool record) {
+  RunQuery(deps, call,
+           [&deps, call, app = std::move(app), key = std::move(key), height,
+            record] {
+             absl::StatusOr<StateRecord> rec =
+                 height.has_value() ? deps.state->GetStateAt(app, key, *height)
+                                    : deps.state->GetState(app, key);
+             if (!rec.ok()) {
+               QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
+               return;
+             }
+             if (!rec->found) {
+               call->Finish(StateAbsentResponse(app, key, *rec));
+               return;
+             }
+             call->Finish(JsonOk(StateView(app, key, *rec, record)));
+           });
+}
+
+// Optional ?height=H (0 and up); nullopt in *out when absent. False when it
+// is malformed (the call is answered).
+bool HeightParam(const Query& query, Call* call, std::optional<uint64_t>* out) {
+  if (query.count("height") == 0) return true;
+  *out = NumberParam(query, "height", 0, 0,
+                     std::numeric_limits<uint64_t>::max(), call);
+  return out->has_value();
+}
+
+// The /v1/apps/... routes: one record or a page, of the app the route names.
+void AppReadRoute(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
+                  RouteId id, const std::vector<std::string_view>& parts,
+                  const Query& query) {
+  absl::StatusOr<AppRead> read = ResolveAppRead(id, parts, query);
+  if (!read.ok()) {
+    call->Finish(ApiProblem(ApiError::kBadRequest,
+                            std::string(read.status().message())));
+    return;
+  }
+  if (read->key_prefix.has_value()) {
+    AnswerScan(deps, std::move(call), std::move(read->app),
+               *std::move(read->key_prefix), query, /*records=*/true);
+    return;
+  }
+  std::optional<uint64_t> height;
+  if (!HeightParam(query, call.get(), &height)) return;
+  AnswerState(deps, std::move(call), std::move(read->app), std::move(read->key),
+              height, /*record=*/true);
 }
 
 // parts = {"v1", "state", app, key...}: the key is the rest of the path, so
@@ -633,26 +699,9 @@ void GetState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
     return;
   }
   std::optional<uint64_t> height;
-  if (query.count("height") > 0) {
-    height = NumberParam(query, "height", 0, 0,
-                         std::numeric_limits<uint64_t>::max(), call.get());
-    if (!height.has_value()) return;
-  }
-  RunQuery(deps, call,
-           [&deps, call, app = *std::move(app), key = *std::move(key), height] {
-             absl::StatusOr<StateRecord> rec =
-                 height.has_value() ? deps.state->GetStateAt(app, key, *height)
-                                    : deps.state->GetState(app, key);
-             if (!rec.ok()) {
-               QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
-               return;
-             }
-             if (!rec->found) {
-               call->Finish(StateAbsentResponse(app, key, *rec));
-               return;
-             }
-             call->Finish(JsonOk(StateView(app, key, *rec)));
-           });
+  if (!HeightParam(query, call.get(), &height)) return;
+  AnswerState(deps, std::move(call), *std::move(app), *std::move(key), height,
+              /*record=*/false);
 }
 
 // GET /v1/events: Server-Sent Events from `from_height` or after the
@@ -807,6 +856,16 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
         return;
       case RouteId::kEvents:
         Events(deps_, call, req);
+        return;
+      case RouteId::kGetInvoice:
+      case RouteId::kListInvoices:
+      case RouteId::kGetDocument:
+      case RouteId::kListOrgs:
+      case RouteId::kListMembers:
+      case RouteId::kGetMember:
+      case RouteId::kListProposals:
+      case RouteId::kGetProposal:
+        AppReadRoute(deps_, call, match->id, parts, req.query);
         return;
       case RouteId::kExplorer:
       case RouteId::kExplorerFile: {

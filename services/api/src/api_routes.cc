@@ -5,7 +5,7 @@
 namespace consortia::api {
 namespace {
 
-constexpr std::array<RouteSpec, 15> kRoutes = {{
+constexpr std::array<RouteSpec, 23> kRoutes = {{
     {RouteId::kHealthz, "GET", "/healthz"},
     {RouteId::kReadyz, "GET", "/readyz"},
     {RouteId::kOpenApi, "GET", "/v1/openapi.json"},
@@ -22,6 +22,15 @@ constexpr std::array<RouteSpec, 15> kRoutes = {{
     {RouteId::kScanState, "GET", "/v1/state/{app}"},
     {RouteId::kGetState, "GET", "/v1/state/{app}/{key}",
      /*last_takes_rest=*/true},
+    {RouteId::kGetInvoice, "GET",
+     "/v1/apps/invoice/invoices/{issuer}/{number}"},
+    {RouteId::kListInvoices, "GET", "/v1/apps/invoice/invoices"},
+    {RouteId::kGetDocument, "GET", "/v1/apps/notary/documents/{hash}"},
+    {RouteId::kListOrgs, "GET", "/v1/apps/admin/orgs"},
+    {RouteId::kListMembers, "GET", "/v1/apps/admin/members"},
+    {RouteId::kGetMember, "GET", "/v1/apps/admin/members/{public_key}"},
+    {RouteId::kListProposals, "GET", "/v1/apps/admin/proposals"},
+    {RouteId::kGetProposal, "GET", "/v1/apps/admin/proposals/{id}"},
     {RouteId::kExplorer, "GET", "/explorer"},
     {RouteId::kExplorerFile, "GET", "/explorer/{file}"},
 }};

@@ -27,6 +27,15 @@ enum class RouteId {
   kOpenApi,
   kExplorer,
   kExplorerFile,
+  // The native apps' typed reads (app_reads.h).
+  kGetInvoice,
+  kListInvoices,
+  kGetDocument,
+  kListOrgs,
+  kListMembers,
+  kGetMember,
+  kListProposals,
+  kGetProposal,
 };
 
 struct RouteSpec {

@@ -72,6 +72,14 @@ void PutBytesField(Json* j, const std::string& name, ByteView bytes) {
   }
 }
 
+// An app's record: its value parsed as JSON, null when it is not JSON.
+Json RecordJson(ByteView value) {
+  std::string_view text = AsString(value);
+  Json j = Json::parse(text.begin(), text.end(), nullptr,
+                       /*allow_exceptions=*/false);
+  return j.is_discarded() ? Json(nullptr) : j;
+}
+
 // height, state_root, certified and the proof bundle of a state record.
 void PutStateProof(Json* j, const StateRecord& record) {
   Json proof;
@@ -152,12 +160,13 @@ std::string BlockRecordView(const CryptoSuite& suite,
 }
 
 std::string StateView(std::string_view app, std::string_view key,
-                      const StateRecord& record) {
+                      const StateRecord& record, bool with_record) {
   Json j;
   j["app"] = std::string(app);
   PutBytesField(&j, "key", AsBytes(key));
   PutBytesField(&j, "value", record.value);
   j["owner"] = ToHex(record.owner);
+  if (with_record) j["record"] = RecordJson(record.value);
   PutStateProof(&j, record);
   return Dump(j);
 }
@@ -213,13 +222,15 @@ std::string EvidenceListView(const std::vector<EvidenceRecord>& records,
   return Dump(j);
 }
 
-std::string StatePageView(std::string_view app, const StatePage& page) {
+std::string StatePageView(std::string_view app, const StatePage& page,
+                          bool with_records) {
   Json items = Json::array();
   for (const StateItem& item : page.items) {
     Json j;
     PutBytesField(&j, "key", AsBytes(item.key));
     PutBytesField(&j, "value", item.value);
     j["owner"] = ToHex(item.owner);
+    if (with_records) j["record"] = RecordJson(item.value);
     items.push_back(std::move(j));
   }
   Json j;

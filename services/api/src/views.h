@@ -37,8 +37,10 @@ std::string BlockRecordView(const CryptoSuite& suite,
 // GET /v1/state/{app}/{key}: app, key, key_encoding, value, value_encoding
 // ("utf-8" or "hex"), owner, height, state_root, certified (whether the
 // record carries the next header and certificate), proof {encoding, hex}.
+// With `with_record` (the /v1/apps routes), also `record`: the value, which
+// the native apps write as a JSON object, decoded (null if it is not JSON).
 std::string StateView(std::string_view app, std::string_view key,
-                      const StateRecord& record);
+                      const StateRecord& record, bool with_record = false);
 // The 404 for a key without a value: the state-not-found problem+json body
 // with the proof of absence as extension members (app, key, key_encoding,
 // height, state_root, certified, proof).
@@ -56,8 +58,10 @@ std::string EvidenceListView(const std::vector<EvidenceRecord>& records,
                              std::optional<uint64_t> next_from);
 // GET /v1/state/{app}?prefix&cursor&limit: app, height, items [{key,
 // key_encoding, value, value_encoding, owner}], next_cursor (hex, or null
-// when the scan is complete).
-std::string StatePageView(std::string_view app, const StatePage& page);
+// when the scan is complete). With `with_records`, each item also has
+// `record` (as StateView).
+std::string StatePageView(std::string_view app, const StatePage& page,
+                          bool with_records = false);
 
 // True iff s is well-formed UTF-8 (no overlong forms, no surrogates, at most
 // U+10FFFF).

@@ -74,11 +74,32 @@ TEST(ApiRoutesTest, MatchesConcretePaths) {
   EXPECT_EQ(id("/explorer"), "/explorer");
   EXPECT_EQ(id("/explorer/"), "/explorer/{file}");
   EXPECT_EQ(id("/explorer/app.js"), "/explorer/{file}");
-  for (std::string_view unknown :
-       {"", "/", "/v1", "/v1/", "/healthz/x", "/v2/txs", "/v1/txs/a/b",
-        "/v1/txs:batch/x", "/v1/txs:batches", "/v1/state",
-        "/v1/blocks/by-hash/a/b", "/v1/evidence/1", "/readyz/", "/explorer/a/b",
-        "/metrics"}) {
+  EXPECT_EQ(id("/v1/apps/invoice/invoices/a/1"),
+            "/v1/apps/invoice/invoices/{issuer}/{number}");
+  EXPECT_EQ(id("/v1/apps/invoice/invoices"), "/v1/apps/invoice/invoices");
+  EXPECT_EQ(id("/v1/apps/admin/members/ab"),
+            "/v1/apps/admin/members/{public_key}");
+  for (std::string_view unknown : {"",
+                                   "/",
+                                   "/v1",
+                                   "/v1/",
+                                   "/healthz/x",
+                                   "/v2/txs",
+                                   "/v1/txs/a/b",
+                                   "/v1/txs:batch/x",
+                                   "/v1/txs:batches",
+                                   "/v1/state",
+                                   "/v1/blocks/by-hash/a/b",
+                                   "/v1/evidence/1",
+                                   "/readyz/",
+                                   "/explorer/a/b",
+                                   "/metrics",
+                                   "/v1/apps",
+                                   "/v1/apps/invoice",
+                                   "/v1/apps/kv/x",
+                                   "/v1/apps/invoice/invoices/a",
+                                   "/v1/apps/invoice/invoices/a/1/2",
+                                   "/v1/apps/notary/documents"}) {
     EXPECT_EQ(id(unknown), "none") << unknown;
   }
 }

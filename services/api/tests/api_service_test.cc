@@ -553,6 +553,65 @@ TEST_F(ApiServiceTest, GetStateDecodesKeyAndEncodesValue) {
   ExpectProblem(Get(port_, "/v1/state/kv/"), 400, P("bad-request"));
 }
 
+TEST_F(ApiServiceTest, AppRoutesReadTheirAppsRecordsWithTheRecordDecoded) {
+  StartApi();
+  StateRecord inv;
+  inv.found = true;
+  inv.value = ToBytes(R"({"number":"INV-1","status":"issued"})");
+  inv.owner = Bytes(32, 5);
+  inv.height = 9;
+  state_.SetState("invoice", "inv/org-a/INV-1", inv);
+  StateRecord summary = inv;
+  summary.value = ToBytes(R"({"number":"INV-1","status":"issued"})");
+  state_.SetState("invoice", "buyer/org-b/org-a/INV-1", summary);
+  StateRecord doc = inv;
+  doc.value = ToBytes(R"({"status":"anchored"})");
+  const std::string hash(64, 'a');
+  state_.SetState("notary", "doc/" + hash, doc);
+  StateRecord org = inv;
+  org.value = ToBytes(R"({"added_height":0,"id":"org-a","name":"A"})");
+  state_.SetState("admin", "org/org-a", org);
+
+  Reply one = Get(port_, "/v1/apps/invoice/invoices/org-a/INV-1");
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(one.json()["app"], "invoice");
+  EXPECT_EQ(one.json()["key"], "inv/org-a/INV-1");
+  EXPECT_EQ(one.json()["record"]["status"], "issued");
+  EXPECT_TRUE(one.json().contains("proof"));
+
+  Reply by_buyer = Get(port_, "/v1/apps/invoice/invoices?buyer=org-b");
+  ASSERT_EQ(by_buyer.status, 200) << by_buyer.body;
+  ASSERT_EQ(by_buyer.json()["items"].size(), 1u);
+  EXPECT_EQ(by_buyer.json()["items"][0]["record"]["number"], "INV-1");
+  Reply by_seller = Get(port_, "/v1/apps/invoice/invoices?seller=org-a");
+  ASSERT_EQ(by_seller.status, 200) << by_seller.body;
+  EXPECT_EQ(by_seller.json()["items"][0]["key"], "inv/org-a/INV-1");
+
+  // Upper-case hex names the same document.
+  Reply d = Get(port_, "/v1/apps/notary/documents/" + std::string(64, 'A'));
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_EQ(d.json()["record"]["status"], "anchored");
+  Reply orgs = Get(port_, "/v1/apps/admin/orgs");
+  ASSERT_EQ(orgs.status, 200) << orgs.body;
+  EXPECT_EQ(orgs.json()["items"][0]["record"]["id"], "org-a");
+
+  ExpectProblem(Get(port_, "/v1/apps/invoice/invoices/org-a/INV-2"), 404,
+                P("state-not-found"));
+  ExpectProblem(Get(port_, "/v1/apps/invoice/invoices/Org%20A/INV-1"), 400,
+                P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/apps/invoice/invoices/org-a/INV%2F1"), 400,
+                P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/apps/invoice/invoices"), 400, P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/apps/invoice/invoices?buyer=b&seller=a"), 400,
+                P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/apps/notary/documents/abcd"), 400,
+                P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/apps/admin/members/xyz"), 400,
+                P("bad-request"));
+  ExpectProblem(Get(port_, "/v1/apps/admin/proposals/12"), 400,
+                P("bad-request"));
+}
+
 // A state record with a proof bundle (its content is opaque to the api).
 StateRecord ProvenRecord(bool found, bool certified) {
   StateRecord r;
