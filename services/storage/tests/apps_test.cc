@@ -98,7 +98,8 @@ class CountingStoreForTest : public KvStore {
     std::vector<std::string> out;
     for (const std::string& k : single_reads_) {
       absl::StatusOr<keys::AppKey> ak = keys::ParseState(k);
-      if (ak.ok()) out.push_back(std::string(ak->app) + ":" + std::string(ak->key));
+      if (ak.ok())
+        out.push_back(std::string(ak->app) + ":" + std::string(ak->key));
     }
     single_reads_.clear();
     return out;
