@@ -61,6 +61,11 @@ class SeedAppForTest : public NativeApp {
                  StateEntry{ToBytes(admin::EncodeMember(m)), tx.sender});
       return ExecResult{ExecCode::kOk, "member"};
     }
+    if (tx.method == "raw" && tx.args.size() == 3) {  // app, key, value
+      state->Put(tx.args[0], tx.args[1],
+                 StateEntry{ToBytes(tx.args[2]), tx.sender});
+      return ExecResult{ExecCode::kOk, "raw"};
+    }
     return ExecResult{ExecCode::kBadArgs, "seed"};
   }
   absl::Status CheckQueryKey(std::string_view) const override {
@@ -735,6 +740,25 @@ TEST_F(AppsTest, NotaryArgumentRefusals) {
   EXPECT_EQ(CodeOf(missing), ExecCode::kNotFound);
   EXPECT_EQ(CodeOf(lookup), ExecCode::kUnknownMethod);
   EXPECT_FALSE(Document(*HashFromHex(std::string(64, '2'))).has_value());
+}
+
+// A stored record that does not decode is corrupt state: the block that
+// reads it does not commit (every node refuses it alike), rather than
+// getting a receipt that depends on what a node's store holds.
+TEST_F(AppsTest, ACorruptRecordStopsTheBlockInsteadOfBeingOverwritten) {
+  Commit({Seed("raw", {"invoice", "inv/org-a/BAD", "{not json"}),
+          Seed("raw", {"notary", "doc/" + std::string(64, '9'), "{}"})});
+  const uint64_t height = State().height;
+  for (Bytes tx : {Inv(buyer_b_, "accept", {"org-a", "BAD"}),
+                   Doc(member_a_, "anchor", {std::string(64, '9'), ""})}) {
+    Block b = chain_.NextBlock(State(), {tx});
+    absl::StatusOr<CommitResult> r =
+        ledger_->CommitBlock(EncodeBlock(b), chain_.Certify(b.header));
+    EXPECT_FALSE(r.ok());
+    EXPECT_THAT(std::string(r.status().message()),
+                HasSubstr("does not decode"));
+    EXPECT_EQ(State().height, height);
+  }
 }
 
 // Two nodes executing the same blocks write the same state.
