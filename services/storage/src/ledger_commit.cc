@@ -187,6 +187,7 @@ absl::StatusOr<Ledger::Executed> Ledger::Execute(const Block& block) {
   std::vector<std::string> state_keys;
   {
     std::vector<std::string> app_keys;
+    std::vector<AppStateKey> other_keys;
     for (size_t i = 0; i < n; ++i) {
       if (!txs[i].has_value()) continue;
       const NativeApp* app = opts_.apps->Find(txs[i]->app);
@@ -195,6 +196,12 @@ absl::StatusOr<Ledger::Executed> Ledger::Execute(const Block& block) {
       app->AddReadHints(*txs[i], &app_keys);
       for (const std::string& k : app_keys) {
         state_keys.push_back(keys::State(txs[i]->app, k));
+      }
+      other_keys.clear();
+      app->AddOtherAppReadHints(*txs[i], &other_keys);
+      for (const AppStateKey& k : other_keys) {
+        if (k.app.empty() || k.app.size() > kMaxAppBytes) continue;
+        state_keys.push_back(keys::State(k.app, k.key));
       }
     }
     std::sort(state_keys.begin(), state_keys.end());

@@ -2,13 +2,17 @@
 
 #include <utility>
 
+#include "apps/invoice_app.h"
 #include "apps/kv_app.h"
+#include "apps/notary_app.h"
 
 namespace consortia::storage {
 
 AppRegistry AppRegistry::WithBuiltins() {
   AppRegistry r;
   r.Add(std::make_unique<KvApp>());
+  r.Add(std::make_unique<InvoiceApp>());
+  r.Add(std::make_unique<NotaryApp>());
   return r;
 }
 

@@ -34,6 +34,12 @@ struct ExecResult {
   std::string log;
 };
 
+// A state key of a named app: a read hint for a record of another app.
+struct AppStateKey {
+  std::string app;
+  std::string key;
+};
+
 // Implementations are stateless and thread-safe.
 class NativeApp {
  public:
@@ -57,12 +63,20 @@ class NativeApp {
     (void)tx;
     (void)keys;
   }
+  // The same hint for records of other apps that Execute will probably read
+  // (invoice and notary read the sender's member record and an organisation
+  // record of the `admin` app). The default hints nothing.
+  virtual void AddOtherAppReadHints(const Transaction& tx,
+                                    std::vector<AppStateKey>* keys) const {
+    (void)tx;
+    (void)keys;
+  }
 };
 
 // The apps a node knows, by name. Immutable after construction: thread-safe.
 class AppRegistry {
  public:
-  // kv (and later notary, invoice, admin).
+  // kv, invoice and notary (and later admin).
   static AppRegistry WithBuiltins();
 
   void Add(std::unique_ptr<NativeApp> app);
