@@ -766,7 +766,7 @@ TEST(CodecTest, ReceiptMalformationsAreRejected) {
   EXPECT_TRUE(DecodeReceipt(EncodeReceipt(r)).ok());
 
   r.log.clear();
-  r.code = static_cast<ExecCode>(8);
+  r.code = static_cast<ExecCode>(static_cast<uint32_t>(ExecCode::kExists) + 1);
   const absl::Status s = DecodeReceipt(EncodeReceipt(r)).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("exec code"));
