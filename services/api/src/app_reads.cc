@@ -7,6 +7,7 @@
 #include "consortia/admin_records.h"
 #include "consortia/bytes.h"
 #include "consortia/http_server.h"
+#include "consortia/invoice_records.h"
 
 namespace consortia::api {
 namespace {
@@ -31,18 +32,11 @@ absl::StatusOr<std::string> OrgId(std::string_view raw,
   return id;
 }
 
-// An invoice number: 1-64 of [A-Za-z0-9._-] (the invoice app's rule).
 absl::StatusOr<std::string> InvoiceNumber(std::string_view raw) {
   absl::StatusOr<std::string> n = Segment(raw, "number");
   if (!n.ok()) return n;
-  bool ok = n->size() <= 64;
-  for (char c : *n) {
-    ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-                c == '.' || c == '_' || c == '-');
-  }
-  if (!ok) {
-    return absl::InvalidArgumentError(
-        "number must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'");
+  if (absl::Status s = invoice::CheckInvoiceNumber(*n); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("number: ", s.message()));
   }
   return n;
 }
