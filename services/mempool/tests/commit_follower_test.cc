@@ -107,14 +107,14 @@ TEST_F(CommitFollowerTest, AppliesEventsAndFillsGapsFromStorage) {
   const size_t calls_before = history_.committed_calls().size();
 
   history_.AddEvent({6, {}, {}, {}, false});
-  Publish({6, {}, {}});
+  Publish({6, {}, {}, {}, false});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 6; }));
 
   // Heights 7 and 8 never reach the subscriber; 9 says so.
   history_.AddEvent({7, {}, {Committed(a)}, {}, false});
   history_.AddEvent({8, {}, {}, {}, false});
   history_.AddEvent({9, {}, {Committed(b)}, {}, false});
-  Publish({9, {}, {Committed(b)}}, /*missed=*/2);
+  Publish({9, {}, {Committed(b)}, {}, false}, /*missed=*/2);
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 9; }));
   EXPECT_EQ(mempool_->pending_count(), 0u);
   std::vector<std::pair<uint64_t, uint64_t>> calls = history_.committed_calls();
@@ -126,8 +126,8 @@ TEST_F(CommitFollowerTest, AppliesEventsAndFillsGapsFromStorage) {
   EXPECT_EQ((*r)[0].code, Admission::kAlreadyCommitted);
 
   // Duplicates and old events are ignored.
-  Publish({8, {}, {}});
-  Publish({10, {}, {}});
+  Publish({8, {}, {}, {}, false});
+  Publish({10, {}, {}, {}, false});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 10; }));
 }
 
@@ -135,9 +135,9 @@ TEST_F(CommitFollowerTest, EventsBeforeTheRebuildAreNotLost) {
   history_.GrowTo(3);
   history_.FailNext(3);
   Start();
-  Publish({2, {}, {}});
+  Publish({2, {}, {}, {}, false});
   history_.AddEvent({4, {}, {}, {}, false});
-  Publish({4, {}, {}});
+  Publish({4, {}, {}, {}, false});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 4; }));
   EXPECT_TRUE(mempool_->ready());
 }
@@ -208,7 +208,7 @@ TEST_F(CommitFollowerTest, FillsAGapLargerThanOnePage) {
   history_.AddEvent({16, {}, {}, {}, false});
   const size_t calls_before = history_.committed_calls().size();
   // Heights 6..15 never reach the subscriber; 16 says so.
-  Publish({16, {}, {}}, /*missed=*/10);
+  Publish({16, {}, {}, {}, false}, /*missed=*/10);
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 16; }));
   std::vector<std::pair<uint64_t, uint64_t>> calls = history_.committed_calls();
   ASSERT_EQ(calls.size(), calls_before + 5);  // pages of 2 heights
@@ -263,7 +263,7 @@ TEST_F(CommitFollowerTest, UndecodableEventsAreDropped) {
   ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
   follower_->OnEvent(Bytes{0xde, 0xad}, 0);
   history_.AddEvent({1, {}, {}, {}, false});
-  Publish({1, {}, {}});
+  Publish({1, {}, {}, {}, false});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 1; }));
 }
 
