@@ -1779,5 +1779,44 @@ TEST_F(AdmissionLedgerTest, ListMembersPagesThroughTheMemberSet) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(AdmissionRecordTest, RoundTripsAndDecodesStrictly) {
+  const Bytes k1(32, 1), k2(32, 2);
+  keys::AdmissionRecord r{true, {{k1, true}, {k2, false}}};
+  const std::string v = keys::EncodeAdmission(r);
+  absl::StatusOr<keys::AdmissionRecord> d = keys::DecodeAdmission(v);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(*d, r);
+  for (size_t n = 0; n < v.size(); ++n) {
+    EXPECT_FALSE(keys::DecodeAdmission(v.substr(0, n)).ok()) << n;
+  }
+  EXPECT_FALSE(keys::DecodeAdmission(v + "x").ok());
+  keys::AdmissionRecord bad = r;
+  std::swap(bad.member_changes[0], bad.member_changes[1]);
+  EXPECT_FALSE(keys::DecodeAdmission(keys::EncodeAdmission(bad)).ok());
+  bad = r;
+  bad.member_changes[1].public_key = k1;
+  EXPECT_FALSE(keys::DecodeAdmission(keys::EncodeAdmission(bad)).ok());
+  std::string flag = v;
+  flag[0] = 2;
+  EXPECT_FALSE(keys::DecodeAdmission(flag).ok());
+}
+
+TEST(AdmissionOfTest, OnlyAdminMemberKeysAndConfig) {
+  StateOverlay::WriteSet w;
+  const Bytes k(32, 0xab);
+  w[keys::State("kv", "member/" + ToHex(k))] = StateEntry{};
+  w[keys::State("admin", "member/" + ToHex(k))] = StateEntry{};
+  w[keys::State("admin", "member/XYZ")] = StateEntry{};
+  w[keys::State("admin", "member/" + ToHex(Bytes(32, 0xcd)))] = std::nullopt;
+  w[keys::State("admin", "org/a")] = StateEntry{};
+  keys::AdmissionRecord r = AdmissionOf(w, false);
+  EXPECT_FALSE(r.permissioned);
+  EXPECT_EQ(r.member_changes,
+            (std::vector<MemberChange>{{k, true}, {Bytes(32, 0xcd), false}}));
+  EXPECT_TRUE(AdmissionOf({}, true).permissioned);
+  w[keys::State("admin", "config")] = std::nullopt;
+  EXPECT_FALSE(AdmissionOf(w, true).permissioned);
+}
+
 }  // namespace
 }  // namespace consortia::storage
