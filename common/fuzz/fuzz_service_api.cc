@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace consortia;
   if (size == 0) return 0;
   const ByteView in(data + 1, size - 1);
-  switch (data[0] % 25) {
+  switch (data[0] % 28) {
     case 0:
       RoundTrip("submit request", in, sai::DecodeSubmitRequest,
                 sai::EncodeSubmitRequest);
@@ -143,6 +143,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 24:
       RoundTrip("chain tip", in, sai::DecodeChainTip, sai::EncodeChainTip);
+      break;
+    case 25:
+      RoundTrip("committed event", in, DecodeCommittedEvent,
+                EncodeCommittedEvent);
+      break;
+    case 26:
+      RoundTrip("list members request", in, sai::DecodeListMembersRequest,
+                sai::EncodeListMembersRequest);
+      break;
+    case 27:
+      RoundTrip("member page", in, sai::DecodeMemberPage,
+                sai::EncodeMemberPage);
       break;
   }
   return 0;

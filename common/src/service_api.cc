@@ -31,6 +31,8 @@ std::string_view AdmissionName(Admission a) {
       return "pool_full";
     case Admission::kSenderLimit:
       return "sender_limit";
+    case Admission::kUnregisteredSender:
+      return "unregistered_sender";
   }
   return "unknown";
 }

@@ -25,7 +25,8 @@ using wire_decode::GetNested;
 using wire_decode::GetNestedCertificate;
 using wire_decode::kMaxEncodedBlockRecordBytes;
 
-constexpr uint8_t kMaxAdmission = static_cast<uint8_t>(Admission::kSenderLimit);
+constexpr uint8_t kMaxAdmission =
+    static_cast<uint8_t>(Admission::kUnregisteredSender);
 
 void PutTxList(const std::vector<Bytes>& txs, Encoder* e) {
   e->PutVarint(txs.size());
@@ -54,6 +55,12 @@ void PutCommittedEvent(const CommittedEvent& ev, Encoder* e) {
     e->PutHash(tx.hash);
     e->PutU64(tx.valid_until);
   }
+  e->PutVarint(ev.member_changes.size());
+  for (const MemberChange& c : ev.member_changes) {
+    e->PutBytes(c.public_key);
+    e->PutBool(c.registered);
+  }
+  e->PutBool(ev.permissioned);
 }
 
 absl::Status GetCommittedEvent(Decoder* d, CommittedEvent* ev) {
@@ -70,7 +77,27 @@ absl::Status GetCommittedEvent(Decoder* d, CommittedEvent* ev) {
     WIRE_RETURN_IF_ERROR(d->GetU64(&tx.valid_until));
     ev->txs.push_back(tx);
   }
-  return absl::OkStatus();
+  // Each change takes at least 3 bytes (length, one key byte, flag).
+  WIRE_RETURN_IF_ERROR(d->GetCount(&n, kMaxMemberChanges, 3));
+  ev->member_changes.clear();
+  ev->member_changes.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    MemberChange c;
+    WIRE_RETURN_IF_ERROR(d->GetBytes(&c.public_key, kMaxMemberKeyBytes));
+    if (c.public_key.empty()) {
+      return absl::InvalidArgumentError("member change with an empty key");
+    }
+    // Each key once, in ascending order: what storage sends, and the only
+    // encoding of a set of changes.
+    if (!ev->member_changes.empty() &&
+        !(ev->member_changes.back().public_key < c.public_key)) {
+      return absl::InvalidArgumentError(
+          "member changes are not in strictly ascending key order");
+    }
+    WIRE_RETURN_IF_ERROR(d->GetBool(&c.registered));
+    ev->member_changes.push_back(std::move(c));
+  }
+  return d->GetBool(&ev->permissioned);
 }
 
 }  // namespace
@@ -620,8 +647,8 @@ absl::StatusOr<CommittedPage> DecodeCommittedPage(ByteView data) {
       "committed page", data,
       [](Decoder* d, CommittedPage* out) -> absl::Status {
         uint64_t n;
-        // height + hash + count: at least 41 bytes each.
-        WIRE_RETURN_IF_ERROR(d->GetCount(&n, kMaxCommittedPerCall, 41));
+        // height + hash + two counts + flag: at least 43 bytes each.
+        WIRE_RETURN_IF_ERROR(d->GetCount(&n, kMaxCommittedPerCall, 43));
         out->events.reserve(n);
         for (uint64_t i = 0; i < n; ++i) {
           CommittedEvent ev;
@@ -639,6 +666,68 @@ absl::StatusOr<CommittedPage> DecodeCommittedPage(ByteView data) {
           return absl::InvalidArgumentError(absl::StrCat(
               "next height ", out->next_height,
               " is not after the last event's ", out->events.back().height));
+        }
+        return absl::OkStatus();
+      });
+}
+
+Bytes EncodeListMembersRequest(const ListMembersRequest& req) {
+  Encoder e;
+  e.PutBytes(req.cursor);
+  e.PutU32(req.limit);
+  return e.Take();
+}
+
+absl::StatusOr<ListMembersRequest> DecodeListMembersRequest(ByteView data) {
+  return DecodeWith<ListMembersRequest>(
+      "list members request", data,
+      [](Decoder* d, ListMembersRequest* r) -> absl::Status {
+        WIRE_RETURN_IF_ERROR(d->GetBytes(&r->cursor, kMaxMemberKeyBytes));
+        return d->GetU32(&r->limit);
+      });
+}
+
+Bytes EncodeMemberPage(const MemberPage& page) {
+  Encoder e;
+  e.PutU64(page.height);
+  e.PutBool(page.permissioned);
+  e.PutVarint(page.public_keys.size());
+  for (const Bytes& k : page.public_keys) e.PutBytes(k);
+  e.PutBool(page.next_cursor.has_value());
+  if (page.next_cursor.has_value()) e.PutBytes(*page.next_cursor);
+  return e.Take();
+}
+
+absl::StatusOr<MemberPage> DecodeMemberPage(ByteView data) {
+  return DecodeWith<MemberPage>(
+      "member page", data, [](Decoder* d, MemberPage* out) -> absl::Status {
+        WIRE_RETURN_IF_ERROR(d->GetU64(&out->height));
+        WIRE_RETURN_IF_ERROR(d->GetBool(&out->permissioned));
+        uint64_t n;
+        // length + at least one key byte.
+        WIRE_RETURN_IF_ERROR(d->GetCount(&n, kMaxListMembers, 2));
+        out->public_keys.reserve(n);
+        for (uint64_t i = 0; i < n; ++i) {
+          Bytes k;
+          WIRE_RETURN_IF_ERROR(d->GetBytes(&k, kMaxMemberKeyBytes));
+          if (k.empty()) {
+            return absl::InvalidArgumentError("empty member key");
+          }
+          if (!out->public_keys.empty() && !(out->public_keys.back() < k)) {
+            return absl::InvalidArgumentError(
+                "member keys are not in strictly ascending order");
+          }
+          out->public_keys.push_back(std::move(k));
+        }
+        bool more = false;
+        WIRE_RETURN_IF_ERROR(d->GetBool(&more));
+        if (more) {
+          Bytes cursor;
+          WIRE_RETURN_IF_ERROR(d->GetBytes(&cursor, kMaxMemberKeyBytes));
+          if (cursor.empty()) {
+            return absl::InvalidArgumentError("empty member page cursor");
+          }
+          out->next_cursor = std::move(cursor);
         }
         return absl::OkStatus();
       });

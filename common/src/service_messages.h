@@ -172,6 +172,19 @@ absl::StatusOr<GetCommittedRequest> DecodeGetCommittedRequest(ByteView data);
 Bytes EncodeCommittedPage(const CommittedPage& page);
 absl::StatusOr<CommittedPage> DecodeCommittedPage(ByteView data);
 
+// kQueryMembers
+struct ListMembersRequest {
+  Bytes cursor;
+  uint32_t limit = 0;
+};
+Bytes EncodeListMembersRequest(const ListMembersRequest& req);
+absl::StatusOr<ListMembersRequest> DecodeListMembersRequest(ByteView data);
+// The reply: u64 height, bool permissioned, varint count, the keys (each
+// length-prefixed, non-empty, strictly ascending), then bool + bytes
+// next_cursor.
+Bytes EncodeMemberPage(const MemberPage& page);
+absl::StatusOr<MemberPage> DecodeMemberPage(ByteView data);
+
 // kQueryCommittedHeights
 Bytes EncodeHashList(const std::vector<Hash32>& hashes);
 absl::StatusOr<std::vector<Hash32>> DecodeHashList(ByteView data);

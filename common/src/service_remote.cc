@@ -144,6 +144,14 @@ class RemoteStorageQueries final : public CommitHistory,
         sai::DecodeCommittedPage);
   }
 
+  absl::StatusOr<MemberPage> ListMembers(const Bytes& cursor,
+                                         uint32_t limit) override {
+    return CallAndDecode<MemberPage>(
+        client_, MsgType::kQueryMembers,
+        sai::EncodeListMembersRequest({cursor, limit}), timeout_,
+        sai::DecodeMemberPage);
+  }
+
   // BlockSource.
   absl::StatusOr<std::vector<BlockRecord>> ReadCertifiedBlocks(
       uint64_t from, uint32_t limit, uint64_t max_bytes) override {

@@ -161,6 +161,21 @@ BusServer::Handler ServeStorage(const StorageInterfaces& impl, Executor exec) {
         });
         return;
 
+      case MsgType::kQueryMembers:
+        serve(history, [history](ByteView p) -> absl::StatusOr<Bytes> {
+          auto r = sai::DecodeListMembersRequest(p);
+          if (!r.ok()) return r.status();
+          absl::StatusOr<MemberPage> page =
+              history->ListMembers(r->cursor, r->limit);
+          if (page.ok() && page->public_keys.size() > kMaxListMembers) {
+            return absl::InternalError(absl::StrCat(
+                "storage returned ", page->public_keys.size(),
+                " member keys, over the limit of ", kMaxListMembers));
+          }
+          return Encoded(page, sai::EncodeMemberPage);
+        });
+        return;
+
       // ------------------------------------------------ BlockSource
       case MsgType::kQueryCertifiedBlocks:
         serve(blocks, [blocks](ByteView p) -> absl::StatusOr<Bytes> {

@@ -46,6 +46,8 @@ TEST(ServiceApiCodecTest, AdmissionNames) {
   EXPECT_EQ(AdmissionName(Admission::kAccepted), "accepted");
   EXPECT_EQ(AdmissionName(Admission::kBadSignature), "bad_signature");
   EXPECT_EQ(AdmissionName(Admission::kSenderLimit), "sender_limit");
+  EXPECT_EQ(AdmissionName(Admission::kUnregisteredSender),
+            "unregistered_sender");
   EXPECT_EQ(AdmissionName(static_cast<Admission>(77)), "unknown");
 }
 
@@ -245,8 +247,9 @@ TEST(ServiceApiCodecTest, QueryMessagesRoundTrip) {
   // A page that stopped early (asked 5..9, answered 5..6): next_height
   // travels with it.
   CommittedPage page;
-  page.events = {{5, HashOf("b5"), {{HashOf("t1"), 10}, {HashOf("t2"), 20}}},
-                 {6, HashOf("b6"), {}}};
+  page.events = {
+      {5, HashOf("b5"), {{HashOf("t1"), 10}, {HashOf("t2"), 20}}, {}, false},
+      {6, HashOf("b6"), {}, {}, false}};
   page.next_height = 7;
   wire = sai::EncodeCommittedPage(page);
   auto de = sai::DecodeCommittedPage(wire);
@@ -277,12 +280,109 @@ TEST(ServiceApiCodecTest, QueryMessagesRoundTrip) {
 }
 
 TEST(ServiceApiCodecTest, CommittedEventRoundTrip) {
-  CommittedEvent ev{3, HashOf("b3"), {{HashOf("a"), 1}, {HashOf("b"), 2}}};
+  CommittedEvent ev{
+      3, HashOf("b3"), {{HashOf("a"), 1}, {HashOf("b"), 2}}, {}, false};
   Bytes wire = EncodeCommittedEvent(ev);
   auto d = DecodeCommittedEvent(wire);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(*d, ev);
   ExpectRejectsTruncationAndTrailing(wire, DecodeCommittedEvent);
+}
+
+// The member changes and the permissioned flag travel with the event, and
+// in a GetCommitted page; the decoder is strict about them.
+TEST(ServiceApiCodecTest, CommittedEventCarriesMemberChanges) {
+  const Bytes k1(32, 0x11), k2(32, 0x22), k3(33, 0x22);
+  CommittedEvent ev{4,
+                    HashOf("b4"),
+                    {{HashOf("a"), 9}},
+                    {{k1, true}, {k2, false}, {k3, true}},
+                    true};
+  Bytes wire = EncodeCommittedEvent(ev);
+  auto d = DecodeCommittedEvent(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(*d, ev);
+  EXPECT_TRUE(d->permissioned);
+  ASSERT_EQ(d->member_changes.size(), 3u);
+  EXPECT_FALSE(d->member_changes[1].registered);
+  ExpectRejectsTruncationAndTrailing(wire, DecodeCommittedEvent);
+
+  CommittedPage page;
+  page.events = {ev, {5, HashOf("b5"), {}, {{k1, false}}, false}};
+  page.next_height = 6;
+  auto dp = sai::DecodeCommittedPage(sai::EncodeCommittedPage(page));
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  EXPECT_EQ(*dp, page);
+
+  auto refused = [](const CommittedEvent& e) {
+    return DecodeCommittedEvent(EncodeCommittedEvent(e)).status().code();
+  };
+  // Keys out of order, twice, or empty.
+  CommittedEvent bad = ev;
+  std::swap(bad.member_changes[0], bad.member_changes[1]);
+  EXPECT_EQ(refused(bad), absl::StatusCode::kInvalidArgument);
+  bad = ev;
+  bad.member_changes[1].public_key = k1;
+  EXPECT_EQ(refused(bad), absl::StatusCode::kInvalidArgument);
+  bad = ev;
+  bad.member_changes[0].public_key.clear();
+  EXPECT_EQ(refused(bad), absl::StatusCode::kInvalidArgument);
+  // A key longer than any public key.
+  bad = ev;
+  bad.member_changes[2].public_key = Bytes(kMaxMemberKeyBytes + 1, 0x33);
+  EXPECT_EQ(refused(bad), absl::StatusCode::kInvalidArgument);
+  // A flag byte other than 0 or 1: the registered flag of the last change
+  // (just before the permissioned flag), then the permissioned flag.
+  Bytes flags = wire;
+  flags[flags.size() - 2] = 2;
+  EXPECT_FALSE(DecodeCommittedEvent(flags).ok());
+  flags = wire;
+  flags.back() = 7;
+  EXPECT_FALSE(DecodeCommittedEvent(flags).ok());
+  // A forged count of changes.
+  Encoder e;
+  e.PutU64(1);
+  e.PutHash(HashOf("b1"));
+  e.PutVarint(0);
+  e.PutVarint(uint64_t{1} << 40);
+  EXPECT_FALSE(DecodeCommittedEvent(e.data()).ok());
+}
+
+TEST(ServiceApiCodecTest, MemberPageRoundTrip) {
+  Bytes wire = sai::EncodeListMembersRequest({Bytes(32, 0x05), 500});
+  auto req = sai::DecodeListMembersRequest(wire);
+  ASSERT_TRUE(req.ok()) << req.status();
+  EXPECT_EQ(req->cursor, Bytes(32, 0x05));
+  EXPECT_EQ(req->limit, 500u);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeListMembersRequest);
+
+  MemberPage page{12, true, {Bytes(32, 1), Bytes(32, 2)}, Bytes(32, 2)};
+  wire = sai::EncodeMemberPage(page);
+  auto d = sai::DecodeMemberPage(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(*d, page);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeMemberPage);
+  MemberPage last{12, false, {Bytes(32, 1)}, std::nullopt};
+  auto dl = sai::DecodeMemberPage(sai::EncodeMemberPage(last));
+  ASSERT_TRUE(dl.ok()) << dl.status();
+  EXPECT_EQ(*dl, last);
+
+  MemberPage bad = page;
+  std::swap(bad.public_keys[0], bad.public_keys[1]);
+  EXPECT_FALSE(sai::DecodeMemberPage(sai::EncodeMemberPage(bad)).ok());
+  bad = page;
+  bad.public_keys[1] = bad.public_keys[0];
+  EXPECT_FALSE(sai::DecodeMemberPage(sai::EncodeMemberPage(bad)).ok());
+  bad = page;
+  bad.next_cursor = Bytes();
+  EXPECT_FALSE(sai::DecodeMemberPage(sai::EncodeMemberPage(bad)).ok());
+  bad = page;
+  bad.public_keys.assign(kMaxListMembers + 1, Bytes(1, 0));
+  for (size_t i = 0; i < bad.public_keys.size(); ++i) {
+    bad.public_keys[i] =
+        Bytes{static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i & 0xff)};
+  }
+  EXPECT_FALSE(sai::DecodeMemberPage(sai::EncodeMemberPage(bad)).ok());
 }
 
 TEST(ServiceApiCodecTest, PaginatedQueryMessagesRoundTrip) {
@@ -419,7 +519,7 @@ class RemoteTest : public ::testing::Test {
     state_.SetState("kv", "b0", {true, ToBytes("vb0"), ToBytes("o"), 1});
     state_.SetHeight(1);
     for (uint64_t h = 1; h <= 6; ++h) {
-      CommittedEvent e{h, HashOf(absl::StrCat("b", h)), {}};
+      CommittedEvent e{h, HashOf(absl::StrCat("b", h)), {}, {}, false};
       if (h == 5) e.txs = {{HashOf("t1"), 15}, {HashOf("t2"), 20}};
       history_.AddEvent(e);
     }
@@ -581,6 +681,18 @@ TEST_F(RemoteTest, CommitHistory) {
   EXPECT_TRUE(page->events.empty());
   EXPECT_EQ(page->next_height, 7u);
 
+  // The member set, a page at a time, over the bus.
+  history_.SetMembers({Bytes(32, 3), Bytes(32, 1), Bytes(32, 2)}, true);
+  auto members = history->ListMembers(Bytes(), 2);
+  ASSERT_TRUE(members.ok()) << members.status();
+  EXPECT_EQ(*members,
+            (MemberPage{6, true, {Bytes(32, 1), Bytes(32, 2)}, Bytes(32, 2)}));
+  members = history->ListMembers(*members->next_cursor, 2);
+  ASSERT_TRUE(members.ok()) << members.status();
+  EXPECT_EQ(*members, (MemberPage{6, true, {Bytes(32, 3)}, std::nullopt}));
+  EXPECT_EQ(history->ListMembers(Bytes(), 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
   history_.FailNext(1);
   EXPECT_EQ(history->GetChainTip().status().code(),
             absl::StatusCode::kUnavailable);
@@ -719,7 +831,8 @@ class OverfullHistory : public FakeCommitHistory {
   absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
                                              uint64_t to) override {
     CommittedPage page;
-    for (uint64_t h = from; h <= to; ++h) page.events.push_back({h, {}, {}});
+    for (uint64_t h = from; h <= to; ++h)
+      page.events.push_back({h, {}, {}, {}, false});
     page.next_height = to + 1;
     return page;
   }

@@ -73,6 +73,7 @@ enum class MsgType : uint16_t {
   kQueryCommittedHeights = 50,
   kQueryChainTip = 51,
   kQueryBlocksWithReceipts = 52,
+  kQueryMembers = 53,
   kEventBlockCommitted = 100,
 };
 
@@ -94,6 +95,9 @@ enum class Admission : uint8_t {
   kBadSignature = 8,
   kPoolFull = 9,      // retry later
   kSenderLimit = 10,  // too many pending from this sender; retry later
+  // The chain is permissioned and the sender key is not a registered member
+  // (the mempool's membership cache, services/mempool/README.md).
+  kUnregisteredSender = 11,
 };
 std::string_view AdmissionName(Admission a);
 
@@ -122,7 +126,8 @@ struct ProposalTxCheck {
   // (committed within its validity window, or earlier in the same proposal)
   // or kBadSignature. Never kAlreadyPending, kTooLarge, kPoolFull or
   // kSenderLimit: a node's local admission limits do not make a block
-  // invalid.
+  // invalid. Never kUnregisteredSender either: membership is checked again
+  // at execution, deterministically, against the block's own state.
   Admission code = Admission::kAccepted;
   bool operator==(const ProposalTxCheck&) const = default;
 };

@@ -77,9 +77,11 @@ inline constexpr size_t kMaxEvidenceMessageBytes = 64 * 1024;
 // ------------------------------------------ CommitHistory (owner: mempool)
 // The mempool forgets committed txs and refuses them again within their
 // validity window. It follows the block.committed events, and from storage
-// it needs only where the chain ends (to rebuild its replay window at start)
-// and the commit events of a range of heights (the window, or a gap in the
-// events it received): never a block, a proof or a state value.
+// it needs only where the chain ends (to rebuild its replay window at start),
+// the commit events of a range of heights (the window, or a gap in the
+// events it received), and, for admission on a permissioned chain, the
+// registered member keys once at start (ListMembers; the commit events keep
+// its cache current afterwards): never a block, a proof or a state value.
 
 struct CommittedTx {
   Hash32 hash{};
@@ -87,12 +89,33 @@ struct CommittedTx {
   bool operator==(const CommittedTx&) const = default;
 };
 
+// A member key that a block registered (wrote the admin record
+// `member/<hex of public_key>`, new or changed) or unregistered (deleted it).
+struct MemberChange {
+  Bytes public_key;
+  bool registered = false;
+  bool operator==(const MemberChange&) const = default;
+};
+
+// Bounds of a commit event's member changes: per event (a genesis consortium
+// registers all its founding keys in block 1) and bytes of one key.
+inline constexpr size_t kMaxMemberChanges = 100000;
+inline constexpr size_t kMaxMemberKeyBytes = kMaxPublicKeyBytes;
+
 // Payload of a block.committed event (kTopicBlockCommitted, service_api.h),
 // and one height of a CommittedPage.
 struct CommittedEvent {
   uint64_t height = 0;
   Hash32 block_hash{};
   std::vector<CommittedTx> txs;
+  // The member keys the block registered or unregistered (admin app,
+  // `member/<hex>` records), each key once, in ascending byte order; the
+  // mempool's membership cache applies them (services/mempool/README.md).
+  std::vector<MemberChange> member_changes;
+  // Whether the chain is permissioned after this block: the admin record
+  // `config` exists. A permissioned chain admits txs only from registered
+  // member keys.
+  bool permissioned = false;
   bool operator==(const CommittedEvent&) const = default;
 };
 
@@ -107,6 +130,23 @@ struct CommittedPage {
   std::vector<CommittedEvent> events;
   uint64_t next_height = 0;
   bool operator==(const CommittedPage&) const = default;
+};
+
+// Keys per ListMembers call.
+inline constexpr uint32_t kMaxListMembers = 1000;
+
+// A page of the registered member keys (CommitHistory::ListMembers), read
+// from the state after block `height`.
+struct MemberPage {
+  uint64_t height = 0;
+  // Whether the chain is permissioned after that block (as
+  // CommittedEvent::permissioned).
+  bool permissioned = false;
+  // Public keys in ascending byte order.
+  std::vector<Bytes> public_keys;
+  // Set when more keys may follow: pass it as the next call's cursor.
+  std::optional<Bytes> next_cursor;
+  bool operator==(const MemberPage&) const = default;
 };
 
 class CommitHistory {
@@ -127,6 +167,17 @@ class CommitHistory {
   // yet. InvalidArgument for from = 0 or from > to.
   virtual absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
                                                      uint64_t to) = 0;
+  // The registered member keys (the admin app's `member/<hex>` records),
+  // after `cursor` (exclusive; empty = from the first), at most `limit`
+  // (1..kMaxListMembers), in ascending byte order, all from the state after
+  // one height (the page's), with whether the chain is permissioned then. A
+  // page with a next_cursor may be followed by more, possibly read at a later
+  // height: a caller that wants the whole set loads every page and then
+  // applies the member changes of every commit event above the FIRST page's
+  // height (a change applied twice is harmless). InvalidArgument for a limit
+  // out of range or a cursor longer than a key.
+  virtual absl::StatusOr<MemberPage> ListMembers(const Bytes& cursor,
+                                                 uint32_t limit) = 0;
 };
 
 // --------------------------------------------- BlockSource (owner: consensus)

@@ -24,7 +24,7 @@ void FakeCommitHistory::GrowTo(uint64_t h) {
     absl::MutexLock lock(&mu_);
     from = latest_ + 1;
   }
-  for (uint64_t i = from; i <= h; ++i) AddEvent({i, {}, {}});
+  for (uint64_t i = from; i <= h; ++i) AddEvent({i, {}, {}, {}, false});
 }
 
 void FakeCommitHistory::FailNext(int n) {
@@ -81,6 +81,39 @@ absl::StatusOr<CommittedPage> FakeCommitHistory::GetCommitted(uint64_t from,
     page.next_height = it->first + 1;
     txs += it->second.txs.size();
     if (max_txs_per_call_ > 0 && txs >= max_txs_per_call_) break;
+  }
+  return page;
+}
+
+void FakeCommitHistory::SetMembers(std::vector<Bytes> keys, bool permissioned) {
+  absl::MutexLock lock(&mu_);
+  members_ = std::set<Bytes>(std::make_move_iterator(keys.begin()),
+                             std::make_move_iterator(keys.end()));
+  permissioned_ = permissioned;
+}
+
+std::vector<Bytes> FakeCommitHistory::list_members_calls() const {
+  absl::MutexLock lock(&mu_);
+  return list_members_calls_;
+}
+
+absl::StatusOr<MemberPage> FakeCommitHistory::ListMembers(const Bytes& cursor,
+                                                          uint32_t limit) {
+  absl::MutexLock lock(&mu_);
+  list_members_calls_.push_back(cursor);
+  if (limit == 0 || limit > kMaxListMembers) {
+    return absl::InvalidArgumentError("limit out of range");
+  }
+  MemberPage page;
+  page.height = latest_;
+  page.permissioned = permissioned_;
+  auto it = cursor.empty() ? members_.begin() : members_.upper_bound(cursor);
+  for (; it != members_.end(); ++it) {
+    if (page.public_keys.size() == limit) {
+      page.next_cursor = page.public_keys.back();
+      break;
+    }
+    page.public_keys.push_back(*it);
   }
   return page;
 }

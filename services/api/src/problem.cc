@@ -49,6 +49,9 @@ Mapping AdmissionMapping(Admission a) {
       return {429, "pool-full", "Mempool full", true};
     case Admission::kSenderLimit:
       return {429, "sender-limit", "Too many pending from this sender", true};
+    case Admission::kUnregisteredSender:
+      return {403, "unregistered-sender", "Sender is not a registered member",
+              false};
   }
   // A verdict this build does not know (a newer mempool): not the client's
   // fault, and not retryable blindly.

@@ -280,6 +280,7 @@ TEST_F(ApiServiceTest, EveryRejectionHasItsStatusAndProblemType) {
       {Admission::kBadSignature, 422, P("bad-signature"), false},
       {Admission::kPoolFull, 429, P("pool-full"), true},
       {Admission::kSenderLimit, 429, P("sender-limit"), true},
+      {Admission::kUnregisteredSender, 403, P("unregistered-sender"), false},
   };
   uint64_t nonce = 100;
   for (const Case& c : cases) {

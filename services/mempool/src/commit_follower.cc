@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "consortia/log.h"
 
@@ -72,7 +73,7 @@ absl::Status CommitFollower::Fetch(uint64_t from, uint64_t to,
       metrics_.bad_commit_pages.Inc();
       return s;
     }
-    for (const CommittedEvent& e : page->events) mempool_->OnCommitted(e);
+    for (const CommittedEvent& e : page->events) Apply(e);
     if (page->next_height == start) {
       if (stop_at_tip) return absl::OkStatus();
       return absl::UnavailableError(
@@ -104,14 +105,55 @@ absl::Status CommitFollower::CheckPage(uint64_t from, uint64_t to,
   return absl::OkStatus();
 }
 
+void CommitFollower::Apply(const CommittedEvent& event) {
+  mempool_->members().Apply(event);
+  mempool_->OnCommitted(event);
+}
+
+absl::StatusOr<uint64_t> CommitFollower::LoadMembers() {
+  absl::flat_hash_set<std::string> keys;
+  uint64_t height = 0;
+  bool permissioned = false;
+  Bytes cursor;
+  for (bool first = true;; first = false) {
+    absl::StatusOr<MemberPage> page =
+        history_->ListMembers(cursor, options_.members_page);
+    if (!page.ok()) return page.status();
+    // Later pages may be of later heights: the events above the first
+    // page's height bring whatever changed meanwhile.
+    if (first) {
+      height = page->height;
+      permissioned = page->permissioned;
+    }
+    for (const Bytes& k : page->public_keys) {
+      keys.insert(std::string(AsString(k)));
+    }
+    if (!page->next_cursor.has_value()) break;
+    if (!(cursor < *page->next_cursor)) {
+      return absl::InternalError(
+          "storage answered a member page whose cursor does not advance");
+    }
+    cursor = *std::move(page->next_cursor);
+  }
+  const size_t n = keys.size();
+  mempool_->members().Load(height, permissioned, std::move(keys));
+  spdlog::info("membership cache loaded: {} member keys as of height {}, {}", n,
+               height, permissioned ? "permissioned" : "open chain");
+  return height;
+}
+
 absl::Status CommitFollower::Rebuild() {
+  absl::StatusOr<uint64_t> members_height = LoadMembers();
+  if (!members_height.ok()) return members_height.status();
   absl::StatusOr<ChainTip> tip = history_->GetChainTip();
   if (!tip.ok()) return tip.status();
   const uint64_t height = tip->height;
   if (height > 0) {
-    const uint64_t from = height > options_.replay_window
-                              ? height - options_.replay_window + 1
-                              : 1;
+    // The replay window, and every event the member set does not reflect.
+    const uint64_t from = std::min(height > options_.replay_window
+                                       ? height - options_.replay_window + 1
+                                       : 1,
+                                   *members_height + 1);
     if (absl::Status s = Fetch(from, height); !s.ok()) return s;
     if (mempool_->applied_height() < height) {
       return absl::InternalError(
@@ -143,7 +185,7 @@ absl::Status CommitFollower::ApplyQueued() {
         return s;
       }
     }
-    mempool_->OnCommitted(*event);
+    Apply(*event);
   }
 }
 

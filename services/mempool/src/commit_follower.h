@@ -19,11 +19,15 @@ namespace consortia::mempool {
 // Feeds block.committed events to a Mempool, in height order and without
 // holes, on its own thread.
 //
-// On Start it rebuilds the replay window: it asks storage for the latest
-// height (CommitHistory::GetChainTip), fetches the commit events of the last
-// replay_window heights with GetCommitted, applies them, and then calls
+// On Start it loads the member set into the mempool's MembershipCache
+// (CommitHistory::ListMembers, page by page, as of the first page's height),
+// then rebuilds the replay window: it asks storage for the latest height
+// (CommitHistory::GetChainTip), fetches the commit events of the last
+// replay_window heights (and of every height above the member set's, when
+// that is older) with GetCommitted, applies them, and then calls
 // Mempool::SetReady(). It retries until storage answers. Events that arrive
-// meanwhile are queued.
+// meanwhile are queued. Every event, fetched or received, is applied to the
+// membership cache first and then to the mempool.
 //
 // Afterwards, each event is applied in order; when an event's height skips
 // (the subscriber missed some), the missing heights are fetched with
@@ -49,6 +53,8 @@ class CommitFollower {
     // Events queued beyond this are dropped (their heights are fetched
     // again later as a gap).
     size_t max_queued_events = 4096;
+    // Member keys asked per ListMembers call (1..kMaxListMembers).
+    uint32_t members_page = kMaxListMembers;
   };
 
   // `mempool` and `history` must outlive the follower.
@@ -70,6 +76,11 @@ class CommitFollower {
  private:
   void Loop();
   absl::Status Rebuild();
+  // Loads the whole member set into the mempool's cache; the height it is
+  // of (the first page's).
+  absl::StatusOr<uint64_t> LoadMembers();
+  // Applies one event to the membership cache, then to the mempool.
+  void Apply(const CommittedEvent& event);
   // Fetches and applies the commit events of heights [from, to], page by
   // page: each GetCommitted answer may stop early, and the next call starts
   // at its next_height. Unavailable when storage has not committed a height

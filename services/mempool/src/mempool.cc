@@ -54,7 +54,8 @@ Mempool::Mempool(const MempoolOptions& options, std::string chain_id,
       suite_(suite),
       verify_pool_(verify_pool),
       metrics_(std::move(metrics)),
-      sig_cache_(options.sig_cache_size) {
+      sig_cache_(options.sig_cache_size),
+      members_(metrics_.members, metrics_.permissioned) {
   metrics_.max_txs.Set(static_cast<double>(options.max_txs));
   metrics_.max_bytes.Set(static_cast<double>(options.max_bytes));
 }
@@ -142,6 +143,12 @@ void Mempool::CheckSubmitChunk(const std::vector<Bytes>& raw_txs, size_t begin,
       r.code = Admission::kWrongChain;
       r.detail = absl::StrCat("chain_id \"", w.tx.chain_id,
                               "\" is not this chain's (\"", chain_id_, "\")");
+      continue;
+    }
+    if (!members_.Admits(w.tx.sender)) {
+      r.code = Admission::kUnregisteredSender;
+      r.detail = absl::StrCat("sender key ", ToHex(w.tx.sender),
+                              " is not a registered member of this consortium");
       continue;
     }
     w.candidate = true;
@@ -415,6 +422,24 @@ void Mempool::OnCommitted(const CommittedEvent& event) {
     committed_.erase(committed_expiry_.begin()->second);
     committed_expiry_.erase(committed_expiry_.begin());
   }
+  // On a permissioned chain, a sender the block unregistered (or that the
+  // block's new consortium did not register) can no longer send: its pending
+  // txs would be refused at execution. A rare event, so a scan of the pool.
+  if (event.permissioned) {
+    bool removed = !permissioned_;
+    for (const MemberChange& c : event.member_changes) {
+      removed = removed || !c.registered;
+    }
+    if (removed) {
+      std::vector<uint64_t> gone;
+      for (const auto& [seq, entry] : pending_) {
+        if (!members_.Admits(AsBytes(entry.sender))) gone.push_back(seq);
+      }
+      for (uint64_t seq : gone) RemovePending(seq);
+      metrics_.evicted_unregistered.Inc(static_cast<double>(gone.size()));
+    }
+  }
+  permissioned_ = event.permissioned;
   // Pending txs whose valid_until is below the next height can never be
   // committed.
   while (!pending_expiry_.empty() &&

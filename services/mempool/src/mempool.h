@@ -18,6 +18,7 @@
 #include "consortia/mempool/mempool_service.h"
 #include "consortia/service_api.h"
 #include "consortia/thread_pool.h"
+#include "membership_cache.h"
 #include "mempool_metrics.h"
 #include "sig_cache.h"
 
@@ -27,7 +28,9 @@ namespace consortia::mempool {
 //
 // Submit checks each raw tx in this order and stops at the first failure:
 // size (kTooLarge), decoding and fields (kMalformed, with the decoder's
-// message or the field at fault), chain id (kWrongChain), valid_until
+// message or the field at fault), chain id (kWrongChain), the sender's
+// membership on a permissioned chain (kUnregisteredSender, one lookup in the
+// membership cache), valid_until
 // against the next height (kExpired below it, kTooFarAhead beyond next
 // height + replay_window), duplicates (kAlreadyPending, kAlreadyCommitted),
 // the signature (kBadSignature), then the pool bounds (kPoolFull,
@@ -82,8 +85,16 @@ class Mempool final : public MempoolApi {
       const std::vector<Bytes>& raw_txs, uint64_t height) override;
 
   // Applies one commit event. Events at or below the applied height are
-  // ignored; the caller (CommitFollower) fills gaps before calling.
+  // ignored; the caller (CommitFollower) fills gaps before calling, and
+  // applies the event to members() first. On a permissioned chain, an event
+  // that unregisters a key (or makes the chain permissioned) also evicts the
+  // pending txs whose sender members() no longer admits.
   void OnCommitted(const CommittedEvent& event);
+
+  // The member keys admission checks senders against; the CommitFollower
+  // keeps it current.
+  MembershipCache& members() { return members_; }
+  const MembershipCache& members() const { return members_; }
 
   // Opens the mempool for Submit, Reap and CheckProposal.
   void SetReady();
@@ -150,11 +161,16 @@ class Mempool final : public MempoolApi {
   MempoolMetrics metrics_;
   // Has its own locks; never touched with mu_ held.
   mutable SigCache sig_cache_;
+  // Has its own lock; read with mu_ held only in OnCommitted (never the
+  // other way round).
+  MembershipCache members_;
 
   mutable absl::Mutex mu_;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t applied_height_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t wanted_height_ ABSL_GUARDED_BY(mu_) = 0;
+  // The permissioned flag of the last event applied.
+  bool permissioned_ ABSL_GUARDED_BY(mu_) = false;
 
   // The pending pool: arrival sequence -> entry, and its indexes.
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;

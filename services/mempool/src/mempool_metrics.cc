@@ -74,6 +74,18 @@ MempoolMetrics MempoolMetrics::Create(MetricsRegistry& registry) {
       "consortia_mempool_evicted_total",
       "Pending transactions removed from the pool, by reason.",
       {{"reason", "expired"}});
+  m.evicted_unregistered = registry.GetCounter(
+      "consortia_mempool_evicted_total",
+      "Pending transactions removed from the pool, by reason.",
+      {{"reason", "unregistered"}});
+  m.members = registry.GetGauge(
+      "consortia_mempool_members",
+      "Member keys in the membership cache (registered senders of a "
+      "permissioned chain).");
+  m.permissioned = registry.GetGauge(
+      "consortia_mempool_permissioned",
+      "1 when the chain is permissioned (only registered member keys may "
+      "send transactions), else 0.");
   m.reaped_txs = registry.GetCounter("consortia_mempool_reaped_txs_total",
                                      "Transactions handed to consensus.");
   m.commit_gaps = registry.GetCounter(

@@ -10,8 +10,8 @@
 
 namespace consortia::mempool {
 
-// Number of Admission values (kAccepted .. kSenderLimit).
-inline constexpr size_t kAdmissionCount = 11;
+// Number of Admission values (kAccepted .. kUnregisteredSender).
+inline constexpr size_t kAdmissionCount = 12;
 
 // A default-constructed MempoolMetrics is a no-op (for tests). Thread-safe.
 struct MempoolMetrics {
@@ -42,6 +42,12 @@ struct MempoolMetrics {
   Histogram proposal_check_duration;
   Counter evicted_committed;
   Counter evicted_expired;
+  // Pending txs whose sender a block unregistered (or that a block made
+  // permissioned without registering it).
+  Counter evicted_unregistered;
+  // The membership cache: member keys held, and 1 on a permissioned chain.
+  Gauge members;
+  Gauge permissioned;
   Counter reaped_txs;
   Counter commit_gaps;
   Counter bad_events;

@@ -67,9 +67,10 @@ TEST_F(CommitFollowerTest, RebuildsTheReplayWindowInFewCalls) {
   Bytes old_tx = SignedTx(alice_, 1, 3000);
   Bytes recent_tx = SignedTx(alice_, 2, 3000);
   history_.GrowTo(99);
-  history_.AddEvent({100, {}, {Committed(old_tx)}});  // outside the window
+  history_.AddEvent(
+      {100, {}, {Committed(old_tx)}, {}, false});  // outside the window
   history_.GrowTo(1599);
-  history_.AddEvent({1600, {}, {Committed(recent_tx)}});
+  history_.AddEvent({1600, {}, {Committed(recent_tx)}, {}, false});
   history_.GrowTo(2600);
 
   Start(/*replay_window=*/2500);
@@ -105,15 +106,15 @@ TEST_F(CommitFollowerTest, AppliesEventsAndFillsGapsFromStorage) {
   ASSERT_TRUE(mempool_->Submit({a, b}).ok());
   const size_t calls_before = history_.committed_calls().size();
 
-  history_.AddEvent({6, {}, {}});
-  Publish({6, {}, {}});
+  history_.AddEvent({6, {}, {}, {}, false});
+  Publish({6, {}, {}, {}, false});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 6; }));
 
   // Heights 7 and 8 never reach the subscriber; 9 says so.
-  history_.AddEvent({7, {}, {Committed(a)}});
-  history_.AddEvent({8, {}, {}});
-  history_.AddEvent({9, {}, {Committed(b)}});
-  Publish({9, {}, {Committed(b)}}, /*missed=*/2);
+  history_.AddEvent({7, {}, {Committed(a)}, {}, false});
+  history_.AddEvent({8, {}, {}, {}, false});
+  history_.AddEvent({9, {}, {Committed(b)}, {}, false});
+  Publish({9, {}, {Committed(b)}, {}, false}, /*missed=*/2);
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 9; }));
   EXPECT_EQ(mempool_->pending_count(), 0u);
   std::vector<std::pair<uint64_t, uint64_t>> calls = history_.committed_calls();
@@ -125,8 +126,8 @@ TEST_F(CommitFollowerTest, AppliesEventsAndFillsGapsFromStorage) {
   EXPECT_EQ((*r)[0].code, Admission::kAlreadyCommitted);
 
   // Duplicates and old events are ignored.
-  Publish({8, {}, {}});
-  Publish({10, {}, {}});
+  Publish({8, {}, {}, {}, false});
+  Publish({10, {}, {}, {}, false});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 10; }));
 }
 
@@ -134,9 +135,9 @@ TEST_F(CommitFollowerTest, EventsBeforeTheRebuildAreNotLost) {
   history_.GrowTo(3);
   history_.FailNext(3);
   Start();
-  Publish({2, {}, {}});
-  history_.AddEvent({4, {}, {}});
-  Publish({4, {}, {}});
+  Publish({2, {}, {}, {}, false});
+  history_.AddEvent({4, {}, {}, {}, false});
+  Publish({4, {}, {}, {}, false});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 4; }));
   EXPECT_TRUE(mempool_->ready());
 }
@@ -149,7 +150,7 @@ TEST_F(CommitFollowerTest, AReapWaitingForALostEventFetchesIt) {
   Bytes b = SignedTx(alice_, 2, 100);
   ASSERT_TRUE(mempool_->Submit({a, b}).ok());
   // Block 6 is committed but its event is lost and nothing follows.
-  history_.AddEvent({6, {}, {Committed(a)}});
+  history_.AddEvent({6, {}, {Committed(a)}, {}, false});
   absl::StatusOr<std::vector<Bytes>> r = mempool_->Reap({100, 1 << 20, 6});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, std::vector<Bytes>{b});
@@ -161,7 +162,7 @@ TEST_F(CommitFollowerTest, AReapWaitingForALostEventFetchesIt) {
 TEST_F(CommitFollowerTest, RebuildsAWindowLargerThanOnePage) {
   std::vector<Bytes> txs;  // 10 per height, heights 1..50
   for (uint64_t h = 1; h <= 50; ++h) {
-    CommittedEvent e{h, {}, {}};
+    CommittedEvent e{h, {}, {}, {}, false};
     for (uint64_t i = 0; i < 10; ++i) {
       txs.push_back(SignedTx(alice_, h * 100 + i, 900));
       e.txs.push_back(Committed(txs.back()));
@@ -197,17 +198,17 @@ TEST_F(CommitFollowerTest, FillsAGapLargerThanOnePage) {
   history_.SetMaxTxsPerCall(20);
   std::vector<Bytes> txs;  // 10 per height, heights 6..15
   for (uint64_t h = 6; h <= 15; ++h) {
-    CommittedEvent e{h, {}, {}};
+    CommittedEvent e{h, {}, {}, {}, false};
     for (uint64_t i = 0; i < 10; ++i) {
       txs.push_back(SignedTx(alice_, h * 100 + i, 900));
       e.txs.push_back(Committed(txs.back()));
     }
     history_.AddEvent(std::move(e));
   }
-  history_.AddEvent({16, {}, {}});
+  history_.AddEvent({16, {}, {}, {}, false});
   const size_t calls_before = history_.committed_calls().size();
   // Heights 6..15 never reach the subscriber; 16 says so.
-  Publish({16, {}, {}}, /*missed=*/10);
+  Publish({16, {}, {}, {}, false}, /*missed=*/10);
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 16; }));
   std::vector<std::pair<uint64_t, uint64_t>> calls = history_.committed_calls();
   ASSERT_EQ(calls.size(), calls_before + 5);  // pages of 2 heights
@@ -261,8 +262,8 @@ TEST_F(CommitFollowerTest, UndecodableEventsAreDropped) {
   Start();
   ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
   follower_->OnEvent(Bytes{0xde, 0xad}, 0);
-  history_.AddEvent({1, {}, {}});
-  Publish({1, {}, {}});
+  history_.AddEvent({1, {}, {}, {}, false});
+  Publish({1, {}, {}, {}, false});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 1; }));
 }
 

@@ -181,7 +181,7 @@ TEST_F(GossipUnitTest, CommittedTxsFromAPeerAreDuplicates) {
   Gossip g(GossipOptions(), &pool_);
   g.Start(&net);
   const Bytes tx = SignedTx(key_, 1, 100);
-  pool_.OnCommitted(CommittedEvent{1, Hash32{}, {Committed(tx)}});
+  pool_.OnCommitted(CommittedEvent{1, Hash32{}, {Committed(tx)}, {}, false});
   Deliver(g, "a", EncodeGossipBatch(Shared({tx})));
   ASSERT_TRUE(WaitFor([&] { return g.Stats().txs_duplicate == 1; }));
   EXPECT_EQ(g.Stats().txs_admitted, 0u);
@@ -582,7 +582,8 @@ TEST_F(GossipUnitTest, PeerRelayingGoodTxsIsNeverThrottled) {
   // and ones too far ahead: none is a fault.
   const std::vector<Bytes> fresh = Txs(key_, 1, 20);
   const Bytes committed = SignedTx(key_, 100, 100);
-  pool_.OnCommitted(CommittedEvent{1, Hash32{}, {Committed(committed)}});
+  pool_.OnCommitted(
+      CommittedEvent{1, Hash32{}, {Committed(committed)}, {}, false});
   const std::vector<Bytes> odd = {committed, SignedTx(key_, 101, 1),
                                   SignedTx(key_, 102, 1'000'000)};
   for (int round = 0; round < 5; ++round) {
@@ -810,7 +811,7 @@ TEST_F(GossipNetworkTest, DuplicatesAndCommittedTxsAreNotForwardedAgain) {
   const Bytes committed = SignedTx(key_, 2, 100);
   for (size_t i = 1; i < 3; ++i) {
     nodes_[i]->mempool->OnCommitted(
-        CommittedEvent{1, Hash32{}, {Committed(committed)}});
+        CommittedEvent{1, Hash32{}, {Committed(committed)}, {}, false});
   }
   std::vector<GossipStats> before;
   for (size_t i = 0; i < 3; ++i) before.push_back(nodes_[i]->gossip->Stats());

@@ -100,7 +100,7 @@ TEST_F(MempoolTest, RejectsAnotherChainsTx) {
 
 TEST_F(MempoolTest, RejectsExpiredAgainstTheNextHeight) {
   auto m = Make();
-  m->OnCommitted({10, {}, {}});
+  m->OnCommitted({10, {}, {}, {}, false});
   // The next height is 11: valid_until 10 can no longer be committed.
   EXPECT_EQ(SubmitOne(*m, SignedTx(alice_, 1, 10)).code, Admission::kExpired);
   EXPECT_EQ(SubmitOne(*m, SignedTx(alice_, 2, 11)).code, Admission::kAccepted);
@@ -239,7 +239,7 @@ TEST_F(MempoolTest, CommittedTxLeavesThePoolAndCannotBeReplayed) {
   ASSERT_EQ(SubmitOne(*m, a).code, Admission::kAccepted);
   ASSERT_EQ(SubmitOne(*m, b).code, Admission::kAccepted);
 
-  m->OnCommitted({1, {}, {Committed(a)}});
+  m->OnCommitted({1, {}, {Committed(a)}, {}, false});
   EXPECT_EQ(m->applied_height(), 1u);
   EXPECT_EQ(ReapAll(*m, 1), std::vector<Bytes>{b});
   EXPECT_EQ(m->pending_bytes(), b.size());
@@ -248,10 +248,10 @@ TEST_F(MempoolTest, CommittedTxLeavesThePoolAndCannotBeReplayed) {
   EXPECT_EQ(again.code, Admission::kAlreadyCommitted);
   EXPECT_EQ(again.tx_hash, HashOf(a));
   // Still refused many heights later, while its valid_until holds.
-  m->OnCommitted({49, {}, {}});
+  m->OnCommitted({49, {}, {}, {}, false});
   EXPECT_EQ(SubmitOne(*m, a).code, Admission::kAlreadyCommitted);
   // A commit event for an old height changes nothing.
-  m->OnCommitted({3, {}, {Committed(b)}});
+  m->OnCommitted({3, {}, {Committed(b)}, {}, false});
   EXPECT_EQ(m->applied_height(), 49u);
   EXPECT_EQ(ReapAll(*m, 49), std::vector<Bytes>{b});
 }
@@ -262,12 +262,12 @@ TEST_F(MempoolTest, ExpiredPendingTxsAreEvicted) {
   Bytes later = SignedTx(alice_, 2, 3);
   ASSERT_EQ(SubmitOne(*m, soon).code, Admission::kAccepted);
   ASSERT_EQ(SubmitOne(*m, later).code, Admission::kAccepted);
-  m->OnCommitted({1, {}, {}});
+  m->OnCommitted({1, {}, {}, {}, false});
   EXPECT_EQ(m->pending_count(), 2u);
-  m->OnCommitted({2, {}, {}});
+  m->OnCommitted({2, {}, {}, {}, false});
   // valid_until 2 cannot go into block 3.
   EXPECT_EQ(ReapAll(*m, 2), std::vector<Bytes>{later});
-  m->OnCommitted({3, {}, {}});
+  m->OnCommitted({3, {}, {}, {}, false});
   EXPECT_EQ(m->pending_count(), 0u);
   EXPECT_EQ(m->pending_bytes(), 0u);
 }
@@ -312,7 +312,7 @@ TEST_F(MempoolTest, PoolFullKeepsWhatItHas) {
   }
   EXPECT_EQ(ReapAll(*m), std::vector<Bytes>(txs.begin(), txs.begin() + 3));
   // Room again once one is committed.
-  m->OnCommitted({1, {}, {Committed(txs[0])}});
+  m->OnCommitted({1, {}, {Committed(txs[0])}, {}, false});
   EXPECT_EQ(SubmitOne(*m, txs[3]).code, Admission::kAccepted);
 }
 
@@ -338,7 +338,7 @@ TEST_F(MempoolTest, SenderLimitLeavesOtherSendersAlone) {
             Admission::kSenderLimit);
   EXPECT_EQ(SubmitOne(*m, SignedTx(bob_, 1, 10)).code, Admission::kAccepted);
   // A commit frees alice's slot.
-  m->OnCommitted({1, {}, {Committed(a2)}});
+  m->OnCommitted({1, {}, {Committed(a2)}, {}, false});
   EXPECT_EQ(SubmitOne(*m, SignedTx(alice_, 3, 10)).code, Admission::kAccepted);
 }
 
@@ -423,7 +423,7 @@ TEST_F(MempoolTest, ReapWaitsForTheCommittedHeight) {
     // Wait until the reap below is blocked (or about to be).
     while (m->wanted_height() < 1) absl::SleepFor(absl::Milliseconds(1));
     absl::SleepFor(absl::Milliseconds(20));
-    m->OnCommitted({1, {}, {Committed(a)}});
+    m->OnCommitted({1, {}, {Committed(a)}, {}, false});
   });
   // Consensus built block 1 from [a]; it must not get a again.
   absl::StatusOr<std::vector<Bytes>> r = m->Reap({100, 1 << 20, 1});
@@ -556,7 +556,7 @@ TEST_F(CheckProposalTest, JudgesEachTxOfTheBlock) {
   o.max_tx_bytes = 300;  // a local limit: does not apply to proposals
   auto m = MakeCounting(o);
   Bytes committed = SignedTx(alice_, 1, 50);
-  m->OnCommitted({4, {}, {testing::Committed(committed)}});
+  m->OnCommitted({4, {}, {testing::Committed(committed)}, {}, false});
 
   Transaction bad_sig = MakeTx(bob_, 2, 50);
   bad_sig.signature[0] ^= 1;
@@ -603,7 +603,7 @@ TEST_F(CheckProposalTest, ErrorsOfTheWholeCall) {
   // Height 6 builds on 5, which the mempool has not seen committed.
   EXPECT_TRUE(absl::IsUnavailable(m->CheckProposal({}, 6).status()));
   EXPECT_EQ(m->wanted_height(), 5u);
-  m->OnCommitted({5, {}, {}});
+  m->OnCommitted({5, {}, {}, {}, false});
   EXPECT_TRUE(m->CheckProposal({}, 6).ok());
   // Height 5 is already decided.
   EXPECT_TRUE(absl::IsFailedPrecondition(m->CheckProposal({}, 5).status()));
@@ -617,7 +617,7 @@ TEST_F(CheckProposalTest, WaitsForTheCommitsItBuildsOn) {
   std::thread committer([&] {
     while (m->wanted_height() < 1) absl::SleepFor(absl::Milliseconds(1));
     absl::SleepFor(absl::Milliseconds(20));
-    m->OnCommitted({1, {}, {testing::Committed(a)}});
+    m->OnCommitted({1, {}, {testing::Committed(a)}, {}, false});
   });
   // Block 2 must not carry a, which block 1 committed.
   absl::StatusOr<std::vector<ProposalTxCheck>> r = m->CheckProposal({a}, 2);
@@ -636,7 +636,7 @@ TEST_F(CheckProposalTest, ResubmissionAfterPoolFullSkipsTheSignatureCheck) {
   ASSERT_EQ(SubmitOne(*m, a).code, Admission::kAccepted);
   ASSERT_EQ(SubmitOne(*m, b).code, Admission::kPoolFull);
   EXPECT_EQ(counting_.verifies(), 2);
-  m->OnCommitted({1, {}, {testing::Committed(a)}});
+  m->OnCommitted({1, {}, {testing::Committed(a)}, {}, false});
   EXPECT_EQ(SubmitOne(*m, b).code, Admission::kAccepted);
   EXPECT_EQ(counting_.verifies(), 2);
   EXPECT_TRUE(

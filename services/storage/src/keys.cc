@@ -95,6 +95,9 @@ absl::StatusOr<AppKey> ParseState(std::string_view k) {
 std::string TxCount(uint64_t height) {
   return WithHeight(kTxCountPrefix, height);
 }
+std::string Admission(uint64_t height) {
+  return WithHeight(kAdmissionPrefix, height);
+}
 std::string Node(const Hash32& hash) { return WithHash(kNodePrefix, hash); }
 std::string PruneList(uint64_t version) {
   return WithHeight(kPrunePrefix, version);
@@ -188,6 +191,43 @@ absl::StatusOr<std::vector<Bytes>> DecodeReceiptList(std::string_view v) {
   }
   if (absl::Status s = d.ExpectEnd(); !s.ok()) return s;
   return out;
+}
+
+std::string EncodeAdmission(const AdmissionRecord& r) {
+  Encoder e;
+  e.PutBool(r.permissioned);
+  e.PutVarint(r.member_changes.size());
+  for (const MemberChange& c : r.member_changes) {
+    e.PutBytes(c.public_key);
+    e.PutBool(c.registered);
+  }
+  return std::string(AsString(e.data()));
+}
+
+absl::StatusOr<AdmissionRecord> DecodeAdmission(std::string_view v) {
+  Decoder d(AsBytes(v));
+  AdmissionRecord r;
+  if (absl::Status s = d.GetBool(&r.permissioned); !s.ok()) return s;
+  uint64_t n = 0;
+  if (absl::Status s = d.GetCount(&n, kMaxMemberChanges, 3); !s.ok()) return s;
+  r.member_changes.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    MemberChange c;
+    if (absl::Status s = d.GetBytes(&c.public_key, kMaxMemberKeyBytes);
+        !s.ok()) {
+      return s;
+    }
+    if (c.public_key.empty() ||
+        (!r.member_changes.empty() &&
+         !(r.member_changes.back().public_key < c.public_key))) {
+      return absl::InvalidArgumentError(
+          "member keys empty or not in strictly ascending order");
+    }
+    if (absl::Status s = d.GetBool(&c.registered); !s.ok()) return s;
+    r.member_changes.push_back(std::move(c));
+  }
+  if (absl::Status s = d.ExpectEnd(); !s.ok()) return s;
+  return r;
 }
 
 std::string EncodeHeaderValue(const BlockHeader& h) {

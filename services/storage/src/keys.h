@@ -27,6 +27,12 @@
 //   E<seq:8 BE>                  EncodeEvidenceRecord: evidence of an
 //                                equivocating validator (evidence.cc)
 //   F<message hash:32>           its seq (8 BE), so a record is kept once
+//   A<height:8 BE>               EncodeAdmission: the member keys the block
+//                                registered or unregistered and whether the
+//                                chain is permissioned after it (the commit
+//                                event's member_changes and permissioned);
+//                                absent when the block changed no member key
+//                                and the chain is not permissioned after it
 // and the meta records "M state_format" = "smt-v2" (written with block 1)
 // and "M state_pruned_through" (u64 BE): the P lists of versions up to it
 // are processed (so pruning seeks past them instead of walking tombstones).
@@ -43,11 +49,13 @@
 
 #include "absl/status/statusor.h"
 #include "consortia/bytes.h"
+#include "consortia/storage_queries.h"
 #include "consortia/types.h"
 
 namespace consortia::storage::keys {
 
 inline constexpr char kMetaPrefix = 'M';
+inline constexpr char kAdmissionPrefix = 'A';
 inline constexpr char kBlockPrefix = 'B';
 inline constexpr char kCertPrefix = 'C';
 inline constexpr char kHeaderPrefix = 'D';
@@ -87,6 +95,7 @@ struct AppKey {
 };
 absl::StatusOr<AppKey> ParseState(std::string_view store_key);
 std::string TxCount(uint64_t height);
+std::string Admission(uint64_t height);
 std::string Node(const Hash32& hash);
 // The list of the state tree nodes retired at `version`.
 std::string PruneList(uint64_t version);
@@ -120,6 +129,17 @@ absl::StatusOr<std::vector<Bytes>> DecodeReceiptList(std::string_view v);
 
 std::string EncodeHeaderValue(const BlockHeader& h);
 absl::StatusOr<BlockHeader> DecodeHeaderValue(std::string_view v);
+
+// The admission record of a block (the A key): bool permissioned, varint
+// count, then each change as bytes public_key, bool registered, keys
+// non-empty and strictly ascending. The decoder refuses anything else.
+struct AdmissionRecord {
+  bool permissioned = false;
+  std::vector<MemberChange> member_changes;
+  bool operator==(const AdmissionRecord&) const = default;
+};
+std::string EncodeAdmission(const AdmissionRecord& r);
+absl::StatusOr<AdmissionRecord> DecodeAdmission(std::string_view v);
 
 struct StateEntry {
   Bytes value;

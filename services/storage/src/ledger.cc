@@ -52,9 +52,13 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(Options opts) {
     }
     ledger->pruned_floor_ = *f;
   }
+  absl::StatusOr<std::optional<std::string>> config =
+      ledger->opts_.store->Get(keys::State(admin::kAppName, kAdminConfigKey));
+  if (!config.ok()) return config.status();
   {
     absl::MutexLock l(&ledger->state_mu_);
     ledger->chain_ = chain;
+    ledger->permissioned_ = config->has_value();
   }
   ledger->opts_.metrics.block_height.Set(static_cast<double>(chain.height));
   return ledger;

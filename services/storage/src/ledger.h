@@ -13,12 +13,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "apps/app.h"
+#include "consortia/admin_records.h"
 #include "consortia/bus.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/service_api.h"
@@ -43,6 +45,20 @@ inline constexpr size_t kMaxCommittedTxsPerCall = 100000;
 // ever held them). Used both when committing and by GetCommitted.
 CommittedEvent EventForBlock(const CryptoSuite& suite, const Block& block,
                              const Hash32& block_hash);
+
+// The admin app's records that admission follows (admin_records.h; the
+// contract of issue 14): `member/<lower-case hex of the key>` per registered
+// member key, and `config`, whose existence makes the chain permissioned.
+inline constexpr std::string_view kMemberKeyPrefix = "member/";
+inline constexpr std::string_view kAdminConfigKey = "config";
+
+// What a block's write set changes for admission: the member keys written
+// (registered) or deleted (unregistered), in ascending key order, and
+// whether the admin `config` record exists after it (`permissioned_before`
+// when the block does not touch it). A member key whose suffix is not
+// lower-case hex is not a key the admin app writes and is left out.
+keys::AdmissionRecord AdmissionOf(const StateOverlay::WriteSet& writes,
+                                  bool permissioned_before);
 
 // The state versions (trees after a block) kept by default: the latest and
 // the 15 before it. At least 2, so that the state after block h stays
@@ -119,6 +135,10 @@ class Ledger : public LedgerApi,
   // from = 0 or from > to is InvalidArgument.
   absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
                                              uint64_t to) override;
+  // A prefix scan of the admin app's `member/` records through one store
+  // snapshot, with the height and permissioned flag of that same moment.
+  absl::StatusOr<MemberPage> ListMembers(const Bytes& cursor,
+                                         uint32_t limit) override;
   // Test hook: lowers GetCommitted's per-call tx limit (default
   // kMaxCommittedTxsPerCall; 0 restores it) so that a test can make it stop
   // early with a few small blocks. Never called outside tests.
@@ -218,6 +238,8 @@ class Ledger : public LedgerApi,
   // Readers: a query that must see the state as of exactly one height.
   absl::Mutex state_mu_;
   ChainState chain_ ABSL_GUARDED_BY(state_mu_);
+  // Whether the admin `config` record exists after chain_.height.
+  bool permissioned_ ABSL_GUARDED_BY(state_mu_) = false;
   // Serializes RecordEvidence (it reads the last seq, then writes).
   absl::Mutex evidence_mu_;
   // The state trees below this height were pruned before this Ledger opened

@@ -67,6 +67,36 @@ CommittedEvent EventForBlock(const CryptoSuite& suite, const Block& block,
   return ev;
 }
 
+keys::AdmissionRecord AdmissionOf(const StateOverlay::WriteSet& writes,
+                                  bool permissioned_before) {
+  keys::AdmissionRecord out;
+  out.permissioned = permissioned_before;
+  // The write set is ordered by store key, and the admin app's records sit
+  // together in it; hex keeps byte order, so the changes come out ascending.
+  const std::string first = keys::State(admin::kAppName, "");
+  for (auto it = writes.lower_bound(first);
+       it != writes.end() && it->first.starts_with(first); ++it) {
+    absl::StatusOr<keys::AppKey> ak = keys::ParseState(it->first);
+    if (!ak.ok() || ak->app != admin::kAppName) continue;
+    const bool written = it->second.has_value();
+    if (ak->key == kAdminConfigKey) {
+      out.permissioned = written;
+      continue;
+    }
+    if (!ak->key.starts_with(kMemberKeyPrefix)) continue;
+    const std::string_view hex = ak->key.substr(kMemberKeyPrefix.size());
+    absl::StatusOr<Bytes> key = FromHex(hex);
+    if (!key.ok() || key->empty() || key->size() > kMaxMemberKeyBytes ||
+        ToHex(*key) != hex) {
+      spdlog::warn("storage: admin record '{}' is not a member key record",
+                   ak->key);
+      continue;
+    }
+    out.member_changes.push_back(MemberChange{*std::move(key), written});
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<SmtWrite>> StateTreeWrites(
     const CryptoSuite& suite, const StateOverlay::WriteSet& writes) {
   std::vector<SmtWrite> out;
@@ -309,9 +339,11 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
   const Hash32 block_hash = BlockHash(suite_, block.header);
 
   ChainState chain;
+  bool permissioned_before = false;
   {
     absl::ReaderMutexLock l(&state_mu_);
     chain = chain_;
+    permissioned_before = permissioned_;
   }
   if (height == 0) {
     opts_.metrics.error_rejected_block.Inc();
@@ -340,6 +372,8 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
 
   absl::StatusOr<Executed> exec = Execute(block);
   if (!exec.ok()) return exec.status();
+  keys::AdmissionRecord admission =
+      AdmissionOf(exec->writes, permissioned_before);
   const double execute_secs = clock.Lap();
 
   // The block's own records are encoded, and the receipts root computed, on
@@ -359,6 +393,11 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
                   keys::EncodeReceiptList(exec->receipts));
     data.Put(keys::TxCount(height),
              keys::EncodeU32(static_cast<uint32_t>(block.txs.size())));
+    // Kept for GetCommitted: a follower that fetches this height sees the
+    // same member changes as the event. An open chain writes none.
+    if (admission.permissioned || !admission.member_changes.empty()) {
+      data.PutOwned(keys::Admission(height), keys::EncodeAdmission(admission));
+    }
     for (const auto& [key, entry] : exec->writes) {
       if (entry.has_value()) {
         data.PutOwned(key, keys::EncodeStateEntry(*entry));
@@ -412,6 +451,7 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
     chain_.last_time_ms = block.header.time_ms;
     chain_.state_root = result.state_root;
     chain_.receipts_root = result.receipts_root;
+    permissioned_ = admission.permissioned;
   }
   const double write_secs = clock.Lap();
 
@@ -420,6 +460,8 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
     ev.height = height;
     ev.block_hash = block_hash;
     ev.txs = std::move(exec->event_txs);
+    ev.member_changes = std::move(admission.member_changes);
+    ev.permissioned = admission.permissioned;
     opts_.publisher->Publish(
         kTopicBlockCommitted,
         static_cast<uint16_t>(MsgType::kEventBlockCommitted),

@@ -503,6 +503,55 @@ absl::StatusOr<StatePage> Ledger::ScanState(const std::string& app,
   return page;
 }
 
+absl::StatusOr<MemberPage> Ledger::ListMembers(const Bytes& cursor,
+                                               uint32_t limit) {
+  ScopedTimer t(opts_.metrics.query_members);
+  if (limit == 0 || limit > kMaxListMembers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit must be 1..", kMaxListMembers, ", not ", limit));
+  }
+  if (cursor.size() > kMaxMemberKeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a cursor is a member key of at most ", kMaxMemberKeyBytes, " bytes"));
+  }
+  const std::string prefix(kMemberKeyPrefix);
+  MemberPage page;
+  std::unique_ptr<KvIterator> it;
+  {
+    // The iterator's snapshot, the height and the flag are of one moment.
+    absl::ReaderMutexLock l(&state_mu_);
+    it = opts_.store->NewIterator(keys::State(admin::kAppName, prefix));
+    page.height = chain_.height;
+    page.permissioned = permissioned_;
+  }
+  if (!cursor.empty()) {
+    const std::string hex = ToHex(cursor);
+    it->Seek(hex);
+    if (it->Valid() &&
+        it->key() == keys::State(admin::kAppName, prefix + hex)) {
+      it->Next();
+    }
+  }
+  for (; it->Valid(); it->Next()) {
+    absl::StatusOr<keys::AppKey> ak = keys::ParseState(it->key());
+    if (!ak.ok()) return Corrupt("state key", ak.status());
+    const std::string_view hex = ak->key.substr(prefix.size());
+    absl::StatusOr<Bytes> key = FromHex(hex);
+    // As AdmissionOf: a record that is not a member key's is not listed.
+    if (!key.ok() || key->empty() || key->size() > kMaxMemberKeyBytes ||
+        ToHex(*key) != hex) {
+      continue;
+    }
+    if (page.public_keys.size() == limit) {
+      page.next_cursor = page.public_keys.back();
+      break;
+    }
+    page.public_keys.push_back(*std::move(key));
+  }
+  if (absl::Status s = it->status(); !s.ok()) return StoreError(s);
+  return page;
+}
+
 void Ledger::TestOnlySetMaxCommittedTxsPerCall(size_t max_txs) {
   max_committed_txs_.store(max_txs == 0 ? kMaxCommittedTxsPerCall : max_txs,
                            std::memory_order_relaxed);
@@ -532,13 +581,18 @@ absl::StatusOr<CommittedPage> Ledger::GetCommitted(uint64_t from, uint64_t to) {
   size_t total_txs = 0;
   for (uint64_t lo = from; lo <= last; lo += kChunk) {
     const uint64_t hi = std::min(last, lo + kChunk - 1);
+    // Each height's block, then its admission record (absent on an open
+    // chain), from one snapshot.
     std::vector<std::string> ks;
-    for (uint64_t h = lo; h <= hi; ++h) ks.push_back(keys::Block(h));
+    for (uint64_t h = lo; h <= hi; ++h) {
+      ks.push_back(keys::Block(h));
+      ks.push_back(keys::Admission(h));
+    }
     absl::StatusOr<std::vector<std::optional<std::string>>> vals =
         opts_.store->MultiGet(ks);
     if (!vals.ok()) return StoreError(vals.status());
     for (uint64_t h = lo; h <= hi; ++h) {
-      const std::optional<std::string>& raw = (*vals)[h - lo];
+      const std::optional<std::string>& raw = (*vals)[2 * (h - lo)];
       if (!raw.has_value()) {
         return Corrupt("block", absl::NotFoundError(
                                     absl::StrCat("missing at height ", h)));
@@ -547,8 +601,17 @@ absl::StatusOr<CommittedPage> Ledger::GetCommitted(uint64_t from, uint64_t to) {
       if (!block.ok()) return Corrupt("block", block.status());
       page.events.push_back(
           EventForBlock(suite_, *block, BlockHash(suite_, block->header)));
+      CommittedEvent& ev = page.events.back();
+      if (const std::optional<std::string>& adm = (*vals)[2 * (h - lo) + 1];
+          adm.has_value()) {
+        absl::StatusOr<keys::AdmissionRecord> rec = keys::DecodeAdmission(*adm);
+        if (!rec.ok()) return Corrupt("admission record", rec.status());
+        ev.member_changes = std::move(rec->member_changes);
+        ev.permissioned = rec->permissioned;
+      }
       page.next_height = h + 1;
-      total_txs += page.events.back().txs.size();
+      // Member changes weigh about as much as txs in a reply.
+      total_txs += ev.txs.size() + ev.member_changes.size();
       if (total_txs >= max_txs) return page;
     }
   }

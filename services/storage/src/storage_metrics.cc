@@ -47,6 +47,8 @@ StorageMetrics StorageMetrics::Create(MetricsRegistry& r,
   m.query_state = r.GetHistogram(q, qh, LatencyBuckets(), {{"kind", "state"}});
   m.query_committed =
       r.GetHistogram(q, qh, LatencyBuckets(), {{"kind", "committed"}});
+  m.query_members =
+      r.GetHistogram(q, qh, LatencyBuckets(), {{"kind", "members"}});
   m.query_chain_state =
       r.GetHistogram(q, qh, LatencyBuckets(), {{"kind", "chain_state"}});
   const std::string e = "consortia_storage_errors_total";

@@ -29,6 +29,7 @@ struct StorageMetrics {
   Histogram query_tx;
   Histogram query_state;
   Histogram query_committed;
+  Histogram query_members;
   Histogram query_chain_state;
   // errors_total{kind}
   Counter error_rejected_block;  // a block that does not extend the chain

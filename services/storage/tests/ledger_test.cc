@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "apps/app.h"
+#include "consortia/admin_records.h"
 #include "consortia/bus.h"
 #include "consortia/evidence.h"
 #include "consortia/service_api.h"
@@ -1572,6 +1573,249 @@ TEST_F(StorageLedgerTest, RefusesForgedEvidenceAndKeepsNothingOfTheBatch) {
   ASSERT_EQ(kept.size(), 1u);
   EXPECT_EQ(kept[0].message, good.message);
   EXPECT_EQ(kept[0].validator_index, 0u);
+}
+
+// ------------------------------------------------------ admission records
+
+// Keeps every payload published, in order.
+class RecordingPublisher final : public Publisher {
+ public:
+  uint64_t Publish(std::string_view topic, uint16_t type, Bytes payload,
+                   uint64_t) override {
+    absl::MutexLock l(&mu_);
+    if (topic == kTopicBlockCommitted &&
+        type == static_cast<uint16_t>(MsgType::kEventBlockCommitted)) {
+      events_.push_back(std::move(payload));
+    }
+    return events_.size();
+  }
+  std::vector<Bytes> events() const {
+    absl::MutexLock l(&mu_);
+    return events_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<Bytes> events_;
+};
+
+// A test stand-in for the admin app: writes and deletes the records that
+// admission follows. Methods: add <hex key>, remove <hex key>, config,
+// unconfig, other <key> (an admin record that is no member's).
+class TestAdminApp final : public NativeApp {
+ public:
+  std::string_view name() const override { return admin::kAppName; }
+  absl::StatusOr<ExecResult> Execute(const TxContext& ctx,
+                                     StateOverlay* state) const override {
+    const Transaction& tx = *ctx.tx;
+    const std::string arg = tx.args.empty() ? "" : tx.args[0];
+    if (tx.method == "add") {
+      absl::StatusOr<Bytes> key = FromHex(arg);
+      if (!key.ok()) return ExecResult{ExecCode::kBadArgs, "bad key"};
+      admin::MemberRecord m{*key, "org-a", {admin::Role::kMember}, 0};
+      state->Put(admin::kAppName, admin::MemberKey(*key),
+                 StateEntry{ToBytes(admin::EncodeMember(m)), tx.sender});
+    } else if (tx.method == "remove") {
+      state->Delete(admin::kAppName, absl::StrCat("member/", arg));
+    } else if (tx.method == "config") {
+      state->Put(admin::kAppName, "config", StateEntry{ToBytes("{}"), {}});
+    } else if (tx.method == "unconfig") {
+      state->Delete(admin::kAppName, "config");
+    } else if (tx.method == "other") {
+      state->Put(admin::kAppName, arg, StateEntry{ToBytes("x"), {}});
+    } else {
+      return ExecResult{ExecCode::kUnknownMethod, tx.method};
+    }
+    return ExecResult{};
+  }
+  absl::Status CheckQueryKey(std::string_view) const override {
+    return absl::OkStatus();
+  }
+};
+
+class AdmissionLedgerTest : public StorageLedgerTest {
+ protected:
+  AdmissionLedgerTest() {
+    apps_.Add(std::make_unique<TestAdminApp>());
+    publisher_ = &events_;
+    Reopen();
+  }
+  ~AdmissionLedgerTest() override { Close(); }
+
+  Bytes AdminTx(const std::string& method, std::vector<std::string> args) {
+    Transaction tx;
+    tx.chain_id = chain_.genesis.chain_id;
+    tx.nonce = ++nonce_;
+    tx.valid_until = 1000;
+    tx.sender = alice_.public_key;
+    tx.app = std::string(admin::kAppName);
+    tx.method = method;
+    tx.args = std::move(args);
+    absl::StatusOr<Bytes> sig =
+        Suite().Sign(alice_.secret_key, TxSignBytes(tx));
+    EXPECT_TRUE(sig.ok()) << sig.status();
+    if (sig.ok()) tx.signature = *sig;
+    return EncodeTx(tx);
+  }
+
+  CommittedEvent LastEvent() {
+    std::vector<Bytes> all = events_.events();
+    EXPECT_FALSE(all.empty());
+    if (all.empty()) return {};
+    absl::StatusOr<CommittedEvent> ev = DecodeCommittedEvent(all.back());
+    EXPECT_TRUE(ev.ok()) << ev.status();
+    return ev.ok() ? *ev : CommittedEvent{};
+  }
+
+  std::vector<Bytes> AllMembers(uint32_t limit) {
+    std::vector<Bytes> out;
+    Bytes cursor;
+    for (int i = 0; i < 100; ++i) {
+      absl::StatusOr<MemberPage> page = ledger_->ListMembers(cursor, limit);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) break;
+      out.insert(out.end(), page->public_keys.begin(), page->public_keys.end());
+      if (!page->next_cursor.has_value()) break;
+      cursor = *page->next_cursor;
+    }
+    return out;
+  }
+
+  RecordingPublisher events_;
+  uint64_t nonce_ = 0;
+};
+
+TEST_F(AdmissionLedgerTest, CommitEventsCarryMemberChangesAndPermissioned) {
+  const Bytes k1(32, 0x11), k2(32, 0x22), k3(32, 0x33);
+  // Block 1: an open chain, kv only: no changes, not permissioned.
+  CommitTxs({chain_.Tx(bob_, "set", {"a", "1"}, 1)});
+  CommittedEvent e1 = LastEvent();
+  EXPECT_EQ(e1.height, 1u);
+  EXPECT_TRUE(e1.member_changes.empty());
+  EXPECT_FALSE(e1.permissioned);
+
+  // Block 2: the consortium appears: config and three members (written in
+  // another order than their keys'), and an admin record that is no
+  // member's.
+  CommitTxs({AdminTx("add", {ToHex(k3)}), AdminTx("add", {ToHex(k1)}),
+             AdminTx("config", {}), AdminTx("add", {ToHex(k2)}),
+             AdminTx("other", {"org/org-a"})});
+  CommittedEvent e2 = LastEvent();
+  EXPECT_EQ(e2.height, 2u);
+  EXPECT_TRUE(e2.permissioned);
+  EXPECT_EQ(e2.member_changes,
+            (std::vector<MemberChange>{{k1, true}, {k2, true}, {k3, true}}));
+
+  // Block 3: nothing of admin's: still permissioned, no changes.
+  CommitTxs({chain_.Tx(bob_, "set", {"b", "2"}, 2)});
+  CommittedEvent e3 = LastEvent();
+  EXPECT_TRUE(e3.permissioned);
+  EXPECT_TRUE(e3.member_changes.empty());
+
+  // Block 4: k2 removed, k1 written again (a changed record).
+  CommitTxs({AdminTx("remove", {ToHex(k2)}), AdminTx("add", {ToHex(k1)})});
+  CommittedEvent e4 = LastEvent();
+  EXPECT_TRUE(e4.permissioned);
+  EXPECT_EQ(e4.member_changes,
+            (std::vector<MemberChange>{{k1, true}, {k2, false}}));
+
+  // Block 5: the chain opens again.
+  CommitTxs({AdminTx("unconfig", {})});
+  CommittedEvent e5 = LastEvent();
+  EXPECT_FALSE(e5.permissioned);
+  EXPECT_TRUE(e5.member_changes.empty());
+
+  // GetCommitted answers the same events, also after a reopen.
+  for (int pass = 0; pass < 2; ++pass) {
+    absl::StatusOr<CommittedPage> page = ledger_->GetCommitted(1, 5);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_EQ(page->events.size(), 5u);
+    EXPECT_EQ(page->events[0], e1);
+    EXPECT_EQ(page->events[1], e2);
+    EXPECT_EQ(page->events[2], e3);
+    EXPECT_EQ(page->events[3], e4);
+    EXPECT_EQ(page->events[4], e5);
+    Reopen();
+  }
+}
+
+TEST_F(AdmissionLedgerTest, ListMembersPagesThroughTheMemberSet) {
+  absl::StatusOr<MemberPage> empty = ledger_->ListMembers(Bytes(), 10);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(*empty, (MemberPage{0, false, {}, std::nullopt}));
+
+  std::vector<Bytes> keys;
+  std::vector<Bytes> txs{AdminTx("config", {}), AdminTx("other", {"org/x"})};
+  for (int i = 0; i < 7; ++i) {
+    keys.push_back(Bytes(32, static_cast<uint8_t>(0x10 * (7 - i))));
+    txs.push_back(AdminTx("add", {ToHex(keys.back())}));
+  }
+  CommitTxs(txs);
+  std::sort(keys.begin(), keys.end());
+  absl::StatusOr<MemberPage> first = ledger_->ListMembers(Bytes(), 3);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->height, 1u);
+  EXPECT_TRUE(first->permissioned);
+  EXPECT_EQ(first->public_keys,
+            std::vector<Bytes>(keys.begin(), keys.begin() + 3));
+  EXPECT_EQ(first->next_cursor, keys[2]);
+  EXPECT_EQ(AllMembers(3), keys);
+  EXPECT_EQ(AllMembers(1000), keys);
+
+  // The permissioned flag survives a reopen.
+  Reopen();
+  absl::StatusOr<MemberPage> again = ledger_->ListMembers(Bytes(), 1000);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->permissioned);
+  EXPECT_EQ(again->public_keys, keys);
+
+  EXPECT_EQ(ledger_->ListMembers(Bytes(), 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->ListMembers(Bytes(), kMaxListMembers + 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ledger_->ListMembers(Bytes(kMaxMemberKeyBytes + 1, 1), 10)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(AdmissionRecordTest, RoundTripsAndDecodesStrictly) {
+  const Bytes k1(32, 1), k2(32, 2);
+  keys::AdmissionRecord r{true, {{k1, true}, {k2, false}}};
+  const std::string v = keys::EncodeAdmission(r);
+  absl::StatusOr<keys::AdmissionRecord> d = keys::DecodeAdmission(v);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(*d, r);
+  for (size_t n = 0; n < v.size(); ++n) {
+    EXPECT_FALSE(keys::DecodeAdmission(v.substr(0, n)).ok()) << n;
+  }
+  EXPECT_FALSE(keys::DecodeAdmission(v + "x").ok());
+  keys::AdmissionRecord bad = r;
+  std::swap(bad.member_changes[0], bad.member_changes[1]);
+  EXPECT_FALSE(keys::DecodeAdmission(keys::EncodeAdmission(bad)).ok());
+  bad = r;
+  bad.member_changes[1].public_key = k1;
+  EXPECT_FALSE(keys::DecodeAdmission(keys::EncodeAdmission(bad)).ok());
+  std::string flag = v;
+  flag[0] = 2;
+  EXPECT_FALSE(keys::DecodeAdmission(flag).ok());
+}
+
+TEST(AdmissionOfTest, OnlyAdminMemberKeysAndConfig) {
+  StateOverlay::WriteSet w;
+  const Bytes k(32, 0xab);
+  w[keys::State("kv", "member/" + ToHex(k))] = StateEntry{};
+  w[keys::State("admin", "member/" + ToHex(k))] = StateEntry{};
+  w[keys::State("admin", "member/XYZ")] = StateEntry{};
+  w[keys::State("admin", "member/" + ToHex(Bytes(32, 0xcd)))] = std::nullopt;
+  w[keys::State("admin", "org/a")] = StateEntry{};
+  keys::AdmissionRecord r = AdmissionOf(w, false);
+  EXPECT_FALSE(r.permissioned);
+  EXPECT_EQ(r.member_changes,
+            (std::vector<MemberChange>{{k, true}, {Bytes(32, 0xcd), false}}));
+  EXPECT_TRUE(AdmissionOf({}, true).permissioned);
+  w[keys::State("admin", "config")] = std::nullopt;
+  EXPECT_FALSE(AdmissionOf(w, true).permissioned);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,13 +40,19 @@ namespace consortia::testing {
 // like storage, the events from `from` on without holes, stopping at a
 // missing height, after `to`, or after the height whose txs reach the
 // per-call limit (SetMaxTxsPerCall); InvalidArgument for from = 0, from > to
-// or more than 1000 heights.
+// or more than 1000 heights. ListMembers pages through the member keys the
+// test sets (SetMembers), answered as of the highest height added.
 class FakeCommitHistory : public CommitHistory {
  public:
   void AddEvent(CommittedEvent e);
+  // The member set and permissioned flag ListMembers answers from now on.
+  void SetMembers(std::vector<Bytes> keys, bool permissioned);
+  // The cursors of every ListMembers call, in order.
+  std::vector<Bytes> list_members_calls() const;
   // Adds empty events for the heights after the highest one up to h.
   void GrowTo(uint64_t h);
-  // The next n calls (of either method) fail Unavailable (storage is down).
+  // The next n calls of GetChainTip or GetCommitted fail Unavailable
+  // (storage is down). ListMembers does not fail.
   void FailNext(int n);
   // GetCommitted's tx limit per call (storage's kMaxCommittedTxsPerCall);
   // 0 = none (the default).
@@ -57,6 +64,8 @@ class FakeCommitHistory : public CommitHistory {
   absl::StatusOr<ChainTip> GetChainTip() override;
   absl::StatusOr<CommittedPage> GetCommitted(uint64_t from,
                                              uint64_t to) override;
+  absl::StatusOr<MemberPage> ListMembers(const Bytes& cursor,
+                                         uint32_t limit) override;
 
  private:
   // OK, or the failure FailNext asked for (and one fewer left).
@@ -70,6 +79,9 @@ class FakeCommitHistory : public CommitHistory {
   std::vector<std::pair<uint64_t, uint64_t>> committed_calls_
       ABSL_GUARDED_BY(mu_);
   int chain_tip_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<Bytes> members_ ABSL_GUARDED_BY(mu_);
+  bool permissioned_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Bytes> list_members_calls_ ABSL_GUARDED_BY(mu_);
 };
 
 // ------------------------------------------------------------ BlockSource
