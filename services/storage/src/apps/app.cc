@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "apps/admin_app.h"
 #include "apps/kv_app.h"
 
 namespace consortia::storage {
@@ -9,6 +10,7 @@ namespace consortia::storage {
 AppRegistry AppRegistry::WithBuiltins() {
   AppRegistry r;
   r.Add(std::make_unique<KvApp>());
+  r.Add(std::make_unique<AdminApp>());
   return r;
 }
 
