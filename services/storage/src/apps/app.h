@@ -62,7 +62,7 @@ class NativeApp {
 // The apps a node knows, by name. Immutable after construction: thread-safe.
 class AppRegistry {
  public:
-  // kv (and later notary, invoice, admin).
+  // kv and admin (and later notary, invoice).
   static AppRegistry WithBuiltins();
 
   void Add(std::unique_ptr<NativeApp> app);
