@@ -528,10 +528,11 @@ absl::StatusOr<ExecResult> Settle(const TxContext& ctx, StateOverlay* state,
       absl::StrCat("proposal ", Short(p.id), " (", Describe(p.action), ")");
   if (approvals * 100 <= uint64_t{config->approval_percent} * active) {
     PutRecord(state, admin::ProposalKey(p.id), admin::EncodeProposal(p));
-    return ExecResult{ExecCode::kOk,
-                      absl::StrCat(what, " ", Absl(opened), ": ", approvals, " of ",
-                                   active, " organisations approve, more than ",
-                                   config->approval_percent, "% needed")};
+    return ExecResult{
+        ExecCode::kOk,
+        absl::StrCat(what, " ", Absl(opened), ": ", approvals, " of ", active,
+                     " organisations approve, more than ",
+                     config->approval_percent, "% needed")};
   }
   ActionRunner runner(ctx, state, p.id);
   absl::StatusOr<ExecResult> applied = runner.Run(p.action, /*apply=*/true);
@@ -546,8 +547,9 @@ absl::StatusOr<ExecResult> Settle(const TxContext& ctx, StateOverlay* state,
   p.status = ProposalStatus::kExecuted;
   p.executed_height = ctx.height;
   PutRecord(state, admin::ProposalKey(p.id), admin::EncodeProposal(p));
-  std::string log = absl::StrCat(what, " ", Absl(opened), ": ", approvals, " of ",
-                                 active, " organisations approve; executed");
+  std::string log =
+      absl::StrCat(what, " ", Absl(opened), ": ", approvals, " of ", active,
+                   " organisations approve; executed");
   if (runner.effective_height() != 0) {
     absl::StrAppend(&log, ", the new validator set takes effect at height ",
                     runner.effective_height());
