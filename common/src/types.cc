@@ -1,5 +1,6 @@
 #include "consortia/types.h"
 
+#include <algorithm>
 #include <atomic>
 #include <limits>
 #include <set>
@@ -461,21 +462,163 @@ absl::Status RulesFromJson(const json& j, ChainRules* rules) {
                      &rules->block_time_message_delay_ms);
 }
 
+// The roles of one member: a non-empty array of distinct role names,
+// returned sorted.
+absl::Status RolesFromJson(const json& v, absl::string_view field,
+                           std::vector<admin::Role>* roles) {
+  if (!v.is_array() || v.empty()) {
+    return GenesisError(field,
+                        absl::StrCat("must be a non-empty array, got ",
+                                     v.is_array() ? "[]" : JsonTypeName(v)));
+  }
+  for (const json& r : v) {
+    std::string name;
+    CONSORTIA_RETURN_IF_ERROR(GetJsonString(r, field, &name));
+    absl::StatusOr<admin::Role> role = admin::ParseRole(name);
+    if (!role.ok()) return GenesisError(field, role.status().message());
+    if (std::find(roles->begin(), roles->end(), *role) != roles->end()) {
+      return GenesisError(field, absl::StrCat("repeats role '", name, "'"));
+    }
+    roles->push_back(*role);
+  }
+  std::sort(roles->begin(), roles->end());
+  return absl::OkStatus();
+}
+
+absl::Status ConsortiumFromJson(const json& j, const CryptoSuite& suite,
+                                Consortium* c) {
+  if (!j.is_object()) {
+    return GenesisError(
+        "consortium", absl::StrCat("must be an object, got ", JsonTypeName(j)));
+  }
+  CONSORTIA_RETURN_IF_ERROR(
+      CheckKeys(j, "consortium.", {"approval_percent", "orgs"}));
+  uint64_t percent = 0;
+  CONSORTIA_RETURN_IF_ERROR(GetJsonU64(
+      j.at("approval_percent"), "consortium.approval_percent", &percent));
+  if (percent < admin::kMinApprovalPercent ||
+      percent > admin::kMaxApprovalPercent) {
+    return GenesisError(
+        "consortium.approval_percent",
+        absl::StrCat("must be ", admin::kMinApprovalPercent, " to ",
+                     admin::kMaxApprovalPercent, ", got ", percent));
+  }
+  c->approval_percent = static_cast<uint32_t>(percent);
+  const json& orgs = j.at("orgs");
+  if (!orgs.is_array()) {
+    return GenesisError(
+        "consortium.orgs",
+        absl::StrCat("must be an array, got ", JsonTypeName(orgs)));
+  }
+  if (orgs.empty() || orgs.size() > kMaxGenesisOrgs) {
+    return GenesisError(
+        "consortium.orgs",
+        absl::StrCat("must hold 1 to ", kMaxGenesisOrgs, " entries"));
+  }
+  std::set<std::string> ids;
+  std::set<Bytes> keys;
+  for (size_t i = 0; i < orgs.size(); ++i) {
+    const std::string prefix = absl::StrCat("consortium.orgs[", i, "]");
+    const json& o = orgs[i];
+    if (!o.is_object()) {
+      return GenesisError(
+          prefix, absl::StrCat("must be an object, got ", JsonTypeName(o)));
+    }
+    CONSORTIA_RETURN_IF_ERROR(
+        CheckKeys(o, prefix + ".", {"id", "name", "members"}));
+    ConsortiumOrg org;
+    const std::string id_field = prefix + ".id";
+    CONSORTIA_RETURN_IF_ERROR(GetJsonString(o.at("id"), id_field, &org.id));
+    if (absl::Status s = admin::CheckOrgId(org.id); !s.ok()) {
+      return GenesisError(id_field, s.message());
+    }
+    if (!ids.insert(org.id).second) {
+      return GenesisError(
+          id_field, absl::StrCat("repeats organisation id '", org.id, "'"));
+    }
+    const std::string name_field = prefix + ".name";
+    CONSORTIA_RETURN_IF_ERROR(
+        GetJsonString(o.at("name"), name_field, &org.name));
+    if (org.name.empty() || org.name.size() > admin::kMaxOrgNameBytes) {
+      return GenesisError(
+          name_field,
+          absl::StrCat("must be 1 to ", admin::kMaxOrgNameBytes, " bytes"));
+    }
+    const json& members = o.at("members");
+    const std::string members_field = prefix + ".members";
+    if (!members.is_array() || members.empty()) {
+      return GenesisError(members_field, "must be a non-empty array");
+    }
+    bool has_admin = false;
+    for (size_t k = 0; k < members.size(); ++k) {
+      const std::string mprefix = absl::StrCat(members_field, "[", k, "]");
+      const json& m = members[k];
+      if (!m.is_object()) {
+        return GenesisError(
+            mprefix, absl::StrCat("must be an object, got ", JsonTypeName(m)));
+      }
+      CONSORTIA_RETURN_IF_ERROR(
+          CheckKeys(m, mprefix + ".", {"public_key", "roles"}));
+      ConsortiumMember member;
+      const std::string key_field = mprefix + ".public_key";
+      std::string key_hex;
+      CONSORTIA_RETURN_IF_ERROR(
+          GetJsonString(m.at("public_key"), key_field, &key_hex));
+      absl::StatusOr<Bytes> key = FromHex(key_hex);
+      if (!key.ok()) return GenesisError(key_field, key.status().message());
+      if (key->size() != suite.public_key_size()) {
+        return GenesisError(
+            key_field,
+            absl::StrCat("must be ", suite.public_key_size(), " bytes for ",
+                         Absl(suite.name()), ", got ", key->size()));
+      }
+      if (!keys.insert(*key).second) {
+        return GenesisError(key_field,
+                            "repeats a key already named as a member");
+      }
+      if (keys.size() > kMaxGenesisMembers) {
+        return GenesisError(
+            key_field, absl::StrCat("is over the limit of ", kMaxGenesisMembers,
+                                    " member keys"));
+      }
+      member.public_key = *std::move(key);
+      CONSORTIA_RETURN_IF_ERROR(
+          RolesFromJson(m.at("roles"), mprefix + ".roles", &member.roles));
+      has_admin =
+          has_admin || std::find(member.roles.begin(), member.roles.end(),
+                                 admin::Role::kAdmin) != member.roles.end();
+      org.members.push_back(std::move(member));
+    }
+    if (!has_admin) {
+      return GenesisError(members_field,
+                          absl::StrCat("of organisation '", org.id,
+                                       "' must include a member with role "
+                                       "admin"));
+    }
+    c->orgs.push_back(std::move(org));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Genesis> GenesisFromJson(const json& j) {
   if (!j.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "genesis: top level must be an object, got ", JsonTypeName(j)));
   }
   Genesis g;
+  for (const auto& [key, value] : j.items()) {
+    if (key != "chain_id" && key != "crypto_suite" &&
+        key != "genesis_time_ms" && key != "validators" &&
+        key != "chain_rules" && key != "consortium") {
+      return GenesisError(key, "is unknown");
+    }
+  }
+  for (const char* k :
+       {"chain_id", "crypto_suite", "genesis_time_ms", "validators"}) {
+    if (!j.contains(k)) return GenesisError(k, "is missing");
+  }
   if (j.contains("chain_rules")) {
-    CONSORTIA_RETURN_IF_ERROR(
-        CheckKeys(j, "",
-                  {"chain_id", "crypto_suite", "genesis_time_ms", "validators",
-                   "chain_rules"}));
     CONSORTIA_RETURN_IF_ERROR(RulesFromJson(j.at("chain_rules"), &g.rules));
-  } else {
-    CONSORTIA_RETURN_IF_ERROR(CheckKeys(
-        j, "", {"chain_id", "crypto_suite", "genesis_time_ms", "validators"}));
   }
   CONSORTIA_RETURN_IF_ERROR(
       GetJsonString(j.at("chain_id"), "chain_id", &g.chain_id));
@@ -543,6 +686,12 @@ absl::StatusOr<Genesis> GenesisFromJson(const json& j) {
     total_power += val.power;
     g.validators.push_back(std::move(val));
   }
+  if (j.contains("consortium")) {
+    Consortium c;
+    CONSORTIA_RETURN_IF_ERROR(
+        ConsortiumFromJson(j.at("consortium"), **suite, &c));
+    g.consortium = std::move(c);
+  }
   return g;
 }
 
@@ -579,6 +728,29 @@ std::string GenesisToJson(const Genesis& g) {
   j["chain_rules"]["block_time_precision_ms"] = g.rules.block_time_precision_ms;
   j["chain_rules"]["block_time_message_delay_ms"] =
       g.rules.block_time_message_delay_ms;
+  if (g.consortium.has_value()) {
+    nlohmann::ordered_json& c = j["consortium"];
+    c["approval_percent"] = g.consortium->approval_percent;
+    c["orgs"] = nlohmann::ordered_json::array();
+    for (const ConsortiumOrg& org : g.consortium->orgs) {
+      nlohmann::ordered_json jo;
+      jo["id"] = org.id;
+      jo["name"] = org.name;
+      jo["members"] = nlohmann::ordered_json::array();
+      for (const ConsortiumMember& m : org.members) {
+        std::vector<admin::Role> roles = m.roles;
+        std::sort(roles.begin(), roles.end());
+        nlohmann::ordered_json jm;
+        jm["public_key"] = ToHex(m.public_key);
+        jm["roles"] = nlohmann::ordered_json::array();
+        for (admin::Role r : roles) {
+          jm["roles"].push_back(std::string(admin::RoleName(r)));
+        }
+        jo["members"].push_back(std::move(jm));
+      }
+      c["orgs"].push_back(std::move(jo));
+    }
+  }
   // Names that are not valid UTF-8 (only possible for a Genesis built in
   // code) are written with U+FFFD instead of throwing.
   return j.dump(2, ' ', false,

@@ -403,6 +403,147 @@ TEST(TypesTest, GenesisRejectsEmptyAndRepeatedValidators) {
 }
 
 // ---------------------------------------------------------------------------
+// Genesis consortium section
+
+TEST(TypesTest, GenesisWithoutConsortiumSerialisesAsBefore) {
+  // Byte for byte what GenesisToJson wrote before the consortium section
+  // existed (the CLI's `consortia genesis` of the previous release).
+  Genesis g;
+  g.chain_id = "gov";
+  g.genesis_time_ms = 5;
+  g.validators.push_back({"v0", Bytes(32, 0xab), 3});
+  const std::string expected = absl::StrCat(
+      "{\n  \"chain_id\": \"gov\",\n  \"crypto_suite\": \"ed25519-sha256\",\n"
+      "  \"genesis_time_ms\": 5,\n  \"validators\": [\n    {\n"
+      "      \"name\": \"v0\",\n      \"public_key\": \"",
+      ToHex(Bytes(32, 0xab)),
+      "\",\n      \"power\": 3\n    }\n  ],\n  \"chain_rules\": {\n"
+      "    \"max_block_txs\": 5000,\n    \"max_block_bytes\": 8388608,\n"
+      "    \"replay_window\": 1000,\n    \"block_time_precision_ms\": 500,\n"
+      "    \"block_time_message_delay_ms\": 3000\n  }\n}\n");
+  EXPECT_EQ(GenesisToJson(g), expected);
+  absl::StatusOr<Genesis> back = ParseGenesisJson(expected);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_FALSE(back->consortium.has_value());
+  EXPECT_EQ(GenesisToJson(*back), expected);
+}
+
+// A genesis with 2 organisations (deterministic keys).
+Genesis ConsortiumGenesis() {
+  Genesis g = MakeNet({1, 1}).genesis;
+  Consortium c;
+  c.approval_percent = 60;
+  c.orgs.push_back({"tax-bureau",
+                    "Shenzhen Tax Bureau",
+                    {{Suite().KeyFromSeed(Bytes(32, 20))->public_key,
+                      {admin::Role::kAdmin, admin::Role::kAuditor}},
+                     {Suite().KeyFromSeed(Bytes(32, 21))->public_key,
+                      {admin::Role::kMember}}}});
+  c.orgs.push_back({"bank-a",
+                    "Bank A",
+                    {{Suite().KeyFromSeed(Bytes(32, 22))->public_key,
+                      {admin::Role::kAdmin, admin::Role::kIssuer}}}});
+  g.consortium = std::move(c);
+  return g;
+}
+
+TEST(TypesTest, GenesisConsortiumRoundTrip) {
+  const Genesis g = ConsortiumGenesis();
+  const std::string text = GenesisToJson(g);
+  EXPECT_THAT(text,
+              HasSubstr("\"consortium\": {\n    \"approval_percent\": 60"));
+  EXPECT_THAT(text, HasSubstr("\"roles\": [\n              \"admin\",\n"
+                              "              \"auditor\"\n            ]"));
+  absl::StatusOr<Genesis> back = ParseGenesisJson(text);
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << text;
+  EXPECT_EQ(*back, g);
+  EXPECT_EQ(GenesisToJson(*back), text);
+
+  // Roles may be listed in any order; they are kept sorted.
+  std::string unsorted = text;
+  const std::string sorted_roles = "\"admin\",\n              \"auditor\"";
+  unsorted.replace(unsorted.find(sorted_roles), sorted_roles.size(),
+                   "\"auditor\", \"admin\"");
+  back = ParseGenesisJson(unsorted);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, g);
+}
+
+void ExpectConsortiumError(std::string_view from, std::string_view to,
+                           std::string_view field,
+                           std::string_view problem = "") {
+  std::string text = GenesisToJson(ConsortiumGenesis());
+  const size_t pos = text.find(from);
+  ASSERT_NE(pos, std::string::npos) << from;
+  text.replace(pos, from.size(), to);
+  absl::StatusOr<Genesis> g = ParseGenesisJson(text);
+  ASSERT_FALSE(g.ok()) << text;
+  EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(g.status().message(), HasSubstr(field)) << text;
+  EXPECT_THAT(g.status().message(), HasSubstr(problem)) << text;
+}
+
+TEST(TypesTest, GenesisConsortiumErrorsNameTheField) {
+  const std::string key0 =
+      ToHex(Suite().KeyFromSeed(Bytes(32, 20))->public_key);
+  const std::string key2 =
+      ToHex(Suite().KeyFromSeed(Bytes(32, 22))->public_key);
+  ExpectConsortiumError("\"approval_percent\": 60", "\"approval_percent\": 49",
+                        "consortium.approval_percent", "50 to 99");
+  ExpectConsortiumError("\"approval_percent\": 60", "\"approval_percent\": 100",
+                        "consortium.approval_percent", "50 to 99");
+  ExpectConsortiumError("\"approval_percent\": 60,", "",
+                        "consortium.approval_percent", "missing");
+  ExpectConsortiumError("\"approval_percent\": 60",
+                        "\"approval_percent\": 60, \"quorum\": 1",
+                        "consortium.quorum", "unknown");
+  ExpectConsortiumError("\"id\": \"bank-a\"", "\"id\": \"Bank A\"",
+                        "consortium.orgs[1].id", "a-z");
+  ExpectConsortiumError("\"id\": \"bank-a\"", "\"id\": \"tax-bureau\"",
+                        "consortium.orgs[1].id", "repeats");
+  ExpectConsortiumError("\"name\": \"Bank A\"", "\"name\": \"\"",
+                        "consortium.orgs[1].name");
+  ExpectConsortiumError("\"name\": \"Bank A\",", "", "consortium.orgs[1].name",
+                        "missing");
+  ExpectConsortiumError(key2, key2.substr(2),
+                        "consortium.orgs[1].members[0]"
+                        ".public_key",
+                        "32 bytes");
+  ExpectConsortiumError(key2, key0, "consortium.orgs[1].members[0].public_key",
+                        "repeats");
+  ExpectConsortiumError("\"issuer\"", "\"king\"",
+                        "consortium.orgs[1].members[0].roles", "unknown role");
+  ExpectConsortiumError("\"issuer\"", "\"admin\"",
+                        "consortium.orgs[1].members[0].roles", "repeats");
+  ExpectConsortiumError("\"admin\",\n              \"issuer\"", "\"issuer\"",
+                        "consortium.orgs[1].members", "role admin");
+  ExpectConsortiumError("\"member\"", "", "consortium.orgs[0].members[1].roles",
+                        "non-empty");
+  // An sm2-sm3 chain needs 65-byte member keys: the first is named.
+  std::string text = GenesisToJson(ConsortiumGenesis());
+  Genesis sm2 = MakeNet({1}).genesis;
+  sm2.crypto_suite = "sm2-sm3";
+  sm2.validators[0].public_key = Sm2Sm3().KeyFromSeed(Bytes(32, 3))->public_key;
+  sm2.consortium = ConsortiumGenesis().consortium;
+  absl::StatusOr<Genesis> g = ParseGenesisJson(GenesisToJson(sm2));
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(g.status().message(),
+              HasSubstr("consortium.orgs[0].members[0].public_key"));
+  // No organisations, or not an object.
+  Genesis none = ConsortiumGenesis();
+  none.consortium->orgs.clear();
+  g = ParseGenesisJson(GenesisToJson(none));
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(g.status().message(), HasSubstr("consortium.orgs"));
+  text = GenesisToJson(MakeNet({1}).genesis);
+  text.insert(text.rfind('}'), ",\"consortium\": []");
+  g = ParseGenesisJson(text);
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(g.status().message(),
+              HasSubstr("'consortium' must be an object"));
+}
+
+// ---------------------------------------------------------------------------
 // Commit certificates
 
 CommitSig SignPrecommit(const Net& net, size_t index, uint64_t height,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "consortia/admin_records.h"
 #include "consortia/bytes.h"
 #include "consortia/crypto_suite.h"
 
@@ -219,6 +220,31 @@ struct ChainRules {
   bool operator==(const ChainRules&) const = default;
 };
 
+// The founding organisations of a permissioned chain (the `admin` app,
+// docs/apps.md): storage writes them into state as the app's records when
+// it executes block 1, and from then on only their member keys may send
+// txs. Governance changes them afterwards.
+inline constexpr size_t kMaxGenesisOrgs = 256;
+inline constexpr size_t kMaxGenesisMembers = 4096;  // over all organisations
+struct ConsortiumMember {
+  Bytes public_key;                // of the chain's suite
+  std::vector<admin::Role> roles;  // sorted, distinct, at least one
+  bool operator==(const ConsortiumMember&) const = default;
+};
+struct ConsortiumOrg {
+  std::string id;                         // admin::CheckOrgId
+  std::string name;                       // 1-128 bytes
+  std::vector<ConsortiumMember> members;  // at least one with role admin
+  bool operator==(const ConsortiumOrg&) const = default;
+};
+struct Consortium {
+  // Governance executes a proposal once approvals * 100 > approval_percent
+  // * organisations (50 .. 99).
+  uint32_t approval_percent = 67;
+  std::vector<ConsortiumOrg> orgs;  // 1 .. kMaxGenesisOrgs, distinct ids
+  bool operator==(const Consortium&) const = default;
+};
+
 // The chain's starting point, shared by every node as a JSON file.
 struct Genesis {
   std::string chain_id;
@@ -226,6 +252,8 @@ struct Genesis {
   uint64_t genesis_time_ms = 0;
   std::vector<Validator> validators;
   ChainRules rules;
+  // Present: a permissioned chain. Absent: anyone with a key may send txs.
+  std::optional<Consortium> consortium;
   bool operator==(const Genesis&) const = default;
 };
 
@@ -234,8 +262,16 @@ struct Genesis {
 // {"max_block_txs","max_block_bytes","replay_window",
 // "block_time_precision_ms","block_time_message_delay_ms"}}. "chain_rules", and
 // each field in it, is optional: a missing one takes ChainRules' default
-// (older genesis files have none). InvalidArgument with the field name on
-// any bad or missing field, or a rule out of its range.
+// (older genesis files have none). An optional "consortium":
+// {"approval_percent", "orgs":[{"id","name","members":[{"public_key"(hex),
+// "roles":[...]}]}]}, every field in it required. InvalidArgument with the
+// field name on any bad or missing field, or a rule out of its range; in the
+// consortium also a member key of the wrong size, an unknown or repeated
+// role, a key named twice (in one organisation or two), a repeated
+// organisation id, or an organisation without an admin member.
+// GenesisToJson writes "consortium" only when the genesis has one (a
+// genesis without it serialises as before the section existed); roles come
+// out sorted.
 absl::StatusOr<Genesis> ParseGenesisJson(std::string_view json);
 std::string GenesisToJson(const Genesis& g);
 

@@ -13,6 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "apps/admin_app.h"
+#include "apps/membership.h"
+#include "consortia/admin_records.h"
 #include "consortia/codec.h"
 #include "consortia/log.h"
 #include "consortia/merkle.h"
@@ -49,6 +52,15 @@ Receipt MakeReceipt(const Hash32& tx_hash, ExecCode code, std::string log) {
   if (log.size() > kMaxLogBytes) log.resize(kMaxLogBytes);
   r.log = std::move(log);
   return r;
+}
+
+// Whether `sender` has a member record (read through the overlay, which
+// holds it prefetched).
+absl::StatusOr<bool> IsMember(StateOverlay* overlay, ByteView sender) {
+  absl::StatusOr<std::optional<admin::MemberRecord>> m =
+      FindMember(overlay, sender);
+  if (!m.ok()) return m.status();
+  return m->has_value();
 }
 
 }  // namespace
@@ -214,12 +226,18 @@ absl::StatusOr<Ledger::Executed> Ledger::Execute(const Block& block) {
   // The state keys the apps say the txs will read, each once: read in the
   // same MultiGet as the tx index, so that executing the block costs one
   // store read (one round trip on Redis) instead of one per tx.
+  // On a permissioned chain each sender's member record is among them.
+  const bool permissioned = genesis_.consortium.has_value();
   std::vector<std::string> state_keys;
   {
     std::vector<std::string> app_keys;
     std::vector<AppStateKey> other_keys;
     for (size_t i = 0; i < n; ++i) {
       if (!txs[i].has_value()) continue;
+      if (permissioned) {
+        state_keys.push_back(
+            keys::State(admin::kAppName, admin::MemberKey(txs[i]->sender)));
+      }
       const NativeApp* app = opts_.apps->Find(txs[i]->app);
       if (app == nullptr) continue;
       app_keys.clear();
@@ -272,6 +290,13 @@ absl::StatusOr<Ledger::Executed> Ledger::Execute(const Block& block) {
             std::make_move_iterator(read_keys.end())),
         *std::move(found));
   }
+  // Block 1 of a permissioned chain starts with the genesis's consortium,
+  // written before its txs (so that they are already checked against it)
+  // and, like any record, in the block's state root.
+  if (height == 1 && permissioned) {
+    SeedConsortium(genesis_, &overlay);
+    overlay.CommitTx();
+  }
   absl::flat_hash_set<Hash32> seen;
   for (size_t i = 0; i < n; ++i) {
     Receipt r;
@@ -299,6 +324,15 @@ absl::StatusOr<Ledger::Executed> Ledger::Execute(const Block& block) {
       r = MakeReceipt(hashes[i], ExecCode::kExpired,
                       absl::StrCat("valid until height ", tx.valid_until,
                                    ", committed at ", height));
+    } else if (absl::StatusOr<bool> member =
+                   permissioned ? IsMember(&overlay, tx.sender) : true;
+               !member.ok()) {
+      return StoreError(member.status());
+    } else if (!*member) {
+      // Deterministic: every node reads the same member records.
+      r = MakeReceipt(hashes[i], ExecCode::kUnauthorized,
+                      absl::StrCat("sender ", ToHex(tx.sender),
+                                   " is not a registered member key"));
     } else if (const NativeApp* app = opts_.apps->Find(tx.app);
                app == nullptr) {
       r = MakeReceipt(hashes[i], ExecCode::kUnknownApp,

@@ -99,12 +99,20 @@ struct Chain {
   Bytes Tx(const KeyPair& key, std::string method,
            std::vector<std::string> args, uint64_t nonce,
            uint64_t valid_until = 1000) const {
+    return AppTx(key, "kv", std::move(method), std::move(args), nonce,
+                 valid_until);
+  }
+
+  // A tx of `app` signed by `key`.
+  Bytes AppTx(const KeyPair& key, std::string app, std::string method,
+              std::vector<std::string> args, uint64_t nonce,
+              uint64_t valid_until = 1000) const {
     Transaction tx;
     tx.chain_id = genesis.chain_id;
     tx.nonce = nonce;
     tx.valid_until = valid_until;
     tx.sender = key.public_key;
-    tx.app = "kv";
+    tx.app = std::move(app);
     tx.method = std::move(method);
     tx.args = std::move(args);
     absl::StatusOr<Bytes> sig = Suite().Sign(key.secret_key, TxSignBytes(tx));

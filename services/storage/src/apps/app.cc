@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "apps/admin_app.h"
 #include "apps/invoice_app.h"
 #include "apps/kv_app.h"
 #include "apps/notary_app.h"
@@ -11,6 +12,7 @@ namespace consortia::storage {
 AppRegistry AppRegistry::WithBuiltins() {
   AppRegistry r;
   r.Add(std::make_unique<KvApp>());
+  r.Add(std::make_unique<AdminApp>());
   r.Add(std::make_unique<InvoiceApp>());
   r.Add(std::make_unique<NotaryApp>());
   return r;

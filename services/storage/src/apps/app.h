@@ -76,7 +76,7 @@ class NativeApp {
 // The apps a node knows, by name. Immutable after construction: thread-safe.
 class AppRegistry {
  public:
-  // kv, invoice and notary (and later admin).
+  // kv, admin, invoice and notary.
   static AppRegistry WithBuiltins();
 
   void Add(std::unique_ptr<NativeApp> app);
