@@ -12,7 +12,12 @@ absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& argv,
   Args a;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
-    if (!absl::StartsWith(arg, "--") || arg == "--") {
+    if (arg == "--") {  // the end of the options: the rest is positional
+      a.positional_.insert(a.positional_.end(), argv.begin() + i + 1,
+                           argv.end());
+      break;
+    }
+    if (!absl::StartsWith(arg, "--")) {
       a.positional_.push_back(arg);
       continue;
     }

@@ -1,5 +1,6 @@
 // Command-line parsing for the consortia CLI: `--name value`, `--name=value`
-// and boolean `--name`, mixed with positional arguments.
+// and boolean `--name`, mixed with positional arguments; after `--` every
+// argument is positional.
 #ifndef CONSORTIA_CLI_ARGS_H_
 #define CONSORTIA_CLI_ARGS_H_
 

@@ -19,6 +19,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "api_access.h"
+#include "app_words.h"
 #include "args.h"
 #include "consortia/config.h"
 #include "consortia/crypto_suite.h"
@@ -34,6 +36,8 @@ namespace {
 
 constexpr char kDefaultApi[] = "http://127.0.0.1:26657";
 
+}  // namespace
+
 int Fail(const absl::Status& s) {
   // The api's certificate was refused: say how to trust a private CA.
   const bool cert =
@@ -45,16 +49,11 @@ int Fail(const absl::Status& s) {
   return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
 }
 
-// --api, else $CONSORTIA_API, else kDefaultApi.
 std::string ApiUrl(const Args& args) {
   const char* env = std::getenv("CONSORTIA_API");
   return args.Get("api", env != nullptr && *env != '\0' ? env : kDefaultApi);
 }
 
-// The api named by --api (ApiUrl), with the API key of
-// --api-key, or else of $CONSORTIA_API_KEY, as `Authorization: Bearer`. An
-// https:// api is checked against the system's CAs, or only against those
-// of --tls-ca-file, or else of $CONSORTIA_TLS_CA_FILE.
 absl::StatusOr<HttpTarget> ApiTarget(const Args& args) {
   auto target = ParseHttpUrl(ApiUrl(args));
   if (!target.ok()) return target.status();
@@ -73,15 +72,12 @@ absl::StatusOr<HttpTarget> ApiTarget(const Args& args) {
   return target;
 }
 
-// What to add to an error from the api that refused the key.
 std::string KeyHint(int status) {
   if (status != 401 && status != 403) return "";
   return " (give an API key with --api-key KEY or CONSORTIA_API_KEY; consortia "
          "apikey create makes one)";
 }
 
-// GET path on the api; the parsed JSON body for a 200, else an error that
-// carries the problem's title and detail.
 absl::StatusOr<nlohmann::json> GetJson(const HttpTarget& api,
                                        const std::string& path) {
   auto res = HttpCall(api, "GET", path);
@@ -100,6 +96,8 @@ absl::StatusOr<nlohmann::json> GetJson(const HttpTarget& api,
   }
   return j;
 }
+
+namespace {
 
 // Follows the api's event stream (GET /v1/events?from_height=...) until the
 // tx event of `tx_hash` arrives. NotFound-free: DeadlineExceeded when
@@ -347,6 +345,10 @@ int GenesisCommand(const std::vector<std::string>& argv) {
 }
 
 int SubmitCommand(const std::vector<std::string>& argv) {
+  return SubmitTx(argv, /*refusal_fails=*/false);
+}
+
+int SubmitTx(const std::vector<std::string>& argv, bool refusal_fails) {
   auto args =
       Args::Parse(argv,
                   {"api", "api-key", "tls-ca-file", "genesis", "key", "app",
@@ -447,7 +449,11 @@ int SubmitCommand(const std::vector<std::string>& argv) {
     if (!res.ok()) return Fail(res.status());
     std::printf("%s\n", res->body.c_str());
     if (res->status != 200 && res->status != 202) {
-      if (!KeyHint(res->status).empty()) {
+      // A 403 for the tx's signing key (not a member of the consortium) is
+      // not about the API key.
+      const bool signer_refused =
+          res->body.find("/problems/unregistered-sender") != std::string::npos;
+      if (!signer_refused && !KeyHint(res->status).empty()) {
         std::fprintf(stderr, "consortia: the api refused the key (HTTP %d)%s\n",
                      res->status, KeyHint(res->status).c_str());
       }
@@ -488,6 +494,17 @@ int SubmitCommand(const std::vector<std::string>& argv) {
     auto got = GetJson(*api, "/v1/txs/" + hashes[done]);
     if (got.ok()) {
       if (hashes.size() == 1) std::printf("%s\n", got->dump(2).c_str());
+      const nlohmann::json& receipt = (*got)["receipt"];
+      if (refusal_fails && receipt.is_object() &&
+          receipt.value("code", 0) != 0) {
+        std::fprintf(stderr,
+                     "consortia: tx %s committed, but its app refused it: "
+                     "%s: %s\n",
+                     hashes[done].c_str(),
+                     receipt.value("code_name", "?").c_str(),
+                     receipt.value("log", "").c_str());
+        return 3;
+      }
       ++done;
       continue;
     }
@@ -573,10 +590,6 @@ int GetCommand(const std::vector<std::string>& argv) {
   return 0;
 }
 
-namespace {
-
-// Percent-encodes everything but RFC 3986's unreserved characters, so that
-// any app name or key survives as one path segment.
 std::string PathSegment(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -592,6 +605,8 @@ std::string PathSegment(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 // Text when every byte is printable ASCII, else hex.
 std::string Printable(const Bytes& b) {
@@ -643,10 +658,83 @@ absl::StatusOr<BlockRecord> FetchBlockRecord(const HttpTarget& api,
   return DecodeBlockRecord(*bytes);
 }
 
+// Completes a state record whose proof lacks the next block's header and
+// certificate with those of GET /v1/blocks/{height + 1}, waiting up to
+// `timeout` for that block (DeadlineExceeded after it; InvalidArgument when
+// the block comes without a certificate). Nothing else is checked here: the
+// verifier checks it all.
+absl::Status AddCertification(const HttpTarget& api, absl::Duration timeout,
+                              StateRecord* record) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!record->next_header.has_value()) {
+    auto next = FetchBlockRecord(api, record->height + 1);
+    if (next.ok()) {
+      if (!next->cert.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "block ", record->height + 1, " comes without its certificate"));
+      }
+      record->next_header = next->block.header;
+      record->next_cert = *next->cert;
+      return absl::OkStatus();
+    }
+    if (!absl::IsNotFound(next.status())) return next.status();
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the state after block ", record->height,
+          " is proven but not yet certified: block ", record->height + 1,
+          " did not appear within ", absl::FormatDuration(timeout)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<nlohmann::json> CompleteStateAnswer(const HttpTarget& api,
+                                                   nlohmann::json answer,
+                                                   absl::Duration timeout) {
+  if (!answer.is_object() || !answer["proof"].is_object() ||
+      !answer["proof"]["hex"].is_string()) {
+    return absl::InternalError("the api's answer has no state proof");
+  }
+  auto bytes = FromHex(answer["proof"]["hex"].get<std::string>());
+  if (!bytes.ok()) return bytes.status();
+  auto record = DecodeStateRecord(*bytes);
+  if (!record.ok()) return record.status();
+  if (auto s = AddCertification(api, timeout, &*record); !s.ok()) return s;
+  answer["proof"]["hex"] = ToHex(EncodeStateRecord(*record));
+  answer["certified"] = true;
+  return answer;
+}
+
+namespace {
+
 int Rejected(const absl::Status& s) {
   std::fprintf(stderr, "consortia: proof REJECTED: %s\n",
                std::string(s.message()).c_str());
   return 1;
+}
+
+// "OK: ..." for a proven and certified state record, with what an app's
+// record says in words.
+void PrintProvenState(const Genesis& genesis, const std::string& app,
+                      const std::string& key, const StateRecord& record) {
+  const std::string what =
+      record.found ? absl::StrCat(app, "/", key, " = ", Printable(record.value),
+                                  " (owner ", ToHex(record.owner), ")")
+                   : absl::StrCat(app, "/", key, " has no value");
+  std::printf(
+      "OK: %s in the state after block %llu (root %s), certified by block "
+      "%llu (%zu of %zu validators)\n",
+      what.c_str(), static_cast<unsigned long long>(record.height),
+      ToHex(record.state_root).c_str(),
+      static_cast<unsigned long long>(record.next_header->height),
+      record.next_cert->sigs.size(), genesis.validators.size());
+  if (record.found) {
+    std::printf("proven: %s\n",
+                DescribeRecord(app, key, AsString(record.value)).c_str());
+  }
 }
 
 // `verify --state APP KEY`: the value (or absence) of APP/KEY in the latest
@@ -677,43 +765,71 @@ int VerifyState(const Args& args, const Genesis& genesis,
       !s.ok()) {
     return Rejected(s);
   }
-  const absl::Time deadline = absl::Now() + absl::Seconds(*timeout);
-  while (!record->next_header.has_value()) {
-    auto next = FetchBlockRecord(api, record->height + 1);
-    if (next.ok()) {
-      if (!next->cert.has_value()) {
-        return Rejected(absl::InvalidArgumentError(absl::StrCat(
-            "block ", record->height + 1, " comes without its certificate")));
-      }
-      record->next_header = next->block.header;
-      record->next_cert = *next->cert;
-      break;
-    }
-    if (!absl::IsNotFound(next.status())) return Fail(next.status());
-    if (absl::Now() >= deadline) {
-      return Fail(absl::DeadlineExceededError(absl::StrCat(
-          "the state after block ", record->height,
-          " is proven but not yet certified: block ", record->height + 1,
-          " did not appear within ", *timeout, " s")));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  if (auto s = AddCertification(api, absl::Seconds(*timeout), &*record);
+      !s.ok()) {
+    return absl::IsInvalidArgument(s) ? Rejected(s) : Fail(s);
   }
   if (auto s = VerifyStateRecord(suite, genesis, app, key, *record, true);
       !s.ok()) {
     return Rejected(s);
   }
-  const std::string what =
-      record->found
-          ? absl::StrCat(app, "/", key, " = ", Printable(record->value),
-                         " (owner ", ToHex(record->owner), ")")
-          : absl::StrCat(app, "/", key, " has no value");
-  std::printf(
-      "OK: %s in the state after block %llu (root %s), certified by block "
-      "%llu (%zu of %zu validators)\n",
-      what.c_str(), static_cast<unsigned long long>(record->height),
-      ToHex(record->state_root).c_str(),
-      static_cast<unsigned long long>(record->next_header->height),
-      record->next_cert->sigs.size(), genesis.validators.size());
+  PrintProvenState(genesis, app, key, *record);
+  return 0;
+}
+
+// `verify --answer FILE`: an answer of /v1/state/{app}/{key} or of a
+// /v1/apps route saved earlier (`consortia invoice show --out FILE`),
+// checked offline: its proof must carry the next block's header and
+// certificate, and nothing but the genesis is trusted.
+int VerifyAnswer(const Args& args, const Genesis& genesis,
+                 const CryptoSuite& suite) {
+  auto text = ReadFile(args.Get("answer"));
+  if (!text.ok()) return Fail(text.status());
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object() || !j["app"].is_string() || !j["key"].is_string() ||
+      !j["proof"].is_object() || !j["proof"]["hex"].is_string() ||
+      j["proof"].value("encoding", "") != "consortia-staterecord-v1") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        args.Get("answer"),
+        " is not a saved state answer: it needs app, key and proof {encoding: "
+        "consortia-staterecord-v1, hex}")));
+  }
+  const std::string app = j["app"].get<std::string>();
+  std::string key = j["key"].get<std::string>();
+  if (j.value("key_encoding", "utf-8") == "hex") {
+    auto raw = FromHex(key);
+    if (!raw.ok()) return Rejected(raw.status());
+    key = std::string(AsString(*raw));
+  }
+  auto bytes = FromHex(j["proof"]["hex"].get<std::string>());
+  if (!bytes.ok()) return Rejected(bytes.status());
+  auto record = DecodeStateRecord(*bytes);
+  if (!record.ok()) return Rejected(record.status());
+  if (!record->next_header.has_value()) {
+    return Rejected(absl::FailedPreconditionError(absl::StrCat(
+        "the saved proof is of the state after block ", record->height,
+        ", which block ", record->height + 1,
+        " certifies, and that block was not made when it was saved; save "
+        "the answer again, or verify online with --state")));
+  }
+  if (auto s = VerifyStateRecord(suite, genesis, app, key, *record, true);
+      !s.ok()) {
+    return Rejected(s);
+  }
+  // What the answer shows a reader must be what was proven.
+  if (j.contains("value")) {
+    std::string shown = j["value"].is_string() ? j["value"].get<std::string>()
+                                               : std::string("\x01");
+    if (j.value("value_encoding", "utf-8") == "hex") {
+      auto raw = FromHex(shown);
+      shown = raw.ok() ? std::string(AsString(*raw)) : std::string("\x01");
+    }
+    if (!record->found || shown != AsString(record->value)) {
+      return Rejected(absl::InvalidArgumentError(
+          "the answer's value is not the value its proof proves"));
+    }
+  }
+  PrintProvenState(genesis, app, key, *record);
   return 0;
 }
 
@@ -721,19 +837,23 @@ int VerifyState(const Args& args, const Genesis& genesis,
 
 int VerifyCommand(const std::vector<std::string>& argv) {
   auto args = Args::Parse(
-      argv, {"api", "api-key", "tls-ca-file", "genesis", "timeout"}, {"state"});
+      argv, {"api", "api-key", "tls-ca-file", "genesis", "timeout", "answer"},
+      {"state"});
   if (!args.ok()) return Fail(args.status());
   auto genesis_path = args->Require("genesis");
   if (!genesis_path.ok()) return Fail(genesis_path.status());
-  if (!args->Has("state") && args->positional().size() != 1) {
+  if (!args->Has("state") && !args->Has("answer") &&
+      args->positional().size() != 1) {
     return Fail(absl::InvalidArgumentError(
-        "usage: consortia verify --genesis FILE TXHASH | --state APP KEY"));
+        "usage: consortia verify --genesis FILE TXHASH | --state APP KEY | "
+        "--answer FILE"));
   }
   auto genesis = LoadGenesis(*genesis_path);
   if (!genesis.ok()) return Fail(genesis.status());
   auto suite = GetCryptoSuite(genesis->crypto_suite);
   if (!suite.ok()) return Fail(suite.status());
   if (args->Has("state")) return VerifyState(*args, *genesis, **suite);
+  if (args->Has("answer")) return VerifyAnswer(*args, *genesis, **suite);
   auto hash = HashFromHex(args->positional()[0]);
   if (!hash.ok()) return Fail(hash.status());
 

@@ -9,7 +9,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "consortia/api_keys.h"
+#include "consortia/http_client.h"
+#include "nlohmann/json.hpp"
 
 namespace consortia::cli {
 
@@ -22,6 +25,17 @@ int GenesisCommand(const std::vector<std::string>& args);
 // `submit` builds, signs and posts one tx (POST /v1/txs), or with --count N
 // that many, as one batch (POST /v1/txs:batch).
 int SubmitCommand(const std::vector<std::string>& args);
+// SubmitCommand; with refusal_fails, `--wait` exits 3 when the tx committed
+// with a receipt other than ok (the app refused it).
+int SubmitTx(const std::vector<std::string>& args, bool refusal_fails);
+
+// A state answer (of /v1/state/{app}/{key} or a /v1/apps route) whose proof
+// also carries the next block's header and certificate, fetched from `api`
+// (waiting up to `timeout` for that block): what `verify --answer` checks
+// offline. Nothing is trusted here; the verifier checks it all.
+absl::StatusOr<nlohmann::json> CompleteStateAnswer(const HttpTarget& api,
+                                                   nlohmann::json answer,
+                                                   absl::Duration timeout);
 // `submit-batch FILE`: posts a file of signed txs ({"txs":[...]} or the bare
 // array) as one batch; 0 only when every tx is pending.
 int SubmitBatchCommand(const std::vector<std::string>& args);
@@ -40,6 +54,10 @@ int AuditCommand(const std::vector<std::string>& args);
 // 1 with the reason on stderr. The container health check of
 // deploy/compose.yaml (the image has no curl).
 int ProbeCommand(const std::vector<std::string>& args);
+// cli/apps.cc: the native apps' txs and reads.
+int InvoiceCommand(const std::vector<std::string>& args);
+int NotaryCommand(const std::vector<std::string>& args);
+int GovCommand(const std::vector<std::string>& args);
 
 // The local network's development API key: organisation "dev" in
 // `keys_path` and a key (scopes read, submit) whose secret is kept in

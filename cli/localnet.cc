@@ -9,6 +9,8 @@
 // Node i uses ports base-port + 100 * i + {1, 2, 3, 4 (consensus p2p),
 // 5 (mempool gossip, with several validators), 60..63 (metrics; 80..83 with
 // several validators)} and serves its API on api-port + i.
+// With --consortium FILE a new genesis carries that consortium section (a
+// permissioned chain: docs/apps.md); an existing one must have the same.
 // With --init-only it writes DIR and exits without starting anything; then
 // --consensus-host and --mempool-host (patterns, "{i}" = node index) name
 // the hosts in DIR/peers.json, for nodes that do not share 127.0.0.1 (the
@@ -79,7 +81,8 @@ std::string HostOf(const std::string& pattern, uint64_t i) {
 absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
                            uint64_t base, const PeerHosts& hosts,
                            uint64_t replay_window,
-                           const std::string& crypto_suite) {
+                           const std::string& crypto_suite,
+                           const std::optional<Consortium>& consortium) {
   std::error_code ec;
   for (uint64_t i = 0; i < validators; ++i) {
     fs::create_directories(NodeDir(dir, i) + "/data", ec);
@@ -94,6 +97,7 @@ absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
   l.chain_id = "localnet";
   l.replay_window = replay_window;
   l.crypto_suite = crypto_suite;
+  l.consortium = consortium;
   l.node_key_path = [&](uint64_t i) {
     return NodeDir(dir, i) + "/node_key.json";
   };
@@ -176,7 +180,8 @@ int StopLocalnet(const std::string& pid_file) {
 // --init-only: write DIR's network (peers named by the host patterns) and
 // its API keys, start nothing.
 int InitLocalnet(const Args& args, const std::string& dir, uint64_t n,
-                 uint64_t base, const std::string& crypto_suite) {
+                 uint64_t base, const std::string& crypto_suite,
+                 const std::optional<Consortium>& consortium) {
   if (n < 1 || n > 16) {
     return Fail(absl::InvalidArgumentError("--validators must be in 1..16"));
   }
@@ -189,7 +194,8 @@ int InitLocalnet(const Args& args, const std::string& dir, uint64_t n,
   if (hosts.consensus.empty() || hosts.mempool.empty()) {
     return Fail(absl::InvalidArgumentError("a peer host must not be empty"));
   }
-  if (auto s = EnsureNetwork(dir, n, base, hosts, 0, crypto_suite); !s.ok())
+  if (auto s = EnsureNetwork(dir, n, base, hosts, 0, crypto_suite, consortium);
+      !s.ok())
     return Fail(s);
   if (auto s = EnsureDevApiKey(dir + "/api_keys.json", dir + "/dev_api_key");
       !s.ok()) {
@@ -220,8 +226,9 @@ absl::StatusOr<std::unique_ptr<Localnet>> StartLocalnet(
     return absl::InvalidArgumentError(
         "--single-process runs one validator; use --validators 1");
   }
-  if (auto s = EnsureNetwork(dir, n, opt.base_port, PeerHosts{},
-                             opt.replay_window, opt.crypto_suite);
+  if (auto s =
+          EnsureNetwork(dir, n, opt.base_port, PeerHosts{}, opt.replay_window,
+                        opt.crypto_suite, opt.consortium);
       !s.ok()) {
     return s;
   }
@@ -367,10 +374,11 @@ void Localnet::Stop() {
 
 int LocalnetCommand(const std::vector<std::string>& argv,
                     const std::string& self) {
-  auto args = Args::Parse(argv,
-                          {"dir", "api-port", "base-port", "validators",
-                           "consensus-host", "mempool-host", "suite"},
-                          {"single-process", "stop", "init-only"});
+  auto args =
+      Args::Parse(argv,
+                  {"dir", "api-port", "base-port", "validators",
+                   "consensus-host", "mempool-host", "suite", "consortium"},
+                  {"single-process", "stop", "init-only"});
   if (!args.ok()) return Fail(args.status());
   std::string dir = fs::absolute(args->Get("dir", "localnet")).string();
   std::string pid_file = dir + "/localnet.pid";
@@ -396,8 +404,20 @@ int LocalnetCommand(const std::vector<std::string>& argv,
   }
   suite = args->Get("suite", suite);
   if (auto s = GetCryptoSuite(suite); !s.ok()) return Fail(s.status());
+  // --consortium FILE: the genesis's "consortium" section (docs/apps.md).
+  std::optional<Consortium> consortium;
+  if (args->Has("consortium")) {
+    auto text = ReadFile(args->Get("consortium"));
+    if (!text.ok()) return Fail(text.status());
+    auto c = ParseConsortiumJson(*text, suite);
+    if (!c.ok()) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat(args->Get("consortium"), ": ", c.status().message())));
+    }
+    consortium = *std::move(c);
+  }
   if (args->Has("init-only")) {
-    return InitLocalnet(*args, dir, n, *base, suite);
+    return InitLocalnet(*args, dir, n, *base, suite, consortium);
   }
   if (args->Has("consensus-host") || args->Has("mempool-host")) {
     // The nodes started here all listen on 127.0.0.1.
@@ -419,6 +439,7 @@ int LocalnetCommand(const std::vector<std::string>& argv,
   opt.validators = n;
   opt.single_process = args->Has("single-process");
   opt.crypto_suite = suite;
+  opt.consortium = consortium;
   auto started = StartLocalnet(opt, self);
   if (!started.ok()) return Fail(started.status());
   Localnet& net = **started;

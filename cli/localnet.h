@@ -7,12 +7,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "consortia/http_client.h"
 #include "consortia/process.h"
+#include "consortia/types.h"
 
 namespace consortia::cli {
 
@@ -28,6 +30,9 @@ struct LocalnetOptions {
   uint64_t replay_window = 0;
   // The crypto suite of a new network; an existing genesis keeps its own.
   std::string crypto_suite = "ed25519-sha256";
+  // Set: the consortium of a new network's genesis (a permissioned chain);
+  // an existing genesis must have the same one.
+  std::optional<Consortium> consortium;
 };
 
 // One started service process: its binary name ("consortia-api", or

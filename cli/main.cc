@@ -46,6 +46,35 @@ default $CONSORTIA_API_KEY: sent as Authorization: Bearer KEY)
   verify  --genesis FILE --state APP KEY [--timeout S]
                                                     check a state value (or its
                                                     absence) the same way
+  verify  --genesis FILE --answer FILE              check a saved answer (of
+                                                    get state or a show --out)
+                                                    offline, and say what it
+                                                    proves
+
+The native apps (tx commands take submit's --genesis, --key, --wait, ...;
+show and list take --api and --out FILE to save the answer for verify)
+  invoice issue --number N --buyer ORG --amount-cents A --tax-cents T
+          --currency CNY (--items-hash HEX | --items-file F)
+                                                    issue an e-invoice (an
+                                                    issuer of the seller org)
+  invoice accept|reimburse --issuer ORG --number N  the buyer's org accepts it,
+                                                    reimburses it (once)
+  invoice reject|void --issuer ORG --number N [--reason TEXT]
+                                                    the buyer rejects it; the
+                                                    issuer voids it
+  invoice show --issuer ORG --number N [--out F]    the invoice, its history
+                                                    and proof
+  invoice list --buyer ORG | --seller ORG [--limit N] [--cursor C]
+  notary anchor (--hash HEX | --file F) [--metadata TEXT]
+                                                    anchor a document's hash
+  notary revoke (--hash HEX | --file F) [--reason TEXT]
+  notary show (--hash HEX | --file F) [--out F]     the record and its proof
+  gov propose (--action JSON | --action-file F) [--ttl N]
+                                                    propose a governance action
+                                                    (docs/apps.md); its id is
+                                                    the tx hash
+  gov approve --id ID                               approve for your org
+  gov show --id ID [--out F] | gov list | gov orgs | gov members
 
 API keys and the audit log (the api's --api_keys_file, --api_audit_log)
   apikey set-quota --file F --org ORG [--requests-per-s N] [--requests-burst N]
@@ -68,11 +97,14 @@ API keys and the audit log (the api's --api_keys_file, --api_audit_log)
 Local network
   localnet [--dir DIR] [--api-port N] [--base-port N] [--validators N]
            [--single-process] [--suite ed25519-sha256|sm2-sm3]
+           [--consortium FILE]
           start N validator nodes on 127.0.0.1 (default 4, or as many as
           DIR's existing genesis has; a new network's crypto suite is
           --suite, default ed25519-sha256; keys, genesis and
           peers file are created in DIR on first use; node i serves its API
-          on api-port + i); Ctrl-C stops every process
+          on api-port + i); Ctrl-C stops every process. --consortium: a new
+          genesis carries FILE's consortium section (founding organisations,
+          member keys, roles: a permissioned chain, docs/apps.md)
   localnet [--dir DIR] --stop                       stop the one running from DIR
   localnet [--dir DIR] [--validators N] [--base-port N] [--suite S] --init-only
            [--consensus-host PATTERN] [--mempool-host PATTERN]
@@ -166,6 +198,9 @@ int main(int argc, char** argv) {
   if (cmd == "apikey") return ApikeyCommand(args);
   if (cmd == "audit") return AuditCommand(args);
   if (cmd == "probe") return ProbeCommand(args);
+  if (cmd == "invoice") return InvoiceCommand(args);
+  if (cmd == "notary") return NotaryCommand(args);
+  if (cmd == "gov") return GovCommand(args);
   std::fprintf(stderr, "consortia: unknown command '%s'\n\n%s", cmd.c_str(),
                kUsage);
   return 2;

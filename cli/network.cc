@@ -109,12 +109,19 @@ absl::Status MakeNetworkFiles(const NetworkLayout& l) {
                        g->validators.size(), " validators; use --validators ",
                        g->validators.size(), " or another --dir"));
     }
+    if (l.consortium.has_value() && g->consortium != l.consortium) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          l.genesis_path,
+          " was made with another consortium (or none); a chain's consortium "
+          "changes only by governance: use another --dir for a new chain"));
+    }
     return absl::OkStatus();
   }
   Genesis g;
   g.chain_id = l.chain_id;
   g.crypto_suite = l.crypto_suite;
   if (l.replay_window > 0) g.rules.replay_window = l.replay_window;
+  g.consortium = l.consortium;
   g.genesis_time_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
   for (uint64_t i = 0; i < n; ++i) {
     auto key = LoadNodeKey(l.node_key_path(i));

@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "consortia/types.h"
 
 namespace consortia::cli {
 
@@ -21,6 +23,9 @@ struct NetworkLayout {
   std::string crypto_suite = "ed25519-sha256";
   // The replay window (heights) of a new genesis; 0: ChainRules' default.
   uint64_t replay_window = 0;
+  // Set: a new genesis makes a permissioned chain of this consortium, and an
+  // existing genesis must have the same one.
+  std::optional<Consortium> consortium;
   // Paths of node i's signing key and transport key (the transport key and
   // the peers file only exist when validators > 1).
   std::function<std::string(uint64_t)> node_key_path;

@@ -709,6 +709,22 @@ absl::StatusOr<Genesis> ParseGenesisJson(std::string_view json_text) {
   }
 }
 
+absl::StatusOr<Consortium> ParseConsortiumJson(std::string_view json_text,
+                                               std::string_view suite_name) {
+  absl::StatusOr<const CryptoSuite*> suite = GetCryptoSuite(suite_name);
+  if (!suite.ok()) return suite.status();
+  absl::StatusOr<json> j =
+      json_internal::ParseStrictJson(json_text, "consortium");
+  if (!j.ok()) return j.status();
+  try {
+    Consortium c;
+    CONSORTIA_RETURN_IF_ERROR(ConsortiumFromJson(*j, **suite, &c));
+    return c;
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("consortium: ", e.what()));
+  }
+}
+
 std::string GenesisToJson(const Genesis& g) {
   nlohmann::ordered_json j;
   j["chain_id"] = g.chain_id;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "consortia/codec.h"
+#include "nlohmann/json.hpp"
 
 namespace consortia {
 namespace {
@@ -445,6 +446,23 @@ Genesis ConsortiumGenesis() {
                       {admin::Role::kAdmin, admin::Role::kIssuer}}}});
   g.consortium = std::move(c);
   return g;
+}
+
+TEST(TypesTest, ConsortiumSectionParsesAloneAsInAGenesis) {
+  const Genesis g = ConsortiumGenesis();
+  const nlohmann::json j = nlohmann::json::parse(GenesisToJson(g));
+  const std::string section = j["consortium"].dump();
+  absl::StatusOr<Consortium> c = ParseConsortiumJson(section, g.crypto_suite);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(*c, *g.consortium);
+  // Its errors name the field; the suite decides the key size.
+  absl::StatusOr<Consortium> bad =
+      ParseConsortiumJson(R"({"approval_percent": 40, "orgs": []})",
+                          g.crypto_suite);
+  EXPECT_THAT(bad.status().message(), HasSubstr("consortium.approval_percent"));
+  EXPECT_FALSE(ParseConsortiumJson(section, "sm2-sm3").ok());
+  EXPECT_FALSE(ParseConsortiumJson("{", g.crypto_suite).ok());
+  EXPECT_FALSE(ParseConsortiumJson(section, "no-such-suite").ok());
 }
 
 TEST(TypesTest, GenesisConsortiumRoundTrip) {

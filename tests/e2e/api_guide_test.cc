@@ -27,33 +27,6 @@ namespace {
 
 using nlohmann::json;
 
-// One runnable example of the guide: a fenced block opened by
-// "```sh e2e=NAME".
-struct Example {
-  std::string name;
-  std::string code;
-  int line = 0;  // of the opening fence in docs/api.md
-};
-
-std::vector<Example> GuideExamples(const std::string& markdown) {
-  std::vector<Example> out;
-  const std::string open = "```sh e2e=";
-  bool in = false;
-  int n = 0;
-  for (absl::string_view line : absl::StrSplit(markdown, '\n')) {
-    ++n;
-    if (!in && absl::StartsWith(line, open)) {
-      in = true;
-      out.push_back({std::string(line.substr(open.size())), "", n});
-    } else if (in && absl::StartsWith(line, "```")) {
-      in = false;
-    } else if (in) {
-      absl::StrAppend(&out.back().code, line, "\n");
-    }
-  }
-  return out;
-}
-
 std::string SecretIn(const std::string& out) {
   for (absl::string_view line : absl::StrSplit(out, '\n')) {
     if (absl::StartsWith(line, "csk_")) return std::string(line);
@@ -79,9 +52,9 @@ json JsonLineIn(const std::string& out) {
 TEST(ApiGuideE2eTest, CurlExamplesOfDocsApiMdRunInOrder) {
   const std::string guide_path =
       std::string(CONSORTIA_SOURCE_DIR) + "/docs/api.md";
-  const std::vector<Example> examples = GuideExamples(ReadAll(guide_path));
+  const std::vector<DocExample> examples = DocExamples(ReadAll(guide_path));
   std::vector<std::string> names;
-  for (const Example& e : examples) names.push_back(e.name);
+  for (const DocExample& e : examples) names.push_back(e.name);
   ASSERT_EQ(names, (std::vector<std::string>{"reach", "sign", "submit",
                                              "committed", "events", "resume"}))
       << "the runnable examples of " << guide_path;
@@ -115,7 +88,7 @@ TEST(ApiGuideE2eTest, CurlExamplesOfDocsApiMdRunInOrder) {
 
   std::string tx_hash;
   std::string tx_height;
-  for (const Example& e : examples) {
+  for (const DocExample& e : examples) {
     SCOPED_TRACE(absl::StrCat("docs/api.md:", e.line, " (e2e=", e.name, ")"));
     const std::string script = absl::StrCat(work, "/", e.name, ".sh");
     WriteAll(script,

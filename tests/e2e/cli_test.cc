@@ -195,6 +195,52 @@ TEST(CliLocalnetTest, QuickStartPathWorks) {
 // writes the network directory, starts nothing, names the peer hosts by the
 // patterns, keeps the keys on a second run; the host patterns need
 // --init-only.
+TEST(CliLocalnetTest, ConsortiumFileMakesAPermissionedGenesisOnlyOnce) {
+  TempDir dir;
+  const std::string net = dir.path() + "/net";
+  auto [keygen, key_hex] =
+      RunCli(dir.path(), {"keygen", "--out", dir.path() + "/admin.key"});
+  ASSERT_EQ(keygen, 0) << key_hex;
+  key_hex = key_hex.substr(0, key_hex.find('\n'));
+  const std::string file = dir.path() + "/consortium.json";
+  WriteAll(file, absl::StrCat(R"({"approval_percent": 50, "orgs": [{"id": "org-a",
+      "name": "Org A", "members": [{"public_key": ")",
+                              key_hex, R"(", "roles": ["admin"]}]}]})"));
+  const std::vector<std::string> init = {"localnet",      "--dir",
+                                         net,             "--validators=1",
+                                         "--init-only",   "--consortium",
+                                         file};
+  auto [code, out] = RunCli(dir.path(), init);
+  ASSERT_EQ(code, 0) << out;
+  nlohmann::json genesis =
+      nlohmann::json::parse(ReadAll(net + "/genesis.json"), nullptr, false);
+  EXPECT_EQ(genesis["consortium"]["orgs"][0]["members"][0]["public_key"],
+            key_hex)
+      << genesis;
+  // The same file again: the same network.
+  EXPECT_EQ(RunCli(dir.path(), init).code, 0);
+  // Another consortium for the existing chain: refused, nothing changed.
+  const std::string before = ReadAll(net + "/genesis.json");
+  WriteAll(file, absl::StrCat(R"({"approval_percent": 60, "orgs": [{"id": "org-a",
+      "name": "Org A", "members": [{"public_key": ")",
+                              key_hex, R"(", "roles": ["admin"]}]}]})"));
+  auto [changed, changed_out] = RunCli(dir.path(), init);
+  EXPECT_NE(changed, 0);
+  EXPECT_NE(changed_out.find("another consortium"), std::string::npos)
+      << changed_out;
+  EXPECT_EQ(ReadAll(net + "/genesis.json"), before);
+  // A malformed file names the field.
+  WriteAll(file, R"({"approval_percent": 50, "orgs": [{"id": "Org A",
+      "name": "A", "members": []}]})");
+  auto [bad, bad_out] = RunCli(
+      dir.path(), {"localnet", "--dir", dir.path() + "/net2",
+                   "--validators=1", "--init-only", "--consortium", file});
+  EXPECT_NE(bad, 0);
+  EXPECT_NE(bad_out.find("consortium.orgs[0].id"), std::string::npos)
+      << bad_out;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/net2/genesis.json"));
+}
+
 TEST(CliLocalnetTest, InitOnlyWritesTheNetworkWithPeerHostsAndStartsNothing) {
   TempDir dir;
   const std::string net = dir.path() + "/net";

@@ -146,6 +146,20 @@ class OpenApiContractTest : public ::testing::Test {
                   .code,
               0);
     NodeHarnessOptions o;
+    // A permissioned chain: the signer issues for seller-co, whose invoices
+    // go to buyer-co; any other key is refused at admission.
+    Consortium consortium;
+    consortium.approval_percent = 50;
+    consortium.orgs.push_back({"seller-co",
+                               "Seller Co.",
+                               {{signer_.public_key,
+                                 {admin::Role::kAdmin, admin::Role::kIssuer,
+                                  admin::Role::kMember}}}});
+    consortium.orgs.push_back(
+        {"buyer-co",
+         "Buyer Co.",
+         {{TestKey(32).public_key, {admin::Role::kAdmin}}}});
+    o.consortium = consortium;
     o.extra_flags["consortia-api"] = {"--api_keys_file=" + keys(),
                                       "--api_reads_need_key=true",
                                       "--api_max_body_bytes=1024"};
@@ -266,6 +280,34 @@ class OpenApiContractTest : public ::testing::Test {
                      uint64_t valid_until, const std::string& key_name) {
     return TxToJson(SignedTx(signer_, chain, nonce, valid_until, "kv", "set",
                              {key_name, "v"}));
+  }
+
+  // Submits a tx of the signer (not recorded) and waits until it commits;
+  // its hash.
+  std::string CommitTx(uint64_t nonce, uint64_t valid_until,
+                       const std::string& app, const std::string& method,
+                       std::vector<std::string> args) {
+    const Transaction tx = SignedTx(signer_, chain_, nonce, valid_until, app,
+                                    method, std::move(args));
+    const std::string hash = ToHex(TxHash(node_->suite(), tx));
+    auto posted = HttpCall(Keyed(), "POST", "/v1/txs", TxToJson(tx));
+    EXPECT_TRUE(posted.ok() && posted->status == 202)
+        << app << "." << method << ": "
+        << (posted.ok() ? posted->body : posted.status().ToString());
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      auto r = HttpCall(Keyed(), "GET", "/v1/txs/" + hash);
+      if (r.ok() && r->status == 200) {
+        EXPECT_EQ(json::parse(r->body, nullptr, false)["receipt"].value(
+                      "code_name", ""),
+                  "ok")
+            << r->body;
+        return hash;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << app << "." << method << " not committed in 30 s";
+    return hash;
   }
 
   // The api target with the read-and-submit key.
@@ -407,6 +449,60 @@ void OpenApiContractTest::RecordExchanges() {
        {200});
   Send("evidence page, bad limit", "GET", "/v1/evidence",
        "/v1/evidence?limit=101", all_, {400});
+
+  // A key that is no member of the consortium is refused at admission.
+  Send("submit from an unregistered key", "POST", "/v1/txs", "/v1/txs", all_,
+       {403},
+       TxToJson(SignedTx(TestKey(33), chain_, 9, height + 900, "kv", "set",
+                         {"stranger", "v"})));
+
+  // The native apps' typed reads, over records the signer wrote.
+  const std::string doc(64, 'd');
+  CommitTx(20, height + 900, "notary", "anchor", {doc, "contract"});
+  CommitTx(
+      21, height + 900, "invoice", "issue",
+      {"INV-1", "buyer-co", "100000", "13000", "CNY", std::string(64, 'e')});
+  const std::string proposal = CommitTx(
+      22, height + 900, "admin", "propose",
+      {R"({"type":"add_org","id":"auditor-co","name":"Auditor Co."})", "50"});
+  Send("invoice", "GET", "/v1/apps/invoice/invoices/{issuer}/{number}",
+       "/v1/apps/invoice/invoices/seller-co/INV-1", all_, {200});
+  Send("invoice absent (proof of absence)", "GET",
+       "/v1/apps/invoice/invoices/{issuer}/{number}",
+       "/v1/apps/invoice/invoices/seller-co/INV-2", all_, {404});
+  Send("invoice, bad issuer", "GET",
+       "/v1/apps/invoice/invoices/{issuer}/{number}",
+       "/v1/apps/invoice/invoices/Seller%20Co/INV-1", all_, {400});
+  Send("invoices of a buyer", "GET", "/v1/apps/invoice/invoices",
+       "/v1/apps/invoice/invoices?buyer=buyer-co", all_, {200});
+  Send("invoices of a seller", "GET", "/v1/apps/invoice/invoices",
+       "/v1/apps/invoice/invoices?seller=seller-co&limit=5", reader_, {200});
+  Send("invoices, neither buyer nor seller", "GET", "/v1/apps/invoice/invoices",
+       "/v1/apps/invoice/invoices", all_, {400});
+  Send("document", "GET", "/v1/apps/notary/documents/{hash}",
+       "/v1/apps/notary/documents/" + doc, all_, {200});
+  Send("document, bad hash", "GET", "/v1/apps/notary/documents/{hash}",
+       "/v1/apps/notary/documents/abc", all_, {400});
+  Send("organisations", "GET", "/v1/apps/admin/orgs", "/v1/apps/admin/orgs",
+       all_, {200});
+  Send("organisations without a key", "GET", "/v1/apps/admin/orgs",
+       "/v1/apps/admin/orgs", "", {401});
+  Send("members", "GET", "/v1/apps/admin/members", "/v1/apps/admin/members",
+       all_, {200});
+  Send("members, bad limit", "GET", "/v1/apps/admin/members",
+       "/v1/apps/admin/members?limit=0", all_, {400});
+  Send("member", "GET", "/v1/apps/admin/members/{public_key}",
+       "/v1/apps/admin/members/" + ToHex(signer_.public_key), all_, {200});
+  Send("member, bad key", "GET", "/v1/apps/admin/members/{public_key}",
+       "/v1/apps/admin/members/xyz", all_, {400});
+  Send("proposals", "GET", "/v1/apps/admin/proposals",
+       "/v1/apps/admin/proposals", all_, {200});
+  Send("proposals, bad cursor", "GET", "/v1/apps/admin/proposals",
+       "/v1/apps/admin/proposals?cursor=zz", all_, {400});
+  Send("proposal", "GET", "/v1/apps/admin/proposals/{id}",
+       "/v1/apps/admin/proposals/" + proposal, all_, {200});
+  Send("proposal, bad id", "GET", "/v1/apps/admin/proposals/{id}",
+       "/v1/apps/admin/proposals/12", all_, {400});
 
   // State.
   Send("state page", "GET", "/v1/state/{app}",

@@ -6,7 +6,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "consortia/process.h"
 #include "node_harness.h"
 
@@ -32,6 +34,25 @@ ProgramRun RunProgram(const std::string& dir, std::vector<std::string> argv,
   absl::StatusOr<int> status = p->Wait(timeout);
   if (!status.ok()) return {-1, "timed out\n" + ReadAll(log)};
   return {WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, ReadAll(log)};
+}
+
+std::vector<DocExample> DocExamples(const std::string& markdown) {
+  std::vector<DocExample> out;
+  const std::string open = "```sh e2e=";
+  bool in = false;
+  int n = 0;
+  for (absl::string_view line : absl::StrSplit(markdown, '\n')) {
+    ++n;
+    if (!in && absl::StartsWith(line, open)) {
+      in = true;
+      out.push_back({std::string(line.substr(open.size())), "", n});
+    } else if (in && absl::StartsWith(line, "```")) {
+      in = false;
+    } else if (in) {
+      absl::StrAppend(&out.back().code, line, "\n");
+    }
+  }
+  return out;
 }
 
 ProgramRun RunCli(const std::string& dir, std::vector<std::string> args,

@@ -30,6 +30,16 @@ struct ProgramRun {
 ProgramRun RunProgram(const std::string& dir, std::vector<std::string> argv,
                       absl::Duration timeout = absl::Seconds(90));
 
+// One runnable example of a document: a fenced block opened by
+// "```sh e2e=NAME" (docs/api.md's quick start, docs/tutorials/).
+struct DocExample {
+  std::string name;
+  std::string code;
+  int line = 0;  // of the opening fence
+};
+// The runnable examples of a Markdown text, in order.
+std::vector<DocExample> DocExamples(const std::string& markdown);
+
 // RunProgram of the built `consortia` CLI with `args`.
 ProgramRun RunCli(const std::string& dir, std::vector<std::string> args,
                   absl::Duration timeout = absl::Seconds(90));

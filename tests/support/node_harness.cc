@@ -88,6 +88,7 @@ NodeHarness::NodeHarness(std::string dir, NodeHarnessOptions options)
   genesis_.genesis_time_ms = 1;
   genesis_.validators.push_back(
       Validator{"validator0", validator.public_key, 1});
+  genesis_.consortium = options_.consortium;
   fs::create_directories(dir_ + "/data");
   if (!WriteFileAtomic(dir_ + "/genesis.json", GenesisToJson(genesis_)).ok() ||
       !WriteFileAtomic(

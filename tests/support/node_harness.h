@@ -5,6 +5,7 @@
 #define CONSORTIA_TESTS_SUPPORT_NODE_HARNESS_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,8 @@ struct NodeHarnessOptions {
   std::string api_tls_ca_file = {};
   // The genesis's crypto suite, and the node key's.
   std::string crypto_suite = "ed25519-sha256";
+  // Set: a permissioned chain with this consortium in its genesis.
+  std::optional<Consortium> consortium = {};
 };
 
 // One validator node. Not thread-safe.

@@ -274,6 +274,11 @@ struct Genesis {
 // out sorted.
 absl::StatusOr<Genesis> ParseGenesisJson(std::string_view json);
 std::string GenesisToJson(const Genesis& g);
+// The "consortium" section alone (a file an operator writes for `consortia
+// localnet --consortium`), checked as ParseGenesisJson checks it for a chain
+// of `crypto_suite`; its errors name the field as "genesis: consortium...".
+absl::StatusOr<Consortium> ParseConsortiumJson(std::string_view json,
+                                               std::string_view crypto_suite);
 
 // True iff cert has valid precommit signatures from validators holding more
 // than two thirds of the total power, for header's hash and height.
