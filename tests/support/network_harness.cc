@@ -49,6 +49,7 @@ NetworkHarness::NetworkHarness(NetworkOptions options)
   genesis_.genesis_time_ms = 1;
   genesis_.rules = options_.chain_rules;
   genesis_.crypto_suite = options_.crypto_suite;
+  genesis_.consortium = options_.consortium;
   const CryptoSuite& suite = SuiteNamed(options_.crypto_suite);
   client_ = TestKey(9, suite);
   std::vector<NodeKey> keys;

@@ -51,6 +51,8 @@ struct NetworkOptions {
   ChainRules chain_rules;
   // The genesis's crypto suite: every node key, the client key and the txs.
   std::string crypto_suite = "ed25519-sha256";
+  // Set: a permissioned chain with this consortium in its genesis.
+  std::optional<Consortium> consortium = {};
   // More flags, by binary name ("consortia-consensus", ...), for every node.
   std::map<std::string, std::vector<std::string>> extra_flags;
   // Run another executable (of the build's bin directory) in place of one
