@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "json_strict.h"
+#include "record_fields.h"
 #include "nlohmann/json.hpp"
 
 namespace consortia::admin {
@@ -13,57 +14,17 @@ namespace {
 
 using nlohmann::json;
 
-// The object's fields must be exactly `names`.
-absl::Status ExactFields(const json& j, absl::string_view what,
-                         std::initializer_list<absl::string_view> names) {
-  if (!j.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": not an object"));
-  }
-  for (absl::string_view n : names) {
-    if (!j.contains(std::string(n.data(), n.size()))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": field '", n, "' is missing"));
-    }
-  }
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (std::find(names.begin(), names.end(), it.key()) == names.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": unknown field '", std::string(it.key()), "'"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> StringField(const json& j, const char* name,
-                                        absl::string_view what) {
-  const json& v = j.at(name);
-  if (!v.is_string()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": field '", name, "' must be a string"));
-  }
-  return v.get<std::string>();
-}
+using records_internal::ExactFields;
+using records_internal::StringField;
 
 absl::StatusOr<uint64_t> HeightField(const json& j, const char* name,
                                      absl::string_view what) {
-  const json& v = j.at(name);
-  if (!v.is_number_unsigned()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": field '", name, "' must be an unsigned integer"));
-  }
-  return v.get<uint64_t>();
+  return records_internal::UintField(j, name, what);
 }
 
 absl::StatusOr<Bytes> HexField(const json& j, const char* name,
                                absl::string_view what) {
-  absl::StatusOr<std::string> hex = StringField(j, name, what);
-  if (!hex.ok()) return hex.status();
-  absl::StatusOr<Bytes> bytes = FromHex(*hex);
-  if (!bytes.ok() || bytes->empty() || ToHex(*bytes) != *hex) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": field '", name, "' must be non-empty lower-case hex"));
-  }
-  return bytes;
+  return records_internal::LowerHexField(j, name, what);
 }
 
 // A non-empty array of distinct role names, returned sorted.

@@ -1,6 +1,6 @@
 // Private to consortia_app_records: reading the fields of a strictly decoded
 // JSON record (json_strict.h), with InvalidArgument errors that name the
-// record and the field. Used by the invoice and notary records.
+// record and the field. Used by the admin, invoice and notary records.
 #ifndef CONSORTIA_COMMON_SRC_RECORD_FIELDS_H_
 #define CONSORTIA_COMMON_SRC_RECORD_FIELDS_H_
 
