@@ -135,6 +135,12 @@ absl::StatusOr<uint64_t> CommitFollower::LoadMembers() {
     }
     cursor = *std::move(page->next_cursor);
   }
+  if (height == 0 && options_.genesis_members.has_value()) {
+    permissioned = true;
+    for (const Bytes& k : *options_.genesis_members) {
+      keys.insert(std::string(AsString(k)));
+    }
+  }
   const size_t n = keys.size();
   mempool_->members().Load(height, permissioned, std::move(keys));
   spdlog::info("membership cache loaded: {} member keys as of height {}, {}", n,

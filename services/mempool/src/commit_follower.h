@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -55,6 +57,11 @@ class CommitFollower {
     size_t max_queued_events = 4096;
     // Member keys asked per ListMembers call (1..kMaxListMembers).
     uint32_t members_page = kMaxListMembers;
+    // The genesis's consortium member keys, when it has one. Before storage
+    // has executed block 1 (which writes them into state), the member set
+    // it answers is empty and the chain looks open: these are the members
+    // then, and the chain is permissioned from the start.
+    std::optional<std::vector<Bytes>> genesis_members;
   };
 
   // `mempool` and `history` must outlive the follower.

@@ -93,6 +93,14 @@ class MempoolServiceImpl final : public MempoolService {
 
     CommitFollower::Options follow;
     follow.replay_window = with_rules.replay_window;
+    if (genesis->consortium.has_value()) {
+      follow.genesis_members.emplace();
+      for (const ConsortiumOrg& org : genesis->consortium->orgs) {
+        for (const ConsortiumMember& m : org.members) {
+          follow.genesis_members->push_back(m.public_key);
+        }
+      }
+    }
     follower_ = std::make_unique<CommitFollower>(follow, mempool_.get(),
                                                  history_.get(), metrics);
     CommitFollower* follower = follower_.get();

@@ -150,7 +150,8 @@ TEST_F(MembershipAdmissionTest, EventsRegisterAndUnregisterKeys) {
 class MembershipFollowerTest : public ::testing::Test {
  protected:
   void Start(CommitHistory* history, uint64_t replay_window = 1000,
-             uint32_t members_page = kMaxListMembers) {
+             uint32_t members_page = kMaxListMembers,
+             std::optional<std::vector<Bytes>> genesis_members = {}) {
     MempoolOptions o;
     o.replay_window = replay_window;
     mempool_ = std::make_unique<Mempool>(o, kChainId, Ed25519Sha256(), nullptr);
@@ -159,6 +160,7 @@ class MembershipFollowerTest : public ::testing::Test {
     f.retry_interval = absl::Milliseconds(5);
     f.idle_check = absl::Milliseconds(10);
     f.members_page = members_page;
+    f.genesis_members = std::move(genesis_members);
     follower_ = std::make_unique<CommitFollower>(f, mempool_.get(), history);
     follower_->Start();
     ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
@@ -195,6 +197,19 @@ TEST_F(MembershipFollowerTest, LoadsAMemberSetOfManyPagesBeforeReady) {
               Admission::kAccepted)
         << i;
   }
+  EXPECT_EQ(
+      SubmitOne(*mempool_, SignedTx(Ed25519Sha256().GenerateKey(), 1, 100)),
+      Admission::kUnregisteredSender);
+}
+
+TEST_F(MembershipFollowerTest, BeforeBlockOneTheGenesisMembersAreTheMembers) {
+  // Storage has executed no block: its member set is empty and "open".
+  const KeyPair member = Ed25519Sha256().GenerateKey();
+  Start(&history_, 1000, kMaxListMembers,
+        std::vector<Bytes>{member.public_key});
+  EXPECT_TRUE(mempool_->members().permissioned());
+  EXPECT_EQ(SubmitOne(*mempool_, SignedTx(member, 1, 100)),
+            Admission::kAccepted);
   EXPECT_EQ(
       SubmitOne(*mempool_, SignedTx(Ed25519Sha256().GenerateKey(), 1, 100)),
       Admission::kUnregisteredSender);
