@@ -5,14 +5,15 @@
 #      and the consensus simulations with all their seeds (ctest).
 #   2. ASan + UBSan build (clang 14): the unit and integration tests. Each
 #      test is built once: the release build leaves these out.
-#   3. The libFuzzer targets, each for FUZZ_SECONDS (default 30) from its seed
+#   3. The libFuzzer targets, each for FUZZ_SECONDS (default 20: a smoke run
+#      of 17 targets within the CI budget) from its seed
 #      corpus, one per core at a time.
 # Exits non-zero on the first failing stage. TEST_STAGES=release,sanitize,fuzz
 # picks stages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=${TEST_STAGES:-release,sanitize,fuzz}
-fuzz_seconds=${FUZZ_SECONDS:-30}
+fuzz_seconds=${FUZZ_SECONDS:-20}
 jobs=${JOBS:-$(nproc)}
 export CTEST_OUTPUT_ON_FAILURE=1
 
