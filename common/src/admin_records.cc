@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "json_strict.h"
-#include "record_fields.h"
 #include "nlohmann/json.hpp"
+#include "record_fields.h"
 
 namespace consortia::admin {
 namespace {
@@ -413,7 +413,9 @@ std::string OrgKey(std::string_view org_id) {
 }
 
 std::string MemberKey(ByteView public_key) {
-  return absl::StrCat("member/", ToHex(public_key));
+  return absl::StrCat(
+      absl::string_view(kMemberKeyPrefix.data(), kMemberKeyPrefix.size()),
+      ToHex(public_key));
 }
 
 std::string OrgMembersKey(std::string_view org_id) {

@@ -200,6 +200,8 @@ struct ValidatorChangeRecord {
 
 std::string OrgKey(std::string_view org_id);
 std::string MemberKey(ByteView public_key);
+// The prefix of every member key (MemberKey).
+inline constexpr std::string_view kMemberKeyPrefix = "member/";
 inline constexpr std::string_view kOrgListKey = "orgs";
 std::string OrgMembersKey(std::string_view org_id);
 inline constexpr std::string_view kConfigKey = "config";

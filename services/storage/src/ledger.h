@@ -46,11 +46,11 @@ inline constexpr size_t kMaxCommittedTxsPerCall = 100000;
 CommittedEvent EventForBlock(const CryptoSuite& suite, const Block& block,
                              const Hash32& block_hash);
 
-// The admin app's records that admission follows (admin_records.h; the
-// contract of issue 14): `member/<lower-case hex of the key>` per registered
-// member key, and `config`, whose existence makes the chain permissioned.
-inline constexpr std::string_view kMemberKeyPrefix = "member/";
-inline constexpr std::string_view kAdminConfigKey = "config";
+// The admin app's records that admission follows (admin_records.h):
+// `member/<lower-case hex of the key>` per registered member key, and
+// `config`, whose existence makes the chain permissioned.
+using admin::kMemberKeyPrefix;
+inline constexpr std::string_view kAdminConfigKey = admin::kConfigKey;
 
 // What a block's write set changes for admission: the member keys written
 // (registered) or deleted (unregistered), in ascending key order, and
