@@ -456,9 +456,8 @@ TEST(TypesTest, ConsortiumSectionParsesAloneAsInAGenesis) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(*c, *g.consortium);
   // Its errors name the field; the suite decides the key size.
-  absl::StatusOr<Consortium> bad =
-      ParseConsortiumJson(R"({"approval_percent": 40, "orgs": []})",
-                          g.crypto_suite);
+  absl::StatusOr<Consortium> bad = ParseConsortiumJson(
+      R"({"approval_percent": 40, "orgs": []})", g.crypto_suite);
   EXPECT_THAT(bad.status().message(), HasSubstr("consortium.approval_percent"));
   EXPECT_FALSE(ParseConsortiumJson(section, "sm2-sm3").ok());
   EXPECT_FALSE(ParseConsortiumJson("{", g.crypto_suite).ok());

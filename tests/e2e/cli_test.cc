@@ -203,13 +203,13 @@ TEST(CliLocalnetTest, ConsortiumFileMakesAPermissionedGenesisOnlyOnce) {
   ASSERT_EQ(keygen, 0) << key_hex;
   key_hex = key_hex.substr(0, key_hex.find('\n'));
   const std::string file = dir.path() + "/consortium.json";
-  WriteAll(file, absl::StrCat(R"({"approval_percent": 50, "orgs": [{"id": "org-a",
+  WriteAll(file,
+           absl::StrCat(R"({"approval_percent": 50, "orgs": [{"id": "org-a",
       "name": "Org A", "members": [{"public_key": ")",
-                              key_hex, R"(", "roles": ["admin"]}]}]})"));
-  const std::vector<std::string> init = {"localnet",      "--dir",
-                                         net,             "--validators=1",
-                                         "--init-only",   "--consortium",
-                                         file};
+                        key_hex, R"(", "roles": ["admin"]}]}]})"));
+  const std::vector<std::string> init = {
+      "localnet",    "--dir",        net, "--validators=1",
+      "--init-only", "--consortium", file};
   auto [code, out] = RunCli(dir.path(), init);
   ASSERT_EQ(code, 0) << out;
   nlohmann::json genesis =
@@ -221,9 +221,10 @@ TEST(CliLocalnetTest, ConsortiumFileMakesAPermissionedGenesisOnlyOnce) {
   EXPECT_EQ(RunCli(dir.path(), init).code, 0);
   // Another consortium for the existing chain: refused, nothing changed.
   const std::string before = ReadAll(net + "/genesis.json");
-  WriteAll(file, absl::StrCat(R"({"approval_percent": 60, "orgs": [{"id": "org-a",
+  WriteAll(file,
+           absl::StrCat(R"({"approval_percent": 60, "orgs": [{"id": "org-a",
       "name": "Org A", "members": [{"public_key": ")",
-                              key_hex, R"(", "roles": ["admin"]}]}]})"));
+                        key_hex, R"(", "roles": ["admin"]}]}]})"));
   auto [changed, changed_out] = RunCli(dir.path(), init);
   EXPECT_NE(changed, 0);
   EXPECT_NE(changed_out.find("another consortium"), std::string::npos)
@@ -233,8 +234,8 @@ TEST(CliLocalnetTest, ConsortiumFileMakesAPermissionedGenesisOnlyOnce) {
   WriteAll(file, R"({"approval_percent": 50, "orgs": [{"id": "Org A",
       "name": "A", "members": []}]})");
   auto [bad, bad_out] = RunCli(
-      dir.path(), {"localnet", "--dir", dir.path() + "/net2",
-                   "--validators=1", "--init-only", "--consortium", file});
+      dir.path(), {"localnet", "--dir", dir.path() + "/net2", "--validators=1",
+                   "--init-only", "--consortium", file});
   EXPECT_NE(bad, 0);
   EXPECT_NE(bad_out.find("consortium.orgs[0].id"), std::string::npos)
       << bad_out;
