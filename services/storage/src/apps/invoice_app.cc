@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -82,6 +83,20 @@ absl::StatusOr<std::optional<InvoiceRecord>> Load(StateOverlay* state,
         "invoice state ", key, " does not decode: ", r.status().message()));
   }
   return *std::move(r);
+}
+
+// The invoice a step names (args issuer_org, number, already checked): its
+// record, or the kNotFound result to answer when there is none.
+absl::StatusOr<std::variant<InvoiceRecord, ExecResult>> LoadNamed(
+    StateOverlay* state, const Transaction& tx) {
+  absl::StatusOr<std::optional<InvoiceRecord>> loaded =
+      Load(state, invoice::InvoiceKey(tx.args[0], tx.args[1]));
+  if (!loaded.ok()) return loaded.status();
+  if (!loaded->has_value()) {
+    return Fail(ExecCode::kNotFound,
+                absl::StrCat("no ", Name(tx.args[0], tx.args[1])));
+  }
+  return *std::move(*loaded);
 }
 
 // Writes the record and its buyer index entry (both owned by the issuing
@@ -241,14 +256,11 @@ absl::StatusOr<ExecResult> BuyerStep(const TxContext& ctx, StateOverlay* state,
   if (sender->refusal) return *sender->refusal;
   const admin::MemberRecord& m = *sender->member;
 
-  absl::StatusOr<std::optional<InvoiceRecord>> loaded =
-      Load(state, invoice::InvoiceKey(tx.args[0], tx.args[1]));
-  if (!loaded.ok()) return loaded.status();
-  if (!loaded->has_value()) {
-    return Fail(ExecCode::kNotFound,
-                absl::StrCat("no ", Name(tx.args[0], tx.args[1])));
-  }
-  InvoiceRecord r = *std::move(*loaded);
+  absl::StatusOr<std::variant<InvoiceRecord, ExecResult>> named =
+      LoadNamed(state, tx);
+  if (!named.ok()) return named.status();
+  if (auto* refused = std::get_if<ExecResult>(&*named)) return *refused;
+  InvoiceRecord r = std::get<InvoiceRecord>(*std::move(named));
   if (m.org != r.buyer_org || !m.Has(admin::Role::kMember)) {
     return Fail(ExecCode::kUnauthorized,
                 absl::StrCat("to ", verb, " ", Name(r),
@@ -292,14 +304,11 @@ absl::StatusOr<ExecResult> Void(const TxContext& ctx, StateOverlay* state) {
   if (sender->refusal) return *sender->refusal;
   const admin::MemberRecord& m = *sender->member;
 
-  absl::StatusOr<std::optional<InvoiceRecord>> loaded =
-      Load(state, invoice::InvoiceKey(tx.args[0], tx.args[1]));
-  if (!loaded.ok()) return loaded.status();
-  if (!loaded->has_value()) {
-    return Fail(ExecCode::kNotFound,
-                absl::StrCat("no ", Name(tx.args[0], tx.args[1])));
-  }
-  InvoiceRecord r = *std::move(*loaded);
+  absl::StatusOr<std::variant<InvoiceRecord, ExecResult>> named =
+      LoadNamed(state, tx);
+  if (!named.ok()) return named.status();
+  if (auto* refused = std::get_if<ExecResult>(&*named)) return *refused;
+  InvoiceRecord r = std::get<InvoiceRecord>(*std::move(named));
   if (m.org != r.issuer_org || !m.Has(admin::Role::kIssuer)) {
     return Fail(ExecCode::kUnauthorized,
                 absl::StrCat("to void ", Name(r),
