@@ -6,7 +6,7 @@
 #   2. ASan + UBSan build (clang 14): the unit and integration tests. Each
 #      test is built once: the release build leaves these out.
 #   3. The libFuzzer targets, each for FUZZ_SECONDS (default 20: a smoke run
-#      of 17 targets within the CI budget) from its seed
+#      of 15 targets within the CI budget) from its seed
 #      corpus, one per core at a time.
 # Exits non-zero on the first failing stage. TEST_STAGES=release,sanitize,fuzz
 # picks stages.
