@@ -196,10 +196,16 @@ uint32_t EvidenceRound(const Evidence& e) {
 
 absl::Status VerifyEvidence(const CryptoSuite& suite, const Genesis& genesis,
                             const Evidence& e) {
+  return VerifyEvidence(suite, genesis, genesis.validators, e);
+}
+
+absl::Status VerifyEvidence(const CryptoSuite& suite, const Genesis& genesis,
+                            const std::vector<Validator>& validators,
+                            const Evidence& e) {
   if (suite.name() != genesis.crypto_suite) {
     return absl::InvalidArgumentError("evidence checked with another suite");
   }
-  const size_t n = genesis.validators.size();
+  const size_t n = validators.size();
   if (const auto* dv = std::get_if<DoubleVote>(&e)) {
     const Vote& a = dv->first;
     const Vote& b = dv->second;
@@ -215,7 +221,7 @@ absl::Status VerifyEvidence(const CryptoSuite& suite, const Genesis& genesis,
       return absl::InvalidArgumentError(
           absl::StrCat("validator ", a.validator_index, " is unknown"));
     }
-    const Bytes& key = genesis.validators[a.validator_index].public_key;
+    const Bytes& key = validators[a.validator_index].public_key;
     if (!suite.Verify(key, VoteSignBytes(genesis.chain_id, a), a.signature) ||
         !suite.Verify(key, VoteSignBytes(genesis.chain_id, b), b.signature)) {
       return absl::InvalidArgumentError("a vote's signature does not verify");
@@ -239,7 +245,7 @@ absl::Status VerifyEvidence(const CryptoSuite& suite, const Genesis& genesis,
   if (ha == hb && a.valid_round == b.valid_round) {
     return absl::InvalidArgumentError("proposals are the same");
   }
-  const Bytes& key = genesis.validators[a.proposer_index].public_key;
+  const Bytes& key = validators[a.proposer_index].public_key;
   if (!suite.Verify(key, ProposalSignBytes(genesis.chain_id, a, ha),
                     a.signature) ||
       !suite.Verify(key, ProposalSignBytes(genesis.chain_id, b, hb),

@@ -100,6 +100,33 @@ absl::Status GetCommittedEvent(Decoder* d, CommittedEvent* ev) {
   return d->GetBool(&ev->permissioned);
 }
 
+// A validator set: varint count, then each validator's name, key and
+// power. Genesis names have no length limit of their own; this one is far
+// above any name a person writes.
+constexpr size_t kMaxWireValidatorNameBytes = 4096;
+
+void PutValidators(Encoder* e, const std::vector<Validator>& vals) {
+  e->PutVarint(vals.size());
+  for (const Validator& v : vals) {
+    e->PutString(v.name);
+    e->PutBytes(v.public_key);
+    e->PutU64(v.power);
+  }
+}
+
+absl::Status GetValidators(Decoder* d, std::vector<Validator>* out) {
+  uint64_t n = 0;
+  // Each validator takes at least two length bytes and its power.
+  WIRE_RETURN_IF_ERROR(d->GetCount(&n, kMaxValidators, 10));
+  out->resize(n);
+  for (Validator& v : *out) {
+    WIRE_RETURN_IF_ERROR(d->GetString(&v.name, kMaxWireValidatorNameBytes));
+    WIRE_RETURN_IF_ERROR(d->GetBytes(&v.public_key, kMaxPublicKeyBytes));
+    WIRE_RETURN_IF_ERROR(d->GetU64(&v.power));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 namespace service_api_internal {
@@ -242,6 +269,7 @@ Bytes EncodeChainState(const ChainState& s) {
   e.PutU64(s.last_time_ms);
   e.PutHash(s.state_root);
   e.PutHash(s.receipts_root);
+  PutValidators(&e, s.next_validators);
   return e.Take();
 }
 
@@ -252,7 +280,8 @@ absl::StatusOr<ChainState> DecodeChainState(ByteView data) {
         WIRE_RETURN_IF_ERROR(d->GetHash(&s->last_block_hash));
         WIRE_RETURN_IF_ERROR(d->GetU64(&s->last_time_ms));
         WIRE_RETURN_IF_ERROR(d->GetHash(&s->state_root));
-        return d->GetHash(&s->receipts_root);
+        WIRE_RETURN_IF_ERROR(d->GetHash(&s->receipts_root));
+        return GetValidators(d, &s->next_validators);
       });
 }
 
@@ -276,6 +305,7 @@ Bytes EncodeCommitResult(const CommitResult& r) {
   Encoder e;
   e.PutHash(r.state_root);
   e.PutHash(r.receipts_root);
+  PutValidators(&e, r.next_validators);
   return e.Take();
 }
 
@@ -283,7 +313,8 @@ absl::StatusOr<CommitResult> DecodeCommitResult(ByteView data) {
   return DecodeWith<CommitResult>(
       "commit result", data, [](Decoder* d, CommitResult* r) -> absl::Status {
         WIRE_RETURN_IF_ERROR(d->GetHash(&r->state_root));
-        return d->GetHash(&r->receipts_root);
+        WIRE_RETURN_IF_ERROR(d->GetHash(&r->receipts_root));
+        return GetValidators(d, &r->next_validators);
       });
 }
 

@@ -777,7 +777,23 @@ std::string GenesisToJson(const Genesis& g) {
 // ---------------------------------------------------------------------------
 // Commit certificates
 
+const std::vector<Validator>& ValidatorsAt(
+    const std::vector<ValidatorEpoch>& epochs, uint64_t height) {
+  auto it = std::upper_bound(
+      epochs.begin(), epochs.end(), height,
+      [](uint64_t h, const ValidatorEpoch& e) { return h < e.from_height; });
+  return it == epochs.begin() ? epochs.front().validators
+                              : std::prev(it)->validators;
+}
+
 absl::Status VerifyCertificate(const CryptoSuite& suite, const Genesis& genesis,
+                               const BlockHeader& header,
+                               const CommitCertificate& cert) {
+  return VerifyCertificate(suite, genesis, genesis.validators, header, cert);
+}
+
+absl::Status VerifyCertificate(const CryptoSuite& suite, const Genesis& genesis,
+                               const std::vector<Validator>& validators,
                                const BlockHeader& header,
                                const CommitCertificate& cert) {
   if (suite.name() != genesis.crypto_suite) {
@@ -804,9 +820,9 @@ absl::Status VerifyCertificate(const CryptoSuite& suite, const Genesis& genesis,
   // 128-bit sums: a genesis built in code is not bound by the parser's
   // overflow check.
   unsigned __int128 total = 0;
-  for (const Validator& v : genesis.validators) total += v.power;
+  for (const Validator& v : validators) total += v.power;
   if (total == 0) {
-    return absl::InvalidArgumentError("genesis has no voting power");
+    return absl::InvalidArgumentError("the validator set has no voting power");
   }
 
   Vote vote;
@@ -817,17 +833,17 @@ absl::Status VerifyCertificate(const CryptoSuite& suite, const Genesis& genesis,
   unsigned __int128 signed_power = 0;
   for (size_t i = 0; i < cert.sigs.size(); ++i) {
     const CommitSig& s = cert.sigs[i];
-    if (s.validator_index >= genesis.validators.size()) {
+    if (s.validator_index >= validators.size()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "certificate signer ", s.validator_index,
-          " is not a validator (there are ", genesis.validators.size(), ")"));
+          " is not a validator (there are ", validators.size(), ")"));
     }
     if (i > 0 && s.validator_index <= cert.sigs[i - 1].validator_index) {
       return absl::InvalidArgumentError(absl::StrCat(
           "certificate signers not strictly increasing at validator ",
           s.validator_index));
     }
-    const Validator& val = genesis.validators[s.validator_index];
+    const Validator& val = validators[s.validator_index];
     vote.validator_index = s.validator_index;
     if (!suite.Verify(val.public_key, VoteSignBytes(genesis.chain_id, vote),
                       s.signature)) {

@@ -188,7 +188,8 @@ struct ValidatorEntry {
 // height < effective_height), so this record and the genesis tell the set
 // at every height from committed_height on. Storage writes the genesis set
 // here at block 1 (previous = validators, effective_height 1,
-// committed_height 0, proposal ""). Consensus does not follow it yet.
+// committed_height 0, proposal ""). Consensus, storage's certificate and
+// evidence checks and `consortia verify` follow it (docs/apps.md).
 struct ValidatorChangeRecord {
   std::vector<ValidatorEntry> validators;  // distinct keys, non-empty
   std::vector<ValidatorEntry> previous;

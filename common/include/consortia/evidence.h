@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -110,7 +111,12 @@ uint32_t EvidenceRound(const Evidence& e);
 // OK iff e proves that a validator of genesis equivocated: both messages are
 // for the same height and round (and type), they differ, and both signatures
 // verify with that validator's key. InvalidArgument saying why otherwise.
+// The second form names the validators of the evidence's height (the set in
+// force there, ValidatorsAt in types.h) instead of the genesis's.
 absl::Status VerifyEvidence(const CryptoSuite& suite, const Genesis& genesis,
+                            const Evidence& e);
+absl::Status VerifyEvidence(const CryptoSuite& suite, const Genesis& genesis,
+                            const std::vector<Validator>& validators,
                             const Evidence& e);
 
 }  // namespace consortia

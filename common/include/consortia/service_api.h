@@ -164,11 +164,17 @@ struct ChainState {
   uint64_t last_time_ms = 0;
   Hash32 state_root{};
   Hash32 receipts_root{};
+  // The validators of height + 1: the genesis's until governance changes
+  // them (docs/apps.md, "Validator-set changes"). A change committed at
+  // height H is in force from H + delay (delay >= 2), so the state after
+  // each block tells the set of the next one.
+  std::vector<Validator> next_validators;
 };
 
 struct CommitResult {
   Hash32 state_root{};     // after executing the block
   Hash32 receipts_root{};  // of the block's receipts
+  std::vector<Validator> next_validators;  // of the block's height + 1
 };
 
 // The part of storage that consensus writes through (owner: consensus; it

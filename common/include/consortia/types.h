@@ -32,6 +32,9 @@ inline constexpr size_t kMaxTxBytes = 256 * 1024;
 inline constexpr size_t kMaxBlockTxs = 100000;
 inline constexpr size_t kMaxBlockBytes = 64 * 1024 * 1024;
 inline constexpr size_t kMaxValidators = 1024;
+// The most voting power a validator set may hold in all (consensus sums
+// powers in 64 bits with room to spare).
+inline constexpr uint64_t kMaxTotalVotingPower = uint64_t{1} << 60;
 inline constexpr size_t kMaxLogBytes = 4096;
 
 // A signed client transaction.
@@ -280,9 +283,30 @@ std::string GenesisToJson(const Genesis& g);
 absl::StatusOr<Consortium> ParseConsortiumJson(std::string_view json,
                                                std::string_view crypto_suite);
 
+// The validators in force from a height on. A chain's validator sets are a
+// list of these in increasing from_height, the first the genesis's (from
+// height 1); governance adds the others (the admin app's validator changes,
+// docs/apps.md "Validator-set changes").
+struct ValidatorEpoch {
+  uint64_t from_height = 1;
+  std::vector<Validator> validators;
+  bool operator==(const ValidatorEpoch&) const = default;
+};
+// The set in force at `height`: the last epoch whose from_height is at most
+// height (the first one below its from_height). `epochs` is non-empty and
+// sorted by from_height.
+const std::vector<Validator>& ValidatorsAt(
+    const std::vector<ValidatorEpoch>& epochs, uint64_t height);
+
 // True iff cert has valid precommit signatures from validators holding more
-// than two thirds of the total power, for header's hash and height.
+// than two thirds of the total power, for header's hash and height. The
+// first form checks against the genesis validators, the second against
+// `validators`, the set in force at header.height (ValidatorsAt).
 absl::Status VerifyCertificate(const CryptoSuite& suite, const Genesis& genesis,
+                               const BlockHeader& header,
+                               const CommitCertificate& cert);
+absl::Status VerifyCertificate(const CryptoSuite& suite, const Genesis& genesis,
+                               const std::vector<Validator>& validators,
                                const BlockHeader& header,
                                const CommitCertificate& cert);
 

@@ -53,7 +53,18 @@ ConsensusMetrics ConsensusMetrics::Create(MetricsRegistry& registry) {
                           "Equivocations (double proposals or votes) seen.");
   m.validators = registry.GetGauge(
       "consortia_consensus_validators",
-      "Validators in the genesis (n; f = floor((n - 1) / 3)).");
+      "Validators of the height in progress: the genesis's until a "
+      "governance vote changes them (n; f = floor((n - 1) / 3)).");
+  m.is_validator = registry.GetGauge(
+      "consortia_consensus_is_validator",
+      "1 when this node's key is in the validator set of the height in "
+      "progress, 0 when it only follows the chain.");
+  m.validator_set_changes = registry.GetCounter(
+      "consortia_consensus_validator_set_changes_total",
+      "Validator-set changes this node put in force (governance votes that "
+      "took effect) since it started.");
+  m.validator_set_errors = registry.GetCounter(
+      "consortia_consensus_errors_total", help, {{"kind", "validator_set"}});
   m.peers_connected = registry.GetGauge("consortia_consensus_peers_connected",
                                         "Validators connected over p2p.");
   m.proposer = registry.GetGauge(

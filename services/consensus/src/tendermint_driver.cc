@@ -81,11 +81,13 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
       own_index = static_cast<uint32_t>(i);
     }
   }
+  // A node that is not a genesis validator keeps a WAL too (when it has a
+  // directory for one): governance may make it a validator later.
   std::unique_ptr<Wal> wal;
-  if (own_index.has_value()) {
-    if (options.wal_dir.empty()) {
-      return absl::InvalidArgumentError("a validator needs a WAL directory");
-    }
+  if (own_index.has_value() && options.wal_dir.empty()) {
+    return absl::InvalidArgumentError("a validator needs a WAL directory");
+  }
+  if (!options.wal_dir.empty()) {
     WalOpenReport report;
     absl::StatusOr<std::unique_ptr<Wal>> opened =
         Wal::Open(options.wal_dir, WalOptions{}, &report);
@@ -97,7 +99,7 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
     }
   }
   std::unique_ptr<TendermintDriver> d(new TendermintDriver(
-      options, genesis, suite, key, own_index, mempool, ledger, blocks, clock,
+      options, genesis, suite, key, mempool, ledger, blocks, clock,
       std::move(metrics), std::move(wal),
       check_mempool != nullptr ? check_mempool : mempool));
   if (d->wal_ != nullptr) {
@@ -108,38 +110,94 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
     TendermintDriver* driver = d.get();
     d->signer_ = std::make_unique<DoubleSignGuard>(
         d->wal_.get(), *std::move(key_signer),
-        [driver, own = *own_index](uint64_t height, uint32_t round,
-                                   const Hash32& hash) {
+        [driver](uint64_t height, uint32_t round, const Hash32& hash) {
           WalPolka p;
           p.height = height;
           p.votes = driver->machine_->PrevotesFor(round, hash);
           std::optional<Proposal> proposal = driver->machine_->ProposalOf(hash);
-          if (proposal.has_value() && proposal->proposer_index != own) {
+          if (proposal.has_value() &&
+              proposal->proposer_index != driver->machine_->own_index()) {
             p.proposal = tendermint::EncodeProposal(*proposal);
           }
           return p;
         });
   }
-  tendermint::StateMachineOptions machine_options;
-  machine_options.timeouts = options.timeouts;
-  absl::StatusOr<std::unique_ptr<tendermint::StateMachine>> machine =
-      tendermint::StateMachine::Create(genesis, suite, own_index,
-                                       d->signer_.get(), machine_options);
-  if (!machine.ok()) return machine.status();
-  d->machine_ = *std::move(machine);
+  if (absl::Status s = d->AdoptValidators(genesis.validators); !s.ok()) {
+    return s;
+  }
   return d;
+}
+
+absl::Status TendermintDriver::AdoptValidators(
+    const std::vector<Validator>& validators) {
+  if (machine_ != nullptr && validators == validators_) return absl::OkStatus();
+  std::optional<uint32_t> own;
+  for (size_t i = 0; i < validators.size(); ++i) {
+    if (validators[i].public_key == key_public_) own = static_cast<uint32_t>(i);
+  }
+  if (own.has_value() && signer_ == nullptr) {
+    spdlog::error(
+        "consensus: this node's key is validator {} of the next height's set, "
+        "but the node has no WAL directory: it runs as an observer",
+        *own);
+    own.reset();
+  }
+  Genesis g = genesis_;
+  g.validators = validators;
+  tendermint::StateMachineOptions machine_options;
+  machine_options.timeouts = options_.timeouts;
+  absl::StatusOr<std::unique_ptr<tendermint::StateMachine>> machine =
+      tendermint::StateMachine::Create(g, suite_, own, signer_.get(),
+                                       machine_options);
+  if (!machine.ok()) return machine.status();
+  const bool first = machine_ == nullptr;
+  machine_ = *std::move(machine);
+  validators_ = validators;
+  heard_from_.clear();
+  metrics_.validators.Set(static_cast<double>(validators.size()));
+  metrics_.is_validator.Set(own.has_value() ? 1 : 0);
+  {
+    absl::MutexLock lock(&mu_);
+    own_index_ = own;
+  }
+  if (!first) {
+    metrics_.validator_set_changes.Inc();
+    spdlog::info(
+        "consensus: from height {} the validator set has {} validators; this "
+        "node is {}",
+        state_.height + 1, validators.size(),
+        own.has_value() ? absl::StrCat("validator ", *own)
+                        : std::string("an observer"));
+  }
+  return absl::OkStatus();
+}
+
+void TendermintDriver::AdoptNextValidators() {
+  // Empty: a storage that names no set (test fakes); the set stays.
+  if (state_.next_validators.empty()) return;
+  if (absl::Status s = AdoptValidators(state_.next_validators); !s.ok()) {
+    metrics_.validator_set_errors.Inc();
+    spdlog::critical(
+        "consensus: cannot take the validator set of height {} ({} "
+        "validators): {}; the previous set stays",
+        state_.height + 1, state_.next_validators.size(), s.ToString());
+  }
+}
+
+std::optional<uint32_t> TendermintDriver::own_index() const {
+  absl::MutexLock lock(&mu_);
+  return own_index_;
 }
 
 TendermintDriver::TendermintDriver(
     const TendermintDriverOptions& options, const Genesis& genesis,
     const CryptoSuite& suite, const NodeKey& key,
-    std::optional<uint32_t> own_index, MempoolApi* mempool, LedgerApi* ledger,
-    BlockSource* blocks, const Clock* clock, ConsensusMetrics metrics,
+    MempoolApi* mempool, LedgerApi* ledger, BlockSource* blocks, const Clock* clock, ConsensusMetrics metrics,
     std::unique_ptr<Wal> wal, MempoolApi* check_mempool)
     : options_(options),
       genesis_(genesis),
       suite_(suite),
-      own_index_(own_index),
+      key_public_(key.public_key),
       mempool_(mempool),
       ledger_(ledger),
       blocks_(blocks),
@@ -462,6 +520,7 @@ bool TendermintDriver::Boot() {
       }
     }
   }
+  AdoptNextValidators();
   absl::StatusOr<Actions> started =
       machine_->StartHeight(state_.height + 1, own_log);
   if (!started.ok()) {
@@ -480,9 +539,10 @@ bool TendermintDriver::Boot() {
   Execute(*std::move(started), false);
   spdlog::info("consensus: chain at height {}; validator {} of {}",
                state_.height,
-               own_index_.has_value() ? absl::StrCat(*own_index_)
-                                      : std::string("(observer)"),
-               genesis_.validators.size());
+               machine_->own_index().has_value()
+                   ? absl::StrCat(*machine_->own_index())
+                   : std::string("(observer)"),
+               validators_.size());
   metrics_.height.Set(static_cast<double>(state_.height));
   absl::MutexLock lock(&mu_);
   ready_ = true;
@@ -753,8 +813,9 @@ bool TendermintDriver::Commit(const DecideAction& d) {
     absl::StatusOr<CommitResult> r =
         ledger_->CommitBlock(block_bytes, d.certificate);
     if (r.ok()) {
-      state_ = ChainState{d.height, hash, d.block.header.time_ms, r->state_root,
-                          r->receipts_root};
+      state_ = ChainState{d.height,        hash,
+                          d.block.header.time_ms, r->state_root,
+                          r->receipts_root, std::move(r->next_validators)};
       break;
     }
     metrics_.commit_errors.Inc();
@@ -811,10 +872,11 @@ bool TendermintDriver::Commit(const DecideAction& d) {
   metrics_.height.Set(static_cast<double>(state_.height));
   metrics_.rounds_per_height.Observe(static_cast<double>(d.certificate.round) +
                                      1);
-  if (own_index_.has_value()) heard_from_.insert(*own_index_);
+  if (machine_->own_index().has_value()) {
+    heard_from_.insert(*machine_->own_index());
+  }
   metrics_.missing_validators.Set(static_cast<double>(
-      genesis_.validators.size() -
-      std::min(heard_from_.size(), genesis_.validators.size())));
+      validators_.size() - std::min(heard_from_.size(), validators_.size())));
   heard_from_.clear();
   spdlog::debug("committed block {} (round {}) with {} txs", d.height,
                 d.certificate.round, d.block.txs.size());
@@ -830,6 +892,7 @@ void TendermintDriver::StartNextHeight() {
   std::erase_if(timeouts_, [next](const auto& kv) {
     return std::get<0>(kv.first) < next;
   });
+  AdoptNextValidators();
   absl::StatusOr<Actions> actions = machine_->StartHeight(next);
   if (!actions.ok()) {
     spdlog::error("cannot start height {}: {}", next,

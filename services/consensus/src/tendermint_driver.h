@@ -191,8 +191,9 @@ class TendermintDriver {
   uint64_t height() const;
   // The round of the height in progress.
   uint32_t round() const;
-  // The index of this node in the validator set (nullopt: observer).
-  std::optional<uint32_t> own_index() const { return own_index_; }
+  // The index of this node in the validator set of the height in progress
+  // (nullopt: observer).
+  std::optional<uint32_t> own_index() const;
   // Blocks this driver committed since it started.
   uint64_t blocks_committed() const;
   // Block sync served to peers since start.
@@ -242,10 +243,18 @@ class TendermintDriver {
 
   TendermintDriver(const TendermintDriverOptions& options,
                    const Genesis& genesis, const CryptoSuite& suite,
-                   const NodeKey& key, std::optional<uint32_t> own_index,
-                   MempoolApi* mempool, LedgerApi* ledger, BlockSource* blocks,
-                   const Clock* clock, ConsensusMetrics metrics,
-                   std::unique_ptr<Wal> wal, MempoolApi* check_mempool);
+                   const NodeKey& key, MempoolApi* mempool, LedgerApi* ledger,
+                   BlockSource* blocks, const Clock* clock,
+                   ConsensusMetrics metrics, std::unique_ptr<Wal> wal,
+                   MempoolApi* check_mempool);
+
+  // Makes `validators` the set of the machine: a new machine (for the next
+  // StartHeight) when it differs from the current one, with this node's
+  // index in it. Driver thread (or Create).
+  absl::Status AdoptValidators(const std::vector<Validator>& validators);
+  // AdoptValidators(state_.next_validators), the set storage named with
+  // the last commit; an error is logged and counted, and the set stays.
+  void AdoptNextValidators();
 
   void Loop();
   // Reads the chain state, starts the machine and replays the WAL. False
@@ -308,7 +317,7 @@ class TendermintDriver {
   const TendermintDriverOptions options_;
   const Genesis genesis_;
   const CryptoSuite& suite_;
-  const std::optional<uint32_t> own_index_;
+  const Bytes key_public_;  // this node's signing key
   MempoolApi* const mempool_;
   LedgerApi* const ledger_;
   BlockSource* const blocks_;
@@ -320,8 +329,11 @@ class TendermintDriver {
   // Signs for the machine through wal_ (validators only; nullptr for an
   // observer, which never signs).
   std::unique_ptr<DoubleSignGuard> signer_;
+  // Rebuilt (AdoptValidators) when the validator set changes.
   std::unique_ptr<tendermint::StateMachine> machine_;
   PeerNet* net_ = nullptr;
+  // The set machine_ was built for (driver thread).
+  std::vector<Validator> validators_;
 
   // Driver thread only.
   ChainState state_;
@@ -356,6 +368,7 @@ class TendermintDriver {
   std::deque<Answer> answers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<uint32_t> own_index_ ABSL_GUARDED_BY(mu_);
   uint64_t height_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t round_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;

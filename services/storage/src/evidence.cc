@@ -1,12 +1,14 @@
 // Ledger's evidence records: E<seq> holds each record, F<hash of its
 // message> maps the message to its seq so that the same evidence reported
 // again (by a restarted consensus, or found twice) is kept once. Every
-// record is checked against the genesis validators before anything is kept:
+// record is checked against the validators of its height (the genesis's,
+// or a set governance put in force later) before anything is kept:
 // storage serves evidence as proof that a validator misbehaved, so it must
 // never keep (and publish) a forged accusation, whoever asks.
 #include "consortia/evidence.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,11 +52,17 @@ absl::Status CheckRecord(const EvidenceRecord& r) {
 // verifies against the genesis validators (same height, round and type,
 // different content, both signatures by the accused validator), and the
 // record's kind, height, round and validator are the evidence's own.
+// The evidence is checked against the validators of its height.
 absl::Status VerifyRecord(const CryptoSuite& suite, const Genesis& genesis,
+                          const std::vector<ValidatorEpoch>& epochs,
                           const EvidenceRecord& r) {
   absl::StatusOr<Evidence> ev = DecodeEvidence(r.message);
   if (!ev.ok()) return ev.status();
-  if (absl::Status s = VerifyEvidence(suite, genesis, *ev); !s.ok()) return s;
+  if (absl::Status s = VerifyEvidence(
+          suite, genesis, ValidatorsAt(epochs, EvidenceHeight(*ev)), *ev);
+      !s.ok()) {
+    return s;
+  }
   if (r.kind != EvidenceKind(*ev) || r.height != EvidenceHeight(*ev) ||
       r.round != EvidenceRound(*ev) ||
       r.validator_index != EvidenceValidator(*ev)) {
@@ -77,10 +85,12 @@ absl::Status Ledger::RecordEvidence(
         absl::StrCat(records.size(), " evidence records, over the limit of ",
                      kMaxListEvidence));
   }
+  const std::shared_ptr<const std::vector<ValidatorEpoch>> epochs =
+      ValidatorEpochs();
   for (size_t i = 0; i < records.size(); ++i) {
     const EvidenceRecord& r = records[i];
     absl::Status s = CheckRecord(r);
-    if (s.ok()) s = VerifyRecord(suite_, genesis_, r);
+    if (s.ok()) s = VerifyRecord(suite_, genesis_, *epochs, r);
     if (!s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("evidence record ", i, " (", r.kind, ", validator ",

@@ -98,6 +98,9 @@ std::string TxCount(uint64_t height) {
 std::string Admission(uint64_t height) {
   return WithHeight(kAdmissionPrefix, height);
 }
+std::string ValidatorChange(uint64_t height) {
+  return WithHeight(kValidatorChangePrefix, height);
+}
 std::string Node(const Hash32& hash) { return WithHash(kNodePrefix, hash); }
 std::string PruneList(uint64_t version) {
   return WithHeight(kPrunePrefix, version);

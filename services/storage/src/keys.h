@@ -33,6 +33,12 @@
 //                                event's member_changes and permissioned);
 //                                absent when the block changed no member key
 //                                and the chain is not permissioned after it
+//   V<height:8 BE>               EncodeStateRecord: the admin app's
+//                                "validators/pending" record as block
+//                                `height` left it, with its proof, for each
+//                                block whose txs changed the validator set
+//                                (validator_changes.cc); kept forever, so a
+//                                verifier can follow the sets from genesis
 // and the meta records "M state_format" = "smt-v2" (written with block 1)
 // and "M state_pruned_through" (u64 BE): the P lists of versions up to it
 // are processed (so pruning seeks past them instead of walking tombstones).
@@ -70,6 +76,7 @@ inline constexpr char kStalePrefix = 'X';  // smt-v1 only; never written now
 inline constexpr char kPrunePrefix = 'P';
 inline constexpr char kEvidencePrefix = 'E';
 inline constexpr char kEvidenceIndexPrefix = 'F';
+inline constexpr char kValidatorChangePrefix = 'V';
 
 // The state layout this code writes; a store with blocks but another (or no)
 // format is refused at startup.
@@ -96,6 +103,7 @@ struct AppKey {
 absl::StatusOr<AppKey> ParseState(std::string_view store_key);
 std::string TxCount(uint64_t height);
 std::string Admission(uint64_t height);
+std::string ValidatorChange(uint64_t height);
 std::string Node(const Hash32& hash);
 // The list of the state tree nodes retired at `version`.
 std::string PruneList(uint64_t version);

@@ -60,6 +60,7 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(Options opts) {
     ledger->chain_ = chain;
     ledger->permissioned_ = config->has_value();
   }
+  if (absl::Status s = ledger->LoadValidatorChanges(); !s.ok()) return s;
   ledger->opts_.metrics.block_height.Set(static_cast<double>(chain.height));
   return ledger;
 }

@@ -201,6 +201,11 @@ class Ledger : public LedgerApi,
   absl::Status RecordEvidence(
       const std::vector<EvidenceRecord>& records) override;
 
+  // The chain's validator sets so far, the genesis's first: what the
+  // certificate and evidence checks use, and the next set consensus gets
+  // with each commit (validator_changes.cc).
+  std::shared_ptr<const std::vector<ValidatorEpoch>> ValidatorEpochs();
+
  private:
   explicit Ledger(Options opts);
 
@@ -225,6 +230,18 @@ class Ledger : public LedgerApi,
   absl::Status Corrupt(absl::string_view what, const absl::Status& s);
   // The oldest height whose state is kept when the chain is at `latest`.
   uint64_t OldestKept(uint64_t latest) const;
+  // Loads the V records into epochs_ (Open). A crash between a block's
+  // write and the write of its V record leaves the latest change without
+  // one: it is written here, from the state the block left.
+  absl::Status LoadValidatorChanges();
+  // Block `height` changed "validators/pending": keeps the record with its
+  // proof (V<height>) and puts the new set in epochs_. Idempotent.
+  absl::Status KeepValidatorChange(uint64_t height);
+  // KeepValidatorChange of the latest change in state, unless kept already
+  // (after a crash between the two writes, or a failed KeepValidatorChange).
+  absl::Status KeepLatestValidatorChange();
+  // The set of `height`, from epochs_.
+  std::vector<Validator> ValidatorsOf(uint64_t height);
 
   Options opts_;  // not const: its metric handles are updated
   const Genesis& genesis_;
@@ -240,6 +257,11 @@ class Ledger : public LedgerApi,
   ChainState chain_ ABSL_GUARDED_BY(state_mu_);
   // Whether the admin `config` record exists after chain_.height.
   bool permissioned_ ABSL_GUARDED_BY(state_mu_) = false;
+  // Replaced whole when a change is kept; readers take the pointer.
+  std::shared_ptr<const std::vector<ValidatorEpoch>> epochs_
+      ABSL_GUARDED_BY(state_mu_);
+  // The height of the latest change kept (0: none).
+  uint64_t last_validator_change_ ABSL_GUARDED_BY(state_mu_) = 0;
   // Serializes RecordEvidence (it reads the last seq, then writes).
   absl::Mutex evidence_mu_;
   // The state trees below this height were pruned before this Ledger opened

@@ -134,7 +134,8 @@ absl::StatusOr<CommitResult> Ledger::StoredResult(uint64_t height) {
   }
   absl::StatusOr<keys::StoredRoots> roots = keys::DecodeRoots(**raw);
   if (!roots.ok()) return Corrupt("roots", roots.status());
-  return CommitResult{roots->state_root, roots->receipts_root};
+  return CommitResult{roots->state_root, roots->receipts_root,
+                      ValidatorsOf(height + 1)};
 }
 
 absl::Status Ledger::ValidateBlock(const Block& block,
@@ -182,7 +183,9 @@ absl::Status Ledger::ValidateBlock(const Block& block,
                      ToHex(cert.block_hash), ", not block ", h.height, " ",
                      ToHex(block_hash)));
   }
-  if (absl::Status s = VerifyCertificate(suite_, genesis_, h, cert); !s.ok()) {
+  if (absl::Status s = VerifyCertificate(suite_, genesis_,
+                                         ValidatorsOf(h.height), h, cert);
+      !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "invalid commit certificate for block ", h.height, ": ", s.message()));
   }
@@ -389,6 +392,8 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
         opts_.store->Get(keys::BlockHash(block_hash));
     if (!at.ok()) return StoreError(at.status());
     if (at->has_value() && **at == keys::EncodeU64(height)) {
+      // A retry may come after a failed KeepValidatorChange (below).
+      if (absl::Status s = KeepLatestValidatorChange(); !s.ok()) return s;
       return StoredResult(height);
     }
     opts_.metrics.error_rejected_block.Inc();
@@ -488,6 +493,17 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
     permissioned_ = admission.permissioned;
   }
   const double write_secs = clock.Lap();
+  // A governance vote in this block changed the validator set (block 1's
+  // record is the genesis set, committed at 0).
+  if (height > 1 &&
+      exec->writes.contains(keys::State(admin::kAppName, admin::kValidatorsKey))) {
+    if (absl::Status s = KeepValidatorChange(height); !s.ok()) {
+      spdlog::error("storage: cannot keep the validator change of block {}: {}",
+                    height, s.ToString());
+      return s;
+    }
+  }
+  result.next_validators = ValidatorsOf(height + 1);
 
   if (opts_.publisher != nullptr) {
     CommittedEvent ev;

@@ -35,7 +35,9 @@ class ScopedTimer {
 absl::StatusOr<ChainState> Ledger::GetChainState() {
   ScopedTimer t(opts_.metrics.query_chain_state);
   absl::ReaderMutexLock l(&state_mu_);
-  return chain_;
+  ChainState out = chain_;
+  out.next_validators = ValidatorsAt(*epochs_, out.height + 1);
+  return out;
 }
 absl::StatusOr<ChainTip> Ledger::GetChainTip() {
   ScopedTimer t(opts_.metrics.query_chain_state);

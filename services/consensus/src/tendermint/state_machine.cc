@@ -11,7 +11,6 @@
 namespace consortia::consensus::tendermint {
 namespace {
 
-constexpr uint64_t kMaxTotalPower = uint64_t{1} << 60;
 constexpr std::string_view kSignerProbe = "consortia/tendermint/signer-probe";
 const Hash32 kNil{};
 
@@ -165,7 +164,7 @@ absl::StatusOr<std::unique_ptr<StateMachine>> StateMachine::Create(
   }
   uint64_t total = 0;
   for (const Validator& v : genesis.validators) {
-    if (v.power > kMaxTotalPower || total + v.power > kMaxTotalPower) {
+    if (v.power > kMaxTotalVotingPower || total + v.power > kMaxTotalVotingPower) {
       return absl::InvalidArgumentError("total voting power exceeds 2^60");
     }
     total += v.power;

@@ -400,6 +400,15 @@ class ActionRunner {
                   absl::StrCat("a validator change is pending until height ",
                                current->effective_height));
     }
+    // The genesis set (committed at 0) of one validator: such a chain runs
+    // without Tendermint (services/consensus single_validator.h), so its
+    // set stays.
+    if (current->committed_height == 0 && current->validators.size() == 1) {
+      return Fail(ExecCode::kInvalidState,
+                  "this chain started with one validator, which decides "
+                  "blocks alone; its validator set cannot change (start a "
+                  "chain with 2 or more validators)");
+    }
     std::vector<ValidatorEntry> next = current->validators;
     auto by_name = [&](const std::string& name) {
       return std::count_if(
@@ -457,9 +466,9 @@ class ActionRunner {
     }
     uint64_t total = 0;
     for (const ValidatorEntry& v : next) {
-      if (v.power > std::numeric_limits<uint64_t>::max() - total) {
+      if (v.power > kMaxTotalVotingPower - total) {
         return Fail(ExecCode::kBadArgs,
-                    "the set's total power would overflow 64 bits");
+                    "the set's total power would exceed 2^60");
       }
       total += v.power;
     }

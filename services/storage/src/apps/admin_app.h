@@ -24,9 +24,11 @@
 // organisation / admin / validator, a validator change still pending),
 // kUnknownMethod.
 //
-// Validator-set changes are only recorded (admin::ValidatorChangeRecord at
-// "validators/pending", effective at commit height + validator_change_delay):
-// consensus does not follow them yet.
+// A validator-set change is recorded (admin::ValidatorChangeRecord at
+// "validators/pending") and in force from commit height +
+// validator_change_delay: the ledger keeps each change with its proof
+// (validator_changes.cc) and hands the set of the next height to consensus
+// with every commit. A chain whose genesis has one validator refuses them.
 #ifndef CONSORTIA_SERVICES_STORAGE_SRC_APPS_ADMIN_APP_H_
 #define CONSORTIA_SERVICES_STORAGE_SRC_APPS_ADMIN_APP_H_
 
