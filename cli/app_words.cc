@@ -80,6 +80,25 @@ std::string Proposal(const admin::ProposalRecord& p) {
   return s;
 }
 
+std::string Names(const std::vector<admin::ValidatorEntry>& vals) {
+  std::vector<std::string> names;
+  for (const admin::ValidatorEntry& v : vals) {
+    names.push_back(
+        v.power == 1 ? v.name : absl::StrCat(v.name, " (power ", v.power, ")"));
+  }
+  return absl::StrCat(vals.size(), " validators: ", absl::StrJoin(names, ", "));
+}
+
+std::string ValidatorChange(const admin::ValidatorChangeRecord& c) {
+  if (c.committed_height == 0) {
+    return absl::StrCat(Names(c.validators), " (the genesis set)");
+  }
+  return absl::StrCat("from height ", c.effective_height, ", ",
+                      Names(c.validators), "; below it, ", Names(c.previous),
+                      " (changed by proposal ", Short(c.proposal),
+                      " at height ", c.committed_height, ")");
+}
+
 std::string Member(const admin::MemberRecord& m) {
   std::vector<std::string> roles;
   for (admin::Role r : m.roles) roles.emplace_back(admin::RoleName(r));
@@ -117,6 +136,10 @@ std::string DescribeRecord(std::string_view app, std::string_view key,
     if (auto m = admin::DecodeMember(value); m.ok()) return Member(*m);
   } else if (app == admin::kAppName && absl::StartsWith(k, "proposal/")) {
     if (auto p = admin::DecodeProposal(value); p.ok()) return Proposal(*p);
+  } else if (app == admin::kAppName && k == V(admin::kValidatorsKey)) {
+    if (auto c = admin::DecodeValidatorChange(value); c.ok()) {
+      return ValidatorChange(*c);
+    }
   }
   return absl::StrCat(V(app), "/", k, " = ", V(value));
 }

@@ -94,7 +94,9 @@ int Show(const Args& args, const std::string& path) {
   std::printf("%s\n", DescribeRecord(j->value("app", ""), j->value("key", ""),
                                      j->value("value", ""))
                           .c_str());
-  std::printf("%s\n", (*j)["record"].dump(2).c_str());
+  if (j->contains("record")) {
+    std::printf("%s\n", (*j)["record"].dump(2).c_str());
+  }
   std::printf(
       "proven at height %llu; check it with: consortia verify "
       "--genesis FILE --state %s %s\n",
@@ -248,8 +250,8 @@ int NotaryCommand(const std::vector<std::string>& argv) {
 int GovCommand(const std::vector<std::string>& argv) {
   if (argv.empty()) {
     return Usage(
-        "usage: consortia gov propose|approve|show|list|orgs|members "
-        "... (consortia help gov)");
+        "usage: consortia gov propose|approve|show|list|orgs|members|"
+        "validators ... (consortia help gov)");
   }
   const std::string verb = argv[0];
   const std::vector<std::string> rest(argv.begin() + 1, argv.end());
@@ -291,7 +293,12 @@ int GovCommand(const std::vector<std::string>& argv) {
   if (verb == "members") {
     return Show(*args, "/v1/apps/admin/members?" + PageQuery(*args));
   }
-  return Usage("usage: consortia gov propose|approve|show|list|orgs|members");
+  if (verb == "validators") {
+    return Show(*args, "/v1/state/admin/validators%2Fpending");
+  }
+  return Usage(
+      "usage: consortia gov propose|approve|show|list|orgs|members|"
+      "validators");
 }
 
 }  // namespace consortia::cli

@@ -11,6 +11,9 @@
 // several validators)} and serves its API on api-port + i.
 // With --consortium FILE a new genesis carries that consortium section (a
 // permissioned chain: docs/apps.md); an existing one must have the same.
+// With --candidates C, C more nodes (numbered after the validators) run
+// with keys that are not in the genesis; the peers file lists them as
+// validators' nodes, so that a governance vote can add them to the set.
 // With --init-only it writes DIR and exits without starting anything; then
 // --consensus-host and --mempool-host (patterns, "{i}" = node index) name
 // the hosts in DIR/peers.json, for nodes that do not share 127.0.0.1 (the
@@ -79,12 +82,12 @@ std::string HostOf(const std::string& pattern, uint64_t i) {
 // (network.h; the peers file is rewritten on every start). A new genesis
 // gets the replay window `replay_window` (0: ChainRules' default).
 absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
-                           uint64_t base, const PeerHosts& hosts,
-                           uint64_t replay_window,
+                           uint64_t candidates, uint64_t base,
+                           const PeerHosts& hosts, uint64_t replay_window,
                            const std::string& crypto_suite,
                            const std::optional<Consortium>& consortium) {
   std::error_code ec;
-  for (uint64_t i = 0; i < validators; ++i) {
+  for (uint64_t i = 0; i < validators + candidates; ++i) {
     fs::create_directories(NodeDir(dir, i) + "/data", ec);
   }
   fs::create_directories(dir + "/logs", ec);
@@ -94,6 +97,7 @@ absl::Status EnsureNetwork(const std::string& dir, uint64_t validators,
   }
   NetworkLayout l;
   l.validators = validators;
+  l.candidates = candidates;
   l.chain_id = "localnet";
   l.replay_window = replay_window;
   l.crypto_suite = crypto_suite;
@@ -194,7 +198,8 @@ int InitLocalnet(const Args& args, const std::string& dir, uint64_t n,
   if (hosts.consensus.empty() || hosts.mempool.empty()) {
     return Fail(absl::InvalidArgumentError("a peer host must not be empty"));
   }
-  if (auto s = EnsureNetwork(dir, n, base, hosts, 0, crypto_suite, consortium);
+  if (auto s =
+          EnsureNetwork(dir, n, 0, base, hosts, 0, crypto_suite, consortium);
       !s.ok())
     return Fail(s);
   if (auto s = EnsureDevApiKey(dir + "/api_keys.json", dir + "/dev_api_key");
@@ -214,9 +219,18 @@ int InitLocalnet(const Args& args, const std::string& dir, uint64_t n,
 absl::StatusOr<std::unique_ptr<Localnet>> StartLocalnet(
     const LocalnetOptions& opt, const std::string& self) {
   const std::string& dir = opt.dir;
-  const uint64_t n = opt.validators;
-  if (n < 1 || n > 16) {
-    return absl::InvalidArgumentError("--validators must be in 1..16");
+  // Validators, then candidates: every node runs; only the first n are in
+  // the genesis.
+  const uint64_t validators = opt.validators;
+  const uint64_t n = validators + opt.candidates;
+  if (validators < 1 || n > 16) {
+    return absl::InvalidArgumentError(
+        "--validators must be at least 1, and with --candidates at most 16");
+  }
+  if (opt.candidates > 0 && validators < 2) {
+    return absl::InvalidArgumentError(
+        "--candidates needs --validators 2 or more: a chain that starts with "
+        "one validator decides alone and its validator set cannot change");
   }
   if (opt.api_port == 0 || opt.api_port + n - 1 > 65535 || opt.base_port == 0 ||
       NodeBase(opt.base_port, n - 1) > 65400) {
@@ -226,9 +240,9 @@ absl::StatusOr<std::unique_ptr<Localnet>> StartLocalnet(
     return absl::InvalidArgumentError(
         "--single-process runs one validator; use --validators 1");
   }
-  if (auto s =
-          EnsureNetwork(dir, n, opt.base_port, PeerHosts{}, opt.replay_window,
-                        opt.crypto_suite, opt.consortium);
+  if (auto s = EnsureNetwork(dir, validators, opt.candidates, opt.base_port,
+                             PeerHosts{}, opt.replay_window, opt.crypto_suite,
+                             opt.consortium);
       !s.ok()) {
     return s;
   }
@@ -376,7 +390,7 @@ int LocalnetCommand(const std::vector<std::string>& argv,
                     const std::string& self) {
   auto args =
       Args::Parse(argv,
-                  {"dir", "api-port", "base-port", "validators",
+                  {"dir", "api-port", "base-port", "validators", "candidates",
                    "consensus-host", "mempool-host", "suite", "consortium"},
                   {"single-process", "stop", "init-only"});
   if (!args.ok()) return Fail(args.status());
@@ -393,6 +407,8 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     default_validators = g->validators.size();
   }
   auto validators = args->GetU64("validators", default_validators);
+  auto candidates = args->GetU64("candidates", 0);
+  if (!candidates.ok()) return Fail(candidates.status());
   if (!api_port.ok()) return Fail(api_port.status());
   if (!base.ok()) return Fail(base.status());
   if (!validators.ok()) return Fail(validators.status());
@@ -417,6 +433,10 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     consortium = *std::move(c);
   }
   if (args->Has("init-only")) {
+    if (*candidates > 0) {
+      return Fail(absl::InvalidArgumentError(
+          "--candidates is for a local network; not with --init-only"));
+    }
     return InitLocalnet(*args, dir, n, *base, suite, consortium);
   }
   if (args->Has("consensus-host") || args->Has("mempool-host")) {
@@ -437,6 +457,7 @@ int LocalnetCommand(const std::vector<std::string>& argv,
   opt.api_port = *api_port;
   opt.base_port = *base;
   opt.validators = n;
+  opt.candidates = *candidates;
   opt.single_process = args->Has("single-process");
   opt.crypto_suite = suite;
   opt.consortium = consortium;
@@ -451,6 +472,12 @@ int LocalnetCommand(const std::vector<std::string>& argv,
     std::printf("\n%llu validators; node i serves its API on port %llu + i\n",
                 static_cast<unsigned long long>(n),
                 static_cast<unsigned long long>(*api_port));
+  }
+  if (*candidates > 0) {
+    std::printf(
+        "%llu candidate node(s) after them (not in the genesis): a governance "
+        "vote can make each a validator (docs/tutorials/validator.md)\n",
+        static_cast<unsigned long long>(*candidates));
   }
   const std::string cli = bin("consortia");
   std::printf(

@@ -23,6 +23,9 @@ struct LocalnetOptions {
   uint64_t api_port = 26657;
   uint64_t base_port = 26600;
   uint64_t validators = 4;
+  // More nodes, after the validators, whose keys are not in the genesis
+  // (NetworkLayout::candidates).
+  uint64_t candidates = 0;
   bool single_process = false;  // one consortia-node process (1 validator)
   bool verbose = true;          // a line per started process on stdout
   // The replay window (heights) of a new genesis; 0: ChainRules' default.

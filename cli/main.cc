@@ -75,6 +75,8 @@ show and list take --api and --out FILE to save the answer for verify)
                                                     the tx hash
   gov approve --id ID                               approve for your org
   gov show --id ID [--out F] | gov list | gov orgs | gov members
+  gov validators [--out F]                          the validator set, and a
+                                                    change and its height
 
 API keys and the audit log (the api's --api_keys_file, --api_audit_log)
   apikey set-quota --file F --org ORG [--requests-per-s N] [--requests-burst N]
@@ -97,14 +99,16 @@ API keys and the audit log (the api's --api_keys_file, --api_audit_log)
 Local network
   localnet [--dir DIR] [--api-port N] [--base-port N] [--validators N]
            [--single-process] [--suite ed25519-sha256|sm2-sm3]
-           [--consortium FILE]
+           [--consortium FILE] [--candidates C]
           start N validator nodes on 127.0.0.1 (default 4, or as many as
           DIR's existing genesis has; a new network's crypto suite is
           --suite, default ed25519-sha256; keys, genesis and
           peers file are created in DIR on first use; node i serves its API
           on api-port + i); Ctrl-C stops every process. --consortium: a new
           genesis carries FILE's consortium section (founding organisations,
-          member keys, roles: a permissioned chain, docs/apps.md)
+          member keys, roles: a permissioned chain, docs/apps.md);
+          --candidates: C more nodes whose keys are not in the genesis, for
+          a governance vote to make validators (docs/tutorials/validator.md)
   localnet [--dir DIR] --stop                       stop the one running from DIR
   localnet [--dir DIR] [--validators N] [--base-port N] [--suite S] --init-only
            [--consensus-host PATTERN] [--mempool-host PATTERN]

@@ -55,12 +55,13 @@ absl::Status EnsureCurveKey(const NetworkLayout& l, const std::string& path) {
 
 std::vector<std::string> NetworkFilePaths(const NetworkLayout& l) {
   std::vector<std::string> paths;
-  for (uint64_t i = 0; i < l.validators; ++i) {
+  const uint64_t nodes = l.validators + l.candidates;
+  for (uint64_t i = 0; i < nodes; ++i) {
     paths.push_back(l.node_key_path(i));
-    if (l.validators > 1) paths.push_back(l.p2p_key_path(i));
+    if (nodes > 1) paths.push_back(l.p2p_key_path(i));
   }
   paths.push_back(l.client_key_path);
-  if (l.validators > 1) paths.push_back(l.peers_path);
+  if (nodes > 1) paths.push_back(l.peers_path);
   paths.push_back(l.genesis_path);
   return paths;
 }
@@ -80,16 +81,17 @@ absl::Status MakeNetworkFiles(const NetworkLayout& l) {
     }
   }
   const uint64_t n = l.validators;
-  for (uint64_t i = 0; i < n; ++i) {
+  const uint64_t nodes = n + l.candidates;
+  for (uint64_t i = 0; i < nodes; ++i) {
     if (auto s = EnsureKey(l, l.node_key_path(i)); !s.ok()) return s;
-    if (n > 1) {
+    if (nodes > 1) {
       if (auto s = EnsureCurveKey(l, l.p2p_key_path(i)); !s.ok()) return s;
     }
   }
   if (auto s = EnsureKey(l, l.client_key_path); !s.ok()) return s;
-  if (n > 1) {
+  if (nodes > 1) {
     std::vector<PeersFileEntry> peers;
-    for (uint64_t i = 0; i < n; ++i) {
+    for (uint64_t i = 0; i < nodes; ++i) {
       auto pair = LoadCurveKeyPair(l.p2p_key_path(i));
       if (!pair.ok()) return pair.status();
       peers.push_back(PeersFileEntry{l.peer_id(i), l.consensus_endpoint(i),

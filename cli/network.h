@@ -19,6 +19,10 @@ namespace consortia::cli {
 
 struct NetworkLayout {
   uint64_t validators = 4;
+  // Nodes after the validators whose keys are not in the genesis but which
+  // the peers file lists as validators' nodes: a governance vote may add
+  // them to the validator set (docs/tutorials/validator.md).
+  uint64_t candidates = 0;
   std::string chain_id = "localnet";
   std::string crypto_suite = "ed25519-sha256";
   // The replay window (heights) of a new genesis; 0: ChainRules' default.
@@ -27,7 +31,7 @@ struct NetworkLayout {
   // existing genesis must have the same one.
   std::optional<Consortium> consortium;
   // Paths of node i's signing key and transport key (the transport key and
-  // the peers file only exist when validators > 1).
+  // the peers file only exist when validators + candidates > 1).
   std::function<std::string(uint64_t)> node_key_path;
   std::function<std::string(uint64_t)> p2p_key_path;
   std::string client_key_path;

@@ -159,7 +159,10 @@ TEST(ServiceApiCodecTest, ForgedCountsAreRejectedWithoutAllocating) {
 
 TEST(ServiceApiCodecTest, StorageMessagesRoundTrip) {
   Chain chain;
-  ChainState cs{7, HashOf("b7"), 123456, HashOf("state"), HashOf("receipts")};
+  const std::vector<Validator> vals = {Validator{"a", Bytes(32, 1), 1},
+                                       Validator{"b", Bytes(32, 2), 7}};
+  ChainState cs{7,   HashOf("b7"), 123456, HashOf("state"), HashOf("receipts"),
+                vals};
   Bytes wire = sai::EncodeChainState(cs);
   auto d = sai::DecodeChainState(wire);
   ASSERT_TRUE(d.ok()) << d.status();
@@ -168,6 +171,7 @@ TEST(ServiceApiCodecTest, StorageMessagesRoundTrip) {
   EXPECT_EQ(d->last_time_ms, 123456u);
   EXPECT_EQ(d->state_root, cs.state_root);
   EXPECT_EQ(d->receipts_root, cs.receipts_root);
+  EXPECT_EQ(d->next_validators, vals);
   ExpectRejectsTruncationAndTrailing(wire, sai::DecodeChainState);
 
   CommitCertificate cert = chain.Certify(chain.block1().header, {0, 1, 2});
@@ -182,12 +186,13 @@ TEST(ServiceApiCodecTest, StorageMessagesRoundTrip) {
   EXPECT_EQ(cb->cert, cert);
   ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCommitBlockRequest);
 
-  CommitResult res{HashOf("s"), HashOf("r")};
+  CommitResult res{HashOf("s"), HashOf("r"), vals};
   wire = sai::EncodeCommitResult(res);
   auto dr = sai::DecodeCommitResult(wire);
   ASSERT_TRUE(dr.ok()) << dr.status();
   EXPECT_EQ(dr->state_root, res.state_root);
   EXPECT_EQ(dr->receipts_root, res.receipts_root);
+  EXPECT_EQ(dr->next_validators, vals);
   ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCommitResult);
 }
 

@@ -11,9 +11,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "consortia/config.h"
 #include "consortia/types.h"
 #include "e2e_util.h"
 #include "gtest/gtest.h"
+#include "network_harness.h"
 #include "node_harness.h"
 
 namespace consortia::testing {
@@ -74,6 +76,30 @@ class Tutorial {
     EXPECT_TRUE(stopped.ok()) << stopped << "\n" << node_->LogTail();
   }
 
+  // As `consortia localnet --validators V --candidates C --consortium
+  // consortium.json`: the genesis at net/genesis.json, node i's key at
+  // net/nodeI/node_key.json, the api of node 0.
+  void StartNetwork(int validators, int candidates) {
+    absl::StatusOr<Consortium> consortium = ParseConsortiumJson(
+        ReadAll(work_ + "/consortium.json"), "ed25519-sha256");
+    ASSERT_TRUE(consortium.ok()) << consortium.status();
+    NetworkOptions o;
+    o.validators = validators;
+    o.candidates = candidates;
+    o.consortium = *consortium;
+    net_ = std::make_unique<NetworkHarness>(o);
+    absl::Status started = net_->StartAll();
+    ASSERT_TRUE(started.ok()) << started;
+    WriteAll(work_ + "/net/genesis.json", GenesisToJson(net_->genesis()));
+    for (int i = 0; i < net_->size(); ++i) {
+      const std::string dir = absl::StrCat(work_, "/net/node", i);
+      RunProgram(dir_.path(), {"/bin/mkdir", "-p", dir});
+      WriteAll(dir + "/node_key.json", NodeKeyToJson(net_->node_key(i)));
+    }
+    api_ = Url(net_->api(0));
+  }
+  NetworkHarness& net() { return *net_; }
+
   const std::string& path() const { return path_; }
   const std::string& work() const { return work_; }
 
@@ -84,6 +110,7 @@ class Tutorial {
   std::string work_;
   std::string api_ = "http://127.0.0.1:1";
   std::unique_ptr<NodeHarness> node_;
+  std::unique_ptr<NetworkHarness> net_;
 };
 
 #define RUN_OK(t, name)                                                   \
@@ -209,6 +236,55 @@ TEST(TutorialE2eTest, GovernanceAdmitsAnOrganisationByVote) {
   EXPECT_NE(admitted.out.find("\"code_name\": \"ok\""), std::string::npos)
       << admitted.out;
   t.StopNode();
+}
+
+TEST(TutorialE2eTest, FifthValidatorJoinsByVote) {
+  Tutorial t("validator.md");
+  ASSERT_EQ(t.Names(), (std::vector<std::string>{"keys", "before", "propose",
+                                                 "recorded"}));
+  RUN_OK(t, "keys");
+  t.StartNetwork(4, 1);
+  ProgramRun before = RUN_OK(t, "before");
+  EXPECT_NE(before.out.find("4 validators: validator0, validator1, "
+                            "validator2, validator3 (the genesis set)"),
+            std::string::npos)
+      << before.out;
+  ProgramRun proposed = RUN_OK(t, "propose");
+  EXPECT_NE(proposed.out.find("add_validator, approved by city-it, grid-co; "
+                              "executed at height "),
+            std::string::npos)
+      << proposed.out;
+  ProgramRun recorded = RUN_OK(t, "recorded");
+  const size_t from = recorded.out.find("from height ");
+  ASSERT_NE(from, std::string::npos) << recorded.out;
+  EXPECT_NE(recorded.out.find("5 validators: validator0, validator1, "
+                              "validator2, validator3, validator4; below it, "
+                              "4 validators"),
+            std::string::npos)
+      << recorded.out;
+  const uint64_t effective = std::stoull(
+      recorded.out.substr(from + std::string("from height ").size()));
+  // Node 4 signs from `effective` on: it says so, and certificates of later
+  // blocks carry its precommit (index 4).
+  NetworkHarness& net = t.net();
+  ASSERT_TRUE(NetworkHarness::WaitUntil(
+      [&] { return net.Height(0) >= effective + 11; }));
+  EXPECT_EQ(
+      net.Metric(4, "consortia-consensus", "consortia_consensus_is_validator"),
+      std::optional<double>(1));
+  EXPECT_EQ(
+      net.Metric(0, "consortia-consensus", "consortia_consensus_validators"),
+      std::optional<double>(5));
+  bool signed_by_node4 = false;
+  for (uint64_t h = effective; h <= effective + 10 && !signed_by_node4; ++h) {
+    auto r = HttpCall(net.api(0), "GET", absl::StrCat("/v1/blocks/", h));
+    ASSERT_TRUE(r.ok() && r->status == 200);
+    signed_by_node4 =
+        r->body.find("\"validator_index\":4") != std::string::npos ||
+        r->body.find("\"validator_index\": 4") != std::string::npos;
+  }
+  EXPECT_TRUE(signed_by_node4) << "no certificate from height " << effective
+                               << " on carries node 4's precommit";
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ const std::vector<std::string>& NetworkHarness::Binaries() {
 
 NetworkHarness::NetworkHarness(NetworkOptions options)
     : options_(std::move(options)) {
-  const int n = options_.validators + options_.observers;
+  const int n = options_.validators + options_.candidates + options_.observers;
   genesis_.chain_id = "network-e2e";
   genesis_.genesis_time_ms = 1;
   genesis_.rules = options_.chain_rules;
@@ -108,7 +108,9 @@ NetworkHarness::NetworkHarness(NetworkOptions options)
       peers.push_back({{"id", absl::StrCat("node", j)},
                        {"endpoint", absl::StrCat("tcp://127.0.0.1:", port)},
                        {"public_key", CurveKeyToZ85(curves[j].public_key)}});
-      if (j >= options_.validators) peers.back()["role"] = "observer";
+      if (j >= options_.validators + options_.candidates) {
+        peers.back()["role"] = "observer";
+      }
       if (options_.mempool_gossip) {
         uint16_t mport = mempool_ports[j];
         if (proxy_ != nullptr && j != i) {

@@ -30,6 +30,10 @@ namespace consortia::testing {
 
 struct NetworkOptions {
   int validators = 4;
+  // Nodes (after the validators) whose keys are not in the genesis but
+  // which every peers file lists as validators' nodes: they follow the
+  // chain until a governance vote adds their key to the validator set.
+  int candidates = 0;
   // Nodes whose keys are not in the genesis: they run all four services and
   // follow the chain, but never propose or vote.
   int observers = 0;

@@ -172,8 +172,8 @@ struct ChainState {
 };
 
 struct CommitResult {
-  Hash32 state_root{};     // after executing the block
-  Hash32 receipts_root{};  // of the block's receipts
+  Hash32 state_root{};                     // after executing the block
+  Hash32 receipts_root{};                  // of the block's receipts
   std::vector<Validator> next_validators;  // of the block's height + 1
 };
 
@@ -198,8 +198,8 @@ class LedgerApi {
   // message is kept already (idempotent; seq is ignored). InvalidArgument
   // for more than kMaxListEvidence records, an empty kind or message, a
   // message over kMaxEvidenceMessageBytes, or (storage) a record whose
-  // message is not evidence that verifies against the genesis validators
-  // (VerifyEvidence, common/evidence.h) with the kind, height, round and
+  // message is not evidence that verifies against the validators of its
+  // height (VerifyEvidence, common/evidence.h) with the kind, height, round and
   // validator the record states: then nothing is kept, and the error names
   // the first bad record.
   virtual absl::Status RecordEvidence(

@@ -9,7 +9,9 @@
 namespace consortia::testing {
 
 FakeLedger::FakeLedger(const Genesis& genesis, FakeMempool* mempool)
-    : genesis_(genesis), mempool_(mempool) {}
+    : genesis_(genesis),
+      mempool_(mempool),
+      epochs_{ValidatorEpoch{1, genesis.validators}} {}
 
 void FakeLedger::FailNextCommits(int n) {
   absl::MutexLock lock(&mu_);
@@ -70,7 +72,14 @@ absl::StatusOr<ChainState> FakeLedger::GetChainState() {
   absl::MutexLock lock(&mu_);
   ++state_calls_;
   if (down_) return absl::UnavailableError("storage is down");
-  return state_;
+  ChainState out = state_;
+  out.next_validators = ValidatorsAt(epochs_, state_.height + 1);
+  return out;
+}
+
+void FakeLedger::SetValidatorEpochs(std::vector<ValidatorEpoch> epochs) {
+  absl::MutexLock lock(&mu_);
+  epochs_ = std::move(epochs);
 }
 
 absl::StatusOr<CommitResult> FakeLedger::CommitBlock(
@@ -106,15 +115,22 @@ absl::StatusOr<CommitResult> FakeLedger::CommitBlock(
     if (h.tx_root != MerkleRoot(suite, block.txs)) {
       return Violation("tx_root");
     }
-    if (absl::Status s = VerifyCertificate(suite, genesis_, h, cert); !s.ok()) {
+    if (absl::Status s = VerifyCertificate(
+            suite, genesis_, ValidatorsAt(epochs_, h.height), h, cert);
+        !s.ok()) {
       return Violation(absl::StrCat("certificate: ", s.message()));
     }
     const Hash32 hash = BlockHash(suite, h);
     result.state_root = suite.Hash(ToBytes(absl::StrCat("state", h.height)));
     result.receipts_root =
         suite.Hash(ToBytes(absl::StrCat("receipts", h.height)));
-    state_ = ChainState{h.height, hash, h.time_ms, result.state_root,
-                        result.receipts_root};
+    result.next_validators = ValidatorsAt(epochs_, h.height + 1);
+    state_ = ChainState{h.height,
+                        hash,
+                        h.time_ms,
+                        result.state_root,
+                        result.receipts_root,
+                        result.next_validators};
     blocks_.push_back(block);
     certs_.push_back(cert);
     committed = block.txs;

@@ -96,12 +96,14 @@ class ConsensusServiceImpl final : public ConsensusService {
     check_mempool_ = MakeRemoteMempool(
         mempool_client_.get(), std::min(node.bus_timeout, kCheckTimeout));
 
-    // n, for the alerts that compare missing validators with f.
+    // n, for the alerts that compare missing validators with f (the
+    // Tendermint driver keeps it current as the set changes).
     ConsensusMetrics::Create(registry).validators.Set(
         static_cast<double>(genesis->validators.size()));
     if (genesis->validators.size() > 1) {
       return StartTendermint(node, opts, *genesis, **suite, *key, registry);
     }
+    ConsensusMetrics::Create(registry).is_validator.Set(1);
     absl::StatusOr<std::unique_ptr<SingleValidator>> validator =
         SingleValidator::Create(opts, *genesis, **suite, *key, mempool_.get(),
                                 ledger_.get(), &clock_,

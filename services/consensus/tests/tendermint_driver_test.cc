@@ -273,6 +273,77 @@ TEST_F(TendermintDriverTest, FourValidatorsCommitTheSameTxs) {
   }
 }
 
+// The validator set follows what storage names for each height (a
+// governance vote, in the real ledger). A fifth node, not in the genesis,
+// becomes validator 4 at height 4; with node 2 stopped the chain goes on
+// only because node 4's votes count (4 of 5). Later node 1 leaves the set:
+// it stops signing, and with nodes 1 and 2 stopped the other three (3 of 4)
+// still commit.
+TEST_F(TendermintDriverTest, ValidatorSetFollowsTheSetsStorageNames) {
+  auto fifth = std::make_unique<TestValidator>();
+  fifth->id = "node4";
+  const KeyPair kp = suite_.GenerateKey();
+  fifth->key = NodeKey{"ed25519-sha256", kp.public_key, kp.secret_key};
+  absl::StatusOr<CurveKeyPair> curve = GenerateCurveKeyPair();
+  ASSERT_TRUE(curve.ok()) << curve.status();
+  fifth->curve = *curve;
+  absl::StatusOr<uint16_t> port = PickFreePort();
+  ASSERT_TRUE(port.ok()) << port.status();
+  fifth->port = *port;
+  fifth->wal_dir = (dir_ / fifth->id / "wal").string();
+  fifth->ledger = std::make_unique<FakeLedger>(genesis_, &fifth->mempool);
+  fifth->blocks = std::make_unique<FakeBlockSource>(fifth->ledger.get());
+  peers_.push_back(fifth->info());
+  validators_.push_back(std::move(fifth));
+
+  std::vector<Validator> five = genesis_.validators;
+  five.push_back({"node4", kp.public_key, 1});
+  std::vector<ValidatorEpoch> epochs = {{1, genesis_.validators}, {4, five}};
+  for (auto& v : validators_) v->ledger->SetValidatorEpochs(epochs);
+  for (auto& v : validators_) StartValidator(*v);
+  EXPECT_FALSE(validators_[4]->driver->own_index().has_value());
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(5, {0, 1, 2, 3, 4}); }));
+  EXPECT_EQ(validators_[4]->driver->own_index(), std::optional<uint32_t>(4));
+  EXPECT_EQ(Sample(validators_[0]->registry, "consortia_consensus_validators"),
+            5);
+
+  StopValidator(*validators_[2]);
+  uint64_t stopped_at = 0;
+  for (auto& v : validators_) {
+    stopped_at = std::max(stopped_at, v->ledger->height());
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return AllAtLeast(stopped_at + 4, {0, 1, 3, 4});
+  }));
+  const std::vector<CommitCertificate> certs = validators_[0]->ledger->certs();
+  for (uint64_t h = stopped_at + 2; h <= stopped_at + 4; ++h) {
+    bool by_node4 = false;
+    for (const CommitSig& sig : certs[h - 1].sigs) {
+      EXPECT_NE(sig.validator_index, 2u) << "height " << h;
+      by_node4 |= sig.validator_index == 4;
+    }
+    EXPECT_TRUE(by_node4) << "height " << h << " was decided without node 4";
+  }
+
+  // Node 1 leaves the set a few heights on (named before any ledger gets
+  // there, as a vote's delay ensures).
+  uint64_t now = 0;
+  for (auto& v : validators_) now = std::max(now, v->ledger->height());
+  std::vector<Validator> without1 = five;
+  without1.erase(without1.begin() + 1);
+  epochs.push_back({now + 10, without1});
+  for (int i : {0, 1, 3, 4}) validators_[i]->ledger->SetValidatorEpochs(epochs);
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(now + 11, {0, 1, 3, 4}); }));
+  EXPECT_FALSE(validators_[1]->driver->own_index().has_value());
+  EXPECT_EQ(validators_[4]->driver->own_index(), std::optional<uint32_t>(3));
+  StopValidator(*validators_[1]);
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(now + 15, {0, 3, 4}); }));
+  ExpectAgreement();
+  EXPECT_GE(Sample(validators_[0]->registry,
+                   "consortia_consensus_validator_set_changes_total"),
+            2);
+}
+
 // A decided block goes to storage as the bytes it came in: a proposal's
 // block (a peer's, or the one this node built) and, for a validator that
 // catches up, the block of each Commit message a peer sent. None is encoded

@@ -11,9 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "apps/app.h"
 #include "consortia/admin_records.h"
+#include "consortia/proof_bundle.h"
 #include "consortia/state_proof.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "keys.h"
 #include "kv_store.h"
 #include "ledger.h"
 #include "test_util.h"
@@ -71,6 +73,7 @@ class AdminAppTest : public ::testing::Test {
     c.orgs[0].members.push_back({clerk_.public_key, {admin::Role::kMember}});
     stranger_ = Suite().GenerateKey();
     chain_.genesis.consortium = std::move(c);
+    signers_ = {&chain_.validator};
     Open();
   }
 
@@ -101,11 +104,12 @@ class AdminAppTest : public ::testing::Test {
     return s.ok() ? *s : ChainState{};
   }
 
-  // Commits the next block with `txs`; fails the test if it is refused.
+  // Commits the next block with `txs`, certified by signers_; fails the
+  // test if it is refused.
   void CommitTxs(std::vector<Bytes> txs) {
     Block b = chain_.NextBlock(State(), std::move(txs));
-    absl::StatusOr<CommitResult> r =
-        ledger_->CommitBlock(EncodeBlock(b), chain_.Certify(b.header));
+    absl::StatusOr<CommitResult> r = ledger_->CommitBlock(
+        EncodeBlock(b), chain_.CertifyBy(b.header, signers_));
     ASSERT_TRUE(r.ok()) << r.status();
   }
 
@@ -187,6 +191,8 @@ class AdminAppTest : public ::testing::Test {
   std::vector<KeyPair> admins_;  // of org-a .. org-d
   KeyPair clerk_;                // org-a, role member
   KeyPair stranger_;             // no member record
+  // Who certifies CommitTxs's blocks: signers_[i] as validator i.
+  std::vector<const KeyPair*> signers_;
   uint64_t nonce_ = 0;
   std::unique_ptr<KvStore> store_;
   std::unique_ptr<Ledger> ledger_;
@@ -470,42 +476,106 @@ TEST_F(AdminAppTest, OrgsMembersRolesAndRulesByGovernance) {
   EXPECT_EQ(r.code, ExecCode::kInvalidState);
 }
 
-TEST_F(AdminAppTest, ValidatorChangeIsRecordedWithItsEffectiveHeight) {
+// A chain that starts with one validator decides blocks without Tendermint:
+// its set cannot change.
+TEST_F(AdminAppTest, OneValidatorChainRefusesValidatorChanges) {
   CommitTxs({});
   KeyPair v1 = Suite().GenerateKey();
-  Govern(absl::StrCat(R"({"type":"add_validator","name":"v1","public_key":")",
-                      ToHex(v1.public_key), R"(","power":2})"));
+  Receipt r = Run(Propose(
+      admins_[0],
+      absl::StrCat(R"({"type":"add_validator","name":"v1","public_key":")",
+                   ToHex(v1.public_key), R"(","power":1})")));
+  EXPECT_EQ(r.code, ExecCode::kInvalidState);
+  EXPECT_THAT(r.log, HasSubstr("started with one validator"));
+}
+
+// A validator change is recorded at its commit and in force from
+// effective_height on: the ledger keeps it with its proof, checks the
+// certificates of later blocks against the new set, names the set of the
+// next height to consensus, and keeps all of it across a restart (and a
+// crash between the block's write and the record's).
+TEST_F(AdminAppTest, ValidatorChangeTakesEffectAtItsEffectiveHeight) {
+  KeyPair w1 = Suite().GenerateKey();
+  chain_.genesis.validators.push_back(Validator{"w1", w1.public_key, 1});
+  OpenOn(store_.get());
+  signers_ = {&chain_.validator, &w1};
+  CommitTxs({});
+  KeyPair v2 = Suite().GenerateKey();
+  Govern(absl::StrCat(R"({"type":"add_validator","name":"v2","public_key":")",
+                      ToHex(v2.public_key), R"(","power":2})"));
   const uint64_t committed = State().height;
   absl::StatusOr<admin::ValidatorChangeRecord> change =
       admin::DecodeValidatorChange(
           AdminRecord("validators/pending").value_or(""));
   ASSERT_TRUE(change.ok()) << change.status();
   EXPECT_EQ(change->committed_height, committed);
-  EXPECT_EQ(change->effective_height,
-            committed + admin::kDefaultValidatorChangeDelay);
-  ASSERT_EQ(change->validators.size(), 2u);
-  EXPECT_EQ(change->validators[1],
-            (admin::ValidatorEntry{"v1", v1.public_key, 2}));
-  ASSERT_EQ(change->previous.size(), 1u);
-  EXPECT_EQ(change->previous[0].name, "v0");
+  const uint64_t effective = committed + admin::kDefaultValidatorChangeDelay;
+  EXPECT_EQ(change->effective_height, effective);
+  ASSERT_EQ(change->validators.size(), 3u);
+  EXPECT_EQ(change->validators[2],
+            (admin::ValidatorEntry{"v2", v2.public_key, 2}));
+  ASSERT_EQ(change->previous.size(), 2u);
   EXPECT_EQ(change->proposal.size(), 64u);
+  const std::vector<Validator> three = {chain_.genesis.validators[0],
+                                        chain_.genesis.validators[1],
+                                        Validator{"v2", v2.public_key, 2}};
+  EXPECT_EQ(State().next_validators, chain_.genesis.validators);
+
+  // Kept with its proof under block `committed`'s state root.
+  absl::StatusOr<std::optional<std::string>> kept =
+      store_->Get(keys::ValidatorChange(committed));
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  absl::StatusOr<StateRecord> rec = DecodeStateRecord(AsBytes(**kept));
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_EQ(rec->height, committed);
+  EXPECT_TRUE(VerifyStateRecord(Suite(), chain_.genesis, "admin",
+                                "validators/pending", *rec, false)
+                  .ok());
 
   // Another change waits until the first holds.
   Receipt r = Run(Propose(
-      admins_[0], R"({"type":"set_validator_power","name":"v1","power":5})"));
+      admins_[0], R"({"type":"set_validator_power","name":"v2","power":5})"));
   EXPECT_EQ(r.code, ExecCode::kInvalidState);
-  EXPECT_THAT(r.log, HasSubstr(absl::StrCat("pending until height ",
-                                            change->effective_height)));
-  while (State().height + 1 < change->effective_height) CommitTxs({});
+  EXPECT_THAT(r.log,
+              HasSubstr(absl::StrCat("pending until height ", effective)));
+  while (State().height + 1 < effective) CommitTxs({});
+  EXPECT_EQ(State().next_validators, three);
+
+  // From `effective` on the old set alone (2 of 4 power) certifies nothing.
+  Block b = chain_.NextBlock(State(), {});
+  absl::StatusOr<CommitResult> refused = ledger_->CommitBlock(
+      EncodeBlock(b), chain_.CertifyBy(b.header, signers_));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("two thirds"));
+  signers_ = {&chain_.validator, &w1, &v2};
+  CommitTxs({});
+  EXPECT_EQ(State().height, effective);
+
+  // A restart, and one after a crash that lost the record's write.
+  OpenOn(store_.get());
+  EXPECT_EQ(State().next_validators, three);
+  WriteBatch drop;
+  drop.Delete(keys::ValidatorChange(committed));
+  ASSERT_TRUE(store_->Write(drop).ok());
+  OpenOn(store_.get());
+  EXPECT_EQ(State().next_validators, three);
+  kept = store_->Get(keys::ValidatorChange(committed));
+  ASSERT_TRUE(kept.ok() && kept->has_value()) << "not kept again at start";
+  ASSERT_EQ(ledger_->ValidatorEpochs()->size(), 2u);
+  EXPECT_EQ(ledger_->ValidatorEpochs()->back().from_height, effective);
+
+  // Removing one: the remaining two sign from its effective height on.
   Govern(R"({"type":"remove_validator","name":"v0"})");
   change = admin::DecodeValidatorChange(
       AdminRecord("validators/pending").value_or(""));
   ASSERT_TRUE(change.ok());
-  ASSERT_EQ(change->validators.size(), 1u);
-  EXPECT_EQ(change->validators[0].name, "v1");
-  EXPECT_EQ(change->previous.size(), 2u);
-  EXPECT_EQ(change->effective_height,
-            State().height + admin::kDefaultValidatorChangeDelay);
+  ASSERT_EQ(change->validators.size(), 2u);
+  EXPECT_EQ(change->validators[0].name, "w1");
+  EXPECT_EQ(change->previous.size(), 3u);
+  while (State().height + 1 < change->effective_height) CommitTxs({});
+  signers_ = {&w1, &v2};
+  CommitTxs({});
+  EXPECT_EQ(ledger_->ValidatorEpochs()->size(), 3u);
 }
 
 // A chain without a consortium stays open, and has no admin records.

@@ -145,21 +145,32 @@ struct Chain {
   // A certificate for `header` signed by `signer` (the validator by default).
   CommitCertificate Certify(const BlockHeader& header,
                             const KeyPair* signer = nullptr) const {
-    const KeyPair& key = signer != nullptr ? *signer : validator;
-    Vote v;
-    v.type = VoteType::kPrecommit;
-    v.height = header.height;
-    v.round = 0;
-    v.block_hash = BlockHash(Suite(), header);
-    v.validator_index = 0;
-    absl::StatusOr<Bytes> sig =
-        Suite().Sign(key.secret_key, VoteSignBytes(genesis.chain_id, v));
-    EXPECT_TRUE(sig.ok()) << sig.status();
+    return CertifyBy(header, {signer != nullptr ? signer : &validator});
+  }
+
+  // A certificate for `header` with a precommit of signers[i] as validator
+  // i (a null entry signs nothing).
+  CommitCertificate CertifyBy(
+      const BlockHeader& header,
+      const std::vector<const KeyPair*>& signers) const {
     CommitCertificate c;
     c.height = header.height;
     c.round = 0;
-    c.block_hash = v.block_hash;
-    c.sigs.push_back(CommitSig{0, sig.ok() ? *sig : Bytes{}});
+    c.block_hash = BlockHash(Suite(), header);
+    for (size_t i = 0; i < signers.size(); ++i) {
+      if (signers[i] == nullptr) continue;
+      Vote v;
+      v.type = VoteType::kPrecommit;
+      v.height = header.height;
+      v.round = 0;
+      v.block_hash = c.block_hash;
+      v.validator_index = static_cast<uint32_t>(i);
+      absl::StatusOr<Bytes> sig = Suite().Sign(
+          signers[i]->secret_key, VoteSignBytes(genesis.chain_id, v));
+      EXPECT_TRUE(sig.ok()) << sig.status();
+      c.sigs.push_back(
+          CommitSig{static_cast<uint32_t>(i), sig.ok() ? *sig : Bytes{}});
+    }
     return c;
   }
 };

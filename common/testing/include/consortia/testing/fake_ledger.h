@@ -23,13 +23,14 @@ namespace consortia::testing {
 // prev_hash = the last block's hash, the state and receipts roots it returned
 // for the last block (deterministic stand-ins, since it executes nothing),
 // the genesis's chain id, a time after the last block's, the tx_root of its
-// txs and a certificate that verifies against the genesis validators
-// (Ed25519Sha256). Anything else is refused with FailedPrecondition and
-// recorded as a violation (tests of correct code expect none). A committed
-// block's txs leave the FakeMempool given, if any, as the real mempool
-// forgets committed txs. CommitBlock decodes the block's bytes first, as
-// storage does; bytes that do not decode are refused with the decoder's
-// error (not a violation) and do not count as a commit call.
+// txs and a certificate that verifies against the validators of its height
+// (Ed25519Sha256): the genesis's, or those SetValidatorEpochs gave, which
+// every answer also names as next_validators, as storage does. Anything else is
+// refused with FailedPrecondition and recorded as a violation (tests of correct
+// code expect none). A committed block's txs leave the FakeMempool given, if
+// any, as the real mempool forgets committed txs. CommitBlock decodes the
+// block's bytes first, as storage does; bytes that do not decode are refused
+// with the decoder's error (not a violation) and do not count as a commit call.
 //
 // RecordEvidence keeps records as storage does: refused as a whole with
 // InvalidArgument for more than kMaxListEvidence records or one with an empty
@@ -49,6 +50,9 @@ class FakeLedger : public LedgerApi {
   void LoseNextReplies(int n);
   // Every call fails Unavailable while down (a storage that is gone).
   void SetDown(bool down);
+  // The validator sets by height from now on (as governance votes would
+  // make them); the first epoch starts at height 1.
+  void SetValidatorEpochs(std::vector<ValidatorEpoch> epochs);
 
   // ------------------------------------------------------------ observers
   uint64_t height() const;
@@ -81,6 +85,7 @@ class FakeLedger : public LedgerApi {
   int fail_commits_ ABSL_GUARDED_BY(mu_) = 0;
   int lose_replies_ ABSL_GUARDED_BY(mu_) = 0;
   bool down_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<ValidatorEpoch> epochs_ ABSL_GUARDED_BY(mu_);
   int commit_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int state_calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
