@@ -86,7 +86,10 @@ API keys and the audit log (the api's --api_keys_file, --api_audit_log)
   apikey create --file F --org ORG --scopes read,submit [--expires WHEN]
           [--label TEXT]                            new key; prints its secret
                                                     once (WHEN: RFC 3339 time
-                                                    or 90d, 12h, 30m, 45s)
+                                                    or 90d, 12h, 30m, 45s;
+                                                    scopes: read, submit,
+                                                    audit = read every org's
+                                                    invoices, with read)
   apikey list --file F                              organisations and keys
   apikey expire --file F --id ID [--at WHEN]        expire a key (now)
   apikey revoke --file F --id ID                    revoke a key

@@ -202,8 +202,9 @@ absl::StatusOr<ApiKeyEntry> ParseKey(const json& j, size_t index) {
   absl::StatusOr<const json*> scopes = Field(j, where, "scopes");
   if (!scopes.ok()) return scopes.status();
   if (!(*scopes)->is_array()) {
-    return Invalid(where,
-                   "\"scopes\" must be an array of \"read\", \"submit\"");
+    return Invalid(
+        where,
+        "\"scopes\" must be an array of \"read\", \"submit\", \"audit\"");
   }
   for (const json& s : **scopes) {
     if (!s.is_string()) return Invalid(where, "a scope must be a string");
@@ -258,6 +259,8 @@ std::string_view ApiScopeName(ApiScope s) {
       return "read";
     case ApiScope::kSubmit:
       return "submit";
+    case ApiScope::kAudit:
+      return "audit";
   }
   return "unknown";
 }
@@ -265,9 +268,10 @@ std::string_view ApiScopeName(ApiScope s) {
 absl::StatusOr<ApiScope> ParseApiScope(std::string_view name) {
   if (name == "read") return ApiScope::kRead;
   if (name == "submit") return ApiScope::kSubmit;
+  if (name == "audit") return ApiScope::kAudit;
   return absl::InvalidArgumentError(
       absl::StrCat("unknown scope \"", std::string(name),
-                   "\" (scopes are \"read\" and \"submit\")"));
+                   "\" (scopes are \"read\", \"submit\" and \"audit\")"));
 }
 
 bool ApiKeyEntry::HasScope(ApiScope s) const {
@@ -328,7 +332,8 @@ absl::Status ValidateApiKeyFile(const ApiKeyFile& file) {
     if (k.scopes.empty()) return Invalid(where, "\"scopes\" is empty");
     std::set<ApiScope> seen;
     for (ApiScope s : k.scopes) {
-      if (s != ApiScope::kRead && s != ApiScope::kSubmit) {
+      if (s != ApiScope::kRead && s != ApiScope::kSubmit &&
+          s != ApiScope::kAudit) {
         return Invalid(where, "unknown scope");
       }
       if (!seen.insert(s).second) {
@@ -336,6 +341,11 @@ absl::Status ValidateApiKeyFile(const ApiKeyFile& file) {
                        absl::StrCat("scope \"", std::string(ApiScopeName(s)),
                                     "\" appears twice"));
       }
+    }
+    if (seen.count(ApiScope::kAudit) > 0 && seen.count(ApiScope::kRead) == 0) {
+      return Invalid(where,
+                     "scope \"audit\" widens what a key reads: give it "
+                     "\"read\" too");
     }
     if (k.revoked != k.revoked_at.has_value()) {
       return Invalid(where,

@@ -90,6 +90,9 @@ TEST(ApiKeyFileTest, RefusesEveryMalformedFileNamingTheCause) {
          j["keys"][0]["scopes"] = {"read", "read"};
        },
        "appears twice"},
+      {"audit without read",
+       [](Json& j) { j["keys"][0]["scopes"] = {"audit"}; },
+       "scope \"audit\" widens what a key reads: give it \"read\" too"},
       {"no scope", [](Json& j) { j["keys"][0]["scopes"] = Json::array(); },
        "\"scopes\" is empty"},
       {"short hash", [](Json& j) { j["keys"][0]["sha256"] = "abcd"; },
@@ -196,6 +199,8 @@ TEST(ApiKeyTest, TimesAreRfc3339InUtc) {
 TEST(ApiKeyTest, ScopesByName) {
   EXPECT_EQ(*ParseApiScope("read"), ApiScope::kRead);
   EXPECT_EQ(*ParseApiScope("submit"), ApiScope::kSubmit);
+  EXPECT_EQ(*ParseApiScope("audit"), ApiScope::kAudit);
+  EXPECT_EQ(ApiScopeName(ApiScope::kAudit), "audit");
   EXPECT_FALSE(ParseApiScope("Submit").ok());
   ApiKeyEntry k;
   k.scopes = {ApiScope::kSubmit};

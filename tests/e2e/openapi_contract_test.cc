@@ -131,8 +131,15 @@ class OpenApiContractTest : public ::testing::Test {
                    "--requests-per-s", "0.001", "--requests-burst", "1"})
                   .code,
               0);
-    all_ = CreateKey("acme", "read,submit");
-    reader_ = CreateKey("acme", "read");
+    ASSERT_EQ(
+        Cli({"apikey", "set-quota", "--file", keys(), "--org", "other-co"})
+            .code,
+        0);
+    // The api limits invoice reads to their parties (seller-co, buyer-co):
+    // acme's keys audit, other-co's key is neither party.
+    all_ = CreateKey("acme", "read,submit,audit");
+    reader_ = CreateKey("acme", "read,audit");
+    outsider_ = CreateKey("other-co", "read");
     submitter_ = CreateKey("acme", "submit");
     tight_ = CreateKey("tight", "read");
     revoked_ = CreateKey("acme", "read");
@@ -160,9 +167,9 @@ class OpenApiContractTest : public ::testing::Test {
          "Buyer Co.",
          {{TestKey(32).public_key, {admin::Role::kAdmin}}}});
     o.consortium = consortium;
-    o.extra_flags["consortia-api"] = {"--api_keys_file=" + keys(),
-                                      "--api_reads_need_key=true",
-                                      "--api_max_body_bytes=1024"};
+    o.extra_flags["consortia-api"] = {
+        "--api_keys_file=" + keys(), "--api_reads_need_key=true",
+        "--api_invoice_reads=parties", "--api_max_body_bytes=1024"};
     node_ = std::make_unique<NodeHarness>(dir_.path() + "/node", o);
     absl::Status s = node_->Start();
     ASSERT_TRUE(s.ok()) << s << "\n" << node_->LogTail();
@@ -338,7 +345,7 @@ class OpenApiContractTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<NodeHarness> node_;
   std::string chain_;
-  std::string all_, reader_, submitter_, tight_, revoked_, expired_;
+  std::string all_, reader_, submitter_, tight_, revoked_, expired_, outsider_;
   KeyPair signer_ = TestKey(31);
   std::vector<Exchange> exchanges_;
 };
@@ -459,7 +466,7 @@ void OpenApiContractTest::RecordExchanges() {
   // The native apps' typed reads, over records the signer wrote.
   const std::string doc(64, 'd');
   CommitTx(20, height + 900, "notary", "anchor", {doc, "contract"});
-  CommitTx(
+  const std::string invoice_tx = CommitTx(
       21, height + 900, "invoice", "issue",
       {"INV-1", "buyer-co", "100000", "13000", "CNY", std::string(64, 'e')});
   const std::string proposal = CommitTx(
@@ -479,6 +486,34 @@ void OpenApiContractTest::RecordExchanges() {
        "/v1/apps/invoice/invoices?seller=seller-co&limit=5", reader_, {200});
   Send("invoices, neither buyer nor seller", "GET", "/v1/apps/invoice/invoices",
        "/v1/apps/invoice/invoices", all_, {400});
+  // --api_invoice_reads=parties: a key of neither party, without audit.
+  Send("invoice, not a party", "GET",
+       "/v1/apps/invoice/invoices/{issuer}/{number}",
+       "/v1/apps/invoice/invoices/seller-co/INV-1", outsider_, {403});
+  Send("invoices of a seller, not a party", "GET", "/v1/apps/invoice/invoices",
+       "/v1/apps/invoice/invoices?seller=seller-co", outsider_, {403});
+  Send("invoice state, not a party", "GET", "/v1/state/{app}/{key}",
+       "/v1/state/invoice/inv/seller-co/INV-1", outsider_, {403});
+  Send("invoice state page, not a party", "GET", "/v1/state/{app}",
+       "/v1/state/invoice", outsider_, {403});
+  Send("invoice tx, not a party", "GET", "/v1/txs/{hash}",
+       "/v1/txs/" + invoice_tx, outsider_, {403});
+  {
+    auto r = HttpCall(Keyed(), "GET", "/v1/txs/" + invoice_tx);
+    ASSERT_TRUE(r.ok() && r->status == 200);
+    const std::string h = std::to_string(
+        json::parse(r->body, nullptr, false).value("height", uint64_t{0}));
+    const Exchange& withheld =
+        Send("block with an invoice tx withheld", "GET", "/v1/blocks/{height}",
+             "/v1/blocks/" + h, outsider_, {200});
+    EXPECT_TRUE(json::parse(withheld.body, nullptr, false)["raw"].is_null())
+        << withheld.body;
+    const Exchange& events =
+        SendStream("events with an invoice log withheld",
+                   "/v1/events?app=invoice&from_height=" + h, outsider_, 2);
+    EXPECT_NE(events.body.find("\"log_redacted\":true"), std::string::npos)
+        << events.body;
+  }
   Send("document", "GET", "/v1/apps/notary/documents/{hash}",
        "/v1/apps/notary/documents/" + doc, all_, {200});
   Send("document, bad hash", "GET", "/v1/apps/notary/documents/{hash}",

@@ -42,11 +42,14 @@ namespace consortia {
 
 // What a key may do. A request needs the scope of its route: `submit` for
 // POST /v1/txs, `read` for the read routes when the api requires keys for
-// reads (--api_reads_need_key).
-enum class ApiScope : uint8_t { kRead = 1, kSubmit = 2 };
-// "read", "submit".
+// reads (--api_reads_need_key). `audit` widens a read key: with
+// --api_invoice_reads=parties it reads every organisation's invoices, not
+// only those its organisation issued or received; it goes with `read`
+// (ValidateApiKeyFile refuses it alone).
+enum class ApiScope : uint8_t { kRead = 1, kSubmit = 2, kAudit = 3 };
+// "read", "submit", "audit".
 std::string_view ApiScopeName(ApiScope s);
-// InvalidArgument for anything but "read" or "submit".
+// InvalidArgument for anything but "read", "submit" or "audit".
 absl::StatusOr<ApiScope> ParseApiScope(std::string_view name);
 
 // The rates of one organisation; each of its keys has buckets of this size
@@ -98,7 +101,8 @@ struct ApiKeyFile {
 // field (and the key id or organisation) for malformed JSON, a repeated or
 // unknown field, a wrong type, a version other than 1, a bad or repeated
 // name or id, a key of an organisation the file does not declare, a hash
-// that is not 64 hex digits, an unknown or repeated scope, a time that is not
+// that is not 64 hex digits, an unknown or repeated scope, `audit` without
+// `read`, a time that is not
 // RFC 3339, a quota out of bounds, or revoked_at set without revoked (or the
 // reverse). A typo never silently widens a key.
 absl::StatusOr<ApiKeyFile> ParseApiKeyFile(std::string_view text);

@@ -22,6 +22,7 @@
 #include "consortia/tx_json.h"
 #include "consortia/types.h"
 #include "explorer.h"
+#include "invoice_access.h"
 #include "openapi.h"
 #include "problem.h"
 #include "spdlog/spdlog.h"
@@ -182,6 +183,15 @@ std::optional<uint64_t> ParseHeight(std::string_view s) {
 }
 
 using Query = std::map<std::string, std::string>;
+
+// Whether a request's invoice reads are limited to the invoices of its key's
+// organisation (--api_invoice_reads=parties, not an auditor's key), and
+// whose key it is.
+struct InvoiceLimit {
+  bool on = false;
+  std::optional<Caller> caller;
+  const Caller* who() const { return caller.has_value() ? &*caller : nullptr; }
+};
 
 // The query parameter `name` as a decimal number in [min, max]; `def` when
 // absent. nullopt (after answering 400) when it is malformed or out of range.
@@ -439,6 +449,13 @@ void QueryFailed(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
   call->Finish(QueryProblem(status, not_found), status.ToString());
 }
 
+// Answers 403 invoice-read-forbidden (counted).
+void InvoiceForbidden(const ApiHandlerDeps& deps,
+                      const std::shared_ptr<Call>& call, std::string detail) {
+  deps.metrics->InvoiceReadRefused(/*redacted=*/false);
+  call->Finish(ApiProblem(ApiError::kInvoiceReadForbidden, std::move(detail)));
+}
+
 // Hands a query to the query pool without ever blocking the HTTP thread:
 // when the pool's queue is full the request is answered 503 overloaded
 // (Retry-After) at once. A query whose client has gone by the time a thread
@@ -466,25 +483,51 @@ void RunQuery(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
 }
 
 void GetTx(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
-           std::string_view hex) {
+           std::string_view hex, InvoiceLimit limit) {
   absl::StatusOr<Hash32> hash = HashFromHex(hex);
   if (hex.size() != 64 || !hash.ok()) {
     call->Finish(
         ApiProblem(ApiError::kBadRequest, "tx hash must be 64 hex digits"));
     return;
   }
-  RunQuery(deps, call, [&deps, call, hash = *hash] {
+  RunQuery(deps, call, [&deps, call, hash = *hash, limit = std::move(limit)] {
     absl::StatusOr<TxRecord> rec = deps.chain->GetTx(hash);
     if (!rec.ok()) {
       QueryFailed(deps, call, rec.status(), ApiError::kTxNotFound);
       return;
     }
+    if (limit.on) {
+      absl::StatusOr<Transaction> tx = DecodeTx(rec->raw_tx);
+      if (tx.ok() && IsInvoiceApp(tx->app)) {
+        absl::StatusOr<std::optional<std::string>> refused =
+            RefuseInvoiceTx(deps.state, limit.who(), *tx, hash);
+        if (!refused.ok()) {
+          QueryFailed(deps, call, refused.status(), ApiError::kTxNotFound);
+          return;
+        }
+        if (refused->has_value()) {
+          InvoiceForbidden(deps, call, **std::move(refused));
+          return;
+        }
+      }
+    }
     call->Finish(JsonOk(TxRecordView(*deps.suite, hash, *rec)));
   });
 }
 
+// A block's answer; with `redact_invoices` its invoice txs are withheld
+// (BlockRecordView), counted.
+void FinishBlock(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
+                 const BlockRecord& rec, bool redact_invoices) {
+  size_t redacted = 0;
+  std::string body =
+      BlockRecordView(*deps.suite, rec, redact_invoices, &redacted);
+  if (redacted > 0) deps.metrics->InvoiceReadRefused(true, redacted);
+  call->Finish(JsonOk(std::move(body)));
+}
+
 void GetCertifiedBlock(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
-                       std::string_view which) {
+                       std::string_view which, bool redact_invoices) {
   std::optional<uint64_t> height;
   if (which != "latest") {
     height = ParseHeight(which);
@@ -494,31 +537,32 @@ void GetCertifiedBlock(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
       return;
     }
   }
-  RunQuery(deps, call, [&deps, call, height] {
+  RunQuery(deps, call, [&deps, call, height, redact_invoices] {
     absl::StatusOr<BlockRecord> rec = deps.chain->GetCertifiedBlock(height);
     if (!rec.ok()) {
       QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
       return;
     }
-    call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec)));
+    FinishBlock(deps, call, *rec, redact_invoices);
   });
 }
 
 void GetCertifiedBlockByHash(const ApiHandlerDeps& deps,
-                             std::shared_ptr<Call> call, std::string_view hex) {
+                             std::shared_ptr<Call> call, std::string_view hex,
+                             bool redact_invoices) {
   absl::StatusOr<Hash32> hash = HashFromHex(hex);
   if (hex.size() != 64 || !hash.ok()) {
     call->Finish(
         ApiProblem(ApiError::kBadRequest, "block hash must be 64 hex digits"));
     return;
   }
-  RunQuery(deps, call, [&deps, call, hash = *hash] {
+  RunQuery(deps, call, [&deps, call, hash = *hash, redact_invoices] {
     absl::StatusOr<BlockRecord> rec = deps.chain->GetCertifiedBlockByHash(hash);
     if (!rec.ok()) {
       QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
       return;
     }
-    call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec)));
+    FinishBlock(deps, call, *rec, redact_invoices);
   });
 }
 
@@ -582,7 +626,15 @@ void ListEvidence(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
 // its value decoded as JSON.
 void AnswerScan(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
                 std::string app, std::string prefix, const Query& query,
-                bool records) {
+                bool records, const InvoiceLimit& limit_invoices) {
+  if (limit_invoices.on && IsInvoiceApp(app)) {
+    std::optional<std::string> refused =
+        RefuseInvoiceScan(limit_invoices.who(), prefix);
+    if (refused.has_value()) {
+      InvoiceForbidden(deps, call, *std::move(refused));
+      return;
+    }
+  }
   std::optional<uint64_t> limit = NumberParam(query, "limit", kDefaultPageLimit,
                                               1, kMaxScanState, call.get());
   if (!limit.has_value()) return;
@@ -613,7 +665,8 @@ void AnswerScan(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
 
 // parts = {"v1", "state", app}: a page of the app's records.
 void ScanState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
-               const std::vector<std::string_view>& parts, const Query& query) {
+               const std::vector<std::string_view>& parts, const Query& query,
+               const InvoiceLimit& limit) {
   absl::StatusOr<std::string> app = PercentDecode(parts[2]);
   if (!app.ok() || app->empty()) {
     call->Finish(ApiProblem(ApiError::kBadRequest,
@@ -624,7 +677,7 @@ void ScanState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   std::string prefix;
   if (auto it = query.find("prefix"); it != query.end()) prefix = it->second;
   AnswerScan(deps, std::move(call), *std::move(app), std::move(prefix), query,
-             /*records=*/false);
+             /*records=*/false, limit);
 }
 
 // One record of `app` with its proof (of absence: a 404), after block
@@ -632,16 +685,28 @@ void ScanState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
 // carries the value decoded as JSON.
 void AnswerState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
                  std::string app, std::string key,
-                 std::optional<uint64_t> height, bool record) {
+                 std::optional<uint64_t> height, bool record,
+                 InvoiceLimit limit) {
+  if (!IsInvoiceApp(app)) limit.on = false;
   RunQuery(deps, call,
            [&deps, call, app = std::move(app), key = std::move(key), height,
-            record] {
+            record, limit = std::move(limit)] {
              absl::StatusOr<StateRecord> rec =
                  height.has_value() ? deps.state->GetStateAt(app, key, *height)
                                     : deps.state->GetState(app, key);
              if (!rec.ok()) {
                QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
                return;
+             }
+             if (limit.on) {
+               std::optional<ByteView> value;
+               if (rec->found) value = ByteView(rec->value);
+               std::optional<std::string> refused =
+                   RefuseInvoiceRecord(limit.who(), key, value);
+               if (refused.has_value()) {
+                 InvoiceForbidden(deps, call, *std::move(refused));
+                 return;
+               }
              }
              if (!rec->found) {
                call->Finish(StateAbsentResponse(app, key, *rec));
@@ -663,7 +728,7 @@ bool HeightParam(const Query& query, Call* call, std::optional<uint64_t>* out) {
 // The /v1/apps/... routes: one record or a page, of the app the route names.
 void AppReadRoute(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
                   RouteId id, const std::vector<std::string_view>& parts,
-                  const Query& query) {
+                  const Query& query, const InvoiceLimit& limit) {
   absl::StatusOr<AppRead> read = ResolveAppRead(id, parts, query);
   if (!read.ok()) {
     call->Finish(ApiProblem(ApiError::kBadRequest,
@@ -672,20 +737,21 @@ void AppReadRoute(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   }
   if (read->key_prefix.has_value()) {
     AnswerScan(deps, std::move(call), std::move(read->app),
-               *std::move(read->key_prefix), query, /*records=*/true);
+               *std::move(read->key_prefix), query, /*records=*/true, limit);
     return;
   }
   std::optional<uint64_t> height;
   if (!HeightParam(query, call.get(), &height)) return;
   AnswerState(deps, std::move(call), std::move(read->app), std::move(read->key),
-              height, /*record=*/true);
+              height, /*record=*/true, limit);
 }
 
 // parts = {"v1", "state", app, key...}: the key is the rest of the path, so
 // a '/' in it may come encoded (%2F) or not. ?height=H asks for the state
 // after block H (one of the versions storage keeps).
 void GetState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
-              const std::vector<std::string_view>& parts, const Query& query) {
+              const std::vector<std::string_view>& parts, const Query& query,
+              const InvoiceLimit& limit) {
   absl::StatusOr<std::string> app = PercentDecode(parts[2]);
   std::string raw_key(parts[3]);
   for (size_t i = 4; i < parts.size(); ++i) {
@@ -701,13 +767,13 @@ void GetState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   std::optional<uint64_t> height;
   if (!HeightParam(query, call.get(), &height)) return;
   AnswerState(deps, std::move(call), *std::move(app), *std::move(key), height,
-              /*record=*/false);
+              /*record=*/false, limit);
 }
 
 // GET /v1/events: Server-Sent Events from `from_height` or after the
 // Last-Event-ID (which wins), filtered by app, method and sender.
 void Events(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
-            const HttpRequest& req) {
+            const HttpRequest& req, bool redact_invoices) {
   if (deps.events == nullptr || deps.events->stopping()) {
     call->Finish(UpstreamProblem(absl::UnavailableError("stopping"), "api"));
     return;
@@ -754,9 +820,9 @@ void Events(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
   r.headers.emplace_back("Cache-Control", "no-cache");
   r.headers.emplace_back("X-Accel-Buffering", "no");  // proxies: do not buffer
   EventHub* hub = deps.events;
-  r.on_stream = [hub, after, filter = std::move(filter)](
-                    std::shared_ptr<HttpStream> stream) {
-    hub->Add(std::move(stream), after, filter);
+  r.on_stream = [hub, after, filter = std::move(filter),
+                 redact_invoices](std::shared_ptr<HttpStream> stream) {
+    hub->Add(std::move(stream), after, filter, redact_invoices);
   };
   call->Finish(std::move(r));
 }
@@ -812,6 +878,11 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
       }
       caller = std::move(access.caller);
     }
+    // Every read that reveals invoice data asks src/invoice_access.h.
+    InvoiceLimit invoices;
+    invoices.on = deps_.invoice_parties_only &&
+                  !ReadsAllInvoices(caller.has_value() ? &*caller : nullptr);
+    if (invoices.on) invoices.caller = caller;
     switch (match->id) {
       case RouteId::kHealthz:
         call->Finish(JsonOk(R"({"status":"ok"})"));
@@ -834,28 +905,28 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
         SubmitBatch(deps_, call, std::move(req.body), std::move(caller));
         return;
       case RouteId::kGetTx:
-        GetTx(deps_, call, parts[2]);
+        GetTx(deps_, call, parts[2], invoices);
         return;
       case RouteId::kGetCertifiedBlock:
-        GetCertifiedBlock(deps_, call, parts[2]);
+        GetCertifiedBlock(deps_, call, parts[2], invoices.on);
         return;
       case RouteId::kGetCertifiedBlockByHash:
-        GetCertifiedBlockByHash(deps_, call, parts[3]);
+        GetCertifiedBlockByHash(deps_, call, parts[3], invoices.on);
         return;
       case RouteId::kListBlockSummaries:
         ListBlockSummaries(deps_, call, req.query);
         return;
       case RouteId::kGetState:
-        GetState(deps_, call, parts, req.query);
+        GetState(deps_, call, parts, req.query, invoices);
         return;
       case RouteId::kScanState:
-        ScanState(deps_, call, parts, req.query);
+        ScanState(deps_, call, parts, req.query, invoices);
         return;
       case RouteId::kListEvidence:
         ListEvidence(deps_, call, req.query);
         return;
       case RouteId::kEvents:
-        Events(deps_, call, req);
+        Events(deps_, call, req, invoices.on);
         return;
       case RouteId::kGetInvoice:
       case RouteId::kListInvoices:
@@ -865,7 +936,7 @@ void ApiHandler::Handle(HttpRequest req, HttpServer::Respond respond) {
       case RouteId::kGetMember:
       case RouteId::kListProposals:
       case RouteId::kGetProposal:
-        AppReadRoute(deps_, call, match->id, parts, req.query);
+        AppReadRoute(deps_, call, match->id, parts, req.query, invoices);
         return;
       case RouteId::kExplorer:
       case RouteId::kExplorerFile: {

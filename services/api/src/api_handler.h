@@ -54,6 +54,10 @@ struct ApiHandlerDeps {
   // the api checks no keys) is written to it before it is answered: one
   // line per request of POST /v1/txs, one per tx of POST /v1/txs:batch.
   AuditLog* audit = nullptr;
+  // --api_invoice_reads=parties: invoice records, invoice txs and their
+  // logs are readable only by the invoice's parties and auditors
+  // (src/invoice_access.h); needs `access` with reads that need a key.
+  bool invoice_parties_only = false;
   // Serves GET /v1/events; null: the route answers 503.
   EventHub* events = nullptr;
   // The time of audit records.

@@ -68,6 +68,16 @@ ApiMetrics::ApiMetrics(MetricsRegistry* registry) : registry_(registry) {
                                           tls_help, {{"result", "ok"}});
   tls_reloads_failed_ = registry_->GetCounter("consortia_api_tls_reloads_total",
                                               tls_help, {{"result", "failed"}});
+  const char* invoice_help =
+      "Reads of invoice data refused to a key of neither party nor an "
+      "auditor (--api_invoice_reads=parties): refused = answered 403, "
+      "redacted = an invoice tx withheld from a block answer or an event.";
+  invoice_refused_ =
+      registry_->GetCounter("consortia_api_invoice_reads_refused_total",
+                            invoice_help, {{"answer", "refused"}});
+  invoice_redacted_ =
+      registry_->GetCounter("consortia_api_invoice_reads_refused_total",
+                            invoice_help, {{"answer", "redacted"}});
   tls_handshake_failures_ = registry_->GetCounter(
       "consortia_api_tls_handshake_failures_total",
       "Connections closed because their TLS handshake failed or timed out "
@@ -259,5 +269,8 @@ void ApiMetrics::TlsReload(bool ok) {
   (ok ? tls_reloads_ok_ : tls_reloads_failed_).Inc();
 }
 void ApiMetrics::TlsHandshakeFailed() { tls_handshake_failures_.Inc(); }
+void ApiMetrics::InvoiceReadRefused(bool redacted, size_t n) {
+  (redacted ? invoice_redacted_ : invoice_refused_).Inc(static_cast<double>(n));
+}
 
 }  // namespace consortia::api

@@ -59,6 +59,11 @@ class ApiMetrics {
   // A request answered 429 quota-exceeded: the key's organisation and the
   // quota ("requests" or "tx_bytes") (quota_refusals_total{org,quota}).
   void QuotaRefused(const std::string& org, const char* quota);
+  // --api_invoice_reads=parties: a read of invoice data refused 403
+  // invoice-read-forbidden (answer "refused"), or an invoice tx redacted
+  // from a block answer or an event (answer "redacted")
+  // (invoice_reads_refused_total{answer}).
+  void InvoiceReadRefused(bool redacted, size_t n = 1);
   // A reload of the key file after it changed (key_file_reloads_total
   // {result="ok"|"failed"}), and the keys now in force (keys).
   void KeyFileReload(bool ok);
@@ -107,6 +112,8 @@ class ApiMetrics {
   Counter tls_reloads_ok_;
   Counter tls_reloads_failed_;
   Counter tls_handshake_failures_;
+  Counter invoice_refused_;
+  Counter invoice_redacted_;
   absl::Mutex mu_;
   std::map<std::tuple<std::string, int, std::string>, Counter> requests_
       ABSL_GUARDED_BY(mu_);

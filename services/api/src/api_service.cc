@@ -30,6 +30,7 @@
 #include "consortia/thread_pool.h"
 #include "consortia/tls.h"
 #include "events.h"
+#include "invoice_access.h"
 #include "log_limiter.h"
 #include "quota.h"
 #include "spdlog/spdlog.h"
@@ -257,6 +258,10 @@ class ApiServiceImpl : public ApiService {
     deps.metrics = &metrics_;
     deps.log_limiter = log_limiter_.get();
     deps.events = events_.get();
+    // Validate() checked the name.
+    deps.invoice_parties_only =
+        ParseInvoiceReads(opts.invoice_reads).value_or(InvoiceReads::kOpen) ==
+        InvoiceReads::kParties;
     Prober* prober = prober_.get();
     deps.ready = [prober] { return prober->Ready(); };
     deps.readiness = [prober] { return prober->Describe(); };

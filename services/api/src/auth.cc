@@ -72,6 +72,7 @@ std::shared_ptr<const Authenticator::KeyMap> Authenticator::Build(
     if (org != nullptr) k.quotas = org->quotas;  // always, in a parsed file
     k.read = e.HasScope(ApiScope::kRead);
     k.submit = e.HasScope(ApiScope::kSubmit);
+    k.audit = e.HasScope(ApiScope::kAudit);
     k.expires_at = e.expires_at;
     k.revoked = e.revoked;
     keys->emplace(e.id, std::move(k));
@@ -120,7 +121,7 @@ AuthResult Authenticator::Check(const std::optional<std::string>& authorization,
     return r;
   }
   const Key& key = it->second;
-  r.caller = Caller{it->first, key.org, key.quotas};
+  r.caller = Caller{it->first, key.org, key.quotas, key.audit};
   if (key.revoked) {
     r.failure = AuthFailure::kRevoked;
   } else if (key.expires_at.has_value() && *key.expires_at <= now) {

@@ -45,6 +45,9 @@ struct Caller {
   std::string key_id;
   std::string org;
   OrgQuotas quotas;
+  // The key has scope `audit`: it reads every organisation's invoices under
+  // --api_invoice_reads=parties (src/invoice_access.h).
+  bool audit = false;
 };
 
 struct AuthResult {
@@ -84,6 +87,7 @@ class Authenticator {
     OrgQuotas quotas;
     bool read = false;
     bool submit = false;
+    bool audit = false;
     std::optional<absl::Time> expires_at;
     bool revoked = false;
   };

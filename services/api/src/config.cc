@@ -12,6 +12,7 @@
 #include "boost/asio/ip/address.hpp"
 #include "consortia/api/api_service.h"
 #include "consortia/options.h"
+#include "invoice_access.h"
 
 CONSORTIA_OPTION_UNBOUNDED(
     "api", std::string, api_host, "127.0.0.1",
@@ -85,6 +86,11 @@ CONSORTIA_OPTION_UNBOUNDED(
     "Reads need an API key with scope read as well (needs --api_keys_file; "
     "submissions always need one with scope submit).");
 CONSORTIA_OPTION_UNBOUNDED(
+    "api", std::string, api_invoice_reads, "open",
+    "Who reads invoice records, and invoice txs in tx and block answers and "
+    "events: open = every reader; parties = a key of the invoice's seller or "
+    "buyer organisation, or with scope audit (needs --api_reads_need_key).");
+CONSORTIA_OPTION_UNBOUNDED(
     "api", std::string, api_audit_log, "",
     "Audit log: one hash-chained JSON line per submission, on disk before "
     "the answer (one file per api process); empty = none.");
@@ -156,6 +162,7 @@ ApiOptions ApiOptions::FromFlags() {
   o.log_interval = absl::Seconds(absl::GetFlag(FLAGS_api_log_interval_s));
   o.keys_file = absl::GetFlag(FLAGS_api_keys_file);
   o.reads_need_key = absl::GetFlag(FLAGS_api_reads_need_key);
+  o.invoice_reads = absl::GetFlag(FLAGS_api_invoice_reads);
   o.audit_log = absl::GetFlag(FLAGS_api_audit_log);
   o.audit_log_max_bytes = absl::GetFlag(FLAGS_api_audit_log_max_bytes);
   o.events_heartbeat =
@@ -232,6 +239,14 @@ absl::Status ApiOptions::Validate() const {
   if (reads_need_key && keys_file.empty()) {
     return absl::InvalidArgumentError(
         "--api_reads_need_key needs --api_keys_file");
+  }
+  absl::StatusOr<InvoiceReads> invoices = ParseInvoiceReads(invoice_reads);
+  if (!invoices.ok()) return invoices.status();
+  if (*invoices == InvoiceReads::kParties && !reads_need_key) {
+    return absl::InvalidArgumentError(
+        "--api_invoice_reads=parties needs --api_reads_need_key (and so "
+        "--api_keys_file): the parties of an invoice are known by their API "
+        "keys");
   }
   if (tls_cert_file.empty() != tls_key_file.empty()) {
     return absl::InvalidArgumentError(

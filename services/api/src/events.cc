@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "consortia/invoice_records.h"
 #include "consortia/types.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -129,6 +130,12 @@ std::vector<StreamEvent> EventsOfBlock(const CryptoSuite& suite,
     }
     j["result"] = std::move(result);
     e.frame = SseFrame(FormatEventId(e.id), "tx", Dump(j));
+    if (e.app == invoice::kAppName) {
+      // The log names the invoice, its parties and amounts.
+      j["result"]["log"] = "";
+      j["result"]["log_redacted"] = true;
+      e.redacted_frame = SseFrame(FormatEventId(e.id), "tx", Dump(j));
+    }
     out.push_back(std::move(e));
   }
   return out;
@@ -142,6 +149,7 @@ std::vector<StreamEvent> EventsOfBlock(const CryptoSuite& suite,
 struct EventHub::Sub {
   std::shared_ptr<HttpStream> stream;
   EventFilter filter;
+  bool redact_invoices = false;
   bool positioned = false;  // false: live only, waiting for the first tip
   EventId pos;
   std::optional<EventId> last_sent;
@@ -188,10 +196,12 @@ void EventHub::Stop() {
 }
 
 void EventHub::Add(std::shared_ptr<HttpStream> stream,
-                   std::optional<EventId> after, EventFilter filter) {
+                   std::optional<EventId> after, EventFilter filter,
+                   bool redact_invoices) {
   auto sub = std::make_shared<Sub>();
   sub->stream = std::move(stream);
   sub->filter = std::move(filter);
+  sub->redact_invoices = redact_invoices;
   if (after.has_value()) {
     sub->positioned = true;
     sub->pos = *after;
@@ -236,19 +246,24 @@ bool EventHub::Deliver(Sub* sub, const std::vector<StreamEvent>& events) {
     return false;
   }
   size_t sent = 0;
+  size_t redacted = 0;
   for (const StreamEvent& e : events) {
     if (e.id <= sub->pos) continue;
     if (!e.is_tx || sub->filter.Matches(e.app, e.method, e.sender)) {
-      if (!sub->stream->Send(e.frame)) {
+      const bool redact = sub->redact_invoices && !e.redacted_frame.empty();
+      if (!sub->stream->Send(redact ? e.redacted_frame : e.frame)) {
         metrics_->StreamEvents(sent);
+        if (redacted > 0) metrics_->InvoiceReadRefused(true, redacted);
         Cutoff(sub, "too_slow");
         return false;
       }
       sub->last_sent = e.id;
       ++sent;
+      if (redact) ++redacted;
     }
     sub->pos = e.id;
   }
+  if (redacted > 0) metrics_->InvoiceReadRefused(true, redacted);
   if (!events.empty()) {
     sub->pos =
         std::max(sub->pos, EventId{events.front().id.height, kBlockDone});

@@ -82,6 +82,10 @@ struct StreamEvent {
   bool is_tx = false;
   std::string app, method, sender;  // of a tx, for filters
   std::string frame;
+  // A tx of app invoice: the frame with the receipt's log withheld
+  // (result.log "" and result.log_redacted true), for the streams of readers
+  // without scope audit under --api_invoice_reads=parties. Empty otherwise.
+  std::string redacted_frame;
 };
 
 // The events of one block, in id order: the block event, then one per tx.
@@ -107,9 +111,10 @@ class EventHub {
   ~EventHub();  // Stop()
 
   // Serves `stream` from the event after `after` (nullopt: from the next
-  // block the hub sees committed, i.e. live only).
+  // block the hub sees committed, i.e. live only). With `redact_invoices`
+  // the stream gets invoice tx events as their redacted_frame (counted).
   void Add(std::shared_ptr<HttpStream> stream, std::optional<EventId> after,
-           EventFilter filter);
+           EventFilter filter, bool redact_invoices = false);
   // Cuts every stream off (event cutoff, reason "shutdown") and stops the
   // threads; later Adds are cut off at once. Idempotent.
   void Stop();

@@ -96,6 +96,9 @@ Mapping ErrorMapping(ApiError e) {
     case ApiError::kInsufficientScope:
       return {403, "insufficient-scope", "API key lacks the scope", false,
               kBearerScope};
+    case ApiError::kInvoiceReadForbidden:
+      return {403, "invoice-read-forbidden",
+              "Invoice readable by its parties and auditors only", false};
     case ApiError::kQuotaExceeded:
       return {429, "quota-exceeded", "Quota exceeded", true};
     case ApiError::kAuditUnavailable:

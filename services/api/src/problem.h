@@ -38,8 +38,11 @@ enum class ApiError {
   kApiKeyRevoked,      // 403
   kApiKeyExpired,      // 403
   kInsufficientScope,  // 403: the key lacks the route's scope
-  kQuotaExceeded,      // 429 + Retry-After: use QuotaProblem for the wait
-  kAuditUnavailable,   // 503 + Retry-After: the audit log cannot be written
+  // 403: --api_invoice_reads=parties and the key is of neither party of the
+  // invoice, nor an auditor's (src/invoice_access.h).
+  kInvoiceReadForbidden,
+  kQuotaExceeded,     // 429 + Retry-After: use QuotaProblem for the wait
+  kAuditUnavailable,  // 503 + Retry-After: the audit log cannot be written
   // POST /v1/txs:batch (the txs in it are answered one by one).
   kInvalidBatch,   // 400: not {"txs":[...]} with at least one tx
   kBatchTooLarge,  // 413: more txs than --api_batch_max_txs

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "consortia/invoice_records.h"
 #include "consortia/tx_json.h"
 #include "nlohmann/json.hpp"
 #include "problem.h"
@@ -130,22 +131,29 @@ std::string TxRecordView(const CryptoSuite& suite, const Hash32& tx_hash,
   return Dump(j);
 }
 
-std::string BlockRecordView(const CryptoSuite& suite,
-                            const BlockRecord& record) {
+std::string BlockRecordView(const CryptoSuite& suite, const BlockRecord& record,
+                            bool redact_invoice_txs, size_t* redacted) {
   Json hashes = Json::array();
-  for (const Bytes& raw : record.block.txs) {
-    absl::StatusOr<Transaction> tx = DecodeTx(raw);
+  Json withheld = Json::array();
+  for (size_t i = 0; i < record.block.txs.size(); ++i) {
+    absl::StatusOr<Transaction> tx = DecodeTx(record.block.txs[i]);
     if (tx.ok()) {
       hashes.push_back(Hex(TxHash(suite, *tx)));
+      if (redact_invoice_txs && tx->app == invoice::kAppName) {
+        withheld.push_back(i);
+      }
     } else {
       spdlog::error("api: tx of block {} does not decode: {}",
                     record.block.header.height, tx.status().ToString());
       hashes.push_back(nullptr);
     }
   }
+  if (redacted != nullptr) *redacted = withheld.size();
   Json raw;
-  raw["encoding"] = kBlockRecordEncoding;
-  raw["hex"] = ToHex(EncodeBlockRecord(record));
+  if (withheld.empty()) {
+    raw["encoding"] = kBlockRecordEncoding;
+    raw["hex"] = ToHex(EncodeBlockRecord(record));
+  }
 
   Json j;
   j["height"] = record.block.header.height;
@@ -155,7 +163,8 @@ std::string BlockRecordView(const CryptoSuite& suite,
   j["tx_hashes"] = std::move(hashes);
   j["certificate"] =
       record.cert.has_value() ? CertificateJson(*record.cert) : Json(nullptr);
-  j["raw"] = std::move(raw);
+  j["raw"] = std::move(raw);  // null when txs are withheld
+  if (!withheld.empty()) j["redacted_txs"] = std::move(withheld);
   return Dump(j);
 }
 

@@ -31,9 +31,15 @@ inline constexpr char kEvidenceEncoding[] = "consortia-evidence-v1";
 std::string TxRecordView(const CryptoSuite& suite, const Hash32& tx_hash,
                          const TxRecord& record);
 // GET /v1/blocks/...: height, block_hash, header, tx_count, tx_hashes,
-// certificate (null if storage has none), raw.
-std::string BlockRecordView(const CryptoSuite& suite,
-                            const BlockRecord& record);
+// certificate (null if storage has none), raw. With `redact_invoice_txs`
+// (--api_invoice_reads=parties, a reader without scope audit) a block with
+// txs of app invoice answers `raw` null (it holds every tx's body) and
+// `redacted_txs`, the positions of those txs; what stays (the header, the
+// certificate, every tx hash) still proves the block. `*redacted` (when
+// given) is set to the number of txs withheld.
+std::string BlockRecordView(const CryptoSuite& suite, const BlockRecord& record,
+                            bool redact_invoice_txs = false,
+                            size_t* redacted = nullptr);
 // GET /v1/state/{app}/{key}: app, key, key_encoding, value, value_encoding
 // ("utf-8" or "hex"), owner, height, state_root, certified (whether the
 // record carries the next header and certificate), proof {encoding, hex}.

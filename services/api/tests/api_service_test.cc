@@ -25,10 +25,12 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
+#include "consortia/admin_records.h"
 #include "consortia/api_keys.h"
 #include "consortia/audit_chain.h"
 #include "consortia/config.h"
 #include "consortia/crypto_suite.h"
+#include "consortia/invoice_records.h"
 #include "consortia/merkle.h"
 #include "consortia/service_api.h"
 #include "consortia/testing/fake_mempool.h"
@@ -1985,6 +1987,225 @@ TEST(ApiServiceStartTest, BadKeyFileOrAuditLogIsAnError) {
   s = ApiService::StartWith(opts, TestGenesis(), &m, &c, &q, reg);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("--api_audit_log"), std::string::npos);
+}
+
+// ------------------------------- invoice reads by the parties (issue 14)
+
+// --api_invoice_reads=parties: seller-co issued INV-1 to buyer-co; other-co
+// is neither; the auditor's key has scope audit.
+class InvoiceReadsTest : public ApiKeysTest {
+ protected:
+  void SetUp() override {
+    ApiKeysTest::SetUp();
+    for (const char* org :
+         {"seller-co", "buyer-co", "other-co", "tax-office"}) {
+      file_.organisations.push_back(ApiOrganisation{org, OrgQuotas{}});
+    }
+    seller_ = AddKey("seller-co", {ApiScope::kRead});
+    buyer_ = AddKey("buyer-co", {ApiScope::kRead});
+    other_ = AddKey("other-co", {ApiScope::kRead});
+    auditor_ = AddKey("tax-office", {ApiScope::kRead, ApiScope::kAudit});
+    WriteKeys();
+
+    const CryptoSuite& suite = Ed25519Sha256();
+    KeyPair key = *suite.KeyFromSeed(Bytes(32, 7));
+    tx_.chain_id = kChain;
+    tx_.nonce = 1;
+    tx_.valid_until = 100;
+    tx_.sender = key.public_key;
+    tx_.app = "invoice";
+    tx_.method = "issue";
+    tx_.args = {"INV-1", "buyer-co", "100000",
+                "13000", "CNY",      std::string(64, 'a')};
+    tx_.signature = *suite.Sign(key.secret_key, TxSignBytes(tx_));
+    tx_hash_ = TxHash(suite, tx_);
+
+    invoice::InvoiceRecord inv;
+    inv.issuer_org = "seller-co";
+    inv.number = "INV-1";
+    inv.issuer_key = key.public_key;
+    inv.buyer_org = "buyer-co";
+    inv.amount_cents = 100000;
+    inv.tax_cents = 13000;
+    inv.currency = "CNY";
+    inv.items_hash.fill(0xaa);
+    invoice::Step step;
+    step.height = 5;
+    step.time_ms = 1700000000000;
+    step.org = "seller-co";
+    step.key = key.public_key;
+    step.tx = tx_hash_;
+    inv.history = {step};
+    StateRecord rec;
+    rec.found = true;
+    rec.value = ToBytes(invoice::EncodeInvoice(inv));
+    rec.owner = key.public_key;
+    rec.height = 9;
+    state_.SetState("invoice", "inv/seller-co/INV-1", rec);
+    rec.value =
+        ToBytes(invoice::EncodeBuyerIndexEntry(invoice::SummaryOf(inv)));
+    state_.SetState("invoice", "buyer/buyer-co/seller-co/INV-1", rec);
+    admin::MemberRecord member;
+    member.public_key = key.public_key;
+    member.org = "seller-co";
+    member.roles = {admin::Role::kIssuer};
+    rec.value = ToBytes(admin::EncodeMember(member));
+    state_.SetState("admin", admin::MemberKey(key.public_key), rec);
+  }
+
+  ApiOptions PartiesOptions() {
+    ApiOptions o = KeyedOptions();
+    o.reads_need_key = true;
+    o.invoice_reads = "parties";
+    return o;
+  }
+
+  KeyedReply Read(const std::string& target, const std::string& key) {
+    return KeyedRequest(port_, http::verb::get, target, key);
+  }
+  void ExpectForbidden(const KeyedReply& r, const std::string& detail) {
+    ExpectProblem(r, 403, P("invoice-read-forbidden"));
+    EXPECT_NE(r.json().value("detail", "").find(detail), std::string::npos)
+        << r.body;
+  }
+
+  // Block 5: a kv tx, then the invoice tx.
+  BlockRecord Block() {
+    BlockRecord b;
+    b.block.header.chain_id = kChain;
+    b.block.header.height = 5;
+    b.block.txs = {EncodeTx(SignedTx(2)), EncodeTx(tx_)};
+    b.block_hash.fill(3);
+    return b;
+  }
+
+  Transaction tx_;
+  Hash32 tx_hash_{};
+  std::string seller_, buyer_, other_, auditor_;
+};
+
+TEST_F(InvoiceReadsTest, OneInvoiceIsReadableByItsPartiesAndAuditorsOnly) {
+  StartApi(PartiesOptions());
+  const std::string path = "/v1/apps/invoice/invoices/seller-co/INV-1";
+  for (const std::string* key : {&seller_, &buyer_, &auditor_}) {
+    KeyedReply r = Read(path, *key);
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["record"]["buyer_org"], "buyer-co");
+  }
+  ExpectForbidden(Read(path, other_),
+                  "invoice INV-1 of seller-co is readable by seller-co, "
+                  "buyer-co and auditors; this key is of organisation "
+                  "other-co");
+  // An absent invoice: its seller learns it is absent, nobody else.
+  EXPECT_EQ(Read("/v1/apps/invoice/invoices/seller-co/INV-2", seller_).status,
+            404);
+  ExpectForbidden(Read("/v1/apps/invoice/invoices/seller-co/INV-2", buyer_),
+                  "invoice INV-2 of seller-co is readable by seller-co, its "
+                  "buyer and auditors");
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_invoice_reads_refused_total{answer=\"refused\"} 2"))
+      << registry_.Serialize();
+}
+
+TEST_F(InvoiceReadsTest, ListingsAreTheCallersOwnOrAnyForAuditors) {
+  StartApi(PartiesOptions());
+  KeyedReply r = Read("/v1/apps/invoice/invoices?buyer=buyer-co", buyer_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["items"].size(), 1u);
+  EXPECT_EQ(Read("/v1/apps/invoice/invoices?seller=seller-co", seller_).status,
+            200);
+  EXPECT_EQ(Read("/v1/apps/invoice/invoices?buyer=buyer-co", auditor_).status,
+            200);
+  ExpectForbidden(Read("/v1/apps/invoice/invoices?buyer=buyer-co", seller_),
+                  "the invoices received by buyer-co are listed for buyer-co "
+                  "and auditors only");
+  ExpectForbidden(Read("/v1/apps/invoice/invoices?seller=seller-co", other_),
+                  "the invoices issued by seller-co are listed for seller-co");
+}
+
+TEST_F(InvoiceReadsTest, StateReadsAndScansOfTheInvoiceAppAreLimitedToo) {
+  StartApi(PartiesOptions());
+  EXPECT_EQ(Read("/v1/state/invoice/inv/seller-co/INV-1", buyer_).status, 200);
+  ExpectForbidden(Read("/v1/state/invoice/inv/seller-co/INV-1", other_),
+                  "readable by seller-co, buyer-co and auditors");
+  ExpectForbidden(
+      Read("/v1/state/invoice/buyer%2Fbuyer-co%2Fseller-co%2FINV-1?height=9",
+           other_),
+      "readable by seller-co, buyer-co and auditors");
+  EXPECT_EQ(
+      Read("/v1/state/invoice/buyer/buyer-co/seller-co/INV-1", seller_).status,
+      200);
+  ExpectForbidden(Read("/v1/state/invoice", buyer_), "a scan of the invoice");
+  ExpectForbidden(Read("/v1/state/invoice?prefix=inv/", buyer_),
+                  "a scan of the invoice");
+  EXPECT_EQ(Read("/v1/state/invoice?prefix=buyer/buyer-co/", buyer_).status,
+            200);
+  EXPECT_EQ(Read("/v1/state/invoice", auditor_).status, 200);
+  // Other apps are not concerned.
+  EXPECT_NE(Read("/v1/state/kv", other_).status, 403);
+}
+
+TEST_F(InvoiceReadsTest, AnInvoiceTxIsReadableByItsPartiesAndAuditors) {
+  StartApi(PartiesOptions());
+  TxRecord rec;
+  rec.raw_tx = EncodeTx(tx_);
+  rec.height = 5;
+  rec.receipt.tx_hash = tx_hash_;
+  rec.receipt.log = "invoice INV-1 of seller-co issued to buyer-co";
+  chain_.AddTx(tx_hash_, rec);
+  const std::string path = "/v1/txs/" + Hex(tx_hash_);
+  for (const std::string* key : {&seller_, &buyer_, &auditor_}) {
+    KeyedReply r = Read(path, *key);
+    EXPECT_EQ(r.status, 200) << r.body;
+  }
+  ExpectForbidden(Read(path, other_),
+                  "(invoice INV-1 of seller-co) is readable by seller-co, "
+                  "buyer-co and auditors");
+}
+
+TEST_F(InvoiceReadsTest, BlocksWithholdInvoiceTxsFromAllButAuditors) {
+  StartApi(PartiesOptions());
+  chain_.AddBlock(Block());
+  KeyedReply r = Read("/v1/blocks/5", other_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json j = r.json();
+  EXPECT_TRUE(j["raw"].is_null());
+  EXPECT_EQ(j["redacted_txs"], Json::array({1}));
+  EXPECT_EQ(j["tx_hashes"][1], Hex(tx_hash_));  // what stays verifiable
+  // A party too: blocks are not looked up tx by tx (GET /v1/txs/{hash} is).
+  KeyedReply by_hash =
+      Read("/v1/blocks/by-hash/" + Hex(Block().block_hash), buyer_);
+  ASSERT_EQ(by_hash.status, 200) << by_hash.body;
+  EXPECT_TRUE(by_hash.json()["raw"].is_null());
+  Json audited = Read("/v1/blocks/5", auditor_).json();
+  EXPECT_TRUE(audited["raw"].is_object());
+  EXPECT_FALSE(audited.contains("redacted_txs"));
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_invoice_reads_refused_total{answer=\"redacted\"} 2"))
+      << registry_.Serialize();
+}
+
+TEST_F(InvoiceReadsTest, OpenByDefault) {
+  StartApi(KeyedOptions());
+  chain_.AddBlock(Block());
+  EXPECT_EQ(Read("/v1/apps/invoice/invoices/seller-co/INV-1", other_).status,
+            200);
+  EXPECT_TRUE(Read("/v1/blocks/5", other_).json()["raw"].is_object());
+}
+
+TEST(InvoiceReadsOptionsTest, PartiesNeedsKeysForReads) {
+  ApiOptions o;
+  o.invoice_reads = "parties";
+  absl::Status s = o.Validate();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("--api_reads_need_key"), std::string::npos);
+  o.invoice_reads = "closed";
+  EXPECT_NE(o.Validate().message().find("\"open\" or \"parties\""),
+            std::string::npos);
+  o.invoice_reads = "parties";
+  o.keys_file = "keys.json";
+  o.reads_need_key = true;
+  EXPECT_TRUE(o.Validate().ok()) << o.Validate();
 }
 
 }  // namespace

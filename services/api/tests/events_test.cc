@@ -62,8 +62,9 @@ class Chain {
 
   const CryptoSuite& suite() const { return *suite_; }
 
-  // Adds block `height` with `txs` txs to the fake storage.
-  void AddBlock(FakeChainQueries* chain, uint64_t height, int txs) {
+  // Adds block `height` with `txs` txs of `app` to the fake storage.
+  void AddBlock(FakeChainQueries* chain, uint64_t height, int txs,
+                const std::string& app = "kv") {
     BlockRecord b;
     b.block.header.chain_id = "test";
     b.block.header.height = height;
@@ -75,7 +76,7 @@ class Chain {
       tx.chain_id = "test";
       tx.nonce = height * 1000 + i;
       tx.sender = Bytes(32, i % 2 == 0 ? 0xaa : 0xcc);
-      tx.app = "kv";
+      tx.app = app;
       tx.method = i % 2 == 0 ? "put" : "del";
       tx.args = {"k"};
       tx.signature = Bytes(64, 1);
@@ -234,6 +235,33 @@ TEST_F(EventHubTest, FiltersTxEventsButSendsEveryBlock) {
   EXPECT_EQ(s->ids(),
             (std::vector<std::string>{"1-0", "1-2", "1-4", "2-0", "2-2", "2-4",
                                       "3-0", "3-2", "3-4"}));
+}
+
+TEST_F(EventHubTest, InvoiceLogsAreWithheldFromRedactedStreamsOnly) {
+  chain_.AddBlock(&storage_, 1, 2, "invoice");
+  chain_.AddBlock(&storage_, 2, 1, "kv");
+  EventHub hub(&storage_, &chain_.suite(), Options(), &metrics_);
+  auto redacted = std::make_shared<FakeStream>();
+  auto full = std::make_shared<FakeStream>();
+  hub.Add(redacted, EventId{0, kBlockDone}, {}, /*redact_invoices=*/true);
+  hub.Add(full, EventId{0, kBlockDone}, {});
+  ASSERT_TRUE(Eventually(
+      [&] { return redacted->ids().size() >= 5 && full->ids().size() >= 5; }));
+  EXPECT_EQ(redacted->ids(), full->ids());
+  // The invoice txs' logs are withheld, the kv tx's is not.
+  EXPECT_TRUE(redacted->Has("\"log\":\"\",\"log_redacted\":true"));
+  EXPECT_TRUE(redacted->Has("\"app\":\"kv\""));
+  size_t done_logs = 0;
+  for (const std::string& f : redacted->frames()) {
+    if (f.find("\"log\":\"done\"") != std::string::npos) ++done_logs;
+  }
+  EXPECT_EQ(done_logs, 1u);  // block 2's kv tx
+  EXPECT_FALSE(full->Has("log_redacted"));
+  EXPECT_NE(
+      registry_.Serialize().find(
+          "consortia_api_invoice_reads_refused_total{answer=\"redacted\"} 2"),
+      std::string::npos)
+      << registry_.Serialize();
 }
 
 TEST_F(EventHubTest, LiveStreamStartsAtTheNextBlock) {

@@ -107,6 +107,10 @@ struct ApiOptions {
   // keys_file). Submissions always need a key with scope `submit` when
   // keys_file is set.
   bool reads_need_key = false;
+  // Who reads invoice data (flag api_invoice_reads, docs/api.md "Invoice
+  // reads"): "open", every reader; "parties", a key of the invoice's seller
+  // or buyer organisation or one with scope `audit` (needs reads_need_key).
+  std::string invoice_reads = "open";
   // Every submission is written here as a JSON line of a hash chain before
   // it is answered; empty: no audit log (flag api_audit_log).
   std::string audit_log;
