@@ -39,8 +39,8 @@ struct ConsensusMetrics {
   Counter evidence;               // equivocations seen
   Counter evidence_dropped;       // errors_total{kind="evidence_dropped"}
   Counter evidence_store_errors;  // errors_total{kind="evidence_store"}
-  Gauge validators;  // n of the set of the height in progress
-  Gauge is_validator;  // 1 when this node is in that set, else 0
+  Gauge validators;               // n of the set of the height in progress
+  Gauge is_validator;             // 1 when this node is in that set, else 0
   // The set changed (a governance vote took effect), and the errors taking
   // one (errors_total{kind="validator_set"}).
   Counter validator_set_changes;

@@ -98,10 +98,10 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
                    report.cut_bytes, report.cut_segment, report.cut_reason);
     }
   }
-  std::unique_ptr<TendermintDriver> d(new TendermintDriver(
-      options, genesis, suite, key, mempool, ledger, blocks, clock,
-      std::move(metrics), std::move(wal),
-      check_mempool != nullptr ? check_mempool : mempool));
+  std::unique_ptr<TendermintDriver> d(
+      new TendermintDriver(options, genesis, suite, key, mempool, ledger,
+                           blocks, clock, std::move(metrics), std::move(wal),
+                           check_mempool != nullptr ? check_mempool : mempool));
   if (d->wal_ != nullptr) {
     // Votes and proposals are signed only through the WAL. Before a non-nil
     // precommit the guard logs what the lock rests on (see WalPolka): the
@@ -189,11 +189,14 @@ std::optional<uint32_t> TendermintDriver::own_index() const {
   return own_index_;
 }
 
-TendermintDriver::TendermintDriver(
-    const TendermintDriverOptions& options, const Genesis& genesis,
-    const CryptoSuite& suite, const NodeKey& key,
-    MempoolApi* mempool, LedgerApi* ledger, BlockSource* blocks, const Clock* clock, ConsensusMetrics metrics,
-    std::unique_ptr<Wal> wal, MempoolApi* check_mempool)
+TendermintDriver::TendermintDriver(const TendermintDriverOptions& options,
+                                   const Genesis& genesis,
+                                   const CryptoSuite& suite, const NodeKey& key,
+                                   MempoolApi* mempool, LedgerApi* ledger,
+                                   BlockSource* blocks, const Clock* clock,
+                                   ConsensusMetrics metrics,
+                                   std::unique_ptr<Wal> wal,
+                                   MempoolApi* check_mempool)
     : options_(options),
       genesis_(genesis),
       suite_(suite),
@@ -537,12 +540,11 @@ bool TendermintDriver::Boot() {
         machine_->locked_block_hash().has_value() ? " (locked)" : "");
   }
   Execute(*std::move(started), false);
-  spdlog::info("consensus: chain at height {}; validator {} of {}",
-               state_.height,
-               machine_->own_index().has_value()
-                   ? absl::StrCat(*machine_->own_index())
-                   : std::string("(observer)"),
-               validators_.size());
+  spdlog::info(
+      "consensus: chain at height {}; validator {} of {}", state_.height,
+      machine_->own_index().has_value() ? absl::StrCat(*machine_->own_index())
+                                        : std::string("(observer)"),
+      validators_.size());
   metrics_.height.Set(static_cast<double>(state_.height));
   absl::MutexLock lock(&mu_);
   ready_ = true;
@@ -813,9 +815,12 @@ bool TendermintDriver::Commit(const DecideAction& d) {
     absl::StatusOr<CommitResult> r =
         ledger_->CommitBlock(block_bytes, d.certificate);
     if (r.ok()) {
-      state_ = ChainState{d.height,        hash,
-                          d.block.header.time_ms, r->state_root,
-                          r->receipts_root, std::move(r->next_validators)};
+      state_ = ChainState{d.height,
+                          hash,
+                          d.block.header.time_ms,
+                          r->state_root,
+                          r->receipts_root,
+                          std::move(r->next_validators)};
       break;
     }
     metrics_.commit_errors.Inc();

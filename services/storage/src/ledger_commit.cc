@@ -183,8 +183,8 @@ absl::Status Ledger::ValidateBlock(const Block& block,
                      ToHex(cert.block_hash), ", not block ", h.height, " ",
                      ToHex(block_hash)));
   }
-  if (absl::Status s = VerifyCertificate(suite_, genesis_,
-                                         ValidatorsOf(h.height), h, cert);
+  if (absl::Status s =
+          VerifyCertificate(suite_, genesis_, ValidatorsOf(h.height), h, cert);
       !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "invalid commit certificate for block ", h.height, ": ", s.message()));
@@ -495,8 +495,8 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
   const double write_secs = clock.Lap();
   // A governance vote in this block changed the validator set (block 1's
   // record is the genesis set, committed at 0).
-  if (height > 1 &&
-      exec->writes.contains(keys::State(admin::kAppName, admin::kValidatorsKey))) {
+  if (height > 1 && exec->writes.contains(
+                        keys::State(admin::kAppName, admin::kValidatorsKey))) {
     if (absl::Status s = KeepValidatorChange(height); !s.ok()) {
       spdlog::error("storage: cannot keep the validator change of block {}: {}",
                     height, s.ToString());

@@ -40,9 +40,9 @@ absl::StatusOr<ValidatorEpoch> EpochOf(const StateRecord& rec) {
       admin::DecodeValidatorChange(AsString(rec.value));
   if (!change.ok()) return change.status();
   if (change->committed_height != rec.height) {
-    return absl::DataLossError(absl::StrCat(
-        "the record of height ", rec.height, " says it was committed at ",
-        change->committed_height));
+    return absl::DataLossError(absl::StrCat("the record of height ", rec.height,
+                                            " says it was committed at ",
+                                            change->committed_height));
   }
   return ValidatorEpoch{change->effective_height,
                         ToValidators(change->validators)};
@@ -62,16 +62,16 @@ std::vector<Validator> Ledger::ValidatorsOf(uint64_t height) {
 absl::Status Ledger::LoadValidatorChanges() {
   auto epochs = std::make_shared<std::vector<ValidatorEpoch>>();
   epochs->push_back(ValidatorEpoch{1, genesis_.validators});
-  std::unique_ptr<KvIterator> it = opts_.store->NewIterator(
-      std::string(1, keys::kValidatorChangePrefix));
+  std::unique_ptr<KvIterator> it =
+      opts_.store->NewIterator(std::string(1, keys::kValidatorChangePrefix));
   uint64_t last_kept = 0;
   for (it->Seek(""); it->Valid(); it->Next()) {
     absl::StatusOr<StateRecord> rec = DecodeStateRecord(AsBytes(it->value()));
     absl::StatusOr<ValidatorEpoch> epoch =
         rec.ok() ? EpochOf(*rec) : absl::StatusOr<ValidatorEpoch>(rec.status());
     if (!epoch.ok()) {
-      return Inconsistent(absl::StrCat("validator change record: ",
-                                       epoch.status().message()));
+      return Inconsistent(
+          absl::StrCat("validator change record: ", epoch.status().message()));
     }
     last_kept = rec->height;
     epochs->push_back(*std::move(epoch));
@@ -88,8 +88,8 @@ absl::Status Ledger::LoadValidatorChanges() {
 absl::Status Ledger::KeepLatestValidatorChange() {
   // The latest change in state must have its V record (unless the chain has
   // no admin state, or holds only the genesis set, committed at 0).
-  absl::StatusOr<std::optional<std::string>> current = opts_.store->Get(
-      keys::State(admin::kAppName, admin::kValidatorsKey));
+  absl::StatusOr<std::optional<std::string>> current =
+      opts_.store->Get(keys::State(admin::kAppName, admin::kValidatorsKey));
   if (!current.ok()) return StoreError(current.status());
   if (!current->has_value()) return absl::OkStatus();
   absl::StatusOr<keys::StateEntry> entry = keys::DecodeStateEntry(**current);

@@ -164,7 +164,8 @@ absl::StatusOr<std::unique_ptr<StateMachine>> StateMachine::Create(
   }
   uint64_t total = 0;
   for (const Validator& v : genesis.validators) {
-    if (v.power > kMaxTotalVotingPower || total + v.power > kMaxTotalVotingPower) {
+    if (v.power > kMaxTotalVotingPower ||
+        total + v.power > kMaxTotalVotingPower) {
       return absl::InvalidArgumentError("total voting power exceeds 2^60");
     }
     total += v.power;
