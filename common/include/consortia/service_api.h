@@ -74,6 +74,7 @@ enum class MsgType : uint16_t {
   kQueryChainTip = 51,
   kQueryBlocksWithReceipts = 52,
   kQueryMembers = 53,
+  kQueryValidatorChanges = 54,
   kEventBlockCommitted = 100,
 };
 
@@ -172,8 +173,8 @@ struct ChainState {
 };
 
 struct CommitResult {
-  Hash32 state_root{};     // after executing the block
-  Hash32 receipts_root{};  // of the block's receipts
+  Hash32 state_root{};                     // after executing the block
+  Hash32 receipts_root{};                  // of the block's receipts
   std::vector<Validator> next_validators;  // of the block's height + 1
 };
 

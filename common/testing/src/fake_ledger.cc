@@ -113,8 +113,12 @@ absl::StatusOr<CommitResult> FakeLedger::CommitBlock(
     result.state_root = suite.Hash(ToBytes(absl::StrCat("state", h.height)));
     result.receipts_root =
         suite.Hash(ToBytes(absl::StrCat("receipts", h.height)));
-    state_ = ChainState{h.height, hash, h.time_ms, result.state_root,
-                        result.receipts_root};
+    state_ = ChainState{h.height,
+                        hash,
+                        h.time_ms,
+                        result.state_root,
+                        result.receipts_root,
+                        genesis_.validators};
     blocks_.push_back(block);
     certs_.push_back(cert);
     committed = block.txs;

@@ -169,6 +169,10 @@ class Ledger : public LedgerApi,
   // In evidence.cc.
   absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
       uint64_t from_seq, uint32_t limit) override;
+  // In validator_changes.cc: one scan of the V records, then one MultiGet of
+  // the next blocks' headers and certificates.
+  absl::StatusOr<std::vector<StateRecord>> ListValidatorChanges(
+      uint64_t up_to_height) override;
 
   // StateQueries.
   absl::StatusOr<StateRecord> GetState(const std::string& app,

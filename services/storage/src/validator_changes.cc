@@ -40,9 +40,9 @@ absl::StatusOr<ValidatorEpoch> EpochOf(const StateRecord& rec) {
       admin::DecodeValidatorChange(AsString(rec.value));
   if (!change.ok()) return change.status();
   if (change->committed_height != rec.height) {
-    return absl::DataLossError(absl::StrCat(
-        "the record of height ", rec.height, " says it was committed at ",
-        change->committed_height));
+    return absl::DataLossError(absl::StrCat("the record of height ", rec.height,
+                                            " says it was committed at ",
+                                            change->committed_height));
   }
   return ValidatorEpoch{change->effective_height,
                         ToValidators(change->validators)};
@@ -59,19 +59,63 @@ std::vector<Validator> Ledger::ValidatorsOf(uint64_t height) {
   return ValidatorsAt(*ValidatorEpochs(), height);
 }
 
+absl::StatusOr<std::vector<StateRecord>> Ledger::ListValidatorChanges(
+    uint64_t up_to_height) {
+  std::vector<StateRecord> out;
+  std::unique_ptr<KvIterator> it =
+      opts_.store->NewIterator(std::string(1, keys::kValidatorChangePrefix));
+  for (it->Seek(""); it->Valid(); it->Next()) {
+    absl::StatusOr<StateRecord> rec = DecodeStateRecord(AsBytes(it->value()));
+    if (!rec.ok()) return Corrupt("validator change record", rec.status());
+    if (rec->height > up_to_height) break;
+    if (out.size() == kMaxValidatorChanges) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("more than ", kMaxValidatorChanges,
+                       " validator changes up to height ", up_to_height));
+    }
+    out.push_back(*std::move(rec));
+  }
+  if (!it->status().ok()) return StoreError(it->status());
+  if (out.empty()) return out;
+  // Block H + 1 certifies the state after H; read with the records' own
+  // header and certificate pairs in one snapshot.
+  std::vector<std::string> ks;
+  ks.reserve(2 * out.size());
+  for (const StateRecord& r : out) {
+    ks.push_back(keys::Header(r.height + 1));
+    ks.push_back(keys::Cert(r.height + 1));
+  }
+  absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+      opts_.store->MultiGet(ks);
+  if (!vals.ok()) return StoreError(vals.status());
+  for (size_t i = 0; i < out.size(); ++i) {
+    const std::optional<std::string>& header_raw = (*vals)[2 * i];
+    const std::optional<std::string>& cert_raw = (*vals)[2 * i + 1];
+    if (!header_raw.has_value() || !cert_raw.has_value()) continue;
+    absl::StatusOr<BlockHeader> header = keys::DecodeHeaderValue(*header_raw);
+    if (!header.ok()) return Corrupt("header", header.status());
+    absl::StatusOr<CommitCertificate> cert =
+        DecodeCertificate(AsBytes(*cert_raw));
+    if (!cert.ok()) return Corrupt("certificate", cert.status());
+    out[i].next_header = *std::move(header);
+    out[i].next_cert = *std::move(cert);
+  }
+  return out;
+}
+
 absl::Status Ledger::LoadValidatorChanges() {
   auto epochs = std::make_shared<std::vector<ValidatorEpoch>>();
   epochs->push_back(ValidatorEpoch{1, genesis_.validators});
-  std::unique_ptr<KvIterator> it = opts_.store->NewIterator(
-      std::string(1, keys::kValidatorChangePrefix));
+  std::unique_ptr<KvIterator> it =
+      opts_.store->NewIterator(std::string(1, keys::kValidatorChangePrefix));
   uint64_t last_kept = 0;
   for (it->Seek(""); it->Valid(); it->Next()) {
     absl::StatusOr<StateRecord> rec = DecodeStateRecord(AsBytes(it->value()));
     absl::StatusOr<ValidatorEpoch> epoch =
         rec.ok() ? EpochOf(*rec) : absl::StatusOr<ValidatorEpoch>(rec.status());
     if (!epoch.ok()) {
-      return Inconsistent(absl::StrCat("validator change record: ",
-                                       epoch.status().message()));
+      return Inconsistent(
+          absl::StrCat("validator change record: ", epoch.status().message()));
     }
     last_kept = rec->height;
     epochs->push_back(*std::move(epoch));
@@ -88,8 +132,8 @@ absl::Status Ledger::LoadValidatorChanges() {
 absl::Status Ledger::KeepLatestValidatorChange() {
   // The latest change in state must have its V record (unless the chain has
   // no admin state, or holds only the genesis set, committed at 0).
-  absl::StatusOr<std::optional<std::string>> current = opts_.store->Get(
-      keys::State(admin::kAppName, admin::kValidatorsKey));
+  absl::StatusOr<std::optional<std::string>> current =
+      opts_.store->Get(keys::State(admin::kAppName, admin::kValidatorsKey));
   if (!current.ok()) return StoreError(current.status());
   if (!current->has_value()) return absl::OkStatus();
   absl::StatusOr<keys::StateEntry> entry = keys::DecodeStateEntry(**current);
