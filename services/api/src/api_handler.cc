@@ -465,6 +465,26 @@ void RunQuery(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
   }
 }
 
+// The validator-set changes committed below `height` (what a verifier
+// follows before it checks an answer of that height), or false when storage
+// cannot say (the call is answered).
+bool ValidatorChangesBelow(const ApiHandlerDeps& deps, Call* call,
+                           uint64_t height, std::vector<StateRecord>* out) {
+  if (height <= 2) return true;  // changes are of blocks 2 and up
+  absl::StatusOr<std::vector<StateRecord>> changes =
+      deps.chain->ListValidatorChanges(height - 1);
+  if (!changes.ok()) {
+    if (IsUpstreamOutage(changes.status())) {
+      deps.metrics->UpstreamError("storage");
+    }
+    call->Finish(UpstreamProblem(changes.status(), "storage"),
+                 changes.status().ToString());
+    return false;
+  }
+  *out = *std::move(changes);
+  return true;
+}
+
 void GetTx(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
            std::string_view hex) {
   absl::StatusOr<Hash32> hash = HashFromHex(hex);
@@ -479,7 +499,11 @@ void GetTx(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
       QueryFailed(deps, call, rec.status(), ApiError::kTxNotFound);
       return;
     }
-    call->Finish(JsonOk(TxRecordView(*deps.suite, hash, *rec)));
+    std::vector<StateRecord> changes;
+    if (!ValidatorChangesBelow(deps, call.get(), rec->height, &changes)) {
+      return;
+    }
+    call->Finish(JsonOk(TxRecordView(*deps.suite, hash, *rec, changes)));
   });
 }
 
@@ -500,7 +524,12 @@ void GetCertifiedBlock(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
       QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
       return;
     }
-    call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec)));
+    std::vector<StateRecord> changes;
+    if (!ValidatorChangesBelow(deps, call.get(), rec->block.header.height,
+                               &changes)) {
+      return;
+    }
+    call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec, changes)));
   });
 }
 
@@ -518,7 +547,12 @@ void GetCertifiedBlockByHash(const ApiHandlerDeps& deps,
       QueryFailed(deps, call, rec.status(), ApiError::kBlockNotFound);
       return;
     }
-    call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec)));
+    std::vector<StateRecord> changes;
+    if (!ValidatorChangesBelow(deps, call.get(), rec->block.header.height,
+                               &changes)) {
+      return;
+    }
+    call->Finish(JsonOk(BlockRecordView(*deps.suite, *rec, changes)));
   });
 }
 
@@ -633,22 +667,27 @@ void ScanState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
 void AnswerState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
                  std::string app, std::string key,
                  std::optional<uint64_t> height, bool record) {
-  RunQuery(deps, call,
-           [&deps, call, app = std::move(app), key = std::move(key), height,
-            record] {
-             absl::StatusOr<StateRecord> rec =
-                 height.has_value() ? deps.state->GetStateAt(app, key, *height)
-                                    : deps.state->GetState(app, key);
-             if (!rec.ok()) {
-               QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
-               return;
-             }
-             if (!rec->found) {
-               call->Finish(StateAbsentResponse(app, key, *rec));
-               return;
-             }
-             call->Finish(JsonOk(StateView(app, key, *rec, record)));
-           });
+  RunQuery(
+      deps, call,
+      [&deps, call, app = std::move(app), key = std::move(key), height,
+       record] {
+        absl::StatusOr<StateRecord> rec =
+            height.has_value() ? deps.state->GetStateAt(app, key, *height)
+                               : deps.state->GetState(app, key);
+        if (!rec.ok()) {
+          QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
+          return;
+        }
+        std::vector<StateRecord> changes;
+        if (!ValidatorChangesBelow(deps, call.get(), rec->height, &changes)) {
+          return;
+        }
+        if (!rec->found) {
+          call->Finish(StateAbsentResponse(app, key, *rec, changes));
+          return;
+        }
+        call->Finish(JsonOk(StateView(app, key, *rec, record, changes)));
+      });
 }
 
 // Optional ?height=H (0 and up); nullopt in *out when absent. False when it

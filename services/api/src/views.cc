@@ -92,6 +92,17 @@ void PutStateProof(Json* j, const StateRecord& record) {
   (*j)["proof"] = std::move(proof);
 }
 
+// "validator_changes": the hex of each change's bundle, only when there is
+// at least one.
+void PutValidatorChanges(Json* j, const std::vector<StateRecord>& changes) {
+  if (changes.empty()) return;
+  Json list = Json::array();
+  for (const StateRecord& r : changes) {
+    list.push_back(ToHex(EncodeStateRecord(r)));
+  }
+  (*j)["validator_changes"] = std::move(list);
+}
+
 // A tx as its JSON object; null (and a log line) if storage holds bytes that
 // do not decode, which would be storage's bug, not the client's.
 Json TxJson(ByteView raw) {
@@ -107,7 +118,8 @@ Json TxJson(ByteView raw) {
 }  // namespace
 
 std::string TxRecordView(const CryptoSuite& suite, const Hash32& tx_hash,
-                         const TxRecord& record) {
+                         const TxRecord& record,
+                         const std::vector<StateRecord>& validator_changes) {
   Json receipt;
   receipt["code"] = static_cast<uint32_t>(record.receipt.code);
   receipt["code_name"] = std::string(ExecCodeName(record.receipt.code));
@@ -127,11 +139,12 @@ std::string TxRecordView(const CryptoSuite& suite, const Hash32& tx_hash,
   j["header"] = HeaderJson(record.header);
   j["inclusion"] = ProofJson(record.inclusion);
   j["proof"] = std::move(proof);
+  PutValidatorChanges(&j, validator_changes);
   return Dump(j);
 }
 
-std::string BlockRecordView(const CryptoSuite& suite,
-                            const BlockRecord& record) {
+std::string BlockRecordView(const CryptoSuite& suite, const BlockRecord& record,
+                            const std::vector<StateRecord>& validator_changes) {
   Json hashes = Json::array();
   for (const Bytes& raw : record.block.txs) {
     absl::StatusOr<Transaction> tx = DecodeTx(raw);
@@ -156,11 +169,13 @@ std::string BlockRecordView(const CryptoSuite& suite,
   j["certificate"] =
       record.cert.has_value() ? CertificateJson(*record.cert) : Json(nullptr);
   j["raw"] = std::move(raw);
+  PutValidatorChanges(&j, validator_changes);
   return Dump(j);
 }
 
 std::string StateView(std::string_view app, std::string_view key,
-                      const StateRecord& record, bool with_record) {
+                      const StateRecord& record, bool with_record,
+                      const std::vector<StateRecord>& validator_changes) {
   Json j;
   j["app"] = std::string(app);
   PutBytesField(&j, "key", AsBytes(key));
@@ -168,11 +183,13 @@ std::string StateView(std::string_view app, std::string_view key,
   j["owner"] = ToHex(record.owner);
   if (with_record) j["record"] = RecordJson(record.value);
   PutStateProof(&j, record);
+  PutValidatorChanges(&j, validator_changes);
   return Dump(j);
 }
 
-HttpResponse StateAbsentResponse(std::string_view app, std::string_view key,
-                                 const StateRecord& record) {
+HttpResponse StateAbsentResponse(
+    std::string_view app, std::string_view key, const StateRecord& record,
+    const std::vector<StateRecord>& validator_changes) {
   HttpResponse r = ApiProblem(
       ApiError::kStateNotFound,
       absl::StrCat("no value for this key in ", std::string(app), " at height ",
@@ -182,6 +199,7 @@ HttpResponse StateAbsentResponse(std::string_view app, std::string_view key,
   j["app"] = std::string(app);
   PutBytesField(&j, "key", AsBytes(key));
   PutStateProof(&j, record);
+  PutValidatorChanges(&j, validator_changes);
   r.body = Dump(j);
   return r;
 }
