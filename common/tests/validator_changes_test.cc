@@ -1,11 +1,12 @@
 // Following the validator-set changes from the genesis (proof_bundle.h,
 // FollowValidatorChanges) and checking proof bundles against the set of
-// their height. The chain here is built by hand with real signatures: the
-// genesis set G (four validators) changes at block 5 to W (effective at 7),
-// and W changes at block 9 to X (effective at 12).
+// their height, on the chain of validator_change_chain.h (real signatures):
+// the genesis set G (four validators) changes at block 5 to W (effective at
+// 7), and W changes at block 9 to X (effective at 12).
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -18,13 +19,14 @@
 #include "consortia/types.h"
 #include "gtest/gtest.h"
 #include "test_chain.h"
+#include "validator_change_chain.h"
 
 namespace consortia {
 namespace {
 
 using ::consortia::testing::Chain;
 using ::consortia::testing::HashOf;
-using ::consortia::testing::kChain;
+using ::consortia::testing::ValidatorChangeChain;
 
 void ExpectRejected(const absl::Status& s, std::string_view reason) {
   EXPECT_FALSE(s.ok());
@@ -38,101 +40,39 @@ void ExpectRejected(const absl::StatusOr<T>& s, std::string_view reason) {
   ExpectRejected(s.status(), reason);
 }
 
-// A validator set with its secret keys.
-struct Set {
-  std::vector<KeyPair> keys;
-  std::vector<Validator> validators;
-};
-
+// The fixture's chain (validator_change_chain.h), its parts under short
+// names.
 class ValidatorChangesTest : public ::testing::Test {
  protected:
-  ValidatorChangesTest() : suite_(chain_.suite()) {
-    g_.validators = chain_.genesis().validators;
-    for (int i = 0; i < 4; ++i) g_.keys.push_back(chain_.Key(i + 1));
-    w_ = MakeSet("w", 10, 4);
-    x_ = MakeSet("x", 20, 5);
-    change5_ = Change(5, 7, g_, w_);
-    change9_ = Change(9, 12, w_, x_);
-  }
+  using Set = ::consortia::testing::ValidatorSet;
 
-  Set MakeSet(const std::string& prefix, uint8_t seed, int n) {
-    Set s;
-    for (int i = 0; i < n; ++i) {
-      s.keys.push_back(chain_.Key(static_cast<uint8_t>(seed + i)));
-      s.validators.push_back(
-          {absl::StrCat(prefix, i), s.keys.back().public_key, 1});
-    }
-    return s;
-  }
+  ValidatorChangesTest()
+      : chain_(vc_.chain()),
+        suite_(vc_.suite()),
+        g_(vc_.g()),
+        w_(vc_.w()),
+        x_(vc_.x()),
+        change5_(vc_.change5()),
+        change9_(vc_.change9()) {}
 
   static std::vector<admin::ValidatorEntry> Entries(const Set& s) {
-    std::vector<admin::ValidatorEntry> out;
-    for (const Validator& v : s.validators) {
-      out.push_back({v.name, v.public_key, v.power});
-    }
-    return out;
+    return ValidatorChangeChain::Entries(s);
   }
-
-  // A header of `height` with this state root.
   static BlockHeader Header(uint64_t height, const Hash32& state_root) {
-    BlockHeader h;
-    h.chain_id = kChain;
-    h.height = height;
-    h.time_ms = 1700000000000 + height * 1000;
-    h.state_root = state_root;
-    return h;
+    return ValidatorChangeChain::Header(height, state_root);
   }
-
-  // A certificate of h signed by `signers` of `set` (default: the first
-  // ones holding just more than two thirds of its power).
   CommitCertificate Certify(const BlockHeader& h, const Set& set,
                             std::vector<uint32_t> signers = {}) const {
-    if (signers.empty()) {
-      for (uint32_t i = 0; i < 2 * set.keys.size() / 3 + 1; ++i) {
-        signers.push_back(i);
-      }
-    }
-    CommitCertificate c;
-    c.height = h.height;
-    c.block_hash = BlockHash(suite_, h);
-    for (uint32_t i : signers) {
-      Vote v;
-      v.type = VoteType::kPrecommit;
-      v.height = h.height;
-      v.block_hash = c.block_hash;
-      v.validator_index = i;
-      c.sigs.push_back(
-          {i, *suite_.Sign(set.keys[i].secret_key, VoteSignBytes(kChain, v))});
-    }
-    return c;
+    return vc_.Certify(h, set, std::move(signers));
   }
-
-  // The record of (app, key) = value, alone in the state after `height`,
-  // certified by block height + 1 signed by `signers`.
   StateRecord Record(std::string_view app, std::string_view key,
                      const std::string& value, uint64_t height,
                      const Set& signers) const {
-    StateRecord r;
-    r.found = true;
-    r.value = ToBytes(value);
-    r.height = height;
-    const Hash32 path = StateKeyPath(suite_, app, key);
-    r.proof.leaf = StateLeaf{path, StateValueHash(suite_, r.value, r.owner)};
-    r.state_root = StateProofRoot(suite_, path, r.proof);
-    r.next_header = Header(height + 1, r.state_root);
-    r.next_cert = Certify(*r.next_header, signers);
-    return r;
+    return vc_.Record(app, key, value, height, signers);
   }
-
   StateRecord Change(uint64_t committed, uint64_t effective, const Set& from,
                      const Set& to) const {
-    admin::ValidatorChangeRecord c;
-    c.validators = Entries(to);
-    c.previous = Entries(from);
-    c.committed_height = committed;
-    c.effective_height = effective;
-    return Record(admin::kAppName, admin::kValidatorsKey,
-                  admin::EncodeValidatorChange(c), committed, from);
+    return vc_.Change(committed, effective, from, to);
   }
 
   absl::StatusOr<std::vector<ValidatorEpoch>> Follow(
@@ -140,10 +80,14 @@ class ValidatorChangesTest : public ::testing::Test {
     return FollowValidatorChanges(suite_, chain_.genesis(), changes);
   }
 
-  Chain chain_;
+  ValidatorChangeChain vc_;
+  const Chain& chain_;
   const CryptoSuite& suite_;
-  Set g_, w_, x_;
-  StateRecord change5_, change9_;
+  const Set& g_;
+  const Set& w_;
+  const Set& x_;
+  const StateRecord& change5_;
+  const StateRecord& change9_;
 };
 
 TEST_F(ValidatorChangesTest, FollowsTheChangesFromTheGenesis) {
