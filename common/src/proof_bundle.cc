@@ -368,13 +368,16 @@ absl::Status VerifyBlockRecord(const CryptoSuite& suite, const Genesis& genesis,
 
 namespace {
 
+// "(N validators: name key-prefix power P, ...)", the first 8 of them.
 std::string DescribeSet(const std::vector<Validator>& set) {
-  std::string out;
-  for (const Validator& v : set) {
-    absl::StrAppend(&out, out.empty() ? "" : ", ", v.name, " ",
-                    ToHex(v.public_key).substr(0, 16), " power ", v.power);
+  constexpr size_t kShown = 8;
+  std::string out = absl::StrCat("(", set.size(), " validators: ");
+  for (size_t i = 0; i < set.size() && i < kShown; ++i) {
+    absl::StrAppend(&out, i == 0 ? "" : ", ", set[i].name, " ",
+                    ToHex(set[i].public_key).substr(0, 16), ".. power ",
+                    set[i].power);
   }
-  return absl::StrCat("[", out, "]");
+  return absl::StrCat(out, set.size() > kShown ? ", ...)" : ")");
 }
 
 bool SameSet(const std::vector<admin::ValidatorEntry>& entries,

@@ -199,8 +199,12 @@ absl::Duration SingleValidator::Step() {
     return options_.block_poll_interval;
   }
 
-  state_ = ChainState{height, block_hash, block.header.time_ms,
-                      result->state_root, result->receipts_root};
+  state_ = ChainState{height,
+                      block_hash,
+                      block.header.time_ms,
+                      result->state_root,
+                      result->receipts_root,
+                      std::move(result->next_validators)};
   last_block_at_ = now;
   metrics_.commit_duration.Observe(
       absl::ToDoubleSeconds(commit_end - commit_start));
