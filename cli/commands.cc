@@ -618,12 +618,15 @@ std::string Printable(const Bytes& b) {
 }
 
 // The proof bundle of GET /v1/state/{app}/{key}[?height=H]: in the 200 body
-// when the key has a value, in the 404 problem body when it has none.
+// when the key has a value, in the 404 problem body when it has none. The
+// whole body goes to *answer (its validator_changes with it).
 absl::StatusOr<StateRecord> FetchStateRecord(const HttpTarget& api,
-                                             const std::string& path) {
+                                             const std::string& path,
+                                             nlohmann::json* answer) {
   auto res = HttpCall(api, "GET", path);
   if (!res.ok()) return res.status();
-  nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
+  nlohmann::json& j = *answer;
+  j = nlohmann::json::parse(res->body, nullptr, false);
   std::string hex;
   if (j.is_object() && j.contains("proof") && j["proof"].is_object() &&
       j["proof"].value("encoding", "") == "consortia-staterecord-v1" &&
@@ -770,10 +773,57 @@ int Rejected(const absl::Status& s) {
   return 1;
 }
 
+// The chain's validator sets, followed from the genesis through the
+// answer's "validator_changes" (the hex of each change's state record, in
+// height order; absent on a chain whose set never changed), each change
+// checked (FollowValidatorChanges); then one line per change. An error
+// (InvalidArgument for a malformed list) names the change that fails.
+absl::StatusOr<std::vector<ValidatorEpoch>> FollowAnswerChanges(
+    const nlohmann::json& answer, const Genesis& genesis,
+    const CryptoSuite& suite) {
+  std::vector<StateRecord> changes;
+  if (answer.is_object() && answer.contains("validator_changes")) {
+    const nlohmann::json& list = answer["validator_changes"];
+    if (!list.is_array()) {
+      return absl::InvalidArgumentError(
+          "the answer's validator_changes is not a list");
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      absl::StatusOr<Bytes> bytes =
+          list[i].is_string()
+              ? FromHex(list[i].get<std::string>())
+              : absl::StatusOr<Bytes>(
+                    absl::InvalidArgumentError("not a hex string"));
+      absl::StatusOr<StateRecord> rec =
+          bytes.ok() ? DecodeStateRecord(*bytes)
+                     : absl::StatusOr<StateRecord>(bytes.status());
+      if (!rec.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "validator_changes[", i, "]: ", rec.status().message()));
+      }
+      changes.push_back(*std::move(rec));
+    }
+  }
+  absl::StatusOr<std::vector<ValidatorEpoch>> epochs =
+      FollowValidatorChanges(suite, genesis, changes);
+  if (!epochs.ok()) return epochs.status();
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const ValidatorEpoch& e = (*epochs)[i + 1];
+    std::printf(
+        "validator set changed at height %llu (committed at %llu): %zu "
+        "validators\n",
+        static_cast<unsigned long long>(e.from_height),
+        static_cast<unsigned long long>(changes[i].height),
+        e.validators.size());
+  }
+  return epochs;
+}
+
 // "OK: ..." for a proven and certified state record, with what an app's
 // record says in words.
-void PrintProvenState(const Genesis& genesis, const std::string& app,
-                      const std::string& key, const StateRecord& record) {
+void PrintProvenState(const std::vector<ValidatorEpoch>& epochs,
+                      const std::string& app, const std::string& key,
+                      const StateRecord& record) {
   const std::string what =
       record.found ? absl::StrCat(app, "/", key, " = ", Printable(record.value),
                                   " (owner ", ToHex(record.owner), ")")
@@ -784,7 +834,8 @@ void PrintProvenState(const Genesis& genesis, const std::string& app,
       what.c_str(), static_cast<unsigned long long>(record.height),
       ToHex(record.state_root).c_str(),
       static_cast<unsigned long long>(record.next_header->height),
-      record.next_cert->sigs.size(), genesis.validators.size());
+      record.next_cert->sigs.size(),
+      ValidatorsAt(epochs, record.next_header->height).size());
   if (record.found) {
     std::printf("proven: %s\n",
                 DescribeRecord(app, key, AsString(record.value)).c_str());
@@ -810,12 +861,16 @@ int VerifyState(const Args& args, const Genesis& genesis,
   auto timeout = args.GetU64("timeout", 30);
   if (!timeout.ok()) return Fail(timeout.status());
 
+  nlohmann::json answer;
   auto record = FetchStateRecord(
-      api, "/v1/state/" + PathSegment(app) + "/" + PathSegment(key));
+      api, "/v1/state/" + PathSegment(app) + "/" + PathSegment(key), &answer);
   if (!record.ok()) return Fail(record.status());
   // From here on nothing the api said is trusted: only the proof bytes, the
-  // block bytes and the genesis.
-  if (auto s = VerifyStateRecord(suite, genesis, app, key, *record, false);
+  // validator changes' bytes, the block bytes and the genesis.
+  auto epochs = FollowAnswerChanges(answer, genesis, suite);
+  if (!epochs.ok()) return Rejected(epochs.status());
+  if (auto s =
+          VerifyStateRecord(suite, genesis, *epochs, app, key, *record, false);
       !s.ok()) {
     return Rejected(s);
   }
@@ -823,11 +878,12 @@ int VerifyState(const Args& args, const Genesis& genesis,
       !s.ok()) {
     return absl::IsInvalidArgument(s) ? Rejected(s) : Fail(s);
   }
-  if (auto s = VerifyStateRecord(suite, genesis, app, key, *record, true);
+  if (auto s =
+          VerifyStateRecord(suite, genesis, *epochs, app, key, *record, true);
       !s.ok()) {
     return Rejected(s);
   }
-  PrintProvenState(genesis, app, key, *record);
+  PrintProvenState(*epochs, app, key, *record);
   return 0;
 }
 
@@ -866,7 +922,10 @@ int VerifyAnswer(const Args& args, const Genesis& genesis,
         " certifies, and that block was not made when it was saved; save "
         "the answer again, or verify online with --state")));
   }
-  if (auto s = VerifyStateRecord(suite, genesis, app, key, *record, true);
+  auto epochs = FollowAnswerChanges(j, genesis, suite);
+  if (!epochs.ok()) return Rejected(epochs.status());
+  if (auto s =
+          VerifyStateRecord(suite, genesis, *epochs, app, key, *record, true);
       !s.ok()) {
     return Rejected(s);
   }
@@ -883,7 +942,7 @@ int VerifyAnswer(const Args& args, const Genesis& genesis,
           "the answer's value is not the value its proof proves"));
     }
   }
-  PrintProvenState(genesis, app, key, *record);
+  PrintProvenState(*epochs, app, key, *record);
   return 0;
 }
 
@@ -927,13 +986,17 @@ int VerifyCommand(const std::vector<std::string>& argv) {
   if (!bytes.ok()) return Fail(bytes.status());
   auto record = DecodeTxRecord(*bytes);
   if (!record.ok()) return Fail(record.status());
-  if (auto s = VerifyTxRecord(**suite, *genesis, *record, *hash); !s.ok()) {
+  auto epochs = FollowAnswerChanges(*j, *genesis, **suite);
+  if (!epochs.ok()) return Rejected(epochs.status());
+  if (auto s = VerifyTxRecord(**suite, *genesis, *epochs, *record, *hash);
+      !s.ok()) {
     return Rejected(s);
   }
   std::printf("OK: tx %s is in block %llu (certified by %zu of %zu validators)",
               args->positional()[0].c_str(),
               static_cast<unsigned long long>(record->height),
-              record->cert.sigs.size(), genesis->validators.size());
+              record->cert.sigs.size(),
+              ValidatorsAt(*epochs, record->height).size());
   if (record->next_header.has_value()) {
     std::printf("; receipt %s certified in block %llu\n",
                 std::string(ExecCodeName(record->receipt.code)).c_str(),

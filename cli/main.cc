@@ -43,6 +43,8 @@ default $CONSORTIA_API_KEY: sent as Authorization: Bearer KEY)
   get tx HASH | get block HEIGHT|latest | get state APP KEY
   verify  --genesis FILE TXHASH                     check a tx's proof offline:
                                                     only the genesis is trusted
+                                                    (validator-set changes are
+                                                    followed from it)
   verify  --genesis FILE --state APP KEY [--timeout S]
                                                     check a state value (or its
                                                     absence) the same way

@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace consortia;
   if (size == 0) return 0;
   const ByteView in(data + 1, size - 1);
-  switch (data[0] % 28) {
+  switch (data[0] % 30) {
     case 0:
       RoundTrip("submit request", in, sai::DecodeSubmitRequest,
                 sai::EncodeSubmitRequest);
@@ -155,6 +155,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 27:
       RoundTrip("member page", in, sai::DecodeMemberPage,
                 sai::EncodeMemberPage);
+      break;
+    case 28:
+      RoundTrip("validator changes request", in,
+                sai::DecodeValidatorChangesRequest,
+                sai::EncodeValidatorChangesRequest);
+      break;
+    case 29:
+      RoundTrip("state records", in, sai::DecodeStateRecords,
+                sai::EncodeStateRecords);
       break;
   }
   return 0;

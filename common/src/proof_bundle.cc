@@ -5,9 +5,11 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "consortia/admin_records.h"
 #include "consortia/codec.h"
 #include "consortia/merkle.h"
 #include "consortia/state_proof.h"
@@ -21,6 +23,15 @@ using wire_decode::DecodeWith;
 using wire_decode::GetNested;
 using wire_decode::GetNestedBlock;
 using wire_decode::GetNestedCertificate;
+
+namespace {
+
+absl::Status NoEpochs() {
+  return absl::InvalidArgumentError(
+      "no validator set given (the genesis's comes first)");
+}
+
+}  // namespace
 
 // ------------------------------------------------------- codecs
 
@@ -152,8 +163,20 @@ absl::StatusOr<StateRecord> DecodeStateRecord(ByteView data) {
 //     the Merkle root over EncodeReceipt(receipt) of the block's receipts, one
 //     per tx and in the same order, so a tx and its receipt share an index.
 
+std::vector<ValidatorEpoch> GenesisEpochs(const Genesis& genesis) {
+  return {ValidatorEpoch{1, genesis.validators}};
+}
+
 absl::Status VerifyTxRecord(const CryptoSuite& suite, const Genesis& genesis,
                             const TxRecord& r, const Hash32& expected_hash) {
+  return VerifyTxRecord(suite, genesis, GenesisEpochs(genesis), r,
+                        expected_hash);
+}
+
+absl::Status VerifyTxRecord(const CryptoSuite& suite, const Genesis& genesis,
+                            const std::vector<ValidatorEpoch>& epochs,
+                            const TxRecord& r, const Hash32& expected_hash) {
+  if (epochs.empty()) return NoEpochs();
   if (suite.name() != genesis.crypto_suite) {
     return absl::InvalidArgumentError(
         absl::StrCat("crypto suite ", std::string(suite.name()),
@@ -196,7 +219,9 @@ absl::Status VerifyTxRecord(const CryptoSuite& suite, const Genesis& genesis,
   }
 
   // The block is final.
-  if (absl::Status s = VerifyCertificate(suite, genesis, r.header, r.cert);
+  if (absl::Status s = VerifyCertificate(suite, genesis,
+                                         ValidatorsAt(epochs, r.header.height),
+                                         r.header, r.cert);
       !s.ok()) {
     return s;
   }
@@ -227,7 +252,9 @@ absl::Status VerifyTxRecord(const CryptoSuite& suite, const Genesis& genesis,
   if (!r.next_cert.has_value()) {
     return absl::InvalidArgumentError("next_header comes without next_cert");
   }
-  if (absl::Status s = VerifyCertificate(suite, genesis, next, *r.next_cert);
+  if (absl::Status s =
+          VerifyCertificate(suite, genesis, ValidatorsAt(epochs, next.height),
+                            next, *r.next_cert);
       !s.ok()) {
     return s;
   }
@@ -250,6 +277,15 @@ absl::Status VerifyTxRecord(const CryptoSuite& suite, const Genesis& genesis,
 absl::Status VerifyStateRecord(const CryptoSuite& suite, const Genesis& genesis,
                                std::string_view app, std::string_view key,
                                const StateRecord& r, bool require_certified) {
+  return VerifyStateRecord(suite, genesis, GenesisEpochs(genesis), app, key, r,
+                           require_certified);
+}
+
+absl::Status VerifyStateRecord(const CryptoSuite& suite, const Genesis& genesis,
+                               const std::vector<ValidatorEpoch>& epochs,
+                               std::string_view app, std::string_view key,
+                               const StateRecord& r, bool require_certified) {
+  if (epochs.empty()) return NoEpochs();
   if (suite.name() != genesis.crypto_suite) {
     return absl::InvalidArgumentError(
         absl::StrCat("crypto suite ", std::string(suite.name()),
@@ -294,7 +330,145 @@ absl::Status VerifyStateRecord(const CryptoSuite& suite, const Genesis& genesis,
   if (!r.next_cert.has_value()) {
     return absl::InvalidArgumentError("next_header comes without next_cert");
   }
-  return VerifyCertificate(suite, genesis, next, *r.next_cert);
+  return VerifyCertificate(suite, genesis, ValidatorsAt(epochs, next.height),
+                           next, *r.next_cert);
+}
+
+absl::Status VerifyBlockRecord(const CryptoSuite& suite, const Genesis& genesis,
+                               const BlockRecord& r) {
+  return VerifyBlockRecord(suite, genesis, GenesisEpochs(genesis), r);
+}
+
+absl::Status VerifyBlockRecord(const CryptoSuite& suite, const Genesis& genesis,
+                               const std::vector<ValidatorEpoch>& epochs,
+                               const BlockRecord& r) {
+  if (epochs.empty()) return NoEpochs();
+  const BlockHeader& h = r.block.header;
+  if (h.chain_id != genesis.chain_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block header is for chain '", h.chain_id, "'"));
+  }
+  if (BlockHash(suite, h) != r.block_hash) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block ", h.height, "'s hash is not the header's hash"));
+  }
+  if (MerkleRoot(suite, r.block.txs) != h.tx_root) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block ", h.height, "'s txs do not lead to its header's tx root"));
+  }
+  if (!r.cert.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("block ", h.height, " comes without its certificate"));
+  }
+  return VerifyCertificate(suite, genesis, ValidatorsAt(epochs, h.height), h,
+                           *r.cert);
+}
+
+// ------------------------------------------------- validator-set changes
+
+namespace {
+
+// "(N validators: name key-prefix power P, ...)", the first 8 of them.
+std::string DescribeSet(const std::vector<Validator>& set) {
+  constexpr size_t kShown = 8;
+  std::string out = absl::StrCat("(", set.size(), " validators: ");
+  for (size_t i = 0; i < set.size() && i < kShown; ++i) {
+    absl::StrAppend(&out, i == 0 ? "" : ", ", set[i].name, " ",
+                    ToHex(set[i].public_key).substr(0, 16), ".. power ",
+                    set[i].power);
+  }
+  return absl::StrCat(out, set.size() > kShown ? ", ...)" : ")");
+}
+
+bool SameSet(const std::vector<admin::ValidatorEntry>& entries,
+             const std::vector<Validator>& set) {
+  if (entries.size() != set.size()) return false;
+  for (size_t i = 0; i < set.size(); ++i) {
+    if (entries[i].name != set[i].name ||
+        entries[i].public_key != set[i].public_key ||
+        entries[i].power != set[i].power) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Why the change `r` cannot follow `epochs` (the sets so far), or its epoch.
+absl::StatusOr<ValidatorEpoch> NextEpoch(
+    const CryptoSuite& suite, const Genesis& genesis,
+    const std::vector<ValidatorEpoch>& epochs, uint64_t last_change,
+    const StateRecord& r) {
+  const uint64_t h = r.height;
+  if (h <= last_change) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "it is not above the change before it (height ", last_change,
+        "): the changes must come in increasing height"));
+  }
+  if (h < epochs.back().from_height) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("it was committed while the change to the set of height ",
+                     epochs.back().from_height, " was pending"));
+  }
+  if (absl::Status s = VerifyStateRecord(suite, genesis, epochs,
+                                         admin::kAppName, admin::kValidatorsKey,
+                                         r, /*require_certified=*/true);
+      !s.ok()) {
+    return s;
+  }
+  if (!r.found) {
+    return absl::InvalidArgumentError(
+        "its proof shows no validators/pending record");
+  }
+  absl::StatusOr<admin::ValidatorChangeRecord> change =
+      admin::DecodeValidatorChange(AsString(r.value));
+  if (!change.ok()) return change.status();
+  if (change->committed_height != h) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the record says it was committed at ", change->committed_height));
+  }
+  if (change->effective_height <= h + 1) {
+    return absl::InvalidArgumentError(absl::StrCat("it takes effect at ",
+                                                   change->effective_height,
+                                                   ", before block ", h + 2));
+  }
+  const std::vector<Validator>& current = epochs.back().validators;
+  if (!SameSet(change->previous, current)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "its previous set is not the set in force ", DescribeSet(current)));
+  }
+  ValidatorEpoch epoch;
+  epoch.from_height = change->effective_height;
+  unsigned __int128 total = 0;
+  for (const admin::ValidatorEntry& e : change->validators) {
+    epoch.validators.push_back(Validator{e.name, e.public_key, e.power});
+    total += e.power;
+  }
+  if (total == 0 || total > kMaxTotalVotingPower) {
+    return absl::InvalidArgumentError(
+        "its new set's total voting power is out of bounds");
+  }
+  return epoch;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ValidatorEpoch>> FollowValidatorChanges(
+    const CryptoSuite& suite, const Genesis& genesis,
+    const std::vector<StateRecord>& changes) {
+  std::vector<ValidatorEpoch> epochs = GenesisEpochs(genesis);
+  uint64_t last_change = 0;
+  for (const StateRecord& r : changes) {
+    absl::StatusOr<ValidatorEpoch> next =
+        NextEpoch(suite, genesis, epochs, last_change, r);
+    if (!next.ok()) {
+      return absl::Status(next.status().code(),
+                          absl::StrCat("validator change at height ", r.height,
+                                       ": ", next.status().message()));
+    }
+    epochs.push_back(*std::move(next));
+    last_change = r.height;
+  }
+  return epochs;
 }
 
 }  // namespace consortia

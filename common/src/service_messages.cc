@@ -439,6 +439,55 @@ absl::StatusOr<std::vector<BlockSummary>> DecodeBlockSummaries(ByteView data) {
       });
 }
 
+Bytes EncodeValidatorChangesRequest(uint64_t up_to_height) {
+  Encoder e;
+  e.PutU64(up_to_height);
+  return e.Take();
+}
+
+absl::StatusOr<uint64_t> DecodeValidatorChangesRequest(ByteView data) {
+  return DecodeWith<uint64_t>(
+      "validator changes request", data,
+      [](Decoder* d, uint64_t* h) -> absl::Status { return d->GetU64(h); });
+}
+
+namespace {
+
+// EncodeStateRecord: a value, an owner key, a proof of at most 256 hashes
+// with a leaf, a header and a certificate, each bounded.
+constexpr size_t kMaxEncodedStateRecordBytes =
+    wire_decode::kMaxStateValueBytes + kMaxPublicKeyBytes + 257 * 64 +
+    wire_decode::kMaxEncodedCertBytes + 64 * 1024;
+
+}  // namespace
+
+Bytes EncodeStateRecords(const std::vector<StateRecord>& records) {
+  Encoder e;
+  e.PutVarint(records.size());
+  for (const StateRecord& r : records) {
+    e.PutBytes(::consortia::EncodeStateRecord(r));
+  }
+  return e.Take();
+}
+
+absl::StatusOr<std::vector<StateRecord>> DecodeStateRecords(ByteView data) {
+  return DecodeWith<std::vector<StateRecord>>(
+      "state records", data,
+      [](Decoder* d, std::vector<StateRecord>* out) -> absl::Status {
+        uint64_t n;
+        // A record holds at least a height, a root and two flags.
+        WIRE_RETURN_IF_ERROR(d->GetCount(&n, kMaxValidatorChanges, 40));
+        out->reserve(n);
+        for (uint64_t i = 0; i < n; ++i) {
+          StateRecord r;
+          WIRE_RETURN_IF_ERROR(
+              GetNested(d, kMaxEncodedStateRecordBytes, DecodeStateRecord, &r));
+          out->push_back(std::move(r));
+        }
+        return absl::OkStatus();
+      });
+}
+
 Bytes EncodeCertifiedBlocksRequest(const CertifiedBlocksRequest& req) {
   Encoder e;
   e.PutU64(req.from);

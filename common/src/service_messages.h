@@ -127,6 +127,13 @@ absl::StatusOr<PageRequest> DecodePageRequest(ByteView data);
 Bytes EncodeBlockSummaries(const std::vector<BlockSummary>& blocks);
 absl::StatusOr<std::vector<BlockSummary>> DecodeBlockSummaries(ByteView data);
 
+// kQueryValidatorChanges: the request is the u64 up_to_height; the reply
+// at most kMaxValidatorChanges EncodeStateRecords.
+Bytes EncodeValidatorChangesRequest(uint64_t up_to_height);
+absl::StatusOr<uint64_t> DecodeValidatorChangesRequest(ByteView data);
+Bytes EncodeStateRecords(const std::vector<StateRecord>& records);
+absl::StatusOr<std::vector<StateRecord>> DecodeStateRecords(ByteView data);
+
 // kQueryCertifiedBlocks
 struct CertifiedBlocksRequest {
   uint64_t from = 0;

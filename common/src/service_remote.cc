@@ -225,6 +225,14 @@ class RemoteStorageQueries final : public CommitHistory,
         sai::DecodeBlocksWithReceipts);
   }
 
+  absl::StatusOr<std::vector<StateRecord>> ListValidatorChanges(
+      uint64_t up_to_height) override {
+    return CallAndDecode<std::vector<StateRecord>>(
+        client_, MsgType::kQueryValidatorChanges,
+        sai::EncodeValidatorChangesRequest(up_to_height), timeout_,
+        sai::DecodeStateRecords);
+  }
+
   // StateQueries.
   absl::StatusOr<StateRecord> GetState(const std::string& app,
                                        const std::string& key) override {

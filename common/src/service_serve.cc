@@ -269,6 +269,21 @@ BusServer::Handler ServeStorage(const StorageInterfaces& impl, Executor exec) {
           return Encoded(records, sai::EncodeEvidenceRecords);
         });
         return;
+      case MsgType::kQueryValidatorChanges:
+        serve(chain, [chain](ByteView p) -> absl::StatusOr<Bytes> {
+          auto h = sai::DecodeValidatorChangesRequest(p);
+          if (!h.ok()) return h.status();
+          absl::StatusOr<std::vector<StateRecord>> changes =
+              chain->ListValidatorChanges(*h);
+          if (changes.ok() && changes->size() > kMaxValidatorChanges) {
+            return absl::InternalError(
+                absl::StrCat("storage listed ", changes->size(),
+                             " validator changes, over the limit of ",
+                             kMaxValidatorChanges));
+          }
+          return Encoded(changes, sai::EncodeStateRecords);
+        });
+        return;
 
       // ------------------------------------------------ StateQueries
       case MsgType::kQueryState:

@@ -390,6 +390,31 @@ TEST(ServiceApiCodecTest, MemberPageRoundTrip) {
   EXPECT_FALSE(sai::DecodeMemberPage(sai::EncodeMemberPage(bad)).ok());
 }
 
+TEST(ServiceApiCodecTest, ValidatorChangesMessagesRoundTrip) {
+  Chain chain;
+  const Bytes req = sai::EncodeValidatorChangesRequest(41);
+  EXPECT_EQ(*sai::DecodeValidatorChangesRequest(req), 41u);
+  ExpectRejectsTruncationAndTrailing(req, sai::DecodeValidatorChangesRequest);
+
+  StateRecord a;
+  a.found = true;
+  a.value = ToBytes("{}");
+  a.height = 1;
+  a.next_header = chain.h2();
+  a.next_cert = chain.Certify(chain.h2(), {0, 1, 2});
+  StateRecord b;
+  b.height = 7;
+  const Bytes wire = sai::EncodeStateRecords({a, b});
+  auto d = sai::DecodeStateRecords(wire);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->size(), 2u);
+  EXPECT_EQ(EncodeStateRecord((*d)[0]), EncodeStateRecord(a));
+  EXPECT_EQ(EncodeStateRecord((*d)[1]), EncodeStateRecord(b));
+  EXPECT_EQ(sai::EncodeStateRecords(*d), wire);
+  ExpectRejectsTruncationAndTrailing(wire, sai::DecodeStateRecords);
+  EXPECT_TRUE(sai::DecodeStateRecords(sai::EncodeStateRecords({}))->empty());
+}
+
 TEST(ServiceApiCodecTest, PaginatedQueryMessagesRoundTrip) {
   Bytes wire = sai::EncodeGetStateAtRequest({"kv", "invoice/7", 41});
   auto sa = sai::DecodeGetStateAtRequest(wire);
@@ -790,6 +815,32 @@ TEST_F(RemoteTest, ChainQueries) {
   ASSERT_TRUE(listed.ok()) << listed.status();
   b.seq = 2;
   EXPECT_EQ(*listed, std::vector<EvidenceRecord>{b});
+
+  // The validator-set changes up to a height, with their proofs.
+  auto none = chain->ListValidatorChanges(100);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+  StateRecord change;
+  change.found = true;
+  change.value = ToBytes("{}");
+  change.height = 5;
+  change.next_header = chain_.h2();
+  change.next_cert = chain_.Certify(chain_.h2(), {0, 1, 2});
+  StateRecord later = change;
+  later.height = 9;
+  later.next_header.reset();
+  later.next_cert.reset();
+  chain_queries_.AddValidatorChange(change);
+  chain_queries_.AddValidatorChange(later);
+  auto changes = chain->ListValidatorChanges(8);
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  ASSERT_EQ(changes->size(), 1u);
+  EXPECT_EQ(EncodeStateRecord((*changes)[0]), EncodeStateRecord(change));
+  changes = chain->ListValidatorChanges(9);
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  EXPECT_EQ(changes->size(), 2u);
+  EXPECT_EQ(chain_queries_.validator_changes_asked(),
+            (std::vector<uint64_t>{100, 8, 9}));
 }
 
 TEST_F(RemoteTest, StateQueries) {

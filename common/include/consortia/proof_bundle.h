@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -113,6 +114,60 @@ absl::Status VerifyTxRecord(const CryptoSuite& suite, const Genesis& genesis,
 absl::Status VerifyStateRecord(const CryptoSuite& suite, const Genesis& genesis,
                                std::string_view app, std::string_view key,
                                const StateRecord& r, bool require_certified);
+
+// OK iff block_hash is the header's hash, the header is of the genesis's
+// chain, tx_root is the Merkle root of the block's txs, and the certificate
+// is present and a valid commit certificate of the header for the genesis
+// validators. InvalidArgument or PermissionDenied with the reason otherwise.
+absl::Status VerifyBlockRecord(const CryptoSuite& suite, const Genesis& genesis,
+                               const BlockRecord& r);
+
+// ------------------------------------------------- validator-set changes
+// Governance changes the validator set (the admin app, docs/apps.md
+// "Validator-set changes"): block H's txs rewrite the admin record
+// "validators/pending" (admin::ValidatorChangeRecord) and the new set signs
+// from its effective_height (>= H + 2) on. A verifier that trusts only the
+// genesis follows the changes in height order: each one is a StateRecord of
+// (admin, validators/pending) at height H (the state after block H), with
+// its proof and block H + 1's header and certificate, which the set in force
+// before the change signs. Storage keeps these records forever and the api
+// hands them out with every answer it proves (ListValidatorChanges,
+// storage_queries.h; "validator_changes" in docs/api.md).
+
+// The validator sets of the chain from its genesis through `changes` (in
+// increasing height): the genesis's from height 1, then one epoch per change
+// from its effective_height. Each change must be a certified record of
+// (admin, validators/pending) at its height H (VerifyStateRecord with
+// require_certified, its certificate checked against the set in force at
+// H + 1), present, decoding as a ValidatorChangeRecord committed at H, made
+// while no other change was pending (H at or above the previous epoch's
+// from_height, and above the previous change's height), effective above
+// H + 1, whose `previous` is the set in force (names, keys and powers, in
+// order). InvalidArgument, PermissionDenied or FailedPrecondition naming the
+// change's height and what is wrong otherwise. A change left out is seen
+// only when a later change's `previous`, or a certificate checked against
+// the epochs, does not match.
+absl::StatusOr<std::vector<ValidatorEpoch>> FollowValidatorChanges(
+    const CryptoSuite& suite, const Genesis& genesis,
+    const std::vector<StateRecord>& changes);
+
+// The genesis's set alone (a chain without changes).
+std::vector<ValidatorEpoch> GenesisEpochs(const Genesis& genesis);
+
+// VerifyTxRecord, VerifyStateRecord and VerifyBlockRecord with each
+// certificate checked against the set in force at its block's height
+// (ValidatorsAt(epochs, height); epochs as FollowValidatorChanges returns
+// them, non-empty). The forms above are these with GenesisEpochs(genesis).
+absl::Status VerifyTxRecord(const CryptoSuite& suite, const Genesis& genesis,
+                            const std::vector<ValidatorEpoch>& epochs,
+                            const TxRecord& r, const Hash32& expected_hash);
+absl::Status VerifyStateRecord(const CryptoSuite& suite, const Genesis& genesis,
+                               const std::vector<ValidatorEpoch>& epochs,
+                               std::string_view app, std::string_view key,
+                               const StateRecord& r, bool require_certified);
+absl::Status VerifyBlockRecord(const CryptoSuite& suite, const Genesis& genesis,
+                               const std::vector<ValidatorEpoch>& epochs,
+                               const BlockRecord& r);
 
 }  // namespace consortia
 

@@ -74,6 +74,7 @@ enum class MsgType : uint16_t {
   kQueryChainTip = 51,
   kQueryBlocksWithReceipts = 52,
   kQueryMembers = 53,
+  kQueryValidatorChanges = 54,
   kEventBlockCommitted = 100,
 };
 

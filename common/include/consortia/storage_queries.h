@@ -214,8 +214,9 @@ class BlockSource {
 
 // --------------------------------------------------- ChainQueries (owner: api)
 // The api's read routes over the chain itself (GET /v1/blocks..., /v1/txs/...,
-// /v1/evidence; services/api/README.md), and its readiness probe
-// (GetChainTip, once a second). Every answer a client may check offline is a
+// /v1/evidence; services/api/README.md), its readiness probe (GetChainTip,
+// once a second), and the validator-set changes it adds to every proof it
+// answers (ListValidatorChanges). Every answer a client may check offline is a
 // proof bundle (proof_bundle.h).
 
 // Blocks per ListBlockSummaries call.
@@ -231,6 +232,12 @@ struct BlockSummary {
 
 // Blocks per ReadBlocksWithReceipts call.
 inline constexpr uint32_t kMaxBlocksWithReceipts = 64;
+
+// Validator-set changes per ListValidatorChanges answer. A change takes
+// effect two blocks after its own at the earliest and the next one waits
+// for it, so a chain needs millions of blocks of governance votes to reach
+// this.
+inline constexpr uint32_t kMaxValidatorChanges = 10000;
 
 // A committed block with the receipts of its txs (one per tx, in order).
 struct BlockWithReceipts {
@@ -284,6 +291,18 @@ class ChainQueries {
   // max_bytes = 0.
   virtual absl::StatusOr<std::vector<BlockWithReceipts>> ReadBlocksWithReceipts(
       uint64_t from, uint32_t limit, uint64_t max_bytes) = 0;
+  // The validator-set changes committed at heights 2..up_to_height, in
+  // increasing height: for each block H whose txs changed the admin app's
+  // "validators/pending" record, that record as block H left it with its
+  // state proof, and block H + 1's header and certificate once that block
+  // exists (it does for every H below the tip). What a client needs to
+  // follow the validator sets from the genesis (FollowValidatorChanges,
+  // proof_bundle.h): a change of block H takes effect at H + 2 at the
+  // earliest, so the changes up to h - 1 give the set of every height up to
+  // h + 1. Empty on a chain whose set never changed. ResourceExhausted if
+  // there are more than kMaxValidatorChanges.
+  virtual absl::StatusOr<std::vector<StateRecord>> ListValidatorChanges(
+      uint64_t up_to_height) = 0;
 };
 
 // --------------------------------------------------- StateQueries (owner: api)

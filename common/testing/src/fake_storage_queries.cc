@@ -311,6 +311,28 @@ absl::StatusOr<TxRecord> FakeChainQueries::GetTx(const Hash32& hash) {
   return it->second;
 }
 
+void FakeChainQueries::AddValidatorChange(const StateRecord& r) {
+  absl::MutexLock l(&mu_);
+  validator_changes_[r.height] = r;
+}
+
+std::vector<uint64_t> FakeChainQueries::validator_changes_asked() const {
+  absl::MutexLock l(&mu_);
+  return validator_changes_asked_;
+}
+
+absl::StatusOr<std::vector<StateRecord>> FakeChainQueries::ListValidatorChanges(
+    uint64_t up_to_height) {
+  absl::MutexLock l(&mu_);
+  validator_changes_asked_.push_back(up_to_height);
+  if (!failure_.ok()) return failure_;
+  std::vector<StateRecord> out;
+  for (const auto& [height, r] : validator_changes_) {
+    if (height <= up_to_height) out.push_back(r);
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<EvidenceRecord>> FakeChainQueries::ListEvidence(
     uint64_t from_seq, uint32_t limit) {
   absl::MutexLock l(&mu_);

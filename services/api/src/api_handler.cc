@@ -482,6 +482,26 @@ void RunQuery(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
   }
 }
 
+// The validator-set changes committed below `height` (what a verifier
+// follows before it checks an answer of that height), or false when storage
+// cannot say (the call is answered).
+bool ValidatorChangesBelow(const ApiHandlerDeps& deps, Call* call,
+                           uint64_t height, std::vector<StateRecord>* out) {
+  if (height <= 2) return true;  // changes are of blocks 2 and up
+  absl::StatusOr<std::vector<StateRecord>> changes =
+      deps.chain->ListValidatorChanges(height - 1);
+  if (!changes.ok()) {
+    if (IsUpstreamOutage(changes.status())) {
+      deps.metrics->UpstreamError("storage");
+    }
+    call->Finish(UpstreamProblem(changes.status(), "storage"),
+                 changes.status().ToString());
+    return false;
+  }
+  *out = *std::move(changes);
+  return true;
+}
+
 void GetTx(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
            std::string_view hex, InvoiceLimit limit) {
   absl::StatusOr<Hash32> hash = HashFromHex(hex);
@@ -511,7 +531,11 @@ void GetTx(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
         }
       }
     }
-    call->Finish(JsonOk(TxRecordView(*deps.suite, hash, *rec)));
+    std::vector<StateRecord> changes;
+    if (!ValidatorChangesBelow(deps, call.get(), rec->height, &changes)) {
+      return;
+    }
+    call->Finish(JsonOk(TxRecordView(*deps.suite, hash, *rec, changes)));
   });
 }
 
@@ -519,9 +543,14 @@ void GetTx(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
 // (BlockRecordView), counted.
 void FinishBlock(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
                  const BlockRecord& rec, bool redact_invoices) {
+  std::vector<StateRecord> changes;
+  if (!ValidatorChangesBelow(deps, call.get(), rec.block.header.height,
+                             &changes)) {
+    return;
+  }
   size_t redacted = 0;
-  std::string body =
-      BlockRecordView(*deps.suite, rec, redact_invoices, &redacted);
+  std::string body = BlockRecordView(*deps.suite, rec, changes,
+                                     redact_invoices, &redacted);
   if (redacted > 0) deps.metrics->InvoiceReadRefused(true, redacted);
   call->Finish(JsonOk(std::move(body)));
 }
@@ -708,11 +737,16 @@ void AnswerState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
                  return;
                }
              }
-             if (!rec->found) {
-               call->Finish(StateAbsentResponse(app, key, *rec));
+             std::vector<StateRecord> changes;
+             if (!ValidatorChangesBelow(deps, call.get(), rec->height,
+                                        &changes)) {
                return;
              }
-             call->Finish(JsonOk(StateView(app, key, *rec, record)));
+             if (!rec->found) {
+               call->Finish(StateAbsentResponse(app, key, *rec, changes));
+               return;
+             }
+             call->Finish(JsonOk(StateView(app, key, *rec, record, changes)));
            });
 }
 

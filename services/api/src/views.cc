@@ -93,6 +93,17 @@ void PutStateProof(Json* j, const StateRecord& record) {
   (*j)["proof"] = std::move(proof);
 }
 
+// "validator_changes": the hex of each change's bundle, only when there is
+// at least one.
+void PutValidatorChanges(Json* j, const std::vector<StateRecord>& changes) {
+  if (changes.empty()) return;
+  Json list = Json::array();
+  for (const StateRecord& r : changes) {
+    list.push_back(ToHex(EncodeStateRecord(r)));
+  }
+  (*j)["validator_changes"] = std::move(list);
+}
+
 // A tx as its JSON object; null (and a log line) if storage holds bytes that
 // do not decode, which would be storage's bug, not the client's.
 Json TxJson(ByteView raw) {
@@ -108,7 +119,8 @@ Json TxJson(ByteView raw) {
 }  // namespace
 
 std::string TxRecordView(const CryptoSuite& suite, const Hash32& tx_hash,
-                         const TxRecord& record) {
+                         const TxRecord& record,
+                         const std::vector<StateRecord>& validator_changes) {
   Json receipt;
   receipt["code"] = static_cast<uint32_t>(record.receipt.code);
   receipt["code_name"] = std::string(ExecCodeName(record.receipt.code));
@@ -128,10 +140,12 @@ std::string TxRecordView(const CryptoSuite& suite, const Hash32& tx_hash,
   j["header"] = HeaderJson(record.header);
   j["inclusion"] = ProofJson(record.inclusion);
   j["proof"] = std::move(proof);
+  PutValidatorChanges(&j, validator_changes);
   return Dump(j);
 }
 
 std::string BlockRecordView(const CryptoSuite& suite, const BlockRecord& record,
+                            const std::vector<StateRecord>& validator_changes,
                             bool redact_invoice_txs, size_t* redacted) {
   Json hashes = Json::array();
   Json withheld = Json::array();
@@ -165,11 +179,13 @@ std::string BlockRecordView(const CryptoSuite& suite, const BlockRecord& record,
       record.cert.has_value() ? CertificateJson(*record.cert) : Json(nullptr);
   j["raw"] = std::move(raw);  // null when txs are withheld
   if (!withheld.empty()) j["redacted_txs"] = std::move(withheld);
+  PutValidatorChanges(&j, validator_changes);
   return Dump(j);
 }
 
 std::string StateView(std::string_view app, std::string_view key,
-                      const StateRecord& record, bool with_record) {
+                      const StateRecord& record, bool with_record,
+                      const std::vector<StateRecord>& validator_changes) {
   Json j;
   j["app"] = std::string(app);
   PutBytesField(&j, "key", AsBytes(key));
@@ -177,11 +193,13 @@ std::string StateView(std::string_view app, std::string_view key,
   j["owner"] = ToHex(record.owner);
   if (with_record) j["record"] = RecordJson(record.value);
   PutStateProof(&j, record);
+  PutValidatorChanges(&j, validator_changes);
   return Dump(j);
 }
 
-HttpResponse StateAbsentResponse(std::string_view app, std::string_view key,
-                                 const StateRecord& record) {
+HttpResponse StateAbsentResponse(
+    std::string_view app, std::string_view key, const StateRecord& record,
+    const std::vector<StateRecord>& validator_changes) {
   HttpResponse r = ApiProblem(
       ApiError::kStateNotFound,
       absl::StrCat("no value for this key in ", std::string(app), " at height ",
@@ -191,6 +209,7 @@ HttpResponse StateAbsentResponse(std::string_view app, std::string_view key,
   j["app"] = std::string(app);
   PutBytesField(&j, "key", AsBytes(key));
   PutStateProof(&j, record);
+  PutValidatorChanges(&j, validator_changes);
   r.body = Dump(j);
   return r;
 }

@@ -26,32 +26,45 @@ inline constexpr char kStateRecordEncoding[] = "consortia-staterecord-v1";
 // Consensus's encoding of an equivocation: two signed votes or proposals.
 inline constexpr char kEvidenceEncoding[] = "consortia-evidence-v1";
 
+// Every view below that carries a proof takes `validator_changes`, the
+// validator-set changes committed below the answer's height
+// (ChainQueries::ListValidatorChanges): when there is at least one, the
+// answer gains "validator_changes", the hex of each one's EncodeStateRecord
+// in height order, which a verifier follows from the genesis
+// (FollowValidatorChanges, proof_bundle.h) before it checks the proof. A
+// chain whose set never changed answers without the field.
+
 // GET /v1/txs/{hash}: tx_hash, height, index, tx, receipt, block_hash,
-// header, inclusion, proof.
-std::string TxRecordView(const CryptoSuite& suite, const Hash32& tx_hash,
-                         const TxRecord& record);
+// header, inclusion, proof[, validator_changes].
+std::string TxRecordView(
+    const CryptoSuite& suite, const Hash32& tx_hash, const TxRecord& record,
+    const std::vector<StateRecord>& validator_changes = {});
 // GET /v1/blocks/...: height, block_hash, header, tx_count, tx_hashes,
-// certificate (null if storage has none), raw. With `redact_invoice_txs`
-// (--api_invoice_reads=parties, a reader without scope audit) a block with
-// txs of app invoice answers `raw` null (it holds every tx's body) and
-// `redacted_txs`, the positions of those txs; what stays (the header, the
-// certificate, every tx hash) still proves the block. `*redacted` (when
-// given) is set to the number of txs withheld.
-std::string BlockRecordView(const CryptoSuite& suite, const BlockRecord& record,
-                            bool redact_invoice_txs = false,
-                            size_t* redacted = nullptr);
+// certificate (null if storage has none), raw[, validator_changes]. With
+// `redact_invoice_txs` (--api_invoice_reads=parties, a reader without scope
+// audit) a block with txs of app invoice answers `raw` null (it holds every
+// tx's body) and `redacted_txs`, the positions of those txs; what stays (the
+// header, the certificate, every tx hash) still proves the block.
+// `*redacted` (when given) is set to the number of txs withheld.
+std::string BlockRecordView(
+    const CryptoSuite& suite, const BlockRecord& record,
+    const std::vector<StateRecord>& validator_changes = {},
+    bool redact_invoice_txs = false, size_t* redacted = nullptr);
 // GET /v1/state/{app}/{key}: app, key, key_encoding, value, value_encoding
 // ("utf-8" or "hex"), owner, height, state_root, certified (whether the
-// record carries the next header and certificate), proof {encoding, hex}.
-// With `with_record` (the /v1/apps routes), also `record`: the value, which
-// the native apps write as a JSON object, decoded (null if it is not JSON).
+// record carries the next header and certificate), proof {encoding, hex}
+// [, validator_changes]. With `with_record` (the /v1/apps routes), also
+// `record`: the value, which the native apps write as a JSON object, decoded
+// (null if it is not JSON).
 std::string StateView(std::string_view app, std::string_view key,
-                      const StateRecord& record, bool with_record = false);
+                      const StateRecord& record, bool with_record = false,
+                      const std::vector<StateRecord>& validator_changes = {});
 // The 404 for a key without a value: the state-not-found problem+json body
 // with the proof of absence as extension members (app, key, key_encoding,
-// height, state_root, certified, proof).
-HttpResponse StateAbsentResponse(std::string_view app, std::string_view key,
-                                 const StateRecord& record);
+// height, state_root, certified, proof[, validator_changes]).
+HttpResponse StateAbsentResponse(
+    std::string_view app, std::string_view key, const StateRecord& record,
+    const std::vector<StateRecord>& validator_changes = {});
 // GET /v1/blocks?from&limit: blocks [{height, block_hash, header,
 // tx_count}], next_from (the `from` of the next page, or null when this
 // page is empty: nothing committed from `from` yet).

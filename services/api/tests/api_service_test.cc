@@ -684,6 +684,48 @@ TEST_F(ApiServiceTest, AbsentStateIs404WithAProofOfAbsence) {
   EXPECT_EQ(back.proof, ProvenRecord(false, true).proof);
 }
 
+// Every answer with a proof carries the validator-set changes committed
+// below its height, once there is one; a chain without changes answers
+// without the field.
+TEST_F(ApiServiceTest, ProofsCarryTheValidatorChangesBelowTheirHeight) {
+  StartApi();
+  Chain c = MakeChain();  // a tx and its block at height 5
+  chain_.AddTx(c.tx_hash, c.record);
+  chain_.AddBlock(c.block);
+  state_.SetState("kv", "k", ProvenRecord(true, true));  // height 12
+  state_.SetState("kv", "gone", ProvenRecord(false, true));
+  state_.SetState("invoice", "inv/org-a/INV-1", ProvenRecord(true, true));
+  const std::vector<std::string> paths = {
+      "/v1/txs/" + Hex(c.tx_hash), "/v1/blocks/5", "/v1/state/kv/k",
+      "/v1/state/kv/gone", "/v1/apps/invoice/invoices/org-a/INV-1"};
+  for (const std::string& path : paths) {
+    Reply r = Get(port_, path);
+    ASSERT_TRUE(r.status == 200 || r.status == 404) << path << r.body;
+    EXPECT_FALSE(r.json().contains("validator_changes")) << path;
+  }
+
+  StateRecord change3 = ProvenRecord(true, true);
+  change3.height = 3;
+  StateRecord change9 = change3;
+  change9.height = 9;
+  chain_.AddValidatorChange(change3);
+  chain_.AddValidatorChange(change9);
+  const std::vector<size_t> expected = {1, 1, 2, 2, 2};  // below 5, 5, 12...
+  for (size_t i = 0; i < paths.size(); ++i) {
+    Reply r = Get(port_, paths[i]);
+    Json j = r.json();
+    ASSERT_TRUE(j.contains("validator_changes")) << paths[i] << r.body;
+    ASSERT_EQ(j["validator_changes"].size(), expected[i]) << paths[i];
+    absl::StatusOr<Bytes> raw =
+        FromHex(j["validator_changes"][0].get<std::string>());
+    ASSERT_TRUE(raw.ok());
+    EXPECT_EQ(*raw, EncodeStateRecord(change3));
+  }
+  // Asked for the changes below each answer's height.
+  EXPECT_EQ(chain_.validator_changes_asked(),
+            (std::vector<uint64_t>{4, 4, 11, 11, 11, 4, 4, 11, 11, 11}));
+}
+
 TEST_F(ApiServiceTest, GetStateAtAnEarlierHeight) {
   StartApi();
   state_.SetState("kv", "k", ProvenRecord(true, true));

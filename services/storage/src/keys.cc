@@ -101,6 +101,31 @@ std::string Admission(uint64_t height) {
 std::string ValidatorChange(uint64_t height) {
   return WithHeight(kValidatorChangePrefix, height);
 }
+std::string ValidatorChangeHeights() {
+  return std::string(1, kMetaPrefix) + "validator_change_heights";
+}
+std::string EncodeHeights(const std::vector<uint64_t>& heights) {
+  std::string out;
+  out.reserve(8 * heights.size());
+  for (uint64_t h : heights) out += EncodeU64(h);
+  return out;
+}
+absl::StatusOr<std::vector<uint64_t>> DecodeHeights(std::string_view v) {
+  if (v.size() % 8 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a list of heights of ", v.size(), " bytes"));
+  }
+  std::vector<uint64_t> out;
+  for (size_t i = 0; i < v.size(); i += 8) {
+    absl::StatusOr<uint64_t> h = DecodeU64(v.substr(i, 8));
+    if (!h.ok()) return h.status();
+    if (!out.empty() && *h <= out.back()) {
+      return absl::InvalidArgumentError("heights not ascending");
+    }
+    out.push_back(*h);
+  }
+  return out;
+}
 std::string Node(const Hash32& hash) { return WithHash(kNodePrefix, hash); }
 std::string PruneList(uint64_t version) {
   return WithHeight(kPrunePrefix, version);

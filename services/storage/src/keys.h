@@ -38,7 +38,8 @@
 //                                `height` left it, with its proof, for each
 //                                block whose txs changed the validator set
 //                                (validator_changes.cc); kept forever, so a
-//                                verifier can follow the sets from genesis
+//                                verifier can follow the sets from genesis;
+//                                "M validator_change_heights" lists them
 // and the meta records "M state_format" = "smt-v2" (written with block 1)
 // and "M state_pruned_through" (u64 BE): the P lists of versions up to it
 // are processed (so pruning seeks past them instead of walking tombstones).
@@ -104,6 +105,11 @@ absl::StatusOr<AppKey> ParseState(std::string_view store_key);
 std::string TxCount(uint64_t height);
 std::string Admission(uint64_t height);
 std::string ValidatorChange(uint64_t height);
+// Meta "validator_change_heights": the heights of the V records, each u64
+// BE, ascending (EncodeHeights).
+std::string ValidatorChangeHeights();
+std::string EncodeHeights(const std::vector<uint64_t>& heights);
+absl::StatusOr<std::vector<uint64_t>> DecodeHeights(std::string_view v);
 std::string Node(const Hash32& hash);
 // The list of the state tree nodes retired at `version`.
 std::string PruneList(uint64_t version);

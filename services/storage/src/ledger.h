@@ -169,6 +169,10 @@ class Ledger : public LedgerApi,
   // In evidence.cc.
   absl::StatusOr<std::vector<EvidenceRecord>> ListEvidence(
       uint64_t from_seq, uint32_t limit) override;
+  // In validator_changes.cc: one scan of the V records, then one MultiGet of
+  // the next blocks' headers and certificates.
+  absl::StatusOr<std::vector<StateRecord>> ListValidatorChanges(
+      uint64_t up_to_height) override;
 
   // StateQueries.
   absl::StatusOr<StateRecord> GetState(const std::string& app,
@@ -260,8 +264,8 @@ class Ledger : public LedgerApi,
   // Replaced whole when a change is kept; readers take the pointer.
   std::shared_ptr<const std::vector<ValidatorEpoch>> epochs_
       ABSL_GUARDED_BY(state_mu_);
-  // The height of the latest change kept (0: none).
-  uint64_t last_validator_change_ ABSL_GUARDED_BY(state_mu_) = 0;
+  // The heights of the changes kept (V records), ascending.
+  std::vector<uint64_t> validator_change_heights_ ABSL_GUARDED_BY(state_mu_);
   // Serializes RecordEvidence (it reads the last seq, then writes).
   absl::Mutex evidence_mu_;
   // The state trees below this height were pruned before this Ledger opened

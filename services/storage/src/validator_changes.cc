@@ -6,7 +6,10 @@
 // that follows the sets from the genesis needs the proof of every change
 // (the header and certificate of block H + 1, which certify the root, are
 // kept with the blocks). The sets in memory serve the certificate check of
-// every commit, the evidence check, and the next set consensus gets.
+// every commit, the evidence check, and the next set consensus gets. The
+// meta record "M validator_change_heights" lists the heights of the V
+// records (written in the same batch as each), so that loading and listing
+// them are point reads (a Redis store keeps no ordered index of V keys).
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -59,28 +62,98 @@ std::vector<Validator> Ledger::ValidatorsOf(uint64_t height) {
   return ValidatorsAt(*ValidatorEpochs(), height);
 }
 
+absl::StatusOr<std::vector<StateRecord>> Ledger::ListValidatorChanges(
+    uint64_t up_to_height) {
+  std::vector<uint64_t> heights;
+  {
+    absl::ReaderMutexLock l(&state_mu_);
+    for (uint64_t h : validator_change_heights_) {
+      if (h <= up_to_height) heights.push_back(h);
+    }
+  }
+  if (heights.size() > kMaxValidatorChanges) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("more than ", kMaxValidatorChanges,
+                     " validator changes up to height ", up_to_height));
+  }
+  std::vector<StateRecord> out;
+  if (heights.empty()) return out;
+  // Each record with block H + 1's header and certificate (which certify
+  // the state after H), in one read.
+  std::vector<std::string> ks;
+  ks.reserve(3 * heights.size());
+  for (uint64_t h : heights) {
+    ks.push_back(keys::ValidatorChange(h));
+    ks.push_back(keys::Header(h + 1));
+    ks.push_back(keys::Cert(h + 1));
+  }
+  absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+      opts_.store->MultiGet(ks);
+  if (!vals.ok()) return StoreError(vals.status());
+  for (size_t i = 0; i < heights.size(); ++i) {
+    const std::optional<std::string>& rec_raw = (*vals)[3 * i];
+    const std::optional<std::string>& header_raw = (*vals)[3 * i + 1];
+    const std::optional<std::string>& cert_raw = (*vals)[3 * i + 2];
+    if (!rec_raw.has_value()) {
+      return Corrupt("validator change record",
+                     absl::NotFoundError(absl::StrCat("none for height ",
+                                                      heights[i])));
+    }
+    absl::StatusOr<StateRecord> rec = DecodeStateRecord(AsBytes(*rec_raw));
+    if (!rec.ok()) return Corrupt("validator change record", rec.status());
+    if (header_raw.has_value() && cert_raw.has_value()) {
+      absl::StatusOr<BlockHeader> header = keys::DecodeHeaderValue(*header_raw);
+      if (!header.ok()) return Corrupt("header", header.status());
+      absl::StatusOr<CommitCertificate> cert =
+          DecodeCertificate(AsBytes(*cert_raw));
+      if (!cert.ok()) return Corrupt("certificate", cert.status());
+      rec->next_header = *std::move(header);
+      rec->next_cert = *std::move(cert);
+    }
+    out.push_back(*std::move(rec));
+  }
+  return out;
+}
+
 absl::Status Ledger::LoadValidatorChanges() {
   auto epochs = std::make_shared<std::vector<ValidatorEpoch>>();
   epochs->push_back(ValidatorEpoch{1, genesis_.validators});
-  std::unique_ptr<KvIterator> it =
-      opts_.store->NewIterator(std::string(1, keys::kValidatorChangePrefix));
-  uint64_t last_kept = 0;
-  for (it->Seek(""); it->Valid(); it->Next()) {
-    absl::StatusOr<StateRecord> rec = DecodeStateRecord(AsBytes(it->value()));
+  absl::StatusOr<std::optional<std::string>> index =
+      opts_.store->Get(keys::ValidatorChangeHeights());
+  if (!index.ok()) return StoreError(index.status());
+  std::vector<uint64_t> heights;
+  if (index->has_value()) {
+    absl::StatusOr<std::vector<uint64_t>> decoded =
+        keys::DecodeHeights(**index);
+    if (!decoded.ok()) {
+      return Inconsistent(absl::StrCat("validator change heights: ",
+                                       decoded.status().message()));
+    }
+    heights = *std::move(decoded);
+  }
+  std::vector<std::string> ks;
+  for (uint64_t h : heights) ks.push_back(keys::ValidatorChange(h));
+  absl::StatusOr<std::vector<std::optional<std::string>>> vals =
+      opts_.store->MultiGet(ks);
+  if (!vals.ok()) return StoreError(vals.status());
+  for (size_t i = 0; i < heights.size(); ++i) {
+    if (!(*vals)[i].has_value()) {
+      return Inconsistent(
+          absl::StrCat("no validator change record of height ", heights[i]));
+    }
+    absl::StatusOr<StateRecord> rec = DecodeStateRecord(AsBytes(*(*vals)[i]));
     absl::StatusOr<ValidatorEpoch> epoch =
         rec.ok() ? EpochOf(*rec) : absl::StatusOr<ValidatorEpoch>(rec.status());
     if (!epoch.ok()) {
       return Inconsistent(
           absl::StrCat("validator change record: ", epoch.status().message()));
     }
-    last_kept = rec->height;
     epochs->push_back(*std::move(epoch));
   }
-  if (!it->status().ok()) return it->status();
   {
     absl::MutexLock l(&state_mu_);
     epochs_ = std::move(epochs);
-    last_validator_change_ = last_kept;
+    validator_change_heights_ = std::move(heights);
   }
   return KeepLatestValidatorChange();
 }
@@ -100,9 +173,11 @@ absl::Status Ledger::KeepLatestValidatorChange() {
     return Inconsistent(
         absl::StrCat("validators/pending: ", change.status().message()));
   }
+  if (change->committed_height == 0) return absl::OkStatus();
   {
     absl::ReaderMutexLock l(&state_mu_);
-    if (change->committed_height <= last_validator_change_) {
+    if (!validator_change_heights_.empty() &&
+        change->committed_height <= validator_change_heights_.back()) {
       return absl::OkStatus();
     }
   }
@@ -117,13 +192,21 @@ absl::Status Ledger::KeepValidatorChange(uint64_t height) {
   rec->next_cert.reset();
   absl::StatusOr<ValidatorEpoch> epoch = EpochOf(*rec);
   if (!epoch.ok()) return Corrupt("validators/pending", epoch.status());
+  std::vector<uint64_t> heights;
+  {
+    absl::ReaderMutexLock l(&state_mu_);
+    heights = validator_change_heights_;
+  }
+  if (!heights.empty() && height <= heights.back()) return absl::OkStatus();
+  heights.push_back(height);
+  // The record and the index of heights in one write.
   WriteBatch batch;
   batch.Put(keys::ValidatorChange(height), AsString(EncodeStateRecord(*rec)));
+  batch.Put(keys::ValidatorChangeHeights(), keys::EncodeHeights(heights));
   if (absl::Status s = opts_.store->Write(batch); !s.ok()) {
     return StoreError(s);
   }
   absl::MutexLock l(&state_mu_);
-  if (height <= last_validator_change_) return absl::OkStatus();
   auto next = std::make_shared<std::vector<ValidatorEpoch>>(*epochs_);
   next->push_back(*std::move(epoch));
   spdlog::info(
@@ -131,7 +214,7 @@ absl::Status Ledger::KeepValidatorChange(uint64_t height) {
       "height {}",
       height, next->back().validators.size(), next->back().from_height);
   epochs_ = std::move(next);
-  last_validator_change_ = height;
+  validator_change_heights_ = std::move(heights);
   return absl::OkStatus();
 }
 

@@ -57,7 +57,15 @@ class ReadCountingStore : public KvStore {
 // and approval_percent 50: a proposal executes with 3 approvals of 4.
 class AdminAppTest : public ::testing::Test {
  protected:
-  AdminAppTest() : apps_(AppRegistry::WithBuiltins()) {
+  AdminAppTest() : AdminAppTest(1) {}
+  // With `validators` genesis validators (v0, v1, ...; power 1 each), who
+  // all sign every block.
+  explicit AdminAppTest(int validators) : apps_(AppRegistry::WithBuiltins()) {
+    for (int i = 1; i < validators; ++i) {
+      extra_validators_.push_back(Suite().GenerateKey());
+      chain_.genesis.validators.push_back(Validator{
+          absl::StrCat("v", i), extra_validators_.back().public_key, 1});
+    }
     Consortium c;
     c.approval_percent = 50;
     for (char o : std::string("abcd")) {
@@ -74,6 +82,7 @@ class AdminAppTest : public ::testing::Test {
     stranger_ = Suite().GenerateKey();
     chain_.genesis.consortium = std::move(c);
     signers_ = {&chain_.validator};
+    for (const KeyPair& k : extra_validators_) signers_.push_back(&k);
     Open();
   }
 
@@ -188,10 +197,12 @@ class AdminAppTest : public ::testing::Test {
   TempDir dir_;
   Chain chain_;
   AppRegistry apps_;
-  std::vector<KeyPair> admins_;  // of org-a .. org-d
-  KeyPair clerk_;                // org-a, role member
-  KeyPair stranger_;             // no member record
-  // Who certifies CommitTxs's blocks: signers_[i] as validator i.
+  std::vector<KeyPair> admins_;            // of org-a .. org-d
+  KeyPair clerk_;                          // org-a, role member
+  KeyPair stranger_;                       // no member record
+  std::vector<KeyPair> extra_validators_;  // v1, v2, ... (v0 is chain_'s)
+  // Who certifies CommitTxs's blocks: signers_[i] as validator i (every
+  // genesis validator unless a test changes it).
   std::vector<const KeyPair*> signers_;
   uint64_t nonce_ = 0;
   std::unique_ptr<KvStore> store_;
@@ -554,8 +565,10 @@ TEST_F(AdminAppTest, ValidatorChangeTakesEffectAtItsEffectiveHeight) {
   // A restart, and one after a crash that lost the record's write.
   OpenOn(store_.get());
   EXPECT_EQ(State().next_validators, three);
+  // (The record and its index entry are written in one batch.)
   WriteBatch drop;
   drop.Delete(keys::ValidatorChange(committed));
+  drop.Delete(keys::ValidatorChangeHeights());
   ASSERT_TRUE(store_->Write(drop).ok());
   OpenOn(store_.get());
   EXPECT_EQ(State().next_validators, three);
@@ -576,6 +589,67 @@ TEST_F(AdminAppTest, ValidatorChangeTakesEffectAtItsEffectiveHeight) {
   signers_ = {&w1, &v2};
   CommitTxs({});
   EXPECT_EQ(ledger_->ValidatorEpochs()->size(), 3u);
+}
+
+// Each validator-set change is kept with its proof, and ListValidatorChanges
+// hands them out with the next block's header and certificate: what a
+// verifier that trusts only the genesis follows (FollowValidatorChanges).
+// A chain of three validators (a chain of one cannot change its set).
+class AdminAppValidatorsTest : public AdminAppTest {
+ protected:
+  AdminAppValidatorsTest() : AdminAppTest(3) {}
+};
+
+TEST_F(AdminAppValidatorsTest, ListValidatorChangesGivesWhatAVerifierFollows) {
+  CommitTxs({});
+  // Block 1's record (the genesis set, committed at 0) is no change.
+  absl::StatusOr<std::vector<StateRecord>> changes =
+      ledger_->ListValidatorChanges(100);
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  EXPECT_TRUE(changes->empty());
+
+  Govern(R"({"type":"set_validator_power","name":"v0","power":5})");
+  const uint64_t first = State().height;
+  changes = ledger_->ListValidatorChanges(first);
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  ASSERT_EQ(changes->size(), 1u);
+  EXPECT_EQ((*changes)[0].height, first);
+  // Its block is the tip: the next one, which certifies it, does not exist.
+  EXPECT_FALSE((*changes)[0].next_header.has_value());
+  EXPECT_TRUE(ledger_->ListValidatorChanges(first - 1)->empty());
+
+  const uint64_t effective = first + admin::kDefaultValidatorChangeDelay;
+  while (State().height + 1 < effective) CommitTxs({});
+  Govern(R"({"type":"set_validator_power","name":"v0","power":7})");
+  const uint64_t second = State().height;
+  CommitTxs({});
+  changes = ledger_->ListValidatorChanges(State().height);
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  ASSERT_EQ(changes->size(), 2u);
+  EXPECT_EQ((*changes)[1].height, second);
+  for (const StateRecord& r : *changes) {
+    ASSERT_TRUE(r.next_header.has_value());
+    EXPECT_EQ(r.next_header->height, r.height + 1);
+  }
+  absl::StatusOr<std::vector<ValidatorEpoch>> epochs =
+      FollowValidatorChanges(Suite(), chain_.genesis, *changes);
+  ASSERT_TRUE(epochs.ok()) << epochs.status();
+  ASSERT_EQ(epochs->size(), 3u);
+  EXPECT_EQ((*epochs)[1].from_height, effective);
+  EXPECT_EQ((*epochs)[1].validators[0].power, 5u);
+  EXPECT_EQ((*epochs)[2].from_height,
+            second + admin::kDefaultValidatorChangeDelay);
+  EXPECT_EQ((*epochs)[2].validators[0].power, 7u);
+  EXPECT_EQ(*epochs, *ledger_->ValidatorEpochs());
+
+  // A change whose value was altered is refused, naming its height.
+  std::vector<StateRecord> forged = *changes;
+  forged[1].value.back() = ' ';
+  absl::StatusOr<std::vector<ValidatorEpoch>> refused =
+      FollowValidatorChanges(Suite(), chain_.genesis, forged);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr(absl::StrCat("validator change at height ", second)));
 }
 
 // A chain without a consortium stays open, and has no admin records.

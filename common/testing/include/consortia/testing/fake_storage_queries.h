@@ -122,6 +122,11 @@ class FakeChainQueries : public ChainQueries {
   void AddTx(const Hash32& hash, const TxRecord& r);
   // Sets r.seq to the next number (1, 2, ...).
   void AddEvidence(EvidenceRecord r);
+  // A validator-set change of block r.height (ListValidatorChanges answers
+  // those up to the height asked for, in height order).
+  void AddValidatorChange(const StateRecord& r);
+  // The up_to_height of each ListValidatorChanges call, in order.
+  std::vector<uint64_t> validator_changes_asked() const;
 
   // A non-OK status fails every call with it (OK restores).
   void SetFailure(absl::Status s);
@@ -154,6 +159,8 @@ class FakeChainQueries : public ChainQueries {
   absl::StatusOr<std::vector<BlockWithReceipts>> ReadBlocksWithReceipts(
       uint64_t from, uint32_t limit, uint64_t max_bytes) override;
   int blocks_with_receipts_reads() const;
+  absl::StatusOr<std::vector<StateRecord>> ListValidatorChanges(
+      uint64_t up_to_height) override;
 
  private:
   mutable absl::Mutex mu_;
@@ -170,6 +177,8 @@ class FakeChainQueries : public ChainQueries {
   std::map<uint64_t, BlockRecord> blocks_ ABSL_GUARDED_BY(mu_);
   std::map<Hash32, TxRecord> txs_ ABSL_GUARDED_BY(mu_);
   std::vector<EvidenceRecord> evidence_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, StateRecord> validator_changes_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> validator_changes_asked_ ABSL_GUARDED_BY(mu_);
 };
 
 // ----------------------------------------------------------- StateQueries
