@@ -549,8 +549,8 @@ void FinishBlock(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
     return;
   }
   size_t redacted = 0;
-  std::string body = BlockRecordView(*deps.suite, rec, changes,
-                                     redact_invoices, &redacted);
+  std::string body =
+      BlockRecordView(*deps.suite, rec, changes, redact_invoices, &redacted);
   if (redacted > 0) deps.metrics->InvoiceReadRefused(true, redacted);
   call->Finish(JsonOk(std::move(body)));
 }
@@ -717,37 +717,37 @@ void AnswerState(const ApiHandlerDeps& deps, std::shared_ptr<Call> call,
                  std::optional<uint64_t> height, bool record,
                  InvoiceLimit limit) {
   if (!IsInvoiceApp(app)) limit.on = false;
-  RunQuery(deps, call,
-           [&deps, call, app = std::move(app), key = std::move(key), height,
-            record, limit = std::move(limit)] {
-             absl::StatusOr<StateRecord> rec =
-                 height.has_value() ? deps.state->GetStateAt(app, key, *height)
-                                    : deps.state->GetState(app, key);
-             if (!rec.ok()) {
-               QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
-               return;
-             }
-             if (limit.on) {
-               std::optional<ByteView> value;
-               if (rec->found) value = ByteView(rec->value);
-               std::optional<std::string> refused =
-                   RefuseInvoiceRecord(limit.who(), key, value);
-               if (refused.has_value()) {
-                 InvoiceForbidden(deps, call, *std::move(refused));
-                 return;
-               }
-             }
-             std::vector<StateRecord> changes;
-             if (!ValidatorChangesBelow(deps, call.get(), rec->height,
-                                        &changes)) {
-               return;
-             }
-             if (!rec->found) {
-               call->Finish(StateAbsentResponse(app, key, *rec, changes));
-               return;
-             }
-             call->Finish(JsonOk(StateView(app, key, *rec, record, changes)));
-           });
+  RunQuery(
+      deps, call,
+      [&deps, call, app = std::move(app), key = std::move(key), height, record,
+       limit = std::move(limit)] {
+        absl::StatusOr<StateRecord> rec =
+            height.has_value() ? deps.state->GetStateAt(app, key, *height)
+                               : deps.state->GetState(app, key);
+        if (!rec.ok()) {
+          QueryFailed(deps, call, rec.status(), ApiError::kStateNotFound);
+          return;
+        }
+        if (limit.on) {
+          std::optional<ByteView> value;
+          if (rec->found) value = ByteView(rec->value);
+          std::optional<std::string> refused =
+              RefuseInvoiceRecord(limit.who(), key, value);
+          if (refused.has_value()) {
+            InvoiceForbidden(deps, call, *std::move(refused));
+            return;
+          }
+        }
+        std::vector<StateRecord> changes;
+        if (!ValidatorChangesBelow(deps, call.get(), rec->height, &changes)) {
+          return;
+        }
+        if (!rec->found) {
+          call->Finish(StateAbsentResponse(app, key, *rec, changes));
+          return;
+        }
+        call->Finish(JsonOk(StateView(app, key, *rec, record, changes)));
+      });
 }
 
 // Optional ?height=H (0 and up); nullopt in *out when absent. False when it

@@ -71,17 +71,8 @@ class TendermintDriverTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     genesis_.chain_id = kChainId;
     for (int i = 0; i < 4; ++i) {
-      auto v = std::make_unique<TestValidator>();
-      v->id = absl::StrCat("node", i);
-      KeyPair kp = suite_.GenerateKey();
-      v->key = NodeKey{"ed25519-sha256", kp.public_key, kp.secret_key};
-      absl::StatusOr<CurveKeyPair> curve = GenerateCurveKeyPair();
-      ASSERT_TRUE(curve.ok()) << curve.status();
-      v->curve = *curve;
-      absl::StatusOr<uint16_t> port = PickFreePort();
-      ASSERT_TRUE(port.ok()) << port.status();
-      v->port = *port;
-      v->wal_dir = (dir_ / v->id / "wal").string();
+      std::unique_ptr<TestValidator> v = NewNode(absl::StrCat("node", i));
+      ASSERT_NE(v, nullptr);
       genesis_.validators.push_back({v->id, v->key.public_key, 1});
       validators_.push_back(std::move(v));
     }
@@ -98,6 +89,24 @@ class TendermintDriverTest : public ::testing::Test {
     options_.timeouts.precommit_delta = absl::Milliseconds(100);
     options_.commit_wait = absl::Milliseconds(20);
     options_.gossip_interval = absl::Milliseconds(100);
+  }
+
+  // A node with fresh keys and a free port (nullptr, with a failure, when
+  // the machine has none).
+  std::unique_ptr<TestValidator> NewNode(const std::string& id) {
+    auto v = std::make_unique<TestValidator>();
+    v->id = id;
+    KeyPair kp = suite_.GenerateKey();
+    v->key = NodeKey{"ed25519-sha256", kp.public_key, kp.secret_key};
+    absl::StatusOr<CurveKeyPair> curve = GenerateCurveKeyPair();
+    absl::StatusOr<uint16_t> port = PickFreePort();
+    EXPECT_TRUE(curve.ok()) << curve.status();
+    EXPECT_TRUE(port.ok()) << port.status();
+    if (!curve.ok() || !port.ok()) return nullptr;
+    v->curve = *curve;
+    v->port = *port;
+    v->wal_dir = (dir_ / v->id / "wal").string();
+    return v;
   }
 
   void TearDown() override {
@@ -280,24 +289,16 @@ TEST_F(TendermintDriverTest, FourValidatorsCommitTheSameTxs) {
 // it stops signing, and with nodes 1 and 2 stopped the other three (3 of 4)
 // still commit.
 TEST_F(TendermintDriverTest, ValidatorSetFollowsTheSetsStorageNames) {
-  auto fifth = std::make_unique<TestValidator>();
-  fifth->id = "node4";
-  const KeyPair kp = suite_.GenerateKey();
-  fifth->key = NodeKey{"ed25519-sha256", kp.public_key, kp.secret_key};
-  absl::StatusOr<CurveKeyPair> curve = GenerateCurveKeyPair();
-  ASSERT_TRUE(curve.ok()) << curve.status();
-  fifth->curve = *curve;
-  absl::StatusOr<uint16_t> port = PickFreePort();
-  ASSERT_TRUE(port.ok()) << port.status();
-  fifth->port = *port;
-  fifth->wal_dir = (dir_ / fifth->id / "wal").string();
+  std::unique_ptr<TestValidator> fifth = NewNode("node4");
+  ASSERT_NE(fifth, nullptr);
+  const Bytes fifth_key = fifth->key.public_key;
   fifth->ledger = std::make_unique<FakeLedger>(genesis_, &fifth->mempool);
   fifth->blocks = std::make_unique<FakeBlockSource>(fifth->ledger.get());
   peers_.push_back(fifth->info());
   validators_.push_back(std::move(fifth));
 
   std::vector<Validator> five = genesis_.validators;
-  five.push_back({"node4", kp.public_key, 1});
+  five.push_back({"node4", fifth_key, 1});
   std::vector<ValidatorEpoch> epochs = {{1, genesis_.validators}, {4, five}};
   for (auto& v : validators_) v->ledger->SetValidatorEpochs(epochs);
   for (auto& v : validators_) StartValidator(*v);

@@ -95,9 +95,9 @@ absl::StatusOr<std::vector<StateRecord>> Ledger::ListValidatorChanges(
     const std::optional<std::string>& header_raw = (*vals)[3 * i + 1];
     const std::optional<std::string>& cert_raw = (*vals)[3 * i + 2];
     if (!rec_raw.has_value()) {
-      return Corrupt("validator change record",
-                     absl::NotFoundError(absl::StrCat("none for height ",
-                                                      heights[i])));
+      return Corrupt(
+          "validator change record",
+          absl::NotFoundError(absl::StrCat("none for height ", heights[i])));
     }
     absl::StatusOr<StateRecord> rec = DecodeStateRecord(AsBytes(*rec_raw));
     if (!rec.ok()) return Corrupt("validator change record", rec.status());
