@@ -46,15 +46,12 @@ constexpr char kConsensus[] = "consortia-consensus";
 class TxLoad {
  public:
   TxLoad(const NetworkHarness* net, uint64_t nonce_base)
-      : net_(net), nonce_(nonce_base), live_(net->size(), true) {
+      : net_(net), nonce_(nonce_base), live_(net->size()) {
     thread_ = std::thread([this] { Run(); });
   }
   ~TxLoad() { Stop(); }
 
-  void SetLive(int node, bool live) {
-    absl::MutexLock lock(&mu_);
-    live_[node] = live;
-  }
+  void SetLive(int node, bool live) { live_.Set(node, live); }
   void Stop() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
@@ -75,18 +72,9 @@ class TxLoad {
   };
 
   void Run() {
-    int next = 0;
     while (!stop_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      int node = -1;
-      {
-        absl::MutexLock lock(&mu_);
-        for (int k = 0; k < net_->size() && node < 0; ++k) {
-          const int i = (next + k) % net_->size();
-          if (live_[i]) node = i;
-        }
-        next = node + 1;
-      }
+      const int node = live_.Next();
       if (node < 0) continue;
       absl::StatusOr<Hash32> h =
           net_->SubmitTx(node, net_->MakeTx(node, nonce_));
@@ -104,7 +92,7 @@ class TxLoad {
           if (pending_.empty()) break;
           p = pending_.front();
           pending_.pop_front();
-          if (!live_[p.node]) {
+          if (!live_.Live(p.node)) {
             pending_.push_back(p);
             continue;
           }
@@ -124,7 +112,7 @@ class TxLoad {
   uint64_t nonce_;
   std::atomic<bool> stop_{false};
   mutable absl::Mutex mu_;
-  std::vector<bool> live_ ABSL_GUARDED_BY(mu_);
+  LiveNodes live_;
   std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
   std::vector<Hash32> acknowledged_ ABSL_GUARDED_BY(mu_);
   uint64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;

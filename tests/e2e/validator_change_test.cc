@@ -49,15 +49,12 @@ constexpr int kBatchTxs = 100;
 class BatchLoad {
  public:
   BatchLoad(const NetworkHarness* net, const KeyPair& key)
-      : net_(net), key_(key), live_(net->size(), true) {
+      : net_(net), key_(key), live_(net->size()) {
     thread_ = std::thread([this] { Run(); });
   }
   ~BatchLoad() { Stop(); }
 
-  void SetLive(int node, bool live) {
-    absl::MutexLock lock(&mu_);
-    live_[node] = live;
-  }
+  void SetLive(int node, bool live) { live_.Set(node, live); }
   void Stop() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
@@ -71,18 +68,9 @@ class BatchLoad {
   void Run() {
     const std::string chain = net_->genesis().chain_id;
     uint64_t nonce = 1'000'000;
-    int next = 0;
     while (!stop_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      int node = -1;
-      {
-        absl::MutexLock lock(&mu_);
-        for (int k = 0; k < net_->size() && node < 0; ++k) {
-          const int i = (next + k) % net_->size();
-          if (live_[i]) node = i;
-        }
-        next = node + 1;
-      }
+      const int node = live_.Next();
       if (node < 0) continue;
       const uint64_t valid_until = net_->Height(node) + 500;
       if (valid_until == 500) continue;  // the node does not answer
@@ -114,7 +102,7 @@ class BatchLoad {
   const KeyPair key_;
   std::atomic<bool> stop_{false};
   mutable absl::Mutex mu_;
-  std::vector<bool> live_ ABSL_GUARDED_BY(mu_);
+  LiveNodes live_;
   std::vector<Hash32> accepted_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };

@@ -42,6 +42,29 @@ const std::vector<std::string>& NetworkHarness::Binaries() {
   return *b;
 }
 
+void LiveNodes::Set(int node, bool live) {
+  absl::MutexLock lock(&mu_);
+  live_[node] = live;
+}
+
+bool LiveNodes::Live(int node) const {
+  absl::MutexLock lock(&mu_);
+  return live_[node];
+}
+
+int LiveNodes::Next() {
+  absl::MutexLock lock(&mu_);
+  const int n = static_cast<int>(live_.size());
+  for (int k = 0; k < n; ++k) {
+    const int i = (next_ + k) % n;
+    if (live_[i]) {
+      next_ = i + 1;
+      return i;
+    }
+  }
+  return -1;
+}
+
 NetworkHarness::NetworkHarness(NetworkOptions options)
     : options_(std::move(options)) {
   const int n = options_.validators + options_.candidates + options_.observers;

@@ -15,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "consortia/config.h"
 #include "consortia/http_client.h"
@@ -63,6 +65,23 @@ struct NetworkOptions {
   // of a node's binaries, with the same flags: {node, {binary, replacement}}
   // (e.g. a test-only lying mempool on one validator).
   std::map<int, std::map<std::string, std::string>> replace_binary;
+};
+
+// The nodes a test's load goes to, in turn: a test marks a node down before
+// it stops or kills it, and up once it is back. Thread-safe.
+class LiveNodes {
+ public:
+  explicit LiveNodes(int nodes) : live_(nodes, true) {}
+  void Set(int node, bool live);
+  bool Live(int node) const;
+  // The next live node after the last one handed out (round robin), or -1
+  // when none is live.
+  int Next();
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<bool> live_ ABSL_GUARDED_BY(mu_);
+  int next_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class NetworkHarness {
