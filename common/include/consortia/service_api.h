@@ -124,11 +124,13 @@ struct ProposalTxCheck {
   // why not: kMalformed (does not decode, or a field is invalid),
   // kWrongChain, kExpired (valid_until below the height), kTooFarAhead
   // (valid_until beyond the height + the replay window), kAlreadyCommitted
-  // (committed within its validity window, or earlier in the same proposal)
-  // or kBadSignature. Never kAlreadyPending, kTooLarge, kPoolFull or
-  // kSenderLimit: a node's local admission limits do not make a block
-  // invalid. Never kUnregisteredSender either: membership is checked again
-  // at execution, deterministically, against the block's own state.
+  // (committed within its validity window, or earlier in the same proposal),
+  // kUnregisteredSender (on a permissioned chain, a sender that is not a
+  // member after height - 1: execution would refuse it on every node, so a
+  // block that carries it is a proposer's flood; honest proposers reap only
+  // members' txs) or kBadSignature. Never kAlreadyPending, kTooLarge,
+  // kPoolFull or kSenderLimit: a node's local admission limits do not make a
+  // block invalid.
   Admission code = Admission::kAccepted;
   bool operator==(const ProposalTxCheck&) const = default;
 };

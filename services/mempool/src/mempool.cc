@@ -280,6 +280,10 @@ void Mempool::CheckProposalChunk(const std::vector<Bytes>& raw_txs,
       c.code = Admission::kMalformed;
     } else if (w.tx.chain_id != chain_id_) {
       c.code = Admission::kWrongChain;
+    } else if (!members_.Admits(w.tx.sender)) {
+      // The members after height - 1, as on every node: execution would
+      // refuse the tx, so a block that carries it is a proposer's flood.
+      c.code = Admission::kUnregisteredSender;
     } else if (w.tx.valid_until < height) {
       c.code = Admission::kExpired;
     } else if (w.tx.valid_until - height > options_.replay_window) {

@@ -112,6 +112,19 @@ TEST_F(MembershipAdmissionTest, PermissionedChainRefusesUnregisteredSenders) {
             "consortia_mempool_permissioned 1");
 }
 
+// A proposed block that carries a non-member's tx is refused: execution
+// would refuse the tx on every node, so a proposer that includes it floods
+// the chain with txs that change nothing.
+TEST_F(MembershipAdmissionTest, ProposalWithANonMembersTxIsRefused) {
+  mempool_.members().Load(0, true, {Key(member_)});
+  absl::StatusOr<std::vector<ProposalTxCheck>> checks = mempool_.CheckProposal(
+      {SignedTx(member_, 1, 100), SignedTx(stranger_, 1, 100)}, 1);
+  ASSERT_TRUE(checks.ok()) << checks.status();
+  ASSERT_EQ(checks->size(), 2u);
+  EXPECT_EQ((*checks)[0].code, Admission::kAccepted);
+  EXPECT_EQ((*checks)[1].code, Admission::kUnregisteredSender);
+}
+
 TEST_F(MembershipAdmissionTest, OpenChainAdmitsEveryone) {
   mempool_.members().Load(0, false, {});
   EXPECT_EQ(SubmitOne(mempool_, SignedTx(stranger_, 1, 100)),
