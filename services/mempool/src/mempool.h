@@ -42,9 +42,10 @@ namespace consortia::mempool {
 // Reap hands out pending txs in arrival order; they stay pending until a
 // commit event names them. CheckProposal judges the txs of a proposed
 // block (decoding, chain, membership on a permissioned chain, window,
-// replay, signature through the same cache). OnCommitted applies one block.committed event: it removes the
-// block's txs, remembers their hashes until their valid_until passes, and
-// evicts pending txs that can no longer be committed.
+// replay, signature through the same cache). OnCommitted applies one
+// block.committed event: it removes the block's txs, remembers their hashes
+// until their valid_until passes, and evicts pending txs that can no longer
+// be committed.
 //
 // The mempool answers Unavailable until SetReady() is called (the service
 // does so once it has rebuilt the replay window from storage).
