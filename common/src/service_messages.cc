@@ -47,6 +47,25 @@ absl::Status GetTxList(Decoder* d, size_t max_tx_bytes,
   return absl::OkStatus();
 }
 
+// An optional ChainRules: a flag, then EncodeChainRules.
+void PutOptionalRules(Encoder* e, const std::optional<ChainRules>& rules) {
+  e->PutBool(rules.has_value());
+  if (rules.has_value()) EncodeChainRules(*rules, e);
+}
+
+absl::Status GetOptionalRules(Decoder* d, std::optional<ChainRules>* out) {
+  bool present = false;
+  WIRE_RETURN_IF_ERROR(d->GetBool(&present));
+  if (!present) {
+    out->reset();
+    return absl::OkStatus();
+  }
+  ChainRules r;
+  WIRE_RETURN_IF_ERROR(DecodeChainRules(d, &r));
+  *out = r;
+  return absl::OkStatus();
+}
+
 void PutCommittedEvent(const CommittedEvent& ev, Encoder* e) {
   e->PutU64(ev.height);
   e->PutHash(ev.block_hash);
@@ -61,6 +80,7 @@ void PutCommittedEvent(const CommittedEvent& ev, Encoder* e) {
     e->PutBool(c.registered);
   }
   e->PutBool(ev.permissioned);
+  PutOptionalRules(e, ev.rules);
 }
 
 absl::Status GetCommittedEvent(Decoder* d, CommittedEvent* ev) {
@@ -97,7 +117,8 @@ absl::Status GetCommittedEvent(Decoder* d, CommittedEvent* ev) {
     WIRE_RETURN_IF_ERROR(d->GetBool(&c.registered));
     ev->member_changes.push_back(std::move(c));
   }
-  return d->GetBool(&ev->permissioned);
+  WIRE_RETURN_IF_ERROR(d->GetBool(&ev->permissioned));
+  return GetOptionalRules(d, &ev->rules);
 }
 
 // A validator set: varint count, then each validator's name, key and
@@ -270,6 +291,7 @@ Bytes EncodeChainState(const ChainState& s) {
   e.PutHash(s.state_root);
   e.PutHash(s.receipts_root);
   PutValidators(&e, s.next_validators);
+  PutOptionalRules(&e, s.next_rules);
   return e.Take();
 }
 
@@ -281,7 +303,8 @@ absl::StatusOr<ChainState> DecodeChainState(ByteView data) {
         WIRE_RETURN_IF_ERROR(d->GetU64(&s->last_time_ms));
         WIRE_RETURN_IF_ERROR(d->GetHash(&s->state_root));
         WIRE_RETURN_IF_ERROR(d->GetHash(&s->receipts_root));
-        return GetValidators(d, &s->next_validators);
+        WIRE_RETURN_IF_ERROR(GetValidators(d, &s->next_validators));
+        return GetOptionalRules(d, &s->next_rules);
       });
 }
 
@@ -306,6 +329,7 @@ Bytes EncodeCommitResult(const CommitResult& r) {
   e.PutHash(r.state_root);
   e.PutHash(r.receipts_root);
   PutValidators(&e, r.next_validators);
+  PutOptionalRules(&e, r.next_rules);
   return e.Take();
 }
 
@@ -314,7 +338,8 @@ absl::StatusOr<CommitResult> DecodeCommitResult(ByteView data) {
       "commit result", data, [](Decoder* d, CommitResult* r) -> absl::Status {
         WIRE_RETURN_IF_ERROR(d->GetHash(&r->state_root));
         WIRE_RETURN_IF_ERROR(d->GetHash(&r->receipts_root));
-        return GetValidators(d, &r->next_validators);
+        WIRE_RETURN_IF_ERROR(GetValidators(d, &r->next_validators));
+        return GetOptionalRules(d, &r->next_rules);
       });
 }
 
@@ -775,6 +800,7 @@ Bytes EncodeMemberPage(const MemberPage& page) {
   for (const Bytes& k : page.public_keys) e.PutBytes(k);
   e.PutBool(page.next_cursor.has_value());
   if (page.next_cursor.has_value()) e.PutBytes(*page.next_cursor);
+  PutOptionalRules(&e, page.rules);
   return e.Take();
 }
 
@@ -809,7 +835,7 @@ absl::StatusOr<MemberPage> DecodeMemberPage(ByteView data) {
           }
           out->next_cursor = std::move(cursor);
         }
-        return absl::OkStatus();
+        return GetOptionalRules(d, &out->rules);
       });
 }
 

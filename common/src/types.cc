@@ -697,6 +697,64 @@ absl::StatusOr<Genesis> GenesisFromJson(const json& j) {
 
 }  // namespace
 
+absl::Status CheckChainRules(const ChainRules& r) {
+  auto check = [](const char* name, uint64_t v, uint64_t lo,
+                  uint64_t hi) -> absl::Status {
+    if (v >= lo && v <= hi) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chain rule ", name, " must be ", lo, " to ", hi, ", got ", v));
+  };
+  CONSORTIA_RETURN_IF_ERROR(
+      check("max_block_txs", r.max_block_txs, 1, kMaxBlockTxs));
+  CONSORTIA_RETURN_IF_ERROR(
+      check("max_block_bytes", r.max_block_bytes, kMaxTxBytes, kMaxBlockBytes));
+  CONSORTIA_RETURN_IF_ERROR(
+      check("replay_window", r.replay_window, 1, kMaxReplayWindow));
+  CONSORTIA_RETURN_IF_ERROR(check("block_time_precision_ms",
+                                  r.block_time_precision_ms, 1,
+                                  kMaxBlockTimeBoundMs));
+  return check("block_time_message_delay_ms", r.block_time_message_delay_ms, 1,
+               kMaxBlockTimeBoundMs);
+}
+
+void EncodeChainRules(const ChainRules& r, Encoder* e) {
+  e->PutU32(r.max_block_txs);
+  e->PutU64(r.max_block_bytes);
+  e->PutU64(r.replay_window);
+  e->PutU64(r.block_time_precision_ms);
+  e->PutU64(r.block_time_message_delay_ms);
+}
+
+absl::Status DecodeChainRules(Decoder* d, ChainRules* out) {
+  ChainRules r;
+  CONSORTIA_RETURN_IF_ERROR(d->GetU32(&r.max_block_txs));
+  CONSORTIA_RETURN_IF_ERROR(d->GetU64(&r.max_block_bytes));
+  CONSORTIA_RETURN_IF_ERROR(d->GetU64(&r.replay_window));
+  CONSORTIA_RETURN_IF_ERROR(d->GetU64(&r.block_time_precision_ms));
+  CONSORTIA_RETURN_IF_ERROR(d->GetU64(&r.block_time_message_delay_ms));
+  CONSORTIA_RETURN_IF_ERROR(CheckChainRules(r));
+  *out = r;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChainRules> RulesInForce(const ChainRules& genesis,
+                                        const admin::ConfigRecord& config) {
+  ChainRules r = genesis;
+  if (config.max_block_txs > kMaxBlockTxs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config record: max_block_txs ", config.max_block_txs,
+                     " is over ", kMaxBlockTxs));
+  }
+  r.max_block_txs = static_cast<uint32_t>(config.max_block_txs);
+  r.max_block_bytes = config.max_block_bytes;
+  r.replay_window = config.replay_window;
+  if (absl::Status s = CheckChainRules(r); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config record: ", s.message()));
+  }
+  return r;
+}
+
 absl::StatusOr<Genesis> ParseGenesisJson(std::string_view json_text) {
   absl::StatusOr<json> j = json_internal::ParseStrictJson(json_text, "genesis");
   if (!j.ok()) return j.status();

@@ -161,8 +161,11 @@ TEST(ServiceApiCodecTest, StorageMessagesRoundTrip) {
   Chain chain;
   const std::vector<Validator> vals = {Validator{"a", Bytes(32, 1), 1},
                                        Validator{"b", Bytes(32, 2), 7}};
-  ChainState cs{7,   HashOf("b7"), 123456, HashOf("state"), HashOf("receipts"),
-                vals};
+  ChainRules rules;
+  rules.max_block_txs = 7;
+  rules.replay_window = 3000;
+  ChainState cs{7,    HashOf("b7"), 123456, HashOf("state"), HashOf("receipts"),
+                vals, rules};
   Bytes wire = sai::EncodeChainState(cs);
   auto d = sai::DecodeChainState(wire);
   ASSERT_TRUE(d.ok()) << d.status();
@@ -172,7 +175,23 @@ TEST(ServiceApiCodecTest, StorageMessagesRoundTrip) {
   EXPECT_EQ(d->state_root, cs.state_root);
   EXPECT_EQ(d->receipts_root, cs.receipts_root);
   EXPECT_EQ(d->next_validators, vals);
+  EXPECT_EQ(d->next_rules, rules);
   ExpectRejectsTruncationAndTrailing(wire, sai::DecodeChainState);
+  // Rules outside their bounds do not decode.
+  ChainState bad = cs;
+  bad.next_rules->max_block_txs = 0;
+  EXPECT_NE(
+      std::string(
+          sai::DecodeChainState(sai::EncodeChainState(bad)).status().message())
+          .find("max_block_txs must be 1 to"),
+      std::string::npos);
+  bad.next_rules = rules;
+  bad.next_rules->replay_window = kMaxReplayWindow + 1;
+  EXPECT_FALSE(sai::DecodeChainState(sai::EncodeChainState(bad)).ok());
+  cs.next_rules.reset();
+  d = sai::DecodeChainState(sai::EncodeChainState(cs));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->next_rules, std::nullopt);
 
   CommitCertificate cert = chain.Certify(chain.block1().header, {0, 1, 2});
   const Bytes block1 = EncodeBlock(chain.block1());
@@ -186,13 +205,14 @@ TEST(ServiceApiCodecTest, StorageMessagesRoundTrip) {
   EXPECT_EQ(cb->cert, cert);
   ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCommitBlockRequest);
 
-  CommitResult res{HashOf("s"), HashOf("r"), vals};
+  CommitResult res{HashOf("s"), HashOf("r"), vals, rules};
   wire = sai::EncodeCommitResult(res);
   auto dr = sai::DecodeCommitResult(wire);
   ASSERT_TRUE(dr.ok()) << dr.status();
   EXPECT_EQ(dr->state_root, res.state_root);
   EXPECT_EQ(dr->receipts_root, res.receipts_root);
   EXPECT_EQ(dr->next_validators, vals);
+  EXPECT_EQ(dr->next_rules, rules);
   ExpectRejectsTruncationAndTrailing(wire, sai::DecodeCommitResult);
 }
 
@@ -252,9 +272,14 @@ TEST(ServiceApiCodecTest, QueryMessagesRoundTrip) {
   // A page that stopped early (asked 5..9, answered 5..6): next_height
   // travels with it.
   CommittedPage page;
-  page.events = {
-      {5, HashOf("b5"), {{HashOf("t1"), 10}, {HashOf("t2"), 20}}, {}, false},
-      {6, HashOf("b6"), {}, {}, false}};
+  page.events = {{5,
+                  HashOf("b5"),
+                  {{HashOf("t1"), 10}, {HashOf("t2"), 20}},
+                  {},
+                  false,
+                  std::nullopt},
+                 {6, HashOf("b6"), {}, {}, false, ChainRules{}}};
+  page.events[1].rules->max_block_bytes = kMaxTxBytes;
   page.next_height = 7;
   wire = sai::EncodeCommittedPage(page);
   auto de = sai::DecodeCommittedPage(wire);
@@ -285,8 +310,8 @@ TEST(ServiceApiCodecTest, QueryMessagesRoundTrip) {
 }
 
 TEST(ServiceApiCodecTest, CommittedEventRoundTrip) {
-  CommittedEvent ev{
-      3, HashOf("b3"), {{HashOf("a"), 1}, {HashOf("b"), 2}}, {}, false};
+  CommittedEvent ev{3,  HashOf("b3"), {{HashOf("a"), 1}, {HashOf("b"), 2}},
+                    {}, false,        std::nullopt};
   Bytes wire = EncodeCommittedEvent(ev);
   auto d = DecodeCommittedEvent(wire);
   ASSERT_TRUE(d.ok()) << d.status();
@@ -302,7 +327,8 @@ TEST(ServiceApiCodecTest, CommittedEventCarriesMemberChanges) {
                     HashOf("b4"),
                     {{HashOf("a"), 9}},
                     {{k1, true}, {k2, false}, {k3, true}},
-                    true};
+                    true,
+                    std::nullopt};
   Bytes wire = EncodeCommittedEvent(ev);
   auto d = DecodeCommittedEvent(wire);
   ASSERT_TRUE(d.ok()) << d.status();
@@ -313,7 +339,7 @@ TEST(ServiceApiCodecTest, CommittedEventCarriesMemberChanges) {
   ExpectRejectsTruncationAndTrailing(wire, DecodeCommittedEvent);
 
   CommittedPage page;
-  page.events = {ev, {5, HashOf("b5"), {}, {{k1, false}}, false}};
+  page.events = {ev, {5, HashOf("b5"), {}, {{k1, false}}, false, std::nullopt}};
   page.next_height = 6;
   auto dp = sai::DecodeCommittedPage(sai::EncodeCommittedPage(page));
   ASSERT_TRUE(dp.ok()) << dp.status();
@@ -361,13 +387,14 @@ TEST(ServiceApiCodecTest, MemberPageRoundTrip) {
   EXPECT_EQ(req->limit, 500u);
   ExpectRejectsTruncationAndTrailing(wire, sai::DecodeListMembersRequest);
 
-  MemberPage page{12, true, {Bytes(32, 1), Bytes(32, 2)}, Bytes(32, 2)};
+  MemberPage page{
+      12, true, {Bytes(32, 1), Bytes(32, 2)}, Bytes(32, 2), ChainRules{}};
   wire = sai::EncodeMemberPage(page);
   auto d = sai::DecodeMemberPage(wire);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(*d, page);
   ExpectRejectsTruncationAndTrailing(wire, sai::DecodeMemberPage);
-  MemberPage last{12, false, {Bytes(32, 1)}, std::nullopt};
+  MemberPage last{12, false, {Bytes(32, 1)}, std::nullopt, std::nullopt};
   auto dl = sai::DecodeMemberPage(sai::EncodeMemberPage(last));
   ASSERT_TRUE(dl.ok()) << dl.status();
   EXPECT_EQ(*dl, last);
@@ -549,7 +576,8 @@ class RemoteTest : public ::testing::Test {
     state_.SetState("kv", "b0", {true, ToBytes("vb0"), ToBytes("o"), 1});
     state_.SetHeight(1);
     for (uint64_t h = 1; h <= 6; ++h) {
-      CommittedEvent e{h, HashOf(absl::StrCat("b", h)), {}, {}, false};
+      CommittedEvent e{h,           HashOf(absl::StrCat("b", h)), {}, {}, false,
+                       std::nullopt};
       if (h == 5) e.txs = {{HashOf("t1"), 15}, {HashOf("t2"), 20}};
       history_.AddEvent(e);
     }
@@ -715,11 +743,14 @@ TEST_F(RemoteTest, CommitHistory) {
   history_.SetMembers({Bytes(32, 3), Bytes(32, 1), Bytes(32, 2)}, true);
   auto members = history->ListMembers(Bytes(), 2);
   ASSERT_TRUE(members.ok()) << members.status();
-  EXPECT_EQ(*members,
-            (MemberPage{6, true, {Bytes(32, 1), Bytes(32, 2)}, Bytes(32, 2)}));
+  EXPECT_EQ(
+      *members,
+      (MemberPage{
+          6, true, {Bytes(32, 1), Bytes(32, 2)}, Bytes(32, 2), std::nullopt}));
   members = history->ListMembers(*members->next_cursor, 2);
   ASSERT_TRUE(members.ok()) << members.status();
-  EXPECT_EQ(*members, (MemberPage{6, true, {Bytes(32, 3)}, std::nullopt}));
+  EXPECT_EQ(*members,
+            (MemberPage{6, true, {Bytes(32, 3)}, std::nullopt, std::nullopt}));
   EXPECT_EQ(history->ListMembers(Bytes(), 0).status().code(),
             absl::StatusCode::kInvalidArgument);
 
@@ -888,7 +919,7 @@ class OverfullHistory : public FakeCommitHistory {
                                              uint64_t to) override {
     CommittedPage page;
     for (uint64_t h = from; h <= to; ++h)
-      page.events.push_back({h, {}, {}, {}, false});
+      page.events.push_back({h, {}, {}, {}, false, std::nullopt});
     page.next_height = to + 1;
     return page;
   }

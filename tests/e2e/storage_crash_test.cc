@@ -299,7 +299,7 @@ class ChainChecker {
   ChainChecker(const Genesis& genesis, std::string work_dir,
                storage::StorageOptions store_opts, std::string data_dir)
       : genesis_(genesis),
-        apps_(storage::AppRegistry::WithBuiltins()),
+        apps_(storage::AppRegistry::WithBuiltins(genesis.rules)),
         work_dir_(std::move(work_dir)),
         store_opts_(std::move(store_opts)),
         data_dir_(std::move(data_dir)) {

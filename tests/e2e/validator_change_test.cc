@@ -1,6 +1,9 @@
-// End-to-end (issue 14, point 1): the validator set changes by governance
-// vote, 4 -> 5 -> 4, on real processes under a signed-tx load, with a
-// validator killed (kill -9) during the change.
+// End-to-end (issue 14, point 1): governance votes take effect on every
+// node, on real processes.
+//
+// FourToFiveToFourUnderLoadWithAValidatorKilled: the validator set changes
+// by vote, 4 -> 5 -> 4, under a signed-tx load, with a validator killed
+// (kill -9) during the change.
 //
 // Five nodes run; the genesis names four validators, and the fifth node's
 // key is a candidate (every peers file lists it as a validator's node). One
@@ -17,6 +20,12 @@
 //      the chain still commits N more heights.
 // At the end: every node holds the same block hash at every height, and
 // every tx the api accepted during the load is committed.
+//
+// ChainRulesTakeEffectOnEveryNode: set_rule votes lower max_block_txs to 10
+// and grow the replay window to 5,000 (docs/apps.md, "Chain rules"). From
+// the height after each vote's block, no node's block holds more than 10
+// txs (200 txs take at least 20 blocks), and a tx valid 3,000 heights ahead,
+// refused before, is admitted, also by a mempool restarted afterwards.
 #include <atomic>
 #include <string>
 #include <thread>
@@ -136,6 +145,21 @@ class ValidatorChangeTest : public ::testing::Test {
   // organisation's approval executes it. Returns the change's
   // effective_height (from validators/pending).
   uint64_t Govern(int node, const json& action) {
+    if (Execute(node, action) == 0) return 0;
+    auto v = HttpCall(net_->api(node), "GET",
+                      "/v1/state/admin/validators%2Fpending");
+    EXPECT_TRUE(v.ok() && v->status == 200);
+    if (!v.ok()) return 0;
+    const json value = json::parse(
+        json::parse(v->body, nullptr, false).value("value", std::string("{}")),
+        nullptr, false);
+    return value.value("effective_height", uint64_t{0});
+  }
+
+  // Proposes `action` with the admin key on node `node`, which the one
+  // organisation's approval executes; returns the height of the block that
+  // executed it (0 on a failure, which the test records).
+  uint64_t Execute(int node, const json& action) {
     const Transaction tx =
         SignedTx(admin_, net_->genesis().chain_id, ++admin_nonce_,
                  net_->Height(node) + 1000, "admin", "propose",
@@ -148,16 +172,29 @@ class ValidatorChangeTest : public ::testing::Test {
     auto r = HttpCall(net_->api(node), "GET", "/v1/txs/" + ToHex(*h));
     EXPECT_TRUE(r.ok() && r->status == 200);
     if (!r.ok()) return 0;
-    const json receipt = json::parse(r->body, nullptr, false)["receipt"];
+    const json answer = json::parse(r->body, nullptr, false);
+    const json receipt = answer.value("receipt", json::object());
     EXPECT_EQ(receipt.value("code_name", ""), "ok") << receipt;
-    auto v = HttpCall(net_->api(node), "GET",
-                      "/v1/state/admin/validators%2Fpending");
-    EXPECT_TRUE(v.ok() && v->status == 200);
-    if (!v.ok()) return 0;
-    const json value = json::parse(
-        json::parse(v->body, nullptr, false).value("value", std::string("{}")),
-        nullptr, false);
-    return value.value("effective_height", uint64_t{0});
+    if (receipt.value("code_name", "") != "ok") return 0;
+    return answer.value("height", uint64_t{0});
+  }
+  // A consortium of one organisation, "ops", whose admin_ governs alone
+  // and whose `loader` sends the load.
+  static Consortium OneOrg(const KeyPair& admin, const KeyPair& loader) {
+    Consortium c;
+    c.approval_percent = 50;
+    c.orgs.push_back({"ops",
+                      "Operations",
+                      {{admin.public_key, {admin::Role::kAdmin}},
+                       {loader.public_key, {admin::Role::kMember}}}});
+    return c;
+  }
+  // The tx count of block `height` on node `node` (-1 when it cannot say).
+  int TxCount(int node, uint64_t height) const {
+    auto r =
+        HttpCall(net_->api(node), "GET", absl::StrCat("/v1/blocks/", height));
+    if (!r.ok() || r->status != 200) return -1;
+    return json::parse(r->body, nullptr, false).value("tx_count", -1);
   }
 
   std::unique_ptr<NetworkHarness> net_;
@@ -172,13 +209,7 @@ TEST_F(ValidatorChangeTest, FourToFiveToFourUnderLoadWithAValidatorKilled) {
   NetworkOptions o;
   o.validators = 4;
   o.candidates = 1;
-  Consortium c;
-  c.approval_percent = 50;
-  c.orgs.push_back({"ops",
-                    "Operations",
-                    {{admin_.public_key, {admin::Role::kAdmin}},
-                     {loader.public_key, {admin::Role::kMember}}}});
-  o.consortium = c;
+  o.consortium = OneOrg(admin_, loader);
   net_ = std::make_unique<NetworkHarness>(o);
   absl::Status started = net_->StartAll();
   ASSERT_TRUE(started.ok()) << started;
@@ -252,6 +283,96 @@ TEST_F(ValidatorChangeTest, FourToFiveToFourUnderLoadWithAValidatorKilled) {
   std::printf(
       "validator change: %zu txs accepted, all committed; chain at %llu\n",
       accepted.size(), static_cast<unsigned long long>(top));
+}
+
+TEST_F(ValidatorChangeTest, ChainRulesTakeEffectOnEveryNode) {
+  const CryptoSuite& suite = Ed25519Sha256();
+  admin_ = TestKey(63, suite);
+  const KeyPair loader = TestKey(64, suite);
+  NetworkOptions o;
+  o.validators = 4;
+  o.consortium = OneOrg(admin_, loader);
+  net_ = std::make_unique<NetworkHarness>(o);
+  absl::Status started = net_->StartAll();
+  ASSERT_TRUE(started.ok()) << started;
+  const std::vector<int> all = {0, 1, 2, 3};
+  ASSERT_TRUE(AllReach(2, all));
+  const std::string chain = net_->genesis().chain_id;
+  uint64_t nonce = 0;
+  auto far_tx = [&](int node) {
+    return SignedTx(loader, chain, ++nonce, net_->Height(node) + 3000, "kv",
+                    "set", {absl::StrCat("far-", nonce), "v"}, suite);
+  };
+  absl::StatusOr<Hash32> refused = net_->SubmitTx(0, far_tx(0));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("too-far-ahead"), std::string::npos)
+      << refused.status();
+
+  const uint64_t limited_from = Execute(0, json{{"type", "set_rule"},
+                                                {"name", "max_block_txs"},
+                                                {"value", 10}}) +
+                                1;
+  ASSERT_GT(limited_from, 1u);
+  const uint64_t grown_from = Execute(1, json{{"type", "set_rule"},
+                                              {"name", "replay_window"},
+                                              {"value", 5000}}) +
+                              1;
+  ASSERT_GT(grown_from, limited_from);
+  ASSERT_TRUE(AllReach(grown_from, all));
+
+  // 200 txs in two batches to two nodes: at most 10 a block.
+  const uint64_t load_from = net_->Height(0) + 1;
+  std::vector<Hash32> load;
+  for (int node : {1, 3}) {
+    json txs = json::array();
+    const uint64_t valid_until = net_->Height(node) + 500;
+    for (int i = 0; i < 100; ++i) {
+      const Transaction tx =
+          SignedTx(loader, chain, ++nonce, valid_until, "kv", "set",
+                   {absl::StrCat("load-", nonce), "v"}, suite);
+      load.push_back(TxHash(suite, tx));
+      txs.push_back(json::parse(TxToJson(tx)));
+    }
+    absl::StatusOr<HttpResult> r = HttpCall(
+        net_->api(node), "POST", "/v1/txs:batch", json{{"txs", txs}}.dump());
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : "");
+  }
+  for (const Hash32& h : load) {
+    ASSERT_TRUE(NetworkHarness::WaitUntil([&] {
+      return net_->Committed(2, h);
+    })) << ToHex(h);
+  }
+  const uint64_t top = MinHeight(all);
+  ASSERT_TRUE(AllReach(top, all));
+  EXPECT_TRUE(net_->SameHashes(top, all));
+  int blocks_with_load = 0;
+  for (int node : all) {
+    for (uint64_t h = limited_from; h <= top; ++h) {
+      const int n = TxCount(node, h);
+      EXPECT_GE(n, 0) << "node " << node << " height " << h;
+      EXPECT_LE(n, 10) << "node " << node << " height " << h;
+      if (node == 0 && h >= load_from && n > 0) ++blocks_with_load;
+    }
+  }
+  EXPECT_GE(blocks_with_load, 20);
+
+  // The grown window: admitted, committed; and so after a mempool restart.
+  absl::StatusOr<Hash32> far = net_->SubmitTx(0, far_tx(0));
+  ASSERT_TRUE(far.ok()) << far.status();
+  net_->Kill(2, "consortia-mempool");
+  ASSERT_TRUE(net_->StartProcess(2, "consortia-mempool").ok());
+  ASSERT_TRUE(net_->WaitReady(2, absl::Seconds(60)).ok());
+  absl::StatusOr<Hash32> far2 = net_->SubmitTx(2, far_tx(2));
+  ASSERT_TRUE(far2.ok()) << far2.status();
+  for (const Hash32& h : {*far, *far2}) {
+    EXPECT_TRUE(
+        NetworkHarness::WaitUntil([&] { return net_->Committed(0, h); }));
+  }
+  std::printf(
+      "chain rules: max_block_txs 10 from height %llu, 200 txs in %d "
+      "blocks; replay_window 5000 from height %llu\n",
+      static_cast<unsigned long long>(limited_from), blocks_with_load,
+      static_cast<unsigned long long>(grown_from));
 }
 
 }  // namespace

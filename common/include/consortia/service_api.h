@@ -172,12 +172,18 @@ struct ChainState {
   // height H is in force from H + delay (delay >= 2), so the state after
   // each block tells the set of the next one.
   std::vector<Validator> next_validators;
+  // The chain rules of height + 1: the genesis's, with those a governance
+  // vote changed (set_rule) from the block after the vote's (docs/apps.md,
+  // "Chain rules"). Absent: the genesis's (a storage that names none, as
+  // test fakes).
+  std::optional<ChainRules> next_rules;
 };
 
 struct CommitResult {
   Hash32 state_root{};                     // after executing the block
   Hash32 receipts_root{};                  // of the block's receipts
   std::vector<Validator> next_validators;  // of the block's height + 1
+  std::optional<ChainRules> next_rules;    // of height + 1 (as ChainState)
 };
 
 // The part of storage that consensus writes through (owner: consensus; it

@@ -116,6 +116,10 @@ struct CommittedEvent {
   // `config` exists. A permissioned chain admits txs only from registered
   // member keys.
   bool permissioned = false;
+  // The chain rules in force from the next height, when this block changed
+  // them (a set_rule vote); absent when they stay as they were. The
+  // mempool's replay window follows them.
+  std::optional<ChainRules> rules;
   bool operator==(const CommittedEvent&) const = default;
 };
 
@@ -146,6 +150,8 @@ struct MemberPage {
   std::vector<Bytes> public_keys;
   // Set when more keys may follow: pass it as the next call's cursor.
   std::optional<Bytes> next_cursor;
+  // The chain rules in force after that block (absent: the genesis's).
+  std::optional<ChainRules> rules;
   bool operator==(const MemberPage&) const = default;
 };
 

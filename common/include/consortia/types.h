@@ -223,6 +223,20 @@ struct ChainRules {
   bool operator==(const ChainRules&) const = default;
 };
 
+// InvalidArgument naming the first rule outside its bounds (above).
+absl::Status CheckChainRules(const ChainRules& rules);
+// The binary form: u32 max_block_txs, then u64 each of the others in the
+// order above. The decoder refuses rules outside their bounds.
+void EncodeChainRules(const ChainRules& rules, Encoder* e);
+absl::Status DecodeChainRules(Decoder* d, ChainRules* rules);
+
+// The rules in force after a block whose state holds `config`: the
+// genesis's, with the three that governance changes (set_rule) taken from
+// the record (docs/apps.md, "Chain rules"). InvalidArgument when the record
+// holds a value outside its bounds (corrupt state).
+absl::StatusOr<ChainRules> RulesInForce(const ChainRules& genesis,
+                                        const admin::ConfigRecord& config);
+
 // The founding organisations of a permissioned chain (the `admin` app,
 // docs/apps.md): storage writes them into state as the app's records when
 // it executes block 1, and from then on only their member keys may send

@@ -74,6 +74,20 @@ absl::StatusOr<ChainState> FakeLedger::GetChainState() {
   if (down_) return absl::UnavailableError("storage is down");
   ChainState out = state_;
   out.next_validators = ValidatorsAt(epochs_, state_.height + 1);
+  out.next_rules = RulesAt(state_.height + 1);
+  return out;
+}
+
+void FakeLedger::SetRulesFrom(uint64_t height, const ChainRules& rules) {
+  absl::MutexLock lock(&mu_);
+  rules_.emplace_back(height, rules);
+}
+
+std::optional<ChainRules> FakeLedger::RulesAt(uint64_t height) const {
+  std::optional<ChainRules> out;
+  for (const auto& [from, rules] : rules_) {
+    if (from <= height) out = rules;
+  }
   return out;
 }
 
@@ -125,12 +139,14 @@ absl::StatusOr<CommitResult> FakeLedger::CommitBlock(
     result.receipts_root =
         suite.Hash(ToBytes(absl::StrCat("receipts", h.height)));
     result.next_validators = ValidatorsAt(epochs_, h.height + 1);
+    result.next_rules = RulesAt(h.height + 1);
     state_ = ChainState{h.height,
                         hash,
                         h.time_ms,
                         result.state_root,
                         result.receipts_root,
-                        result.next_validators};
+                        result.next_validators,
+                        result.next_rules};
     blocks_.push_back(block);
     certs_.push_back(cert);
     committed = block.txs;

@@ -24,7 +24,8 @@ void FakeCommitHistory::GrowTo(uint64_t h) {
     absl::MutexLock lock(&mu_);
     from = latest_ + 1;
   }
-  for (uint64_t i = from; i <= h; ++i) AddEvent({i, {}, {}, {}, false});
+  for (uint64_t i = from; i <= h; ++i)
+    AddEvent({i, {}, {}, {}, false, std::nullopt});
 }
 
 void FakeCommitHistory::FailNext(int n) {
@@ -97,6 +98,11 @@ std::vector<Bytes> FakeCommitHistory::list_members_calls() const {
   return list_members_calls_;
 }
 
+void FakeCommitHistory::SetRules(std::optional<ChainRules> rules) {
+  absl::MutexLock lock(&mu_);
+  rules_ = rules;
+}
+
 absl::StatusOr<MemberPage> FakeCommitHistory::ListMembers(const Bytes& cursor,
                                                           uint32_t limit) {
   absl::MutexLock lock(&mu_);
@@ -107,6 +113,7 @@ absl::StatusOr<MemberPage> FakeCommitHistory::ListMembers(const Bytes& cursor,
   MemberPage page;
   page.height = latest_;
   page.permissioned = permissioned_;
+  page.rules = rules_;
   auto it = cursor.empty() ? members_.begin() : members_.upper_bound(cursor);
   for (; it != members_.end(); ++it) {
     if (page.public_keys.size() == limit) {

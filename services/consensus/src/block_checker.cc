@@ -52,15 +52,16 @@ std::string BlockChecker::HeaderProblem(const Block& block,
     return absl::StrCat("has time ", h.time_ms, ", not after the last block's ",
                         parent.last_time_ms);
   }
-  if (block.txs.size() > genesis_.rules.max_block_txs) {
+  const ChainRules& rules = parent.next_rules.value_or(genesis_.rules);
+  if (block.txs.size() > rules.max_block_txs) {
     return absl::StrCat("holds ", block.txs.size(), " txs, over the limit of ",
-                        genesis_.rules.max_block_txs);
+                        rules.max_block_txs);
   }
   uint64_t bytes = 0;
   for (const Bytes& tx : block.txs) bytes += tx.size();
-  if (bytes > genesis_.rules.max_block_bytes) {
+  if (bytes > rules.max_block_bytes) {
     return absl::StrCat("holds ", bytes, " tx bytes, over the limit of ",
-                        genesis_.rules.max_block_bytes);
+                        rules.max_block_bytes);
   }
   return "";
 }
@@ -108,7 +109,8 @@ BlockVerdict BlockChecker::Check(const Block& block, const ChainState& parent) {
       checks.ok() ? std::string("wrong number of answers")
                   : checks.status().ToString(),
       block.txs.size());
-  const BlockVerdict v = SelfCheck(block, height);
+  const BlockVerdict v =
+      SelfCheck(block, height, parent.next_rules.value_or(genesis_.rules));
   switch (v) {
     case BlockVerdict::kValid:
       return done(v, metrics_.checks_valid_self_checked);
@@ -120,7 +122,8 @@ BlockVerdict BlockChecker::Check(const Block& block, const ChainState& parent) {
   return done(v, metrics_.checks_undecided);
 }
 
-BlockVerdict BlockChecker::SelfCheck(const Block& block, uint64_t height) {
+BlockVerdict BlockChecker::SelfCheck(const Block& block, uint64_t height,
+                                     const ChainRules& rules) {
   const size_t n = block.txs.size();
   std::vector<Hash32> hashes(n);
   // Index of the first tx that fails, or n.
@@ -132,7 +135,7 @@ BlockVerdict BlockChecker::SelfCheck(const Block& block, uint64_t height) {
     while (i < cur && !first_bad.compare_exchange_weak(cur, i)) {
     }
   };
-  const uint64_t window = genesis_.rules.replay_window;
+  const uint64_t window = rules.replay_window;
   ParallelFor(verify_pool_, n, 4, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
       if (first_bad.load(std::memory_order_relaxed) < i) return;

@@ -18,8 +18,9 @@
 namespace consortia::consensus {
 
 // Judges a block proposed at parent.height + 1. The verdict is a function of
-// the block, the chain state after the parent and the genesis (its chain
-// rules) only; it fails closed:
+// the block, the chain state after the parent (with the chain rules of the
+// block's height, parent.next_rules, or the genesis's when absent) and the
+// genesis only; it fails closed:
 //   1. The header must extend the chain: height, previous hash, the state
 //      and receipts roots after the parent (deferred execution), a time
 //      after the parent's; and the block must keep the chain rules' limits
@@ -60,7 +61,8 @@ class BlockChecker {
   // Step 1; empty when the header and limits are sound, else why not.
   std::string HeaderProblem(const Block& block, const ChainState& parent) const;
   // Step 3 without the mempool.
-  tendermint::BlockVerdict SelfCheck(const Block& block, uint64_t height);
+  tendermint::BlockVerdict SelfCheck(const Block& block, uint64_t height,
+                                     const ChainRules& rules);
 
   const Genesis genesis_;
   const CryptoSuite& suite_;

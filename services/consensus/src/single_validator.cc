@@ -46,14 +46,9 @@ absl::StatusOr<std::unique_ptr<SingleValidator>> SingleValidator::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("node key: ", signer.status().message()));
   }
-  // The genesis chain rules bound what a block may carry.
-  ConsensusOptions o = options;
-  o.max_block_txs = std::min(o.max_block_txs, genesis.rules.max_block_txs);
-  o.max_block_bytes =
-      std::min(o.max_block_bytes, genesis.rules.max_block_bytes);
   return std::unique_ptr<SingleValidator>(
-      new SingleValidator(o, genesis, suite, key, *std::move(signer), mempool,
-                          ledger, clock, std::move(metrics)));
+      new SingleValidator(options, genesis, suite, key, *std::move(signer),
+                          mempool, ledger, clock, std::move(metrics)));
 }
 
 SingleValidator::SingleValidator(
@@ -63,6 +58,7 @@ SingleValidator::SingleValidator(
     LedgerApi* ledger, const Clock* clock, ConsensusMetrics metrics)
     : options_(options),
       chain_id_(genesis.chain_id),
+      genesis_rules_(genesis.rules),
       suite_(suite),
       mempool_(mempool),
       ledger_(ledger),
@@ -144,8 +140,12 @@ absl::Duration SingleValidator::Step() {
   }
 
   const uint64_t height = state_->height + 1;
-  absl::StatusOr<std::vector<Bytes>> txs = mempool_->Reap(
-      {options_.max_block_txs, options_.max_block_bytes, state_->height});
+  // The chain rules of the height bound what the block may carry.
+  const ChainRules rules = state_->next_rules.value_or(genesis_rules_);
+  absl::StatusOr<std::vector<Bytes>> txs =
+      mempool_->Reap({std::min(options_.max_block_txs, rules.max_block_txs),
+                      std::min(options_.max_block_bytes, rules.max_block_bytes),
+                      state_->height});
   if (!txs.ok()) {
     metrics_.reap_errors.Inc();
     LogError("cannot reap transactions from the mempool", txs.status());
@@ -204,7 +204,8 @@ absl::Duration SingleValidator::Step() {
                       block.header.time_ms,
                       result->state_root,
                       result->receipts_root,
-                      std::move(result->next_validators)};
+                      std::move(result->next_validators),
+                      result->next_rules};
   last_block_at_ = now;
   metrics_.commit_duration.Observe(
       absl::ToDoubleSeconds(commit_end - commit_start));

@@ -29,7 +29,8 @@ namespace consortia::consensus {
 // this node, on its own thread:
 //   1. reads the ChainState from storage, retrying until it answers;
 //   2. every block_poll_interval, reaps up to max_block_txs / max_block_bytes
-//      from the mempool, building on the current height;
+//      (the options', or the chain rules' of the height when lower) from the
+//      mempool, building on the current height;
 //   3. if txs came, or empty_block_interval passed since the last block,
 //      builds the next block, signs its precommit, and has storage commit
 //      block + certificate;
@@ -81,6 +82,8 @@ class SingleValidator {
 
   const ConsensusOptions options_;
   const std::string chain_id_;
+  // The rules of a height whose chain state names none (test fakes).
+  const ChainRules genesis_rules_;
   const CryptoSuite& suite_;
   MempoolApi* const mempool_;
   LedgerApi* const ledger_;

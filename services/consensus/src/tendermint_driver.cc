@@ -122,15 +122,18 @@ absl::StatusOr<std::unique_ptr<TendermintDriver>> TendermintDriver::Create(
           return p;
         });
   }
-  if (absl::Status s = d->AdoptValidators(genesis.validators); !s.ok()) {
+  if (absl::Status s = d->AdoptValidators(genesis.validators, genesis.rules);
+      !s.ok()) {
     return s;
   }
   return d;
 }
 
 absl::Status TendermintDriver::AdoptValidators(
-    const std::vector<Validator>& validators) {
-  if (machine_ != nullptr && validators == validators_) return absl::OkStatus();
+    const std::vector<Validator>& validators, const ChainRules& rules) {
+  if (machine_ != nullptr && validators == validators_ && rules == rules_) {
+    return absl::OkStatus();
+  }
   std::optional<uint32_t> own;
   for (size_t i = 0; i < validators.size(); ++i) {
     if (validators[i].public_key == key_public_) own = static_cast<uint32_t>(i);
@@ -144,6 +147,7 @@ absl::Status TendermintDriver::AdoptValidators(
   }
   Genesis g = genesis_;
   g.validators = validators;
+  g.rules = rules;
   tendermint::StateMachineOptions machine_options;
   machine_options.timeouts = options_.timeouts;
   absl::StatusOr<std::unique_ptr<tendermint::StateMachine>> machine =
@@ -151,8 +155,10 @@ absl::Status TendermintDriver::AdoptValidators(
                                        machine_options);
   if (!machine.ok()) return machine.status();
   const bool first = machine_ == nullptr;
+  const bool set_changed = validators != validators_;
   machine_ = *std::move(machine);
   validators_ = validators;
+  rules_ = rules;
   heard_from_.clear();
   metrics_.validators.Set(static_cast<double>(validators.size()));
   metrics_.is_validator.Set(own.has_value() ? 1 : 0);
@@ -160,7 +166,13 @@ absl::Status TendermintDriver::AdoptValidators(
     absl::MutexLock lock(&mu_);
     own_index_ = own;
   }
-  if (!first) {
+  if (!first && !set_changed) {
+    spdlog::info(
+        "consensus: from height {} the chain rules are max_block_txs {}, "
+        "max_block_bytes {}, replay_window {}",
+        state_.height + 1, rules.max_block_txs, rules.max_block_bytes,
+        rules.replay_window);
+  } else if (!first) {
     metrics_.validator_set_changes.Inc();
     spdlog::info(
         "consensus: from height {} the validator set has {} validators; this "
@@ -174,8 +186,11 @@ absl::Status TendermintDriver::AdoptValidators(
 
 void TendermintDriver::AdoptNextValidators() {
   // Empty: a storage that names no set (test fakes); the set stays.
-  if (state_.next_validators.empty()) return;
-  if (absl::Status s = AdoptValidators(state_.next_validators); !s.ok()) {
+  const std::vector<Validator>& validators =
+      state_.next_validators.empty() ? validators_ : state_.next_validators;
+  if (absl::Status s = AdoptValidators(
+          validators, state_.next_rules.value_or(genesis_.rules));
+      !s.ok()) {
     metrics_.validator_set_errors.Inc();
     spdlog::critical(
         "consensus: cannot take the validator set of height {} ({} "
@@ -820,7 +835,8 @@ bool TendermintDriver::Commit(const DecideAction& d) {
                           d.block.header.time_ms,
                           r->state_root,
                           r->receipts_root,
-                          std::move(r->next_validators)};
+                          std::move(r->next_validators),
+                          r->next_rules};
       break;
     }
     metrics_.commit_errors.Inc();
@@ -1034,7 +1050,7 @@ absl::StatusOr<Block> TendermintDriver::BuildBlock(uint64_t height,
     return absl::FailedPreconditionError(absl::StrCat(
         "storage is at height ", parent.height, ", cannot propose ", height));
   }
-  const ChainRules& rules = genesis_.rules;
+  const ChainRules rules = parent.next_rules.value_or(genesis_.rules);
   absl::StatusOr<std::vector<Bytes>> txs =
       mempool_->Reap({std::min(options_.max_block_txs, rules.max_block_txs),
                       std::min(options_.max_block_bytes, rules.max_block_bytes),

@@ -248,12 +248,14 @@ class TendermintDriver {
                    ConsensusMetrics metrics, std::unique_ptr<Wal> wal,
                    MempoolApi* check_mempool);
 
-  // Makes `validators` the set of the machine: a new machine (for the next
-  // StartHeight) when it differs from the current one, with this node's
-  // index in it. Driver thread (or Create).
-  absl::Status AdoptValidators(const std::vector<Validator>& validators);
-  // AdoptValidators(state_.next_validators), the set storage named with
-  // the last commit; an error is logged and counted, and the set stays.
+  // Makes `validators` and `rules` those of the machine: a new machine (for
+  // the next StartHeight) when either differs from the current one, with
+  // this node's index in the set. Driver thread (or Create).
+  absl::Status AdoptValidators(const std::vector<Validator>& validators,
+                               const ChainRules& rules);
+  // AdoptValidators with the set and the rules storage named with the last
+  // commit (state_.next_validators, state_.next_rules); an error is logged
+  // and counted, and the set and rules stay.
   void AdoptNextValidators();
 
   void Loop();
@@ -329,11 +331,12 @@ class TendermintDriver {
   // Signs for the machine through wal_ (validators only; nullptr for an
   // observer, which never signs).
   std::unique_ptr<DoubleSignGuard> signer_;
-  // Rebuilt (AdoptValidators) when the validator set changes.
+  // Rebuilt (AdoptValidators) when the validator set or the rules change.
   std::unique_ptr<tendermint::StateMachine> machine_;
   PeerNet* net_ = nullptr;
   // The set machine_ was built for (driver thread).
   std::vector<Validator> validators_;
+  ChainRules rules_;  // the machine's (AdoptValidators)
 
   // Driver thread only.
   ChainState state_;

@@ -345,6 +345,36 @@ TEST_F(TendermintDriverTest, ValidatorSetFollowsTheSetsStorageNames) {
             2);
 }
 
+// The block limits follow the chain rules storage names for each height (a
+// set_rule vote, in the real ledger): from height 3, at most 2 txs a block.
+// The honest proposers build blocks within them; node 0, whose storage still
+// names the genesis's rules (as a lying proposer would act), proposes blocks
+// of up to 20 txs, and the others refuse them, so no block from height 3 on
+// holds more than 2, and every tx still commits.
+TEST_F(TendermintDriverTest, BlockLimitsFollowTheRulesStorageNames) {
+  ChainRules two = genesis_.rules;
+  two.max_block_txs = 2;
+  for (size_t i = 1; i < validators_.size(); ++i) {
+    validators_[i]->ledger->SetRulesFrom(3, two);
+  }
+  const std::vector<Bytes> txs = MakeTxs(20, "limited");
+  for (auto& v : validators_) StartValidator(*v);
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(3, {0, 1, 2, 3}); }));
+  for (auto& v : validators_) v->mempool.Add(txs);
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& v : validators_) {
+      if (AllTxs(v->ledger->blocks()).size() < txs.size()) return false;
+    }
+    return true;
+  }));
+  ExpectAgreement();
+  const std::vector<Block> blocks = validators_[1]->ledger->blocks();
+  for (size_t h = 3; h <= blocks.size(); ++h) {
+    EXPECT_LE(blocks[h - 1].txs.size(), 2u) << "height " << h;
+  }
+  EXPECT_EQ(AllTxs(blocks).size(), txs.size());
+}
+
 // A decided block goes to storage as the bytes it came in: a proposal's
 // block (a peer's, or the one this node built) and, for a validator that
 // catches up, the block of each Commit message a peer sent. None is encoded

@@ -124,6 +124,11 @@ absl::StatusOr<uint64_t> CommitFollower::LoadMembers() {
     if (first) {
       height = page->height;
       permissioned = page->permissioned;
+      // A governance vote may have grown the window since the genesis; it
+      // never shrinks (docs/apps.md), so this one reaches back far enough.
+      if (page->rules.has_value()) {
+        mempool_->SetReplayWindow(page->rules->replay_window);
+      }
     }
     for (const Bytes& k : page->public_keys) {
       keys.insert(std::string(AsString(k)));
@@ -156,9 +161,8 @@ absl::Status CommitFollower::Rebuild() {
   const uint64_t height = tip->height;
   if (height > 0) {
     // The replay window, and every event the member set does not reflect.
-    const uint64_t from = std::min(height > options_.replay_window
-                                       ? height - options_.replay_window + 1
-                                       : 1,
+    const uint64_t window = mempool_->replay_window();
+    const uint64_t from = std::min(height > window ? height - window + 1 : 1,
                                    *members_height + 1);
     if (absl::Status s = Fetch(from, height); !s.ok()) return s;
     if (mempool_->applied_height() < height) {

@@ -22,8 +22,9 @@ namespace consortia::mempool {
 // holes, on its own thread.
 //
 // On Start it loads the member set into the mempool's MembershipCache
-// (CommitHistory::ListMembers, page by page, as of the first page's height),
-// then rebuilds the replay window: it asks storage for the latest height
+// (CommitHistory::ListMembers, page by page, as of the first page's height)
+// and the replay window in force there (the page's rules), then rebuilds the
+// replay window: it asks storage for the latest height
 // (CommitHistory::GetChainTip), fetches the commit events of the last
 // replay_window heights (and of every height above the member set's, when
 // that is older) with GetCommitted, applies them, and then calls
@@ -46,7 +47,6 @@ namespace consortia::mempool {
 class CommitFollower {
  public:
   struct Options {
-    uint64_t replay_window = 1000;
     // Pause between attempts while storage does not answer.
     absl::Duration retry_interval = absl::Milliseconds(200);
     // How long the follower waits for an event before checking whether a

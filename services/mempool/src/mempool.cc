@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "consortia/types.h"
+#include "spdlog/spdlog.h"
 
 namespace consortia::mempool {
 namespace {
@@ -55,7 +56,8 @@ Mempool::Mempool(const MempoolOptions& options, std::string chain_id,
       verify_pool_(verify_pool),
       metrics_(std::move(metrics)),
       sig_cache_(options.sig_cache_size),
-      members_(metrics_.members, metrics_.permissioned) {
+      members_(metrics_.members, metrics_.permissioned),
+      replay_window_(options.replay_window) {
   metrics_.max_txs.Set(static_cast<double>(options.max_txs));
   metrics_.max_bytes.Set(static_cast<double>(options.max_bytes));
 }
@@ -80,11 +82,11 @@ std::optional<std::pair<Admission, std::string>> Mempool::CheckState(
         absl::StrCat("valid_until ", valid_until, " is below the next height ",
                      next_height));
   }
-  if (valid_until - next_height > options_.replay_window) {
+  if (valid_until - next_height > replay_window_) {
     return std::make_pair(
         Admission::kTooFarAhead,
         absl::StrCat("valid_until ", valid_until, " is beyond height ",
-                     next_height + options_.replay_window,
+                     next_height + replay_window_,
                      " (next height + replay window)"));
   }
   if (seq_by_hash_.contains(hash)) {
@@ -267,8 +269,8 @@ absl::StatusOr<std::vector<SubmitResult>> Mempool::Submit(
 }
 
 void Mempool::CheckProposalChunk(const std::vector<Bytes>& raw_txs,
-                                 uint64_t height, size_t begin, size_t end,
-                                 std::vector<ProposalTxCheck>& out,
+                                 uint64_t height, uint64_t window, size_t begin,
+                                 size_t end, std::vector<ProposalTxCheck>& out,
                                  BatchStats& stats) const {
   std::vector<Work> work(end - begin);
   for (size_t i = begin; i < end; ++i) {
@@ -286,7 +288,7 @@ void Mempool::CheckProposalChunk(const std::vector<Bytes>& raw_txs,
       c.code = Admission::kUnregisteredSender;
     } else if (w.tx.valid_until < height) {
       c.code = Admission::kExpired;
-    } else if (w.tx.valid_until - height > options_.replay_window) {
+    } else if (w.tx.valid_until - height > window) {
       c.code = Admission::kTooFarAhead;
     } else {
       w.candidate = true;
@@ -315,6 +317,7 @@ absl::StatusOr<std::vector<ProposalTxCheck>> Mempool::CheckProposal(
   if (height == 0) {
     return absl::InvalidArgumentError("a proposal's height is at least 1");
   }
+  uint64_t window = 0;
   {
     absl::MutexLock lock(&mu_);
     wanted_height_ = std::max(wanted_height_, height - 1);
@@ -325,6 +328,8 @@ absl::StatusOr<std::vector<ProposalTxCheck>> Mempool::CheckProposal(
           absl::StrCat("height ", height, " is already committed (applied ",
                        applied_height_, ")"));
     }
+    // The window of `height`: the events up to height - 1 are applied.
+    window = replay_window_;
   }
   const size_t n = raw_txs.size();
   std::vector<ProposalTxCheck> out(n);
@@ -332,7 +337,8 @@ absl::StatusOr<std::vector<ProposalTxCheck>> Mempool::CheckProposal(
   const absl::Time start = absl::Now();
   ParallelFor(verify_pool_, n, GrainFor(n, verify_pool_),
               [&](size_t begin, size_t end) {
-                CheckProposalChunk(raw_txs, height, begin, end, out, stats);
+                CheckProposalChunk(raw_txs, height, window, begin, end, out,
+                                   stats);
               });
   // The same tx twice in one block would be a replay.
   absl::flat_hash_set<Hash32> seen;
@@ -444,6 +450,11 @@ void Mempool::OnCommitted(const CommittedEvent& event) {
     }
   }
   permissioned_ = event.permissioned;
+  if (event.rules.has_value() && event.rules->replay_window != replay_window_) {
+    spdlog::info("replay window from height {}: {} heights (was {})",
+                 event.height + 1, event.rules->replay_window, replay_window_);
+    replay_window_ = event.rules->replay_window;
+  }
   // Pending txs whose valid_until is below the next height can never be
   // committed.
   while (!pending_expiry_.empty() &&
@@ -474,6 +485,16 @@ bool Mempool::ready() const {
 uint64_t Mempool::applied_height() const {
   absl::ReaderMutexLock lock(&mu_);
   return applied_height_;
+}
+
+uint64_t Mempool::replay_window() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return replay_window_;
+}
+
+void Mempool::SetReplayWindow(uint64_t window) {
+  absl::MutexLock lock(&mu_);
+  replay_window_ = window;
 }
 
 uint64_t Mempool::wanted_height() const {

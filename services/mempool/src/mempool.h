@@ -45,7 +45,9 @@ namespace consortia::mempool {
 // replay, signature through the same cache). OnCommitted applies one
 // block.committed event: it removes the block's txs, remembers their hashes
 // until their valid_until passes, and evicts pending txs that can no longer
-// be committed.
+// be committed. The replay window is the one in force after the last event
+// applied: options.replay_window (the genesis's) until an event or
+// SetReplayWindow changes it (a governance vote, docs/apps.md).
 //
 // The mempool answers Unavailable until SetReady() is called (the service
 // does so once it has rebuilt the replay window from storage).
@@ -103,6 +105,10 @@ class Mempool final : public MempoolApi {
 
   // Height of the last commit event applied (0 before any).
   uint64_t applied_height() const;
+  // The replay window in force after the last event applied (the
+  // CommitFollower sets the one of the member page it starts from).
+  uint64_t replay_window() const;
+  void SetReplayWindow(uint64_t window);
   // The highest height a Reap or CheckProposal has waited for: when it
   // stays above applied_height(), commit events were lost and must be
   // fetched.
@@ -145,7 +151,7 @@ class Mempool final : public MempoolApi {
   // Runs the checks of CheckProposal on raw_txs[begin, end), one chunk of a
   // proposal, all but the duplicates within the proposal.
   void CheckProposalChunk(const std::vector<Bytes>& raw_txs, uint64_t height,
-                          size_t begin, size_t end,
+                          uint64_t window, size_t begin, size_t end,
                           std::vector<ProposalTxCheck>& out,
                           BatchStats& stats) const;
   // Waits (with mu_ held) until the applied height reaches `height`.
@@ -172,6 +178,8 @@ class Mempool final : public MempoolApi {
   uint64_t wanted_height_ ABSL_GUARDED_BY(mu_) = 0;
   // The permissioned flag of the last event applied.
   bool permissioned_ ABSL_GUARDED_BY(mu_) = false;
+  // The replay window of the next height.
+  uint64_t replay_window_ ABSL_GUARDED_BY(mu_);
 
   // The pending pool: arrival sequence -> entry, and its indexes.
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;

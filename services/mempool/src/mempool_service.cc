@@ -92,7 +92,6 @@ class MempoolServiceImpl final : public MempoolService {
     history_ = MakeRemoteCommitHistory(storage_client_.get(), node.bus_timeout);
 
     CommitFollower::Options follow;
-    follow.replay_window = with_rules.replay_window;
     if (genesis->consortium.has_value()) {
       follow.genesis_members.emplace();
       for (const ConsortiumOrg& org : genesis->consortium->orgs) {

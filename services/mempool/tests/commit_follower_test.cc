@@ -34,7 +34,6 @@ class CommitFollowerTest : public ::testing::Test {
     o.reap_wait = reap_wait;
     mempool_ = std::make_unique<Mempool>(o, kChainId, Ed25519Sha256(), nullptr);
     CommitFollower::Options f;
-    f.replay_window = replay_window;
     f.retry_interval = absl::Milliseconds(5);
     f.idle_check = absl::Milliseconds(10);
     follower_ = std::make_unique<CommitFollower>(f, mempool_.get(), &history_);
@@ -67,10 +66,15 @@ TEST_F(CommitFollowerTest, RebuildsTheReplayWindowInFewCalls) {
   Bytes old_tx = SignedTx(alice_, 1, 3000);
   Bytes recent_tx = SignedTx(alice_, 2, 3000);
   history_.GrowTo(99);
-  history_.AddEvent(
-      {100, {}, {Committed(old_tx)}, {}, false});  // outside the window
+  history_.AddEvent({100,
+                     {},
+                     {Committed(old_tx)},
+                     {},
+                     false,
+                     std::nullopt});  // outside the window
   history_.GrowTo(1599);
-  history_.AddEvent({1600, {}, {Committed(recent_tx)}, {}, false});
+  history_.AddEvent(
+      {1600, {}, {Committed(recent_tx)}, {}, false, std::nullopt});
   history_.GrowTo(2600);
 
   Start(/*replay_window=*/2500);
@@ -85,6 +89,29 @@ TEST_F(CommitFollowerTest, RebuildsTheReplayWindowInFewCalls) {
   EXPECT_EQ(calls[2], std::make_pair(uint64_t{2101}, uint64_t{2600}));
 
   absl::StatusOr<std::vector<SubmitResult>> r = mempool_->Submit({recent_tx});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].code, Admission::kAlreadyCommitted);
+}
+
+// After a governance vote grew the replay window, the member page names the
+// rules in force: the rebuild reaches back the grown window, not the
+// genesis's.
+TEST_F(CommitFollowerTest, RebuildsTheWindowTheMemberPageNames) {
+  Bytes old_tx = SignedTx(alice_, 1, 3000);
+  history_.GrowTo(99);
+  history_.AddEvent({100, {}, {Committed(old_tx)}, {}, false, std::nullopt});
+  history_.GrowTo(1100);
+  ChainRules rules;
+  rules.replay_window = 2000;
+  history_.SetRules(rules);
+
+  Start(/*replay_window=*/500);
+  ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
+  EXPECT_EQ(mempool_->replay_window(), 2000u);
+  std::vector<std::pair<uint64_t, uint64_t>> calls = history_.committed_calls();
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls[0].first, 1u);
+  absl::StatusOr<std::vector<SubmitResult>> r = mempool_->Submit({old_tx});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ((*r)[0].code, Admission::kAlreadyCommitted);
 }
@@ -106,15 +133,15 @@ TEST_F(CommitFollowerTest, AppliesEventsAndFillsGapsFromStorage) {
   ASSERT_TRUE(mempool_->Submit({a, b}).ok());
   const size_t calls_before = history_.committed_calls().size();
 
-  history_.AddEvent({6, {}, {}, {}, false});
-  Publish({6, {}, {}, {}, false});
+  history_.AddEvent({6, {}, {}, {}, false, std::nullopt});
+  Publish({6, {}, {}, {}, false, std::nullopt});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 6; }));
 
   // Heights 7 and 8 never reach the subscriber; 9 says so.
-  history_.AddEvent({7, {}, {Committed(a)}, {}, false});
-  history_.AddEvent({8, {}, {}, {}, false});
-  history_.AddEvent({9, {}, {Committed(b)}, {}, false});
-  Publish({9, {}, {Committed(b)}, {}, false}, /*missed=*/2);
+  history_.AddEvent({7, {}, {Committed(a)}, {}, false, std::nullopt});
+  history_.AddEvent({8, {}, {}, {}, false, std::nullopt});
+  history_.AddEvent({9, {}, {Committed(b)}, {}, false, std::nullopt});
+  Publish({9, {}, {Committed(b)}, {}, false, std::nullopt}, /*missed=*/2);
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 9; }));
   EXPECT_EQ(mempool_->pending_count(), 0u);
   std::vector<std::pair<uint64_t, uint64_t>> calls = history_.committed_calls();
@@ -126,8 +153,8 @@ TEST_F(CommitFollowerTest, AppliesEventsAndFillsGapsFromStorage) {
   EXPECT_EQ((*r)[0].code, Admission::kAlreadyCommitted);
 
   // Duplicates and old events are ignored.
-  Publish({8, {}, {}, {}, false});
-  Publish({10, {}, {}, {}, false});
+  Publish({8, {}, {}, {}, false, std::nullopt});
+  Publish({10, {}, {}, {}, false, std::nullopt});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 10; }));
 }
 
@@ -135,9 +162,9 @@ TEST_F(CommitFollowerTest, EventsBeforeTheRebuildAreNotLost) {
   history_.GrowTo(3);
   history_.FailNext(3);
   Start();
-  Publish({2, {}, {}, {}, false});
-  history_.AddEvent({4, {}, {}, {}, false});
-  Publish({4, {}, {}, {}, false});
+  Publish({2, {}, {}, {}, false, std::nullopt});
+  history_.AddEvent({4, {}, {}, {}, false, std::nullopt});
+  Publish({4, {}, {}, {}, false, std::nullopt});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 4; }));
   EXPECT_TRUE(mempool_->ready());
 }
@@ -150,7 +177,7 @@ TEST_F(CommitFollowerTest, AReapWaitingForALostEventFetchesIt) {
   Bytes b = SignedTx(alice_, 2, 100);
   ASSERT_TRUE(mempool_->Submit({a, b}).ok());
   // Block 6 is committed but its event is lost and nothing follows.
-  history_.AddEvent({6, {}, {Committed(a)}, {}, false});
+  history_.AddEvent({6, {}, {Committed(a)}, {}, false, std::nullopt});
   absl::StatusOr<std::vector<Bytes>> r = mempool_->Reap({100, 1 << 20, 6});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, std::vector<Bytes>{b});
@@ -162,7 +189,7 @@ TEST_F(CommitFollowerTest, AReapWaitingForALostEventFetchesIt) {
 TEST_F(CommitFollowerTest, RebuildsAWindowLargerThanOnePage) {
   std::vector<Bytes> txs;  // 10 per height, heights 1..50
   for (uint64_t h = 1; h <= 50; ++h) {
-    CommittedEvent e{h, {}, {}, {}, false};
+    CommittedEvent e{h, {}, {}, {}, false, std::nullopt};
     for (uint64_t i = 0; i < 10; ++i) {
       txs.push_back(SignedTx(alice_, h * 100 + i, 900));
       e.txs.push_back(Committed(txs.back()));
@@ -198,17 +225,17 @@ TEST_F(CommitFollowerTest, FillsAGapLargerThanOnePage) {
   history_.SetMaxTxsPerCall(20);
   std::vector<Bytes> txs;  // 10 per height, heights 6..15
   for (uint64_t h = 6; h <= 15; ++h) {
-    CommittedEvent e{h, {}, {}, {}, false};
+    CommittedEvent e{h, {}, {}, {}, false, std::nullopt};
     for (uint64_t i = 0; i < 10; ++i) {
       txs.push_back(SignedTx(alice_, h * 100 + i, 900));
       e.txs.push_back(Committed(txs.back()));
     }
     history_.AddEvent(std::move(e));
   }
-  history_.AddEvent({16, {}, {}, {}, false});
+  history_.AddEvent({16, {}, {}, {}, false, std::nullopt});
   const size_t calls_before = history_.committed_calls().size();
   // Heights 6..15 never reach the subscriber; 16 says so.
-  Publish({16, {}, {}, {}, false}, /*missed=*/10);
+  Publish({16, {}, {}, {}, false, std::nullopt}, /*missed=*/10);
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 16; }));
   std::vector<std::pair<uint64_t, uint64_t>> calls = history_.committed_calls();
   ASSERT_EQ(calls.size(), calls_before + 5);  // pages of 2 heights
@@ -262,8 +289,8 @@ TEST_F(CommitFollowerTest, UndecodableEventsAreDropped) {
   Start();
   ASSERT_TRUE(WaitFor([&] { return mempool_->ready(); }));
   follower_->OnEvent(Bytes{0xde, 0xad}, 0);
-  history_.AddEvent({1, {}, {}, {}, false});
-  Publish({1, {}, {}, {}, false});
+  history_.AddEvent({1, {}, {}, {}, false, std::nullopt});
+  Publish({1, {}, {}, {}, false, std::nullopt});
   ASSERT_TRUE(WaitFor([&] { return mempool_->applied_height() == 1; }));
 }
 

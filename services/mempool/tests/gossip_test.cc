@@ -181,7 +181,8 @@ TEST_F(GossipUnitTest, CommittedTxsFromAPeerAreDuplicates) {
   Gossip g(GossipOptions(), &pool_);
   g.Start(&net);
   const Bytes tx = SignedTx(key_, 1, 100);
-  pool_.OnCommitted(CommittedEvent{1, Hash32{}, {Committed(tx)}, {}, false});
+  pool_.OnCommitted(
+      CommittedEvent{1, Hash32{}, {Committed(tx)}, {}, false, std::nullopt});
   Deliver(g, "a", EncodeGossipBatch(Shared({tx})));
   ASSERT_TRUE(WaitFor([&] { return g.Stats().txs_duplicate == 1; }));
   EXPECT_EQ(g.Stats().txs_admitted, 0u);
@@ -582,8 +583,8 @@ TEST_F(GossipUnitTest, PeerRelayingGoodTxsIsNeverThrottled) {
   // and ones too far ahead: none is a fault.
   const std::vector<Bytes> fresh = Txs(key_, 1, 20);
   const Bytes committed = SignedTx(key_, 100, 100);
-  pool_.OnCommitted(
-      CommittedEvent{1, Hash32{}, {Committed(committed)}, {}, false});
+  pool_.OnCommitted(CommittedEvent{
+      1, Hash32{}, {Committed(committed)}, {}, false, std::nullopt});
   const std::vector<Bytes> odd = {committed, SignedTx(key_, 101, 1),
                                   SignedTx(key_, 102, 1'000'000)};
   for (int round = 0; round < 5; ++round) {
@@ -810,8 +811,8 @@ TEST_F(GossipNetworkTest, DuplicatesAndCommittedTxsAreNotForwardedAgain) {
   // node 0: both see a duplicate, neither forwards it.
   const Bytes committed = SignedTx(key_, 2, 100);
   for (size_t i = 1; i < 3; ++i) {
-    nodes_[i]->mempool->OnCommitted(
-        CommittedEvent{1, Hash32{}, {Committed(committed)}, {}, false});
+    nodes_[i]->mempool->OnCommitted(CommittedEvent{
+        1, Hash32{}, {Committed(committed)}, {}, false, std::nullopt});
   }
   std::vector<GossipStats> before;
   for (size_t i = 0; i < 3; ++i) before.push_back(nodes_[i]->gossip->Stats());

@@ -42,8 +42,9 @@ Admission SubmitOne(Mempool& m, const Bytes& raw,
 
 CommittedEvent Event(uint64_t height, std::vector<MemberChange> changes,
                      bool permissioned, std::vector<CommittedTx> txs = {}) {
-  return CommittedEvent{height, Hash32{}, std::move(txs), std::move(changes),
-                        permissioned};
+  return CommittedEvent{height,         Hash32{},
+                        std::move(txs), std::move(changes),
+                        permissioned,   std::nullopt};
 }
 
 TEST(MembershipCacheTest, OpenUntilLoadedThenFollowsEvents) {
@@ -169,7 +170,6 @@ class MembershipFollowerTest : public ::testing::Test {
     o.replay_window = replay_window;
     mempool_ = std::make_unique<Mempool>(o, kChainId, Ed25519Sha256(), nullptr);
     CommitFollower::Options f;
-    f.replay_window = replay_window;
     f.retry_interval = absl::Milliseconds(5);
     f.idle_check = absl::Milliseconds(10);
     f.members_page = members_page;

@@ -141,7 +141,7 @@ TEST_F(MempoolFloodTest, FloodLargerThanThePoolByCount) {
 
   // Once they are committed the pool is empty, and the refused txs, sent
   // again, are admitted (clients retry after a 429).
-  CommittedEvent block{1, {}, {}, {}, false};
+  CommittedEvent block{1, {}, {}, {}, false, std::nullopt};
   for (const Bytes& tx : *reaped) block.txs.push_back(Committed(tx));
   m.OnCommitted(block);
   EXPECT_EQ(m.pending_count(), 0u);

@@ -140,7 +140,7 @@ TEST_F(MempoolServiceTest, AdmitsReapsAndForgetsCommittedTxs) {
   ASSERT_TRUE(reaped.ok()) << reaped.status();
   EXPECT_EQ(*reaped, (std::vector<Bytes>{a, b}));
 
-  Commit(*api, {4, {}, {Committed(a)}, {}, false});
+  Commit(*api, {4, {}, {Committed(a)}, {}, false, std::nullopt});
   reaped = api->Reap({100, 1 << 20, 4});
   ASSERT_TRUE(reaped.ok()) << reaped.status();
   EXPECT_EQ(*reaped, std::vector<Bytes>{b});
@@ -203,7 +203,7 @@ TEST_F(MempoolServiceTest, RestartLosesPendingTxsAndResubmissionIsSafe) {
   Bytes b = SignedTx(alice_, 2, 100);
   absl::StatusOr<std::vector<SubmitResult>> r = api->Submit({a, b});
   ASSERT_TRUE(r.ok()) << r.status();
-  Commit(*api, {3, {}, {Committed(a)}, {}, false});
+  Commit(*api, {3, {}, {Committed(a)}, {}, false, std::nullopt});
 
   // Restart: the old process is gone, a new one starts on the same
   // endpoints.

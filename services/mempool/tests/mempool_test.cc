@@ -100,7 +100,7 @@ TEST_F(MempoolTest, RejectsAnotherChainsTx) {
 
 TEST_F(MempoolTest, RejectsExpiredAgainstTheNextHeight) {
   auto m = Make();
-  m->OnCommitted({10, {}, {}, {}, false});
+  m->OnCommitted({10, {}, {}, {}, false, std::nullopt});
   // The next height is 11: valid_until 10 can no longer be committed.
   EXPECT_EQ(SubmitOne(*m, SignedTx(alice_, 1, 10)).code, Admission::kExpired);
   EXPECT_EQ(SubmitOne(*m, SignedTx(alice_, 2, 11)).code, Admission::kAccepted);
@@ -114,6 +114,34 @@ TEST_F(MempoolTest, RejectsTooFarAheadBeyondTheReplayWindow) {
   EXPECT_EQ(SubmitOne(*m, SignedTx(alice_, 1, 102)).code,
             Admission::kTooFarAhead);
   EXPECT_EQ(SubmitOne(*m, SignedTx(alice_, 2, 101)).code, Admission::kAccepted);
+}
+
+// A governance vote grows the window (docs/apps.md, "Chain rules"): the
+// commit event of its block names the new rules, in force from the next
+// height, for admission and for the proposals of that height.
+TEST_F(MempoolTest, TheReplayWindowFollowsTheCommitEventsRules) {
+  MempoolOptions o;
+  o.replay_window = 100;
+  auto m = Make(o);
+  m->OnCommitted({1, {}, {}, {}, false, std::nullopt});
+  const Bytes far = SignedTx(alice_, 1, 2 + 150);
+  EXPECT_EQ(SubmitOne(*m, far).code, Admission::kTooFarAhead);
+  absl::StatusOr<std::vector<ProposalTxCheck>> checks =
+      m->CheckProposal({far}, 2);
+  ASSERT_TRUE(checks.ok()) << checks.status();
+  EXPECT_EQ((*checks)[0].code, Admission::kTooFarAhead);
+
+  ChainRules rules;
+  rules.replay_window = 200;
+  m->OnCommitted({2, {}, {}, {}, false, rules});
+  EXPECT_EQ(m->replay_window(), 200u);
+  checks = m->CheckProposal({far}, 3);
+  ASSERT_TRUE(checks.ok()) << checks.status();
+  EXPECT_EQ((*checks)[0].code, Admission::kAccepted);
+  EXPECT_EQ(SubmitOne(*m, far).code, Admission::kAccepted);
+  // An event without rules leaves them as they are.
+  m->OnCommitted({3, {}, {}, {}, false, std::nullopt});
+  EXPECT_EQ(m->replay_window(), 200u);
 }
 
 TEST_F(MempoolTest, SameTxTwiceIsAlreadyPendingInOneBatchOrTwo) {
@@ -239,7 +267,7 @@ TEST_F(MempoolTest, CommittedTxLeavesThePoolAndCannotBeReplayed) {
   ASSERT_EQ(SubmitOne(*m, a).code, Admission::kAccepted);
   ASSERT_EQ(SubmitOne(*m, b).code, Admission::kAccepted);
 
-  m->OnCommitted({1, {}, {Committed(a)}, {}, false});
+  m->OnCommitted({1, {}, {Committed(a)}, {}, false, std::nullopt});
   EXPECT_EQ(m->applied_height(), 1u);
   EXPECT_EQ(ReapAll(*m, 1), std::vector<Bytes>{b});
   EXPECT_EQ(m->pending_bytes(), b.size());
@@ -248,10 +276,10 @@ TEST_F(MempoolTest, CommittedTxLeavesThePoolAndCannotBeReplayed) {
   EXPECT_EQ(again.code, Admission::kAlreadyCommitted);
   EXPECT_EQ(again.tx_hash, HashOf(a));
   // Still refused many heights later, while its valid_until holds.
-  m->OnCommitted({49, {}, {}, {}, false});
+  m->OnCommitted({49, {}, {}, {}, false, std::nullopt});
   EXPECT_EQ(SubmitOne(*m, a).code, Admission::kAlreadyCommitted);
   // A commit event for an old height changes nothing.
-  m->OnCommitted({3, {}, {Committed(b)}, {}, false});
+  m->OnCommitted({3, {}, {Committed(b)}, {}, false, std::nullopt});
   EXPECT_EQ(m->applied_height(), 49u);
   EXPECT_EQ(ReapAll(*m, 49), std::vector<Bytes>{b});
 }
@@ -262,12 +290,12 @@ TEST_F(MempoolTest, ExpiredPendingTxsAreEvicted) {
   Bytes later = SignedTx(alice_, 2, 3);
   ASSERT_EQ(SubmitOne(*m, soon).code, Admission::kAccepted);
   ASSERT_EQ(SubmitOne(*m, later).code, Admission::kAccepted);
-  m->OnCommitted({1, {}, {}, {}, false});
+  m->OnCommitted({1, {}, {}, {}, false, std::nullopt});
   EXPECT_EQ(m->pending_count(), 2u);
-  m->OnCommitted({2, {}, {}, {}, false});
+  m->OnCommitted({2, {}, {}, {}, false, std::nullopt});
   // valid_until 2 cannot go into block 3.
   EXPECT_EQ(ReapAll(*m, 2), std::vector<Bytes>{later});
-  m->OnCommitted({3, {}, {}, {}, false});
+  m->OnCommitted({3, {}, {}, {}, false, std::nullopt});
   EXPECT_EQ(m->pending_count(), 0u);
   EXPECT_EQ(m->pending_bytes(), 0u);
 }
@@ -312,7 +340,7 @@ TEST_F(MempoolTest, PoolFullKeepsWhatItHas) {
   }
   EXPECT_EQ(ReapAll(*m), std::vector<Bytes>(txs.begin(), txs.begin() + 3));
   // Room again once one is committed.
-  m->OnCommitted({1, {}, {Committed(txs[0])}, {}, false});
+  m->OnCommitted({1, {}, {Committed(txs[0])}, {}, false, std::nullopt});
   EXPECT_EQ(SubmitOne(*m, txs[3]).code, Admission::kAccepted);
 }
 
@@ -338,7 +366,7 @@ TEST_F(MempoolTest, SenderLimitLeavesOtherSendersAlone) {
             Admission::kSenderLimit);
   EXPECT_EQ(SubmitOne(*m, SignedTx(bob_, 1, 10)).code, Admission::kAccepted);
   // A commit frees alice's slot.
-  m->OnCommitted({1, {}, {Committed(a2)}, {}, false});
+  m->OnCommitted({1, {}, {Committed(a2)}, {}, false, std::nullopt});
   EXPECT_EQ(SubmitOne(*m, SignedTx(alice_, 3, 10)).code, Admission::kAccepted);
 }
 
@@ -423,7 +451,7 @@ TEST_F(MempoolTest, ReapWaitsForTheCommittedHeight) {
     // Wait until the reap below is blocked (or about to be).
     while (m->wanted_height() < 1) absl::SleepFor(absl::Milliseconds(1));
     absl::SleepFor(absl::Milliseconds(20));
-    m->OnCommitted({1, {}, {Committed(a)}, {}, false});
+    m->OnCommitted({1, {}, {Committed(a)}, {}, false, std::nullopt});
   });
   // Consensus built block 1 from [a]; it must not get a again.
   absl::StatusOr<std::vector<Bytes>> r = m->Reap({100, 1 << 20, 1});
@@ -556,7 +584,8 @@ TEST_F(CheckProposalTest, JudgesEachTxOfTheBlock) {
   o.max_tx_bytes = 300;  // a local limit: does not apply to proposals
   auto m = MakeCounting(o);
   Bytes committed = SignedTx(alice_, 1, 50);
-  m->OnCommitted({4, {}, {testing::Committed(committed)}, {}, false});
+  m->OnCommitted(
+      {4, {}, {testing::Committed(committed)}, {}, false, std::nullopt});
 
   Transaction bad_sig = MakeTx(bob_, 2, 50);
   bad_sig.signature[0] ^= 1;
@@ -603,7 +632,7 @@ TEST_F(CheckProposalTest, ErrorsOfTheWholeCall) {
   // Height 6 builds on 5, which the mempool has not seen committed.
   EXPECT_TRUE(absl::IsUnavailable(m->CheckProposal({}, 6).status()));
   EXPECT_EQ(m->wanted_height(), 5u);
-  m->OnCommitted({5, {}, {}, {}, false});
+  m->OnCommitted({5, {}, {}, {}, false, std::nullopt});
   EXPECT_TRUE(m->CheckProposal({}, 6).ok());
   // Height 5 is already decided.
   EXPECT_TRUE(absl::IsFailedPrecondition(m->CheckProposal({}, 5).status()));
@@ -617,7 +646,7 @@ TEST_F(CheckProposalTest, WaitsForTheCommitsItBuildsOn) {
   std::thread committer([&] {
     while (m->wanted_height() < 1) absl::SleepFor(absl::Milliseconds(1));
     absl::SleepFor(absl::Milliseconds(20));
-    m->OnCommitted({1, {}, {testing::Committed(a)}, {}, false});
+    m->OnCommitted({1, {}, {testing::Committed(a)}, {}, false, std::nullopt});
   });
   // Block 2 must not carry a, which block 1 committed.
   absl::StatusOr<std::vector<ProposalTxCheck>> r = m->CheckProposal({a}, 2);
@@ -636,7 +665,7 @@ TEST_F(CheckProposalTest, ResubmissionAfterPoolFullSkipsTheSignatureCheck) {
   ASSERT_EQ(SubmitOne(*m, a).code, Admission::kAccepted);
   ASSERT_EQ(SubmitOne(*m, b).code, Admission::kPoolFull);
   EXPECT_EQ(counting_.verifies(), 2);
-  m->OnCommitted({1, {}, {testing::Committed(a)}, {}, false});
+  m->OnCommitted({1, {}, {testing::Committed(a)}, {}, false, std::nullopt});
   EXPECT_EQ(SubmitOne(*m, b).code, Admission::kAccepted);
   EXPECT_EQ(counting_.verifies(), 2);
   EXPECT_TRUE(

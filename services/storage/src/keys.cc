@@ -229,6 +229,10 @@ std::string EncodeAdmission(const AdmissionRecord& r) {
     e.PutBytes(c.public_key);
     e.PutBool(c.registered);
   }
+  if (r.rules.has_value()) {
+    e.PutBool(true);
+    EncodeChainRules(*r.rules, &e);
+  }
   return std::string(AsString(e.data()));
 }
 
@@ -253,6 +257,17 @@ absl::StatusOr<AdmissionRecord> DecodeAdmission(std::string_view v) {
     }
     if (absl::Status s = d.GetBool(&c.registered); !s.ok()) return s;
     r.member_changes.push_back(std::move(c));
+  }
+  if (d.remaining() > 0) {
+    bool present = false;
+    if (absl::Status s = d.GetBool(&present); !s.ok()) return s;
+    if (!present) {
+      return absl::InvalidArgumentError(
+          "admission record: absent rules are written as nothing");
+    }
+    ChainRules rules;
+    if (absl::Status s = DecodeChainRules(&d, &rules); !s.ok()) return s;
+    r.rules = rules;
   }
   if (absl::Status s = d.ExpectEnd(); !s.ok()) return s;
   return r;

@@ -29,10 +29,12 @@
 //   F<message hash:32>           its seq (8 BE), so a record is kept once
 //   A<height:8 BE>               EncodeAdmission: the member keys the block
 //                                registered or unregistered and whether the
-//                                chain is permissioned after it (the commit
-//                                event's member_changes and permissioned);
-//                                absent when the block changed no member key
-//                                and the chain is not permissioned after it
+//                                chain is permissioned after it, and the
+//                                chain rules when the block changed them
+//                                (the commit event's member_changes,
+//                                permissioned and rules); absent when the
+//                                block changed none of them and the chain is
+//                                not permissioned after it
 //   V<height:8 BE>               EncodeStateRecord: the admin app's
 //                                "validators/pending" record as block
 //                                `height` left it, with its proof, for each
@@ -49,6 +51,7 @@
 #define CONSORTIA_SERVICES_STORAGE_SRC_KEYS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -146,10 +149,13 @@ absl::StatusOr<BlockHeader> DecodeHeaderValue(std::string_view v);
 
 // The admission record of a block (the A key): bool permissioned, varint
 // count, then each change as bytes public_key, bool registered, keys
-// non-empty and strictly ascending. The decoder refuses anything else.
+// non-empty and strictly ascending; then, only when the block changed the
+// chain rules, a byte 1 and EncodeChainRules (records written before rules
+// could change end after the changes). The decoder refuses anything else.
 struct AdmissionRecord {
   bool permissioned = false;
   std::vector<MemberChange> member_changes;
+  std::optional<ChainRules> rules;  // in force from the next height
   bool operator==(const AdmissionRecord&) const = default;
 };
 std::string EncodeAdmission(const AdmissionRecord& r);

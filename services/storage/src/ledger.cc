@@ -55,6 +55,15 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(Options opts) {
   absl::StatusOr<std::optional<std::string>> config =
       ledger->opts_.store->Get(keys::State(admin::kAppName, kAdminConfigKey));
   if (!config.ok()) return config.status();
+  chain.next_rules = ledger->genesis_.rules;
+  if (config->has_value()) {
+    absl::StatusOr<keys::StateEntry> entry = keys::DecodeStateEntry(**config);
+    if (!entry.ok()) {
+      return ledger->Corrupt("admin config record", entry.status());
+    }
+    chain.next_rules = ledger->RulesOfConfig(AsString(entry->value))
+                           .value_or(ledger->genesis_.rules);
+  }
   {
     absl::MutexLock l(&ledger->state_mu_);
     ledger->chain_ = chain;

@@ -232,6 +232,15 @@ class Ledger : public LedgerApi,
   // Counts and passes on a store or decoding failure.
   absl::Status StoreError(absl::Status s);
   absl::Status Corrupt(absl::string_view what, const absl::Status& s);
+  // The chain rules of the admin `config` record `json` (RulesInForce), or
+  // nullopt, logged and counted as corrupt, when it does not decode or holds
+  // a rule out of bounds: the rules then stay as they were (every node reads
+  // the same record, so every node keeps the same rules).
+  std::optional<ChainRules> RulesOfConfig(std::string_view json);
+  // The rules a block's writes put in force when they differ from `before`
+  // (a set_rule vote rewrote `config`); nullopt when they do not.
+  std::optional<ChainRules> RulesChange(const StateOverlay::WriteSet& writes,
+                                        const ChainRules& before);
   // The oldest height whose state is kept when the chain is at `latest`.
   uint64_t OldestKept(uint64_t latest) const;
   // Loads the V records into epochs_ (Open). A crash between a block's
@@ -258,6 +267,7 @@ class Ledger : public LedgerApi,
   // Writers: the batch write of a commit together with the update of chain_.
   // Readers: a query that must see the state as of exactly one height.
   absl::Mutex state_mu_;
+  // Its next_rules are always set: the rules of the next height.
   ChainState chain_ ABSL_GUARDED_BY(state_mu_);
   // Whether the admin `config` record exists after chain_.height.
   bool permissioned_ ABSL_GUARDED_BY(state_mu_) = false;

@@ -109,6 +109,28 @@ keys::AdmissionRecord AdmissionOf(const StateOverlay::WriteSet& writes,
   return out;
 }
 
+std::optional<ChainRules> Ledger::RulesChange(
+    const StateOverlay::WriteSet& writes, const ChainRules& before) {
+  auto it = writes.find(keys::State(admin::kAppName, kAdminConfigKey));
+  if (it == writes.end() || !it->second.has_value()) return std::nullopt;
+  std::optional<ChainRules> after = RulesOfConfig(AsString(it->second->value));
+  if (!after.has_value() || *after == before) return std::nullopt;
+  return after;
+}
+
+std::optional<ChainRules> Ledger::RulesOfConfig(std::string_view json) {
+  absl::StatusOr<admin::ConfigRecord> config = admin::DecodeConfig(json);
+  absl::StatusOr<ChainRules> rules =
+      config.ok() ? RulesInForce(genesis_.rules, *config) : config.status();
+  if (rules.ok()) return *rules;
+  opts_.metrics.error_corrupt.Inc();
+  spdlog::error(
+      "storage: the admin config record does not give chain rules ({}); the "
+      "rules stay as they were",
+      rules.status().ToString());
+  return std::nullopt;
+}
+
 absl::StatusOr<std::vector<SmtWrite>> StateTreeWrites(
     const CryptoSuite& suite, const StateOverlay::WriteSet& writes) {
   std::vector<SmtWrite> out;
@@ -134,8 +156,15 @@ absl::StatusOr<CommitResult> Ledger::StoredResult(uint64_t height) {
   }
   absl::StatusOr<keys::StoredRoots> roots = keys::DecodeRoots(**raw);
   if (!roots.ok()) return Corrupt("roots", roots.status());
+  // The rules in force now: a retry is of the last block committed, whose
+  // next height's rules they are.
+  std::optional<ChainRules> rules;
+  {
+    absl::ReaderMutexLock l(&state_mu_);
+    rules = chain_.next_rules;
+  }
   return CommitResult{roots->state_root, roots->receipts_root,
-                      ValidatorsOf(height + 1)};
+                      ValidatorsOf(height + 1), rules};
 }
 
 absl::Status Ledger::ValidateBlock(const Block& block,
@@ -413,6 +442,7 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
   if (!exec.ok()) return exec.status();
   keys::AdmissionRecord admission =
       AdmissionOf(exec->writes, permissioned_before);
+  admission.rules = RulesChange(exec->writes, *chain.next_rules);
   const double execute_secs = clock.Lap();
 
   // The block's own records are encoded, and the receipts root computed, on
@@ -434,7 +464,8 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
              keys::EncodeU32(static_cast<uint32_t>(block.txs.size())));
     // Kept for GetCommitted: a follower that fetches this height sees the
     // same member changes as the event. An open chain writes none.
-    if (admission.permissioned || !admission.member_changes.empty()) {
+    if (admission.permissioned || !admission.member_changes.empty() ||
+        admission.rules.has_value()) {
       data.PutOwned(keys::Admission(height), keys::EncodeAdmission(admission));
     }
     for (const auto& [key, entry] : exec->writes) {
@@ -491,8 +522,17 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
     chain_.state_root = result.state_root;
     chain_.receipts_root = result.receipts_root;
     permissioned_ = admission.permissioned;
+    if (admission.rules.has_value()) chain_.next_rules = admission.rules;
+    result.next_rules = chain_.next_rules;
   }
   const double write_secs = clock.Lap();
+  if (admission.rules.has_value()) {
+    spdlog::info(
+        "storage: block {} changed the chain rules; from height {}: "
+        "max_block_txs {}, max_block_bytes {}, replay_window {}",
+        height, height + 1, admission.rules->max_block_txs,
+        admission.rules->max_block_bytes, admission.rules->replay_window);
+  }
   // A governance vote in this block changed the validator set (block 1's
   // record is the genesis set, committed at 0).
   if (height > 1 && exec->writes.contains(
@@ -512,6 +552,7 @@ absl::StatusOr<CommitResult> Ledger::CommitBlock(
     ev.txs = std::move(exec->event_txs);
     ev.member_changes = std::move(admission.member_changes);
     ev.permissioned = admission.permissioned;
+    ev.rules = admission.rules;
     opts_.publisher->Publish(
         kTopicBlockCommitted,
         static_cast<uint16_t>(MsgType::kEventBlockCommitted),

@@ -525,6 +525,7 @@ absl::StatusOr<MemberPage> Ledger::ListMembers(const Bytes& cursor,
     it = opts_.store->NewIterator(keys::State(admin::kAppName, prefix));
     page.height = chain_.height;
     page.permissioned = permissioned_;
+    page.rules = chain_.next_rules;
   }
   if (!cursor.empty()) {
     const std::string hex = ToHex(cursor);
@@ -610,6 +611,7 @@ absl::StatusOr<CommittedPage> Ledger::GetCommitted(uint64_t from, uint64_t to) {
         if (!rec.ok()) return Corrupt("admission record", rec.status());
         ev.member_changes = std::move(rec->member_changes);
         ev.permissioned = rec->permissioned;
+        ev.rules = rec->rules;
       }
       page.next_height = h + 1;
       // Member changes weigh about as much as txs in a reply.

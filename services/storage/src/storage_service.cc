@@ -60,7 +60,7 @@ class StorageServiceImpl : public StorageService {
         GetCryptoSuite(genesis_.crypto_suite);
     if (!suite.ok()) return Annotate(suite.status(), "genesis crypto_suite");
     suite_ = *suite;
-    apps_ = AppRegistry::WithBuiltins();
+    apps_ = AppRegistry::WithBuiltins(genesis_.rules);
 
     absl::StatusOr<std::unique_ptr<KvStore>> store =
         OpenConfiguredStore(opts, node.data_dir);

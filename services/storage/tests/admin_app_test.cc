@@ -455,11 +455,11 @@ TEST_F(AdminAppTest, OrgsMembersRolesAndRulesByGovernance) {
                       ToHex(clerk_.public_key), R"(","roles":["issuer"]})"));
   EXPECT_EQ(Member(clerk_)->roles,
             std::vector<admin::Role>{admin::Role::kIssuer});
-  Govern(R"({"type":"set_rule","name":"replay_window","value":77})");
+  Govern(R"({"type":"set_rule","name":"replay_window","value":2000})");
   absl::StatusOr<admin::ConfigRecord> config =
       admin::DecodeConfig(AdminRecord("config").value_or(""));
   ASSERT_TRUE(config.ok());
-  EXPECT_EQ(config->replay_window, 77u);
+  EXPECT_EQ(config->replay_window, 2000u);
 
   // Checked when proposed: existing things, missing things, bounds.
   EXPECT_EQ(
@@ -470,10 +470,18 @@ TEST_F(AdminAppTest, OrgsMembersRolesAndRulesByGovernance) {
             ExecCode::kExists);
   EXPECT_EQ(Run(Propose(admins_[0], AddMemberJson(stranger_, "org-z"))).code,
             ExecCode::kNotFound);
+  // The window may only grow; the block limits stay within the genesis's.
   Receipt r = Run(Propose(
-      admins_[0], R"({"type":"set_rule","name":"replay_window","value":0})"));
+      admins_[0], R"({"type":"set_rule","name":"replay_window","value":77})"));
   EXPECT_EQ(r.code, ExecCode::kBadArgs);
-  EXPECT_THAT(r.log, HasSubstr("replay_window must be 1 to"));
+  EXPECT_THAT(r.log, HasSubstr("replay_window must be 2000 to 1000000 (the "
+                               "replay window may only grow), got 77"));
+  r = Run(
+      Propose(admins_[0],
+              R"({"type":"set_rule","name":"max_block_txs","value":5001})"));
+  EXPECT_EQ(r.code, ExecCode::kBadArgs);
+  EXPECT_THAT(r.log, HasSubstr("max_block_txs must be 1 to 5000 (at most the "
+                               "genesis's), got 5001"));
   r = Run(Propose(admins_[0],
                   absl::StrCat(R"({"type":"add_member","public_key":"abcd",)",
                                R"("org":"org-a","roles":["member"]})")));
@@ -485,6 +493,50 @@ TEST_F(AdminAppTest, OrgsMembersRolesAndRulesByGovernance) {
       absl::StrCat(R"({"type":"set_roles","public_key":")",
                    ToHex(e_admin.public_key), R"(","roles":["auditor"]})")));
   EXPECT_EQ(r.code, ExecCode::kInvalidState);
+}
+
+// A set_rule vote executed in block H puts the rule in force from H + 1:
+// the chain state and commit result of H name it (next_rules), and so does
+// H's commit event, kept for GetCommitted; the rules survive a reopen and
+// are what a member page names. Before the vote, the genesis's.
+TEST_F(AdminAppTest, ChainRulesTakeEffectFromTheNextHeight) {
+  CommitTxs({});
+  EXPECT_EQ(State().next_rules, chain_.genesis.rules);
+  Govern(R"({"type":"set_rule","name":"max_block_txs","value":7})");
+  const uint64_t h = State().height;
+  ChainRules expected = chain_.genesis.rules;
+  expected.max_block_txs = 7;
+  EXPECT_EQ(State().next_rules, expected);
+  // The vote's block event carries the change; the proposal's block none.
+  absl::StatusOr<CommittedPage> page = ledger_->GetCommitted(h - 2, h);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->events.size(), 3u);
+  EXPECT_EQ(page->events[0].rules, std::nullopt);
+  EXPECT_EQ(page->events[2].rules, expected);
+  CommitTxs({Kv(clerk_, "k", "v")});
+  page = ledger_->GetCommitted(h + 1, h + 1);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->events.size(), 1u);
+  EXPECT_EQ(page->events[0].rules, std::nullopt);
+
+  Govern(R"({"type":"set_rule","name":"replay_window","value":3000})");
+  expected.replay_window = 3000;
+  EXPECT_EQ(State().next_rules, expected);
+  ledger_.reset();
+  store_.reset();
+  Open();
+  EXPECT_EQ(State().next_rules, expected);
+  absl::StatusOr<MemberPage> members = ledger_->ListMembers(Bytes(), 10);
+  ASSERT_TRUE(members.ok()) << members.status();
+  EXPECT_EQ(members->rules, expected);
+  // A commit result names them, and so does an idempotent re-commit.
+  const Block b = chain_.NextBlock(State(), {});
+  const CommitCertificate cert = chain_.CertifyBy(b.header, signers_);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    absl::StatusOr<CommitResult> r = ledger_->CommitBlock(EncodeBlock(b), cert);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->next_rules, expected);
+  }
 }
 
 // A chain that starts with one validator decides blocks without Tendermint:

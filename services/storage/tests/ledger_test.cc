@@ -1742,7 +1742,8 @@ TEST_F(AdmissionLedgerTest, CommitEventsCarryMemberChangesAndPermissioned) {
 TEST_F(AdmissionLedgerTest, ListMembersPagesThroughTheMemberSet) {
   absl::StatusOr<MemberPage> empty = ledger_->ListMembers(Bytes(), 10);
   ASSERT_TRUE(empty.ok()) << empty.status();
-  EXPECT_EQ(*empty, (MemberPage{0, false, {}, std::nullopt}));
+  EXPECT_EQ(*empty,
+            (MemberPage{0, false, {}, std::nullopt, chain_.genesis.rules}));
 
   std::vector<Bytes> keys;
   std::vector<Bytes> txs{AdminTx("config", {}), AdminTx("other", {"org/x"})};
@@ -1781,7 +1782,7 @@ TEST_F(AdmissionLedgerTest, ListMembersPagesThroughTheMemberSet) {
 
 TEST(AdmissionRecordTest, RoundTripsAndDecodesStrictly) {
   const Bytes k1(32, 1), k2(32, 2);
-  keys::AdmissionRecord r{true, {{k1, true}, {k2, false}}};
+  keys::AdmissionRecord r{true, {{k1, true}, {k2, false}}, std::nullopt};
   const std::string v = keys::EncodeAdmission(r);
   absl::StatusOr<keys::AdmissionRecord> d = keys::DecodeAdmission(v);
   ASSERT_TRUE(d.ok()) << d.status();
@@ -1790,6 +1791,22 @@ TEST(AdmissionRecordTest, RoundTripsAndDecodesStrictly) {
     EXPECT_FALSE(keys::DecodeAdmission(v.substr(0, n)).ok()) << n;
   }
   EXPECT_FALSE(keys::DecodeAdmission(v + "x").ok());
+  // A block that changed the chain rules: they follow the changes; a record
+  // without them (as written before rules could change) still decodes.
+  keys::AdmissionRecord with_rules = r;
+  with_rules.rules = ChainRules{};
+  with_rules.rules->replay_window = 5000;
+  const std::string vr = keys::EncodeAdmission(with_rules);
+  ASSERT_EQ(vr.substr(0, v.size()), v);
+  d = keys::DecodeAdmission(vr);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(*d, with_rules);
+  for (size_t n = v.size() + 1; n < vr.size(); ++n) {
+    EXPECT_FALSE(keys::DecodeAdmission(vr.substr(0, n)).ok()) << n;
+  }
+  EXPECT_FALSE(keys::DecodeAdmission(v + std::string(1, '\0')).ok());
+  with_rules.rules->replay_window = 0;
+  EXPECT_FALSE(keys::DecodeAdmission(keys::EncodeAdmission(with_rules)).ok());
   keys::AdmissionRecord bad = r;
   std::swap(bad.member_changes[0], bad.member_changes[1]);
   EXPECT_FALSE(keys::DecodeAdmission(keys::EncodeAdmission(bad)).ok());

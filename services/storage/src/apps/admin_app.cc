@@ -132,13 +132,31 @@ std::optional<uint64_t> ParseCount(std::string_view s, uint64_t max) {
   return v;
 }
 
-// The bounds of a rule under set_rule (the genesis's bounds for the chain
-// rules).
-std::pair<uint64_t, uint64_t> RuleBounds(std::string_view name) {
-  if (name == "max_block_txs") return {1, kMaxBlockTxs};
-  if (name == "max_block_bytes") return {kMaxTxBytes, kMaxBlockBytes};
-  if (name == "replay_window") return {1, kMaxReplayWindow};
-  return {admin::kMinValidatorChangeDelay, admin::kMaxValidatorChangeDelay};
+// The bounds of a rule under set_rule, and why (docs/apps.md, "Chain
+// rules"). The block limits may go down, and back up, but not above the
+// genesis's: every node sizes its consensus message limits by the genesis
+// at start. The replay window may only grow: a mempool that restarts looks
+// back one window, the one in force, for the txs it must refuse as
+// replays, and a tx committed under a longer window could outlive a
+// shorter one.
+struct RuleBound {
+  uint64_t lo = 0;
+  uint64_t hi = 0;
+  const char* why = "";
+};
+RuleBound RuleBounds(std::string_view name, const ChainRules& genesis,
+                     const ConfigRecord& config) {
+  if (name == "max_block_txs") {
+    return {1, genesis.max_block_txs, " (at most the genesis's)"};
+  }
+  if (name == "max_block_bytes") {
+    return {kMaxTxBytes, genesis.max_block_bytes, " (at most the genesis's)"};
+  }
+  if (name == "replay_window") {
+    return {config.replay_window, kMaxReplayWindow,
+            " (the replay window may only grow)"};
+  }
+  return {admin::kMinValidatorChangeDelay, admin::kMaxValidatorChangeDelay, ""};
 }
 
 // An organisation's admin keys other than `except`.
@@ -165,8 +183,11 @@ absl::StatusOr<size_t> OtherAdmins(StateOverlay* state, const std::string& org,
 class ActionRunner {
  public:
   ActionRunner(const TxContext& ctx, StateOverlay* state,
-               std::string proposal_id)
-      : ctx_(ctx), state_(state), proposal_id_(std::move(proposal_id)) {}
+               std::string proposal_id, const ChainRules& genesis_rules)
+      : ctx_(ctx),
+        state_(state),
+        proposal_id_(std::move(proposal_id)),
+        genesis_rules_(genesis_rules) {}
 
   // The height from which an applied validator change holds (0 if none).
   uint64_t effective_height() const { return effective_height_; }
@@ -369,11 +390,11 @@ class ActionRunner {
     if (a.type == ActionType::kSetApprovalPercent) {
       config->approval_percent = static_cast<uint32_t>(a.value);
     } else {
-      const auto [lo, hi] = RuleBounds(a.name);
-      if (a.value < lo || a.value > hi) {
+      const RuleBound b = RuleBounds(a.name, genesis_rules_, *config);
+      if (a.value < b.lo || a.value > b.hi) {
         return Fail(ExecCode::kBadArgs,
-                    absl::StrCat("rule ", a.name, " must be ", lo, " to ", hi,
-                                 ", got ", a.value));
+                    absl::StrCat("rule ", a.name, " must be ", b.lo, " to ",
+                                 b.hi, b.why, ", got ", a.value));
       }
       if (a.name == "max_block_txs") {
         config->max_block_txs = a.value;
@@ -491,6 +512,7 @@ class ActionRunner {
   const TxContext& ctx_;
   StateOverlay* state_;
   std::string proposal_id_;
+  const ChainRules& genesis_rules_;
   bool apply_ = false;
   uint64_t effective_height_ = 0;
 };
@@ -519,6 +541,7 @@ absl::StatusOr<std::optional<MemberRecord>> SenderAdmin(const TxContext& ctx,
 
 // Executes the proposal if its approvals reach the majority; writes it.
 absl::StatusOr<ExecResult> Settle(const TxContext& ctx, StateOverlay* state,
+                                  const ChainRules& genesis_rules,
                                   ProposalRecord p, std::string_view opened) {
   absl::StatusOr<ConfigRecord> config =
       GetRequired<ConfigRecord>(state, admin::kConfigKey, admin::DecodeConfig);
@@ -543,7 +566,7 @@ absl::StatusOr<ExecResult> Settle(const TxContext& ctx, StateOverlay* state,
                      " organisations approve, more than ",
                      config->approval_percent, "% needed")};
   }
-  ActionRunner runner(ctx, state, p.id);
+  ActionRunner runner(ctx, state, p.id, genesis_rules);
   absl::StatusOr<ExecResult> applied = runner.Run(p.action, /*apply=*/true);
   if (!applied.ok()) return applied.status();
   if (applied->code != ExecCode::kOk) {
@@ -566,7 +589,8 @@ absl::StatusOr<ExecResult> Settle(const TxContext& ctx, StateOverlay* state,
   return ExecResult{ExecCode::kOk, std::move(log)};
 }
 
-absl::StatusOr<ExecResult> Propose(const TxContext& ctx, StateOverlay* state) {
+absl::StatusOr<ExecResult> Propose(const TxContext& ctx, StateOverlay* state,
+                                   const ChainRules& genesis_rules) {
   const Transaction& tx = *ctx.tx;
   if (tx.args.size() != 2) {
     return Fail(ExecCode::kBadArgs,
@@ -591,7 +615,7 @@ absl::StatusOr<ExecResult> Propose(const TxContext& ctx, StateOverlay* state) {
                              admin::kMaxProposalTtl));
   }
   const std::string id = ToHex(ctx.tx_hash);
-  ActionRunner check(ctx, state, id);
+  ActionRunner check(ctx, state, id, genesis_rules);
   absl::StatusOr<ExecResult> ok = check.Run(*action, /*apply=*/false);
   if (!ok.ok() || ok->code != ExecCode::kOk) return ok;
   ProposalRecord p;
@@ -601,7 +625,7 @@ absl::StatusOr<ExecResult> Propose(const TxContext& ctx, StateOverlay* state) {
   p.approvals = {(*sender)->org};
   p.created_height = ctx.height;
   p.expires_height = ctx.height + *ttl;
-  return Settle(ctx, state, std::move(p),
+  return Settle(ctx, state, genesis_rules, std::move(p),
                 absl::StrCat("opened by ", (*sender)->org,
                              ", open until height ", ctx.height + *ttl));
 }
@@ -614,7 +638,8 @@ bool IsProposalId(std::string_view s) {
   return true;
 }
 
-absl::StatusOr<ExecResult> Approve(const TxContext& ctx, StateOverlay* state) {
+absl::StatusOr<ExecResult> Approve(const TxContext& ctx, StateOverlay* state,
+                                   const ChainRules& genesis_rules) {
   const Transaction& tx = *ctx.tx;
   if (tx.args.size() != 1) {
     return Fail(ExecCode::kBadArgs,
@@ -660,7 +685,8 @@ absl::StatusOr<ExecResult> Approve(const TxContext& ctx, StateOverlay* state) {
                              " already approved proposal ", Short(id)));
   }
   rec.approvals.insert(at, org);
-  return Settle(ctx, state, *std::move(*p), absl::StrCat("approved by ", org));
+  return Settle(ctx, state, genesis_rules, *std::move(*p),
+                absl::StrCat("approved by ", org));
 }
 
 }  // namespace
@@ -708,8 +734,8 @@ void SeedConsortium(const Genesis& genesis, StateOverlay* state) {
 absl::StatusOr<ExecResult> AdminApp::Execute(const TxContext& ctx,
                                              StateOverlay* state) const {
   const std::string& method = ctx.tx->method;
-  if (method == "propose") return Propose(ctx, state);
-  if (method == "approve") return Approve(ctx, state);
+  if (method == "propose") return Propose(ctx, state, genesis_rules_);
+  if (method == "approve") return Approve(ctx, state, genesis_rules_);
   return Fail(ExecCode::kUnknownMethod,
               absl::StrCat("admin has no method '", method,
                            "' (its methods are propose and approve)"));

@@ -56,6 +56,11 @@ class AdminApp : public NativeApp {
  public:
   static constexpr std::string_view kName = admin::kAppName;
 
+  // `genesis_rules` bound set_rule's block limits (docs/apps.md, "Chain
+  // rules").
+  explicit AdminApp(const ChainRules& genesis_rules)
+      : genesis_rules_(genesis_rules) {}
+
   std::string_view name() const override { return kName; }
   absl::StatusOr<ExecResult> Execute(const TxContext& ctx,
                                      StateOverlay* state) const override;
@@ -65,6 +70,9 @@ class AdminApp : public NativeApp {
   // config and orgs for both methods, and approve's proposal.
   void AddReadHints(const Transaction& tx,
                     std::vector<std::string>* keys) const override;
+
+ private:
+  const ChainRules genesis_rules_;
 };
 
 }  // namespace consortia::storage

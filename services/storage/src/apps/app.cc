@@ -9,10 +9,10 @@
 
 namespace consortia::storage {
 
-AppRegistry AppRegistry::WithBuiltins() {
+AppRegistry AppRegistry::WithBuiltins(const ChainRules& genesis_rules) {
   AppRegistry r;
   r.Add(std::make_unique<KvApp>());
-  r.Add(std::make_unique<AdminApp>());
+  r.Add(std::make_unique<AdminApp>(genesis_rules));
   r.Add(std::make_unique<InvoiceApp>());
   r.Add(std::make_unique<NotaryApp>());
   return r;

@@ -76,8 +76,10 @@ class NativeApp {
 // The apps a node knows, by name. Immutable after construction: thread-safe.
 class AppRegistry {
  public:
-  // kv, admin, invoice and notary.
-  static AppRegistry WithBuiltins();
+  // kv, admin, invoice and notary; `genesis_rules` are the chain's
+  // genesis rules (the admin app bounds set_rule by them; the default suits
+  // tests of a chain with the default rules).
+  static AppRegistry WithBuiltins(const ChainRules& genesis_rules = {});
 
   void Add(std::unique_ptr<NativeApp> app);
   // nullptr when there is no such app.

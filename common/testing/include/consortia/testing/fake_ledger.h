@@ -6,7 +6,9 @@
 #ifndef CONSORTIA_COMMON_TESTING_FAKE_LEDGER_H_
 #define CONSORTIA_COMMON_TESTING_FAKE_LEDGER_H_
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -25,7 +27,8 @@ namespace consortia::testing {
 // the genesis's chain id, a time after the last block's, the tx_root of its
 // txs and a certificate that verifies against the validators of its height
 // (Ed25519Sha256): the genesis's, or those SetValidatorEpochs gave, which
-// every answer also names as next_validators, as storage does. Anything else is
+// every answer also names as next_validators, as storage does (and the rules of
+// SetRulesFrom as next_rules). Anything else is
 // refused with FailedPrecondition and recorded as a violation (tests of correct
 // code expect none). A committed block's txs leave the FakeMempool given, if
 // any, as the real mempool forgets committed txs. CommitBlock decodes the
@@ -53,6 +56,10 @@ class FakeLedger : public LedgerApi {
   // The validator sets by height from now on (as governance votes would
   // make them); the first epoch starts at height 1.
   void SetValidatorEpochs(std::vector<ValidatorEpoch> epochs);
+  // The chain rules of heights >= `height` (as a set_rule vote would make
+  // them), named as next_rules from then on; before any call, answers name
+  // none (the genesis's hold). Calls come in ascending height order.
+  void SetRulesFrom(uint64_t height, const ChainRules& rules);
 
   // ------------------------------------------------------------ observers
   uint64_t height() const;
@@ -78,6 +85,10 @@ class FakeLedger : public LedgerApi {
   FakeMempool* const mempool_;
   mutable absl::Mutex mu_;
   ChainState state_ ABSL_GUARDED_BY(mu_);
+  // (from height, rules), ascending.
+  std::vector<std::pair<uint64_t, ChainRules>> rules_ ABSL_GUARDED_BY(mu_);
+  std::optional<ChainRules> RulesAt(uint64_t height) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<Block> blocks_ ABSL_GUARDED_BY(mu_);
   std::vector<CommitCertificate> certs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> violations_ ABSL_GUARDED_BY(mu_);

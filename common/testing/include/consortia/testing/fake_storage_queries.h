@@ -47,6 +47,8 @@ class FakeCommitHistory : public CommitHistory {
   void AddEvent(CommittedEvent e);
   // The member set and permissioned flag ListMembers answers from now on.
   void SetMembers(std::vector<Bytes> keys, bool permissioned);
+  // The chain rules ListMembers pages name from now on (none before).
+  void SetRules(std::optional<ChainRules> rules);
   // The cursors of every ListMembers call, in order.
   std::vector<Bytes> list_members_calls() const;
   // Adds empty events for the heights after the highest one up to h.
@@ -81,6 +83,7 @@ class FakeCommitHistory : public CommitHistory {
   int chain_tip_calls_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<Bytes> members_ ABSL_GUARDED_BY(mu_);
   bool permissioned_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<ChainRules> rules_ ABSL_GUARDED_BY(mu_);
   std::vector<Bytes> list_members_calls_ ABSL_GUARDED_BY(mu_);
 };
 
