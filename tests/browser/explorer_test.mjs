@@ -6,7 +6,8 @@
 //    "state_value", "screenshots_dir" (optional), "chromium"}
 // Checks, in order: the page loads; a tx submitted now appears in the latest
 // txs; its proof verifies in the verify panel against the genesis; a tampered
-// proof fails; the state lookup finds the tx's value; and verify.js gives
+// proof fails; an answer with validator_changes gets no verdict but the CLI
+// command; the state lookup finds the tx's value; and verify.js gives
 // every shared vector (tests/browser/verify-vectors.json) the verdict the C++
 // verifier gives it. Prints one line per check and "N passed, N failed";
 // exits non-zero on any failure.
@@ -109,6 +110,27 @@ try {
     const verdict = await page.getAttribute('#verify-result [data-verdict]', 'data-verdict');
     expect(verdict === 'fail', `verdict ${verdict}`);
     await screenshot(page, 'explorer-tx-tampered');
+  });
+
+  await check('a chain whose validator set changed is sent to the CLI', async () => {
+    // The answer as the api gives it once the set changed below the block.
+    await page.route(`**/v1/txs/${config.tx_hash}`, async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      body.validator_changes = ['00'];
+      await route.fulfill({ response: res, json: body });
+    });
+    await page.goto(`${config.base}/explorer#/tx/${config.tx_hash}`);
+    await page.reload();  // the same URL would not render the view again
+    await page.waitForSelector('#verify-run');
+    await page.fill('#genesis', genesis);
+    await page.click('#verify-run');
+    await page.waitForSelector('#verify-result [data-verdict]');
+    const verdict = await page.getAttribute('#verify-result [data-verdict]', 'data-verdict');
+    const text = await page.textContent('#verify-result');
+    expect(verdict === 'unsupported', `verdict ${verdict}: ${text}`);
+    expect(/consortia verify/.test(text), text);
+    await page.unroute(`**/v1/txs/${config.tx_hash}`);
   });
 
   await check('the block page shows the tx and its certificate', async () => {

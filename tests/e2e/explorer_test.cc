@@ -86,7 +86,7 @@ TEST(ExplorerE2eTest, PageShowsANewTxAndVerifiesItsProofInTheBrowser) {
       << out << "\n"
       << node.LogTail();
   // Every step ran and passed (the script prints one "ok:" line per step).
-  EXPECT_TRUE(absl::StrContains(out, "9 passed, 0 failed")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "10 passed, 0 failed")) << out;
 }
 
 }  // namespace

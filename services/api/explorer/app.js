@@ -223,7 +223,9 @@ async function blockView(view, height) {
           el('tr', {}, el('td', {}, String(s.validator_index)), el('td', { class: 'mono' }, short(s.signature)))))));
 }
 
-function verifyPanel(hash, proofHex) {
+// `changes`: the answer's validator_changes (absent while the validator set
+// never changed below the tx's block).
+function verifyPanel(hash, proofHex, changes) {
   const genesis = el('textarea', { id: 'genesis', rows: 6,
     placeholder: 'the chain\'s genesis.json: paste it, or pick the file below' });
   genesis.value = localStorage.getItem('consortia.genesis') || '';
@@ -249,6 +251,16 @@ function verifyPanel(hash, proofHex) {
     if (g.crypto_suite !== SUITE) {
       result.replaceChildren(el('div', { 'data-verdict': 'unsupported' },
         el('p', {}, `This chain uses ${g.crypto_suite}; the browser checks ${SUITE} only. Check the proof with the CLI:`),
+        el('pre', {}, cli)));
+      return;
+    }
+    if (Array.isArray(changes) && changes.length > 0) {
+      // Certificates from the change on are signed by a later set, which
+      // the browser does not follow: no verdict here rather than a false
+      // "invalid" (or a genesis-set quorum taken for proof).
+      result.replaceChildren(el('div', { 'data-verdict': 'unsupported' },
+        el('p', {}, `This chain's validator set changed ${changes.length} time(s) before this block; the browser ` +
+          'checks certificates against the genesis validators only. Check the proof with the CLI, which follows the changes:'),
         el('pre', {}, cli)));
       return;
     }
@@ -291,7 +303,7 @@ async function txView(view, hash) {
         ['valid until', t.tx.valid_until], ['args', el('pre', {}, JSON.stringify(t.tx.args, null, 1))]])),
     el('section', { id: 'receipt' }, el('h2', {}, 'Receipt'),
       kv([['code', `${t.receipt.code} (${t.receipt.code_name})`], ['log', t.receipt.log]])),
-    verifyPanel(t.tx_hash, t.proof.hex));
+    verifyPanel(t.tx_hash, t.proof.hex, t.validator_changes));
 }
 
 function stateView(view, params) {
