@@ -93,9 +93,9 @@ struct OrgMembersRecord {
 };
 
 // The governed settings (key "config"). The chain rules are copied from the
-// genesis at block 1 and changed by set_rule; the services still judge
-// blocks by the genesis's rules (making them follow this record is a later
-// step).
+// genesis at block 1 and changed by set_rule; a change is in force from the
+// next block on every node (RulesInForce, types.h; docs/apps.md, "Chain
+// rules").
 struct ConfigRecord {
   uint32_t approval_percent = 67;
   uint64_t validator_change_delay = kDefaultValidatorChangeDelay;
