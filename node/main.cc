@@ -52,6 +52,7 @@ int Main(int argc, char** argv) {
   ParseFlagsAndEnv(argc, argv,
                    "consortia-node --genesis=FILE --node_key=FILE "
                    "--data_dir=DIR [--api_port=N]: one node, one process");
+  ConfigureServerRuntime();
   if (!absl::GetFlag(FLAGS_all)) {
     std::fprintf(stderr,
                  "consortia-node runs all services; start the separate "

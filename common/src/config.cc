@@ -21,6 +21,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/options.h"
 #include "json_strict.h"
@@ -165,6 +166,10 @@ std::vector<char*> ParseFlagsAndEnv(int argc, char** argv, const char* usage) {
     }
   }
   return absl::ParseCommandLine(argc, argv);
+}
+
+void ConfigureServerRuntime() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 NodeConfig NodeConfig::FromFlags() {

@@ -27,6 +27,13 @@ namespace consortia {
 // exits 0. Returns the positional arguments.
 std::vector<char*> ParseFlagsAndEnv(int argc, char** argv, const char* usage);
 
+// Runtime settings of a server process (a service or the whole node), set
+// before its services start: absl::Mutex's deadlock detection off. Debian's
+// abseil is built with it on, and it updates a lock graph on every
+// acquisition (about 1% of a loaded node's CPU in the profile of
+// docs/BENCHMARKS.md). Tests and tools keep it on.
+void ConfigureServerRuntime();
+
 // Options every service of a node shares.
 struct NodeConfig {
   std::string node_name;         // --node_name

@@ -38,6 +38,7 @@ int RunServiceProcess(
   constexpr bool kReloads = requires(Service & s) { s.Reload(); };
   BlockTerminationSignals(/*hangup=*/kReloads);
   ParseFlagsAndEnv(argc, argv, usage);
+  ConfigureServerRuntime();
   const NodeConfig node = NodeConfig::FromFlags();
   const Options options = Options::FromFlags();
   for (const absl::Status& s : {node.Validate(), options.Validate()}) {
