@@ -178,16 +178,30 @@ class ValidatorChangeTest : public ::testing::Test {
     if (receipt.value("code_name", "") != "ok") return 0;
     return answer.value("height", uint64_t{0});
   }
-  // A consortium of one organisation, "ops", whose admin_ governs alone
-  // and whose `loader` sends the load.
-  static Consortium OneOrg(const KeyPair& admin, const KeyPair& loader) {
+  // Starts 4 validators and `candidates` more nodes on a chain of one
+  // organisation, "ops", whose admin_ (key seed `seed`) governs alone and
+  // whose key of seed `seed + 1`, returned, sends the load; until height 2.
+  KeyPair StartNetwork(int candidates, int seed) {
+    const CryptoSuite& suite = Ed25519Sha256();
+    admin_ = TestKey(seed, suite);
+    const KeyPair loader = TestKey(seed + 1, suite);
+    NetworkOptions o;
+    o.validators = 4;
+    o.candidates = candidates;
     Consortium c;
     c.approval_percent = 50;
     c.orgs.push_back({"ops",
                       "Operations",
-                      {{admin.public_key, {admin::Role::kAdmin}},
+                      {{admin_.public_key, {admin::Role::kAdmin}},
                        {loader.public_key, {admin::Role::kMember}}}});
-    return c;
+    o.consortium = c;
+    net_ = std::make_unique<NetworkHarness>(o);
+    absl::Status started = net_->StartAll();
+    EXPECT_TRUE(started.ok()) << started;
+    std::vector<int> all(net_->size());
+    for (int i = 0; i < net_->size(); ++i) all[i] = i;
+    EXPECT_TRUE(AllReach(2, all));
+    return loader;
   }
   // The tx count of block `height` on node `node` (-1 when it cannot say).
   int TxCount(int node, uint64_t height) const {
@@ -203,18 +217,9 @@ class ValidatorChangeTest : public ::testing::Test {
 };
 
 TEST_F(ValidatorChangeTest, FourToFiveToFourUnderLoadWithAValidatorKilled) {
-  const CryptoSuite& suite = Ed25519Sha256();
-  admin_ = TestKey(61, suite);
-  const KeyPair loader = TestKey(62, suite);
-  NetworkOptions o;
-  o.validators = 4;
-  o.candidates = 1;
-  o.consortium = OneOrg(admin_, loader);
-  net_ = std::make_unique<NetworkHarness>(o);
-  absl::Status started = net_->StartAll();
-  ASSERT_TRUE(started.ok()) << started;
+  const KeyPair loader = StartNetwork(/*candidates=*/1, /*seed=*/61);
+  ASSERT_FALSE(HasFailure());
   const std::vector<int> all = {0, 1, 2, 3, 4};
-  ASSERT_TRUE(AllReach(2, all));
   EXPECT_EQ(Gauge(4, "consortia_consensus_is_validator"), 0);
   EXPECT_EQ(Gauge(0, "consortia_consensus_validators"), 4);
 
@@ -286,17 +291,10 @@ TEST_F(ValidatorChangeTest, FourToFiveToFourUnderLoadWithAValidatorKilled) {
 }
 
 TEST_F(ValidatorChangeTest, ChainRulesTakeEffectOnEveryNode) {
-  const CryptoSuite& suite = Ed25519Sha256();
-  admin_ = TestKey(63, suite);
-  const KeyPair loader = TestKey(64, suite);
-  NetworkOptions o;
-  o.validators = 4;
-  o.consortium = OneOrg(admin_, loader);
-  net_ = std::make_unique<NetworkHarness>(o);
-  absl::Status started = net_->StartAll();
-  ASSERT_TRUE(started.ok()) << started;
+  const KeyPair loader = StartNetwork(/*candidates=*/0, /*seed=*/63);
+  ASSERT_FALSE(HasFailure());
+  const CryptoSuite& suite = net_->suite();
   const std::vector<int> all = {0, 1, 2, 3};
-  ASSERT_TRUE(AllReach(2, all));
   const std::string chain = net_->genesis().chain_id;
   uint64_t nonce = 0;
   auto far_tx = [&](int node) {
