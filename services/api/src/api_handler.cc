@@ -483,13 +483,15 @@ void RunQuery(const ApiHandlerDeps& deps, const std::shared_ptr<Call>& call,
 }
 
 // The validator-set changes committed below `height` (what a verifier
-// follows before it checks an answer of that height), or false when storage
-// cannot say (the call is answered).
+// follows before it checks an answer of that height; from the cache when it
+// covers them), or false when storage cannot say (the call is answered).
 bool ValidatorChangesBelow(const ApiHandlerDeps& deps, Call* call,
                            uint64_t height, std::vector<StateRecord>* out) {
   if (height <= 2) return true;  // changes are of blocks 2 and up
   absl::StatusOr<std::vector<StateRecord>> changes =
-      deps.chain->ListValidatorChanges(height - 1);
+      deps.validator_changes != nullptr
+          ? deps.validator_changes->ChangesUpTo(height - 1)
+          : deps.chain->ListValidatorChanges(height - 1);
   if (!changes.ok()) {
     if (IsUpstreamOutage(changes.status())) {
       deps.metrics->UpstreamError("storage");

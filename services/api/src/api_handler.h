@@ -21,6 +21,7 @@
 #include "events.h"
 #include "log_limiter.h"
 #include "submit_batcher.h"
+#include "validator_changes_cache.h"
 
 namespace consortia::api {
 
@@ -31,6 +32,9 @@ struct ApiHandlerDeps {
   const CryptoSuite* suite = nullptr;
   ChainQueries* chain = nullptr;  // blocks, txs, evidence
   StateQueries* state = nullptr;  // state values and scans
+  // The validator-set changes added to every answer with a proof (over
+  // `chain`); null: each such answer asks `chain` itself.
+  ValidatorChangesCache* validator_changes = nullptr;
   SubmitBatcher* batcher = nullptr;
   // POST /v1/txs:batch: each request is decoded on a thread of the batch
   // pool (through TryRun: a full queue is answered 429 submit-queue-full at

@@ -82,6 +82,15 @@ ApiMetrics::ApiMetrics(MetricsRegistry* registry) : registry_(registry) {
       "consortia_api_tls_handshake_failures_total",
       "Connections closed because their TLS handshake failed or timed out "
       "(plain HTTP to the HTTPS port, an untrusted client, a slow one).");
+  const char* changes_help =
+      "Validator-set changes added to answers with a proof, by source: "
+      "cache = the api's cache, storage = a ListValidatorChanges call.";
+  validator_changes_cache_ =
+      registry_->GetCounter("consortia_api_validator_changes_total",
+                            changes_help, {{"source", "cache"}});
+  validator_changes_storage_ =
+      registry_->GetCounter("consortia_api_validator_changes_total",
+                            changes_help, {{"source", "storage"}});
 }
 
 void ApiMetrics::OpenStreams(size_t n) {
@@ -271,6 +280,10 @@ void ApiMetrics::TlsReload(bool ok) {
 void ApiMetrics::TlsHandshakeFailed() { tls_handshake_failures_.Inc(); }
 void ApiMetrics::InvoiceReadRefused(bool redacted, size_t n) {
   (redacted ? invoice_redacted_ : invoice_refused_).Inc(static_cast<double>(n));
+}
+
+void ApiMetrics::ValidatorChanges(bool cached) {
+  (cached ? validator_changes_cache_ : validator_changes_storage_).Inc();
 }
 
 }  // namespace consortia::api

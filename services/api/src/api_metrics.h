@@ -84,6 +84,11 @@ class ApiMetrics {
   // handshake failed or timed out (tls_handshake_failures_total).
   void TlsReload(bool ok);
   void TlsHandshakeFailed();
+  // The validator-set changes of one answer with a proof, served from the
+  // api's cache or asked of storage (also when storage then fails)
+  // (validator_changes_total{source="cache"|"storage"};
+  // src/validator_changes_cache.h).
+  void ValidatorChanges(bool cached);
 
  private:
   Counter LabelledCounter(std::map<std::string, Counter>* cache,
@@ -114,6 +119,8 @@ class ApiMetrics {
   Counter tls_handshake_failures_;
   Counter invoice_refused_;
   Counter invoice_redacted_;
+  Counter validator_changes_cache_;
+  Counter validator_changes_storage_;
   absl::Mutex mu_;
   std::map<std::tuple<std::string, int, std::string>, Counter> requests_
       ABSL_GUARDED_BY(mu_);

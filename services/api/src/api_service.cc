@@ -35,6 +35,7 @@
 #include "quota.h"
 #include "spdlog/spdlog.h"
 #include "submit_batcher.h"
+#include "validator_changes_cache.h"
 
 namespace consortia::api {
 namespace {
@@ -244,10 +245,14 @@ class ApiServiceImpl : public ApiService {
     events.poll = opts.events_poll;
     events_ = std::make_unique<EventHub>(chain, suite_, events, &metrics_);
 
+    validator_changes_ =
+        std::make_unique<ValidatorChangesCache>(chain, &metrics_);
+
     ApiHandlerDeps deps;
     deps.suite = suite_;
     deps.chain = chain;
     deps.state = state;
+    deps.validator_changes = validator_changes_.get();
     deps.access = access_.get();
     deps.audit = audit_.get();
     deps.batcher = batcher_.get();
@@ -406,6 +411,8 @@ class ApiServiceImpl : public ApiService {
   std::unique_ptr<AccessControl> access_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<EventHub> events_;
+  // Used by the handler's queries: destroyed after the query pool.
+  std::unique_ptr<ValidatorChangesCache> validator_changes_;
   std::unique_ptr<ApiHandler> handler_;
   std::shared_ptr<TlsServerCredentials> tls_;  // null: plain HTTP
   std::unique_ptr<HttpServer> http_;

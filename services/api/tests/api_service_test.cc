@@ -704,12 +704,16 @@ TEST_F(ApiServiceTest, ProofsCarryTheValidatorChangesBelowTheirHeight) {
     EXPECT_FALSE(r.json().contains("validator_changes")) << path;
   }
 
+  // Changes never appear below a height already answered: a new api (with
+  // an empty cache of them) over a chain that has two.
+  api_.reset();
   StateRecord change3 = ProvenRecord(true, true);
   change3.height = 3;
   StateRecord change9 = change3;
   change9.height = 9;
   chain_.AddValidatorChange(change3);
   chain_.AddValidatorChange(change9);
+  StartApi();
   const std::vector<size_t> expected = {1, 1, 2, 2, 2};  // below 5, 5, 12...
   for (size_t i = 0; i < paths.size(); ++i) {
     Reply r = Get(port_, paths[i]);
@@ -721,9 +725,155 @@ TEST_F(ApiServiceTest, ProofsCarryTheValidatorChangesBelowTheirHeight) {
     ASSERT_TRUE(raw.ok());
     EXPECT_EQ(*raw, EncodeStateRecord(change3));
   }
-  // Asked for the changes below each answer's height.
+  // Asked for the changes below the first answer's height, then below the
+  // first one above what the answers so far cover (the rest came from the
+  // cache), by each api.
   EXPECT_EQ(chain_.validator_changes_asked(),
-            (std::vector<uint64_t>{4, 4, 11, 11, 11, 4, 4, 11, 11, 11}));
+            (std::vector<uint64_t>{4, 11, 4, 11}));
+}
+
+// A change whose next block is committed (next_header and next_cert set).
+StateRecord CertifiedChange(uint64_t height) {
+  StateRecord r = ProvenRecord(true, true);
+  r.height = height;
+  return r;
+}
+
+// The changes of an answer, decoded.
+std::vector<StateRecord> ChangesOf(const Json& j) {
+  std::vector<StateRecord> out;
+  if (!j.contains("validator_changes")) return out;
+  for (const Json& hex : j["validator_changes"]) {
+    absl::StatusOr<Bytes> raw = FromHex(hex.get<std::string>());
+    EXPECT_TRUE(raw.ok());
+    absl::StatusOr<StateRecord> r =
+        DecodeStateRecord(raw.ok() ? *raw : Bytes{});
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (r.ok()) out.push_back(*std::move(r));
+  }
+  return out;
+}
+
+// The changes below a height once asked of storage answer every later proof
+// at or below it: one storage call, not one per request (issue 16).
+TEST_F(ApiServiceTest, RepeatedProofReadsAskStorageForValidatorChangesOnce) {
+  StartApi();
+  Chain c = MakeChain();  // a tx and its block at height 5
+  chain_.AddTx(c.tx_hash, c.record);
+  chain_.AddBlock(c.block);
+  state_.SetState("kv", "k", ProvenRecord(true, true));  // height 12
+  state_.SetState("invoice", "inv/org-a/INV-1", ProvenRecord(true, true));
+  chain_.AddValidatorChange(CertifiedChange(3));
+  const std::vector<std::string> paths = {
+      "/v1/state/kv/k", "/v1/txs/" + Hex(c.tx_hash), "/v1/blocks/5",
+      "/v1/apps/invoice/invoices/org-a/INV-1", "/v1/state/kv/k?height=8"};
+  for (int round = 0; round < 3; ++round) {
+    for (const std::string& path : paths) {
+      Reply r = Get(port_, path);
+      ASSERT_EQ(r.status, 200) << path << r.body;
+      std::vector<StateRecord> changes = ChangesOf(r.json());
+      ASSERT_EQ(changes.size(), 1u) << path;
+      EXPECT_EQ(EncodeStateRecord(changes[0]),
+                EncodeStateRecord(CertifiedChange(3)));
+    }
+  }
+  EXPECT_EQ(chain_.validator_changes_asked(), (std::vector<uint64_t>{11}));
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_validator_changes_total{source=\"storage\"} 1"))
+      << registry_.Serialize();
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_validator_changes_total{source=\"cache\"} 14"))
+      << registry_.Serialize();
+}
+
+// A change whose next block storage has not completed it with yet is handed
+// out as storage has it, but not kept: the next answer at or above its
+// height asks again and gets it completed. The changes below it are kept.
+TEST_F(ApiServiceTest, AnIncompleteValidatorChangeIsNotCached) {
+  StartApi();
+  Chain c = MakeChain();  // a tx at height 5
+  chain_.AddTx(c.tx_hash, c.record);
+  state_.SetState("kv", "k", ProvenRecord(true, true));  // height 12
+  chain_.AddValidatorChange(CertifiedChange(3));
+  StateRecord change9 = CertifiedChange(9);
+  change9.next_header.reset();
+  change9.next_cert.reset();
+  chain_.AddValidatorChange(change9);
+
+  Reply first = Get(port_, "/v1/state/kv/k");
+  ASSERT_EQ(first.status, 200) << first.body;
+  std::vector<StateRecord> changes = ChangesOf(first.json());
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_FALSE(changes[1].next_header.has_value());
+  // Below 9: from the cache.
+  Reply tx = Get(port_, "/v1/txs/" + Hex(c.tx_hash));
+  ASSERT_EQ(tx.status, 200) << tx.body;
+  EXPECT_EQ(ChangesOf(tx.json()).size(), 1u);
+  Reply at9 = Get(port_, "/v1/state/kv/k?height=9");
+  ASSERT_EQ(at9.status, 200) << at9.body;
+  EXPECT_EQ(ChangesOf(at9.json()).size(), 1u);
+  EXPECT_EQ(chain_.validator_changes_asked(), (std::vector<uint64_t>{11}));
+
+  // Storage completes it; the next answer above 9 asks again, and then the
+  // cache covers it.
+  chain_.AddValidatorChange(CertifiedChange(9));
+  for (int i = 0; i < 2; ++i) {
+    Reply again = Get(port_, "/v1/state/kv/k");
+    ASSERT_EQ(again.status, 200) << again.body;
+    changes = ChangesOf(again.json());
+    ASSERT_EQ(changes.size(), 2u);
+    EXPECT_EQ(EncodeStateRecord(changes[1]),
+              EncodeStateRecord(CertifiedChange(9)));
+  }
+  EXPECT_EQ(chain_.validator_changes_asked(), (std::vector<uint64_t>{11, 11}));
+}
+
+// An answer above the height the cache covers asks storage (for the changes
+// committed since), and covers more from then on.
+TEST_F(ApiServiceTest, AProofAboveTheCachedHeightsAsksStorageAgain) {
+  StartApi();
+  state_.SetState("kv", "k", ProvenRecord(true, true));  // state height 42
+  chain_.AddValidatorChange(CertifiedChange(3));
+  auto changes_at = [&](int height) {
+    Reply r = Get(port_, "/v1/state/kv/k?height=" + std::to_string(height));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return ChangesOf(r.json()).size();
+  };
+  EXPECT_EQ(changes_at(7), 1u);   // asks 6
+  EXPECT_EQ(changes_at(20), 1u);  // asks 19
+  EXPECT_EQ(changes_at(10), 1u);  // cached
+  chain_.AddValidatorChange(CertifiedChange(25));
+  EXPECT_EQ(changes_at(30), 2u);  // asks 29
+  EXPECT_EQ(changes_at(20), 1u);  // cached
+  EXPECT_EQ(changes_at(26), 2u);  // cached
+  EXPECT_EQ(chain_.validator_changes_asked(),
+            (std::vector<uint64_t>{6, 19, 29}));
+}
+
+// Storage's errors are answered as without the cache, and leave nothing in
+// it: the next answer asks storage again.
+TEST_F(ApiServiceTest, AValidatorChangesErrorIsAnsweredAndNotCached) {
+  StartApi();
+  state_.SetState("kv", "k", ProvenRecord(true, true));  // height 12
+  chain_.AddValidatorChange(CertifiedChange(3));
+  chain_.SetFailure(absl::DeadlineExceededError("bus timeout"));
+  Reply timeout = Get(port_, "/v1/state/kv/k");
+  ExpectProblem(timeout, 503, P("upstream-unavailable"));
+  EXPECT_EQ(timeout.retry_after, "1");
+  chain_.SetFailure(absl::InternalError("disk on fire"));
+  Reply internal = Get(port_, "/v1/state/kv/k");
+  ExpectProblem(internal, 500, P("internal"));
+  EXPECT_EQ(internal.body.find("disk on fire"), std::string::npos);
+
+  chain_.SetFailure(absl::OkStatus());
+  Reply ok = Get(port_, "/v1/state/kv/k");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ChangesOf(ok.json()).size(), 1u);
+  EXPECT_EQ(chain_.validator_changes_asked(),
+            (std::vector<uint64_t>{11, 11, 11}));
+  EXPECT_TRUE(MetricsContain(
+      "consortia_api_validator_changes_total{source=\"storage\"} 3"))
+      << registry_.Serialize();
 }
 
 TEST_F(ApiServiceTest, GetStateAtAnEarlierHeight) {
