@@ -816,13 +816,16 @@ Json CatchUp(Localnet& net, uint64_t node, uint64_t from, double limit_s) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const double secs = (NowNs() - start_ns) / 1e9;
+  // What it caught up: to the target (it may be a block or so beyond it by
+  // the time it answers), or as far as it got.
+  const uint64_t upto = done ? target : reached;
   uint64_t txs = 0;
   if (auto blocks = ReadBlocks(live, from + 1); blocks.ok()) {
     for (const BlockInfo& b : *blocks) {
-      if (b.height <= reached) txs += b.tx_count;
+      if (b.height <= upto) txs += b.tx_count;
     }
   }
-  const uint64_t heights = reached - from;
+  const uint64_t heights = upto > from ? upto - from : 0;
   Json out = {{"node", node},
               {"from_height", from},
               {"target_height", target},
@@ -1072,7 +1075,10 @@ int BenchCommand(const std::vector<std::string>& argv,
                std::string((*suite)->name()).c_str(),
                static_cast<unsigned long long>(ncpu));
   VerifyRate vr = MeasureVerifyRate(**suite, ncpu, *verify_s);
-  const double ceiling = vr.per_s / static_cast<double>(nval);
+  // With --down the stopped nodes verify nothing: the ceiling is that of
+  // the running ones.
+  const uint64_t running = nval - *down;
+  const double ceiling = vr.per_s / static_cast<double>(running);
   result["suite"] = (*suite)->name();
   result["verify"] = {{"verifies_per_s", vr.per_s},
                       {"verifies_per_cpu_s", vr.per_cpu_s},
@@ -1085,7 +1091,7 @@ int BenchCommand(const std::vector<std::string>& argv,
                "  %.0f verifies/s on %llu threads (%.0f per CPU-second); "
                "ceiling %.0f TPS for %llu validator(s)\n",
                vr.per_s, static_cast<unsigned long long>(ncpu), vr.per_cpu_s,
-               ceiling, static_cast<unsigned long long>(nval));
+               ceiling, static_cast<unsigned long long>(running));
   result["config"] = {{"rate", rate > 0 ? Json(rate) : Json("max")},
                       {"duration_s", *duration},
                       {"drain_s", *drain},
@@ -1120,7 +1126,7 @@ int BenchCommand(const std::vector<std::string>& argv,
   for (const std::string& layout : layouts) {
     Target t;
     t.suite = *suite;
-    t.validators = nval;
+    t.validators = running;
     // Declared before net: stopped after it.
     std::vector<RedisServer> redis;
     std::unique_ptr<Localnet> net;
