@@ -21,6 +21,11 @@
 //    moment its tx event arrives on GET /v1/events), refused txs by status
 //    and problem type, lost txs (accepted, never committed: a failure, exit
 //    code 1), and CPU seconds and peak RSS of each service process.
+// 5. Options for issue 16's other figures: --reads (read throughput of
+//    GET /v1/txs/{hash}, /v1/blocks/{height}, /v1/state/kv/{key} after each
+//    run), --down N (the last N nodes stopped before the load), --catch-up
+//    (the last node stopped during the load, then timed while it catches
+//    up) and --backend redis (a redis-server per node for its storage).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
