@@ -21,11 +21,17 @@
 //    moment its tx event arrives on GET /v1/events), refused txs by status
 //    and problem type, lost txs (accepted, never committed: a failure, exit
 //    code 1), and CPU seconds and peak RSS of each service process.
+// 5. Options for issue 16's other figures: --reads (read throughput of
+//    GET /v1/txs/{hash}, /v1/blocks/{height}, /v1/state/kv/{key} after each
+//    run), --down N (the last N nodes stopped before the load), --catch-up
+//    (the last node stopped during the load, then timed while it catches
+//    up) and --backend redis (a redis-server per node for its storage).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,8 +41,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <random>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -51,6 +59,7 @@
 #include "consortia/crypto_suite.h"
 #include "consortia/genesis_file.h"
 #include "consortia/http_client.h"
+#include "consortia/process.h"
 #include "consortia/tx_json.h"
 #include "consortia/types.h"
 #include "localnet.h"
@@ -99,6 +108,7 @@ struct LoadOptions {
   double warmup_s = 2;
   uint64_t connections = 0;  // per api
   uint64_t max_txs = 150000;
+  double reads_s = 0;  // --reads: per route, after the drain; 0 = none
   double ceiling = 0;
   double verify_ms = 0;  // CPU milliseconds of one verification
 };
@@ -140,6 +150,10 @@ struct TxSet {
   std::vector<std::string> json;  // TxToJson
   std::vector<std::string> hash;  // hex
   std::unordered_map<std::string, uint32_t> index;
+  std::string run;  // tx i sets kv key KvKey(i)
+  std::string KvKey(uint64_t i) const {
+    return absl::StrCat("bench-", run, "-", i);
+  }
 };
 
 TxSet SignTxs(const Target& t, uint64_t count, uint64_t valid_until,
@@ -155,6 +169,7 @@ TxSet SignTxs(const Target& t, uint64_t count, uint64_t valid_until,
   std::random_device rd;
   const uint64_t nonce_base = ((uint64_t{rd()} << 32) | rd()) >> 1;
   const std::string run = absl::StrCat(nonce_base % 1000000007);
+  set.run = run;
   std::vector<std::thread> pool;
   for (uint64_t w = 0; w < threads; ++w) {
     pool.emplace_back([&, w] {
@@ -167,7 +182,7 @@ TxSet SignTxs(const Target& t, uint64_t count, uint64_t valid_until,
         tx.sender = kp.public_key;
         tx.app = "kv";
         tx.method = "set";
-        tx.args = {absl::StrCat("bench-", run, "-", i), "v"};
+        tx.args = {set.KvKey(i), "v"};
         auto sig = t.suite->Sign(kp.secret_key, TxSignBytes(tx));
         if (sig.ok()) tx.signature = *sig;
         set.json[i] = TxToJson(tx);
@@ -225,6 +240,67 @@ Json ProcessUsage(const Target& t) {
     out.push_back(p);
   }
   return out;
+}
+
+uint64_t ConnectionsPerApi(const Target& t, const LoadOptions& o) {
+  return o.connections > 0
+             ? o.connections
+             : std::max<uint64_t>(4, 32 / std::max<size_t>(t.apis.size(), 1));
+}
+
+// --reads: GET of `paths` in turn over keep-alive connections (per_api to
+// every api) as fast as the answers come, for `seconds`. A non-200 answer
+// or a failed exchange is counted (by status; "transport" for the latter),
+// never retried.
+Json ReadRoute(const Target& t, uint64_t per_api,
+               const std::vector<std::string>& paths, double seconds) {
+  std::mutex mu;
+  std::vector<double> lat;
+  std::map<std::string, uint64_t> bad;
+  std::atomic<uint64_t> next{0};
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"Authorization", "Bearer " + t.api_key}};
+  const int64_t start_ns = NowNs();
+  const int64_t end_ns = start_ns + static_cast<int64_t>(seconds * 1e9);
+  auto worker = [&](const HttpTarget& api) {
+    KeepAliveConnection conn(api.host, api.port, headers);
+    std::vector<double> mine;
+    std::map<std::string, uint64_t> mine_bad;
+    while (NowNs() < end_ns) {
+      const std::string& path = paths[next.fetch_add(1) % paths.size()];
+      const int64_t t0 = NowNs();
+      auto res = conn.Call("GET", path, "");
+      mine.push_back((NowNs() - t0) / 1e6);
+      if (!res.ok()) {
+        ++mine_bad["transport"];
+      } else if (res->status != 200) {
+        ++mine_bad[absl::StrCat(res->status)];
+      }
+    }
+    std::lock_guard<std::mutex> l(mu);
+    lat.insert(lat.end(), mine.begin(), mine.end());
+    for (const auto& [k, v] : mine_bad) bad[k] += v;
+  };
+  if (!paths.empty()) {
+    std::vector<std::thread> workers;
+    for (const HttpTarget& api : t.apis) {
+      for (uint64_t c = 0; c < per_api; ++c) workers.emplace_back(worker, api);
+    }
+    for (auto& w : workers) w.join();
+  }
+  const double elapsed = (NowNs() - start_ns) / 1e9;
+  uint64_t non_200 = 0;
+  for (const auto& [k, v] : bad) non_200 += v;
+  const size_t n = lat.size();
+  const double p50 = Quantile(lat, 0.5), p99 = Quantile(lat, 0.99);
+  return {{"items", paths.size()},
+          {"reads", n},
+          {"seconds", elapsed},
+          {"reads_per_s", elapsed > 0 ? static_cast<double>(n) / elapsed : 0},
+          {"latency_ms",
+           {{"p50", p50}, {"p99", p99}, {"max", lat.empty() ? 0 : lat.back()}}},
+          {"non_200", non_200},
+          {"non_200_by_status", Json(bad)}};
 }
 
 // One run of one mode: the result object of the JSON file (see
@@ -294,10 +370,7 @@ absl::StatusOr<Json> RunLoad(const Target& t, const LoadOptions& o) {
 
   Json usage_before = ProcessUsage(t);
   auto client_before = ReadProcUsage(::getpid());
-  const uint64_t per_api =
-      o.connections > 0
-          ? o.connections
-          : std::max<uint64_t>(4, 32 / std::max<size_t>(t.apis.size(), 1));
+  const uint64_t per_api = ConnectionsPerApi(t, o);
   std::vector<std::pair<std::string, std::string>> headers = {
       {"Authorization", "Bearer " + t.api_key}};
   std::atomic<uint64_t> next{0};
@@ -601,6 +674,32 @@ absl::StatusOr<Json> RunLoad(const Target& t, const LoadOptions& o) {
       {"client_cpu_s", client_before.ok() && client_after.ok()
                            ? client_after->cpu_s - client_before->cpu_s
                            : 0.0}};
+
+  // --reads, after everything above was measured: the run's committed txs,
+  // its heights and the kv keys its txs set.
+  if (o.reads_s > 0) {
+    std::vector<std::string> tx_paths, key_paths, height_paths;
+    for (uint64_t i = 0; i < count; ++i) {
+      if (accepted[i].load() != 0 &&
+          (commit_ns[i].load() != 0 || found[i] != 0)) {
+        tx_paths.push_back("/v1/txs/" + txs.hash[i]);
+        key_paths.push_back("/v1/state/kv/" + txs.KvKey(i));
+      }
+    }
+    for (const BlockInfo& b : *blocks) {
+      height_paths.push_back(absl::StrCat("/v1/blocks/", b.height));
+    }
+    Json reads = Json::object();
+    for (const auto& [route, paths] :
+         {std::pair{"/v1/txs/{hash}", &tx_paths},
+          std::pair{"/v1/blocks/{height}", &height_paths},
+          std::pair{"/v1/state/kv/{key}", &key_paths}}) {
+      std::fprintf(stderr, "  reading GET %s (%zu items) for %.0f s...\n",
+                   route, paths->size(), o.reads_s);
+      reads[route] = ReadRoute(t, per_api, *paths, o.reads_s);
+    }
+    out["reads"] = reads;
+  }
   return out;
 }
 
@@ -645,6 +744,23 @@ void PrintPhase(const std::string& layout, const Json& r) {
           : 100 * r["cpu"]["verify_share_of_services_cpu"].get<double>());
 }
 
+void PrintReads(const std::string& layout, const Json& r) {
+  if (!r.contains("reads")) return;
+  for (const auto& [route, x] : r["reads"].items()) {
+    std::fprintf(
+        stderr,
+        "  %s %s reads GET %s: %llu reads of %llu items, %.0f reads/s, "
+        "latency p50 %.1f ms p99 %.1f ms max %.1f ms, non-200 %llu\n",
+        layout.c_str(), r["mode"].get<std::string>().c_str(), route.c_str(),
+        static_cast<unsigned long long>(x["reads"].get<uint64_t>()),
+        static_cast<unsigned long long>(x["items"].get<uint64_t>()),
+        x["reads_per_s"].get<double>(), x["latency_ms"]["p50"].get<double>(),
+        x["latency_ms"]["p99"].get<double>(),
+        x["latency_ms"]["max"].get<double>(),
+        static_cast<unsigned long long>(x["non_200"].get<uint64_t>()));
+  }
+}
+
 bool PortFree(uint64_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
@@ -681,21 +797,164 @@ uint64_t PickBasePort(uint64_t validators) {
   return 0;
 }
 
+// --catch-up: starts node `node` again (stopped at height `from`) and
+// polls its GET /v1/blocks/latest every 100 ms until it reaches the height
+// node 0 had at the restart, for at most `limit_s` seconds. The time
+// includes the processes' start; the txs are those of the blocks it caught
+// up (node 0's).
+Json CatchUp(Localnet& net, uint64_t node, uint64_t from, double limit_s) {
+  const HttpTarget live = net.apis()[0];
+  auto tip = LatestHeight(live);
+  const uint64_t target = tip.ok() ? *tip : 0;
+  const int64_t start_ns = NowNs();
+  const absl::Status started = net.StartNode(node);
+  uint64_t reached = from;
+  bool done = false;
+  while (started.ok()) {
+    auto h = LatestHeight(net.apis()[node]);
+    if (h.ok()) reached = std::max(reached, *h);
+    if (reached >= target) {
+      done = true;
+      break;
+    }
+    if (NowNs() - start_ns > static_cast<int64_t>(limit_s * 1e9)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const double secs = (NowNs() - start_ns) / 1e9;
+  // What it caught up: to the target (it may be a block or so beyond it by
+  // the time it answers), or as far as it got.
+  const uint64_t upto = done ? target : reached;
+  uint64_t txs = 0;
+  if (auto blocks = ReadBlocks(live, from + 1); blocks.ok()) {
+    for (const BlockInfo& b : *blocks) {
+      if (b.height <= upto) txs += b.tx_count;
+    }
+  }
+  const uint64_t heights = upto > from ? upto - from : 0;
+  Json out = {{"node", node},
+              {"from_height", from},
+              {"target_height", target},
+              {"reached_height", reached},
+              {"reached", done},
+              {"heights", heights},
+              {"txs", txs},
+              {"seconds", secs},
+              {"heights_per_s", secs > 0 ? heights / secs : 0.0},
+              {"txs_per_s", secs > 0 ? txs / secs : 0.0}};
+  if (!started.ok()) out["error"] = std::string(started.message());
+  return out;
+}
+
+void PrintCatchUp(const std::string& layout, const std::string& mode,
+                  uint64_t node, const Json& c) {
+  std::fprintf(
+      stderr,
+      "  %s %s catch-up of node%llu: %s height %llu -> %llu (target %llu): "
+      "%llu heights, %llu txs in %.1f s (%.0f heights/s, %.0f txs/s)\n",
+      layout.c_str(), mode.c_str(), static_cast<unsigned long long>(node),
+      c["reached"].get<bool>() ? "caught up," : "NOT caught up,",
+      static_cast<unsigned long long>(c["from_height"].get<uint64_t>()),
+      static_cast<unsigned long long>(c["reached_height"].get<uint64_t>()),
+      static_cast<unsigned long long>(c["target_height"].get<uint64_t>()),
+      static_cast<unsigned long long>(c["heights"].get<uint64_t>()),
+      static_cast<unsigned long long>(c["txs"].get<uint64_t>()),
+      c["seconds"].get<double>(), c["heights_per_s"].get<double>(),
+      c["txs_per_s"].get<double>());
+}
+
+// redis-server on PATH (else /usr/bin's, Debian's package), or "".
+std::string FindRedisServer() {
+  const char* path = std::getenv("PATH");
+  std::vector<std::string> dirs;
+  if (path != nullptr) dirs = absl::StrSplit(path, ':', absl::SkipEmpty());
+  dirs.push_back("/usr/bin");
+  for (const std::string& d : dirs) {
+    const std::string bin = d + "/redis-server";
+    if (::access(bin.c_str(), X_OK) == 0) return bin;
+  }
+  return "";
+}
+
+// True once a PING to 127.0.0.1:port is answered +PONG (not -LOADING).
+bool RedisPong(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  timeval tv{0, 500000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  bool ok = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::send(fd, "PING\r\n", 6, MSG_NOSIGNAL) == 6) {
+    char buf[64];
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    ok = n >= 5 && std::string_view(buf, 5) == "+PONG";
+  }
+  ::close(fd);
+  return ok;
+}
+
+// --backend redis: a redis-server of one node's own on a free 127.0.0.1
+// port (not one of `taken`), its files in dir, with the persistence
+// docs/storage.md asks for (appendonly yes, appendfsync always, no RDB
+// snapshots; the storage service refuses weaker settings). Ready once it
+// answers PING.
+struct RedisServer {
+  ChildProcess process;
+  uint16_t port = 0;
+};
+absl::StatusOr<RedisServer> StartRedis(
+    const std::string& bin, const std::string& dir,
+    const std::function<bool(uint16_t)>& taken) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  absl::Status last = absl::UnavailableError("no free port for redis-server");
+  // A port picked free may be taken before redis binds it: try a few.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto port = PickFreePort();
+    if (!port.ok()) return port.status();
+    if (taken(*port)) continue;
+    auto p = ChildProcess::Start(
+        {bin, "--port", absl::StrCat(*port), "--bind", "127.0.0.1", "--dir",
+         dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+         "--daemonize", "no", "--logfile", ""},
+        dir + "/redis.log");
+    if (!p.ok()) return p.status();
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline && p->running() && !RedisPong(*port)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (p->running() && RedisPong(*port)) {
+      return RedisServer{*std::move(p), *port};
+    }
+    p->Stop();
+    last = absl::UnavailableError(absl::StrCat("redis-server on port ", *port,
+                                               " did not start; see ", dir,
+                                               "/redis.log"));
+  }
+  return last;
+}
+
 }  // namespace
 
 int BenchCommand(const std::vector<std::string>& argv,
                  const std::string& self) {
   auto args = Args::Parse(
-      argv,
-      {"validators", "rate", "duration", "drain", "warmup", "batch", "mode",
-       "connections", "max-txs", "out", "dir", "api", "api-key", "genesis",
-       "pids", "base-port", "api-port", "verify-seconds"},
-      {"split", "single-process", "compare-single", "keep"});
+      argv, {"validators", "rate",     "duration",       "drain",   "warmup",
+             "batch",      "mode",     "connections",    "max-txs", "out",
+             "dir",        "api",      "api-key",        "genesis", "pids",
+             "base-port",  "api-port", "verify-seconds", "reads",   "down",
+             "backend"},
+      {"split", "single-process", "compare-single", "keep", "catch-up"});
   if (!args.ok()) return Fail(args.status());
   auto validators = args->GetU64("validators", 1);
   auto batch = args->GetU64("batch", 100);
   auto connections = args->GetU64("connections", 0);
   auto max_txs = args->GetU64("max-txs", 150000);
+  auto down = args->GetU64("down", 0);
+  if (!down.ok()) return Fail(down.status());
   if (!validators.ok()) return Fail(validators.status());
   if (!batch.ok()) return Fail(batch.status());
   if (!connections.ok()) return Fail(connections.status());
@@ -713,7 +972,8 @@ int BenchCommand(const std::vector<std::string>& argv,
   auto drain = number("drain", 30);
   auto warmup = number("warmup", 2);
   auto verify_s = number("verify-seconds", 2);
-  for (auto* v : {&duration, &drain, &warmup, &verify_s}) {
+  auto reads = number("reads", 0);
+  for (auto* v : {&duration, &drain, &warmup, &verify_s, &reads}) {
     if (!v->ok()) return Fail(v->status());
   }
   double rate = 0;
@@ -732,6 +992,39 @@ int BenchCommand(const std::vector<std::string>& argv,
     return Fail(absl::InvalidArgumentError("--batch must be in 1..10000"));
   }
   const bool external = args->Has("api");
+  const bool catch_up = args->Has("catch-up");
+  const std::string backend = args->Get("backend", "rocksdb");
+  if (backend != "rocksdb" && backend != "redis") {
+    return Fail(
+        absl::InvalidArgumentError("--backend must be rocksdb or redis"));
+  }
+  if (external && (*down > 0 || catch_up || args->Has("backend"))) {
+    return Fail(absl::InvalidArgumentError(
+        "--down, --catch-up and --backend are for a network the bench starts; "
+        "not with --api"));
+  }
+  // Stopped nodes: a chain of n validators commits with fewer than n / 3
+  // of them down (BFT: more than 2/3 of the votes).
+  if (*down > 0 && 3 * *down >= *validators) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--down ", *down, " stops too many of ", *validators,
+        " validators: the chain commits only with fewer than validators / 3 "
+        "down (e.g. --validators 4 --down 1)")));
+  }
+  if (catch_up && (*validators < 4 || *down > 0)) {
+    return Fail(absl::InvalidArgumentError(
+        "--catch-up stops one of at least 4 validators during the load: use "
+        "--validators 4 or more, without --down"));
+  }
+  std::string redis_bin;
+  if (backend == "redis") {
+    redis_bin = FindRedisServer();
+    if (redis_bin.empty()) {
+      return Fail(absl::InvalidArgumentError(
+          "--backend redis needs redis-server (Debian: apt-get install "
+          "redis-server)"));
+    }
+  }
   std::vector<std::string> layouts;
   if (external) {
     if (args->Has("compare-single") || args->Has("single-process") ||
@@ -787,7 +1080,10 @@ int BenchCommand(const std::vector<std::string>& argv,
                std::string((*suite)->name()).c_str(),
                static_cast<unsigned long long>(ncpu));
   VerifyRate vr = MeasureVerifyRate(**suite, ncpu, *verify_s);
-  const double ceiling = vr.per_s / static_cast<double>(nval);
+  // With --down the stopped nodes verify nothing: the ceiling is that of
+  // the running ones.
+  const uint64_t running = nval - *down;
+  const double ceiling = vr.per_s / static_cast<double>(running);
   result["suite"] = (*suite)->name();
   result["verify"] = {{"verifies_per_s", vr.per_s},
                       {"verifies_per_cpu_s", vr.per_cpu_s},
@@ -800,7 +1096,7 @@ int BenchCommand(const std::vector<std::string>& argv,
                "  %.0f verifies/s on %llu threads (%.0f per CPU-second); "
                "ceiling %.0f TPS for %llu validator(s)\n",
                vr.per_s, static_cast<unsigned long long>(ncpu), vr.per_cpu_s,
-               ceiling, static_cast<unsigned long long>(nval));
+               ceiling, static_cast<unsigned long long>(running));
   result["config"] = {{"rate", rate > 0 ? Json(rate) : Json("max")},
                       {"duration_s", *duration},
                       {"drain_s", *drain},
@@ -808,7 +1104,11 @@ int BenchCommand(const std::vector<std::string>& argv,
                       {"batch", *batch},
                       {"mode", mode},
                       {"connections_per_api", *connections},
-                      {"max_txs", *max_txs}};
+                      {"max_txs", *max_txs},
+                      {"reads_s", *reads},
+                      {"down", *down},
+                      {"catch_up", catch_up},
+                      {"backend", backend}};
 
   LoadOptions lo;
   lo.batch = *batch;
@@ -818,6 +1118,7 @@ int BenchCommand(const std::vector<std::string>& argv,
   lo.warmup_s = *warmup;
   lo.connections = *connections;
   lo.max_txs = *max_txs;
+  lo.reads_s = *reads;
   lo.ceiling = ceiling;
   lo.verify_ms = vr.per_cpu_s > 0 ? 1000.0 / vr.per_cpu_s : 0;
   std::vector<bool> modes;
@@ -830,7 +1131,9 @@ int BenchCommand(const std::vector<std::string>& argv,
   for (const std::string& layout : layouts) {
     Target t;
     t.suite = *suite;
-    t.validators = nval;
+    t.validators = running;
+    // Declared before net: stopped after it.
+    std::vector<RedisServer> redis;
     std::unique_ptr<Localnet> net;
     std::string dir;
     if (external) {
@@ -893,6 +1196,27 @@ int BenchCommand(const std::vector<std::string>& argv,
       opt.validators = nval;
       opt.single_process = layout == "single-process";
       opt.verbose = false;
+      if (backend == "redis") {
+        // One redis-server per node, on ports clear of the network's.
+        auto taken = [&](uint16_t port) {
+          if (port >= opt.base_port && port < opt.base_port + 100 * nval) {
+            return true;
+          }
+          if (port >= opt.api_port && port < opt.api_port + nval) return true;
+          for (const RedisServer& r : redis) {
+            if (r.port == port) return true;
+          }
+          return false;
+        };
+        for (uint64_t i = 0; i < nval; ++i) {
+          auto r = StartRedis(redis_bin, absl::StrCat(dir, "/redis", i), taken);
+          if (!r.ok()) return Fail(r.status());
+          opt.storage_flags.push_back(
+              {"--storage_backend=redis",
+               absl::StrCat("--storage_redis_port=", r->port)});
+          redis.push_back(*std::move(r));
+        }
+      }
       // Pre-signed txs must stay valid through the run and its drain: with
       // one validator an idle chain makes tens of blocks a second, so the
       // default window of 1,000 heights would expire them.
@@ -903,18 +1227,49 @@ int BenchCommand(const std::vector<std::string>& argv,
       auto started = StartLocalnet(opt, self);
       if (!started.ok()) return Fail(started.status());
       net = *std::move(started);
-      t.apis = net->apis();
       auto g = LoadGenesis(dir + "/genesis.json");
       if (!g.ok()) return Fail(g.status());
       t.chain_id = g->chain_id;
       t.replay_window = g->rules.replay_window;
+      // --down: the last N nodes stop before the load, for good.
+      for (uint64_t i = nval - *down; i < nval; ++i) {
+        std::fprintf(stderr, "  stopping node%llu (--down)\n",
+                     static_cast<unsigned long long>(i));
+        net->StopNode(i);
+      }
+    }
+    // The apis loaded and the processes measured: the live nodes' (all but
+    // the --down ones, and the --catch-up one while it is stopped).
+    auto live_nodes = [&](uint64_t live) {
+      t.apis.assign(net->apis().begin(), net->apis().begin() + live);
+      t.procs.clear();
       for (LocalnetProcess& p : net->processes()) {
+        if (p.stopped || p.node >= live) continue;
         t.procs.emplace_back(absl::StrCat("node", p.node, "/", p.binary),
                              p.process.pid());
       }
-    }
+      for (uint64_t i = 0; i < redis.size() && i < live; ++i) {
+        t.procs.emplace_back(absl::StrCat("node", i, "/redis-server"),
+                             redis[i].process.pid());
+      }
+    };
+    if (net != nullptr) live_nodes(nval - *down);
     for (bool batch_mode : modes) {
       lo.batch_mode = batch_mode;
+      // --catch-up: the last node stops before the load and starts again
+      // after it.
+      const uint64_t lagging = nval - 1;
+      uint64_t lagging_height = 0;
+      if (catch_up) {
+        auto h = LatestHeight(net->apis()[lagging]);
+        lagging_height = h.ok() ? *h : 0;
+        std::fprintf(stderr,
+                     "  stopping node%llu at height %llu (--catch-up)\n",
+                     static_cast<unsigned long long>(lagging),
+                     static_cast<unsigned long long>(lagging_height));
+        net->StopNode(lagging);
+        live_nodes(lagging);
+      }
       std::fprintf(stderr, "%s, %s: %s for %.0f s...\n", layout.c_str(),
                    batch_mode ? absl::StrCat("batches of ", *batch).c_str()
                               : "one tx per request",
@@ -929,11 +1284,25 @@ int BenchCommand(const std::vector<std::string>& argv,
         runs.push_back({{"layout", layout},
                         {"mode", batch_mode ? "batch" : "single"},
                         {"error", std::string(r.status().message())}});
+        if (catch_up) {
+          (void)net->StartNode(lagging);
+          live_nodes(nval);
+        }
         continue;
       }
       (*r)["layout"] = layout;
       (*r)["replay_window"] = t.replay_window;
+      (*r)["down"] = *down;
+      (*r)["backend"] = backend;
       PrintPhase(layout, *r);
+      PrintReads(layout, *r);
+      if (catch_up) {
+        Json cu = CatchUp(*net, lagging, lagging_height, *drain);
+        PrintCatchUp(layout, (*r)["mode"].get<std::string>(), lagging, cu);
+        if (!cu["reached"].get<bool>()) ok = false;
+        (*r)["catch_up"] = cu;
+        live_nodes(nval);
+      }
       if ((*r)["lost_txs"].get<uint64_t>() > 0 ||
           (*r)["committed_txs"].get<uint64_t>() == 0) {
         ok = false;

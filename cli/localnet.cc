@@ -313,11 +313,15 @@ absl::StatusOr<std::unique_ptr<Localnet>> StartLocalnet(
                        : absl::StrCat(dir, "/logs/", binary, ".log");
       specs.push_back(std::move(spec));
     };
+    std::vector<std::string> storage_flags;
+    if (i < opt.storage_flags.size()) storage_flags = opt.storage_flags[i];
     if (opt.single_process) {
-      add("consortia-node", m + 0, api_flags);
+      std::vector<std::string> own = api_flags;
+      own.insert(own.end(), storage_flags.begin(), storage_flags.end());
+      add("consortia-node", m + 0, own);
     } else {
       // Start order: storage, mempool, consensus, api.
-      add("consortia-storage", m + 0, {});
+      add("consortia-storage", m + 0, storage_flags);
       add("consortia-mempool", m + 1, gossip_flags);
       add("consortia-consensus", m + 2, p2p_flags);
       add("consortia-api", m + 3, api_flags);
@@ -353,7 +357,7 @@ absl::StatusOr<std::unique_ptr<Localnet>> StartLocalnet(
           static_cast<unsigned long long>(spec.metrics_port), spec.log.c_str());
     }
     net->procs_.push_back(
-        LocalnetProcess{spec.binary, spec.node, spec.log, *std::move(p)});
+        LocalnetProcess{spec.binary, spec.node, spec.log, *std::move(p), cmd});
   }
 
   std::vector<ChildProcess*> ptrs;
@@ -369,9 +373,28 @@ Localnet::~Localnet() { Stop(); }
 
 const LocalnetProcess* Localnet::FirstDead() {
   for (LocalnetProcess& p : procs_) {
-    if (!p.process.running()) return &p;
+    if (!p.stopped && !p.process.running()) return &p;
   }
   return nullptr;
+}
+
+void Localnet::StopNode(uint64_t i) {
+  for (auto it = procs_.rbegin(); it != procs_.rend(); ++it) {
+    if (it->node != i || it->stopped) continue;
+    it->process.Stop();
+    it->stopped = true;
+  }
+}
+
+absl::Status Localnet::StartNode(uint64_t i) {
+  for (LocalnetProcess& p : procs_) {
+    if (p.node != i || !p.stopped) continue;
+    auto started = ChildProcess::Start(p.argv, p.log);
+    if (!started.ok()) return started.status();
+    p.process = *std::move(started);
+    p.stopped = false;
+  }
+  return absl::OkStatus();
 }
 
 void Localnet::Stop() {

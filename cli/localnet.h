@@ -36,15 +36,22 @@ struct LocalnetOptions {
   // Set: the consortium of a new network's genesis (a permissioned chain);
   // an existing genesis must have the same one.
   std::optional<Consortium> consortium;
+  // More flags for node i's storage (consortia-storage, or consortia-node
+  // with single_process): storage_flags[i], when there is one (the bench's
+  // --backend redis passes --storage_backend=redis --storage_redis_port=P).
+  std::vector<std::vector<std::string>> storage_flags;
 };
 
 // One started service process: its binary name ("consortia-api", or
-// "consortia-node" for --single-process) and its validator's index.
+// "consortia-node" for --single-process), its validator's index, and the
+// command that started it (StartNode starts it again with it).
 struct LocalnetProcess {
   std::string binary;
   uint64_t node = 0;
   std::string log;
   ChildProcess process;
+  std::vector<std::string> argv;
+  bool stopped = false;  // by StopNode, on purpose
 };
 
 // A running local network; the destructor stops it (Stop).
@@ -61,8 +68,16 @@ class Localnet {
   const std::string& keys_file() const { return keys_file_; }
   const std::string& dev_key_file() const { return dev_key_file_; }
   const std::string& bin_dir() const { return bin_dir_; }
-  // The first process that is no longer running, or nullptr.
+  // The first process that is no longer running (and was not stopped by
+  // StopNode), or nullptr.
   const LocalnetProcess* FirstDead();
+  // Stops every process of node i (the last started first), on purpose: the
+  // bench's --down and --catch-up. Its data stays.
+  void StopNode(uint64_t i);
+  // Starts again every process of node i that StopNode stopped, with the
+  // same command and log (appended to), in the start order. It does not
+  // wait for the node to be ready.
+  absl::Status StartNode(uint64_t i);
   // Stops every process (the last started first) and removes the pid file.
   void Stop();
 

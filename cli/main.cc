@@ -141,14 +141,21 @@ Benchmark (docs/BENCHMARKS.md)
         [--rate TXS_PER_S|max] [--duration S] [--mode single|batch|both]
         [--batch N] [--connections N] [--drain S] [--out FILE]
         [--warmup S] [--max-txs N] [--verify-seconds S] [--dir DIR [--keep]]
-        [--base-port N] [--api-port N]
+        [--base-port N] [--api-port N] [--reads S] [--down N | --catch-up]
+        [--backend rocksdb|redis]
           measure the machine's signature-verification rate, start a fresh
           local network (or load a running one: --api URL,... --genesis FILE
           [--api-key KEY] [--pids PID,...]), send pre-signed txs one per
           request and in batches, and report committed TPS against the
           ceiling (verify rate / validators), submit-to-commit latency,
           refused and lost txs (lost: exit code 1), CPU and peak RSS per
-          process, as JSON
+          process, as JSON. --reads S: after each run, S seconds of reads
+          per route (GET /v1/txs/{hash}, /v1/blocks/{height},
+          /v1/state/kv/{key} of the run). --down N: the last N nodes
+          stopped before the load (N < validators / 3). --catch-up: the
+          last node (of >= 4) stopped during the load, then started again;
+          reports how fast it catches up. --backend redis: each node's
+          storage on a redis-server of its own
 )";
 
 // The lines of kUsage that describe `cmd`: each entry naming it and the

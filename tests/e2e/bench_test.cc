@@ -1,7 +1,8 @@
 // End-to-end: `consortia bench` (issue 16), short, as CI runs it. It starts
 // its own one-validator network, loads it one tx per request and in batches
-// for a few seconds, and writes its JSON result. Only that it works and
-// loses nothing is asserted (no speed: CI machines vary).
+// for a few seconds, reads back for a second per query route (--reads 1),
+// and writes its JSON result. Only that it works and loses nothing is
+// asserted (no speed: CI machines vary).
 #include <sys/wait.h>
 
 #include <fstream>
@@ -27,11 +28,27 @@ TEST(BenchE2eTest, ShortBenchCommitsEverythingAndReportsEveryField) {
   TempDir dir;
   const std::string out = dir.path() + "/bench.json";
   const std::string log = dir.path() + "/bench.log";
-  auto p = ChildProcess::Start(
-      {BinDir() + "/consortia", "bench", "--validators", "1", "--duration", "3",
-       "--rate", "300", "--batch", "20", "--drain", "30", "--verify-seconds",
-       "0.5", "--dir", dir.path() + "/net", "--out", out},
-      log);
+  auto p = ChildProcess::Start({BinDir() + "/consortia",
+                                "bench",
+                                "--validators",
+                                "1",
+                                "--duration",
+                                "3",
+                                "--rate",
+                                "300",
+                                "--batch",
+                                "20",
+                                "--drain",
+                                "30",
+                                "--verify-seconds",
+                                "0.5",
+                                "--reads",
+                                "1",
+                                "--dir",
+                                dir.path() + "/net",
+                                "--out",
+                                out},
+                               log);
   ASSERT_TRUE(p.ok()) << p.status();
   auto status = p->Wait(absl::Seconds(120));
   ASSERT_TRUE(status.ok()) << "bench did not finish: " << ReadAll(log);
@@ -88,10 +105,28 @@ TEST(BenchE2eTest, ShortBenchCommitsEverythingAndReportsEveryField) {
                               "send_lag",
                               "event_stream_resumes",
                               "processes",
-                              "replay_window"}) {
+                              "replay_window",
+                              "down",
+                              "backend",
+                              "reads"}) {
       EXPECT_TRUE(r.contains(field)) << r["mode"] << " " << field;
     }
     EXPECT_EQ(r["layout"], "split");
+    EXPECT_EQ(r["down"], 0);
+    EXPECT_EQ(r["backend"], "rocksdb");
+    // --reads 1: each route read something of the run's, all answered 200.
+    for (const char* route :
+         {"/v1/txs/{hash}", "/v1/blocks/{height}", "/v1/state/kv/{key}"}) {
+      ASSERT_TRUE(r["reads"].contains(route)) << r["reads"].dump(2);
+      const nlohmann::json& x = r["reads"][route];
+      for (const char* field : {"items", "reads", "seconds", "reads_per_s",
+                                "latency_ms", "non_200", "non_200_by_status"}) {
+        EXPECT_TRUE(x.contains(field)) << route << " " << field;
+      }
+      EXPECT_GT(x["items"].get<uint64_t>(), 0u) << route;
+      EXPECT_GT(x["reads"].get<uint64_t>(), 0u) << route;
+      EXPECT_EQ(x["non_200"].get<uint64_t>(), 0u) << route << " " << x.dump();
+    }
     EXPECT_EQ(r["lost_txs"].get<uint64_t>(), 0u) << r.dump(2);
     EXPECT_GT(r["committed_txs"].get<uint64_t>(), 0u) << r.dump(2);
     EXPECT_EQ(r["committed_txs"], r["accepted_txs"]) << r.dump(2);
