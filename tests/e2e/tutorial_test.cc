@@ -90,6 +90,9 @@ class Tutorial {
     net_ = std::make_unique<NetworkHarness>(o);
     absl::Status started = net_->StartAll();
     ASSERT_TRUE(started.ok()) << started;
+    // Block 1 writes the consortium's records the first steps read.
+    ASSERT_TRUE(
+        NetworkHarness::WaitUntil([&] { return net_->Height(0) >= 1; }));
     WriteAll(work_ + "/net/genesis.json", GenesisToJson(net_->genesis()));
     for (int i = 0; i < net_->size(); ++i) {
       const std::string dir = absl::StrCat(work_, "/net/node", i);

@@ -9,7 +9,8 @@
 // key is a candidate (every peers file lists it as a validator's node). One
 // organisation governs (one admin approval executes a proposal).
 //   1. add_validator(node 4) is proposed and executes at height C; node 1 is
-//      killed right after. The change is in force at E = C + 3: every live
+//      killed right after (once the last batch it accepted is committed:
+//      TakeDown). The change is in force at E = C + 3: every live
 //      node reports 5 validators, node 4 reports itself a validator.
 //   2. Node 1 restarts (it catches up through the change by block sync);
 //      then node 2 is stopped. The four live nodes 0, 1, 3, 4 hold 4 of 5
@@ -27,6 +28,7 @@
 // txs (200 txs take at least 20 blocks), and a tx valid 3,000 heights ahead,
 // refused before, is admitted, also by a mempool restarted afterwards.
 #include <atomic>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,6 +66,14 @@ class BatchLoad {
   ~BatchLoad() { Stop(); }
 
   void SetLive(int node, bool live) { live_.Set(node, live); }
+  // Stops sending to `node`, waits until a request in flight to it is
+  // answered, and returns the hashes it accepted in its last batch.
+  std::vector<Hash32> Quiesce(int node) {
+    live_.Set(node, false);
+    { absl::MutexLock sending(&send_mu_); }
+    absl::MutexLock lock(&mu_);
+    return last_accepted_[node];
+  }
   void Stop() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
@@ -75,14 +85,22 @@ class BatchLoad {
 
  private:
   void Run() {
-    const std::string chain = net_->genesis().chain_id;
     uint64_t nonce = 1'000'000;
     while (!stop_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      // Held from the choice of a node to its answer (Quiesce).
+      absl::MutexLock sending(&send_mu_);
       const int node = live_.Next();
-      if (node < 0) continue;
+      if (node >= 0) Send(node, nonce);
+    }
+  }
+
+  // Sends one batch to `node`; keeps the hashes it accepted.
+  void Send(int node, uint64_t& nonce) {
+    {
+      const std::string chain = net_->genesis().chain_id;
       const uint64_t valid_until = net_->Height(node) + 500;
-      if (valid_until == 500) continue;  // the node does not answer
+      if (valid_until == 500) return;  // the node does not answer
       json txs = json::array();
       std::vector<Hash32> hashes;
       for (int i = 0; i < kBatchTxs; ++i, ++nonce) {
@@ -94,14 +112,17 @@ class BatchLoad {
       }
       absl::StatusOr<HttpResult> r = HttpCall(
           net_->api(node), "POST", "/v1/txs:batch", json{{"txs", txs}}.dump());
-      if (!r.ok() || r->status != 200) continue;
+      if (!r.ok() || r->status != 200) return;
       const json answer = json::parse(r->body, nullptr, false);
-      if (!answer.contains("results")) continue;
+      if (!answer.contains("results")) return;
       absl::MutexLock lock(&mu_);
+      std::vector<Hash32>& last = last_accepted_[node];
+      last.clear();
       for (size_t i = 0; i < answer["results"].size() && i < hashes.size();
            ++i) {
         if (answer["results"][i].value("status", "") == "pending") {
           accepted_.push_back(hashes[i]);
+          last.push_back(hashes[i]);
         }
       }
     }
@@ -113,6 +134,8 @@ class BatchLoad {
   mutable absl::Mutex mu_;
   LiveNodes live_;
   std::vector<Hash32> accepted_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::vector<Hash32>> last_accepted_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex send_mu_;
   std::thread thread_;
 };
 
@@ -203,6 +226,25 @@ class ValidatorChangeTest : public ::testing::Test {
     EXPECT_TRUE(AllReach(2, all));
     return loader;
   }
+  // Takes node `node` down (kill -9, or a graceful stop) once the load no
+  // longer sends to it and the last batch it accepted is committed (seen on
+  // node 0): an accepted tx is pending in memory only until a block or a
+  // peer's mempool holds it (docs/mempool.md, "Restarts and resubmission"),
+  // so this test's "every accepted tx committed" holds for the txs a node
+  // accepted before it went down.
+  void TakeDown(BatchLoad& load, int node, bool kill) {
+    for (const Hash32& h : load.Quiesce(node)) {
+      EXPECT_TRUE(NetworkHarness::WaitUntil([&] {
+        return net_->Committed(0, h);
+      })) << "node "
+          << node << " accepted " << ToHex(h);
+    }
+    if (kill) {
+      net_->KillNode(node);
+    } else {
+      net_->StopNode(node);
+    }
+  }
   // The tx count of block `height` on node `node` (-1 when it cannot say).
   int TxCount(int node, uint64_t height) const {
     auto r =
@@ -232,8 +274,7 @@ TEST_F(ValidatorChangeTest, FourToFiveToFourUnderLoadWithAValidatorKilled) {
                      {"public_key", ToHex(net_->node_key(4).public_key)},
                      {"power", 1}});
   ASSERT_GT(added_from, 0u);
-  load.SetLive(1, false);
-  net_->KillNode(1);
+  TakeDown(load, 1, /*kill=*/true);
   const std::vector<int> without1 = {0, 2, 3, 4};
   ASSERT_TRUE(AllReach(added_from + kMoreHeights, without1));
   for (int i : without1) {
@@ -247,8 +288,7 @@ TEST_F(ValidatorChangeTest, FourToFiveToFourUnderLoadWithAValidatorKilled) {
   load.SetLive(1, true);
   ASSERT_TRUE(AllReach(MinHeight(without1), {1}));
   EXPECT_EQ(Gauge(1, "consortia_consensus_validators"), 5);
-  load.SetLive(2, false);
-  net_->StopNode(2);
+  TakeDown(load, 2, /*kill=*/false);
   const std::vector<int> without2 = {0, 1, 3, 4};
   ASSERT_TRUE(AllReach(MinHeight(without2) + kMoreHeights, without2));
 
@@ -264,8 +304,7 @@ TEST_F(ValidatorChangeTest, FourToFiveToFourUnderLoadWithAValidatorKilled) {
     EXPECT_EQ(Gauge(i, "consortia_consensus_validators"), 4) << "node " << i;
   }
   EXPECT_EQ(Gauge(4, "consortia_consensus_is_validator"), 0);
-  load.SetLive(4, false);
-  net_->StopNode(4);
+  TakeDown(load, 4, /*kill=*/false);
   const std::vector<int> four = {0, 1, 2, 3};
   ASSERT_TRUE(AllReach(MinHeight(four) + kMoreHeights, four));
 
