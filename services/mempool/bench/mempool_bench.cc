@@ -29,6 +29,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "consortia/bus.h"
+#include "consortia/config.h"
 #include "consortia/crypto_suite.h"
 #include "consortia/service_api.h"
 #include "consortia/thread_pool.h"
@@ -46,6 +47,10 @@ ABSL_FLAG(size_t, submitters, 1,
 ABSL_FLAG(size_t, bus_submitters, 4,
           "Client threads calling Submit over the bus concurrently.");
 ABSL_FLAG(bool, bus, true, "Also measure the path through the bus.");
+ABSL_FLAG(bool, server_runtime, true,
+          "Run with a server process's runtime settings, as the mempool "
+          "service does (ConfigureServerRuntime: absl::Mutex deadlock "
+          "detection off); false keeps abseil's default (on in Debian's).");
 ABSL_FLAG(
     std::string, suite, "ed25519-sha256",
     "Crypto suite of the txs and the mempool: ed25519-sha256 or sm2-sm3.");
@@ -324,5 +329,6 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_server_runtime)) consortia::ConfigureServerRuntime();
   return consortia::mempool::Run();
 }
