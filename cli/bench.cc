@@ -877,17 +877,12 @@ std::string FindRedisServer() {
 
 // True once a PING to 127.0.0.1:port is answered +PONG (not -LOADING).
 bool RedisPong(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = ConnectTcp("127.0.0.1", port);
   if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
   timeval tv{0, 500000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   bool ok = false;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::send(fd, "PING\r\n", 6, MSG_NOSIGNAL) == 6) {
+  if (::send(fd, "PING\r\n", 6, MSG_NOSIGNAL) == 6) {
     char buf[64];
     const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
     ok = n >= 5 && std::string_view(buf, 5) == "+PONG";

@@ -22,7 +22,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace consortia::cli {
-namespace {
 
 int ConnectTcp(const std::string& host, uint16_t port) {
   sockaddr_in addr{};
@@ -45,6 +44,8 @@ int ConnectTcp(const std::string& host, uint16_t port) {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   return fd;
 }
+
+namespace {
 
 bool SendAll(int fd, std::string_view data) {
   while (!data.empty()) {

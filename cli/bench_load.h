@@ -58,6 +58,10 @@ class KeepAliveConnection {
   uint64_t connects_ = 0;
 };
 
+// A connected TCP socket to host:port (IPv4; "localhost" is 127.0.0.1),
+// with TCP_NODELAY and 60 s send and receive timeouts, or -1.
+int ConnectTcp(const std::string& host, uint16_t port);
+
 // One event of GET /v1/events: its type ("block", "tx", "cutoff"), id and
 // data (JSON text).
 struct StreamEvent {
