@@ -173,6 +173,8 @@ Transaction SignedTx(uint64_t nonce) {
 
 std::string Hex(const Hash32& h) { return ToHex(ByteView(h)); }
 
+struct Chain;  // a tx with its block (below)
+
 class ApiServiceTest : public ::testing::Test {
  protected:
   // The state is of height 42: GetStateAt answers NotFound above it.
@@ -198,6 +200,11 @@ class ApiServiceTest : public ::testing::Test {
     mempool_.Release();
     api_.reset();
   }
+
+  // The answers of the proof tests: a tx and its block at height 5 (the
+  // chain returned), kv/k and an invoice record at height 12 (defined
+  // below, after ProvenRecord).
+  Chain AddProvenAnswers();
 
   bool MetricsContain(const std::string& needle) {
     return registry_.Serialize().find(needle) != std::string::npos;
@@ -635,6 +642,15 @@ StateRecord ProvenRecord(bool found, bool certified) {
   return r;
 }
 
+Chain ApiServiceTest::AddProvenAnswers() {
+  Chain c = MakeChain();
+  chain_.AddTx(c.tx_hash, c.record);
+  chain_.AddBlock(c.block);
+  state_.SetState("kv", "k", ProvenRecord(true, true));
+  state_.SetState("invoice", "inv/org-a/INV-1", ProvenRecord(true, true));
+  return c;
+}
+
 StateRecord DecodeProof(const Json& j) {
   EXPECT_EQ(j["proof"]["encoding"], "consortia-staterecord-v1");
   absl::StatusOr<Bytes> raw = FromHex(j["proof"]["hex"].get<std::string>());
@@ -689,12 +705,8 @@ TEST_F(ApiServiceTest, AbsentStateIs404WithAProofOfAbsence) {
 // without the field.
 TEST_F(ApiServiceTest, ProofsCarryTheValidatorChangesBelowTheirHeight) {
   StartApi();
-  Chain c = MakeChain();  // a tx and its block at height 5
-  chain_.AddTx(c.tx_hash, c.record);
-  chain_.AddBlock(c.block);
-  state_.SetState("kv", "k", ProvenRecord(true, true));  // height 12
+  Chain c = AddProvenAnswers();
   state_.SetState("kv", "gone", ProvenRecord(false, true));
-  state_.SetState("invoice", "inv/org-a/INV-1", ProvenRecord(true, true));
   const std::vector<std::string> paths = {
       "/v1/txs/" + Hex(c.tx_hash), "/v1/blocks/5", "/v1/state/kv/k",
       "/v1/state/kv/gone", "/v1/apps/invoice/invoices/org-a/INV-1"};
@@ -758,11 +770,7 @@ std::vector<StateRecord> ChangesOf(const Json& j) {
 // at or below it: one storage call, not one per request (issue 16).
 TEST_F(ApiServiceTest, RepeatedProofReadsAskStorageForValidatorChangesOnce) {
   StartApi();
-  Chain c = MakeChain();  // a tx and its block at height 5
-  chain_.AddTx(c.tx_hash, c.record);
-  chain_.AddBlock(c.block);
-  state_.SetState("kv", "k", ProvenRecord(true, true));  // height 12
-  state_.SetState("invoice", "inv/org-a/INV-1", ProvenRecord(true, true));
+  Chain c = AddProvenAnswers();
   chain_.AddValidatorChange(CertifiedChange(3));
   const std::vector<std::string> paths = {
       "/v1/state/kv/k", "/v1/txs/" + Hex(c.tx_hash), "/v1/blocks/5",
