@@ -51,7 +51,8 @@ CONSORTIA_OPTION("consensus", int64_t, consensus_timeout_delta_ms, 500, 0,
                  600'000, "How much each timeout grows per round, in ms.");
 CONSORTIA_OPTION(
     "consensus", int64_t, consensus_timeout_commit_ms, 500, 0, 600'000,
-    "Pause after a decided height before the next one starts, in ms.");
+    "Pause after a decided height before the next one starts, in ms (lets "
+    "txs gather; none after a full block).");
 CONSORTIA_OPTION("consensus", int64_t, consensus_gossip_interval_ms, 500, 1,
                  600'000,
                  "How often a validator tells its peers its height and relays "

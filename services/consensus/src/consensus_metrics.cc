@@ -77,6 +77,10 @@ ConsensusMetrics ConsensusMetrics::Create(MetricsRegistry& registry) {
   m.sync_blocks_applied =
       registry.GetCounter("consortia_consensus_sync_blocks_total", sync,
                           {{"direction", "applied"}});
+  m.commit_waits_skipped = registry.GetCounter(
+      "consortia_consensus_commit_waits_skipped_total",
+      "Heights started without the commit wait (--consensus_timeout_commit_ms) "
+      "because the block just decided was full: txs were waiting.");
   m.sync_read_errors = registry.GetCounter("consortia_consensus_errors_total",
                                            help, {{"kind", "sync_read"}});
   m.evidence_dropped = registry.GetCounter(

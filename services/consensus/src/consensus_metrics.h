@@ -51,6 +51,7 @@ struct ConsensusMetrics {
   // here from a peer's Commit; read_errors: storage could not supply one).
   Counter sync_blocks_served;
   Counter sync_blocks_applied;
+  Counter commit_waits_skipped;
   Counter sync_read_errors;
   Counter messages_dropped;  // undecodable or over the inbound bound
   // valid(v) of proposed blocks (block_checker.h):

@@ -42,7 +42,9 @@ struct TendermintDriverOptions {
   tendermint::TimeoutConfig timeouts;
   // Pause between deciding a height and starting the next one (Tendermint's
   // timeout_commit): lets txs gather and late precommits arrive. Skipped when
-  // the height was decided from a peer's Commit (catching up).
+  // the height was decided from a peer's Commit (catching up), and when the
+  // decided block was full (BlockWasFull): txs are waiting already, and
+  // under load the pause would only idle the machine.
   absl::Duration commit_wait = absl::Milliseconds(500);
   // How often the driver tells its peers its height (peers that are ahead
   // answer with decided blocks) and, when the height has not moved since the
@@ -314,6 +316,10 @@ class TendermintDriver {
   void HandleAnswer(Answer a);
   // The block to propose at `height` on `parent` (a worker's job).
   absl::StatusOr<Block> BuildBlock(uint64_t height, const ChainState& parent);
+  // Whether a block built under `rules` held as many txs, or bytes, as
+  // BuildBlock would have reaped: its proposer's pool had more. Then the
+  // next height starts without the commit wait.
+  bool BlockWasFull(const Block& block, const ChainRules& rules) const;
   void PostAnswer(Answer a);
 
   const TendermintDriverOptions options_;

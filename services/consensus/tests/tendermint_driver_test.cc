@@ -345,6 +345,32 @@ TEST_F(TendermintDriverTest, ValidatorSetFollowsTheSetsStorageNames) {
             2);
 }
 
+// Under load the commit wait would only idle the machine: after a full block
+// the next height starts at once. With a wait of an hour, 20 txs in blocks
+// of at most 5 commit within the test only if every full block skips it (a
+// block that is not full holds the chain for the hour).
+TEST_F(TendermintDriverTest, AFullBlockSkipsTheCommitWait) {
+  options_.commit_wait = absl::Hours(1);
+  options_.max_block_txs = 5;
+  const std::vector<Bytes> txs = MakeTxs(20, "full");
+  for (auto& v : validators_) v->mempool.Add(txs);
+  for (auto& v : validators_) StartValidator(*v);
+  ASSERT_TRUE(WaitFor([&] { return AllAtLeast(4, {0, 1, 2, 3}); }));
+  ExpectAgreement();
+  double skipped = 0;
+  for (auto& v : validators_) {
+    const std::vector<Block> blocks = v->ledger->blocks();
+    ASSERT_GE(blocks.size(), 4u) << v->id;
+    for (size_t h = 1; h <= 4; ++h) {
+      EXPECT_EQ(blocks[h - 1].txs.size(), 5u) << v->id << " height " << h;
+    }
+    skipped +=
+        Sample(v->registry, "consortia_consensus_commit_waits_skipped_total");
+  }
+  // Heights 2, 3 and 4 each started on at least 3 of the 4 nodes (a quorum).
+  EXPECT_GE(skipped, 9);
+}
+
 // The block limits follow the chain rules storage names for each height (a
 // set_rule vote, in the real ledger): from height 3, at most 2 txs a block.
 // The honest proposers build blocks within them; node 0, whose storage still
