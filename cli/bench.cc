@@ -12,9 +12,10 @@
 //    signing is not measured; many sender keys, one nonce each, valid_until
 //    within the replay window), sent over keep-alive connections to every
 //    api at --rate txs/s (open loop: a refused tx is not sent again) or as
-//    fast as they are accepted (--rate max: a refused request is sent again
-//    after a pause), for --duration seconds; then up to --drain seconds for
-//    the accepted ones to commit.
+//    fast as they are accepted (--rate max: a request refused with 429 or
+//    503, or the txs of a batch refused so one by one, are sent again after
+//    a pause), for --duration seconds; then up to --drain seconds for the
+//    accepted ones to commit.
 // 4. What it reports: committed TPS in the steady state (from the chain's own
 //    blocks, read from the api: block times and tx counts, over windows of
 //    10 blocks), submit-to-commit latency (send of the request to the
@@ -404,24 +405,28 @@ absl::StatusOr<Json> RunLoad(const Target& t, const LoadOptions& o) {
         return;
       }
       const uint64_t first = k * reqsize;
-      if (o.batch_mode) {
-        body = "{\"txs\":[";
-        for (uint64_t i = 0; i < reqsize; ++i) {
-          if (i > 0) body += ',';
-          body += txs.json[first + i];
-        }
-        body += "]}";
-      } else {
-        body = txs.json[first];
-      }
+      // The txs of this request; as fast as accepted, those of a batch
+      // refused one by one with 429 or 503 go again in a smaller batch.
+      std::vector<uint64_t> idx(reqsize);
+      for (uint64_t i = 0; i < reqsize; ++i) idx[i] = first + i;
       sent_txs.fetch_add(reqsize);
       while (true) {
+        if (o.batch_mode) {
+          body = "{\"txs\":[";
+          for (size_t i = 0; i < idx.size(); ++i) {
+            if (i > 0) body += ',';
+            body += txs.json[idx[i]];
+          }
+          body += "]}";
+        } else {
+          body = txs.json[first];
+        }
         const int64_t now = NowNs();
-        for (uint64_t i = 0; i < reqsize; ++i) sent_ns[first + i].store(now);
+        for (uint64_t i : idx) sent_ns[i].store(now);
         requests.fetch_add(1);
         auto res = conn.Call("POST", path, body);
         if (!res.ok()) {
-          transport_errors.fetch_add(reqsize);
+          transport_errors.fetch_add(idx.size());
           break;
         }
         Json j = Json::parse(res->body, nullptr, false);
@@ -430,16 +435,19 @@ absl::StatusOr<Json> RunLoad(const Target& t, const LoadOptions& o) {
         const bool whole_refused =
             !(res->status == 202 || (res->status == 200 && !o.batch_mode) ||
               (res->status == 200 && o.batch_mode && j.contains("results")));
+        // Whether a refusal with this status is sent again (after a pause).
+        auto again = [&](int status) {
+          return o.rate == 0 && (status == 429 || status == 503) &&
+                 NowNs() < end_ns;
+        };
         if (whole_refused) {
-          const bool again = o.rate == 0 &&
-                             (res->status == 429 || res->status == 503) &&
-                             NowNs() < end_ns;
+          const bool retry = again(res->status);
           {
             std::lock_guard<std::mutex> l(mu);
-            refused[RefusalReason(res->status, j)] += reqsize;
-            if (!again) refused_n += reqsize;
+            refused[RefusalReason(res->status, j)] += idx.size();
+            if (!retry) refused_n += idx.size();
           }
-          if (again) {
+          if (retry) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
             continue;
           }
@@ -451,19 +459,30 @@ absl::StatusOr<Json> RunLoad(const Target& t, const LoadOptions& o) {
           break;
         }
         const Json& results = j["results"];
-        for (size_t i = 0; i < results.size() && i < reqsize; ++i) {
-          const Json& r = results[i];
+        static const Json kNoResult;
+        std::vector<uint64_t> retry;
+        for (size_t i = 0; i < idx.size(); ++i) {
+          const Json& r = i < results.size() ? results[i] : kNoResult;
           if (r.is_object() && r.value("status", "") == "pending") {
-            accepted[first + i].store(1);
+            accepted[idx[i]].store(1);
             accepted_n.fetch_add(1);
+            continue;
+          }
+          const Json p =
+              r.is_object() && r.contains("problem") ? r["problem"] : Json();
+          const int status = p.is_object() ? p.value("status", 0) : 0;
+          std::lock_guard<std::mutex> l(mu);
+          refused[RefusalReason(status, p)] += 1;
+          if (again(status)) {
+            retry.push_back(idx[i]);
           } else {
-            const Json p =
-                r.is_object() && r.contains("problem") ? r["problem"] : Json();
-            std::lock_guard<std::mutex> l(mu);
-            refused[RefusalReason(p.is_object() ? p.value("status", 0) : 0,
-                                  p)] += 1;
             ++refused_n;
           }
+        }
+        if (!retry.empty()) {
+          idx = std::move(retry);
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          continue;
         }
         break;
       }
