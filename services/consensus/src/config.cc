@@ -50,7 +50,7 @@ CONSORTIA_OPTION("consensus", int64_t, consensus_timeout_precommit_ms, 1000, 1,
 CONSORTIA_OPTION("consensus", int64_t, consensus_timeout_delta_ms, 500, 0,
                  600'000, "How much each timeout grows per round, in ms.");
 CONSORTIA_OPTION(
-    "consensus", int64_t, consensus_timeout_commit_ms, 500, 0, 600'000,
+    "consensus", int64_t, consensus_timeout_commit_ms, 100, 0, 600'000,
     "Pause after a decided height before the next one starts, in ms (lets "
     "txs gather; none after a full block).");
 CONSORTIA_OPTION("consensus", int64_t, consensus_gossip_interval_ms, 500, 1,

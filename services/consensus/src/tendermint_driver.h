@@ -45,7 +45,7 @@ struct TendermintDriverOptions {
   // the height was decided from a peer's Commit (catching up), and when the
   // decided block was full (BlockWasFull): txs are waiting already, and
   // under load the pause would only idle the machine.
-  absl::Duration commit_wait = absl::Milliseconds(500);
+  absl::Duration commit_wait = absl::Milliseconds(100);
   // How often the driver tells its peers its height (peers that are ahead
   // answer with decided blocks) and, when the height has not moved since the
   // last tick, re-broadcasts GossipMessages().

@@ -61,7 +61,7 @@ struct ConsensusOptions {
   absl::Duration timeout_delta = absl::Milliseconds(500);
   // Pause after a decision before the next height
   // (--consensus_timeout_commit_ms).
-  absl::Duration timeout_commit = absl::Milliseconds(500);
+  absl::Duration timeout_commit = absl::Milliseconds(100);
   // Status and re-broadcast period (--consensus_gossip_interval_ms).
   absl::Duration gossip_interval = absl::Milliseconds(500);
 
