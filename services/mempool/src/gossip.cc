@@ -243,9 +243,7 @@ void Gossip::OnBatch(const std::string& peer_id, Bytes payload) {
       Decoder dec(payload);
       uint64_t n = 0;
       if (!dec.GetCount(&n, kMaxGossipBatchTxs).ok()) n = 1;
-      p.stats.dropped_throttled += n;
-      p.metrics.dropped_throttled.Inc(static_cast<double>(n));
-      Add(counters_.dropped_throttled, metrics_.dropped_throttled, n);
+      DropThrottledLocked(p, n);
       return;
     }
   }
@@ -267,6 +265,12 @@ void Gossip::OnBatch(const std::string& peer_id, Bytes payload) {
   absl::MutexLock lock(&in_mu_);
   if (stopping_) return;
   InPeer& p = InPeerLocked(peer_id);
+  // The peer may have been throttled while this batch was decoded: its
+  // queue was discarded then, and the batch goes the same way.
+  if (now < p.throttled_until) {
+    DropThrottledLocked(p, n);
+    return;
+  }
   // One batch always fits an empty queue, whatever its size, so that a peer
   // configured with larger batches is not starved.
   if (!p.batches.empty() && (p.batches.size() >= options_.peer_queue_batches ||
@@ -288,6 +292,12 @@ void Gossip::OnBatch(const std::string& peer_id, Bytes payload) {
   UpdateQueueGaugesLocked(p);
   Add(counters_.batches_queued, metrics_.batches_queued, 1);
   counters_.backlog.fetch_add(n, std::memory_order_relaxed);
+}
+
+void Gossip::DropThrottledLocked(InPeer& p, uint64_t n) {
+  p.stats.dropped_throttled += n;
+  p.metrics.dropped_throttled.Inc(static_cast<double>(n));
+  Add(counters_.dropped_throttled, metrics_.dropped_throttled, n);
 }
 
 Gossip::Turn Gossip::TakeTurnLocked(InPeer& p) {
@@ -347,9 +357,7 @@ void Gossip::RecordFailureLocked(InPeer& p, uint64_t bad_txs, absl::Time now) {
   p.bytes = 0;
   UpdateQueueGaugesLocked(p);
   counters_.backlog.fetch_sub(discarded, std::memory_order_relaxed);
-  p.stats.dropped_throttled += discarded;
-  p.metrics.dropped_throttled.Inc(static_cast<double>(discarded));
-  Add(counters_.dropped_throttled, metrics_.dropped_throttled, discarded);
+  DropThrottledLocked(p, discarded);
   ++p.stats.throttles;
   p.metrics.throttles.Inc();
   Add(counters_.throttles, metrics_.throttles, 1);

@@ -286,6 +286,9 @@ class Gossip {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(in_mu_);
   // Takes one turn of `p`: its oldest queued txs, at most kTurnTxs.
   Turn TakeTurnLocked(InPeer& p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(in_mu_);
+  // Counts n txs of a throttled peer as dropped.
+  void DropThrottledLocked(InPeer& p, uint64_t n)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(in_mu_);
   // Counts a failed turn or batch of `p`, and throttles it at the threshold.
   void RecordFailureLocked(InPeer& p, uint64_t bad_txs, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(in_mu_);
