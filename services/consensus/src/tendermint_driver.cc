@@ -1050,22 +1050,26 @@ void TendermintDriver::HandleAnswer(Answer a) {
   }
 }
 
+ReapRequest TendermintDriver::ProposalLimits(const ChainRules& rules) const {
+  ReapRequest r;
+  r.max_txs = std::min(options_.max_block_txs, rules.max_block_txs);
+  r.max_bytes = std::min(options_.max_block_bytes, rules.max_block_bytes);
+  return r;
+}
+
 bool TendermintDriver::BlockWasFull(const Block& block,
                                     const ChainRules& rules) const {
-  // What BuildBlock asked the mempool for; its reap stops at the first tx
+  // What BuildBlock asks the mempool for; its reap stops at the first tx
   // that would pass either bound.
-  const uint64_t max_txs =
-      std::min<uint64_t>(options_.max_block_txs, rules.max_block_txs);
-  const uint64_t max_bytes =
-      std::min(options_.max_block_bytes, rules.max_block_bytes);
-  if (block.txs.size() >= max_txs) return true;
+  const ReapRequest limits = ProposalLimits(rules);
+  if (block.txs.size() >= limits.max_txs) return true;
   uint64_t bytes = 0;
   uint64_t largest = 0;
   for (const Bytes& tx : block.txs) {
     bytes += tx.size();
     largest = std::max<uint64_t>(largest, tx.size());
   }
-  return !block.txs.empty() && bytes + largest > max_bytes;
+  return !block.txs.empty() && bytes + largest > limits.max_bytes;
 }
 
 absl::StatusOr<Block> TendermintDriver::BuildBlock(uint64_t height,
@@ -1074,11 +1078,9 @@ absl::StatusOr<Block> TendermintDriver::BuildBlock(uint64_t height,
     return absl::FailedPreconditionError(absl::StrCat(
         "storage is at height ", parent.height, ", cannot propose ", height));
   }
-  const ChainRules rules = parent.next_rules.value_or(genesis_.rules);
-  absl::StatusOr<std::vector<Bytes>> txs =
-      mempool_->Reap({std::min(options_.max_block_txs, rules.max_block_txs),
-                      std::min(options_.max_block_bytes, rules.max_block_bytes),
-                      parent.height});
+  ReapRequest req = ProposalLimits(parent.next_rules.value_or(genesis_.rules));
+  req.committed_height = parent.height;
+  absl::StatusOr<std::vector<Bytes>> txs = mempool_->Reap(req);
   if (!txs.ok()) {
     metrics_.reap_errors.Inc();
     spdlog::warn("cannot reap transactions for a proposal: {}",

@@ -316,6 +316,9 @@ class TendermintDriver {
   void HandleAnswer(Answer a);
   // The block to propose at `height` on `parent` (a worker's job).
   absl::StatusOr<Block> BuildBlock(uint64_t height, const ChainState& parent);
+  // The bounds of a proposal under `rules`: this node's options cut to
+  // them (committed_height left 0).
+  ReapRequest ProposalLimits(const ChainRules& rules) const;
   // Whether a block built under `rules` held as many txs, or bytes, as
   // BuildBlock would have reaped: its proposer's pool had more. Then the
   // next height starts without the commit wait.
